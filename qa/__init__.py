@@ -1,0 +1,67 @@
+"""qa: cardiac CT calcium-scoring acquisition and dose QA.
+
+The public API, for notebooks and scripts::
+
+    import qa
+    volume = qa.load_series("path/to/series")          # folder, zip or list of files
+    score = qa.score_calcium(volume.hu, volume.spacing_mm, qa.scoring_settings("standard"),
+                             kvp=volume.info.kvp, geometry=volume.geometry)
+    print(score.agatston, score.volume_mm3)
+
+Names are imported on first use so that ``import qa`` (and ``qa --help``) stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # DICOM input
+    "scan_inputs": "qa.dicom.series",
+    "select_series": "qa.dicom.series",
+    "load_series": "qa.dicom.series",
+    "load_volume": "qa.dicom.series",
+    "CTVolume": "qa.dicom.series",
+    "InputScan": "qa.dicom.series",
+    "SeriesInfo": "qa.dicom.series",
+    # calcium scoring
+    "score_calcium": "qa.calcium.scoring",
+    "score_volume": "qa.calcium.scoring",
+    "scoring_settings": "qa.calcium.scoring",
+    "ScoringSettings": "qa.calcium.scoring",
+    "CalciumScore": "qa.calcium.scoring",
+    "Lesion": "qa.calcium.scoring",
+    "METHOD_PRESETS": "qa.calcium.scoring",
+    "agatston_weight": "qa.calcium.scoring",
+    "c_ha_from_rods": "qa.calcium.calibration",
+    "calibrate": "qa.calcium.calibration",
+    "Calibration": "qa.calcium.calibration",
+    # phantoms
+    "load_phantom": "qa.phantom.definition",
+    "available_phantoms": "qa.phantom.definition",
+    "PhantomDefinition": "qa.phantom.definition",
+    "synthesize_phantom": "qa.phantom.synth",
+    "SynthOptions": "qa.phantom.synth",
+    # errors
+    "QAError": "qa.errors",
+    "InputError": "qa.errors",
+    "UsageError": "qa.errors",
+    "DefinitionError": "qa.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

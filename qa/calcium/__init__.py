@@ -1,0 +1,1 @@
+"""Calcium scoring: arrays in, numbers out."""

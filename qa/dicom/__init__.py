@@ -1,0 +1,1 @@
+"""Reading DICOM: everything pydicom-specific lives here."""

@@ -1,0 +1,1 @@
+"""Daily phantom QA: definitions, synthetic series, localisation and analysis."""

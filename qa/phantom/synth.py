@@ -1,0 +1,633 @@
+"""Synthetic calcium-phantom CT series with known truth (demo data and test fixtures).
+
+The image model, slice by slice:
+
+* the phantom (thorax, lungs, spine, the insert, nine HA calcifications and two calibration rods)
+  is described in the phantom frame by a definition in ``phantoms/``;
+* each object's in-plane coverage of a pixel is computed by supersampling (partial volume),
+  its coverage along z by the overlap of the object with a rectangular slice profile of the slice
+  thickness;
+* HU = background + coverage x (object HU - background), object HU = water-equivalent HU + k x HA
+  density (k per kVp from the definition's synthetic HU model);
+* a Gaussian in-plane blur (the system resolution), then Gaussian noise, spatially correlated by a
+  small Gaussian kernel and scaled to the requested standard deviation;
+* values are quantised to the stored integers of the chosen vendor header style.
+
+The files are valid CT Image Storage objects that carry the acquisition headers the compliance
+checks read (kVp, mAs, thickness, kernel, FOV, CTDIvol, collimation, ECG-triggering, phase, heart
+rate, per-stack acquisition times).  A ``truth.json`` sidecar records the ground truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from qa.errors import UsageError
+from qa.phantom.definition import PhantomDefinition, load_phantom
+
+AIR_HU = -1000.0
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
+# Header styles: how vendors typically store CT numbers.
+PIXEL_STYLES = {
+    # name: (PixelRepresentation, BitsStored, RescaleIntercept, RescaleSlope)
+    "unsigned-1024": (0, 16, -1024.0, 1.0),
+    "unsigned12-1024": (0, 12, -1024.0, 1.0),
+    "signed-0": (1, 16, 0.0, 1.0),
+    "signed-1024": (1, 16, -1024.0, 1.0),
+    "unsigned-slope0.5": (0, 16, -1024.0, 0.5),
+    "signed-slope2": (1, 16, 0.0, 2.0),
+}
+
+VENDORS = {
+    # name: Manufacturer, model, kernel, default pixel style, software version
+    "generic": ("QA Synthetic", "Phantom Synthesiser", "STANDARD", "unsigned-1024", "qa-synth"),
+    "siemens": ("SIEMENS", "SOMATOM Force", "Qr36d", "unsigned12-1024", "syngo CT VB20A"),
+    "ge": ("GE MEDICAL SYSTEMS", "Revolution CT", "STANDARD", "signed-1024", "revo_ct_22"),
+    "philips": ("Philips", "iCT 256", "B", "unsigned-1024", "4.1.6"),
+    "canon": ("TOSHIBA", "Aquilion ONE", "FC12", "signed-0", "V8.9"),
+}
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """Everything that defines one synthetic acquisition.  Lengths in mm, angles in degrees."""
+
+    phantom: str = "qrm-cci"
+    kvp: float = 120.0
+    pixel_mm: float = 0.488
+    matrix: int = 512
+    thickness_mm: float = 3.0
+    increment_mm: float | None = None  # None: equal to the thickness (contiguous)
+    z_start_mm: float = -55.0  # scan range in the phantom frame (0 = calcification slab centre)
+    z_end_mm: float = 55.0
+    table_z_mm: float = 0.0  # patient z of the phantom-frame origin
+    shift_mm: tuple[float, float] = (0.0, 0.0)  # in-plane offset of the phantom from the isocentre
+    rotation_deg: float = 0.0  # rotation of the insert about its axis
+    noise_hu: float = 15.0
+    noise_correlation_mm: float = 0.4
+    blur_fwhm_mm: float = 1.5
+    ring: bool = False  # the large extension ring (400 x 300 mm)
+    patient_position: str = "HFS"  # HFS | FFS (FFS mirrors x and z)
+    vendor: str = "generic"
+    pixel_style: str | None = None  # None: the vendor's usual style
+    shuffle: bool = False  # opaque, unordered file names
+    seed: int = 0
+    scout: bool = False  # also write a localizer (its own series)
+    heart_rate_bpm: float = 60.0
+    phase_pct: float = 70.0
+    ctdivol_mgy: float = 4.0
+    tube_current_ma: float = 200.0
+    rotation_time_s: float = 0.28
+    total_collimation_mm: float = 38.4
+    single_collimation_mm: float = 0.6
+    fov_mm: float | None = None  # reconstruction diameter; None: pixel_mm x matrix
+    station_name: str = "QA-SYNTH-1"
+    device_serial_number: str = "SYN0001"
+    institution_name: str = "qa synthetic hospital"
+    acquisition_datetime: str = "2026-01-05T07:30:00"
+    series_number: int = 3
+    series_description: str | None = None
+
+    def validated(self) -> "SynthOptions":
+        errors = []
+        if self.vendor not in VENDORS:
+            errors.append(f"vendor must be one of {', '.join(VENDORS)}")
+        if self.pixel_style is not None and self.pixel_style not in PIXEL_STYLES:
+            errors.append(f"pixel_style must be one of {', '.join(PIXEL_STYLES)}")
+        if self.patient_position not in ("HFS", "FFS"):
+            errors.append("patient_position must be HFS or FFS")
+        for name in ("pixel_mm", "thickness_mm", "blur_fwhm_mm"):
+            if not getattr(self, name) > 0:
+                errors.append(f"{name} must be positive")
+        if self.increment_mm is not None and not self.increment_mm > 0:
+            errors.append("increment_mm must be positive")
+        if self.noise_hu < 0:
+            errors.append("noise_hu must be >= 0")
+        if not 16 <= self.matrix <= 2048:
+            errors.append("matrix must be between 16 and 2048")
+        if self.z_end_mm < self.z_start_mm:
+            errors.append("z_end_mm must not be smaller than z_start_mm")
+        if errors:
+            raise UsageError("invalid synthesis options: " + "; ".join(errors))
+        return self
+
+    @property
+    def increment(self) -> float:
+        return self.increment_mm if self.increment_mm is not None else self.thickness_mm
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["shift_mm"] = list(self.shift_mm)
+        return out
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    out_dir: str
+    files: tuple[str, ...]
+    series_instance_uid: str
+    study_instance_uid: str
+    truth_path: str
+    truth: dict = field(repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry helpers
+# --------------------------------------------------------------------------------------------
+
+
+class _Frame:
+    """Maps the phantom frame (u, v, w) to DICOM patient coordinates (x, y, z)."""
+
+    def __init__(self, opts: SynthOptions):
+        self.sigma = 1.0 if opts.patient_position == "HFS" else -1.0
+        self.shift = opts.shift_mm
+        self.table_z = opts.table_z_mm
+        self.rot = math.radians(opts.rotation_deg)
+
+    def insert_xy(self, radius: float, angle_deg: float) -> tuple[float, float]:
+        a = math.radians(angle_deg) + self.rot
+        u, v = radius * math.cos(a), radius * math.sin(a)
+        return self.xy(u, v)
+
+    def xy(self, u: float, v: float) -> tuple[float, float]:
+        return (self.sigma * u + self.shift[0], v + self.shift[1])
+
+    def z(self, w: float) -> float:
+        return self.table_z + self.sigma * w
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _ellipse_coverage(
+    x0: float, y0: float, ps: float, n: int, cx: float, cy: float, a: float, b: float, ss: int
+) -> tuple[slice, slice, np.ndarray]:
+    """Fraction of each pixel inside the ellipse, computed on an ss x ss subgrid, in its bbox."""
+    j0 = max(0, int(math.floor((cx - a - x0) / ps)) - 1)
+    j1 = min(n, int(math.ceil((cx + a - x0) / ps)) + 2)
+    i0 = max(0, int(math.floor((cy - b - y0) / ps)) - 1)
+    i1 = min(n, int(math.ceil((cy + b - y0) / ps)) + 2)
+    if j1 <= j0 or i1 <= i0:
+        return slice(0, 0), slice(0, 0), np.zeros((0, 0))
+    offs = ((np.arange(ss) + 0.5) / ss - 0.5) * ps
+    xs = x0 + np.arange(j0, j1)[:, None] * ps + offs[None, :]  # (cols, ss)
+    ys = y0 + np.arange(i0, i1)[:, None] * ps + offs[None, :]  # (rows, ss)
+    fx = ((xs - cx) / a) ** 2
+    fy = ((ys - cy) / b) ** 2
+    inside = fy[:, None, :, None] + fx[None, :, None, :] <= 1.0  # (rows, cols, ss, ss)
+    return slice(i0, i1), slice(j0, j1), inside.mean(axis=(2, 3))
+
+
+@dataclass
+class _Blob:
+    """A z-limited object (calcification or rod): blurred in-plane coverage and its z range."""
+
+    rows: slice
+    cols: slice
+    coverage: np.ndarray
+    delta_hu: float
+    w0: float
+    w1: float
+
+
+# --------------------------------------------------------------------------------------------
+# Synthesis
+# --------------------------------------------------------------------------------------------
+
+
+def synthesize_phantom(
+    out_dir: str | os.PathLike,
+    options: SynthOptions | None = None,
+    *,
+    definition: PhantomDefinition | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SynthResult:
+    """Write a synthetic phantom series (and ``truth.json``) into ``out_dir``."""
+    opts = (options or SynthOptions()).validated()
+    phantom = definition or load_phantom(opts.phantom)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name == "truth.json"]
+    if existing:
+        raise UsageError(
+            f"{out} already holds a series ({len(existing)} files); choose an empty folder",
+            hint="pass a new OUT_DIR, or delete the old files first",
+        )
+    rng = np.random.default_rng(opts.seed)
+    frame = _Frame(opts)
+    n = opts.matrix
+    ps = opts.pixel_mm
+    fov = opts.fov_mm if opts.fov_mm is not None else ps * n
+    # Image grid centred on the isocentre: pixel centres at x0 + j * ps.
+    x0 = -ps * (n - 1) / 2.0
+    y0 = -ps * (n - 1) / 2.0
+    sigma_px = opts.blur_fwhm_mm / FWHM_PER_SIGMA / ps
+    style = opts.pixel_style or VENDORS[opts.vendor][3]
+
+    # z-invariant body image (thorax, lungs, spine, insert), blurred once.
+    body = np.full((n, n), AIR_HU, dtype=np.float64)
+    for part in phantom.body:
+        if part.only_with_ring and not opts.ring:
+            continue
+        cx, cy = frame.xy(*part.center_mm)
+        rs, cs, cov = _ellipse_coverage(x0, y0, ps, n, cx, cy, part.size_mm[0] / 2, part.size_mm[1] / 2, 4)
+        body[rs, cs] = body[rs, cs] * (1 - cov) + cov * part.hu
+    icx, icy = frame.xy(0.0, 0.0)
+    r_ins = phantom.insert_diameter_mm / 2
+    rs, cs, cov = _ellipse_coverage(x0, y0, ps, n, icx, icy, r_ins, r_ins, 4)
+    body[rs, cs] = body[rs, cs] * (1 - cov) + cov * phantom.insert_hu
+    body = ndimage.gaussian_filter(body, sigma_px, mode="nearest")
+
+    hu_model = phantom.hu_model
+    blobs: list[_Blob] = []
+    truth_objects = []
+    pad = int(math.ceil(4 * sigma_px)) + 2
+    for cyl in phantom.calcifications + phantom.rods:
+        cx, cy = frame.insert_xy(cyl.radius_mm, cyl.angle_deg)
+        r = cyl.diameter_mm / 2
+        ss = 16 if cyl.diameter_mm <= 6 else 8
+        rs, cs, disk = _disk_in_box(x0, y0, ps, n, cx, cy, r, pad, ss)
+        blurred = ndimage.gaussian_filter(disk, sigma_px, mode="constant")
+        hu = hu_model.hu(cyl.density_mgha_cm3, opts.kvp)
+        w0, w1 = cyl.z_mm - cyl.length_mm / 2, cyl.z_mm + cyl.length_mm / 2
+        blobs.append(_Blob(rs, cs, blurred, hu - phantom.insert_hu, w0, w1))
+        truth_objects.append(
+            {
+                **cyl.to_dict(),
+                "hu_true": hu,
+                "center_mm": [cx, cy, frame.z(cyl.z_mm)],
+                "z_range_mm": sorted([frame.z(w0), frame.z(w1)]),
+            }
+        )
+
+    increment = opts.increment
+    t = opts.thickness_mm
+    n_slices = int(math.floor((opts.z_end_mm - opts.z_start_mm) / increment + 1e-9)) + 1
+    ws = opts.z_start_mm + increment * np.arange(n_slices)
+    z_min, z_max = phantom.insert_z_range_mm
+    manufacturer, model, kernel, _style, software = VENDORS[opts.vendor]
+    rep, bits_stored, intercept, slope = PIXEL_STYLES[style]
+    lo, hi = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if rep else (0, 2**bits_stored - 1)
+
+    ids = _Uids(opts)
+    start = dt.datetime.fromisoformat(opts.acquisition_datetime)
+    rr_s = 60.0 / opts.heart_rate_bpm
+    stack_period_s = 2 * rr_s  # step-and-shoot: one stack every second beat
+    files: list[str] = []
+    names = _file_names(n_slices, opts, rng)
+    noise_sigma_px = opts.noise_correlation_mm / ps
+    for k, w in enumerate(ws):
+        if progress is not None:
+            progress(k, n_slices)
+        lo_w, hi_w = w - t / 2, w + t / 2
+        body_weight = _overlap(lo_w, hi_w, z_min, z_max) / t
+        image = AIR_HU + body_weight * (body - AIR_HU)
+        for blob in blobs:
+            weight = _overlap(lo_w, hi_w, blob.w0, blob.w1) / t
+            if weight > 0:
+                image[blob.rows, blob.cols] += weight * blob.delta_hu * blob.coverage
+        if opts.noise_hu > 0:
+            noise = rng.standard_normal((n, n))
+            if noise_sigma_px > 0.05:
+                noise = ndimage.gaussian_filter(noise, noise_sigma_px, mode="wrap")
+                noise /= _correlated_noise_sd(noise_sigma_px)
+            image = image + opts.noise_hu * noise
+        stored = np.clip(np.rint((image - intercept) / slope), lo, hi)
+        stored = stored.astype(np.int16 if rep else np.uint16)
+        stack = int(math.floor((w - opts.z_start_mm) / opts.total_collimation_mm + 1e-9))
+        acq_time = start + dt.timedelta(seconds=stack * stack_period_s + opts.phase_pct / 100.0 * rr_s)
+        ds = _slice_dataset(
+            opts, ids, k, n_slices, frame.z(float(w)), x0, y0, stored,
+            (rep, bits_stored, intercept, slope), (manufacturer, model, kernel, software),
+            acq_time, start, stack, fov,
+        )
+        path = out / names[k]
+        ds.save_as(path, enforce_file_format=True)
+        files.append(str(path))
+    if opts.scout:
+        scout_path = out / ("scout.dcm" if not opts.shuffle else f"{rng.integers(16**8):08X}.dcm")
+        _scout_dataset(opts, ids, start, (manufacturer, model, software)).save_as(scout_path, enforce_file_format=True)
+    if progress is not None:
+        progress(n_slices, n_slices)
+
+    k_hu = hu_model.hu_per_density(opts.kvp)
+    truth = {
+        "schema": "qa.synth-phantom/1",
+        "phantom": phantom.id,
+        "phantom_sha256": phantom.sha256,
+        "options": opts.to_dict(),
+        "pixel_style": style,
+        "series_instance_uid": ids.series,
+        "study_instance_uid": ids.study,
+        "n_slices": n_slices,
+        "slice_z_mm": [frame.z(float(w)) for w in ws],
+        "insert_center_mm": [icx, icy],
+        "insert_rotation_deg": opts.rotation_deg,
+        "mirrored": frame.sigma < 0,
+        "hu_per_mgha_cm3": k_hu,
+        "water_hu_true": hu_model.water_equivalent_hu,
+        "ha200_hu_true": hu_model.hu(200.0, opts.kvp),
+        "insert_hu_true": phantom.insert_hu,
+        "c_ha_true_mg_per_cm3_hu": 1.0 / k_hu,
+        "calcifications": [o for o in truth_objects if o["kind"] == "calcification"],
+        "rods": [o for o in truth_objects if o["kind"] == "rod"],
+    }
+    truth_path = out / "truth.json"
+    truth_path.write_text(json.dumps(truth, indent=2))
+    return SynthResult(
+        out_dir=str(out),
+        files=tuple(files),
+        series_instance_uid=ids.series,
+        study_instance_uid=ids.study,
+        truth_path=str(truth_path),
+        truth=truth,
+    )
+
+
+def _disk_in_box(x0, y0, ps, n, cx, cy, r, pad, ss):
+    """Supersampled disk coverage in a box padded by ``pad`` pixels (room for the blur)."""
+    j0 = max(0, int(math.floor((cx - r - x0) / ps)) - pad)
+    j1 = min(n, int(math.ceil((cx + r - x0) / ps)) + pad + 1)
+    i0 = max(0, int(math.floor((cy - r - y0) / ps)) - pad)
+    i1 = min(n, int(math.ceil((cy + r - y0) / ps)) + pad + 1)
+    offs = ((np.arange(ss) + 0.5) / ss - 0.5) * ps
+    xs = x0 + np.arange(j0, j1)[:, None] * ps + offs[None, :]
+    ys = y0 + np.arange(i0, i1)[:, None] * ps + offs[None, :]
+    inside = ((ys - cy) ** 2)[:, None, :, None] + ((xs - cx) ** 2)[None, :, None, :] <= r * r
+    return slice(i0, i1), slice(j0, j1), inside.mean(axis=(2, 3))
+
+
+def _correlated_noise_sd(sigma_px: float) -> float:
+    """SD of unit white noise after a Gaussian filter of ``sigma_px`` (discrete kernel)."""
+    radius = int(4.0 * sigma_px + 0.5)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (x / sigma_px) ** 2)
+    kernel /= kernel.sum()
+    # Separable 2-D filter: variance = (sum k^2)^2, so the standard deviation is sum k^2.
+    return float(np.sum(kernel**2))
+
+
+def _file_names(n_slices: int, opts: SynthOptions, rng: np.random.Generator) -> list[str]:
+    if not opts.shuffle:
+        return [f"IMG{k + 1:04d}.dcm" for k in range(n_slices)]
+    names = set()
+    while len(names) < n_slices:
+        names.add(f"{int(rng.integers(0, 16**8)):08X}.dcm")
+    out = sorted(names)
+    rng.shuffle(out)
+    return out
+
+
+class _Uids:
+    """Deterministic UIDs: the same options give the same series (handy for de-duplication)."""
+
+    def __init__(self, opts: SynthOptions):
+        from pydicom.uid import generate_uid
+
+        key = json.dumps(opts.to_dict(), sort_keys=True)
+        self.study = generate_uid(entropy_srcs=[key, "study"])
+        self.series = generate_uid(entropy_srcs=[key, "series"])
+        self.frame_of_reference = generate_uid(entropy_srcs=[key, "for"])
+        self.scout_series = generate_uid(entropy_srcs=[key, "scout-series"])
+        self._key = key
+
+    def instance(self, k: int | str) -> str:
+        from pydicom.uid import generate_uid
+
+        return generate_uid(entropy_srcs=[self._key, "instance", str(k)])
+
+
+def _dicom_dt(value: dt.datetime) -> tuple[str, str]:
+    return value.strftime("%Y%m%d"), value.strftime("%H%M%S.%f")
+
+
+def _base_dataset(opts: SynthOptions, ids: _Uids, sop_uid: str, start: dt.datetime, vendor: tuple):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    date, time = _dicom_dt(start)
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
+    ds.StudyTime = ds.SeriesTime = time
+    ds.AccessionNumber = ""
+    ds.Modality = "CT"
+    ds.Manufacturer = vendor[0]
+    ds.ManufacturerModelName = vendor[1]
+    ds.SoftwareVersions = vendor[-1]
+    ds.InstitutionName = opts.institution_name
+    ds.StationName = opts.station_name
+    ds.DeviceSerialNumber = opts.device_serial_number
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "Calcium phantom QA"
+    ds.PatientName = "QA^PHANTOM"
+    ds.PatientID = f"PHANTOM-{opts.station_name}"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = ids.study
+    ds.StudyID = "1"
+    ds.FrameOfReferenceUID = ids.frame_of_reference
+    ds.PositionReferenceIndicator = ""
+    ds.BodyPartExamined = "HEART"
+    ds.PatientPosition = opts.patient_position
+    return ds
+
+
+def _slice_dataset(opts, ids, k, n_slices, z, x0, y0, stored, style, vendor, acq_time, start, stack, fov):
+    rep, bits_stored, intercept, slope = style
+    ds = _base_dataset(opts, ids, ids.instance(k), start, vendor)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SeriesInstanceUID = ids.series
+    ds.SeriesNumber = opts.series_number
+    ds.SeriesDescription = opts.series_description or f"CaSc {opts.thickness_mm:g} {vendor[2]}"
+    ds.ProtocolName = "Calcium Score"
+    ds.AcquisitionNumber = stack + 1
+    ds.InstanceNumber = k + 1
+    adate, atime = _dicom_dt(acq_time)
+    ds.AcquisitionDate = adate
+    ds.AcquisitionTime = atime
+    ds.AcquisitionDateTime = adate + atime
+    ds.ContentTime = atime
+    # Acquisition
+    ds.ScanOptions = "AXIAL MODE"
+    ds.KVP = f"{opts.kvp:g}"
+    ds.XRayTubeCurrent = int(round(opts.tube_current_ma))
+    ds.ExposureTime = int(round(opts.rotation_time_s * 1000))
+    ds.Exposure = int(round(opts.tube_current_ma * opts.rotation_time_s))
+    ds.SliceThickness = f"{opts.thickness_mm:g}"
+    ds.SpacingBetweenSlices = f"{opts.increment:g}"
+    ds.ConvolutionKernel = vendor[2]
+    ds.ReconstructionDiameter = f"{fov:.2f}"
+    ds.DataCollectionDiameter = "500.00"
+    ds.GantryDetectorTilt = "0"
+    ds.TableHeight = "150"
+    ds.RotationDirection = "CW"
+    ds.FilterType = "BODY"
+    ds.FocalSpots = "1.2"
+    ds.AcquisitionType = "SEQUENCED"
+    ds.RevolutionTime = float(opts.rotation_time_s)
+    ds.SingleCollimationWidth = float(opts.single_collimation_mm)
+    ds.TotalCollimationWidth = float(opts.total_collimation_mm)
+    ds.CTDIvol = float(opts.ctdivol_mgy)
+    ds.ExposureModulationType = "NONE"
+    ds.ReconstructionAlgorithm = "FILTER_BACK_PROJ"
+    # Cardiac synchronisation (prospective ECG triggering at a fixed phase).
+    rr_ms = 60000.0 / opts.heart_rate_bpm
+    ds.CardiacSynchronizationTechnique = "PROSPECTIVE"
+    ds.NominalPercentageOfCardiacPhase = float(opts.phase_pct)
+    ds.HeartRate = int(round(opts.heart_rate_bpm))
+    ds.TriggerTime = f"{opts.phase_pct / 100.0 * rr_ms:.1f}"
+    ds.NominalCardiacTriggerDelayTime = float(opts.phase_pct / 100.0 * rr_ms)
+    ds.CardiacRRIntervalSpecified = float(rr_ms)
+    # Geometry
+    ds.ImagePositionPatient = [f"{x0:.4f}", f"{y0:.4f}", f"{z:.4f}"]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.SliceLocation = f"{z:.4f}"
+    ds.PixelSpacing = [f"{opts.pixel_mm:.6g}", f"{opts.pixel_mm:.6g}"]
+    ds.ReconstructionTargetCenterPatient = [0.0, 0.0, float(z)]
+    # Pixels
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = stored.shape
+    ds.BitsAllocated = 16
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = rep
+    ds.RescaleIntercept = f"{intercept:g}"
+    ds.RescaleSlope = f"{slope:g}"
+    ds.RescaleType = "HU"
+    ds.WindowCenter = "40"
+    ds.WindowWidth = "400"
+    ds.PixelData = stored.tobytes()
+    return ds
+
+
+def _scout_dataset(opts, ids, start, vendor):
+    ds = _base_dataset(opts, ids, ids.instance("scout"), start, (vendor[0], vendor[1], vendor[2]))
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    ds.SeriesInstanceUID = ids.scout_series
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = "Topogram"
+    ds.InstanceNumber = 1
+    ds.KVP = "120"
+    ds.SliceThickness = "1"
+    ds.ImagePositionPatient = ["-250", "0", f"{opts.table_z_mm + 150:.1f}"]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]
+    ds.PixelSpacing = ["1", "1"]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = 64
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.PixelData = np.full((64, 64), 1024, dtype=np.uint16).tobytes()
+    return ds
+
+
+def options_with(**changes) -> SynthOptions:
+    """Default options with some fields changed (a convenience for notebooks and tests)."""
+    return replace(SynthOptions(), **changes)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing arbitrary HU volumes (test fixtures, small examples)
+# --------------------------------------------------------------------------------------------
+
+
+def write_ct_series(
+    out_dir: str | os.PathLike,
+    hu: np.ndarray,
+    *,
+    pixel_mm: float | tuple[float, float] = 1.0,
+    increment_mm: float = 3.0,
+    thickness_mm: float | None = None,
+    positions_mm: list[tuple[float, float, float]] | None = None,
+    orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    pixel_style: str = "unsigned-1024",
+    kvp: float = 120.0,
+    series_number: int = 3,
+    series_description: str = "test series",
+    seed: int = 0,
+    file_names: list[str] | None = None,
+    header: dict | None = None,
+    per_slice_header: list[dict | None] | None = None,
+) -> list[str]:
+    """Write ``hu`` (slices, rows, columns) as CT Image Storage files, one per slice.
+
+    Slice ``k`` is placed at ``positions_mm[k]`` (ImagePositionPatient) or, by default, at
+    (0, 0, k x increment).  ``header`` sets or (with None) deletes attributes on every file,
+    ``per_slice_header[k]`` on file k only: handy for building deliberately broken series.
+    Returns the file paths in slice order.
+    """
+    hu = np.asarray(hu, dtype=np.float64)
+    if hu.ndim == 2:
+        hu = hu[None]
+    n_slices, rows, cols = hu.shape
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spacing = (pixel_mm, pixel_mm) if np.isscalar(pixel_mm) else tuple(pixel_mm)  # type: ignore[arg-type]
+    opts = SynthOptions(
+        kvp=kvp,
+        pixel_mm=float(spacing[0]),
+        matrix=max(16, rows),
+        thickness_mm=float(thickness_mm if thickness_mm is not None else increment_mm),
+        increment_mm=float(increment_mm),
+        seed=seed,
+        series_number=series_number,
+        series_description=series_description,
+    )
+    ids = _Uids(replace(opts, series_description=f"{series_description}|{out}"))
+    rep, bits_stored, intercept, slope = PIXEL_STYLES[pixel_style]
+    lo, hi = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if rep else (0, 2**bits_stored - 1)
+    start = dt.datetime.fromisoformat(opts.acquisition_datetime)
+    manufacturer, model, kernel, _style, software = VENDORS["generic"]
+    names = file_names or [f"IMG{k + 1:04d}.dcm" for k in range(n_slices)]
+    paths = []
+    for k in range(n_slices):
+        stored = np.clip(np.rint((hu[k] - intercept) / slope), lo, hi).astype(np.int16 if rep else np.uint16)
+        position = positions_mm[k] if positions_mm is not None else (0.0, 0.0, k * increment_mm)
+        ds = _slice_dataset(
+            opts, ids, k, n_slices, float(position[2]), float(position[0]), float(position[1]), stored,
+            (rep, bits_stored, intercept, slope), (manufacturer, model, kernel, software),
+            start, start, 0, float(spacing[1]) * cols,
+        )
+        ds.ImagePositionPatient = [f"{float(v):.4f}" for v in position]
+        ds.ImageOrientationPatient = [f"{float(v):.6f}" for v in orientation]
+        ds.PixelSpacing = [f"{float(spacing[0]):.6g}", f"{float(spacing[1]):.6g}"]
+        for overrides in (header, (per_slice_header or [None] * n_slices)[k]):
+            for keyword, value in (overrides or {}).items():
+                if value is None:
+                    if keyword in ds:
+                        delattr(ds, keyword)
+                else:
+                    setattr(ds, keyword, value)
+        if "SOPClassUID" in (header or {}) or "SOPClassUID" in ((per_slice_header or [None] * n_slices)[k] or {}):
+            ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        path = out / names[k]
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(str(path))
+    return paths

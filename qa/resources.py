@@ -1,0 +1,23 @@
+"""Where the built-in definitions live: ``phantoms/`` and ``procedures/``.
+
+In a checkout they are the repository's top-level folders; in an installed wheel they are shipped
+as the packages ``qa._builtin.phantoms`` and ``qa._builtin.procedures`` (see pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+_KINDS = ("phantoms", "procedures")
+
+
+def builtin_dir(kind: str) -> Path:
+    """The folder of built-in ``kind`` definitions (``phantoms`` or ``procedures``)."""
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}")
+    checkout = Path(__file__).resolve().parent.parent / kind
+    if checkout.is_dir() and (checkout.parent / "pyproject.toml").exists():
+        return checkout
+    # Installed: qa/_builtin/<kind>/ inside site-packages (qa._builtin is a regular package).
+    return Path(str(resources.files("qa._builtin").joinpath(kind)))
