@@ -19,6 +19,7 @@ Definitions (the ``standard`` method):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -305,82 +306,56 @@ def score_calcium(
     pixel_area = row_mm * col_mm
     voxel_volume = pixel_area * increment
     scale = increment / settings.reference_increment_mm
-    structure = _structure(settings.connectivity)
+    # Smallest pixel count that meets both the pixel and the area minimum.  The tiny tolerance
+    # makes an area of exactly the minimum count (4 pixels of 0.5 x 0.5 mm = 1 mm2).
+    min_count = max(settings.min_pixels, math.ceil(settings.min_area_mm2 / pixel_area - 1e-9))
+    comps = _components(hu, mask, settings.threshold_hu, _structure(settings.connectivity), min_count)
 
-    above = hu >= settings.threshold_hu
-    if mask is not None:
-        above &= mask
-    slices_with_calcium = np.flatnonzero(above.reshape(above.shape[0], -1).any(axis=1))
-
-    lesions: list[Lesion] = []
-    kept_labels: list[tuple[int, np.ndarray, list[int]]] = []  # (slice, label image, kept label ids)
-    n_small = 0
-    for k in slices_with_calcium:
-        labels, n = ndimage.label(above[k], structure=structure)
-        flat = labels.ravel()
-        idx = np.flatnonzero(flat)
-        lab = flat[idx]
-        values = hu[k].ravel()[idx].astype(np.float64)
-        counts = np.bincount(lab, minlength=n + 1)
-        sums = np.bincount(lab, weights=values, minlength=n + 1)
-        order = np.argsort(lab, kind="stable")
-        sorted_lab = lab[order]
-        starts = np.flatnonzero(np.r_[True, sorted_lab[1:] != sorted_lab[:-1]])
-        peaks = np.full(n + 1, -np.inf)
-        peaks[sorted_lab[starts]] = np.maximum.reduceat(values[order], starts)
-        rows_idx, cols_idx = np.divmod(idx, hu.shape[2])
-        row_sum = np.bincount(lab, weights=rows_idx, minlength=n + 1)
-        col_sum = np.bincount(lab, weights=cols_idx, minlength=n + 1)
-        kept = []
-        for label_id in range(1, n + 1):
-            count = int(counts[label_id])
-            area = count * pixel_area
-            # A small relative tolerance so that e.g. 4 pixels of 0.5 x 0.5 mm count as 1 mm2.
-            if count < settings.min_pixels or area < settings.min_area_mm2 * (1 - 1e-9):
-                n_small += 1
-                continue
-            kept.append(label_id)
-            peak = float(peaks[label_id])
-            weight = int(agatston_weight(peak, settings.weight_breaks_hu))
-            mean = float(sums[label_id] / count)
-            ci, cj = float(row_sum[label_id] / count), float(col_sum[label_id] / count)
-            centroid_mm = None
-            z_mm = float(k) * increment
-            if geometry is not None:
-                centroid_mm = tuple(float(v) for v in geometry.to_patient(float(k), ci, cj))
-                z_mm = float(geometry.to_patient(float(k), 0.0, 0.0)[2])
-            mass = (
-                c_ha_mg_per_cm3_hu * float(sums[label_id]) * voxel_volume / 1000.0
-                if c_ha_mg_per_cm3_hu is not None
-                else None
+    weights = agatston_weight(comps.peaks, settings.weight_breaks_hu)
+    if geometry is not None and comps.n_kept:
+        centroids = geometry.to_patient(comps.slices.astype(float), comps.row_mean, comps.col_mean)
+        slice_z = geometry.to_patient(np.arange(hu.shape[0], dtype=float), 0.0, 0.0)[:, 2]
+    else:
+        centroids = None
+        slice_z = np.arange(hu.shape[0], dtype=float) * increment
+    if settings.volume_method == "isotropic" and comps.n_kept:
+        volumes = _isotropic_volumes(hu, comps, settings.threshold_hu, increment, row_mm, col_mm)
+    else:
+        volumes = comps.counts * voxel_volume
+    lesions = []
+    for n in range(comps.n_kept):
+        k = int(comps.slices[n])
+        count = int(comps.counts[n])
+        area = count * pixel_area
+        weight = int(weights[n])
+        total_hu = float(comps.sums[n])
+        lesions.append(
+            Lesion(
+                slice_index=k,
+                z_mm=float(slice_z[k]),
+                n_pixels=count,
+                area_mm2=area,
+                peak_hu=float(comps.peaks[n]),
+                mean_hu=total_hu / count,
+                weight=weight,
+                agatston=area * weight * scale,
+                agatston_unscaled=area * weight,
+                volume_mm3=float(volumes[n]),
+                mass_mg=(
+                    c_ha_mg_per_cm3_hu * total_hu * voxel_volume / 1000.0 if c_ha_mg_per_cm3_hu is not None else None
+                ),
+                centroid_index=(float(k), float(comps.row_mean[n]), float(comps.col_mean[n])),
+                centroid_mm=(
+                    (float(centroids[n, 0]), float(centroids[n, 1]), float(centroids[n, 2]))
+                    if centroids is not None
+                    else None
+                ),
             )
-            lesions.append(
-                Lesion(
-                    slice_index=int(k),
-                    z_mm=z_mm,
-                    n_pixels=count,
-                    area_mm2=area,
-                    peak_hu=peak,
-                    mean_hu=mean,
-                    weight=weight,
-                    agatston=area * weight * scale,
-                    agatston_unscaled=area * weight,
-                    volume_mm3=count * voxel_volume,
-                    mass_mg=mass,
-                    centroid_index=(float(k), ci, cj),
-                    centroid_mm=centroid_mm,  # type: ignore[arg-type]
-                )
-            )
-        if kept:
-            kept_labels.append((int(k), labels, kept))
-
-    if settings.volume_method == "isotropic" and lesions:
-        iso = _isotropic_volumes(hu, kept_labels, settings.threshold_hu, increment, row_mm, col_mm)
-        lesions = _assign_iso(lesions, kept_labels, iso)
+        )
 
     agatston = float(sum(lesion.agatston for lesion in lesions))
     volume = float(sum(lesion.volume_mm3 for lesion in lesions))
-    mass = float(sum(lesion.mass_mg for lesion in lesions)) if c_ha_mg_per_cm3_hu is not None else None
+    mass = float(sum(lesion.mass_mg for lesion in lesions)) if c_ha_mg_per_cm3_hu is not None else None  # type: ignore[misc]
 
     warnings = []
     if settings.threshold_rule == "fixed" and kvp is not None and abs(kvp - 120.0) > 1.0:
@@ -401,31 +376,122 @@ def score_calcium(
         pixel_spacing_mm=(row_mm, col_mm),
         c_ha_mg_per_cm3_hu=c_ha_mg_per_cm3_hu,
         kvp=kvp,
-        n_components_below_min_area=n_small,
+        n_components_below_min_area=comps.n_small,
         warnings=tuple(warnings),
     )
 
 
-def _assign_iso(lesions: list[Lesion], kept_labels, iso: dict[tuple[int, int], float]) -> list[Lesion]:
-    """Replace plain lesion volumes by isotropic ones; lesions are in kept_labels order."""
-    out = []
-    index = 0
-    for k, _labels, kept in kept_labels:
-        for label_id in kept:
-            lesion = lesions[index]
-            out.append(replace(lesion, volume_mm3=iso.get((k, label_id), 0.0)))
-            index += 1
-    return out
+@dataclass(frozen=True, eq=False)
+class _Components:
+    """Kept 2-D components of a volume, in (slice, label) order; arrays are indexed by lesion."""
+
+    slices: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+    peaks: np.ndarray
+    row_mean: np.ndarray
+    col_mean: np.ndarray
+    n_small: int
+    # Per slice with kept lesions: (slice, label image of its bounding box, box origin, map from
+    # the box's label ids to lesion numbers + 1 (0 = not kept)).
+    boxes: tuple[tuple[int, np.ndarray, tuple[int, int], np.ndarray], ...]
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.slices.size)
+
+
+def _components(
+    hu: np.ndarray, mask: np.ndarray | None, threshold: float, structure: np.ndarray, min_count: int
+) -> _Components:
+    """Label every slice's above-threshold pixels (2-D) and measure the kept components.
+
+    Slices are independent; the work is numpy and ndimage (which release the GIL), so two threads
+    share it.  Results are assembled in slice order, so the outcome does not depend on threading.
+    """
+    n_slices = hu.shape[0]
+
+    def run(ks):
+        buffer = np.empty(hu.shape[1:], dtype=bool)  # reused: no fresh pages per slice
+        return [_slice_components(hu, mask, k, threshold, structure, min_count, buffer) for k in ks]
+
+    if n_slices >= 16 and (os.cpu_count() or 1) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        half = n_slices // 2
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            parts = list(pool.map(run, (range(0, half), range(half, n_slices))))
+        results = parts[0] + parts[1]
+    else:
+        results = run(range(n_slices))
+    found = [r for r in results if r is not None]
+    n_small = sum(r[-1] for r in found)
+    with_lesions = [r for r in found if r[3].size]
+    empty = np.empty(0)
+    if not with_lesions:
+        return _Components(empty.astype(np.intp), empty, empty, empty, empty, empty, n_small, ())
+    boxes = []
+    first = 1
+    for k, labels, origin, kept, *_ in with_lesions:
+        to_lesion = np.zeros(int(labels.max()) + 1, dtype=np.intp)
+        to_lesion[kept] = np.arange(first, first + kept.size)
+        first += kept.size
+        boxes.append((k, labels, origin, to_lesion))
+    return _Components(
+        slices=np.concatenate([np.full(r[3].size, r[0], dtype=np.intp) for r in with_lesions]),
+        counts=np.concatenate([r[4] for r in with_lesions]).astype(float),
+        sums=np.concatenate([r[5] for r in with_lesions]),
+        peaks=np.concatenate([r[6] for r in with_lesions]),
+        row_mean=np.concatenate([r[7] for r in with_lesions]),
+        col_mean=np.concatenate([r[8] for r in with_lesions]),
+        n_small=n_small,
+        boxes=tuple(boxes),
+    )
+
+
+def _slice_components(hu, mask, k, threshold, structure, min_count, buffer):
+    """Components of slice ``k``: (k, box labels, box origin, kept ids, counts, sums, peaks,
+    mean row, mean column, number below the minimum), or None when nothing reaches the threshold."""
+    above = np.greater_equal(hu[k], threshold, out=buffer)
+    if mask is not None:
+        above &= mask[k]
+    row_any = above.any(axis=1)
+    if not row_any.any():
+        return None
+    # Label only the bounding box of this slice's above-threshold pixels.
+    rows_hit = np.flatnonzero(row_any)
+    cols_hit = np.flatnonzero(above.any(axis=0))
+    r0, c0 = int(rows_hit[0]), int(cols_hit[0])
+    r1, c1 = int(rows_hit[-1]) + 1, int(cols_hit[-1]) + 1
+    labels, n = ndimage.label(above[r0:r1, c0:c1], structure=structure)
+    flat = labels.ravel()
+    index = np.flatnonzero(flat)
+    lab = flat[index]
+    rows, cols = np.divmod(index, labels.shape[1])
+    counts = np.bincount(lab, minlength=n + 1)
+    keep = counts >= min_count
+    keep[0] = False
+    kept = np.flatnonzero(keep)
+    if kept.size == 0:
+        return (k, labels, (r0, c0), kept, None, None, None, None, None, n)
+    values = hu[k, r0:r1, c0:c1].ravel()[index].astype(np.float64)
+    sums = np.bincount(lab, weights=values, minlength=n + 1)
+    peaks = np.full(n + 1, -np.inf)
+    np.maximum.at(peaks, lab, values)
+    kept_counts = counts[kept]
+    row_mean = np.bincount(lab, weights=rows, minlength=n + 1)[kept] / kept_counts + r0
+    col_mean = np.bincount(lab, weights=cols, minlength=n + 1)[kept] / kept_counts + c0
+    return (k, labels, (r0, c0), kept, kept_counts, sums[kept], peaks[kept], row_mean, col_mean, int(n - kept.size))
 
 
 def _isotropic_volumes(
     hu: np.ndarray,
-    kept_labels: list[tuple[int, np.ndarray, list[int]]],
+    comps: _Components,
     threshold_hu: float,
     increment: float,
     row_mm: float,
     col_mm: float,
-) -> dict[tuple[int, int], float]:
+) -> np.ndarray:
     """Per-lesion volume on data interpolated linearly along z to (nearly) cubic voxels.
 
     Each slice stands for the slab from half an increment below to half an increment above it.
@@ -435,30 +501,26 @@ def _isotropic_volumes(
     brighter one when both are).  Beyond the first and last slice the nearest slice is used.
     """
     n_slices = hu.shape[0]
-    target = math.sqrt(row_mm * col_mm)
-    m = max(1, int(round(increment / target)))
-    sub = increment / m
-    voxel = row_mm * col_mm * sub
-    # Lesion id image per kept slice: encode (slice, label) as label id; 0 = none.
-    lesion_map: dict[int, np.ndarray] = {}
-    for k, labels, kept in kept_labels:
-        keep = np.zeros(labels.max() + 1, dtype=bool)
-        keep[kept] = True
-        lesion_map[k] = np.where(keep[labels], labels, 0)
-    # Columns (pixels) that hold a kept lesion in any slice.
+    m = max(1, int(round(increment / math.sqrt(row_mm * col_mm))))
+    voxel = row_mm * col_mm * increment / m
+    # Lesion number + 1 of every pixel of the slices that hold kept lesions (0 = none).
+    lesion_maps: dict[int, np.ndarray] = {}
+    for k, labels, (r0, c0), to_lesion in comps.boxes:
+        full = np.zeros(hu.shape[1:], dtype=np.intp)
+        full[r0 : r0 + labels.shape[0], c0 : c0 + labels.shape[1]] = to_lesion[labels]
+        lesion_maps[k] = full
     footprint = np.zeros(hu.shape[1:], dtype=bool)
-    for lab in lesion_map.values():
-        footprint |= lab > 0
+    for full in lesion_maps.values():
+        footprint |= full > 0
     rr, cc = np.nonzero(footprint)
     profiles = hu[:, rr, cc].astype(np.float64)  # (slices, pixels)
-    ids = np.zeros_like(profiles, dtype=np.int64)
-    for k, lab in lesion_map.items():
-        ids[k] = lab[rr, cc]
-    volumes: dict[tuple[int, int], float] = {}
+    ids = np.zeros(profiles.shape, dtype=np.intp)
+    for k, full in lesion_maps.items():
+        ids[k] = full[rr, cc]
+    counts = np.zeros(comps.n_kept + 1)
     # Sub-slice offsets within the slab of slice k, in units of the increment: (-0.5, 0.5).
-    offsets = (np.arange(m) + 0.5) / m - 0.5
     for k in range(n_slices):
-        for t in offsets:
+        for t in (np.arange(m) + 0.5) / m - 0.5:
             if t < 0:
                 a, b, f = k - 1, k, 1.0 + t  # between slice k-1 and k, fraction f towards k
             else:
@@ -478,16 +540,9 @@ def _isotropic_volumes(
             a_ok = (ida > 0) & (va >= threshold_hu)
             b_ok = (idb > 0) & (vb >= threshold_hu)
             use_a = a_ok & (~b_ok | (va >= vb))
-            use_b = b_ok & ~use_a
-            for use, src_slice, src_ids in ((use_a, a_c, ida), (use_b, b_c, idb)):
-                sel = hit & use
-                if not sel.any():
-                    continue
-                labels_here, counts = np.unique(src_ids[sel], return_counts=True)
-                for label_id, cnt in zip(labels_here.tolist(), counts.tolist()):
-                    key = (src_slice, label_id)
-                    volumes[key] = volumes.get(key, 0.0) + cnt * voxel
-    return volumes
+            owner = np.where(use_a, ida, np.where(b_ok, idb, 0))
+            counts += np.bincount(owner[hit], minlength=comps.n_kept + 1)
+    return counts[1:] * voxel
 
 
 def score_volume(

@@ -51,6 +51,7 @@ _MAX_IN_PLANE_DRIFT_DEG = 0.5  # drift of positions across slices (tilt with axi
 _GAP_FACTOR = 1.5  # a step larger than 1.5 x the median increment is a missing slice
 _IRREGULAR_FRACTION = 0.10  # steps differing from the median by more than 10 % are irregular
 _SPACING_ATOL_MM = 1e-3
+_DECODE_WORKERS = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,19 +308,17 @@ def _expand_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> l
             for root, dirs, files in os.walk(p):
                 dirs.sort()
                 for name in sorted(files):
-                    fp = Path(root) / name
-                    if fp.is_symlink() and not fp.exists():
-                        continue
-                    if zipfile.is_zipfile(fp) and fp.suffix.lower() == ".zip":
-                        for s in _zip_sources(fp):
+                    fp = os.path.join(root, name)
+                    if name.lower().endswith(".zip") and zipfile.is_zipfile(fp):
+                        for s in _zip_sources(Path(fp)):
                             add(s, s.label)
                     else:
-                        add(_Source(label=str(fp), path=str(fp)), str(fp.resolve()))
+                        add(_Source(label=fp, path=fp), os.path.abspath(fp))
         elif p.suffix.lower() == ".zip" and zipfile.is_zipfile(p):
             for s in _zip_sources(p):
                 add(s, s.label)
         else:
-            add(_Source(label=str(p), path=str(p)), str(p.resolve()))
+            add(_Source(label=str(p), path=str(p)), os.path.abspath(p))
     return sources
 
 
@@ -350,9 +349,12 @@ def _read_dataset(src: _Source):
 
     try:
         if src.path is not None:
-            if os.path.getsize(src.path) < 132:
-                return None
-            return pydicom.dcmread(src.path, defer_size=_DEFER_BYTES)
+            with open(src.path, "rb") as fp:
+                head = fp.read(132)
+                if len(head) < 132 or head[128:132] != b"DICM":
+                    return None  # not a DICOM Part 10 file
+                fp.seek(0)
+                return pydicom.dcmread(fp, defer_size=_DEFER_BYTES)
         with zipfile.ZipFile(src.archive) as zf:  # type: ignore[arg-type]
             data = zf.read(src.member)  # type: ignore[arg-type]
         if len(data) < 132:
@@ -373,6 +375,68 @@ def _read_dataset(src: _Source):
 # --------------------------------------------------------------------------------------------
 # Header helpers
 # --------------------------------------------------------------------------------------------
+
+
+_TAG_CACHE: dict[str, int] = {}
+
+
+def _tag(keyword: str) -> int:
+    tag = _TAG_CACHE.get(keyword)
+    if tag is None:
+        from pydicom.datadict import tag_for_keyword
+
+        tag = tag_for_keyword(keyword)
+        if tag is None:
+            raise KeyError(keyword)
+        _TAG_CACHE[keyword] = tag
+    return tag
+
+
+def _raw_text(ds, keyword: str) -> str | None:
+    """An ASCII-valued attribute (CS, UI, DS, IS) as text, without pydicom's value conversion.
+
+    Reading the raw bytes is much faster than converting every value; only used for VRs whose
+    character repertoire is ASCII by definition.
+    """
+    elem = ds.get_item(_tag(keyword), keep_deferred=True)
+    if elem is None:
+        return None
+    if getattr(elem, "is_raw", False) and elem.value is not None:
+        text = elem.value.decode("latin-1").strip(" \x00")
+        return text or None
+    value = ds[keyword].value if getattr(elem, "is_raw", False) else elem.value
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, (str, bytes))):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip() or None
+
+
+def _raw_us(ds, keyword: str) -> int | None:
+    """An unsigned short (US) attribute without pydicom's value conversion."""
+    elem = ds.get_item(_tag(keyword), keep_deferred=True)
+    if elem is None:
+        return None
+    if getattr(elem, "is_raw", False) and elem.value is not None:
+        if len(elem.value) < 2:
+            return None
+        return int.from_bytes(elem.value[:2], "little" if elem.is_little_endian else "big")
+    value = ds[keyword].value if getattr(elem, "is_raw", False) else elem.value
+    return int(value) if value not in (None, "") else None
+
+
+def _raw_floats(ds, keyword: str, n: int, label: str) -> tuple[float, ...] | None:
+    text = _raw_text(ds, keyword)
+    if text is None:
+        return None
+    return _to_floats(text, n, label, keyword)
+
+
+def _raw_float(ds, keyword: str, label: str) -> float | None:
+    text = _raw_text(ds, keyword)
+    if text is None:
+        return None
+    return _to_float(text, label, keyword)
 
 
 def _text(ds, keyword: str) -> str | None:
@@ -413,12 +477,10 @@ def _to_floats(value: Any, n: int, label: str, keyword: str) -> tuple[float, ...
 
 
 def _image_type(ds) -> tuple[str, ...]:
-    value = ds.get("ImageType")
+    value = _raw_text(ds, "ImageType")
     if value is None:
         return ()
-    if isinstance(value, str):
-        return tuple(v.strip().upper() for v in value.split("\\"))
-    return tuple(str(v).strip().upper() for v in value)
+    return tuple(v.strip().upper() for v in value.split("\\"))
 
 
 def _fg_value(frame_item, shared_item, sequence: str, keyword: str):
@@ -500,34 +562,32 @@ def _series_info(ds, label: str, n_images: int, n_files: int) -> SeriesInfo:
 
 def _images_of(ds, label: str, dataset_index: int) -> tuple[list[_Image], int]:
     """The 2-D images of one dataset, and how many of its frames are localizers."""
-    n_frames_value = ds.get("NumberOfFrames")
+    n_frames_value = _raw_text(ds, "NumberOfFrames")
     try:
         n_frames = int(n_frames_value) if n_frames_value not in (None, "") else 1
     except (TypeError, ValueError) as exc:
         raise InputError(label, "NumberOfFrames", f"value {n_frames_value!r} is not an integer") from exc
-    sop_uid = str(ds.get("SOPInstanceUID", "") or "")
-    rows = ds.get("Rows")
-    cols = ds.get("Columns")
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame is None:
+    sop_uid = _raw_text(ds, "SOPInstanceUID") or ""
+    rows = _raw_us(ds, "Rows")
+    cols = _raw_us(ds, "Columns")
+    if "PerFrameFunctionalGroupsSequence" not in ds:
         if "LOCALIZER" in _image_type(ds):
             return [], n_frames
-        spacing = _to_floats(ds.get("PixelSpacing"), 2, label, "PixelSpacing")
         image = _Image(
             label=label,
             dataset_index=dataset_index,
             frame=None if n_frames == 1 else 0,
             sop_instance_uid=sop_uid,
-            position=_to_floats(ds.get("ImagePositionPatient"), 3, label, "ImagePositionPatient"),  # type: ignore[arg-type]
-            orientation=_to_floats(ds.get("ImageOrientationPatient"), 6, label, "ImageOrientationPatient"),
-            rows=int(rows) if rows is not None else None,
-            columns=int(cols) if cols is not None else None,
-            pixel_spacing=spacing,  # type: ignore[arg-type]
-            slice_thickness=_to_float(ds.get("SliceThickness"), label, "SliceThickness"),
-            rescale_slope=_to_float(ds.get("RescaleSlope"), label, "RescaleSlope"),
-            rescale_intercept=_to_float(ds.get("RescaleIntercept"), label, "RescaleIntercept"),
-            rescale_type=_text(ds, "RescaleType"),
-            gantry_tilt_deg=_to_float(ds.get("GantryDetectorTilt"), label, "GantryDetectorTilt"),
+            position=_raw_floats(ds, "ImagePositionPatient", 3, label),  # type: ignore[arg-type]
+            orientation=_raw_floats(ds, "ImageOrientationPatient", 6, label),
+            rows=rows,
+            columns=cols,
+            pixel_spacing=_raw_floats(ds, "PixelSpacing", 2, label),  # type: ignore[arg-type]
+            slice_thickness=_raw_float(ds, "SliceThickness", label),
+            rescale_slope=_raw_float(ds, "RescaleSlope", label),
+            rescale_intercept=_raw_float(ds, "RescaleIntercept", label),
+            rescale_type=_raw_text(ds, "RescaleType"),
+            gantry_tilt_deg=_raw_float(ds, "GantryDetectorTilt", label),
         )
         if n_frames != 1:
             raise InputError(
@@ -538,6 +598,7 @@ def _images_of(ds, label: str, dataset_index: int) -> tuple[list[_Image], int]:
         return [image], 0
 
     # Enhanced (multi-frame) image: geometry and rescale from the functional groups.
+    per_frame = ds.PerFrameFunctionalGroupsSequence
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     if len(per_frame) != n_frames:
@@ -632,12 +693,12 @@ def scan_inputs(
         if ds is None:
             n_non_dicom += 1
             continue
-        sop = str(ds.get("SOPClassUID", "") or "")
+        sop = _raw_text(ds, "SOPClassUID") or ""
         if not sop:
             sop = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "") or "")
         if not sop:
             raise InputError(src.label, "SOPClassUID", "is missing: cannot tell what this DICOM object is")
-        modality = _text(ds, "Modality")
+        modality = _raw_text(ds, "Modality")
         if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
             if sop in CT_SOP_CLASSES:
                 raise InputError(
@@ -651,7 +712,7 @@ def scan_inputs(
         if sop.startswith(_SECONDARY_CAPTURE_PREFIX):
             others.append(OtherObject(src.label, _sop_class_name(sop), modality, "secondary capture"))
             continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        uid = _raw_text(ds, "SeriesInstanceUID") or ""
         if not uid:
             raise InputError(src.label, "SeriesInstanceUID", "is missing: the image cannot be grouped into a series")
         entry = groups.setdefault(uid, {"datasets": [], "labels": [], "images": []})
@@ -930,13 +991,14 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
     for k, img in enumerate(images):
         by_dataset.setdefault(img.dataset_index, []).append((k, img))
     total = len(by_dataset)
-    for n, (index, members) in enumerate(by_dataset.items()):
-        if progress is not None:
-            progress(n, total)
+
+    def fill(index: int, members: list[tuple[int, _Image]]) -> None:
         ds = group.datasets[index]
         label = members[0][1].label.split(" (frame")[0]
-        pixels = _decode(ds, label)
-        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        n_frames = int(_raw_text(ds, "NumberOfFrames") or 1)
+        pixels = _native_pixels(ds, label, n_frames)
+        if pixels is None:
+            pixels = _decode(ds, label)
         if n_frames > 1 and pixels.ndim == 2:
             pixels = pixels[None]
         for k, img in members:
@@ -947,8 +1009,34 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
                     f"decoded to shape {frame.shape}, expected {rows} x {cols} from Rows/Columns",
                 )
             out = hu[k]
-            np.multiply(frame, img.rescale_slope, out=out, casting="unsafe")
-            out += np.float32(img.rescale_intercept)
+            if img.rescale_slope != 1.0:
+                np.multiply(frame, np.float32(img.rescale_slope), out=out, dtype=np.float32)
+                np.add(out, np.float32(img.rescale_intercept), out=out)
+            else:
+                np.add(frame, np.float32(img.rescale_intercept), out=out, dtype=np.float32)
+
+    # File reads, decompression and the HU conversion release the GIL: two workers overlap them.
+    # Each task writes its own slices; the first error (in slice order) is raised.
+    workers = min(_DECODE_WORKERS, os.cpu_count() or 1, total)
+    if workers <= 1:
+        for n, (index, members) in enumerate(by_dataset.items()):
+            if progress is not None:
+                progress(n, total)
+            fill(index, members)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(fill, index, members) for index, members in by_dataset.items()]
+            for n, future in enumerate(futures):
+                if progress is not None:
+                    progress(n, total)
+                try:
+                    future.result()
+                except BaseException:
+                    for other in futures:
+                        other.cancel()
+                    raise
     if progress is not None:
         progress(total, total)
     hu.flags.writeable = False
@@ -969,6 +1057,71 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
     )
 
 
+_NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+
+
+def _native_pixels(ds, label: str, n_frames: int) -> np.ndarray | None:
+    """Uncompressed little-endian 16-bit grey pixels straight from the buffer; None otherwise.
+
+    The result equals pydicom's ``pixel_array(ds, correct_unused_bits=True)`` (bits above Bits
+    Stored are ignored, as DICOM requires); tests compare the two.  Anything else (compressed,
+    big endian, 8 or 32 bits, colour) goes through pydicom.
+    """
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if ts is None or str(ts) not in _NATIVE_LITTLE_ENDIAN:
+        return None
+    if (
+        _raw_us(ds, "BitsAllocated") != 16
+        or (_raw_us(ds, "SamplesPerPixel") or 1) != 1
+        or not (_raw_text(ds, "PhotometricInterpretation") or "").startswith("MONOCHROME")
+    ):
+        return None
+    rows, cols = _raw_us(ds, "Rows"), _raw_us(ds, "Columns")
+    stored, rep = _raw_us(ds, "BitsStored"), _raw_us(ds, "PixelRepresentation")
+    if rows is None or cols is None or stored is None or not 1 <= stored <= 16 or rep not in (0, 1):
+        return None
+    expected = rows * cols * n_frames * 2
+    data = _pixel_bytes(ds, label)
+    if len(data) < expected:
+        raise InputError(
+            label, "PixelData",
+            f"pixel data is incomplete ({len(data)} of {expected} bytes); the file is truncated",
+            hint="re-export the series from the scanner or PACS",
+        )
+    arr = np.frombuffer(data, dtype="<i2" if rep else "<u2", count=rows * cols * n_frames)
+    shape = (n_frames, rows, cols) if n_frames > 1 else (rows, cols)
+    arr = arr.reshape(shape)
+    if stored < 16:
+        shift = 16 - stored
+        arr = np.right_shift(np.left_shift(arr, shift), shift)
+    return arr
+
+
+def _pixel_bytes(ds, label: str) -> bytes:
+    """The Pixel Data bytes; a deferred element is read straight from its file offset."""
+    elem = ds.get_item(0x7FE00010, keep_deferred=True)
+    if elem is None:
+        raise InputError(label, "PixelData", "is missing")
+    value = elem.value
+    if value is not None:
+        return value
+    path = getattr(ds, "filename", None)
+    length = getattr(elem, "length", None)
+    offset = getattr(elem, "value_tell", None)
+    if not isinstance(path, str) or offset is None or length in (None, 0xFFFFFFFF):
+        return ds.PixelData  # let pydicom do the deferred read
+    try:
+        stamp = getattr(ds, "timestamp", None)
+        if stamp is not None and os.stat(path).st_mtime != stamp:
+            raise InputError(label, "PixelData", "the file changed while it was being read", hint="run again")
+        with open(path, "rb") as fp:
+            fp.seek(offset)
+            return fp.read(length)
+    except OSError as exc:
+        raise InputError(label, "PixelData", f"cannot be read ({exc})") from exc
+
+
 def _decode(ds, label: str) -> np.ndarray:
     from pydicom.pixels import pixel_array
 
@@ -981,7 +1134,7 @@ def _decode(ds, label: str) -> np.ndarray:
             f"is {photometric} with {ds.get('SamplesPerPixel')} samples per pixel: not a CT grey-scale image",
         )
     try:
-        arr = pixel_array(ds)
+        arr = pixel_array(ds, correct_unused_bits=True)
     except NotImplementedError as exc:
         raise InputError(
             label, "TransferSyntaxUID",
