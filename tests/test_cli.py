@@ -173,3 +173,78 @@ def test_real_canon_phantom_scan_scores(capsys, canon_phantom_dir):
             if abs(lesion["centroid_mm"][0] + 40.7) < 3 and abs(lesion["centroid_mm"][1] - 1.5) < 3]
     assert near and max(lesion["peak_hu"] for lesion in near) > 1000
     assert doc["agatston"] > 0
+
+
+def _bad_inputs(kind: str, folder: Path) -> str:
+    """Build one kind of unusable input; return a file name the error must mention ('' for none)."""
+    import pydicom
+    from pydicom.encaps import encapsulate
+
+    ramp = np.arange(5 * 8 * 8, dtype=float).reshape(5, 8, 8)
+    if kind == "empty":
+        folder.mkdir(parents=True)
+        return ""
+    if kind == "no-dicom":
+        folder.mkdir(parents=True)
+        (folder / "notes.txt").write_text("hello")
+        return ""
+    if kind == "non-ct":
+        write_ct_series(folder, ramp, header={"Modality": "PT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.128"})
+        return "IMG0001.dcm"
+    if kind == "several-series":
+        write_ct_series(folder / "a", ramp, series_description="first")
+        write_ct_series(folder / "b", ramp, series_description="second", series_number=9)
+        return ""
+    if kind == "tilt":
+        write_ct_series(folder, ramp, header={"GantryDetectorTilt": "-20"})
+        return "IMG0001.dcm"
+    if kind == "coronal":
+        write_ct_series(folder, ramp, orientation=(1, 0, 0, 0, 0, -1), positions_mm=[(0, 3.0 * k, 0) for k in range(5)])
+        return "IMG0001.dcm"
+    if kind == "missing-slice":
+        Path(write_ct_series(folder, ramp)[3]).unlink()
+        return "IMG0003.dcm"
+    if kind == "duplicate":
+        paths = write_ct_series(folder, ramp)
+        ds = pydicom.dcmread(paths[1])
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99"
+        ds.save_as(folder / "dup.dcm")
+        return "dup.dcm"
+    if kind == "spacing":
+        write_ct_series(folder, ramp, per_slice_header=[None, None, {"PixelSpacing": ["0.7", "0.7"]}, None, None])
+        return "IMG0003.dcm"
+    if kind == "truncated":
+        paths = write_ct_series(folder, ramp)
+        data = Path(paths[4]).read_bytes()
+        Path(paths[4]).write_bytes(data[: len(data) - 40])
+        return "IMG0005.dcm"
+    if kind == "undecodable":
+        paths = write_ct_series(folder, ramp)
+        ds = pydicom.dcmread(paths[0])
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.103"  # MPEG-4 BD: no decoder
+        ds.PixelData = encapsulate([bytes(64)])
+        ds["PixelData"].VR = "OB"
+        ds.save_as(paths[0], enforce_file_format=True)
+        return "IMG0001.dcm"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["empty", "no-dicom", "non-ct", "several-series", "tilt", "coronal", "missing-slice", "duplicate",
+     "spacing", "truncated", "undecodable"],
+)
+def test_every_refusal_exits_2_and_names_the_file(capsys, tmp_path, kind):
+    folder = tmp_path / "input"
+    must_name = _bad_inputs(kind, folder)
+    code, out, err = run(capsys, "score", folder)
+    assert code == 2, err
+    assert out == ""
+    assert err.startswith("qa: error: ")
+    assert must_name in err
+    assert "what to do:" in err
+
+
+def test_non_hu_values_are_refused(capsys, ct_dir):
+    code, _, err = run(capsys, "score", ct_dir / "pydicom-data-eCT_Supplemental.dcm")
+    assert code == 2 and "RescaleType" in err and "not Hounsfield units" in err

@@ -1139,8 +1139,8 @@ def _decode(ds, label: str) -> np.ndarray:
         raise InputError(
             label, "TransferSyntaxUID",
             f"pixel data in {ts_name} cannot be decoded here ({exc})",
-            hint="install the pylibjpeg plugins (pip install pylibjpeg pylibjpeg-libjpeg "
-            "pylibjpeg-openjpeg pylibjpeg-rle), or decompress the files first (dcmdjpeg / gdcmconv --raw)",
+            hint="export the series uncompressed (or convert it, e.g. gdcmconv --raw); JPEG, JPEG-LS, "
+            "JPEG 2000 and RLE decode when the pylibjpeg plugins that qa installs are present",
         ) from exc
     except (RuntimeError, ValueError, EOFError, OSError, TypeError, AttributeError, KeyError) as exc:
         text = str(exc)
