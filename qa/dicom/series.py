@@ -342,8 +342,11 @@ def _zip_sources(archive: Path) -> list[_Source]:
     return out
 
 
-def _read_dataset(src: _Source):
-    """Read one file's header (pixel data deferred).  None when the file is not DICOM."""
+def _read_dataset(src: _Source, archives: dict[str, zipfile.ZipFile]):
+    """Read one file's header (pixel data deferred).  None when the file is not DICOM.
+
+    ``archives`` keeps the zip files open across members (opened on first use).
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -355,13 +358,21 @@ def _read_dataset(src: _Source):
                     return None  # not a DICOM Part 10 file
                 fp.seek(0)
                 return pydicom.dcmread(fp, defer_size=_DEFER_BYTES)
-        with zipfile.ZipFile(src.archive) as zf:  # type: ignore[arg-type]
-            data = zf.read(src.member)  # type: ignore[arg-type]
-        if len(data) < 132:
+        archive = archives.get(src.archive)  # type: ignore[arg-type]
+        if archive is None:
+            archive = archives[src.archive] = zipfile.ZipFile(src.archive)  # type: ignore[index, arg-type]
+        with archive.open(src.member) as member:  # type: ignore[arg-type]
+            # Never trust the declared size: read at most the limit (+1 to notice more).
+            data = member.read(_MAX_ZIP_MEMBER_BYTES + 1)
+        if len(data) > _MAX_ZIP_MEMBER_BYTES:
+            raise InputError(src.label, None, "zip member is too large to read", hint="unzip the archive and pass the folder")
+        if len(data) < 132 or data[128:132] != b"DICM":
             return None
         return pydicom.dcmread(io.BytesIO(data))
     except InvalidDicomError:
         return None
+    except InputError:
+        raise
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(src.label, None, f"cannot be read ({exc})") from exc
     except Exception as exc:  # pydicom raises many kinds of errors on corrupt files
@@ -686,48 +697,53 @@ def scan_inputs(
     localizer_series: list[str] = []
     others: list[OtherObject] = []
     total = len(sources)
-    for n, src in enumerate(sources):
-        if progress is not None:
-            progress(n, total)
-        ds = _read_dataset(src)
-        if ds is None:
-            n_non_dicom += 1
-            continue
-        sop = _raw_text(ds, "SOPClassUID") or ""
-        if not sop:
-            sop = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "") or "")
-        if not sop:
-            raise InputError(src.label, "SOPClassUID", "is missing: cannot tell what this DICOM object is")
-        modality = _raw_text(ds, "Modality")
-        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-            if sop in CT_SOP_CLASSES:
-                raise InputError(
-                    src.label, "PixelData",
-                    "is missing from a CT image: the file is truncated or incomplete",
-                    hint="re-export the series from the scanner or PACS",
-                )
-            reason = "structured report" if sop.startswith(_SR_PREFIX) else "not an image"
-            others.append(OtherObject(src.label, _sop_class_name(sop), modality, reason))
-            continue
-        if sop.startswith(_SECONDARY_CAPTURE_PREFIX):
-            others.append(OtherObject(src.label, _sop_class_name(sop), modality, "secondary capture"))
-            continue
-        uid = _raw_text(ds, "SeriesInstanceUID") or ""
-        if not uid:
-            raise InputError(src.label, "SeriesInstanceUID", "is missing: the image cannot be grouped into a series")
-        entry = groups.setdefault(uid, {"datasets": [], "labels": [], "images": []})
-        images, localizers = _images_of(ds, src.label, len(entry["datasets"]))
-        if localizers:
-            n_localizers += localizers
-            if uid not in localizer_series:
-                localizer_series.append(uid)
-        if not images:
-            if not entry["datasets"]:
-                del groups[uid]
-            continue
-        entry["datasets"].append(ds)
-        entry["labels"].append(src.label)
-        entry["images"].extend(images)
+    archives: dict[str, zipfile.ZipFile] = {}
+    try:
+        for n, src in enumerate(sources):
+            if progress is not None:
+                progress(n, total)
+            ds = _read_dataset(src, archives)
+            if ds is None:
+                n_non_dicom += 1
+                continue
+            sop = _raw_text(ds, "SOPClassUID") or ""
+            if not sop:
+                sop = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "") or "")
+            if not sop:
+                raise InputError(src.label, "SOPClassUID", "is missing: cannot tell what this DICOM object is")
+            modality = _raw_text(ds, "Modality")
+            if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+                if sop in CT_SOP_CLASSES:
+                    raise InputError(
+                        src.label, "PixelData",
+                        "is missing from a CT image: the file is truncated or incomplete",
+                        hint="re-export the series from the scanner or PACS",
+                    )
+                reason = "structured report" if sop.startswith(_SR_PREFIX) else "not an image"
+                others.append(OtherObject(src.label, _sop_class_name(sop), modality, reason))
+                continue
+            if sop.startswith(_SECONDARY_CAPTURE_PREFIX):
+                others.append(OtherObject(src.label, _sop_class_name(sop), modality, "secondary capture"))
+                continue
+            uid = _raw_text(ds, "SeriesInstanceUID") or ""
+            if not uid:
+                raise InputError(src.label, "SeriesInstanceUID", "is missing: the image cannot be grouped into a series")
+            entry = groups.setdefault(uid, {"datasets": [], "labels": [], "images": []})
+            images, localizers = _images_of(ds, src.label, len(entry["datasets"]))
+            if localizers:
+                n_localizers += localizers
+                if uid not in localizer_series:
+                    localizer_series.append(uid)
+            if not images:
+                if not entry["datasets"]:
+                    del groups[uid]
+                continue
+            entry["datasets"].append(ds)
+            entry["labels"].append(src.label)
+            entry["images"].extend(images)
+    finally:
+        for archive in archives.values():
+            archive.close()
     if progress is not None:
         progress(total, total)
 
