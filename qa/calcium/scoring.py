@@ -286,7 +286,7 @@ def score_calcium(
 
     ``spacing_mm`` is (slice increment, row spacing, column spacing).  ``mask`` (same shape, bool)
     restricts the search to a region.  ``geometry`` (an object with ``to_patient(k, i, j)`` such
-    as :class:`qa.dicom.series.SliceGeometry`) places lesion centroids in patient coordinates.
+    as :class:`qa.dicom.geometry.SliceGeometry`) places lesion centroids in patient coordinates.
     ``kvp`` only feeds the warnings.  The input is never modified.
     """
     settings = settings or ScoringSettings()

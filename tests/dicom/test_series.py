@@ -77,8 +77,9 @@ def test_hu_is_stored_value_times_slope_plus_intercept_for_every_pixel_style(tmp
 
 @pytest.mark.parametrize("style", ["unsigned-1024", "unsigned12-1024", "signed-1024"])
 def test_fast_native_path_equals_pydicom_decoding(tmp_path, style):
-    import qa.dicom.series as series
     from pydicom.pixels import pixel_array
+
+    from qa.dicom import pixels
 
     rng = np.random.default_rng(1)
     write_ct_series(tmp_path, rng.uniform(-1024, 3000, (2, 16, 16)), pixel_style=style)
@@ -87,17 +88,17 @@ def test_fast_native_path_equals_pydicom_decoding(tmp_path, style):
         if style == "unsigned12-1024":  # garbage in the unused high bits must be ignored
             raw = np.frombuffer(ds.PixelData, "<u2") | 0xF000
             ds.PixelData = raw.astype("<u2").tobytes()
-        fast = series._native_pixels(ds, str(path), 1)
+        fast = pixels.native_pixels(ds, str(path), 1)
         assert fast is not None
         np.testing.assert_array_equal(fast, pixel_array(ds, correct_unused_bits=True))
 
 
 def test_real_canon_native_pixels_equal_pydicom(canon_phantom_dir):
-    import qa.dicom.series as series
+    from qa.dicom import pixels
 
     for path in sorted(canon_phantom_dir.iterdir())[:5]:
         ds = pydicom.dcmread(path)
-        np.testing.assert_array_equal(series._native_pixels(ds, str(path), 1), ds.pixel_array)
+        np.testing.assert_array_equal(pixels.native_pixels(ds, str(path), 1), ds.pixel_array)
 
 
 def test_slope_and_intercept_may_differ_per_slice(tmp_path):
@@ -136,14 +137,13 @@ def test_localizers_are_left_out_and_counted(small_phantom):
 
 
 def test_each_header_is_read_once_and_each_pixel_array_decoded_once(small_phantom, monkeypatch):
-    """Spy (not replace) on pydicom's reader and on both of qa's pixel paths."""
-    import qa.dicom.series as series
+    """Spy (not replace) on pydicom's reader and on qa's pixel decoding."""
+    from qa.dicom import pixels
 
     reads, decodes = [], []
-    real_read, real_native, real_decode = pydicom.dcmread, series._native_pixels, series._decode
+    real_read, real_pixels = pydicom.dcmread, pixels.pixels
     monkeypatch.setattr(pydicom, "dcmread", lambda f, *a, **k: reads.append(getattr(f, "name", str(f))) or real_read(f, *a, **k))
-    monkeypatch.setattr(series, "_native_pixels", lambda ds, *a: decodes.append(ds.SOPInstanceUID) or real_native(ds, *a))
-    monkeypatch.setattr(series, "_decode", lambda ds, *a: decodes.append(ds.SOPInstanceUID) or real_decode(ds, *a))
+    monkeypatch.setattr(pixels, "pixels", lambda ds, *a: decodes.append(ds.SOPInstanceUID) or real_pixels(ds, *a))
     volume = load_series(small_phantom.out_dir)
     assert len(reads) == len(set(reads)) == volume.n_slices + 1  # + the localizer; truth.json is sniffed only
     assert set(volume.source_files) <= set(reads)
