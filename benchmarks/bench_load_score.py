@@ -11,6 +11,7 @@ validating the geometry, sorting, converting to HU (float32) and scoring the who
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slices", type=int, default=60)
+    parser.add_argument("--matrix", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
 
@@ -33,12 +35,12 @@ def main() -> int:
         folder = Path(tmp) / "series"
         increment = 1.0
         opts = SynthOptions(
-            matrix=512, pixel_mm=0.488, thickness_mm=1.0, increment_mm=increment,
+            matrix=args.matrix, pixel_mm=250.0 / args.matrix, thickness_mm=1.0, increment_mm=increment,
             z_start_mm=-20.0, z_end_mm=-20.0 + increment * (args.slices - 1), shuffle=True,
         )
         result = synthesize_phantom(folder, opts)
         files = list(result.files)
-        print(f"series: {len(files)} files of 512 x 512 in {folder}")
+        print(f"series: {len(files)} files of {args.matrix} x {args.matrix} in {folder}; {os.cpu_count()} CPU cores")
 
         def baseline():
             return [pydicom.dcmread(f).pixel_array for f in files]

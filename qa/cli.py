@@ -105,6 +105,40 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # qa score
 # --------------------------------------------------------------------------------------------
@@ -116,8 +150,8 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
         "--method", default="standard", choices=["standard", "siemens", "ge", "philips", "canon"],
         help="parameter preset (default: standard = HU >= 130, area >= 1 mm2, 4-connected, plain volume)",
     )
-    g.add_argument("--threshold-hu", type=float, metavar="HU", help="calcium threshold in HU (standard: 130)")
-    g.add_argument("--min-area-mm2", type=float, metavar="MM2", help="minimum lesion area in mm2 (standard: 1.0)")
+    g.add_argument("--threshold-hu", type=_finite, metavar="HU", help="calcium threshold in HU (standard: 130)")
+    g.add_argument("--min-area-mm2", type=_non_negative, metavar="MM2", help="minimum lesion area in mm2 (standard: 1.0)")
     g.add_argument("--connectivity", type=int, choices=[4, 8], help="2-D connectivity of a lesion (standard: 4)")
     g.add_argument(
         "--volume-method", choices=["plain", "isotropic"],
@@ -128,7 +162,7 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
         help="use the kV-adapted threshold and weights of Grani et al. 2018 for the series' kVp",
     )
     g.add_argument(
-        "--c-ha", type=float, metavar="MG_PER_CM3_HU", dest="c_ha",
+        "--c-ha", type=_positive, metavar="MG_PER_CM3_HU", dest="c_ha",
         help="HA calibration factor c_HA in mg/(cm3 HU) for the mass score (typical 0.7-0.9 at 120 kVp)",
     )
 
@@ -174,7 +208,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=args.c_ha)
     payload = {
         "analysis_time": _now_iso(),
-        "inputs": [str(s) for s in args.series],
         "input_summary": scan.to_dict() | {"summary": scan.summary()},
         "series": volume.summary_dict(),
         **score.to_dict(),
@@ -303,6 +336,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qa.phantom.synth import SynthOptions, synthesize_phantom
 
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        from qa.errors import UsageError
+
+        raise UsageError(f"{out_dir} is a file, not a folder", hint="choose another --out folder")
     phantom_dir = out_dir / "phantom-series"
     _clear_demo_folder(phantom_dir)
     print(f"qa demo: writing a synthetic QRM-CCI-like phantom series to {phantom_dir}")
@@ -318,7 +355,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_score(sys.stdout, scan, volume, score, settings, max_lesions=20)
     payload = {
         "analysis_time": _now_iso(),
-        "inputs": [str(phantom_dir)],
         "series": volume.summary_dict(),
         **score.to_dict(),
         "provenance": {"sop_instance_uids": list(volume.sop_instance_uids)},
@@ -335,22 +371,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _clear_demo_folder(folder: Path) -> None:
-    """Remove a previous demo's files (only those the synthesiser writes)."""
+    """Remove a previous demo's files: only those its truth.json lists as written by the synthesiser."""
     from qa.errors import UsageError
 
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder", hint="choose another --out folder")
     if not folder.exists():
         return
-    truth = folder / "truth.json"
-    if not truth.exists():
+    truth_path = folder / "truth.json"
+    try:
+        written = json.loads(truth_path.read_text()).get("files", []) if truth_path.exists() else None
+    except (OSError, ValueError):
+        written = None
+    if written is None:
         if any(folder.iterdir()):
-            raise UsageError(
-                f"{folder} exists and was not written by qa demo",
-                hint="choose another --out folder",
-            )
+            raise UsageError(f"{folder} exists and was not written by qa demo", hint="choose another --out folder")
         return
-    for p in folder.iterdir():
-        if p.is_file() and (p.suffix.lower() == ".dcm" or p.name == "truth.json"):
-            p.unlink()
+    for name in written:
+        target = folder / Path(name).name  # names only: never a path from the file's contents
+        if target.is_file():
+            target.unlink()
+    truth_path.unlink()
+    if any(folder.iterdir()):
+        raise UsageError(f"{folder} holds files that qa demo did not write", hint="choose another --out folder")
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("series", nargs="+", metavar="SERIES", help="folder, zip file or DICOM files")
     p.add_argument("--series-uid", help="pick this series when the input holds several")
     _add_scoring_options(p)
-    p.add_argument("--max-lesions", type=int, default=50, metavar="N", help="lesion rows shown (default 50)")
+    p.add_argument("--max-lesions", type=_count, default=50, metavar="N", help="lesion rows shown (default 50)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.score/1) on stdout")
     p.set_defaults(func=cmd_score)
 
@@ -454,17 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created; must not hold a series)")
     sp.add_argument("--phantom", default="qrm-cci", help="phantom definition id or .toml path (default qrm-cci)")
-    sp.add_argument("--kvp", type=float, default=120.0)
-    sp.add_argument("--pixel-mm", type=float, default=0.488)
-    sp.add_argument("--matrix", type=int, default=512)
-    sp.add_argument("--thickness-mm", type=float, default=3.0)
-    sp.add_argument("--increment-mm", type=float, default=None, help="default: equal to the thickness")
-    sp.add_argument("--z-range", type=float, nargs=2, default=(-55.0, 55.0), metavar=("START", "END"))
-    sp.add_argument("--table-z-mm", type=float, default=0.0, help="patient z of the phantom origin")
-    sp.add_argument("--shift-mm", type=float, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"))
-    sp.add_argument("--rotation-deg", type=float, default=0.0, help="rotation of the insert")
-    sp.add_argument("--noise-hu", type=float, default=15.0)
-    sp.add_argument("--blur-fwhm-mm", type=float, default=1.5)
+    sp.add_argument("--kvp", type=_positive, default=120.0, help="70-140 (the synthetic HU model's range)")
+    sp.add_argument("--pixel-mm", type=_positive, default=0.488)
+    sp.add_argument("--matrix", type=_count, default=512)
+    sp.add_argument("--thickness-mm", type=_positive, default=3.0)
+    sp.add_argument("--increment-mm", type=_positive, default=None, help="default: equal to the thickness")
+    sp.add_argument("--z-range", type=_finite, nargs=2, default=(-55.0, 55.0), metavar=("START", "END"))
+    sp.add_argument("--table-z-mm", type=_finite, default=0.0, help="patient z of the phantom origin")
+    sp.add_argument("--shift-mm", type=_finite, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"))
+    sp.add_argument("--rotation-deg", type=_finite, default=0.0, help="rotation of the insert")
+    sp.add_argument("--noise-hu", type=_non_negative, default=15.0)
+    sp.add_argument("--blur-fwhm-mm", type=_positive, default=1.5)
     sp.add_argument("--ring", action="store_true", help="add the large extension ring (400 x 300 mm)")
     sp.add_argument("--patient-position", choices=["HFS", "FFS"], default="HFS")
     sp.add_argument("--vendor", choices=["generic", "siemens", "ge", "philips", "canon"], default="generic")
@@ -476,9 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--shuffle", action="store_true", help="opaque, unordered file names")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--scout", action="store_true", help="also write a localizer")
-    sp.add_argument("--heart-rate-bpm", type=float, default=60.0)
-    sp.add_argument("--phase-pct", type=float, default=70.0)
-    sp.add_argument("--ctdivol-mgy", type=float, default=4.0)
+    sp.add_argument("--heart-rate-bpm", type=_positive, default=60.0)
+    sp.add_argument("--phase-pct", type=_non_negative, default=70.0)
+    sp.add_argument("--ctdivol-mgy", type=_non_negative, default=4.0)
     sp.add_argument("--station-name", default="QA-SYNTH-1")
     sp.add_argument("--serial", default="SYN0001", help="DeviceSerialNumber")
     sp.add_argument("--datetime", default="2026-01-05T07:30:00", help="acquisition start (ISO 8601)")
@@ -498,7 +541,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except QAError as exc:
-        _report_error(exc, getattr(args, "json", False))
+        _report_error(exc, getattr(args, "json", False), args.command)
+        return EXIT_INPUT
+    except OSError as exc:  # the file system said no: a usage problem, not a bug
+        from qa.errors import UsageError
+
+        error = UsageError(str(exc), hint="check the path, its permissions and the free disk space")
+        _report_error(error, getattr(args, "json", False), args.command)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -511,12 +560,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _report_error(exc, as_json: bool) -> None:
+def _report_error(exc, as_json: bool, command: str) -> None:
     print(f"qa: error: {exc}", file=sys.stderr)
     if exc.hint:
         print(f"    what to do: {exc.hint}", file=sys.stderr)
     if as_json:
-        _json_out({"error": exc.to_dict()}, "qa.error/1")
+        # The command's own schema, carrying the error instead of results.
+        _json_out({"error": exc.to_dict()}, f"qa.{command}/1")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,6 +65,11 @@ class DefinitionError(QAError):
     """A phantom or procedure definition file is malformed."""
 
     def __init__(self, path: str | None, key: str | None, message: str, *, hint: str | None = None):
+        if hint is None:
+            hint = (
+                f"correct {key or 'the file'} and run again; the format is described in the README "
+                "of the folder that holds the built-in definitions (phantoms/README.md, procedures/README.md)"
+            )
         super().__init__(message, hint=hint)
         self.path = None if path is None else str(path)
         self.key = key

@@ -95,7 +95,8 @@ def test_input_errors_with_json_give_an_error_object(capsys, tmp_path):
     code, out, err = run(capsys, "score", tmp_path, "--json")
     assert code == 2
     doc = json.loads(out)
-    assert doc["schema"] == "qa.error/1" and doc["error"]["type"] == "InputError"
+    assert doc["schema"] == "qa.score/1" and doc["error"]["type"] == "InputError"
+    assert "agatston" not in doc
     assert "no files found" in err
 
 
@@ -248,3 +249,64 @@ def test_every_refusal_exits_2_and_names_the_file(capsys, tmp_path, kind):
 def test_non_hu_values_are_refused(capsys, ct_dir):
     code, _, err = run(capsys, "score", ct_dir / "pydicom-data-eCT_Supplemental.dcm")
     assert code == 2 and "RescaleType" in err and "not Hounsfield units" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["score", ".", "--c-ha", "0"], "must be positive"),
+        (["score", ".", "--c-ha", "nan"], "not a finite number"),
+        (["score", ".", "--max-lesions", "-1"], "must not be negative"),
+        (["synth", "phantom", "x", "--heart-rate-bpm", "0"], "must be positive"),
+        (["synth", "phantom", "x", "--shift-mm", "nan", "0"], "not a finite number"),
+        (["synth", "phantom", "x", "--thickness-mm", "inf"], "not a finite number"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--kvp", "50"], "70-140 kVp"),
+        (["--phase-pct", "120"], "0-100"),
+        (["--datetime", "yesterday"], "ISO 8601"),
+    ],
+)
+def test_bad_synthesis_options_exit_2(capsys, tmp_path, extra, message):
+    code, _, err = run(capsys, "synth", "phantom", tmp_path / "p", *extra)
+    assert code == 2 and message in err
+
+
+def test_out_dir_that_is_a_file_exits_2(capsys, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    code, _, err = run(capsys, "synth", "phantom", target)
+    assert code == 2 and "is a file" in err
+    code, _, err = run(capsys, "demo", "--out", target)
+    assert code == 2 and "is a file" in err
+
+
+def test_demo_never_deletes_files_it_did_not_write(capsys, tmp_path):
+    out = tmp_path / "demo"
+    assert run(capsys, "demo", "--out", out)[0] == 0
+    precious = out / "phantom-series" / "precious.dcm"
+    precious.write_text("mine")
+    code, _, err = run(capsys, "demo", "--out", out)
+    assert code == 2 and "did not write" in err
+    assert precious.read_text() == "mine"
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")
+def test_non_finite_kvp_is_treated_as_unknown(capsys, tmp_path):
+    hu = np.zeros((2, 16, 16))
+    hu[:, 2:6, 2:6] = 300.0
+    write_ct_series(tmp_path, hu, header={"KVP": "NaN"})
+    code, out, _ = run(capsys, "score", tmp_path, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["series"]["kvp"] is None
+    assert any("unknown" in w for w in doc["warnings"])

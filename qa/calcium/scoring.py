@@ -11,7 +11,8 @@ Definitions (the ``standard`` method):
   (1: < 200, 2: < 300, 3: < 400, 4: >= 400; Agatston 1990); the total is the sum times
   increment / 3 mm so that thinner or overlapping reconstructions give 3 mm-equivalent scores.
 * Volume: kept-lesion voxels x voxel volume (pixel area x slice increment); optionally on a
-  volume interpolated to isotropic voxels (Callister et al., Radiology 1998;208:807-814).
+  volume interpolated linearly along z to isotropic resolution (Callister et al., Radiology
+  1998;208:807-814), computed exactly rather than on sampled sub-slices.
 * Mass: c_HA x sum over lesion voxels of voxel volume (mm3) x HU / 1000, with c_HA in
   mg/(cm3 HU) from a hydroxyapatite calibration (McCollough et al., Radiology 2007;243:527-538).
 """
@@ -45,7 +46,11 @@ KV_ADAPTED_THRESHOLDS_HU: dict[int, tuple[float, tuple[float, float, float]]] = 
     80: (177.0, (271.0, 408.0, 544.0)),
     100: (145.0, (222.0, 334.0, 446.0)),
     120: (AGATSTON_THRESHOLD_HU, AGATSTON_WEIGHT_BREAKS_HU),
+    # 135 kVp (Canon/Toshiba) is outside Gräni's range: extrapolated in MolloiLab/CalciumScoring.jl
+    # with their fit y = 378 exp(-0.009 kV); labelled as an extrapolation when used.
+    135: (119.0, (183.0, 274.0, 364.0)),
 }
+KV_EXTRAPOLATED = frozenset({135})
 
 VOLUME_METHODS = ("plain", "isotropic")
 CONNECTIVITIES = (4, 8)
@@ -136,7 +141,7 @@ def kv_adapted_thresholds(kvp: float) -> tuple[float, tuple[float, float, float]
         if abs(kvp - nominal) <= 1.0:
             return values
     raise ValueError(
-        f"no kV-adapted thresholds for {kvp:g} kVp: Gräni et al. 2018 tabulate "
+        f"no kV-adapted thresholds for {kvp:g} kVp: they exist for "
         + ", ".join(str(k) for k in KV_ADAPTED_THRESHOLDS_HU) + " kVp"
     )
 
@@ -186,7 +191,10 @@ def scoring_settings(
         if kvp is None:
             raise ValueError("kV-adapted thresholds need the series' kVp, which is unknown")
         thr, breaks = kv_adapted_thresholds(kvp)
-        overrides.update(threshold_hu=thr, weight_breaks_hu=breaks, threshold_rule="kv-adapted (Gräni 2018)")
+        rule = "kv-adapted (Gräni 2018)"
+        if any(abs(kvp - k) <= 1.0 for k in KV_EXTRAPOLATED):
+            rule = "kv-adapted (Gräni 2018, extrapolated to this kVp)"
+        overrides.update(threshold_hu=thr, weight_breaks_hu=breaks, threshold_rule=rule)
     if overrides:
         settings = replace(settings, **overrides)
     return settings
@@ -492,17 +500,16 @@ def _isotropic_volumes(
     row_mm: float,
     col_mm: float,
 ) -> np.ndarray:
-    """Per-lesion volume on data interpolated linearly along z to (nearly) cubic voxels.
+    """Per-lesion volume of the data interpolated linearly along z (the isotropic limit).
 
-    Each slice stands for the slab from half an increment below to half an increment above it.
-    The slab is split into sub-slices about one pixel thick; a sub-slice voxel counts when the
-    HU interpolated between the two nearest slices is >= the threshold, and it belongs to the
-    lesion of whichever of those two slices' pixels is a kept lesion pixel above threshold (the
-    brighter one when both are).  Beyond the first and last slice the nearest slice is used.
+    Along each pixel column the CT number is interpolated linearly between slice centres and the
+    length where it is >= the threshold is computed exactly (no sub-slice sampling, so a lesion
+    whose peak barely passes the threshold still gets its small volume).  Each slice owns the slab
+    from half an increment below to half above its centre; an above-threshold stretch belongs to
+    the lesion of the slice whose pixel is a kept lesion pixel (split at the mid-point when both
+    ends are).  Beyond the first and last slice the nearest slice is used.
     """
     n_slices = hu.shape[0]
-    m = max(1, int(round(increment / math.sqrt(row_mm * col_mm))))
-    voxel = row_mm * col_mm * increment / m
     # Lesion number + 1 of every pixel of the slices that hold kept lesions (0 = none).
     lesion_maps: dict[int, np.ndarray] = {}
     for k, labels, (r0, c0), to_lesion in comps.boxes:
@@ -517,32 +524,42 @@ def _isotropic_volumes(
     ids = np.zeros(profiles.shape, dtype=np.intp)
     for k, full in lesion_maps.items():
         ids[k] = full[rr, cc]
-    counts = np.zeros(comps.n_kept + 1)
-    # Sub-slice offsets within the slab of slice k, in units of the increment: (-0.5, 0.5).
-    for k in range(n_slices):
-        for t in (np.arange(m) + 0.5) / m - 0.5:
-            if t < 0:
-                a, b, f = k - 1, k, 1.0 + t  # between slice k-1 and k, fraction f towards k
-            else:
-                a, b, f = k, k + 1, t
-            a_c, b_c = max(a, 0), min(b, n_slices - 1)
-            va, vb = profiles[a_c], profiles[b_c]
-            if a < 0:
-                value = vb
-            elif b >= n_slices:
-                value = va
-            else:
-                value = va * (1.0 - f) + vb * f
-            hit = value >= threshold_hu
-            if not hit.any():
-                continue
-            ida, idb = ids[a_c], ids[b_c]
-            a_ok = (ida > 0) & (va >= threshold_hu)
-            b_ok = (idb > 0) & (vb >= threshold_hu)
-            use_a = a_ok & (~b_ok | (va >= vb))
-            owner = np.where(use_a, ida, np.where(b_ok, idb, 0))
-            counts += np.bincount(owner[hit], minlength=comps.n_kept + 1)
-    return counts[1:] * voxel
+    owned = np.where(profiles >= threshold_hu, ids, 0)  # lesion owning each slice-centre sample
+    lengths = np.zeros(comps.n_kept + 1)  # in units of the increment
+    # The outer half slabs below the first and above the last slice: nearest neighbour.
+    lengths += 0.5 * np.bincount(owned[0], minlength=comps.n_kept + 1)
+    lengths += 0.5 * np.bincount(owned[-1], minlength=comps.n_kept + 1)
+    for k in range(n_slices - 1):
+        va, vb = profiles[k], profiles[k + 1]
+        oa, ob = owned[k], owned[k + 1]
+        if not (oa.any() or ob.any()):
+            continue
+        first_half, second_half = _above_lengths(va, vb, threshold_hu)
+        both = (oa > 0) & (ob > 0)
+        only_a = (oa > 0) & ~both
+        only_b = (ob > 0) & ~both
+        lengths += np.bincount(oa[both], weights=first_half[both], minlength=comps.n_kept + 1)
+        lengths += np.bincount(ob[both], weights=second_half[both], minlength=comps.n_kept + 1)
+        total = first_half + second_half
+        lengths += np.bincount(oa[only_a], weights=total[only_a], minlength=comps.n_kept + 1)
+        lengths += np.bincount(ob[only_b], weights=total[only_b], minlength=comps.n_kept + 1)
+    return lengths[1:] * increment * row_mm * col_mm
+
+
+def _above_lengths(va: np.ndarray, vb: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths (fractions of the interval) of [0, 1/2] and [1/2, 1] where a + (b - a) f >= threshold."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.where(va != vb, (threshold - va) / (vb - va), 0.0)
+    rising = vb > va  # above threshold for f >= crossing
+    lo = np.where(rising, np.clip(crossing, 0.0, 1.0), 0.0)
+    hi = np.where(rising, 1.0, np.clip(crossing, 0.0, 1.0))
+    flat = va == vb
+    lo = np.where(flat, np.where(va >= threshold, 0.0, 1.0), lo)
+    hi = np.where(flat, 1.0, hi)
+    # The interval [lo, hi] where the interpolated value is >= threshold, cut at the mid-point.
+    first = np.clip(np.minimum(hi, 0.5) - lo, 0.0, None)
+    second = np.clip(hi - np.maximum(lo, 0.5), 0.0, None)
+    return first, second
 
 
 def score_volume(

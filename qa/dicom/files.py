@@ -197,6 +197,7 @@ def _read_file(path: str, label: str):
             ds = pydicom.dcmread(fp, defer_size=DEFER_BYTES, force=True)
             if "SOPClassUID" not in ds:
                 return None
+            _note_transfer_syntax(ds)
             return ds
     except InvalidDicomError:
         return None
@@ -209,3 +210,19 @@ def _read_file(path: str, label: str):
             hint="re-export the file from the scanner or PACS, or remove it from the input",
         ) from exc
 
+
+
+def _note_transfer_syntax(ds) -> None:
+    """A bare dataset has no file meta: record the encoding pydicom found as its transfer syntax."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if getattr(ds, "file_meta", None) is None:
+        ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" in ds.file_meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian

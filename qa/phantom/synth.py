@@ -100,6 +100,28 @@ class SynthOptions:
 
     def validated(self) -> "SynthOptions":
         errors = []
+        for name, value in self.__dict__.items():
+            values = value if isinstance(value, tuple) else (value,)
+            for v in values:
+                if isinstance(v, float) and not math.isfinite(v):
+                    errors.append(f"{name} must be a finite number")
+        if not 70.0 <= self.kvp <= 140.0:
+            errors.append("kvp must be within 70-140 kVp (the range of the synthetic HU model)")
+        if not self.heart_rate_bpm > 0:
+            errors.append("heart_rate_bpm must be positive")
+        if not 0.0 <= self.phase_pct <= 100.0:
+            errors.append("phase_pct must be within 0-100 % of the RR interval")
+        for name in ("tube_current_ma", "rotation_time_s", "total_collimation_mm", "single_collimation_mm"):
+            if not getattr(self, name) > 0:
+                errors.append(f"{name} must be positive")
+        if self.ctdivol_mgy < 0:
+            errors.append("ctdivol_mgy must not be negative")
+        if self.fov_mm is not None and not self.fov_mm > 0:
+            errors.append("fov_mm must be positive")
+        try:
+            dt.datetime.fromisoformat(self.acquisition_datetime)
+        except (TypeError, ValueError):
+            errors.append(f"acquisition_datetime {self.acquisition_datetime!r} is not an ISO 8601 date and time")
         if self.vendor not in VENDORS:
             errors.append(f"vendor must be one of {', '.join(VENDORS)}")
         if self.pixel_style is not None and self.pixel_style not in PIXEL_STYLES:
@@ -118,7 +140,7 @@ class SynthOptions:
         if self.z_end_mm < self.z_start_mm:
             errors.append("z_end_mm must not be smaller than z_start_mm")
         if errors:
-            raise UsageError("invalid synthesis options: " + "; ".join(errors))
+            raise UsageError("invalid synthesis options: " + "; ".join(errors), hint="see qa synth phantom --help")
         return self
 
     @property
@@ -218,6 +240,8 @@ def synthesize_phantom(
     opts = (options or SynthOptions()).validated()
     phantom = definition or load_phantom(opts.phantom)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder", hint="pass a folder for OUT_DIR")
     out.mkdir(parents=True, exist_ok=True)
     existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name == "truth.json"]
     if existing:
@@ -316,9 +340,11 @@ def synthesize_phantom(
         path = out / names[k]
         ds.save_as(path, enforce_file_format=True)
         files.append(str(path))
+    written = [Path(f).name for f in files]
     if opts.scout:
-        scout_path = out / ("scout.dcm" if not opts.shuffle else f"{rng.integers(16**8):08X}.dcm")
+        scout_path = out / ("scout.dcm" if not opts.shuffle else f"S{int(rng.integers(16**7)):07X}.dcm")
         _scout_dataset(opts, ids, start, (manufacturer, model, software)).save_as(scout_path, enforce_file_format=True)
+        written.append(scout_path.name)
     if progress is not None:
         progress(n_slices, n_slices)
 
@@ -343,6 +369,7 @@ def synthesize_phantom(
         "c_ha_true_mg_per_cm3_hu": 1.0 / k_hu,
         "calcifications": [o for o in truth_objects if o["kind"] == "calcification"],
         "rods": [o for o in truth_objects if o["kind"] == "rod"],
+        "files": written,
     }
     truth_path = out / "truth.json"
     truth_path.write_text(json.dumps(truth, indent=2))
@@ -529,6 +556,9 @@ def _scout_dataset(opts, ids, start, vendor):
     ds.SeriesNumber = 1
     ds.SeriesDescription = "Topogram"
     ds.InstanceNumber = 1
+    ds.AcquisitionNumber = 1
+    ds.ContentTime = ds.AcquisitionTime = _dicom_dt(start)[1]
+    ds.ScanOptions = "SCOUT MODE"
     ds.KVP = "120"
     ds.SliceThickness = "1"
     ds.ImagePositionPatient = ["-250", "0", f"{opts.table_z_mm + 150:.1f}"]
@@ -631,3 +661,94 @@ def write_ct_series(
         ds.save_as(path, enforce_file_format=True)
         paths.append(str(path))
     return paths
+
+
+def write_enhanced_ct(
+    path: str | os.PathLike,
+    hu: np.ndarray,
+    *,
+    pixel_mm: float = 1.0,
+    increment_mm: float = 3.0,
+    origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    frame_order: list[int] | None = None,
+    pixel_style: str = "signed-1024",
+    kvp: float = 120.0,
+    localizer_frames: tuple[int, ...] = (),
+) -> str:
+    """Write ``hu`` as one Enhanced CT Image Storage file (a frame per slice, functional groups).
+
+    ``frame_order`` stores the slices in another order (frame f holds slice ``frame_order[f]``);
+    frames listed in ``localizer_frames`` are marked LOCALIZER in their frame type.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedCTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+    hu = np.asarray(hu, dtype=np.float64)
+    n, rows, cols = hu.shape
+    order = list(frame_order) if frame_order is not None else list(range(n))
+    rep, bits_stored, intercept, slope = PIXEL_STYLES[pixel_style]
+    lo, hi = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if rep else (0, 2**bits_stored - 1)
+    stored = np.clip(np.rint((hu[order] - intercept) / slope), lo, hi).astype(np.int16 if rep else np.uint16)
+
+    def item(**values) -> Dataset:
+        d = Dataset()
+        for key, value in values.items():
+            setattr(d, key, value)
+        return d
+
+    key = f"{os.fspath(path)}|{hu.shape}|{pixel_mm}|{increment_mm}"
+    sop_uid = generate_uid(entropy_srcs=[key, "sop"])
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = EnhancedCTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[key, "study"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[key, "series"])
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[key, "for"])
+    ds.Modality = "CT"
+    ds.Manufacturer = VENDORS["generic"][0]
+    ds.ManufacturerModelName = VENDORS["generic"][1]
+    ds.SeriesDescription = "enhanced test series"
+    ds.SeriesNumber = 7
+    ds.InstanceNumber = 1
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
+    ds.PatientName = "QA^PHANTOM"
+    ds.PatientID = "PHANTOM"
+    ds.ContentDate, ds.ContentTime = "20260105", "073000"
+    ds.NumberOfFrames = n
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, rep
+    ds.SharedFunctionalGroupsSequence = Sequence([
+        item(
+            PixelMeasuresSequence=Sequence([item(PixelSpacing=[pixel_mm, pixel_mm], SliceThickness=increment_mm)]),
+            PlaneOrientationSequence=Sequence([item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])]),
+            PixelValueTransformationSequence=Sequence([
+                item(RescaleIntercept=intercept, RescaleSlope=slope, RescaleType="HU")
+            ]),
+            CTXRayDetailsSequence=Sequence([item(KVP=kvp)]),
+        )
+    ])
+    frames = []
+    for f, k in enumerate(order):
+        frame_type = ["ORIGINAL", "PRIMARY", "LOCALIZER" if f in localizer_frames else "AXIAL", "NONE"]
+        frames.append(
+            item(
+                PlanePositionSequence=Sequence([
+                    item(ImagePositionPatient=[origin_mm[0], origin_mm[1], origin_mm[2] + k * increment_mm])
+                ]),
+                FrameContentSequence=Sequence([item(InStackPositionNumber=k + 1, StackID="1")]),
+                CTImageFrameTypeSequence=Sequence([item(FrameType=frame_type)]),
+            )
+        )
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = stored.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return os.fspath(path)

@@ -125,17 +125,27 @@ def test_mass_is_none_without_calibration():
 
 
 def test_isotropic_volume_interpolates_along_z():
-    # Three slices at 400 HU between zeros, increment 3 mm, pixels 1 mm: each slab is split in three
-    # 1 mm sub-slices.  Interpolated values >= 130 HU: all 3 sub-slices of the 3 lesion slabs, plus
-    # the sub-slice 1 mm into each neighbouring slab (400 x 1/3 = 133 HU) -> 11 mm per pixel.
+    # Three slices at 400 HU between zeros, increment 3 mm.  Interpolated linearly between slice
+    # centres, the value is >= 130 HU over the three lesion slabs' inner parts plus a stretch of
+    # (400 - 130) / 400 = 0.675 increments into each neighbouring interval: from 0.325 below the
+    # first lesion slice centre to 0.325 past the last, i.e. 0.675 + 2 + 0.675 = 3.35 increments.
     hu = _blank(n_slices=7)
     hu[2:5, 5:7, 5:7] = 400.0
     plain = score_calcium(hu, (3.0, 1.0, 1.0), scoring_settings(volume_method="plain"))
     iso = score_calcium(hu, (3.0, 1.0, 1.0), scoring_settings(volume_method="isotropic"))
     assert plain.volume_mm3 == pytest.approx(4 * 9.0)
-    assert iso.volume_mm3 == pytest.approx(4 * 11.0)
-    assert sum(lesion.volume_mm3 for lesion in iso.lesions) == pytest.approx(iso.volume_mm3)
+    assert iso.volume_mm3 == pytest.approx(4 * 3.0 * 3.35)
+    # the end slices own their outer stretch plus half of the inner intervals
+    assert [lesion.volume_mm3 for lesion in iso.lesions] == pytest.approx([4 * 3.0 * 1.175, 4 * 3.0, 4 * 3.0 * 1.175])
     assert iso.agatston == plain.agatston  # only the volume changes
+
+
+def test_isotropic_volume_of_a_faint_lesion_is_small_but_not_zero():
+    # peak 143 HU at one slice centre, 0 around it: above 130 HU for 13/143 of each half interval
+    hu = _blank(n_slices=3)
+    hu[1, 5:7, 5:7] = 143.0
+    iso = score_calcium(hu, (3.0, 1.0, 1.0), scoring_settings(volume_method="isotropic"))
+    assert iso.volume_mm3 == pytest.approx(4 * 3.0 * 2 * (13 / 143))
 
 
 def test_isotropic_volume_at_the_edge_of_the_volume_uses_the_nearest_slice():
@@ -230,6 +240,8 @@ def test_kv_adapted_thresholds_change_threshold_and_weights():
     assert not score.warnings
     with pytest.raises(ValueError, match="140 kVp"):
         scoring_settings(kv_adapted=True, kvp=140.0)
+    extrapolated = scoring_settings(kv_adapted=True, kvp=135.0)
+    assert extrapolated.threshold_hu == 119.0 and "extrapolated" in extrapolated.threshold_rule
     with pytest.raises(ValueError, match="unknown"):
         scoring_settings(kv_adapted=True, kvp=None)
     with pytest.raises(ValueError, match="not both"):

@@ -435,3 +435,32 @@ def test_synthetic_phantom_truth_sidecar_is_not_mistaken_for_dicom(small_phantom
     truth = json.loads(Path(small_phantom.truth_path).read_text())
     assert truth["schema"] == "qa.synth-phantom/1"
     assert scan_inputs(small_phantom.out_dir).n_non_dicom == 1
+
+
+def test_an_enhanced_ct_in_hu_scores_like_the_same_classic_series(tmp_path):
+    from qa.calcium.scoring import score_volume, scoring_settings
+    from qa.phantom.synth import write_enhanced_ct
+
+    rng = np.random.default_rng(5)
+    hu = rng.normal(40, 20, (6, 32, 32))
+    hu[2:4, 10:14, 10:15] = 450.0
+    hu[3, 20:22, 5:9] = 250.0
+    write_ct_series(tmp_path / "classic", hu, pixel_mm=0.5, increment_mm=2.5, positions_mm=[(0, 0, 2.5 * k) for k in range(6)])
+    enhanced = write_enhanced_ct(tmp_path / "enhanced.dcm", hu, pixel_mm=0.5, increment_mm=2.5, frame_order=[3, 0, 5, 1, 4, 2])
+    classic_volume = load_series(tmp_path / "classic")
+    enhanced_volume = load_series(enhanced)
+    np.testing.assert_array_equal(enhanced_volume.hu, classic_volume.hu)
+    assert enhanced_volume.value_unit == "HU" and enhanced_volume.info.kvp == 120.0
+    assert enhanced_volume.slice_increment_mm == pytest.approx(2.5)
+    a = score_volume(classic_volume, scoring_settings())
+    b = score_volume(enhanced_volume, scoring_settings())
+    assert a.agatston == b.agatston > 0 and a.volume_mm3 == b.volume_mm3 and a.n_lesions == b.n_lesions
+
+
+def test_localizer_frames_of_an_enhanced_ct_are_left_out(tmp_path):
+    from qa.phantom.synth import write_enhanced_ct
+
+    hu = np.zeros((4, 8, 8))
+    path = write_enhanced_ct(tmp_path / "e.dcm", hu, localizer_frames=(0,))
+    scan = scan_inputs(path)
+    assert scan.n_localizers == 1 and scan.series[0].info.n_images == 3

@@ -1,0 +1,56 @@
+"""Finding files: bare datasets without a preamble, zip members, zip bombs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from qa.dicom.series import load_series, scan_inputs
+from qa.errors import InputError
+from qa.phantom.synth import write_ct_series
+
+
+def _ramp(n=5):
+    return np.arange(n * 8 * 8, dtype=float).reshape(n, 8, 8)
+
+
+def test_a_dataset_without_preamble_is_read_not_dropped(tmp_path):
+    paths = write_ct_series(tmp_path, _ramp(6))
+    ds = pydicom.dcmread(paths[0])
+    del ds.file_meta
+    ds.preamble = None
+    ds.save_as(paths[0], enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert Path(paths[0]).read_bytes()[128:132] != b"DICM"
+    volume = load_series(tmp_path)
+    assert volume.n_slices == 6
+    np.testing.assert_array_equal(volume.hu, _ramp(6).astype(np.float32))
+
+
+def test_zip_members_are_read_lazily_from_a_private_copy(tmp_path):
+    hu = np.zeros((5, 128, 128))  # 32 kB of pixel data per slice: deferred
+    write_ct_series(tmp_path / "s", hu)
+    archive = tmp_path / "exam.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted((tmp_path / "s").iterdir()):
+            zf.write(f, arcname=f"../../evil/{f.name}")  # hostile member names are never used as paths
+        zf.writestr("readme.txt", "not dicom")
+    scan = scan_inputs(archive)
+    assert scan.n_non_dicom == 1 and len(scan.series) == 1
+    group = scan.series[0]
+    assert all(ds.get_item(0x7FE00010, keep_deferred=True).value is None for ds in group.datasets)  # deferred
+    assert not (tmp_path / "evil").exists()
+    volume = load_series(archive)
+    np.testing.assert_array_equal(volume.hu, hu.astype(np.float32))
+    assert volume.source_files[0].startswith(f"{archive}!../../evil/")
+
+
+def test_a_zip_bomb_is_refused_before_it_is_expanded(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.dcm", bytes(80 * 1024**2))
+    with pytest.raises(InputError, match="zip bomb"):
+        scan_inputs(archive)
