@@ -11,13 +11,12 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import sys
 import textwrap
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa.cli import main
-from qa.phantom.synth import write_ct_series
+from qa.dicom.write import write_ct_series
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -215,7 +215,11 @@ def _read_file(path: str, label: str):
 def _note_transfer_syntax(ds) -> None:
     """A bare dataset has no file meta: record the encoding pydicom found as its transfer syntax."""
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+    from pydicom.uid import (
+        ExplicitVRBigEndian,
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
+    )
 
     if getattr(ds, "file_meta", None) is None:
         ds.file_meta = FileMetaDataset()

@@ -31,32 +31,20 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from qa.dicom.write import (
+    PIXEL_STYLES,
+    VENDORS,
+    CtHeader,
+    Uids,
+    ct_image,
+    encode_hu,
+    scout_image,
+)
 from qa.errors import UsageError
 from qa.phantom.definition import PhantomDefinition, load_phantom
 
 AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
-
-# Header styles: how vendors typically store CT numbers.
-PIXEL_STYLES = {
-    # name: (PixelRepresentation, BitsStored, RescaleIntercept, RescaleSlope)
-    "unsigned-1024": (0, 16, -1024.0, 1.0),
-    "unsigned12-1024": (0, 12, -1024.0, 1.0),
-    "signed-0": (1, 16, 0.0, 1.0),
-    "signed-1024": (1, 16, -1024.0, 1.0),
-    "unsigned-slope0.5": (0, 16, -1024.0, 0.5),
-    "signed-slope2": (1, 16, 0.0, 2.0),
-}
-
-VENDORS = {
-    # name: Manufacturer, model, kernel, default pixel style, software version
-    "generic": ("QA Synthetic", "Phantom Synthesiser", "STANDARD", "unsigned-1024", "qa-synth"),
-    "siemens": ("SIEMENS", "SOMATOM Force", "Qr36d", "unsigned12-1024", "syngo CT VB20A"),
-    "ge": ("GE MEDICAL SYSTEMS", "Revolution CT", "STANDARD", "signed-1024", "revo_ct_22"),
-    "philips": ("Philips", "iCT 256", "B", "unsigned-1024", "4.1.6"),
-    "canon": ("TOSHIBA", "Aquilion ONE", "FC12", "signed-0", "V8.9"),
-}
-
 
 @dataclass(frozen=True)
 class SynthOptions:
@@ -146,6 +134,31 @@ class SynthOptions:
     @property
     def increment(self) -> float:
         return self.increment_mm if self.increment_mm is not None else self.thickness_mm
+
+    def header(self, fov_mm: float) -> CtHeader:
+        """The DICOM headers these options describe."""
+        return CtHeader(
+            vendor=self.vendor,
+            pixel_style=self.pixel_style,
+            station_name=self.station_name,
+            device_serial_number=self.device_serial_number,
+            institution_name=self.institution_name,
+            patient_position=self.patient_position,
+            series_number=self.series_number,
+            series_description=self.series_description,
+            kvp=self.kvp,
+            tube_current_ma=self.tube_current_ma,
+            rotation_time_s=self.rotation_time_s,
+            thickness_mm=self.thickness_mm,
+            increment_mm=self.increment,
+            pixel_mm=(self.pixel_mm, self.pixel_mm),
+            fov_mm=fov_mm,
+            heart_rate_bpm=self.heart_rate_bpm,
+            phase_pct=self.phase_pct,
+            ctdivol_mgy=self.ctdivol_mgy,
+            total_collimation_mm=self.total_collimation_mm,
+            single_collimation_mm=self.single_collimation_mm,
+        )
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -258,7 +271,8 @@ def synthesize_phantom(
     x0 = -ps * (n - 1) / 2.0
     y0 = -ps * (n - 1) / 2.0
     sigma_px = opts.blur_fwhm_mm / FWHM_PER_SIGMA / ps
-    style = opts.pixel_style or VENDORS[opts.vendor][3]
+    header = opts.header(fov)
+    style = header.style
 
     # z-invariant body image (thorax, lungs, spine, insert), blurred once.
     body = np.full((n, n), AIR_HU, dtype=np.float64)
@@ -301,11 +315,7 @@ def synthesize_phantom(
     n_slices = int(math.floor((opts.z_end_mm - opts.z_start_mm) / increment + 1e-9)) + 1
     ws = opts.z_start_mm + increment * np.arange(n_slices)
     z_min, z_max = phantom.insert_z_range_mm
-    manufacturer, model, kernel, _style, software = VENDORS[opts.vendor]
-    rep, bits_stored, intercept, slope = PIXEL_STYLES[style]
-    lo, hi = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if rep else (0, 2**bits_stored - 1)
-
-    ids = _Uids(opts)
+    ids = Uids(json.dumps(opts.to_dict(), sort_keys=True))
     start = dt.datetime.fromisoformat(opts.acquisition_datetime)
     rr_s = 60.0 / opts.heart_rate_bpm
     stack_period_s = 2 * rr_s  # step-and-shoot: one stack every second beat
@@ -328,14 +338,11 @@ def synthesize_phantom(
                 noise = ndimage.gaussian_filter(noise, noise_sigma_px, mode="wrap")
                 noise /= _correlated_noise_sd(noise_sigma_px)
             image = image + opts.noise_hu * noise
-        stored = np.clip(np.rint((image - intercept) / slope), lo, hi)
-        stored = stored.astype(np.int16 if rep else np.uint16)
         stack = int(math.floor((w - opts.z_start_mm) / opts.total_collimation_mm + 1e-9))
         acq_time = start + dt.timedelta(seconds=stack * stack_period_s + opts.phase_pct / 100.0 * rr_s)
-        ds = _slice_dataset(
-            opts, ids, k, n_slices, frame.z(float(w)), x0, y0, stored,
-            (rep, bits_stored, intercept, slope), (manufacturer, model, kernel, software),
-            acq_time, start, stack, fov,
+        ds = ct_image(
+            header, ids, k, encode_hu(image, style), (x0, y0, frame.z(float(w))),
+            study_start=start, acquisition_time=acq_time, stack=stack,
         )
         path = out / names[k]
         ds.save_as(path, enforce_file_format=True)
@@ -343,7 +350,7 @@ def synthesize_phantom(
     written = [Path(f).name for f in files]
     if opts.scout:
         scout_path = out / ("scout.dcm" if not opts.shuffle else f"S{int(rng.integers(16**7)):07X}.dcm")
-        _scout_dataset(opts, ids, start, (manufacturer, model, software)).save_as(scout_path, enforce_file_format=True)
+        scout_image(header, ids, start, opts.table_z_mm + 150.0).save_as(scout_path, enforce_file_format=True)
         written.append(scout_path.name)
     if progress is not None:
         progress(n_slices, n_slices)
@@ -417,338 +424,6 @@ def _file_names(n_slices: int, opts: SynthOptions, rng: np.random.Generator) -> 
     return out
 
 
-class _Uids:
-    """Deterministic UIDs: the same options give the same series (handy for de-duplication)."""
-
-    def __init__(self, opts: SynthOptions):
-        from pydicom.uid import generate_uid
-
-        key = json.dumps(opts.to_dict(), sort_keys=True)
-        self.study = generate_uid(entropy_srcs=[key, "study"])
-        self.series = generate_uid(entropy_srcs=[key, "series"])
-        self.frame_of_reference = generate_uid(entropy_srcs=[key, "for"])
-        self.scout_series = generate_uid(entropy_srcs=[key, "scout-series"])
-        self._key = key
-
-    def instance(self, k: int | str) -> str:
-        from pydicom.uid import generate_uid
-
-        return generate_uid(entropy_srcs=[self._key, "instance", str(k)])
-
-
-def _dicom_dt(value: dt.datetime) -> tuple[str, str]:
-    return value.strftime("%Y%m%d"), value.strftime("%H%M%S.%f")
-
-
-def _base_dataset(opts: SynthOptions, ids: _Uids, sop_uid: str, start: dt.datetime, vendor: tuple):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop_uid
-    date, time = _dicom_dt(start)
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
-    ds.StudyTime = ds.SeriesTime = time
-    ds.AccessionNumber = ""
-    ds.Modality = "CT"
-    ds.Manufacturer = vendor[0]
-    ds.ManufacturerModelName = vendor[1]
-    ds.SoftwareVersions = vendor[-1]
-    ds.InstitutionName = opts.institution_name
-    ds.StationName = opts.station_name
-    ds.DeviceSerialNumber = opts.device_serial_number
-    ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "Calcium phantom QA"
-    ds.PatientName = "QA^PHANTOM"
-    ds.PatientID = f"PHANTOM-{opts.station_name}"
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
-    ds.StudyInstanceUID = ids.study
-    ds.StudyID = "1"
-    ds.FrameOfReferenceUID = ids.frame_of_reference
-    ds.PositionReferenceIndicator = ""
-    ds.BodyPartExamined = "HEART"
-    ds.PatientPosition = opts.patient_position
-    return ds
-
-
-def _slice_dataset(opts, ids, k, n_slices, z, x0, y0, stored, style, vendor, acq_time, start, stack, fov):
-    rep, bits_stored, intercept, slope = style
-    ds = _base_dataset(opts, ids, ids.instance(k), start, vendor)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SeriesInstanceUID = ids.series
-    ds.SeriesNumber = opts.series_number
-    ds.SeriesDescription = opts.series_description or f"CaSc {opts.thickness_mm:g} {vendor[2]}"
-    ds.ProtocolName = "Calcium Score"
-    ds.AcquisitionNumber = stack + 1
-    ds.InstanceNumber = k + 1
-    adate, atime = _dicom_dt(acq_time)
-    ds.AcquisitionDate = adate
-    ds.AcquisitionTime = atime
-    ds.AcquisitionDateTime = adate + atime
-    ds.ContentTime = atime
-    # Acquisition
-    ds.ScanOptions = "AXIAL MODE"
-    ds.KVP = f"{opts.kvp:g}"
-    ds.XRayTubeCurrent = int(round(opts.tube_current_ma))
-    ds.ExposureTime = int(round(opts.rotation_time_s * 1000))
-    ds.Exposure = int(round(opts.tube_current_ma * opts.rotation_time_s))
-    ds.SliceThickness = f"{opts.thickness_mm:g}"
-    ds.SpacingBetweenSlices = f"{opts.increment:g}"
-    ds.ConvolutionKernel = vendor[2]
-    ds.ReconstructionDiameter = f"{fov:.2f}"
-    ds.DataCollectionDiameter = "500.00"
-    ds.GantryDetectorTilt = "0"
-    ds.TableHeight = "150"
-    ds.RotationDirection = "CW"
-    ds.FilterType = "BODY"
-    ds.FocalSpots = "1.2"
-    ds.AcquisitionType = "SEQUENCED"
-    ds.RevolutionTime = float(opts.rotation_time_s)
-    ds.SingleCollimationWidth = float(opts.single_collimation_mm)
-    ds.TotalCollimationWidth = float(opts.total_collimation_mm)
-    ds.CTDIvol = float(opts.ctdivol_mgy)
-    ds.ExposureModulationType = "NONE"
-    ds.ReconstructionAlgorithm = "FILTER_BACK_PROJ"
-    # Cardiac synchronisation (prospective ECG triggering at a fixed phase).
-    rr_ms = 60000.0 / opts.heart_rate_bpm
-    ds.CardiacSynchronizationTechnique = "PROSPECTIVE"
-    ds.NominalPercentageOfCardiacPhase = float(opts.phase_pct)
-    ds.HeartRate = int(round(opts.heart_rate_bpm))
-    ds.TriggerTime = f"{opts.phase_pct / 100.0 * rr_ms:.1f}"
-    ds.NominalCardiacTriggerDelayTime = float(opts.phase_pct / 100.0 * rr_ms)
-    ds.CardiacRRIntervalSpecified = float(rr_ms)
-    # Geometry
-    ds.ImagePositionPatient = [f"{x0:.4f}", f"{y0:.4f}", f"{z:.4f}"]
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    ds.SliceLocation = f"{z:.4f}"
-    ds.PixelSpacing = [f"{opts.pixel_mm:.6g}", f"{opts.pixel_mm:.6g}"]
-    ds.ReconstructionTargetCenterPatient = [0.0, 0.0, float(z)]
-    # Pixels
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = stored.shape
-    ds.BitsAllocated = 16
-    ds.BitsStored = bits_stored
-    ds.HighBit = bits_stored - 1
-    ds.PixelRepresentation = rep
-    ds.RescaleIntercept = f"{intercept:g}"
-    ds.RescaleSlope = f"{slope:g}"
-    ds.RescaleType = "HU"
-    ds.WindowCenter = "40"
-    ds.WindowWidth = "400"
-    ds.PixelData = stored.tobytes()
-    return ds
-
-
-def _scout_dataset(opts, ids, start, vendor):
-    ds = _base_dataset(opts, ids, ids.instance("scout"), start, (vendor[0], vendor[1], vendor[2]))
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
-    ds.SeriesInstanceUID = ids.scout_series
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = "Topogram"
-    ds.InstanceNumber = 1
-    ds.AcquisitionNumber = 1
-    ds.ContentTime = ds.AcquisitionTime = _dicom_dt(start)[1]
-    ds.ScanOptions = "SCOUT MODE"
-    ds.KVP = "120"
-    ds.SliceThickness = "1"
-    ds.ImagePositionPatient = ["-250", "0", f"{opts.table_z_mm + 150:.1f}"]
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]
-    ds.PixelSpacing = ["1", "1"]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = 64
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.RescaleIntercept = "-1024"
-    ds.RescaleSlope = "1"
-    ds.PixelData = np.full((64, 64), 1024, dtype=np.uint16).tobytes()
-    return ds
-
-
 def options_with(**changes) -> SynthOptions:
     """Default options with some fields changed (a convenience for notebooks and tests)."""
     return replace(SynthOptions(), **changes)
-
-
-# --------------------------------------------------------------------------------------------
-# Writing arbitrary HU volumes (test fixtures, small examples)
-# --------------------------------------------------------------------------------------------
-
-
-def write_ct_series(
-    out_dir: str | os.PathLike,
-    hu: np.ndarray,
-    *,
-    pixel_mm: float | tuple[float, float] = 1.0,
-    increment_mm: float = 3.0,
-    thickness_mm: float | None = None,
-    positions_mm: list[tuple[float, float, float]] | None = None,
-    orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    pixel_style: str = "unsigned-1024",
-    kvp: float = 120.0,
-    series_number: int = 3,
-    series_description: str = "test series",
-    seed: int = 0,
-    file_names: list[str] | None = None,
-    header: dict | None = None,
-    per_slice_header: list[dict | None] | None = None,
-) -> list[str]:
-    """Write ``hu`` (slices, rows, columns) as CT Image Storage files, one per slice.
-
-    Slice ``k`` is placed at ``positions_mm[k]`` (ImagePositionPatient) or, by default, at
-    (0, 0, k x increment).  ``header`` sets or (with None) deletes attributes on every file,
-    ``per_slice_header[k]`` on file k only: handy for building deliberately broken series.
-    Returns the file paths in slice order.
-    """
-    hu = np.asarray(hu, dtype=np.float64)
-    if hu.ndim == 2:
-        hu = hu[None]
-    n_slices, rows, cols = hu.shape
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    spacing = (pixel_mm, pixel_mm) if np.isscalar(pixel_mm) else tuple(pixel_mm)  # type: ignore[arg-type]
-    opts = SynthOptions(
-        kvp=kvp,
-        pixel_mm=float(spacing[0]),
-        matrix=max(16, rows),
-        thickness_mm=float(thickness_mm if thickness_mm is not None else increment_mm),
-        increment_mm=float(increment_mm),
-        seed=seed,
-        series_number=series_number,
-        series_description=series_description,
-    )
-    ids = _Uids(replace(opts, series_description=f"{series_description}|{out}"))
-    rep, bits_stored, intercept, slope = PIXEL_STYLES[pixel_style]
-    lo, hi = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if rep else (0, 2**bits_stored - 1)
-    start = dt.datetime.fromisoformat(opts.acquisition_datetime)
-    manufacturer, model, kernel, _style, software = VENDORS["generic"]
-    names = file_names or [f"IMG{k + 1:04d}.dcm" for k in range(n_slices)]
-    paths = []
-    for k in range(n_slices):
-        stored = np.clip(np.rint((hu[k] - intercept) / slope), lo, hi).astype(np.int16 if rep else np.uint16)
-        position = positions_mm[k] if positions_mm is not None else (0.0, 0.0, k * increment_mm)
-        ds = _slice_dataset(
-            opts, ids, k, n_slices, float(position[2]), float(position[0]), float(position[1]), stored,
-            (rep, bits_stored, intercept, slope), (manufacturer, model, kernel, software),
-            start, start, 0, float(spacing[1]) * cols,
-        )
-        ds.ImagePositionPatient = [f"{float(v):.4f}" for v in position]
-        ds.ImageOrientationPatient = [f"{float(v):.6f}" for v in orientation]
-        ds.PixelSpacing = [f"{float(spacing[0]):.6g}", f"{float(spacing[1]):.6g}"]
-        for overrides in (header, (per_slice_header or [None] * n_slices)[k]):
-            for keyword, value in (overrides or {}).items():
-                if value is None:
-                    if keyword in ds:
-                        delattr(ds, keyword)
-                else:
-                    setattr(ds, keyword, value)
-        if "SOPClassUID" in (header or {}) or "SOPClassUID" in ((per_slice_header or [None] * n_slices)[k] or {}):
-            ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        path = out / names[k]
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(str(path))
-    return paths
-
-
-def write_enhanced_ct(
-    path: str | os.PathLike,
-    hu: np.ndarray,
-    *,
-    pixel_mm: float = 1.0,
-    increment_mm: float = 3.0,
-    origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
-    frame_order: list[int] | None = None,
-    pixel_style: str = "signed-1024",
-    kvp: float = 120.0,
-    localizer_frames: tuple[int, ...] = (),
-) -> str:
-    """Write ``hu`` as one Enhanced CT Image Storage file (a frame per slice, functional groups).
-
-    ``frame_order`` stores the slices in another order (frame f holds slice ``frame_order[f]``);
-    frames listed in ``localizer_frames`` are marked LOCALIZER in their frame type.
-    """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence
-    from pydicom.uid import EnhancedCTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
-
-    hu = np.asarray(hu, dtype=np.float64)
-    n, rows, cols = hu.shape
-    order = list(frame_order) if frame_order is not None else list(range(n))
-    rep, bits_stored, intercept, slope = PIXEL_STYLES[pixel_style]
-    lo, hi = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if rep else (0, 2**bits_stored - 1)
-    stored = np.clip(np.rint((hu[order] - intercept) / slope), lo, hi).astype(np.int16 if rep else np.uint16)
-
-    def item(**values) -> Dataset:
-        d = Dataset()
-        for key, value in values.items():
-            setattr(d, key, value)
-        return d
-
-    key = f"{os.fspath(path)}|{hu.shape}|{pixel_mm}|{increment_mm}"
-    sop_uid = generate_uid(entropy_srcs=[key, "sop"])
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = EnhancedCTImageStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=[key, "study"])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[key, "series"])
-    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[key, "for"])
-    ds.Modality = "CT"
-    ds.Manufacturer = VENDORS["generic"][0]
-    ds.ManufacturerModelName = VENDORS["generic"][1]
-    ds.SeriesDescription = "enhanced test series"
-    ds.SeriesNumber = 7
-    ds.InstanceNumber = 1
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
-    ds.PatientName = "QA^PHANTOM"
-    ds.PatientID = "PHANTOM"
-    ds.ContentDate, ds.ContentTime = "20260105", "073000"
-    ds.NumberOfFrames = n
-    ds.Rows, ds.Columns = rows, cols
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, rep
-    ds.SharedFunctionalGroupsSequence = Sequence([
-        item(
-            PixelMeasuresSequence=Sequence([item(PixelSpacing=[pixel_mm, pixel_mm], SliceThickness=increment_mm)]),
-            PlaneOrientationSequence=Sequence([item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])]),
-            PixelValueTransformationSequence=Sequence([
-                item(RescaleIntercept=intercept, RescaleSlope=slope, RescaleType="HU")
-            ]),
-            CTXRayDetailsSequence=Sequence([item(KVP=kvp)]),
-        )
-    ])
-    frames = []
-    for f, k in enumerate(order):
-        frame_type = ["ORIGINAL", "PRIMARY", "LOCALIZER" if f in localizer_frames else "AXIAL", "NONE"]
-        frames.append(
-            item(
-                PlanePositionSequence=Sequence([
-                    item(ImagePositionPatient=[origin_mm[0], origin_mm[1], origin_mm[2] + k * increment_mm])
-                ]),
-                FrameContentSequence=Sequence([item(InStackPositionNumber=k + 1, StackID="1")]),
-                CTImageFrameTypeSequence=Sequence([item(FrameType=frame_type)]),
-            )
-        )
-    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
-    ds.PixelData = stored.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return os.fspath(path)

@@ -10,8 +10,8 @@ import pydicom
 import pytest
 
 from qa.dicom.series import load_series, scan_inputs
+from qa.dicom.write import write_ct_series
 from qa.errors import InputError
-from qa.phantom.synth import write_ct_series
 
 
 def _ramp(n=5):

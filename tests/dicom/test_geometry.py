@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from qa.dicom.series import load_series
+from qa.dicom.write import write_ct_series
 from qa.errors import InputError
-from qa.phantom.synth import write_ct_series
 
 
 def _ramp(n=5):

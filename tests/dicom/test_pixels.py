@@ -7,8 +7,8 @@ import pydicom
 import pytest
 
 from qa.dicom.series import load_series
+from qa.dicom.write import write_ct_series
 from qa.errors import InputError
-from qa.phantom.synth import write_ct_series
 
 
 def test_more_pixel_data_than_rows_and_columns_describe_is_refused(tmp_path):

@@ -12,8 +12,8 @@ import pydicom
 import pytest
 
 from qa.dicom.series import load_series, load_volume, scan_inputs, select_series
+from qa.dicom.write import write_ct_series
 from qa.errors import InputError, UsageError
-from qa.phantom.synth import SynthOptions, synthesize_phantom, write_ct_series
 
 
 def _ramp_volume(n_slices=5, rows=12, cols=10):
@@ -67,7 +67,7 @@ def test_hu_is_stored_value_times_slope_plus_intercept_for_every_pixel_style(tmp
     np.testing.assert_array_equal(volume.hu, hu.astype(np.float32))
     # and the raw files really use that encoding
     ds = pydicom.dcmread(next(tmp_path.glob("*.dcm")))
-    from qa.phantom.synth import PIXEL_STYLES
+    from qa.dicom.write import PIXEL_STYLES
 
     rep, bits, intercept, slope = PIXEL_STYLES[style]
     assert (ds.PixelRepresentation, ds.BitsStored, float(ds.RescaleIntercept), float(ds.RescaleSlope)) == (
@@ -439,7 +439,7 @@ def test_synthetic_phantom_truth_sidecar_is_not_mistaken_for_dicom(small_phantom
 
 def test_an_enhanced_ct_in_hu_scores_like_the_same_classic_series(tmp_path):
     from qa.calcium.scoring import score_volume, scoring_settings
-    from qa.phantom.synth import write_enhanced_ct
+    from qa.dicom.write import write_enhanced_ct
 
     rng = np.random.default_rng(5)
     hu = rng.normal(40, 20, (6, 32, 32))
@@ -458,7 +458,7 @@ def test_an_enhanced_ct_in_hu_scores_like_the_same_classic_series(tmp_path):
 
 
 def test_localizer_frames_of_an_enhanced_ct_are_left_out(tmp_path):
-    from qa.phantom.synth import write_enhanced_ct
+    from qa.dicom.write import write_enhanced_ct
 
     hu = np.zeros((4, 8, 8))
     path = write_enhanced_ct(tmp_path / "e.dcm", hu, localizer_frames=(0,))
