@@ -326,34 +326,35 @@ def score_calcium(
         volumes = isotropic_volumes(hu, comps, settings.threshold_hu, increment, row_mm, col_mm)
     else:
         volumes = comps.counts * voxel_volume
+    # Plain Python numbers for the records (one conversion per array, not per value).
+    slices, counts = comps.slices.tolist(), comps.counts.tolist()
+    sums, peaks, weights_list = comps.sums.tolist(), comps.peaks.tolist(), weights.tolist()
+    rows, cols, volumes_list, z_list = comps.row_mean.tolist(), comps.col_mean.tolist(), np.asarray(volumes).tolist(), slice_z.tolist()
+    centroid_list = centroids.tolist() if centroids is not None else None
     lesions = []
     for n in range(comps.n_kept):
-        k = int(comps.slices[n])
-        count = int(comps.counts[n])
+        k = slices[n]
+        count = int(counts[n])
         area = count * pixel_area
-        weight = int(weights[n])
-        total_hu = float(comps.sums[n])
+        weight = weights_list[n]
+        total_hu = sums[n]
         lesions.append(
             Lesion(
                 slice_index=k,
-                z_mm=float(slice_z[k]),
+                z_mm=z_list[k],
                 n_pixels=count,
                 area_mm2=area,
-                peak_hu=float(comps.peaks[n]),
+                peak_hu=peaks[n],
                 mean_hu=total_hu / count,
                 weight=weight,
                 agatston=area * weight * scale,
                 agatston_unscaled=area * weight,
-                volume_mm3=float(volumes[n]),
+                volume_mm3=volumes_list[n],
                 mass_mg=(
                     c_ha_mg_per_cm3_hu * total_hu * voxel_volume / 1000.0 if c_ha_mg_per_cm3_hu is not None else None
                 ),
-                centroid_index=(float(k), float(comps.row_mean[n]), float(comps.col_mean[n])),
-                centroid_mm=(
-                    (float(centroids[n, 0]), float(centroids[n, 1]), float(centroids[n, 2]))
-                    if centroids is not None
-                    else None
-                ),
+                centroid_index=(float(k), rows[n], cols[n]),
+                centroid_mm=tuple(centroid_list[n]) if centroid_list is not None else None,  # type: ignore[arg-type]
             )
         )
 
