@@ -1,0 +1,477 @@
+"""Find the calcium insert, its calibration rods and its nine calcifications in a CT volume.
+
+No clicks, no fixed angles.  Arrays in, a record out.  The steps:
+
+1. **The insert**: on a ~2 mm grid, the deepest point of the non-lung tissue (HU > -400; distance
+   to the nearest lung or air pixel) is the insert axis when that depth matches the insert's
+   radius.  The axis is refined by fitting a circle to the tissue/lung edge found along rays from
+   the axis (rays that run into the thorax wall or the spine are discarded as outliers).
+2. **The rod slab**: slices with a large bright area (the 20 mm HA-200 rod) inside the insert.
+3. **The calcification slab**: at the definition's distance from the rod slab (either side), the
+   slices with the most calcium-like excess HU.
+4. **The spokes**: in a maximum-intensity projection of that slab, the large inserts are the
+   brightest blob-sized maxima on the outer ring; their measured brightness tells the densities
+   apart (never the angle), their angles give the rotation and whether the phantom is mirrored
+   (feet-first).  Medium and small inserts are searched near their expected positions on the
+   spokes; one that is not seen keeps its expected position and is marked not found.
+5. **The rods**: the HA-200 rod as the bright disk of the rod slab, the water rod as the dark
+   rod-sized spot near its expected position in the slab's mean image.
+
+Everything works on a crop around the insert.  Lengths in mm, positions in DICOM patient
+coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from qa.errors import InputError
+from qa.phantom.definition import Cylinder, PhantomDefinition
+
+# Tissue vs lung/air: lung-equivalent material reads about -800 HU, tissue about 0-100 HU.
+TISSUE_HU = -400.0
+# Search tolerances around the published, approximate layout (the issue asks for +-5 degrees and
+# a few mm; these allow a little more).
+SPOKE_SPACING_TOLERANCE_DEG = 15.0
+SEARCH_RADIUS_MM = 4.0
+SMALL_SEARCH_RADIUS_MM = 2.5
+# A calcification or HA rod is "seen" when it stands this far above the insert material.
+MIN_CONTRAST_HU = 40.0
+
+
+@dataclass(frozen=True)
+class LocatedObject:
+    """A calcification or rod: where it is (found in the image, or expected from the layout)."""
+
+    id: str
+    kind: str
+    center_mm: tuple[float, float, float]
+    found: bool
+    radius_from_axis_mm: float
+    angle_deg: float
+    contrast_hu: float | None  # measured excess over the insert material (None when not found)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "center_mm": list(self.center_mm),
+            "found": self.found,
+            "radius_from_axis_mm": self.radius_from_axis_mm,
+            "angle_deg": self.angle_deg,
+            "contrast_hu": self.contrast_hu,
+        }
+
+
+@dataclass(frozen=True)
+class PhantomLocation:
+    """Where the phantom is in a volume."""
+
+    phantom_id: str
+    insert_center_mm: tuple[float, float]  # the insert axis, in-plane
+    insert_radius_mm: float  # radius of the fitted tissue cylinder (the insert with its holder)
+    insert_hu: float  # median HU of the insert material
+    insert_slices: tuple[int, int]  # first and last slice index holding the insert
+    calcification_slab_z_mm: float
+    rod_slab_z_mm: float
+    rod_slices: tuple[int, ...]  # slices fully inside the rods, used for the calibration
+    rotation_deg: float  # angle of the densest spoke minus its nominal angle
+    mirrored: bool  # spokes run the other way round (e.g. feet-first)
+    objects: tuple[LocatedObject, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def object(self, object_id: str) -> LocatedObject:
+        for obj in self.objects:
+            if obj.id == object_id:
+                return obj
+        raise KeyError(object_id)
+
+    def to_dict(self) -> dict:
+        return {
+            "phantom": self.phantom_id,
+            "insert_center_mm": list(self.insert_center_mm),
+            "insert_radius_mm": self.insert_radius_mm,
+            "insert_hu": self.insert_hu,
+            "calcification_slab_z_mm": self.calcification_slab_z_mm,
+            "rod_slab_z_mm": self.rod_slab_z_mm,
+            "rotation_deg": self.rotation_deg,
+            "mirrored": self.mirrored,
+            "objects": [o.to_dict() for o in self.objects],
+            "notes": list(self.notes),
+        }
+
+
+class _Plane:
+    """Patient x, y of the pixel centres of a (cropped) axial slice."""
+
+    def __init__(self, geometry, rows: slice, cols: slice):
+        r, c = np.mgrid[rows, cols]
+        xyz = geometry.to_patient(0.0, r.astype(float), c.astype(float))
+        self.x = xyz[..., 0]
+        self.y = xyz[..., 1]
+        self.rows, self.cols = rows, cols
+        self.pixel_mm = math.sqrt(geometry.pixel_spacing_mm[0] * geometry.pixel_spacing_mm[1])
+
+    def distance(self, cx: float, cy: float) -> np.ndarray:
+        return np.hypot(self.x - cx, self.y - cy)
+
+
+def _refuse(message: str, hint: str = "pass a scan of the phantom the procedure names (see qa phantom --help)") -> InputError:
+    return InputError(None, None, message, hint=hint)
+
+
+def _angle_diff(a: float, b: float) -> float:
+    """a - b wrapped to (-180, 180]."""
+    d = (a - b + 180.0) % 360.0 - 180.0
+    return 180.0 if d == -180.0 else d
+
+
+def _disk_kernel(radius_px: int) -> np.ndarray:
+    yy, xx = np.mgrid[-radius_px : radius_px + 1, -radius_px : radius_px + 1]
+    disk = (xx**2 + yy**2 <= radius_px**2).astype(float)
+    return disk / disk.sum()
+
+
+def locate_phantom(
+    hu: np.ndarray,
+    geometry,
+    definition: PhantomDefinition,
+    *,
+    slice_thickness_mm: float,
+) -> PhantomLocation:
+    """Locate ``definition``'s insert, rods and calcifications in ``hu`` (slices, rows, columns).
+
+    ``geometry`` maps indices to patient coordinates (:class:`qa.dicom.geometry.SliceGeometry`).
+    Raises :class:`qa.errors.InputError` when the volume does not hold this phantom.
+    """
+    hu = np.asarray(hu)
+    n_slices = hu.shape[0]
+    z = np.asarray(geometry.image_positions_mm, dtype=float)[:, 2]
+    increment = float(abs(np.median(np.diff(z)))) if n_slices > 1 else slice_thickness_mm
+    notes: list[str] = []
+
+    # 1. The insert axis, then a crop around it.
+    (cx, cy), radius, insert_slices, insert_hu, crop = _find_insert(hu, geometry, definition, increment)
+    plane = _Plane(geometry, *crop)
+    sub = hu[:, crop[0], crop[1]]
+    r_map = plane.distance(cx, cy)
+    inner = r_map < definition.insert_diameter_mm / 2 - 3.0
+
+    # 2. The rod slab: a large bright disk (the HA rod) inside the insert.
+    ha_rod = max(definition.rods, key=lambda r: r.density_mgha_cm3)
+    rod_contrast = definition.hu_model.hu(ha_rod.density_mgha_cm3, 120.0) - definition.hu_model.water_equivalent_hu
+    bright_threshold = insert_hu + 0.5 * rod_contrast
+    bright_area = np.zeros(n_slices)
+    for k in range(insert_slices[0], insert_slices[1] + 1):
+        smooth = ndimage.uniform_filter(sub[k], size=3)
+        bright_area[k] = np.count_nonzero(smooth[inner] > bright_threshold) * plane.pixel_mm**2
+    rod_area = math.pi * (ha_rod.diameter_mm / 2) ** 2
+    rod_candidates = np.flatnonzero(bright_area > 0.4 * rod_area)
+    if rod_candidates.size == 0:
+        raise _refuse(
+            f"no calibration rod found: no slice of the insert holds a {ha_rod.diameter_mm:g} mm disk brighter "
+            f"than {bright_threshold:.0f} HU (the {ha_rod.density_mgha_cm3:g} mg HA/cm3 rod)",
+            hint="the scan must cover the rod section of the insert; check the scan range",
+        )
+    runs = np.split(rod_candidates, np.flatnonzero(np.diff(rod_candidates) > 1) + 1)
+    rod_run = max(runs, key=lambda run: bright_area[run].sum())
+    rod_z = float(np.average(z[rod_run], weights=bright_area[rod_run]))
+    # Slices fully inside the rods (partial-volume ends excluded) for the calibration ROIs.
+    half_inside = ha_rod.length_mm / 2 - slice_thickness_mm / 2 - 1.0
+    rod_slices = tuple(int(k) for k in rod_run if abs(z[k] - rod_z) <= max(half_inside, 0.0))
+    if not rod_slices:
+        rod_slices = (int(rod_run[np.argmax(bright_area[rod_run])]),)
+        notes.append("the rods are shorter than a slice is thick: the calibration uses the brightest rod slice")
+
+    # 3. The calcification slab, at the definition's distance from the rod slab.
+    sizes = sorted({c.diameter_mm for c in definition.calcifications}, reverse=True)
+    calc_def_z = float(np.mean([c.z_mm for c in definition.calcifications]))
+    rod_gap = abs(ha_rod.z_mm - calc_def_z)
+    excess = np.zeros(n_slices)
+    calc_threshold = insert_hu + 80.0
+    for k in range(insert_slices[0], insert_slices[1] + 1):
+        if abs(abs(z[k] - rod_z) - rod_gap) > 12.0:
+            continue
+        smooth = ndimage.uniform_filter(sub[k], size=3)
+        over = smooth[inner] - calc_threshold
+        excess[k] = float(over[over > 0].sum())
+    if not np.any(excess > 0):
+        raise _refuse(
+            f"no calcifications found about {rod_gap:g} mm from the calibration rods",
+            hint="the scan must cover the calcification section of the insert; check the scan range",
+        )
+    k_peak = int(np.argmax(excess))
+    reach = max(sizes[0] / 2 + slice_thickness_mm / 2, increment)
+    near = [k for k in range(n_slices) if abs(z[k] - z[k_peak]) <= reach and excess[k] > 0]
+    calc_z = float(np.average(z[near], weights=excess[near]))
+
+    # 4. The spokes, from a maximum-intensity projection of the calcification slab.
+    half_slab = sizes[0] / 2 + slice_thickness_mm / 2 + 0.5
+    slab = [k for k in range(n_slices) if abs(z[k] - calc_z) <= max(half_slab, increment / 2 + 0.01)]
+    mip = sub[slab].max(axis=0).astype(np.float64)
+    objects, rotation, mirrored = _find_calcifications(mip, plane, (cx, cy), definition, insert_hu, calc_z, r_map)
+
+    # 5. The rods.
+    mean_image = np.mean(sub[list(rod_slices)], axis=0, dtype=np.float64)
+    rod_objects = _find_rods(mean_image, plane, (cx, cy), definition, insert_hu, rotation, mirrored, rod_z)
+    notes.extend(f"the {obj.id} rod was not seen; its expected position is used" for obj in rod_objects if not obj.found)
+
+    return PhantomLocation(
+        phantom_id=definition.id,
+        insert_center_mm=(cx, cy),
+        insert_radius_mm=radius,
+        insert_hu=insert_hu,
+        insert_slices=insert_slices,
+        calcification_slab_z_mm=calc_z,
+        rod_slab_z_mm=rod_z,
+        rod_slices=rod_slices,
+        rotation_deg=rotation,
+        mirrored=mirrored,
+        objects=tuple(objects + rod_objects),
+        notes=tuple(notes),
+    )
+
+
+def _find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increment: float):
+    """Insert axis (x, y), fitted radius, first/last slice, median HU of its material, and crop."""
+    n_slices, rows, cols = hu.shape
+    full = _Plane(geometry, slice(0, rows), slice(0, cols))
+    target_radius = definition.insert_diameter_mm / 2
+    factor = max(1, int(round(2.0 / full.pixel_mm)))
+    r_crop, c_crop = rows // factor * factor, cols // factor * factor
+    step = max(1, int(round(6.0 / increment)))  # the deepest-point search on a slice every ~6 mm
+    hits: list[tuple[int, float, float]] = []
+    for k in range(0, n_slices, step):
+        small = hu[k, :r_crop, :c_crop].reshape(r_crop // factor, factor, c_crop // factor, factor).mean(axis=(1, 3))
+        depth = ndimage.distance_transform_edt(np.pad(small > TISSUE_HU, 1))[1:-1, 1:-1] * full.pixel_mm * factor
+        i, j = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        if 0.8 * target_radius <= depth[i, j] <= 1.35 * target_radius:
+            ii, jj = i * factor + (factor - 1) / 2, j * factor + (factor - 1) / 2
+            p = geometry.to_patient(0.0, ii, jj)
+            hits.append((k, float(p[0]), float(p[1])))
+    if not hits:
+        raise _refuse(
+            f"no {definition.name} found: no slice holds a tissue cylinder of about "
+            f"{definition.insert_diameter_mm:g} mm diameter surrounded by lung-equivalent material",
+        )
+    xy = np.array([(x, y) for _, x, y in hits])
+    cx, cy = (float(v) for v in np.median(xy, axis=0))
+    consistent = [k for (k, x, y) in hits if math.hypot(x - cx, y - cy) < 10.0]
+    # The insert's slices: the core of the cylinder is tissue (a cheap test on every slice).
+    core = full.distance(cx, cy) < 0.6 * target_radius
+    present = [k for k in range(n_slices) if np.mean(hu[k][core] > TISSUE_HU) > 0.95]
+    if not present:
+        raise _refuse(f"no {definition.name} found: the insert cylinder is not filled with tissue in any slice")
+    first, last = min(present), max(present)
+    middle = [k for k in present if first + (last - first) * 0.2 <= k <= last - (last - first) * 0.2] or consistent
+    # Refine the axis: circle fit to the tissue edge along rays, outliers (connections) removed.
+    mean_image = np.mean([hu[k] for k in middle[:: max(1, len(middle) // 8)]], axis=0)
+    cx, cy, radius = _fit_edge_circle(mean_image, full, (cx, cy), target_radius)
+    # Crop around the insert for everything that follows.
+    margin = target_radius * 1.25
+    inside = full.distance(cx, cy) <= margin
+    rr, cc = np.nonzero(inside)
+    crop = (slice(int(rr.min()), int(rr.max()) + 1), slice(int(cc.min()), int(cc.max()) + 1))
+    plane = _Plane(geometry, *crop)
+    material = plane.distance(cx, cy) < 0.95 * target_radius
+    sample = middle[:: max(1, len(middle) // 8)]
+    insert_hu = float(np.median(np.concatenate([hu[k, crop[0], crop[1]][material] for k in sample])))
+    if not -100.0 <= insert_hu <= 250.0:
+        raise _refuse(f"the cylinder found reads {insert_hu:.0f} HU: not the tissue-equivalent insert of {definition.name}")
+    return (cx, cy), radius, (first, last), insert_hu, crop
+
+
+def _fit_edge_circle(image: np.ndarray, plane: _Plane, start: tuple[float, float], radius: float):
+    """Circle through the tissue/lung edge along 180 rays from ``start``; outlier rays dropped."""
+    cx, cy = start
+    step = plane.pixel_mm / 2
+    radii = np.arange(0.5 * radius, 1.6 * radius, step)
+    angles = np.radians(np.arange(0.0, 360.0, 2.0))
+    # Sample along the rays (bilinear): rows/cols from patient x, y through the pixel grid.
+    x0, y0 = plane.x[0, 0], plane.y[0, 0]
+    dx_col = plane.x[0, 1] - x0 if plane.x.shape[1] > 1 else plane.pixel_mm
+    dy_col = plane.y[0, 1] - y0 if plane.x.shape[1] > 1 else 0.0
+    dx_row = plane.x[1, 0] - x0 if plane.x.shape[0] > 1 else 0.0
+    dy_row = plane.y[1, 0] - y0 if plane.x.shape[0] > 1 else plane.pixel_mm
+    det = dx_col * dy_row - dx_row * dy_col
+    for _ in range(2):
+        px = cx + np.outer(np.cos(angles), radii)
+        py = cy + np.outer(np.sin(angles), radii)
+        # Solve [dx_col dx_row; dy_col dy_row] [j; i] = [px - x0; py - y0]
+        j = ((px - x0) * dy_row - (py - y0) * dx_row) / det
+        i = ((py - y0) * dx_col - (px - x0) * dy_col) / det
+        profile = ndimage.map_coordinates(image, [i.ravel(), j.ravel()], order=1, mode="nearest").reshape(px.shape)
+        below = profile < TISSUE_HU
+        has_edge = below.any(axis=1)
+        first_below = np.argmax(below, axis=1)
+        r_edge = radii[first_below]
+        keep = has_edge & (first_below > 0)
+        if keep.sum() < 20:
+            return cx, cy, radius
+        ex = cx + r_edge[keep] * np.cos(angles[keep])
+        ey = cy + r_edge[keep] * np.sin(angles[keep])
+        # Robust circle fit: least squares, drop rays more than 2 mm off, fit again.
+        fit = _circle_fit(ex, ey)
+        residual = np.abs(np.hypot(ex - fit[0], ey - fit[1]) - fit[2])
+        good = residual < max(2.0, 2.0 * np.median(residual))
+        if good.sum() >= 20:
+            fit = _circle_fit(ex[good], ey[good])
+        cx, cy, fitted_radius = fit
+    return float(cx), float(cy), float(fitted_radius)
+
+
+def _circle_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Algebraic least-squares circle (Kasa fit)."""
+    a = np.column_stack([x, y, np.ones_like(x)])
+    b = x**2 + y**2
+    sol, *_ = np.linalg.lstsq(a, b, rcond=None)
+    cx, cy = sol[0] / 2, sol[1] / 2
+    return float(cx), float(cy), float(math.sqrt(max(sol[2] + cx**2 + cy**2, 0.0)))
+
+
+def _find_calcifications(mip, plane, axis, definition, insert_hu, calc_z, r_map):
+    """The calcifications from a MIP of their slab: spokes by brightness, then along them."""
+    cx, cy = axis
+    sizes = sorted({c.diameter_mm for c in definition.calcifications}, reverse=True)
+    largest = [c for c in definition.calcifications if c.diameter_mm == sizes[0]]
+    r_large = float(np.mean([c.radius_mm for c in largest]))
+    kernel_r = max(1, int(round(sizes[0] / 2 / plane.pixel_mm)))
+    smooth = ndimage.convolve(mip, _disk_kernel(kernel_r), mode="nearest")
+    ring = (r_map > r_large - 10.0) & (r_map < r_large + 10.0)
+    local_max = (smooth == ndimage.maximum_filter(smooth, size=2 * kernel_r + 1)) & ring
+    candidates = sorted(
+        ((float(smooth[i, j]), float(plane.x[i, j]), float(plane.y[i, j])) for i, j in zip(*np.nonzero(local_max))),
+        reverse=True,
+    )
+    picked: list[tuple[float, float, float]] = []
+    for value, x, y in candidates:
+        if value - insert_hu < MIN_CONTRAST_HU:
+            break
+        angle = math.degrees(math.atan2(y - cy, x - cx))
+        if all(abs(_angle_diff(angle, math.degrees(math.atan2(py - cy, qx - cx)))) > 60.0 for _, qx, py in picked):
+            picked.append((value, x, y))
+        if len(picked) == len(largest):
+            break
+    if len(picked) < len(largest):
+        raise _refuse(
+            f"not a {definition.name}: found {len(picked)} of the {len(largest)} large calcifications on a ring of "
+            f"radius about {r_large:g} mm around the insert axis",
+        )
+    angles = [math.degrees(math.atan2(y - cy, x - cx)) for _, x, y in picked]
+    expected_spacing = 360.0 / len(largest)
+    for a in range(len(angles)):
+        closest = min(abs(_angle_diff(angles[a], angles[b])) for b in range(len(angles)) if b != a)
+        if abs(closest - expected_spacing) > SPOKE_SPACING_TOLERANCE_DEG:
+            raise _refuse(
+                f"not a {definition.name}: the large calcifications are not {expected_spacing:g} degrees apart "
+                f"(angles {', '.join(f'{v:.0f}' for v in angles)})",
+            )
+    # Densities by measured brightness: the brightest is the densest.
+    ranked = sorted(zip(picked, angles), key=lambda pa: pa[0][0], reverse=True)
+    by_density = sorted(largest, key=lambda c: c.density_mgha_cm3, reverse=True)
+    spoke_angle = {c.density_mgha_cm3: a for c, (_, a) in zip(by_density, ranked)}
+    radial_offset = {
+        c.density_mgha_cm3: math.hypot(p[1] - cx, p[2] - cy) - c.radius_mm for c, (p, _) in zip(by_density, ranked)
+    }
+    densest = by_density[0]
+    rotation = _angle_diff(spoke_angle[densest.density_mgha_cm3], densest.angle_deg)
+    second = by_density[1]
+    nominal = _angle_diff(second.angle_deg, densest.angle_deg)
+    measured = _angle_diff(spoke_angle[second.density_mgha_cm3], spoke_angle[densest.density_mgha_cm3])
+    mirrored = (nominal > 0) != (measured > 0)
+
+    objects = []
+    for cyl in definition.calcifications:
+        angle = spoke_angle.get(cyl.density_mgha_cm3)
+        if angle is None:  # a density without a large insert: place it by the layout
+            angle = _expected_angle(cyl, densest, spoke_angle[densest.density_mgha_cm3], mirrored)
+        radius = cyl.radius_mm + radial_offset.get(cyl.density_mgha_cm3, 0.0)
+        ex = cx + radius * math.cos(math.radians(angle))
+        ey = cy + radius * math.sin(math.radians(angle))
+        found, x, y, contrast = _refine_blob(mip, plane, (ex, ey), cyl.diameter_mm, bright=True)
+        objects.append(_located(cyl.id, "calcification", found, (x, y) if found else (ex, ey), calc_z, axis, contrast))
+    return objects, rotation, mirrored
+
+
+def _located(obj_id, kind, found, xy, z_mm, axis, contrast) -> LocatedObject:
+    x, y = xy
+    return LocatedObject(
+        id=obj_id,
+        kind=kind,
+        center_mm=(float(x), float(y), float(z_mm)),
+        found=found,
+        radius_from_axis_mm=math.hypot(x - axis[0], y - axis[1]),
+        angle_deg=math.degrees(math.atan2(y - axis[1], x - axis[0])),
+        contrast_hu=contrast if found else None,
+    )
+
+
+def _expected_angle(cyl: Cylinder, reference: Cylinder, reference_angle: float, mirrored: bool) -> float:
+    sign = -1.0 if mirrored else 1.0
+    return reference_angle + sign * _angle_diff(cyl.angle_deg, reference.angle_deg)
+
+
+def _refine_blob(image, plane, expected_xy, diameter_mm, *, bright: bool, sigmas: float = 5.0):
+    """The object nearest the expected position (within a few mm): (found, x, y, contrast HU).
+
+    Works on a small window: the image is smoothed to the object's size, the extreme inside the
+    search radius is compared with the surrounding annulus and its noise, and the centre is the
+    weighted centroid of the half-contrast blob around that extreme.
+    """
+    ex, ey = expected_xy
+    # Small objects are searched closer to their expected place: noise specks are their size.
+    radius = SEARCH_RADIUS_MM if diameter_mm > 1.5 else SMALL_SEARCH_RADIUS_MM
+    d = np.hypot(plane.x - ex, plane.y - ey)
+    reach = radius + diameter_mm + 4.0
+    rows, cols = np.nonzero(d <= reach + 2.0)
+    if rows.size == 0:
+        return False, ex, ey, None
+    window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+    img = image[window] if bright else -image[window]
+    dist = d[window]
+    sigma_px = max(0.5, diameter_mm / 4 / plane.pixel_mm)
+    smooth = ndimage.gaussian_filter(img, sigma=sigma_px)
+    search = dist <= radius + diameter_mm / 2
+    annulus = (dist > radius + diameter_mm) & (dist <= reach)
+    if not search.any() or annulus.sum() < 10:
+        return False, ex, ey, None
+    background = float(np.median(smooth[annulus]))
+    # Robust noise (median absolute deviation): neighbouring rods in the annulus do not inflate it.
+    noise = 1.4826 * float(np.median(np.abs(smooth[annulus] - background)))
+    peak_index = np.unravel_index(int(np.argmax(np.where(search, smooth, -np.inf))), smooth.shape)
+    contrast = float(smooth[peak_index]) - background
+    if contrast < max(MIN_CONTRAST_HU if bright else 10.0, sigmas * noise):
+        return False, ex, ey, None
+    threshold = background + contrast / 2
+    labels, _ = ndimage.label((smooth >= threshold) & (dist <= reach))
+    member = labels == labels[peak_index]
+    w = smooth[member] - threshold + 1e-9
+    x = float(np.average(plane.x[window][member], weights=w))
+    y = float(np.average(plane.y[window][member], weights=w))
+    return True, x, y, contrast if bright else -contrast
+
+
+def _find_rods(mean_image, plane, axis, definition, insert_hu, rotation, mirrored, rod_z):
+    cx, cy = axis
+    densest = max(definition.calcifications, key=lambda c: (c.density_mgha_cm3, c.diameter_mm))
+    densest_angle = densest.angle_deg + rotation  # measured angle of the densest spoke
+    out = []
+    for rod in sorted(definition.rods, key=lambda r: -r.density_mgha_cm3):
+        angle = _expected_angle(rod, densest, densest_angle, mirrored) if rod.radius_mm > 0 else 0.0
+        ex = cx + rod.radius_mm * math.cos(math.radians(angle))
+        ey = cy + rod.radius_mm * math.sin(math.radians(angle))
+        bright = rod.density_mgha_cm3 > 0
+        # Rods are large and averaged over the slab: 3 noise SDs of the smoothed image suffice.
+        found, x, y, contrast = _refine_blob(mean_image, plane, (ex, ey), rod.diameter_mm * 0.6, bright=bright, sigmas=3.0)
+        if found:
+            # contrast against the insert material (the refinement measured it against its surroundings)
+            r = np.hypot(plane.x - x, plane.y - y) < rod.diameter_mm / 2 * 0.6
+            contrast = float(mean_image[r].mean()) - insert_hu
+            found = contrast > MIN_CONTRAST_HU if bright else contrast < -10.0
+        out.append(_located(rod.id, "rod", found, (x, y) if found else (ex, ey), rod_z, axis, contrast))
+    return out
+
