@@ -31,6 +31,9 @@ class SeriesInfo:
     kvp: float | None
     convolution_kernel: str | None
     study_date: str | None
+    acquisition_datetime: str | None  # ISO 8601, from the first image (acquisition, else series, else study)
+    ctdivol_mgy: float | None
+    exposure_mas: float | None
     n_images: int
     n_files: int
     first_file: str
@@ -112,6 +115,9 @@ def series_info(ds, label: str, n_images: int, n_files: int) -> SeriesInfo:
         kvp=kvp,
         convolution_kernel=kernel,
         study_date=attr.raw_text(ds, "StudyDate"),
+        acquisition_datetime=_acquisition_datetime(ds),
+        ctdivol_mgy=_positive_number(attr.lookup(ds, "CTDIvol")),
+        exposure_mas=_positive_number(attr.lookup(ds, "Exposure")),
         n_images=n_images,
         n_files=n_files,
         first_file=label,
@@ -227,3 +233,38 @@ def _enhanced_images_of(ds, label, dataset_index, n_frames, sop_uid, rows, cols)
             )
         )
     return images, localizers
+
+
+def _positive_number(value) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) and out >= 0 else None
+
+
+def _acquisition_datetime(ds) -> str | None:
+    """ISO 8601 date and time of the acquisition (else the series, else the study), or None."""
+    import datetime as dt
+
+    combined = attr.raw_text(ds, "AcquisitionDateTime")
+    candidates = []
+    if combined:
+        candidates.append((combined[:8], combined[8:]))
+    for date_key, time_key in (("AcquisitionDate", "AcquisitionTime"), ("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime")):
+        date = attr.raw_text(ds, date_key)
+        if date:
+            candidates.append((date, attr.raw_text(ds, time_key) or ""))
+    for date, time in candidates:
+        try:
+            day = dt.datetime.strptime(date.strip()[:8], "%Y%m%d")
+        except ValueError:
+            continue
+        digits = time.strip().split("+")[0].split("-")[0]
+        hh, mm, ss = digits[0:2], digits[2:4], digits[4:6]
+        try:
+            stamp = day.replace(hour=int(hh or 0), minute=int(mm or 0), second=int(float(ss or 0)))
+        except ValueError:
+            stamp = day
+        return stamp.isoformat()
+    return None

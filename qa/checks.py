@@ -1,0 +1,49 @@
+"""Checks and verdicts: every verdict in qa is a list of explained checks.
+
+A check is ``Check(id, status, measured, expected, message, source)``.  ``status`` is ``pass``,
+``warn``, ``fail`` or ``not_available`` (a missing input is never a silent pass).  ``measured``
+and ``expected`` are plain numbers or strings in display units (a range as ``[low, high]``);
+``source`` says where the expectation came from (rule, reference, limits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PASS, WARN, FAIL, NOT_AVAILABLE = "pass", "warn", "fail", "not_available"
+STATUSES = (PASS, WARN, FAIL, NOT_AVAILABLE)
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    status: str
+    measured: Any
+    expected: Any
+    message: str
+    source: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "measured": self.measured,
+            "expected": self.expected,
+            "message": self.message,
+            "source": self.source,
+        }
+
+
+def verdict(checks: tuple[Check, ...] | list[Check]) -> str:
+    """``fail`` if any check failed, else ``warn`` if any warned, else ``pass``."""
+    statuses = {c.status for c in checks}
+    if FAIL in statuses:
+        return FAIL
+    if WARN in statuses:
+        return WARN
+    return PASS

@@ -1,0 +1,89 @@
+"""The ``qa`` command line: parses, calls the library, prints.  No analysis of its own.
+
+Exit codes: 0 pass (warnings allowed), 1 at least one check failed, 2 unusable input or usage,
+3 an internal error (a bug: please report it).  With ``--json`` stdout carries exactly one JSON
+object; human text goes to stderr.  One module per command group; heavy libraries are imported
+inside the commands, so ``qa --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import traceback
+
+from qa.cli import demo, score, synth
+from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out
+
+COMMAND_MODULES = (demo, score, synth)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qa import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        formatter_class=HelpFormatter,
+        description="Cardiac CT calcium-scoring acquisition and dose QA.",
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              qa demo                                   synthesise a phantom series and score it
+              qa score /data/cacs/series1               calcium scores of a CT series
+              qa score exam.zip --series-uid 1.2.3...   one series out of several
+              qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
+
+            exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,
+                        3 internal error (please report it)
+            """
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_INPUT
+    from qa.errors import QAError
+
+    try:
+        return int(args.func(args))
+    except QAError as exc:
+        report_error(exc, getattr(args, "json", False), args.command)
+        return EXIT_INPUT
+    except OSError as exc:  # the file system said no: a usage problem, not a bug
+        from qa.errors import UsageError
+
+        error = UsageError(str(exc), hint="check the path, its permissions and the free disk space")
+        report_error(error, getattr(args, "json", False), args.command)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: say so plainly, with the traceback
+        traceback.print_exc()
+        print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def report_error(exc, as_json: bool, command: str) -> None:
+    print(f"qa: error: {exc}", file=sys.stderr)
+    if exc.hint:
+        print(f"    what to do: {exc.hint}", file=sys.stderr)
+    if as_json:
+        # The command's own schema, carrying the error instead of results.
+        json_out({"error": exc.to_dict()}, f"qa.{command}/1")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

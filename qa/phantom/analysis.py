@@ -1,0 +1,535 @@
+"""Daily phantom QA: per-insert scores, calibration, and checks against a procedure and a baseline.
+
+``analyze_phantom(volume, definition, procedure, baseline)`` is pure: a loaded volume and the
+definitions in, a :class:`PhantomResult` out (no clock, no files, no database).
+
+Lesions are the 2-D components of :func:`qa.calcium.scoring.score_calcium`.  A lesion belongs to
+an insert when its centroid lies within the insert's radius + 3 mm of the located insert axis
+in-plane and within half the insert's length + one slice thickness along z; an insert is
+detected when at least one kept lesion belongs to it, and its scores are the sums over those
+lesions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from qa.calcium.calibration import Calibration, calibrate
+from qa.calcium.scoring import CalciumScore, ScoringSettings, score_calcium, scoring_settings
+from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.phantom.definition import PhantomDefinition
+from qa.phantom.locate import PhantomLocation, locate_phantom
+from qa.procedures import AcquisitionRule, MetricRule, PhantomProcedure
+
+# Assignment of lesions to inserts (the issue's definition): in-plane margin beyond the insert
+# radius, and along z one slice thickness beyond half the insert length.
+ASSIGN_MARGIN_MM = 3.0
+# Calibration ROIs cover the central 60 % of each rod's diameter (clear of its edge blur).
+ROD_ROI_FRACTION = 0.6
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    id: str
+    density_mgha_cm3: float
+    diameter_mm: float
+    detected: bool
+    located: bool  # seen by the localiser (else its expected position was used)
+    n_lesions: int
+    agatston: float
+    volume_mm3: float
+    mass_mg: float | None
+    physical_volume_mm3: float
+    physical_mass_mg: float
+    mass_error_pct: float | None
+    peak_hu: float | None
+    centroid_mm: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "density_mgha_cm3": self.density_mgha_cm3,
+            "diameter_mm": self.diameter_mm,
+            "detected": self.detected,
+            "located": self.located,
+            "n_lesions": self.n_lesions,
+            "agatston": self.agatston,
+            "volume_mm3": self.volume_mm3,
+            "mass_mg": self.mass_mg,
+            "physical_volume_mm3": self.physical_volume_mm3,
+            "physical_mass_mg": self.physical_mass_mg,
+            "mass_error_pct": self.mass_error_pct,
+            "peak_hu": self.peak_hu,
+            "centroid_mm": list(self.centroid_mm),
+        }
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    mean: float
+    sd: float
+    n: int
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A scanner's reference values for one acquisition configuration (versioned in the store)."""
+
+    scanner: str  # the scanner key (manufacturer|model|serial)
+    configuration: dict
+    version: int
+    created_at: str
+    stats: dict[str, MetricStats]
+    run_ids: tuple[int, ...] = ()
+
+    @property
+    def n_runs(self) -> int:
+        return max((s.n for s in self.stats.values()), default=0)
+
+    def to_dict(self) -> dict:
+        return {
+            "scanner": self.scanner,
+            "configuration": self.configuration,
+            "version": self.version,
+            "created_at": self.created_at,
+            "n_runs": self.n_runs,
+            "run_ids": list(self.run_ids),
+            "stats": {k: {"mean": v.mean, "sd": v.sd, "n": v.n} for k, v in self.stats.items()},
+        }
+
+
+@dataclass(frozen=True)
+class PhantomResult:
+    phantom_id: str
+    phantom_sha256: str
+    procedure: dict
+    scanner: dict
+    series: dict
+    acquisition: dict
+    configuration: dict
+    location: PhantomLocation
+    calibration: Calibration | None
+    settings: ScoringSettings
+    inserts: tuple[InsertResult, ...]
+    totals: dict
+    other_lesions: dict
+    metrics: dict[str, float | None]
+    checks: tuple[Check, ...]
+    verdict: str
+    verdict_message: str
+    protocol_ok: bool
+    baseline: dict | None
+    sop_instance_uids: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """The ``qa.phantom/1`` document (the CLI adds schema, version and analysis time)."""
+        cal = self.calibration
+        return {
+            "phantom": self.phantom_id,
+            "procedure": self.procedure,
+            "scanner": self.scanner,
+            "series": self.series,
+            "acquisition": self.acquisition,
+            "configuration": self.configuration,
+            "calibration": {
+                "water_hu": cal.water_hu if cal else None,
+                "ha200_hu": cal.ha_hu if cal else None,
+                "c_ha_mg_per_cm3_hu": cal.c_ha_mg_per_cm3_hu if cal else None,
+                "noise_hu": cal.noise_hu if cal else None,
+                "water_center_mm": list(self.location.object("water").center_mm) if _has(self.location, "water") else None,
+                "ha200_center_mm": list(self.location.object("ha200").center_mm) if _has(self.location, "ha200") else None,
+            },
+            "location": self.location.to_dict(),
+            "settings": self.settings.to_dict() | {"increment_mm": self.series.get("slice_increment_mm")},
+            "inserts": [i.to_dict() for i in self.inserts],
+            "totals": self.totals,
+            "other_lesions": self.other_lesions,
+            "metrics": self.metrics,
+            "checks": [c.to_dict() for c in self.checks],
+            "verdict": self.verdict,
+            "verdict_message": self.verdict_message,
+            "protocol_ok": self.protocol_ok,
+            "baseline": self.baseline,
+            "warnings": list(self.warnings),
+            "provenance": {
+                "procedure_sha256": self.procedure.get("sha256"),
+                "phantom_sha256": self.phantom_sha256,
+                "sop_instance_uids": list(self.sop_instance_uids),
+            },
+        }
+
+
+def _has(location: PhantomLocation, object_id: str) -> bool:
+    return any(o.id == object_id for o in location.objects)
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------
+
+
+def configuration_of(volume, procedure: PhantomProcedure, settings: ScoringSettings, ring: str) -> dict:
+    """The acquisition configuration a baseline belongs to."""
+    return {
+        "phantom": procedure.phantom,
+        "ring": ring,
+        "kvp": volume.info.kvp,
+        "kernel": volume.info.convolution_kernel,
+        "slice_thickness_mm": volume.slice_thickness_mm,
+        "scoring_method": settings.method,
+        "threshold_hu": settings.threshold_hu,
+        "min_area_mm2": settings.min_area_mm2,
+        "connectivity": settings.connectivity,
+    }
+
+
+def configuration_key(configuration: dict) -> str:
+    return json.dumps(configuration, sort_keys=True)
+
+
+def analyze_phantom(
+    volume,
+    definition: PhantomDefinition,
+    procedure: PhantomProcedure,
+    baseline: Baseline | None = None,
+    *,
+    settings: ScoringSettings | None = None,
+    ring: str = "unspecified",
+) -> PhantomResult:
+    """Locate, score and calibrate the phantom in ``volume`` and check it (see module doc)."""
+    from qa.errors import InputError
+
+    if volume.value_unit != "HU":
+        raise InputError(volume.info.first_file, "RescaleType", f"pixel values are in {volume.value_unit!r}, not HU",
+                         hint="pass the CT images of the phantom scan")
+    if definition.id != procedure.phantom:
+        raise InputError(None, None, f"the procedure {procedure.id} is for phantom {procedure.phantom}, not {definition.id}",
+                         hint="pass a procedure written for this phantom (--procedure)")
+    settings = settings or scoring_settings(procedure.scoring_method)
+    thickness = volume.slice_thickness_mm or volume.slice_increment_mm
+    location = locate_phantom(volume.hu, volume.geometry, definition, slice_thickness_mm=thickness)
+    calibration, cal_warnings = _calibrate(volume, definition, location)
+    c_ha = calibration.c_ha_mg_per_cm3_hu if calibration else None
+    mask = _scoring_mask(volume, definition, location, thickness)
+    score = score_calcium(volume.hu, volume.spacing_mm, settings, c_ha_mg_per_cm3_hu=c_ha, kvp=volume.info.kvp,
+                          mask=mask, geometry=volume.geometry)
+    inserts, other = _assign(score, definition, location, thickness, c_ha)
+    totals = _totals(inserts, definition)
+    metrics = _metrics(inserts, totals, calibration)
+    configuration = configuration_of(volume, procedure, settings, ring)
+    acquisition = {
+        "kvp": volume.info.kvp,
+        "slice_thickness_mm": volume.slice_thickness_mm,
+        "slice_increment_mm": volume.slice_increment_mm,
+        "kernel": volume.info.convolution_kernel,
+        "ctdivol_mgy": volume.info.ctdivol_mgy,
+        "exposure_mas": volume.info.exposure_mas,
+        "ring": ring,
+        "acquisition_datetime": volume.info.acquisition_datetime,
+    }
+    acq_checks = [_acquisition_check(rule, acquisition) for rule in procedure.acquisition]
+    protocol_ok = all(c.status != FAIL for c in acq_checks)
+    baseline_usable, baseline_reason = _baseline_usable(baseline, configuration, protocol_ok)
+    checks = list(acq_checks)
+    checks += [_detection_check(insert_id, inserts, procedure.detection_severity) for insert_id in procedure.required_detections]
+    tightened = baseline is not None and baseline.n_runs >= procedure.tighten_after_runs
+    for rule in procedure.checks:
+        checks.append(_metric_check(rule, metrics, inserts, baseline if baseline_usable else None, baseline_reason,
+                                    tightened, procedure.tighten_sd))
+    final = verdict(checks)
+    message = _verdict_message(final, checks, protocol_ok, baseline, baseline_usable, baseline_reason)
+    info = volume.info
+    return PhantomResult(
+        phantom_id=definition.id,
+        phantom_sha256=definition.sha256,
+        procedure=procedure.to_dict(),
+        scanner={
+            "manufacturer": info.manufacturer,
+            "model": info.model,
+            "station_name": info.station_name,
+            "device_serial_number": info.device_serial_number,
+        },
+        series=volume.summary_dict(),
+        acquisition=acquisition,
+        configuration=configuration,
+        location=location,
+        calibration=calibration,
+        settings=settings,
+        inserts=tuple(inserts),
+        totals=totals,
+        other_lesions=other,
+        metrics=metrics,
+        checks=tuple(checks),
+        verdict=final,
+        verdict_message=message,
+        protocol_ok=protocol_ok,
+        baseline=baseline.to_dict() if baseline is not None else None,
+        sop_instance_uids=volume.sop_instance_uids,
+        warnings=tuple(list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
+    )
+
+
+def _plane_xy(volume) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.mgrid[0 : volume.shape[1], 0 : volume.shape[2]]
+    xyz = volume.geometry.to_patient(0.0, rows.astype(float), cols.astype(float))
+    return xyz[..., 0], xyz[..., 1]
+
+
+def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation) -> tuple[Calibration | None, list[str]]:
+    rods = {r.id: r for r in definition.rods}
+    water = next((r for r in definition.rods if r.density_mgha_cm3 == 0.0), None)
+    ha = max(definition.rods, key=lambda r: r.density_mgha_cm3)
+    if water is None or ha.density_mgha_cm3 <= 0:
+        return None, ["the phantom definition has no water and HA rods: no mass calibration"]
+    warnings = []
+    for rod in (water, ha):
+        if not location.object(rod.id).found:
+            warnings.append(f"the {rod.id} rod was not seen; the calibration uses its expected position")
+    x, y = _plane_xy(volume)
+    masks = {}
+    for rod in (water, ha):
+        cx, cy, _ = location.object(rod.id).center_mm
+        disk = np.hypot(x - cx, y - cy) <= rods[rod.id].diameter_mm / 2 * ROD_ROI_FRACTION
+        mask = np.zeros(volume.shape, dtype=bool)
+        for k in location.rod_slices:
+            mask[k] = disk
+        masks[rod.id] = mask
+    try:
+        cal = calibrate(volume.hu, masks[water.id], masks[ha.id], ha_density_mgha_cm3=ha.density_mgha_cm3)
+    except ValueError as exc:
+        return None, [f"no mass calibration: {exc}"]
+    # Noise: the SD in the water ROI within each slice, averaged over slices (slow changes of the
+    # mean along z do not count as noise).
+    sds = [float(np.std(volume.hu[k][masks[water.id][k]], ddof=1)) for k in location.rod_slices]
+    return replace(cal, water_sd_hu=float(np.mean(sds))), warnings
+
+
+def _scoring_mask(volume, definition: PhantomDefinition, location: PhantomLocation, thickness: float):
+    """Score inside the insert (clear of its wall) and around the calcification slab only."""
+    x, y = _plane_xy(volume)
+    cx, cy = location.insert_center_mm
+    disk = np.hypot(x - cx, y - cy) <= definition.insert_diameter_mm / 2 - 2.0
+    reach = max(c.length_mm for c in definition.calcifications) / 2 + thickness + 2.0
+    z = np.array([p[2] for p in volume.image_positions_mm])
+    slab = np.flatnonzero(np.abs(z - location.calcification_slab_z_mm) <= reach)
+    mask = np.zeros(volume.shape, dtype=bool)
+    mask[slab] = disk
+    return mask
+
+
+def _assign(score: CalciumScore, definition, location, thickness, c_ha):
+    """Sum the lesions of each insert; the rest (noise inside the insert) is reported apart."""
+    owned: dict[str, list] = {c.id: [] for c in definition.calcifications}
+    others = []
+    for lesion in score.lesions:
+        lx, ly, lz = lesion.centroid_mm
+        best, best_d = None, math.inf
+        for cyl in definition.calcifications:
+            ox, oy, oz = location.object(cyl.id).center_mm
+            d = math.hypot(lx - ox, ly - oy)
+            if d <= cyl.diameter_mm / 2 + ASSIGN_MARGIN_MM and abs(lz - oz) <= cyl.length_mm / 2 + thickness and d < best_d:
+                best, best_d = cyl.id, d
+        (owned[best] if best is not None else others).append(lesion)
+    results = []
+    for cyl in definition.calcifications:
+        lesions = owned[cyl.id]
+        obj = location.object(cyl.id)
+        detected = bool(lesions)
+        area = sum(lesion.area_mm2 for lesion in lesions)
+        if detected:
+            centroid = tuple(
+                float(sum(lesion.centroid_mm[i] * lesion.area_mm2 for lesion in lesions) / area) for i in range(3)
+            )
+        else:
+            centroid = obj.center_mm
+        mass = sum(lesion.mass_mg for lesion in lesions) if c_ha is not None else None
+        results.append(
+            InsertResult(
+                id=cyl.id,
+                density_mgha_cm3=cyl.density_mgha_cm3,
+                diameter_mm=cyl.diameter_mm,
+                detected=detected,
+                located=obj.found,
+                n_lesions=len(lesions),
+                agatston=float(sum(lesion.agatston for lesion in lesions)),
+                volume_mm3=float(sum(lesion.volume_mm3 for lesion in lesions)),
+                mass_mg=float(mass) if mass is not None else None,
+                physical_volume_mm3=cyl.physical_volume_mm3,
+                physical_mass_mg=cyl.physical_mass_mg,
+                mass_error_pct=(100.0 * (mass - cyl.physical_mass_mg) / cyl.physical_mass_mg) if mass is not None else None,
+                peak_hu=max((lesion.peak_hu for lesion in lesions), default=None),
+                centroid_mm=centroid,  # type: ignore[arg-type]
+            )
+        )
+    other = {
+        "n_lesions": len(others),
+        "agatston": float(sum(lesion.agatston for lesion in others)),
+        "volume_mm3": float(sum(lesion.volume_mm3 for lesion in others)),
+    }
+    return results, other
+
+
+def _totals(inserts: list[InsertResult], definition) -> dict:
+    masses = [i.mass_mg for i in inserts if i.mass_mg is not None]
+    return {
+        "agatston": float(sum(i.agatston for i in inserts)),
+        "volume_mm3": float(sum(i.volume_mm3 for i in inserts)),
+        "mass_mg": float(sum(masses)) if len(masses) == len(inserts) else None,
+        "physical_mass_mg": float(sum(c.physical_mass_mg for c in definition.calcifications)),
+        "physical_volume_mm3": float(sum(c.physical_volume_mm3 for c in definition.calcifications)),
+        "n_detected": sum(1 for i in inserts if i.detected),
+    }
+
+
+def _metrics(inserts, totals, calibration) -> dict[str, float | None]:
+    metrics: dict[str, float | None] = {}
+    for insert in inserts:
+        metrics[f"mass_{insert.id}"] = insert.mass_mg if insert.detected else None
+        metrics[f"volume_{insert.id}"] = insert.volume_mm3 if insert.detected else None
+        metrics[f"agatston_{insert.id}"] = insert.agatston if insert.detected else None
+    metrics["total_mass"] = totals["mass_mg"]
+    metrics["total_volume"] = totals["volume_mm3"]
+    metrics["total_agatston"] = totals["agatston"]
+    metrics["c_ha"] = calibration.c_ha_mg_per_cm3_hu if calibration else None
+    metrics["water_hu"] = calibration.water_hu if calibration else None
+    metrics["ha200_hu"] = calibration.ha_hu if calibration else None
+    metrics["noise_hu"] = calibration.noise_hu if calibration else None
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Checking
+# --------------------------------------------------------------------------------------------
+
+
+def _acquisition_check(rule: AcquisitionRule, acquisition: dict) -> Check:
+    check_id = f"acquisition_{rule.key}"
+    value = acquisition.get(rule.key)
+    source = {"rule": f"acquisition.{rule.key}", "severity": rule.severity}
+    if value is None:
+        return Check(check_id, NOT_AVAILABLE, None, rule.describe(), f"{rule.key} is not in the image headers", source)
+    ok = _acquisition_matches(rule, value)
+    status = PASS if ok else (FAIL if rule.severity == "fail" else WARN)
+    message = (
+        f"{rule.key} {value} as the procedure expects"
+        if ok
+        else f"{rule.key} is {value}, the procedure expects {rule.describe()}: a protocol change, not drift"
+    )
+    return Check(check_id, status, value, rule.describe(), message, source)
+
+
+def _acquisition_matches(rule: AcquisitionRule, value: Any) -> bool:
+    if rule.range is not None:
+        try:
+            return rule.range[0] <= float(value) <= rule.range[1]
+        except (TypeError, ValueError):
+            return False
+    options = list(rule.allowed) if rule.allowed is not None else [rule.expected]
+    for option in options:
+        if isinstance(option, (int, float)) and not isinstance(option, bool):
+            try:
+                if abs(float(value) - float(option)) <= rule.tolerance + 1e-9:
+                    return True
+            except (TypeError, ValueError):
+                continue
+        else:
+            text, want = str(value).strip().upper(), str(option).strip().upper()
+            if (rule.match == "prefix" and text.startswith(want)) or text == want:
+                return True
+    return False
+
+
+def _detection_check(insert_id: str, inserts: list[InsertResult], severity: str) -> Check:
+    insert = next(i for i in inserts if i.id == insert_id)
+    if insert.detected:
+        return Check(f"detected_{insert_id}", PASS, True, True, f"insert {insert_id} detected ({insert.n_lesions} lesion(s))",
+                     {"rule": "detection.required"})
+    return Check(
+        f"detected_{insert_id}", FAIL if severity == "fail" else WARN, False, True,
+        f"insert {insert_id} was not detected: no lesion >= the threshold within it", {"rule": "detection.required"},
+    )
+
+
+def _baseline_usable(baseline: Baseline | None, configuration: dict, protocol_ok: bool) -> tuple[bool, str]:
+    if not protocol_ok:
+        return False, "the acquisition deviates from the procedure: not compared with the baseline"
+    if baseline is None:
+        return False, "no baseline for this scanner and configuration yet"
+    if configuration_key(baseline.configuration) != configuration_key(configuration):
+        changed = [k for k in configuration if baseline.configuration.get(k) != configuration.get(k)]
+        return False, f"the configuration differs from the baseline's ({', '.join(changed)}): set a new baseline"
+    return True, ""
+
+
+def _metric_check(rule: MetricRule, metrics, inserts, baseline, reason, tightened, tighten_sd) -> Check:
+    key = rule.metric_key
+    value = metrics.get(key)
+    source: dict[str, Any] = {"rule": rule.id, "reference": rule.reference, "metric": key}
+    if rule.reference == "physical":
+        insert = next(i for i in inserts if i.id == rule.insert)
+        reference = insert.physical_mass_mg if rule.metric == "mass_mg" else insert.physical_volume_mm3
+        source["reference_value"] = reference
+    else:
+        if baseline is None:
+            return Check(rule.id, NOT_AVAILABLE, value, None, reason, source)
+        stats = baseline.stats.get(key)
+        if stats is None:
+            return Check(rule.id, NOT_AVAILABLE, value, None, f"the baseline holds no value for {key}", source)
+        reference = stats.mean
+        source.update(reference_value=reference, baseline_version=baseline.version, baseline_n=stats.n, baseline_sd=stats.sd)
+    if value is None:
+        return Check(rule.id, NOT_AVAILABLE, None, None, f"{key} was not measured (insert not detected or no calibration)", source)
+    tolerance = rule.tolerance * abs(reference) / 100.0 if rule.relative else rule.tolerance
+    action = rule.action * abs(reference) / 100.0 if rule.relative else rule.action
+    if tightened and rule.reference == "baseline" and stats.sd > 0:
+        # With enough runs the limits tighten to the scanner's own spread, when that is narrower.
+        action = min(action, tighten_sd * stats.sd)
+        tolerance = min(tolerance, action * 2.0 / 3.0)
+        source["tightened_to_sd"] = True
+    low_t, high_t = reference - tolerance, reference + tolerance
+    low_a, high_a = reference - action, reference + action
+    source.update(tolerance=[low_t, high_t], action=[low_a, high_a])
+    deviation = value - reference
+    pct = 100.0 * deviation / reference if reference else float("nan")
+    described = f"{value:.4g} vs {rule.reference} {reference:.4g} ({deviation:+.3g}, {pct:+.1f} %)"
+    if low_t <= value <= high_t:
+        return Check(rule.id, PASS, value, [low_t, high_t], f"{key} {described}: within tolerance", source)
+    if low_a <= value <= high_a:
+        return Check(rule.id, WARN, value, [low_t, high_t], f"{key} {described}: beyond tolerance, within action level", source)
+    return Check(rule.id, FAIL, value, [low_t, high_t], f"{key} {described}: beyond the action level [{low_a:.4g}, {high_a:.4g}]", source)
+
+
+def _verdict_message(final, checks, protocol_ok, baseline, usable, reason) -> str:
+    failed = [c.id for c in checks if c.status == FAIL]
+    warned = [c.id for c in checks if c.status == WARN]
+    parts = []
+    if not protocol_ok:
+        parts.append("PROTOCOL CHANGE: the scan was not acquired as the procedure expects")
+    if final == FAIL:
+        parts.append(f"FAIL: {', '.join(failed)}")
+    elif final == WARN:
+        parts.append(f"PASS with warnings: {', '.join(warned)}")
+    else:
+        parts.append("PASS")
+    if not usable:
+        parts.append(f"baseline checks not available ({reason})")
+    return "; ".join(parts)
+
+
+def baseline_from_results(results: list[dict], scanner: str, configuration: dict, version: int, created_at: str,
+                          run_ids: tuple[int, ...] = ()) -> Baseline:
+    """Mean and SD of every metric over stored runs (``metrics`` dicts); pure."""
+    keys = sorted({k for r in results for k, v in r.items() if v is not None})
+    stats = {}
+    for key in keys:
+        values = np.array([r[key] for r in results if r.get(key) is not None], dtype=float)
+        if values.size == 0:
+            continue
+        stats[key] = MetricStats(float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0, int(values.size))
+    return Baseline(scanner=scanner, configuration=configuration, version=version, created_at=created_at, stats=stats, run_ids=run_ids)

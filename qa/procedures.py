@@ -1,0 +1,279 @@
+"""QA procedures and protocols: load and validate procedures/*.toml.
+
+A procedure is site-editable data.  Loading checks every key and names the file and the key of
+any mistake; the file's SHA-256 travels with every stored result (provenance).  Built-in
+procedures are found by id (``daily-phantom-qa``); a user can pass a path to their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import DefinitionError
+from qa.resources import builtin_dir
+
+SEVERITIES = ("fail", "warn")
+# Metrics a phantom-QA check can follow (per insert where marked).
+INSERT_METRICS = ("mass_mg", "volume_mm3", "agatston")
+GLOBAL_METRICS = (
+    "total_mass_mg", "total_volume_mm3", "total_agatston", "c_ha_mg_per_cm3_hu", "water_hu", "ha200_hu", "noise_hu",
+)
+ACQUISITION_KEYS = ("kvp", "slice_thickness_mm", "kernel", "ctdivol_mgy", "exposure_mas", "ring")
+
+
+@dataclass(frozen=True)
+class AcquisitionRule:
+    """An expected acquisition setting: one value, a list of values, or a range."""
+
+    key: str
+    severity: str
+    expected: Any = None
+    allowed: tuple | None = None
+    range: tuple[float, float] | None = None
+    tolerance: float = 0.0
+    match: str = "exact"  # or "prefix" (kernel families)
+
+    def describe(self) -> Any:
+        if self.range is not None:
+            return list(self.range)
+        if self.allowed is not None:
+            return list(self.allowed)
+        return self.expected
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    id: str
+    metric: str
+    insert: str | None
+    reference: str  # "baseline" | "physical"
+    tolerance: float
+    action: float
+    relative: bool  # levels in % of the reference
+
+    @property
+    def metric_key(self) -> str:
+        """The key of the metric in a measurement (e.g. ``mass_800_5mm``, ``c_ha``)."""
+        return metric_key(self.metric, self.insert)
+
+
+_GLOBAL_KEYS = {
+    "total_mass_mg": "total_mass",
+    "total_volume_mm3": "total_volume",
+    "total_agatston": "total_agatston",
+    "c_ha_mg_per_cm3_hu": "c_ha",
+}
+
+
+def metric_key(metric: str, insert: str | None) -> str:
+    """The stable id of a metric: ``mass_800_5mm``, ``total_mass``, ``c_ha``, ``noise_hu`` ..."""
+    if insert is None:
+        return _GLOBAL_KEYS.get(metric, metric)
+    return f"{metric.split('_')[0]}_{insert}"
+
+
+@dataclass(frozen=True)
+class PhantomProcedure:
+    id: str
+    name: str
+    version: str
+    source: str
+    phantom: str
+    scoring_method: str
+    acquisition: tuple[AcquisitionRule, ...]
+    required_detections: tuple[str, ...]
+    detection_severity: str
+    checks: tuple[MetricRule, ...]
+    baseline_min_runs: int
+    tighten_after_runs: int
+    tighten_sd: float
+    path: str
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
+
+
+def available_procedures() -> list[str]:
+    return sorted(p.stem for p in builtin_dir("procedures").glob("*.toml"))
+
+
+def load_procedure(name_or_path: str | Path = "daily-phantom-qa") -> PhantomProcedure:
+    """Load a built-in procedure by id or a procedure file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix.lower() == ".toml" or candidate.exists():
+        path = candidate
+    else:
+        path = builtin_dir("procedures") / f"{name_or_path}.toml"
+        if not path.exists():
+            raise DefinitionError(
+                str(name_or_path), None, f"no built-in procedure called {name_or_path!r}",
+                hint=f"choose one of {', '.join(available_procedures())} or give the path of a .toml file",
+            )
+    if not path.exists():
+        raise DefinitionError(str(path), None, "no such file", hint="check the path of the procedure file")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    kind = data.get("procedure", {}).get("kind") if isinstance(data.get("procedure"), dict) else None
+    if kind != "phantom-qa":
+        raise DefinitionError(str(path), "procedure.kind", f"is {kind!r}; qa phantom needs a 'phantom-qa' procedure")
+    return _parse_phantom_procedure(data, str(path), hashlib.sha256(raw).hexdigest())
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+
+    def error(self, key: str, message: str) -> DefinitionError:
+        return DefinitionError(self.path, key, message)
+
+    def table(self, data: dict, key: str, where: str = "", required: bool = True) -> dict:
+        value = data.get(key)
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(f"{where}{key}", "is missing or is not a table")
+        return value
+
+    def text(self, data: dict, key: str, where: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(f"{where}.{key}", "is missing or is not a text")
+        return value.strip()
+
+    def number(self, data: dict, key: str, where: str, *, default: float | None = None, minimum: float | None = None) -> float:
+        value = data.get(key, default)
+        if value is None:
+            raise self.error(f"{where}.{key}", "is missing")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.error(f"{where}.{key}", f"must be a number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.error(f"{where}.{key}", f"must be >= {minimum}, got {value!r}")
+        return float(value)
+
+    def severity(self, data: dict, where: str, default: str = "fail") -> str:
+        value = data.get("severity", default)
+        if value not in SEVERITIES:
+            raise self.error(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {value!r}")
+        return value
+
+
+def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProcedure:
+    from qa.calcium.scoring import METHOD_PRESETS
+    from qa.phantom.definition import load_phantom
+
+    r = _Reader(path)
+    head = r.table(data, "procedure")
+    phantom_id = r.text(head, "phantom", "procedure")
+    try:
+        phantom = load_phantom(phantom_id)
+    except DefinitionError as exc:
+        raise r.error("procedure.phantom", f"names {phantom_id!r}, which cannot be loaded: {exc.message}") from exc
+    insert_ids = {c.id for c in phantom.calcifications}
+    scoring = r.table(data, "scoring", required=False)
+    method = scoring.get("method", "standard")
+    if method not in METHOD_PRESETS:
+        raise r.error("scoring.method", f"must be one of {', '.join(METHOD_PRESETS)}, got {method!r}")
+
+    rules = []
+    for key, item in r.table(data, "acquisition", required=False).items():
+        where = f"acquisition.{key}"
+        if key not in ACQUISITION_KEYS:
+            raise r.error(where, f"unknown setting; use one of {', '.join(ACQUISITION_KEYS)}")
+        if not isinstance(item, dict):
+            raise r.error(where, "must be a table (expected = ..., allowed = [...] or range = [low, high])")
+        kinds = [k for k in ("expected", "allowed", "range") if k in item]
+        if len(kinds) != 1:
+            raise r.error(where, "needs exactly one of expected, allowed or range")
+        rng = item.get("range")
+        if rng is not None and (
+            not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(v, (int, float)) for v in rng) or rng[0] > rng[1]
+        ):
+            raise r.error(f"{where}.range", f"must be [low, high], got {rng!r}")
+        allowed = item.get("allowed")
+        if allowed is not None and (not isinstance(allowed, list) or not allowed):
+            raise r.error(f"{where}.allowed", "must be a non-empty list")
+        match = item.get("match", "exact")
+        if match not in ("exact", "prefix"):
+            raise r.error(f"{where}.match", f"must be 'exact' or 'prefix', got {match!r}")
+        rules.append(
+            AcquisitionRule(
+                key=key,
+                severity=r.severity(item, where),
+                expected=item.get("expected"),
+                allowed=tuple(allowed) if allowed is not None else None,
+                range=(float(rng[0]), float(rng[1])) if rng is not None else None,
+                tolerance=r.number(item, "tolerance", where, default=0.0, minimum=0.0),
+                match=match,
+            )
+        )
+
+    detection = r.table(data, "detection", required=False)
+    required = detection.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(v, str) for v in required):
+        raise r.error("detection.required", "must be a list of insert ids")
+    for insert in required:
+        if insert not in insert_ids:
+            raise r.error("detection.required", f"{insert!r} is not an insert of {phantom_id} ({', '.join(sorted(insert_ids))})")
+
+    checks = []
+    seen = set()
+    for n, item in enumerate(data.get("checks", []) or []):
+        where = f"checks[{n}]"
+        if not isinstance(item, dict):
+            raise r.error(where, "must be a table ([[checks]])")
+        check_id = r.text(item, "id", where)
+        if check_id in seen:
+            raise r.error(f"{where}.id", f"duplicate check id {check_id!r}")
+        seen.add(check_id)
+        metric = r.text(item, "metric", where)
+        insert = item.get("insert")
+        if insert is None and metric not in GLOBAL_METRICS:
+            raise r.error(f"{where}.metric", f"{metric!r} is not a whole-phantom metric ({', '.join(GLOBAL_METRICS)}); per-insert metrics need 'insert'")
+        if insert is not None:
+            if metric not in INSERT_METRICS:
+                raise r.error(f"{where}.metric", f"{metric!r} is not a per-insert metric ({', '.join(INSERT_METRICS)})")
+            if insert not in insert_ids:
+                raise r.error(f"{where}.insert", f"{insert!r} is not an insert of {phantom_id}")
+        reference = item.get("reference")
+        if reference not in ("baseline", "physical"):
+            raise r.error(f"{where}.reference", f"must be 'baseline' or 'physical', got {reference!r}")
+        if reference == "physical" and not (insert is not None and metric in ("mass_mg", "volume_mm3")):
+            raise r.error(f"{where}.reference", "the physical truth is known for insert mass_mg and volume_mm3 only")
+        relative = "tolerance_pct" in item or "action_pct" in item
+        if relative and ("tolerance" in item or "action" in item):
+            raise r.error(where, "give the levels either in % (tolerance_pct, action_pct) or absolute (tolerance, action)")
+        tol_key, act_key = ("tolerance_pct", "action_pct") if relative else ("tolerance", "action")
+        tolerance = r.number(item, tol_key, where, minimum=0.0)
+        action = r.number(item, act_key, where, minimum=0.0)
+        if action < tolerance:
+            raise r.error(f"{where}.{act_key}", f"the action level ({action:g}) must not be tighter than the tolerance ({tolerance:g})")
+        checks.append(MetricRule(check_id, metric, insert, reference, tolerance, action, relative))
+
+    base = r.table(data, "baseline", required=False)
+    min_runs = int(r.number(base, "min_runs", "baseline", default=5, minimum=2))
+    return PhantomProcedure(
+        id=r.text(head, "id", "procedure"),
+        name=r.text(head, "name", "procedure"),
+        version=str(head.get("version", "")),
+        source=str(head.get("source", "")),
+        phantom=phantom_id,
+        scoring_method=method,
+        acquisition=tuple(rules),
+        required_detections=tuple(required),
+        detection_severity=r.severity(detection, "detection") if detection else "fail",
+        checks=tuple(checks),
+        baseline_min_runs=min_runs,
+        tighten_after_runs=int(r.number(base, "tighten_after_runs", "baseline", default=20, minimum=min_runs)),
+        tighten_sd=r.number(base, "tighten_sd", "baseline", default=3.0, minimum=1.0),
+        path=path,
+        sha256=sha256,
+    )
