@@ -1,0 +1,127 @@
+"""The daily phantom-QA report: one self-contained HTML file (images inline), fit to print."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+from qa.report.plots import phantom_overlay_png, trend_figure_png
+
+_CSS = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em; color: #222; max-width: 60em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.5em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+.verdict { font-size: 1.2em; font-weight: bold; padding: 0.6em 1em; border-radius: 4px; }
+.pass { background: #dff0d8; color: #2d572c; } .warn { background: #fcf8e3; color: #7a5b00; }
+.fail { background: #f2dede; color: #8a1f1f; } .not_available { background: #eee; color: #555; }
+img { max-width: 100%; } .small { font-size: 0.8em; color: #555; }
+@media print { body { margin: 0.5cm; } h2 { page-break-after: avoid; } img, table { page-break-inside: avoid; } }
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
+    return html.escape(str(value))
+
+
+def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | None) -> str:
+    d = document
+    s, a = d["scanner"], d["acquisition"]
+    cal = d["calibration"]
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Phantom QA {e(str(s.get('station_name') or ''))} {e(str(a.get('acquisition_datetime') or ''))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Calcium phantom QA: {e(str(s.get('station_name') or '?'))}</h1>",
+        f"<p class='small'>{e(str(s.get('manufacturer')))} {e(str(s.get('model')))}, serial {e(str(s.get('device_serial_number')))}"
+        f" &middot; acquired {e(str(a.get('acquisition_datetime')))} &middot; analysed {e(str(d.get('analysis_time')))}"
+        f" &middot; procedure {e(d['procedure']['id'])} v{e(str(d['procedure']['version']))}"
+        f" &middot; qa {e(str(d['provenance'].get('qa_version')))}</p>",
+        f"<div class='verdict {e(d['verdict'])}'>{e(d['verdict_message'])}</div>",
+        "<h2>Acquisition</h2><table><tr>" + "".join(f"<th>{k}</th>" for k in ("kVp", "thickness mm", "increment mm", "kernel", "CTDIvol mGy", "ring")) + "</tr>",
+        f"<tr><td>{_fmt(a['kvp'], 0)}</td><td>{_fmt(a['slice_thickness_mm'])}</td><td>{_fmt(a['slice_increment_mm'])}</td>"
+        f"<td>{_fmt(a['kernel'])}</td><td>{_fmt(a['ctdivol_mgy'])}</td><td>{_fmt(a['ring'])}</td></tr></table>",
+        "<h2>Inserts</h2><table><tr><th class='l'>insert</th><th>detected</th><th>lesions</th><th>Agatston</th><th>volume mm&sup3;</th>"
+        "<th>mass mg</th><th>physical mg</th><th>error %</th><th class='l'>centroid x, y, z mm</th></tr>",
+    ]
+    for i in d["inserts"]:
+        c = i["centroid_mm"]
+        err = f"{i['mass_error_pct']:+.1f}" if i["mass_error_pct"] is not None and i["detected"] else "-"
+        parts.append(
+            f"<tr><td class='l'>{e(i['id'])}</td><td>{_fmt(i['detected'])}</td><td>{i['n_lesions']}</td><td>{_fmt(i['agatston'], 1)}</td>"
+            f"<td>{_fmt(i['volume_mm3'], 1)}</td><td>{_fmt(i['mass_mg'])}</td><td>{_fmt(i['physical_mass_mg'])}</td><td>{err}</td>"
+            f"<td class='l'>{c[0]:.1f}, {c[1]:.1f}, {c[2]:.1f}</td></tr>"
+        )
+    t = d["totals"]
+    parts.append(f"<tr><th class='l'>total</th><th>{t['n_detected']}</th><th></th><th>{_fmt(t['agatston'], 1)}</th><th>{_fmt(t['volume_mm3'], 1)}</th>"
+                 f"<th>{_fmt(t['mass_mg'])}</th><th>{_fmt(t['physical_mass_mg'])}</th><th></th><th></th></tr></table>")
+    parts.append(
+        f"<p>Calibration rods: water {_fmt(cal['water_hu'], 1)} HU (noise SD {_fmt(cal['noise_hu'], 1)} HU), HA-200 {_fmt(cal['ha200_hu'], 1)} HU, "
+        f"c<sub>HA</sub> {_fmt(cal['c_ha_mg_per_cm3_hu'], 4)} mg/(cm&sup3; HU). Other lesions inside the insert (noise): "
+        f"{d['other_lesions']['n_lesions']}, Agatston {_fmt(d['other_lesions']['agatston'], 1)}.</p>"
+    )
+    parts.append("<h2>Located phantom</h2>" + _img(overlay_png, "located inserts and rods"))
+    parts.append("<h2>Checks</h2><table><tr><th class='l'>check</th><th class='l'>status</th><th>measured</th><th>expected (tolerance)</th>"
+                 "<th>action level</th><th class='l'>message</th></tr>")
+    for c in d["checks"]:
+        action = c.get("source", {}).get("action")
+        parts.append(
+            f"<tr><td class='l'>{e(c['id'])}</td><td class='l {e(c['status'])}'>{e(c['status'])}</td><td>{_fmt(c['measured'], 3)}</td>"
+            f"<td>{_fmt(c['expected'], 3)}</td><td>{_fmt(action, 3)}</td><td class='l'>{e(c['message'])}</td></tr>"
+        )
+    parts.append("</table>")
+    b = d.get("baseline")
+    parts.append(f"<p class='small'>Baseline: {'version ' + str(b['version']) + ', ' + str(b['n_runs']) + ' runs, set ' + e(b['created_at']) if b else 'none yet'}.</p>")
+    if trend_png is not None:
+        parts.append("<h2>Trends</h2><p class='small'>Baseline mean (solid), &plusmn;2 SD (dotted), &plusmn;3 SD (dashed); "
+                     "red rings: runs flagged by the Western Electric rules or the CUSUM.</p>" + _img(trend_png, "control charts"))
+    if d.get("warnings"):
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in d["warnings"]) + "</ul>")
+    parts.append(f"<p class='small'>Series {e(d['series']['series_instance_uid'])}, {d['series']['n_slices']} slices; "
+                 f"procedure SHA-256 {e(d['procedure']['sha256'][:16])}&hellip;</p></body></html>")
+    return "".join(parts)
+
+
+def write_phantom_report(path, document: dict, volume, location, *, runs=(), scanner=None) -> str:
+    """Write the report; the file appears complete or not at all."""
+    from qa.phantom.definition import load_phantom
+    from qa.phantom.analysis import InsertResult
+
+    definition = load_phantom(document["phantom"])
+    inserts = [InsertResult(**{k: (tuple(v) if k == "centroid_mm" else v) for k, v in i.items()}) for i in document["inserts"]]
+    overlay = phantom_overlay_png(volume, location, inserts, definition)
+    trend = None
+    if runs:
+        from qa.store import Store  # noqa: F401  (runs come from the store already)
+        from qa.phantom.analysis import Baseline, MetricStats
+        from qa.trends import default_trend_metrics
+
+        b = document.get("baseline")
+        baseline = None
+        if b:
+            baseline = Baseline(b["scanner"], b["configuration"], b["version"], b["created_at"],
+                                {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in b["stats"].items()})
+        trend = trend_figure_png(list(runs), default_trend_metrics()[:6], baseline)
+    text = phantom_report_html(document, overlay, trend)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return str(target)

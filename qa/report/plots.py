@@ -1,0 +1,112 @@
+"""Plots as PNG bytes: the located phantom over its images, and control charts of stored runs."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from qa.trends import control_chart
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _slab_image(volume, z_mm: float, half_mm: float, kind: str) -> np.ndarray:
+    z = np.array([p[2] for p in volume.image_positions_mm])
+    slices = np.flatnonzero(np.abs(z - z_mm) <= max(half_mm, volume.slice_increment_mm / 2 + 0.01))
+    if slices.size == 0:
+        slices = np.array([int(np.argmin(np.abs(z - z_mm)))])
+    stack = volume.hu[slices]
+    return stack.max(axis=0) if kind == "max" else stack.mean(axis=0)
+
+
+def phantom_overlay_png(volume, location, inserts, definition) -> bytes:
+    """Two panels: the calcification slab (max projection) and the rod slab (mean), objects drawn."""
+    plt = _pyplot()
+    from matplotlib.patches import Circle
+
+    geometry = volume.geometry
+    rows, cols = np.mgrid[0 : volume.shape[1], 0 : volume.shape[2]]
+    xyz = geometry.to_patient(0.0, rows.astype(float), cols.astype(float))
+    x, y = xyz[..., 0], xyz[..., 1]
+    cx, cy = location.insert_center_mm
+    half = definition.insert_diameter_mm / 2 + 12.0
+    region = (np.abs(x - cx) <= half) & (np.abs(y - cy) <= half)
+    rr, cc = np.nonzero(region)
+    window = (slice(rr.min(), rr.max() + 1), slice(cc.min(), cc.max() + 1))
+    extent = [float(x[window].min()), float(x[window].max()), float(y[window].max()), float(y[window].min())]
+    if x[0, 0] > x[0, -1]:  # flipped row direction: keep patient left on the right as radiologists expect
+        extent[0], extent[1] = extent[1], extent[0]
+    calc_half = max(c.length_mm for c in definition.calcifications) / 2 + 1.0
+    rod_half = max(r.length_mm for r in definition.rods) / 2 - 2.0
+    panels = [
+        ("calcifications (max over the slab)", _slab_image(volume, location.calcification_slab_z_mm, calc_half, "max"), "calcification"),
+        ("calibration rods (mean over the slab)", _slab_image(volume, location.rod_slab_z_mm, rod_half, "mean"), "rod"),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    detected = {i.id: i for i in inserts}
+    sizes = {c.id: c.diameter_mm for c in definition.calcifications + definition.rods}
+    for ax, (title, image, kind) in zip(axes, panels):
+        ax.imshow(image[window], cmap="gray", vmin=-200, vmax=500, extent=extent)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("x (mm)")
+        ax.set_ylabel("y (mm)")
+        for obj in location.objects:
+            if obj.kind != kind:
+                continue
+            if kind == "calcification":
+                colour = "#2ca02c" if detected[obj.id].detected else "#d62728"
+                radius = sizes[obj.id] / 2 + 3.0
+            else:
+                colour = "#1f77b4"
+                radius = sizes[obj.id] / 2 * 0.6
+            ax.add_patch(Circle(obj.center_mm[:2], radius, fill=False, color=colour, lw=1.2, ls="-" if obj.found else "--"))
+            ax.annotate(obj.id, obj.center_mm[:2], xytext=(4, 4), textcoords="offset points", color=colour, fontsize=7)
+        ax.plot([cx], [cy], "+", color="#ff7f0e", ms=10)
+    fig.suptitle("solid: found in the image; dashed: expected position. green: detected, red: not detected", fontsize=8)
+    return _png(fig)
+
+
+def trend_figure_png(runs, metrics, baseline) -> bytes:
+    """Small multiples: each metric against its baseline mean, +-2 SD and +-3 SD; flagged runs marked."""
+    plt = _pyplot()
+    n = len(metrics)
+    ncols = 2 if n > 1 else 1
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(10, 2.6 * nrows), squeeze=False)
+    dates = [np.datetime64((r.acquired_at or r.analysed_at)[:19]) for r in runs]
+    for ax, metric in zip(axes.flat, metrics):
+        values = np.array([np.nan if r.metrics.get(metric) is None else r.metrics[metric] for r in runs], dtype=float)
+        ax.plot(dates, values, "o-", ms=3, lw=1, color="#1f77b4")
+        stats = baseline.stats.get(metric) if baseline is not None else None
+        if stats is not None and stats.sd > 0:
+            for k, style in ((0, "-"), (2, ":"), (3, "--")):
+                for sign in ((1,) if k == 0 else (1, -1)):
+                    ax.axhline(stats.mean + sign * k * stats.sd, color="#7f7f7f", ls=style, lw=0.8)
+            points = control_chart([None if math.isnan(v) else v for v in values], stats.mean, stats.sd)
+            flagged = [p.index for p in points if p.flags]
+            if flagged:
+                ax.plot([dates[i] for i in flagged], values[flagged], "o", ms=6, mfc="none", mec="#d62728", mew=1.5)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(labelsize=7)
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
