@@ -92,6 +92,7 @@ class PhantomProcedure:
     baseline_min_runs: int
     tighten_after_runs: int
     tighten_sd: float
+    min_sd_pct: float
     path: str
     sha256: str
 
@@ -274,6 +275,7 @@ def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProce
         baseline_min_runs=min_runs,
         tighten_after_runs=int(r.number(base, "tighten_after_runs", "baseline", default=20, minimum=min_runs)),
         tighten_sd=r.number(base, "tighten_sd", "baseline", default=3.0, minimum=1.0),
+        min_sd_pct=r.number(base, "min_sd_pct", "baseline", default=2.0, minimum=0.0),
         path=path,
         sha256=sha256,
     )

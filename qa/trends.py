@@ -8,8 +8,12 @@ standardised against its baseline (z = (value - mean) / SD) and then:
   3: four of five successive points beyond 1 SD on the same side; 4: eight successive points on
   the same side of the mean.
 * A tabular CUSUM (Page 1954; Montgomery, Introduction to Statistical Quality Control) with
-  reference value k = 0.5 SD and decision interval h = 4 SD: it detects small sustained shifts
-  (about 1 SD) within a few runs, well before a single run breaches a wide tolerance.
+  reference value k = 0.5 SD and decision interval h = 5 SD: it detects small sustained shifts
+  (about 1 SD, in about 10 runs) well before a single run breaches a wide tolerance, with a false
+  alarm about once in 465 stable runs.
+
+A short baseline underestimates the spread, so the SD used is never below a floor (the
+procedure's ``min_sd_pct`` of the mean, 2 % by default).
 
 A run is *flagged* by any rule; flags point at drift before any run fails its tolerance.
 """
@@ -29,9 +33,9 @@ WE_RULES = {
     "we3": "4 of 5 points beyond 1 SD, same side",
     "we4": "8 points in a row on one side of the mean",
 }
-# Tabular CUSUM (Montgomery): k = 0.5 SD detects a 1 SD shift; h = 4 SD keeps false alarms rare.
+# Tabular CUSUM (Montgomery, Introduction to SQC, 6th ed., sec. 9.1): k = 0.5 SD, h = 5 SD.
 CUSUM_K = 0.5
-CUSUM_H = 4.0
+CUSUM_H = 5.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ def cusum(z: Sequence[float | None], k: float = CUSUM_K, h: float = CUSUM_H) -> 
         lows.append(low)
         alarms.append(high > h or low > h)
     return highs, lows, alarms
+
+
+def chart_sd(mean: float, sd: float, min_sd_pct: float = 2.0) -> float:
+    """The SD a control chart uses: the baseline SD, but never below ``min_sd_pct`` % of the mean."""
+    return max(sd, abs(mean) * min_sd_pct / 100.0)
 
 
 def control_chart(values: Sequence[float | None], mean: float, sd: float) -> list[ChartPoint]:

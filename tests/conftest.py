@@ -49,3 +49,55 @@ def small_phantom(tmp_path_factory):
     out = tmp_path_factory.mktemp("small_phantom")
     opts = SynthOptions(pixel_mm=0.9, matrix=256, z_start_mm=-12.0, z_end_mm=45.0, noise_hu=10.0, seed=3, scout=True)
     return synthesize_phantom(out, opts)
+
+
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path, monkeypatch):
+    """Never touch the user's own database or site secret from a test."""
+    monkeypatch.setenv("QA_DB_URL", f"sqlite:///{tmp_path / 'default-qa.sqlite'}")
+    monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "site-secret"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, and a real PostgreSQL server when one is configured."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    url = os.environ.get("QA_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("QA_CI") == "1":
+            pytest.fail("QA_TEST_POSTGRES_URL is not set in CI (.ci/run starts a server with .ci/postgres.sh)")
+        pytest.skip("no PostgreSQL server here: set QA_TEST_POSTGRES_URL (for example by running .ci/postgres.sh)")
+    import sqlalchemy as sa
+
+    from qa.store import metadata
+
+    engine = sa.create_engine(url)
+    try:
+        metadata.drop_all(engine)
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"the PostgreSQL server at QA_TEST_POSTGRES_URL does not answer: {exc.orig}")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def phantom_days(tmp_path_factory):
+    """Six synthetic daily phantom scans of one scanner (the sixth drifts +30 %), and one of another."""
+    from qa.phantom.synth import SynthOptions, synthesize_phantom
+
+    root = tmp_path_factory.mktemp("phantom_days")
+    folders = []
+    for day in range(6):
+        opts = SynthOptions(
+            z_start_mm=-12.0, z_end_mm=45.0, noise_hu=8.0, seed=100 + day, rotation_deg=float(day),
+            acquisition_datetime=f"2026-03-0{day + 1}T07:30:00", calcification_scale=1.3 if day == 5 else 1.0,
+            station_name="CT-A", device_serial_number="A-001",
+        )
+        synthesize_phantom(root / f"day{day + 1}", opts)
+        folders.append(root / f"day{day + 1}")
+    other = root / "other-scanner"
+    synthesize_phantom(other, SynthOptions(z_start_mm=-12.0, z_end_mm=45.0, noise_hu=8.0, seed=7, vendor="ge",
+                                           thickness_mm=2.5, station_name="CT-B", device_serial_number="B-002"))
+    return folders, other

@@ -18,8 +18,8 @@ def test_western_electric_rules():
 
 
 def test_cusum_accumulates_small_shifts():
-    highs, lows, alarms = cusum([1.0] * 10)
-    assert highs[:3] == [0.5, 1.0, 1.5] and not any(alarms[:8]) and alarms[8]
+    highs, lows, alarms = cusum([1.0] * 12)
+    assert highs[:3] == [0.5, 1.0, 1.5] and not any(alarms[:10]) and alarms[10]
     assert not any(cusum([0.4, -0.4] * 20)[2])
 
 

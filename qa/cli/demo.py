@@ -1,93 +1,177 @@
-"""``qa demo``: everything on synthetic data."""
+"""``qa demo``: everything on synthetic data, in a folder of its own.
+
+Two weeks of daily phantom QA on two synthetic scanners (one of which drifts), stored in a
+SQLite file inside the demo folder (never the user's own database), with baselines set after
+five days, control charts, and an HTML report per scanner; plus ``qa score`` on one series.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
-from qa.cli.common import (
-    EXIT_OK,
-    HelpFormatter,
-    Progress,
-    now_iso,
-)
+from qa.cli.common import EXIT_OK, HelpFormatter, table
 from qa.cli.score import print_score
+
+DAYS = 14
+BASELINE_AFTER_DAYS = 7
+DRIFT_PER_DAY = 0.015  # the drifting scanner's calcium contrast grows 1.5 % a day after the baseline
+SCANNERS = (
+    {"station_name": "CT-NORTH", "device_serial_number": "SYN1001", "vendor": "siemens", "drifts": False},
+    {"station_name": "CT-SOUTH", "device_serial_number": "SYN2002", "vendor": "ge", "drifts": True},
+)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from qa.calcium.scoring import score_volume, scoring_settings
+    from qa.cli.phantom import print_phantom, run_phantom
     from qa.dicom.series import load_volume, scan_inputs, select_series
+    from qa.phantom.analysis import baseline_from_results
     from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.report.phantom import write_phantom_report
+    from qa.store import Store
+    from qa.trends import control_chart
 
     out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        from qa.errors import UsageError
+    _prepare(out_dir)
+    db_path = out_dir / "qa-demo.sqlite"
+    store = Store(f"sqlite:///{db_path.resolve()}")
+    print(f"qa demo: two weeks of daily phantom QA on two synthetic scanners, stored in {db_path}")
+    print(f"         ({SCANNERS[1]['station_name']} drifts: its calcium contrast grows {100 * DRIFT_PER_DAY:.1f} % a day "
+          f"after day {BASELINE_AFTER_DAYS}; baselines are set from the first {BASELINE_AFTER_DAYS} days)")
+    start = dt.datetime(2026, 3, 2, 7, 30)
+    summary = []
+    flagged_on: dict[str, int] = {}
+    last = {}
+    try:
+        for day in range(1, DAYS + 1):
+            when = start + dt.timedelta(days=day - 1)
+            for n, scanner in enumerate(SCANNERS):
+                drift = 1.0 + (DRIFT_PER_DAY * (day - BASELINE_AFTER_DAYS) if scanner["drifts"] and day > BASELINE_AFTER_DAYS else 0.0)
+                opts = SynthOptions(
+                    vendor=scanner["vendor"], station_name=scanner["station_name"], device_serial_number=scanner["device_serial_number"],
+                    thickness_mm=2.5 if scanner["vendor"] == "ge" else 3.0, z_start_mm=-12.0, z_end_mm=45.0,
+                    noise_hu=12.0, seed=1000 * n + day, acquisition_datetime=when.isoformat(),
+                    rotation_deg=(day * 7.0) % 4 - 2.0, shift_mm=((day % 5) - 2.0, (day % 3) - 1.0),  # daily repositioning
+                    calcification_scale=drift, scout=True, shuffle=True,
+                )
+                folder = out_dir / "daily-qa" / scanner["station_name"] / when.strftime("%Y-%m-%d")
+                synthesize_phantom(folder, opts)
+                volume, result, document, run_id, _ = run_phantom([folder], store=store, progress=False)
+                flags = _flags(store, document, control_chart)
+                if flags and scanner["station_name"] not in flagged_on and not any(c.status == "fail" for c in result.checks):
+                    flagged_on[scanner["station_name"]] = day
+                summary.append([when.strftime("%Y-%m-%d"), scanner["station_name"], result.verdict.upper(),
+                                f"{result.metrics['mass_800_5mm']:.1f}" if result.metrics.get("mass_800_5mm") else "-",
+                                ", ".join(c.id for c in result.checks if c.status in ("warn", "fail")) or "-",
+                                ", ".join(flags) or "-"])
+                last[scanner["station_name"]] = (volume, result, document)
+            if day == BASELINE_AFTER_DAYS:
+                for scanner_row in store.scanners():
+                    runs = store.phantom_runs(scanner_row.id, protocol_ok_only=True)[-BASELINE_AFTER_DAYS:]
+                    baseline = baseline_from_results([r.metrics for r in runs], scanner_row.key, json.loads(runs[-1].configuration_key),
+                                                     0, when.isoformat(), tuple(r.id for r in runs))
+                    version = store.set_baseline(scanner_row.id, baseline, reason="qa demo: first five days")
+                    summary.append([when.strftime("%Y-%m-%d"), scanner_row.station_name, f"baseline v{version} set", "", "", ""])
+        print("")
+        print(table(["day", "scanner", "verdict", "800_5mm mg", "warnings / failures", "control-chart flags"], summary,
+                    align="llllll"))
+        print("")
+        for scanner in SCANNERS:
+            name = scanner["station_name"]
+            failed = [row[0] for row in summary if row[1] == name and row[2] == "FAIL"]
+            if name in flagged_on:
+                print(f"{name}: drift flagged by the control chart on day {flagged_on[name]}"
+                      + (f", before its first failed run ({failed[0]})" if failed else ", no run failed"))
+            else:
+                print(f"{name}: no control-chart flag" + (f"; failed on {failed[0]}" if failed else ""))
+        reports = []
+        for scanner_row in store.scanners():
+            volume, result, document = last[scanner_row.station_name]
+            runs = store.phantom_runs(scanner_row.id, configuration_key=json.dumps(document["configuration"], sort_keys=True))
+            path = out_dir / f"report-{scanner_row.station_name}.html"
+            write_phantom_report(path, document, volume, result.location, runs=runs, scanner=scanner_row)
+            reports.append(path)
+        print("")
+        print(f"last run of {SCANNERS[1]['station_name']}:")
+        print_phantom(sys.stdout, last[SCANNERS[1]["station_name"]][1], last[SCANNERS[1]["station_name"]][2])
+    finally:
+        store.close()
 
-        raise UsageError(f"{out_dir} is a file, not a folder", hint="choose another --out folder")
-    phantom_dir = out_dir / "phantom-series"
-    clear_demo_folder(phantom_dir)
-    print(f"qa demo: writing a synthetic QRM-CCI-like phantom series to {phantom_dir}")
-    result = synthesize_phantom(phantom_dir, SynthOptions(scout=True, shuffle=True, seed=7), progress=Progress("writing slices"))
-    truth = result.truth
-    print(f"  {len(result.files)} slices + a localizer + truth.json (c_HA true {truth['c_ha_true_mg_per_cm3_hu']:.3f} mg/(cm3 HU))")
+    # qa score on one of the series: everything above the threshold, bone included.
+    first = sorted((out_dir / "daily-qa" / SCANNERS[0]["station_name"]).iterdir())[0]
     print("")
-    print(f"qa demo: scoring it (qa score {phantom_dir} --c-ha {truth['c_ha_true_mg_per_cm3_hu']:.4f})")
-    scan = scan_inputs(phantom_dir)
+    print(f"qa demo: qa score on one series ({first}):")
+    scan = scan_inputs(first)
     volume = load_volume(select_series(scan))
     settings = scoring_settings("standard")
-    score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=truth["c_ha_true_mg_per_cm3_hu"])
-    print_score(sys.stdout, scan, volume, score, settings, max_lesions=20)
-    payload = {
-        "analysis_time": now_iso(),
-        "series": volume.summary_dict(),
-        **score.to_dict(),
-        "provenance": {"sop_instance_uids": list(volume.sop_instance_uids)},
-    }
-    from qa import __version__
-
-    score_path = out_dir / "score.json"
-    score_path.write_text(json.dumps({"schema": "qa.score/1", "qa_version": __version__, **payload}, indent=2))
+    score = score_volume(volume, settings)
+    print_score(sys.stdout, scan, volume, score, settings, max_lesions=8)
+    print("  (the bone-like 'spine' counts here; qa phantom scores the inserts only)")
     print("")
-    print("The bone-like 'spine' of the thorax is scored too: qa score scores everything above the")
-    print("threshold.  Daily phantom QA (qa phantom) isolates the nine inserts.")
-    print(f"qa demo: wrote {score_path}")
+    for path in reports:
+        print(f"report:   {path}")
+    print(f"database: {db_path}  (try: qa trend --db sqlite:///{db_path.resolve()} --scanner {SCANNERS[1]['station_name']})")
     return EXIT_OK
 
 
-def clear_demo_folder(folder: Path) -> None:
-    """Remove a previous demo's files: only those its truth.json lists as written by the synthesiser."""
+def _flags(store, document, control_chart) -> list[str]:
+    """Metrics whose control chart flags the newest run (after a baseline exists)."""
+    from qa.trends import chart_sd
+
+    scanner_id = store.scanner_id(document["scanner"])
+    config = json.dumps(document["configuration"], sort_keys=True)
+    baseline = store.active_baseline(scanner_id, config)
+    if baseline is None:
+        return []
+    runs = [r for r in store.phantom_runs(scanner_id, configuration_key=config, protocol_ok_only=True)]
+    flags = set()
+    for metric in ("mass_800_5mm", "mass_400_5mm", "mass_200_5mm", "total_mass"):
+        stats = baseline.stats.get(metric)
+        if stats is None or stats.sd <= 0:
+            continue
+        points = control_chart([r.metrics.get(metric) for r in runs], stats.mean, chart_sd(stats.mean, stats.sd))
+        if points[-1].flags:
+            flags.add(f"{metric} ({'/'.join(points[-1].flags)})")
+    return sorted(flags)
+
+
+def _prepare(out_dir: Path) -> None:
+    """An empty demo folder; a previous demo's folder (marked by its database) is replaced."""
     from qa.errors import UsageError
 
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is a file, not a folder", hint="choose another --out folder")
-    if not folder.exists():
-        return
-    truth_path = folder / "truth.json"
-    try:
-        written = json.loads(truth_path.read_text()).get("files", []) if truth_path.exists() else None
-    except (OSError, ValueError):
-        written = None
-    if written is None:
-        if any(folder.iterdir()):
-            raise UsageError(f"{folder} exists and was not written by qa demo", hint="choose another --out folder")
-        return
-    for name in written:
-        target = folder / Path(name).name  # names only: never a path from the file's contents
-        if target.is_file():
-            target.unlink()
-    truth_path.unlink()
-    if any(folder.iterdir()):
-        raise UsageError(f"{folder} holds files that qa demo did not write", hint="choose another --out folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file, not a folder", hint="choose another --out folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        marker = out_dir / ".qa-demo"
+        if not marker.exists():
+            raise UsageError(f"{out_dir} exists and was not written by qa demo", hint="choose another --out folder")
+        for child in out_dir.iterdir():  # only what a demo writes
+            if child.name in ("daily-qa", "qa-demo.sqlite", ".qa-demo") or (child.name.startswith("report-") and child.suffix == ".html"):
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if any(out_dir.iterdir()):
+            raise UsageError(f"{out_dir} holds files that qa demo did not write", hint="choose another --out folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ".qa-demo").write_text("written by qa demo\n")
 
 
 def add_parser(sub) -> None:
-    # qa demo
     p = sub.add_parser(
         "demo", formatter_class=HelpFormatter,
-        help="synthesise a phantom series, score it, write the results",
-        description="Synthesise a QRM-CCI-like phantom series with known truth and score it.",
+        help="two weeks of synthetic daily phantom QA on two scanners, with reports",
+        description=textwrap.dedent(
+            """\
+            Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),
+            runs the daily QA on each, sets baselines after five days, flags the drift on the
+            control charts, writes an HTML report per scanner, and scores one series with qa score.
+            Everything stays in the --out folder (its own SQLite database included).
+            """
+        ),
         epilog="examples:\n  qa demo\n  qa demo --out /tmp/qa-demo\n",
     )
     p.add_argument("--out", default="qa-demo", help="output folder (default: ./qa-demo)")

@@ -221,8 +221,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    from qa.trends import control_chart, default_trend_metrics, monthly_summary, runs_table
+    from qa.procedures import load_procedure
+    from qa.trends import chart_sd, control_chart, default_trend_metrics, monthly_summary, runs_table
 
+    procedure = load_procedure(args.procedure)
     store = _open_store(args)
     try:
         scanner = store.find_scanner(args.scanner)
@@ -247,10 +249,11 @@ def cmd_trend(args: argparse.Namespace) -> int:
         for metric in metrics:
             values = [r.metrics.get(metric) for r in current]
             stats = baseline.stats.get(metric) if baseline else None
-            points = control_chart(values, stats.mean, stats.sd) if stats and stats.sd > 0 else None
+            sd = chart_sd(stats.mean, stats.sd, procedure.min_sd_pct) if stats else None
+            points = control_chart(values, stats.mean, sd) if stats and sd > 0 else None
             flagged = [p for p in points if p.flags] if points else []
-            print(f"\n{metric}" + (f": baseline {stats.mean:.4g} +- {stats.sd:.3g}, limits [{stats.mean - 3 * stats.sd:.4g}, "
-                                   f"{stats.mean + 3 * stats.sd:.4g}]" if stats else ""), file=out)
+            print(f"\n{metric}" + (f": baseline {stats.mean:.4g} +- {stats.sd:.3g} (n={stats.n}; chart SD {sd:.3g}), limits "
+                                   f"[{stats.mean - 3 * sd:.4g}, {stats.mean + 3 * sd:.4g}]" if stats else ""), file=out)
             rows = []
             for n, r in enumerate(current[-args.last:] if args.last else current):
                 index = len(current) - len(current[-args.last:]) + n if args.last else n
@@ -261,7 +264,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
             if flagged:
                 print(f"  FLAGGED from run #{current[flagged[0].index].id}: {', '.join(flagged[0].flags)}", file=out)
             result["metrics"][metric] = {
-                "baseline": {"mean": stats.mean, "sd": stats.sd, "n": stats.n} if stats else None,
+                "baseline": {"mean": stats.mean, "sd": stats.sd, "n": stats.n, "chart_sd": sd} if stats else None,
                 "runs": [{"run_id": r.id, "acquired_at": r.acquired_at, "value": v, "z": p.z if p else None,
                           "flags": list(p.flags) if p else []} for r, v, p in zip(current, values, points or [None] * len(current))],
             }
@@ -273,7 +276,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
             from qa.report.plots import trend_figure_png
 
             with open(args.plot, "wb") as fp:
-                fp.write(trend_figure_png(current, metrics, baseline))
+                fp.write(trend_figure_png(current, metrics, baseline, min_sd_pct=procedure.min_sd_pct))
             print(f"\nplot     {args.plot}", file=out)
         if args.json:
             json_out(result, "qa.trend/1")
@@ -379,6 +382,7 @@ def add_parser(sub) -> None:
     p.add_argument("--metric", help="one metric id (default: the main ones)")
     p.add_argument("--last", type=count, default=0, metavar="N", help="list only the last N runs (charts use all)")
     p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG")
+    p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (chart settings)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.trend/1) on stdout")
     p.set_defaults(func=cmd_trend)

@@ -85,6 +85,7 @@ class SynthOptions:
     acquisition_datetime: str = "2026-01-05T07:30:00"
     series_number: int = 3
     series_description: str | None = None
+    calcification_scale: float = 1.0  # scales the calcifications' HA contrast (simulated drift)
 
     def validated(self) -> "SynthOptions":
         errors = []
@@ -102,6 +103,8 @@ class SynthOptions:
         for name in ("tube_current_ma", "rotation_time_s", "total_collimation_mm", "single_collimation_mm"):
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be positive")
+        if not 0.2 <= self.calcification_scale <= 5.0:
+            errors.append("calcification_scale must be within 0.2-5")
         if self.ctdivol_mgy < 0:
             errors.append("ctdivol_mgy must not be negative")
         if self.fov_mm is not None and not self.fov_mm > 0:
@@ -299,6 +302,9 @@ def synthesize_phantom(
         rs, cs, disk = _disk_in_box(x0, y0, ps, n, cx, cy, r, pad, ss)
         blurred = ndimage.gaussian_filter(disk, sigma_px, mode="constant")
         hu = hu_model.hu(cyl.density_mgha_cm3, opts.kvp)
+        if cyl.kind == "calcification":
+            # A drifting scanner: the calcifications' contrast scales, the rods' does not.
+            hu = hu_model.water_equivalent_hu + (hu - hu_model.water_equivalent_hu) * opts.calcification_scale
         w0, w1 = cyl.z_mm - cyl.length_mm / 2, cyl.z_mm + cyl.length_mm / 2
         blobs.append(_Blob(rs, cs, blurred, hu - phantom.insert_hu, w0, w1))
         truth_objects.append(

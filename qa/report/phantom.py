@@ -98,7 +98,7 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
     return "".join(parts)
 
 
-def write_phantom_report(path, document: dict, volume, location, *, runs=(), scanner=None) -> str:
+def write_phantom_report(path, document: dict, volume, location, *, runs=(), scanner=None, min_sd_pct: float = 2.0) -> str:
     """Write the report; the file appears complete or not at all."""
     from qa.phantom.definition import load_phantom
     from qa.phantom.analysis import InsertResult
@@ -108,7 +108,6 @@ def write_phantom_report(path, document: dict, volume, location, *, runs=(), sca
     overlay = phantom_overlay_png(volume, location, inserts, definition)
     trend = None
     if runs:
-        from qa.store import Store  # noqa: F401  (runs come from the store already)
         from qa.phantom.analysis import Baseline, MetricStats
         from qa.trends import default_trend_metrics
 
@@ -117,7 +116,7 @@ def write_phantom_report(path, document: dict, volume, location, *, runs=(), sca
         if b:
             baseline = Baseline(b["scanner"], b["configuration"], b["version"], b["created_at"],
                                 {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in b["stats"].items()})
-        trend = trend_figure_png(list(runs), default_trend_metrics()[:6], baseline)
+        trend = trend_figure_png(list(runs), default_trend_metrics()[:6], baseline, min_sd_pct=min_sd_pct)
     text = phantom_report_html(document, overlay, trend)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from qa.trends import control_chart
+from qa.trends import chart_sd, control_chart
 
 
 def _pyplot():
@@ -82,7 +82,7 @@ def phantom_overlay_png(volume, location, inserts, definition) -> bytes:
     return _png(fig)
 
 
-def trend_figure_png(runs, metrics, baseline) -> bytes:
+def trend_figure_png(runs, metrics, baseline, *, min_sd_pct: float = 2.0) -> bytes:
     """Small multiples: each metric against its baseline mean, +-2 SD and +-3 SD; flagged runs marked."""
     plt = _pyplot()
     n = len(metrics)
@@ -94,11 +94,12 @@ def trend_figure_png(runs, metrics, baseline) -> bytes:
         values = np.array([np.nan if r.metrics.get(metric) is None else r.metrics[metric] for r in runs], dtype=float)
         ax.plot(dates, values, "o-", ms=3, lw=1, color="#1f77b4")
         stats = baseline.stats.get(metric) if baseline is not None else None
-        if stats is not None and stats.sd > 0:
+        sd = chart_sd(stats.mean, stats.sd, min_sd_pct) if stats is not None else 0.0
+        if stats is not None and sd > 0:
             for k, style in ((0, "-"), (2, ":"), (3, "--")):
                 for sign in ((1,) if k == 0 else (1, -1)):
-                    ax.axhline(stats.mean + sign * k * stats.sd, color="#7f7f7f", ls=style, lw=0.8)
-            points = control_chart([None if math.isnan(v) else v for v in values], stats.mean, stats.sd)
+                    ax.axhline(stats.mean + sign * k * sd, color="#7f7f7f", ls=style, lw=0.8)
+            points = control_chart([None if math.isnan(v) else v for v in values], stats.mean, sd)
             flagged = [p.index for p in points if p.flags]
             if flagged:
                 ax.plot([dates[i] for i in flagged], values[flagged], "o", ms=6, mfc="none", mec="#d62728", mew=1.5)

@@ -1,0 +1,129 @@
+"""Per-insert results and checks: against physical truth, detection, baseline, protocol changes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN
+from qa.dicom.series import load_series
+from qa.phantom.analysis import Baseline, MetricStats, analyze_phantom, baseline_from_results, configuration_of
+from qa.phantom.definition import load_phantom
+from qa.phantom.synth import SynthOptions, synthesize_phantom
+from qa.procedures import load_procedure
+
+PHANTOM = load_phantom("qrm-cci")
+PROCEDURE = load_procedure("daily-phantom-qa")
+
+
+@pytest.fixture(scope="module")
+def clean_scan(tmp_path_factory):
+    """Little noise: scores close to the physical truth (3 mm slices, as the procedure expects)."""
+    folder = tmp_path_factory.mktemp("clean")
+    truth = synthesize_phantom(folder, SynthOptions(z_start_mm=-10, z_end_mm=45, noise_hu=5.0, rotation_deg=20.0)).truth
+    return load_series(folder), truth
+
+
+def _checks(result):
+    return {c.id: c for c in result.checks}
+
+
+def test_per_insert_results_against_the_truth(clean_scan):
+    volume, truth = clean_scan
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    by_id = {i.id: i for i in result.inserts}
+    truth_by_id = {c["id"]: c for c in truth["calcifications"]}
+    assert result.calibration.c_ha_mg_per_cm3_hu == pytest.approx(truth["c_ha_true_mg_per_cm3_hu"], rel=0.02)
+    assert result.calibration.noise_hu == pytest.approx(5.0, rel=0.3)
+    for insert_id in ("800_5mm", "400_5mm", "200_5mm", "800_3mm", "400_3mm", "200_3mm"):
+        insert = by_id[insert_id]
+        assert insert.detected and insert.n_lesions >= 1
+        expected = truth_by_id[insert_id]["center_mm"]
+        assert math.dist(insert.centroid_mm[:2], expected[:2]) < 1.0
+        assert abs(insert.centroid_mm[2] - expected[2]) <= volume.slice_increment_mm / 2 + 0.01
+        # the mass score also sums the insert material (~50 HU) under the calcification
+        assert insert.mass_mg == pytest.approx(insert.physical_mass_mg, rel=0.6 if insert.density_mgha_cm3 == 200 else 0.35)
+        assert insert.mass_error_pct == pytest.approx(100 * (insert.mass_mg - insert.physical_mass_mg) / insert.physical_mass_mg)
+    assert result.totals["agatston"] == pytest.approx(sum(i.agatston for i in result.inserts))
+    assert result.totals["physical_mass_mg"] == pytest.approx(sum(c.physical_mass_mg for c in PHANTOM.calcifications))
+    # the bone-like spine outside the insert is never scored
+    assert result.other_lesions["n_lesions"] == 0
+
+
+def test_an_undetected_insert_keeps_its_expected_position(clean_scan):
+    volume, truth = clean_scan
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    small = {i.id: i for i in result.inserts}["200_1mm"]
+    assert not small.detected and small.n_lesions == 0 and small.agatston == 0
+    expected = {c["id"]: c for c in truth["calcifications"]}["200_1mm"]["center_mm"]
+    assert math.dist(small.centroid_mm[:2], expected[:2]) < 2.5
+
+
+def test_before_a_baseline_exists_baseline_checks_are_not_available(clean_scan):
+    volume, _ = clean_scan
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    checks = _checks(result)
+    for check_id in ("mass_800_5mm", "total_mass", "c_ha", "water_hu", "noise_hu"):
+        assert checks[check_id].status == NOT_AVAILABLE
+    assert checks["detected_800_5mm"].status == PASS
+    assert checks["mass_800_5mm_vs_physical"].status == PASS
+    assert "baseline checks not available" in result.verdict_message and result.verdict == PASS
+
+
+def test_checks_against_a_baseline_pass_warn_and_fail(clean_scan):
+    volume, _ = clean_scan
+    settings_result = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    config = settings_result.configuration
+    metrics = settings_result.metrics
+    stats = {k: MetricStats(v, 0.01 * abs(v), 5) for k, v in metrics.items() if v is not None}
+    same = Baseline("x|y|z", config, 1, "2026-01-01", stats)
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE, same)
+    checks = _checks(result)
+    assert checks["mass_800_5mm"].status == PASS and checks["mass_800_5mm"].source["baseline_version"] == 1
+    # a baseline 12 % lower puts today 13.6 % above it: beyond tolerance (10 %), within action (15 %)
+    low = replace(same, stats={**stats, "mass_800_5mm": MetricStats(metrics["mass_800_5mm"] / 1.12, 0.5, 5)})
+    assert _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, low))["mass_800_5mm"].status == WARN
+    lower = replace(same, stats={**stats, "mass_800_5mm": MetricStats(metrics["mass_800_5mm"] / 1.2, 0.5, 5)})
+    failing = analyze_phantom(volume, PHANTOM, PROCEDURE, lower)
+    assert _checks(failing)["mass_800_5mm"].status == FAIL and failing.verdict == FAIL
+    # after 20 runs the limits tighten to 3 SD when narrower
+    tight = replace(same, stats={**stats, "mass_800_5mm": MetricStats(metrics["mass_800_5mm"] * 0.95, 0.5, 20)})
+    check = _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, tight))["mass_800_5mm"]
+    assert check.status == FAIL and check.source["tightened_to_sd"]
+
+
+def test_a_protocol_change_is_reported_as_such_and_never_compared_with_the_baseline(tmp_path):
+    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-10, z_end_mm=45, noise_hu=5.0, kvp=100.0))
+    volume = load_series(tmp_path)
+    baseline = Baseline("x|y|z", {}, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE, baseline)
+    checks = _checks(result)
+    assert checks["acquisition_kvp"].status == FAIL and "protocol change" in checks["acquisition_kvp"].message
+    assert checks["mass_800_5mm"].status == NOT_AVAILABLE
+    assert not result.protocol_ok and result.verdict == FAIL and result.verdict_message.startswith("PROTOCOL CHANGE")
+
+
+def test_a_baseline_of_another_configuration_is_not_used(clean_scan):
+    volume, _ = clean_scan
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    other = dict(result.configuration, kernel="FC13")
+    baseline = Baseline("x|y|z", other, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
+    check = _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, baseline))["mass_800_5mm"]
+    assert check.status == NOT_AVAILABLE and "kernel" in check.message
+
+
+def test_baseline_statistics():
+    baseline = baseline_from_results([{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}], "s", {}, 1, "t", (1, 2))
+    assert baseline.stats["a"].mean == 2.0 and baseline.stats["a"].sd == pytest.approx(math.sqrt(2)) and baseline.stats["a"].n == 2
+    assert baseline.stats["b"].n == 1 and baseline.n_runs == 2
+
+
+def test_the_configuration_names_what_a_baseline_depends_on(clean_scan):
+    volume, _ = clean_scan
+    from qa.calcium.scoring import scoring_settings
+
+    config = configuration_of(volume, PROCEDURE, scoring_settings("siemens"), "large")
+    assert config["ring"] == "large" and config["scoring_method"] == "siemens" and config["kvp"] == 120.0
+    assert set(config) >= {"phantom", "ring", "kvp", "kernel", "slice_thickness_mm", "scoring_method"}

@@ -1,0 +1,115 @@
+"""qa phantom / qa baseline / qa trend end to end: real files, a real database, real reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qa.cli import main
+from qa.dicom.write import write_ct_series
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_phantom_json_contract(capsys, phantom_days, tmp_path):
+    folders, _ = phantom_days
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    code, out, err = run(capsys, "phantom", folders[0], "--db", db, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["schema"] == "qa.phantom/1" and doc["qa_version"]
+    assert set(doc["scanner"]) >= {"manufacturer", "model", "station_name", "device_serial_number"}
+    assert set(doc["calibration"]) >= {"water_hu", "ha200_hu", "c_ha_mg_per_cm3_hu", "noise_hu"}
+    insert = doc["inserts"][0]
+    assert set(insert) >= {"id", "density_mgha_cm3", "diameter_mm", "detected", "agatston", "volume_mm3", "mass_mg",
+                           "physical_mass_mg", "mass_error_pct", "centroid_mm"}
+    assert set(doc["totals"]) >= {"agatston", "volume_mm3", "mass_mg", "physical_mass_mg"}
+    check = doc["checks"][0]
+    assert set(check) >= {"id", "status", "measured", "expected", "message", "source"}
+    assert doc["verdict"] in ("pass", "warn") and doc["stored"]["run_id"] == 1
+    ids = {c["id"] for c in doc["checks"]}
+    assert {"detected_800_5mm", "mass_800_5mm", "total_mass", "c_ha", "water_hu", "noise_hu", "acquisition_kvp"} <= ids
+    assert "Phantom" in err and "VERDICT" in err  # the human report went to stderr
+
+
+def test_a_month_in_the_life_of_a_scanner(capsys, phantom_days, tmp_path):
+    """Five daily runs, a baseline, then a run with drifted calcium: fails, flagged, reported, trended."""
+    folders, other = phantom_days
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    for folder in folders[:5]:
+        code, out, _ = run(capsys, "phantom", folder, "--db", db)
+        assert code == 0 and "baseline checks not available" in out
+    code, out, err = run(capsys, "baseline", "set", "--scanner", "CT-A", "--from-last", "4", "--db", db)
+    assert code == 2 and "at least 5 runs" in err
+    code, out, _ = run(capsys, "baseline", "set", "--scanner", "CT-A", "--from-last", "5", "--db", db, "--reason", "commissioning")
+    assert code == 0 and "baseline version 1" in out
+    code, out, _ = run(capsys, "baseline", "show", "--scanner", "CT-A", "--db", db)
+    assert code == 0 and "version 1 (active)" in out and "mass_800_5mm" in out and "commissioning" in out
+    # the sixth day's calcifications read 30 % brighter: the mass checks fail against the baseline
+    report = tmp_path / "day6.html"
+    code, out, _ = run(capsys, "phantom", folders[5], "--db", db, "--report", report)
+    assert code == 1 and "FAIL" in out and "mass_800_5mm" in out
+    html = report.read_text()
+    assert "data:image/png;base64," in html and "mass_800_5mm" in html and "fail" in html and "<table>" in html
+    assert html.count("data:image/png") == 2  # the located phantom and the trend charts
+    code, out, _ = run(capsys, "trend", "--scanner", "CT-A", "--metric", "mass_800_5mm", "--db", db, "--plot", tmp_path / "t.png")
+    assert code == 0 and "FLAGGED from run #6" in out and "Per month" in out
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = run(capsys, "trend", "--scanner", "CT-A", "--db", db, "--json")
+    trend = json.loads(out)
+    assert trend["schema"] == "qa.trend/1" and trend["baseline_version"] == 1
+    assert trend["metrics"]["mass_800_5mm"]["runs"][-1]["flags"]
+    # another scanner has no baseline: its checks are not available, not failed
+    code, out, _ = run(capsys, "phantom", other, "--db", db)
+    assert code == 0 and "not_available".upper() in out
+
+
+def test_no_store_and_unusable_input(capsys, phantom_days, tmp_path):
+    folders, _ = phantom_days
+    code, out, _ = run(capsys, "phantom", folders[0], "--no-store")
+    assert code == 0 and "stored   no" in out
+    # not the phantom: exit 2 with a clear message
+    yy, xx = np.mgrid[-32:32, -32:32]
+    write_ct_series(tmp_path / "water", np.stack([np.where(xx**2 + yy**2 < 30**2, 0.0, -1000.0)] * 8), pixel_mm=3.0)
+    code, out, err = run(capsys, "phantom", tmp_path / "water", "--no-store")
+    assert code == 2 and ("QRM" in err or "qrm-cci" in err.lower())
+
+
+def test_scanner_not_found(capsys, tmp_path):
+    code, _, err = run(capsys, "trend", "--scanner", "CT-X", "--db", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    assert code == 2 and "no scanners yet" in err
+
+
+def test_qa_phantom_on_the_real_canon_scan(capsys, canon_phantom_dir, tmp_path):
+    code, out, err = run(capsys, "phantom", canon_phantom_dir, "--ring", "large", "--json", "--db", f"sqlite:///{tmp_path / 'q.sqlite'}")
+    assert code == 0, err
+    doc = json.loads(out)
+    detected = {i["id"] for i in doc["inserts"] if i["detected"]}
+    assert {"800_5mm", "400_5mm", "200_5mm", "800_3mm", "400_3mm"} <= detected
+    assert doc["calibration"]["c_ha_mg_per_cm3_hu"] == pytest.approx(0.72, abs=0.05)
+    assert doc["calibration"]["water_hu"] == pytest.approx(23, abs=10)
+    assert doc["scanner"]["manufacturer"] == "TOSHIBA"
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    result = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "drift flagged by the control chart" in result.stdout
+    assert "CT-NORTH: no control-chart flag" in result.stdout
+    assert (out / "report-CT-SOUTH.html").exists() and (out / "report-CT-NORTH.html").exists()
+    # runs again over its own output, and refuses a folder it did not write
+    again = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    refused = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(tmp_path / "mine")], capture_output=True, text=True)
+    assert refused.returncode == 2 and (tmp_path / "mine" / "thesis.txt").exists()
