@@ -36,6 +36,31 @@ class SliceGeometry:
     orientation: tuple[float, ...]
     pixel_spacing_mm: tuple[float, float]  # (between rows, between columns)
 
+    def plane_xy(self, rows: slice, cols: slice, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Patient x and y of the pixel centres of rows x cols of slice ``k``, as 2-D grids.
+
+        Computed as outer sums of the row and column steps: cheap even for a full 512 x 512 slice.
+        """
+        r = np.arange(rows.start or 0, rows.stop, dtype=float)
+        c = np.arange(cols.start or 0, cols.stop, dtype=float)
+        origin = self.image_positions_mm[k]
+        row_dir = np.asarray(self.orientation[:3], dtype=float)  # direction of increasing column index
+        col_dir = np.asarray(self.orientation[3:], dtype=float)  # direction of increasing row index
+        dr, dc = self.pixel_spacing_mm
+        x = origin[0] + np.add.outer(r * dr * col_dir[0], c * dc * row_dir[0])
+        y = origin[1] + np.add.outer(r * dr * col_dir[1], c * dc * row_dir[1])
+        return x, y
+
+    def index_of(self, x: float, y: float, k: int = 0) -> tuple[float, float]:
+        """Fractional (row, column) of patient (x, y) in axial slice ``k`` (inverse of plane_xy)."""
+        origin = self.image_positions_mm[k]
+        row_dir = np.asarray(self.orientation[:3], dtype=float)
+        col_dir = np.asarray(self.orientation[3:], dtype=float)
+        dr, dc = self.pixel_spacing_mm
+        a = np.array([[col_dir[0] * dr, row_dir[0] * dc], [col_dir[1] * dr, row_dir[1] * dc]])
+        i, j = np.linalg.solve(a, np.array([x - origin[0], y - origin[1]]))
+        return float(i), float(j)
+
     def to_patient(self, k, i, j) -> np.ndarray:
         """Patient coordinates (..., 3) of fractional indices; ``k`` is interpolated linearly."""
         k = np.asarray(k, dtype=float)

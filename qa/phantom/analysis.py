@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from qa.calcium.calibration import Calibration, calibrate
+from qa.calcium.calibration import Calibration, c_ha_from_rods
 from qa.calcium.scoring import CalciumScore, ScoringSettings, score_calcium, scoring_settings
 from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
 from qa.phantom.definition import PhantomDefinition
@@ -214,11 +214,10 @@ def analyze_phantom(
     settings = settings or scoring_settings(procedure.scoring_method)
     thickness = volume.slice_thickness_mm or volume.slice_increment_mm
     location = locate_phantom(volume.hu, volume.geometry, definition, slice_thickness_mm=thickness)
-    calibration, cal_warnings = _calibrate(volume, definition, location)
+    xy = _plane_xy(volume)
+    calibration, cal_warnings = _calibrate(volume, definition, location, xy)
     c_ha = calibration.c_ha_mg_per_cm3_hu if calibration else None
-    mask = _scoring_mask(volume, definition, location, thickness)
-    score = score_calcium(volume.hu, volume.spacing_mm, settings, c_ha_mg_per_cm3_hu=c_ha, kvp=volume.info.kvp,
-                          mask=mask, geometry=volume.geometry)
+    score = _score_slab(volume, definition, location, thickness, settings, c_ha, xy)
     inserts, other = _assign(score, definition, location, thickness, c_ha)
     totals = _totals(inserts, definition)
     metrics = _metrics(inserts, totals, calibration)
@@ -276,13 +275,11 @@ def analyze_phantom(
 
 
 def _plane_xy(volume) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.mgrid[0 : volume.shape[1], 0 : volume.shape[2]]
-    xyz = volume.geometry.to_patient(0.0, rows.astype(float), cols.astype(float))
-    return xyz[..., 0], xyz[..., 1]
+    return volume.geometry.plane_xy(slice(0, volume.shape[1]), slice(0, volume.shape[2]))
 
 
-def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation) -> tuple[Calibration | None, list[str]]:
-    rods = {r.id: r for r in definition.rods}
+def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation, xy) -> tuple[Calibration | None, list[str]]:
+    """Mean HU of the water and HA rods in central ROIs over the rod slab; c_HA; noise."""
     water = next((r for r in definition.rods if r.density_mgha_cm3 == 0.0), None)
     ha = max(definition.rods, key=lambda r: r.density_mgha_cm3)
     if water is None or ha.density_mgha_cm3 <= 0:
@@ -291,36 +288,65 @@ def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation)
     for rod in (water, ha):
         if not location.object(rod.id).found:
             warnings.append(f"the {rod.id} rod was not seen; the calibration uses its expected position")
-    x, y = _plane_xy(volume)
-    masks = {}
+    x, y = xy
+    values = {}
+    per_slice_sd = []
     for rod in (water, ha):
         cx, cy, _ = location.object(rod.id).center_mm
-        disk = np.hypot(x - cx, y - cy) <= rods[rod.id].diameter_mm / 2 * ROD_ROI_FRACTION
-        mask = np.zeros(volume.shape, dtype=bool)
-        for k in location.rod_slices:
-            mask[k] = disk
-        masks[rod.id] = mask
+        radius = rod.diameter_mm / 2 * ROD_ROI_FRACTION
+        i, j = volume.geometry.index_of(cx, cy)
+        reach_r = int(math.ceil(radius / volume.pixel_spacing_mm[0])) + 2
+        reach_c = int(math.ceil(radius / volume.pixel_spacing_mm[1])) + 2
+        box = (slice(max(0, int(i) - reach_r), int(i) + reach_r + 1), slice(max(0, int(j) - reach_c), int(j) + reach_c + 1))
+        disk = np.zeros(x.shape, dtype=bool)
+        disk[box] = np.hypot(x[box] - cx, y[box] - cy) <= radius
+        if not disk.any():
+            return None, [f"the {rod.id} rod lies outside the image: no mass calibration"]
+        inside = disk[box]
+        stack = np.stack([volume.hu[k, box[0], box[1]][inside] for k in location.rod_slices]).astype(np.float64)
+        values[rod.id] = stack
+        if rod is water:
+            # Noise: the SD within each slice, averaged (slow changes along z are not noise).
+            per_slice_sd = [float(np.std(row, ddof=1)) for row in stack if row.size > 1]
+    water_values, ha_values = values[water.id].ravel(), values[ha.id].ravel()
+    if water_values.size < 2 or ha_values.size < 2:
+        return None, ["the calibration ROIs hold too few pixels"]
     try:
-        cal = calibrate(volume.hu, masks[water.id], masks[ha.id], ha_density_mgha_cm3=ha.density_mgha_cm3)
+        c_ha = c_ha_from_rods(water_hu=float(water_values.mean()), ha_hu=float(ha_values.mean()),
+                              ha_density_mgha_cm3=ha.density_mgha_cm3)
     except ValueError as exc:
         return None, [f"no mass calibration: {exc}"]
-    # Noise: the SD in the water ROI within each slice, averaged over slices (slow changes of the
-    # mean along z do not count as noise).
-    sds = [float(np.std(volume.hu[k][masks[water.id][k]], ddof=1)) for k in location.rod_slices]
-    return replace(cal, water_sd_hu=float(np.mean(sds))), warnings
+    cal = Calibration(
+        water_hu=float(water_values.mean()),
+        water_sd_hu=float(np.mean(per_slice_sd)) if per_slice_sd else float(np.std(water_values, ddof=1)),
+        ha_hu=float(ha_values.mean()),
+        ha_density_mgha_cm3=ha.density_mgha_cm3,
+        c_ha_mg_per_cm3_hu=c_ha,
+        n_voxels_water=int(water_values.size),
+        n_voxels_ha=int(ha_values.size),
+    )
+    return cal, warnings
 
 
-def _scoring_mask(volume, definition: PhantomDefinition, location: PhantomLocation, thickness: float):
+def _score_slab(volume, definition: PhantomDefinition, location: PhantomLocation, thickness, settings, c_ha, xy):
     """Score inside the insert (clear of its wall) and around the calcification slab only."""
-    x, y = _plane_xy(volume)
+    from qa.dicom.geometry import SliceGeometry
+
+    x, y = xy
     cx, cy = location.insert_center_mm
     disk = np.hypot(x - cx, y - cy) <= definition.insert_diameter_mm / 2 - 2.0
     reach = max(c.length_mm for c in definition.calcifications) / 2 + thickness + 2.0
     z = np.array([p[2] for p in volume.image_positions_mm])
     slab = np.flatnonzero(np.abs(z - location.calcification_slab_z_mm) <= reach)
-    mask = np.zeros(volume.shape, dtype=bool)
-    mask[slab] = disk
-    return mask
+    sub = volume.hu[slab[0] : slab[-1] + 1]
+    geometry = SliceGeometry(
+        image_positions_mm=np.asarray(volume.image_positions_mm[slab[0] : slab[-1] + 1], dtype=float),
+        orientation=volume.orientation,
+        pixel_spacing_mm=volume.pixel_spacing_mm,
+    )
+    mask = np.broadcast_to(disk, sub.shape)
+    return score_calcium(sub, volume.spacing_mm, settings, c_ha_mg_per_cm3_hu=c_ha, kvp=volume.info.kvp, mask=mask,
+                         geometry=geometry)
 
 
 def _assign(score: CalciumScore, definition, location, thickness, c_ha):

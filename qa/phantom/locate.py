@@ -2,7 +2,7 @@
 
 No clicks, no fixed angles.  Arrays in, a record out.  The steps:
 
-1. **The insert**: on a ~2 mm grid, the deepest point of the non-lung tissue (HU > -400; distance
+1. **The insert**: on a ~3 mm grid, the deepest point of the non-lung tissue (HU > -400; distance
    to the nearest lung or air pixel) is the insert axis when that depth matches the insert's
    radius.  The axis is refined by fitting a circle to the tissue/lung edge found along rays from
    the axis (rays that run into the thorax wall or the spine are discarded as outliers).
@@ -109,15 +109,28 @@ class _Plane:
     """Patient x, y of the pixel centres of a (cropped) axial slice."""
 
     def __init__(self, geometry, rows: slice, cols: slice):
-        r, c = np.mgrid[rows, cols]
-        xyz = geometry.to_patient(0.0, r.astype(float), c.astype(float))
-        self.x = xyz[..., 0]
-        self.y = xyz[..., 1]
+        self.x, self.y = geometry.plane_xy(rows, cols)
         self.rows, self.cols = rows, cols
+        self.geometry = geometry
         self.pixel_mm = math.sqrt(geometry.pixel_spacing_mm[0] * geometry.pixel_spacing_mm[1])
 
     def distance(self, cx: float, cy: float) -> np.ndarray:
         return np.hypot(self.x - cx, self.y - cy)
+
+    def box(self, cx: float, cy: float, half_mm: float) -> tuple[slice, slice]:
+        """Index ranges (within this plane) of the square of half-side ``half_mm`` around (cx, cy)."""
+        return _box(self.geometry, cx, cy, half_mm, (self.rows, self.cols))
+
+
+def _box(geometry, cx: float, cy: float, half_mm: float, within: tuple[slice, slice]) -> tuple[slice, slice]:
+    """Rows and columns (relative to ``within``) covering a square around (cx, cy)."""
+    i, j = geometry.index_of(cx, cy)
+    dr, dc = geometry.pixel_spacing_mm
+    r0, r1 = within[0].start or 0, within[0].stop
+    c0, c1 = within[1].start or 0, within[1].stop
+    rows = (max(r0, int(math.floor(i - half_mm / dr))), min(r1, int(math.ceil(i + half_mm / dr)) + 1))
+    cols = (max(c0, int(math.floor(j - half_mm / dc))), min(c1, int(math.ceil(j + half_mm / dc)) + 1))
+    return slice(rows[0] - r0, max(rows[0], rows[1]) - r0), slice(cols[0] - c0, max(cols[0], cols[1]) - c0)
 
 
 def _refuse(message: str, hint: str = "pass a scan of the phantom the procedure names (see qa phantom --help)") -> InputError:
@@ -165,10 +178,11 @@ def locate_phantom(
     ha_rod = max(definition.rods, key=lambda r: r.density_mgha_cm3)
     rod_contrast = definition.hu_model.hu(ha_rod.density_mgha_cm3, 120.0) - definition.hu_model.water_equivalent_hu
     bright_threshold = insert_hu + 0.5 * rod_contrast
+    first, last = insert_slices
+    # Every second pixel in each direction: areas of rods and calcifications are still well sampled.
+    inside = sub[first : last + 1, ::2, ::2][:, inner[::2, ::2]]  # (slices, sampled pixels inside the insert)
     bright_area = np.zeros(n_slices)
-    for k in range(insert_slices[0], insert_slices[1] + 1):
-        smooth = ndimage.uniform_filter(sub[k], size=3)
-        bright_area[k] = np.count_nonzero(smooth[inner] > bright_threshold) * plane.pixel_mm**2
+    bright_area[first : last + 1] = np.count_nonzero(inside > bright_threshold, axis=1) * 4 * plane.pixel_mm**2
     rod_area = math.pi * (ha_rod.diameter_mm / 2) ** 2
     rod_candidates = np.flatnonzero(bright_area > 0.4 * rod_area)
     if rod_candidates.size == 0:
@@ -193,12 +207,10 @@ def locate_phantom(
     rod_gap = abs(ha_rod.z_mm - calc_def_z)
     excess = np.zeros(n_slices)
     calc_threshold = insert_hu + 80.0
-    for k in range(insert_slices[0], insert_slices[1] + 1):
-        if abs(abs(z[k] - rod_z) - rod_gap) > 12.0:
-            continue
-        smooth = ndimage.uniform_filter(sub[k], size=3)
-        over = smooth[inner] - calc_threshold
-        excess[k] = float(over[over > 0].sum())
+    over = np.clip(inside - calc_threshold, 0.0, None).sum(axis=1)
+    for k in range(first, last + 1):
+        if abs(abs(z[k] - rod_z) - rod_gap) <= 12.0:
+            excess[k] = float(over[k - first])
     if not np.any(excess > 0):
         raise _refuse(
             f"no calcifications found about {rod_gap:g} mm from the calibration rods",
@@ -239,19 +251,20 @@ def locate_phantom(
 def _find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increment: float):
     """Insert axis (x, y), fitted radius, first/last slice, median HU of its material, and crop."""
     n_slices, rows, cols = hu.shape
-    full = _Plane(geometry, slice(0, rows), slice(0, cols))
+    pixel_mm = math.sqrt(geometry.pixel_spacing_mm[0] * geometry.pixel_spacing_mm[1])
+    whole = (slice(0, rows), slice(0, cols))
     target_radius = definition.insert_diameter_mm / 2
-    factor = max(1, int(round(2.0 / full.pixel_mm)))
-    r_crop, c_crop = rows // factor * factor, cols // factor * factor
-    step = max(1, int(round(6.0 / increment)))  # the deepest-point search on a slice every ~6 mm
+    factor = max(1, int(round(3.0 / pixel_mm)))  # a ~3 mm grid is plenty to find a 100 mm cylinder
+    # The deepest-point search on about four slices spread over the volume (every >= 6 mm).
+    step = max(1, int(round(6.0 / increment)), n_slices // 4)
     hits: list[tuple[int, float, float]] = []
-    for k in range(0, n_slices, step):
-        small = hu[k, :r_crop, :c_crop].reshape(r_crop // factor, factor, c_crop // factor, factor).mean(axis=(1, 3))
-        depth = ndimage.distance_transform_edt(np.pad(small > TISSUE_HU, 1))[1:-1, 1:-1] * full.pixel_mm * factor
+    for k in range(step // 2, n_slices, step):
+        # Every factor-th pixel: tissue (~0-100 HU) and lung (~-800 HU) differ by far more than noise.
+        small = hu[k, ::factor, ::factor]
+        depth = ndimage.distance_transform_edt(np.pad(small > TISSUE_HU, 1))[1:-1, 1:-1] * pixel_mm * factor
         i, j = np.unravel_index(int(np.argmax(depth)), depth.shape)
         if 0.8 * target_radius <= depth[i, j] <= 1.35 * target_radius:
-            ii, jj = i * factor + (factor - 1) / 2, j * factor + (factor - 1) / 2
-            p = geometry.to_patient(0.0, ii, jj)
+            p = geometry.to_patient(0.0, i * factor, j * factor)
             hits.append((k, float(p[0]), float(p[1])))
     if not hits:
         raise _refuse(
@@ -261,36 +274,41 @@ def _find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increm
     xy = np.array([(x, y) for _, x, y in hits])
     cx, cy = (float(v) for v in np.median(xy, axis=0))
     consistent = [k for (k, x, y) in hits if math.hypot(x - cx, y - cy) < 10.0]
-    # The insert's slices: the core of the cylinder is tissue (a cheap test on every slice).
-    core = full.distance(cx, cy) < 0.6 * target_radius
-    present = [k for k in range(n_slices) if np.mean(hu[k][core] > TISSUE_HU) > 0.95]
+    # The insert's slices: the core of the cylinder is tissue (a cheap test on every slice, on a
+    # sparse sample of the core's pixels).
+    core_box = _box(geometry, cx, cy, 0.6 * target_radius, whole)
+    core_plane = _Plane(geometry, *core_box)
+    sparse = (slice(core_box[0].start, core_box[0].stop, 2), slice(core_box[1].start, core_box[1].stop, 2))
+    core = (core_plane.distance(cx, cy) < 0.6 * target_radius)[::2, ::2]
+    fraction = (hu[:, sparse[0], sparse[1]][:, core] > TISSUE_HU).mean(axis=1)
+    present = [int(k) for k in np.flatnonzero(fraction > 0.95)]
     if not present:
         raise _refuse(f"no {definition.name} found: the insert cylinder is not filled with tissue in any slice")
     first, last = min(present), max(present)
     middle = [k for k in present if first + (last - first) * 0.2 <= k <= last - (last - first) * 0.2] or consistent
+    sample = middle[:: max(1, len(middle) // 8)]
     # Refine the axis: circle fit to the tissue edge along rays, outliers (connections) removed.
-    mean_image = np.mean([hu[k] for k in middle[:: max(1, len(middle) // 8)]], axis=0)
-    cx, cy, radius = _fit_edge_circle(mean_image, full, (cx, cy), target_radius)
+    fit_box = _box(geometry, cx, cy, 1.7 * target_radius, whole)
+    fit_plane = _Plane(geometry, *fit_box)
+    mean_image = np.mean([hu[k, fit_box[0], fit_box[1]] for k in sample], axis=0, dtype=np.float64)
+    cx, cy, radius = _fit_edge_circle(mean_image, fit_plane, (cx, cy), target_radius)
     # Crop around the insert for everything that follows.
-    margin = target_radius * 1.25
-    inside = full.distance(cx, cy) <= margin
-    rr, cc = np.nonzero(inside)
-    crop = (slice(int(rr.min()), int(rr.max()) + 1), slice(int(cc.min()), int(cc.max()) + 1))
+    crop = _box(geometry, cx, cy, target_radius * 1.25, whole)
     plane = _Plane(geometry, *crop)
     material = plane.distance(cx, cy) < 0.95 * target_radius
-    sample = middle[:: max(1, len(middle) // 8)]
-    insert_hu = float(np.median(np.concatenate([hu[k, crop[0], crop[1]][material] for k in sample])))
+    # Median over a sparse sample of the insert material (every third pixel of a few slices).
+    insert_hu = float(np.median(np.stack([hu[k, crop[0], crop[1]][::3, ::3] for k in sample])[:, material[::3, ::3]]))
     if not -100.0 <= insert_hu <= 250.0:
         raise _refuse(f"the cylinder found reads {insert_hu:.0f} HU: not the tissue-equivalent insert of {definition.name}")
     return (cx, cy), radius, (first, last), insert_hu, crop
 
 
 def _fit_edge_circle(image: np.ndarray, plane: _Plane, start: tuple[float, float], radius: float):
-    """Circle through the tissue/lung edge along 180 rays from ``start``; outlier rays dropped."""
+    """Circle through the tissue/lung edge along 120 rays from ``start``; outlier rays dropped."""
     cx, cy = start
-    step = plane.pixel_mm / 2
+    step = plane.pixel_mm * 0.75
     radii = np.arange(0.5 * radius, 1.6 * radius, step)
-    angles = np.radians(np.arange(0.0, 360.0, 2.0))
+    angles = np.radians(np.arange(0.0, 360.0, 3.0))
     # Sample along the rays (bilinear): rows/cols from patient x, y through the pixel grid.
     x0, y0 = plane.x[0, 0], plane.y[0, 0]
     dx_col = plane.x[0, 1] - x0 if plane.x.shape[1] > 1 else plane.pixel_mm
@@ -310,7 +328,7 @@ def _fit_edge_circle(image: np.ndarray, plane: _Plane, start: tuple[float, float
         first_below = np.argmax(below, axis=1)
         r_edge = radii[first_below]
         keep = has_edge & (first_below > 0)
-        if keep.sum() < 20:
+        if keep.sum() < 15:
             return cx, cy, radius
         ex = cx + r_edge[keep] * np.cos(angles[keep])
         ey = cy + r_edge[keep] * np.sin(angles[keep])
@@ -318,7 +336,7 @@ def _fit_edge_circle(image: np.ndarray, plane: _Plane, start: tuple[float, float
         fit = _circle_fit(ex, ey)
         residual = np.abs(np.hypot(ex - fit[0], ey - fit[1]) - fit[2])
         good = residual < max(2.0, 2.0 * np.median(residual))
-        if good.sum() >= 20:
+        if good.sum() >= 15:
             fit = _circle_fit(ex[good], ey[good])
         cx, cy, fitted_radius = fit
     return float(cx), float(cy), float(fitted_radius)
@@ -340,7 +358,9 @@ def _find_calcifications(mip, plane, axis, definition, insert_hu, calc_z, r_map)
     largest = [c for c in definition.calcifications if c.diameter_mm == sizes[0]]
     r_large = float(np.mean([c.radius_mm for c in largest]))
     kernel_r = max(1, int(round(sizes[0] / 2 / plane.pixel_mm)))
-    smooth = ndimage.convolve(mip, _disk_kernel(kernel_r), mode="nearest")
+    # Matched filter for the large inserts: the mean over a square of their cross-section's area.
+    side = max(1, int(round(math.sqrt(math.pi) * kernel_r)))
+    smooth = ndimage.uniform_filter(mip, size=side, mode="nearest")
     ring = (r_map > r_large - 10.0) & (r_map < r_large + 10.0)
     local_max = (smooth == ndimage.maximum_filter(smooth, size=2 * kernel_r + 1)) & ring
     candidates = sorted(
@@ -425,14 +445,12 @@ def _refine_blob(image, plane, expected_xy, diameter_mm, *, bright: bool, sigmas
     ex, ey = expected_xy
     # Small objects are searched closer to their expected place: noise specks are their size.
     radius = SEARCH_RADIUS_MM if diameter_mm > 1.5 else SMALL_SEARCH_RADIUS_MM
-    d = np.hypot(plane.x - ex, plane.y - ey)
     reach = radius + diameter_mm + 4.0
-    rows, cols = np.nonzero(d <= reach + 2.0)
-    if rows.size == 0:
+    window = plane.box(ex, ey, reach + 2.0)
+    if window[0].stop - window[0].start < 3 or window[1].stop - window[1].start < 3:
         return False, ex, ey, None
-    window = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     img = image[window] if bright else -image[window]
-    dist = d[window]
+    dist = np.hypot(plane.x[window] - ex, plane.y[window] - ey)
     sigma_px = max(0.5, diameter_mm / 4 / plane.pixel_mm)
     smooth = ndimage.gaussian_filter(img, sigma=sigma_px)
     search = dist <= radius + diameter_mm / 2
@@ -469,8 +487,9 @@ def _find_rods(mean_image, plane, axis, definition, insert_hu, rotation, mirrore
         found, x, y, contrast = _refine_blob(mean_image, plane, (ex, ey), rod.diameter_mm * 0.6, bright=bright, sigmas=3.0)
         if found:
             # contrast against the insert material (the refinement measured it against its surroundings)
-            r = np.hypot(plane.x - x, plane.y - y) < rod.diameter_mm / 2 * 0.6
-            contrast = float(mean_image[r].mean()) - insert_hu
+            window = plane.box(x, y, rod.diameter_mm / 2)
+            r = np.hypot(plane.x[window] - x, plane.y[window] - y) < rod.diameter_mm / 2 * 0.6
+            contrast = float(mean_image[window][r].mean()) - insert_hu
             found = contrast > MIN_CONTRAST_HU if bright else contrast < -10.0
         out.append(_located(rod.id, "rod", found, (x, y) if found else (ex, ey), rod_z, axis, contrast))
     return out
