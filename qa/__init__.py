@@ -4,9 +4,11 @@ The public API, for notebooks and scripts::
 
     import qa
     volume = qa.load_series("path/to/series")          # folder, zip or list of files
-    score = qa.score_calcium(volume.hu, volume.spacing_mm, qa.scoring_settings("standard"),
-                             kvp=volume.info.kvp, geometry=volume.geometry)
+    score = qa.score_volume(volume, qa.scoring_settings("standard"))
     print(score.agatston, score.volume_mm3)
+
+    result = qa.analyze_phantom(volume, qa.load_phantom("qrm-cci"), qa.load_procedure("daily-phantom-qa"))
+    print(result.verdict, [(i.id, i.mass_mg) for i in result.inserts])
 
 Names are imported on first use so that ``import qa`` (and ``qa --help``) stay fast.
 """
@@ -44,6 +46,16 @@ _EXPORTS = {
     "PhantomDefinition": "qa.phantom.definition",
     "synthesize_phantom": "qa.phantom.synth",
     "SynthOptions": "qa.phantom.synth",
+    "locate_phantom": "qa.phantom.locate",
+    "PhantomLocation": "qa.phantom.locate",
+    "analyze_phantom": "qa.phantom.analysis",
+    "PhantomResult": "qa.phantom.analysis",
+    "Baseline": "qa.phantom.analysis",
+    # procedures, checks, store, trends
+    "load_procedure": "qa.procedures",
+    "Check": "qa.checks",
+    "Store": "qa.store",
+    "control_chart": "qa.trends",
     # errors
     "QAError": "qa.errors",
     "InputError": "qa.errors",

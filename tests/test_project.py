@@ -56,9 +56,13 @@ def test_built_wheel_ships_the_phantom_definitions(tmp_path):
     wheel = next((tmp_path / "dist").glob("qa-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "qa/_builtin/phantoms/qrm-cci.toml" in names
+    assert "qa/_builtin/procedures/daily-phantom-qa.toml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = "import qa; p = qa.load_phantom('qrm-cci'); print(p.path); print(len(p.calcifications))"
+    code = (
+        "import qa; from qa.procedures import load_procedure; load_procedure('daily-phantom-qa');"
+        "p = qa.load_phantom('qrm-cci'); print(p.path); print(len(p.calcifications))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
