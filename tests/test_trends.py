@@ -45,3 +45,51 @@ def test_a_slow_drift_is_flagged_before_any_run_fails_its_tolerance():
     assert flagged < warns[0] <= fails[0]
     assert flagged >= 10  # nothing is flagged in the stable baseline period
     assert fails[0] - flagged >= 5  # days of warning before the tolerance is breached
+
+
+def test_a_drifting_month_end_to_end(tmp_path):
+    """A month of synthetic daily phantom scans through qa phantom, the store, a baseline and the
+    control chart: the calcifications read 1 % brighter every day from day 11; the chart flags the
+    drift before any run fails (or even warns on) the 800 mg/cm3 5 mm insert's mass tolerance."""
+    import json
+
+    from qa.cli.phantom import run_phantom
+    from qa.phantom.analysis import baseline_from_results
+    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.store import Store
+    from qa.trends import chart_sd
+
+    store = Store(f"sqlite:///{tmp_path / 'month.sqlite'}")
+    first_flag_day = first_fail_day = first_warn_day = None
+    try:
+        for day in range(1, 31):
+            scale = 1.0 + 0.01 * max(0, day - 10)
+            folder = tmp_path / f"day{day:02d}"
+            synthesize_phantom(folder, SynthOptions(
+                pixel_mm=0.8, matrix=320, z_start_mm=-9.0, z_end_mm=42.0, noise_hu=10.0, seed=day,
+                acquisition_datetime=f"2026-04-{day:02d}T07:30:00", calcification_scale=scale,
+                rotation_deg=float(day % 3), station_name="CT-M", device_serial_number="M-1",
+            ))
+            _, result, document, _, _ = run_phantom([folder], store=store, progress=False)
+            checks = {c.id: c.status for c in result.checks}
+            if day == 10:
+                scanner = store.find_scanner("CT-M")
+                runs = store.phantom_runs(scanner.id)
+                baseline = baseline_from_results([r.metrics for r in runs], scanner.key, json.loads(runs[-1].configuration_key),
+                                                 0, "2026-04-10T08:00:00", tuple(r.id for r in runs))
+                store.set_baseline(scanner.id, baseline)
+            if day > 10:
+                runs = store.phantom_runs(store.find_scanner("CT-M").id)
+                stats = store.active_baseline(runs[-1].scanner_id, runs[-1].configuration_key).stats["mass_800_5mm"]
+                points = control_chart([r.metrics["mass_800_5mm"] for r in runs[10:]], stats.mean,
+                                       chart_sd(stats.mean, stats.sd))
+                if points[-1].flags and first_flag_day is None:
+                    first_flag_day = day
+                if checks["mass_800_5mm"] == "warn" and first_warn_day is None:
+                    first_warn_day = day
+                if checks["mass_800_5mm"] == "fail" and first_fail_day is None:
+                    first_fail_day = day
+    finally:
+        store.close()
+    assert first_flag_day is not None and first_fail_day is not None
+    assert first_flag_day < (first_warn_day or first_fail_day) <= first_fail_day
