@@ -37,13 +37,37 @@ class AcquisitionRule:
     range: tuple[float, float] | None = None
     tolerance: float = 0.0
     match: str = "exact"  # or "prefix" (kernel families)
+    # Technique settings (CTDIvol, mAs): a change of more than this % against the baseline is a
+    # protocol change (the run is not compared with the baseline nor trended).
+    baseline_tolerance_pct: float | None = None
 
     def describe(self) -> Any:
+        """The expectation in display form: a number, a text, or a range as [low, high]."""
         if self.range is not None:
             return list(self.range)
+        tol = f" (+-{self.tolerance:g})" if self.tolerance else ""
         if self.allowed is not None:
-            return list(self.allowed)
-        return self.expected
+            if len(self.allowed) == 1:
+                options = [self.allowed[0]]
+            else:
+                options = list(self.allowed)
+            star = "*" if self.match == "prefix" else ""
+            text = ", ".join(f"{v}{star}" for v in options)
+            return (text if len(options) == 1 else f"one of {text}") + tol
+        return self.expected if not tol else f"{self.expected}{tol}"
+
+    def source_dict(self) -> dict:
+        """The rule's machine-readable form, for a check's ``source``."""
+        out: dict[str, Any] = {"match": self.match}
+        if self.range is not None:
+            out["range"] = list(self.range)
+        if self.allowed is not None:
+            out["allowed"] = list(self.allowed)
+        if self.expected is not None:
+            out["expected"] = self.expected
+        if self.tolerance:
+            out["tolerance"] = self.tolerance
+        return out
 
 
 @dataclass(frozen=True)
@@ -205,6 +229,15 @@ def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProce
         match = item.get("match", "exact")
         if match not in ("exact", "prefix"):
             raise r.error(f"{where}.match", f"must be 'exact' or 'prefix', got {match!r}")
+        unknown = sorted(set(item) - {"expected", "allowed", "range", "tolerance", "match", "severity", "baseline_tolerance_pct"})
+        if unknown:
+            raise r.error(f"{where}.{unknown[0]}", "unknown key; use expected, allowed, range, tolerance, match, severity, "
+                                                   "baseline_tolerance_pct")
+        baseline_pct = item.get("baseline_tolerance_pct")
+        if baseline_pct is not None:
+            if key not in ("ctdivol_mgy", "exposure_mas"):
+                raise r.error(f"{where}.baseline_tolerance_pct", "applies to ctdivol_mgy and exposure_mas only")
+            baseline_pct = r.number(item, "baseline_tolerance_pct", where, minimum=0.0)
         rules.append(
             AcquisitionRule(
                 key=key,
@@ -214,6 +247,7 @@ def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProce
                 range=(float(rng[0]), float(rng[1])) if rng is not None else None,
                 tolerance=r.number(item, "tolerance", where, default=0.0, minimum=0.0),
                 match=match,
+                baseline_tolerance_pct=baseline_pct,
             )
         )
 

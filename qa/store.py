@@ -31,11 +31,11 @@ metadata = sa.MetaData()
 scanners = sa.Table(
     "scanners", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("manufacturer", sa.String(128), nullable=False),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("serial", sa.String(128), nullable=False),
-    sa.Column("station_name", sa.String(128)),
-    sa.Column("first_seen", sa.String(32), nullable=False),
+    sa.Column("manufacturer", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("serial", sa.Text, nullable=False),
+    sa.Column("station_name", sa.Text),
+    sa.Column("first_seen", sa.Text, nullable=False),
     sa.UniqueConstraint("manufacturer", "model", "serial", name="uq_scanner_identity"),
 )
 
@@ -43,32 +43,34 @@ phantom_runs = sa.Table(
     "phantom_runs", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("scanner_id", sa.Integer, sa.ForeignKey("scanners.id"), nullable=False),
-    sa.Column("series_instance_uid", sa.String(128), nullable=False),
-    sa.Column("acquired_at", sa.String(32)),
-    sa.Column("analysed_at", sa.String(32), nullable=False),
-    sa.Column("qa_version", sa.String(32), nullable=False),
-    sa.Column("procedure_id", sa.String(128), nullable=False),
-    sa.Column("procedure_sha256", sa.String(64), nullable=False),
-    sa.Column("phantom_id", sa.String(64), nullable=False),
+    sa.Column("series_instance_uid", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.Text),
+    sa.Column("analysed_at", sa.Text, nullable=False),
+    sa.Column("qa_version", sa.Text, nullable=False),
+    sa.Column("procedure_id", sa.Text, nullable=False),
+    sa.Column("procedure_sha256", sa.Text, nullable=False),
+    sa.Column("phantom_id", sa.Text, nullable=False),
     sa.Column("settings_key", sa.Text, nullable=False),
     sa.Column("configuration_key", sa.Text, nullable=False),
     sa.Column("protocol_ok", sa.Boolean, nullable=False),
     sa.Column("verdict", sa.String(16), nullable=False),
     sa.Column("document", sa.Text, nullable=False),
-    sa.UniqueConstraint("scanner_id", "series_instance_uid", "procedure_sha256", "settings_key", name="uq_phantom_run"),
+    # One run per series and configuration: re-analysing replaces (a new procedure file or toolkit
+    # version included), other scoring settings make another configuration.
+    sa.UniqueConstraint("scanner_id", "series_instance_uid", "configuration_key", name="uq_phantom_run"),
 )
 
 phantom_metrics = sa.Table(
     "phantom_metrics", metadata,
     sa.Column("run_id", sa.Integer, sa.ForeignKey("phantom_runs.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("metric", sa.Text, primary_key=True),
     sa.Column("value", sa.Float),
 )
 
 phantom_checks = sa.Table(
     "phantom_checks", metadata,
     sa.Column("run_id", sa.Integer, sa.ForeignKey("phantom_runs.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("check_id", sa.String(64), primary_key=True),
+    sa.Column("check_id", sa.Text, primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("measured", sa.Text),
     sa.Column("expected", sa.Text),
@@ -82,8 +84,8 @@ baselines = sa.Table(
     sa.Column("scanner_id", sa.Integer, sa.ForeignKey("scanners.id"), nullable=False),
     sa.Column("configuration_key", sa.Text, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("run_ids", sa.Text, nullable=False),
     sa.Column("stats", sa.Text, nullable=False),
@@ -91,12 +93,20 @@ baselines = sa.Table(
     sa.UniqueConstraint("scanner_id", "configuration_key", "version", name="uq_baseline_version"),
 )
 
+# The layout version of these tables; a database of another layout is refused, never altered.
+SCHEMA_VERSION = "2"
+qa_meta = sa.Table(
+    "qa_meta", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 audit_events = sa.Table(
     "audit_events", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("actor", sa.String(128), nullable=False),
-    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
     sa.Column("scanner_id", sa.Integer),
     sa.Column("details", sa.Text),
 )
@@ -170,13 +180,34 @@ class Store:
             self.engine = sa.create_engine(self.url, future=True)
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            _retry(self._create_tables)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             raise UsageError(f"cannot use the database URL {self.display_url}: {exc}",
                              hint="give a URL like sqlite:////path/qa.sqlite or postgresql+psycopg://user@host/qa") from exc
         except sa.exc.OperationalError as exc:
             raise UsageError(f"cannot open the database {self.display_url}: {exc.orig}",
                              hint="check that the server runs and the URL, user and password are right") from exc
+
+    def _create_tables(self) -> None:
+        """Create missing tables (once, even with several processes starting together); check the layout."""
+        with self.engine.begin() as c:
+            if c.dialect.name == "postgresql":
+                c.execute(sa.text("SELECT pg_advisory_xact_lock(7281001)"))  # serialise concurrent first uses
+            existing = set(sa.inspect(c).get_table_names())
+            if "phantom_runs" in existing and "qa_meta" not in existing:
+                raise UsageError(
+                    f"the database {self.display_url} was created by an earlier development version of qa (no layout version)",
+                    hint="move that database aside (or give another with --db); qa never alters a database it did not create",
+                )
+            metadata.create_all(c)
+            row = c.execute(sa.select(qa_meta.c.value).where(qa_meta.c.key == "schema_version")).first()
+            if row is None:
+                c.execute(qa_meta.insert().values(key="schema_version", value=SCHEMA_VERSION))
+            elif row.value != SCHEMA_VERSION:
+                raise UsageError(
+                    f"the database {self.display_url} has table layout {row.value}; this qa uses layout {SCHEMA_VERSION}",
+                    hint="use the qa version that created it, or another database (--db)",
+                )
 
     @property
     def display_url(self) -> str:
@@ -191,13 +222,15 @@ class Store:
 
     # ---------------------------------------------------------------------------- scanners
 
+    def find_scanner_id(self, scanner: dict) -> int | None:
+        """The id of a known scanner (manufacturer + model + serial), else None; never writes."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(scanners.c.id).filter_by(**_identity(scanner))).first()
+        return None if row is None else int(row.id)
+
     def scanner_id(self, scanner: dict, conn=None) -> int:
         """The id of the scanner (manufacturer + model + serial), created on first sight."""
-        identity = {
-            "manufacturer": (scanner.get("manufacturer") or "unknown").strip(),
-            "model": (scanner.get("model") or "unknown").strip(),
-            "serial": (scanner.get("device_serial_number") or "").strip(),
-        }
+        identity = _identity(scanner)
 
         def run(c) -> int:
             row = c.execute(sa.select(scanners.c.id, scanners.c.station_name).filter_by(**identity)).first()
@@ -240,7 +273,13 @@ class Store:
     # ---------------------------------------------------------------------------- phantom runs
 
     def save_phantom_run(self, document: dict, *, analysed_at: str, qa_version: str) -> tuple[int, bool]:
-        """Store one ``qa.phantom/1`` result in one transaction; returns (run id, replaced)."""
+        """Store one ``qa.phantom/1`` result in one transaction; returns (run id, replaced).
+
+        Safe when several processes store at once: a lost race on a new scanner or run is retried.
+        """
+        return _retry(lambda: self._save_phantom_run(document, analysed_at=analysed_at, qa_version=qa_version))
+
+    def _save_phantom_run(self, document: dict, *, analysed_at: str, qa_version: str) -> tuple[int, bool]:
         settings_key = json.dumps(document.get("settings", {}), sort_keys=True)
         configuration_key = json.dumps(document["configuration"], sort_keys=True)
         uid = document["series"]["series_instance_uid"]
@@ -250,8 +289,7 @@ class Store:
                 sa.select(phantom_runs.c.id).where(
                     phantom_runs.c.scanner_id == scanner_id,
                     phantom_runs.c.series_instance_uid == uid,
-                    phantom_runs.c.procedure_sha256 == document["procedure"]["sha256"],
-                    phantom_runs.c.settings_key == settings_key,
+                    phantom_runs.c.configuration_key == configuration_key,
                 )
             ).first()
             values = {
@@ -335,16 +373,20 @@ class Store:
 
     # ---------------------------------------------------------------------------- baselines
 
-    def active_baseline(self, scanner_id: int, configuration_key: str):
-        """The active baseline of a scanner for one configuration, as a :class:`~qa.phantom.analysis.Baseline`."""
+    def active_baseline(self, scanner_id: int, configuration_key: str | None = None):
+        """The active baseline of a scanner, as a :class:`~qa.phantom.analysis.Baseline`.
+
+        For ``configuration_key`` when given; else (or when that configuration has none) the one
+        set most recently, so that a run in another configuration is reported as a configuration
+        change against it rather than as "no baseline yet".
+        """
         with self.engine.connect() as c:
-            row = c.execute(
-                sa.select(baselines).where(
-                    baselines.c.scanner_id == scanner_id,
-                    baselines.c.configuration_key == configuration_key,
-                    baselines.c.active.is_(True),
-                )
-            ).first()
+            query = sa.select(baselines).where(baselines.c.scanner_id == scanner_id, baselines.c.active.is_(True))
+            row = None
+            if configuration_key is not None:
+                row = c.execute(query.where(baselines.c.configuration_key == configuration_key)).first()
+            if row is None:
+                row = c.execute(query.order_by(baselines.c.id.desc())).first()
             scanner = c.execute(sa.select(scanners).where(scanners.c.id == scanner_id)).first()
         return None if row is None else _baseline_from_row(row, scanner)
 
@@ -394,6 +436,31 @@ class Store:
             rows = c.execute(query).all()
         return [{"at": r.at, "actor": r.actor, "event": r.event, "scanner_id": r.scanner_id, "details": json.loads(r.details or "{}")}
                 for r in rows]
+
+
+def _identity(scanner: dict) -> dict:
+    return {
+        "manufacturer": (scanner.get("manufacturer") or "unknown").strip(),
+        "model": (scanner.get("model") or "unknown").strip(),
+        "serial": (scanner.get("device_serial_number") or "").strip(),
+    }
+
+
+def _retry(action, attempts: int = 4):
+    """Run ``action``; after losing a race with another process (a unique key or a table that
+    appeared meanwhile) run it again, so concurrent runs never lose a result."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
+            text = str(exc.orig).lower() if getattr(exc, "orig", None) is not None else str(exc).lower()
+            lost_race = isinstance(exc, sa.exc.IntegrityError) or "already exists" in text or "locked" in text
+            if not lost_race or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _baseline_from_row(row: Any, scanner: Any):

@@ -72,6 +72,27 @@ def test_a_month_in_the_life_of_a_scanner(capsys, phantom_days, tmp_path):
     assert code == 0 and "not_available".upper() in out
 
 
+def test_a_configuration_change_is_reported_against_the_baseline_and_not_charted(capsys, phantom_days, tmp_path):
+    folders, _ = phantom_days
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    for folder in folders[:5]:
+        assert run(capsys, "phantom", folder, "--db", db)[0] == 0
+    assert run(capsys, "baseline", "set", "--scanner", "CT-A", "--db", db)[0] == 0
+    # the same scan scored with another method: a configuration change, never "no baseline yet"
+    code, out, _ = run(capsys, "phantom", folders[1], "--db", db, "--method", "siemens", "--json")
+    doc = json.loads(out)
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert code == 0 and checks["configuration"]["status"] == "warn"
+    assert "scoring_method siemens (baseline standard)" in checks["configuration"]["message"]
+    assert checks["mass_800_5mm"]["status"] == "not_available" and "configuration differs" in doc["verdict_message"]
+    # the trend keeps charting the baseline's configuration and lists the run it leaves out
+    code, out, _ = run(capsys, "trend", "--scanner", "CT-A", "--db", db, "--json")
+    trend = json.loads(out)
+    assert trend["configuration"]["scoring_method"] == "standard"
+    assert trend["not_charted"]["other_configuration"] == [doc["stored"]["run_id"]]
+    assert len(trend["metrics"]["mass_800_5mm"]["runs"]) == 5
+
+
 def test_no_store_and_unusable_input(capsys, phantom_days, tmp_path):
     folders, _ = phantom_days
     code, out, _ = run(capsys, "phantom", folders[0], "--no-store")
@@ -81,6 +102,12 @@ def test_no_store_and_unusable_input(capsys, phantom_days, tmp_path):
     write_ct_series(tmp_path / "water", np.stack([np.where(xx**2 + yy**2 < 30**2, 0.0, -1000.0)] * 8), pixel_mm=3.0)
     code, out, err = run(capsys, "phantom", tmp_path / "water", "--no-store")
     assert code == 2 and ("QRM" in err or "qrm-cci" in err.lower())
+    # with a database: refused before anything is written
+    db = tmp_path / "q.sqlite"
+    code, _, err = run(capsys, "phantom", tmp_path / "water", "--db", f"sqlite:///{db}", "--json")
+    assert code == 2
+    code, _, err = run(capsys, "trend", "--scanner", "1", "--db", f"sqlite:///{db}")
+    assert code == 2 and "no scanners yet" in err
 
 
 def test_scanner_not_found(capsys, tmp_path):

@@ -15,7 +15,7 @@ def test_pseudonyms_are_stable_keyed_and_not_the_identifier(tmp_path, monkeypatc
     monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "a" / "secret"))
     first = pseudonym("PATIENT-123")
     assert first == pseudonym("PATIENT-123") and first != pseudonym("PATIENT-124")
-    assert "123" not in first and first.startswith("p-")
+    assert "PATIENT-123" not in first and first.startswith("p-")
     assert stat.S_IMODE(os.stat(secret_path()).st_mode) == 0o600
     monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "b" / "secret"))
     assert pseudonym("PATIENT-123") != first  # another site, another pseudonym

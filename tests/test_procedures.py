@@ -39,7 +39,13 @@ def test_the_builtin_daily_procedure():
          "checks[0].action_pct", "must not be tighter"),
         ('metric = "c_ha_mg_per_cm3_hu"', 'metric = "c_ha"', "checks[4].metric", "not a whole-phantom metric"),
         ('required = ["800_5mm"', 'required = ["900_5mm"', "detection.required", "not an insert"),
-        ('severity = "warn"\n\n[acquisition.ring]', 'severity = "maybe"\n\n[acquisition.ring]', "acquisition.ctdivol_mgy.severity", "must be one of"),
+        ('range = [1.0, 2000.0]\nseverity = "warn"', 'range = [1.0, 2000.0]\nseverity = "maybe"', "acquisition.exposure_mas.severity",
+         "must be one of"),
+        ('baseline_tolerance_pct = 10.0\n\n[acquisition.exposure_mas]', 'baseline_tolerance_pct = "ten"\n\n[acquisition.exposure_mas]',
+         "acquisition.ctdivol_mgy.baseline_tolerance_pct", "must be a number"),
+        ('[acquisition.kvp]\nexpected = 120', '[acquisition.kvp]\nexpected = 120\nbaseline_tolerance_pct = 5', "acquisition.kvp.baseline_tolerance_pct",
+         "ctdivol_mgy and exposure_mas only"),
+        ('[acquisition.kvp]\nexpected = 120', '[acquisition.kvp]\nexpected = 120\ntolerence = 5', "acquisition.kvp.tolerence", "unknown key"),
     ],
 )
 def test_malformed_procedures_name_the_file_and_key(tmp_path, old, new, key, message):

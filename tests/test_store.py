@@ -94,3 +94,112 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
         Store("postgresql+psycopg://nobody:wrong@127.0.0.1:1/none")
     with pytest.raises(UsageError, match="cannot use the database URL"):
         Store("nonsense://x")
+
+
+def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days):
+    """Eight processes' worth of connections open a fresh database and store at the same moment."""
+    import threading
+
+    folders, _ = phantom_days
+    _, _, document, _, _ = run_phantom([folders[0]], store=None, progress=False)
+    barrier = threading.Barrier(8)
+    errors, run_ids = [], []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            store = Store(store_url)  # every worker creates the tables if they are missing
+            try:
+                doc = json.loads(json.dumps(document))
+                doc["series"]["series_instance_uid"] = f"1.2.826.0.1.3680043.9.{n}"
+                run_ids.append(store.save_phantom_run(doc, analysed_at="2026-03-01T08:00:00", qa_version="test")[0])
+            finally:
+                store.close()
+        except Exception as exc:  # collected and reported by the test
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = Store(store_url)
+    try:
+        assert len(store.scanners()) == 1  # one scanner, however many saved it first
+        assert len(store.phantom_runs(store.scanners()[0].id)) == 8 and len(set(run_ids)) == 8
+    finally:
+        store.close()
+
+
+def test_one_run_per_series_and_configuration(store_url, phantom_days, tmp_path):
+    """Re-analysing with an edited procedure replaces; other scoring settings are another configuration."""
+    from qa.resources import builtin_dir
+
+    folders, _ = phantom_days
+    edited = tmp_path / "edited.toml"
+    edited.write_text(
+        (builtin_dir("procedures") / "daily-phantom-qa.toml").read_text().replace('name = "Daily', 'name = "Our daily')
+    )
+    store = Store(store_url)
+    try:
+        first = run_phantom([folders[0]], store=store, progress=False)[3]
+        again, replaced = run_phantom([folders[0]], store=store, procedure=str(edited), progress=False)[3:]
+        assert again == first and replaced
+        import argparse
+
+        siemens = argparse.Namespace(method="siemens", threshold_hu=None, min_area_mm2=None, connectivity=None,
+                                     volume_method=None, kv_adapted=False)
+        other = run_phantom([folders[0]], store=store, settings_args=siemens, progress=False)[3]
+        assert other != first
+        runs = store.phantom_runs(store.scanners()[0].id)
+        assert len(runs) == 2 and len({r.configuration_key for r in runs}) == 2
+    finally:
+        store.close()
+
+
+def test_long_identifiers_store_alike_on_sqlite_and_postgresql(store_url, phantom_days):
+    folders, _ = phantom_days
+    _, _, document, _, _ = run_phantom([folders[0]], store=None, progress=False)
+    long_id = "mass_800_5mm_against_the_site_reference_" + "x" * 120
+    document["checks"].append(dict(document["checks"][0], id=long_id))
+    document["metrics"][long_id] = 1.0
+    document["scanner"]["model"] = "M" * 300
+    store = Store(store_url)
+    try:
+        run_id, _ = store.save_phantom_run(document, analysed_at="2026-03-01T08:00:00", qa_version="test")
+        assert long_id in {c["id"] for c in store.run_checks(run_id)}
+    finally:
+        store.close()
+
+
+def test_a_refused_scan_leaves_no_trace(store_url, tmp_path):
+    import numpy as np
+
+    from qa.dicom.write import write_ct_series
+    from qa.errors import InputError
+
+    yy, xx = np.mgrid[-32:32, -32:32]
+    write_ct_series(tmp_path / "water", np.stack([np.where(xx**2 + yy**2 < 30**2, 0.0, -1000.0)] * 8), pixel_mm=3.0)
+    store = Store(store_url)
+    try:
+        with pytest.raises(InputError):
+            run_phantom([tmp_path / "water"], store=store, progress=False)
+        assert store.scanners() == []
+    finally:
+        store.close()
+
+
+def test_a_database_of_another_layout_is_refused_not_altered(tmp_path):
+    import sqlalchemy as sa
+
+    path = tmp_path / "old.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as c:
+        c.execute(sa.text("CREATE TABLE phantom_runs (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(UsageError, match="earlier development version"):
+        Store(f"sqlite:///{path}")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    assert sa.inspect(engine).get_table_names() == ["phantom_runs"]  # untouched
+    engine.dispose()

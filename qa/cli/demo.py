@@ -33,10 +33,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qa.dicom.series import load_volume, scan_inputs, select_series
     from qa.phantom.analysis import baseline_from_results
     from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.procedures import load_procedure
     from qa.report.phantom import write_phantom_report
     from qa.store import Store
     from qa.trends import control_chart
 
+    min_sd_pct = load_procedure("daily-phantom-qa").min_sd_pct
     out_dir = Path(args.out)
     _prepare(out_dir)
     db_path = out_dir / "qa-demo.sqlite"
@@ -62,8 +64,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 )
                 folder = out_dir / "daily-qa" / scanner["station_name"] / when.strftime("%Y-%m-%d")
                 synthesize_phantom(folder, opts)
-                volume, result, document, run_id, _ = run_phantom([folder], store=store, progress=False)
-                flags = _flags(store, document, control_chart)
+                volume, result, document, run_id, _ = run_phantom([folder], store=store, ring="none", progress=False)
+                flags = _flags(store, document, control_chart, min_sd_pct)
                 if flags and scanner["station_name"] not in flagged_on and not any(c.status == "fail" for c in result.checks):
                     flagged_on[scanner["station_name"]] = day
                 summary.append([when.strftime("%Y-%m-%d"), scanner["station_name"], result.verdict.upper(),
@@ -76,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     runs = store.phantom_runs(scanner_row.id, protocol_ok_only=True)[-BASELINE_AFTER_DAYS:]
                     baseline = baseline_from_results([r.metrics for r in runs], scanner_row.key, json.loads(runs[-1].configuration_key),
                                                      0, when.isoformat(), tuple(r.id for r in runs))
-                    version = store.set_baseline(scanner_row.id, baseline, reason="qa demo: first five days")
+                    version = store.set_baseline(scanner_row.id, baseline, reason=f"qa demo: the first {BASELINE_AFTER_DAYS} days")
                     summary.append([when.strftime("%Y-%m-%d"), scanner_row.station_name, f"baseline v{version} set", "", "", ""])
         print("")
         print(table(["day", "scanner", "verdict", "800_5mm mg", "warnings / failures", "control-chart flags"], summary,
@@ -93,9 +95,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reports = []
         for scanner_row in store.scanners():
             volume, result, document = last[scanner_row.station_name]
-            runs = store.phantom_runs(scanner_row.id, configuration_key=json.dumps(document["configuration"], sort_keys=True))
+            runs = store.phantom_runs(scanner_row.id, configuration_key=json.dumps(document["configuration"], sort_keys=True),
+                                      protocol_ok_only=True)
             path = out_dir / f"report-{scanner_row.station_name}.html"
-            write_phantom_report(path, document, volume, result.location, runs=runs, scanner=scanner_row)
+            write_phantom_report(path, document, volume, result.location, runs=runs, scanner=scanner_row, min_sd_pct=min_sd_pct)
             reports.append(path)
         print("")
         print(f"last run of {SCANNERS[1]['station_name']}:")
@@ -120,14 +123,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _flags(store, document, control_chart) -> list[str]:
+def _flags(store, document, control_chart, min_sd_pct: float) -> list[str]:
     """Metrics whose control chart flags the newest run (after a baseline exists)."""
     from qa.trends import chart_sd
 
-    scanner_id = store.scanner_id(document["scanner"])
+    scanner_id = store.find_scanner_id(document["scanner"])
     config = json.dumps(document["configuration"], sort_keys=True)
     baseline = store.active_baseline(scanner_id, config)
-    if baseline is None:
+    if baseline is None or json.dumps(baseline.configuration, sort_keys=True) != config:
         return []
     runs = [r for r in store.phantom_runs(scanner_id, configuration_key=config, protocol_ok_only=True)]
     flags = set()
@@ -135,7 +138,7 @@ def _flags(store, document, control_chart) -> list[str]:
         stats = baseline.stats.get(metric)
         if stats is None or stats.sd <= 0:
             continue
-        points = control_chart([r.metrics.get(metric) for r in runs], stats.mean, chart_sd(stats.mean, stats.sd))
+        points = control_chart([r.metrics.get(metric) for r in runs], stats.mean, chart_sd(stats.mean, stats.sd, min_sd_pct))
         if points[-1].flags:
             flags.add(f"{metric} ({'/'.join(points[-1].flags)})")
     return sorted(flags)

@@ -41,9 +41,10 @@ def run_phantom(series, *, phantom=None, procedure="daily-phantom-qa", series_ui
     if store is not None:
         scanner = {"manufacturer": volume.info.manufacturer, "model": volume.info.model,
                    "device_serial_number": volume.info.device_serial_number, "station_name": volume.info.station_name}
-        scanner_id = store.scanner_id(scanner)
+        # Read only: a scan that turns out unusable must leave no trace in the store.
+        scanner_id = store.find_scanner_id(scanner)
         config = configuration_key(configuration_of(volume, proc, settings, ring))
-        baseline = store.active_baseline(scanner_id, config)
+        baseline = store.active_baseline(scanner_id, config) if scanner_id is not None else None
     result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=ring)
     analysed_at = now_iso()
     document = result.to_dict()
@@ -74,8 +75,11 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         if args.report:
             from qa.report.phantom import write_phantom_report
 
+            from qa.procedures import load_procedure
+
             runs, scanner_row = _trend_runs(store, document) if store is not None else ([], None)
-            write_phantom_report(args.report, document, volume, result.location, runs=runs, scanner=scanner_row)
+            write_phantom_report(args.report, document, volume, result.location, runs=runs, scanner=scanner_row,
+                                 min_sd_pct=load_procedure(args.procedure).min_sd_pct)
             print(f"report   {args.report}", file=out)
     finally:
         if store is not None:
@@ -86,12 +90,15 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def _trend_runs(store, document):
-    scanner_id = store.scanner_id(document["scanner"])
-    row = next(s for s in store.scanners() if s.id == scanner_id)
+    """The stored runs charted beside a report: this configuration, protocol followed."""
     import json as _json
 
+    scanner_id = store.find_scanner_id(document["scanner"])
+    row = next((s for s in store.scanners() if s.id == scanner_id), None)
+    if row is None:
+        return [], None
     config = _json.dumps(document["configuration"], sort_keys=True)
-    return store.phantom_runs(scanner_id, configuration_key=config), row
+    return store.phantom_runs(scanner_id, configuration_key=config, protocol_ok_only=True), row
 
 
 def print_phantom(out: TextIO, result, document) -> None:
@@ -235,14 +242,29 @@ def cmd_trend(args: argparse.Namespace) -> int:
             if args.json:
                 json_out({"scanner": scanner.to_dict(), "metrics": {}}, "qa.trend/1")
             return EXIT_OK
-        config_key = runs[-1].configuration_key
-        baseline = store.active_baseline(scanner.id, config_key)
+        # Chart the configuration of the active baseline; without one, that of the latest run that
+        # followed the protocol (an off-protocol run never decides what is charted).
+        import json as _json
+
+        baseline = store.active_baseline(scanner.id)
+        followed = [r for r in runs if r.protocol_ok]
+        if baseline is not None:
+            config_key = _json.dumps(baseline.configuration, sort_keys=True)
+        else:
+            config_key = (followed or runs)[-1].configuration_key
         current = [r for r in runs if r.configuration_key == config_key and r.protocol_ok]
-        skipped = len(runs) - len(current)
-        if skipped:
-            print(f"         {skipped} run(s) with another configuration or a protocol deviation are not charted", file=out)
+        deviating = [r for r in runs if not r.protocol_ok]
+        other_config = [r for r in runs if r.protocol_ok and r.configuration_key != config_key]
+        if deviating:
+            print(f"         not charted, protocol deviation: run(s) {', '.join('#' + str(r.id) for r in deviating)}", file=out)
+        if other_config:
+            print(f"         not charted, another configuration than the charted one: run(s) "
+                  f"{', '.join('#' + str(r.id) for r in other_config)}", file=out)
         metrics = [args.metric] if args.metric else default_trend_metrics()
-        result = {"scanner": scanner.to_dict(), "baseline_version": baseline.version if baseline else None, "metrics": {}}
+        result = {"scanner": scanner.to_dict(), "baseline_version": baseline.version if baseline else None,
+                  "configuration": _json.loads(config_key), "not_charted": {
+                      "protocol_deviation": [r.id for r in deviating], "other_configuration": [r.id for r in other_config]},
+                  "metrics": {}}
         if baseline is None:
             print("no baseline for the current configuration: values are listed without control limits "
                   f"(qa baseline set --scanner {scanner.id} --from-last 5)", file=out)

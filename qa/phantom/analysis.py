@@ -184,8 +184,12 @@ def configuration_of(volume, procedure: PhantomProcedure, settings: ScoringSetti
         "slice_thickness_mm": volume.slice_thickness_mm,
         "scoring_method": settings.method,
         "threshold_hu": settings.threshold_hu,
+        "threshold_rule": settings.threshold_rule,
+        "weight_breaks_hu": list(settings.weight_breaks_hu),
         "min_area_mm2": settings.min_area_mm2,
+        "min_pixels": settings.min_pixels,
         "connectivity": settings.connectivity,
+        "volume_method": settings.volume_method,
     }
 
 
@@ -219,8 +223,10 @@ def analyze_phantom(
     c_ha = calibration.c_ha_mg_per_cm3_hu if calibration else None
     score = _score_slab(volume, definition, location, thickness, settings, c_ha, xy)
     inserts, other = _assign(score, definition, location, thickness, c_ha)
-    totals = _totals(inserts, definition)
+    totals = _totals(inserts, definition, calibration is not None)
     metrics = _metrics(inserts, totals, calibration)
+    metrics["ctdivol_mgy"] = volume.info.ctdivol_mgy
+    metrics["exposure_mas"] = volume.info.exposure_mas
     configuration = configuration_of(volume, procedure, settings, ring)
     acquisition = {
         "kvp": volume.info.kvp,
@@ -232,10 +238,18 @@ def analyze_phantom(
         "ring": ring,
         "acquisition_datetime": volume.info.acquisition_datetime,
     }
+    same_configuration = baseline is not None and configuration_key(baseline.configuration) == configuration_key(configuration)
     acq_checks = [_acquisition_check(rule, acquisition) for rule in procedure.acquisition]
+    acq_checks += [
+        _acquisition_vs_baseline(rule, acquisition, baseline if same_configuration else None)
+        for rule in procedure.acquisition
+        if rule.baseline_tolerance_pct is not None
+    ]
     protocol_ok = all(c.status != FAIL for c in acq_checks)
+    config_check = _configuration_check(baseline, configuration)
     baseline_usable, baseline_reason = _baseline_usable(baseline, configuration, protocol_ok)
-    checks = list(acq_checks)
+    checks = acq_checks + [config_check]
+    checks += [_rod_check(obj) for obj in location.objects if obj.kind == "rod"]
     checks += [_detection_check(insert_id, inserts, procedure.detection_severity) for insert_id in procedure.required_detections]
     tightened = baseline is not None and baseline.n_runs >= procedure.tighten_after_runs
     for rule in procedure.checks:
@@ -284,10 +298,11 @@ def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation,
     ha = max(definition.rods, key=lambda r: r.density_mgha_cm3)
     if water is None or ha.density_mgha_cm3 <= 0:
         return None, ["the phantom definition has no water and HA rods: no mass calibration"]
-    warnings = []
-    for rod in (water, ha):
-        if not location.object(rod.id).found:
-            warnings.append(f"the {rod.id} rod was not seen; the calibration uses its expected position")
+    unseen = [rod.id for rod in (water, ha) if not location.object(rod.id).found]
+    if unseen:
+        # Never calibrate on a guessed position: a ROI half in the insert material shifts c_HA.
+        return None, [f"the {', '.join(unseen)} rod was not seen: no mass calibration, masses are not available"]
+    warnings: list[str] = []
     x, y = xy
     values = {}
     per_slice_sd = []
@@ -374,7 +389,8 @@ def _assign(score: CalciumScore, definition, location, thickness, c_ha):
             )
         else:
             centroid = obj.center_mm
-        mass = sum(lesion.mass_mg for lesion in lesions) if c_ha is not None else None
+        # An insert with no lesion has no measured mass (null), not a mass of 0 mg.
+        mass = sum(lesion.mass_mg for lesion in lesions) if c_ha is not None and detected else None
         results.append(
             InsertResult(
                 id=cyl.id,
@@ -401,12 +417,12 @@ def _assign(score: CalciumScore, definition, location, thickness, c_ha):
     return results, other
 
 
-def _totals(inserts: list[InsertResult], definition) -> dict:
-    masses = [i.mass_mg for i in inserts if i.mass_mg is not None]
+def _totals(inserts: list[InsertResult], definition, calibrated: bool) -> dict:
+    # Totals are over the detected inserts (an undetected insert adds no scored calcium).
     return {
         "agatston": float(sum(i.agatston for i in inserts)),
         "volume_mm3": float(sum(i.volume_mm3 for i in inserts)),
-        "mass_mg": float(sum(masses)) if len(masses) == len(inserts) else None,
+        "mass_mg": float(sum(i.mass_mg for i in inserts if i.mass_mg is not None)) if calibrated else None,
         "physical_mass_mg": float(sum(c.physical_mass_mg for c in definition.calcifications)),
         "physical_volume_mm3": float(sum(c.physical_volume_mm3 for c in definition.calcifications)),
         "n_detected": sum(1 for i in inserts if i.detected),
@@ -437,17 +453,82 @@ def _metrics(inserts, totals, calibration) -> dict[str, float | None]:
 def _acquisition_check(rule: AcquisitionRule, acquisition: dict) -> Check:
     check_id = f"acquisition_{rule.key}"
     value = acquisition.get(rule.key)
-    source = {"rule": f"acquisition.{rule.key}", "severity": rule.severity}
+    source = {"rule": f"acquisition.{rule.key}", "severity": rule.severity} | rule.source_dict()
+    expected = rule.describe()
+    if rule.key == "ring" and value == "unspecified":
+        return Check(check_id, NOT_AVAILABLE, None, expected, "the ring the phantom wore was not given (qa phantom --ring none|large)",
+                     source)
     if value is None:
-        return Check(check_id, NOT_AVAILABLE, None, rule.describe(), f"{rule.key} is not in the image headers", source)
+        return Check(check_id, NOT_AVAILABLE, None, expected, f"{rule.key} is not in the image headers", source)
     ok = _acquisition_matches(rule, value)
     status = PASS if ok else (FAIL if rule.severity == "fail" else WARN)
     message = (
         f"{rule.key} {value} as the procedure expects"
         if ok
-        else f"{rule.key} is {value}, the procedure expects {rule.describe()}: a protocol change, not drift"
+        else f"{rule.key} is {value}, the procedure expects {expected}: a protocol change, not drift"
     )
-    return Check(check_id, status, value, rule.describe(), message, source)
+    return Check(check_id, status, value, expected, message, source)
+
+
+def _acquisition_vs_baseline(rule: AcquisitionRule, acquisition: dict, baseline: Baseline | None) -> Check:
+    """A technique setting (CTDIvol, mAs) against the baseline's: a change is a protocol change, not drift."""
+    check_id = f"acquisition_{rule.key}_vs_baseline"
+    value = acquisition.get(rule.key)
+    pct = rule.baseline_tolerance_pct
+    source = {"rule": f"acquisition.{rule.key}.baseline_tolerance_pct", "tolerance_pct": pct}
+    stats = baseline.stats.get(rule.key) if baseline is not None else None
+    if stats is None:
+        why = "no baseline for this configuration" if baseline is None else f"the baseline holds no {rule.key}"
+        return Check(check_id, NOT_AVAILABLE, value, None, f"{rule.key} not compared: {why}", source)
+    if value is None:
+        return Check(check_id, NOT_AVAILABLE, None, stats.mean, f"{rule.key} is not in the image headers", source)
+    low, high = stats.mean * (1 - pct / 100.0), stats.mean * (1 + pct / 100.0)
+    source.update(reference_value=stats.mean, baseline_version=baseline.version)
+    deviation = 100.0 * (float(value) - stats.mean) / stats.mean if stats.mean else float("inf")
+    if low <= float(value) <= high:
+        return Check(check_id, PASS, value, [low, high], f"{rule.key} {value:.4g} as in the baseline ({stats.mean:.4g}, {deviation:+.1f} %)",
+                     source)
+    return Check(
+        check_id, FAIL, value, [low, high],
+        f"{rule.key} is {value:.4g}, the baseline's {stats.mean:.4g} ({deviation:+.1f} %, more than +-{pct:g} %): the technique "
+        "changed, a protocol change, not drift; rescan with the QA protocol (or set a new baseline if the change is intended)",
+        source,
+    )
+
+
+def _configuration_check(baseline: Baseline | None, configuration: dict) -> Check:
+    """Is this run comparable with the scanner's baseline (same phantom ring, kV, kernel, thickness, scoring)?"""
+    source = {"rule": "baseline.configuration"}
+    if baseline is None:
+        return Check("configuration", NOT_AVAILABLE, None, None, "no baseline for this scanner yet", source)
+    source["baseline_version"] = baseline.version
+    changed = sorted(k for k in set(configuration) | set(baseline.configuration)
+                     if baseline.configuration.get(k) != configuration.get(k))
+    if not changed:
+        return Check("configuration", PASS, "as baseline", "as baseline",
+                     f"same acquisition and scoring configuration as baseline version {baseline.version}", source)
+    listing = ", ".join(f"{k} {_plain(configuration.get(k))} (baseline {_plain(baseline.configuration.get(k))})" for k in changed)
+    source["changed"] = changed
+    return Check(
+        "configuration", WARN, ", ".join(changed), "as baseline",
+        f"configuration change, not drift: {listing}; baseline checks are not available for this run (set a baseline "
+        "for the new configuration once it has enough runs)",
+        source,
+    )
+
+
+def _plain(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _rod_check(obj) -> Check:
+    check_id = f"rod_{obj.id}_found"
+    if obj.found:
+        return Check(check_id, PASS, "found", "found", f"{obj.id} rod found ({obj.contrast_hu:+.0f} HU against the insert)",
+                     {"rule": "calibration.rods"})
+    return Check(check_id, FAIL, "not found", "found",
+                 f"the {obj.id} rod was not seen at its place: no mass calibration, masses and c_HA are not available",
+                 {"rule": "calibration.rods"})
 
 
 def _acquisition_matches(rule: AcquisitionRule, value: Any) -> bool:
@@ -474,10 +555,10 @@ def _acquisition_matches(rule: AcquisitionRule, value: Any) -> bool:
 def _detection_check(insert_id: str, inserts: list[InsertResult], severity: str) -> Check:
     insert = next(i for i in inserts if i.id == insert_id)
     if insert.detected:
-        return Check(f"detected_{insert_id}", PASS, True, True, f"insert {insert_id} detected ({insert.n_lesions} lesion(s))",
+        return Check(f"detected_{insert_id}", PASS, "detected", "detected", f"insert {insert_id} detected ({insert.n_lesions} lesion(s))",
                      {"rule": "detection.required"})
     return Check(
-        f"detected_{insert_id}", FAIL if severity == "fail" else WARN, False, True,
+        f"detected_{insert_id}", FAIL if severity == "fail" else WARN, "not detected", "detected",
         f"insert {insert_id} was not detected: no lesion >= the threshold within it", {"rule": "detection.required"},
     )
 
@@ -486,10 +567,11 @@ def _baseline_usable(baseline: Baseline | None, configuration: dict, protocol_ok
     if not protocol_ok:
         return False, "the acquisition deviates from the procedure: not compared with the baseline"
     if baseline is None:
-        return False, "no baseline for this scanner and configuration yet"
+        return False, "no baseline for this scanner yet"
     if configuration_key(baseline.configuration) != configuration_key(configuration):
-        changed = [k for k in configuration if baseline.configuration.get(k) != configuration.get(k)]
-        return False, f"the configuration differs from the baseline's ({', '.join(changed)}): set a new baseline"
+        changed = sorted(k for k in set(configuration) | set(baseline.configuration)
+                         if baseline.configuration.get(k) != configuration.get(k))
+        return False, f"the configuration differs from the baseline's ({', '.join(changed)})"
     return True, ""
 
 

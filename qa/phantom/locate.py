@@ -41,6 +41,18 @@ SEARCH_RADIUS_MM = 4.0
 SMALL_SEARCH_RADIUS_MM = 2.5
 # A calcification or HA rod is "seen" when it stands this far above the insert material.
 MIN_CONTRAST_HU = 40.0
+# Identity checks (a scan that is not this phantom is refused, never scored).  Our own limits,
+# read off the real Canon scan and the synthetic sweeps, with margin:
+# the fitted insert radius (the real insert with its holder fits 55 mm for a 50 mm radius) ...
+INSERT_RADIUS_TOLERANCE = 0.15
+# ... the large calcifications' contrasts rise with density: densest / least dense at least this
+# fraction of the density ratio (nominally 800/200 = 4; measured 4.6 real, 4.8 synthetic) ...
+MIN_CONTRAST_RATIO_FRACTION = 0.5
+# ... they are short cylinders: beyond their ends the excess HU at their centre falls below this
+# fraction of their contrast (vessels or wires running along z do not) ...
+MAX_END_CONTRAST_FRACTION = 0.35
+# ... and the HA rod stands out by at least this fraction of its nominal contrast.
+MIN_ROD_CONTRAST_FRACTION = 0.4
 
 
 @dataclass(frozen=True)
@@ -220,16 +232,25 @@ def locate_phantom(
     reach = max(sizes[0] / 2 + slice_thickness_mm / 2, increment)
     near = [k for k in range(n_slices) if abs(z[k] - z[k_peak]) <= reach and excess[k] > 0]
     calc_z = float(np.average(z[near], weights=excess[near]))
+    _require_coverage(z, calc_z, max(c.length_mm for c in definition.calcifications), slice_thickness_mm, increment)
 
     # 4. The spokes, from a maximum-intensity projection of the calcification slab.
     half_slab = sizes[0] / 2 + slice_thickness_mm / 2 + 0.5
     slab = [k for k in range(n_slices) if abs(z[k] - calc_z) <= max(half_slab, increment / 2 + 0.01)]
     mip = sub[slab].max(axis=0).astype(np.float64)
     objects, rotation, mirrored = _find_calcifications(mip, plane, (cx, cy), definition, insert_hu, calc_z, r_map)
+    _confirm_calcifications(objects, definition, sub, z, calc_z, plane, insert_hu, slice_thickness_mm, insert_slices)
 
     # 5. The rods.
     mean_image = np.mean(sub[list(rod_slices)], axis=0, dtype=np.float64)
     rod_objects = _find_rods(mean_image, plane, (cx, cy), definition, insert_hu, rotation, mirrored, rod_z)
+    ha_found = next(o for o in rod_objects if o.id == ha_rod.id)
+    if not ha_found.found or ha_found.contrast_hu < MIN_ROD_CONTRAST_FRACTION * rod_contrast:
+        measured = "not seen" if not ha_found.found else f"{ha_found.contrast_hu:.0f} HU above the insert"
+        raise _refuse(
+            f"not a {definition.name}: the {ha_rod.id} rod ({ha_rod.density_mgha_cm3:g} mg HA/cm3) is {measured} "
+            f"where the calcifications put it; at least {MIN_ROD_CONTRAST_FRACTION * rod_contrast:.0f} HU expected",
+        )
     notes.extend(f"the {obj.id} rod was not seen; its expected position is used" for obj in rod_objects if not obj.found)
 
     return PhantomLocation(
@@ -246,6 +267,62 @@ def locate_phantom(
         objects=tuple(objects + rod_objects),
         notes=tuple(notes),
     )
+
+
+def _require_coverage(z: np.ndarray, calc_z: float, length_mm: float, thickness_mm: float, increment_mm: float) -> None:
+    """Refuse a scan that clips the calcification slab: the inserts would be scored in part."""
+    needed = length_mm / 2 + thickness_mm / 2 - increment_mm / 2
+    below, above = calc_z - float(z.min()), float(z.max()) - calc_z
+    if min(below, above) < needed - 1e-6:
+        side = "starts" if below < above else "ends"
+        raise _refuse(
+            f"the scan {side} {min(below, above):.1f} mm from the centre of the calcification slab (z {calc_z:.1f} mm): "
+            f"the {length_mm:g} mm inserts are cut off (at least {needed:.1f} mm either side is needed)",
+            hint="scan the whole calcification section of the insert (extend the scan range) and run again",
+        )
+
+
+def _confirm_calcifications(objects, definition, sub, z, calc_z, plane, insert_hu, thickness_mm, insert_slices) -> None:
+    """Refuse a volume whose 'large calcifications' do not behave like this phantom's.
+
+    They must all be seen, their contrasts must rise with their density roughly in proportion,
+    and they must end along z (short cylinders, not vessels or wires running through the scan).
+    """
+    sizes = sorted({c.diameter_mm for c in definition.calcifications}, reverse=True)
+    largest = sorted((c for c in definition.calcifications if c.diameter_mm == sizes[0]), key=lambda c: c.density_mgha_cm3)
+    by_id = {o.id: o for o in objects}
+    unseen = [c.id for c in largest if not by_id[c.id].found]
+    if unseen:
+        raise _refuse(f"not a {definition.name}: the large calcification(s) {', '.join(unseen)} are not seen where the spokes put them")
+    contrasts = [by_id[c.id].contrast_hu for c in largest]
+    if len(largest) >= 2 and largest[0].density_mgha_cm3 > 0:
+        density_ratio = largest[-1].density_mgha_cm3 / largest[0].density_mgha_cm3
+        ratio = contrasts[-1] / contrasts[0]
+        rising = all(b > a for a, b in zip(contrasts, contrasts[1:]))
+        if not rising or ratio < MIN_CONTRAST_RATIO_FRACTION * density_ratio:
+            listing = ", ".join(f"{c.id} {v:.0f} HU" for c, v in zip(largest, contrasts))
+            raise _refuse(
+                f"not a {definition.name}: the contrasts of the large calcifications ({listing}) do not rise with their "
+                f"density ({density_ratio:g}:1 nominal; at least {MIN_CONTRAST_RATIO_FRACTION * density_ratio:g}:1 needed)",
+            )
+    first, last = insert_slices
+    for cyl in largest:
+        obj = by_id[cyl.id]
+        lo = cyl.length_mm / 2 + thickness_mm / 2 + 1.5
+        window = plane.box(obj.center_mm[0], obj.center_mm[1], cyl.diameter_mm / 2)
+        disk = np.hypot(plane.x[window] - obj.center_mm[0], plane.y[window] - obj.center_mm[1]) <= 0.3 * cyl.diameter_mm
+        if not disk.any():
+            continue
+        sides = []
+        for sign in (-1.0, 1.0):
+            ks = [k for k in range(first, last + 1) if lo <= sign * (z[k] - calc_z) <= lo + 5.0]
+            if ks:
+                sides.append(float(np.mean([sub[k][window][disk].mean() for k in ks])) - insert_hu)
+        if sides and min(sides) > MAX_END_CONTRAST_FRACTION * obj.contrast_hu:
+            raise _refuse(
+                f"not a {definition.name}: the bright object taken for the {cyl.id} calcification does not end along z "
+                f"({min(sides):.0f} HU above the insert {lo:.1f} mm beyond its centre): a vessel or rod, not a calcification",
+            )
 
 
 def _find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increment: float):
@@ -292,6 +369,12 @@ def _find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increm
     fit_plane = _Plane(geometry, *fit_box)
     mean_image = np.mean([hu[k, fit_box[0], fit_box[1]] for k in sample], axis=0, dtype=np.float64)
     cx, cy, radius = _fit_edge_circle(mean_image, fit_plane, (cx, cy), target_radius)
+    if abs(radius - target_radius) > INSERT_RADIUS_TOLERANCE * target_radius:
+        raise _refuse(
+            f"no {definition.name} found: the tissue cylinder in lung-equivalent material has a diameter of "
+            f"{2 * radius:.0f} mm, the insert's is {definition.insert_diameter_mm:g} mm "
+            f"(+-{100 * INSERT_RADIUS_TOLERANCE:g} %)",
+        )
     # Crop around the insert for everything that follows.
     crop = _box(geometry, cx, cy, target_radius * 1.25, whole)
     plane = _Plane(geometry, *crop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 from pathlib import Path
 
@@ -113,10 +114,11 @@ def write_phantom_report(path, document: dict, volume, location, *, runs=(), sca
 
         b = document.get("baseline")
         baseline = None
-        if b:
+        # Control limits only from a baseline of this run's configuration.
+        if b and json.dumps(b["configuration"], sort_keys=True) == json.dumps(document["configuration"], sort_keys=True):
             baseline = Baseline(b["scanner"], b["configuration"], b["version"], b["created_at"],
                                 {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in b["stats"].items()})
-        trend = trend_figure_png(list(runs), default_trend_metrics()[:6], baseline, min_sd_pct=min_sd_pct)
+        trend = trend_figure_png(list(runs), default_trend_metrics(), baseline, min_sd_pct=min_sd_pct)
     text = phantom_report_html(document, overlay, trend)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

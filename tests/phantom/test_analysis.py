@@ -57,6 +57,11 @@ def test_an_undetected_insert_keeps_its_expected_position(clean_scan):
     result = analyze_phantom(volume, PHANTOM, PROCEDURE)
     small = {i.id: i for i in result.inserts}["200_1mm"]
     assert not small.detected and small.n_lesions == 0 and small.agatston == 0
+    # nothing was measured: no mass and no mass error (null), never 0 mg / -100 %
+    assert small.mass_mg is None and small.mass_error_pct is None
+    assert result.metrics["mass_200_1mm"] is None
+    # the total is over the detected inserts
+    assert result.totals["mass_mg"] == pytest.approx(sum(i.mass_mg for i in result.inserts if i.detected))
     expected = {c["id"]: c for c in truth["calcifications"]}["200_1mm"]["center_mm"]
     assert math.dist(small.centroid_mm[:2], expected[:2]) < 2.5
 
@@ -110,8 +115,65 @@ def test_a_baseline_of_another_configuration_is_not_used(clean_scan):
     result = analyze_phantom(volume, PHANTOM, PROCEDURE)
     other = dict(result.configuration, kernel="FC13")
     baseline = Baseline("x|y|z", other, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
-    check = _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, baseline))["mass_800_5mm"]
+    changed = analyze_phantom(volume, PHANTOM, PROCEDURE, baseline)
+    check = _checks(changed)["mass_800_5mm"]
     assert check.status == NOT_AVAILABLE and "kernel" in check.message
+    # the change itself is a visible check: a configuration change, not drift, naming what changed
+    config = _checks(changed)["configuration"]
+    assert config.status == WARN and config.measured == "kernel" and "FC13" in config.message
+    assert changed.protocol_ok and "configuration differs" in changed.verdict_message
+    # the same configuration passes
+    same = Baseline("x|y|z", result.configuration, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
+    assert _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, same))["configuration"].status == PASS
+
+
+def test_a_technique_change_is_a_protocol_change_not_drift(clean_scan):
+    volume, _ = clean_scan
+    first = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    assert first.metrics["ctdivol_mgy"] == 4.0
+    stats = {k: MetricStats(v, 0.01 * abs(v), 5) for k, v in first.metrics.items() if v is not None}
+    # the baseline was acquired at 30 % more CTDIvol (another mAs): today's noise is not comparable
+    stats["ctdivol_mgy"] = MetricStats(5.2, 0.0, 5)
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE, Baseline("x|y|z", first.configuration, 1, "t", stats))
+    checks = _checks(result)
+    check = checks["acquisition_ctdivol_mgy_vs_baseline"]
+    assert check.status == FAIL and "protocol change, not drift" in check.message
+    assert check.expected == pytest.approx([5.2 * 0.9, 5.2 * 1.1])
+    assert not result.protocol_ok and checks["noise_hu"].status == NOT_AVAILABLE
+    # within 10 % it passes and the baseline checks run
+    stats["ctdivol_mgy"] = MetricStats(4.2, 0.0, 5)
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE, Baseline("x|y|z", first.configuration, 1, "t", stats))
+    assert _checks(result)["acquisition_ctdivol_mgy_vs_baseline"].status == PASS and _checks(result)["noise_hu"].status == PASS
+
+
+def test_a_missing_water_rod_gives_no_calibration_and_fails(tmp_path):
+    # the water rod is not where the phantom definition puts it: never calibrate on a guess
+    rods = tuple(replace(r, diameter_mm=2.0) if r.density_mgha_cm3 == 0 else r for r in PHANTOM.rods)
+    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-10, z_end_mm=45, noise_hu=5.0), definition=replace(PHANTOM, rods=rods))
+    result = analyze_phantom(load_series(tmp_path), PHANTOM, PROCEDURE)
+    checks = _checks(result)
+    assert result.calibration is None
+    assert checks["rod_water_found"].status == FAIL and checks["rod_ha200_found"].status == PASS
+    assert checks["mass_800_5mm_vs_physical"].status == NOT_AVAILABLE and result.metrics["c_ha"] is None
+    assert result.totals["mass_mg"] is None and all(i.mass_mg is None for i in result.inserts)
+    assert result.verdict == FAIL
+
+
+def test_the_ring_is_checked_only_when_given(clean_scan):
+    volume, _ = clean_scan
+    unspecified = _checks(analyze_phantom(volume, PHANTOM, PROCEDURE))["acquisition_ring"]
+    assert unspecified.status == NOT_AVAILABLE and "--ring" in unspecified.message
+    assert _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, ring="large"))["acquisition_ring"].status == PASS
+
+
+def test_checks_report_plain_values(clean_scan):
+    volume, _ = clean_scan
+    checks = _checks(analyze_phantom(volume, PHANTOM, PROCEDURE))
+    assert checks["acquisition_slice_thickness_mm"].expected == "one of 2.5, 3.0 (+-0.1)"
+    assert checks["acquisition_slice_thickness_mm"].source["allowed"] == [2.5, 3.0]
+    assert checks["acquisition_kernel"].expected.startswith("one of FC12*, ")
+    assert checks["acquisition_ctdivol_mgy"].expected == [0.5, 20.0]
+    assert (checks["detected_800_5mm"].measured, checks["detected_800_5mm"].expected) == ("detected", "detected")
 
 
 def test_baseline_statistics():
@@ -126,4 +188,5 @@ def test_the_configuration_names_what_a_baseline_depends_on(clean_scan):
 
     config = configuration_of(volume, PROCEDURE, scoring_settings("siemens"), "large")
     assert config["ring"] == "large" and config["scoring_method"] == "siemens" and config["kvp"] == 120.0
-    assert set(config) >= {"phantom", "ring", "kvp", "kernel", "slice_thickness_mm", "scoring_method"}
+    assert set(config) >= {"phantom", "ring", "kvp", "kernel", "slice_thickness_mm", "scoring_method", "threshold_hu",
+                           "threshold_rule", "weight_breaks_hu", "min_area_mm2", "connectivity", "volume_method"}

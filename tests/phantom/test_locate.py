@@ -92,3 +92,52 @@ def test_an_insert_without_calcifications_is_refused(tmp_path):
     synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-15.0, z_end_mm=50.0), definition=empty)
     with pytest.raises(InputError, match="calcifications"):
         _locate(tmp_path)
+
+
+def _decoy(tmp_path, **changes):
+    """A synthetic scan of a phantom that looks like the QRM insert but is not (changed calcifications)."""
+    from dataclasses import replace
+
+    decoy = replace(PHANTOM, calcifications=tuple(replace(c, **changes) for c in PHANTOM.calcifications))
+    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-15.0, z_end_mm=50.0, noise_hu=10.0), definition=decoy)
+
+
+def test_bright_spots_of_equal_density_are_not_this_phantom(tmp_path):
+    # three spokes of one density: no density order to tell them apart -> refused, not guessed
+    _decoy(tmp_path, density_mgha_cm3=400.0)
+    with pytest.raises(InputError, match="do not rise with their density"):
+        _locate(tmp_path)
+
+
+def test_vessels_running_along_z_are_not_calcifications(tmp_path):
+    # contrast-filled vessels (long cylinders) where the calcifications would be
+    _decoy(tmp_path, length_mm=60.0)
+    with pytest.raises(InputError, match="does not end along z"):
+        _locate(tmp_path)
+
+
+def test_a_contrast_enhanced_chest_is_refused(tmp_path):
+    # a heart-sized tissue cylinder in lung, an aorta full of contrast and three enhanced vessels
+    yy, xx = np.mgrid[-256:256, -256:256] * 0.7
+    image = np.full(xx.shape, -1000.0)
+    image[(xx / 160) ** 2 + (yy / 110) ** 2 < 1] = 40.0
+    image[((xx + 80) / 60) ** 2 + (yy / 80) ** 2 < 1] = -820.0
+    image[((xx - 80) / 60) ** 2 + (yy / 80) ** 2 < 1] = -820.0
+    image[xx**2 + yy**2 < 50**2] = 45.0
+    image[(xx - 10) ** 2 + (yy + 15) ** 2 < 12**2] = 320.0
+    for angle, hu in ((0.0, 600.0), (120.0, 400.0), (240.0, 250.0)):
+        ax, ay = 32 * math.cos(math.radians(angle)), 32 * math.sin(math.radians(angle))
+        image[(xx - ax) ** 2 + (yy - ay) ** 2 < 2.5**2] = hu
+    rng = np.random.default_rng(1)
+    volume = np.stack([image + rng.normal(0, 10, image.shape) for _ in range(40)])
+    write_ct_series(tmp_path, volume, pixel_mm=0.7, increment_mm=2.0)
+    with pytest.raises(InputError, match="not a"):
+        _locate(tmp_path)
+
+
+def test_a_scan_that_clips_the_calcification_slab_is_refused(tmp_path):
+    # the calcifications sit at z = 0 mm: a scan starting at z = 1 mm cuts them in half
+    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=1.0, z_end_mm=50.0, noise_hu=10.0))
+    with pytest.raises(InputError, match="cut off") as info:
+        _locate(tmp_path)
+    assert "scan range" in info.value.hint
