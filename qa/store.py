@@ -7,9 +7,9 @@ choose another database, e.g. ``postgresql+psycopg://user:password@host/qa``.
 What is kept: scanners (manufacturer + model + serial number, station name as a label), phantom
 runs with their provenance (toolkit version, procedure and its SHA-256, settings, SOP Instance
 UIDs inside the stored document), their metrics and checks (with the reference and the limits that
-applied that day), versioned baselines, and an audit trail of baseline changes.  Re-analysing the
-same series with the same procedure and settings replaces the earlier result instead of adding a
-second one.  No patient identifier is stored.
+applied that day), versioned baselines, and an audit trail of baseline changes.  A series is kept once per
+acquisition configuration: re-analysing it replaces the earlier result instead of adding a second
+one.  Saves are safe when several processes store at once.  No patient identifier is stored.
 """
 
 from __future__ import annotations
