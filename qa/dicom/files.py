@@ -107,7 +107,8 @@ class Reader:
     ``workdir`` object is referenced (series found in them keep a reference).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, headers_only: bool = False) -> None:
+        self.headers_only = headers_only  # stop before the pixel data (header checks need no pixels)
         self._archives: dict[str, zipfile.ZipFile] = {}
         self.workdir: tempfile.TemporaryDirectory | None = None
         self._n_spooled = 0
@@ -121,11 +122,12 @@ class Reader:
         self._archives.clear()
 
     def read(self, src: Source):
-        """The dataset of ``src`` with pixel data deferred, or None when it is not DICOM."""
+        """The dataset of ``src`` with pixel data deferred (or not read at all when ``headers_only``),
+        or None when it is not DICOM."""
         if src.path is not None:
-            return _read_file(src.path, src.label)
+            return _read_file(src.path, src.label, self.headers_only)
         path = self._spool(src)
-        return None if path is None else _read_file(path, src.label)
+        return None if path is None else _read_file(path, src.label, self.headers_only)
 
     def _spool(self, src: Source) -> str | None:
         archive = self._archives.get(src.archive)  # type: ignore[arg-type]
@@ -181,7 +183,7 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
     return 0 < length < 1024
 
 
-def _read_file(path: str, label: str):
+def _read_file(path: str, label: str, headers_only: bool = False):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -190,11 +192,14 @@ def _read_file(path: str, label: str):
             head = fp.read(132)
             if len(head) >= 132 and head[128:132] == b"DICM":
                 fp.seek(0)
+                if headers_only:
+                    return pydicom.dcmread(fp, stop_before_pixels=True)
                 return pydicom.dcmread(fp, defer_size=DEFER_BYTES)
             if not _looks_like_bare_dataset(head):
                 return None  # not DICOM
             fp.seek(0)
-            ds = pydicom.dcmread(fp, defer_size=DEFER_BYTES, force=True)
+            ds = (pydicom.dcmread(fp, stop_before_pixels=True, force=True) if headers_only
+                  else pydicom.dcmread(fp, defer_size=DEFER_BYTES, force=True))
             if "SOPClassUID" not in ds:
                 return None
             _note_transfer_syntax(ds)

@@ -177,10 +177,13 @@ def scan_inputs(
     inputs: Sequence[str | os.PathLike] | str | os.PathLike,
     *,
     progress: Progress | None = None,
+    headers_only: bool = False,
 ) -> InputScan:
     """Read the header of every file under ``inputs`` once and group the images by series.
 
     ``inputs`` is a folder (searched recursively), a zip file, a file, or a list of them.
+    ``headers_only`` reads with ``stop_before_pixels`` (for header checks; the volume cannot be
+    loaded from such a scan): an object is then an image by its SOP class or its Rows.
     """
     sources = files.expand_inputs(inputs)
     groups: dict[str, dict] = {}
@@ -189,7 +192,7 @@ def scan_inputs(
     localizer_series: list[str] = []
     others: list[OtherObject] = []
     total = len(sources)
-    with files.Reader() as reader:
+    with files.Reader(headers_only=headers_only) as reader:
         for n, src in enumerate(sources):
             if progress is not None:
                 progress(n, total)
@@ -205,7 +208,10 @@ def scan_inputs(
                 raise InputError(src.label, "SOPClassUID", "is missing: cannot tell what this DICOM object is",
                                  hint="remove the file from the input, or re-export it")
             modality = attr.raw_text(ds, "Modality")
-            if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+            has_pixels = "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+            if headers_only:
+                has_pixels = sop in CT_SOP_CLASSES or ("Rows" in ds and not sop.startswith(_SR_PREFIX))
+            if not has_pixels:
                 if sop in CT_SOP_CLASSES:
                     raise InputError(
                         src.label, "PixelData", "is missing from a CT image: the file is truncated or incomplete",

@@ -1,0 +1,492 @@
+"""Acquisition parameters of a CT series from its image headers (no pixels needed).
+
+Standard attributes first, then the vendors' private tags: GE (GEMS_HELIOS_01 PctRpeakDelay and
+AvgHeartRateForImage, the GEMS_CT_CARDIAC_001 sequence), Siemens (ImageComments such as
+"72 bpm, 55 %, 153 ms"), Toshiba/Canon (TOSHIBA_MEC_CT3 cardiac phase) and Philips (ELSCINT1).
+Every value keeps the tag it came from beside it (``AcquisitionHeaders.sources``), never inside it.
+
+``read_headers(group)`` works on a series found by :func:`qa.dicom.series.scan_inputs` (read with
+``headers_only=True`` for speed: ``stop_before_pixels``); each header is read once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.dicom import attributes as attr
+from qa.errors import InputError
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Images acquired together (one table position of a step-and-shoot scan, or one spiral)."""
+
+    index: int
+    n_images: int
+    z_min_mm: float | None
+    z_max_mm: float | None
+    acquisition_time: str | None  # ISO 8601 of its earliest image (as the scanner wrote it)
+    start_s: float | None  # seconds after the series' first image (None without times)
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index, "n_images": self.n_images, "z_min_mm": self.z_min_mm, "z_max_mm": self.z_max_mm,
+            "acquisition_time": self.acquisition_time, "start_s": self.start_s,
+        }
+
+
+@dataclass(frozen=True)
+class AcquisitionHeaders:
+    """What the headers of one CT series say about its acquisition and reconstruction."""
+
+    series_instance_uid: str
+    series_description: str
+    manufacturer: str | None
+    model: str | None
+    device_serial_number: str | None
+    station_name: str | None
+    software_versions: str | None
+    n_images: int
+    kvp: float | None
+    tube_current_ma: float | None
+    exposure_mas: float | None
+    exposure_time_ms: float | None
+    slice_thickness_mm: float | None
+    slice_increment_mm: float | None  # from the image positions, never SpacingBetweenSlices
+    kernel: str | None
+    reconstruction_algorithm: str | None  # "filtered_back_projection" | "iterative" | vendor text
+    reconstruction_diameter_mm: float | None
+    data_collection_diameter_mm: float | None
+    pitch: float | None
+    single_collimation_mm: float | None
+    total_collimation_mm: float | None
+    revolution_time_s: float | None
+    ctdivol_mgy: float | None
+    acquisition_type: str | None  # "sequenced" (axial step-and-shoot) | "spiral" | "stationary" | "constant_angle" | "free"
+    cardiac_synchronization: str | None  # "prospective" | "retrospective" | "none" | "paced" | "realtime"
+    trigger_phase_pct: float | None  # % of the RR interval
+    trigger_delay_ms: float | None  # after the R peak
+    heart_rate_bpm: float | None  # mean over the images (or the one value the scanner wrote)
+    heart_rate_min_bpm: float | None
+    heart_rate_max_bpm: float | None
+    heart_rate_prescan_bpm: float | None  # measured before the scan (GE: heart rate at confirm)
+    scan_range_mm: tuple[float, float] | None  # first and last image position along z
+    coverage_mm: float | None  # scan range + one slice thickness
+    first_image_time: str | None
+    stacks: tuple[Stack, ...]
+    sources: dict[str, str] = field(default_factory=dict)  # field -> the tag (or rule) it came from
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("stacks", "sources", "warnings")}
+        out["scan_range_mm"] = list(self.scan_range_mm) if self.scan_range_mm else None
+        out["stacks"] = [s.to_dict() for s in self.stacks]
+        out["sources"] = dict(self.sources)
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a DICOM value (DS/IS text, bytes of a UN element, a number), else None."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1").strip("\x00 ")
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
+        value = list(value)
+        if not value:
+            return None
+        value = value[0]
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
+        value = "\\".join(str(v) for v in value)
+    text = str(value).strip("\x00 ")
+    return text or None
+
+
+def _tag_name(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _standard(ds, keyword: str) -> tuple[Any, str | None]:
+    """A standard attribute, top level or inside the enhanced functional groups, with its source."""
+    value = attr.lookup(ds, keyword)
+    if value is None or value == "":
+        return None, None
+    return value, f"{_tag_name(attr.tag(keyword))} {keyword}"
+
+
+def _private(ds, group: int, creator: str, offset: int, name: str) -> tuple[Any, str | None]:
+    """A private element by its creator (never by a fixed block number), with its source."""
+    try:
+        block = ds.private_block(group, creator)
+        elem = block[offset]
+    except (KeyError, ValueError):
+        return None, None
+    if elem.value in (None, "", b""):
+        return None, None
+    return elem.value, f"{_tag_name(int(elem.tag))} {creator} {name}"
+
+
+# Siemens ImageComments on gated series, e.g. "72 bpm, 55 %, 153 ms" (the OsiriX sample headers).
+_SIEMENS_BPM = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.I)
+_SIEMENS_PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_SIEMENS_MS = re.compile(r"(-?\d+(?:\.\d+)?)\s*ms\b", re.I)
+
+
+def _first(candidates) -> tuple[float | None, str | None]:
+    for value, source in candidates:
+        number = _number(value)
+        if number is not None:
+            return number, source
+    return None, None
+
+
+# ------------------------------------------------------------------------------------ per image
+
+
+@dataclass(frozen=True)
+class _Image:
+    z_mm: float | None
+    position_along_mm: float | None
+    acquisition_number: int | None
+    time: dt.datetime | None
+    time_text: str | None
+    heart_rate_bpm: float | None
+    heart_rate_source: str | None
+
+
+def _image_time(ds) -> tuple[dt.datetime | None, str | None]:
+    """When the image was acquired: AcquisitionDateTime, else AcquisitionDate + Time, else Content."""
+    text = attr.raw_text(ds, "AcquisitionDateTime")
+    if not text:
+        date = attr.raw_text(ds, "AcquisitionDate") or attr.raw_text(ds, "ContentDate") or attr.raw_text(ds, "SeriesDate")
+        time = attr.raw_text(ds, "AcquisitionTime") or attr.raw_text(ds, "ContentTime")
+        if not (date and time):
+            return None, None
+        text = date + time
+    match = re.match(r"^(\d{8})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?", text.replace(":", ""))
+    if not match:
+        return None, None
+    day, hh, mm, ss, frac = match.groups()
+    try:
+        when = dt.datetime.strptime(day + (hh or "00") + (mm or "00") + (ss or "00"), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None, None
+    if frac:
+        when += dt.timedelta(seconds=float(frac))
+    return when, when.isoformat()
+
+
+def _image_heart_rate(ds, manufacturer: str) -> tuple[float | None, str | None]:
+    candidates = [_standard(ds, "HeartRate")]
+    if "GE" in manufacturer:
+        candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x31, "AvgHeartRateForImage"))
+    if "SIEMENS" in manufacturer:
+        comments = _text(attr.lookup(ds, "ImageComments")) or ""
+        match = _SIEMENS_BPM.search(comments)
+        if match:
+            candidates.append((match.group(1), "(0020,4000) ImageComments (Siemens 'bpm')"))
+    if "TOSHIBA" in manufacturer or "CANON" in manufacturer:
+        rr, source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x03, "Cardiac R-R Mean Time")
+        rr_ms = _number(rr)
+        if rr_ms and rr_ms > 0:
+            candidates.append((60000.0 / rr_ms, f"{source} (60000 / RR ms)"))
+    if "PHILIPS" in manufacturer:
+        candidates.append(_private(ds, 0x01F1, "ELSCINT1", 0x45, "Initial Heart Rate"))
+    return _first(candidates)
+
+
+# ------------------------------------------------------------------------------------ series
+
+
+def read_headers(group) -> AcquisitionHeaders:
+    """The acquisition parameters of one series (a :class:`qa.dicom.series.SeriesGroup`)."""
+    from qa.dicom import geometry
+
+    if not group.datasets:
+        raise InputError(None, None, "the series holds no images", hint="pass the folder of the calcium-score series")
+    ds0 = group.datasets[0]
+    info = group.info
+    manufacturer = (info.manufacturer or "").upper()
+    sources: dict[str, str] = {}
+    warnings: list[str] = []
+
+    def take(name: str, value, source):
+        if value is not None and source:
+            sources[name] = source
+        return value
+
+    # Numbers that are the same for the whole series: from the first image.
+    def num(name: str, *candidates):
+        value, source = _first(candidates)
+        return take(name, value, source)
+
+    kvp = num("kvp", _standard(ds0, "KVP"))
+    tube_current = num("tube_current_ma", _standard(ds0, "XRayTubeCurrent"), _standard(ds0, "XRayTubeCurrentInmA"))
+    exposure = num("exposure_mas", _standard(ds0, "Exposure"), _standard(ds0, "ExposureInmAs"))
+    exposure_time = num("exposure_time_ms", _standard(ds0, "ExposureTime"), _standard(ds0, "ExposureTimeInms"))
+    thickness = num("slice_thickness_mm", _standard(ds0, "SliceThickness"))
+    recon_diameter = num("reconstruction_diameter_mm", _standard(ds0, "ReconstructionDiameter"))
+    collection_diameter = num("data_collection_diameter_mm", _standard(ds0, "DataCollectionDiameter"))
+    pitch_candidates = [_standard(ds0, "SpiralPitchFactor")]
+    if "TOSHIBA" in manufacturer or "CANON" in manufacturer:
+        pitch_candidates.append(_private(ds0, 0x7005, "TOSHIBA_MEC_CT3", 0x23, "Pitch Factor"))
+    if "PHILIPS" in manufacturer:
+        pitch_candidates.append(_private(ds0, 0x01F1, "ELSCINT1", 0x26, "Pitch"))
+    pitch = num("pitch", *pitch_candidates)
+    single = num("single_collimation_mm", _standard(ds0, "SingleCollimationWidth"))
+    total = num("total_collimation_mm", _standard(ds0, "TotalCollimationWidth"))
+    revolution = num("revolution_time_s", _standard(ds0, "RevolutionTime"))
+    ctdivol = num("ctdivol_mgy", _standard(ds0, "CTDIvol"))
+
+    kernel_value, kernel_source = _standard(ds0, "ConvolutionKernel")
+    kernel = take("kernel", _text(kernel_value), kernel_source)
+
+    acquisition_type = _acquisition_type(ds0, pitch, sources)
+    reconstruction = _reconstruction_algorithm(ds0, manufacturer, kernel, sources)
+    phase, delay = _trigger(ds0, manufacturer, sources)
+    synchronization = _synchronization(ds0, manufacturer, acquisition_type, phase, delay, pitch, sources)
+
+    # Per image: position, time, heart rate.
+    images = []
+    for n, image in enumerate(group.images):
+        ds = group.datasets[image.dataset_index]
+        when, when_text = _image_time(ds)
+        number = _number(attr.raw_text(ds, "AcquisitionNumber"))
+        hr, hr_source = _image_heart_rate(ds, manufacturer)
+        images.append(_Image(image.position[2] if image.position else None, None,
+                             int(number) if number is not None else None, when, when_text, hr, hr_source))
+
+    increment = None
+    try:
+        stack = geometry.sort_stack(group.images)
+        increment = stack.increment_mm if hasattr(stack, "increment_mm") else stack.increment
+        if increment is not None:
+            sources["slice_increment_mm"] = "ImagePositionPatient along the slice normal (median step)"
+        images = [images[i] for i in stack.order]
+    except InputError as exc:
+        warnings.append(f"slice increment not available: {exc.message}")
+
+    rates = [i.heart_rate_bpm for i in images if i.heart_rate_bpm is not None]
+    heart_rate = heart_min = heart_max = None
+    if rates:
+        heart_rate, heart_min, heart_max = statistics.fmean(rates), min(rates), max(rates)
+        sources["heart_rate_bpm"] = next(i.heart_rate_source for i in images if i.heart_rate_source) + (
+            f" (mean over {len(rates)} images)" if len(rates) > 1 else "")
+    prescan = None
+    if "GE" in manufacturer:
+        confirm = _ge_cardiac_item(ds0, 0x02, "HeartRateAtConfirm")
+        prescan = take("heart_rate_prescan_bpm", _number(confirm[0]), confirm[1])
+
+    zs = [i.z_mm for i in images if i.z_mm is not None]
+    scan_range = (min(zs), max(zs)) if zs else None
+    coverage = (scan_range[1] - scan_range[0] + (thickness or 0.0)) if scan_range else None
+    if coverage is not None:
+        sources["coverage_mm"] = "image positions (first to last) + slice thickness"
+    stacks = _stacks(images)
+    times = [i.time for i in images if i.time is not None]
+    first_time = min(times).isoformat() if times else None
+
+    return AcquisitionHeaders(
+        series_instance_uid=info.series_instance_uid,
+        series_description=info.series_description,
+        manufacturer=info.manufacturer,
+        model=info.model,
+        device_serial_number=info.device_serial_number,
+        station_name=info.station_name,
+        software_versions=_text(attr.lookup(ds0, "SoftwareVersions")),
+        n_images=len(group.images),
+        kvp=kvp,
+        tube_current_ma=tube_current,
+        exposure_mas=exposure,
+        exposure_time_ms=exposure_time,
+        slice_thickness_mm=thickness,
+        slice_increment_mm=increment,
+        kernel=kernel,
+        reconstruction_algorithm=reconstruction,
+        reconstruction_diameter_mm=recon_diameter,
+        data_collection_diameter_mm=collection_diameter,
+        pitch=pitch,
+        single_collimation_mm=single,
+        total_collimation_mm=total,
+        revolution_time_s=revolution,
+        ctdivol_mgy=ctdivol,
+        acquisition_type=acquisition_type,
+        cardiac_synchronization=synchronization,
+        trigger_phase_pct=phase,
+        trigger_delay_ms=delay,
+        heart_rate_bpm=heart_rate,
+        heart_rate_min_bpm=heart_min,
+        heart_rate_max_bpm=heart_max,
+        heart_rate_prescan_bpm=prescan,
+        scan_range_mm=scan_range,
+        coverage_mm=coverage,
+        first_image_time=first_time,
+        stacks=stacks,
+        sources=sources,
+        warnings=tuple(warnings),
+    )
+
+
+def _ge_cardiac_item(ds, offset: int, name: str) -> tuple[Any, str | None]:
+    """An element of the GE cardiac sequence (0049,xx01) GEMS_CT_CARDIAC_001."""
+    seq, source = _private(ds, 0x0049, "GEMS_CT_CARDIAC_001", 0x01, "CT Cardiac Sequence")
+    if not seq:
+        return None, None
+    value, inner = _private(seq[0], 0x0049, "GEMS_CT_CARDIAC_001", offset, name)
+    return value, (f"{source} > {inner}" if inner else None)
+
+
+# DICOM PS3.3 C.8.15.3.8 Acquisition Type (0018,9302) defined terms.
+_ACQUISITION_TYPES = {"SEQUENCED": "sequenced", "SPIRAL": "spiral", "CONSTANT_ANGLE": "constant_angle",
+                      "STATIONARY": "stationary", "FREE": "free"}
+# GE ScanOptions of CT images (seen in the GE LightSpeed headers of the pydicom test files).
+_GE_SCAN_OPTIONS = {"AXIAL MODE": "sequenced", "CINE MODE": "sequenced", "HELICAL MODE": "spiral", "SCOUT MODE": None}
+
+
+def _acquisition_type(ds, pitch, sources) -> str | None:
+    value, source = _standard(ds, "AcquisitionType")
+    text = (_text(value) or "").upper()
+    if text in _ACQUISITION_TYPES:
+        sources["acquisition_type"] = source
+        return _ACQUISITION_TYPES[text]
+    options, source = _standard(ds, "ScanOptions")
+    options_text = (_text(options) or "").upper()
+    for key, kind in _GE_SCAN_OPTIONS.items():
+        if key in options_text and kind:
+            sources["acquisition_type"] = f"{source} '{_text(options)}'"
+            return kind
+    if pitch is not None and pitch > 0:
+        sources["acquisition_type"] = f"inferred: a pitch factor is given ({sources.get('pitch')})"
+        return "spiral"
+    return None
+
+
+def _reconstruction_algorithm(ds, manufacturer, kernel, sources) -> str | None:
+    value, source = _standard(ds, "ReconstructionAlgorithm")  # PS3.3 C.8.15.3.6: FILTER_BACK_PROJ | ITERATIVE
+    text = (_text(value) or "").upper()
+    if text:
+        sources["reconstruction_algorithm"] = source
+        return {"FILTER_BACK_PROJ": "filtered_back_projection", "ITERATIVE": "iterative"}.get(text, text.lower())
+    if "SIEMENS" in manufacturer and kernel and "\\" in kernel:
+        # Siemens write the iterative strength as the kernel's second value (Qr36d\3: ADMIRE 3).
+        sources["reconstruction_algorithm"] = "(0018,1210) ConvolutionKernel second value (Siemens iterative strength)"
+        return f"iterative (strength {kernel.split(chr(92))[1]})"
+    return None
+
+
+def _trigger(ds, manufacturer, sources) -> tuple[float | None, float | None]:
+    phase_candidates = [_standard(ds, "NominalPercentageOfCardiacPhase")]
+    delay_candidates = [_standard(ds, "NominalCardiacTriggerDelayTime"), _standard(ds, "TriggerTime")]
+    if "GE" in manufacturer:
+        phase_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x33, "PctRpeakDelay"))
+        delay_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x3F, "RPeakTimeDelay"))
+    if "SIEMENS" in manufacturer:
+        comments = _text(attr.lookup(ds, "ImageComments")) or ""
+        if _SIEMENS_BPM.search(comments) or "%" in comments:
+            pct, ms = _SIEMENS_PCT.search(comments), _SIEMENS_MS.search(comments)
+            if pct:
+                phase_candidates.append((pct.group(1), "(0020,4000) ImageComments (Siemens '%')"))
+            if ms:
+                delay_candidates.append((ms.group(1), "(0020,4000) ImageComments (Siemens 'ms')"))
+    if "TOSHIBA" in manufacturer or "CANON" in manufacturer:
+        phase_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x04, "Cardiac Reconstruction Gating Phase in Percent"))
+        delay_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x05, "Cardiac Reconstruction Gating Phase in ms"))
+    if "PHILIPS" in manufacturer:
+        gating, source = _private(ds, 0x01F1, "ELSCINT1", 0x41, "Gating Delay")
+        text = _text(gating) or ""
+        if "%" in text:
+            phase_candidates.append((text.replace("%", ""), source))
+        elif text:
+            delay_candidates.append((text.lower().replace("ms", ""), source))
+    phase, phase_source = _first(phase_candidates)
+    delay, delay_source = _first(delay_candidates)
+    if phase is not None:
+        sources["trigger_phase_pct"] = phase_source
+    if delay is not None:
+        sources["trigger_delay_ms"] = delay_source
+    return phase, delay
+
+
+# DICOM PS3.3 C.7.6.18.1 Cardiac Synchronization Technique (0018,9037) defined terms.
+_SYNCHRONIZATION = {"NONE": "none", "REALTIME": "realtime", "PROSPECTIVE": "prospective",
+                    "RETROSPECTIVE": "retrospective", "PACED": "paced"}
+
+
+def _synchronization(ds, manufacturer, acquisition_type, phase, delay, pitch, sources) -> str | None:
+    value, source = _standard(ds, "CardiacSynchronizationTechnique")
+    text = (_text(value) or "").upper()
+    if text in _SYNCHRONIZATION:
+        sources["cardiac_synchronization"] = source
+        return _SYNCHRONIZATION[text]
+    gated = phase is not None or delay is not None
+    if not gated:
+        return None
+    # Without the standard attribute: a gated axial (step-and-shoot) scan is prospectively
+    # triggered; a gated low-pitch spiral is retrospectively gated.  Marked as inferred.
+    basis = sources.get("trigger_phase_pct") or sources.get("trigger_delay_ms")
+    if acquisition_type in ("sequenced", "stationary"):
+        sources["cardiac_synchronization"] = f"inferred: gated ({basis}) {acquisition_type} acquisition"
+        return "prospective"
+    if acquisition_type == "spiral" and pitch is not None and pitch < 1.0:
+        sources["cardiac_synchronization"] = f"inferred: gated ({basis}) spiral with pitch {pitch:g} < 1"
+        return "retrospective"
+    return None
+
+
+def _stacks(images: list[_Image]) -> tuple[Stack, ...]:
+    """Group images into stacks: by AcquisitionNumber when it varies, else by acquisition time."""
+    if not images:
+        return ()
+    numbers = {i.acquisition_number for i in images}
+    if len(numbers) > 1 and None not in numbers:
+        keys = [i.acquisition_number for i in images]
+    elif any(i.time is not None for i in images):
+        keys = [i.time for i in images]
+    else:
+        keys = [0] * len(images)
+    groups: dict[Any, list[_Image]] = {}
+    for key, image in zip(keys, images):
+        groups.setdefault(key, []).append(image)
+    times = [i.time for i in images if i.time is not None]
+    t0 = min(times) if times else None
+    ordered = sorted(groups.values(), key=lambda g: (min((i.time for i in g if i.time), default=dt.datetime.max),
+                                                     min((i.z_mm for i in g if i.z_mm is not None), default=0.0)))
+    out = []
+    for n, members in enumerate(ordered):
+        zs = [i.z_mm for i in members if i.z_mm is not None]
+        stimes = [i.time for i in members if i.time is not None]
+        start = min(stimes) if stimes else None
+        out.append(Stack(
+            index=n, n_images=len(members), z_min_mm=min(zs) if zs else None, z_max_mm=max(zs) if zs else None,
+            acquisition_time=start.isoformat() if start else None,
+            start_s=(start - t0).total_seconds() if start and t0 else None,
+        ))
+    return tuple(out)
+
+
+def headers_of(inputs, series_uid: str | None = None, *, progress=None) -> AcquisitionHeaders:
+    """Convenience: scan ``inputs`` (headers only), pick the series, read its acquisition headers."""
+    from qa.dicom.series import scan_inputs, select_series
+
+    return read_headers(select_series(scan_inputs(inputs, progress=progress, headers_only=True), series_uid))
