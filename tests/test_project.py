@@ -43,6 +43,15 @@ def test_benchmark_runs(tmp_path):
     assert "ratio (qa load + score) / (plain pydicom loop)" in out.stdout
 
 
+def test_header_benchmark_runs():
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_headers.py"), "--files", "20", "--repeats", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "rate ratio qa / baseline" in out.stdout
+
+
 @pytest.mark.slow
 def test_built_wheel_ships_the_phantom_definitions(tmp_path):
     """Build the wheel, unpack it away from the checkout, and load a built-in phantom from it."""
