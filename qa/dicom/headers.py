@@ -94,6 +94,21 @@ class AcquisitionHeaders:
 # ------------------------------------------------------------------------------------ helpers
 
 
+def vendor_of(manufacturer: str | None) -> str | None:
+    """The vendor family of a Manufacturer value: "ge", "siemens", "canon" (Toshiba too), "philips"."""
+    text = (manufacturer or "").upper()
+    words = re.findall(r"[A-Z]+", text)
+    if words[:1] == ["GE"] or "GE MEDICAL" in text or "GE HEALTHCARE" in text:
+        return "ge"
+    if "SIEMENS" in text:
+        return "siemens"
+    if "TOSHIBA" in text or "CANON" in text:
+        return "canon"
+    if "PHILIPS" in text or "ELSCINT" in text:
+        return "philips"
+    return None
+
+
 def _number(value: Any) -> float | None:
     """A finite number from a DICOM value (DS/IS text, bytes of a UN element, a number), else None."""
     if value is None:
@@ -197,21 +212,21 @@ def _image_time(ds) -> tuple[dt.datetime | None, str | None]:
     return when, when.isoformat()
 
 
-def _image_heart_rate(ds, manufacturer: str) -> tuple[float | None, str | None]:
+def _image_heart_rate(ds, vendor: str | None) -> tuple[float | None, str | None]:
     candidates = [_standard(ds, "HeartRate")]
-    if "GE" in manufacturer:
+    if vendor == "ge":
         candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x31, "AvgHeartRateForImage"))
-    if "SIEMENS" in manufacturer:
+    if vendor == "siemens":
         comments = _text(attr.lookup(ds, "ImageComments")) or ""
         match = _SIEMENS_BPM.search(comments)
         if match:
             candidates.append((match.group(1), "(0020,4000) ImageComments (Siemens 'bpm')"))
-    if "TOSHIBA" in manufacturer or "CANON" in manufacturer:
+    if vendor == "canon":
         rr, source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x03, "Cardiac R-R Mean Time")
         rr_ms = _number(rr)
         if rr_ms and rr_ms > 0:
             candidates.append((60000.0 / rr_ms, f"{source} (60000 / RR ms)"))
-    if "PHILIPS" in manufacturer:
+    if vendor == "philips":
         candidates.append(_private(ds, 0x01F1, "ELSCINT1", 0x45, "Initial Heart Rate"))
     return _first(candidates)
 
@@ -227,7 +242,7 @@ def read_headers(group) -> AcquisitionHeaders:
         raise InputError(None, None, "the series holds no images", hint="pass the folder of the calcium-score series")
     ds0 = group.datasets[0]
     info = group.info
-    manufacturer = (info.manufacturer or "").upper()
+    vendor = vendor_of(info.manufacturer)
     sources: dict[str, str] = {}
     warnings: list[str] = []
 
@@ -249,9 +264,9 @@ def read_headers(group) -> AcquisitionHeaders:
     recon_diameter = num("reconstruction_diameter_mm", _standard(ds0, "ReconstructionDiameter"))
     collection_diameter = num("data_collection_diameter_mm", _standard(ds0, "DataCollectionDiameter"))
     pitch_candidates = [_standard(ds0, "SpiralPitchFactor")]
-    if "TOSHIBA" in manufacturer or "CANON" in manufacturer:
+    if vendor == "canon":
         pitch_candidates.append(_private(ds0, 0x7005, "TOSHIBA_MEC_CT3", 0x23, "Pitch Factor"))
-    if "PHILIPS" in manufacturer:
+    if vendor == "philips":
         pitch_candidates.append(_private(ds0, 0x01F1, "ELSCINT1", 0x26, "Pitch"))
     pitch = num("pitch", *pitch_candidates)
     single = num("single_collimation_mm", _standard(ds0, "SingleCollimationWidth"))
@@ -263,9 +278,9 @@ def read_headers(group) -> AcquisitionHeaders:
     kernel = take("kernel", _text(kernel_value), kernel_source)
 
     acquisition_type = _acquisition_type(ds0, pitch, sources)
-    reconstruction = _reconstruction_algorithm(ds0, manufacturer, kernel, sources)
-    phase, delay = _trigger(ds0, manufacturer, sources)
-    synchronization = _synchronization(ds0, manufacturer, acquisition_type, phase, delay, pitch, sources)
+    reconstruction = _reconstruction_algorithm(ds0, vendor, kernel, sources)
+    phase, delay = _trigger(ds0, vendor, sources)
+    synchronization = _synchronization(ds0, vendor, acquisition_type, phase, delay, pitch, sources)
 
     # Per image: position, time, heart rate.
     images = []
@@ -273,7 +288,7 @@ def read_headers(group) -> AcquisitionHeaders:
         ds = group.datasets[image.dataset_index]
         when, when_text = _image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
-        hr, hr_source = _image_heart_rate(ds, manufacturer)
+        hr, hr_source = _image_heart_rate(ds, vendor)
         images.append(_Image(image.position[2] if image.position else None, None,
                              int(number) if number is not None else None, when, when_text, hr, hr_source))
 
@@ -294,7 +309,7 @@ def read_headers(group) -> AcquisitionHeaders:
         sources["heart_rate_bpm"] = next(i.heart_rate_source for i in images if i.heart_rate_source) + (
             f" (mean over {len(rates)} images)" if len(rates) > 1 else "")
     prescan = None
-    if "GE" in manufacturer:
+    if vendor == "ge":
         confirm = _ge_cardiac_item(ds0, 0x02, "HeartRateAtConfirm")
         prescan = take("heart_rate_prescan_bpm", _number(confirm[0]), confirm[1])
 
@@ -382,26 +397,26 @@ def _acquisition_type(ds, pitch, sources) -> str | None:
     return None
 
 
-def _reconstruction_algorithm(ds, manufacturer, kernel, sources) -> str | None:
+def _reconstruction_algorithm(ds, vendor, kernel, sources) -> str | None:
     value, source = _standard(ds, "ReconstructionAlgorithm")  # PS3.3 C.8.15.3.6: FILTER_BACK_PROJ | ITERATIVE
     text = (_text(value) or "").upper()
     if text:
         sources["reconstruction_algorithm"] = source
         return {"FILTER_BACK_PROJ": "filtered_back_projection", "ITERATIVE": "iterative"}.get(text, text.lower())
-    if "SIEMENS" in manufacturer and kernel and "\\" in kernel:
+    if vendor == "siemens" and kernel and "\\" in kernel:
         # Siemens write the iterative strength as the kernel's second value (Qr36d\3: ADMIRE 3).
         sources["reconstruction_algorithm"] = "(0018,1210) ConvolutionKernel second value (Siemens iterative strength)"
         return f"iterative (strength {kernel.split(chr(92))[1]})"
     return None
 
 
-def _trigger(ds, manufacturer, sources) -> tuple[float | None, float | None]:
+def _trigger(ds, vendor, sources) -> tuple[float | None, float | None]:
     phase_candidates = [_standard(ds, "NominalPercentageOfCardiacPhase")]
     delay_candidates = [_standard(ds, "NominalCardiacTriggerDelayTime"), _standard(ds, "TriggerTime")]
-    if "GE" in manufacturer:
+    if vendor == "ge":
         phase_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x33, "PctRpeakDelay"))
         delay_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x3F, "RPeakTimeDelay"))
-    if "SIEMENS" in manufacturer:
+    if vendor == "siemens":
         comments = _text(attr.lookup(ds, "ImageComments")) or ""
         if _SIEMENS_BPM.search(comments) or "%" in comments:
             pct, ms = _SIEMENS_PCT.search(comments), _SIEMENS_MS.search(comments)
@@ -409,10 +424,10 @@ def _trigger(ds, manufacturer, sources) -> tuple[float | None, float | None]:
                 phase_candidates.append((pct.group(1), "(0020,4000) ImageComments (Siemens '%')"))
             if ms:
                 delay_candidates.append((ms.group(1), "(0020,4000) ImageComments (Siemens 'ms')"))
-    if "TOSHIBA" in manufacturer or "CANON" in manufacturer:
+    if vendor == "canon":
         phase_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x04, "Cardiac Reconstruction Gating Phase in Percent"))
         delay_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x05, "Cardiac Reconstruction Gating Phase in ms"))
-    if "PHILIPS" in manufacturer:
+    if vendor == "philips":
         gating, source = _private(ds, 0x01F1, "ELSCINT1", 0x41, "Gating Delay")
         text = _text(gating) or ""
         if "%" in text:
@@ -433,7 +448,7 @@ _SYNCHRONIZATION = {"NONE": "none", "REALTIME": "realtime", "PROSPECTIVE": "pros
                     "RETROSPECTIVE": "retrospective", "PACED": "paced"}
 
 
-def _synchronization(ds, manufacturer, acquisition_type, phase, delay, pitch, sources) -> str | None:
+def _synchronization(ds, vendor, acquisition_type, phase, delay, pitch, sources) -> str | None:
     value, source = _standard(ds, "CardiacSynchronizationTechnique")
     text = (_text(value) or "").upper()
     if text in _SYNCHRONIZATION:
@@ -447,6 +462,10 @@ def _synchronization(ds, manufacturer, acquisition_type, phase, delay, pitch, so
     basis = sources.get("trigger_phase_pct") or sources.get("trigger_delay_ms")
     if acquisition_type in ("sequenced", "stationary"):
         sources["cardiac_synchronization"] = f"inferred: gated ({basis}) {acquisition_type} acquisition"
+        return "prospective"
+    if acquisition_type == "spiral" and pitch is not None and pitch >= 1.5:
+        # A gated high-pitch spiral (e.g. Siemens Flash) is triggered prospectively.
+        sources["cardiac_synchronization"] = f"inferred: gated ({basis}) high-pitch spiral (pitch {pitch:g} >= 1.5)"
         return "prospective"
     if acquisition_type == "spiral" and pitch is not None and pitch < 1.0:
         sources["cardiac_synchronization"] = f"inferred: gated ({basis}) spiral with pitch {pitch:g} < 1"

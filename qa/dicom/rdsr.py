@@ -1,0 +1,415 @@
+"""CT radiation dose reports -> dose events.
+
+Reads the CT Radiation Dose SR (DICOM PS3.16 TID 10011) carried in the X-Ray Radiation Dose SR,
+Enhanced SR or Comprehensive SR SOP classes, and the header of the Philips "Dose Info" screen
+capture written by scanners older than RDSR.  Content items are matched on (CodeValue,
+CodingSchemeDesignator) pairs (:mod:`qa.dicom.rdsr_codes`), never on their meanings; every number
+is converted by its UCUM unit.  A value that cannot be read is None and the report says why in
+``warnings``: never a guessed number.  Private (``99...``) content is ignored.
+
+:func:`merge_reports` turns the reports of one study into one :class:`StudyDose`: cumulative
+re-sends (a later report repeating the earlier events) are merged by Irradiation Event UID, the
+reports of a continued study (different events) are all kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+
+from qa.dicom import attributes as attr
+from qa.dicom import files
+from qa.dicom import rdsr_codes as C
+from qa.dicom import sr_content as sr
+from qa.dicom.integrity import check_complete
+from qa.errors import InputError
+
+__all__ = ["DoseEvent", "DoseReport", "StudyDose", "is_dose_report", "merge_reports", "read_dose_report"]
+
+# PS3.4 Annex B.5 Standard SOP Classes: the SR classes that can carry TID 10011
+SR_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.88.67": "xray_dose_sr",
+    "1.2.840.10008.5.1.4.1.1.88.22": "enhanced_sr",
+    "1.2.840.10008.5.1.4.1.1.88.33": "comprehensive_sr",
+}
+_SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+_SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+_HINT_RDSR = ("pass the exam's CT Radiation Dose SR (RDSR, or Enhanced SR with TID 10011) "
+              "or a Philips 'Dose Info' screen capture")
+_HINT_REEXPORT = "copy or export the report again from the scanner or PACS"
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+class _Record:
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class DoseEvent(_Record):
+    """One irradiation event (TID 10013 "CT Acquisition").  Per-source tuples have one value per
+    X-ray source (two for dual source), in the order of the report.  ``sources`` maps a field name
+    to where its value came from ("DCM 113830", a header tag)."""
+
+    irradiation_event_uid: str | None
+    acquisition_type: str | None  # spiral | sequenced | constant_angle | stationary | free | cone_beam
+    acquisition_protocol: str | None
+    target_region: str | None  # code meaning, for display
+    target_region_code: str | None
+    target_region_scheme: str | None
+    xray_source_ids: tuple[str | None, ...]
+    kvp: tuple[float | None, ...]
+    tube_current_ma: tuple[float | None, ...]
+    max_tube_current_ma: tuple[float | None, ...]
+    exposure_time_per_rotation_s: tuple[float | None, ...]
+    n_xray_sources_reported: int | None
+    exposure_time_s: float | None
+    scanning_length_mm: float | None
+    single_collimation_mm: float | None
+    total_collimation_mm: float | None
+    pitch: float | None
+    ctdivol_mgy: float | None
+    dlp_mgycm: float | None
+    phantom: str | None  # head16 | body32 | None
+    ssde_mgy: float | None
+    comment: str | None
+    start_datetime: str | None  # ISO 8601
+    sources: dict[str, str] = field(default_factory=dict, hash=False)  # field -> where its value came from
+
+
+@dataclass(frozen=True)
+class DoseReport(_Record):
+    """One dose report file.  ``dlp_total_mgycm`` is the report's own total (DCM 113813, or the
+    Philips header total), never replaced by ``dlp_events_sum_mgycm``.  No patient identifiers."""
+
+    path: str
+    sop_instance_uid: str | None
+    sop_class: str  # xray_dose_sr | enhanced_sr | comprehensive_sr | philips_dose_info
+    study_instance_uid: str | None
+    manufacturer: str | None
+    model: str | None
+    device_serial_number: str | None
+    station_name: str | None
+    study_datetime: str | None
+    series_datetime: str | None
+    irradiation_start_datetime: str | None
+    irradiation_end_datetime: str | None
+    events: tuple[DoseEvent, ...]
+    dlp_total_mgycm: float | None
+    dlp_total_source: str | None
+    n_events_reported: int | None
+    dlp_events_sum_mgycm: float
+    dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StudyDose(_Record):
+    """The dose of one study from all its reports (see :func:`merge_reports`)."""
+
+    study_instance_uid: str | None
+    sop_instance_uids: tuple[str, ...]  # every report of the study, in input order
+    superseded_sop_instance_uids: tuple[str, ...]  # cumulative re-sends repeated by a later report
+    paths: tuple[str, ...]
+    events: tuple[DoseEvent, ...]
+    dlp_total_mgycm: float | None
+    dlp_total_method: str
+    dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
+    manufacturer: str | None = None
+    model: str | None = None
+    station_name: str | None = None
+    study_datetime: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------------
+
+
+def read_dose_report(path: str | os.PathLike) -> DoseReport:
+    """The dose report in ``path``: a CT RDSR / Enhanced SR (TID 10011) or a Philips dose info
+    capture.  Raises :class:`InputError` naming the file and field for anything else."""
+    label = str(path)
+    if not os.path.isfile(label):
+        raise InputError(label, None, "no such file", hint="check the path")
+    ds = _read(label)
+    if "SOPClassUID" not in ds:  # a file cut short in its first elements says so, not "wrong class"
+        check_complete(ds, label, hint=_HINT_REEXPORT)
+    kind = _kind(ds, label)
+    check_complete(ds, label, hint=_HINT_REEXPORT)
+    if kind == "sr":
+        return _report_from_sr(ds, label)
+    from qa.dicom.rdsr_philips import report_from_philips
+
+    return report_from_philips(ds, label)
+
+
+def is_dose_report(dataset_or_path) -> bool:
+    """Cheap check: is this a CT dose report that :func:`read_dose_report` reads (headers only)?"""
+    try:
+        if isinstance(dataset_or_path, (str, os.PathLike)):
+            ds = _read(str(dataset_or_path))
+            label = str(dataset_or_path)
+        else:
+            ds, label = dataset_or_path, "dataset"
+        if _kind(ds, label) == "sr":
+            _sr_root(ds, label)
+        return True
+    except Exception:  # noqa: BLE001 - a check: any unreadable or foreign object is simply not a dose report
+        return False
+
+
+def merge_reports(reports: Iterable[DoseReport]) -> list[StudyDose]:
+    """One :class:`StudyDose` per StudyInstanceUID, in order of first appearance.
+
+    The same SOP instance read twice counts once.  A report whose events (by Irradiation Event
+    UID) all appear in another report of the study is a cumulative re-send and is superseded by
+    the larger (on a tie, the later) report.  The remaining reports' events are all kept, each
+    once.  DLP total: with one remaining report, its own total; with several whose event sets
+    are disjoint (a continued study), the sum of their own totals; otherwise (partial overlap,
+    or a missing own total) the sum of the kept events' DLP, with a warning.
+    """
+    groups: dict[str, list[DoseReport]] = {}
+    for report in reports:
+        key = report.study_instance_uid or f"report:{report.sop_instance_uid or report.path}"
+        groups.setdefault(key, []).append(report)
+    from qa.dicom.rdsr_merge import merge_study
+
+    return [merge_study(group) for group in groups.values()]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and recognising files
+# --------------------------------------------------------------------------------------------
+
+
+def _read(label: str):
+    with files.Reader() as reader:
+        ds = reader.read(files.Source(label=label, path=label))
+    if ds is None:
+        raise InputError(label, None, "is not a DICOM file", hint=_HINT_RDSR)
+    return ds
+
+
+def _kind(ds, label: str) -> str:
+    """'sr' or 'philips', or an InputError saying what the object is instead."""
+    sop = attr.raw_text(ds, "SOPClassUID") or ""
+    if sop in SR_SOP_CLASSES:
+        return "sr"
+    name = attr.sop_class_name(sop) if sop else "an object without SOP Class UID"
+    if sop.startswith(_SECONDARY_CAPTURE_PREFIX) and "DOSE_INFO" in attr.image_type(ds):
+        if "PHILIPS" in (attr.text(ds, "Manufacturer") or "").upper() and ds.get("ExposureDoseSequence"):
+            return "philips"
+        raise InputError(label, "ExposureDoseSequence",
+                         "a dose info screen capture whose header carries no dose data we can read "
+                         "(only Philips 'Dose Info' captures with an Exposure Dose Sequence are read)",
+                         hint="export the exam's RDSR from the scanner instead")
+    if sop.startswith(_SR_PREFIX):
+        raise InputError(label, "SOPClassUID", f"not a CT radiation dose report: it is a {name} document",
+                         hint=_HINT_RDSR)
+    raise InputError(label, "SOPClassUID", f"is {name}, not a radiation dose report", hint=_HINT_RDSR)
+
+
+def _sr_root(ds, label: str) -> sr.Children:
+    """The document's top-level content items by concept, once it is known to be a CT dose report."""
+    title = sr.concept(ds)
+    if title != C.X_RAY_RADIATION_DOSE_REPORT:
+        seq = ds.get("ConceptNameCodeSequence")
+        meaning = (attr.text(seq[0], "CodeMeaning") if seq else None) or "missing"
+        code = f" ({title[1]} {title[0]})" if title else ""
+        raise InputError(label, "ConceptNameCodeSequence",
+                         f"not a CT radiation dose report: its document title is {meaning!r}{code}", hint=_HINT_RDSR)
+    root = sr.children(ds)
+    templates = ds.get("ContentTemplateSequence")
+    template = attr.raw_text(templates[0], "TemplateIdentifier") if templates else None
+    procedure = sr.code_value(sr.first(root, C.PROCEDURE_REPORTED))
+    has_ct = C.CT_ACQUISITION in root or C.CT_ACCUMULATED_DOSE_DATA in root
+    field_name = None
+    if template == C.PROJECTION_TEMPLATE:
+        field_name = "ContentTemplateSequence"
+    elif procedure in C.PROJECTION_PROCEDURES:
+        field_name = "Procedure reported (DCM 121058)"
+    elif not has_ct and any(code in root for code in C.PROJECTION_CONTAINERS):
+        field_name = "ContentSequence"
+    if field_name:
+        raise InputError(label, field_name,
+                         "is a projection X-ray dose report (TID 10001: radiography, fluoroscopy or "
+                         "mammography), not a CT radiation dose report (TID 10011)",
+                         hint="projection X-ray dose is out of scope here; pass CT dose reports only")
+    if not has_ct:
+        raise InputError(label, "ContentSequence",
+                         "not a CT radiation dose report: it has neither CT Accumulated Dose Data "
+                         "(DCM 113811) nor CT Acquisition (DCM 113819) content", hint=_HINT_RDSR)
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# CT Radiation Dose SR
+# --------------------------------------------------------------------------------------------
+
+
+def _event(container, number: int, ctx: sr.Context) -> DoseEvent:
+    """One CT Acquisition container (TID 10013); ``number`` counts them from 1 for messages."""
+    idx = sr.children(container)
+    where = f"CT Acquisition {number}"
+    src: dict[str, str] = {}
+
+    def num(items, code, unit, name):
+        value = sr.num(items, code, unit, where, ctx)
+        if value is not None:
+            src[name] = f"{code[1]} {code[0]}"
+        return value
+
+    acq_code = sr.code_value(sr.first(idx, C.CT_ACQUISITION_TYPE))
+    acquisition_type = C.ACQUISITION_TYPES.get(acq_code) if acq_code else None
+    if acq_code:
+        src["acquisition_type"] = f"{acq_code[1]} {acq_code[0]}"
+        if acquisition_type is None:
+            ctx.warn(f"{where}: CT Acquisition Type {acq_code[1]} {acq_code[0]} is not in CID 10013; left empty")
+    region_item = sr.first(idx, C.TARGET_REGION)
+    region_seq = region_item.get("ConceptCodeSequence") if region_item is not None else None
+    region = region_seq[0] if region_seq else None
+    params = sr.first(idx, C.CT_ACQUISITION_PARAMETERS)
+    pidx = sr.children(params) if params is not None else {}
+    per_source: dict[str, list] = {"ids": [], "kvp": [], "ma": [], "max_ma": [], "rot": []}
+    for source in pidx.get(C.CT_XRAY_SOURCE_PARAMETERS, ()):
+        sidx = sr.children(source)
+        per_source["ids"].append(sr.text(sidx, C.SOURCE_ID, ctx))
+        per_source["kvp"].append(num(sidx, C.KVP, "kV", "kvp"))
+        per_source["ma"].append(num(sidx, C.TUBE_CURRENT, "mA", "tube_current_ma"))
+        per_source["max_ma"].append(num(sidx, C.MAX_TUBE_CURRENT, "mA", "max_tube_current_ma"))
+        per_source["rot"].append(num(sidx, C.EXPOSURE_TIME_PER_ROTATION, "s", "exposure_time_per_rotation_s"))
+    n_sources = num(pidx, C.NUMBER_OF_SOURCES, "count", "n_xray_sources_reported")
+    if n_sources is not None and n_sources != len(per_source["ids"]):
+        ctx.warn(f"{where}: Number of X-Ray Sources is {n_sources:g} but {len(per_source['ids'])} "
+                 "CT X-Ray Source Parameters containers are present")
+    dose = sr.first(idx, C.CT_DOSE)
+    didx = sr.children(dose) if dose is not None else {}
+    phantom_code = sr.code_value(sr.first(didx, C.CTDIW_PHANTOM_TYPE))
+    phantom = C.PHANTOMS.get(phantom_code) if phantom_code else None
+    if phantom_code:
+        src["phantom"] = f"{phantom_code[1]} {phantom_code[0]}"
+        if phantom is None:
+            ctx.warn(f"{where}: CTDIw phantom {phantom_code[1]} {phantom_code[0]} is neither the IEC head "
+                     "nor the IEC body phantom; its DLP is counted as 'unknown'")
+    dlp = num(didx, C.DLP, "mGy.cm", "dlp_mgycm")
+    if dlp is not None and phantom_code is None:
+        ctx.warn(f"{where}: no CTDIw Phantom Type (DCM 113835); its DLP is counted as 'unknown'")
+    return DoseEvent(
+        irradiation_event_uid=sr.uid(idx, C.IRRADIATION_EVENT_UID),
+        acquisition_type=acquisition_type,
+        acquisition_protocol=sr.text(idx, C.ACQUISITION_PROTOCOL, ctx),
+        target_region=attr.text(region, "CodeMeaning") if region is not None else None,
+        target_region_code=attr.raw_text(region, "CodeValue") if region is not None else None,
+        target_region_scheme=attr.raw_text(region, "CodingSchemeDesignator") if region is not None else None,
+        xray_source_ids=tuple(per_source["ids"]),
+        kvp=tuple(per_source["kvp"]),
+        tube_current_ma=tuple(per_source["ma"]),
+        max_tube_current_ma=tuple(per_source["max_ma"]),
+        exposure_time_per_rotation_s=tuple(per_source["rot"]),
+        n_xray_sources_reported=None if n_sources is None else int(n_sources),
+        exposure_time_s=num(pidx, C.EXPOSURE_TIME, "s", "exposure_time_s"),
+        scanning_length_mm=num(pidx, C.SCANNING_LENGTH, "mm", "scanning_length_mm"),
+        single_collimation_mm=num(pidx, C.SINGLE_COLLIMATION, "mm", "single_collimation_mm"),
+        total_collimation_mm=num(pidx, C.TOTAL_COLLIMATION, "mm", "total_collimation_mm"),
+        pitch=num(pidx, C.PITCH_FACTOR, "1", "pitch"),
+        ctdivol_mgy=num(didx, C.MEAN_CTDIVOL, "mGy", "ctdivol_mgy"),
+        dlp_mgycm=dlp,
+        phantom=phantom,
+        ssde_mgy=num(didx, C.SSDE, "mGy", "ssde_mgy"),
+        comment=sr.text(idx, C.COMMENT, ctx),
+        start_datetime=sr.datetime_value(idx, C.DATETIME_STARTED, where, ctx),
+        sources=src,
+    )
+
+
+def _report_from_sr(ds, label: str) -> DoseReport:
+    root = _sr_root(ds, label)
+    ctx = sr.Context(ds)
+    accumulated = sr.first(root, C.CT_ACCUMULATED_DOSE_DATA)
+    aidx = sr.children(accumulated) if accumulated is not None else {}
+    where = "CT Accumulated Dose Data"
+    total = sr.num(aidx, C.CT_DLP_TOTAL, "mGy.cm", where, ctx)
+    n_reported = sr.num(aidx, C.TOTAL_NUMBER_OF_EVENTS, "count", where, ctx)
+    events = tuple(_event(item, n, ctx) for n, item in enumerate(
+        (i for i in root.get(C.CT_ACQUISITION, ()) if attr.raw_text(i, "ValueType") == "CONTAINER"), 1))
+    if total is None:
+        ctx.warn("no usable CT Dose Length Product Total (DCM 113813): the report's own DLP total is unknown")
+
+    def observer(keyword, code):
+        return attr.text(ds, keyword) or sr.text(root, code, ctx)
+
+    return finish_report(
+        ctx, events,
+        path=label,
+        sop_instance_uid=attr.raw_text(ds, "SOPInstanceUID"),
+        sop_class=SR_SOP_CLASSES[attr.raw_text(ds, "SOPClassUID") or ""],
+        manufacturer=observer("Manufacturer", ("121014", "DCM")),  # PS3.16 TID 1004 Device Observer Manufacturer
+        model=observer("ManufacturerModelName", ("121015", "DCM")),  # PS3.16 TID 1004 Device Observer Model Name
+        device_serial_number=observer("DeviceSerialNumber", ("121016", "DCM")),  # PS3.16 TID 1004
+        station_name=observer("StationName", ("121013", "DCM")),  # PS3.16 TID 1004 Device Observer Name
+        irradiation_start_datetime=sr.datetime_value(root, C.START_OF_IRRADIATION, "report", ctx),
+        irradiation_end_datetime=sr.datetime_value(root, C.END_OF_IRRADIATION, "report", ctx),
+        dlp_total_mgycm=total,
+        dlp_total_source="DCM 113813" if total is not None else None,
+        n_events_reported=None if n_reported is None else int(n_reported),
+        header=ds,
+    )
+
+
+def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, **fields_) -> DoseReport:
+    """The report record, with the consistency checks every kind of report gets."""
+    events_sum = _round(sum(e.dlp_mgycm for e in events if e.dlp_mgycm is not None))
+    total, n_reported = fields_["dlp_total_mgycm"], fields_["n_events_reported"]
+    if n_reported is not None and n_reported != len(events):
+        ctx.warn(f"the report says {n_reported} irradiation events but holds {len(events)}")
+    uids = [e.irradiation_event_uid for e in events if e.irradiation_event_uid]
+    if len(set(uids)) != len(uids):
+        ctx.warn("some Irradiation Event UIDs occur more than once in the report")
+    if total is not None and abs(total - events_sum) > 0.05 + 1e-3 * abs(total):
+        ctx.warn(f"the report's own DLP total {total:g} mGy.cm differs from the sum of its events' "
+                 f"DLP {events_sum:g} mGy.cm; the own total is kept")
+    return DoseReport(
+        study_instance_uid=attr.raw_text(header, "StudyInstanceUID"),
+        study_datetime=sr.iso_datetime(_date_time(header, "StudyDate", "StudyTime")),
+        series_datetime=sr.iso_datetime(_date_time(header, "SeriesDate", "SeriesTime")),
+        events=events,
+        dlp_events_sum_mgycm=events_sum,
+        dlp_by_phantom_mgycm=dlp_by_phantom(events),
+        warnings=tuple(ctx.warnings),
+        **fields_,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _round(value: float) -> float:
+    return round(value, 6)
+
+
+def dlp_by_phantom(events: Iterable[DoseEvent]) -> dict[str, float]:
+    """DLP subtotals (mGy.cm) of events measured in the head and body phantoms; 'unknown' for the rest."""
+    out = dict.fromkeys(C.PHANTOM_KEYS, 0.0)
+    for e in events:
+        if e.dlp_mgycm is not None:
+            out[e.phantom or "unknown"] += e.dlp_mgycm
+    return {k: _round(v) for k, v in out.items()}
+
+
+def _date_time(ds, date_key: str, time_key: str) -> str | None:
+    date = attr.raw_text(ds, date_key)
+    return date + (attr.raw_text(ds, time_key) or "") if date else None
+
+

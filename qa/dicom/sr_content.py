@@ -1,0 +1,161 @@
+"""Reading SR content items by code: concept names, coded values, numbers in a given unit, text.
+
+Items are matched on (CodeValue, CodingSchemeDesignator) pairs, never on Code Meaning.  Numbers
+are taken from the raw NumericValue text and converted by their UCUM unit code
+(:data:`qa.dicom.rdsr_codes.UNIT_FACTORS`); anything unusable is None plus a warning in the
+report's :class:`Context`, never a guessed value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import warnings
+
+from qa.dicom import attributes as attr
+from qa.dicom import rdsr_codes as C
+
+Children = dict  # concept name code -> content items with that concept name, in document order
+
+_TEXT_VALUE = 0x0040A160
+
+
+class Context:
+    """The warnings of one report, and how its text values are decoded."""
+
+    def __init__(self, ds) -> None:
+        self.warnings: list[str] = []
+        charsets = ds.get("SpecificCharacterSet") or "ISO_IR 6"
+        self.charsets = [charsets] if isinstance(charsets, str) else list(charsets)
+        self.utf8 = "ISO_IR 192" in self.charsets
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def decode(self, raw: bytes) -> str:
+        """The declared character set, unless the bytes are UTF-8 while another one is declared
+        (a common vendor fault: latin-1 declared, UTF-8 written)."""
+        if raw.isascii():
+            return raw.decode("ascii")
+        if not self.utf8:
+            try:
+                decoded = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                self.warn(f"text values are UTF-8 although SpecificCharacterSet declares "
+                          f"{'/'.join(self.charsets)}; read as UTF-8")
+                return decoded
+        from pydicom.charset import convert_encodings, decode_bytes
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return decode_bytes(raw, convert_encodings(self.charsets), set())
+
+
+def code_of(code_item) -> C.Code | None:
+    """(CodeValue, CodingSchemeDesignator) of a code sequence item."""
+    value = attr.raw_text(code_item, "CodeValue") or attr.text(code_item, "LongCodeValue")
+    scheme = attr.raw_text(code_item, "CodingSchemeDesignator")
+    return (value, scheme) if value and scheme else None
+
+
+def concept(item) -> C.Code | None:
+    """The concept name of a content item (or the document title of the dataset)."""
+    seq = item.get("ConceptNameCodeSequence")
+    return code_of(seq[0]) if seq else None
+
+
+def code_value(item) -> C.Code | None:
+    """The value of a CODE content item."""
+    seq = item.get("ConceptCodeSequence") if item is not None else None
+    return code_of(seq[0]) if seq else None
+
+
+def children(container) -> Children:
+    """The children of a container by concept name; private (99...) concepts are left out."""
+    out: Children = {}
+    for item in container.get("ContentSequence") or ():
+        code = concept(item)
+        if code and not code[1].startswith("99"):
+            out.setdefault(code, []).append(item)
+    return out
+
+
+def first(items: Children, code: C.Code):
+    found = items.get(code)
+    return found[0] if found else None
+
+
+def label(item, code: C.Code) -> str:
+    seq = item.get("ConceptNameCodeSequence")
+    meaning = attr.text(seq[0], "CodeMeaning") if seq else None
+    return f"{meaning or 'concept'} ({code[1]} {code[0]})"
+
+
+def num(items: Children, code: C.Code, unit: str, where: str, ctx: Context) -> float | None:
+    """The NUM item ``code`` in ``unit`` (a key of UNIT_FACTORS); None when absent, empty or unusable."""
+    item = first(items, code)
+    values = item.get("MeasuredValueSequence") if item is not None else None
+    if not values:
+        return None
+    raw = attr.raw_text(values[0], "NumericValue")
+    if raw is None:
+        return None
+    what = f"{where}: {label(item, code)}"
+    try:
+        value = float(raw)
+    except ValueError:
+        ctx.warn(f"{what}: numeric value {raw!r} is not a number; left empty")
+        return None
+    units = values[0].get("MeasurementUnitsCodeSequence")
+    unit_code = attr.raw_text(units[0], "CodeValue") if units else None
+    factor = C.UNIT_FACTORS[unit].get(unit_code or "")
+    if factor is None or not math.isfinite(value):
+        ctx.warn(f"{what}: value {raw} in unit {unit_code!r} cannot be read as {unit}; left empty")
+        return None
+    return float(f"{value * factor:.12g}")
+
+
+def text(items: Children, code: C.Code, ctx: Context) -> str | None:
+    """The TEXT item ``code``, decoded from its raw bytes (see :meth:`Context.decode`)."""
+    item = first(items, code)
+    elem = item.get_item(_TEXT_VALUE) if item is not None else None
+    if elem is None or elem.value is None:
+        return None
+    value = ctx.decode(elem.value) if isinstance(elem.value, bytes) else str(elem.value)
+    return value.strip(" \x00\r\n") or None
+
+
+def uid(items: Children, code: C.Code) -> str | None:
+    item = first(items, code)
+    return attr.raw_text(item, "UID") if item is not None else None
+
+
+def datetime_value(items: Children, code: C.Code, where: str, ctx: Context) -> str | None:
+    """The DATETIME item ``code`` as ISO 8601."""
+    item = first(items, code)
+    raw = attr.raw_text(item, "DateTime") if item is not None else None
+    iso = iso_datetime(raw)
+    if raw and iso is None:
+        ctx.warn(f"{where}: {label(item, code)}: {raw!r} is not a DICOM date-time; left empty")
+    return iso
+
+
+_DT = re.compile(r"^(\d{4})(\d\d)(\d\d)(?:(\d\d)(\d\d)?(\d\d)?(?:\.(\d{1,6}))?)?([+-]\d{4})?$")
+
+
+def iso_datetime(value: str | None) -> str | None:
+    """A DICOM DT (or DA followed by TM) value as ISO 8601, or None when it is not one."""
+    match = _DT.match((value or "").strip().replace(":", ""))
+    if not match:
+        return None
+    y, mo, d, hh, mi, ss, frac, tz = match.groups()
+    try:
+        stamp = dt.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0),
+                            int((frac or "0").ljust(6, "0")))
+    except ValueError:
+        return None
+    return stamp.isoformat() + (f"{tz[:3]}:{tz[3:]}" if tz else "")

@@ -1,0 +1,171 @@
+"""qa check: an exam against its protocol, on real GE headers and on synthetic exams written as DICOM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pydicom
+import pytest
+
+from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN
+from qa.cli import main
+from qa.compliance import check_exam
+from qa.dicom.exam import load_exam
+from qa.dose import load_dose_tables
+from qa.errors import DefinitionError
+from qa.phantom.synth import SynthOptions, synthesize_phantom
+from qa.procedures import EXAM_CHECKS, load_protocol
+
+TABLES = load_dose_tables()
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _checks(checklist):
+    return {c.id: c for c in checklist.checks}
+
+
+def _exam(folder, **options):
+    """A synthetic Siemens calcium-score exam: the 3 mm series, a thin reconstruction and a scout."""
+    base = dict(vendor="siemens", z_start_mm=-30.0, z_end_mm=72.0, thickness_mm=3.0, noise_hu=10.0, matrix=256, pixel_mm=0.8,
+                series_description="CaScore 3.0 Qr36", scout=True, seed=3)
+    synthesize_phantom(folder / "cascore", SynthOptions(**{**base, **options}))
+    synthesize_phantom(folder / "thin", SynthOptions(**{**base, "thickness_mm": 1.0, "z_start_mm": -6.0, "z_end_mm": 6.0,
+                                                        "series_number": 4, "series_description": "CaScore 1.0 Qr36",
+                                                        "scout": False, "seed": 4}))
+    return folder
+
+
+def _rewrite(folder, edit):
+    for path in sorted(folder.rglob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        if "LOCALIZER" in ds.ImageType:
+            continue
+        edit(ds)
+        ds.save_as(path)
+
+
+def test_real_ge_exam_from_its_private_tags(ct_dir):
+    files = sorted(ct_dir.glob("pydicom-dicomdirtests-98892001-CT*.dcm"))
+    exam, protocol = load_exam(files)
+    assert protocol.id == "cac-ge" and "smartscore" in exam.protocol_choice
+    checks = _checks(check_exam(exam, protocol, TABLES))
+    assert [c for c in EXAM_CHECKS if c in checks] == list(checks)  # stable ids, in order
+    assert checks["kvp"].status == PASS and checks["slice_thickness"].measured == 2.5
+    assert checks["cardiac_phase"].measured == 70.0 and "PctRpeakDelay" in checks["cardiac_phase"].source["tag"]
+    assert checks["heart_rate"].status == WARN and checks["heart_rate"].measured == pytest.approx(72.8)
+    assert checks["gating_mode"].status == PASS and checks["gating_mode"].source["tag"].startswith("inferred")
+    # no CTDIvol in these old headers and no dose report: not available, never a pass
+    assert checks["ctdivol"].status == NOT_AVAILABLE and checks["effective_dose"].status == NOT_AVAILABLE
+
+
+def test_a_compliant_synthetic_exam(tmp_path):
+    exam, protocol = load_exam(_exam(tmp_path))
+    assert protocol.id == "cac-siemens"
+    picked = [s for s in exam.series if s.role == "checked"]
+    assert len(picked) == 1 and picked[0].slice_thickness_mm == 3.0 and len(exam.series) == 2  # the thin one is listed
+    checklist = check_exam(exam, protocol, TABLES)
+    checks = _checks(checklist)
+    for check_id in ("kvp", "slice_thickness", "slice_increment", "kernel", "reconstruction_algorithm", "reconstruction_fov",
+                     "gating_mode", "cardiac_phase", "heart_rate", "scan_coverage", "ctdivol"):
+        assert checks[check_id].status == PASS, checks[check_id]
+    # no dose report: DLP from CTDIvol x rotations x total collimation (35 slices of 3 mm -> 3 stacks of 38.4 mm)
+    assert checks["dlp"].status == PASS and "estimated from headers" in checklist.dlp_source
+    stacks = len(exam.headers.stacks)
+    assert checklist.dlp_mgycm == pytest.approx(4.0 * stacks * 38.4 / 10)
+    assert checklist.effective_dose.k_msv_per_mgycm == 0.026 and checklist.effective_dose.icrp_basis == 103
+    assert checklist.verdict == PASS
+    # identifiers are pseudonymised
+    text = json.dumps(checklist.to_dict(), default=str)
+    assert "PHANTOM" not in text and exam.patient_key.startswith("p-")
+
+
+@pytest.mark.parametrize("options, edit, check_id, status", [
+    (dict(kvp=100.0), None, "kvp", FAIL),
+    (dict(thickness_mm=2.0), None, "slice_thickness", FAIL),
+    (dict(thickness_mm=3.0, increment_mm=1.5), None, "slice_increment", WARN),
+    (dict(phase_pct=40.0), None, "cardiac_phase", WARN),
+    (dict(heart_rate_bpm=82.0), None, "heart_rate", WARN),
+    (dict(fov_mm=350.0), None, "reconstruction_fov", WARN),
+    (dict(ctdivol_mgy=14.0), None, "ctdivol", WARN),
+    ({}, lambda ds: setattr(ds, "ConvolutionKernel", "Br64"), "kernel", FAIL),
+    ({}, lambda ds: setattr(ds, "CardiacSynchronizationTechnique", "RETROSPECTIVE"), "gating_mode", WARN),
+    ({}, lambda ds: setattr(ds, "CardiacSynchronizationTechnique", "NONE"), "gating_mode", FAIL),
+    ({}, lambda ds: setattr(ds, "ReconstructionAlgorithm", "ITERATIVE"), "reconstruction_algorithm", WARN),
+])
+def test_each_deviation_is_caught(tmp_path, options, edit, check_id, status):
+    folder = _exam(tmp_path, **options)
+    if edit is not None:
+        _rewrite(folder / "cascore", edit)
+    exam, protocol = load_exam(folder, protocol="cac-siemens")
+    check = _checks(check_exam(exam, protocol, TABLES))[check_id]
+    assert check.status == status, check
+
+
+def test_missing_essentials_make_the_verdict_warn(tmp_path):
+    folder = _exam(tmp_path)
+
+    def edit(ds):
+        for keyword in ("CardiacSynchronizationTechnique", "NominalPercentageOfCardiacPhase", "TriggerTime",
+                        "NominalCardiacTriggerDelayTime", "HeartRate"):
+            delattr(ds, keyword)
+
+    _rewrite(folder / "cascore", edit)
+    exam, protocol = load_exam(folder)
+    checklist = check_exam(exam, protocol, TABLES)
+    checks = _checks(checklist)
+    assert checks["gating_mode"].status == NOT_AVAILABLE and "synchronised" in checks["gating_mode"].message
+    assert checklist.verdict == WARN and "gating_mode" in checklist.verdict_message
+
+
+def test_the_dose_report_of_the_exam_is_used(tmp_path, shared_data):
+    folder = _exam(tmp_path)
+    study_uid = pydicom.dcmread(next((folder / "cascore").glob("*.dcm"))).StudyInstanceUID
+    report = pydicom.dcmread(shared_data / "dicom" / "rdsr" / "CT-RDSR-Siemens_Flash-TAP-SS.dcm")
+    report.StudyInstanceUID = study_uid  # as if the scanner had sent it with this exam
+    report.save_as(folder / "dose.dcm")
+    exam, protocol = load_exam(folder)
+    checklist = check_exam(exam, protocol, TABLES)
+    assert checklist.dlp_mgycm == pytest.approx(724.52, abs=0.01)  # the report's own total
+    assert "113813" in checklist.dlp_source
+    checks = _checks(checklist)
+    assert checks["dlp"].status == WARN and checks["dlp"].source["reference_level"] == "site-cac"
+    assert checks["effective_dose"].source["k_source"].startswith("cardiac by protocol")
+    assert checklist.effective_dose.dose_msv == pytest.approx(0.026 * checklist.effective_dose.dlp_mgycm)
+
+
+def test_cli_check_json_and_exit_codes(capsys, tmp_path):
+    folder = _exam(tmp_path, kvp=100.0)
+    code, out, err = run(capsys, "check", folder, "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["schema"] == "qa.check/1" and doc["verdict"] == "fail"
+    check = next(c for c in doc["checks"] if c["id"] == "kvp")
+    assert check["measured"] == 100.0 and check["expected"] == 120 and check["source"]["tag"] == "(0018,0060) KVP"
+    assert doc["exam"]["patient_key"].startswith("p-") and "VERDICT" in err
+    assert doc["provenance"]["protocol_sha256"]
+
+
+def test_malformed_protocols_name_the_file_and_key(tmp_path, capsys):
+    from qa.resources import builtin_dir
+
+    text = (builtin_dir("procedures") / "cac-standard.toml").read_text()
+    for old, new, key in [
+        ("[rules.kvp]", "[rules.kvpp]", "rules.kvpp"),
+        ("range = [60.0, 80.0]", "range = [80.0, 60.0]", "rules.cardiac_phase.range"),
+        ("maximum = 70.0", "maximum = \"seventy\"", "rules.heart_rate.maximum"),
+        ('kind = "exam-protocol"', 'kind = "phantom-qa"', "protocol.kind"),
+        ('severity = "fail"\nsource = "Agatston scoring', 'severity = "fatal"\nsource = "Agatston scoring', "rules.kvp.severity"),
+    ]:
+        assert old in text, old
+        path = tmp_path / "bad.toml"
+        path.write_text(text.replace(old, new, 1))
+        with pytest.raises(DefinitionError) as info:
+            load_protocol(path)
+        assert info.value.key == key and str(path) in str(info.value)
+    code, _, err = run(capsys, "check", tmp_path, "--protocol", path)
+    assert code == 2 and "rules.kvp.severity" in err

@@ -1,0 +1,105 @@
+"""Effective dose, k provenance, head/body separation, DLP estimates and reference levels (real dose reports)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.cli import main
+from qa.dicom.rdsr import merge_reports, read_dose_report
+from qa.dose import estimated_dlp, event_dose, load_dose_tables, reference_level_for, study_dose
+from qa.errors import DefinitionError
+
+TABLES = load_dose_tables()
+
+
+def test_every_k_factor_and_level_says_where_it_comes_from():
+    for k in TABLES.k_factors.values():
+        assert k.source and k.icrp_basis in (60, 103) and 0 < k.k_msv_per_mgycm < 0.1
+    assert TABLES.k_factors["cardiac"].k_msv_per_mgycm == 0.026 and TABLES.k_factors["cardiac"].icrp_basis == 103
+    assert TABLES.k_factors["chest-legacy"].k_msv_per_mgycm == 0.014 and TABLES.k_factors["chest-legacy"].icrp_basis == 60
+    kinds = {level.id: level.kind for level in TABLES.reference_levels}
+    assert kinds["site-cac"] == "site" and kinds["uk-ndrl-ccta-prospective"] == "national"
+    site = next(level for level in TABLES.reference_levels if level.id == "site-cac")
+    assert (site.ctdivol_mgy, site.dlp_mgycm, site.dose_msv) == (10.0, 200.0, 3.0) and "placeholder" in site.source
+
+
+def test_k_by_target_region_in_both_code_generations():
+    srt = event_dose(100.0, "body32", ("T-32000", "SRT"), TABLES)
+    sct = event_dose(100.0, "body32", ("80891009", "SCT"), TABLES)
+    assert srt.k_id == sct.k_id == "cardiac" and srt.dose_msv == pytest.approx(2.6)
+    default = event_dose(100.0, "body32", None, TABLES)
+    assert default.k_id == "chest" and "default" in default.k_source
+    # the protocol's k wins for body events, never for a head-phantom event
+    assert event_dose(100.0, "body32", ("T-D3000", "SRT"), TABLES, protocol_k="cardiac").k_id == "cardiac"
+    assert event_dose(100.0, "head16", None, TABLES, protocol_k="cardiac").k_id == "head"
+
+
+def test_head_and_body_dlp_are_never_mixed(shared_data):
+    report = read_dose_report(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm")
+    estimate = study_dose(report.events, TABLES, dlp_total_mgycm=report.dlp_total_mgycm)
+    head = sum(e.dlp_mgycm for e in report.events if e.phantom == "head16" and e.dlp_mgycm)
+    body = sum(e.dlp_mgycm for e in report.events if e.phantom == "body32" and e.dlp_mgycm)
+    assert head > 0 and body > 0
+    expected = head * TABLES.k_factors["head"].k_msv_per_mgycm + body * TABLES.k_factors["chest"].k_msv_per_mgycm
+    assert estimate.dose_msv == pytest.approx(expected)
+    assert estimate.k_msv_per_mgycm is None and "per event" in estimate.k_source
+    assert any("never as one DLP" in n for n in estimate.notes)
+
+
+def test_cumulative_resends_are_dosed_once(shared_data):
+    folder = shared_data / "dicom" / "rdsr"
+    reports = [read_dose_report(folder / f"CT-RDSR-Siemens-Multi-{n}.dcm") for n in (1, 2, 3)]
+    (study,) = merge_reports(reports)
+    estimate = study_dose(study.events, TABLES, dlp_total_mgycm=study.dlp_total_mgycm)
+    assert study.dlp_total_mgycm == pytest.approx(236.09, abs=0.01)
+    assert estimate.dlp_mgycm == pytest.approx(236.09, abs=0.05)
+
+
+def test_dlp_estimated_from_headers():
+    dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=38.4, n_rotations=3, covered_length_mm=105.0)
+    assert dlp == pytest.approx(4.0 * 3 * 3.84) and not lower and "rotation" in how
+    dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=None, n_rotations=None, covered_length_mm=105.0)
+    assert dlp == pytest.approx(42.0) and lower and "lower bound" in how
+    assert estimated_dlp(None, total_collimation_mm=38.4, n_rotations=3, covered_length_mm=None)[0] is None
+
+
+def test_reference_level_choice_says_why():
+    level, why = reference_level_for(TABLES, protocol_id="cac-siemens")
+    assert level.id == "site-cac" and "protocol" in why
+    level, why = reference_level_for(TABLES, names=["Coronary CTA prospective"])
+    assert level.id == "uk-ndrl-ccta-prospective" and "coronary cta" in why
+    assert reference_level_for(TABLES, names=["Abdomen routine"])[0] is None
+
+
+def test_malformed_dose_tables_name_the_key(tmp_path):
+    from qa.resources import builtin_dir
+
+    text = (builtin_dir("procedures") / "dose-reference.toml").read_text()
+    path = tmp_path / "tables.toml"
+    path.write_text(text.replace("icrp_basis = 103", "icrp_basis = 102", 1))
+    with pytest.raises(DefinitionError) as info:
+        load_dose_tables(path)
+    assert info.value.key == "k_factors[0].icrp_basis"
+
+
+def test_cli_dose(capsys, shared_data):
+    folder = shared_data / "dicom" / "rdsr"
+    code = main(["dose", str(folder / "CT-RDSR-Siemens-Continued-1.dcm"), str(folder / "CT-RDSR-Siemens-Continued-2.dcm"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["schema"] == "qa.dose/1" and len(doc["reports"]) == 1  # one per study: the continued study's two reports
+    study = doc["reports"][0]
+    assert set(study) >= {"source_file", "study_instance_uid", "manufacturer", "model", "station_name", "study_datetime", "events",
+                          "dlp_total_mgycm", "dlp_by_phantom_mgycm", "effective_dose_msv", "k_source", "icrp_basis"}
+    assert study["dlp_total_mgycm"] == pytest.approx(60.17 + 56.44, abs=0.02) and len(study["events"]) == 4
+    event = study["events"][0]
+    assert set(event) >= {"irradiation_event_uid", "acquisition_type", "protocol", "target_region", "kvp", "ctdivol_mgy",
+                          "dlp_mgycm", "phantom", "k_msv_per_mgycm"}
+    assert study["effective_dose_msv"] > 0 and study["k_source"] and study["icrp_basis"] in (60, 103)
+    assert "/" not in study["source_file"]  # a file name, never a folder path
+    code = main(["dose", str(folder / "ESR_non-dose.dcm")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "dose report" in err.lower()
