@@ -133,6 +133,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "drift flagged by the control chart" in result.stdout
     assert "CT-NORTH: no control-chart flag" in result.stdout
     assert (out / "report-CT-SOUTH.html").exists() and (out / "report-CT-NORTH.html").exists()
+    # the technologist's part: the exam checklist, warning about the heart rate only
+    assert "qa check on a synthetic calcium-score exam" in result.stdout and "VERDICT  WARN: heart_rate" in result.stdout
     # runs again over its own output, and refuses a folder it did not write
     again = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr

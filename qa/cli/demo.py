@@ -116,6 +116,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     score = score_volume(volume, settings)
     print_score(sys.stdout, scan, volume, score, settings, max_lesions=8)
     print("  (the bone-like 'spine' counts here; qa phantom scores the inserts only)")
+
+    # qa check on a synthetic calcium-score exam (a scout, the 3 mm series, a thin reconstruction),
+    # acquired at a heart rate of 78 bpm: the technologist's checklist warns about it.
+    from qa.cli.exam import print_checklist
+    from qa.compliance import check_exam
+    from qa.dicom.exam import load_exam
+    from qa.dose import load_dose_tables
+
+    exam_dir = out_dir / "exam"
+    common = dict(vendor="siemens", matrix=256, pixel_mm=0.8, z_start_mm=-30.0, z_end_mm=72.0, noise_hu=12.0, heart_rate_bpm=78.0,
+                  station_name=SCANNERS[0]["station_name"], device_serial_number=SCANNERS[0]["device_serial_number"])
+    synthesize_phantom(exam_dir / "cascore", SynthOptions(**common, series_description="CaScore 3.0 Qr36", scout=True, seed=11))
+    synthesize_phantom(exam_dir / "thin", SynthOptions(**{**common, "z_start_mm": -6.0, "z_end_mm": 6.0}, thickness_mm=1.0,
+                                                       series_number=4, series_description="CaScore 1.0 Qr36", seed=12))
+    exam, protocol = load_exam([exam_dir])
+    print("")
+    print(f"qa demo: qa check on a synthetic calcium-score exam ({exam_dir}):")
+    print_checklist(sys.stdout, exam, check_exam(exam, protocol, load_dose_tables()))
     print("")
     for path in reports:
         print(f"report:   {path}")
@@ -155,7 +173,7 @@ def _prepare(out_dir: Path) -> None:
         if not marker.exists():
             raise UsageError(f"{out_dir} exists and was not written by qa demo", hint="choose another --out folder")
         for child in out_dir.iterdir():  # only what a demo writes
-            if child.name in ("daily-qa", "qa-demo.sqlite", ".qa-demo") or (child.name.startswith("report-") and child.suffix == ".html"):
+            if child.name in ("daily-qa", "exam", "qa-demo.sqlite", ".qa-demo") or (child.name.startswith("report-") and child.suffix == ".html"):
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         if any(out_dir.iterdir()):
             raise UsageError(f"{out_dir} holds files that qa demo did not write", hint="choose another --out folder")
@@ -170,8 +188,9 @@ def add_parser(sub) -> None:
         description=textwrap.dedent(
             """\
             Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),
-            runs the daily QA on each, sets baselines after five days, flags the drift on the
-            control charts, writes an HTML report per scanner, and scores one series with qa score.
+            runs the daily QA on each, sets baselines after seven days, flags the drift on the
+            control charts, writes an HTML report per scanner, scores one series with qa score, and
+            checks a synthetic calcium-score exam against its protocol with qa check.
             Everything stays in the --out folder (its own SQLite database included).
             """
         ),

@@ -34,6 +34,16 @@ def cmd_check(args: argparse.Namespace) -> int:
                                progress=None if args.json else Progress("reading headers"))
     checklist = check_exam(exam, protocol, tables)
     out = sys.stderr if args.json else sys.stdout
+    print_checklist(out, exam, checklist)
+    if args.json:
+        document = checklist.to_dict()
+        document["analysis_time"] = now_iso()
+        document["provenance"] = {"qa_version": __version__, "protocol_sha256": protocol.sha256, "dose_tables_sha256": tables.sha256}
+        json_out(document, "qa.check/1")
+    return EXIT_FAIL if checklist.verdict == "fail" else EXIT_OK
+
+
+def print_checklist(out, exam, checklist) -> None:
     h = exam.headers
     print(f"Exam     {h.manufacturer or '?'} {h.model or ''}, station {h.station_name or '?'}; study {exam.study_key or '?'}", file=out)
     print(f"Series   {h.series_description or '(no description)'}: {h.n_images} images, {fmt(h.slice_thickness_mm, 2)} mm, "
@@ -55,12 +65,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     for w in checklist.warnings:
         print(f"note:    {w}", file=out)
     print(f"VERDICT  {checklist.verdict_message}", file=out)
-    if args.json:
-        document = checklist.to_dict()
-        document["analysis_time"] = now_iso()
-        document["provenance"] = {"qa_version": __version__, "protocol_sha256": protocol.sha256, "dose_tables_sha256": tables.sha256}
-        json_out(document, "qa.check/1")
-    return EXIT_FAIL if checklist.verdict == "fail" else EXIT_OK
 
 
 # ------------------------------------------------------------------------------------ dose

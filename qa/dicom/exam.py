@@ -105,7 +105,6 @@ def _dose_of(scan, study_uid: str | None, notes: list[str]):
         except InputError as exc:
             notes.append(f"{other.path}: not used as a dose report ({exc.message})")
     if not reports:
-        notes.append("no dose report with the exam: DLP and effective dose come from the image headers when they allow it")
         return None
     studies = merge_reports(reports)
     mine = [s for s in studies if s.study_instance_uid == study_uid]
