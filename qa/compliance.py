@@ -100,7 +100,7 @@ class Checklist:
 
 
 def protocol_matches_vendor(protocol: ExamProtocol, manufacturer: str | None) -> bool:
-    from qa.dicom.headers import vendor_of
+    from qa.dicom.header_values import vendor_of
 
     if not protocol.vendors:
         return True

@@ -12,13 +12,23 @@ Every value keeps the tag it came from beside it (``AcquisitionHeaders.sources``
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from qa.dicom import attributes as attr
+from qa.dicom.header_values import (
+    _first,
+    _ge_cardiac_item,
+    _image_heart_rate,
+    _number,
+    _private,
+    _standard,
+    _text,
+    _trigger,
+    vendor_of,
+)
 from qa.errors import InputError
 
 
@@ -94,88 +104,6 @@ class AcquisitionHeaders:
 # ------------------------------------------------------------------------------------ helpers
 
 
-def vendor_of(manufacturer: str | None) -> str | None:
-    """The vendor family of a Manufacturer value: "ge", "siemens", "canon" (Toshiba too), "philips"."""
-    text = (manufacturer or "").upper()
-    words = re.findall(r"[A-Z]+", text)
-    if words[:1] == ["GE"] or "GE MEDICAL" in text or "GE HEALTHCARE" in text:
-        return "ge"
-    if "SIEMENS" in text:
-        return "siemens"
-    if "TOSHIBA" in text or "CANON" in text:
-        return "canon"
-    if "PHILIPS" in text or "ELSCINT" in text:
-        return "philips"
-    return None
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from a DICOM value (DS/IS text, bytes of a UN element, a number), else None."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("latin-1").strip("\x00 ")
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
-        value = list(value)
-        if not value:
-            return None
-        value = value[0]
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
-        value = "\\".join(str(v) for v in value)
-    text = str(value).strip("\x00 ")
-    return text or None
-
-
-def _tag_name(tag: int) -> str:
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-
-
-def _standard(ds, keyword: str) -> tuple[Any, str | None]:
-    """A standard attribute, top level or inside the enhanced functional groups, with its source."""
-    value = attr.lookup(ds, keyword)
-    if value is None or value == "":
-        return None, None
-    return value, f"{_tag_name(attr.tag(keyword))} {keyword}"
-
-
-def _private(ds, group: int, creator: str, offset: int, name: str) -> tuple[Any, str | None]:
-    """A private element by its creator (never by a fixed block number), with its source."""
-    try:
-        block = ds.private_block(group, creator)
-        elem = block[offset]
-    except (KeyError, ValueError):
-        return None, None
-    if elem.value in (None, "", b""):
-        return None, None
-    return elem.value, f"{_tag_name(int(elem.tag))} {creator} {name}"
-
-
-# Siemens ImageComments on gated series, e.g. "72 bpm, 55 %, 153 ms" (the OsiriX sample headers).
-_SIEMENS_BPM = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.I)
-_SIEMENS_PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_SIEMENS_MS = re.compile(r"(-?\d+(?:\.\d+)?)\s*ms\b", re.I)
-
-
-def _first(candidates) -> tuple[float | None, str | None]:
-    for value, source in candidates:
-        number = _number(value)
-        if number is not None:
-            return number, source
-    return None, None
-
-
 # ------------------------------------------------------------------------------------ per image
 
 
@@ -210,25 +138,6 @@ def _image_time(ds) -> tuple[dt.datetime | None, str | None]:
     if frac:
         when += dt.timedelta(seconds=float(frac))
     return when, when.isoformat()
-
-
-def _image_heart_rate(ds, vendor: str | None) -> tuple[float | None, str | None]:
-    candidates = [_standard(ds, "HeartRate")]
-    if vendor == "ge":
-        candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x31, "AvgHeartRateForImage"))
-    if vendor == "siemens":
-        comments = _text(attr.lookup(ds, "ImageComments")) or ""
-        match = _SIEMENS_BPM.search(comments)
-        if match:
-            candidates.append((match.group(1), "(0020,4000) ImageComments (Siemens 'bpm')"))
-    if vendor == "canon":
-        rr, source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x03, "Cardiac R-R Mean Time")
-        rr_ms = _number(rr)
-        if rr_ms and rr_ms > 0:
-            candidates.append((60000.0 / rr_ms, f"{source} (60000 / RR ms)"))
-    if vendor == "philips":
-        candidates.append(_private(ds, 0x01F1, "ELSCINT1", 0x45, "Initial Heart Rate"))
-    return _first(candidates)
 
 
 # ------------------------------------------------------------------------------------ series
@@ -363,15 +272,6 @@ def read_headers(group) -> AcquisitionHeaders:
     )
 
 
-def _ge_cardiac_item(ds, offset: int, name: str) -> tuple[Any, str | None]:
-    """An element of the GE cardiac sequence (0049,xx01) GEMS_CT_CARDIAC_001."""
-    seq, source = _private(ds, 0x0049, "GEMS_CT_CARDIAC_001", 0x01, "CT Cardiac Sequence")
-    if not seq:
-        return None, None
-    value, inner = _private(seq[0], 0x0049, "GEMS_CT_CARDIAC_001", offset, name)
-    return value, (f"{source} > {inner}" if inner else None)
-
-
 # DICOM PS3.3 C.8.15.3.8 Acquisition Type (0018,9302) defined terms.
 _ACQUISITION_TYPES = {"SEQUENCED": "sequenced", "SPIRAL": "spiral", "CONSTANT_ANGLE": "constant_angle",
                       "STATIONARY": "stationary", "FREE": "free"}
@@ -408,39 +308,6 @@ def _reconstruction_algorithm(ds, vendor, kernel, sources) -> str | None:
         sources["reconstruction_algorithm"] = "(0018,1210) ConvolutionKernel second value (Siemens iterative strength)"
         return f"iterative (strength {kernel.split(chr(92))[1]})"
     return None
-
-
-def _trigger(ds, vendor, sources) -> tuple[float | None, float | None]:
-    phase_candidates = [_standard(ds, "NominalPercentageOfCardiacPhase")]
-    delay_candidates = [_standard(ds, "NominalCardiacTriggerDelayTime"), _standard(ds, "TriggerTime")]
-    if vendor == "ge":
-        phase_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x33, "PctRpeakDelay"))
-        delay_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x3F, "RPeakTimeDelay"))
-    if vendor == "siemens":
-        comments = _text(attr.lookup(ds, "ImageComments")) or ""
-        if _SIEMENS_BPM.search(comments) or "%" in comments:
-            pct, ms = _SIEMENS_PCT.search(comments), _SIEMENS_MS.search(comments)
-            if pct:
-                phase_candidates.append((pct.group(1), "(0020,4000) ImageComments (Siemens '%')"))
-            if ms:
-                delay_candidates.append((ms.group(1), "(0020,4000) ImageComments (Siemens 'ms')"))
-    if vendor == "canon":
-        phase_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x04, "Cardiac Reconstruction Gating Phase in Percent"))
-        delay_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x05, "Cardiac Reconstruction Gating Phase in ms"))
-    if vendor == "philips":
-        gating, source = _private(ds, 0x01F1, "ELSCINT1", 0x41, "Gating Delay")
-        text = _text(gating) or ""
-        if "%" in text:
-            phase_candidates.append((text.replace("%", ""), source))
-        elif text:
-            delay_candidates.append((text.lower().replace("ms", ""), source))
-    phase, phase_source = _first(phase_candidates)
-    delay, delay_source = _first(delay_candidates)
-    if phase is not None:
-        sources["trigger_phase_pct"] = phase_source
-    if delay is not None:
-        sources["trigger_delay_ms"] = delay_source
-    return phase, delay
 
 
 # DICOM PS3.3 C.7.6.18.1 Cardiac Synchronization Technique (0018,9037) defined terms.

@@ -1,0 +1,49 @@
+"""Shared pieces of the procedure loaders: severities and a reader that names file and key."""
+
+from __future__ import annotations
+
+import math
+
+from qa.errors import DefinitionError
+
+SEVERITIES = ("fail", "warn")
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+
+    def error(self, key: str, message: str) -> DefinitionError:
+        return DefinitionError(self.path, key, message)
+
+    def table(self, data: dict, key: str, where: str = "", required: bool = True) -> dict:
+        value = data.get(key)
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(f"{where}{key}", "is missing or is not a table")
+        return value
+
+    def text(self, data: dict, key: str, where: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(f"{where}.{key}", "is missing or is not a text")
+        return value.strip()
+
+    def number(self, data: dict, key: str, where: str, *, default: float | None = None, minimum: float | None = None) -> float:
+        value = data.get(key, default)
+        if value is None:
+            raise self.error(f"{where}.{key}", "is missing")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.error(f"{where}.{key}", f"must be a number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.error(f"{where}.{key}", f"must be >= {minimum}, got {value!r}")
+        return float(value)
+
+    def severity(self, data: dict, where: str, default: str = "fail") -> str:
+        value = data.get("severity", default)
+        if value not in SEVERITIES:
+            raise self.error(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {value!r}")
+        return value
+
+

@@ -1,0 +1,193 @@
+"""Exam protocols (``kind = "exam-protocol"``, ``procedures/cac-*.toml``): what qa check expects."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import DefinitionError
+from qa.procedures.common import SEVERITIES, _Reader
+from qa.resources import builtin_dir
+
+# The checks of `qa check`, in display order (stable ids).
+EXAM_CHECKS = (
+    "kvp", "slice_thickness", "slice_increment", "kernel", "reconstruction_algorithm", "reconstruction_fov",
+    "gating_mode", "cardiac_phase", "heart_rate", "scan_coverage", "ctdivol", "dlp", "effective_dose",
+)
+_RULE_KEYS = {"expected", "allowed", "range", "maximum", "minimum", "tolerance", "match", "severity", "source", "equal_to",
+              "retrospective", "none", "reference", "delay_range_ms"}
+
+
+@dataclass(frozen=True)
+class ProtocolRule:
+    """What one check of an exam expects."""
+
+    check_id: str
+    severity: str
+    source: str
+    expected: Any = None
+    allowed: tuple | None = None
+    range: tuple[float, float] | None = None
+    maximum: float | None = None
+    minimum: float | None = None
+    tolerance: float = 0.0
+    match: str = "exact"
+    equal_to: str | None = None  # slice_increment: "slice_thickness"
+    mode_severity: tuple[tuple[str, str], ...] = ()  # gating_mode: ("retrospective", "warn"), ("none", "fail")
+    reference: str | None = None  # dose checks: "level" (the protocol's reference level)
+    delay_range_ms: tuple[float, float] | None = None  # cardiac_phase given as a delay window
+
+    def describe(self) -> Any:
+        """The expectation in display form: a number, a text, or a range as [low, high]."""
+        tol = f" (+-{self.tolerance:g})" if self.tolerance else ""
+        if self.range is not None:
+            return list(self.range)
+        if self.allowed is not None:
+            star = "*" if self.match == "prefix" else ""
+            text = ", ".join(f"{v}{star}" for v in self.allowed)
+            return (text if len(self.allowed) == 1 else f"one of {text}") + tol
+        if self.maximum is not None and self.minimum is not None:
+            return [self.minimum, self.maximum]
+        if self.maximum is not None:
+            return f"<= {self.maximum:g}"
+        if self.minimum is not None:
+            return f">= {self.minimum:g}"
+        if self.equal_to is not None:
+            return f"= {self.equal_to}{tol}"
+        if self.expected is None:
+            return None
+        return self.expected if not tol else f"{self.expected}{tol}"
+
+
+@dataclass(frozen=True)
+class ExamProtocol:
+    id: str
+    name: str
+    version: str
+    source: str
+    vendors: tuple[str, ...]  # upper-case substrings of Manufacturer; empty = any
+    series_patterns: tuple[str, ...]  # lower-case substrings of SeriesDescription / ProtocolName
+    k_factor: str | None
+    reference_level: str | None
+    rules: dict[str, ProtocolRule]
+    path: str
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
+
+    def rule(self, check_id: str) -> ProtocolRule | None:
+        return self.rules.get(check_id)
+
+
+def available_protocols() -> list[str]:
+    return sorted(p.stem for p in builtin_dir("procedures").glob("cac-*.toml"))
+
+
+def load_protocol(name_or_path: str | Path) -> ExamProtocol:
+    """Load a built-in exam protocol by id (``cac-ge``) or a protocol file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix.lower() == ".toml" or candidate.exists():
+        path = candidate
+    else:
+        path = builtin_dir("procedures") / f"{name_or_path}.toml"
+        if not path.exists():
+            raise DefinitionError(str(name_or_path), None, f"no built-in protocol called {name_or_path!r}",
+                                  hint=f"choose one of {', '.join(available_protocols())} or give the path of a .toml file")
+    if not path.exists():
+        raise DefinitionError(str(path), None, "no such file", hint="check the path of the protocol file")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    return _parse_exam_protocol(data, str(path), hashlib.sha256(raw).hexdigest())
+
+
+def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
+    r = _Reader(path)
+    head = r.table(data, "protocol")
+    if head.get("kind") != "exam-protocol":
+        raise r.error("protocol.kind", f"is {head.get('kind')!r}; qa check needs an 'exam-protocol'")
+    for key in ("vendors", "series_patterns"):
+        value = head.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise r.error(f"protocol.{key}", "must be a list of texts")
+    rules: dict[str, ProtocolRule] = {}
+    for check_id, item in r.table(data, "rules").items():
+        where = f"rules.{check_id}"
+        if check_id not in EXAM_CHECKS:
+            raise r.error(where, f"unknown check; use one of {', '.join(EXAM_CHECKS)}")
+        if not isinstance(item, dict):
+            raise r.error(where, "must be a table")
+        unknown = sorted(set(item) - _RULE_KEYS)
+        if unknown:
+            raise r.error(f"{where}.{unknown[0]}", f"unknown key; use {', '.join(sorted(_RULE_KEYS))}")
+        rng = _pair(r, item, "range", where)
+        allowed = item.get("allowed")
+        if allowed is not None and (not isinstance(allowed, list) or not allowed):
+            raise r.error(f"{where}.allowed", "must be a non-empty list")
+        match = item.get("match", "exact")
+        if match not in ("exact", "prefix"):
+            raise r.error(f"{where}.match", f"must be 'exact' or 'prefix', got {match!r}")
+        equal_to = item.get("equal_to")
+        if equal_to is not None and equal_to != "slice_thickness":
+            raise r.error(f"{where}.equal_to", "can only be 'slice_thickness'")
+        reference = item.get("reference")
+        if reference is not None and (reference != "level" or check_id not in ("ctdivol", "dlp", "effective_dose")):
+            raise r.error(f"{where}.reference", "'level' (the reference level) applies to ctdivol, dlp and effective_dose only")
+        modes = []
+        for mode in ("retrospective", "none"):
+            if mode in item:
+                if check_id != "gating_mode" or item[mode] not in SEVERITIES:
+                    raise r.error(f"{where}.{mode}", "is a severity (fail or warn) of the gating_mode rule")
+                modes.append((mode, item[mode]))
+        kinds = [k for k in ("expected", "allowed", "range", "maximum", "minimum", "equal_to", "reference") if k in item]
+        if not kinds:
+            raise r.error(where, "needs an expectation: expected, allowed, range, maximum/minimum, equal_to or reference")
+        rules[check_id] = ProtocolRule(
+            check_id=check_id,
+            severity=r.severity(item, where),
+            source=r.text(item, "source", where),
+            expected=item.get("expected"),
+            allowed=tuple(allowed) if allowed is not None else None,
+            range=rng,
+            maximum=r.number(item, "maximum", where) if "maximum" in item else None,
+            minimum=r.number(item, "minimum", where) if "minimum" in item else None,
+            tolerance=r.number(item, "tolerance", where, default=0.0, minimum=0.0),
+            match=match,
+            equal_to=equal_to,
+            mode_severity=tuple(modes),
+            reference=reference,
+            delay_range_ms=_pair(r, item, "delay_range_ms", where),
+        )
+    for check_id in ("ctdivol", "dlp", "effective_dose"):
+        rule = rules.get(check_id)
+        if rule is not None and rule.reference == "level" and not head.get("reference_level"):
+            raise r.error(f"rules.{check_id}.reference", "needs protocol.reference_level (an id in procedures/dose-reference.toml)")
+    return ExamProtocol(
+        id=r.text(head, "id", "protocol"),
+        name=r.text(head, "name", "protocol"),
+        version=str(head.get("version", "")),
+        source=r.text(head, "source", "protocol"),
+        vendors=tuple(v.upper() for v in head.get("vendors", [])),
+        series_patterns=tuple(v.lower() for v in head.get("series_patterns", [])),
+        k_factor=head.get("k_factor"),
+        reference_level=head.get("reference_level"),
+        rules=rules,
+        path=path,
+        sha256=sha256,
+    )
+
+
+def _pair(r: _Reader, item: dict, key: str, where: str) -> tuple[float, float] | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or value[0] > value[1]):
+        raise r.error(f"{where}.{key}", f"must be [low, high], got {value!r}")
+    return float(value[0]), float(value[1])
