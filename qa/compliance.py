@@ -57,10 +57,25 @@ class Exam:
             "patient_key": self.patient_key,
             "series": [s.to_dict() for s in self.series],
             "acquisition": h.to_dict(),
-            "dose_report": self.dose.to_dict() if self.dose is not None and hasattr(self.dose, "to_dict") else None,
+            "dose_report": _dose_report_dict(self.dose),
             "protocol_choice": self.protocol_choice,
             "notes": list(self.notes),
         }
+
+
+def _dose_report_dict(dose) -> dict | None:
+    """The exam's dose report without file paths or the study UID in clear (privacy)."""
+    if dose is None:
+        return None
+    import os
+
+    from qa.privacy import pseudonym
+
+    out = dose.to_dict()
+    out["paths"] = [os.path.basename(str(p)) for p in out.get("paths", [])]
+    out["study_instance_uid"] = None
+    out["study_key"] = pseudonym(getattr(dose, "study_instance_uid", None))
+    return out
 
 
 @dataclass(frozen=True)
@@ -122,22 +137,39 @@ def choose_protocol(manufacturer: str | None, descriptions: list[str], protocols
                     "check that this is a calcium-score exam or pass --protocol")
 
 
-def series_preference(protocol: ExamProtocol, description: str, thickness: float | None, kernel: str | None) -> tuple:
-    """Sort key of candidate series: named as a calcium score, thickness closest, kernel allowed."""
+def series_preference(protocol: ExamProtocol, description: str, thickness: float | None, kernel: str | None,
+                      increment: float | None = None, iterative: bool = False) -> tuple:
+    """Sort key of candidate series: named as a calcium score, thickness closest to the protocol's,
+    kernel allowed, contiguous (increment = thickness), without iterative reconstruction."""
     named = any(p in (description or "").lower() for p in protocol.series_patterns)
     rule = protocol.rule("slice_thickness")
     target = rule.expected if rule is not None and rule.expected is not None else 3.0
     off = abs((thickness if thickness is not None else 99.0) - float(target))
     kernel_rule = protocol.rule("kernel")
     kernel_ok = kernel_rule is None or (kernel is not None and _matches(kernel_rule, kernel))
-    return (0 if named else 1, round(off, 3), 0 if kernel_ok else 1)
+    contiguous = increment is not None and thickness is not None and abs(increment - thickness) <= 0.1
+    return (0 if named else 1, round(off, 3), 0 if kernel_ok else 1, 0 if contiguous else 1, 1 if iterative else 0)
 
 
 # ------------------------------------------------------------------------------------ checking
 
 
+def validate_protocol(protocol: ExamProtocol, tables: DoseTables) -> None:
+    """The protocol's k-factor and reference level must exist in the dose tables (never ignored)."""
+    from qa.errors import DefinitionError
+
+    if protocol.k_factor is not None and protocol.k_factor not in tables.k_factors:
+        raise DefinitionError(protocol.path, "protocol.k_factor",
+                              f"names {protocol.k_factor!r}, which is not a k-factor of {tables.path} ({', '.join(tables.k_factors)})")
+    levels = [level.id for level in tables.reference_levels]
+    if protocol.reference_level is not None and protocol.reference_level not in levels:
+        raise DefinitionError(protocol.path, "protocol.reference_level",
+                              f"names {protocol.reference_level!r}, which is not a reference level of {tables.path} ({', '.join(levels)})")
+
+
 def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> Checklist:
     """The checklist of ``exam`` against ``protocol`` (see module doc)."""
+    validate_protocol(protocol, tables)
     h = exam.headers
     warnings = list(h.warnings) + list(exam.notes)
     dose, dlp, dlp_source, ctdivol, ctdivol_source, dose_warnings = _dose(exam, protocol, tables)
@@ -216,17 +248,28 @@ def _dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
         warnings += list(estimate.notes)
         dlp = total if total is not None else estimate.dlp_mgycm
         dlp_source = "dose report: CT Dose Length Product Total (DCM 113813)" if total is not None else "dose report: sum of event DLPs"
+        by_phantom = dict(getattr(exam.dose, "dlp_by_phantom_mgycm", {}) or {})
+        if by_phantom.get("head16") and by_phantom.get("body32"):
+            # Head (16 cm) and body (32 cm) DLPs are not one quantity: compare the body part only.
+            dlp = by_phantom["body32"]
+            dlp_source = (f"dose report: body (32 cm) phantom subtotal; the head (16 cm) subtotal "
+                          f"{by_phantom['head16']:g} mGy cm is left out of the comparison")
+            warnings.append("the dose report mixes head and body phantom events: DLP compared as the body subtotal")
         if ctdivol is None:
-            scans = [e for e in events if getattr(e, "acquisition_type", None) not in ("constant_angle",)
-                     and getattr(e, "ctdivol_mgy", None) is not None]
-            if scans:
-                top = max(scans, key=lambda e: e.ctdivol_mgy)
-                ctdivol = top.ctdivol_mgy
-                ctdivol_source = f"dose report: highest Mean CTDIvol (DCM 113830) of the {len(scans)} scan event(s) (localizers left out)"
+            uids = set(getattr(h, "irradiation_event_uids", ()) or ())
+            mine = [e for e in events if e.irradiation_event_uid in uids and e.ctdivol_mgy is not None]
+            if mine:
+                ctdivol = max(e.ctdivol_mgy for e in mine)
+                ctdivol_source = "dose report: Mean CTDIvol (DCM 113830) of the event(s) whose Irradiation Event UID the images carry"
+            else:
+                scans = [e for e in events if e.acquisition_type != "constant_angle" and e.ctdivol_mgy is not None]
+                if scans:
+                    ctdivol = max(e.ctdivol_mgy for e in scans)
+                    ctdivol_source = (f"dose report: highest Mean CTDIvol (DCM 113830) of the {len(scans)} scan event(s) "
+                                      "(localizers left out; the images name no event, so this may be another scan of the study)")
         return estimate, dlp, dlp_source, ctdivol, ctdivol_source, warnings
-    n_rotations = len(h.stacks) if h.acquisition_type in ("sequenced", "stationary") and h.stacks else None
-    dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, n_rotations=n_rotations,
-                                          covered_length_mm=h.coverage_mm)
+    dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, covered_length_mm=h.coverage_mm,
+                                          axial=h.acquisition_type in ("sequenced", "stationary"))
     estimate = dose_from_headers(h.ctdivol_mgy, dlp, lower_bound, how, tables, protocol_k=protocol.k_factor)
     if dlp is not None:
         warnings.append(f"no dose report with the exam: DLP {'lower bound' if lower_bound else 'estimated'} from the headers ({how})")
@@ -259,6 +302,11 @@ def _check(check_id: str, rule: ProtocolRule, value, source, h, level, dose: Dos
     if source:
         src["tag"] = source
     expected = rule.describe()
+    header_field = _VARYING_FIELDS.get(check_id)
+    if header_field is not None and header_field in getattr(h, "varying", {}):
+        values = ", ".join(str(v) for v in h.varying[header_field])
+        return Check(check_id, FAIL if rule.severity == "fail" else WARN, values, expected,
+                     f"{_label(check_id)} differs between the images of the series ({values}): one series, one setting", src)
     if check_id in ("ctdivol", "dlp", "effective_dose") and rule.reference == "level":
         return _level_check(check_id, rule, value, src, level, dose)
     if check_id == "slice_increment" and rule.equal_to == "slice_thickness":
@@ -307,6 +355,8 @@ def _check(check_id: str, rule: ProtocolRule, value, source, h, level, dose: Dos
         return Check(check_id, _status(rule, ok), _plain(value), expected,
                      f"{_label(check_id)} {_plain(value)}{extra} {'within' if ok else 'beyond'} {expected}", src)
     ok = _matches(rule, value)
+    if check_id == "reconstruction_algorithm" and not ok:
+        ok = _matches(rule, str(value).split(" ")[0])  # "iterative (strength 3)" is of the category "iterative"
     return Check(check_id, _status(rule, ok), _plain(value), expected,
                  f"{_label(check_id)} {value} {'as the protocol expects' if ok else 'is not ' + str(expected)}", src)
 
@@ -327,9 +377,19 @@ def _level_check(check_id, rule, value, src, level, dose: DoseEstimate) -> Check
                      + (f" in {level.id}" if level is not None else ""), src)
     ok = value <= limit
     kind = "site-defined level" if level.kind == "site" else "national DRL"
-    bound = " (a lower bound)" if check_id != "ctdivol" and dose.lower_bound else ""
+    lower = check_id != "ctdivol" and dose.lower_bound
+    bound = " (a lower bound)" if lower else ""
+    if lower and ok:
+        return Check(check_id, NOT_AVAILABLE, round(value, 4), limit,
+                     f"{value:.4g} {unit} is only a lower bound (no dose report, no collimation): it cannot show the "
+                     f"exam stayed within the {kind} {limit:g} {unit} ({level.id})", src)
     return Check(check_id, _status(rule, ok), round(value, 4), limit,
                  f"{value:.4g} {unit}{bound} {'within' if ok else 'above'} the {kind} {limit:g} {unit} ({level.id})", src)
+
+
+# Checks whose setting must be the same on every image of the series -> the header field.
+_VARYING_FIELDS = {"kvp": "kvp", "slice_thickness": "slice_thickness_mm", "kernel": "kernel",
+                   "reconstruction_fov": "reconstruction_diameter_mm"}
 
 
 def _plain(value):

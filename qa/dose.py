@@ -191,11 +191,11 @@ def _codes(value: Any, where: str, path: str) -> tuple[tuple[str, str], ...]:
 
 
 def event_dose(dlp_mgycm: float | None, phantom: str | None, region_code: tuple[str, str] | None, tables: DoseTables,
-               *, protocol_k: str | None = None, event_uid: str | None = None) -> EventDose:
+               *, protocol_k: str | None = None, event_uid: str | None = None, k_origin: str = "protocol") -> EventDose:
     """E of one event: the protocol's k, else the target region's, else the phantom's default."""
     phantom = phantom if phantom in PHANTOM_KEYS else "unknown"
     if protocol_k is not None and protocol_k in tables.k_factors and phantom != "head16":
-        k, how = tables.k_factors[protocol_k], "protocol"
+        k, how = tables.k_factors[protocol_k], k_origin
     else:
         k, how = tables.k_for_region(region_code), "target region"
         if k is None:
@@ -211,7 +211,7 @@ def region_of(event: Any) -> tuple[str, str] | None:
 
 
 def study_dose(events: Iterable[Any], tables: DoseTables, *, protocol_k: str | None = None,
-               dlp_total_mgycm: float | None = None) -> DoseEstimate:
+               dlp_total_mgycm: float | None = None, k_origin: str = "protocol") -> DoseEstimate:
     """E of a study from its dose events (:class:`qa.dicom.rdsr.DoseEvent`: ``dlp_mgycm``, ``phantom``,
     ``target_region_code`` / ``_scheme`` and ``irradiation_event_uid``), summed event by event with each event's own k.
 
@@ -220,7 +220,7 @@ def study_dose(events: Iterable[Any], tables: DoseTables, *, protocol_k: str | N
     """
     per_event = tuple(
         event_dose(getattr(e, "dlp_mgycm", None), getattr(e, "phantom", None), region_of(e), tables,
-                   protocol_k=protocol_k, event_uid=getattr(e, "irradiation_event_uid", None))
+                   protocol_k=protocol_k, event_uid=getattr(e, "irradiation_event_uid", None), k_origin=k_origin)
         for e in events
     )
     notes = []
@@ -252,22 +252,26 @@ def study_dose(events: Iterable[Any], tables: DoseTables, *, protocol_k: str | N
     )
 
 
-def estimated_dlp(ctdivol_mgy: float | None, *, total_collimation_mm: float | None, n_rotations: int | None,
-                  covered_length_mm: float | None) -> tuple[float | None, str, bool]:
+def estimated_dlp(ctdivol_mgy: float | None, *, total_collimation_mm: float | None, covered_length_mm: float | None,
+                  axial: bool) -> tuple[float | None, str, bool]:
     """DLP from image headers when there is no dose report: (DLP mGy cm, how, lower bound?).
 
-    CTDIvol x irradiated length, where the irradiated length is rotations x total collimation
-    when the collimation is known (a step-and-shoot scan), else the covered (reconstructed) length,
-    which misses the over-ranging and penumbra: then the DLP is a lower bound.
+    CTDIvol x irradiated length.  For an axial (step-and-shoot) scan with a known total
+    collimation, the irradiated length is the number of rotations needed to cover the scanned
+    range times the collimation (an estimate: overlapping steps would add more).  Otherwise it is
+    the covered (reconstructed) length, which misses over-ranging and penumbra: a lower bound.
     """
     if ctdivol_mgy is None:
         return None, "no CTDIvol in the headers", False
-    if total_collimation_mm and n_rotations:
-        length = n_rotations * total_collimation_mm
-        return ctdivol_mgy * length / 10.0, f"CTDIvol x {n_rotations} rotation(s) x {total_collimation_mm:g} mm total collimation", False
-    if covered_length_mm:
-        return ctdivol_mgy * covered_length_mm / 10.0, f"CTDIvol x covered length {covered_length_mm:g} mm (lower bound)", True
-    return None, "no irradiated or covered length in the headers", False
+    if not covered_length_mm:
+        return None, "no scanned length in the headers", False
+    if axial and total_collimation_mm:
+        rotations = max(1, math.ceil(covered_length_mm / total_collimation_mm - 1e-6))
+        length = rotations * total_collimation_mm
+        return (ctdivol_mgy * length / 10.0,
+                f"CTDIvol x {rotations} axial rotation(s) x {total_collimation_mm:g} mm total collimation "
+                f"(to cover {covered_length_mm:g} mm)", False)
+    return ctdivol_mgy * covered_length_mm / 10.0, f"CTDIvol x covered length {covered_length_mm:g} mm (lower bound)", True
 
 
 def dose_from_headers(ctdivol_mgy, dlp_mgycm, lower_bound: bool, how: str, tables: DoseTables, *, protocol_k: str | None,

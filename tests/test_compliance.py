@@ -33,7 +33,8 @@ def _checks(checklist):
 def _exam(folder, **options):
     """A synthetic Siemens calcium-score exam: the 3 mm series, a thin reconstruction and a scout."""
     base = dict(vendor="siemens", z_start_mm=-30.0, z_end_mm=72.0, thickness_mm=3.0, noise_hu=10.0, matrix=256, pixel_mm=0.8,
-                series_description="CaScore 3.0 Qr36", scout=True, seed=3)
+                series_description="CaScore 3.0 Qr36", scout=True, seed=3,
+                study_key="exam-1")
     synthesize_phantom(folder / "cascore", SynthOptions(**{**base, **options}))
     synthesize_phantom(folder / "thin", SynthOptions(**{**base, "thickness_mm": 1.0, "z_start_mm": -6.0, "z_end_mm": 6.0,
                                                         "series_number": 4, "series_description": "CaScore 1.0 Qr36",
@@ -169,3 +170,115 @@ def test_malformed_protocols_name_the_file_and_key(tmp_path, capsys):
         assert info.value.key == key and str(path) in str(info.value)
     code, _, err = run(capsys, "check", tmp_path, "--protocol", path)
     assert code == 2 and "rules.kvp.severity" in err
+
+
+# ---------------------------------------------------------------------------- review findings
+
+
+def test_several_studies_are_refused_and_series_uid_picks_one(tmp_path, ct_dir, capsys):
+    folder = _exam(tmp_path / "siemens")
+    ge = sorted(ct_dir.glob("pydicom-dicomdirtests-98892001-CT5N-*.dcm"))
+    code, _, err = run(capsys, "check", folder, *ge)
+    assert code == 2 and "2 studies" in err and "--series-uid" in err
+    ge_uid = pydicom.dcmread(ge[0], stop_before_pixels=True).SeriesInstanceUID
+    exam, protocol = load_exam([folder, *ge], series_uid=ge_uid)
+    assert protocol.id == "cac-ge" and exam.headers.series_instance_uid == ge_uid  # the vendor of the checked series
+
+
+def test_a_setting_that_differs_between_images_fails(tmp_path):
+    folder = _exam(tmp_path)
+    paths = sorted((folder / "cascore").glob("*.dcm"))
+    for path in paths[1:]:
+        ds = pydicom.dcmread(path)
+        if "LOCALIZER" in ds.ImageType:
+            continue
+        ds.KVP = "100"
+        ds.save_as(path)
+    exam, protocol = load_exam(folder)
+    check = _checks(check_exam(exam, protocol, TABLES))["kvp"]
+    assert check.status == FAIL and "differs between the images" in check.message and exam.headers.kvp is None
+
+
+def test_no_false_evidence_of_gating(tmp_path):
+    folder = _exam(tmp_path)
+
+    def edit(ds):
+        for keyword in ("CardiacSynchronizationTechnique", "NominalPercentageOfCardiacPhase", "NominalCardiacTriggerDelayTime",
+                        "HeartRate"):
+            delattr(ds, keyword)
+        ds.TriggerTime = "0"
+        ds.ImageComments = "CARE kV 80 %"
+
+    _rewrite(folder / "cascore", edit)
+    exam, protocol = load_exam(folder)
+    checks = _checks(check_exam(exam, protocol, TABLES))
+    assert checks["gating_mode"].status == NOT_AVAILABLE and checks["cardiac_phase"].status == NOT_AVAILABLE
+
+
+def test_the_dlp_estimate_never_irradiates_less_than_was_scanned(tmp_path):
+    folder = _exam(tmp_path)
+    _rewrite(folder / "cascore", lambda ds: (setattr(ds, "AcquisitionTime", "073000"), setattr(ds, "AcquisitionNumber", 1),
+                                             ds.__delattr__("AcquisitionDateTime") if "AcquisitionDateTime" in ds else None))
+    exam, protocol = load_exam(folder)
+    checklist = check_exam(exam, protocol, TABLES)
+    assert checklist.dlp_mgycm * 10 / exam.headers.ctdivol_mgy >= exam.headers.coverage_mm
+
+
+def test_a_lower_bound_below_the_level_proves_nothing(tmp_path):
+    folder = _exam(tmp_path)
+    _rewrite(folder / "cascore", lambda ds: ds.__delattr__("TotalCollimationWidth"))
+    exam, protocol = load_exam(folder)
+    checklist = check_exam(exam, protocol, TABLES)
+    checks = _checks(checklist)
+    assert checklist.effective_dose.lower_bound
+    assert checks["dlp"].status == NOT_AVAILABLE and "lower bound" in checks["dlp"].message
+    assert checks["effective_dose"].status == NOT_AVAILABLE
+
+
+def test_contiguous_fbp_series_is_preferred(tmp_path):
+    base = dict(vendor="siemens", z_start_mm=-15.0, z_end_mm=60.0, thickness_mm=3.0, matrix=128, pixel_mm=1.6,
+                series_description="CaScore 3.0 Qr36", study_key="exam-2")
+    synthesize_phantom(tmp_path / "overlap", SynthOptions(**base, increment_mm=1.5, series_number=5, seed=1))
+    synthesize_phantom(tmp_path / "contiguous", SynthOptions(**base, series_number=6, seed=2))
+    exam, _ = load_exam(tmp_path)
+    assert exam.headers.slice_increment_mm == pytest.approx(3.0)
+
+
+def test_protocols_that_name_missing_tables_or_wrong_values_are_refused(tmp_path, capsys):
+    from qa.compliance import validate_protocol
+    from qa.resources import builtin_dir
+
+    text = (builtin_dir("procedures") / "cac-standard.toml").read_text()
+    cases = [
+        ('k_factor = "cardiac"', 'k_factor = "cardio"', "protocol.k_factor", True),
+        ('reference_level = "site-cac"', 'reference_level = "site-cacx"', "protocol.reference_level", True),
+        ('expected = "prospective"', 'expected = "prospektive"', "rules.gating_mode.expected", False),
+        ("[rules.kvp]\nexpected = 120", '[rules.kvp]\nexpected = "120kV"', "rules.kvp.expected", False),
+        ("range = [60.0, 80.0]", "range = [60.0, 80.0]\nexpected = 70", "rules.cardiac_phase", False),
+    ]
+    for old, new, key, at_check in cases:
+        assert old in text, old
+        path = tmp_path / f"{key}.toml"
+        path.write_text(text.replace(old, new, 1))
+        with pytest.raises(DefinitionError) as info:
+            validate_protocol(load_protocol(path), TABLES) if at_check else load_protocol(path)
+        assert info.value.key == key
+    code, _, err = run(capsys, "dose", tmp_path, "--k-factor", "cardio")
+    assert code == 2 and "--k-factor" in err
+
+
+def test_no_folder_names_or_study_uids_in_the_json(tmp_path, capsys, shared_data):
+    folder = _exam(tmp_path / "SMITH_JOHN_19500101")
+    study_uid = pydicom.dcmread(next((folder / "cascore").glob("*.dcm"))).StudyInstanceUID
+    report = pydicom.dcmread(shared_data / "dicom" / "rdsr" / "CT-RDSR-Siemens_Flash-TAP-SS.dcm")
+    report.StudyInstanceUID = study_uid
+    report.save_as(folder / "dose.dcm")
+    code, out, _ = run(capsys, "check", folder, "--json")
+    assert "SMITH" not in out and study_uid not in out and "PHANTOM" not in out
+
+
+def test_head_and_body_dlp_are_compared_apart(capsys, shared_data):
+    code, out, _ = run(capsys, "dose", shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", "--protocol", "cac-standard", "--json")
+    doc = json.loads(out)
+    dlp = next(c for c in doc["reports"][0]["comparisons"] if c["quantity"] == "dlp_mgycm")
+    assert dlp["phantom"] == "body32" and dlp["value"] == pytest.approx(1109.01, abs=0.01)

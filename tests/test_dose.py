@@ -58,11 +58,17 @@ def test_cumulative_resends_are_dosed_once(shared_data):
 
 
 def test_dlp_estimated_from_headers():
-    dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=38.4, n_rotations=3, covered_length_mm=105.0)
-    assert dlp == pytest.approx(4.0 * 3 * 3.84) and not lower and "rotation" in how
-    dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=None, n_rotations=None, covered_length_mm=105.0)
+    # axial: the rotations needed to cover 105 mm with 38.4 mm collimation (3), times the collimation
+    dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=38.4, covered_length_mm=105.0, axial=True)
+    assert dlp == pytest.approx(4.0 * 3 * 3.84) and not lower and "3 axial rotation" in how
+    # the irradiated length is never shorter than what was scanned
+    dlp, _, _ = estimated_dlp(4.0, total_collimation_mm=38.4, covered_length_mm=111.0, axial=True)
+    assert dlp * 10 / 4.0 >= 111.0
+    # spiral or unknown collimation: the covered length, marked a lower bound
+    dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=38.4, covered_length_mm=105.0, axial=False)
     assert dlp == pytest.approx(42.0) and lower and "lower bound" in how
-    assert estimated_dlp(None, total_collimation_mm=38.4, n_rotations=3, covered_length_mm=None)[0] is None
+    assert estimated_dlp(4.0, total_collimation_mm=None, covered_length_mm=105.0, axial=True)[2]
+    assert estimated_dlp(None, total_collimation_mm=38.4, covered_length_mm=105.0, axial=True)[0] is None
 
 
 def test_reference_level_choice_says_why():

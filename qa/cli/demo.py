@@ -126,7 +126,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     exam_dir = out_dir / "exam"
     common = dict(vendor="siemens", matrix=256, pixel_mm=0.8, z_start_mm=-30.0, z_end_mm=72.0, noise_hu=12.0, heart_rate_bpm=78.0,
-                  station_name=SCANNERS[0]["station_name"], device_serial_number=SCANNERS[0]["device_serial_number"])
+                  station_name=SCANNERS[0]["station_name"], device_serial_number=SCANNERS[0]["device_serial_number"],
+                  study_key="demo-exam")
     synthesize_phantom(exam_dir / "cascore", SynthOptions(**common, series_description="CaScore 3.0 Qr36", scout=True, seed=11))
     synthesize_phantom(exam_dir / "thin", SynthOptions(**{**common, "z_start_mm": -6.0, "z_end_mm": 6.0}, thickness_mm=1.0,
                                                        series_number=4, series_description="CaScore 1.0 Qr36", seed=12))

@@ -30,6 +30,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from qa.dose import load_dose_tables
 
     tables = load_dose_tables(args.dose_tables)
+    if args.protocol is not None:
+        from qa.compliance import validate_protocol
+        from qa.procedures import load_protocol
+
+        validate_protocol(load_protocol(args.protocol), tables)  # before reading the exam
     exam, protocol = load_exam(args.exam, protocol=args.protocol, series_uid=args.series_uid,
                                progress=None if args.json else Progress("reading headers"))
     checklist = check_exam(exam, protocol, tables)
@@ -76,19 +81,27 @@ def cmd_dose(args: argparse.Namespace) -> int:
     from qa.dose import load_dose_tables, reference_level_for, region_of, study_dose
     from qa.errors import InputError
 
+    from qa.errors import UsageError
+
     tables = load_dose_tables(args.dose_tables)
+    if args.k_factor is not None and args.k_factor not in tables.k_factors:
+        raise UsageError(f"--k-factor {args.k_factor!r} is not in {tables.path}", hint=f"choose one of {', '.join(tables.k_factors)}")
+    if args.protocol is not None:
+        from qa.procedures import load_protocol
+
+        load_protocol(args.protocol)  # a protocol that does not exist is an error, never ignored
     sources = files.expand_inputs(args.paths)
     reports, skipped = [], []
     for src in sources:
         if src.path is None:
-            skipped.append(f"{src.label}: inside a zip file (extract it first)")
+            skipped.append(f"{os.path.basename(src.label)}: inside a zip file (extract it first)")
             continue
         try:
             reports.append(read_dose_report(src.path))
         except InputError as exc:
             if len(sources) == 1:
                 raise
-            skipped.append(f"{src.label}: {exc.message}")
+            skipped.append(f"{os.path.basename(src.label)}: {exc.message}")
     if not reports:
         raise InputError(args.paths[0] if len(args.paths) == 1 else None, None,
                          "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
@@ -98,16 +111,24 @@ def cmd_dose(args: argparse.Namespace) -> int:
     for study in merge_reports(reports):
         names = [e.acquisition_protocol for e in study.events]
         level, why = reference_level_for(tables, protocol_id=args.protocol, names=names, region_codes=[region_of(e) for e in study.events])
-        estimate = study_dose(study.events, tables, protocol_k=args.k_factor, dlp_total_mgycm=study.dlp_total_mgycm)
+        estimate = study_dose(study.events, tables, protocol_k=args.k_factor, dlp_total_mgycm=study.dlp_total_mgycm,
+                              k_origin="--k-factor")
         ctdivols = [e.ctdivol_mgy for e in study.events if e.ctdivol_mgy is not None and e.acquisition_type != "constant_angle"]
         ctdivol = max(ctdivols) if ctdivols else None
+        # Head (16 cm) and body (32 cm) phantom doses are not one quantity: with both, a level is
+        # compared with the body part only, and says so.
+        mixed = bool(study.dlp_by_phantom_mgycm.get("head16")) and bool(study.dlp_by_phantom_mgycm.get("body32"))
+        compared_dlp = study.dlp_by_phantom_mgycm["body32"] if mixed else study.dlp_total_mgycm
+        compared_ctdivol = max((e.ctdivol_mgy for e in study.events if e.phantom == "body32" and e.ctdivol_mgy is not None
+                                and e.acquisition_type != "constant_angle"), default=None) if mixed else ctdivol
         comparisons = []
         if level is not None:
-            for quantity, value, unit in (("ctdivol_mgy", ctdivol, "mGy"), ("dlp_mgycm", study.dlp_total_mgycm, "mGy cm"),
+            for quantity, value, unit in (("ctdivol_mgy", compared_ctdivol, "mGy"), ("dlp_mgycm", compared_dlp, "mGy cm"),
                                           ("dose_msv", estimate.dose_msv, "mSv")):
                 limit = getattr(level, quantity)
                 if limit is not None and value is not None:
                     comparisons.append({"quantity": quantity, "value": value, "level": limit, "unit": unit,
+                                        "phantom": "body32" if mixed and quantity != "dose_msv" else None,
                                         "status": "pass" if value <= limit else "warn"})
         print(f"\nStudy    {study.manufacturer or '?'} {study.model or ''} {study.study_datetime or ''}: {len(study.events)} event(s) "
               f"from {len(study.sop_instance_uids)} report(s)", file=out)

@@ -9,6 +9,8 @@ read with ``stop_before_pixels``.  Patient and study identifiers leave this modu
 
 from __future__ import annotations
 
+import os
+
 from qa.compliance import Exam, SeriesSummary, choose_protocol, series_preference
 from qa.dicom import attributes as attr
 from qa.errors import InputError
@@ -32,13 +34,30 @@ def load_exam(inputs, *, protocol: str | None = None, series_uid: str | None = N
             f"no axial CT image series in the input ({scan.summary()}; image series modalities: {found})",
             hint="pass the folder of the calcium-score exam (qa dose reads dose reports on their own)",
         )
-    manufacturer = ct[0].info.manufacturer
+    # One exam is one study: a series named with --series-uid picks its study; several studies
+    # otherwise are refused (never checked together).
+    if series_uid is not None:
+        named = [g for g in ct if g.info.series_instance_uid == series_uid]
+        if named:
+            ct = [g for g in ct if g.info.study_instance_uid == named[0].info.study_instance_uid]
+    studies: dict[str | None, list] = {}
+    for g in ct:
+        studies.setdefault(g.info.study_instance_uid, []).append(g)
+    if len(studies) > 1:
+        listing = "\n".join(f"  study {n + 1}: " + "; ".join(f"'{g.info.series_description or '?'}' {g.info.series_instance_uid}"
+                                                            for g in groups) for n, groups in enumerate(studies.values()))
+        raise InputError(None, "StudyInstanceUID", f"the input holds {len(studies)} studies; qa check takes one exam:\n{listing}",
+                         hint="pass one exam's folder, or pick its series with --series-uid")
+    protocols = [given] if given is not None else [load_protocol(p) for p in available_protocols()]
+    patterns = {pattern for candidate in protocols for pattern in candidate.series_patterns}
+    named_cac = [g for g in ct if any(pattern in (g.info.series_description or "").lower() for pattern in patterns)]
+    lead = next((g for g in ct if g.info.series_instance_uid == series_uid), None) or (named_cac or sorted(ct, key=lambda g: -g.info.n_images))[0]
+    manufacturer = lead.info.manufacturer  # the vendor of the series that will be checked
     if given is not None:
         chosen = given
         choice = f"{chosen.id}: given with --protocol"
     else:
-        chosen, choice = choose_protocol(manufacturer, [g.info.series_description for g in ct],
-                                         [load_protocol(p) for p in available_protocols()])
+        chosen, choice = choose_protocol(manufacturer, [g.info.series_description for g in ct], protocols)
     if series_uid is not None:
         picked = [g for g in ct if g.info.series_instance_uid == series_uid]
         if not picked:
@@ -47,8 +66,8 @@ def load_exam(inputs, *, protocol: str | None = None, series_uid: str | None = N
                              hint="copy one of the UIDs above into --series-uid")
         group = picked[0]
     else:
-        group = min(ct, key=lambda g: series_preference(chosen, g.info.series_description, _thickness(g), g.info.convolution_kernel)
-                    + (-g.info.n_images,))
+        group = min(ct, key=lambda g: series_preference(chosen, g.info.series_description, _thickness(g), g.info.convolution_kernel,
+                                                        _increment(g), _iterative(g)) + (-g.info.n_images,))
     headers = read_headers(group)
     series = tuple(
         SeriesSummary(g.info.series_instance_uid, g.info.series_description, g.info.n_images, _thickness(g),
@@ -57,6 +76,8 @@ def load_exam(inputs, *, protocol: str | None = None, series_uid: str | None = N
     )
     if scan.n_localizers:
         notes.append(f"{scan.n_localizers} localizer image(s) left out")
+    if scan.n_non_dicom:
+        notes.append(f"{scan.n_non_dicom} non-DICOM file(s) skipped")
     dose = _dose_of(scan, group.info.study_instance_uid, notes)
     ds0 = group.datasets[0]
     info = group.info
@@ -73,6 +94,11 @@ def load_exam(inputs, *, protocol: str | None = None, series_uid: str | None = N
     return exam, chosen
 
 
+def _name(path: str) -> str:
+    """A file's name without its folders (folder names may name the patient)."""
+    return os.path.basename(path.split("!")[-1])
+
+
 def _axial(group) -> bool:
     image = group.images[0]
     o = image.orientation
@@ -82,6 +108,21 @@ def _axial(group) -> bool:
     return abs(nz) > 0.99
 
 
+def _increment(group) -> float | None:
+    """Median step between the image positions along z (a quick look; the checked series is validated later)."""
+    zs = sorted(i.position[2] for i in group.images if i.position)
+    steps = sorted(b - a for a, b in zip(zs, zs[1:]) if b - a > 1e-3)
+    return steps[len(steps) // 2] if steps else None
+
+
+def _iterative(group) -> bool:
+    """Iterative reconstruction said by ReconstructionAlgorithm or a Siemens kernel strength (Qr36d\\3)."""
+    ds = group.datasets[0]
+    algorithm = (attr.raw_text(ds, "ReconstructionAlgorithm") or "").upper()
+    kernel = group.info.convolution_kernel or ""
+    return algorithm == "ITERATIVE" or "\\" in kernel
+
+
 def _thickness(group) -> float | None:
     values = [i.slice_thickness for i in group.images if i.slice_thickness is not None]
     return float(sorted(values)[len(values) // 2]) if values else None
@@ -89,8 +130,6 @@ def _thickness(group) -> float | None:
 
 def _dose_of(scan, study_uid: str | None, notes: list[str]):
     """The merged dose reports of the exam's study (None without a readable one)."""
-    import os
-
     from qa.dicom.rdsr import merge_reports, read_dose_report
 
     reports = []
@@ -98,12 +137,12 @@ def _dose_of(scan, study_uid: str | None, notes: list[str]):
         if other.reason not in ("structured report", "secondary capture"):
             continue
         if not os.path.isfile(other.path):
-            notes.append(f"{other.path}: a dose report inside a zip file is not read; extract the zip to include it")
+            notes.append(f"{_name(other.path)}: a dose report inside a zip file is not read; extract the zip to include it")
             continue
         try:
             reports.append(read_dose_report(other.path))
         except InputError as exc:
-            notes.append(f"{other.path}: not used as a dose report ({exc.message})")
+            notes.append(f"{_name(other.path)}: not used as a dose report ({exc.message})")
     if not reports:
         return None
     studies = merge_reports(reports)

@@ -131,21 +131,28 @@ def _ge_cardiac_item(ds, offset: int, name: str) -> tuple[Any, str | None]:
 
 def _trigger(ds, vendor, sources) -> tuple[float | None, float | None]:
     phase_candidates = [_standard(ds, "NominalPercentageOfCardiacPhase")]
-    delay_candidates = [_standard(ds, "NominalCardiacTriggerDelayTime"), _standard(ds, "TriggerTime")]
+    # TriggerTime alone is no proof of ECG gating (other modalities and tools write 0 there): a
+    # delay counts only when positive.
+    trigger_time, trigger_source = _standard(ds, "TriggerTime")
+    delay_candidates = [_standard(ds, "NominalCardiacTriggerDelayTime")]
+    if (_number(trigger_time) or 0.0) > 0:
+        delay_candidates.append((trigger_time, trigger_source))
     if vendor == "ge":
         phase_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x33, "PctRpeakDelay"))
         delay_candidates.append(_private(ds, 0x0045, "GEMS_HELIOS_01", 0x3F, "RPeakTimeDelay"))
     if vendor == "siemens":
         comments = _text(attr.lookup(ds, "ImageComments")) or ""
-        if _SIEMENS_BPM.search(comments) or "%" in comments:
+        if _SIEMENS_BPM.search(comments):  # only the cardiac convention "72 bpm, 55 %, 153 ms"
             pct, ms = _SIEMENS_PCT.search(comments), _SIEMENS_MS.search(comments)
             if pct:
                 phase_candidates.append((pct.group(1), "(0020,4000) ImageComments (Siemens '%')"))
             if ms:
                 delay_candidates.append((ms.group(1), "(0020,4000) ImageComments (Siemens 'ms')"))
     if vendor == "canon":
-        phase_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x04, "Cardiac Reconstruction Gating Phase in Percent"))
-        delay_candidates.append(_private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x05, "Cardiac Reconstruction Gating Phase in ms"))
+        pct, pct_source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x04, "Cardiac Reconstruction Gating Phase in Percent")
+        ms, ms_source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x05, "Cardiac Reconstruction Gating Phase in ms")
+        phase_candidates.append(((_text(pct) or "").replace("%", ""), pct_source))
+        delay_candidates.append(((_text(ms) or "").lower().replace("ms", ""), ms_source))
     if vendor == "philips":
         gating, source = _private(ds, 0x01F1, "ELSCINT1", 0x41, "Gating Delay")
         text = _text(gating) or ""

@@ -89,6 +89,11 @@ class AcquisitionHeaders:
     coverage_mm: float | None  # scan range + one slice thickness
     first_image_time: str | None
     stacks: tuple[Stack, ...]
+    # Series-wide settings that differ between the images ({field: sorted distinct values}); the
+    # field itself is then None (never the first image's value) except ctdivol_mgy (the highest).
+    varying: dict[str, tuple] = field(default_factory=dict)
+    irradiation_event_uids: tuple[str, ...] = ()  # (0008,3010) of the images, to match dose-report events
+    image_times: tuple[str | None, ...] = ()  # acquisition time of each image, in slice order
     sources: dict[str, str] = field(default_factory=dict)  # field -> the tag (or rule) it came from
     warnings: tuple[str, ...] = ()
 
@@ -96,6 +101,9 @@ class AcquisitionHeaders:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("stacks", "sources", "warnings")}
         out["scan_range_mm"] = list(self.scan_range_mm) if self.scan_range_mm else None
         out["stacks"] = [s.to_dict() for s in self.stacks]
+        out["varying"] = {k: list(v) for k, v in self.varying.items()}
+        out["irradiation_event_uids"] = list(self.irradiation_event_uids)
+        out["image_times"] = list(self.image_times)
         out["sources"] = dict(self.sources)
         out["warnings"] = list(self.warnings)
         return out
@@ -186,6 +194,23 @@ def read_headers(group) -> AcquisitionHeaders:
     kernel_value, kernel_source = _standard(ds0, "ConvolutionKernel")
     kernel = take("kernel", _text(kernel_value), kernel_source)
 
+    # Settings that must be the same on every image: a series that mixes them is reported, and the
+    # value is unknown rather than the first image's.
+    varying = _varying(group)
+    kvp_values = _text(attr.lookup(ds0, "KVP")) or ""
+    if "\\" in kvp_values:
+        varying["kvp"] = tuple(sorted(kvp_values.split("\\")))
+        warnings.append(f"several kVp values in one image ({kvp_values}): a dual-energy acquisition")
+    for name in varying:
+        warnings.append(f"{name} differs between the images of the series: {', '.join(str(v) for v in varying[name])}")
+    kvp = None if "kvp" in varying else kvp
+    thickness = None if "slice_thickness_mm" in varying else thickness
+    kernel = None if "kernel" in varying else kernel
+    recon_diameter = None if "reconstruction_diameter_mm" in varying else recon_diameter
+    if "ctdivol_mgy" in varying:
+        ctdivol = max(float(v) for v in varying["ctdivol_mgy"])
+        sources["ctdivol_mgy"] = "(0018,9345) CTDIvol, the highest over the images"
+
     acquisition_type = _acquisition_type(ds0, pitch, sources)
     reconstruction = _reconstruction_algorithm(ds0, vendor, kernel, sources)
     phase, delay = _trigger(ds0, vendor, sources)
@@ -228,6 +253,7 @@ def read_headers(group) -> AcquisitionHeaders:
     if coverage is not None:
         sources["coverage_mm"] = "image positions (first to last) + slice thickness"
     stacks = _stacks(images)
+    event_uids = tuple(sorted({u for ds in group.datasets for u in [attr.raw_text(ds, "IrradiationEventUID")] if u}))
     times = [i.time for i in images if i.time is not None]
     first_time = min(times).isoformat() if times else None
 
@@ -267,6 +293,9 @@ def read_headers(group) -> AcquisitionHeaders:
         coverage_mm=coverage,
         first_image_time=first_time,
         stacks=stacks,
+        varying=varying,
+        irradiation_event_uids=event_uids,
+        image_times=tuple(i.time_text for i in images),
         sources=sources,
         warnings=tuple(warnings),
     )
@@ -340,26 +369,30 @@ def _synchronization(ds, vendor, acquisition_type, phase, delay, pitch, sources)
     return None
 
 
+# Images of one rotation share (nearly) one acquisition time: a later image starts a new stack
+# when its time is more than this after the previous one (our choice; rotations take >= 0.25 s).
+STACK_TIME_GAP_S = 0.5
+
+
 def _stacks(images: list[_Image]) -> tuple[Stack, ...]:
-    """Group images into stacks: by AcquisitionNumber when it varies, else by acquisition time."""
+    """Stacks in time order: a new one at a change of AcquisitionNumber or a time gap > 0.5 s."""
     if not images:
         return ()
-    numbers = {i.acquisition_number for i in images}
-    if len(numbers) > 1 and None not in numbers:
-        keys = [i.acquisition_number for i in images]
-    elif any(i.time is not None for i in images):
-        keys = [i.time for i in images]
-    else:
-        keys = [0] * len(images)
-    groups: dict[Any, list[_Image]] = {}
-    for key, image in zip(keys, images):
-        groups.setdefault(key, []).append(image)
+    timed = sorted(images, key=lambda i: (i.time or dt.datetime.min, i.z_mm if i.z_mm is not None else 0.0))
+    groups: list[list[_Image]] = []
+    for image in timed:
+        if groups:
+            last = groups[-1][-1]
+            same_number = image.acquisition_number == last.acquisition_number
+            close = image.time is None or last.time is None or (image.time - last.time).total_seconds() <= STACK_TIME_GAP_S
+            if same_number and close:
+                groups[-1].append(image)
+                continue
+        groups.append([image])
     times = [i.time for i in images if i.time is not None]
     t0 = min(times) if times else None
-    ordered = sorted(groups.values(), key=lambda g: (min((i.time for i in g if i.time), default=dt.datetime.max),
-                                                     min((i.z_mm for i in g if i.z_mm is not None), default=0.0)))
     out = []
-    for n, members in enumerate(ordered):
+    for n, members in enumerate(groups):
         zs = [i.z_mm for i in members if i.z_mm is not None]
         stimes = [i.time for i in members if i.time is not None]
         start = min(stimes) if stimes else None
@@ -369,6 +402,31 @@ def _stacks(images: list[_Image]) -> tuple[Stack, ...]:
             start_s=(start - t0).total_seconds() if start and t0 else None,
         ))
     return tuple(out)
+
+
+# Settings compared across the images of a series: field -> DICOM keyword.
+_SERIES_WIDE = {"kvp": "KVP", "slice_thickness_mm": "SliceThickness", "kernel": "ConvolutionKernel",
+                "reconstruction_diameter_mm": "ReconstructionDiameter", "ctdivol_mgy": "CTDIvol"}
+
+
+def _varying(group) -> dict[str, tuple]:
+    """Series-wide settings whose value differs between the images."""
+    out = {}
+    for name, keyword in _SERIES_WIDE.items():
+        values = set()
+        for ds in group.datasets:
+            # DS attributes from their raw text (fast); CTDIvol (FD) and the kernel through pydicom.
+            ascii_vr = keyword in ("KVP", "SliceThickness", "ReconstructionDiameter")
+            value = attr.raw_text(ds, keyword) if ascii_vr else None
+            if value is None:
+                value = _text(attr.lookup(ds, keyword))
+            if value is None:
+                continue
+            number = _number(value) if keyword != "ConvolutionKernel" else None
+            values.add(round(number, 3) if number is not None else str(value).strip())
+        if len(values) > 1:
+            out[name] = tuple(sorted(values, key=str))
+    return out
 
 
 def headers_of(inputs, series_uid: str | None = None, *, progress=None) -> AcquisitionHeaders:

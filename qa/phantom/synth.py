@@ -86,6 +86,7 @@ class SynthOptions:
     series_number: int = 3
     series_description: str | None = None
     calcification_scale: float = 1.0  # scales the calcifications' HA contrast (simulated drift)
+    study_key: str | None = None  # series written with the same key belong to one study (reconstructions of one exam)
 
     def validated(self) -> "SynthOptions":
         errors = []
@@ -322,6 +323,10 @@ def synthesize_phantom(
     ws = opts.z_start_mm + increment * np.arange(n_slices)
     z_min, z_max = phantom.insert_z_range_mm
     ids = Uids(json.dumps(opts.to_dict(), sort_keys=True))
+    if opts.study_key is not None:
+        # Another reconstruction of one exam: the study (and frame of reference) of that key.
+        shared = Uids(f"study:{opts.study_key}")
+        ids.study, ids.frame_of_reference = shared.study, shared.frame_of_reference
     start = dt.datetime.fromisoformat(opts.acquisition_datetime)
     rr_s = 60.0 / opts.heart_rate_bpm
     stack_period_s = 2 * rr_s  # step-and-shoot: one stack every second beat

@@ -17,6 +17,11 @@ EXAM_CHECKS = (
     "kvp", "slice_thickness", "slice_increment", "kernel", "reconstruction_algorithm", "reconstruction_fov",
     "gating_mode", "cardiac_phase", "heart_rate", "scan_coverage", "ctdivol", "dlp", "effective_dose",
 )
+# Checks whose expectation is a number (in display units) or a text, and the gating modes.
+_NUMERIC_CHECKS = ("kvp", "slice_thickness", "slice_increment", "reconstruction_fov", "cardiac_phase", "heart_rate", "scan_coverage",
+                   "ctdivol", "dlp", "effective_dose")
+_TEXT_CHECKS = ("kernel", "reconstruction_algorithm")
+GATING_MODES = ("prospective", "retrospective", "none")
 _RULE_KEYS = {"expected", "allowed", "range", "maximum", "minimum", "tolerance", "match", "severity", "source", "equal_to",
               "retrospective", "none", "reference", "delay_range_ms"}
 
@@ -145,9 +150,18 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
                 if check_id != "gating_mode" or item[mode] not in SEVERITIES:
                     raise r.error(f"{where}.{mode}", "is a severity (fail or warn) of the gating_mode rule")
                 modes.append((mode, item[mode]))
-        kinds = [k for k in ("expected", "allowed", "range", "maximum", "minimum", "equal_to", "reference") if k in item]
-        if not kinds:
-            raise r.error(where, "needs an expectation: expected, allowed, range, maximum/minimum, equal_to or reference")
+        kinds = {k if k not in ("maximum", "minimum") else "maximum/minimum"
+                 for k in ("expected", "allowed", "range", "maximum", "minimum", "equal_to", "reference") if k in item}
+        if len(kinds) != 1:
+            raise r.error(where, "needs exactly one expectation: expected, allowed, range, maximum/minimum, equal_to or reference"
+                                 + (f" (got {', '.join(sorted(kinds))})" if kinds else ""))
+        values = ([item["expected"]] if "expected" in item else []) + list(allowed or [])
+        if check_id in _NUMERIC_CHECKS and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise r.error(f"{where}.{'expected' if 'expected' in item else 'allowed'}", f"must be numbers for {check_id}, got {values!r}")
+        if check_id in _TEXT_CHECKS and not all(isinstance(v, str) and v.strip() for v in values):
+            raise r.error(f"{where}.{'expected' if 'expected' in item else 'allowed'}", f"must be texts for {check_id}, got {values!r}")
+        if check_id == "gating_mode" and item.get("expected") not in GATING_MODES:
+            raise r.error(f"{where}.expected", f"must be one of {', '.join(GATING_MODES)}, got {item.get('expected')!r}")
         rules[check_id] = ProtocolRule(
             check_id=check_id,
             severity=r.severity(item, where),
