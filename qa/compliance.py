@@ -312,7 +312,8 @@ def _check(check_id: str, rule: ProtocolRule, value, source, h, level, dose: Dos
     if check_id == "slice_increment" and rule.equal_to == "slice_thickness":
         if h.slice_thickness_mm is None:
             return Check(check_id, NOT_AVAILABLE, value, expected, "the slice thickness is not in the headers", src)
-        expected = f"{h.slice_thickness_mm:g} (+-{rule.tolerance:g})" if rule.tolerance else h.slice_thickness_mm
+        expected = ([h.slice_thickness_mm - rule.tolerance, h.slice_thickness_mm + rule.tolerance] if rule.tolerance
+                    else h.slice_thickness_mm)
         if value is None:
             return Check(check_id, NOT_AVAILABLE, None, expected, "the increment cannot be derived from the image positions", src)
         ok = abs(value - h.slice_thickness_mm) <= rule.tolerance + 1e-9

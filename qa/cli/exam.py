@@ -43,7 +43,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         document = checklist.to_dict()
         document["analysis_time"] = now_iso()
-        document["provenance"] = {"qa_version": __version__, "protocol_sha256": protocol.sha256, "dose_tables_sha256": tables.sha256}
+        document["provenance"] = {"qa_version": __version__, "analysis_time": document["analysis_time"], "protocol": protocol.id,
+                                  "protocol_sha256": protocol.sha256, "dose_tables_sha256": tables.sha256,
+                                  "sop_instance_uids": list(exam.headers.sop_instance_uids)}
         json_out(document, "qa.check/1")
     return EXIT_FAIL if checklist.verdict == "fail" else EXIT_OK
 

@@ -94,6 +94,7 @@ class AcquisitionHeaders:
     varying: dict[str, tuple] = field(default_factory=dict)
     irradiation_event_uids: tuple[str, ...] = ()  # (0008,3010) of the images, to match dose-report events
     image_times: tuple[str | None, ...] = ()  # acquisition time of each image, in slice order
+    sop_instance_uids: tuple[str, ...] = ()  # the images read (provenance)
     sources: dict[str, str] = field(default_factory=dict)  # field -> the tag (or rule) it came from
     warnings: tuple[str, ...] = ()
 
@@ -296,6 +297,7 @@ def read_headers(group) -> AcquisitionHeaders:
         varying=varying,
         irradiation_event_uids=event_uids,
         image_times=tuple(i.time_text for i in images),
+        sop_instance_uids=tuple(i.sop_instance_uid for i in group.images),
         sources=sources,
         warnings=tuple(warnings),
     )

@@ -64,6 +64,8 @@ class ProtocolRule:
             return f"= {self.equal_to}{tol}"
         if self.expected is None:
             return None
+        if tol and isinstance(self.expected, (int, float)):
+            return [self.expected - self.tolerance, self.expected + self.tolerance]  # a range, as [low, high]
         return self.expected if not tol else f"{self.expected}{tol}"
 
 
