@@ -98,6 +98,7 @@ _SIEMENS_BPM = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.I)
 _SIEMENS_PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
 
+_SIEMENS_TP = re.compile(r"^TP(\d{1,3})(?:PC\d+)?$")
 _SIEMENS_MS = re.compile(r"(-?\d+(?:\.\d+)?)\s*ms\b", re.I)
 
 
@@ -148,6 +149,12 @@ def _trigger(ds, vendor, sources) -> tuple[float | None, float | None]:
                 phase_candidates.append((pct.group(1), "(0020,4000) ImageComments (Siemens '%')"))
             if ms:
                 delay_candidates.append((ms.group(1), "(0020,4000) ImageComments (Siemens 'ms')"))
+        # Siemens cardiac ScanOptions such as "TP55PC0842": TP = trigger phase in % (it matches the
+        # "55 %" of ImageComments in Siemens cardiac headers); the rest is not interpreted.
+        options = _text(attr.lookup(ds, "ScanOptions")) or ""
+        match = _SIEMENS_TP.match(options.strip().upper())
+        if match:
+            phase_candidates.append((match.group(1), f"(0018,0022) ScanOptions '{options.strip()}' (Siemens 'TP': trigger phase %)"))
     if vendor == "canon":
         pct, pct_source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x04, "Cardiac Reconstruction Gating Phase in Percent")
         ms, ms_source = _private(ds, 0x7005, "TOSHIBA_MEC_CT3", 0x05, "Cardiac Reconstruction Gating Phase in ms")

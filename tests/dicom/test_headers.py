@@ -104,3 +104,16 @@ def test_philips_elscint_private_tags(tmp_path):
     _rewrite(tmp_path, edit)
     h = headers_of(tmp_path)
     assert h.trigger_phase_pct == 78.0 and h.heart_rate_bpm == 61.0 and "ELSCINT1" in h.sources["heart_rate_bpm"]
+
+
+def test_siemens_scan_options_trigger_phase(tmp_path):
+    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-6, z_end_mm=6, vendor="siemens"))
+
+    def edit(ds):
+        _strip_standard_cardiac(ds)
+        ds.ScanOptions = "TP55PC0842"
+
+    _rewrite(tmp_path, edit)
+    h = headers_of(tmp_path)
+    assert h.trigger_phase_pct == 55.0 and "ScanOptions 'TP55PC0842'" in h.sources["trigger_phase_pct"]
+    assert h.heart_rate_bpm is None  # nothing invented
