@@ -268,8 +268,9 @@ def _dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
                     ctdivol_source = (f"dose report: highest Mean CTDIvol (DCM 113830) of the {len(scans)} scan event(s) "
                                       "(localizers left out; the images name no event, so this may be another scan of the study)")
         return estimate, dlp, dlp_source, ctdivol, ctdivol_source, warnings
+    centres = (h.scan_range_mm[1] - h.scan_range_mm[0]) if h.scan_range_mm else None
     dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, covered_length_mm=h.coverage_mm,
-                                          axial=h.acquisition_type in ("sequenced", "stationary"))
+                                          axial=h.acquisition_type in ("sequenced", "stationary"), centres_range_mm=centres)
     estimate = dose_from_headers(h.ctdivol_mgy, dlp, lower_bound, how, tables, protocol_k=protocol.k_factor)
     if dlp is not None:
         warnings.append(f"no dose report with the exam: DLP {'lower bound' if lower_bound else 'estimated'} from the headers ({how})")

@@ -253,12 +253,13 @@ def study_dose(events: Iterable[Any], tables: DoseTables, *, protocol_k: str | N
 
 
 def estimated_dlp(ctdivol_mgy: float | None, *, total_collimation_mm: float | None, covered_length_mm: float | None,
-                  axial: bool) -> tuple[float | None, str, bool]:
+                  axial: bool, centres_range_mm: float | None = None) -> tuple[float | None, str, bool]:
     """DLP from image headers when there is no dose report: (DLP mGy cm, how, lower bound?).
 
     CTDIvol x irradiated length.  For an axial (step-and-shoot) scan with a known total
-    collimation, the irradiated length is the number of rotations needed to cover the scanned
-    range times the collimation (an estimate: overlapping steps would add more).  Otherwise it is
+    collimation, the irradiated length is the number of rotations needed to hold the slice
+    centres (``centres_range_mm``, first to last image position; the covered length when not
+    given) times the collimation: an estimate (overlapping steps would add more).  Otherwise it is
     the covered (reconstructed) length, which misses over-ranging and penumbra: a lower bound.
     """
     if ctdivol_mgy is None:
@@ -266,11 +267,12 @@ def estimated_dlp(ctdivol_mgy: float | None, *, total_collimation_mm: float | No
     if not covered_length_mm:
         return None, "no scanned length in the headers", False
     if axial and total_collimation_mm:
-        rotations = max(1, math.ceil(covered_length_mm / total_collimation_mm - 1e-6))
+        span = centres_range_mm if centres_range_mm is not None else covered_length_mm
+        rotations = max(1, math.ceil(span / total_collimation_mm - 1e-6))
         length = rotations * total_collimation_mm
         return (ctdivol_mgy * length / 10.0,
                 f"CTDIvol x {rotations} axial rotation(s) x {total_collimation_mm:g} mm total collimation "
-                f"(to cover {covered_length_mm:g} mm)", False)
+                f"(slice centres over {span:g} mm)", False)
     return ctdivol_mgy * covered_length_mm / 10.0, f"CTDIvol x covered length {covered_length_mm:g} mm (lower bound)", True
 
 

@@ -68,6 +68,9 @@ def test_dlp_estimated_from_headers():
     dlp, how, lower = estimated_dlp(4.0, total_collimation_mm=38.4, covered_length_mm=105.0, axial=False)
     assert dlp == pytest.approx(42.0) and lower and "lower bound" in how
     assert estimated_dlp(4.0, total_collimation_mm=None, covered_length_mm=105.0, axial=True)[2]
+    # a 140 mm wide-detector volume scan whose 3 mm slices cover 141 mm is one rotation, not two
+    dlp, how, _ = estimated_dlp(12.8, total_collimation_mm=140.0, covered_length_mm=141.0, axial=True, centres_range_mm=138.0)
+    assert dlp == pytest.approx(12.8 * 14.0) and "1 axial rotation" in how
     assert estimated_dlp(None, total_collimation_mm=38.4, covered_length_mm=105.0, axial=True)[0] is None
 
 
