@@ -1,0 +1,85 @@
+"""DICOM ECG waveforms (12-lead, General or Ambulatory ECG Waveform Storage) -> EcgTrace.
+
+The rhythm multiplex group (ORIGINAL, the longest) is read with pydicom's ``waveform_array``
+(channel sensitivity applied); the lead is chosen by name ("II" by default) from the channel
+sources ("Lead II (Einthoven)" -> "II"); values are converted to mV by the sensitivity unit code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import InputError
+
+# UCUM codes of ChannelSensitivityUnitsSequence -> factor to mV.
+_UNITS_TO_MV = {"uV": 1e-3, "mV": 1.0, "V": 1e3, "nV": 1e-6}
+
+
+def _lead_name(channel) -> str:
+    """"II" out of "Lead II (Einthoven)", "aVR" out of "Lead aVR", else the label or meaning as is."""
+    meaning = ""
+    seq = channel.get("ChannelSourceSequence")
+    if seq:
+        meaning = str(seq[0].get("CodeMeaning", ""))
+    text = meaning or str(channel.get("ChannelLabel", ""))
+    match = re.match(r"^\s*Lead\s+([A-Za-z0-9\-]+)", text)
+    return match.group(1) if match else text.strip()
+
+
+def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> "EcgTrace":
+    """One lead of a DICOM ECG waveform as an :class:`~qa.ecg.trace.EcgTrace`."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from qa.ecg.trace import EcgTrace, validated
+
+    label = str(path)
+    try:
+        ds = pydicom.dcmread(label)
+    except (InvalidDicomError, OSError) as exc:
+        raise InputError(label, None, f"is not a readable DICOM file ({exc})", hint="pass a DICOM ECG, a CSV or a WFDB trace") from exc
+    groups = ds.get("WaveformSequence")
+    if not groups:
+        modality = ds.get("Modality", "?")
+        raise InputError(label, "WaveformSequence", f"holds no waveform (Modality {modality}): not a DICOM ECG",
+                         hint="pass a DICOM ECG waveform, a CSV or a WFDB trace")
+    # The rhythm strip: an ORIGINAL group, the longest one.
+    candidates = sorted(range(len(groups)), key=lambda i: (str(groups[i].get("WaveformOriginality", "")) != "ORIGINAL",
+                                                          -int(groups[i].get("NumberOfWaveformSamples", 0))))
+    index = candidates[0]
+    group = groups[index]
+    channels = list(group.ChannelDefinitionSequence)
+    names = [_lead_name(c) for c in channels]
+    wanted = [i for i, n in enumerate(names) if n.upper() == lead.strip().upper()]
+    if not wanted:
+        raise InputError(label, "ChannelSourceSequence", f"has no lead {lead!r}; it holds {', '.join(names)}",
+                         hint="pick one of those leads (--lead)")
+    channel = channels[wanted[0]]
+    units_seq = channel.get("ChannelSensitivityUnitsSequence")
+    unit = str(units_seq[0].CodeValue) if units_seq else ""
+    if unit not in _UNITS_TO_MV:
+        raise InputError(label, "ChannelSensitivityUnitsSequence", f"unit {unit!r} of lead {lead} is not a voltage unit",
+                         hint="pass an ECG whose channels are in uV or mV")
+    try:
+        values = ds.waveform_array(index)[:, wanted[0]].astype(float) * _UNITS_TO_MV[unit]
+    except Exception as exc:  # pydicom raises several kinds on malformed waveform data
+        raise InputError(label, "WaveformData", f"cannot be decoded ({exc})", hint="re-export the ECG from the recorder") from exc
+    fs = float(group.SamplingFrequency)
+    start = None
+    text = str(ds.get("AcquisitionDateTime", "") or "")
+    if not text and ds.get("ContentDate") and ds.get("ContentTime"):
+        text = f"{ds.ContentDate}{ds.ContentTime}"
+    if text:
+        try:
+            start = dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S")
+        except ValueError:
+            start = None
+    trace = EcgTrace(fs_hz=fs, time_s=np.arange(values.size) / fs, ecg_mv=values, lead=names[wanted[0]],
+                     source=f"{Path(label).name} (DICOM ECG, {group.get('MultiplexGroupLabel', 'group ' + str(index))})",
+                     start_time=start)
+    return validated(trace, label)

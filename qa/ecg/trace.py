@@ -1,0 +1,295 @@
+"""ECG traces: the ``EcgTrace`` record and its readers (CSV, WFDB, DICOM) and the CSV writer.
+
+A trace is one lead in mV on a time base in seconds, with its sampling rate, optional trigger and
+respiration channels, and its absolute start time when known.  Gaps in a recording (a lost serial
+connection) stay gaps: ``time_s`` jumps, no sample is ever invented.
+
+CSV (DESIGN.md): optional ``# key=value`` comment lines first (``# start_time=2026-03-02T07:31:05``,
+``# lead=II``, ``# fs_hz=1000``), then a header row; ``time_s`` (or ``--fs`` when absent), one ECG
+column whose name carries its unit (``ecg_mv`` or ``ecg_uv``), optional ``trigger`` (0/1) and
+``resp``.  Readers refuse, naming the file and the column or line: unknown units, non-numeric
+cells, a time that does not increase, a trace too short to hold two beats, a flat or saturated
+signal.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import InputError
+
+# Two beats need at least 2 s of trace even at 60 bpm (our rule: shorter traces are refused).
+MIN_DURATION_S = 2.0
+# A signal whose peak-to-peak amplitude stays below 0.05 mV carries no QRS (a QRS is ~0.5-3 mV).
+FLAT_PP_MV = 0.05
+# Saturation: more than 2 % of the samples sit at the extreme value (clipped amplifier).
+SATURATED_FRACTION = 0.02
+# Units of the ECG column, by column name (DESIGN.md): value x factor = mV.
+ECG_COLUMNS = {"ecg_mv": 1.0, "ecg_uv": 1e-3}
+
+
+@dataclass(frozen=True, eq=False)
+class EcgTrace:
+    """One ECG lead in mV on a time base in seconds (``time_s[0]`` is the start)."""
+
+    fs_hz: float
+    time_s: np.ndarray
+    ecg_mv: np.ndarray
+    lead: str
+    source: str  # the file's name and kind, e.g. "100 (WFDB)"
+    start_time: dt.datetime | None = None  # absolute time of time_s == 0, when known
+    trigger: np.ndarray | None = None  # bool per sample: the monitor's trigger output
+    resp: np.ndarray | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.ecg_mv.size)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.time_s[-1] - self.time_s[0]) + 1.0 / self.fs_hz if self.n_samples else 0.0
+
+    def gaps(self) -> list[tuple[float, float]]:
+        """(last sample before, first sample after) of every jump longer than 1.5 sample periods."""
+        steps = np.diff(self.time_s)
+        where = np.flatnonzero(steps > 1.5 / self.fs_hz)
+        return [(float(self.time_s[i]), float(self.time_s[i + 1])) for i in where]
+
+    def segments(self) -> list[slice]:
+        """Index ranges of the contiguous parts (between gaps)."""
+        steps = np.diff(self.time_s)
+        cuts = np.flatnonzero(steps > 1.5 / self.fs_hz) + 1
+        bounds = [0, *cuts.tolist(), self.n_samples]
+        return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+    def summary(self) -> dict:
+        return {
+            "source": self.source,
+            "lead": self.lead,
+            "sampling_rate_hz": self.fs_hz,
+            "duration_s": self.duration_s,
+            "n_samples": self.n_samples,
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "has_trigger": self.trigger is not None,
+            "gaps": [list(g) for g in self.gaps()],
+            "notes": list(self.notes),
+        }
+
+
+def validated(trace: EcgTrace, label: str) -> EcgTrace:
+    """``trace`` if it can hold beats; else a clear refusal naming the file."""
+    if trace.n_samples < 2 or not np.all(np.isfinite(trace.ecg_mv)):
+        raise InputError(label, trace.lead, "holds no usable ECG samples (empty, or not-a-number values)",
+                         hint="record the ECG again")
+    if np.any(np.diff(trace.time_s) <= 0):
+        k = int(np.flatnonzero(np.diff(trace.time_s) <= 0)[0])
+        raise InputError(label, "time_s", f"does not increase at sample {k + 1} ({trace.time_s[k]:g} s then {trace.time_s[k + 1]:g} s)",
+                         hint="the time column must increase from row to row; check the recorder's clock or the file")
+    if trace.duration_s < MIN_DURATION_S:
+        raise InputError(label, "time_s", f"lasts {trace.duration_s:.2f} s: too short to hold two beats (at least {MIN_DURATION_S:g} s)",
+                         hint="record a longer trace (the whole scan, with a few seconds before it)")
+    values = trace.ecg_mv
+    pp = float(np.ptp(values))
+    if pp < FLAT_PP_MV:
+        raise InputError(label, trace.lead, f"is flat (peak-to-peak {pp:.3f} mV): no ECG signal",
+                         hint="check the electrodes and the lead (lead off?) and record again")
+    at_max = float(np.mean(values >= values.max())) if pp > 0 else 1.0
+    at_min = float(np.mean(values <= values.min())) if pp > 0 else 1.0
+    if max(at_max, at_min) > SATURATED_FRACTION:
+        edge = "maximum" if at_max >= at_min else "minimum"
+        raise InputError(label, trace.lead,
+                         f"is saturated: {100 * max(at_max, at_min):.1f} % of the samples sit at the {edge} value",
+                         hint="reduce the amplifier gain or check the electrodes, and record again")
+    return trace
+
+
+# ------------------------------------------------------------------------------------ CSV
+
+
+def read_csv(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str | None = None) -> EcgTrace:
+    """An ECG trace from a CSV file (module doc)."""
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(label, None, f"is not a text CSV file ({exc.reason})", hint="pass a CSV trace") from exc
+    meta: dict[str, str] = {}
+    lines = text.splitlines()
+    body_start = 0
+    for n, line in enumerate(lines):
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("=")
+            if value:
+                meta[key.strip().lower()] = value.strip()
+            body_start = n + 1
+            continue
+        if line.strip():
+            break
+        body_start = n + 1
+    reader = csv.reader(io.StringIO("\n".join(lines[body_start:])))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise InputError(label, None, "has no header row", hint="the first row names the columns, e.g. time_s,ecg_mv") from None
+    ecg_cols = [h for h in header if h.startswith("ecg")]
+    if len(ecg_cols) != 1:
+        raise InputError(label, "ecg column", f"needs exactly one ECG column, found {ecg_cols or 'none'} in {header}",
+                         hint="name the ECG column ecg_mv or ecg_uv (the unit is part of its name)")
+    if ecg_cols[0] not in ECG_COLUMNS:
+        raise InputError(label, ecg_cols[0], "has an unknown unit: the ECG column must be ecg_mv or ecg_uv",
+                         hint="rename the column after the unit of its values")
+    rows = [r for r in reader if r and any(c.strip() for c in r)]
+    data = np.empty((len(rows), len(header)))
+    for n, row in enumerate(rows):
+        if len(row) != len(header):
+            raise InputError(label, f"line {body_start + n + 2}", f"has {len(row)} cells, the header {len(header)}",
+                             hint="every row needs one value per column")
+        try:
+            data[n] = [float(c) for c in row]
+        except ValueError:
+            raise InputError(label, f"line {body_start + n + 2}", f"holds a value that is not a number: {row}",
+                             hint="remove or repair that row") from None
+    col = {h: data[:, i] for i, h in enumerate(header)}
+    ecg = col[ecg_cols[0]] * ECG_COLUMNS[ecg_cols[0]]
+    fs = fs_hz if fs_hz is not None else (float(meta["fs_hz"]) if "fs_hz" in meta else None)
+    if "time_s" in col:
+        time = col["time_s"]
+        if fs is None:
+            steps = np.diff(time)
+            positive = steps[steps > 0]
+            if positive.size == 0:
+                raise InputError(label, "time_s", "does not increase", hint="the time column must increase from row to row")
+            fs = 1.0 / float(np.median(positive))
+    elif fs is not None:
+        time = np.arange(len(rows)) / fs
+    else:
+        raise InputError(label, "time_s", "is missing and no sampling rate was given",
+                         hint="add a time_s column, a '# fs_hz=...' line, or pass --fs")
+    if not (fs and math.isfinite(fs) and fs > 0):
+        raise InputError(label, "fs_hz", f"sampling rate {fs!r} is not a positive number", hint="give the sampling rate in Hz")
+    start = None
+    if "start_time" in meta:
+        try:
+            start = dt.datetime.fromisoformat(meta["start_time"])
+        except ValueError:
+            raise InputError(label, "start_time", f"{meta['start_time']!r} is not an ISO 8601 time",
+                             hint="write it like 2026-03-02T07:31:05.250") from None
+    trace = EcgTrace(
+        fs_hz=float(fs), time_s=np.asarray(time, dtype=float), ecg_mv=np.asarray(ecg, dtype=float),
+        lead=lead or meta.get("lead", "ECG"), source=f"{Path(label).name} (CSV)", start_time=start,
+        trigger=col["trigger"] > 0.5 if "trigger" in col else None, resp=col.get("resp"),
+    )
+    return validated(trace, label)
+
+
+class CsvTraceWriter:
+    """Writes a trace row by row (``time_s,ecg_uv[,trigger]``), flushed to disk at least every second.
+
+    Used by the live capture: a crash loses at most the last second.  The start time and the
+    sampling rate go in comment lines before the header.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, start_time: dt.datetime | None, fs_hz: float | None, lead: str = "ECG",
+                 trigger: bool = False, flush_every_s: float = 1.0):
+        import time
+
+        self.path = Path(path)
+        self._fp = open(self.path, "x", encoding="utf-8", newline="")  # never over an existing file
+        self._trigger = trigger
+        self._clock = time.monotonic
+        self._last_flush = self._clock()
+        self._flush_every_s = flush_every_s
+        if start_time is not None:
+            self._fp.write(f"# start_time={start_time.isoformat()}\n")
+        if fs_hz is not None:
+            self._fp.write(f"# fs_hz={fs_hz:g}\n")
+        self._fp.write(f"# lead={lead}\n")
+        self._fp.write("time_s,ecg_uv,trigger\n" if trigger else "time_s,ecg_uv\n")
+        self.n_rows = 0
+
+    def write(self, time_s: float, ecg_uv: float, trigger: int | None = None) -> None:
+        if self._trigger:
+            self._fp.write(f"{time_s:.6f},{ecg_uv:.1f},{int(bool(trigger))}\n")
+        else:
+            self._fp.write(f"{time_s:.6f},{ecg_uv:.1f}\n")
+        self.n_rows += 1
+        if self._clock() - self._last_flush >= self._flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        self._fp.flush()
+        os.fsync(self._fp.fileno())
+        self._last_flush = self._clock()
+
+    def close(self) -> None:
+        if not self._fp.closed:
+            self.flush()
+            self._fp.close()
+
+    def __enter__(self) -> "CsvTraceWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------ WFDB
+
+
+def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
+    """A lead of a WFDB record (``path`` without extension, or its .hea/.dat); needs the wfdb extra."""
+    label = str(path)
+    record_path = str(Path(label).with_suffix("")) if Path(label).suffix in (".hea", ".dat", ".atr") else label
+    try:
+        import wfdb
+    except ImportError:
+        raise InputError(label, None, "is a WFDB record, and the wfdb package is not installed",
+                         hint="pip install 'qa[wfdb]' (an optional extra)") from None
+    try:
+        record = wfdb.rdrecord(record_path)
+    except (OSError, ValueError) as exc:
+        raise InputError(label, None, f"is not a readable WFDB record ({exc})", hint="pass the record's .hea file with its .dat beside it") from exc
+    names = [str(n) for n in record.sig_name]
+    index = 0
+    if lead is not None:
+        matches = [i for i, n in enumerate(names) if n.strip().upper() == lead.strip().upper()]
+        if not matches:
+            raise InputError(label, "lead", f"has no lead {lead!r}; it holds {', '.join(names)}", hint="pick one of those with --lead")
+        index = matches[0]
+    units = str(record.units[index]).strip().lower()
+    factor = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3}.get(units)
+    if factor is None:
+        raise InputError(label, f"units of {names[index]}", f"are {record.units[index]!r}, not a voltage unit",
+                         hint="pass a record whose ECG signal is in mV or uV")
+    ecg = np.asarray(record.p_signal[:, index], dtype=float) * factor
+    fs = float(record.fs)
+    start = None
+    if record.base_date is not None and record.base_time is not None:
+        start = dt.datetime.combine(record.base_date, record.base_time)
+    trace = EcgTrace(fs_hz=fs, time_s=np.arange(ecg.size) / fs, ecg_mv=ecg, lead=names[index],
+                     source=f"{Path(record_path).name} (WFDB)", start_time=start)
+    return validated(trace, label)
+
+
+def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str | None = None) -> EcgTrace:
+    """Any supported trace by its file: .csv, a WFDB record (.hea/.dat or the bare name), a DICOM ECG."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return read_csv(p, fs_hz=fs_hz, lead=lead)
+    if suffix in (".hea", ".dat", ".atr") or (not suffix and p.with_suffix(".hea").exists()):
+        return read_wfdb(p, lead=lead)
+    if not p.exists():
+        raise InputError(str(p), None, "no such file", hint="check the path of the ECG trace")
+    from qa.dicom.waveform import read_dicom_ecg
+
+    return read_dicom_ecg(p, lead=lead or "II")
