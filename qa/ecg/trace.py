@@ -293,3 +293,31 @@ def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str
     from qa.dicom.waveform import read_dicom_ecg
 
     return read_dicom_ecg(p, lead=lead or "II")
+
+
+# ------------------------------------------------------------------------------------ exposures
+
+
+def read_exposures_csv(path: str | os.PathLike) -> list[tuple[float, float]]:
+    """Exposure windows ``start_s,duration_s`` (on the ECG trace's time base), in file order."""
+    label = str(path)
+    try:
+        rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    except UnicodeDecodeError as exc:
+        raise InputError(label, None, f"is not a text CSV file ({exc.reason})", hint="pass a CSV of start_s,duration_s") from exc
+    rows = [r for r in rows if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
+    if not rows or [c.strip().lower() for c in rows[0]][:2] != ["start_s", "duration_s"]:
+        raise InputError(label, "header", "must start with the columns start_s,duration_s",
+                         hint="write one exposure per row: start in s on the ECG's time base, duration in s")
+    out = []
+    for n, row in enumerate(rows[1:], start=2):
+        try:
+            start, duration = float(row[0]), float(row[1])
+        except (ValueError, IndexError):
+            raise InputError(label, f"line {n}", f"is not two numbers: {row}", hint="repair or remove that row") from None
+        if not (math.isfinite(start) and math.isfinite(duration)) or duration <= 0:
+            raise InputError(label, f"line {n}", f"needs a finite start and a positive duration, got {row}", hint="repair that row")
+        out.append((start, duration))
+    if not out:
+        raise InputError(label, None, "lists no exposure", hint="one row per exposure: start_s,duration_s")
+    return out

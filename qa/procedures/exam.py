@@ -70,6 +70,18 @@ class ProtocolRule:
 
 
 @dataclass(frozen=True)
+class GatingSettings:
+    """How ECG gating timing is judged (``[gating]`` of a protocol)."""
+
+    min_lead_ms: float = 150.0
+    predict_beats: int = 3
+    trigger_latency_max_ms: float = 35.0
+    delay_pct: float | None = 70.0
+    delay_ms: float | None = None
+    window_ms: float = 200.0
+
+
+@dataclass(frozen=True)
 class ExamProtocol:
     id: str
     name: str
@@ -80,6 +92,7 @@ class ExamProtocol:
     k_factor: str | None
     reference_level: str | None
     rules: dict[str, ProtocolRule]
+    gating: GatingSettings
     path: str
     sha256: str
 
@@ -184,6 +197,20 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
         rule = rules.get(check_id)
         if rule is not None and rule.reference == "level" and not head.get("reference_level"):
             raise r.error(f"rules.{check_id}.reference", "needs protocol.reference_level (an id in procedures/dose-reference.toml)")
+    g = r.table(data, "gating", required=False)
+    unknown = sorted(set(g) - {"min_lead_ms", "predict_beats", "trigger_latency_max_ms", "delay_pct", "delay_ms", "window_ms"})
+    if unknown:
+        raise r.error(f"gating.{unknown[0]}", "unknown key; use min_lead_ms, predict_beats, trigger_latency_max_ms, delay_pct, delay_ms, window_ms")
+    if "delay_pct" in g and "delay_ms" in g:
+        raise r.error("gating", "give the trigger delay either in % (delay_pct) or in ms (delay_ms)")
+    gating = GatingSettings(
+        min_lead_ms=r.number(g, "min_lead_ms", "gating", default=150.0, minimum=0.0),
+        predict_beats=int(r.number(g, "predict_beats", "gating", default=3, minimum=1)),
+        trigger_latency_max_ms=r.number(g, "trigger_latency_max_ms", "gating", default=35.0, minimum=0.0),
+        delay_pct=r.number(g, "delay_pct", "gating", minimum=0.0) if "delay_pct" in g else (None if "delay_ms" in g else 70.0),
+        delay_ms=r.number(g, "delay_ms", "gating", minimum=0.0) if "delay_ms" in g else None,
+        window_ms=r.number(g, "window_ms", "gating", default=200.0, minimum=1.0),
+    )
     return ExamProtocol(
         id=r.text(head, "id", "protocol"),
         name=r.text(head, "name", "protocol"),
@@ -194,6 +221,7 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
         k_factor=head.get("k_factor"),
         reference_level=head.get("reference_level"),
         rules=rules,
+        gating=gating,
         path=path,
         sha256=sha256,
     )

@@ -111,3 +111,36 @@ def trend_figure_png(runs, metrics, baseline, *, min_sd_pct: float = 2.0) -> byt
         ax.set_visible(False)
     fig.tight_layout()
     return _png(fig)
+
+
+def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_window_pct, *, title: str = "") -> bytes:
+    """An ECG strip: R-peaks, premature beats, exposure windows shaded, the target phase window marked."""
+    plt = _pyplot()
+    t = np.asarray(time_s)
+    duration = float(t[-1] - t[0]) if t.size else 1.0
+    fig, ax = plt.subplots(figsize=(min(24, max(8, duration * 0.8)), 3.2))
+    ax.plot(t, ecg_mv, lw=0.7, color="#222222")
+    r = np.asarray(r_peak_s)
+    if r.size:
+        values = np.interp(r, t, ecg_mv)
+        normal = [i for i in range(r.size) if i not in premature]
+        ax.plot(r[normal], values[normal], "v", ms=5, color="#1f77b4", label="R-peak")
+        if premature:
+            ectopic = sorted(i for i in premature if i < r.size)
+            ax.plot(r[ectopic], values[ectopic], "v", ms=7, color="#d62728", label="premature beat")
+    colours = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728", "not_available": "#7f7f7f"}
+    for timing in timings:
+        ax.axvspan(timing.start_s, timing.start_s + timing.duration_s, color=colours.get(timing.status, "#7f7f7f"), alpha=0.3)
+        if phase_window_pct and timing.trigger_r_s is not None and timing.next_r_s is not None:
+            rr = timing.next_r_s - timing.trigger_r_s
+            lo = timing.trigger_r_s + rr * phase_window_pct[0] / 100.0
+            hi = timing.trigger_r_s + rr * phase_window_pct[1] / 100.0
+            ax.plot([lo, hi], [ax.get_ylim()[0]] * 2, lw=4, color="#9467bd", solid_capstyle="butt")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("ECG (mV)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if r.size:
+        ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
