@@ -91,6 +91,7 @@ class Checklist:
     reference_level: dict | None
     reference_level_choice: str
     warnings: tuple[str, ...] = field(default=())
+    gating: Any = None  # qa.ecg.gating.GatingReport when an ECG trace was given
 
     def to_dict(self) -> dict:
         """The ``qa.check/1`` document (the CLI adds schema, version and analysis time)."""
@@ -108,6 +109,7 @@ class Checklist:
                 "reference_level_choice": self.reference_level_choice,
             },
             "warnings": list(self.warnings),
+            "ecg": self.gating.to_dict() if self.gating is not None else None,
         }
 
 
@@ -167,8 +169,13 @@ def validate_protocol(protocol: ExamProtocol, tables: DoseTables) -> None:
                               f"names {protocol.reference_level!r}, which is not a reference level of {tables.path} ({', '.join(levels)})")
 
 
-def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> Checklist:
-    """The checklist of ``exam`` against ``protocol`` (see module doc)."""
+def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating=None) -> Checklist:
+    """The checklist of ``exam`` against ``protocol`` (see module doc).
+
+    ``gating`` (a :class:`qa.ecg.gating.GatingReport` of the exam's ECG trace) replaces the header
+    heart rate by the trace's and adds ``rhythm`` and ``exposure_timing`` (and ``trigger_latency``
+    when the trace has a trigger channel).
+    """
     validate_protocol(protocol, tables)
     h = exam.headers
     warnings = list(h.warnings) + list(exam.notes)
@@ -198,6 +205,20 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> Checkl
             continue
         value, source = measured[check_id]
         checks.append(_check(check_id, rule, value, source, h, level, dose))
+    if gating is not None:
+        from_trace = {c.id: c for c in gating.result.checks}
+        rule = protocol.rule("heart_rate")
+        merged = []
+        for c in checks:
+            if c.id == "heart_rate" and "heart_rate" in from_trace:
+                hr = from_trace["heart_rate"]
+                status = hr.status if hr.status != WARN or rule is None else (FAIL if rule.severity == "fail" else WARN)
+                c = Check("heart_rate", status, hr.measured, hr.expected, hr.message + " (from the ECG trace)",
+                          hr.source | {"headers": c.measured})
+            merged.append(c)
+            if c.id == "heart_rate":
+                merged += [from_trace[k] for k in ("rhythm", "exposure_timing", "trigger_latency") if k in from_trace]
+        checks = merged
     final = verdict(checks)
     missing = [c.id for c in checks if c.id in ESSENTIAL_CHECKS and c.status == NOT_AVAILABLE]
     if missing and final == PASS:
@@ -213,7 +234,7 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> Checkl
     if missing:
         parts.append(f"could not check {', '.join(missing)} (not in the headers)")
     return Checklist(
-        exam=exam, protocol=protocol, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts),
+        exam=exam, protocol=protocol, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts), gating=gating,
         effective_dose=dose, dlp_mgycm=dlp, dlp_source=dlp_source,
         reference_level=level.to_dict() if level is not None else None, reference_level_choice=level_choice,
         warnings=tuple(warnings),

@@ -37,7 +37,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         validate_protocol(load_protocol(args.protocol), tables)  # before reading the exam
     exam, protocol = load_exam(args.exam, protocol=args.protocol, series_uid=args.series_uid,
                                progress=None if args.json else Progress("reading headers"))
-    checklist = check_exam(exam, protocol, tables)
+    gating = None
+    if args.ecg is not None:
+        from qa.cli.gating import gating_for_exam
+
+        gating = gating_for_exam(args.ecg, exam, protocol, lead=args.lead)
+    checklist = check_exam(exam, protocol, tables, gating=gating)
     out = sys.stderr if args.json else sys.stdout
     print_checklist(out, exam, checklist)
     if args.json:
@@ -214,6 +219,7 @@ def add_parser(sub) -> None:
               qa check /data/exams/1234                 the protocol is chosen by vendor and description
               qa check exam/ --protocol cac-siemens     a given protocol (id or .toml path)
               qa check exam/ --series-uid 1.2.3... --json > check.json
+              qa check exam/ --ecg exam-ecg.csv         adds heart rate, rhythm and exposure timing from the trace
             """
         ),
     )
@@ -221,6 +227,8 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", help="exam protocol id (cac-standard, cac-ge, ...) or .toml path")
     p.add_argument("--series-uid", help="check this series instead of the one the protocol prefers")
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
+    p.add_argument("--ecg", metavar="TRACE", help="the exam's ECG trace: adds heart_rate from the trace, rhythm and exposure_timing")
+    p.add_argument("--lead", help="ECG lead to use (with --ecg)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.check/1) on stdout")
     p.set_defaults(func=cmd_check)
 

@@ -1,0 +1,147 @@
+"""``qa gating``: prospective gating timing of a CT exam against its ECG trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, fmt, json_out, now_iso, positive, table
+
+
+def gating_report(trace_path, *, series=None, exposures=None, protocol_name=None, lead=None, fs_hz=None, series_uid=None):
+    """Read the trace and the exposure windows, run the analysis: (report, protocol)."""
+    from qa.ecg.gating import ExposureWindow, analyze_gating, windows_from_stacks
+    from qa.ecg.trace import read_exposures_csv, read_trace
+    from qa.procedures import load_protocol
+
+    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
+    protocol = None
+    windows, source, note = [], "", None
+    if exposures is not None:
+        windows = [ExposureWindow(s, d, "exposure CSV") for s, d in read_exposures_csv(exposures)]
+        source = "exposure CSV"
+    elif series is not None:
+        from qa.dicom.exam import load_exam
+
+        exam, protocol = load_exam(series, protocol=protocol_name, series_uid=series_uid)
+        h = exam.headers
+        exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
+        windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
+        source = "CT stack acquisition times (approximate)"
+    if protocol is None:
+        protocol = load_protocol(protocol_name or "cac-standard")
+    phase_rule = protocol.rule("cardiac_phase")
+    hr_rule = protocol.rule("heart_rate")
+    report = analyze_gating(trace, windows, protocol.gating,
+                            phase_window_pct=phase_rule.range if phase_rule is not None else None,
+                            heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
+                            windows_source=source, time_base_note=note)
+    return report, protocol
+
+
+def gating_for_exam(trace_path, exam, protocol, *, lead=None, fs_hz=None):
+    """The gating analysis of an already loaded exam (``qa check --ecg``): windows from its stack times."""
+    from qa.ecg.gating import analyze_gating, windows_from_stacks
+    from qa.ecg.trace import read_trace
+
+    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
+    h = exam.headers
+    exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
+    windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
+    phase_rule = protocol.rule("cardiac_phase")
+    hr_rule = protocol.rule("heart_rate")
+    return analyze_gating(trace, windows, protocol.gating, phase_window_pct=phase_rule.range if phase_rule is not None else None,
+                          heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
+                          windows_source="CT stack acquisition times (approximate)", time_base_note=note)
+
+
+def cmd_gating(args: argparse.Namespace) -> int:
+    from qa import __version__
+
+    report, protocol = gating_report(args.ecg, series=args.series, exposures=args.exposures, protocol_name=args.protocol,
+                                     lead=args.lead, fs_hz=args.fs, series_uid=args.series_uid)
+    out = sys.stderr if args.json else sys.stdout
+    print_gating(out, report, protocol)
+    if args.plot:
+        from qa.report.plots import ecg_strip_png
+
+        t = report.trace
+        png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.result.exposures,
+                            report.result.phase_window_pct, title=f"{t.source}, lead {t.lead}")
+        with open(args.plot, "wb") as fp:
+            fp.write(png)
+        print(f"plot     {args.plot}", file=out)
+    if args.json:
+        document = report.to_dict()
+        document["protocol"] = protocol.to_dict()
+        document["analysis_time"] = now_iso()
+        document["provenance"] = {"qa_version": __version__, "protocol_sha256": protocol.sha256}
+        json_out(document, "qa.gating/1")
+    return EXIT_FAIL if any(e.status == "fail" for e in report.result.exposures) else EXIT_OK
+
+
+def print_gating(out, report, protocol) -> None:
+    t = report.trace
+    hr = report.heart_rate_bpm
+    print(f"ECG      {t.source}, lead {t.lead}, {t.fs_hz:g} Hz, {t.duration_s:.1f} s"
+          + (f", starts {t.start_time.isoformat()}" if t.start_time else ", no absolute start time")
+          + (f", {len(t.gaps())} gap(s)" if t.gaps() else ""), file=out)
+    print(f"Beats    {report.r_peak_s.size} R-peaks; heart rate {fmt(hr['mean'], 0)} bpm (min {fmt(hr['min'], 0)}, "
+          f"max {fmt(hr['max'], 0)}, SD {fmt(hr['sd'], 1)}); premature beats: {len(report.premature)}", file=out)
+    print(f"Protocol {protocol.id}: phase window {report.result.phase_window_pct or '-'} % RR; exposures from "
+          f"{report.windows_source or '-'}", file=out)
+    if report.result.exposures:
+        rows = [[str(e.index + 1), f"{e.start_s:.3f}", f"{1000 * e.duration_s:.0f}", fmt(e.rr_predicted_ms, 0), fmt(e.rr_actual_ms, 0),
+                 fmt(e.delay_ms, 0), fmt(e.phase_pct, 0), {True: "yes", False: "NO", None: "-"}[e.ends_before_next_r],
+                 {True: "yes", False: "no", None: "-"}[e.ectopic_beat], e.status.upper() + (" ~" if e.approximate else "")]
+                for e in report.result.exposures]
+        print("", file=out)
+        print(table(["#", "start s", "ms", "RR pred", "RR actual", "delay ms", "phase %", "before next R", "ectopic", "status"], rows,
+                    align="rrrrrrrlll"), file=out)
+    print("", file=out)
+    rows = [[c.id, c.status.upper(), "-" if c.measured is None else str(c.measured), "-" if c.expected is None else str(c.expected),
+             c.message] for c in report.result.checks]
+    print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
+    for note in report.result.notes:
+        print(f"note:    {note}", file=out)
+    print(f"VERDICT  {report.result.verdict.upper()}", file=out)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "gating", formatter_class=HelpFormatter,
+        help="did each prospectively triggered exposure land in diastole of its actual beat?",
+        description=textwrap.dedent(
+            """\
+            Finds the R-peaks of an ECG trace (CSV, WFDB record or DICOM ECG), the rhythm (heart
+            rate, premature beats, suspected atrial fibrillation) and, for every exposure window,
+            the triggering R-peak (the last one at least 150 ms before the window), the actual and
+            predicted RR, the delay, the phase in % of the actual RR (never wrapped: a premature next
+            beat gives more than 100 %), and whether the exposure ended before the next R-peak.
+            Exposure windows come from --exposures (start_s,duration_s on the trace's time base),
+            from a CT series' stack times (--series; approximate: clocks are rarely synchronised),
+            or from the trace's trigger channel plus the protocol's delay and window.
+            Exit 1 when an exposure ran into the next beat.
+            """
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              qa gating --ecg scan-ecg.csv --exposures exposures.csv
+              qa gating --ecg recorder/100.hea --exposures windows.csv --plot strip.png
+              qa gating --ecg ecg.csv --series /data/exams/1234 --protocol cac-siemens --json > gating.json
+            """
+        ),
+    )
+    p.add_argument("--ecg", required=True, metavar="TRACE", help="ECG trace: .csv, WFDB record (.hea) or DICOM ECG")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--exposures", metavar="CSV", help="exposure windows: start_s,duration_s on the trace's time base")
+    source.add_argument("--series", nargs="+", metavar="DIR", help="the CT exam: its stack times give the windows (approximate)")
+    p.add_argument("--series-uid", help="the CT series to use when the exam holds several")
+    p.add_argument("--protocol", help="exam protocol id or .toml path (phase window, gating settings; default cac-standard)")
+    p.add_argument("--lead", help="lead to use (default: II for DICOM ECGs, the first signal of a WFDB record)")
+    p.add_argument("--fs", type=positive, metavar="HZ", help="sampling rate of a CSV trace without a time_s column")
+    p.add_argument("--plot", metavar="FILE.png", help="write the ECG strip with R-peaks and exposure windows")
+    p.add_argument("--json", action="store_true", help="print one JSON object (qa.gating/1) on stdout")
+    p.set_defaults(func=cmd_gating)
