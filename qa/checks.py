@@ -47,3 +47,20 @@ def verdict(checks: tuple[Check, ...] | list[Check]) -> str:
     if WARN in statuses:
         return WARN
     return PASS
+
+
+def matches(value: Any, options, *, tolerance: float = 0.0, match: str = "exact") -> bool:
+    """Does ``value`` meet one of ``options``?  Numbers within ``tolerance``; texts case-insensitive,
+    equal, or (``match="prefix"``) starting with the option (kernel families: Qr36 admits Qr36d\\3)."""
+    for option in options:
+        if isinstance(option, (int, float)) and not isinstance(option, bool):
+            try:
+                if abs(float(value) - float(option)) <= tolerance + 1e-9:
+                    return True
+            except (TypeError, ValueError):
+                continue
+        else:
+            text, want = str(value).strip().upper(), str(option).strip().upper()
+            if (match == "prefix" and text.startswith(want)) or text == want:
+                return True
+    return False

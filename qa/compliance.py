@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches, verdict
 from qa.dose import DoseEstimate, DoseTables, dose_from_headers, estimated_dlp, reference_level_for, study_dose
 from qa.procedures import EXAM_CHECKS, ExamProtocol, ProtocolRule
 
@@ -301,18 +301,7 @@ def _dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
 
 def _matches(rule: ProtocolRule, value: Any) -> bool:
     options = list(rule.allowed) if rule.allowed is not None else [rule.expected]
-    for option in options:
-        if isinstance(option, (int, float)) and not isinstance(option, bool):
-            try:
-                if abs(float(value) - float(option)) <= rule.tolerance + 1e-9:
-                    return True
-            except (TypeError, ValueError):
-                continue
-        else:
-            text, want = str(value).strip().upper(), str(option).strip().upper()
-            if (rule.match == "prefix" and text.startswith(want)) or text == want:
-                return True
-    return False
+    return matches(value, options, tolerance=rule.tolerance, match=rule.match)
 
 
 def _status(rule: ProtocolRule, ok: bool) -> str:

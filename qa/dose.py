@@ -12,15 +12,12 @@ Pure functions over records; loading the tables is the only I/O (``load_dose_tab
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from qa.errors import DefinitionError
-from qa.resources import builtin_dir
 
 PHANTOM_KEYS = ("head16", "body32", "unknown")
 
@@ -114,15 +111,9 @@ class DoseEstimate:
 
 def load_dose_tables(name_or_path: str | Path = "dose-reference") -> DoseTables:
     """The k-factor and reference-level tables (built-in by id, or a site's own file by path)."""
-    candidate = Path(name_or_path)
-    path = candidate if (candidate.suffix.lower() == ".toml" or candidate.exists()) else builtin_dir("procedures") / f"{name_or_path}.toml"
-    if not path.exists():
-        raise DefinitionError(str(path), None, "no such dose-table file", hint="give the path of a dose-tables .toml file")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    from qa.procedures.common import read_definition
+
+    data, path, sha256 = read_definition(name_or_path, what="dose-table", available=lambda: ["dose-reference"])
     where = str(path)
     if (data.get("tables") or {}).get("kind") != "dose-tables":
         raise DefinitionError(where, "tables.kind", "must be 'dose-tables'")
@@ -164,7 +155,7 @@ def load_dose_tables(name_or_path: str | Path = "dose-reference") -> DoseTables:
             name_patterns=tuple(p.lower() for p in item.get("name_patterns", [])),
             regions=_codes(item.get("regions", []), f"{key}.regions", where), **values,
         ))
-    return DoseTables(k_factors, {p: defaults[p] for p in PHANTOM_KEYS}, tuple(levels), where, hashlib.sha256(raw).hexdigest())
+    return DoseTables(k_factors, {p: defaults[p] for p in PHANTOM_KEYS}, tuple(levels), where, sha256)
 
 
 def _text(item: dict, key: str, where: str, path: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.calcium.calibration import Calibration, c_ha_from_rods
 from qa.calcium.scoring import CalciumScore, ScoringSettings, score_calcium, scoring_settings
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches, verdict
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.locate import PhantomLocation, locate_phantom
 from qa.procedures import AcquisitionRule, MetricRule, PhantomProcedure
@@ -538,18 +538,7 @@ def _acquisition_matches(rule: AcquisitionRule, value: Any) -> bool:
         except (TypeError, ValueError):
             return False
     options = list(rule.allowed) if rule.allowed is not None else [rule.expected]
-    for option in options:
-        if isinstance(option, (int, float)) and not isinstance(option, bool):
-            try:
-                if abs(float(value) - float(option)) <= rule.tolerance + 1e-9:
-                    return True
-            except (TypeError, ValueError):
-                continue
-        else:
-            text, want = str(value).strip().upper(), str(option).strip().upper()
-            if (rule.match == "prefix" and text.startswith(want)) or text == want:
-                return True
-    return False
+    return matches(value, options, tolerance=rule.tolerance, match=rule.match)
 
 
 def _detection_check(insert_id: str, inserts: list[InsertResult], severity: str) -> Check:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import tomllib
+from pathlib import Path
+from typing import Callable
 
 from qa.errors import DefinitionError
 
@@ -47,3 +51,28 @@ class _Reader:
         return value
 
 
+
+
+def read_definition(name_or_path, *, what: str, available: Callable[[], list[str]]) -> tuple[dict, str, str]:
+    """A built-in file of procedures/ by id, or a site's own .toml by path: (data, path, SHA-256).
+
+    Names the file in every refusal: unknown id, missing file, invalid TOML.
+    """
+    from qa.resources import builtin_dir
+
+    candidate = Path(name_or_path)
+    if candidate.suffix.lower() == ".toml" or candidate.exists():
+        path = candidate
+    else:
+        path = builtin_dir("procedures") / f"{name_or_path}.toml"
+        if not path.exists():
+            raise DefinitionError(str(name_or_path), None, f"no built-in {what} called {name_or_path!r}",
+                                  hint=f"choose one of {', '.join(available())} or give the path of a .toml file")
+    if not path.exists():
+        raise DefinitionError(str(path), None, "no such file", hint=f"check the path of the {what} file")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    return data, str(path), hashlib.sha256(raw).hexdigest()

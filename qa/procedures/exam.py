@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import DefinitionError
-from qa.procedures.common import SEVERITIES, _Reader
+from qa.procedures.common import SEVERITIES, _Reader, read_definition
 from qa.resources import builtin_dir
 
 # The checks of `qa check`, in display order (stable ids).
@@ -109,22 +106,8 @@ def available_protocols() -> list[str]:
 
 def load_protocol(name_or_path: str | Path) -> ExamProtocol:
     """Load a built-in exam protocol by id (``cac-ge``) or a protocol file by path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix.lower() == ".toml" or candidate.exists():
-        path = candidate
-    else:
-        path = builtin_dir("procedures") / f"{name_or_path}.toml"
-        if not path.exists():
-            raise DefinitionError(str(name_or_path), None, f"no built-in protocol called {name_or_path!r}",
-                                  hint=f"choose one of {', '.join(available_protocols())} or give the path of a .toml file")
-    if not path.exists():
-        raise DefinitionError(str(path), None, "no such file", hint="check the path of the protocol file")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
-    return _parse_exam_protocol(data, str(path), hashlib.sha256(raw).hexdigest())
+    data, path, sha256 = read_definition(name_or_path, what="protocol", available=available_protocols)
+    return _parse_exam_protocol(data, path, sha256)
 
 
 def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.errors import DefinitionError
-from qa.procedures.common import _Reader
+from qa.procedures.common import _Reader, read_definition
 from qa.resources import builtin_dir
 
 # Metrics a phantom-QA check can follow (per insert where marked).
@@ -125,27 +123,11 @@ def available_procedures() -> list[str]:
 
 def load_procedure(name_or_path: str | Path = "daily-phantom-qa") -> PhantomProcedure:
     """Load a built-in procedure by id or a procedure file by path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix.lower() == ".toml" or candidate.exists():
-        path = candidate
-    else:
-        path = builtin_dir("procedures") / f"{name_or_path}.toml"
-        if not path.exists():
-            raise DefinitionError(
-                str(name_or_path), None, f"no built-in procedure called {name_or_path!r}",
-                hint=f"choose one of {', '.join(available_procedures())} or give the path of a .toml file",
-            )
-    if not path.exists():
-        raise DefinitionError(str(path), None, "no such file", hint="check the path of the procedure file")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    data, path, sha256 = read_definition(name_or_path, what="procedure", available=available_procedures)
     kind = data.get("procedure", {}).get("kind") if isinstance(data.get("procedure"), dict) else None
     if kind != "phantom-qa":
         raise DefinitionError(str(path), "procedure.kind", f"is {kind!r}; qa phantom needs a 'phantom-qa' procedure")
-    return _parse_phantom_procedure(data, str(path), hashlib.sha256(raw).hexdigest())
+    return _parse_phantom_procedure(data, path, sha256)
 
 
 def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProcedure:
