@@ -7,17 +7,7 @@ import os
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, fmt, json_out, now_iso, table
-
-
-def _value(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    return str(value)
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, fmt, json_out, now_iso, short, table
 
 
 # ------------------------------------------------------------------------------------ check
@@ -66,7 +56,7 @@ def print_checklist(out, exam, checklist) -> None:
               f"{fmt(s.slice_thickness_mm, 2)} mm) {s.series_instance_uid}", file=out)
     print(f"Protocol {exam.protocol_choice}", file=out)
     print("", file=out)
-    rows = [[c.id, c.status.upper(), _value(c.measured), _value(c.expected), c.message] for c in checklist.checks]
+    rows = [[c.id, c.status.upper(), short(c.measured), short(c.expected), c.message] for c in checklist.checks]
     print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
     print("", file=out)
     d = checklist.effective_dose
@@ -140,14 +130,14 @@ def cmd_dose(args: argparse.Namespace) -> int:
         print(f"\nStudy    {study.manufacturer or '?'} {study.model or ''} {study.study_datetime or ''}: {len(study.events)} event(s) "
               f"from {len(study.sop_instance_uids)} report(s)", file=out)
         rows = [[str(n + 1), e.acquisition_type or "-", (e.acquisition_protocol or "-")[:28], (e.target_region or "-")[:16],
-                 "/".join(_value(k) for k in e.kvp) or "-", _value(e.ctdivol_mgy), _value(e.dlp_mgycm), e.phantom or "-",
-                 _value(ev.dose_msv), _value(ev.k_msv_per_mgycm)]
+                 "/".join(short(k) for k in e.kvp) or "-", short(e.ctdivol_mgy), short(e.dlp_mgycm), e.phantom or "-",
+                 short(ev.dose_msv), short(ev.k_msv_per_mgycm)]
                 for n, (e, ev) in enumerate(zip(study.events, estimate.events))]
         print(table(["#", "type", "protocol", "region", "kVp", "CTDIvol mGy", "DLP mGy cm", "phantom", "E mSv", "k"], rows,
                     align="lllllrrlrr"), file=out)
         by_phantom = ", ".join(f"{k} {v:g}" for k, v in study.dlp_by_phantom_mgycm.items() if v)
-        print(f"DLP      total {_value(study.dlp_total_mgycm)} mGy cm ({study.dlp_total_method}); by phantom: {by_phantom or '-'}", file=out)
-        print(f"E        {_value(estimate.dose_msv)} mSv; k {estimate.k_source}; ICRP {estimate.icrp_basis or 'mixed'}", file=out)
+        print(f"DLP      total {short(study.dlp_total_mgycm)} mGy cm ({study.dlp_total_method}); by phantom: {by_phantom or '-'}", file=out)
+        print(f"E        {short(estimate.dose_msv)} mSv; k {estimate.k_source}; ICRP {estimate.icrp_basis or 'mixed'}", file=out)
         if level is not None:
             listing = "; ".join(f"{c['quantity']} {c['value']:.4g} vs {c['level']:g} {c['unit']}: {c['status'].upper()}" for c in comparisons)
             print(f"Level    {level.name} [{level.kind}] ({why}): {listing or 'nothing to compare'}", file=out)

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from typing import TextIO
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, count, fmt, json_out, now_iso, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, count, fmt, json_out, now_iso, short, table
 from qa.cli.score import add_scoring_options, settings_from_args
 
 
@@ -135,24 +135,12 @@ def print_phantom(out: TextIO, result, document) -> None:
     o = result.other_lesions
     print(f"         other lesions inside the insert (noise, not an insert): {o['n_lesions']}, Agatston {o['agatston']:.1f}", file=out)
     print("", file=out)
-    check_rows = [[c.id, c.status.upper(), _short(c.measured), _short(c.expected), c.message] for c in result.checks]
+    check_rows = [[c.id, c.status.upper(), short(c.measured), short(c.expected), c.message] for c in result.checks]
     print(table(["check", "status", "measured", "expected", "message"], check_rows, align="lllll"), file=out)
     print("", file=out)
     for w in result.warnings:
         print(f"warning: {w}", file=out)
     print(f"VERDICT  {result.verdict_message}", file=out)
-
-
-def _short(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_short(v) for v in value) + "]"
-    return str(value)
 
 
 # ------------------------------------------------------------------------------------------ baseline
