@@ -11,10 +11,14 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.errors import InputError
+
+if TYPE_CHECKING:
+    from qa.ecg.trace import EcgTrace
 
 # UCUM codes of ChannelSensitivityUnitsSequence -> factor to mV.
 _UNITS_TO_MV = {"uV": 1e-3, "mV": 1.0, "V": 1e3, "nV": 1e-6}
@@ -31,7 +35,7 @@ def _lead_name(channel) -> str:
     return match.group(1) if match else text.strip()
 
 
-def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> "EcgTrace":
+def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
     """One lead of a DICOM ECG waveform as an :class:`~qa.ecg.trace.EcgTrace`."""
     import pydicom
     from pydicom.errors import InvalidDicomError

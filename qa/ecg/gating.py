@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.ecg.rhythm import Rhythm, analyze_rhythm
 
 # A scanner needs time to react to an R-peak: the trigger comes from the last R-peak at least
 # this long before the exposure (the issue's definition; configurable).
@@ -191,7 +192,7 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
         measured = f"{n_ok} of {len(timings)} in diastole"
         approx = any(t.approximate for t in timings)
         message = (f"{len(bad)} exposure(s) off: " + "; ".join(f"#{t.index + 1} {t.message}" for t in bad[:4])) if bad else (
-            f"every exposure ended before the next R-peak, inside the phase window" if final == PASS else
+            "every exposure ended before the next R-peak, inside the phase window" if final == PASS else
             "; ".join(t.message for t in timings if t.status == NOT_AVAILABLE)[:300])
         if approx:
             message += " [windows aligned from CT image times: approximate]"
@@ -208,15 +209,6 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
                                 f"trigger {med:.0f} ms (median), {mx:.0f} ms (max) after the R-peak; limit {latency_limit_ms:g} ms",
                                 {"rule": "gating.trigger_latency_max_ms", "median_ms": med, "max_ms": mx, "n": int(finite.size)}))
     return checks
-
-
-def heart_rate_summary(r_peak_s: np.ndarray) -> dict:
-    rr = np.diff(np.asarray(r_peak_s, dtype=float))
-    if rr.size == 0:
-        return {"mean": None, "min": None, "max": None, "sd": None}
-    hr = 60.0 / rr
-    return {"mean": float(60.0 / rr.mean()), "min": float(hr.min()), "max": float(hr.max()),
-            "sd": float(hr.std(ddof=1)) if hr.size > 1 else 0.0}
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -256,14 +248,14 @@ class GatingReport:
 
     trace: object  # qa.ecg.trace.EcgTrace
     r_peak_s: np.ndarray
-    rhythm: object  # qa.ecg.rhythm.Rhythm
+    rhythm: Rhythm
     result: GatingResult
     heart_rate_bpm: dict
     windows_source: str
 
     @property
     def premature(self) -> set[int]:
-        return set(int(i) for i in getattr(self.rhythm, "premature_indices", ()))
+        return set(self.rhythm.premature_indices)
 
     def to_dict(self) -> dict:
         t = self.trace
@@ -272,7 +264,7 @@ class GatingReport:
                     "start_time": t.start_time.isoformat() if t.start_time else None, "gaps": [list(g) for g in t.gaps()]},
             "beats": {"r_peak_times_s": [float(v) for v in self.r_peak_s], "heart_rate_bpm": self.heart_rate_bpm,
                       "ectopic_indices": sorted(self.premature),
-                      "rhythm": self.rhythm.to_dict() if hasattr(self.rhythm, "to_dict") else None},
+                      "rhythm": self.rhythm.to_dict()},
             "exposures": [e.to_dict() for e in self.result.exposures],
             "exposure_windows_from": self.windows_source,
             "checks": [c.to_dict() for c in self.result.checks],
@@ -297,11 +289,10 @@ def detect_beats(trace) -> np.ndarray:
 def analyze_gating(trace, windows: list[ExposureWindow], settings, *, phase_window_pct: tuple[float, float] | None,
                    heart_rate_max_bpm: float | None = None, windows_source: str = "", time_base_note: str | None = None) -> GatingReport:
     """Beats, rhythm, exposure timing and the checks of one trace against its exposure windows."""
-    from qa.ecg.rhythm import analyze_rhythm
 
     r = detect_beats(trace)
-    rhythm = analyze_rhythm(r)
-    premature = set(int(i) for i in getattr(rhythm, "premature_indices", ()))
+    rhythm = analyze_rhythm(r, gaps_s=trace.gaps())
+    premature = set(rhythm.premature_indices)
     notes = []
     if trace.trigger is not None and not windows:
         edges = rising_edges(trace.trigger, trace.time_s)
@@ -316,7 +307,7 @@ def analyze_gating(trace, windows: list[ExposureWindow], settings, *, phase_wind
         latency = trigger_latency(rising_edges(trace.trigger, trace.time_s), r)
     checks = gating_checks(timings, latency_ms=latency, latency_limit_ms=settings.trigger_latency_max_ms,
                            time_base_note=time_base_note)
-    hr = heart_rate_summary(r)
+    hr = rhythm.heart_rate_bpm
     checks = [heart_rate_check(hr, heart_rate_max_bpm), rhythm_check(rhythm, premature, r)] + checks
     if trace.gaps():
         notes.append(f"{len(trace.gaps())} gap(s) in the recording: no beat is detected across them")
@@ -340,7 +331,7 @@ def rhythm_check(rhythm, premature: set[int], r: np.ndarray) -> Check:
     src = {"rule": "rhythm", "from": "ECG trace (detected R-peaks)"}
     if r.size < 3:
         return Check("rhythm", NOT_AVAILABLE, None, "regular", "too few beats to judge the rhythm", src)
-    af = bool(getattr(rhythm, "af_suspected", False))
+    af = bool(rhythm.af_suspected)
     parts = []
     if premature:
         parts.append(f"{len(premature)} premature beat(s)")
