@@ -13,10 +13,10 @@ import sys
 import textwrap
 import traceback
 
-from qa.cli import demo, exam, phantom, score, synth
+from qa.cli import demo, ecg, exam, gating, phantom, score, synth
 from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out
 
-COMMAND_MODULES = (demo, score, phantom, exam, synth)
+COMMAND_MODULES = (demo, score, phantom, exam, gating, synth, ecg)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,6 @@ import datetime as dt
 import re
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
 
 from qa.dicom import attributes as attr
 from qa.dicom.header_values import (

@@ -1,0 +1,123 @@
+"""qa gating and qa check --ecg end to end: real MIT-BIH and DICOM ECG traces, exposure CSVs, synthetic exams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from qa.cli import main
+from qa.ecg.trace import CsvTraceWriter
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _excerpt(shared_data, tmp_path, record, start_s, seconds, start_time=None):
+    """A slice of a MIT-BIH record written as our CSV, with its reference beats (times, symbols)."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(shared_data / "ecg" / record))
+    ann = wfdb.rdann(str(shared_data / "ecg" / record), "atr")
+    fs = float(rec.fs)
+    a, b = int(start_s * fs), int((start_s + seconds) * fs)
+    path = tmp_path / f"{record}.csv"
+    with CsvTraceWriter(path, start_time=start_time, fs_hz=fs, lead=rec.sig_name[0]) as writer:
+        for k in range(a, b):
+            writer.write((k - a) / fs, rec.p_signal[k, 0] * 1000.0)
+    beats = [(s - a) / fs for s, sym in zip(ann.sample, ann.symbol) if a <= s < b and sym in "NLRBAaJSVrFejnE/fQ?"]
+    symbols = [sym for s, sym in zip(ann.sample, ann.symbol) if a <= s < b and sym in "NLRBAaJSVrFejnE/fQ?"]
+    return path, np.array(beats), symbols
+
+
+def test_an_exposure_hit_by_a_premature_beat_fails(capsys, shared_data, tmp_path):
+    # record 208 has frequent PVCs: expose 150 ms at 60 % of each normal beat's predicted RR
+    path, beats, symbols = _excerpt(shared_data, tmp_path, "208", 380.0, 20.0)
+    rows, expected_fail = [], []
+    for k in range(3, len(beats) - 1):
+        if symbols[k] != "N":
+            continue
+        predicted = np.mean(np.diff(beats[k - 3 : k + 1]))
+        start = beats[k] + 0.60 * predicted
+        if abs(start + 0.15 - beats[k + 1]) < 0.05:
+            continue  # within the fiducial spread of a wide ventricular complex: no clear truth
+        rows.append(f"{start:.4f},0.15")
+        expected_fail.append(bool(start + 0.15 > beats[k + 1]))
+    assert any(expected_fail) and not all(expected_fail)  # the excerpt holds both cases
+    exposures = tmp_path / "exp.csv"
+    exposures.write_text("start_s,duration_s\n" + "\n".join(rows) + "\n")
+    code, out, err = run(capsys, "gating", "--ecg", path, "--exposures", exposures, "--json", "--plot", tmp_path / "strip.png")
+    doc = json.loads(out)
+    assert doc["schema"] == "qa.gating/1" and code == 1
+    assert set(doc["ecg"]) >= {"source", "sampling_rate_hz", "duration_s"}
+    assert set(doc["beats"]) >= {"r_peak_times_s", "heart_rate_bpm", "ectopic_indices"}
+    statuses = [e["status"] == "fail" for e in doc["exposures"]]
+    assert statuses == expected_fail, (statuses, expected_fail)
+    failed = [e for e in doc["exposures"] if e["status"] == "fail"]
+    # the window's end lies past the next R-peak: beyond 100 % of the actual RR, never wrapped
+    assert all(not e["ends_before_next_r"] for e in failed)
+    assert all(e["phase_pct"] + 100.0 * 1000.0 * e["duration_s"] / 2 / e["rr_actual_ms"] > 100.0 for e in failed)
+    assert any(e["ectopic_beat"] for e in failed)
+    exposure = doc["exposures"][0]
+    assert set(exposure) >= {"start_s", "duration_s", "rr_actual_ms", "rr_predicted_ms", "phase_pct", "delay_ms",
+                             "ends_before_next_r", "ectopic_beat", "status"}
+    assert (tmp_path / "strip.png").read_bytes()[:4] == b"\x89PNG"
+    # every reference beat was found, from the first second on
+    found = np.array(doc["beats"]["r_peak_times_s"])
+    assert all(np.min(np.abs(found - b)) < 0.15 for b in beats)
+
+
+def test_dicom_ecg_exposures_in_diastole_pass(capsys, shared_data, tmp_path):
+    from qa.ecg.trace import read_trace
+
+    trace = read_trace(shared_data / "ecg" / "waveform_ecg.dcm")
+    from qa.ecg.gating import detect_beats
+
+    r = detect_beats(trace)
+    assert r.size == 10 or r.size == 11  # the strip's beats
+    rows = [f"{a + 0.62 * (b - a):.4f},0.12" for a, b in zip(r[:-1], r[1:])]
+    exposures = tmp_path / "exp.csv"
+    exposures.write_text("start_s,duration_s\n" + "\n".join(rows) + "\n")
+    code, out, _ = run(capsys, "gating", "--ecg", shared_data / "ecg" / "waveform_ecg.dcm", "--exposures", exposures, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["verdict"] in ("pass", "warn")
+    assert [e["status"] for e in doc["exposures"]] == ["pass"] * len(rows)
+    # phase at the window centre, in % of the actual RR: 62 % + half of 120 ms
+    expected = [100.0 * (0.62 * (b - a) + 0.06) / (b - a) for a, b in zip(r[:-1], r[1:])]
+    assert [e["phase_pct"] for e in doc["exposures"]] == pytest.approx(expected, abs=0.2)
+    assert all(e["ends_before_next_r"] and not e["ectopic_beat"] for e in doc["exposures"])
+
+
+def test_check_with_the_exams_ecg(capsys, tmp_path):
+    """A synthetic exam and a synthetic ECG whose clock matches the scanner's: the stacks land in diastole."""
+    from qa.dicom.headers import headers_of
+    from qa.phantom.synth import SynthOptions, synthesize_phantom
+
+    folder = tmp_path / "exam"
+    synthesize_phantom(folder, SynthOptions(vendor="siemens", z_start_mm=-30.0, z_end_mm=72.0, matrix=128, pixel_mm=1.6,
+                                            series_description="CaScore 3.0 Qr36", heart_rate_bpm=60.0, seed=5))
+    h = headers_of(folder)
+    first = dt.datetime.fromisoformat(h.stacks[0].acquisition_time)
+    # R-peaks 0.55 s before each second of the scan: every stack starts at 55 % of a 1 s beat
+    fs = 500.0
+    start = first - dt.timedelta(seconds=5.55)
+    t = np.arange(int(fs * (5.55 + h.stacks[-1].start_s + 4))) / fs
+    phase = (t + 0.5) % 1.0 - 0.5  # seconds from the nearest R-peak
+    ecg = (1.2 * np.exp(-(phase / 0.012) ** 2) - 0.25 * np.exp(-((phase - 0.03) / 0.01) ** 2)
+           + 0.3 * np.exp(-((phase - 0.3) / 0.05) ** 2) + np.random.default_rng(3).normal(0.0, 0.01, t.size))
+    trace = tmp_path / "ecg.csv"
+    with CsvTraceWriter(trace, start_time=start, fs_hz=fs, lead="II") as writer:
+        for a, v in zip(t, ecg):
+            writer.write(a, v * 1000.0)
+    code, out, err = run(capsys, "check", folder, "--ecg", trace, "--json")
+    doc = json.loads(out)
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert checks["heart_rate"]["measured"] == pytest.approx(60.0, abs=0.5) and "ECG trace" in checks["heart_rate"]["message"]
+    assert checks["rhythm"]["status"] == "pass"
+    assert checks["exposure_timing"]["status"] == "pass" and checks["exposure_timing"]["source"]["approximate"]
+    assert doc["ecg"]["exposures"] and all(e["approximate"] for e in doc["ecg"]["exposures"])
