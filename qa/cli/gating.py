@@ -88,12 +88,15 @@ def print_gating(out, report, protocol) -> None:
           + (f", starts {t.start_time.isoformat()}" if t.start_time else ", no absolute start time")
           + (f", {len(t.gaps())} gap(s)" if t.gaps() else ""), file=out)
     print(f"Beats    {report.r_peak_s.size} R-peaks; heart rate {fmt(hr['mean'], 0)} bpm (min {fmt(hr['min'], 0)}, "
-          f"max {fmt(hr['max'], 0)}, SD {fmt(hr['sd'], 1)}); premature beats: {len(report.premature)}", file=out)
-    print(f"Protocol {protocol.id}: phase window {report.result.phase_window_pct or '-'} % RR; exposures from "
+          f"max {fmt(hr['max'], 0)}, SD {fmt(hr['sd'], 1)}); premature beats: {len(report.premature)}"
+          + ("; atrial fibrillation suspected" if report.rhythm.af_suspected else ""), file=out)
+    window = report.result.phase_window_pct
+    window_text = f"{window[0]:g}-{window[1]:g} % RR" if window else "none"
+    print(f"Protocol {protocol.id}: phase window {window_text}; exposures from "
           f"{report.windows_source or '-'}", file=out)
     if report.result.exposures:
         rows = [[str(e.index + 1), f"{e.start_s:.3f}", f"{1000 * e.duration_s:.0f}", fmt(e.rr_predicted_ms, 0), fmt(e.rr_actual_ms, 0),
-                 fmt(e.delay_ms, 0), fmt(e.phase_pct, 0), {True: "yes", False: "NO", None: "-"}[e.ends_before_next_r],
+                 fmt(e.delay_ms, 0), fmt(e.phase_pct, 1), {True: "yes", False: "NO", None: "-"}[e.ends_before_next_r],
                  {True: "yes", False: "no", None: "-"}[e.ectopic_beat], e.status.upper() + (" ~" if e.approximate else "")]
                 for e in report.result.exposures]
         print("", file=out)

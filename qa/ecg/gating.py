@@ -124,10 +124,10 @@ def _one(n, w: ExposureWindow, r, premature, phase_window, min_lead_ms, predict_
                    f"{' (a premature beat)' if ectopic else ''}: systolic motion in the images{approx}")
     elif phase_window is not None and not (phase_window[0] <= phase <= phase_window[1]):
         status = WARN
-        message = f"phase {phase:.0f} % of the actual RR, outside {phase_window[0]:g}-{phase_window[1]:g} %{approx}"
+        message = f"phase {phase:.1f} % of the actual RR, outside {phase_window[0]:g}-{phase_window[1]:g} %{approx}"
     else:
         status = PASS
-        message = f"phase {phase:.0f} % of the actual RR, ended {1000 * (next_r - w.start_s - w.duration_s):.0f} ms before the next R{approx}"
+        message = f"phase {phase:.1f} % of the actual RR, ended {1000 * (next_r - w.start_s - w.duration_s):.0f} ms before the next R{approx}"
     return ExposureTiming(**base, trigger_r_s=trigger_r, next_r_s=next_r, rr_actual_ms=rr, rr_predicted_ms=predicted, delay_ms=delay,
                           phase_pct=phase, ends_before_next_r=bool(ends_before), ectopic_beat=ectopic, status=status, message=message)
 
@@ -191,7 +191,7 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
         n_ok = sum(1 for s in statuses if s == PASS)
         measured = f"{n_ok} of {len(timings)} in diastole"
         approx = any(t.approximate for t in timings)
-        message = (f"{len(bad)} exposure(s) off: " + "; ".join(f"#{t.index + 1} {t.message}" for t in bad[:4])) if bad else (
+        message = (f"{len(bad)} exposure(s) off: " + "; ".join(f"#{t.index + 1} {t.message}" for t in bad[:4]) + (f"; and {len(bad) - 4} more" if len(bad) > 4 else "")) if bad else (
             "every exposure ended before the next R-peak, inside the phase window" if final == PASS else
             "; ".join(t.message for t in timings if t.status == NOT_AVAILABLE)[:300])
         if approx:

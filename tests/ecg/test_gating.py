@@ -104,3 +104,21 @@ def test_exposure_csv(tmp_path):
     with pytest.raises(InputError, match="positive duration") as info:
         read_exposures_csv(path)
     assert info.value.field == "line 2"
+
+
+def test_the_strip_shows_the_stretches_around_the_exposures_problems_first():
+    from qa.report.plots import ecg_strip_png, strip_panels
+
+    r = np.arange(0.3, 1800.0, 0.8)
+    windows = [ExposureWindow(s, 0.1, "test") for s in [10.0, 10.8, 11.6, 300.0, *np.arange(400.0, 1600.0, 100.0)]]
+    windows.append(ExposureWindow(1700.25, 0.6, "test"))  # runs into the next beat
+    timings = time_exposures(r, windows, phase_window_pct=(60.0, 80.0))
+    assert timings[-1].status == FAIL
+    t = np.arange(0.0, 1800.0, 0.01)
+    ranges, left_out = strip_panels(t, timings)
+    assert len(ranges) == 6 and left_out == 9  # 15 groups of nearby exposures
+    assert ranges[0] == pytest.approx((7.0, 13.7)) and ranges[-1] == pytest.approx((1697.25, 1702.85))
+    assert strip_panels(t, [])[0] == [(0.0, 20.0)]
+    ecg = np.exp(-(((t - 0.3) % 0.8) / 0.01) ** 2)
+    png = ecg_strip_png(t, ecg, r, {5}, timings, (60.0, 80.0), title="test")
+    assert png[:4] == b"\x89PNG"
