@@ -98,7 +98,7 @@ class AcquisitionHeaders:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("stacks", "sources", "warnings")}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("stacks", "sources", "warnings", "sop_instance_uids")}  # UIDs: in provenance
         out["scan_range_mm"] = list(self.scan_range_mm) if self.scan_range_mm else None
         out["stacks"] = [s.to_dict() for s in self.stacks]
         out["varying"] = {k: list(v) for k, v in self.varying.items()}
