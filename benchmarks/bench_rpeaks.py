@@ -36,6 +36,19 @@ def best_time(fn, repeat: int):
     return best, out
 
 
+def load_record(name: str):
+    """First lead (mV), sampling rate, reference beat times (s) and symbols of a record."""
+    import wfdb
+
+    from qa.ecg.evaluation import reference_beats
+
+    sig = wfdb.rdrecord(str(DATA / name))
+    ann = wfdb.rdann(str(DATA / name), "atr")
+    fs = float(sig.fs)
+    ref, sym = reference_beats(ann.sample, ann.symbol, fs)
+    return np.ascontiguousarray(sig.p_signal[:, 0]), fs, ref, sym
+
+
 def neurokit_peaks(x: np.ndarray, fs: float) -> np.ndarray:
     import neurokit2 as nk
 
@@ -52,14 +65,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         import neurokit2  # noqa: F401
-        import wfdb
+        import wfdb  # noqa: F401
     except ImportError as exc:
         print(f"needs the benchmark extras: pip install -e '.[bench]' ({exc})", file=sys.stderr)
         return 2
     if not DATA.is_dir():
         print(f"the MIT-BIH records are not at {DATA}", file=sys.stderr)
         return 2
-    from qa.ecg.evaluation import match_beats, reference_beats, score_detections
+    from qa.ecg.evaluation import match_beats, score_detections
     from qa.ecg.rpeaks import detect_r_peaks
 
     detectors = {"qa": detect_r_peaks, "neurokit2": neurokit_peaks}
@@ -69,11 +82,7 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     for rec in RECORDS:
-        sig = wfdb.rdrecord(str(DATA / rec))
-        ann = wfdb.rdann(str(DATA / rec), "atr")
-        fs = float(sig.fs)
-        x = np.ascontiguousarray(sig.p_signal[:, 0])
-        ref, sym = reference_beats(ann.sample, ann.symbol, fs)
+        x, fs, ref, sym = load_record(rec)
         times = {}
         results = {}
         for name, fn in detectors.items():
@@ -93,11 +102,7 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     for rec in RECORDS:
-        sig = wfdb.rdrecord(str(DATA / rec))
-        ann = wfdb.rdann(str(DATA / rec), "atr")
-        fs = float(sig.fs)
-        x = np.ascontiguousarray(sig.p_signal[:, 0])
-        ref, _ = reference_beats(ann.sample, ann.symbol, fs)
+        x, fs, ref, _ = load_record(rec)
         rng = np.random.default_rng(int(rec))
         starts = rng.uniform(0.0, x.size / fs - 9.0, args.excerpts)
         for name, fn in detectors.items():

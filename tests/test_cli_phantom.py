@@ -133,8 +133,11 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "drift flagged by the control chart" in result.stdout
     assert "CT-NORTH: no control-chart flag" in result.stdout
     assert (out / "report-CT-SOUTH.html").exists() and (out / "report-CT-NORTH.html").exists()
-    # the technologist's part: the exam checklist, warning about the heart rate only
-    assert "qa check on a synthetic calcium-score exam" in result.stdout and "VERDICT  WARN: heart_rate" in result.stdout
+    # the technologist's part: the exam checklist with its ECG: fast heart rate, one PVC hitting stack 2
+    assert "qa check on a synthetic calcium-score exam" in result.stdout
+    assert "VERDICT  WARN: heart_rate, rhythm, exposure_timing" in result.stdout
+    assert "1 exposure(s) off: #2 the exposure ran" in result.stdout and "(a premature beat)" in result.stdout
+    assert (out / "exam-ecg-strip.png").read_bytes()[:4] == b"\x89PNG" and (out / "exam-ecg.csv").exists()
     # runs again over its own output, and refuses a folder it did not write
     again = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr

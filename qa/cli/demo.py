@@ -132,14 +132,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     synthesize_phantom(exam_dir / "thin", SynthOptions(**{**common, "z_start_mm": -6.0, "z_end_mm": 6.0}, thickness_mm=1.0,
                                                        series_number=4, series_description="CaScore 1.0 Qr36", seed=12))
     exam, protocol = load_exam([exam_dir])
+    ecg_path, strip_path = out_dir / "exam-ecg.csv", out_dir / "exam-ecg-strip.png"
+    gating = _demo_ecg(exam, protocol, ecg_path, strip_path)
     print("")
-    print(f"qa demo: qa check on a synthetic calcium-score exam ({exam_dir}):")
-    print_checklist(sys.stdout, exam, check_exam(exam, protocol, load_dose_tables()))
+    print(f"qa demo: qa check on a synthetic calcium-score exam ({exam_dir}) with its ECG ({ecg_path}):")
+    print_checklist(sys.stdout, exam, check_exam(exam, protocol, load_dose_tables(), gating=gating))
+    print(f"ECG strip: {strip_path}")
     print("")
     for path in reports:
         print(f"report:   {path}")
     print(f"database: {db_path}  (try: qa trend --db sqlite:///{db_path.resolve()} --scanner {SCANNERS[1]['station_name']})")
     return EXIT_OK
+
+
+def _demo_ecg(exam, protocol, ecg_path: Path, strip_path: Path):
+    """The exam's ECG (clocks synchronised, 78 bpm) with a premature ventricular beat hitting stack 2."""
+    import datetime as dt
+
+    from qa.cli.gating import gating_for_exam
+    from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
+    from qa.report.plots import ecg_strip_png
+
+    h = exam.headers
+    stacks = [s for s in h.stacks if s.acquisition_time]
+    first = dt.datetime.fromisoformat(stacks[0].acquisition_time)
+    rr_s = 60.0 / 78.0
+    # the synthesiser centres each stack's exposure (from its acquisition time on) on 70 % of the RR
+    first_r = first - dt.timedelta(seconds=0.70 * rr_s - h.exposure_time_ms / 2000.0)
+    lead_in_s = 5.0
+    trace_start = first_r - dt.timedelta(seconds=lead_in_s)  # an R-peak lead_in_s into the trace
+    duration_s = lead_in_s + 2.0 * rr_s * len(stacks) + 3.0
+    r_first = lead_in_s % rr_s
+    beats_to_stack2 = int(round((lead_in_s - r_first) / rr_s)) + 2  # the beat that triggers the second stack
+    r = beat_times(duration_s, 78.0, first_s=r_first, premature_at={beats_to_stack2 + 1: 0.6})
+    t, ecg = synthesize_ecg(r, duration_s=duration_s, ventricular={beats_to_stack2 + 1}, seed=3)
+    write_ecg_csv(ecg_path, t, ecg, start_time=trace_start, fs_hz=500.0)
+    gating = gating_for_exam(ecg_path, exam, protocol)
+    strip_path.write_bytes(ecg_strip_png(gating.trace.time_s, gating.trace.ecg_mv, gating.r_peak_s, gating.premature,
+                                         gating.result.exposures, gating.result.phase_window_pct, title="qa demo: the exam's ECG"))
+    return gating
 
 
 def _flags(store, document, control_chart, min_sd_pct: float) -> list[str]:
@@ -174,7 +205,7 @@ def _prepare(out_dir: Path) -> None:
         if not marker.exists():
             raise UsageError(f"{out_dir} exists and was not written by qa demo", hint="choose another --out folder")
         for child in out_dir.iterdir():  # only what a demo writes
-            if child.name in ("daily-qa", "exam", "qa-demo.sqlite", ".qa-demo") or (child.name.startswith("report-") and child.suffix == ".html"):
+            if child.name in ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "qa-demo.sqlite", ".qa-demo") or (child.name.startswith("report-") and child.suffix == ".html"):
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         if any(out_dir.iterdir()):
             raise UsageError(f"{out_dir} holds files that qa demo did not write", hint="choose another --out folder")

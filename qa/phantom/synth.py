@@ -350,7 +350,8 @@ def synthesize_phantom(
                 noise /= _correlated_noise_sd(noise_sigma_px)
             image = image + opts.noise_hu * noise
         stack = int(math.floor((w - opts.z_start_mm) / opts.total_collimation_mm + 1e-9))
-        acq_time = start + dt.timedelta(seconds=stack * stack_period_s + opts.phase_pct / 100.0 * rr_s)
+        # The exposure (one rotation, from AcquisitionTime on) is centred on the target phase of the RR.
+        acq_time = start + dt.timedelta(seconds=stack * stack_period_s + opts.phase_pct / 100.0 * rr_s - opts.rotation_time_s / 2.0)
         ds = ct_image(
             header, ids, k, encode_hu(image, style), (x0, y0, frame.z(float(w))),
             study_start=start, acquisition_time=acq_time, stack=stack,

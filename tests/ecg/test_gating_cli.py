@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from qa.cli import main
+from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
 from qa.ecg.trace import CsvTraceWriter
 
 
@@ -104,16 +105,11 @@ def test_check_with_the_exams_ecg(capsys, tmp_path):
     h = headers_of(folder)
     first = dt.datetime.fromisoformat(h.stacks[0].acquisition_time)
     # R-peaks 0.55 s before each second of the scan: every stack starts at 55 % of a 1 s beat
-    fs = 500.0
     start = first - dt.timedelta(seconds=5.55)
-    t = np.arange(int(fs * (5.55 + h.stacks[-1].start_s + 4))) / fs
-    phase = (t + 0.5) % 1.0 - 0.5  # seconds from the nearest R-peak
-    ecg = (1.2 * np.exp(-(phase / 0.012) ** 2) - 0.25 * np.exp(-((phase - 0.03) / 0.01) ** 2)
-           + 0.3 * np.exp(-((phase - 0.3) / 0.05) ** 2) + np.random.default_rng(3).normal(0.0, 0.01, t.size))
+    duration_s = 5.55 + h.stacks[-1].start_s + 4.0
+    t, ecg = synthesize_ecg(beat_times(duration_s, 60.0, first_s=0.0), duration_s=duration_s, fs_hz=500.0, seed=3)
     trace = tmp_path / "ecg.csv"
-    with CsvTraceWriter(trace, start_time=start, fs_hz=fs, lead="II") as writer:
-        for a, v in zip(t, ecg):
-            writer.write(a, v * 1000.0)
+    write_ecg_csv(trace, t, ecg, start_time=start, fs_hz=500.0)
     code, out, err = run(capsys, "check", folder, "--ecg", trace, "--json")
     doc = json.loads(out)
     checks = {c["id"]: c for c in doc["checks"]}
