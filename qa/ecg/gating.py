@@ -140,18 +140,29 @@ def _predicted(r: np.ndarray, k: int, beats: int) -> float | None:
     return float(np.mean(np.diff(r[first : k + 1]))) * 1000.0
 
 
-def windows_from_trigger(trigger_times_s: np.ndarray, rr_ms: float | None, *, delay_pct: float | None, delay_ms: float | None,
-                         duration_ms: float) -> list[ExposureWindow]:
-    """Exposure windows from the trigger channel plus the protocol's delay (% of RR or ms) and window."""
+def windows_from_trigger(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, delay_pct: float | None, delay_ms: float | None,
+                         duration_ms: float, predict_beats: int = PREDICT_BEATS) -> list[ExposureWindow]:
+    """Exposure windows from the trigger channel plus the protocol's delay and window.
+
+    The window is centred on the target: ``delay_pct`` of the RR the scanner predicts at that
+    trigger (the mean of the last ``predict_beats`` RR intervals before it), or ``delay_ms``, after
+    the trigger.  A trigger without enough beats before it for a prediction gives no window.
+    """
+    r = np.asarray(r_peak_s, dtype=float)
     out = []
-    for t in trigger_times_s:
+    for t in np.asarray(trigger_times_s, dtype=float):
         if delay_ms is not None:
-            start = t + delay_ms / 1000.0
-        elif delay_pct is not None and rr_ms:
-            start = t + delay_pct / 100.0 * rr_ms / 1000.0
+            centre = t + delay_ms / 1000.0
+        elif delay_pct is not None:
+            before = r[r <= t]
+            if before.size < 2:
+                continue
+            predicted_s = float(np.mean(np.diff(before[-(predict_beats + 1):])))
+            centre = t + delay_pct / 100.0 * predicted_s
         else:
             continue
-        out.append(ExposureWindow(float(start), duration_ms / 1000.0, "trigger channel + protocol delay and window"))
+        out.append(ExposureWindow(float(centre - duration_ms / 2000.0), duration_ms / 1000.0,
+                                  "trigger channel + protocol delay and window"))
     return out
 
 
@@ -296,9 +307,8 @@ def analyze_gating(trace, windows: list[ExposureWindow], settings, *, phase_wind
     notes = []
     if trace.trigger is not None and not windows:
         edges = rising_edges(trace.trigger, trace.time_s)
-        rr = float(np.median(np.diff(r)) * 1000.0) if r.size > 1 else None
-        windows = windows_from_trigger(edges, rr, delay_pct=settings.delay_pct, delay_ms=settings.delay_ms,
-                                       duration_ms=settings.window_ms)
+        windows = windows_from_trigger(edges, r, delay_pct=settings.delay_pct, delay_ms=settings.delay_ms,
+                                       duration_ms=settings.window_ms, predict_beats=settings.predict_beats)
         windows_source = windows_source or "trigger channel + protocol delay and window"
     timings = time_exposures(r, windows, premature=premature, phase_window_pct=phase_window_pct,
                              min_lead_ms=settings.min_lead_ms, predict_beats=settings.predict_beats)

@@ -117,3 +117,27 @@ def test_check_with_the_exams_ecg(capsys, tmp_path):
     assert checks["rhythm"]["status"] == "pass"
     assert checks["exposure_timing"]["status"] == "pass" and checks["exposure_timing"]["source"]["approximate"]
     assert doc["ecg"]["exposures"] and all(e["approximate"] for e in doc["ecg"]["exposures"])
+
+
+@pytest.mark.parametrize("latency_ms, expected", [(20.0, "pass"), (60.0, "warn")])
+def test_windows_from_the_trigger_channel_and_its_latency(capsys, tmp_path, latency_ms, expected):
+    """A trace with the monitor's trigger output: windows centred at 70 % of the predicted RR, latency checked."""
+    from qa.ecg.synth import trigger_channel
+
+    r = beat_times(12.0, 60.0, first_s=0.4)
+    t, ecg = synthesize_ecg(r, duration_s=12.0, fs_hz=500.0, seed=4)
+    path = tmp_path / "trig.csv"
+    write_ecg_csv(path, t, ecg, fs_hz=500.0, trigger=trigger_channel(t, r, delay_ms=latency_ms))
+    code, out, _ = run(capsys, "gating", "--ecg", path, "--json")
+    doc = json.loads(out)
+    assert doc["exposure_windows_from"].startswith("trigger channel")
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert checks["trigger_latency"]["status"] == expected
+    assert checks["trigger_latency"]["source"]["median_ms"] == pytest.approx(latency_ms, abs=4.0)
+    exposures = doc["exposures"]
+    assert len(exposures) == r.size - 1  # the first trigger has no RR to predict from
+    # centred 70 % of the (regular, 1 s) predicted RR after the trigger: phase = 70 % + the latency
+    timed = exposures[:-1]  # the last window lies past the end of the trace: not available
+    assert exposures[-1]["status"] == "not_available" and exposures[-1]["phase_pct"] is None
+    assert all(e["phase_pct"] == pytest.approx(70.0 + latency_ms / 10.0, abs=0.5) for e in timed)
+    assert all(e["status"] == "pass" for e in timed) and code == 0
