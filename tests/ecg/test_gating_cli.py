@@ -141,3 +141,37 @@ def test_windows_from_the_trigger_channel_and_its_latency(capsys, tmp_path, late
     assert exposures[-1]["status"] == "not_available" and exposures[-1]["phase_pct"] is None
     assert all(e["phase_pct"] == pytest.approx(70.0 + latency_ms / 10.0, abs=0.5) for e in timed)
     assert all(e["status"] == "pass" for e in timed) and code == 0
+
+
+def test_gating_on_a_ct_series_is_approximate_and_needs_a_time_base(capsys, tmp_path):
+    from qa.dicom.headers import headers_of
+    from qa.phantom.synth import SynthOptions, synthesize_phantom
+
+    folder = tmp_path / "exam"
+    synthesize_phantom(folder, SynthOptions(vendor="ge", z_start_mm=-30.0, z_end_mm=72.0, matrix=96, pixel_mm=2.2,
+                                            series_description="Cardiac Calcium Score", heart_rate_bpm=60.0, seed=6))
+    h = headers_of(folder)
+    first = dt.datetime.fromisoformat(h.stacks[0].acquisition_time)
+    # synthesised stacks: exposure centred on 70 % of a 1-s beat, one stack every second beat
+    r0 = first - dt.timedelta(seconds=0.70 - h.exposure_time_ms / 2000.0)
+    # a ventricular beat at 55 % of the cycle after the beat that triggers stack 2 (beat 5 + 2)
+    r = beat_times(14.0, 60.0, first_s=0.0, premature_at={8: 0.55})
+    t, ecg = synthesize_ecg(r, duration_s=14.0, fs_hz=500.0, ventricular={8}, seed=2)
+    with_clock, without = tmp_path / "ecg.csv", tmp_path / "ecg-no-clock.csv"
+    write_ecg_csv(with_clock, t, ecg, start_time=r0 - dt.timedelta(seconds=5.0), fs_hz=500.0)
+    write_ecg_csv(without, t, ecg, fs_hz=500.0)
+
+    code, out, _ = run(capsys, "gating", "--ecg", with_clock, "--series", folder, "--json")
+    doc = json.loads(out)
+    statuses = [e["status"] for e in doc["exposures"]]
+    assert len(statuses) == len(h.stacks) == 3 and all(e["approximate"] for e in doc["exposures"])
+    # stack 2 ran into the premature beat: a warning, not a failure, since the clocks are not synchronised
+    assert statuses == ["pass", "warn", "pass"] and code == 0
+    hit = doc["exposures"][1]
+    assert hit["ends_before_next_r"] is False and hit["ectopic_beat"] and hit["phase_pct"] > 100.0
+    assert "approximate" in hit["message"]
+
+    code, out, _ = run(capsys, "gating", "--ecg", without, "--series", folder, "--json")
+    doc = json.loads(out)
+    timing = {c["id"]: c for c in doc["checks"]}["exposure_timing"]
+    assert timing["status"] == "not_available" and "start time" in timing["message"] and code == 0
