@@ -346,7 +346,7 @@ def rhythm_check(rhythm, premature: set[int], r: np.ndarray) -> Check:
     if premature:
         parts.append(f"{len(premature)} premature beat(s)")
     if af:
-        parts.append("irregularly irregular RR: atrial fibrillation suspected")
+        parts.append("irregularly irregular RR: atrial fibrillation suspected (or frequent ectopic beats)")
     if not parts:
         return Check("rhythm", PASS, "regular", "regular", f"regular rhythm over {r.size} beats", src)
     return Check("rhythm", WARN, "; ".join(parts), "regular", "; ".join(parts) + f" in {r.size} beats", src)

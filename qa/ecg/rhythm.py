@@ -19,7 +19,10 @@
   normalised RMSSD is high *and* the sequence of turning points is what a random sequence gives
   (a regular pattern such as bigeminy has far more turning points, respiratory sinus arrhythmia
   far fewer).  After Dash et al. (2009).  This is a screening flag for the technologist
-  (prospective triggering is unreliable; consider retrospective gating), not a diagnosis.
+  (prospective triggering is unreliable; consider retrospective gating), not a diagnosis.  RR alone
+  cannot tell AF from very frequent ectopy: on MIT-BIH 208 (a third of the beats ventricular,
+  many late-coupled or fused) it is raised in 135 of 195 half-overlapping 30-beat windows, on the
+  sinus rhythm of record 100 in none of 150; on random RR (simulated AF) in 187 of 200.
 
 Pure functions: arrays in, a frozen record out.
 
@@ -228,7 +231,7 @@ def _message(n_beats: int, hr: dict, premature: list[PrematureBeat], af: bool | 
         comp = sum(1 for p in premature if p.compensatory)
         parts.append(f"{len(premature)} premature beat(s), {comp} with a full compensatory pause")
     if af:
-        parts.append("irregularly irregular RR: atrial fibrillation suspected")
+        parts.append("irregularly irregular RR: atrial fibrillation suspected (or frequent ectopic beats)")
     elif af is None:
         parts.append("too few beats to judge regularity")
     return "; ".join(parts)
