@@ -151,7 +151,7 @@ def _demo_ecg(exam, protocol, ecg_path: Path, strip_path: Path):
 
     from qa.cli.gating import gating_for_exam
     from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
-    from qa.report.plots import ecg_strip_png
+    from qa.report.plots import write_ecg_strip
 
     h = exam.headers
     stacks = [s for s in h.stacks if s.acquisition_time]
@@ -168,8 +168,7 @@ def _demo_ecg(exam, protocol, ecg_path: Path, strip_path: Path):
     t, ecg = synthesize_ecg(r, duration_s=duration_s, ventricular={beats_to_stack2 + 1}, seed=3)
     write_ecg_csv(ecg_path, t, ecg, start_time=trace_start, fs_hz=500.0)
     gating = gating_for_exam(ecg_path, exam, protocol)
-    strip_path.write_bytes(ecg_strip_png(gating.trace.time_s, gating.trace.ecg_mv, gating.r_peak_s, gating.premature,
-                                         gating.result.exposures, gating.result.phase_window_pct, title="qa demo: the exam's ECG"))
+    write_ecg_strip(strip_path, gating, title="qa demo: the exam's ECG")
     return gating
 
 

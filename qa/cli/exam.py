@@ -18,7 +18,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from qa.compliance import check_exam
     from qa.dicom.exam import load_exam
     from qa.dose import load_dose_tables
+    from qa.errors import UsageError
 
+    if args.plot and args.ecg is None:
+        raise UsageError("--plot draws the exam's ECG strip and needs --ecg TRACE", hint="add --ecg with the exam's ECG trace")
     tables = load_dose_tables(args.dose_tables)
     if args.protocol is not None:
         from qa.compliance import validate_protocol
@@ -35,6 +38,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     checklist = check_exam(exam, protocol, tables, gating=gating)
     out = sys.stderr if args.json else sys.stdout
     print_checklist(out, exam, checklist)
+    if args.plot:
+        from qa.report.plots import write_ecg_strip
+
+        print(f"plot     {write_ecg_strip(args.plot, gating)}", file=out)
     if args.json:
         document = checklist.to_dict()
         document["analysis_time"] = now_iso()
@@ -210,6 +217,7 @@ def add_parser(sub) -> None:
               qa check exam/ --protocol cac-siemens     a given protocol (id or .toml path)
               qa check exam/ --series-uid 1.2.3... --json > check.json
               qa check exam/ --ecg exam-ecg.csv         adds heart rate, rhythm and exposure timing from the trace
+              qa check exam/ --ecg exam-ecg.csv --plot strip.png   ... and draws the ECG strip
             """
         ),
     )
@@ -219,6 +227,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
     p.add_argument("--ecg", metavar="TRACE", help="the exam's ECG trace: adds heart_rate from the trace, rhythm and exposure_timing")
     p.add_argument("--lead", help="ECG lead to use (with --ecg)")
+    p.add_argument("--plot", metavar="FILE.png", help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.check/1) on stdout")
     p.set_defaults(func=cmd_check)
 

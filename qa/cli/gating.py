@@ -64,14 +64,9 @@ def cmd_gating(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     print_gating(out, report, protocol)
     if args.plot:
-        from qa.report.plots import ecg_strip_png
+        from qa.report.plots import write_ecg_strip
 
-        t = report.trace
-        png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.result.exposures,
-                            report.result.phase_window_pct, title=f"{t.source}, lead {t.lead}")
-        with open(args.plot, "wb") as fp:
-            fp.write(png)
-        print(f"plot     {args.plot}", file=out)
+        print(f"plot     {write_ecg_strip(args.plot, report)}", file=out)
     if args.json:
         document = report.to_dict()
         document["protocol"] = protocol.to_dict()

@@ -198,3 +198,19 @@ def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_windo
         axes[0, 0].set_title(f"{title}{more}", fontsize=9, pad=14)
     fig.tight_layout()
     return _png(fig)
+
+
+def write_ecg_strip(path, report, *, title: str | None = None) -> str:
+    """The ECG strip of a gating report (qa.ecg.gating.GatingReport) as a PNG file, written whole or not at all."""
+    import os
+    from pathlib import Path
+
+    t = report.trace
+    png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.result.exposures,
+                        report.result.phase_window_pct, title=title or f"{t.source}, lead {t.lead}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(png)
+    os.replace(tmp, target)
+    return str(target)

@@ -110,7 +110,10 @@ def test_check_with_the_exams_ecg(capsys, tmp_path):
     t, ecg = synthesize_ecg(beat_times(duration_s, 60.0, first_s=0.0), duration_s=duration_s, fs_hz=500.0, seed=3)
     trace = tmp_path / "ecg.csv"
     write_ecg_csv(trace, t, ecg, start_time=start, fs_hz=500.0)
-    code, out, err = run(capsys, "check", folder, "--ecg", trace, "--json")
+    code, out, err = run(capsys, "check", folder, "--plot", tmp_path / "strip.png")
+    assert code == 2 and "needs --ecg" in err
+    code, out, err = run(capsys, "check", folder, "--ecg", trace, "--json", "--plot", tmp_path / "strip.png")
+    assert (tmp_path / "strip.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads(out)
     checks = {c["id"]: c for c in doc["checks"]}
     assert checks["heart_rate"]["measured"] == pytest.approx(60.0, abs=0.5) and "ECG trace" in checks["heart_rate"]["message"]
