@@ -31,6 +31,8 @@ def test_ci_runs_the_readme_test_command():
     out = subprocess.run([str(REPO / ".ci" / "run")], env={"QA_CI_DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == _first_code_block()[1]
+    # ... and runs it as written, as its own line
+    assert _first_code_block()[1] in (REPO / ".ci" / "run").read_text().splitlines()
 
 
 def test_benchmark_runs(tmp_path):
