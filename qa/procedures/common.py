@@ -44,6 +44,33 @@ class _Reader:
             raise self.error(f"{where}.{key}", f"must be >= {minimum}, got {value!r}")
         return float(value)
 
+    def pair(self, item: dict, key: str, where: str) -> tuple[float, float] | None:
+        """An optional [low, high] of numbers with low <= high."""
+        value = item.get(key)
+        if value is None:
+            return None
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+                or value[0] > value[1]):
+            raise self.error(f"{where}.{key}", f"must be [low, high], got {value!r}")
+        return float(value[0]), float(value[1])
+
+    def allowed(self, item: dict, where: str) -> tuple | None:
+        """An optional non-empty list of allowed values."""
+        value = item.get("allowed")
+        if value is None:
+            return None
+        if not isinstance(value, list) or not value:
+            raise self.error(f"{where}.allowed", "must be a non-empty list")
+        return tuple(value)
+
+    def match(self, item: dict, where: str) -> str:
+        """How text expectations match: 'exact' (default) or 'prefix'."""
+        value = item.get("match", "exact")
+        if value not in ("exact", "prefix"):
+            raise self.error(f"{where}.match", f"must be 'exact' or 'prefix', got {value!r}")
+        return value
+
     def severity(self, data: dict, where: str, default: str = "fail") -> str:
         value = data.get("severity", default)
         if value not in SEVERITIES:

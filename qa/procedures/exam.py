@@ -129,13 +129,9 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
         unknown = sorted(set(item) - _RULE_KEYS)
         if unknown:
             raise r.error(f"{where}.{unknown[0]}", f"unknown key; use {', '.join(sorted(_RULE_KEYS))}")
-        rng = _pair(r, item, "range", where)
-        allowed = item.get("allowed")
-        if allowed is not None and (not isinstance(allowed, list) or not allowed):
-            raise r.error(f"{where}.allowed", "must be a non-empty list")
-        match = item.get("match", "exact")
-        if match not in ("exact", "prefix"):
-            raise r.error(f"{where}.match", f"must be 'exact' or 'prefix', got {match!r}")
+        rng = r.pair(item, "range", where)
+        allowed = r.allowed(item, where)
+        match = r.match(item, where)
         equal_to = item.get("equal_to")
         if equal_to is not None and equal_to != "slice_thickness":
             raise r.error(f"{where}.equal_to", "can only be 'slice_thickness'")
@@ -165,7 +161,7 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
             severity=r.severity(item, where),
             source=r.text(item, "source", where),
             expected=item.get("expected"),
-            allowed=tuple(allowed) if allowed is not None else None,
+            allowed=allowed,
             range=rng,
             maximum=r.number(item, "maximum", where) if "maximum" in item else None,
             minimum=r.number(item, "minimum", where) if "minimum" in item else None,
@@ -174,7 +170,7 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
             equal_to=equal_to,
             mode_severity=tuple(modes),
             reference=reference,
-            delay_range_ms=_pair(r, item, "delay_range_ms", where),
+            delay_range_ms=r.pair(item, "delay_range_ms", where),
         )
     for check_id in ("ctdivol", "dlp", "effective_dose"):
         rule = rules.get(check_id)
@@ -210,11 +206,3 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
     )
 
 
-def _pair(r: _Reader, item: dict, key: str, where: str) -> tuple[float, float] | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-            or value[0] > value[1]):
-        raise r.error(f"{where}.{key}", f"must be [low, high], got {value!r}")
-    return float(value[0]), float(value[1])

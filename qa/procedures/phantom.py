@@ -157,17 +157,9 @@ def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProce
         kinds = [k for k in ("expected", "allowed", "range") if k in item]
         if len(kinds) != 1:
             raise r.error(where, "needs exactly one of expected, allowed or range")
-        rng = item.get("range")
-        if rng is not None and (
-            not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(v, (int, float)) for v in rng) or rng[0] > rng[1]
-        ):
-            raise r.error(f"{where}.range", f"must be [low, high], got {rng!r}")
-        allowed = item.get("allowed")
-        if allowed is not None and (not isinstance(allowed, list) or not allowed):
-            raise r.error(f"{where}.allowed", "must be a non-empty list")
-        match = item.get("match", "exact")
-        if match not in ("exact", "prefix"):
-            raise r.error(f"{where}.match", f"must be 'exact' or 'prefix', got {match!r}")
+        rng = r.pair(item, "range", where)
+        allowed = r.allowed(item, where)
+        match = r.match(item, where)
         unknown = sorted(set(item) - {"expected", "allowed", "range", "tolerance", "match", "severity", "baseline_tolerance_pct"})
         if unknown:
             raise r.error(f"{where}.{unknown[0]}", "unknown key; use expected, allowed, range, tolerance, match, severity, "
@@ -182,8 +174,8 @@ def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProce
                 key=key,
                 severity=r.severity(item, where),
                 expected=item.get("expected"),
-                allowed=tuple(allowed) if allowed is not None else None,
-                range=(float(rng[0]), float(rng[1])) if rng is not None else None,
+                allowed=allowed,
+                range=rng,
                 tolerance=r.number(item, "tolerance", where, default=0.0, minimum=0.0),
                 match=match,
                 baseline_tolerance_pct=baseline_pct,
