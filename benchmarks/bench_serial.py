@@ -32,15 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def synthetic_ecg_uv(n: int, fs: float, bpm: float = 72.0, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """A P-QRS-T ECG in uV (0.1 uV steps) with a little noise, and the trigger flag per sample."""
-    t = np.arange(n) / fs
-    rr = 60.0 / bpm
-    ph = (t % rr) / rr
-    g = lambda c, w, a: a * np.exp(-(((ph - c) / w) ** 2))
-    uv = g(0.15, 0.025, 150) + g(0.27, 0.008, -100) + g(0.30, 0.008, 1200) + g(0.33, 0.008, -250) + g(0.55, 0.05, 300)
-    uv = np.round(uv + np.random.default_rng(seed).normal(0.0, 8.0, n), 1)
-    trig = ((t % rr) >= 0.3 * rr + 0.020) & ((t % rr) < 0.3 * rr + 0.025)
-    return uv, trig
+    """An ECG in uV (0.1 uV steps) with a little noise, and the trigger flag per sample (20 ms after each R)."""
+    from qa.ecg.synth import beat_times, synthesize_ecg, trigger_channel
+
+    r = beat_times(n / fs, bpm, first_s=0.3 * 60.0 / bpm)
+    t, ecg_mv = synthesize_ecg(r, duration_s=n / fs, fs_hz=fs, noise_mv=0.008, seed=seed)
+    return np.round(ecg_mv * 1000.0, 1), trigger_channel(t, r, delay_ms=20.0, width_ms=5.0).astype(bool)
 
 
 def main() -> int:

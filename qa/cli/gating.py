@@ -11,49 +11,44 @@ from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, fmt, json_out, now_
 
 def gating_report(trace_path, *, series=None, exposures=None, protocol_name=None, lead=None, fs_hz=None, series_uid=None):
     """Read the trace and the exposure windows, run the analysis: (report, protocol)."""
-    from qa.ecg.gating import ExposureWindow, analyze_gating, windows_from_stacks
+    from qa.ecg.gating import ExposureWindow
     from qa.ecg.trace import read_exposures_csv, read_trace
     from qa.procedures import load_protocol
 
-    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
-    protocol = None
-    windows, source, note = [], "", None
-    if exposures is not None:
-        windows = [ExposureWindow(s, d, "exposure CSV") for s, d in read_exposures_csv(exposures)]
-        source = "exposure CSV"
-    elif series is not None:
+    if series is not None:
         from qa.dicom.exam import load_exam
 
         exam, protocol = load_exam(series, protocol=protocol_name, series_uid=series_uid)
-        h = exam.headers
-        exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
-        windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
-        source = "CT stack acquisition times (approximate)"
-    if protocol is None:
-        protocol = load_protocol(protocol_name or "cac-standard")
-    phase_rule = protocol.rule("cardiac_phase")
-    hr_rule = protocol.rule("heart_rate")
-    report = analyze_gating(trace, windows, protocol.gating,
-                            phase_window_pct=phase_rule.range if phase_rule is not None else None,
-                            heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
-                            windows_source=source, time_base_note=note)
-    return report, protocol
+        return gating_for_exam(trace_path, exam, protocol, lead=lead, fs_hz=fs_hz), protocol
+    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
+    protocol = load_protocol(protocol_name or "cac-standard")
+    windows, source = [], ""
+    if exposures is not None:
+        windows = [ExposureWindow(s, d, "exposure CSV") for s, d in read_exposures_csv(exposures)]
+        source = "exposure CSV"
+    return _analyze(trace, windows, protocol, source, None), protocol
 
 
 def gating_for_exam(trace_path, exam, protocol, *, lead=None, fs_hz=None):
     """The gating analysis of an already loaded exam (``qa check --ecg``): windows from its stack times."""
-    from qa.ecg.gating import analyze_gating, windows_from_stacks
+    from qa.ecg.gating import windows_from_stacks
     from qa.ecg.trace import read_trace
 
     trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
     h = exam.headers
     exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
     windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
+    return _analyze(trace, windows, protocol, "CT stack acquisition times (approximate)", note)
+
+
+def _analyze(trace, windows, protocol, source: str, note: str | None):
+    from qa.ecg.gating import analyze_gating
+
     phase_rule = protocol.rule("cardiac_phase")
     hr_rule = protocol.rule("heart_rate")
     return analyze_gating(trace, windows, protocol.gating, phase_window_pct=phase_rule.range if phase_rule is not None else None,
                           heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
-                          windows_source="CT stack acquisition times (approximate)", time_base_note=note)
+                          windows_source=source, time_base_note=note)
 
 
 def cmd_gating(args: argparse.Namespace) -> int:

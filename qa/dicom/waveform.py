@@ -74,16 +74,26 @@ def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
     except Exception as exc:  # pydicom raises several kinds on malformed waveform data
         raise InputError(label, "WaveformData", f"cannot be decoded ({exc})", hint="re-export the ECG from the recorder") from exc
     fs = float(group.SamplingFrequency)
-    start = None
-    text = str(ds.get("AcquisitionDateTime", "") or "")
-    if not text and ds.get("ContentDate") and ds.get("ContentTime"):
-        text = f"{ds.ContentDate}{ds.ContentTime}"
-    if text:
-        try:
-            start = dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S")
-        except ValueError:
-            start = None
+    start = _start_time(ds, group)
     trace = EcgTrace(fs_hz=fs, time_s=np.arange(values.size) / fs, ecg_mv=values, lead=names[wanted[0]],
                      source=f"{Path(label).name} (DICOM ECG, {group.get('MultiplexGroupLabel', 'group ' + str(index))})",
                      start_time=start)
     return validated(trace, label)
+
+
+def _start_time(ds, group) -> dt.datetime | None:
+    """Time of the group's first sample: Acquisition DateTime (else Content Date + Time) plus the
+    group's Multiplex Group Time Offset (ms); None when the file gives no usable time."""
+    from qa.dicom.sr_content import iso_datetime
+
+    text = str(ds.get("AcquisitionDateTime", "") or "")
+    if not text and ds.get("ContentDate") and ds.get("ContentTime"):
+        text = f"{ds.ContentDate}{ds.ContentTime}"
+    iso = iso_datetime(text)
+    if iso is None:
+        return None
+    start = dt.datetime.fromisoformat(iso)
+    offset_ms = group.get("MultiplexGroupTimeOffset")
+    if offset_ms not in (None, ""):
+        start += dt.timedelta(milliseconds=float(offset_ms))
+    return start

@@ -19,7 +19,6 @@ recorder's clock) never fail: their findings warn, marked approximate.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +33,9 @@ MIN_LEAD_MS = 150.0
 PREDICT_BEATS = 3
 # Trigger latency limit against the detected R-peaks (the issue's example limit).
 TRIGGER_LATENCY_MAX_MS = 35.0
+# A trigger pulse counts for the latency when it follows an R-peak within this time: ours (the longest
+# plausible monitor delay; later pulses belong to no beat).
+TRIGGER_SEARCH_MS = 200.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,6 @@ class ExposureWindow:
     duration_s: float
     source: str  # "exposure CSV" | "trigger channel + protocol" | "CT stack times (approximate)"
     approximate: bool = False
-    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,36 +88,45 @@ class GatingResult:
 
 def time_exposures(r_peak_s: np.ndarray, windows: list[ExposureWindow], *, premature: set[int] | frozenset = frozenset(),
                    phase_window_pct: tuple[float, float] | None = (60.0, 80.0), min_lead_ms: float = MIN_LEAD_MS,
-                   predict_beats: int = PREDICT_BEATS) -> list[ExposureTiming]:
-    """The timing of each exposure window against the R-peaks (``premature``: indices of premature beats)."""
+                   predict_beats: int = PREDICT_BEATS, gaps_s=()) -> list[ExposureTiming]:
+    """The timing of each exposure window against the R-peaks (``premature``: indices of premature beats;
+    ``gaps_s``: (start, end) of recording gaps, across which no beat is known)."""
     r = np.asarray(r_peak_s, dtype=float)
-    out = []
-    for n, w in enumerate(windows):
-        out.append(_one(n, w, r, premature, phase_window_pct, min_lead_ms, predict_beats))
-    return out
+    return [_one(n, w, r, premature, phase_window_pct, min_lead_ms, predict_beats, tuple(gaps_s)) for n, w in enumerate(windows)]
 
 
-def _one(n, w: ExposureWindow, r, premature, phase_window, min_lead_ms, predict_beats) -> ExposureTiming:
+def _gap_between(a: float, b: float, gaps) -> bool:
+    """Does a recording gap lie between times a and b (or overlap [a, b])?"""
+    return any(start < b and end > a for start, end in gaps)
+
+
+def _one(n, w: ExposureWindow, r, premature, phase_window, min_lead_ms, predict_beats, gaps) -> ExposureTiming:
     base = dict(index=n, start_s=w.start_s, duration_s=w.duration_s, approximate=w.approximate, source=w.source)
+    unknown = dict(next_r_s=None, rr_actual_ms=None, phase_pct=None, ends_before_next_r=None, ectopic_beat=None,
+                   status=NOT_AVAILABLE)
+    if _gap_between(w.start_s, w.start_s + w.duration_s, gaps):
+        return ExposureTiming(**base, **unknown, trigger_r_s=None, rr_predicted_ms=None, delay_ms=None,
+                              message="the exposure falls in a recording gap: its beats are unknown")
     candidates = np.flatnonzero(r <= w.start_s - min_lead_ms / 1000.0)
     if candidates.size == 0:
-        return ExposureTiming(**base, trigger_r_s=None, next_r_s=None, rr_actual_ms=None, rr_predicted_ms=None, delay_ms=None,
-                              phase_pct=None, ends_before_next_r=None, ectopic_beat=None, status=NOT_AVAILABLE,
+        return ExposureTiming(**base, **unknown, trigger_r_s=None, rr_predicted_ms=None, delay_ms=None,
                               message=f"no R-peak at least {min_lead_ms:g} ms before the exposure (the trace starts too late)")
     k = int(candidates[-1])
     trigger_r = float(r[k])
-    if k + 1 >= r.size:
-        return ExposureTiming(**base, trigger_r_s=trigger_r, next_r_s=None, rr_actual_ms=None, rr_predicted_ms=_predicted(r, k, predict_beats),
-                              delay_ms=(w.start_s - trigger_r) * 1000.0, phase_pct=None, ends_before_next_r=None, ectopic_beat=None,
-                              status=NOT_AVAILABLE, message="no R-peak after the exposure (the trace ends too early)")
-    next_r = float(r[k + 1])
-    rr = (next_r - trigger_r) * 1000.0
-    predicted = _predicted(r, k, predict_beats)
+    predicted = _predicted(r, k, predict_beats, gaps)
     delay = (w.start_s - trigger_r) * 1000.0
+    if k + 1 >= r.size:
+        return ExposureTiming(**base, **unknown, trigger_r_s=trigger_r, rr_predicted_ms=predicted, delay_ms=delay,
+                              message="no R-peak after the exposure (the trace ends too early)")
+    next_r = float(r[k + 1])
+    if _gap_between(trigger_r, next_r, gaps):
+        return ExposureTiming(**base, **unknown, trigger_r_s=trigger_r, rr_predicted_ms=predicted, delay_ms=delay,
+                              message="a recording gap between the triggering R-peak and the exposure: the beat is unknown")
+    rr = (next_r - trigger_r) * 1000.0
     centre = w.start_s + w.duration_s / 2.0
     phase = 100.0 * (centre - trigger_r) / (next_r - trigger_r)  # never wrapped or clamped
     ends_before = w.start_s + w.duration_s <= next_r
-    ectopic = bool({k, k + 1} & set(premature)) or any(j in premature for j in range(max(1, k - predict_beats + 1), k + 1))
+    ectopic = any(j in premature for j in range(max(1, k - predict_beats + 1), k + 2))  # the predicting beats and the next
     approx = " (approximate alignment)" if w.approximate else ""
     if not ends_before:
         status = WARN if w.approximate else FAIL
@@ -132,16 +142,16 @@ def _one(n, w: ExposureWindow, r, premature, phase_window, min_lead_ms, predict_
                           phase_pct=phase, ends_before_next_r=bool(ends_before), ectopic_beat=ectopic, status=status, message=message)
 
 
-def _predicted(r: np.ndarray, k: int, beats: int) -> float | None:
-    """Mean of the (up to) ``beats`` RR intervals that end at or before beat ``k``."""
-    if k < 1:
-        return None
+def _predicted(r: np.ndarray, k: int, beats: int, gaps=()) -> float | None:
+    """Mean (ms) of the (up to) ``beats`` RR intervals that end at or before beat ``k``, leaving out an
+    interval across a recording gap; None when there is none."""
     first = max(0, k - beats)
-    return float(np.mean(np.diff(r[first : k + 1]))) * 1000.0
+    rr = [(b - a) for a, b in zip(r[first:k], r[first + 1:k + 1]) if not _gap_between(a, b, gaps)]
+    return float(np.mean(rr)) * 1000.0 if rr else None
 
 
 def windows_from_trigger(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, delay_pct: float | None, delay_ms: float | None,
-                         duration_ms: float, predict_beats: int = PREDICT_BEATS) -> list[ExposureWindow]:
+                         duration_ms: float, predict_beats: int = PREDICT_BEATS, gaps_s=()) -> list[ExposureWindow]:
     """Exposure windows from the trigger channel plus the protocol's delay and window.
 
     The window is centred on the target: ``delay_pct`` of the RR the scanner predicts at that
@@ -154,11 +164,10 @@ def windows_from_trigger(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, d
         if delay_ms is not None:
             centre = t + delay_ms / 1000.0
         elif delay_pct is not None:
-            before = r[r <= t]
-            if before.size < 2:
+            predicted_ms = _predicted(r, int(np.searchsorted(r, t, side="right")) - 1, predict_beats, gaps_s)
+            if predicted_ms is None:
                 continue
-            predicted_s = float(np.mean(np.diff(before[-(predict_beats + 1):])))
-            centre = t + delay_pct / 100.0 * predicted_s
+            centre = t + delay_pct / 100.0 * predicted_ms / 1000.0
         else:
             continue
         out.append(ExposureWindow(float(centre - duration_ms / 2000.0), duration_ms / 1000.0,
@@ -166,7 +175,7 @@ def windows_from_trigger(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, d
     return out
 
 
-def trigger_latency(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, max_search_ms: float = 200.0) -> np.ndarray:
+def trigger_latency(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, max_search_ms: float = TRIGGER_SEARCH_MS) -> np.ndarray:
     """Per trigger: ms since the nearest preceding R-peak (NaN when none within ``max_search_ms``)."""
     r = np.asarray(r_peak_s, dtype=float)
     out = np.full(len(trigger_times_s), np.nan)
@@ -187,10 +196,11 @@ def rising_edges(trigger: np.ndarray, time_s: np.ndarray) -> np.ndarray:
 
 
 def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | None = None,
-                  latency_limit_ms: float = TRIGGER_LATENCY_MAX_MS, time_base_note: str | None = None) -> list[Check]:
+                  latency_limit_ms: float = TRIGGER_LATENCY_MAX_MS, time_base_note: str | None = None,
+                  min_lead_ms: float = MIN_LEAD_MS) -> list[Check]:
     """``exposure_timing`` (and ``trigger_latency`` when there is a trigger channel)."""
     checks = []
-    src = {"rule": "gating", "min_lead_ms": MIN_LEAD_MS}
+    src = {"rule": "gating", "min_lead_ms": min_lead_ms}
     if not timings:
         checks.append(Check("exposure_timing", NOT_AVAILABLE, None, None,
                             time_base_note or "no exposure windows on the trace's time base", src))
@@ -212,7 +222,7 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
         finite = latency_ms[np.isfinite(latency_ms)]
         if finite.size == 0:
             checks.append(Check("trigger_latency", NOT_AVAILABLE, None, latency_limit_ms,
-                                "no trigger within 200 ms after an R-peak", {"rule": "gating.trigger_latency_max_ms"}))
+                                f"no trigger within {TRIGGER_SEARCH_MS:g} ms after an R-peak", {"rule": "gating.trigger_latency_max_ms"}))
         else:
             med, mx = float(np.median(finite)), float(np.max(finite))
             ok = mx <= latency_limit_ms
@@ -220,10 +230,6 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
                                 f"trigger {med:.0f} ms (median), {mx:.0f} ms (max) after the R-peak; limit {latency_limit_ms:g} ms",
                                 {"rule": "gating.trigger_latency_max_ms", "median_ms": med, "max_ms": mx, "n": int(finite.size)}))
     return checks
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
 
 
 def windows_from_stacks(stacks, trace_start, exposure_s: float | None) -> tuple[list[ExposureWindow], str | None]:
@@ -242,11 +248,13 @@ def windows_from_stacks(stacks, trace_start, exposure_s: float | None) -> tuple[
         return [], "the CT images carry no acquisition times"
     if exposure_s is None:
         return [], "the CT headers give no exposure time per stack"
+    # CT image times carry no time zone: both are compared as local wall-clock times.
+    trace_wall = trace_start.replace(tzinfo=None)
     out = []
     for s in timed:
-        start = (dt.datetime.fromisoformat(s.acquisition_time) - trace_start).total_seconds()
+        start = (dt.datetime.fromisoformat(s.acquisition_time).replace(tzinfo=None) - trace_wall).total_seconds()
         out.append(ExposureWindow(start, exposure_s, "CT stack acquisition time (approximate: clocks not synchronised)",
-                                  approximate=True, label=f"stack {s.index + 1}"))
+                                  approximate=True))
     return out, None
 
 
@@ -271,8 +279,7 @@ class GatingReport:
     def to_dict(self) -> dict:
         t = self.trace
         return {
-            "ecg": {"source": t.source, "lead": t.lead, "sampling_rate_hz": t.fs_hz, "duration_s": t.duration_s,
-                    "start_time": t.start_time.isoformat() if t.start_time else None, "gaps": [list(g) for g in t.gaps()]},
+            "ecg": t.summary(),
             "beats": {"r_peak_times_s": [float(v) for v in self.r_peak_s], "heart_rate_bpm": self.heart_rate_bpm,
                       "ectopic_indices": sorted(self.premature),
                       "rhythm": self.rhythm.to_dict()},
@@ -302,26 +309,32 @@ def analyze_gating(trace, windows: list[ExposureWindow], settings, *, phase_wind
     """Beats, rhythm, exposure timing and the checks of one trace against its exposure windows."""
 
     r = detect_beats(trace)
-    rhythm = analyze_rhythm(r, gaps_s=trace.gaps())
+    gaps = trace.gaps()
+    rhythm = analyze_rhythm(r, gaps_s=gaps)
     premature = set(rhythm.premature_indices)
     notes = []
-    if trace.trigger is not None and not windows:
-        edges = rising_edges(trace.trigger, trace.time_s)
+    edges = rising_edges(trace.trigger, trace.time_s) if trace.trigger is not None else None
+    if edges is not None and not windows:
         windows = windows_from_trigger(edges, r, delay_pct=settings.delay_pct, delay_ms=settings.delay_ms,
-                                       duration_ms=settings.window_ms, predict_beats=settings.predict_beats)
-        windows_source = windows_source or "trigger channel + protocol delay and window"
+                                       duration_ms=settings.window_ms, predict_beats=settings.predict_beats, gaps_s=gaps)
+        if time_base_note:
+            notes.append(f"{windows_source or 'exposure windows'}: {time_base_note}; the trigger channel is used instead")
+        windows_source, time_base_note = "trigger channel + protocol delay and window", None
     timings = time_exposures(r, windows, premature=premature, phase_window_pct=phase_window_pct,
-                             min_lead_ms=settings.min_lead_ms, predict_beats=settings.predict_beats)
-    latency = None
-    if trace.trigger is not None:
-        latency = trigger_latency(rising_edges(trace.trigger, trace.time_s), r)
+                             min_lead_ms=settings.min_lead_ms, predict_beats=settings.predict_beats, gaps_s=gaps)
+    latency = trigger_latency(edges, r) if edges is not None else None
     checks = gating_checks(timings, latency_ms=latency, latency_limit_ms=settings.trigger_latency_max_ms,
-                           time_base_note=time_base_note)
+                           time_base_note=time_base_note, min_lead_ms=settings.min_lead_ms)
     hr = rhythm.heart_rate_bpm
     checks = [heart_rate_check(hr, heart_rate_max_bpm), rhythm_check(rhythm, premature, r)] + checks
-    if trace.gaps():
-        notes.append(f"{len(trace.gaps())} gap(s) in the recording: no beat is detected across them")
-    result = GatingResult(tuple(timings), tuple(checks), verdict(checks), phase_window_pct, tuple(notes))
+    if gaps:
+        notes.append(f"{len(gaps)} gap(s) in the recording: no beat is detected across them")
+    overall = verdict(checks)
+    timing = next(c for c in checks if c.id == "exposure_timing")
+    if overall == PASS and timing.status == NOT_AVAILABLE:
+        overall = WARN  # nothing was verified: never a silent pass
+        notes.append("the exposure timing could not be checked: " + timing.message)
+    result = GatingResult(tuple(timings), tuple(checks), overall, phase_window_pct, tuple(notes))
     return GatingReport(trace, r, rhythm, result, hr, windows_source)
 
 

@@ -32,6 +32,8 @@ MIN_DURATION_S = 2.0
 FLAT_PP_MV = 0.05
 # Saturation: more than 2 % of the samples sit at the extreme value (clipped amplifier).
 SATURATED_FRACTION = 0.02
+# A sampling rate given beside time_s must agree with its sample spacing within this fraction: ours (1 %).
+FS_MISMATCH_TOLERANCE = 0.01
 # Units of the ECG column, by column name (DESIGN.md): value x factor = mV.
 ECG_COLUMNS = {"ecg_mv": 1.0, "ecg_uv": 1e-3}
 
@@ -90,6 +92,10 @@ def validated(trace: EcgTrace, label: str) -> EcgTrace:
     if trace.n_samples < 2 or not np.all(np.isfinite(trace.ecg_mv)):
         raise InputError(label, trace.lead, "holds no usable ECG samples (empty, or not-a-number values)",
                          hint="record the ECG again")
+    if not np.all(np.isfinite(trace.time_s)):
+        k = int(np.flatnonzero(~np.isfinite(trace.time_s))[0])
+        raise InputError(label, "time_s", f"sample {k + 1} has no valid time ({trace.time_s[k]!r})",
+                         hint="remove or repair that row")
     if np.any(np.diff(trace.time_s) <= 0):
         k = int(np.flatnonzero(np.diff(trace.time_s) <= 0)[0])
         raise InputError(label, "time_s", f"does not increase at sample {k + 1} ({trace.time_s[k]:g} s then {trace.time_s[k + 1]:g} s)",
@@ -160,15 +166,22 @@ def read_csv(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str |
                              hint="remove or repair that row") from None
     col = {h: data[:, i] for i, h in enumerate(header)}
     ecg = col[ecg_cols[0]] * ECG_COLUMNS[ecg_cols[0]]
-    fs = fs_hz if fs_hz is not None else (float(meta["fs_hz"]) if "fs_hz" in meta else None)
+    fs, fs_from = fs_hz, "--fs"
+    if fs is None and "fs_hz" in meta:
+        fs, fs_from = _meta_number(meta, "fs_hz", label), "# fs_hz="
     if "time_s" in col:
         time = col["time_s"]
+        steps = np.diff(time)
+        positive = steps[np.isfinite(steps) & (steps > 0)]
+        if positive.size == 0:
+            raise InputError(label, "time_s", "does not increase", hint="the time column must increase from row to row")
+        fs_time = 1.0 / float(np.median(positive))
         if fs is None:
-            steps = np.diff(time)
-            positive = steps[steps > 0]
-            if positive.size == 0:
-                raise InputError(label, "time_s", "does not increase", hint="the time column must increase from row to row")
-            fs = 1.0 / float(np.median(positive))
+            fs = fs_time
+        elif not (fs > 0 and abs(fs / fs_time - 1.0) <= FS_MISMATCH_TOLERANCE):
+            raise InputError(label, "fs_hz", f"{fs:g} Hz (from {fs_from}) does not match time_s, whose samples are "
+                                             f"{1000.0 / fs_time:.3f} ms apart ({fs_time:.6g} Hz)",
+                             hint=f"correct or drop {fs_from}: time_s alone gives the sampling rate")
     elif fs is not None:
         time = np.arange(len(rows)) / fs
     else:
@@ -189,6 +202,13 @@ def read_csv(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str |
         trigger=col["trigger"] > 0.5 if "trigger" in col else None, resp=col.get("resp"),
     )
     return validated(trace, label)
+
+
+def _meta_number(meta: dict, key: str, label: str) -> float:
+    try:
+        return float(meta[key])
+    except ValueError:
+        raise InputError(label, key, f"'# {key}={meta[key]}' is not a number", hint=f"write it like '# {key}=500'") from None
 
 
 class CsvTraceWriter:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-from pathlib import Path
 
 from qa.report.plots import phantom_overlay_png, trend_figure_png
 
@@ -120,9 +118,6 @@ def write_phantom_report(path, document: dict, volume, location, *, runs=(), sca
                                 {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in b["stats"].items()})
         trend = trend_figure_png(list(runs), default_trend_metrics(), baseline, min_sd_pct=min_sd_pct)
     text = phantom_report_html(document, overlay, trend)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return str(target)
+    from qa.report.plots import write_whole
+
+    return write_whole(path, text)

@@ -161,7 +161,6 @@ def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_windo
     fig, axes = plt.subplots(len(ranges), 1, figsize=(min(20.0, max(8.0, longest * 0.9)), 2.8 * len(ranges)), squeeze=False)
     colours = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728", "not_available": "#7f7f7f"}
     step = np.median(np.diff(t)) if t.size > 1 else 1.0
-    numbered = {id(x): k + 1 for k, x in enumerate(timings)}
     for ax, (a, b) in zip(axes[:, 0], ranges):
         sel = (t >= a) & (t <= b)
         ts, ys = t[sel], y[sel]
@@ -179,7 +178,7 @@ def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_windo
             if timing.start_s + timing.duration_s < a or timing.start_s > b:
                 continue
             ax.axvspan(timing.start_s, timing.start_s + timing.duration_s, color=colours.get(timing.status, "#7f7f7f"), alpha=0.3)
-            ax.text(timing.start_s + timing.duration_s / 2, high, f"#{numbered[id(timing)]}", ha="center", va="bottom", fontsize=7)
+            ax.text(timing.start_s + timing.duration_s / 2, high, f"#{timing.index + 1}", ha="center", va="bottom", fontsize=7)
             if phase_window_pct and timing.trigger_r_s is not None and timing.next_r_s is not None:
                 rr = timing.next_r_s - timing.trigger_r_s
                 lo = timing.trigger_r_s + rr * phase_window_pct[0] / 100.0
@@ -202,15 +201,23 @@ def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_windo
 
 def write_ecg_strip(path, report, *, title: str | None = None) -> str:
     """The ECG strip of a gating report (qa.ecg.gating.GatingReport) as a PNG file, written whole or not at all."""
-    import os
-    from pathlib import Path
-
     t = report.trace
     png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.result.exposures,
                         report.result.phase_window_pct, title=title or f"{t.source}, lead {t.lead}")
+    return write_whole(path, png)
+
+
+def write_whole(path, data: bytes | str) -> str:
+    """Write a report file whole or not at all (a .part file renamed into place); returns the path."""
+    import os
+    from pathlib import Path
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(png)
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
     os.replace(tmp, target)
     return str(target)

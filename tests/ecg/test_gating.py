@@ -122,3 +122,39 @@ def test_the_strip_shows_the_stretches_around_the_exposures_problems_first():
     ecg = np.exp(-(((t - 0.3) % 0.8) / 0.01) ** 2)
     png = ecg_strip_png(t, ecg, r, {5}, timings, (60.0, 80.0), title="test")
     assert png[:4] == b"\x89PNG"
+
+
+def test_a_recording_gap_makes_the_exposures_around_it_not_available():
+    beats = np.r_[np.arange(0.0, 10.0, 1.0), np.arange(20.0, 30.0, 1.0)]  # no beat known in 9-20 s
+    gaps = [(9.05, 19.95)]
+    windows = [_w(15.0), _w(20.05), _w(8.6, 0.2), _w(24.6)]  # #2: its last R 150 ms before lies before the gap
+    t = time_exposures(beats, windows, gaps_s=gaps)
+    assert [x.status for x in t] == [NOT_AVAILABLE, NOT_AVAILABLE, PASS, PASS]
+    assert "recording gap" in t[0].message and "recording gap" in t[1].message
+    # the RR predicted after the gap uses no interval across it
+    assert t[3].rr_predicted_ms == pytest.approx(1000.0)
+    # without the gap information the window would be timed against an 11-s "beat" from 9 s
+    assert time_exposures(beats, windows)[1].trigger_r_s == 9.0
+
+
+def test_nothing_verified_is_never_a_silent_pass(tmp_path):
+    from qa.ecg.gating import analyze_gating
+    from qa.ecg.synth import beat_times, synthesize_ecg
+    from qa.ecg.trace import EcgTrace
+    from qa.procedures import load_protocol
+
+    r = beat_times(10.0, 60.0)
+    t, ecg = synthesize_ecg(r, duration_s=10.0)
+    trace = EcgTrace(fs_hz=500.0, time_s=t, ecg_mv=ecg, lead="II", source="synthetic", start_time=None)
+    settings = load_protocol("cac-standard").gating
+    report = analyze_gating(trace, [], settings, phase_window_pct=(60.0, 80.0), time_base_note="no time base")
+    assert report.result.verdict == WARN and any("could not be checked" in n for n in report.result.notes)
+    # with a trigger channel the windows come from it, and the source says so
+    from qa.ecg.synth import trigger_channel
+
+    trace = EcgTrace(fs_hz=500.0, time_s=t, ecg_mv=ecg, lead="II", source="synthetic", start_time=None,
+                     trigger=trigger_channel(t, r).astype(bool))
+    report = analyze_gating(trace, [], settings, phase_window_pct=(60.0, 80.0),
+                            windows_source="CT stack acquisition times (approximate)", time_base_note="no time base")
+    assert report.windows_source.startswith("trigger channel") and report.result.exposures
+    assert any("the trigger channel is used instead" in n for n in report.result.notes)

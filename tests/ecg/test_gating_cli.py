@@ -10,7 +10,6 @@ import pytest
 
 from qa.cli import main
 from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
-from qa.ecg.trace import CsvTraceWriter
 
 
 def run(capsys, *argv):
@@ -23,17 +22,17 @@ def _excerpt(shared_data, tmp_path, record, start_s, seconds, start_time=None):
     """A slice of a MIT-BIH record written as our CSV, with its reference beats (times, symbols)."""
     import wfdb
 
+    from qa.ecg.evaluation import reference_beats
+
     rec = wfdb.rdrecord(str(shared_data / "ecg" / record))
     ann = wfdb.rdann(str(shared_data / "ecg" / record), "atr")
     fs = float(rec.fs)
     a, b = int(start_s * fs), int((start_s + seconds) * fs)
     path = tmp_path / f"{record}.csv"
-    with CsvTraceWriter(path, start_time=start_time, fs_hz=fs, lead=rec.sig_name[0]) as writer:
-        for k in range(a, b):
-            writer.write((k - a) / fs, rec.p_signal[k, 0] * 1000.0)
-    beats = [(s - a) / fs for s, sym in zip(ann.sample, ann.symbol) if a <= s < b and sym in "NLRBAaJSVrFejnE/fQ?"]
-    symbols = [sym for s, sym in zip(ann.sample, ann.symbol) if a <= s < b and sym in "NLRBAaJSVrFejnE/fQ?"]
-    return path, np.array(beats), symbols
+    write_ecg_csv(path, np.arange(b - a) / fs, rec.p_signal[a:b, 0], start_time=start_time, fs_hz=fs, lead=rec.sig_name[0])
+    ref_s, symbols = reference_beats(ann.sample, ann.symbol, fs)
+    inside = (ref_s >= a / fs) & (ref_s < b / fs)
+    return path, ref_s[inside] - a / fs, list(symbols[inside])
 
 
 def test_an_exposure_hit_by_a_premature_beat_fails(capsys, shared_data, tmp_path):

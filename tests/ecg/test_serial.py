@@ -18,6 +18,7 @@ import pytest
 import serial
 
 from qa.ecg.serial import AsciiDecoder, Eg01010Decoder, Event, Sample, capture
+from qa.ecg.synth import beat_times, synthesize_ecg
 from qa.ecg.trace import read_csv
 from qa.errors import UsageError
 
@@ -29,15 +30,10 @@ UV_PER_UNIT = 20.0
 
 
 def synthetic_ecg_uv(fs: float, seconds: float, bpm: float = 72.0, seed: int = 0):
-    """Times (s), a P-QRS-T ECG in uV (0.1 uV steps) with a little noise, and the R-peak indices."""
-    t = np.arange(round(fs * seconds)) / fs
-    rr = 60.0 / bpm
-    ph = (t % rr) / rr
-    g = lambda c, w, a: a * np.exp(-(((ph - c) / w) ** 2))
-    uv = g(0.15, 0.025, 150) + g(0.27, 0.008, -100) + g(0.30, 0.008, 1200) + g(0.33, 0.008, -250) + g(0.55, 0.05, 300)
-    uv = np.round(uv + np.random.default_rng(seed).normal(0.0, 8.0, t.size), 1)
-    r_peaks = np.flatnonzero(np.diff(np.floor((t - 0.3 * rr) / rr)) > 0) + 1
-    return t, uv, r_peaks
+    """Times (s), an ECG in uV (0.1 uV steps, as a device sends) and the R-peak sample indices."""
+    r = beat_times(seconds, bpm, first_s=0.3 * 60.0 / bpm)
+    t, ecg_mv = synthesize_ecg(r, duration_s=seconds, fs_hz=fs, noise_mv=0.008, seed=seed)
+    return t, np.round(ecg_mv * 1000.0, 1), np.rint(r * fs).astype(int)
 
 
 def ascii_lines(t_s, uv, trigger=None) -> list[bytes]:

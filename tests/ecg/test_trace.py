@@ -105,3 +105,40 @@ def test_dicom_ecg_waveform(shared_data):
 def test_a_ct_image_is_not_an_ecg(ct_dir):
     with pytest.raises(InputError, match="not a DICOM ECG"):
         read_trace(ct_dir / "CT_small.dcm")
+
+
+def test_a_sampling_rate_that_contradicts_time_s_and_bad_times_are_refused(tmp_path):
+    t, ecg = _synthetic_ecg(fs=250.0)
+    body = "time_s,ecg_mv\n" + "\n".join(f"{a:.6f},{v:.4f}" for a, v in zip(t, ecg)) + "\n"
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("# fs_hz=1000\n" + body)
+    with pytest.raises(InputError, match="does not match time_s") as info:
+        read_csv(wrong)
+    assert info.value.field == "fs_hz"
+    with pytest.raises(InputError, match=r"--fs.*does not match"):
+        read_csv(tmp_path / "wrong.csv", fs_hz=500.0)
+    (tmp_path / "ok.csv").write_text("# fs_hz=250\n" + body)
+    assert read_csv(tmp_path / "ok.csv").fs_hz == 250.0
+    (tmp_path / "garbled.csv").write_text("# fs_hz=abc\n" + body)
+    with pytest.raises(InputError, match="not a number"):
+        read_csv(tmp_path / "garbled.csv")
+    lines = body.splitlines()
+    lines[100] = "nan," + lines[100].split(",")[1]
+    (tmp_path / "nan.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="no valid time") as info:
+        read_csv(tmp_path / "nan.csv")
+    assert info.value.field == "time_s"
+
+
+def test_dicom_ecg_start_time_keeps_minutes_fractions_and_the_group_offset(tmp_path, shared_data):
+    import pydicom
+
+    ds = pydicom.dcmread(shared_data / "ecg" / "waveform_ecg.dcm")
+    ds.AcquisitionDateTime = "20130125105919.750"
+    ds.WaveformSequence[0].MultiplexGroupTimeOffset = 250.0
+    ds.save_as(tmp_path / "ecg.dcm")
+    assert read_trace(tmp_path / "ecg.dcm").start_time == dt.datetime(2013, 1, 25, 10, 59, 20)
+    ds.AcquisitionDateTime = "201301251059"  # a DT to the minute
+    del ds.WaveformSequence[0].MultiplexGroupTimeOffset
+    ds.save_as(tmp_path / "ecg2.dcm")
+    assert read_trace(tmp_path / "ecg2.dcm").start_time == dt.datetime(2013, 1, 25, 10, 59)
