@@ -68,6 +68,10 @@ def test_built_wheel_ships_the_phantom_definitions(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "qa/_builtin/phantoms/qrm-cci.toml" in names
     assert "qa/_builtin/procedures/daily-phantom-qa.toml" in names
+    # every package of the source tree is in the wheel (the packages list is written by hand)
+    packages = sorted(str(p.parent.relative_to(REPO)) for p in (REPO / "qa").rglob("__init__.py"))
+    assert [p for p in packages if f"{p}/__init__.py" not in names] == []
+    assert "qa/_builtin/procedures/cac-standard.toml" in names and "qa/_builtin/procedures/dose-reference.toml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (

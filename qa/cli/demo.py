@@ -31,7 +31,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qa.calcium.scoring import score_volume, scoring_settings
     from qa.cli.phantom import print_phantom, run_phantom
     from qa.dicom.series import load_volume, scan_inputs, select_series
-    from qa.phantom.analysis import baseline_from_results
+    from qa.phantom.analysis import baseline_from_results, configuration_key
     from qa.phantom.synth import SynthOptions, synthesize_phantom
     from qa.procedures import load_procedure
     from qa.report.phantom import write_phantom_report
@@ -95,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reports = []
         for scanner_row in store.scanners():
             volume, result, document = last[scanner_row.station_name]
-            runs = store.phantom_runs(scanner_row.id, configuration_key=json.dumps(document["configuration"], sort_keys=True),
+            runs = store.phantom_runs(scanner_row.id, configuration_key=configuration_key(document["configuration"]),
                                       protocol_ok_only=True)
             path = out_dir / f"report-{scanner_row.station_name}.html"
             write_phantom_report(path, document, volume, result.location, runs=runs, scanner=scanner_row, min_sd_pct=min_sd_pct)
@@ -174,12 +174,13 @@ def _demo_ecg(exam, protocol, ecg_path: Path, strip_path: Path):
 
 def _flags(store, document, control_chart, min_sd_pct: float) -> list[str]:
     """Metrics whose control chart flags the newest run (after a baseline exists)."""
+    from qa.phantom.analysis import configuration_key
     from qa.trends import chart_sd
 
     scanner_id = store.find_scanner_id(document["scanner"])
-    config = json.dumps(document["configuration"], sort_keys=True)
+    config = configuration_key(document["configuration"])
     baseline = store.active_baseline(scanner_id, config)
-    if baseline is None or json.dumps(baseline.configuration, sort_keys=True) != config:
+    if baseline is None or configuration_key(baseline.configuration) != config:
         return []
     runs = [r for r in store.phantom_runs(scanner_id, configuration_key=config, protocol_ok_only=True)]
     flags = set()

@@ -91,13 +91,13 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 def _trend_runs(store, document):
     """The stored runs charted beside a report: this configuration, protocol followed."""
-    import json as _json
+    from qa.phantom.analysis import configuration_key
 
     scanner_id = store.find_scanner_id(document["scanner"])
     row = next((s for s in store.scanners() if s.id == scanner_id), None)
     if row is None:
         return [], None
-    config = _json.dumps(document["configuration"], sort_keys=True)
+    config = configuration_key(document["configuration"])
     return store.phantom_runs(scanner_id, configuration_key=config, protocol_ok_only=True), row
 
 
@@ -232,12 +232,14 @@ def cmd_trend(args: argparse.Namespace) -> int:
             return EXIT_OK
         # Chart the configuration of the active baseline; without one, that of the latest run that
         # followed the protocol (an off-protocol run never decides what is charted).
-        import json as _json
+        import json
+
+        from qa.phantom.analysis import configuration_key
 
         baseline = store.active_baseline(scanner.id)
         followed = [r for r in runs if r.protocol_ok]
         if baseline is not None:
-            config_key = _json.dumps(baseline.configuration, sort_keys=True)
+            config_key = configuration_key(baseline.configuration)
         else:
             config_key = (followed or runs)[-1].configuration_key
         current = [r for r in runs if r.configuration_key == config_key and r.protocol_ok]
@@ -250,7 +252,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
                   f"{', '.join('#' + str(r.id) for r in other_config)}", file=out)
         metrics = [args.metric] if args.metric else default_trend_metrics()
         result = {"scanner": scanner.to_dict(), "baseline_version": baseline.version if baseline else None,
-                  "configuration": _json.loads(config_key), "not_charted": {
+                  "configuration": json.loads(config_key), "not_charted": {
                       "protocol_deviation": [r.id for r in deviating], "other_configuration": [r.id for r in other_config]},
                   "metrics": {}}
         if baseline is None:

@@ -238,7 +238,8 @@ def analyze_phantom(
         "ring": ring,
         "acquisition_datetime": volume.info.acquisition_datetime,
     }
-    same_configuration = baseline is not None and configuration_key(baseline.configuration) == configuration_key(configuration)
+    changed = _changed_keys(baseline, configuration)
+    same_configuration = baseline is not None and not changed
     acq_checks = [_acquisition_check(rule, acquisition) for rule in procedure.acquisition]
     acq_checks += [
         _acquisition_vs_baseline(rule, acquisition, baseline if same_configuration else None)
@@ -246,8 +247,8 @@ def analyze_phantom(
         if rule.baseline_tolerance_pct is not None
     ]
     protocol_ok = all(c.status != FAIL for c in acq_checks)
-    config_check = _configuration_check(baseline, configuration)
-    baseline_usable, baseline_reason = _baseline_usable(baseline, configuration, protocol_ok)
+    config_check = _configuration_check(baseline, configuration, changed)
+    baseline_usable, baseline_reason = _baseline_usable(baseline, changed, protocol_ok)
     checks = acq_checks + [config_check]
     checks += [_rod_check(obj) for obj in location.objects if obj.kind == "rod"]
     checks += [_detection_check(insert_id, inserts, procedure.detection_severity) for insert_id in procedure.required_detections]
@@ -496,14 +497,19 @@ def _acquisition_vs_baseline(rule: AcquisitionRule, acquisition: dict, baseline:
     )
 
 
-def _configuration_check(baseline: Baseline | None, configuration: dict) -> Check:
+def _changed_keys(baseline: Baseline | None, configuration: dict) -> list[str]:
+    """The configuration keys in which this run differs from the baseline (none without a baseline)."""
+    if baseline is None:
+        return []
+    return sorted(k for k in set(configuration) | set(baseline.configuration) if baseline.configuration.get(k) != configuration.get(k))
+
+
+def _configuration_check(baseline: Baseline | None, configuration: dict, changed: list[str]) -> Check:
     """Is this run comparable with the scanner's baseline (same phantom ring, kV, kernel, thickness, scoring)?"""
     source = {"rule": "baseline.configuration"}
     if baseline is None:
         return Check("configuration", NOT_AVAILABLE, None, None, "no baseline for this scanner yet", source)
     source["baseline_version"] = baseline.version
-    changed = sorted(k for k in set(configuration) | set(baseline.configuration)
-                     if baseline.configuration.get(k) != configuration.get(k))
     if not changed:
         return Check("configuration", PASS, "as baseline", "as baseline",
                      f"same acquisition and scoring configuration as baseline version {baseline.version}", source)
@@ -552,14 +558,12 @@ def _detection_check(insert_id: str, inserts: list[InsertResult], severity: str)
     )
 
 
-def _baseline_usable(baseline: Baseline | None, configuration: dict, protocol_ok: bool) -> tuple[bool, str]:
+def _baseline_usable(baseline: Baseline | None, changed: list[str], protocol_ok: bool) -> tuple[bool, str]:
     if not protocol_ok:
         return False, "the acquisition deviates from the procedure: not compared with the baseline"
     if baseline is None:
         return False, "no baseline for this scanner yet"
-    if configuration_key(baseline.configuration) != configuration_key(configuration):
-        changed = sorted(k for k in set(configuration) | set(baseline.configuration)
-                         if baseline.configuration.get(k) != configuration.get(k))
+    if changed:
         return False, f"the configuration differs from the baseline's ({', '.join(changed)})"
     return True, ""
 

@@ -251,7 +251,6 @@ def locate_phantom(
             f"not a {definition.name}: the {ha_rod.id} rod ({ha_rod.density_mgha_cm3:g} mg HA/cm3) is {measured} "
             f"where the calcifications put it; at least {MIN_ROD_CONTRAST_FRACTION * rod_contrast:.0f} HU expected",
         )
-    notes.extend(f"the {obj.id} rod was not seen; its expected position is used" for obj in rod_objects if not obj.found)
 
     return PhantomLocation(
         phantom_id=definition.id,

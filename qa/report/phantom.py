@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 
 from qa.report.plots import phantom_overlay_png, trend_figure_png
 
@@ -107,13 +106,13 @@ def write_phantom_report(path, document: dict, volume, location, *, runs=(), sca
     overlay = phantom_overlay_png(volume, location, inserts, definition)
     trend = None
     if runs:
-        from qa.phantom.analysis import Baseline, MetricStats
+        from qa.phantom.analysis import Baseline, MetricStats, configuration_key
         from qa.trends import default_trend_metrics
 
         b = document.get("baseline")
         baseline = None
         # Control limits only from a baseline of this run's configuration.
-        if b and json.dumps(b["configuration"], sort_keys=True) == json.dumps(document["configuration"], sort_keys=True):
+        if b and configuration_key(b["configuration"]) == configuration_key(document["configuration"]):
             baseline = Baseline(b["scanner"], b["configuration"], b["version"], b["created_at"],
                                 {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in b["stats"].items()})
         trend = trend_figure_png(list(runs), default_trend_metrics(), baseline, min_sd_pct=min_sd_pct)
