@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches, verdict
-from qa.dose import DoseEstimate, DoseTables, dose_from_headers, estimated_dlp, reference_level_for, study_dose
+from qa.dose import DoseEstimate, DoseTables, compared_dose, dose_from_headers, estimated_dlp, reference_level_for, study_dose
 from qa.procedures import EXAM_CHECKS, ExamProtocol, ProtocolRule
 
 # Checks whose absence makes the verdict at least "warn" (the rule).
@@ -242,15 +242,11 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
 
 
 def _reference_level(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
-    if protocol.reference_level:
-        for level in tables.reference_levels:
-            if level.id == protocol.reference_level:
-                return level, f"named by protocol {protocol.id}"
     names = [exam.headers.series_description] + [getattr(e, "acquisition_protocol", None) for e in _events(exam)]
     from qa.dose import region_of
 
     regions = [region_of(e) for e in _events(exam)]
-    return reference_level_for(tables, protocol_id=protocol.id, names=names, region_codes=regions)
+    return reference_level_for(tables, protocol_id=protocol.id, names=names, region_codes=regions, named_level=protocol.reference_level)
 
 
 def _events(exam: Exam) -> list:
@@ -270,9 +266,9 @@ def _dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
         dlp = total if total is not None else estimate.dlp_mgycm
         dlp_source = "dose report: CT Dose Length Product Total (DCM 113813)" if total is not None else "dose report: sum of event DLPs"
         by_phantom = dict(getattr(exam.dose, "dlp_by_phantom_mgycm", {}) or {})
-        if by_phantom.get("head16") and by_phantom.get("body32"):
-            # Head (16 cm) and body (32 cm) DLPs are not one quantity: compare the body part only.
-            dlp = by_phantom["body32"]
+        compared = compared_dose(events, total, by_phantom)
+        if compared.mixed:
+            dlp = compared.dlp_mgycm
             dlp_source = (f"dose report: body (32 cm) phantom subtotal; the head (16 cm) subtotal "
                           f"{by_phantom['head16']:g} mGy cm is left out of the comparison")
             warnings.append("the dose report mixes head and body phantom events: DLP compared as the body subtotal")
@@ -282,12 +278,13 @@ def _dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
             if mine:
                 ctdivol = max(e.ctdivol_mgy for e in mine)
                 ctdivol_source = "dose report: Mean CTDIvol (DCM 113830) of the event(s) whose Irradiation Event UID the images carry"
-            else:
-                scans = [e for e in events if e.acquisition_type != "constant_angle" and e.ctdivol_mgy is not None]
-                if scans:
-                    ctdivol = max(e.ctdivol_mgy for e in scans)
-                    ctdivol_source = (f"dose report: highest Mean CTDIvol (DCM 113830) of the {len(scans)} scan event(s) "
-                                      "(localizers left out; the images name no event, so this may be another scan of the study)")
+            elif compared.ctdivol_mgy is not None:
+                ctdivol = compared.ctdivol_mgy
+                ctdivol_source = ("dose report: highest Mean CTDIvol (DCM 113830) of the scan events"
+                                  + (" of the body (32 cm) phantom" if compared.mixed else "")
+                                  + " (localizers left out; the images name no event, so this may be another scan of the study)")
+                warnings.append("the images name no dose event: CTDIvol is the highest of the study's scans, "
+                                "which may be another scan than the calcium score")
         return estimate, dlp, dlp_source, ctdivol, ctdivol_source, warnings
     centres = (h.scan_range_mm[1] - h.scan_range_mm[0]) if h.scan_range_mm else None
     dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, covered_length_mm=h.coverage_mm,

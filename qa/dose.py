@@ -281,8 +281,14 @@ def dose_from_headers(ctdivol_mgy, dlp_mgycm, lower_bound: bool, how: str, table
 
 
 def reference_level_for(tables: DoseTables, *, protocol_id: str | None = None, names: Iterable[str | None] = (),
-                        region_codes: Iterable[tuple[str, str] | None] = ()) -> tuple[ReferenceLevel | None, str]:
-    """The reference level for an exam, and why it was chosen (protocol, name, or target region)."""
+                        region_codes: Iterable[tuple[str, str] | None] = (),
+                        named_level: str | None = None) -> tuple[ReferenceLevel | None, str]:
+    """The reference level for an exam, and why it was chosen: the level the protocol names
+    (``named_level``), else the protocol id, a name or the target region."""
+    if named_level:
+        for level in tables.reference_levels:
+            if level.id == named_level:
+                return level, f"named by protocol {protocol_id or ''}".rstrip()
     if protocol_id:
         for level in tables.reference_levels:
             if any(fnmatch.fnmatch(protocol_id, pattern) for pattern in level.protocols):
@@ -298,3 +304,26 @@ def reference_level_for(tables: DoseTables, *, protocol_id: str | None = None, n
         if codes & set(level.regions):
             return level, "target region"
     return None, "no reference level matches the protocol, the names or the target region"
+
+
+@dataclass(frozen=True)
+class ComparedDose:
+    """The DLP and CTDIvol of a dose report to compare with a reference level.
+
+    Head (16 cm) and body (32 cm) phantom doses are not one quantity: with both in one study, only
+    the body part is compared (``mixed``).  CTDIvol is the highest of the scan events (localizers
+    left out).
+    """
+
+    dlp_mgycm: float | None
+    ctdivol_mgy: float | None
+    mixed: bool
+
+
+def compared_dose(events: Iterable[Any], dlp_total_mgycm: float | None, dlp_by_phantom_mgycm: dict) -> ComparedDose:
+    events = list(events)
+    by_phantom = dlp_by_phantom_mgycm or {}
+    mixed = bool(by_phantom.get("head16")) and bool(by_phantom.get("body32"))
+    scans = [e.ctdivol_mgy for e in events if e.acquisition_type != "constant_angle" and e.ctdivol_mgy is not None
+             and (not mixed or e.phantom == "body32")]
+    return ComparedDose(by_phantom["body32"] if mixed else dlp_total_mgycm, max(scans) if scans else None, mixed)

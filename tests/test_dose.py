@@ -112,3 +112,24 @@ def test_cli_dose(capsys, shared_data):
     code = main(["dose", str(folder / "ESR_non-dose.dcm")])
     _, err = capsys.readouterr()
     assert code == 2 and "dose report" in err.lower()
+
+
+def test_a_level_is_compared_with_the_body_part_of_a_mixed_study(shared_data):
+    from qa.dose import compared_dose
+
+    report = read_dose_report(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm")
+    compared = compared_dose(report.events, report.dlp_total_mgycm, report.dlp_by_phantom_mgycm)
+    body_scans = [e.ctdivol_mgy for e in report.events
+                  if e.phantom == "body32" and e.acquisition_type != "constant_angle" and e.ctdivol_mgy is not None]
+    assert compared.mixed and compared.dlp_mgycm == pytest.approx(report.dlp_by_phantom_mgycm["body32"])
+    assert compared.ctdivol_mgy == max(body_scans)
+    everything = compared_dose(report.events, report.dlp_total_mgycm, {})
+    assert not everything.mixed and everything.dlp_mgycm == report.dlp_total_mgycm
+
+
+def test_the_level_a_protocol_names_wins_whatever_its_path():
+    from qa.procedures import load_protocol
+
+    protocol = load_protocol("cac-standard")
+    level, why = reference_level_for(TABLES, protocol_id=protocol.id, named_level=protocol.reference_level)
+    assert level.id == protocol.reference_level and "named by protocol" in why

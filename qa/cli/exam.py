@@ -82,7 +82,7 @@ def print_checklist(out, exam, checklist) -> None:
 def cmd_dose(args: argparse.Namespace) -> int:
     from qa.dicom import files
     from qa.dicom.rdsr import merge_reports, read_dose_report
-    from qa.dose import load_dose_tables, reference_level_for, region_of, study_dose
+    from qa.dose import compared_dose, load_dose_tables, reference_level_for, region_of, study_dose
     from qa.errors import InputError
 
     from qa.errors import UsageError
@@ -90,10 +90,11 @@ def cmd_dose(args: argparse.Namespace) -> int:
     tables = load_dose_tables(args.dose_tables)
     if args.k_factor is not None and args.k_factor not in tables.k_factors:
         raise UsageError(f"--k-factor {args.k_factor!r} is not in {tables.path}", hint=f"choose one of {', '.join(tables.k_factors)}")
+    protocol = None
     if args.protocol is not None:
         from qa.procedures import load_protocol
 
-        load_protocol(args.protocol)  # a protocol that does not exist is an error, never ignored
+        protocol = load_protocol(args.protocol)  # a protocol that does not exist is an error, never ignored
     sources = files.expand_inputs(args.paths)
     reports, skipped = [], []
     for src in sources:
@@ -114,17 +115,14 @@ def cmd_dose(args: argparse.Namespace) -> int:
     studies = []
     for study in merge_reports(reports):
         names = [e.acquisition_protocol for e in study.events]
-        level, why = reference_level_for(tables, protocol_id=args.protocol, names=names, region_codes=[region_of(e) for e in study.events])
+        level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None, names=names,
+                                         region_codes=[region_of(e) for e in study.events],
+                                         named_level=protocol.reference_level if protocol else None)
         estimate = study_dose(study.events, tables, protocol_k=args.k_factor, dlp_total_mgycm=study.dlp_total_mgycm,
                               k_origin="--k-factor")
-        ctdivols = [e.ctdivol_mgy for e in study.events if e.ctdivol_mgy is not None and e.acquisition_type != "constant_angle"]
-        ctdivol = max(ctdivols) if ctdivols else None
-        # Head (16 cm) and body (32 cm) phantom doses are not one quantity: with both, a level is
-        # compared with the body part only, and says so.
-        mixed = bool(study.dlp_by_phantom_mgycm.get("head16")) and bool(study.dlp_by_phantom_mgycm.get("body32"))
-        compared_dlp = study.dlp_by_phantom_mgycm["body32"] if mixed else study.dlp_total_mgycm
-        compared_ctdivol = max((e.ctdivol_mgy for e in study.events if e.phantom == "body32" and e.ctdivol_mgy is not None
-                                and e.acquisition_type != "constant_angle"), default=None) if mixed else ctdivol
+        compared = compared_dose(study.events, study.dlp_total_mgycm, study.dlp_by_phantom_mgycm)
+        mixed, compared_dlp, compared_ctdivol = compared.mixed, compared.dlp_mgycm, compared.ctdivol_mgy
+        ctdivol = compared_dose(study.events, None, {}).ctdivol_mgy  # the study's highest, whatever the phantom
         comparisons = []
         if level is not None:
             for quantity, value, unit in (("ctdivol_mgy", compared_ctdivol, "mGy"), ("dlp_mgycm", compared_dlp, "mGy cm"),
