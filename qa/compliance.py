@@ -289,11 +289,10 @@ def _dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables):
     centres = (h.scan_range_mm[1] - h.scan_range_mm[0]) if h.scan_range_mm else None
     dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, covered_length_mm=h.coverage_mm,
                                           axial=h.acquisition_type in ("sequenced", "stationary"), centres_range_mm=centres)
-    estimate = dose_from_headers(h.ctdivol_mgy, dlp, lower_bound, how, tables, protocol_k=protocol.k_factor)
+    estimate = dose_from_headers(dlp, lower_bound, how, tables, protocol_k=protocol.k_factor)
     if dlp is not None:
         warnings.append(f"no dose report with the exam: DLP {'lower bound' if lower_bound else 'estimated'} from the headers ({how})")
-    return estimate, dlp, (("lower bound from headers: " if lower_bound else "estimated from headers: ") + how) if dlp is not None else how, \
-        ctdivol, ctdivol_source, warnings
+    return estimate, dlp, estimate.dlp_basis, ctdivol, ctdivol_source, warnings
 
 
 def _matches(rule: ProtocolRule, value: Any) -> bool:

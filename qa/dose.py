@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from qa.dicom.rdsr_codes import PHANTOM_KEYS  # the dose report's CTDI phantom keys
 from qa.errors import DefinitionError
-
-PHANTOM_KEYS = ("head16", "body32", "unknown")
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,7 @@ def estimated_dlp(ctdivol_mgy: float | None, *, total_collimation_mm: float | No
     return ctdivol_mgy * covered_length_mm / 10.0, f"CTDIvol x covered length {covered_length_mm:g} mm (lower bound)", True
 
 
-def dose_from_headers(ctdivol_mgy, dlp_mgycm, lower_bound: bool, how: str, tables: DoseTables, *, protocol_k: str | None,
+def dose_from_headers(dlp_mgycm, lower_bound: bool, how: str, tables: DoseTables, *, protocol_k: str | None,
                       phantom: str = "body32", region_code=None) -> DoseEstimate:
     """E from a DLP estimated from headers (labelled as such)."""
     if dlp_mgycm is None:

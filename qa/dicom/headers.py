@@ -28,6 +28,7 @@ from qa.dicom.header_values import (
     _trigger,
     vendor_of,
 )
+from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.errors import InputError
 
 
@@ -109,16 +110,12 @@ class AcquisitionHeaders:
         return out
 
 
-# ------------------------------------------------------------------------------------ helpers
-
-
 # ------------------------------------------------------------------------------------ per image
 
 
 @dataclass(frozen=True)
 class _Image:
     z_mm: float | None
-    position_along_mm: float | None
     acquisition_number: int | None
     time: dt.datetime | None
     time_text: str | None
@@ -223,13 +220,13 @@ def read_headers(group) -> AcquisitionHeaders:
         when, when_text = _image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
         hr, hr_source = _image_heart_rate(ds, vendor)
-        images.append(_Image(image.position[2] if image.position else None, None,
+        images.append(_Image(image.position[2] if image.position else None,
                              int(number) if number is not None else None, when, when_text, hr, hr_source))
 
     increment = None
     try:
         stack = geometry.sort_stack(group.images)
-        increment = stack.increment_mm if hasattr(stack, "increment_mm") else stack.increment
+        increment = stack.increment_mm
         if increment is not None:
             sources["slice_increment_mm"] = "ImagePositionPatient along the slice normal (median step)"
         images = [images[i] for i in stack.order]
@@ -302,9 +299,8 @@ def read_headers(group) -> AcquisitionHeaders:
     )
 
 
-# DICOM PS3.3 C.8.15.3.8 Acquisition Type (0018,9302) defined terms.
-_ACQUISITION_TYPES = {"SEQUENCED": "sequenced", "SPIRAL": "spiral", "CONSTANT_ANGLE": "constant_angle",
-                      "STATIONARY": "stationary", "FREE": "free"}
+# DICOM PS3.3 C.8.15.3.8 Acquisition Type (0018,9302) defined terms: the same terms as the dose report's.
+_ACQUISITION_TYPES = ACQUISITION_TYPE_TERMS
 # GE ScanOptions of CT images (seen in the GE LightSpeed headers of the pydicom test files).
 _GE_SCAN_OPTIONS = {"AXIAL MODE": "sequenced", "CINE MODE": "sequenced", "HELICAL MODE": "spiral", "SCOUT MODE": None}
 

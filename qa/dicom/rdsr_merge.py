@@ -6,11 +6,7 @@ without one (Philips dose info) is identified by its report and position.
 
 from __future__ import annotations
 
-from qa.dicom.rdsr import DoseEvent, DoseReport, StudyDose, dlp_by_phantom
-
-
-def _round(value: float) -> float:
-    return round(value, 6)
+from qa.dicom.rdsr import DoseEvent, DoseReport, StudyDose, _round, dlp_by_phantom
 
 
 def merge_study(reports: list[DoseReport]) -> StudyDose:
