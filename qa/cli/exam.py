@@ -23,12 +23,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.plot and args.ecg is None:
         raise UsageError("--plot draws the exam's ECG strip and needs --ecg TRACE", hint="add --ecg with the exam's ECG trace")
     tables = load_dose_tables(args.dose_tables)
+    given = None
     if args.protocol is not None:
         from qa.compliance import validate_protocol
         from qa.procedures import load_protocol
 
-        validate_protocol(load_protocol(args.protocol), tables)  # before reading the exam
-    exam, protocol = load_exam(args.exam, protocol=args.protocol, series_uid=args.series_uid,
+        given = load_protocol(args.protocol)
+        validate_protocol(given, tables)  # before reading the exam
+    exam, protocol = load_exam(args.exam, protocol=given, series_uid=args.series_uid,
                                progress=None if args.json else Progress("reading headers"))
     gating = None
     if args.ecg is not None:

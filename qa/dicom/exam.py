@@ -17,13 +17,15 @@ from qa.errors import InputError
 from qa.procedures import ExamProtocol, available_protocols, load_protocol
 
 
-def load_exam(inputs, *, protocol: str | None = None, series_uid: str | None = None, progress=None) -> tuple[Exam, ExamProtocol]:
-    """The exam in ``inputs`` and the protocol to check it against."""
+def load_exam(inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
+              progress=None) -> tuple[Exam, ExamProtocol]:
+    """The exam in ``inputs`` and the protocol to check it against (an id, a .toml path, a loaded
+    protocol, or None: chosen by vendor and series description)."""
     from qa.dicom.headers import read_headers
     from qa.dicom.series import scan_inputs
     from qa.privacy import pseudonym
 
-    given = load_protocol(protocol) if protocol is not None else None  # a malformed file is reported first
+    given = protocol if isinstance(protocol, ExamProtocol) or protocol is None else load_protocol(protocol)  # malformed: reported first
     scan = scan_inputs(inputs, progress=progress, headers_only=True)
     ct = [g for g in scan.series if g.info.modality == "CT" and _axial(g)]
     notes: list[str] = []
