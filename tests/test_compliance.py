@@ -138,6 +138,34 @@ def test_the_dose_report_of_the_exam_is_used(tmp_path, shared_data):
     assert checklist.effective_dose.dose_msv == pytest.approx(0.026 * checklist.effective_dose.dlp_mgycm)
 
 
+def test_the_dose_report_inside_a_zipped_exam_is_used_and_other_reports_are_not_noise(tmp_path, shared_data):
+    import shutil
+    import zipfile
+
+    folder = _exam(tmp_path / "exam")
+    study_uid = pydicom.dcmread(next((folder / "cascore").glob("*.dcm"))).StudyInstanceUID
+    report = pydicom.dcmread(shared_data / "dicom" / "rdsr" / "CT-RDSR-Siemens_Flash-TAP-SS.dcm")
+    report.StudyInstanceUID = study_uid
+    report.save_as(folder / "dose.dcm")
+    # a structured report that is not a dose report (a plain Basic Text SR)
+    other = pydicom.dcmread(shared_data / "dicom" / "rdsr" / "CT-RDSR-Siemens_Flash-TAP-SS.dcm")
+    other.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    other.ConceptNameCodeSequence[0].CodeValue = "11528-7"
+    other.ConceptNameCodeSequence[0].CodingSchemeDesignator = "LN"
+    other.SOPInstanceUID = other.SOPInstanceUID + ".9"
+    other.save_as(folder / "text-sr.dcm")
+    archive = tmp_path / "exam.zip"  # beside the folder, never inside it
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(folder).as_posix())
+    shutil.rmtree(folder)
+    exam, protocol = load_exam(archive)
+    checklist = check_exam(exam, protocol, TABLES)
+    assert checklist.dlp_mgycm == pytest.approx(724.52, abs=0.01) and "113813" in checklist.dlp_source
+    assert not any("dose report" in n and "text-sr" in n for n in exam.notes)
+
+
 def test_cli_check_json_and_exit_codes(capsys, tmp_path):
     folder = _exam(tmp_path, kvp=100.0)
     code, out, err = run(capsys, "check", folder, "--json")

@@ -132,17 +132,16 @@ def _thickness(group) -> float | None:
 
 def _dose_of(scan, study_uid: str | None, notes: list[str]):
     """The merged dose reports of the exam's study (None without a readable one)."""
-    from qa.dicom.rdsr import merge_reports, read_dose_report
+    from qa.dicom.rdsr import is_dose_report, merge_reports, read_dose_report
 
     reports = []
     for other in scan.other_objects:
         if other.reason not in ("structured report", "secondary capture"):
             continue
-        if not os.path.isfile(other.path):
-            notes.append(f"{_name(other.path)}: a dose report inside a zip file is not read; extract the zip to include it")
-            continue
+        if other.file is None or not is_dose_report(other.file):
+            continue  # a screen capture or a report of another kind: not a dose report
         try:
-            reports.append(read_dose_report(other.path))
+            reports.append(read_dose_report(other.file, label=other.path))
         except InputError as exc:
             notes.append(f"{_name(other.path)}: not used as a dose report ({exc.message})")
     if not reports:

@@ -20,9 +20,10 @@ class _Broken(Exception):
     """The encoded data ends, or its lengths do not add up, inside element ``args[0]`` (a tag or None)."""
 
 
-def check_complete(ds, path: str, *, hint: str = "copy or export the file again from the scanner or PACS") -> None:
-    """Raise an InputError unless every element of ``path`` (read as ``ds``) fits in the file and
-    every undefined-length sequence and item is closed."""
+def check_complete(ds, path: str, *, hint: str = "copy or export the file again from the scanner or PACS",
+                   label: str | None = None) -> None:
+    """Raise an InputError (naming ``label``, else ``path``) unless every element of ``path`` (read
+    as ``ds``) fits in the file and every undefined-length sequence and item is closed."""
     meta = getattr(ds, "file_meta", None)
     if meta is not None and meta.get("TransferSyntaxUID") == _DEFLATED:
         return  # deflated: nothing to walk without inflating
@@ -37,7 +38,7 @@ def check_complete(ds, path: str, *, hint: str = "copy or export the file again 
         from pydicom.datadict import keyword_for_tag
 
         where = None if tag is None else (keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
-        raise InputError(path, where, "the file ends inside this element or its lengths do not add up: "
+        raise InputError(label or path, where, "the file ends inside this element or its lengths do not add up: "
                          "it is truncated or corrupt", hint=hint) from None
 
 

@@ -135,17 +135,18 @@ class StudyDose(_Record):
 # --------------------------------------------------------------------------------------------
 
 
-def read_dose_report(path: str | os.PathLike) -> DoseReport:
+def read_dose_report(path: str | os.PathLike, *, label: str | None = None) -> DoseReport:
     """The dose report in ``path``: a CT RDSR / Enhanced SR (TID 10011) or a Philips dose info
-    capture.  Raises :class:`InputError` naming the file and field for anything else."""
-    label = str(path)
-    if not os.path.isfile(label):
+    capture.  Raises :class:`InputError` naming the file (``label``, e.g. archive.zip!member, when
+    given) and the field for anything else."""
+    label = label or str(path)
+    if not os.path.isfile(path):
         raise InputError(label, None, "no such file", hint="check the path")
-    ds = _read(label)
+    ds = _read(str(path), label)
     if "SOPClassUID" not in ds:  # a file cut short in its first elements says so, not "wrong class"
-        check_complete(ds, label, hint=_HINT_REEXPORT)
+        check_complete(ds, str(path), hint=_HINT_REEXPORT, label=label)
     kind = _kind(ds, label)
-    check_complete(ds, label, hint=_HINT_REEXPORT)
+    check_complete(ds, str(path), hint=_HINT_REEXPORT, label=label)
     if kind == "sr":
         return _report_from_sr(ds, label)
     from qa.dicom.rdsr_philips import report_from_philips
@@ -192,9 +193,10 @@ def merge_reports(reports: Iterable[DoseReport]) -> list[StudyDose]:
 # --------------------------------------------------------------------------------------------
 
 
-def _read(label: str):
+def _read(path: str, label: str | None = None):
+    label = label or path
     with files.Reader() as reader:
-        ds = reader.read(files.Source(label=label, path=label))
+        ds = reader.read(files.Source(label=label, path=path))
     if ds is None:
         raise InputError(label, None, "is not a DICOM file", hint=_HINT_RDSR)
     return ds

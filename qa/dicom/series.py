@@ -65,10 +65,12 @@ class SeriesGroup:
 class OtherObject:
     """A DICOM object that is not part of an image series (dose report, screen capture, ...)."""
 
-    path: str
+    path: str  # what messages show: a path, or archive.zip!member
     sop_class_name: str
     modality: str | None
     reason: str
+    file: str | None = field(default=None, repr=False)  # a readable copy on disk (a zip member's is temporary)
+    keepalive: Any = field(default=None, repr=False, compare=False)  # the temporary folder of that copy
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,10 +220,10 @@ def scan_inputs(
                         hint="re-export the series from the scanner or PACS",
                     )
                 reason = "structured report" if sop.startswith(_SR_PREFIX) else "not an image"
-                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, reason))
+                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, reason, *_on_disk(ds, reader)))
                 continue
             if sop.startswith(_SECONDARY_CAPTURE_PREFIX):
-                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, "secondary capture"))
+                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, "secondary capture", *_on_disk(ds, reader)))
                 continue
             uid = attr.raw_text(ds, "SeriesInstanceUID") or ""
             if not uid:
@@ -442,3 +444,9 @@ def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int
         progress(total, total)
     hu.flags.writeable = False
     return hu
+
+
+def _on_disk(ds, reader) -> tuple[str | None, Any]:
+    """(the file a dataset was read from, what keeps a zip member's temporary copy alive)."""
+    name = getattr(ds, "filename", None)
+    return (name if isinstance(name, str) and os.path.isfile(name) else None), reader.workdir
