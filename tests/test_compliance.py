@@ -309,3 +309,18 @@ def test_head_and_body_dlp_are_compared_apart(capsys, shared_data):
     doc = json.loads(out)
     dlp = next(c for c in doc["reports"][0]["comparisons"] if c["quantity"] == "dlp_mgycm")
     assert dlp["phantom"] == "body32" and dlp["value"] == pytest.approx(1109.01, abs=0.01)
+
+
+def test_qa_dose_reads_reports_inside_a_zip(capsys, tmp_path, shared_data):
+    import zipfile
+
+    archive = tmp_path / "reports.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", "study/dose.dcm")
+        z.writestr("study/readme.txt", "not DICOM")
+    code, out, _ = run(capsys, "dose", archive, "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["reports"]) == 1
+    code, out, _ = run(capsys, "dose", shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", "--json")
+    direct = json.loads(out)["reports"][0]
+    assert doc["reports"][0]["dlp_total_mgycm"] == direct["dlp_total_mgycm"] == pytest.approx(2002.39, abs=0.01)

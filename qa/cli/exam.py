@@ -99,16 +99,21 @@ def cmd_dose(args: argparse.Namespace) -> int:
         protocol = load_protocol(args.protocol)  # a protocol that does not exist is an error, never ignored
     sources = files.expand_inputs(args.paths)
     reports, skipped = [], []
-    for src in sources:
-        if src.path is None:
-            skipped.append(f"{os.path.basename(src.label)}: inside a zip file (extract it first)")
-            continue
-        try:
-            reports.append(read_dose_report(src.path))
-        except InputError as exc:
-            if len(sources) == 1:
-                raise
-            skipped.append(f"{os.path.basename(src.label)}: {exc.message}")
+    with files.Reader(headers_only=True) as reader:  # zip members are read from its temporary copies
+        for src in sources:
+            path = src.path
+            if path is None:
+                ds = reader.read(src)
+                path = getattr(ds, "filename", None) if ds is not None else None
+                if not isinstance(path, str):
+                    skipped.append(f"{os.path.basename(src.label)}: not a DICOM file")
+                    continue
+            try:
+                reports.append(read_dose_report(path, label=src.label))
+            except InputError as exc:
+                if len(sources) == 1:
+                    raise
+                skipped.append(f"{os.path.basename(src.label)}: {exc.message}")
     if not reports:
         raise InputError(args.paths[0] if len(args.paths) == 1 else None, None,
                          "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
