@@ -79,9 +79,11 @@ def test_a_configuration_change_is_reported_against_the_baseline_and_not_charted
         assert run(capsys, "phantom", folder, "--db", db)[0] == 0
     assert run(capsys, "baseline", "set", "--scanner", "CT-A", "--db", db)[0] == 0
     # the same scan scored with another method: a configuration change, never "no baseline yet"
-    code, out, _ = run(capsys, "phantom", folders[1], "--db", db, "--method", "siemens", "--json")
+    report = tmp_path / "changed.html"
+    code, out, _ = run(capsys, "phantom", folders[1], "--db", db, "--method", "siemens", "--json", "--report", report)
     doc = json.loads(out)
     checks = {c["id"]: c for c in doc["checks"]}
+    assert "of another configuration: this run is not compared with it" in report.read_text()
     assert code == 0 and checks["configuration"]["status"] == "warn"
     assert "scoring_method siemens (baseline standard)" in checks["configuration"]["message"]
     assert checks["mass_800_5mm"]["status"] == "not_available" and "configuration differs" in doc["verdict_message"]

@@ -182,13 +182,17 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
         raise r.error(f"gating.{unknown[0]}", "unknown key; use min_lead_ms, predict_beats, trigger_latency_max_ms, delay_pct, delay_ms, window_ms")
     if "delay_pct" in g and "delay_ms" in g:
         raise r.error("gating", "give the trigger delay either in % (delay_pct) or in ms (delay_ms)")
+    d = GatingSettings()  # the defaults
+    predict_beats = r.number(g, "predict_beats", "gating", default=d.predict_beats, minimum=1)
+    if predict_beats != int(predict_beats):
+        raise r.error("gating.predict_beats", f"must be a whole number of beats, got {g['predict_beats']!r}")
     gating = GatingSettings(
-        min_lead_ms=r.number(g, "min_lead_ms", "gating", default=150.0, minimum=0.0),
-        predict_beats=int(r.number(g, "predict_beats", "gating", default=3, minimum=1)),
-        trigger_latency_max_ms=r.number(g, "trigger_latency_max_ms", "gating", default=35.0, minimum=0.0),
-        delay_pct=r.number(g, "delay_pct", "gating", minimum=0.0) if "delay_pct" in g else (None if "delay_ms" in g else 70.0),
+        min_lead_ms=r.number(g, "min_lead_ms", "gating", default=d.min_lead_ms, minimum=0.0),
+        predict_beats=int(predict_beats),
+        trigger_latency_max_ms=r.number(g, "trigger_latency_max_ms", "gating", default=d.trigger_latency_max_ms, minimum=0.0),
+        delay_pct=r.number(g, "delay_pct", "gating", minimum=0.0) if "delay_pct" in g else (None if "delay_ms" in g else d.delay_pct),
         delay_ms=r.number(g, "delay_ms", "gating", minimum=0.0) if "delay_ms" in g else None,
-        window_ms=r.number(g, "window_ms", "gating", default=200.0, minimum=1.0),
+        window_ms=r.number(g, "window_ms", "gating", default=d.window_ms, minimum=1.0),
     )
     return ExamProtocol(
         id=r.text(head, "id", "protocol"),

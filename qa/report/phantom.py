@@ -85,7 +85,15 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
         )
     parts.append("</table>")
     b = d.get("baseline")
-    parts.append(f"<p class='small'>Baseline: {'version ' + str(b['version']) + ', ' + str(b['n_runs']) + ' runs, set ' + e(b['created_at']) if b else 'none yet'}.</p>")
+    if b is None:
+        baseline_text = "none yet"
+    else:
+        from qa.phantom.analysis import configuration_key
+
+        baseline_text = f"version {b['version']}, {b['n_runs']} runs, set {e(b['created_at'])}"
+        if configuration_key(b["configuration"]) != configuration_key(d["configuration"]):
+            baseline_text += " (of another configuration: this run is not compared with it)"
+    parts.append(f"<p class='small'>Baseline: {baseline_text}.</p>")
     if trend_png is not None:
         parts.append("<h2>Trends</h2><p class='small'>Baseline mean (solid), &plusmn;2 SD (dotted), &plusmn;3 SD (dashed); "
                      "red rings: runs flagged by the Western Electric rules or the CUSUM.</p>" + _img(trend_png, "control charts"))
