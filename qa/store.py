@@ -397,7 +397,11 @@ class Store:
         return [(_baseline_from_row(r, scanner), bool(r.active), r.created_by, r.reason) for r in rows]
 
     def set_baseline(self, scanner_id: int, baseline, *, reason: str | None = None) -> int:
-        """Store ``baseline`` as the new active version for its configuration; audited."""
+        """Store ``baseline`` as the new active version for its configuration; audited.  Two
+        concurrent calls never take the same version: the loser counts again."""
+        return _retry(lambda: self._set_baseline(scanner_id, baseline, reason=reason))
+
+    def _set_baseline(self, scanner_id: int, baseline, *, reason: str | None = None) -> int:
         configuration_key = json.dumps(baseline.configuration, sort_keys=True)
         actor = _actor()
         with self.engine.begin() as c:
@@ -456,7 +460,10 @@ def _retry(action, attempts: int = 4):
             return action()
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
             text = str(exc.orig).lower() if getattr(exc, "orig", None) is not None else str(exc).lower()
-            lost_race = isinstance(exc, sa.exc.IntegrityError) or "already exists" in text or "locked" in text
+            # a unique key taken meanwhile (SQLite "UNIQUE constraint failed", PostgreSQL "duplicate key"); any
+            # other integrity error (a missing value, a broken reference) is a bug and is raised at once
+            unique = isinstance(exc, sa.exc.IntegrityError) and ("unique" in text or "duplicate key" in text)
+            lost_race = unique or "already exists" in text or "locked" in text
             if not lost_race or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
