@@ -363,10 +363,11 @@ def _check(check_id: str, rule: ProtocolRule, value, source, h, level, dose: Dos
         return Check(check_id, _status(rule, ok), _plain(value), expected,
                      f"{_label(check_id)} {_plain(value)}{extra} {'within' if ok else 'beyond'} {expected}", src)
     ok = _matches(rule, value)
-    if check_id == "reconstruction_algorithm" and not ok:
-        ok = _matches(rule, str(value).split(" ")[0])  # "iterative (strength 3)" is of the category "iterative"
+    shown = value
+    if check_id == "reconstruction_algorithm" and h.iterative_strength is not None:
+        shown = f"{value} (strength {h.iterative_strength})"
     return Check(check_id, _status(rule, ok), _plain(value), expected,
-                 f"{_label(check_id)} {value} {'as the protocol expects' if ok else 'is not ' + str(expected)}", src)
+                 f"{_label(check_id)} {shown} {'as the protocol expects' if ok else 'is not ' + str(expected)}", src)
 
 
 def _level_check(check_id, rule, value, src, level, dose: DoseEstimate) -> Check:

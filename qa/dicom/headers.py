@@ -70,6 +70,7 @@ class AcquisitionHeaders:
     slice_increment_mm: float | None  # from the image positions, never SpacingBetweenSlices
     kernel: str | None
     reconstruction_algorithm: str | None  # "filtered_back_projection" | "iterative" | vendor text
+    iterative_strength: str | None  # the vendor's strength level, when it says (Siemens: Qr36d\3 -> "3")
     reconstruction_diameter_mm: float | None
     data_collection_diameter_mm: float | None
     pitch: float | None
@@ -209,7 +210,7 @@ def read_headers(group) -> AcquisitionHeaders:
         sources["ctdivol_mgy"] = "(0018,9345) CTDIvol, the highest over the images"
 
     acquisition_type = _acquisition_type(ds0, pitch, sources)
-    reconstruction = _reconstruction_algorithm(ds0, vendor, kernel, sources)
+    reconstruction, strength = _reconstruction_algorithm(ds0, vendor, kernel, sources)
     phase, delay = _trigger(ds0, vendor, sources)
     synchronization = _synchronization(ds0, vendor, acquisition_type, phase, delay, pitch, sources)
 
@@ -271,6 +272,7 @@ def read_headers(group) -> AcquisitionHeaders:
         slice_increment_mm=increment,
         kernel=kernel,
         reconstruction_algorithm=reconstruction,
+        iterative_strength=strength,
         reconstruction_diameter_mm=recon_diameter,
         data_collection_diameter_mm=collection_diameter,
         pitch=pitch,
@@ -323,17 +325,19 @@ def _acquisition_type(ds, pitch, sources) -> str | None:
     return None
 
 
-def _reconstruction_algorithm(ds, vendor, kernel, sources) -> str | None:
+def _reconstruction_algorithm(ds, vendor, kernel, sources) -> tuple[str | None, str | None]:
+    """(algorithm category, iterative strength when the vendor says)."""
+    strength = kernel.split("\\")[1] if vendor == "siemens" and kernel and "\\" in kernel else None
     value, source = _standard(ds, "ReconstructionAlgorithm")  # PS3.3 C.8.15.3.6: FILTER_BACK_PROJ | ITERATIVE
     text = (_text(value) or "").upper()
     if text:
         sources["reconstruction_algorithm"] = source
-        return {"FILTER_BACK_PROJ": "filtered_back_projection", "ITERATIVE": "iterative"}.get(text, text.lower())
-    if vendor == "siemens" and kernel and "\\" in kernel:
+        return {"FILTER_BACK_PROJ": "filtered_back_projection", "ITERATIVE": "iterative"}.get(text, text.lower()), strength
+    if strength is not None:
         # Siemens write the iterative strength as the kernel's second value (Qr36d\3: ADMIRE 3).
         sources["reconstruction_algorithm"] = "(0018,1210) ConvolutionKernel second value (Siemens iterative strength)"
-        return f"iterative (strength {kernel.split(chr(92))[1]})"
-    return None
+        return "iterative", strength
+    return None, None
 
 
 # DICOM PS3.3 C.7.6.18.1 Cardiac Synchronization Technique (0018,9037) defined terms.

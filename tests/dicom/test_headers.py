@@ -73,7 +73,7 @@ def test_siemens_image_comments(tmp_path):
     h = headers_of(tmp_path)
     assert (h.heart_rate_bpm, h.trigger_phase_pct, h.trigger_delay_ms) == (72.0, 55.0, 153.0)
     assert "ImageComments" in h.sources["trigger_phase_pct"]
-    assert h.kernel == "Qr36d\\3" and h.reconstruction_algorithm == "iterative (strength 3)"
+    assert h.kernel == "Qr36d\\3" and (h.reconstruction_algorithm, h.iterative_strength) == ("iterative", "3")
 
 
 def test_toshiba_private_cardiac_phase(tmp_path):
