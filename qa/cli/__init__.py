@@ -29,9 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=textwrap.dedent(
             """\
             examples:
-              qa demo                                   synthesise a phantom series and score it
+              qa demo                                   every workflow on synthetic data
               qa score /data/cacs/series1               calcium scores of a CT series
               qa score exam.zip --series-uid 1.2.3...   one series out of several
+              qa phantom /data/qa/CT1 --report ct1.html daily phantom QA, stored and reported
+              qa check /data/exams/1234 --ecg ecg.csv   the technologist's checklist, with the ECG
+              qa gating --ecg ecg.csv --exposures x.csv did each exposure land in diastole?
+              qa dose /data/dose-reports --json         dose per exam from dose reports
               qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
 
             exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,

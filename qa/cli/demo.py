@@ -216,7 +216,7 @@ def _prepare(out_dir: Path) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "demo", formatter_class=HelpFormatter,
-        help="two weeks of synthetic daily phantom QA on two scanners, with reports",
+        help="every workflow on synthetic data: two weeks of phantom QA on two scanners, an exam with its ECG",
         description=textwrap.dedent(
             """\
             Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),

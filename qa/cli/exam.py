@@ -204,7 +204,7 @@ def cmd_dose(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "check", formatter_class=HelpFormatter,
-        help="check a calcium-score exam against its protocol (headers, dose)",
+        help="check a calcium-score exam against its protocol (headers, dose, ECG)",
         description=textwrap.dedent(
             """\
             The technologist's checklist of one calcium-score exam: picks the calcium-score series
