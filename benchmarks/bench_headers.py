@@ -34,7 +34,7 @@ def main() -> int:
     from pydicom.uid import generate_uid
 
     from qa.dicom.headers import headers_of
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     with tempfile.TemporaryDirectory() as tmp:
         seed_dir = Path(tmp) / "seed"

@@ -29,7 +29,7 @@ def main() -> int:
     import pydicom
 
     import qa
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "series"

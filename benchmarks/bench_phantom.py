@@ -65,7 +65,7 @@ def main() -> int:
     parser.add_argument("--real", help="also time a real phantom series (folder)")
     args = parser.parse_args()
 
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     print(f"{os.cpu_count()} CPU cores")
     with tempfile.TemporaryDirectory() as tmp:

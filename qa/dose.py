@@ -6,7 +6,7 @@ event's CTDI phantom.  Every mSv value carries its k, ``k_source`` and ``icrp_ba
 Head (16 cm) and body (32 cm) phantom DLPs are never added into one dose estimate: the dose is
 summed event by event, each with its own k.
 
-Pure functions over records; loading the tables is the only I/O (``load_dose_tables``).
+Pure functions over records; the tables are loaded by :func:`qa.procedures.load_dose_tables`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Iterable
 
-from qa.dicom.rdsr_codes import PHANTOM_KEYS  # the dose report's CTDI phantom keys
-from qa.errors import DefinitionError
+from qa.records.dose import PHANTOM_KEYS, DoseEvent, StudyDose  # PHANTOM_KEYS: the dose report's CTDI phantom keys
+from qa.records.headers import AcquisitionHeaders
+from qa.records.provenance import DefinitionRef
+from qa.records.serialize import Record
 
 
 @dataclass(frozen=True)
-class KFactor:
+class KFactor(Record):
     id: str
     name: str
     k_msv_per_mgycm: float
@@ -32,7 +33,7 @@ class KFactor:
 
 
 @dataclass(frozen=True)
-class ReferenceLevel:
+class ReferenceLevel(Record):
     id: str
     name: str
     kind: str  # "national" | "site"
@@ -44,18 +45,20 @@ class ReferenceLevel:
     name_patterns: tuple[str, ...] = ()
     regions: tuple[tuple[str, str], ...] = ()
 
-    def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "kind": self.kind, "source": self.source, "ctdivol_mgy": self.ctdivol_mgy,
-                "dlp_mgycm": self.dlp_mgycm, "dose_msv": self.dose_msv}
-
 
 @dataclass(frozen=True)
-class DoseTables:
+class DoseTables(Record):
+    """The k-factors and reference levels of ``procedures/dose-reference.toml`` (or a site's own file)."""
+
     k_factors: dict[str, KFactor]
     defaults: dict[str, str]  # phantom key -> k-factor id
     reference_levels: tuple[ReferenceLevel, ...]
     path: str
     sha256: str
+
+    @property
+    def ref(self) -> DefinitionRef:
+        return DefinitionRef("dose-tables", "k-factors and reference levels", "", self.path, self.sha256)
 
     def k_for_region(self, code: tuple[str, str] | None) -> KFactor | None:
         if code is None:
@@ -67,7 +70,7 @@ class DoseTables:
 
 
 @dataclass(frozen=True)
-class EventDose:
+class EventDose(Record):
     """The effective dose of one irradiation event."""
 
     irradiation_event_uid: str | None
@@ -79,12 +82,10 @@ class EventDose:
     icrp_basis: int | None
     dose_msv: float | None
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
-class DoseEstimate:
+class DoseEstimate(Record):
     """A study's effective dose with its provenance (never a bare number)."""
 
     dose_msv: float | None
@@ -97,84 +98,6 @@ class DoseEstimate:
     lower_bound: bool = False
     notes: tuple[str, ...] = field(default=())
 
-    def to_dict(self) -> dict:
-        return {
-            "dose_msv": self.dose_msv, "dlp_mgycm": self.dlp_mgycm, "dlp_basis": self.dlp_basis,
-            "k_msv_per_mgycm": self.k_msv_per_mgycm, "k_source": self.k_source, "icrp_basis": self.icrp_basis,
-            "lower_bound": self.lower_bound, "events": [e.to_dict() for e in self.events], "notes": list(self.notes),
-        }
-
-
-# ------------------------------------------------------------------------------------ loading
-
-
-def load_dose_tables(name_or_path: str | Path = "dose-reference") -> DoseTables:
-    """The k-factor and reference-level tables (built-in by id, or a site's own file by path)."""
-    from qa.procedures.common import read_definition
-
-    data, path, sha256 = read_definition(name_or_path, what="dose-table", available=lambda: ["dose-reference"])
-    where = str(path)
-    if (data.get("tables") or {}).get("kind") != "dose-tables":
-        raise DefinitionError(where, "tables.kind", "must be 'dose-tables'")
-    k_factors: dict[str, KFactor] = {}
-    for n, item in enumerate(data.get("k_factors") or []):
-        key = f"k_factors[{n}]"
-        k_id = _text(item, "id", key, where)
-        if k_id in k_factors:
-            raise DefinitionError(where, f"{key}.id", f"duplicate k-factor id {k_id!r}")
-        k = _number(item, "k_msv_per_mgycm", key, where)
-        if not 0 < k < 1:
-            raise DefinitionError(where, f"{key}.k_msv_per_mgycm", f"must be between 0 and 1 mSv/(mGy cm), got {k}")
-        basis = item.get("icrp_basis")
-        if basis not in (60, 103):
-            raise DefinitionError(where, f"{key}.icrp_basis", f"must be 60 or 103, got {basis!r}")
-        k_factors[k_id] = KFactor(k_id, _text(item, "name", key, where), k, basis, _text(item, "source", key, where),
-                                  _codes(item.get("regions", []), f"{key}.regions", where))
-    if not k_factors:
-        raise DefinitionError(where, "k_factors", "at least one k-factor is needed")
-    defaults = data.get("defaults") or {}
-    for phantom in PHANTOM_KEYS:
-        if defaults.get(phantom) not in k_factors:
-            raise DefinitionError(where, f"defaults.{phantom}", f"must name a k-factor id ({', '.join(k_factors)})")
-    levels = []
-    for n, item in enumerate(data.get("reference_levels") or []):
-        key = f"reference_levels[{n}]"
-        kind = item.get("kind")
-        if kind not in ("national", "site"):
-            raise DefinitionError(where, f"{key}.kind", f"must be 'national' or 'site', got {kind!r}")
-        values = {}
-        for quantity in ("ctdivol_mgy", "dlp_mgycm", "dose_msv"):
-            if quantity in item:
-                values[quantity] = _number(item, quantity, key, where)
-        if not values:
-            raise DefinitionError(where, key, "gives no level (ctdivol_mgy, dlp_mgycm or dose_msv)")
-        levels.append(ReferenceLevel(
-            id=_text(item, "id", key, where), name=_text(item, "name", key, where), kind=kind,
-            source=_text(item, "source", key, where), protocols=tuple(item.get("protocols", [])),
-            name_patterns=tuple(p.lower() for p in item.get("name_patterns", [])),
-            regions=_codes(item.get("regions", []), f"{key}.regions", where), **values,
-        ))
-    return DoseTables(k_factors, {p: defaults[p] for p in PHANTOM_KEYS}, tuple(levels), where, sha256)
-
-
-def _text(item: dict, key: str, where: str, path: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise DefinitionError(path, f"{where}.{key}", "is missing or is not a text")
-    return value.strip()
-
-
-def _number(item: dict, key: str, where: str, path: str) -> float:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise DefinitionError(path, f"{where}.{key}", f"must be a non-negative number, got {value!r}")
-    return float(value)
-
-
-def _codes(value: Any, where: str, path: str) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, list) or not all(isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in value):
-        raise DefinitionError(path, where, 'must be a list of ["CodeValue", "CodingSchemeDesignator"] pairs')
-    return tuple((c[0], c[1]) for c in value)
 
 
 # ------------------------------------------------------------------------------------ dose
@@ -194,23 +117,16 @@ def event_dose(dlp_mgycm: float | None, phantom: str | None, region_code: tuple[
     return EventDose(event_uid, dlp_mgycm, phantom, k.id, k.k_msv_per_mgycm, f"{k.id} by {how}: {k.source}", k.icrp_basis, dose)
 
 
-def region_of(event: Any) -> tuple[str, str] | None:
-    """The (CodeValue, CodingSchemeDesignator) of an event's target region, if it has one."""
-    code, scheme = getattr(event, "target_region_code", None), getattr(event, "target_region_scheme", None)
-    return (str(code), str(scheme)) if code and scheme else None
-
-
-def study_dose(events: Iterable[Any], tables: DoseTables, *, protocol_k: str | None = None,
+def study_dose(events: Iterable[DoseEvent], tables: DoseTables, *, protocol_k: str | None = None,
                dlp_total_mgycm: float | None = None, k_origin: str = "protocol") -> DoseEstimate:
-    """E of a study from its dose events (:class:`qa.dicom.rdsr.DoseEvent`: ``dlp_mgycm``, ``phantom``,
-    ``target_region_code`` / ``_scheme`` and ``irradiation_event_uid``), summed event by event with each event's own k.
+    """E of a study from its dose events, summed event by event with each event's own k.
 
     ``dlp_total_mgycm`` (the report's own total) is compared with the events' sum: when they
     differ (events missing from the report) the dose rests on the events and says so.
     """
     per_event = tuple(
-        event_dose(getattr(e, "dlp_mgycm", None), getattr(e, "phantom", None), region_of(e), tables,
-                   protocol_k=protocol_k, event_uid=getattr(e, "irradiation_event_uid", None), k_origin=k_origin)
+        event_dose(e.dlp_mgycm, e.phantom, e.region_code, tables, protocol_k=protocol_k, event_uid=e.irradiation_event_uid,
+                   k_origin=k_origin)
         for e in events
     )
     notes = []
@@ -306,7 +222,7 @@ def reference_level_for(tables: DoseTables, *, protocol_id: str | None = None, n
 
 
 @dataclass(frozen=True)
-class ComparedDose:
+class ComparedDose(Record):
     """The DLP and CTDIvol of a dose report to compare with a reference level.
 
     Head (16 cm) and body (32 cm) phantom doses are not one quantity: with both in one study, only
@@ -319,10 +235,146 @@ class ComparedDose:
     mixed: bool
 
 
-def compared_dose(events: Iterable[Any], dlp_total_mgycm: float | None, dlp_by_phantom_mgycm: dict) -> ComparedDose:
+def compared_dose(events: Iterable[DoseEvent], dlp_total_mgycm: float | None, dlp_by_phantom_mgycm: dict) -> ComparedDose:
     events = list(events)
     by_phantom = dlp_by_phantom_mgycm or {}
     mixed = bool(by_phantom.get("head16")) and bool(by_phantom.get("body32"))
     scans = [e.ctdivol_mgy for e in events if e.acquisition_type != "constant_angle" and e.ctdivol_mgy is not None
              and (not mixed or e.phantom == "body32")]
     return ComparedDose(by_phantom["body32"] if mixed else dlp_total_mgycm, max(scans) if scans else None, mixed)
+
+
+# ------------------------------------------------------------------------------------ an exam's dose values
+
+
+@dataclass(frozen=True)
+class DoseValues(Record):
+    """The CTDIvol, DLP and effective dose of one exam (or study) as compared with a reference
+    level, each with where it came from.  ``body_subtotal``: the study mixes head (16 cm) and body
+    (32 cm) phantom events, and the body part is what is compared."""
+
+    ctdivol_mgy: float | None
+    ctdivol_source: str | None
+    dlp_mgycm: float | None
+    dlp_source: str
+    effective: DoseEstimate
+    body_subtotal: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+def dose_values_from_report(study: StudyDose, tables: DoseTables, *, protocol_k: str | None = None, k_origin: str = "protocol",
+                            images: AcquisitionHeaders | None = None) -> DoseValues:
+    """The dose of a study from its dose report(s).
+
+    DLP: the report's own total (the body subtotal when head and body phantom events are mixed).
+    CTDIvol: from the ``images``' headers when they give it, else the report event(s) whose
+    Irradiation Event UID the images carry, else the highest of the report's scan events (with a
+    warning when images were given but named no event: it may be another scan of the study).
+    """
+    warnings: list[str] = []
+    total = study.dlp_total_mgycm
+    estimate = study_dose(study.events, tables, protocol_k=protocol_k, dlp_total_mgycm=total, k_origin=k_origin)
+    warnings += list(estimate.notes)
+    dlp = total if total is not None else estimate.dlp_mgycm
+    dlp_source = "dose report: CT Dose Length Product Total (DCM 113813)" if total is not None else "dose report: sum of event DLPs"
+    compared = compared_dose(study.events, total, study.dlp_by_phantom_mgycm)
+    if compared.mixed:
+        dlp = compared.dlp_mgycm
+        dlp_source = (f"dose report: body (32 cm) phantom subtotal; the head (16 cm) subtotal "
+                      f"{study.dlp_by_phantom_mgycm['head16']:g} mGy cm is left out of the comparison")
+        warnings.append("the dose report mixes head and body phantom events: DLP compared as the body subtotal")
+    ctdivol = images.ctdivol_mgy if images is not None else None
+    ctdivol_source = images.sources.get("ctdivol_mgy") if images is not None else None
+    if ctdivol is None:
+        uids = set(images.irradiation_event_uids) if images is not None else set()
+        mine = [e for e in study.events if e.irradiation_event_uid in uids and e.ctdivol_mgy is not None]
+        if mine:
+            ctdivol = max(e.ctdivol_mgy for e in mine)
+            ctdivol_source = "dose report: Mean CTDIvol (DCM 113830) of the event(s) whose Irradiation Event UID the images carry"
+        elif compared.ctdivol_mgy is not None:
+            ctdivol = compared.ctdivol_mgy
+            ctdivol_source = ("dose report: highest Mean CTDIvol (DCM 113830) of the scan events"
+                              + (" of the body (32 cm) phantom" if compared.mixed else "") + " (localizers left out"
+                              + ("; the images name no event, so this may be another scan of the study)" if images is not None else ")"))
+            if images is not None:
+                warnings.append("the images name no dose event: CTDIvol is the highest of the study's scans, "
+                                "which may be another scan than the calcium score")
+    return DoseValues(ctdivol, ctdivol_source, dlp, dlp_source, estimate, compared.mixed, tuple(warnings))
+
+
+def dose_values_from_headers(headers: AcquisitionHeaders, tables: DoseTables, *, protocol_k: str | None = None) -> DoseValues:
+    """The dose of an exam without a dose report: CTDIvol from the headers, DLP estimated
+    (:func:`estimated_dlp`; a lower bound when the collimation is unknown), labelled as such."""
+    h = headers
+    centres = (h.scan_range_mm[1] - h.scan_range_mm[0]) if h.scan_range_mm else None
+    dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, covered_length_mm=h.coverage_mm,
+                                          axial=h.acquisition_type in ("sequenced", "stationary"), centres_range_mm=centres)
+    estimate = dose_from_headers(dlp, lower_bound, how, tables, protocol_k=protocol_k)
+    warnings = ()
+    if dlp is not None:
+        warnings = (f"no dose report with the exam: DLP {'lower bound' if lower_bound else 'estimated'} from the headers ({how})",)
+    return DoseValues(h.ctdivol_mgy, h.sources.get("ctdivol_mgy"), dlp, estimate.dlp_basis, estimate, False, warnings)
+
+
+# ------------------------------------------------------------------------------------ against a reference level
+
+# The quantities a reference level gives, with their display units.
+LEVEL_QUANTITIES = {"ctdivol_mgy": "mGy", "dlp_mgycm": "mGy cm", "dose_msv": "mSv"}
+WITHIN, ABOVE, NO_VALUE, NO_LEVEL, LOWER_BOUND_WITHIN = "within", "above", "no_value", "no_level", "lower_bound_within"
+
+
+@dataclass(frozen=True)
+class LevelComparison(Record):
+    """One dose quantity against a reference level.  ``outcome``: ``within`` | ``above`` |
+    ``no_value`` | ``no_level`` | ``lower_bound_within`` (a lower bound below the level proves
+    nothing)."""
+
+    quantity: str  # ctdivol_mgy | dlp_mgycm | dose_msv
+    value: float | None
+    level: float | None
+    unit: str
+    outcome: str
+    lower_bound: bool
+    level_id: str | None
+    level_kind: str | None
+    level_source: str | None
+    body_subtotal: bool
+    message: str
+
+
+def compare_with_level(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> LevelComparison:
+    """``quantity`` of ``values`` against ``level`` (the one comparison ``qa check`` and ``qa dose`` share)."""
+    unit = LEVEL_QUANTITIES[quantity]
+    value = values.effective.dose_msv if quantity == "dose_msv" else getattr(values, quantity)
+    limit = getattr(level, quantity, None) if level is not None else None
+    lower = quantity != "ctdivol_mgy" and values.effective.lower_bound
+    body = values.body_subtotal and quantity != "dose_msv"
+    what = {"ctdivol_mgy": "CTDIvol", "dlp_mgycm": "DLP", "dose_msv": "effective dose"}[quantity]
+    level_id = level.id if level is not None else None
+
+    def out(outcome: str, message: str) -> LevelComparison:
+        return LevelComparison(quantity, value, limit, unit, outcome, lower, level_id, level.kind if level else None,
+                               level.source if level else None, body, message)
+
+    if value is None:
+        return out(NO_VALUE, f"no {what}: neither a dose report nor the headers give it")
+    if limit is None:
+        return out(NO_LEVEL, f"{value:.4g} {unit}; no reference level for {what}" + (f" in {level.id}" if level is not None else ""))
+    kind = "site-defined level" if level.kind == "site" else "national DRL"
+    if lower and value <= limit:
+        return out(LOWER_BOUND_WITHIN, f"{value:.4g} {unit} is only a lower bound (no dose report, no collimation): it cannot show "
+                                       f"the exam stayed within the {kind} {limit:g} {unit} ({level.id})")
+    bound = " (a lower bound)" if lower else ""
+    outcome = WITHIN if value <= limit else ABOVE
+    return out(outcome, f"{value:.4g} {unit}{bound} {'within' if outcome == WITHIN else 'above'} the {kind} {limit:g} {unit} ({level.id})")
+
+
+def level_status(comparison: LevelComparison, severity: str) -> str:
+    """The status of a comparison: ``pass`` within the level, ``severity`` (``warn`` or ``fail``, from
+    the protocol's rule; a reference level is not a dose limit, so ``warn`` without one) above it,
+    ``not_available`` when it cannot be judged."""
+    if comparison.outcome == WITHIN:
+        return "pass"
+    if comparison.outcome == ABOVE:
+        return severity
+    return "not_available"

@@ -172,15 +172,19 @@ class RunRow:
 class Store:
     """A connection to the results database (tables created on first use)."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, *, read_only: bool = False):
         self.url = resolve_url(url)
-        if self.url.startswith("sqlite:///"):
+        self.read_only = read_only
+        if self.url.startswith("sqlite:///") and not read_only:
             Path(self.url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = sa.create_engine(self.url, future=True)
+            self.engine = _engine(self.url, read_only)
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            _retry(self._create_tables)
+            if read_only:
+                self._check_layout()
+            else:
+                _retry(self._create_tables)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             raise UsageError(f"cannot use the database URL {self.display_url}: {exc}",
                              hint="give a URL like sqlite:////path/qa.sqlite or postgresql+psycopg://user@host/qa") from exc
@@ -208,6 +212,16 @@ class Store:
                     f"the database {self.display_url} has table layout {row.value}; this qa uses layout {SCHEMA_VERSION}",
                     hint="use the qa version that created it, or another database (--db)",
                 )
+
+    def _check_layout(self) -> None:
+        with self.engine.connect() as c:
+            existing = set(sa.inspect(c).get_table_names())
+            if "qa_meta" not in existing:
+                raise UsageError(f"{self.display_url} holds no qa results store", hint="check --db")
+            row = c.execute(sa.select(qa_meta.c.value).where(qa_meta.c.key == "schema_version")).first()
+            if row is None or row.value != SCHEMA_VERSION:
+                raise UsageError(f"the database {self.display_url} has another table layout",
+                                 hint="open it once without --no-store to upgrade it")
 
     @property
     def display_url(self) -> str:
@@ -402,7 +416,7 @@ class Store:
         return _retry(lambda: self._set_baseline(scanner_id, baseline, reason=reason))
 
     def _set_baseline(self, scanner_id: int, baseline, *, reason: str | None = None) -> int:
-        configuration_key = json.dumps(baseline.configuration, sort_keys=True)
+        configuration_key = baseline.configuration.key
         actor = _actor()
         with self.engine.begin() as c:
             previous = c.execute(
@@ -426,7 +440,7 @@ class Store:
                 audit_events.insert().values(
                     at=_now(), actor=actor, event="baseline_set", scanner_id=scanner_id,
                     details=json.dumps({"version": version, "previous_version": previous.version if previous else None,
-                                        "configuration": baseline.configuration, "run_ids": list(baseline.run_ids),
+                                        "configuration": baseline.configuration.to_dict(), "run_ids": list(baseline.run_ids),
                                         "reason": reason}, sort_keys=True),
                 )
             )
@@ -471,14 +485,27 @@ def _retry(action, attempts: int = 4):
 
 
 def _baseline_from_row(row: Any, scanner: Any):
-    from qa.phantom.analysis import Baseline, MetricStats
+    from qa.phantom.analysis import Baseline, Configuration, MetricStats
 
     stats = {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in json.loads(row.stats).items()}
     key = f"{scanner.manufacturer}|{scanner.model}|{scanner.serial}" if scanner is not None else ""
     return Baseline(
-        scanner=key, configuration=json.loads(row.configuration_key), version=int(row.version), created_at=row.created_at,
+        scanner=key, configuration=Configuration.from_mapping(json.loads(row.configuration_key)), version=int(row.version), created_at=row.created_at,
         stats=stats, run_ids=tuple(json.loads(row.run_ids)),
     )
+
+
+def _engine(url: str, read_only: bool):
+    """An engine; read-only ones cannot write (SQLite opened with mode=ro, PostgreSQL read-only transactions)."""
+    if not read_only:
+        return sa.create_engine(url, future=True)
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "").expanduser().resolve()
+        return sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", future=True)
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(url, future=True, connect_args={"options": "-c default_transaction_read_only=on"})
+    return sa.create_engine(url, future=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

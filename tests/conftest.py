@@ -44,7 +44,7 @@ def ct_dir(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_phantom(tmp_path_factory):
     """A small synthetic phantom series (256 x 256, 0.9 mm pixels, 3 mm slices)."""
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     out = tmp_path_factory.mktemp("small_phantom")
     opts = SynthOptions(pixel_mm=0.9, matrix=256, z_start_mm=-12.0, z_end_mm=45.0, noise_hu=10.0, seed=3, scout=True)
@@ -85,7 +85,7 @@ def store_url(request, tmp_path):
 @pytest.fixture(scope="session")
 def phantom_days(tmp_path_factory):
     """Six synthetic daily phantom scans of one scanner (the sixth drifts +30 %), and one of another."""
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     root = tmp_path_factory.mktemp("phantom_days")
     folders = []

@@ -95,7 +95,8 @@ def test_input_errors_with_json_give_an_error_object(capsys, tmp_path):
     code, out, err = run(capsys, "score", tmp_path, "--json")
     assert code == 2
     doc = json.loads(out)
-    assert doc["schema"] == "qa.score/1" and doc["error"]["type"] == "InputError"
+    assert doc["schema"] == "qa.error/1" and doc["command"] == "score" and doc["exit_code"] == 2
+    assert doc["error"]["type"] == "InputError" and doc["error"]["file"] == str(tmp_path)
     assert "agatston" not in doc
     assert "no files found" in err
 
@@ -253,10 +254,11 @@ def test_non_hu_values_are_refused(capsys, ct_dir):
     ],
 )
 def test_bad_option_values_are_usage_errors(capsys, argv, message):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
+    assert main(argv) == 2
     assert message in capsys.readouterr().err
+    assert main(argv + ["--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "qa.error/1" and doc["exit_code"] == 2 and message in doc["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -108,13 +108,14 @@ def test_no_store_and_unusable_input(capsys, phantom_days, tmp_path):
     db = tmp_path / "q.sqlite"
     code, _, err = run(capsys, "phantom", tmp_path / "water", "--db", f"sqlite:///{db}", "--json")
     assert code == 2
+    assert not db.exists()  # an unusable input leaves no trace, not even an empty store
     code, _, err = run(capsys, "trend", "--scanner", "1", "--db", f"sqlite:///{db}")
-    assert code == 2 and "no scanners yet" in err
+    assert code == 2 and "does not exist yet" in err and "run qa phantom first" in err
 
 
 def test_scanner_not_found(capsys, tmp_path):
     code, _, err = run(capsys, "trend", "--scanner", "CT-X", "--db", f"sqlite:///{tmp_path / 'empty.sqlite'}")
-    assert code == 2 and "no scanners yet" in err
+    assert code == 2 and "does not exist yet" in err and "run qa phantom first" in err
 
 
 def test_qa_phantom_on_the_real_canon_scan(capsys, canon_phantom_dir, tmp_path):

@@ -7,14 +7,15 @@ import json
 import pydicom
 import pytest
 
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN
 from qa.cli import main
 from qa.compliance import check_exam
-from qa.dicom.exam import load_exam
-from qa.dose import load_dose_tables
+from qa.workflows.exam import load_exam
+from qa.procedures import load_dose_tables
 from qa.errors import DefinitionError
-from qa.phantom.synth import SynthOptions, synthesize_phantom
-from qa.procedures import EXAM_CHECKS, load_protocol
+from qa.workflows.synth import SynthOptions, synthesize_phantom
+from qa.compliance import EXAM_CHECK_IDS as EXAM_CHECKS
+from qa.procedures import load_protocol
 
 TABLES = load_dose_tables()
 
@@ -75,9 +76,9 @@ def test_a_compliant_synthetic_exam(tmp_path):
                      "gating_mode", "cardiac_phase", "heart_rate", "scan_coverage", "ctdivol"):
         assert checks[check_id].status == PASS, checks[check_id]
     # no dose report: DLP from CTDIvol x rotations x total collimation (slice centres over 102 mm -> 3 x 38.4 mm)
-    assert checks["dlp"].status == PASS and "estimated from headers" in checklist.dlp_source
-    assert checklist.dlp_mgycm == pytest.approx(4.0 * 3 * 38.4 / 10)
-    assert checklist.effective_dose.k_msv_per_mgycm == 0.026 and checklist.effective_dose.icrp_basis == 103
+    assert checks["dlp"].status == PASS and "estimated from headers" in checklist.dose.dlp_source
+    assert checklist.dose.dlp_mgycm == pytest.approx(4.0 * 3 * 38.4 / 10)
+    assert checklist.dose.effective.k_msv_per_mgycm == 0.026 and checklist.dose.effective.icrp_basis == 103
     assert checklist.verdict == PASS
     # identifiers are pseudonymised
     text = json.dumps(checklist.to_dict(), default=str)
@@ -130,12 +131,12 @@ def test_the_dose_report_of_the_exam_is_used(tmp_path, shared_data):
     report.save_as(folder / "dose.dcm")
     exam, protocol = load_exam(folder)
     checklist = check_exam(exam, protocol, TABLES)
-    assert checklist.dlp_mgycm == pytest.approx(724.52, abs=0.01)  # the report's own total
-    assert "113813" in checklist.dlp_source
+    assert checklist.dose.dlp_mgycm == pytest.approx(724.52, abs=0.01)  # the report's own total
+    assert "113813" in checklist.dose.dlp_source
     checks = _checks(checklist)
     assert checks["dlp"].status == WARN and checks["dlp"].source["reference_level"] == "site-cac"
     assert checks["effective_dose"].source["k_source"].startswith("cardiac by protocol")
-    assert checklist.effective_dose.dose_msv == pytest.approx(0.026 * checklist.effective_dose.dlp_mgycm)
+    assert checklist.dose.effective.dose_msv == pytest.approx(0.026 * checklist.dose.effective.dlp_mgycm)
 
 
 def test_the_dose_report_inside_a_zipped_exam_is_used_and_other_reports_are_not_noise(tmp_path, shared_data):
@@ -162,7 +163,7 @@ def test_the_dose_report_inside_a_zipped_exam_is_used_and_other_reports_are_not_
     shutil.rmtree(folder)
     exam, protocol = load_exam(archive)
     checklist = check_exam(exam, protocol, TABLES)
-    assert checklist.dlp_mgycm == pytest.approx(724.52, abs=0.01) and "113813" in checklist.dlp_source
+    assert checklist.dose.dlp_mgycm == pytest.approx(724.52, abs=0.01) and "113813" in checklist.dose.dlp_source
     assert not any("dose report" in n and "text-sr" in n for n in exam.notes)
 
 
@@ -174,11 +175,11 @@ def test_cli_check_json_and_exit_codes(capsys, tmp_path):
     check = next(c for c in doc["checks"] if c["id"] == "kvp")
     assert check["measured"] == 100.0 and check["expected"] == 120 and check["source"]["tag"] == "(0018,0060) KVP"
     assert doc["exam"]["patient_key"].startswith("p-") and "VERDICT" in err
-    assert doc["provenance"]["protocol_sha256"]
+    assert doc["provenance"]["definitions"][0]["sha256"] == doc["protocol"]["sha256"]
 
 
 def test_malformed_protocols_name_the_file_and_key(tmp_path, capsys):
-    from qa.resources import builtin_dir
+    from qa.procedures.builtin import builtin_dir
 
     text = (builtin_dir("procedures") / "cac-standard.toml").read_text()
     for old, new, key in [
@@ -248,7 +249,7 @@ def test_the_dlp_estimate_never_irradiates_less_than_was_scanned(tmp_path):
     exam, protocol = load_exam(folder)
     checklist = check_exam(exam, protocol, TABLES)
     low, high = exam.headers.scan_range_mm
-    assert checklist.dlp_mgycm * 10 / exam.headers.ctdivol_mgy >= high - low  # every slice centre was irradiated
+    assert checklist.dose.dlp_mgycm * 10 / exam.headers.ctdivol_mgy >= high - low  # every slice centre was irradiated
 
 
 def test_a_lower_bound_below_the_level_proves_nothing(tmp_path):
@@ -257,7 +258,7 @@ def test_a_lower_bound_below_the_level_proves_nothing(tmp_path):
     exam, protocol = load_exam(folder)
     checklist = check_exam(exam, protocol, TABLES)
     checks = _checks(checklist)
-    assert checklist.effective_dose.lower_bound
+    assert checklist.dose.effective.lower_bound
     assert checks["dlp"].status == NOT_AVAILABLE and "lower bound" in checks["dlp"].message
     assert checks["effective_dose"].status == NOT_AVAILABLE
 
@@ -273,7 +274,7 @@ def test_contiguous_fbp_series_is_preferred(tmp_path):
 
 def test_protocols_that_name_missing_tables_or_wrong_values_are_refused(tmp_path, capsys):
     from qa.compliance import validate_protocol
-    from qa.resources import builtin_dir
+    from qa.procedures.builtin import builtin_dir
 
     text = (builtin_dir("procedures") / "cac-standard.toml").read_text()
     cases = [
@@ -307,8 +308,9 @@ def test_no_folder_names_or_study_uids_in_the_json(tmp_path, capsys, shared_data
 def test_head_and_body_dlp_are_compared_apart(capsys, shared_data):
     code, out, _ = run(capsys, "dose", shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", "--protocol", "cac-standard", "--json")
     doc = json.loads(out)
-    dlp = next(c for c in doc["reports"][0]["comparisons"] if c["quantity"] == "dlp_mgycm")
-    assert dlp["phantom"] == "body32" and dlp["value"] == pytest.approx(1109.01, abs=0.01)
+    dlp = next(c for c in doc["reports"][0]["checks"] if c["id"] == "dlp")
+    assert dlp["source"]["body_subtotal"] and dlp["measured"] == pytest.approx(1109.01, abs=0.01)
+    assert doc["reports"][0]["compared"]["dlp_mgycm"] == pytest.approx(1109.01, abs=0.01)
 
 
 def test_qa_dose_reads_reports_inside_a_zip(capsys, tmp_path, shared_data):

@@ -6,10 +6,15 @@ import json
 
 import pytest
 
+from qa.records.identity import Pseudonymiser
+
 from qa.cli import main
 from qa.dicom.rdsr import merge_reports, read_dose_report
-from qa.dose import estimated_dlp, event_dose, load_dose_tables, reference_level_for, study_dose
+from qa.dose import estimated_dlp, event_dose, reference_level_for, study_dose
+from qa.procedures import load_dose_tables
 from qa.errors import DefinitionError
+
+KEYS = Pseudonymiser.ephemeral()  # one key for every report of these tests: one study, one study_key
 
 TABLES = load_dose_tables()
 
@@ -37,7 +42,7 @@ def test_k_by_target_region_in_both_code_generations():
 
 
 def test_head_and_body_dlp_are_never_mixed(shared_data):
-    report = read_dose_report(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm")
+    report = read_dose_report(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", pseudonymise=KEYS)
     estimate = study_dose(report.events, TABLES, dlp_total_mgycm=report.dlp_total_mgycm)
     head = sum(e.dlp_mgycm for e in report.events if e.phantom == "head16" and e.dlp_mgycm)
     body = sum(e.dlp_mgycm for e in report.events if e.phantom == "body32" and e.dlp_mgycm)
@@ -50,7 +55,7 @@ def test_head_and_body_dlp_are_never_mixed(shared_data):
 
 def test_cumulative_resends_are_dosed_once(shared_data):
     folder = shared_data / "dicom" / "rdsr"
-    reports = [read_dose_report(folder / f"CT-RDSR-Siemens-Multi-{n}.dcm") for n in (1, 2, 3)]
+    reports = [read_dose_report(folder / f"CT-RDSR-Siemens-Multi-{n}.dcm", pseudonymise=KEYS) for n in (1, 2, 3)]
     (study,) = merge_reports(reports)
     estimate = study_dose(study.events, TABLES, dlp_total_mgycm=study.dlp_total_mgycm)
     assert study.dlp_total_mgycm == pytest.approx(236.09, abs=0.01)
@@ -83,7 +88,7 @@ def test_reference_level_choice_says_why():
 
 
 def test_malformed_dose_tables_name_the_key(tmp_path):
-    from qa.resources import builtin_dir
+    from qa.procedures.builtin import builtin_dir
 
     text = (builtin_dir("procedures") / "dose-reference.toml").read_text()
     path = tmp_path / "tables.toml"
@@ -101,7 +106,7 @@ def test_cli_dose(capsys, shared_data):
     doc = json.loads(out)
     assert doc["schema"] == "qa.dose/1" and len(doc["reports"]) == 1  # one per study: the continued study's two reports
     study = doc["reports"][0]
-    assert set(study) >= {"source_file", "study_instance_uid", "manufacturer", "model", "station_name", "study_datetime", "events",
+    assert set(study) >= {"source_file", "study_key", "manufacturer", "model", "station_name", "study_datetime", "events",
                           "dlp_total_mgycm", "dlp_by_phantom_mgycm", "effective_dose_msv", "k_source", "icrp_basis"}
     assert study["dlp_total_mgycm"] == pytest.approx(60.17 + 56.44, abs=0.02) and len(study["events"]) == 4
     event = study["events"][0]
@@ -109,6 +114,7 @@ def test_cli_dose(capsys, shared_data):
                           "dlp_mgycm", "phantom", "k_msv_per_mgycm"}
     assert study["effective_dose_msv"] > 0 and study["k_source"] and study["icrp_basis"] in (60, 103)
     assert "/" not in study["source_file"]  # a file name, never a folder path
+    assert study["study_key"].startswith("p-") and "study_instance_uid" not in study  # the pseudonym, never the UID
     code = main(["dose", str(folder / "ESR_non-dose.dcm")])
     _, err = capsys.readouterr()
     assert code == 2 and "dose report" in err.lower()
@@ -117,7 +123,7 @@ def test_cli_dose(capsys, shared_data):
 def test_a_level_is_compared_with_the_body_part_of_a_mixed_study(shared_data):
     from qa.dose import compared_dose
 
-    report = read_dose_report(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm")
+    report = read_dose_report(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", pseudonymise=KEYS)
     compared = compared_dose(report.events, report.dlp_total_mgycm, report.dlp_by_phantom_mgycm)
     body_scans = [e.ctdivol_mgy for e in report.events
                   if e.phantom == "body32" and e.acquisition_type != "constant_angle" and e.ctdivol_mgy is not None]

@@ -6,21 +6,27 @@ import json
 
 import pytest
 
-from qa.cli.phantom import run_phantom
+from qa.workflows.phantom import run_phantom_qa
 from qa.errors import UsageError
-from qa.phantom.analysis import baseline_from_results
+from qa.phantom.analysis import Configuration, baseline_from_results
 from qa.store import Store
+
+
+def _document(folder, tmp_path) -> dict:
+    """The qa.phantom/1 document of a run that is not stored (and finds no store to read)."""
+    return run_phantom_qa([folder], store=False, db=f"sqlite:///{tmp_path / 'none.sqlite'}").to_dict()
 
 
 def test_runs_are_stored_with_provenance_and_not_duplicated(store_url, phantom_days):
     folders, other = phantom_days
+    run = run_phantom_qa([folders[0]], db=store_url)
+    document, run_id = run.to_dict(), run.stored.run_id
+    assert not run.stored.replaced
+    again = run_phantom_qa([folders[0]], db=store_url)
+    assert again.stored.run_id == run_id and again.stored.replaced  # the same series replaces, never duplicates
+    run_phantom_qa([other], db=store_url)
     store = Store(store_url)
     try:
-        _, _, document, run_id, replaced = run_phantom([folders[0]], store=store, progress=False)
-        assert not replaced
-        again = run_phantom([folders[0]], store=store, progress=False)
-        assert again[3] == run_id and again[4]  # the same series replaces, never duplicates
-        run_phantom([other], store=store, progress=False)
         scanners = store.scanners()
         assert [s.station_name for s in scanners] == ["CT-A", "CT-B"]
         runs = store.phantom_runs(scanners[0].id)
@@ -37,10 +43,10 @@ def test_runs_are_stored_with_provenance_and_not_duplicated(store_url, phantom_d
 
 def test_scanner_lookup_by_id_station_or_serial(store_url, phantom_days):
     folders, other = phantom_days
+    run_phantom_qa([folders[0]], db=store_url)
+    run_phantom_qa([other], db=store_url)
     store = Store(store_url)
     try:
-        run_phantom([folders[0]], store=store, progress=False)
-        run_phantom([other], store=store, progress=False)
         assert store.find_scanner("ct-a").serial == "A-001"
         assert store.find_scanner("B-002").station_name == "CT-B"
         assert store.find_scanner("#1").station_name == "CT-A"
@@ -52,13 +58,13 @@ def test_scanner_lookup_by_id_station_or_serial(store_url, phantom_days):
 
 def test_baselines_are_versioned_and_audited(store_url, phantom_days):
     folders, _ = phantom_days
+    for folder in folders[:5]:
+        run_phantom_qa([folder], db=store_url)
     store = Store(store_url)
     try:
-        for folder in folders[:5]:
-            run_phantom([folder], store=store, progress=False)
         scanner = store.find_scanner("CT-A")
         runs = store.phantom_runs(scanner.id)
-        config = json.loads(runs[-1].configuration_key)
+        config = Configuration.from_mapping(json.loads(runs[-1].configuration_key))
         first = baseline_from_results([r.metrics for r in runs], scanner.key, config, 0, "2026-03-05T08:00:00", tuple(r.id for r in runs))
         assert store.set_baseline(scanner.id, first, reason="commissioning") == 1
         second = baseline_from_results([r.metrics for r in runs[1:]], scanner.key, config, 0, "2026-03-06T08:00:00", tuple(r.id for r in runs[1:]))
@@ -74,11 +80,11 @@ def test_baselines_are_versioned_and_audited(store_url, phantom_days):
         store.close()
 
 
-def test_a_failed_save_leaves_nothing_half_written(store_url, phantom_days):
+def test_a_failed_save_leaves_nothing_half_written(store_url, phantom_days, tmp_path):
     folders, _ = phantom_days
+    document = _document(folders[0], tmp_path)
     store = Store(store_url)
     try:
-        _, _, document, _, _ = run_phantom([folders[0]], store=None, progress=False)
         broken = json.loads(json.dumps(document))
         broken["series"]["series_instance_uid"] = "1.2.3.4"
         broken["checks"].append({"id": broken["checks"][0]["id"], "status": "pass", "measured": 1, "expected": 1, "message": "dup"})
@@ -96,12 +102,12 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
         Store("nonsense://x")
 
 
-def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days):
+def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days, tmp_path):
     """Eight processes' worth of connections open a fresh database and store at the same moment."""
     import threading
 
     folders, _ = phantom_days
-    _, _, document, _, _ = run_phantom([folders[0]], store=None, progress=False)
+    document = _document(folders[0], tmp_path)
     barrier = threading.Barrier(8)
     errors, run_ids = [], []
 
@@ -134,33 +140,31 @@ def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days):
 
 def test_one_run_per_series_and_configuration(store_url, phantom_days, tmp_path):
     """Re-analysing with an edited procedure replaces; other scoring settings are another configuration."""
-    from qa.resources import builtin_dir
+    from qa.procedures.builtin import builtin_dir
 
     folders, _ = phantom_days
     edited = tmp_path / "edited.toml"
     edited.write_text(
         (builtin_dir("procedures") / "daily-phantom-qa.toml").read_text().replace('name = "Daily', 'name = "Our daily')
     )
+    from qa.calcium.scoring import ScoringRequest
+
+    first = run_phantom_qa([folders[0]], db=store_url).stored
+    again = run_phantom_qa([folders[0]], db=store_url, procedure=str(edited)).stored
+    assert again.run_id == first.run_id and again.replaced
+    other = run_phantom_qa([folders[0]], db=store_url, scoring=ScoringRequest(method="siemens")).stored
+    assert other.run_id != first.run_id
     store = Store(store_url)
     try:
-        first = run_phantom([folders[0]], store=store, progress=False)[3]
-        again, replaced = run_phantom([folders[0]], store=store, procedure=str(edited), progress=False)[3:]
-        assert again == first and replaced
-        import argparse
-
-        siemens = argparse.Namespace(method="siemens", threshold_hu=None, min_area_mm2=None, connectivity=None,
-                                     volume_method=None, kv_adapted=False)
-        other = run_phantom([folders[0]], store=store, settings_args=siemens, progress=False)[3]
-        assert other != first
         runs = store.phantom_runs(store.scanners()[0].id)
         assert len(runs) == 2 and len({r.configuration_key for r in runs}) == 2
     finally:
         store.close()
 
 
-def test_long_identifiers_store_alike_on_sqlite_and_postgresql(store_url, phantom_days):
+def test_long_identifiers_store_alike_on_sqlite_and_postgresql(store_url, phantom_days, tmp_path):
     folders, _ = phantom_days
-    _, _, document, _, _ = run_phantom([folders[0]], store=None, progress=False)
+    document = _document(folders[0], tmp_path)
     long_id = "mass_800_5mm_against_the_site_reference_" + "x" * 120
     document["checks"].append(dict(document["checks"][0], id=long_id))
     document["metrics"][long_id] = 1.0
@@ -181,10 +185,10 @@ def test_a_refused_scan_leaves_no_trace(store_url, tmp_path):
 
     yy, xx = np.mgrid[-32:32, -32:32]
     write_ct_series(tmp_path / "water", np.stack([np.where(xx**2 + yy**2 < 30**2, 0.0, -1000.0)] * 8), pixel_mm=3.0)
+    with pytest.raises(InputError):
+        run_phantom_qa([tmp_path / "water"], db=store_url)
     store = Store(store_url)
     try:
-        with pytest.raises(InputError):
-            run_phantom([tmp_path / "water"], store=store, progress=False)
         assert store.scanners() == []
     finally:
         store.close()

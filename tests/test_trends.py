@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.trends import control_chart, cusum, first_flag, western_electric
+from qa.control_charts import control_chart, cusum, first_flag, western_electric
 
 
 def test_western_electric_rules():
@@ -51,17 +51,14 @@ def test_a_drifting_month_end_to_end(tmp_path):
     """A month of synthetic daily phantom scans through qa phantom, the store, a baseline and the
     control chart: the calcifications read 1 % brighter every day from day 11; the chart flags the
     drift before any run fails (or even warns on) the 800 mg/cm3 5 mm insert's mass tolerance."""
-    import json
+    from qa.workflows.baselines import set_baseline
+    from qa.workflows.charts import scanner_control_charts
+    from qa.workflows.phantom import run_phantom_qa
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
-    from qa.cli.phantom import run_phantom
-    from qa.phantom.analysis import baseline_from_results
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
-    from qa.store import Store
-    from qa.trends import chart_sd
-
-    store = Store(f"sqlite:///{tmp_path / 'month.sqlite'}")
+    db = f"sqlite:///{tmp_path / 'month.sqlite'}"
     first_flag_day = first_fail_day = first_warn_day = None
-    try:
+    if True:
         for day in range(1, 31):
             scale = 1.0 + 0.01 * max(0, day - 10)
             folder = tmp_path / f"day{day:02d}"
@@ -70,26 +67,17 @@ def test_a_drifting_month_end_to_end(tmp_path):
                 acquisition_datetime=f"2026-04-{day:02d}T07:30:00", calcification_scale=scale,
                 rotation_deg=float(day % 3), station_name="CT-M", device_serial_number="M-1",
             ))
-            _, result, document, _, _ = run_phantom([folder], store=store, progress=False)
+            result = run_phantom_qa([folder], db=db).result
             checks = {c.id: c.status for c in result.checks}
             if day == 10:
-                scanner = store.find_scanner("CT-M")
-                runs = store.phantom_runs(scanner.id)
-                baseline = baseline_from_results([r.metrics for r in runs], scanner.key, json.loads(runs[-1].configuration_key),
-                                                 0, "2026-04-10T08:00:00", tuple(r.id for r in runs))
-                store.set_baseline(scanner.id, baseline)
+                set_baseline(scanner="CT-M", from_last=10, db=db)
             if day > 10:
-                runs = store.phantom_runs(store.find_scanner("CT-M").id)
-                stats = store.active_baseline(runs[-1].scanner_id, runs[-1].configuration_key).stats["mass_800_5mm"]
-                points = control_chart([r.metrics["mass_800_5mm"] for r in runs[10:]], stats.mean,
-                                       chart_sd(stats.mean, stats.sd))
-                if points[-1].flags and first_flag_day is None:
+                newest = scanner_control_charts(scanner="CT-M", metric="mass_800_5mm", db=db).metrics["mass_800_5mm"].runs[-1]
+                if newest.flags and first_flag_day is None:
                     first_flag_day = day
                 if checks["mass_800_5mm"] == "warn" and first_warn_day is None:
                     first_warn_day = day
                 if checks["mass_800_5mm"] == "fail" and first_fail_day is None:
                     first_fail_day = day
-    finally:
-        store.close()
     assert first_flag_day is not None and first_fail_day is not None
     assert first_flag_day < (first_warn_day or first_fail_day) <= first_fail_day

@@ -11,27 +11,28 @@ Typical values at 120 kVp are 0.7-0.9 mg/(cm3 HU).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
+
+from qa.records.serialize import Record
 
 # Density of the HA calibration rod of the QRM phantoms (and of McCollough 2007's example).
 HA_ROD_DENSITY_MGHA_CM3 = 200.0
 
 
 @dataclass(frozen=True)
-class RoiStats:
+class RoiStats(Record):
     mean_hu: float
     sd_hu: float
     n_voxels: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Calibration:
+class Calibration(Record):
     """Calibration rods measured in one scan."""
+
+    __json_properties__ = ("noise_hu",)
 
     water_hu: float
     water_sd_hu: float
@@ -45,18 +46,6 @@ class Calibration:
     def noise_hu(self) -> float:
         """Image noise: the standard deviation in the water rod."""
         return self.water_sd_hu
-
-    def to_dict(self) -> dict:
-        return {
-            "water_hu": self.water_hu,
-            "ha200_hu": self.ha_hu if self.ha_density_mgha_cm3 == 200.0 else None,
-            "ha_hu": self.ha_hu,
-            "ha_density_mgha_cm3": self.ha_density_mgha_cm3,
-            "c_ha_mg_per_cm3_hu": self.c_ha_mg_per_cm3_hu,
-            "noise_hu": self.noise_hu,
-            "n_voxels_water": self.n_voxels_water,
-            "n_voxels_ha": self.n_voxels_ha,
-        }
 
 
 def roi_stats(hu: np.ndarray, mask: np.ndarray) -> RoiStats:

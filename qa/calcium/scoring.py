@@ -20,44 +20,29 @@ Definitions (the ``standard`` method):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from qa.calcium.components import find_components, isotropic_volumes
+from qa.records.serialize import Record
+from qa.records.volume import CTVolume, SliceGeometry
 
-# Agatston et al., JACC 1990;15:827-832: calcium is HU >= 130 at 120 kVp ...
-AGATSTON_THRESHOLD_HU = 130.0
-# ... weighted 1/2/3/4 by peak HU with breaks at 200, 300 and 400 HU ...
-AGATSTON_WEIGHT_BREAKS_HU = (200.0, 300.0, 400.0)
-# ... on 3 mm contiguous slices (scores of other increments are scaled by increment / 3 mm).
-AGATSTON_REFERENCE_INCREMENT_MM = 3.0
-# Minimum lesion area of the standard method, 1 mm2 (Agatston 1990 used 2 adjacent pixels of
-# 0.26 mm2 on EBT; 1 mm2 is the consensus value of McCollough et al., Radiology 2007).
-STANDARD_MIN_AREA_MM2 = 1.0
-
-# kV-adapted thresholds: Gräni C et al., "Ultra-low-dose coronary artery calcium scoring using
-# novel scoring thresholds for low tube voltage protocols", EHJ-CVI 2018;19(12):1362-1371.
-# Values (calcium threshold, weight breaks) as tabulated in MolloiLab/CalciumScoring.jl, which
-# cites that paper; 120 kVp keeps the Agatston values.
-KV_ADAPTED_THRESHOLDS_HU: dict[int, tuple[float, tuple[float, float, float]]] = {
-    70: (207.0, (318.0, 477.0, 636.0)),
-    80: (177.0, (271.0, 408.0, 544.0)),
-    100: (145.0, (222.0, 334.0, 446.0)),
-    120: (AGATSTON_THRESHOLD_HU, AGATSTON_WEIGHT_BREAKS_HU),
-    # 135 kVp (Canon/Toshiba) is outside Gräni's range: extrapolated in MolloiLab/CalciumScoring.jl
-    # with their fit y = 378 exp(-0.009 kV); labelled as an extrapolation when used.
-    135: (119.0, (183.0, 274.0, 364.0)),
-}
-KV_EXTRAPOLATED = frozenset({135})
-
-VOLUME_METHODS = ("plain", "isotropic")
-CONNECTIVITIES = (4, 8)
-
+from qa.calcium.presets import (  # noqa: E402  (constants with their citations live beside the presets)
+    AGATSTON_REFERENCE_INCREMENT_MM,
+    AGATSTON_THRESHOLD_HU,
+    AGATSTON_WEIGHT_BREAKS_HU,
+    CONNECTIVITIES,
+    KV_ADAPTED_THRESHOLDS_HU,
+    KV_EXTRAPOLATED,
+    METHOD_PRESETS,
+    STANDARD_MIN_AREA_MM2,
+    VOLUME_METHODS,
+)
 
 @dataclass(frozen=True)
-class ScoringSettings:
+class ScoringSettings(Record):
     """How lesions are found and scored.  Build one with :func:`scoring_settings`."""
 
     method: str = "standard"
@@ -70,6 +55,7 @@ class ScoringSettings:
     reference_increment_mm: float = AGATSTON_REFERENCE_INCREMENT_MM
     threshold_rule: str = "fixed"  # or "kv-adapted (Gräni 2018)"
     source: str = ""
+    increment_mm: float | None = None  # the slice increment the scores were computed with (set by score_calcium)
 
     def __post_init__(self) -> None:
         if self.connectivity not in CONNECTIVITIES:
@@ -86,53 +72,6 @@ class ScoringSettings:
         if len(b) != 3 or not (b[0] < b[1] < b[2]):
             raise ValueError("weight_breaks_hu must be three increasing HU values")
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["weight_breaks_hu"] = list(self.weight_breaks_hu)
-        out["increment_mm"] = None  # filled in by CalciumScore.to_dict
-        return out
-
-
-@dataclass(frozen=True)
-class MethodPreset:
-    name: str
-    threshold_hu: float
-    min_area_mm2: float
-    min_pixels: int
-    connectivity: int
-    volume_method: str
-    source: str
-
-
-# Presets.  The vendor modes follow the parameters that van Praagh et al. (Med Phys
-# 2021;48:3730-3740, doi 10.1002/mp.14912) reverse-engineered and checked against each vendor's
-# software, as implemented in their open FQM code (github.com/nwerf/FQM_Analysis): all use
-# HU >= 130 and 4-connected 2-D components; they differ in the minimum area and in whether the
-# volume is computed on isotropically interpolated data.
-METHOD_PRESETS: dict[str, MethodPreset] = {
-    "standard": MethodPreset(
-        "standard", AGATSTON_THRESHOLD_HU, STANDARD_MIN_AREA_MM2, 1, 4, "plain",
-        "Agatston 1990 (JACC 15:827); McCollough 2007 (Radiology 243:527): HU >= 130, "
-        "area >= 1 mm2, 4-connected, volume = voxels x pixel area x increment",
-    ),
-    "siemens": MethodPreset(
-        "siemens", AGATSTON_THRESHOLD_HU, 0.0, 1, 4, "isotropic",
-        "van Praagh 2021 (Med Phys 48:3730), Siemens syngo mode: no minimum area, "
-        "volume on isotropically interpolated data",
-    ),
-    "ge": MethodPreset(
-        "ge", AGATSTON_THRESHOLD_HU, 1.0, 1, 4, "plain",
-        "van Praagh 2021 (Med Phys 48:3730), GE SmartScore mode: area >= 1 mm2",
-    ),
-    "philips": MethodPreset(
-        "philips", AGATSTON_THRESHOLD_HU, 0.5, 1, 4, "plain",
-        "van Praagh 2021 (Med Phys 48:3730), Philips mode: area >= 0.5 mm2",
-    ),
-    "canon": MethodPreset(
-        "canon", AGATSTON_THRESHOLD_HU, 0.0, 3, 4, "plain",
-        "van Praagh 2021 (Med Phys 48:3730), Canon mode: at least 3 connected pixels",
-    ),
-}
 
 
 def kv_adapted_thresholds(kvp: float) -> tuple[float, tuple[float, float, float]]:
@@ -201,7 +140,7 @@ def scoring_settings(
 
 
 @dataclass(frozen=True)
-class Lesion:
+class Lesion(Record):
     """One 2-D connected component in one slice."""
 
     slice_index: int
@@ -215,28 +154,12 @@ class Lesion:
     agatston_unscaled: float  # area x weight
     volume_mm3: float
     mass_mg: float | None
-    centroid_index: tuple[float, float, float]  # (slice, row, column)
+    centroid_index: tuple[float, float, float] = field(metadata={"json": False})  # (slice, row, column)
     centroid_mm: tuple[float, float, float] | None  # DICOM patient coordinates
-
-    def to_dict(self) -> dict:
-        return {
-            "slice_index": self.slice_index,
-            "z_mm": self.z_mm,
-            "n_pixels": self.n_pixels,
-            "area_mm2": self.area_mm2,
-            "peak_hu": self.peak_hu,
-            "mean_hu": self.mean_hu,
-            "weight": self.weight,
-            "agatston": self.agatston,
-            "agatston_unscaled": self.agatston_unscaled,
-            "volume_mm3": self.volume_mm3,
-            "mass_mg": self.mass_mg,
-            "centroid_mm": list(self.centroid_mm) if self.centroid_mm is not None else None,
-        }
 
 
 @dataclass(frozen=True)
-class CalciumScore:
+class CalciumScore(Record):
     """Calcium scores of a volume (or of the part of it inside a mask)."""
 
     agatston: float
@@ -251,24 +174,11 @@ class CalciumScore:
     n_components_below_min_area: int
     warnings: tuple[str, ...] = field(default=())
 
+    __json_properties__ = ("n_lesions",)
+
     @property
     def n_lesions(self) -> int:
         return len(self.lesions)
-
-    def to_dict(self) -> dict:
-        settings = self.settings.to_dict()
-        settings["increment_mm"] = self.increment_mm
-        return {
-            "agatston": self.agatston,
-            "volume_mm3": self.volume_mm3,
-            "mass_mg": self.mass_mg,
-            "n_lesions": self.n_lesions,
-            "n_components_below_min_area": self.n_components_below_min_area,
-            "c_ha_mg_per_cm3_hu": self.c_ha_mg_per_cm3_hu,
-            "settings": settings,
-            "lesions": [lesion.to_dict() for lesion in self.lesions],
-            "warnings": list(self.warnings),
-        }
 
 
 def agatston_weight(peak_hu: float | np.ndarray, breaks_hu: tuple[float, float, float] = AGATSTON_WEIGHT_BREAKS_HU):
@@ -284,13 +194,12 @@ def score_calcium(
     c_ha_mg_per_cm3_hu: float | None = None,
     kvp: float | None = None,
     mask: np.ndarray | None = None,
-    geometry: Any = None,
+    geometry: SliceGeometry | None = None,
 ) -> CalciumScore:
     """Score the calcium in ``hu`` (slices, rows, columns).
 
     ``spacing_mm`` is (slice increment, row spacing, column spacing).  ``mask`` (same shape, bool)
-    restricts the search to a region.  ``geometry`` (an object with ``to_patient(k, i, j)`` such
-    as :class:`qa.dicom.geometry.SliceGeometry`) places lesion centroids in patient coordinates.
+    restricts the search to a region.  ``geometry`` (:class:`qa.records.volume.SliceGeometry`) places lesion centroids in patient coordinates.
     ``kvp`` only feeds the warnings.  The input is never modified.
     """
     settings = settings or ScoringSettings()
@@ -376,7 +285,7 @@ def score_calcium(
         volume_mm3=volume,
         mass_mg=mass,
         lesions=tuple(lesions),
-        settings=settings,
+        settings=replace(settings, increment_mm=increment),
         increment_mm=increment,
         pixel_spacing_mm=(row_mm, col_mm),
         c_ha_mg_per_cm3_hu=c_ha_mg_per_cm3_hu,
@@ -387,7 +296,7 @@ def score_calcium(
 
 
 def score_volume(
-    volume: Any,
+    volume: CTVolume,
     settings: ScoringSettings | None = None,
     *,
     c_ha_mg_per_cm3_hu: float | None = None,
@@ -414,3 +323,23 @@ def score_volume(
         mask=mask,
         geometry=volume.geometry,
     )
+
+
+@dataclass(frozen=True)
+class ScoringRequest(Record):
+    """Scoring settings as a user asks for them, before the series' kVp is known (``--method``
+    and the explicit overrides of the command line).  ``method`` None: the caller's default
+    (a procedure's method, else ``standard``)."""
+
+    method: str | None = None
+    threshold_hu: float | None = None
+    min_area_mm2: float | None = None
+    connectivity: int | None = None
+    volume_method: str | None = None
+    kv_adapted: bool = False
+
+    def settings(self, kvp: float | None, *, default_method: str = "standard") -> ScoringSettings:
+        """The settings for a series of ``kvp``; ValueError when they do not fit together."""
+        return scoring_settings(self.method or default_method, threshold_hu=self.threshold_hu, min_area_mm2=self.min_area_mm2,
+                                connectivity=self.connectivity, volume_method=self.volume_method, kv_adapted=self.kv_adapted,
+                                kvp=kvp)

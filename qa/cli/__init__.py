@@ -1,9 +1,10 @@
-"""The ``qa`` command line: parses, calls the library, prints.  No analysis of its own.
+"""The ``qa`` command line: parses the arguments, calls ONE workflow (:mod:`qa.workflows`), prints
+or serialises its record.  No analysis and no policy of its own.
 
 Exit codes: 0 pass (warnings allowed), 1 at least one check failed, 2 unusable input or usage,
 3 an internal error (a bug: please report it).  With ``--json`` stdout carries exactly one JSON
-object; human text goes to stderr.  One module per command group; heavy libraries are imported
-inside the commands, so ``qa --help`` starts fast.
+object, errors included (``qa.error/1``); human text goes to stderr.  One module per command
+group; heavy libraries are imported inside the commands, so ``qa --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -19,10 +20,19 @@ from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, jso
 COMMAND_MODULES = (demo, score, phantom, exam, gating, synth, ecg)
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are raised (and so printed as JSON with --json)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        from qa.errors import UsageError
+
+        raise UsageError(f"{self.prog}: {message}", hint=f"see {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qa import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qa",
         formatter_class=HelpFormatter,
         description="Cardiac CT calcium-scoring acquisition and dose QA.",
@@ -44,30 +54,34 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"qa {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
         module.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_INPUT
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    command = next((a for a in argv if not a.startswith("-")), None)
     from qa.errors import QAError
 
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_INPUT
+        command = args.command
         return int(args.func(args))
     except QAError as exc:
-        report_error(exc, getattr(args, "json", False), args.command)
+        report_error(exc, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
     except OSError as exc:  # the file system said no: a usage problem, not a bug
         from qa.errors import UsageError
 
         error = UsageError(str(exc), hint="check the path, its permissions and the free disk space")
-        report_error(error, getattr(args, "json", False), args.command)
+        report_error(error, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -77,16 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, with the traceback
         traceback.print_exc()
         print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
+        if as_json:
+            _error_json(command, EXIT_INTERNAL, {"file": None, "field": None, "message": f"internal error: {type(exc).__name__}: {exc}",
+                                                 "hint": "please report it, with the command and the traceback"})
         return EXIT_INTERNAL
 
 
-def report_error(exc, as_json: bool, command: str) -> None:
+def report_error(exc, as_json: bool, command: str | None, exit_code: int) -> None:
     print(f"qa: error: {exc}", file=sys.stderr)
     if exc.hint:
         print(f"    what to do: {exc.hint}", file=sys.stderr)
     if as_json:
-        # The command's own schema, carrying the error instead of results.
-        json_out({"error": exc.to_dict()}, f"qa.{command}/1")
+        _error_json(command, exit_code, exc.to_dict())
+
+
+def _error_json(command: str | None, exit_code: int, error: dict) -> None:
+    """The ``qa.error/1`` document: which command, which exit code, what went wrong (file, field), what to do."""
+    detail = {"type": error.get("type"), "file": error.get("path"), "field": error.get("field") or error.get("key"),
+              "message": error.get("message"), "hint": error.get("hint")}
+    json_out({"command": command, "exit_code": exit_code, "error": detail}, "qa.error/1")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,6 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -65,31 +64,32 @@ def table(headers: list[str], rows: list[list[str]], align: str | None = None) -
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
-def json_out(payload: dict, schema: str) -> None:
+def json_out(payload: Any, schema: str) -> None:
+    """Print one JSON document on stdout: ``schema``, ``qa_version``, ``warnings`` first, then the
+    record's (or mapping's) own fields, derived from its dataclass."""
     from qa import __version__
+    from qa.records.serialize import to_jsonable
 
-    out = {"schema": schema, "qa_version": __version__}
-    out.update(payload)
-    sys.stdout.write(json.dumps(out, indent=2, default=json_default, allow_nan=False) + "\n")
+    body = to_jsonable(payload)
+    out = {"schema": schema, "qa_version": __version__, "warnings": [str(w) for w in body.pop("warnings", None) or []]}
+    out.update(body)
+    sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
-def json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def progress_stages(enabled: bool = True):
+    """A ``progress(label)`` factory for the workflows: a progress bar per stage on a terminal."""
+    return (lambda label: Progress(label)) if enabled else (lambda label: None)
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+def local_time(value: Any, *, minutes: bool = True) -> str:
+    """A stored time for people: local wall-clock time (aware values), else as it was written."""
+    if value is None:
+        return "-"
+    if isinstance(value, dt.datetime):
+        shown = value.astimezone() if value.tzinfo is not None else value
+        return shown.strftime("%Y-%m-%dT%H:%M" if minutes else "%Y-%m-%dT%H:%M:%S")
+    return str(value)[:16] if minutes else str(value)
 
 
 def finite(text: str) -> float:

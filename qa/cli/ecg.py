@@ -47,7 +47,7 @@ class StatusLine:
 
 
 def cmd_ecg_record(args: argparse.Namespace) -> int:
-    from qa.ecg.serial import capture
+    from qa.workflows.ecg import record_ecg
 
     err = sys.stderr
     line = StatusLine(err)
@@ -57,25 +57,18 @@ def cmd_ecg_record(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        result = capture(
-            args.port, args.protocol, args.out, seconds=args.seconds, baud=args.baud, fs_hz=args.fs,
+        recording = record_ecg(
+            args.port, out=args.out, protocol=args.protocol, seconds=args.seconds, baud=args.baud, fs_hz=args.fs,
             uv_per_unit=args.uv_per_unit, lead=args.lead, keep_lead_off=args.keep_lead_off,
-            max_outage_s=args.give_up_after, on_status=None if args.quiet else line.status, on_event=on_event,
+            give_up_after_s=args.give_up_after, on_status=None if args.quiet else line.status, on_event=on_event,
         )
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         line.clear()
-    if result.samples_written == 0:  # an error, not a recording (main prints it, as JSON too with --json)
-        from qa.errors import UsageError
-
-        print_result(err, result)
-        raise UsageError(f"no ECG sample came from {result.port} in {result.capture_s:.0f} s ({result.discarded_bytes} bytes "
-                         f"discarded): nothing was written",
-                         hint="check --protocol and --baud against the device's settings, and that the device is sending")
-    print_result(err if args.json else sys.stdout, result)
+    print_result(err if args.json else sys.stdout, recording.capture)
     if args.json:
-        json_out({"action": "record", **result.to_dict()}, "qa.ecg/1")
+        json_out(recording, "qa.ecg/1")
     return EXIT_OK
 
 

@@ -1,76 +1,54 @@
-"""``qa check`` (an exam against its protocol) and ``qa dose`` (dose reports: events, DLP, mSv)."""
+"""``qa check`` (an exam against its protocol) and ``qa dose`` (dose reports: events, DLP, mSv).
+
+Each parses its arguments, calls one workflow (:func:`qa.workflows.exam.check_exam_files`,
+:func:`qa.workflows.dose.summarise_dose`) and prints its record.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, fmt, json_out, now_iso, short, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, fmt, json_out, short, table
 
 
 # ------------------------------------------------------------------------------------ check
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from qa import __version__
-    from qa.compliance import check_exam
-    from qa.dicom.exam import load_exam
-    from qa.dose import load_dose_tables
-    from qa.errors import UsageError
+    from qa.workflows.exam import check_exam_files
 
-    if args.plot and args.ecg is None:
-        raise UsageError("--plot draws the exam's ECG strip and needs --ecg TRACE", hint="add --ecg with the exam's ECG trace")
-    tables = load_dose_tables(args.dose_tables)
-    given = None
-    if args.protocol is not None:
-        from qa.compliance import validate_protocol
-        from qa.procedures import load_protocol
-
-        given = load_protocol(args.protocol)
-        validate_protocol(given, tables)  # before reading the exam
-    exam, protocol = load_exam(args.exam, protocol=given, series_uid=args.series_uid,
-                               progress=None if args.json else Progress("reading headers"))
-    gating = None
-    if args.ecg is not None:
-        from qa.cli.gating import gating_for_exam
-
-        gating = gating_for_exam(args.ecg, exam, protocol, lead=args.lead)
-    checklist = check_exam(exam, protocol, tables, gating=gating)
+    run = check_exam_files(args.exam, protocol=args.protocol, series_uid=args.series_uid, dose_tables=args.dose_tables, ecg=args.ecg,
+                           lead=args.lead, plot=args.plot, progress=None if args.json else Progress("reading headers"))
     out = sys.stderr if args.json else sys.stdout
-    print_checklist(out, exam, checklist)
-    if args.plot:
-        from qa.report.plots import write_ecg_strip
-
-        print(f"plot     {write_ecg_strip(args.plot, gating)}", file=out)
+    print_checklist(out, run.checklist)
+    if run.plot:
+        print(f"plot     {run.plot}", file=out)
     if args.json:
-        document = checklist.to_dict()
-        document["analysis_time"] = now_iso()
-        document["provenance"] = {"qa_version": __version__, "analysis_time": document["analysis_time"], "protocol": protocol.id,
-                                  "protocol_sha256": protocol.sha256, "dose_tables_sha256": tables.sha256,
-                                  "sop_instance_uids": list(exam.headers.sop_instance_uids)}
-        json_out(document, "qa.check/1")
-    return EXIT_FAIL if checklist.verdict == "fail" else EXIT_OK
+        json_out(run, "qa.check/1")
+    return EXIT_FAIL if run.verdict == "fail" else EXIT_OK
 
 
-def print_checklist(out, exam, checklist) -> None:
+def print_checklist(out, checklist) -> None:
+    exam = checklist.exam
     h = exam.headers
     print(f"Exam     {h.manufacturer or '?'} {h.model or ''}, station {h.station_name or '?'}; study {exam.study_key or '?'}", file=out)
     print(f"Series   {h.series_description or '(no description)'}: {h.n_images} images, {fmt(h.slice_thickness_mm, 2)} mm, "
           f"kernel {h.kernel or '?'}", file=out)
-    others = [s for s in exam.series if s.role != "checked"]
-    for s in others:
-        print(f"         also in the exam: '{s.description or '(no description)'}' ({s.n_images} images, "
-              f"{fmt(s.slice_thickness_mm, 2)} mm) {s.series_instance_uid}", file=out)
+    for s in exam.series:
+        if s.role != "checked":
+            print(f"         also in the exam: '{s.description or '(no description)'}' ({s.n_images} images, "
+                  f"{fmt(s.slice_thickness_mm, 2)} mm) {s.series_instance_uid}", file=out)
     print(f"Protocol {exam.protocol_choice}", file=out)
     print("", file=out)
     rows = [[c.id, c.status.upper(), short(c.measured), short(c.expected), c.message] for c in checklist.checks]
     print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
     print("", file=out)
-    d = checklist.effective_dose
+    dose = checklist.dose
+    d = dose.effective
     if d.dose_msv is not None:
-        print(f"Dose     DLP {fmt(checklist.dlp_mgycm, 1)} mGy cm ({checklist.dlp_source}); E {d.dose_msv:.2f} mSv"
+        print(f"Dose     DLP {fmt(dose.dlp_mgycm, 1)} mGy cm ({dose.dlp_source}); E {d.dose_msv:.2f} mSv"
               f"{' (lower bound)' if d.lower_bound else ''}, k {d.k_msv_per_mgycm if d.k_msv_per_mgycm is not None else 'per event'}"
               f" mSv/(mGy cm), ICRP {d.icrp_basis or '-'}", file=out)
     for w in checklist.warnings:
@@ -82,120 +60,39 @@ def print_checklist(out, exam, checklist) -> None:
 
 
 def cmd_dose(args: argparse.Namespace) -> int:
-    from qa.dicom import files
-    from qa.dicom.rdsr import merge_reports, read_dose_report
-    from qa.dose import compared_dose, load_dose_tables, reference_level_for, region_of, study_dose
-    from qa.errors import InputError
+    from qa.workflows.dose import summarise_dose
 
-    from qa.errors import UsageError
-
-    tables = load_dose_tables(args.dose_tables)
-    if args.k_factor is not None and args.k_factor not in tables.k_factors:
-        raise UsageError(f"--k-factor {args.k_factor!r} is not in {tables.path}", hint=f"choose one of {', '.join(tables.k_factors)}")
-    protocol = None
-    if args.protocol is not None:
-        from qa.procedures import load_protocol
-
-        protocol = load_protocol(args.protocol)  # a protocol that does not exist is an error, never ignored
-    sources = files.expand_inputs(args.paths)
-    reports, skipped = [], []
-    with files.Reader(headers_only=True) as reader:  # zip members are read from its temporary copies
-        for src in sources:
-            path = src.path
-            if path is None:
-                ds = reader.read(src)
-                path = getattr(ds, "filename", None) if ds is not None else None
-                if not isinstance(path, str):
-                    skipped.append(f"{os.path.basename(src.label)}: not a DICOM file")
-                    continue
-            try:
-                reports.append(read_dose_report(path, label=src.label))
-            except InputError as exc:
-                if len(sources) == 1:
-                    raise
-                skipped.append(f"{os.path.basename(src.label)}: {exc.message}")
-    if not reports:
-        raise InputError(args.paths[0] if len(args.paths) == 1 else None, None,
-                         "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
-                         hint="pass CT Radiation Dose SR files (or a folder holding them)")
+    summary = summarise_dose(args.paths, k_factor=args.k_factor, protocol=args.protocol, dose_tables=args.dose_tables)
     out = sys.stderr if args.json else sys.stdout
-    studies = []
-    for study in merge_reports(reports):
-        names = [e.acquisition_protocol for e in study.events]
-        level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None, names=names,
-                                         region_codes=[region_of(e) for e in study.events],
-                                         named_level=protocol.reference_level if protocol else None)
-        estimate = study_dose(study.events, tables, protocol_k=args.k_factor, dlp_total_mgycm=study.dlp_total_mgycm,
-                              k_origin="--k-factor")
-        compared = compared_dose(study.events, study.dlp_total_mgycm, study.dlp_by_phantom_mgycm)
-        mixed, compared_dlp, compared_ctdivol = compared.mixed, compared.dlp_mgycm, compared.ctdivol_mgy
-        ctdivol = compared_dose(study.events, None, {}).ctdivol_mgy  # the study's highest, whatever the phantom
-        comparisons = []
-        if level is not None:
-            for quantity, value, unit in (("ctdivol_mgy", compared_ctdivol, "mGy"), ("dlp_mgycm", compared_dlp, "mGy cm"),
-                                          ("dose_msv", estimate.dose_msv, "mSv")):
-                limit = getattr(level, quantity)
-                if limit is not None and value is not None:
-                    comparisons.append({"quantity": quantity, "value": value, "level": limit, "unit": unit,
-                                        "phantom": "body32" if mixed and quantity != "dose_msv" else None,
-                                        "status": "pass" if value <= limit else "warn"})
-        print(f"\nStudy    {study.manufacturer or '?'} {study.model or ''} {study.study_datetime or ''}: {len(study.events)} event(s) "
-              f"from {len(study.sop_instance_uids)} report(s)", file=out)
-        rows = [[str(n + 1), e.acquisition_type or "-", (e.acquisition_protocol or "-")[:28], (e.target_region or "-")[:16],
-                 "/".join(short(k) for k in e.kvp) or "-", short(e.ctdivol_mgy), short(e.dlp_mgycm), e.phantom or "-",
-                 short(ev.dose_msv), short(ev.k_msv_per_mgycm)]
-                for n, (e, ev) in enumerate(zip(study.events, estimate.events))]
-        print(table(["#", "type", "protocol", "region", "kVp", "CTDIvol mGy", "DLP mGy cm", "phantom", "E mSv", "k"], rows,
-                    align="lllllrrlrr"), file=out)
-        by_phantom = ", ".join(f"{k} {v:g}" for k, v in study.dlp_by_phantom_mgycm.items() if v)
-        print(f"DLP      total {short(study.dlp_total_mgycm)} mGy cm ({study.dlp_total_method}); by phantom: {by_phantom or '-'}", file=out)
-        print(f"E        {short(estimate.dose_msv)} mSv; k {estimate.k_source}; ICRP {estimate.icrp_basis or 'mixed'}", file=out)
-        if level is not None:
-            listing = "; ".join(f"{c['quantity']} {c['value']:.4g} vs {c['level']:g} {c['unit']}: {c['status'].upper()}" for c in comparisons)
-            print(f"Level    {level.name} [{level.kind}] ({why}): {listing or 'nothing to compare'}", file=out)
-        else:
-            print(f"Level    none ({why})", file=out)
-        for w in list(study.warnings) + list(estimate.notes):
-            print(f"note:    {w}", file=out)
-        names_only = [os.path.basename(path) for path in study.paths]  # file names only: folders may name patients
-        studies.append({
-            "source_file": names_only[-1] if names_only else None,
-            "source_files": names_only,
-            "study_instance_uid": study.study_instance_uid,
-            "sop_instance_uids": list(study.sop_instance_uids),
-            "superseded_sop_instance_uids": list(study.superseded_sop_instance_uids),
-            "manufacturer": study.manufacturer,
-            "model": study.model,
-            "station_name": study.station_name,
-            "study_datetime": study.study_datetime,
-            "events": [
-                {"irradiation_event_uid": e.irradiation_event_uid, "acquisition_type": e.acquisition_type,
-                 "protocol": e.acquisition_protocol, "target_region": e.target_region,
-                 "target_region_code": [e.target_region_code, e.target_region_scheme] if e.target_region_code else None,
-                 "kvp": list(e.kvp), "tube_current_ma": list(e.tube_current_ma), "ctdivol_mgy": e.ctdivol_mgy,
-                 "dlp_mgycm": e.dlp_mgycm, "phantom": e.phantom, "k_msv_per_mgycm": ev.k_msv_per_mgycm,
-                 "k_source": ev.k_source, "icrp_basis": ev.icrp_basis, "dose_msv": ev.dose_msv, "sources": dict(e.sources)}
-                for e, ev in zip(study.events, estimate.events)
-            ],
-            "ctdivol_mgy": ctdivol,
-            "dlp_total_mgycm": study.dlp_total_mgycm,
-            "dlp_total_method": study.dlp_total_method,
-            "dlp_by_phantom_mgycm": dict(study.dlp_by_phantom_mgycm),
-            "effective_dose_msv": estimate.dose_msv,
-            "k_msv_per_mgycm": estimate.k_msv_per_mgycm,
-            "k_source": estimate.k_source,
-            "icrp_basis": estimate.icrp_basis,
-            "effective_dose": estimate.to_dict(),
-            "reference_level": level.to_dict() if level is not None else None,
-            "reference_level_choice": why,
-            "comparisons": comparisons,
-            "warnings": list(study.warnings) + list(estimate.notes),
-        })
-    for s in skipped:
+    for study in summary.reports:
+        print_study_dose(out, study)
+    for s in summary.skipped:
         print(f"skipped: {s}", file=out)
     if args.json:
-        json_out({"reports": studies, "skipped": skipped, "dose_tables_sha256": tables.sha256}, "qa.dose/1")
-    return EXIT_OK
+        json_out(summary, "qa.dose/1")
+    return EXIT_FAIL if summary.verdict == "fail" else EXIT_OK
+
+
+def print_study_dose(out, study) -> None:
+    print(f"\nStudy    {study.manufacturer or '?'} {study.model or ''} {study.study_datetime or ''}: {len(study.events)} event(s) "
+          f"from {len(study.sop_instance_uids)} report(s); study {study.study_key or '?'}", file=out)
+    rows = [[str(n + 1), e.acquisition_type or "-", (e.protocol or "-")[:28], (e.target_region or "-")[:16],
+             "/".join(short(k) for k in e.kvp) or "-", short(e.ctdivol_mgy), short(e.dlp_mgycm), e.phantom or "-",
+             short(e.dose_msv), short(e.k_msv_per_mgycm)]
+            for n, e in enumerate(study.events)]
+    print(table(["#", "type", "protocol", "region", "kVp", "CTDIvol mGy", "DLP mGy cm", "phantom", "E mSv", "k"], rows,
+                align="lllllrrlrr"), file=out)
+    by_phantom = ", ".join(f"{k} {v:g}" for k, v in study.dlp_by_phantom_mgycm.items() if v)
+    print(f"DLP      total {short(study.dlp_total_mgycm)} mGy cm ({study.dlp_total_method}); by phantom: {by_phantom or '-'}", file=out)
+    print(f"E        {short(study.effective_dose_msv)} mSv; k {study.k_source}; ICRP {study.icrp_basis or 'mixed'}", file=out)
+    level = study.reference_level
+    if level is not None:
+        listing = "; ".join(f"{c.id} {c.message}: {c.status.upper()}" for c in study.checks)
+        print(f"Level    {level.name} [{level.kind}] ({study.reference_level_choice}): {listing or 'nothing to compare'}", file=out)
+    else:
+        print(f"Level    none ({study.reference_level_choice})", file=out)
+    for w in study.warnings:
+        print(f"note:    {w}", file=out)
 
 
 # ------------------------------------------------------------------------------------ parsers

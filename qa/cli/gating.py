@@ -1,4 +1,4 @@
-"""``qa gating``: prospective gating timing of a CT exam against its ECG trace."""
+"""``qa gating``: prospective gating timing of a CT exam against its ECG trace (:func:`qa.workflows.gating.analyse_gating`)."""
 
 from __future__ import annotations
 
@@ -6,99 +6,51 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, fmt, json_out, now_iso, positive, table
-
-
-def gating_report(trace_path, *, series=None, exposures=None, protocol_name=None, lead=None, fs_hz=None, series_uid=None):
-    """Read the trace and the exposure windows, run the analysis: (report, protocol)."""
-    from qa.ecg.gating import ExposureWindow
-    from qa.ecg.trace import read_exposures_csv, read_trace
-    from qa.procedures import load_protocol
-
-    if series is not None:
-        from qa.dicom.exam import load_exam
-
-        exam, protocol = load_exam(series, protocol=protocol_name, series_uid=series_uid)
-        return gating_for_exam(trace_path, exam, protocol, lead=lead, fs_hz=fs_hz), protocol
-    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
-    protocol = load_protocol(protocol_name or "cac-standard")
-    windows, source = [], ""
-    if exposures is not None:
-        windows = [ExposureWindow(s, d, "exposure CSV") for s, d in read_exposures_csv(exposures)]
-        source = "exposure CSV"
-    return _analyze(trace, windows, protocol, source, None), protocol
-
-
-def gating_for_exam(trace_path, exam, protocol, *, lead=None, fs_hz=None):
-    """The gating analysis of an already loaded exam (``qa check --ecg``): windows from its stack times."""
-    from qa.ecg.gating import windows_from_stacks
-    from qa.ecg.trace import read_trace
-
-    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
-    h = exam.headers
-    exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
-    windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
-    return _analyze(trace, windows, protocol, "CT stack acquisition times (approximate)", note)
-
-
-def _analyze(trace, windows, protocol, source: str, note: str | None):
-    from qa.ecg.gating import analyze_gating
-
-    phase_rule = protocol.rule("cardiac_phase")
-    hr_rule = protocol.rule("heart_rate")
-    return analyze_gating(trace, windows, protocol.gating, phase_window_pct=phase_rule.range if phase_rule is not None else None,
-                          heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
-                          windows_source=source, time_base_note=note)
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, fmt, json_out, positive, table
 
 
 def cmd_gating(args: argparse.Namespace) -> int:
-    from qa import __version__
+    from qa.workflows.gating import analyse_gating
 
-    report, protocol = gating_report(args.ecg, series=args.series, exposures=args.exposures, protocol_name=args.protocol,
-                                     lead=args.lead, fs_hz=args.fs, series_uid=args.series_uid)
+    run = analyse_gating(args.ecg, series=args.series, exposures=args.exposures, protocol=args.protocol, lead=args.lead, fs_hz=args.fs,
+                         series_uid=args.series_uid, plot=args.plot)
     out = sys.stderr if args.json else sys.stdout
-    print_gating(out, report, protocol)
-    if args.plot:
-        from qa.report.plots import write_ecg_strip
-
-        print(f"plot     {write_ecg_strip(args.plot, report)}", file=out)
+    print_gating(out, run.report, run.protocol.id)
+    if run.plot:
+        print(f"plot     {run.plot}", file=out)
     if args.json:
-        document = report.to_dict()
-        document["protocol"] = protocol.to_dict()
-        document["analysis_time"] = now_iso()
-        document["provenance"] = {"qa_version": __version__, "protocol_sha256": protocol.sha256}
-        json_out(document, "qa.gating/1")
-    return EXIT_FAIL if any(e.status == "fail" for e in report.result.exposures) else EXIT_OK
+        json_out(run, "qa.gating/1")
+    return EXIT_FAIL if run.failed else EXIT_OK
 
 
-def print_gating(out, report, protocol) -> None:
-    t = report.trace
+def print_gating(out, report, protocol_id: str) -> None:
+    t = report.ecg
     hr = report.heart_rate_bpm
-    print(f"ECG      {t.source}, lead {t.lead}, {t.fs_hz:g} Hz, {t.duration_s:.1f} s"
+    print(f"ECG      {t.source}, lead {t.lead}, {t.sampling_rate_hz:g} Hz, {t.duration_s:.1f} s"
           + (f", starts {t.start_time.isoformat()}" if t.start_time else ", no absolute start time")
-          + (f", {len(t.gaps())} gap(s)" if t.gaps() else ""), file=out)
-    print(f"Beats    {report.r_peak_s.size} R-peaks; heart rate {fmt(hr['mean'], 0)} bpm (min {fmt(hr['min'], 0)}, "
-          f"max {fmt(hr['max'], 0)}, SD {fmt(hr['sd'], 1)}); premature beats: {len(report.premature)}"
+          + (f", {len(t.gaps)} gap(s)" if t.gaps else ""), file=out)
+    print(f"Beats    {len(report.beats.r_peak_times_s)} R-peaks; heart rate {fmt(hr.mean, 0)} bpm (min {fmt(hr.min, 0)}, "
+          f"max {fmt(hr.max, 0)}, SD {fmt(hr.sd, 1)}); premature beats: {len(report.premature)}"
           + ("; atrial fibrillation suspected" if report.rhythm.af_suspected else ""), file=out)
-    window = report.result.phase_window_pct
+    window = report.phase_window_pct
     window_text = f"{window[0]:g}-{window[1]:g} % RR" if window else "none"
-    print(f"Protocol {protocol.id}: phase window {window_text}; exposures from "
-          f"{report.windows_source or '-'}", file=out)
-    if report.result.exposures:
+    print(f"Protocol {protocol_id}: phase window {window_text}; exposures from "
+          f"{report.exposure_windows_from or '-'}", file=out)
+    if report.exposures:
         rows = [[str(e.index + 1), f"{e.start_s:.3f}", f"{1000 * e.duration_s:.0f}", fmt(e.rr_predicted_ms, 0), fmt(e.rr_actual_ms, 0),
                  fmt(e.delay_ms, 0), fmt(e.phase_pct, 1), {True: "yes", False: "NO", None: "-"}[e.ends_before_next_r],
                  {True: "yes", False: "no", None: "-"}[e.ectopic_beat], e.status.upper() + (" ~" if e.approximate else "")]
-                for e in report.result.exposures]
+                for e in report.exposures]
         print("", file=out)
         print(table(["#", "start s", "ms", "RR pred", "RR actual", "delay ms", "phase %", "before next R", "ectopic", "status"], rows,
                     align="rrrrrrrlll"), file=out)
     print("", file=out)
     rows = [[c.id, c.status.upper(), "-" if c.measured is None else str(c.measured), "-" if c.expected is None else str(c.expected),
-             c.message] for c in report.result.checks]
+             c.message] for c in report.checks]
     print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
-    for note in report.result.notes:
+    for note in report.notes:
         print(f"note:    {note}", file=out)
-    print(f"VERDICT  {report.result.verdict.upper()}", file=out)
+    print(f"VERDICT  {report.verdict.upper()}", file=out)
 
 
 def add_parser(sub) -> None:

@@ -1,4 +1,4 @@
-"""``qa score``: calcium scores of a CT series."""
+"""``qa score``: calcium scores of a CT series (:func:`qa.workflows.score.score_series`)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,23 @@ from typing import TextIO
 from qa.cli.common import (
     EXIT_OK,
     HelpFormatter,
-    Progress,
     count,
     finite,
     fmt,
     json_out,
     non_negative,
-    now_iso,
     positive,
+    progress_stages,
     table,
 )
 
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scoring (explicit options override the --method preset)")
+    from qa.calcium.presets import METHOD_PRESETS
+
     g.add_argument(
-        "--method", default="standard", choices=["standard", "siemens", "ge", "philips", "canon"],
+        "--method", default="standard", choices=list(METHOD_PRESETS),
         help="parameter preset (default: standard = HU >= 130, area >= 1 mm2, 4-connected, plain volume)",
     )
     g.add_argument("--threshold-hu", type=finite, metavar="HU", help="calcium threshold in HU (standard: 130)")
@@ -45,22 +46,12 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from_args(args: argparse.Namespace, kvp: float | None):
-    from qa.calcium.scoring import scoring_settings
-    from qa.errors import UsageError
+def scoring_request(args: argparse.Namespace):
+    """The scoring options of the command line as a :class:`qa.calcium.scoring.ScoringRequest`."""
+    from qa.calcium.scoring import ScoringRequest
 
-    try:
-        return scoring_settings(
-            args.method,
-            threshold_hu=args.threshold_hu,
-            min_area_mm2=args.min_area_mm2,
-            connectivity=args.connectivity,
-            volume_method=args.volume_method,
-            kv_adapted=args.kv_adapted,
-            kvp=kvp,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc), hint="see qa score --help") from exc
+    return ScoringRequest(method=args.method, threshold_hu=args.threshold_hu, min_area_mm2=args.min_area_mm2,
+                          connectivity=args.connectivity, volume_method=args.volume_method, kv_adapted=args.kv_adapted)
 
 
 def describe_settings(s) -> str:
@@ -75,35 +66,20 @@ def describe_settings(s) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from qa.calcium.scoring import score_volume
-    from qa.dicom.series import load_volume, scan_inputs, select_series
+    from qa.workflows.score import score_series
 
-    err = sys.stderr
-    scan = scan_inputs(args.series, progress=Progress("reading headers"))
-    group = select_series(scan, args.series_uid)
-    volume = load_volume(group, progress=Progress("decoding pixels "))
-    settings = settings_from_args(args, volume.info.kvp)
-    score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=args.c_ha)
-    payload = {
-        "analysis_time": now_iso(),
-        "input_summary": scan.to_dict() | {"summary": scan.summary()},
-        "series": volume.summary_dict(),
-        **score.to_dict(),
-        "notes": list(volume.notes),
-        "provenance": {
-            "sop_instance_uids": list(volume.sop_instance_uids),
-        },
-    }
-    out = err if args.json else sys.stdout
-    print_score(out, scan, volume, score, settings, args.max_lesions)
+    run = score_series(args.series, series_uid=args.series_uid, scoring=scoring_request(args), c_ha_mg_per_cm3_hu=args.c_ha,
+                       progress=progress_stages())
+    print_score(sys.stderr if args.json else sys.stdout, run, args.max_lesions)
     if args.json:
-        json_out(payload, "qa.score/1")
+        json_out(run, "qa.score/1")
     return EXIT_OK
 
 
-def print_score(out: TextIO, scan, volume, score, settings, max_lesions: int) -> None:
+def print_score(out: TextIO, run, max_lesions: int) -> None:
+    volume, score, settings = run.volume, run.score, run.score.settings
     info = volume.info
-    print(f"Input    {scan.summary()}", file=out)
+    print(f"Input    {run.input_summary.summary}", file=out)
     print(
         f"Series   {info.series_instance_uid}  '{info.series_description}'  "
         f"{info.manufacturer or '?'} {info.model or ''}".rstrip(),

@@ -52,7 +52,7 @@ def synth_options(args: argparse.Namespace):
 
 
 def cmd_synth_phantom(args: argparse.Namespace) -> int:
-    from qa.phantom.synth import synthesize_phantom
+    from qa.workflows.synth import synthesize_phantom
 
     opts = synth_options(args)
     result = synthesize_phantom(args.out_dir, opts, progress=Progress("writing slices"))
@@ -61,7 +61,8 @@ def cmd_synth_phantom(args: argparse.Namespace) -> int:
     print(f"series {result.series_instance_uid}", file=out)
     print(f"truth  {result.truth_path}", file=out)
     if args.json:
-        json_out({"out_dir": result.out_dir, "n_files": len(result.files), "truth": result.truth}, "qa.synth/1")
+        json_out({"out_dir": result.out_dir, "n_files": len(result.files), "series_instance_uid": result.series_instance_uid,
+                  "truth": result.truth}, "qa.synth/1")
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import InputError
+from qa.records.volume import SliceGeometry  # noqa: F401  (re-exported: the geometry of a loaded volume)
 
 # Tolerances (our choices, not from a standard; each errs on the side of refusing).
 ORIENTATION_ATOL = 1e-3  # direction cosines of the images of one series must agree this well
@@ -26,58 +27,6 @@ IRREGULAR_FRACTION = 0.10  # a step differing from the increment by more than 10
 SPACING_ATOL_MM = 1e-3  # pixel spacings of one series must agree this well
 
 _HINT_CONSISTENT = "pass one complete, consistent axial series (re-export it from the scanner or PACS)"
-
-
-@dataclass(frozen=True, eq=False)
-class SliceGeometry:
-    """Maps (slice, row, column) indices to DICOM patient coordinates in mm."""
-
-    image_positions_mm: np.ndarray  # (n_slices, 3)
-    orientation: tuple[float, ...]
-    pixel_spacing_mm: tuple[float, float]  # (between rows, between columns)
-
-    def plane_xy(self, rows: slice, cols: slice, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Patient x and y of the pixel centres of rows x cols of slice ``k``, as 2-D grids.
-
-        Computed as outer sums of the row and column steps: cheap even for a full 512 x 512 slice.
-        """
-        r = np.arange(rows.start or 0, rows.stop, dtype=float)
-        c = np.arange(cols.start or 0, cols.stop, dtype=float)
-        origin = self.image_positions_mm[k]
-        row_dir = np.asarray(self.orientation[:3], dtype=float)  # direction of increasing column index
-        col_dir = np.asarray(self.orientation[3:], dtype=float)  # direction of increasing row index
-        dr, dc = self.pixel_spacing_mm
-        x = origin[0] + np.add.outer(r * dr * col_dir[0], c * dc * row_dir[0])
-        y = origin[1] + np.add.outer(r * dr * col_dir[1], c * dc * row_dir[1])
-        return x, y
-
-    def index_of(self, x: float, y: float, k: int = 0) -> tuple[float, float]:
-        """Fractional (row, column) of patient (x, y) in axial slice ``k`` (inverse of plane_xy)."""
-        origin = self.image_positions_mm[k]
-        row_dir = np.asarray(self.orientation[:3], dtype=float)
-        col_dir = np.asarray(self.orientation[3:], dtype=float)
-        dr, dc = self.pixel_spacing_mm
-        a = np.array([[col_dir[0] * dr, row_dir[0] * dc], [col_dir[1] * dr, row_dir[1] * dc]])
-        i, j = np.linalg.solve(a, np.array([x - origin[0], y - origin[1]]))
-        return float(i), float(j)
-
-    def to_patient(self, k, i, j) -> np.ndarray:
-        """Patient coordinates (..., 3) of fractional indices; ``k`` is interpolated linearly."""
-        k = np.asarray(k, dtype=float)
-        i = np.asarray(i, dtype=float)
-        j = np.asarray(j, dtype=float)
-        row_dir = np.asarray(self.orientation[:3], dtype=float)
-        col_dir = np.asarray(self.orientation[3:], dtype=float)
-        n = self.image_positions_mm.shape[0]
-        k0 = np.clip(np.floor(k), 0, max(n - 1, 0)).astype(int)
-        k1 = np.clip(k0 + 1, 0, n - 1)
-        frac = (k - k0)[..., None]
-        origin = self.image_positions_mm[k0] * (1 - frac) + self.image_positions_mm[k1] * frac
-        return (
-            origin
-            + j[..., None] * self.pixel_spacing_mm[1] * row_dir
-            + i[..., None] * self.pixel_spacing_mm[0] * col_dir
-        )
 
 
 @dataclass(frozen=True)

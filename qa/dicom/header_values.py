@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from qa.dicom import attributes as attr
+from qa.records.identity import vendor_of  # noqa: F401  (re-exported for the header readers)
 
 
 def _number(value: Any) -> float | None:
@@ -62,21 +63,6 @@ def _first(candidates) -> tuple[float | None, str | None]:
         if number is not None:
             return number, source
     return None, None
-
-
-def vendor_of(manufacturer: str | None) -> str | None:
-    """The vendor family of a Manufacturer value: "ge", "siemens", "canon" (Toshiba too), "philips"."""
-    text = (manufacturer or "").upper()
-    words = re.findall(r"[A-Z]+", text)
-    if words[:1] == ["GE"] or "GE MEDICAL" in text or "GE HEALTHCARE" in text:
-        return "ge"
-    if "SIEMENS" in text:
-        return "siemens"
-    if "TOSHIBA" in text or "CANON" in text:
-        return "canon"
-    if "PHILIPS" in text or "ELSCINT" in text:
-        return "philips"
-    return None
 
 
 def _private(ds, group: int, creator: str, offset: int, name: str) -> tuple[Any, str | None]:

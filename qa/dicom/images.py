@@ -11,55 +11,10 @@ from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
 from qa.errors import InputError
+from qa.records.identity import Pseudonymiser
+from qa.records.volume import SeriesInfo
 
-
-@dataclass(frozen=True)
-class SeriesInfo:
-    """Header facts about one series (from its first image), for listings and provenance."""
-
-    series_instance_uid: str
-    study_instance_uid: str | None
-    series_description: str
-    series_number: int | None
-    modality: str
-    sop_class_uid: str
-    sop_class_name: str
-    manufacturer: str | None
-    model: str | None
-    station_name: str | None
-    device_serial_number: str | None
-    kvp: float | None
-    convolution_kernel: str | None
-    study_date: str | None
-    acquisition_datetime: str | None  # ISO 8601, from the first image (acquisition, else series, else study)
-    ctdivol_mgy: float | None
-    exposure_mas: float | None
-    n_images: int
-    n_files: int
-    first_file: str
-
-    def to_dict(self) -> dict:
-        """Listing fields (no study identifiers or dates: those stay out of JSON output)."""
-        return {
-            "series_instance_uid": self.series_instance_uid,
-            "series_description": self.series_description,
-            "series_number": self.series_number,
-            "modality": self.modality,
-            "sop_class": self.sop_class_name,
-            "manufacturer": self.manufacturer,
-            "model": self.model,
-            "kvp": self.kvp,
-            "convolution_kernel": self.convolution_kernel,
-            "n_images": self.n_images,
-        }
-
-    def describe(self) -> str:
-        desc = self.series_description or "(no description)"
-        num = f"#{self.series_number} " if self.series_number is not None else ""
-        return (
-            f"{self.series_instance_uid}  {num}'{desc}'  {self.modality}  "
-            f"{self.n_images} image{'s' if self.n_images != 1 else ''}"
-        )
+__all__ = ["ImageRef", "SeriesInfo", "images_of", "series_info"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +37,8 @@ class ImageRef:
     gantry_tilt_deg: float | None
 
 
-def series_info(ds, label: str, n_images: int, n_files: int) -> SeriesInfo:
+def series_info(ds, label: str, n_images: int, n_files: int, pseudonymise: Pseudonymiser) -> SeriesInfo:
+    """The series facts of a series' first dataset; the StudyInstanceUID only as its pseudonym."""
     number = attr.raw_text(ds, "SeriesNumber")
     try:
         number = int(number) if number is not None else None
@@ -102,7 +58,7 @@ def series_info(ds, label: str, n_images: int, n_files: int) -> SeriesInfo:
     sop = attr.raw_text(ds, "SOPClassUID") or ""
     return SeriesInfo(
         series_instance_uid=attr.raw_text(ds, "SeriesInstanceUID") or "",
-        study_instance_uid=attr.raw_text(ds, "StudyInstanceUID"),
+        study_key=pseudonymise(attr.raw_text(ds, "StudyInstanceUID")),
         series_description=attr.text(ds, "SeriesDescription") or "",
         series_number=number,
         modality=attr.raw_text(ds, "Modality") or "?",
@@ -114,7 +70,6 @@ def series_info(ds, label: str, n_images: int, n_files: int) -> SeriesInfo:
         device_serial_number=attr.text(ds, "DeviceSerialNumber"),
         kvp=kvp,
         convolution_kernel=kernel,
-        study_date=attr.raw_text(ds, "StudyDate"),
         acquisition_datetime=_acquisition_datetime(ds),
         ctdivol_mgy=_positive_number(attr.lookup(ds, "CTDIvol")),
         exposure_mas=_positive_number(attr.lookup(ds, "Exposure")),

@@ -15,15 +15,19 @@ reports of a continued study (different events) are all kept.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
 
 from qa.dicom import attributes as attr
 from qa.dicom import files
 from qa.dicom import rdsr_codes as C
 from qa.dicom import sr_content as sr
 from qa.dicom.integrity import check_complete
+from qa.dicom.rdsr_common import finish_report
+from qa.dicom.rdsr_merge import merge_study
+from qa.dicom.rdsr_philips import report_from_philips
 from qa.errors import InputError
+from qa.records.dose import DoseEvent, DoseReport, StudyDose
+from qa.records.identity import Pseudonymiser
 
 __all__ = ["DoseEvent", "DoseReport", "StudyDose", "is_dose_report", "merge_reports", "read_dose_report"]
 
@@ -40,105 +44,16 @@ _HINT_RDSR = ("pass the exam's CT Radiation Dose SR (RDSR, or Enhanced SR with T
 _HINT_REEXPORT = "copy or export the report again from the scanner or PACS"
 
 
-def _plain(value):
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value.to_dict() if hasattr(value, "to_dict") else value
-
-
-class _Record:
-    def to_dict(self) -> dict:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class DoseEvent(_Record):
-    """One irradiation event (TID 10013 "CT Acquisition").  Per-source tuples have one value per
-    X-ray source (two for dual source), in the order of the report.  ``sources`` maps a field name
-    to where its value came from ("DCM 113830", a header tag)."""
-
-    irradiation_event_uid: str | None
-    acquisition_type: str | None  # spiral | sequenced | constant_angle | stationary | free | cone_beam
-    acquisition_protocol: str | None
-    target_region: str | None  # code meaning, for display
-    target_region_code: str | None
-    target_region_scheme: str | None
-    xray_source_ids: tuple[str | None, ...]
-    kvp: tuple[float | None, ...]
-    tube_current_ma: tuple[float | None, ...]
-    max_tube_current_ma: tuple[float | None, ...]
-    exposure_time_per_rotation_s: tuple[float | None, ...]
-    n_xray_sources_reported: int | None
-    exposure_time_s: float | None
-    scanning_length_mm: float | None
-    single_collimation_mm: float | None
-    total_collimation_mm: float | None
-    pitch: float | None
-    ctdivol_mgy: float | None
-    dlp_mgycm: float | None
-    phantom: str | None  # head16 | body32 | None
-    ssde_mgy: float | None
-    comment: str | None
-    start_datetime: str | None  # ISO 8601
-    sources: dict[str, str] = field(default_factory=dict, hash=False)  # field -> where its value came from
-
-
-@dataclass(frozen=True)
-class DoseReport(_Record):
-    """One dose report file.  ``dlp_total_mgycm`` is the report's own total (DCM 113813, or the
-    Philips header total), never replaced by ``dlp_events_sum_mgycm``.  No patient identifiers."""
-
-    path: str
-    sop_instance_uid: str | None
-    sop_class: str  # xray_dose_sr | enhanced_sr | comprehensive_sr | philips_dose_info
-    study_instance_uid: str | None
-    manufacturer: str | None
-    model: str | None
-    device_serial_number: str | None
-    station_name: str | None
-    study_datetime: str | None
-    series_datetime: str | None
-    irradiation_start_datetime: str | None
-    irradiation_end_datetime: str | None
-    events: tuple[DoseEvent, ...]
-    dlp_total_mgycm: float | None
-    dlp_total_source: str | None
-    n_events_reported: int | None
-    dlp_events_sum_mgycm: float
-    dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StudyDose(_Record):
-    """The dose of one study from all its reports (see :func:`merge_reports`)."""
-
-    study_instance_uid: str | None
-    sop_instance_uids: tuple[str, ...]  # every report of the study, in input order
-    superseded_sop_instance_uids: tuple[str, ...]  # cumulative re-sends repeated by a later report
-    paths: tuple[str, ...]
-    events: tuple[DoseEvent, ...]
-    dlp_total_mgycm: float | None
-    dlp_total_method: str
-    dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
-    manufacturer: str | None = None
-    model: str | None = None
-    station_name: str | None = None
-    study_datetime: str | None = None
-    warnings: tuple[str, ...] = ()
-
-
 # --------------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------------
 
 
-def read_dose_report(path: str | os.PathLike, *, label: str | None = None) -> DoseReport:
+def read_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser, label: str | None = None) -> DoseReport:
     """The dose report in ``path``: a CT RDSR / Enhanced SR (TID 10011) or a Philips dose info
     capture.  Raises :class:`InputError` naming the file (``label``, e.g. archive.zip!member, when
-    given) and the field for anything else."""
+    given) and the field for anything else.  The StudyInstanceUID is kept only as its pseudonym
+    (``study_key``): read the reports that are to be merged with one ``pseudonymise``."""
     label = label or str(path)
     if not os.path.isfile(path):
         raise InputError(label, None, "no such file", hint="check the path")
@@ -148,10 +63,8 @@ def read_dose_report(path: str | os.PathLike, *, label: str | None = None) -> Do
     kind = _kind(ds, label)
     check_complete(ds, str(path), hint=_HINT_REEXPORT, label=label)
     if kind == "sr":
-        return _report_from_sr(ds, label)
-    from qa.dicom.rdsr_philips import report_from_philips
-
-    return report_from_philips(ds, label)
+        return _report_from_sr(ds, label, pseudonymise)
+    return report_from_philips(ds, label, pseudonymise)
 
 
 def is_dose_report(dataset_or_path) -> bool:
@@ -170,7 +83,7 @@ def is_dose_report(dataset_or_path) -> bool:
 
 
 def merge_reports(reports: Iterable[DoseReport]) -> list[StudyDose]:
-    """One :class:`StudyDose` per StudyInstanceUID, in order of first appearance.
+    """One :class:`StudyDose` per study (the same ``study_key``: read with one pseudonymiser), in order of first appearance.
 
     The same SOP instance read twice counts once.  A report whose events (by Irradiation Event
     UID) all appear in another report of the study is a cumulative re-send and is superseded by
@@ -181,10 +94,8 @@ def merge_reports(reports: Iterable[DoseReport]) -> list[StudyDose]:
     """
     groups: dict[str, list[DoseReport]] = {}
     for report in reports:
-        key = report.study_instance_uid or f"report:{report.sop_instance_uid or report.path}"
+        key = report.study_key or f"report:{report.sop_instance_uid or report.path}"
         groups.setdefault(key, []).append(report)
-    from qa.dicom.rdsr_merge import merge_study
-
     return [merge_study(group) for group in groups.values()]
 
 
@@ -334,7 +245,7 @@ def _event(container, number: int, ctx: sr.Context) -> DoseEvent:
     )
 
 
-def _report_from_sr(ds, label: str) -> DoseReport:
+def _report_from_sr(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     root = _sr_root(ds, label)
     ctx = sr.Context(ds)
     accumulated = sr.first(root, C.CT_ACCUMULATED_DOSE_DATA)
@@ -365,53 +276,7 @@ def _report_from_sr(ds, label: str) -> DoseReport:
         dlp_total_source="DCM 113813" if total is not None else None,
         n_events_reported=None if n_reported is None else int(n_reported),
         header=ds,
+        pseudonymise=pseudonymise,
     )
-
-
-def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, **fields_) -> DoseReport:
-    """The report record, with the consistency checks every kind of report gets."""
-    events_sum = _round(sum(e.dlp_mgycm for e in events if e.dlp_mgycm is not None))
-    total, n_reported = fields_["dlp_total_mgycm"], fields_["n_events_reported"]
-    if n_reported is not None and n_reported != len(events):
-        ctx.warn(f"the report says {n_reported} irradiation events but holds {len(events)}")
-    uids = [e.irradiation_event_uid for e in events if e.irradiation_event_uid]
-    if len(set(uids)) != len(uids):
-        ctx.warn("some Irradiation Event UIDs occur more than once in the report")
-    if total is not None and abs(total - events_sum) > 0.05 + 1e-3 * abs(total):
-        ctx.warn(f"the report's own DLP total {total:g} mGy.cm differs from the sum of its events' "
-                 f"DLP {events_sum:g} mGy.cm; the own total is kept")
-    return DoseReport(
-        study_instance_uid=attr.raw_text(header, "StudyInstanceUID"),
-        study_datetime=sr.iso_datetime(_date_time(header, "StudyDate", "StudyTime")),
-        series_datetime=sr.iso_datetime(_date_time(header, "SeriesDate", "SeriesTime")),
-        events=events,
-        dlp_events_sum_mgycm=events_sum,
-        dlp_by_phantom_mgycm=dlp_by_phantom(events),
-        warnings=tuple(ctx.warnings),
-        **fields_,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Small helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _round(value: float) -> float:
-    return round(value, 6)
-
-
-def dlp_by_phantom(events: Iterable[DoseEvent]) -> dict[str, float]:
-    """DLP subtotals (mGy.cm) of events measured in the head and body phantoms; 'unknown' for the rest."""
-    out = dict.fromkeys(C.PHANTOM_KEYS, 0.0)
-    for e in events:
-        if e.dlp_mgycm is not None:
-            out[e.phantom or "unknown"] += e.dlp_mgycm
-    return {k: _round(v) for k, v in out.items()}
-
-
-def _date_time(ds, date_key: str, time_key: str) -> str | None:
-    date = attr.raw_text(ds, date_key)
-    return date + (attr.raw_text(ds, time_key) or "") if date else None
 
 

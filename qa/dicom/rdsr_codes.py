@@ -10,6 +10,8 @@ the CT code is DCM 113806 (``codes.DCM.StationaryAcquisitionCT``).
 
 from __future__ import annotations
 
+from qa.records.dose import PHANTOM_KEYS as DOSE_PHANTOM_KEYS
+
 Code = tuple[str, str]  # (CodeValue, CodingSchemeDesignator)
 
 # ---- document level ---------------------------------------------------------------------
@@ -70,7 +72,7 @@ ACQUISITION_TYPES: dict[Code, str] = {
 }
 # PS3.16 CID 4052 "Phantom Devices": the two CTDI phantoms of IEC 60601-2-44 (16 cm head, 32 cm body)
 PHANTOMS: dict[Code, str] = {("113690", "DCM"): "head16", ("113691", "DCM"): "body32"}
-PHANTOM_KEYS = ("head16", "body32", "unknown")
+PHANTOM_KEYS = DOSE_PHANTOM_KEYS  # head16, body32, unknown (qa.records.dose)
 
 # PS3.3 CT Acquisition Type Macro: Acquisition Type (0018,9302) enumerated values -> our short names
 ACQUISITION_TYPE_TERMS = {

@@ -6,7 +6,8 @@ without one (Philips dose info) is identified by its report and position.
 
 from __future__ import annotations
 
-from qa.dicom.rdsr import DoseEvent, DoseReport, StudyDose, _round, dlp_by_phantom
+from qa.dicom.rdsr_common import dlp_by_phantom, round_dlp
+from qa.records.dose import DoseEvent, DoseReport, StudyDose
 
 
 def merge_study(reports: list[DoseReport]) -> StudyDose:
@@ -39,26 +40,28 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
         only = reps[kept[0]]
         total, method = own[0], f"own total ({only.dlp_total_source}) of report {_name(only)}{re_sends}"
     elif disjoint and None not in own:
-        total = _round(sum(own))  # type: ignore[arg-type]
+        total = round_dlp(sum(own))  # type: ignore[arg-type]
         method = f"sum of the own totals of {len(kept)} reports with disjoint events{re_sends}"
     else:
         dlps = [e.dlp_mgycm for e in events if e.dlp_mgycm is not None]
-        total = _round(sum(dlps)) if dlps else None
+        total = round_dlp(sum(dlps)) if dlps else None
         why = "a report has no own total" if None in own else "the reports share some events"
         method = f"sum of the kept events' DLP ({why}){re_sends}"
         notes.append(f"study DLP total is the sum of event DLPs because {why}")
     first = reps[kept[0]]
     return StudyDose(
-        study_instance_uid=reps[0].study_instance_uid,
+        study_key=reps[0].study_key,
         sop_instance_uids=tuple(r.sop_instance_uid or "" for r in reps),
         superseded_sop_instance_uids=tuple(reps[i].sop_instance_uid or "" for i in sorted(superseded)),
         paths=tuple(r.path for r in reps),
+        source_files=tuple(r.source_file for r in reps),
         events=tuple(events),
         dlp_total_mgycm=total,
         dlp_total_method=method,
         dlp_by_phantom_mgycm=dlp_by_phantom(events),
         manufacturer=first.manufacturer,
         model=first.model,
+        device_serial_number=first.device_serial_number,
         station_name=first.station_name,
         study_datetime=first.study_datetime,
         warnings=tuple(notes) + tuple(w for i in kept for w in reps[i].warnings),

@@ -13,7 +13,9 @@ import math
 
 from qa.dicom import attributes as attr
 from qa.dicom import rdsr_codes as C
-from qa.dicom.rdsr import DoseEvent, DoseReport, finish_report
+from qa.dicom.rdsr_common import finish_report
+from qa.records.dose import DoseEvent, DoseReport
+from qa.records.identity import Pseudonymiser
 from qa.dicom.sr_content import Context, iso_datetime
 
 
@@ -97,7 +99,7 @@ def _event(item, where: str, ds, ctx: Context) -> DoseEvent:
     )
 
 
-def report_from_philips(ds, label: str) -> DoseReport:
+def report_from_philips(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     """The DoseReport of a Philips dose info capture (``ds``, read from ``label``)."""
     ctx = Context(ds)
     events = tuple(_event(item, f"ExposureDoseSequence[{n}]", ds, ctx)
@@ -121,4 +123,5 @@ def report_from_philips(ds, label: str) -> DoseReport:
         dlp_total_source=total_source if total is not None else None,
         n_events_reported=int(n_reported) if n_reported not in (None, "") else None,
         header=ds,
+        pseudonymise=pseudonymise,
     )

@@ -24,9 +24,10 @@ import numpy as np
 
 from qa.dicom import attributes as attr
 from qa.dicom import files, geometry, pixels
-from qa.dicom.geometry import SliceGeometry
-from qa.dicom.images import ImageRef, SeriesInfo, images_of, series_info
+from qa.dicom.images import ImageRef, images_of, series_info
 from qa.errors import InputError
+from qa.records.identity import Pseudonymiser
+from qa.records.volume import CTVolume, SeriesInfo, SliceGeometry
 
 __all__ = [
     "CTVolume", "ImageRef", "InputScan", "OtherObject", "SeriesGroup", "SeriesInfo", "SliceGeometry",
@@ -107,69 +108,6 @@ class InputScan:
         }
 
 
-@dataclass(frozen=True, eq=False)
-class CTVolume:
-    """A CT series as a float32 volume in Hounsfield units, slices sorted along the normal.
-
-    ``hu[k, i, j]`` is slice ``k`` (ascending position along the slice normal), row ``i``,
-    column ``j``.  The array is read-only.
-    """
-
-    hu: np.ndarray
-    pixel_spacing_mm: tuple[float, float]  # (between rows, between columns)
-    slice_increment_mm: float
-    slice_thickness_mm: float | None
-    slice_positions_mm: tuple[float, ...]  # position of each slice along the normal
-    image_positions_mm: tuple[tuple[float, float, float], ...]  # ImagePositionPatient per slice
-    orientation: tuple[float, float, float, float, float, float]  # ImageOrientationPatient
-    sop_instance_uids: tuple[str, ...]
-    source_files: tuple[str, ...]
-    info: SeriesInfo
-    value_unit: str = "HU"
-    increment_source: str = "ImagePositionPatient"
-    notes: tuple[str, ...] = ()
-
-    @property
-    def spacing_mm(self) -> tuple[float, float, float]:
-        """(slice increment, row spacing, column spacing) in mm."""
-        return (self.slice_increment_mm, self.pixel_spacing_mm[0], self.pixel_spacing_mm[1])
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.hu.shape)  # type: ignore[return-value]
-
-    @property
-    def n_slices(self) -> int:
-        return int(self.hu.shape[0])
-
-    @property
-    def geometry(self) -> SliceGeometry:
-        return SliceGeometry(
-            image_positions_mm=np.asarray(self.image_positions_mm, dtype=float),
-            orientation=self.orientation,
-            pixel_spacing_mm=self.pixel_spacing_mm,
-        )
-
-    def summary_dict(self) -> dict:
-        """The ``series`` block of the JSON contract."""
-        return {
-            "series_instance_uid": self.info.series_instance_uid,
-            "series_description": self.info.series_description,
-            "n_slices": self.n_slices,
-            "rows": int(self.hu.shape[1]),
-            "columns": int(self.hu.shape[2]),
-            "pixel_spacing_mm": [self.pixel_spacing_mm[0], self.pixel_spacing_mm[1]],
-            "slice_thickness_mm": self.slice_thickness_mm,
-            "slice_increment_mm": self.slice_increment_mm,
-            "increment_source": self.increment_source,
-            "kvp": self.info.kvp,
-            "manufacturer": self.info.manufacturer,
-            "model": self.info.model,
-            "convolution_kernel": self.info.convolution_kernel,
-            "z_range_mm": [self.slice_positions_mm[0], self.slice_positions_mm[-1]],
-        }
-
-
 # --------------------------------------------------------------------------------------------
 # Scanning and choosing
 # --------------------------------------------------------------------------------------------
@@ -180,13 +118,17 @@ def scan_inputs(
     *,
     progress: Progress | None = None,
     headers_only: bool = False,
+    pseudonymise: Pseudonymiser | None = None,
 ) -> InputScan:
     """Read the header of every file under ``inputs`` once and group the images by series.
 
     ``inputs`` is a folder (searched recursively), a zip file, a file, or a list of them.
     ``headers_only`` reads with ``stop_before_pixels`` (for header checks; the volume cannot be
     loaded from such a scan): an object is then an image by its SOP class or its Rows.
+    ``pseudonymise`` turns the StudyInstanceUID into ``SeriesInfo.study_key`` as it is read (an
+    ephemeral one, good for telling studies apart within this call, when none is given).
     """
+    pseudonymise = pseudonymise or Pseudonymiser.ephemeral()
     sources = files.expand_inputs(inputs)
     groups: dict[str, dict] = {}
     n_non_dicom = 0
@@ -248,7 +190,7 @@ def scan_inputs(
 
     series = []
     for entry in groups.values():
-        info = series_info(entry["datasets"][0], entry["labels"][0], len(entry["images"]), len(entry["datasets"]))
+        info = series_info(entry["datasets"][0], entry["labels"][0], len(entry["images"]), len(entry["datasets"]), pseudonymise)
         series.append(
             SeriesGroup(info=info, images=tuple(entry["images"]), datasets=tuple(entry["datasets"]), keepalive=workdir)
         )

@@ -11,14 +11,12 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.errors import InputError
+from qa.records.ecg import EcgTrace, validate_trace
 
-if TYPE_CHECKING:
-    from qa.ecg.trace import EcgTrace
 
 # UCUM codes of ChannelSensitivityUnitsSequence -> factor to mV.
 _UNITS_TO_MV = {"uV": 1e-3, "mV": 1.0, "V": 1e3, "nV": 1e-6}
@@ -40,7 +38,6 @@ def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    from qa.ecg.trace import EcgTrace, validated
 
     label = str(path)
     try:
@@ -78,7 +75,7 @@ def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
     trace = EcgTrace(fs_hz=fs, time_s=np.arange(values.size) / fs, ecg_mv=values, lead=names[wanted[0]],
                      source=f"{Path(label).name} (DICOM ECG, {group.get('MultiplexGroupLabel', 'group ' + str(index))})",
                      start_time=start)
-    return validated(trace, label)
+    return validate_trace(trace, label)
 
 
 def _start_time(ds, group) -> dt.datetime | None:

@@ -19,12 +19,16 @@ recorder's clock) never fail: their findings warn, marked approximate.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
-from qa.ecg.rhythm import Rhythm, analyze_rhythm
+from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.records.ecg import EcgTrace, TraceSummary
+from qa.records.headers import Stack
+from qa.records.serialize import Record
 
 # A scanner needs time to react to an R-peak: the trigger comes from the last R-peak at least
 # this long before the exposure (the issue's definition; configurable).
@@ -39,7 +43,19 @@ TRIGGER_SEARCH_MS = 200.0
 
 
 @dataclass(frozen=True)
-class ExposureWindow:
+class GatingSettings(Record):
+    """How ECG gating timing is judged (``[gating]`` of a protocol)."""
+
+    min_lead_ms: float = 150.0
+    predict_beats: int = 3
+    trigger_latency_max_ms: float = 35.0
+    delay_pct: float | None = 70.0
+    delay_ms: float | None = None
+    window_ms: float = 200.0
+
+
+@dataclass(frozen=True)
+class ExposureWindow(Record):
     start_s: float  # on the trace's time base
     duration_s: float
     source: str  # "exposure CSV" | "trigger channel + protocol" | "CT stack times (approximate)"
@@ -47,7 +63,7 @@ class ExposureWindow:
 
 
 @dataclass(frozen=True)
-class ExposureTiming:
+class ExposureTiming(Record):
     index: int
     start_s: float
     duration_s: float
@@ -64,26 +80,7 @@ class ExposureTiming:
     approximate: bool
     source: str
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
-
-@dataclass(frozen=True)
-class GatingResult:
-    exposures: tuple[ExposureTiming, ...]
-    checks: tuple[Check, ...]
-    verdict: str
-    phase_window_pct: tuple[float, float] | None
-    notes: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict:
-        return {
-            "exposures": [e.to_dict() for e in self.exposures],
-            "checks": [c.to_dict() for c in self.checks],
-            "verdict": self.verdict,
-            "phase_window_pct": list(self.phase_window_pct) if self.phase_window_pct else None,
-            "notes": list(self.notes),
-        }
 
 
 def time_exposures(r_peak_s: np.ndarray, windows: list[ExposureWindow], *, premature: set[int] | frozenset = frozenset(),
@@ -232,15 +229,13 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
     return checks
 
 
-def windows_from_stacks(stacks, trace_start, exposure_s: float | None) -> tuple[list[ExposureWindow], str | None]:
+def windows_from_stacks(stacks: tuple[Stack, ...], trace_start: dt.datetime | None, exposure_s: float | None) -> tuple[list[ExposureWindow], str | None]:
     """Exposure windows from a CT series' per-stack acquisition times, on the trace's time base.
 
     The scanner's and the recorder's clocks are rarely synchronised and image times are often
     whole seconds: such windows are approximate.  Without the trace's absolute start time or the
     stacks' times there is no time base: ([], the reason).
     """
-    import datetime as dt
-
     if trace_start is None:
         return [], "the ECG trace has no absolute start time: the CT stacks cannot be placed on it"
     timed = [s for s in stacks if s.acquisition_time]
@@ -261,37 +256,50 @@ def windows_from_stacks(stacks, trace_start, exposure_s: float | None) -> tuple[
 # ------------------------------------------------------------------------------------ the whole analysis
 
 
-@dataclass(frozen=True, eq=False)
-class GatingReport:
-    """R-peaks, rhythm, exposure timing and checks of one trace (``qa.gating/1``)."""
+@dataclass(frozen=True)
+class Beats(Record):
+    """The detected beats of a trace: R-peak times (s on the trace's time base), heart rate, ectopy."""
 
-    trace: object  # qa.ecg.trace.EcgTrace
-    r_peak_s: np.ndarray
+    r_peak_times_s: tuple[float, ...]
+    heart_rate_bpm: HeartRate
+    ectopic_indices: tuple[int, ...]
     rhythm: Rhythm
-    result: GatingResult
-    heart_rate_bpm: dict
-    windows_source: str
+
+
+@dataclass(frozen=True, eq=False)
+class GatingReport(Record):
+    """R-peaks, rhythm, exposure timing and checks of one trace (the ``qa.gating/1`` document's body).
+
+    ``trace`` (the samples, for the strip plot) is not part of the JSON form: ``ecg`` summarises it."""
+
+    ecg: TraceSummary
+    beats: Beats
+    exposures: tuple[ExposureTiming, ...]
+    exposure_windows_from: str
+    phase_window_pct: tuple[float, float] | None
+    checks: tuple[Check, ...]
+    verdict: str
+    notes: tuple[str, ...]
+    trace: EcgTrace = field(repr=False, metadata={"json": False})
+
+    @property
+    def r_peak_s(self) -> np.ndarray:
+        return np.asarray(self.beats.r_peak_times_s, dtype=float)
 
     @property
     def premature(self) -> set[int]:
-        return set(self.rhythm.premature_indices)
+        return set(self.beats.ectopic_indices)
 
-    def to_dict(self) -> dict:
-        t = self.trace
-        return {
-            "ecg": t.summary(),
-            "beats": {"r_peak_times_s": [float(v) for v in self.r_peak_s], "heart_rate_bpm": self.heart_rate_bpm,
-                      "ectopic_indices": sorted(self.premature),
-                      "rhythm": self.rhythm.to_dict()},
-            "exposures": [e.to_dict() for e in self.result.exposures],
-            "exposure_windows_from": self.windows_source,
-            "checks": [c.to_dict() for c in self.result.checks],
-            "verdict": self.result.verdict,
-            "notes": list(self.result.notes),
-        }
+    @property
+    def rhythm(self) -> Rhythm:
+        return self.beats.rhythm
+
+    @property
+    def heart_rate_bpm(self) -> HeartRate:
+        return self.beats.heart_rate_bpm
 
 
-def detect_beats(trace) -> np.ndarray:
+def detect_beats(trace: EcgTrace) -> np.ndarray:
     """R-peak times (s) of a trace, detected segment by segment (never across a recording gap)."""
     from qa.ecg.rpeaks import detect_r_peaks
 
@@ -304,7 +312,7 @@ def detect_beats(trace) -> np.ndarray:
     return np.concatenate(times) if times else np.empty(0)
 
 
-def analyze_gating(trace, windows: list[ExposureWindow], settings, *, phase_window_pct: tuple[float, float] | None,
+def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSettings, *, phase_window_pct: tuple[float, float] | None,
                    heart_rate_max_bpm: float | None = None, windows_source: str = "", time_base_note: str | None = None) -> GatingReport:
     """Beats, rhythm, exposure timing and the checks of one trace against its exposure windows."""
 
@@ -334,23 +342,24 @@ def analyze_gating(trace, windows: list[ExposureWindow], settings, *, phase_wind
     if overall == PASS and timing.status == NOT_AVAILABLE:
         overall = WARN  # nothing was verified: never a silent pass
         notes.append("the exposure timing could not be checked: " + timing.message)
-    result = GatingResult(tuple(timings), tuple(checks), overall, phase_window_pct, tuple(notes))
-    return GatingReport(trace, r, rhythm, result, hr, windows_source)
+    beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm)
+    return GatingReport(trace.summary(), beats, tuple(timings), windows_source, phase_window_pct, tuple(checks), overall,
+                        tuple(notes), trace)
 
 
-def heart_rate_check(hr: dict, maximum: float | None) -> Check:
+def heart_rate_check(hr: HeartRate, maximum: float | None) -> Check:
     src = {"rule": "rules.heart_rate", "from": "ECG trace (detected R-peaks)"}
-    if hr["mean"] is None:
+    if hr.mean is None:
         return Check("heart_rate", NOT_AVAILABLE, None, maximum, "fewer than two R-peaks detected in the trace", src)
-    text = f"{hr['mean']:.0f} bpm (beats {hr['min']:.0f}-{hr['max']:.0f})"
+    text = f"{hr.mean:.0f} bpm (beats {hr.min:.0f}-{hr.max:.0f})"
     if maximum is None:
-        return Check("heart_rate", PASS, round(hr["mean"], 1), None, text, src)
-    ok = hr["mean"] <= maximum
-    return Check("heart_rate", PASS if ok else WARN, round(hr["mean"], 1), f"<= {maximum:g}",
+        return Check("heart_rate", PASS, round(hr.mean, 1), None, text, src)
+    ok = hr.mean <= maximum
+    return Check("heart_rate", PASS if ok else WARN, round(hr.mean, 1), f"<= {maximum:g}",
                  f"{text} {'within' if ok else 'above'} {maximum:g} bpm", src)
 
 
-def rhythm_check(rhythm, premature: set[int], r: np.ndarray) -> Check:
+def rhythm_check(rhythm: Rhythm, premature: set[int], r: np.ndarray) -> Check:
     src = {"rule": "rhythm", "from": "ECG trace (detected R-peaks)"}
     if r.size < 3:
         return Check("rhythm", NOT_AVAILABLE, None, "regular", "too few beats to judge the rhythm", src)

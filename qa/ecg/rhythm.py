@@ -1,7 +1,7 @@
 """Rhythm from R-peak times: heart rate, RR series, premature beats, suspicion of atrial fibrillation.
 
     >>> rhythm = analyze_rhythm(r_peak_s)                  # times in seconds, sorted
-    >>> rhythm.heart_rate_bpm["mean"], rhythm.premature_indices, rhythm.af_suspected
+    >>> rhythm.heart_rate_bpm.mean, rhythm.premature_indices, rhythm.af_suspected
 
 * **RR series.**  Intervals between consecutive R-peaks; an interval that spans a recording gap
   (``gaps_s``) is not an RR interval and is left out of everything below.
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.records.serialize import Record
+
 # A beat is premature when its RR is under this fraction of the local median RR: the issue's and
 # common Holter practice (e.g. Hamilton & Tompkins' beat classifier uses 80 % for "premature").
 PREMATURE_RATIO = 0.80
@@ -59,7 +61,28 @@ AF_MIN_INTERVALS = 12
 
 
 @dataclass(frozen=True)
-class PrematureBeat:
+class HeartRate(Record):
+    """Mean (60 / mean RR), min, max and SD of the beat-to-beat heart rate, bpm (None without an RR)."""
+
+    mean: float | None
+    min: float | None
+    max: float | None
+    sd: float | None
+
+
+@dataclass(frozen=True)
+class Irregularity(Record):
+    """The atrial-fibrillation measures of Dash et al. 2009 over the trimmed RR series."""
+
+    intervals_used: int
+    nrmssd: float | None
+    turning_point_ratio: float | None
+    turning_point_range: tuple[float, float] | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class PrematureBeat(Record):
     """One premature beat: ``index`` into the R-peaks, ``coupling_pct`` (its RR as % of the local
     median), ``pause_pct`` (the next RR as % of it, None at the end of the trace) and whether the
     pause was fully compensatory (None when there is no next interval)."""
@@ -70,43 +93,29 @@ class PrematureBeat:
     pause_pct: float | None
     compensatory: bool | None
 
-    def to_dict(self) -> dict:
-        return {"index": self.index, "time_s": round(self.time_s, 4), "coupling_pct": round(self.coupling_pct, 1),
-                "pause_pct": None if self.pause_pct is None else round(self.pause_pct, 1),
-                "compensatory": self.compensatory}
 
 
 @dataclass(frozen=True)
-class Rhythm:
+class Rhythm(Record):
     """Heart rate, RR series, premature beats and the AF suspicion of one trace's R-peaks.
 
-    ``rr_ms`` holds one value per consecutive pair of R-peaks (NaN where the pair spans a gap);
-    ``heart_rate_bpm`` has ``mean``, ``min``, ``max``, ``sd`` (None with fewer than two beats);
+    ``rr_ms`` holds one value per consecutive pair of R-peaks (NaN where the pair spans a gap; null
+    in JSON); ``heart_rate_bpm`` has ``mean``, ``min``, ``max``, ``sd`` (None with fewer than two beats);
     ``af_suspected`` is None when there were too few intervals to judge.
     """
 
     n_beats: int
     rr_ms: tuple[float, ...]
-    heart_rate_bpm: dict
+    heart_rate_bpm: HeartRate
     premature: tuple[PrematureBeat, ...]
     af_suspected: bool | None
-    irregularity: dict
+    irregularity: Irregularity
     message: str
 
     @property
     def premature_indices(self) -> tuple[int, ...]:
         return tuple(p.index for p in self.premature)
 
-    def to_dict(self) -> dict:
-        return {
-            "n_beats": self.n_beats,
-            "rr_ms": [None if not np.isfinite(v) else round(float(v), 1) for v in self.rr_ms],
-            "heart_rate_bpm": self.heart_rate_bpm,
-            "premature_beats": [p.to_dict() for p in self.premature],
-            "af_suspected": self.af_suspected,
-            "irregularity": self.irregularity,
-            "message": self.message,
-        }
 
 
 def analyze_rhythm(r_peak_s, *, gaps_s=()) -> Rhythm:
@@ -118,7 +127,7 @@ def analyze_rhythm(r_peak_s, *, gaps_s=()) -> Rhythm:
     hr = heart_rate_stats(rr)
     premature = find_premature(r, rr)
     af, irregular = af_suspicion(rr, premature)
-    return Rhythm(int(r.size), tuple(float(v) for v in rr), hr, tuple(premature), af, irregular,
+    return Rhythm(int(r.size), tuple(round(float(v), 1) for v in rr), hr, tuple(premature), af, irregular,
                   _message(r.size, hr, premature, af))
 
 
@@ -132,15 +141,15 @@ def rr_intervals_ms(r_peak_s: np.ndarray, gaps_s=()) -> np.ndarray:
     return rr
 
 
-def heart_rate_stats(rr_ms: np.ndarray) -> dict:
+def heart_rate_stats(rr_ms: np.ndarray) -> HeartRate:
     """Mean (60 / mean RR), min, max and SD of the beat-to-beat heart rate, bpm (None when no RR)."""
     rr = np.asarray(rr_ms, dtype=float)
     rr = rr[np.isfinite(rr)]
     if rr.size == 0:
-        return {"mean": None, "min": None, "max": None, "sd": None}
+        return HeartRate(None, None, None, None)
     hr = 60000.0 / rr
-    return {"mean": round(float(60000.0 / rr.mean()), 2), "min": round(float(hr.min()), 2),
-            "max": round(float(hr.max()), 2), "sd": round(float(hr.std(ddof=1)), 2) if hr.size > 1 else 0.0}
+    return HeartRate(round(float(60000.0 / rr.mean()), 2), round(float(hr.min()), 2), round(float(hr.max()), 2),
+                     round(float(hr.std(ddof=1)), 2) if hr.size > 1 else 0.0)
 
 
 def local_median_rr(rr_ms: np.ndarray, neighbours: int = LOCAL_NEIGHBOURS) -> np.ndarray:
@@ -178,7 +187,8 @@ def find_premature(r_peak_s: np.ndarray, rr_ms: np.ndarray, *, ratio: float = PR
         nxt = rr[i + 1] if i + 1 < rr.size and np.isfinite(rr[i + 1]) else None
         pause = None if nxt is None else 100.0 * nxt / ref[i]
         comp = None if nxt is None else bool(abs(rr[i] + nxt - 2.0 * ref[i]) <= COMPENSATORY_TOLERANCE * 2.0 * ref[i])
-        out.append(PrematureBeat(int(i + 1), float(r_peak_s[i + 1]), float(100.0 * rr[i] / ref[i]), pause, comp))
+        out.append(PrematureBeat(int(i + 1), round(float(r_peak_s[i + 1]), 4), round(float(100.0 * rr[i] / ref[i]), 1),
+                                 None if pause is None else round(pause, 1), comp))
     return out
 
 
@@ -191,7 +201,7 @@ def turning_points(x: np.ndarray) -> int:
     return int(np.sum(((b > a) & (b > c)) | ((b < a) & (b < c))))
 
 
-def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[bool | None, dict]:
+def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[bool | None, Irregularity]:
     """Irregularly irregular RR?  (suspected or not or None when too few intervals, the measures)."""
     rr = np.asarray(rr_ms, dtype=float)
     use = np.isfinite(rr)
@@ -208,10 +218,9 @@ def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[boo
         keep[order[:trim]] = False
         keep[order[-trim:]] = False
         x = x[keep]
-    info = {"intervals_used": int(x.size), "nrmssd": None, "turning_point_ratio": None,
-            "turning_point_range": None, "rule": f"nRMSSD > {AF_NRMSSD_MIN:g} and turning points as random (Dash 2009)"}
+    rule = f"nRMSSD > {AF_NRMSSD_MIN:g} and turning points as random (Dash 2009)"
     if x.size < AF_MIN_INTERVALS:
-        return None, info
+        return None, Irregularity(int(x.size), None, None, None, rule)
     nrmssd = float(np.sqrt(np.mean(np.diff(x) ** 2)) / np.mean(x))
     n = x.size
     tp = turning_points(x)
@@ -219,14 +228,14 @@ def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[boo
     sd_tp = np.sqrt((16.0 * n - 29.0) / 90.0)
     lo, hi = (mean_tp - AF_TPR_Z * sd_tp) / n, (mean_tp + AF_TPR_Z * sd_tp) / n
     tpr = tp / n
-    info.update(nrmssd=round(nrmssd, 4), turning_point_ratio=round(tpr, 4), turning_point_range=[round(lo, 4), round(hi, 4)])
+    info = Irregularity(int(x.size), round(nrmssd, 4), round(tpr, 4), (round(lo, 4), round(hi, 4)), rule)
     return bool(nrmssd > AF_NRMSSD_MIN and lo <= tpr <= hi), info
 
 
-def _message(n_beats: int, hr: dict, premature: list[PrematureBeat], af: bool | None) -> str:
-    if hr["mean"] is None:
+def _message(n_beats: int, hr: HeartRate, premature: list[PrematureBeat], af: bool | None) -> str:
+    if hr.mean is None:
         return "fewer than two R-peaks: no rhythm"
-    parts = [f"{n_beats} beats, {hr['mean']:.0f} bpm (beat-to-beat {hr['min']:.0f}-{hr['max']:.0f})"]
+    parts = [f"{n_beats} beats, {hr.mean:.0f} bpm (beat-to-beat {hr.min:.0f}-{hr.max:.0f})"]
     if premature:
         comp = sum(1 for p in premature if p.compensatory)
         parts.append(f"{len(premature)} premature beat(s), {comp} with a full compensatory pause")
@@ -237,5 +246,5 @@ def _message(n_beats: int, hr: dict, premature: list[PrematureBeat], af: bool | 
     return "; ".join(parts)
 
 
-__all__ = ["analyze_rhythm", "Rhythm", "PrematureBeat", "rr_intervals_ms", "heart_rate_stats", "local_median_rr",
+__all__ = ["analyze_rhythm", "HeartRate", "Irregularity", "Rhythm", "PrematureBeat", "rr_intervals_ms", "heart_rate_stats", "local_median_rr",
            "find_premature", "af_suspicion", "turning_points"]

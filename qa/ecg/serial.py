@@ -46,10 +46,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import UsageError
+from qa.records.serialize import Record
 
 PROTOCOLS = ("ascii", "eg01010")
 DEFAULT_BAUD = {"ascii": 115200, "eg01010": 9600}
@@ -244,7 +245,7 @@ def make_decoder(protocol: str, *, uv_per_unit: float = EG01010_UV_PER_UNIT):
 
 
 @dataclass(frozen=True)
-class CaptureStatus:
+class CaptureStatus(Record):
     """What the live status line shows, once a second."""
 
     elapsed_s: float
@@ -259,7 +260,7 @@ class CaptureStatus:
 
 
 @dataclass(frozen=True)
-class CaptureResult:
+class CaptureResult(Record):
     """One capture: what was written, what was lost, what was thrown away."""
 
     path: str
@@ -283,13 +284,6 @@ class CaptureResult:
     stopped_by: str  # seconds | interrupt | stop | port lost
     notes: tuple[str, ...] = field(default=())
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["start_time"] = self.start_time.isoformat() if self.start_time else None
-        for key in ("gaps_s", "port_outages_s", "lead_off_s"):
-            out[key] = [list(p) for p in out[key]]
-        out["notes"] = list(self.notes)
-        return out
 
 
 # ------------------------------------------------------------------------------------ capture

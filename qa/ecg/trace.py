@@ -1,4 +1,4 @@
-"""ECG traces: the ``EcgTrace`` record and its readers (CSV, WFDB, DICOM) and the CSV writer.
+"""ECG trace files: readers of CSV, WFDB and DICOM ECG into an ``EcgTrace`` record, and the CSV writer.
 
 A trace is one lead in mV on a time base in seconds, with its sampling rate, optional trigger and
 respiration channels, and its absolute start time when known.  Gaps in a recording (a lost serial
@@ -19,103 +19,19 @@ import datetime as dt
 import io
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import InputError
+from qa.records.ecg import EcgTrace, validate_trace
 
-# Two beats need at least 2 s of trace even at 60 bpm (our rule: shorter traces are refused).
-MIN_DURATION_S = 2.0
-# A signal whose peak-to-peak amplitude stays below 0.05 mV carries no QRS (a QRS is ~0.5-3 mV).
-FLAT_PP_MV = 0.05
-# Saturation: more than 2 % of the samples sit at the extreme value (clipped amplifier).
-SATURATED_FRACTION = 0.02
+__all__ = ["CsvTraceWriter", "EcgTrace", "read_csv", "read_exposures_csv", "read_trace", "read_wfdb"]
+
 # A sampling rate given beside time_s must agree with its sample spacing within this fraction: ours (1 %).
 FS_MISMATCH_TOLERANCE = 0.01
 # Units of the ECG column, by column name (DESIGN.md): value x factor = mV.
 ECG_COLUMNS = {"ecg_mv": 1.0, "ecg_uv": 1e-3}
-
-
-@dataclass(frozen=True, eq=False)
-class EcgTrace:
-    """One ECG lead in mV on a time base in seconds (``time_s[0]`` is the start)."""
-
-    fs_hz: float
-    time_s: np.ndarray
-    ecg_mv: np.ndarray
-    lead: str
-    source: str  # the file's name and kind, e.g. "100 (WFDB)"
-    start_time: dt.datetime | None = None  # absolute time of time_s == 0, when known
-    trigger: np.ndarray | None = None  # bool per sample: the monitor's trigger output
-    resp: np.ndarray | None = None
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.ecg_mv.size)
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.time_s[-1] - self.time_s[0]) + 1.0 / self.fs_hz if self.n_samples else 0.0
-
-    def gaps(self) -> list[tuple[float, float]]:
-        """(last sample before, first sample after) of every jump longer than 1.5 sample periods."""
-        steps = np.diff(self.time_s)
-        where = np.flatnonzero(steps > 1.5 / self.fs_hz)
-        return [(float(self.time_s[i]), float(self.time_s[i + 1])) for i in where]
-
-    def segments(self) -> list[slice]:
-        """Index ranges of the contiguous parts (between gaps)."""
-        steps = np.diff(self.time_s)
-        cuts = np.flatnonzero(steps > 1.5 / self.fs_hz) + 1
-        bounds = [0, *cuts.tolist(), self.n_samples]
-        return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
-
-    def summary(self) -> dict:
-        return {
-            "source": self.source,
-            "lead": self.lead,
-            "sampling_rate_hz": self.fs_hz,
-            "duration_s": self.duration_s,
-            "n_samples": self.n_samples,
-            "start_time": self.start_time.isoformat() if self.start_time else None,
-            "has_trigger": self.trigger is not None,
-            "gaps": [list(g) for g in self.gaps()],
-            "notes": list(self.notes),
-        }
-
-
-def validated(trace: EcgTrace, label: str) -> EcgTrace:
-    """``trace`` if it can hold beats; else a clear refusal naming the file."""
-    if trace.n_samples < 2 or not np.all(np.isfinite(trace.ecg_mv)):
-        raise InputError(label, trace.lead, "holds no usable ECG samples (empty, or not-a-number values)",
-                         hint="record the ECG again")
-    if not np.all(np.isfinite(trace.time_s)):
-        k = int(np.flatnonzero(~np.isfinite(trace.time_s))[0])
-        raise InputError(label, "time_s", f"sample {k + 1} has no valid time ({trace.time_s[k]!r})",
-                         hint="remove or repair that row")
-    if np.any(np.diff(trace.time_s) <= 0):
-        k = int(np.flatnonzero(np.diff(trace.time_s) <= 0)[0])
-        raise InputError(label, "time_s", f"does not increase at sample {k + 1} ({trace.time_s[k]:g} s then {trace.time_s[k + 1]:g} s)",
-                         hint="the time column must increase from row to row; check the recorder's clock or the file")
-    if trace.duration_s < MIN_DURATION_S:
-        raise InputError(label, "time_s", f"lasts {trace.duration_s:.2f} s: too short to hold two beats (at least {MIN_DURATION_S:g} s)",
-                         hint="record a longer trace (the whole scan, with a few seconds before it)")
-    values = trace.ecg_mv
-    pp = float(np.ptp(values))
-    if pp < FLAT_PP_MV:
-        raise InputError(label, trace.lead, f"is flat (peak-to-peak {pp:.3f} mV): no ECG signal",
-                         hint="check the electrodes and the lead (lead off?) and record again")
-    at_max = float(np.mean(values >= values.max())) if pp > 0 else 1.0
-    at_min = float(np.mean(values <= values.min())) if pp > 0 else 1.0
-    if max(at_max, at_min) > SATURATED_FRACTION:
-        edge = "maximum" if at_max >= at_min else "minimum"
-        raise InputError(label, trace.lead,
-                         f"is saturated: {100 * max(at_max, at_min):.1f} % of the samples sit at the {edge} value",
-                         hint="reduce the amplifier gain or check the electrodes, and record again")
-    return trace
 
 
 # ------------------------------------------------------------------------------------ CSV
@@ -201,7 +117,7 @@ def read_csv(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str |
         lead=lead or meta.get("lead", "ECG"), source=f"{Path(label).name} (CSV)", start_time=start,
         trigger=col["trigger"] > 0.5 if "trigger" in col else None, resp=col.get("resp"),
     )
-    return validated(trace, label)
+    return validate_trace(trace, label)
 
 
 def _meta_number(meta: dict, key: str, label: str) -> float:
@@ -297,7 +213,7 @@ def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
         start = dt.datetime.combine(record.base_date, record.base_time)
     trace = EcgTrace(fs_hz=fs, time_s=np.arange(ecg.size) / fs, ecg_mv=ecg, lead=names[index],
                      source=f"{Path(record_path).name} (WFDB)", start_time=start)
-    return validated(trace, label)
+    return validate_trace(trace, label)
 
 
 def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str | None = None) -> EcgTrace:

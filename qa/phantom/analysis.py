@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,15 @@ import numpy as np
 
 from qa.calcium.calibration import Calibration, c_ha_from_rods
 from qa.calcium.scoring import CalciumScore, ScoringSettings, score_calcium, scoring_settings
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches, verdict
+from qa.errors import InputError
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.locate import PhantomLocation, locate_phantom
-from qa.procedures import AcquisitionRule, MetricRule, PhantomProcedure
+from qa.phantom.procedure import AcquisitionRule, MetricRule, PhantomProcedure
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches, verdict
+from qa.records.identity import ScannerIdentity
+from qa.records.provenance import DefinitionRef
+from qa.records.serialize import Record, to_jsonable
+from qa.records.volume import CTVolume, VolumeSummary
 
 # Assignment of lesions to inserts (the issue's definition): in-plane margin beyond the insert
 # radius, and along z one slice thickness beyond half the insert length.
@@ -32,9 +38,11 @@ ASSIGN_MARGIN_MM = 3.0
 # Calibration ROIs cover the central 60 % of each rod's diameter (clear of its edge blur).
 ROD_ROI_FRACTION = 0.6
 
+Metrics = Mapping[str, float | None]
+
 
 @dataclass(frozen=True)
-class InsertResult:
+class InsertResult(Record):
     id: str
     density_mgha_cm3: float
     diameter_mm: float
@@ -50,123 +58,148 @@ class InsertResult:
     peak_hu: float | None
     centroid_mm: tuple[float, float, float]
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "density_mgha_cm3": self.density_mgha_cm3,
-            "diameter_mm": self.diameter_mm,
-            "detected": self.detected,
-            "located": self.located,
-            "n_lesions": self.n_lesions,
-            "agatston": self.agatston,
-            "volume_mm3": self.volume_mm3,
-            "mass_mg": self.mass_mg,
-            "physical_volume_mm3": self.physical_volume_mm3,
-            "physical_mass_mg": self.physical_mass_mg,
-            "mass_error_pct": self.mass_error_pct,
-            "peak_hu": self.peak_hu,
-            "centroid_mm": list(self.centroid_mm),
-        }
-
 
 @dataclass(frozen=True)
-class MetricStats:
+class MetricStats(Record):
     mean: float
     sd: float
     n: int
 
 
 @dataclass(frozen=True)
-class Baseline:
+class Configuration(Record):
+    """The acquisition and scoring configuration a baseline belongs to: runs are compared with a
+    baseline only in the same configuration (anything else is a protocol change, not drift)."""
+
+    phantom: str
+    ring: str
+    kvp: float | None
+    kernel: str | None
+    slice_thickness_mm: float | None
+    scoring_method: str
+    threshold_hu: float
+    threshold_rule: str
+    weight_breaks_hu: tuple[float, ...]
+    min_area_mm2: float
+    min_pixels: int
+    connectivity: int
+    volume_method: str
+
+    @property
+    def key(self) -> str:
+        """The configuration as stored and compared (sorted JSON; the same text qa 0.1.0 stored)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Configuration:
+        """A stored configuration (the JSON of :attr:`key`) back as a record; unknown keys are refused."""
+        names = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown}")
+        data = {name: values.get(name) for name in names}
+        data["weight_breaks_hu"] = tuple(data["weight_breaks_hu"] or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Baseline(Record):
     """A scanner's reference values for one acquisition configuration (versioned in the store)."""
 
     scanner: str  # the scanner key (manufacturer|model|serial)
-    configuration: dict
+    configuration: Configuration
     version: int
-    created_at: str
+    created_at: Any  # when it was set (tz-aware datetime from the store, or ISO 8601 text)
     stats: dict[str, MetricStats]
     run_ids: tuple[int, ...] = ()
+
+    __json_properties__ = ("n_runs",)
 
     @property
     def n_runs(self) -> int:
         return max((s.n for s in self.stats.values()), default=0)
 
-    def to_dict(self) -> dict:
-        return {
-            "scanner": self.scanner,
-            "configuration": self.configuration,
-            "version": self.version,
-            "created_at": self.created_at,
-            "n_runs": self.n_runs,
-            "run_ids": list(self.run_ids),
-            "stats": {k: {"mean": v.mean, "sd": v.sd, "n": v.n} for k, v in self.stats.items()},
-        }
+
+@dataclass(frozen=True)
+class PhantomAcquisition(Record):
+    """The acquisition settings of a phantom run, as the procedure's acquisition rules see them."""
+
+    kvp: float | None
+    slice_thickness_mm: float | None
+    slice_increment_mm: float
+    kernel: str | None
+    ctdivol_mgy: float | None
+    exposure_mas: float | None
+    ring: str  # "none" | "large" | "unspecified" (told by the user: images do not show it reliably)
+    acquisition_datetime: str | None  # ISO 8601 as the scanner wrote it
 
 
 @dataclass(frozen=True)
-class PhantomResult:
-    phantom_id: str
-    phantom_sha256: str
-    procedure: dict
-    scanner: dict
-    series: dict
-    acquisition: dict
-    configuration: dict
+class PhantomCalibration(Record):
+    """The rods' calibration of a run (all None when the rods were not seen)."""
+
+    water_hu: float | None
+    ha200_hu: float | None
+    c_ha_mg_per_cm3_hu: float | None
+    noise_hu: float | None
+    water_center_mm: tuple[float, float, float] | None
+    ha200_center_mm: tuple[float, float, float] | None
+    detail: Calibration | None = field(default=None, metadata={"json": False})
+
+
+@dataclass(frozen=True)
+class Totals(Record):
+    """Totals over the detected inserts, beside the physical truth of all of them."""
+
+    agatston: float
+    volume_mm3: float
+    mass_mg: float | None
+    physical_mass_mg: float
+    physical_volume_mm3: float
+    n_detected: int
+
+
+@dataclass(frozen=True)
+class OtherLesions(Record):
+    """Lesions inside the insert that belong to no calcification (noise)."""
+
+    n_lesions: int
+    agatston: float
+    volume_mm3: float
+
+
+@dataclass(frozen=True)
+class PhantomResult(Record):
+    """The analysis of one phantom scan (the body of the ``qa.phantom/1`` document; the workflow
+    adds the analysis time, the toolkit version and where it was stored)."""
+
+    phantom: str
+    procedure: DefinitionRef
+    scanner: ScannerIdentity
+    series: VolumeSummary
+    acquisition: PhantomAcquisition
+    configuration: Configuration
+    calibration: PhantomCalibration
     location: PhantomLocation
-    calibration: Calibration | None
     settings: ScoringSettings
     inserts: tuple[InsertResult, ...]
-    totals: dict
-    other_lesions: dict
+    totals: Totals
+    other_lesions: OtherLesions
     metrics: dict[str, float | None]
     checks: tuple[Check, ...]
     verdict: str
     verdict_message: str
     protocol_ok: bool
-    baseline: dict | None
-    sop_instance_uids: tuple[str, ...]
-    warnings: tuple[str, ...] = field(default=())
+    baseline: Baseline | None
+    warnings: tuple[str, ...] = ()
+    phantom_ref: DefinitionRef | None = field(default=None, metadata={"json": False})
+    sop_instance_uids: tuple[str, ...] = field(default=(), metadata={"json": False})
 
-    def to_dict(self) -> dict:
-        """The ``qa.phantom/1`` document (the CLI adds schema, version and analysis time)."""
-        cal = self.calibration
-        return {
-            "phantom": self.phantom_id,
-            "procedure": self.procedure,
-            "scanner": self.scanner,
-            "series": self.series,
-            "acquisition": self.acquisition,
-            "configuration": self.configuration,
-            "calibration": {
-                "water_hu": cal.water_hu if cal else None,
-                "ha200_hu": cal.ha_hu if cal else None,
-                "c_ha_mg_per_cm3_hu": cal.c_ha_mg_per_cm3_hu if cal else None,
-                "noise_hu": cal.noise_hu if cal else None,
-                "water_center_mm": list(self.location.object("water").center_mm) if _has(self.location, "water") else None,
-                "ha200_center_mm": list(self.location.object("ha200").center_mm) if _has(self.location, "ha200") else None,
-            },
-            "location": self.location.to_dict(),
-            "settings": self.settings.to_dict() | {"increment_mm": self.series.get("slice_increment_mm")},
-            "inserts": [i.to_dict() for i in self.inserts],
-            "totals": self.totals,
-            "other_lesions": self.other_lesions,
-            "metrics": self.metrics,
-            "checks": [c.to_dict() for c in self.checks],
-            "verdict": self.verdict,
-            "verdict_message": self.verdict_message,
-            "protocol_ok": self.protocol_ok,
-            "baseline": self.baseline,
-            "warnings": list(self.warnings),
-            "provenance": {
-                "procedure_sha256": self.procedure.get("sha256"),
-                "phantom_sha256": self.phantom_sha256,
-                "sop_instance_uids": list(self.sop_instance_uids),
-            },
-        }
-
-
-def _has(location: PhantomLocation, object_id: str) -> bool:
-    return any(o.id == object_id for o in location.objects)
+    @property
+    def baseline_usable(self) -> bool:
+        """Were the baseline checks run (a baseline of this configuration, the protocol followed)?"""
+        return any(c.source.get("baseline_version") is not None and c.status != NOT_AVAILABLE
+                   for c in self.checks if c.source.get("reference") == "baseline")
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,41 +207,39 @@ def _has(location: PhantomLocation, object_id: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def configuration_of(volume, procedure: PhantomProcedure, settings: ScoringSettings, ring: str) -> dict:
+def configuration_of(volume: CTVolume, procedure: PhantomProcedure, settings: ScoringSettings, ring: str) -> Configuration:
     """The acquisition configuration a baseline belongs to."""
-    return {
-        "phantom": procedure.phantom,
-        "ring": ring,
-        "kvp": volume.info.kvp,
-        "kernel": volume.info.convolution_kernel,
-        "slice_thickness_mm": volume.slice_thickness_mm,
-        "scoring_method": settings.method,
-        "threshold_hu": settings.threshold_hu,
-        "threshold_rule": settings.threshold_rule,
-        "weight_breaks_hu": list(settings.weight_breaks_hu),
-        "min_area_mm2": settings.min_area_mm2,
-        "min_pixels": settings.min_pixels,
-        "connectivity": settings.connectivity,
-        "volume_method": settings.volume_method,
-    }
-
-
-def configuration_key(configuration: dict) -> str:
-    return json.dumps(configuration, sort_keys=True)
+    return Configuration(
+        phantom=procedure.phantom,
+        ring=ring,
+        kvp=volume.info.kvp,
+        kernel=volume.info.convolution_kernel,
+        slice_thickness_mm=volume.slice_thickness_mm,
+        scoring_method=settings.method,
+        threshold_hu=settings.threshold_hu,
+        threshold_rule=settings.threshold_rule,
+        weight_breaks_hu=tuple(settings.weight_breaks_hu),
+        min_area_mm2=settings.min_area_mm2,
+        min_pixels=settings.min_pixels,
+        connectivity=settings.connectivity,
+        volume_method=settings.volume_method,
+    )
 
 
 def analyze_phantom(
-    volume,
+    volume: CTVolume,
     definition: PhantomDefinition,
     procedure: PhantomProcedure,
     baseline: Baseline | None = None,
     *,
     settings: ScoringSettings | None = None,
     ring: str = "unspecified",
+    no_baseline_reason: str | None = None,
 ) -> PhantomResult:
-    """Locate, score and calibrate the phantom in ``volume`` and check it (see module doc)."""
-    from qa.errors import InputError
+    """Locate, score and calibrate the phantom in ``volume`` and check it (see module doc).
 
+    ``no_baseline_reason`` says why there is no ``baseline`` (default: the scanner has none yet);
+    it goes into the checks and the verdict that could not be run."""
     if volume.value_unit != "HU":
         raise InputError(volume.info.first_file, "RescaleType", f"pixel values are in {volume.value_unit!r}, not HU",
                          hint="pass the CT images of the phantom scan")
@@ -228,17 +259,17 @@ def analyze_phantom(
     metrics["ctdivol_mgy"] = volume.info.ctdivol_mgy
     metrics["exposure_mas"] = volume.info.exposure_mas
     configuration = configuration_of(volume, procedure, settings, ring)
-    acquisition = {
-        "kvp": volume.info.kvp,
-        "slice_thickness_mm": volume.slice_thickness_mm,
-        "slice_increment_mm": volume.slice_increment_mm,
-        "kernel": volume.info.convolution_kernel,
-        "ctdivol_mgy": volume.info.ctdivol_mgy,
-        "exposure_mas": volume.info.exposure_mas,
-        "ring": ring,
-        "acquisition_datetime": volume.info.acquisition_datetime,
-    }
-    changed = _changed_keys(baseline, configuration)
+    acquisition = PhantomAcquisition(
+        kvp=volume.info.kvp,
+        slice_thickness_mm=volume.slice_thickness_mm,
+        slice_increment_mm=volume.slice_increment_mm,
+        kernel=volume.info.convolution_kernel,
+        ctdivol_mgy=volume.info.ctdivol_mgy,
+        exposure_mas=volume.info.exposure_mas,
+        ring=ring,
+        acquisition_datetime=volume.info.acquisition_datetime,
+    )
+    changed = changed_keys(baseline, configuration)
     same_configuration = baseline is not None and not changed
     acq_checks = [_acquisition_check(rule, acquisition) for rule in procedure.acquisition]
     acq_checks += [
@@ -247,8 +278,9 @@ def analyze_phantom(
         if rule.baseline_tolerance_pct is not None
     ]
     protocol_ok = all(c.status != FAIL for c in acq_checks)
-    config_check = _configuration_check(baseline, configuration, changed)
-    baseline_usable, baseline_reason = _baseline_usable(baseline, changed, protocol_ok)
+    no_baseline = no_baseline_reason or "no baseline for this scanner yet"
+    config_check = _configuration_check(baseline, configuration, changed, no_baseline)
+    baseline_usable, baseline_reason = _baseline_usable(baseline, changed, protocol_ok, no_baseline)
     checks = acq_checks + [config_check]
     checks += [_rod_check(obj) for obj in location.objects if obj.kind == "rod"]
     checks += [_detection_check(insert_id, inserts, procedure.detection_severity) for insert_id in procedure.required_detections]
@@ -258,23 +290,16 @@ def analyze_phantom(
                                     tightened, procedure.tighten_sd))
     final = verdict(checks)
     message = _verdict_message(final, checks, protocol_ok, baseline, baseline_usable, baseline_reason)
-    info = volume.info
     return PhantomResult(
-        phantom_id=definition.id,
-        phantom_sha256=definition.sha256,
-        procedure=procedure.to_dict(),
-        scanner={
-            "manufacturer": info.manufacturer,
-            "model": info.model,
-            "station_name": info.station_name,
-            "device_serial_number": info.device_serial_number,
-        },
-        series=volume.summary_dict(),
+        phantom=definition.id,
+        procedure=procedure.ref,
+        scanner=volume.info.scanner,
+        series=volume.summary(),
         acquisition=acquisition,
         configuration=configuration,
+        calibration=_calibration_record(calibration, location, definition),
         location=location,
-        calibration=calibration,
-        settings=settings,
+        settings=score.settings,
         inserts=tuple(inserts),
         totals=totals,
         other_lesions=other,
@@ -283,22 +308,35 @@ def analyze_phantom(
         verdict=final,
         verdict_message=message,
         protocol_ok=protocol_ok,
-        baseline=baseline.to_dict() if baseline is not None else None,
-        sop_instance_uids=volume.sop_instance_uids,
+        baseline=baseline,
         warnings=tuple(list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
+        phantom_ref=definition.ref,
+        sop_instance_uids=volume.sop_instance_uids,
     )
 
 
-def _plane_xy(volume) -> tuple[np.ndarray, np.ndarray]:
+def _calibration_record(cal: Calibration | None, location: PhantomLocation, definition: PhantomDefinition) -> PhantomCalibration:
+    def centre(rod_id: str):
+        return location.object(rod_id).center_mm if any(o.id == rod_id for o in location.objects) else None
+
+    return PhantomCalibration(
+        water_hu=cal.water_hu if cal else None,
+        ha200_hu=cal.ha_hu if cal else None,
+        c_ha_mg_per_cm3_hu=cal.c_ha_mg_per_cm3_hu if cal else None,
+        noise_hu=cal.noise_hu if cal else None,
+        water_center_mm=centre(definition.water_rod_id),
+        ha200_center_mm=centre(definition.ha_rod_id),
+        detail=cal,
+    )
+
+
+def _plane_xy(volume: CTVolume) -> tuple[np.ndarray, np.ndarray]:
     return volume.geometry.plane_xy(slice(0, volume.shape[1]), slice(0, volume.shape[2]))
 
 
-def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation, xy) -> tuple[Calibration | None, list[str]]:
+def _calibrate(volume: CTVolume, definition: PhantomDefinition, location: PhantomLocation, xy) -> tuple[Calibration | None, list[str]]:
     """Mean HU of the water and HA rods in central ROIs over the rod slab; c_HA; noise."""
-    water = next((r for r in definition.rods if r.density_mgha_cm3 == 0.0), None)
-    ha = max(definition.rods, key=lambda r: r.density_mgha_cm3)
-    if water is None or ha.density_mgha_cm3 <= 0:
-        return None, ["the phantom definition has no water and HA rods: no mass calibration"]
+    water, ha = definition.water_rod, definition.ha_rod
     unseen = [rod.id for rod in (water, ha) if not location.object(rod.id).found]
     if unseen:
         # Never calibrate on a guessed position: a ROI half in the insert material shifts c_HA.
@@ -344,10 +382,8 @@ def _calibrate(volume, definition: PhantomDefinition, location: PhantomLocation,
     return cal, warnings
 
 
-def _score_slab(volume, definition: PhantomDefinition, location: PhantomLocation, thickness, settings, c_ha, xy):
+def _score_slab(volume: CTVolume, definition: PhantomDefinition, location: PhantomLocation, thickness, settings, c_ha, xy):
     """Score inside the insert (clear of its wall) and around the calcification slab only."""
-    from qa.dicom.geometry import SliceGeometry
-
     x, y = xy
     cx, cy = location.insert_center_mm
     disk = np.hypot(x - cx, y - cy) <= definition.insert_diameter_mm / 2 - 2.0
@@ -355,11 +391,7 @@ def _score_slab(volume, definition: PhantomDefinition, location: PhantomLocation
     z = np.array([p[2] for p in volume.image_positions_mm])
     slab = np.flatnonzero(np.abs(z - location.calcification_slab_z_mm) <= reach)
     sub = volume.hu[slab[0] : slab[-1] + 1]
-    geometry = SliceGeometry(
-        image_positions_mm=np.asarray(volume.image_positions_mm[slab[0] : slab[-1] + 1], dtype=float),
-        orientation=volume.orientation,
-        pixel_spacing_mm=volume.pixel_spacing_mm,
-    )
+    geometry = volume.geometry.sub_stack(int(slab[0]), int(slab[-1]) + 1)
     mask = np.broadcast_to(disk, sub.shape)
     return score_calcium(sub, volume.spacing_mm, settings, c_ha_mg_per_cm3_hu=c_ha, kvp=volume.info.kvp, mask=mask,
                          geometry=geometry)
@@ -410,24 +442,21 @@ def _assign(score: CalciumScore, definition, location, thickness, c_ha):
                 centroid_mm=centroid,  # type: ignore[arg-type]
             )
         )
-    other = {
-        "n_lesions": len(others),
-        "agatston": float(sum(lesion.agatston for lesion in others)),
-        "volume_mm3": float(sum(lesion.volume_mm3 for lesion in others)),
-    }
+    other = OtherLesions(len(others), float(sum(lesion.agatston for lesion in others)),
+                         float(sum(lesion.volume_mm3 for lesion in others)))
     return results, other
 
 
-def _totals(inserts: list[InsertResult], definition, calibrated: bool) -> dict:
+def _totals(inserts: list[InsertResult], definition: PhantomDefinition, calibrated: bool) -> Totals:
     # Totals are over the detected inserts (an undetected insert adds no scored calcium).
-    return {
-        "agatston": float(sum(i.agatston for i in inserts)),
-        "volume_mm3": float(sum(i.volume_mm3 for i in inserts)),
-        "mass_mg": float(sum(i.mass_mg for i in inserts if i.mass_mg is not None)) if calibrated else None,
-        "physical_mass_mg": float(sum(c.physical_mass_mg for c in definition.calcifications)),
-        "physical_volume_mm3": float(sum(c.physical_volume_mm3 for c in definition.calcifications)),
-        "n_detected": sum(1 for i in inserts if i.detected),
-    }
+    return Totals(
+        agatston=float(sum(i.agatston for i in inserts)),
+        volume_mm3=float(sum(i.volume_mm3 for i in inserts)),
+        mass_mg=float(sum(i.mass_mg for i in inserts if i.mass_mg is not None)) if calibrated else None,
+        physical_mass_mg=float(sum(c.physical_mass_mg for c in definition.calcifications)),
+        physical_volume_mm3=float(sum(c.physical_volume_mm3 for c in definition.calcifications)),
+        n_detected=sum(1 for i in inserts if i.detected),
+    )
 
 
 def _metrics(inserts, totals, calibration) -> dict[str, float | None]:
@@ -436,9 +465,9 @@ def _metrics(inserts, totals, calibration) -> dict[str, float | None]:
         metrics[f"mass_{insert.id}"] = insert.mass_mg if insert.detected else None
         metrics[f"volume_{insert.id}"] = insert.volume_mm3 if insert.detected else None
         metrics[f"agatston_{insert.id}"] = insert.agatston if insert.detected else None
-    metrics["total_mass"] = totals["mass_mg"]
-    metrics["total_volume"] = totals["volume_mm3"]
-    metrics["total_agatston"] = totals["agatston"]
+    metrics["total_mass"] = totals.mass_mg
+    metrics["total_volume"] = totals.volume_mm3
+    metrics["total_agatston"] = totals.agatston
     metrics["c_ha"] = calibration.c_ha_mg_per_cm3_hu if calibration else None
     metrics["water_hu"] = calibration.water_hu if calibration else None
     metrics["ha200_hu"] = calibration.ha_hu if calibration else None
@@ -451,9 +480,9 @@ def _metrics(inserts, totals, calibration) -> dict[str, float | None]:
 # --------------------------------------------------------------------------------------------
 
 
-def _acquisition_check(rule: AcquisitionRule, acquisition: dict) -> Check:
+def _acquisition_check(rule: AcquisitionRule, acquisition: PhantomAcquisition) -> Check:
     check_id = f"acquisition_{rule.key}"
-    value = acquisition.get(rule.key)
+    value = getattr(acquisition, rule.key)
     source = {"rule": f"acquisition.{rule.key}", "severity": rule.severity} | rule.source_dict()
     expected = rule.describe()
     if rule.key == "ring" and value == "unspecified":
@@ -471,15 +500,15 @@ def _acquisition_check(rule: AcquisitionRule, acquisition: dict) -> Check:
     return Check(check_id, status, value, expected, message, source)
 
 
-def _acquisition_vs_baseline(rule: AcquisitionRule, acquisition: dict, baseline: Baseline | None) -> Check:
+def _acquisition_vs_baseline(rule: AcquisitionRule, acquisition: PhantomAcquisition, baseline: Baseline | None) -> Check:
     """A technique setting (CTDIvol, mAs) against the baseline's: a change is a protocol change, not drift."""
     check_id = f"acquisition_{rule.key}_vs_baseline"
-    value = acquisition.get(rule.key)
+    value = getattr(acquisition, rule.key)
     pct = rule.baseline_tolerance_pct
     source = {"rule": f"acquisition.{rule.key}.baseline_tolerance_pct", "tolerance_pct": pct}
     stats = baseline.stats.get(rule.key) if baseline is not None else None
     if stats is None:
-        why = "no baseline for this configuration" if baseline is None else f"the baseline holds no {rule.key}"
+        why = "no baseline of this configuration" if baseline is None else f"the baseline holds no {rule.key}"
         return Check(check_id, NOT_AVAILABLE, value, None, f"{rule.key} not compared: {why}", source)
     if value is None:
         return Check(check_id, NOT_AVAILABLE, None, stats.mean, f"{rule.key} is not in the image headers", source)
@@ -497,23 +526,26 @@ def _acquisition_vs_baseline(rule: AcquisitionRule, acquisition: dict, baseline:
     )
 
 
-def _changed_keys(baseline: Baseline | None, configuration: dict) -> list[str]:
-    """The configuration keys in which this run differs from the baseline (none without a baseline)."""
+def changed_keys(baseline: Baseline | None, configuration: Configuration) -> list[str]:
+    """The configuration keys in which a run differs from the baseline (none without a baseline)."""
     if baseline is None:
         return []
-    return sorted(k for k in set(configuration) | set(baseline.configuration) if baseline.configuration.get(k) != configuration.get(k))
+    mine, theirs = to_jsonable(configuration), to_jsonable(baseline.configuration)
+    return sorted(k for k in set(mine) | set(theirs) if theirs.get(k) != mine.get(k))
 
 
-def _configuration_check(baseline: Baseline | None, configuration: dict, changed: list[str]) -> Check:
+
+def _configuration_check(baseline: Baseline | None, configuration: Configuration, changed: list[str], no_baseline: str) -> Check:
     """Is this run comparable with the scanner's baseline (same phantom ring, kV, kernel, thickness, scoring)?"""
     source = {"rule": "baseline.configuration"}
     if baseline is None:
-        return Check("configuration", NOT_AVAILABLE, None, None, "no baseline for this scanner yet", source)
+        return Check("configuration", NOT_AVAILABLE, None, None, no_baseline, source)
     source["baseline_version"] = baseline.version
     if not changed:
         return Check("configuration", PASS, "as baseline", "as baseline",
                      f"same acquisition and scoring configuration as baseline version {baseline.version}", source)
-    listing = ", ".join(f"{k} {_plain(configuration.get(k))} (baseline {_plain(baseline.configuration.get(k))})" for k in changed)
+    mine, theirs = to_jsonable(configuration), to_jsonable(baseline.configuration)
+    listing = ", ".join(f"{k} {_plain(mine.get(k))} (baseline {_plain(theirs.get(k))})" for k in changed)
     source["changed"] = changed
     return Check(
         "configuration", WARN, ", ".join(changed), "as baseline",
@@ -558,11 +590,11 @@ def _detection_check(insert_id: str, inserts: list[InsertResult], severity: str)
     )
 
 
-def _baseline_usable(baseline: Baseline | None, changed: list[str], protocol_ok: bool) -> tuple[bool, str]:
+def _baseline_usable(baseline: Baseline | None, changed: list[str], protocol_ok: bool, no_baseline: str) -> tuple[bool, str]:
     if not protocol_ok:
         return False, "the acquisition deviates from the procedure: not compared with the baseline"
     if baseline is None:
-        return False, "no baseline for this scanner yet"
+        return False, no_baseline
     if changed:
         return False, f"the configuration differs from the baseline's ({', '.join(changed)})"
     return True, ""
@@ -623,9 +655,9 @@ def _verdict_message(final, checks, protocol_ok, baseline, usable, reason) -> st
     return "; ".join(parts)
 
 
-def baseline_from_results(results: list[dict], scanner: str, configuration: dict, version: int, created_at: str,
+def baseline_from_results(results: list[Metrics], scanner: str, configuration: Configuration, version: int, created_at: Any,
                           run_ids: tuple[int, ...] = ()) -> Baseline:
-    """Mean and SD of every metric over stored runs (``metrics`` dicts); pure."""
+    """Mean and SD of every metric over stored runs (their metrics by id); pure."""
     keys = sorted({k for r in results for k, v in r.items() if v is not None})
     stats = {}
     for key in keys:

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from qa.errors import InputError
+from qa.records.serialize import Record
 from qa.phantom.definition import Cylinder, PhantomDefinition
 
 # Tissue vs lung/air: lung-equivalent material reads about -800 HU, tissue about 0-100 HU.
@@ -56,7 +57,7 @@ MIN_ROD_CONTRAST_FRACTION = 0.4
 
 
 @dataclass(frozen=True)
-class LocatedObject:
+class LocatedObject(Record):
     """A calcification or rod: where it is (found in the image, or expected from the layout)."""
 
     id: str
@@ -67,20 +68,9 @@ class LocatedObject:
     angle_deg: float
     contrast_hu: float | None  # measured excess over the insert material (None when not found)
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "center_mm": list(self.center_mm),
-            "found": self.found,
-            "radius_from_axis_mm": self.radius_from_axis_mm,
-            "angle_deg": self.angle_deg,
-            "contrast_hu": self.contrast_hu,
-        }
-
 
 @dataclass(frozen=True)
-class PhantomLocation:
+class PhantomLocation(Record):
     """Where the phantom is in a volume."""
 
     phantom_id: str
@@ -101,20 +91,6 @@ class PhantomLocation:
             if obj.id == object_id:
                 return obj
         raise KeyError(object_id)
-
-    def to_dict(self) -> dict:
-        return {
-            "phantom": self.phantom_id,
-            "insert_center_mm": list(self.insert_center_mm),
-            "insert_radius_mm": self.insert_radius_mm,
-            "insert_hu": self.insert_hu,
-            "calcification_slab_z_mm": self.calcification_slab_z_mm,
-            "rod_slab_z_mm": self.rod_slab_z_mm,
-            "rotation_deg": self.rotation_deg,
-            "mirrored": self.mirrored,
-            "objects": [o.to_dict() for o in self.objects],
-            "notes": list(self.notes),
-        }
 
 
 class _Plane:

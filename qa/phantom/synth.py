@@ -41,7 +41,7 @@ from qa.dicom.write import (
     scout_image,
 )
 from qa.errors import UsageError
-from qa.phantom.definition import PhantomDefinition, load_phantom
+from qa.phantom.definition import PhantomDefinition
 
 AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -250,12 +250,14 @@ def synthesize_phantom(
     out_dir: str | os.PathLike,
     options: SynthOptions | None = None,
     *,
-    definition: PhantomDefinition | None = None,
+    definition: PhantomDefinition,
     progress: Callable[[int, int], None] | None = None,
 ) -> SynthResult:
-    """Write a synthetic phantom series (and ``truth.json``) into ``out_dir``."""
+    """Write a synthetic phantom series (and ``truth.json``) of ``definition`` into ``out_dir``.
+
+    (:func:`qa.workflows.synth.synthesize_phantom` loads the definition ``options.phantom`` names.)"""
     opts = (options or SynthOptions()).validated()
-    phantom = definition or load_phantom(opts.phantom)
+    phantom = definition
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder", hint="pass a folder for OUT_DIR")

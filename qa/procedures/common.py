@@ -85,7 +85,7 @@ def read_definition(name_or_path, *, what: str, available: Callable[[], list[str
 
     Names the file in every refusal: unknown id, missing file, invalid TOML.
     """
-    from qa.resources import builtin_dir
+    from qa.procedures.builtin import builtin_dir
 
     candidate = Path(name_or_path)
     if candidate.suffix.lower() == ".toml" or candidate.exists():

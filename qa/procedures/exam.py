@@ -2,102 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from qa.compliance.protocol import GATING_MODES, ExamProtocol, ProtocolRule
+from qa.compliance.registry import BY_ID as EXAM_CHECKS
+from qa.ecg.gating import GatingSettings
 from qa.procedures.common import SEVERITIES, _Reader, read_definition
-from qa.resources import builtin_dir
+from qa.procedures.builtin import builtin_dir
 
-# The checks of `qa check`, in display order (stable ids).
-EXAM_CHECKS = (
-    "kvp", "slice_thickness", "slice_increment", "kernel", "reconstruction_algorithm", "reconstruction_fov",
-    "gating_mode", "cardiac_phase", "heart_rate", "scan_coverage", "ctdivol", "dlp", "effective_dose",
-)
-# Checks whose expectation is a number (in display units) or a text, and the gating modes.
-_NUMERIC_CHECKS = ("kvp", "slice_thickness", "slice_increment", "reconstruction_fov", "cardiac_phase", "heart_rate", "scan_coverage",
-                   "ctdivol", "dlp", "effective_dose")
-_TEXT_CHECKS = ("kernel", "reconstruction_algorithm")
-GATING_MODES = ("prospective", "retrospective", "none")
-_RULE_KEYS = {"expected", "allowed", "range", "maximum", "minimum", "tolerance", "match", "severity", "source", "equal_to",
-              "retrospective", "none", "reference", "delay_range_ms"}
-
-
-@dataclass(frozen=True)
-class ProtocolRule:
-    """What one check of an exam expects."""
-
-    check_id: str
-    severity: str
-    source: str
-    expected: Any = None
-    allowed: tuple | None = None
-    range: tuple[float, float] | None = None
-    maximum: float | None = None
-    minimum: float | None = None
-    tolerance: float = 0.0
-    match: str = "exact"
-    equal_to: str | None = None  # slice_increment: "slice_thickness"
-    mode_severity: tuple[tuple[str, str], ...] = ()  # gating_mode: ("retrospective", "warn"), ("none", "fail")
-    reference: str | None = None  # dose checks: "level" (the protocol's reference level)
-    delay_range_ms: tuple[float, float] | None = None  # cardiac_phase given as a delay window
-
-    def describe(self) -> Any:
-        """The expectation in display form: a number, a text, or a range as [low, high]."""
-        tol = f" (+-{self.tolerance:g})" if self.tolerance else ""
-        if self.range is not None:
-            return list(self.range)
-        if self.allowed is not None:
-            star = "*" if self.match == "prefix" else ""
-            text = ", ".join(f"{v}{star}" for v in self.allowed)
-            return (text if len(self.allowed) == 1 else f"one of {text}") + tol
-        if self.maximum is not None and self.minimum is not None:
-            return [self.minimum, self.maximum]
-        if self.maximum is not None:
-            return f"<= {self.maximum:g}"
-        if self.minimum is not None:
-            return f">= {self.minimum:g}"
-        if self.equal_to is not None:
-            return f"= {self.equal_to}{tol}"
-        if self.expected is None:
-            return None
-        if tol and isinstance(self.expected, (int, float)):
-            return [self.expected - self.tolerance, self.expected + self.tolerance]  # a range, as [low, high]
-        return self.expected if not tol else f"{self.expected}{tol}"
-
-
-@dataclass(frozen=True)
-class GatingSettings:
-    """How ECG gating timing is judged (``[gating]`` of a protocol)."""
-
-    min_lead_ms: float = 150.0
-    predict_beats: int = 3
-    trigger_latency_max_ms: float = 35.0
-    delay_pct: float | None = 70.0
-    delay_ms: float | None = None
-    window_ms: float = 200.0
-
-
-@dataclass(frozen=True)
-class ExamProtocol:
-    id: str
-    name: str
-    version: str
-    source: str
-    vendors: tuple[str, ...]  # upper-case substrings of Manufacturer; empty = any
-    series_patterns: tuple[str, ...]  # lower-case substrings of SeriesDescription / ProtocolName
-    k_factor: str | None
-    reference_level: str | None
-    rules: dict[str, ProtocolRule]
-    gating: GatingSettings
-    path: str
-    sha256: str
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
-
-    def rule(self, check_id: str) -> ProtocolRule | None:
-        return self.rules.get(check_id)
+# Rule keys every check accepts; the registry adds those only one check accepts (equal_to, reference, ...).
+_COMMON_RULE_KEYS = frozenset({"expected", "allowed", "range", "maximum", "minimum", "tolerance", "match", "severity", "source"})
 
 
 def available_protocols() -> list[str]:
@@ -126,9 +40,11 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
             raise r.error(where, f"unknown check; use one of {', '.join(EXAM_CHECKS)}")
         if not isinstance(item, dict):
             raise r.error(where, "must be a table")
-        unknown = sorted(set(item) - _RULE_KEYS)
+        spec = EXAM_CHECKS[check_id]
+        allowed_keys = _COMMON_RULE_KEYS | spec.rule_keys
+        unknown = sorted(set(item) - allowed_keys)
         if unknown:
-            raise r.error(f"{where}.{unknown[0]}", f"unknown key; use {', '.join(sorted(_RULE_KEYS))}")
+            raise r.error(f"{where}.{unknown[0]}", f"unknown key for {check_id}; use {', '.join(sorted(allowed_keys))}")
         rng = r.pair(item, "range", where)
         allowed = r.allowed(item, where)
         match = r.match(item, where)
@@ -136,12 +52,12 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
         if equal_to is not None and equal_to != "slice_thickness":
             raise r.error(f"{where}.equal_to", "can only be 'slice_thickness'")
         reference = item.get("reference")
-        if reference is not None and (reference != "level" or check_id not in ("ctdivol", "dlp", "effective_dose")):
-            raise r.error(f"{where}.reference", "'level' (the reference level) applies to ctdivol, dlp and effective_dose only")
+        if reference is not None and reference != "level":
+            raise r.error(f"{where}.reference", "can only be 'level' (the protocol's reference level)")
         modes = []
         for mode in ("retrospective", "none"):
             if mode in item:
-                if check_id != "gating_mode" or item[mode] not in SEVERITIES:
+                if item[mode] not in SEVERITIES:
                     raise r.error(f"{where}.{mode}", "is a severity (fail or warn) of the gating_mode rule")
                 modes.append((mode, item[mode]))
         kinds = {k if k not in ("maximum", "minimum") else "maximum/minimum"
@@ -150,11 +66,11 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
             raise r.error(where, "needs exactly one expectation: expected, allowed, range, maximum/minimum, equal_to or reference"
                                  + (f" (got {', '.join(sorted(kinds))})" if kinds else ""))
         values = ([item["expected"]] if "expected" in item else []) + list(allowed or [])
-        if check_id in _NUMERIC_CHECKS and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if spec.value_kind == "number" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             raise r.error(f"{where}.{'expected' if 'expected' in item else 'allowed'}", f"must be numbers for {check_id}, got {values!r}")
-        if check_id in _TEXT_CHECKS and not all(isinstance(v, str) and v.strip() for v in values):
+        if spec.value_kind == "text" and not all(isinstance(v, str) and v.strip() for v in values):
             raise r.error(f"{where}.{'expected' if 'expected' in item else 'allowed'}", f"must be texts for {check_id}, got {values!r}")
-        if check_id == "gating_mode" and item.get("expected") not in GATING_MODES:
+        if spec.value_kind == "mode" and item.get("expected") not in GATING_MODES:
             raise r.error(f"{where}.expected", f"must be one of {', '.join(GATING_MODES)}, got {item.get('expected')!r}")
         rules[check_id] = ProtocolRule(
             check_id=check_id,
@@ -172,9 +88,8 @@ def _parse_exam_protocol(data: dict, path: str, sha256: str) -> ExamProtocol:
             reference=reference,
             delay_range_ms=r.pair(item, "delay_range_ms", where),
         )
-    for check_id in ("ctdivol", "dlp", "effective_dose"):
-        rule = rules.get(check_id)
-        if rule is not None and rule.reference == "level" and not head.get("reference_level"):
+    for check_id, rule in rules.items():
+        if rule.reference == "level" and not head.get("reference_level"):
             raise r.error(f"rules.{check_id}.reference", "needs protocol.reference_level (an id in procedures/dose-reference.toml)")
     g = r.table(data, "gating", required=False)
     unknown = sorted(set(g) - {"min_lead_ms", "predict_beats", "trigger_latency_max_ms", "delay_pct", "delay_ms", "window_ms"})

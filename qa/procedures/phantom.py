@@ -2,119 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from qa.errors import DefinitionError
+from qa.phantom.metrics import GLOBAL_METRICS, INSERT_METRICS
+from qa.phantom.procedure import ACQUISITION_KEYS, AcquisitionRule, MetricRule, PhantomProcedure
 from qa.procedures.common import _Reader, read_definition
-from qa.resources import builtin_dir
-
-# Metrics a phantom-QA check can follow (per insert where marked).
-INSERT_METRICS = ("mass_mg", "volume_mm3", "agatston")
-GLOBAL_METRICS = (
-    "total_mass_mg", "total_volume_mm3", "total_agatston", "c_ha_mg_per_cm3_hu", "water_hu", "ha200_hu", "noise_hu",
-)
-ACQUISITION_KEYS = ("kvp", "slice_thickness_mm", "kernel", "ctdivol_mgy", "exposure_mas", "ring")
-
-
-@dataclass(frozen=True)
-class AcquisitionRule:
-    """An expected acquisition setting: one value, a list of values, or a range."""
-
-    key: str
-    severity: str
-    expected: Any = None
-    allowed: tuple | None = None
-    range: tuple[float, float] | None = None
-    tolerance: float = 0.0
-    match: str = "exact"  # or "prefix" (kernel families)
-    # Technique settings (CTDIvol, mAs): a change of more than this % against the baseline is a
-    # protocol change (the run is not compared with the baseline nor trended).
-    baseline_tolerance_pct: float | None = None
-
-    def describe(self) -> Any:
-        """The expectation in display form: a number, a text, or a range as [low, high]."""
-        if self.range is not None:
-            return list(self.range)
-        tol = f" (+-{self.tolerance:g})" if self.tolerance else ""
-        if self.allowed is not None:
-            if len(self.allowed) == 1:
-                options = [self.allowed[0]]
-            else:
-                options = list(self.allowed)
-            star = "*" if self.match == "prefix" else ""
-            text = ", ".join(f"{v}{star}" for v in options)
-            return (text if len(options) == 1 else f"one of {text}") + tol
-        return self.expected if not tol else f"{self.expected}{tol}"
-
-    def source_dict(self) -> dict:
-        """The rule's machine-readable form, for a check's ``source``."""
-        out: dict[str, Any] = {"match": self.match}
-        if self.range is not None:
-            out["range"] = list(self.range)
-        if self.allowed is not None:
-            out["allowed"] = list(self.allowed)
-        if self.expected is not None:
-            out["expected"] = self.expected
-        if self.tolerance:
-            out["tolerance"] = self.tolerance
-        return out
-
-
-@dataclass(frozen=True)
-class MetricRule:
-    id: str
-    metric: str
-    insert: str | None
-    reference: str  # "baseline" | "physical"
-    tolerance: float
-    action: float
-    relative: bool  # levels in % of the reference
-
-    @property
-    def metric_key(self) -> str:
-        """The key of the metric in a measurement (e.g. ``mass_800_5mm``, ``c_ha``)."""
-        return metric_key(self.metric, self.insert)
-
-
-_GLOBAL_KEYS = {
-    "total_mass_mg": "total_mass",
-    "total_volume_mm3": "total_volume",
-    "total_agatston": "total_agatston",
-    "c_ha_mg_per_cm3_hu": "c_ha",
-}
-
-
-def metric_key(metric: str, insert: str | None) -> str:
-    """The stable id of a metric: ``mass_800_5mm``, ``total_mass``, ``c_ha``, ``noise_hu`` ..."""
-    if insert is None:
-        return _GLOBAL_KEYS.get(metric, metric)
-    return f"{metric.split('_')[0]}_{insert}"
-
-
-@dataclass(frozen=True)
-class PhantomProcedure:
-    id: str
-    name: str
-    version: str
-    source: str
-    phantom: str
-    scoring_method: str
-    acquisition: tuple[AcquisitionRule, ...]
-    required_detections: tuple[str, ...]
-    detection_severity: str
-    checks: tuple[MetricRule, ...]
-    baseline_min_runs: int
-    tighten_after_runs: int
-    tighten_sd: float
-    min_sd_pct: float
-    path: str
-    sha256: str
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
-
+from qa.procedures.builtin import builtin_dir
 
 def available_procedures() -> list[str]:
     """Built-in phantom-QA procedures (exam protocols are cac-*, dose tables dose-*)."""
@@ -132,7 +26,7 @@ def load_procedure(name_or_path: str | Path = "daily-phantom-qa") -> PhantomProc
 
 def _parse_phantom_procedure(data: dict, path: str, sha256: str) -> PhantomProcedure:
     from qa.calcium.scoring import METHOD_PRESETS
-    from qa.phantom.definition import load_phantom
+    from qa.procedures.phantoms import load_phantom
 
     r = _Reader(path)
     head = r.table(data, "procedure")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import html
 
+from qa.phantom.analysis import Baseline, PhantomResult
+from qa.phantom.definition import PhantomDefinition
+from qa.records.volume import CTVolume
 from qa.report.plots import phantom_overlay_png, trend_figure_png
 
 _CSS = """
@@ -88,10 +91,8 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
     if b is None:
         baseline_text = "none yet"
     else:
-        from qa.phantom.analysis import configuration_key
-
-        baseline_text = f"version {b['version']}, {b['n_runs']} runs, set {e(b['created_at'])}"
-        if configuration_key(b["configuration"]) != configuration_key(d["configuration"]):
+        baseline_text = f"version {b['version']}, {b['n_runs']} runs, set {e(str(b['created_at']))}"
+        if b["configuration"] != d["configuration"]:
             baseline_text += " (of another configuration: this run is not compared with it)"
     parts.append(f"<p class='small'>Baseline: {baseline_text}.</p>")
     if trend_png is not None:
@@ -104,27 +105,14 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
     return "".join(parts)
 
 
-def write_phantom_report(path, document: dict, volume, location, *, runs=(), scanner=None, min_sd_pct: float = 2.0) -> str:
-    """Write the report; the file appears complete or not at all."""
-    from qa.phantom.definition import load_phantom
-    from qa.phantom.analysis import InsertResult
-
-    definition = load_phantom(document["phantom"])
-    inserts = [InsertResult(**{k: (tuple(v) if k == "centroid_mm" else v) for k, v in i.items()}) for i in document["inserts"]]
-    overlay = phantom_overlay_png(volume, location, inserts, definition)
-    trend = None
-    if runs:
-        from qa.phantom.analysis import Baseline, MetricStats, configuration_key
-        from qa.trends import default_trend_metrics
-
-        b = document.get("baseline")
-        baseline = None
-        # Control limits only from a baseline of this run's configuration.
-        if b and configuration_key(b["configuration"]) == configuration_key(document["configuration"]):
-            baseline = Baseline(b["scanner"], b["configuration"], b["version"], b["created_at"],
-                                {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in b["stats"].items()})
-        trend = trend_figure_png(list(runs), default_trend_metrics(), baseline, min_sd_pct=min_sd_pct)
-    text = phantom_report_html(document, overlay, trend)
+def write_phantom_report(path, document: dict, result: PhantomResult, volume: CTVolume, definition: PhantomDefinition, *,
+                         runs=(), chart_metrics: tuple[str, ...] = (), baseline: Baseline | None = None,
+                         min_sd_pct: float = 2.0) -> str:
+    """Write the report of one run (``document``: its ``qa.phantom/1`` form); ``runs``: the stored
+    runs to chart, against ``baseline`` (of the same configuration) when given.  The file appears
+    complete or not at all."""
     from qa.report.plots import write_whole
 
-    return write_whole(path, text)
+    overlay = phantom_overlay_png(volume, result.location, result.inserts, definition)
+    trend = trend_figure_png(list(runs), list(chart_metrics), baseline, min_sd_pct=min_sd_pct) if runs else None
+    return write_whole(path, phantom_report_html(document, overlay, trend))

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from qa.trends import chart_sd, control_chart
+from qa.control_charts import chart_sd, control_chart
 
 
 def _pyplot():
@@ -202,8 +202,8 @@ def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_windo
 def write_ecg_strip(path, report, *, title: str | None = None) -> str:
     """The ECG strip of a gating report (qa.ecg.gating.GatingReport) as a PNG file, written whole or not at all."""
     t = report.trace
-    png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.result.exposures,
-                        report.result.phase_window_pct, title=title or f"{t.source}, lead {t.lead}")
+    png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.exposures,
+                        report.phase_window_pct, title=title or f"{t.source}, lead {t.lead}")
     return write_whole(path, png)
 
 

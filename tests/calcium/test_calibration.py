@@ -51,4 +51,4 @@ def test_calibration_recovers_the_synthetic_truth(small_phantom):
     assert cal.ha_hu == pytest.approx(truth["ha200_hu_true"], abs=3.0)
     assert cal.c_ha_mg_per_cm3_hu == pytest.approx(truth["c_ha_true_mg_per_cm3_hu"], rel=0.02)
     assert cal.noise_hu == pytest.approx(truth["options"]["noise_hu"], rel=0.25)
-    assert cal.to_dict()["ha200_hu"] == cal.ha_hu
+    assert cal.to_dict()["ha_hu"] == cal.ha_hu and cal.to_dict()["noise_hu"] == cal.noise_hu

@@ -7,7 +7,7 @@ import pytest
 
 from qa.dicom.headers import headers_of
 from qa.dicom.series import scan_inputs
-from qa.phantom.synth import SynthOptions, synthesize_phantom
+from qa.workflows.synth import SynthOptions, synthesize_phantom
 
 
 def test_real_ge_smartscore_series(ct_dir):

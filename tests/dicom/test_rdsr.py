@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pydicom
 import pytest
+
+from qa.records.identity import Pseudonymiser
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 
 from qa.dicom.rdsr import DoseReport, is_dose_report, merge_reports, read_dose_report
 from qa.errors import InputError
+
+KEYS = Pseudonymiser.ephemeral()  # one key for every report of these tests: one study, one study_key
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,7 @@ CT_REPORTS = [
 
 
 def _read(rdsr_dir: Path, name: str) -> DoseReport:
-    return read_dose_report(rdsr_dir / name)
+    return read_dose_report(rdsr_dir / name, pseudonymise=KEYS)
 
 
 def _items(container, code: tuple[str, str]):
@@ -90,7 +94,7 @@ def test_every_ct_dose_report_gives_its_events_and_own_total(rdsr_dir, name, sop
     assert Counter(e.acquisition_type for e in report.events) == Counter(types)
     uids = [e.irradiation_event_uid for e in report.events]
     assert all(uids) and len(set(uids)) == len(uids)
-    assert report.study_instance_uid and report.sop_instance_uid and report.manufacturer
+    assert report.study_key and report.sop_instance_uid and report.manufacturer
     for event in report.events:
         per_source = (event.kvp, event.tube_current_ma, event.max_tube_current_ma, event.exposure_time_per_rotation_s)
         assert len({len(values) for values in per_source + (event.xray_source_ids,)}) == 1
@@ -104,7 +108,7 @@ def test_every_ct_dose_report_gives_its_events_and_own_total(rdsr_dir, name, sop
 def test_a_report_record_carries_no_patient_identifiers(rdsr_dir):
     path = rdsr_dir / "CT-RDSR-Siemens_Flash-TAP-SS.dcm"
     header = pydicom.dcmread(path)
-    text = json.dumps(read_dose_report(path).to_dict())
+    text = json.dumps(read_dose_report(path, pseudonymise=KEYS).to_dict())
     assert str(header.PatientName) and str(header.PatientName) not in text
     assert header.PatientID and header.PatientID not in text
     assert not any("patient" in f.name for f in dataclasses.fields(DoseReport))
@@ -176,7 +180,7 @@ def test_an_enhanced_sr_that_is_not_a_dose_report_is_refused(rdsr_dir):
     path = rdsr_dir / "ESR_non-dose.dcm"
     with pytest.raises(InputError, match="not a CT radiation dose report: its document title is "
                                          "'Diagnostic Imaging Report'") as caught:
-        read_dose_report(path)
+        read_dose_report(path, pseudonymise=KEYS)
     assert caught.value.path == str(path) and caught.value.field == "ConceptNameCodeSequence"
     assert caught.value.hint
     assert not is_dose_report(path)
@@ -185,7 +189,7 @@ def test_an_enhanced_sr_that_is_not_a_dose_report_is_refused(rdsr_dir):
 def test_a_projection_xray_dose_report_is_refused_as_not_ct(rdsr_dir):
     path = rdsr_dir / "DX-RDSR-Canon_CXDI.dcm"
     with pytest.raises(InputError, match="is a projection X-ray dose report .*not a CT radiation dose") as caught:
-        read_dose_report(path)
+        read_dose_report(path, pseudonymise=KEYS)
     assert caught.value.path == str(path) and caught.value.field
     assert not is_dose_report(path)
     assert not is_dose_report(pydicom.dcmread(path))
@@ -196,7 +200,7 @@ def test_a_projection_report_without_template_identifier_is_still_refused(rdsr_d
     del ds.ContentTemplateSequence  # the procedure reported (DCM 113704 Projection X-Ray) still says so
     ds.save_as(tmp_path / "dx.dcm")
     with pytest.raises(InputError, match="projection X-ray") as caught:
-        read_dose_report(tmp_path / "dx.dcm")
+        read_dose_report(tmp_path / "dx.dcm", pseudonymise=KEYS)
     assert caught.value.field == "Procedure reported (DCM 121058)"
 
 
@@ -206,7 +210,7 @@ def test_a_truncated_report_is_refused_naming_the_file(rdsr_dir, tmp_path, fract
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(InputError, match="truncated") as caught:
-        read_dose_report(cut)
+        read_dose_report(cut, pseudonymise=KEYS)
     assert caught.value.path == str(cut)
     assert caught.value.hint
 
@@ -215,15 +219,15 @@ def test_files_that_are_not_dose_reports_are_refused(shared_data, tmp_path):
     text = tmp_path / "notes.dcm"
     text.write_text("not a DICOM file\n" * 20)
     with pytest.raises(InputError, match="not a DICOM file") as caught:
-        read_dose_report(text)
+        read_dose_report(text, pseudonymise=KEYS)
     assert caught.value.path == str(text)
     image = shared_data / "dicom" / "ct" / "CT_small.dcm"
     with pytest.raises(InputError, match="CT Image Storage, not a radiation dose report") as caught:
-        read_dose_report(image)
+        read_dose_report(image, pseudonymise=KEYS)
     assert caught.value.field == "SOPClassUID"
     assert not is_dose_report(text) and not is_dose_report(image) and not is_dose_report(tmp_path / "absent.dcm")
     with pytest.raises(InputError, match="no such file"):
-        read_dose_report(tmp_path / "absent.dcm")
+        read_dose_report(tmp_path / "absent.dcm", pseudonymise=KEYS)
 
 
 # ---- codes, units, own totals ------------------------------------------------------------------
@@ -242,7 +246,7 @@ def test_units_are_converted_by_their_ucum_code(rdsr_dir, tmp_path):
     [exposure] = _items(ds, ("113824", "DCM"))
     _set_num(exposure, "5280", "ms")
     ds.save_as(tmp_path / "units.dcm")
-    report = read_dose_report(tmp_path / "units.dcm")
+    report = read_dose_report(tmp_path / "units.dcm", pseudonymise=KEYS)
     event = report.events[0]
     assert report.dlp_total_mgycm == pytest.approx(7.46)
     assert event.dlp_mgycm == pytest.approx(7.46)
@@ -261,7 +265,7 @@ def test_an_unknown_unit_or_an_invalid_number_leaves_the_value_empty_with_a_warn
     ctdis[2].MeasuredValueSequence[0][0x0040A30A] = RawDataElement(Tag(0x0040A30A), "DS", len(invalid), invalid,
                                                                    0, False, True)
     ds.save_as(tmp_path / "bad.dcm")
-    report = read_dose_report(tmp_path / "bad.dcm")
+    report = read_dose_report(tmp_path / "bad.dcm", pseudonymise=KEYS)
     assert report.events[1].dlp_mgycm is None and "dlp_mgycm" not in report.events[1].sources
     assert report.events[2].ctdivol_mgy is None
     assert report.events[2].dlp_mgycm is not None
@@ -281,7 +285,7 @@ def test_codes_are_matched_on_value_and_scheme_never_on_meaning(rdsr_dir, tmp_pa
     for item in _items(ds, ("113838", "DCM")):
         item.ConceptNameCodeSequence[0].CodeMeaning = "Something else"
     ds.save_as(tmp_path / "sct.dcm")
-    report = read_dose_report(tmp_path / "sct.dcm")
+    report = read_dose_report(tmp_path / "sct.dcm", pseudonymise=KEYS)
     assert [e.acquisition_type for e in report.events] == ["constant_angle", "spiral", "spiral"]
     assert report.events[1].sources["acquisition_type"] == "SCT 116152004"
     assert report.dlp_events_sum_mgycm == pytest.approx(236.09)
@@ -293,7 +297,7 @@ def test_the_own_total_is_never_replaced_by_the_event_sum(rdsr_dir, tmp_path):
     accumulated.ContentSequence = [i for i in accumulated.ContentSequence
                                    if i.ConceptNameCodeSequence[0].CodeValue != "113813"]
     ds.save_as(tmp_path / "no-total.dcm")
-    report = read_dose_report(tmp_path / "no-total.dcm")
+    report = read_dose_report(tmp_path / "no-total.dcm", pseudonymise=KEYS)
     assert report.dlp_total_mgycm is None and report.dlp_total_source is None
     assert report.dlp_events_sum_mgycm == pytest.approx(77.27)
     assert any("113813" in w for w in report.warnings)
@@ -319,7 +323,7 @@ def test_cumulative_resends_merge_by_event_uid_without_double_counting(rdsr_dir)
 
 def test_a_continued_study_keeps_the_events_and_totals_of_both_reports(rdsr_dir):
     first, second = (_read(rdsr_dir, f"CT-RDSR-Siemens-Continued-{n}.dcm") for n in (1, 2))
-    assert first.study_instance_uid == second.study_instance_uid
+    assert first.study_key == second.study_key
     [study] = merge_reports([first, second])
     assert len(study.events) == 4
     assert study.dlp_total_mgycm == pytest.approx(60.17 + 56.44)
@@ -334,11 +338,11 @@ def test_reports_of_different_studies_stay_apart_and_partial_overlap_falls_back_
     continued = _read(rdsr_dir, "CT-RDSR-Siemens-Continued-1.dcm")
     vct = _read(rdsr_dir, "CT-ESR-GE_VCT.dcm")
     studies = merge_reports([multi3, vct, continued])
-    assert [s.study_instance_uid for s in studies] == [multi3.study_instance_uid, vct.study_instance_uid,
-                                                       continued.study_instance_uid]
+    assert [s.study_key for s in studies] == [multi3.study_key, vct.study_key,
+                                                       continued.study_key]
     assert [len(s.events) for s in studies] == [3, 27, 2]
     # a report of the same study sharing one event with Multi-3 and adding two of its own
-    overlapping = dataclasses.replace(continued, study_instance_uid=multi3.study_instance_uid,
+    overlapping = dataclasses.replace(continued, study_key=multi3.study_key,
                                       events=(multi3.events[0],) + continued.events)
     [study] = merge_reports([multi3, overlapping])
     assert len(study.events) == 5
@@ -353,7 +357,7 @@ def test_reports_of_different_studies_stay_apart_and_partial_overlap_falls_back_
 def test_a_philips_dose_info_capture_gives_dlp_per_acquisition(ct_dir):
     path = ct_dir / "CT-SC-Philips_Brilliance16P.dcm"
     assert is_dose_report(path)
-    report = read_dose_report(path)
+    report = read_dose_report(path, pseudonymise=KEYS)
     assert report.sop_class == "philips_dose_info"
     assert (report.manufacturer, report.model) == ("Philips", "Brilliance 16P")
     assert report.n_events_reported == len(report.events) == 4
@@ -381,8 +385,8 @@ def test_a_philips_dose_info_capture_gives_dlp_per_acquisition(ct_dir):
 def test_a_copied_report_reads_the_same_as_the_original(rdsr_dir, tmp_path):
     copy = tmp_path / "copy.dcm"
     shutil.copyfile(rdsr_dir / "CT-ESR-GE_Optima.dcm", copy)
-    original, copied = _read(rdsr_dir, "CT-ESR-GE_Optima.dcm"), read_dose_report(copy)
-    assert dataclasses.replace(copied, path=original.path) == original
+    original, copied = _read(rdsr_dir, "CT-ESR-GE_Optima.dcm"), read_dose_report(copy, pseudonymise=KEYS)
+    assert dataclasses.replace(copied, path=original.path, source_file=original.source_file) == original
 
 
 def test_ssde_and_event_start_time_are_read_when_present(rdsr_dir, tmp_path):
@@ -402,7 +406,7 @@ def test_ssde_and_event_start_time_are_read_when_present(rdsr_dir, tmp_path):
     [event] = _items(ds, ("113819", "DCM"))
     event.ContentSequence.append(started)
     ds.save_as(tmp_path / "ssde.dcm")
-    [parsed] = read_dose_report(tmp_path / "ssde.dcm").events
+    [parsed] = read_dose_report(tmp_path / "ssde.dcm", pseudonymise=KEYS).events
     assert parsed.ssde_mgy == pytest.approx(0.21) and parsed.sources["ssde_mgy"] == "DCM 113930"
     assert parsed.ctdivol_mgy == pytest.approx(0.15)
     assert parsed.start_datetime == "2018-01-05T17:21:03.083003"

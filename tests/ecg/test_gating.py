@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN
 from qa.dicom.headers import Stack
 from qa.ecg.gating import (
     ExposureWindow,
@@ -148,7 +148,7 @@ def test_nothing_verified_is_never_a_silent_pass(tmp_path):
     trace = EcgTrace(fs_hz=500.0, time_s=t, ecg_mv=ecg, lead="II", source="synthetic", start_time=None)
     settings = load_protocol("cac-standard").gating
     report = analyze_gating(trace, [], settings, phase_window_pct=(60.0, 80.0), time_base_note="no time base")
-    assert report.result.verdict == WARN and any("could not be checked" in n for n in report.result.notes)
+    assert report.verdict == WARN and any("could not be checked" in n for n in report.notes)
     # with a trigger channel the windows come from it, and the source says so
     from qa.ecg.synth import trigger_channel
 
@@ -156,5 +156,5 @@ def test_nothing_verified_is_never_a_silent_pass(tmp_path):
                      trigger=trigger_channel(t, r).astype(bool))
     report = analyze_gating(trace, [], settings, phase_window_pct=(60.0, 80.0),
                             windows_source="CT stack acquisition times (approximate)", time_base_note="no time base")
-    assert report.windows_source.startswith("trigger channel") and report.result.exposures
-    assert any("the trigger channel is used instead" in n for n in report.result.notes)
+    assert report.exposure_windows_from.startswith("trigger channel") and report.exposures
+    assert any("the trigger channel is used instead" in n for n in report.notes)

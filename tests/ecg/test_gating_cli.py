@@ -96,7 +96,7 @@ def test_dicom_ecg_exposures_in_diastole_pass(capsys, shared_data, tmp_path):
 def test_check_with_the_exams_ecg(capsys, tmp_path):
     """A synthetic exam and a synthetic ECG whose clock matches the scanner's: the stacks land in diastole."""
     from qa.dicom.headers import headers_of
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     folder = tmp_path / "exam"
     synthesize_phantom(folder, SynthOptions(vendor="siemens", z_start_mm=-30.0, z_end_mm=72.0, matrix=128, pixel_mm=1.6,
@@ -147,7 +147,7 @@ def test_windows_from_the_trigger_channel_and_its_latency(capsys, tmp_path, late
 
 def test_gating_on_a_ct_series_is_approximate_and_needs_a_time_base(capsys, tmp_path):
     from qa.dicom.headers import headers_of
-    from qa.phantom.synth import SynthOptions, synthesize_phantom
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
 
     folder = tmp_path / "exam"
     synthesize_phantom(folder, SynthOptions(vendor="ge", z_start_mm=-30.0, z_end_mm=72.0, matrix=96, pixel_mm=2.2,

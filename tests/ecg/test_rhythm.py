@@ -19,7 +19,7 @@ def annotated(shared_data, name):
 def test_heart_rate_of_a_regular_trace():
     r = np.arange(0.0, 30.0, 0.8)  # 75 bpm
     rhythm = analyze_rhythm(r)
-    assert rhythm.heart_rate_bpm == {"mean": 75.0, "min": 75.0, "max": 75.0, "sd": 0.0}
+    assert rhythm.heart_rate_bpm.to_dict() == {"mean": 75.0, "min": 75.0, "max": 75.0, "sd": 0.0}
     assert rhythm.premature == () and rhythm.af_suspected is False
     assert rhythm.rr_ms == pytest.approx([800.0] * (r.size - 1))
     assert "75 bpm" in rhythm.message
@@ -28,15 +28,15 @@ def test_heart_rate_of_a_regular_trace():
 def test_mean_heart_rate_is_beats_per_minute_not_the_mean_of_rates():
     r = np.cumsum([0.0, 0.5, 1.5, 0.5, 1.5])  # 4 intervals, 4 s: 60 bpm, though the rates are 120 and 40
     hr = analyze_rhythm(r).heart_rate_bpm
-    assert hr["mean"] == 60.0 and hr["min"] == 40.0 and hr["max"] == 120.0
+    assert hr.mean == 60.0 and hr.min == 40.0 and hr.max == 120.0
 
 
 def test_a_gap_in_the_recording_is_not_an_rr_interval():
     r = np.r_[np.arange(0.0, 10.0, 1.0), np.arange(30.0, 40.0, 1.0)]
     assert np.isnan(rr_intervals_ms(r, [(9.5, 29.5)])[9])
     rhythm = analyze_rhythm(r, gaps_s=[(9.5, 29.5)])
-    assert rhythm.heart_rate_bpm["min"] == 60.0 and rhythm.to_dict()["rr_ms"][9] is None
-    assert analyze_rhythm(r).heart_rate_bpm["min"] < 5  # without the gap, a 20-s "beat"
+    assert rhythm.heart_rate_bpm.min == 60.0 and rhythm.to_dict()["rr_ms"][9] is None
+    assert analyze_rhythm(r).heart_rate_bpm.min < 5  # without the gap, a 20-s "beat"
 
 
 def test_isolated_pvc_with_a_compensatory_pause_and_an_apc_without():
@@ -112,5 +112,5 @@ def test_no_af_in_one_minute_windows_of_normal_sinus_record_100(shared_data):
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="increasing"):
         analyze_rhythm([1.0, 0.5, 2.0])
-    assert analyze_rhythm([]).heart_rate_bpm["mean"] is None
+    assert analyze_rhythm([]).heart_rate_bpm.mean is None
     assert analyze_rhythm([1.0]).message.startswith("fewer than two")

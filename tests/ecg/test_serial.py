@@ -349,7 +349,7 @@ def test_record_command_cannot_open_port_exits_2_naming_it(tmp_path):
                            str(tmp_path / "x.csv"), "--json"], check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2
     assert "cannot open the serial port /dev/ttyNOPE" in proc.stderr and "what to do" in proc.stderr
-    assert '"schema": "qa.ecg/1"' in proc.stdout and not (tmp_path / "x.csv").exists()
+    assert '"schema": "qa.error/1"' in proc.stdout and not (tmp_path / "x.csv").exists()
 
 
 def test_record_command_over_a_pty_captures_mitbih_100(shared_data, tmp_path):

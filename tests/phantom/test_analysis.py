@@ -7,11 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from qa.checks import FAIL, NOT_AVAILABLE, PASS, WARN
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN
 from qa.dicom.series import load_series
 from qa.phantom.analysis import Baseline, MetricStats, analyze_phantom, baseline_from_results, configuration_of
-from qa.phantom.definition import load_phantom
-from qa.phantom.synth import SynthOptions, synthesize_phantom
+from qa.procedures import load_phantom
+from qa.phantom.synth import synthesize_phantom as synthesize_with
+from qa.workflows.synth import SynthOptions, synthesize_phantom
 from qa.procedures import load_procedure
 
 PHANTOM = load_phantom("qrm-cci")
@@ -46,10 +47,10 @@ def test_per_insert_results_against_the_truth(clean_scan):
         # the mass score also sums the insert material (~50 HU) under the calcification
         assert insert.mass_mg == pytest.approx(insert.physical_mass_mg, rel=0.6 if insert.density_mgha_cm3 == 200 else 0.35)
         assert insert.mass_error_pct == pytest.approx(100 * (insert.mass_mg - insert.physical_mass_mg) / insert.physical_mass_mg)
-    assert result.totals["agatston"] == pytest.approx(sum(i.agatston for i in result.inserts))
-    assert result.totals["physical_mass_mg"] == pytest.approx(sum(c.physical_mass_mg for c in PHANTOM.calcifications))
+    assert result.totals.agatston == pytest.approx(sum(i.agatston for i in result.inserts))
+    assert result.totals.physical_mass_mg == pytest.approx(sum(c.physical_mass_mg for c in PHANTOM.calcifications))
     # the bone-like spine outside the insert is never scored
-    assert result.other_lesions["n_lesions"] == 0
+    assert result.other_lesions.n_lesions == 0
 
 
 def test_an_undetected_insert_keeps_its_expected_position(clean_scan):
@@ -61,7 +62,7 @@ def test_an_undetected_insert_keeps_its_expected_position(clean_scan):
     assert small.mass_mg is None and small.mass_error_pct is None
     assert result.metrics["mass_200_1mm"] is None
     # the total is over the detected inserts
-    assert result.totals["mass_mg"] == pytest.approx(sum(i.mass_mg for i in result.inserts if i.detected))
+    assert result.totals.mass_mg == pytest.approx(sum(i.mass_mg for i in result.inserts if i.detected))
     expected = {c["id"]: c for c in truth["calcifications"]}["200_1mm"]["center_mm"]
     assert math.dist(small.centroid_mm[:2], expected[:2]) < 2.5
 
@@ -102,7 +103,10 @@ def test_checks_against_a_baseline_pass_warn_and_fail(clean_scan):
 def test_a_protocol_change_is_reported_as_such_and_never_compared_with_the_baseline(tmp_path):
     synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-10, z_end_mm=45, noise_hu=5.0, kvp=100.0))
     volume = load_series(tmp_path)
-    baseline = Baseline("x|y|z", {}, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
+    from qa.calcium.scoring import scoring_settings
+
+    configuration = configuration_of(volume, PROCEDURE, scoring_settings("standard"), "unspecified")
+    baseline = Baseline("x|y|z", configuration, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
     result = analyze_phantom(volume, PHANTOM, PROCEDURE, baseline)
     checks = _checks(result)
     assert checks["acquisition_kvp"].status == FAIL and "protocol change" in checks["acquisition_kvp"].message
@@ -113,7 +117,7 @@ def test_a_protocol_change_is_reported_as_such_and_never_compared_with_the_basel
 def test_a_baseline_of_another_configuration_is_not_used(clean_scan):
     volume, _ = clean_scan
     result = analyze_phantom(volume, PHANTOM, PROCEDURE)
-    other = dict(result.configuration, kernel="FC13")
+    other = replace(result.configuration, kernel="FC13")
     baseline = Baseline("x|y|z", other, 1, "2026-01-01", {"mass_800_5mm": MetricStats(80.0, 1.0, 10)})
     changed = analyze_phantom(volume, PHANTOM, PROCEDURE, baseline)
     check = _checks(changed)["mass_800_5mm"]
@@ -149,13 +153,13 @@ def test_a_technique_change_is_a_protocol_change_not_drift(clean_scan):
 def test_a_missing_water_rod_gives_no_calibration_and_fails(tmp_path):
     # the water rod is not where the phantom definition puts it: never calibrate on a guess
     rods = tuple(replace(r, diameter_mm=2.0) if r.density_mgha_cm3 == 0 else r for r in PHANTOM.rods)
-    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-10, z_end_mm=45, noise_hu=5.0), definition=replace(PHANTOM, rods=rods))
+    synthesize_with(tmp_path, SynthOptions(z_start_mm=-10, z_end_mm=45, noise_hu=5.0), definition=replace(PHANTOM, rods=rods))
     result = analyze_phantom(load_series(tmp_path), PHANTOM, PROCEDURE)
     checks = _checks(result)
-    assert result.calibration is None
+    assert result.calibration.c_ha_mg_per_cm3_hu is None and result.calibration.detail is None
     assert checks["rod_water_found"].status == FAIL and checks["rod_ha200_found"].status == PASS
     assert checks["mass_800_5mm_vs_physical"].status == NOT_AVAILABLE and result.metrics["c_ha"] is None
-    assert result.totals["mass_mg"] is None and all(i.mass_mg is None for i in result.inserts)
+    assert result.totals.mass_mg is None and all(i.mass_mg is None for i in result.inserts)
     assert result.verdict == FAIL
 
 
@@ -177,7 +181,7 @@ def test_checks_report_plain_values(clean_scan):
 
 
 def test_baseline_statistics():
-    baseline = baseline_from_results([{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}], "s", {}, 1, "t", (1, 2))
+    baseline = baseline_from_results([{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}], "s", None, 1, "t", (1, 2))
     assert baseline.stats["a"].mean == 2.0 and baseline.stats["a"].sd == pytest.approx(math.sqrt(2)) and baseline.stats["a"].n == 2
     assert baseline.stats["b"].n == 1 and baseline.n_runs == 2
 
@@ -187,6 +191,6 @@ def test_the_configuration_names_what_a_baseline_depends_on(clean_scan):
     from qa.calcium.scoring import scoring_settings
 
     config = configuration_of(volume, PROCEDURE, scoring_settings("siemens"), "large")
-    assert config["ring"] == "large" and config["scoring_method"] == "siemens" and config["kvp"] == 120.0
-    assert set(config) >= {"phantom", "ring", "kvp", "kernel", "slice_thickness_mm", "scoring_method", "threshold_hu",
+    assert config.ring == "large" and config.scoring_method == "siemens" and config.kvp == 120.0
+    assert set(config.to_dict()) >= {"phantom", "ring", "kvp", "kernel", "slice_thickness_mm", "scoring_method", "threshold_hu",
                            "threshold_rule", "weight_breaks_hu", "min_area_mm2", "connectivity", "volume_method"}

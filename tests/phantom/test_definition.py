@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.errors import DefinitionError
-from qa.phantom.definition import available_phantoms, load_phantom
+from qa.procedures import available_phantoms, load_phantom
 
 
 def test_builtin_qrm_cci_holds_the_physical_truth():

@@ -10,9 +10,10 @@ import pytest
 from qa.dicom.series import load_series
 from qa.dicom.write import write_ct_series
 from qa.errors import InputError
-from qa.phantom.definition import load_phantom
+from qa.procedures import load_phantom
 from qa.phantom.locate import locate_phantom
-from qa.phantom.synth import SynthOptions, synthesize_phantom
+from qa.phantom.synth import synthesize_phantom as synthesize_with
+from qa.workflows.synth import SynthOptions, synthesize_phantom
 
 PHANTOM = load_phantom("qrm-cci")
 
@@ -89,7 +90,7 @@ def test_an_insert_without_calcifications_is_refused(tmp_path):
     from dataclasses import replace
 
     empty = replace(PHANTOM, calcifications=tuple(replace(c, density_mgha_cm3=0.0) for c in PHANTOM.calcifications))
-    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-15.0, z_end_mm=50.0), definition=empty)
+    synthesize_with(tmp_path, SynthOptions(z_start_mm=-15.0, z_end_mm=50.0), definition=empty)
     with pytest.raises(InputError, match="calcifications"):
         _locate(tmp_path)
 
@@ -99,7 +100,7 @@ def _decoy(tmp_path, **changes):
     from dataclasses import replace
 
     decoy = replace(PHANTOM, calcifications=tuple(replace(c, **changes) for c in PHANTOM.calcifications))
-    synthesize_phantom(tmp_path, SynthOptions(z_start_mm=-15.0, z_end_mm=50.0, noise_hu=10.0), definition=decoy)
+    synthesize_with(tmp_path, SynthOptions(z_start_mm=-15.0, z_end_mm=50.0, noise_hu=10.0), definition=decoy)
 
 
 def test_bright_spots_of_equal_density_are_not_this_phantom(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 from qa.calcium.scoring import score_volume, scoring_settings
 from qa.dicom.series import load_series
 from qa.errors import UsageError
-from qa.phantom.definition import load_phantom
-from qa.phantom.synth import SynthOptions, synthesize_phantom
+from qa.procedures import load_phantom
+from qa.workflows.synth import SynthOptions, synthesize_phantom
 
 COMPLIANCE_HEADERS = [
     "KVP", "XRayTubeCurrent", "Exposure", "ExposureTime", "SliceThickness", "ConvolutionKernel",

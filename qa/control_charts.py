@@ -13,7 +13,8 @@ standardised against its baseline (z = (value - mean) / SD) and then:
   alarm about once in 465 stable runs.
 
 A short baseline underestimates the spread, so the SD used is never below a floor (the
-procedure's ``min_sd_pct`` of the mean, 2 % by default).
+procedure's ``min_sd_pct`` of the mean, 2 % by default).  Which metrics are charted by default is
+the phantom definition's choice (:func:`qa.phantom.metrics.default_chart_metrics`).
 
 A run is *flagged* by any rule; flags point at drift before any run fails its tolerance.
 """
@@ -25,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from qa.records.serialize import Record
 
 # Western Electric handbook (1956): zones at 1, 2 and 3 SD; run length 8.
 WE_RULES = {
@@ -39,7 +42,7 @@ CUSUM_H = 5.0
 
 
 @dataclass(frozen=True)
-class ChartPoint:
+class ChartPoint(Record):
     index: int
     value: float | None
     z: float | None
@@ -108,39 +111,30 @@ def first_flag(points: Sequence[ChartPoint]) -> int | None:
     return None
 
 
-def runs_table(runs, metric_ids: Sequence[str] | None = None):
-    """A pandas DataFrame of stored runs (one row per run, one column per metric)."""
-    import pandas as pd
+@dataclass(frozen=True)
+class MonthSummary(Record):
+    """One calendar month of runs: how many, how many failed, and each metric's mean."""
 
-    rows = []
-    for r in runs:
-        row = {"run_id": r.id, "acquired_at": r.acquired_at or r.analysed_at, "verdict": r.verdict, "protocol_ok": r.protocol_ok}
-        for key, value in r.metrics.items():
-            if metric_ids is None or key in metric_ids:
-                row[key] = value
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    if not table.empty:
-        table["acquired_at"] = pd.to_datetime(table["acquired_at"], errors="coerce", utc=True)
-    return table
+    month: str  # YYYY-MM
+    n_runs: int
+    n_fail: int
+    means: dict[str, float | None]
 
 
-def monthly_summary(table):
-    """Per month: number of runs, failures, and the mean of every metric column."""
-    import pandas as pd
-
-    if table.empty:
-        return table
-    metrics = [c for c in table.columns if c not in ("run_id", "acquired_at", "verdict", "protocol_ok")]
-    grouped = table.groupby(table["acquired_at"].dt.strftime("%Y-%m"))
-    summary = grouped[metrics].mean(numeric_only=True)
-    summary.insert(0, "n_fail", grouped["verdict"].apply(lambda v: int((v == "fail").sum())))
-    summary.insert(0, "n_runs", grouped["run_id"].count())
-    return pd.DataFrame(summary)
-
-
-def default_trend_metrics() -> list[str]:
-    return ["mass_800_5mm", "mass_400_5mm", "mass_200_5mm", "total_mass", "c_ha", "water_hu", "noise_hu", "total_agatston"]
+def monthly_summary(months: Sequence[str], verdicts: Sequence[str], values: dict[str, Sequence[float | None]]) -> list[MonthSummary]:
+    """Per month (runs in order; ``months`` as YYYY-MM), the run count, the failures and the mean of
+    every metric's values (None values left out; None when a month has none)."""
+    out: dict[str, dict] = {}
+    for i, month in enumerate(months):
+        entry = out.setdefault(month, {"n": 0, "fail": 0, "values": {m: [] for m in values}})
+        entry["n"] += 1
+        entry["fail"] += verdicts[i] == "fail"
+        for metric, series in values.items():
+            v = series[i]
+            if v is not None and math.isfinite(v):
+                entry["values"][metric].append(float(v))
+    return [MonthSummary(month, e["n"], e["fail"], {m: (sum(v) / len(v) if v else None) for m, v in e["values"].items()})
+            for month, e in sorted(out.items())]
 
 
 def values_of(runs, metric: str) -> np.ndarray:

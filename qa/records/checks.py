@@ -1,8 +1,9 @@
 """Checks and verdicts: every verdict in qa is a list of explained checks.
 
 A check is ``Check(id, status, measured, expected, message, source)``.  ``status`` is ``pass``,
-``warn``, ``fail`` or ``not_available`` (a missing input is never a silent pass).  ``measured``
-and ``expected`` are plain numbers or strings in display units (a range as ``[low, high]``);
+``warn``, ``fail``, ``not_available`` (a missing input: never a silent pass) or
+``not_applicable`` (the check does not apply to this input, with the reason).  ``measured`` and
+``expected`` are plain numbers or strings in display units (a range as ``[low, high]``);
 ``source`` says where the expectation came from (rule, reference, limits).
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PASS, WARN, FAIL, NOT_AVAILABLE = "pass", "warn", "fail", "not_available"
-STATUSES = (PASS, WARN, FAIL, NOT_AVAILABLE)
+from qa.records.serialize import Record
+
+PASS, WARN, FAIL, NOT_AVAILABLE, NOT_APPLICABLE = "pass", "warn", "fail", "not_available", "not_applicable"
+STATUSES = (PASS, WARN, FAIL, NOT_AVAILABLE, NOT_APPLICABLE)
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(Record):
     id: str
     status: str
     measured: Any
@@ -27,16 +30,6 @@ class Check:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "measured": self.measured,
-            "expected": self.expected,
-            "message": self.message,
-            "source": self.source,
-        }
 
 
 def verdict(checks: tuple[Check, ...] | list[Check]) -> str:

@@ -16,7 +16,7 @@ def builtin_dir(kind: str) -> Path:
     """The folder of built-in ``kind`` definitions (``phantoms`` or ``procedures``)."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}")
-    checkout = Path(__file__).resolve().parent.parent / kind
+    checkout = Path(__file__).resolve().parents[2] / kind
     if checkout.is_dir() and (checkout.parent / "pyproject.toml").exists():
         return checkout
     # Installed: qa/_builtin/<kind>/ inside site-packages (qa._builtin is a regular package).

@@ -1,0 +1,16 @@
+"""Exam compliance: a calcium-score exam against its protocol (pure: records in, a checklist out).
+
+``protocol`` holds the protocol records, ``registry`` the exam checks (one entry per check id),
+``choose`` which protocol and which series, ``checklist`` the checklist itself.
+"""
+
+from qa.compliance.checklist import Checklist, check_exam, exam_dose, exam_reference_level, validate_protocol
+from qa.compliance.choose import choose_protocol, names_calcium_score, protocol_matches_vendor, series_preference
+from qa.compliance.protocol import GATING_MODES, ExamProtocol, ProtocolRule
+from qa.compliance.registry import BY_ID, ESSENTIAL_CHECKS, EXAM_CHECK_IDS, EXAM_CHECKS, ExamCheck
+
+__all__ = [
+    "BY_ID", "ESSENTIAL_CHECKS", "EXAM_CHECKS", "EXAM_CHECK_IDS", "GATING_MODES", "Checklist", "ExamCheck", "ExamProtocol",
+    "ProtocolRule", "check_exam", "choose_protocol", "exam_dose", "exam_reference_level", "names_calcium_score",
+    "protocol_matches_vendor", "series_preference", "validate_protocol",
+]

@@ -1,0 +1,118 @@
+"""An exam against its protocol: the technologist's checklist (pure: records in, a record out).
+
+``check_exam(exam, protocol, tables)`` compares the calcium-score series' headers, the exam's dose
+(from its dose report, else estimated from the headers) and its effective dose with an exam
+protocol (``procedures/cac-*.toml``) and the dose reference tables.  Every check is explained;
+a check without the data it needs is ``not_available`` with the reason, never a pass, and the
+verdict is at least ``warn`` when an essential check (``kvp``, ``slice_thickness``,
+``gating_mode``) cannot be run.  Loading an exam from files is the workflow's job
+(:func:`qa.workflows.exam.load_exam`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qa.compliance.protocol import ExamProtocol
+from qa.compliance.registry import ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check
+from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_headers, dose_values_from_report, reference_level_for
+from qa.ecg.gating import GatingReport
+from qa.errors import DefinitionError
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.records.exam import Exam
+from qa.records.provenance import DefinitionRef
+from qa.records.serialize import Record
+
+
+@dataclass(frozen=True)
+class Checklist(Record):
+    """The checklist of one exam (the body of the ``qa.check/1`` document)."""
+
+    exam: Exam
+    protocol: DefinitionRef
+    checks: tuple[Check, ...]
+    verdict: str
+    verdict_message: str
+    dose: DoseValues
+    reference_level: ReferenceLevel | None
+    reference_level_choice: str
+    warnings: tuple[str, ...] = field(default=())
+    ecg: GatingReport | None = None  # when an ECG trace was given
+
+
+def validate_protocol(protocol: ExamProtocol, tables: DoseTables) -> None:
+    """The protocol's k-factor and reference level must exist in the dose tables (never ignored)."""
+    if protocol.k_factor is not None and protocol.k_factor not in tables.k_factors:
+        raise DefinitionError(protocol.path, "protocol.k_factor",
+                              f"names {protocol.k_factor!r}, which is not a k-factor of {tables.path} ({', '.join(tables.k_factors)})")
+    levels = [level.id for level in tables.reference_levels]
+    if protocol.reference_level is not None and protocol.reference_level not in levels:
+        raise DefinitionError(protocol.path, "protocol.reference_level",
+                              f"names {protocol.reference_level!r}, which is not a reference level of {tables.path} ({', '.join(levels)})")
+
+
+def exam_dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> DoseValues:
+    """The exam's dose: from its dose report when one came with it, else estimated from the headers."""
+    if exam.dose is not None and exam.dose.events:
+        return dose_values_from_report(exam.dose, tables, protocol_k=protocol.k_factor, images=exam.headers)
+    return dose_values_from_headers(exam.headers, tables, protocol_k=protocol.k_factor)
+
+
+def exam_reference_level(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> tuple[ReferenceLevel | None, str]:
+    events = exam.dose.events if exam.dose is not None else ()
+    names = [exam.headers.series_description] + [e.acquisition_protocol for e in events]
+    return reference_level_for(tables, protocol_id=protocol.id, names=names, region_codes=[e.region_code for e in events],
+                               named_level=protocol.reference_level)
+
+
+def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating: GatingReport | None = None) -> Checklist:
+    """The checklist of ``exam`` against ``protocol`` (see module doc).
+
+    ``gating`` (the analysis of the exam's ECG trace) replaces the header heart rate by the
+    trace's and adds ``rhythm`` and ``exposure_timing`` (and ``trigger_latency`` when the trace
+    has a trigger channel).
+    """
+    validate_protocol(protocol, tables)
+    h = exam.headers
+    dose = exam_dose(exam, protocol, tables)
+    level, level_choice = exam_reference_level(exam, protocol, tables)
+    facts = ExamFacts(h, dose, level)
+    checks = [run_check(check, rule, facts) for check in EXAM_CHECKS if (rule := protocol.rule(check.id)) is not None]
+    if gating is not None:
+        checks = _with_trace(checks, gating, protocol)
+    final = verdict(checks)
+    missing = [c.id for c in checks if c.id in ESSENTIAL_CHECKS and c.status == NOT_AVAILABLE]
+    if missing and final == PASS:
+        final = WARN
+    failed = [c.id for c in checks if c.status == FAIL]
+    warned = [c.id for c in checks if c.status == WARN]
+    if final == FAIL:
+        parts = [f"FAIL: {', '.join(failed)}" + (f"; warnings: {', '.join(warned)}" if warned else "")]
+    elif warned:
+        parts = [f"WARN: {', '.join(warned)}"]
+    else:
+        parts = ["WARN" if final == WARN else "PASS"]
+    if missing:
+        parts.append(f"could not check {', '.join(missing)} (not in the headers)")
+    return Checklist(
+        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts), dose=dose,
+        reference_level=level, reference_level_choice=level_choice, warnings=tuple(h.warnings) + tuple(exam.notes) + dose.warnings,
+        ecg=gating,
+    )
+
+
+def _with_trace(checks: list[Check], gating: GatingReport, protocol: ExamProtocol) -> list[Check]:
+    """The trace's heart rate replaces the headers'; rhythm, exposure timing and trigger latency follow it."""
+    from_trace = {c.id: c for c in gating.checks}
+    rule = protocol.rule("heart_rate")
+    merged = []
+    for c in checks:
+        if c.id == "heart_rate" and "heart_rate" in from_trace:
+            hr = from_trace["heart_rate"]
+            status = hr.status if hr.status != WARN or rule is None else (FAIL if rule.severity == "fail" else WARN)
+            c = Check("heart_rate", status, hr.measured, hr.expected, hr.message + " (from the ECG trace)",
+                      hr.source | {"headers": c.measured})
+        merged.append(c)
+        if c.id == "heart_rate":
+            merged += [from_trace[k] for k in ("rhythm", "exposure_timing", "trigger_latency") if k in from_trace]
+    return merged

@@ -1,0 +1,218 @@
+"""The exam checks of ``qa check``: one registry entry per check id.
+
+An entry says what the check measures (from the exam's headers and dose), what kind of value a
+protocol's expectation must be, why it can be missing, which header field must be the same on
+every image, and, where the generic judgement (range, maximum/minimum, expected/allowed, reference
+level) is not enough, its own judgement.  Adding a check is one entry here, its rule in the
+protocol files, and its test.  Display order is registry order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from qa.compliance.protocol import ProtocolRule
+from qa.dose import DoseValues, ReferenceLevel, compare_with_level, level_status
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches
+from qa.records.headers import AcquisitionHeaders
+
+
+@dataclass(frozen=True)
+class ExamFacts:
+    """What the checks judge: the checked series' headers, the exam's dose and its reference level."""
+
+    headers: AcquisitionHeaders
+    dose: DoseValues
+    level: ReferenceLevel | None
+
+
+Judge = Callable[["ExamCheck", ProtocolRule, ExamFacts, Any, dict], Check]
+
+
+@dataclass(frozen=True)
+class ExamCheck:
+    id: str
+    label: str
+    value_kind: str  # what a protocol's expected/allowed values must be: "number" | "text" | "mode"
+    measure: Callable[[ExamFacts], tuple[Any, str | None]]  # (value, where it came from)
+    missing: str  # the message when there is no value
+    varying_field: str | None = None  # header field that must be the same on every image of the series
+    essential: bool = False  # without it the verdict is at least "warn"
+    judge: Judge | None = None  # its own judgement (else the generic one)
+    when_missing: Callable[[ExamCheck, ProtocolRule, ExamFacts, dict], Check | None] | None = None  # judgement from other facts
+    rule_keys: frozenset[str] = frozenset()  # rule keys only this check accepts (besides the common ones)
+
+
+def status(rule: ProtocolRule, ok: bool) -> str:
+    return PASS if ok else (FAIL if rule.severity == "fail" else WARN)
+
+
+def _plain(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
+# ------------------------------------------------------------------------------------ judgements
+
+
+def judge_generic(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+    """A range, a maximum/minimum, or expected/allowed values (texts case-insensitive; numbers within tolerance)."""
+    expected = rule.describe()
+    if rule.range is not None:
+        lo, hi = rule.range
+        ok = lo <= float(value) <= hi
+        return Check(check.id, status(rule, ok), _plain(value), expected,
+                     f"{check.label} {_plain(value)} {'within' if ok else 'outside'} {lo:g}-{hi:g}", src)
+    if rule.maximum is not None or rule.minimum is not None:
+        ok = (rule.maximum is None or float(value) <= rule.maximum) and (rule.minimum is None or float(value) >= rule.minimum)
+        return Check(check.id, status(rule, ok), _plain(value), expected,
+                     f"{check.label} {_plain(value)} {'within' if ok else 'beyond'} {expected}", src)
+    options = list(rule.allowed) if rule.allowed is not None else [rule.expected]
+    ok = matches(value, options, tolerance=rule.tolerance, match=rule.match)
+    return Check(check.id, status(rule, ok), _plain(value), expected,
+                 f"{check.label} {value} {'as the protocol expects' if ok else 'is not ' + str(expected)}", src)
+
+
+def judge_heart_rate(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+    out = judge_generic(check, rule, facts, value, src)
+    h = facts.headers
+    if h.heart_rate_min_bpm is not None and h.heart_rate_max_bpm != h.heart_rate_min_bpm:
+        spread = f" (images {h.heart_rate_min_bpm:g}-{h.heart_rate_max_bpm:g} bpm)"
+        return Check(out.id, out.status, out.measured, out.expected,
+                     out.message.replace(f"{check.label} {_plain(value)}", f"{check.label} {_plain(value)}{spread}", 1), out.source)
+    return out
+
+
+def judge_reconstruction(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+    out = judge_generic(check, rule, facts, value, src)
+    strength = facts.headers.iterative_strength
+    if strength is None:
+        return out
+    return Check(out.id, out.status, out.measured, out.expected,
+                 out.message.replace(f"{check.label} {value}", f"{check.label} {value} (strength {strength})", 1), out.source)
+
+
+def judge_increment(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+    """The increment against the slice thickness (``equal_to = "slice_thickness"``), else generic."""
+    if rule.equal_to != "slice_thickness":
+        return judge_generic(check, rule, facts, value, src)
+    thickness = facts.headers.slice_thickness_mm
+    if thickness is None:
+        return Check(check.id, NOT_AVAILABLE, value, rule.describe(), "the slice thickness is not in the headers", src)
+    expected = [thickness - rule.tolerance, thickness + rule.tolerance] if rule.tolerance else thickness
+    ok = abs(value - thickness) <= rule.tolerance + 1e-9
+    overlap = "overlapping" if value < thickness else "gapped"
+    return Check(check.id, status(rule, ok), round(value, 3), expected,
+                 f"increment {value:g} mm {'equals' if ok else 'differs from'} the thickness"
+                 + ("" if ok else f" ({overlap} slices change the score)"), src)
+
+
+def judge_gating_mode(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+    mode = str(value)
+    if mode == rule.expected:
+        return Check(check.id, PASS, mode, rule.expected, f"{mode} ECG triggering as the protocol expects", src)
+    severity = dict(rule.mode_severity).get(mode, rule.severity)
+    return Check(check.id, FAIL if severity == "fail" else WARN, mode, rule.expected,
+                 f"{mode} ECG {'gating' if mode == 'retrospective' else 'synchronisation'}; the protocol expects {rule.expected}", src)
+
+
+def level_judge(quantity: str) -> Judge:
+    """Judge a dose quantity against the protocol's reference level (or, without ``reference``, generically)."""
+
+    def judge(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+        if rule.reference != "level":
+            return judge_generic(check, rule, facts, value, src)
+        comparison = compare_with_level(facts.dose, facts.level, quantity)
+        if facts.level is not None:
+            src.update(reference_level=facts.level.id, reference_kind=facts.level.kind, reference_source=facts.level.source)
+        if quantity == "dose_msv" and facts.dose.effective.dose_msv is not None:
+            e = facts.dose.effective
+            src.update(k_msv_per_mgycm=e.k_msv_per_mgycm, k_source=e.k_source, icrp_basis=e.icrp_basis)
+        measured = None if comparison.value is None else round(comparison.value, 4)
+        return Check(check.id, level_status(comparison, rule.severity), measured, comparison.level, comparison.message, src)
+
+    return judge
+
+
+# ------------------------------------------------------------------------------------ measurements
+
+
+def _header(field_name: str) -> Callable[[ExamFacts], tuple[Any, str | None]]:
+    return lambda f: (getattr(f.headers, field_name), f.headers.sources.get(field_name))
+
+
+def _phase(f: ExamFacts) -> tuple[Any, str | None]:
+    return f.headers.trigger_phase_pct, f.headers.sources.get("trigger_phase_pct")
+
+
+def _effective(f: ExamFacts) -> tuple[Any, str | None]:
+    e = f.dose.effective
+    if e.dose_msv is None:
+        return None, None
+    return e.dose_msv, f"k {e.k_msv_per_mgycm} ({e.k_source}); ICRP {e.icrp_basis}; DLP {e.dlp_basis}"
+
+
+def delay_when_no_phase(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, src: dict) -> Check | None:
+    """Without a phase, a protocol's delay window (``delay_range_ms``) judges the trigger delay."""
+    h = facts.headers
+    if rule.delay_range_ms is None or h.trigger_delay_ms is None:
+        return None
+    lo, hi = rule.delay_range_ms
+    ok = lo <= h.trigger_delay_ms <= hi
+    src["tag"] = h.sources.get("trigger_delay_ms")
+    return Check(check.id, status(rule, ok), h.trigger_delay_ms, [lo, hi],
+                 f"trigger delay {h.trigger_delay_ms:g} ms {'within' if ok else 'outside'} {lo:g}-{hi:g} ms", src)
+
+
+EXAM_CHECKS: tuple[ExamCheck, ...] = (
+    ExamCheck("kvp", "kvp", "number", _header("kvp"), "kvp is not in the headers", varying_field="kvp", essential=True),
+    ExamCheck("slice_thickness", "slice thickness", "number", _header("slice_thickness_mm"), "slice_thickness is not in the headers",
+              varying_field="slice_thickness_mm", essential=True),
+    ExamCheck("slice_increment", "slice increment", "number", _header("slice_increment_mm"),
+              "the increment cannot be derived from the image positions", judge=judge_increment, rule_keys=frozenset({"equal_to"})),
+    ExamCheck("kernel", "kernel", "text", _header("kernel"), "kernel is not in the headers", varying_field="kernel"),
+    ExamCheck("reconstruction_algorithm", "reconstruction algorithm", "text", _header("reconstruction_algorithm"),
+              "the headers do not say whether iterative reconstruction was used", judge=judge_reconstruction),
+    ExamCheck("reconstruction_fov", "reconstruction fov", "number", _header("reconstruction_diameter_mm"),
+              "reconstruction_fov is not in the headers", varying_field="reconstruction_diameter_mm"),
+    ExamCheck("gating_mode", "gating mode", "mode", _header("cardiac_synchronization"),
+              "the headers do not say how the scan was synchronised with the ECG", essential=True, judge=judge_gating_mode,
+              rule_keys=frozenset({"retrospective", "none"})),
+    ExamCheck("cardiac_phase", "cardiac phase", "number", _phase, "no trigger phase in the headers (standard or vendor tags)",
+              when_missing=delay_when_no_phase, rule_keys=frozenset({"delay_range_ms"})),
+    ExamCheck("heart_rate", "heart rate", "number", _header("heart_rate_bpm"), "no heart rate in the headers (standard or vendor tags)",
+              judge=judge_heart_rate),
+    ExamCheck("scan_coverage", "scan coverage", "number", _header("coverage_mm"), "scan_coverage is not in the headers"),
+    ExamCheck("ctdivol", "ctdivol", "number", lambda f: (f.dose.ctdivol_mgy, f.dose.ctdivol_source),
+              "no ctdivol: neither a dose report nor the headers give it", judge=level_judge("ctdivol_mgy"),
+              rule_keys=frozenset({"reference"})),
+    ExamCheck("dlp", "dlp", "number", lambda f: (f.dose.dlp_mgycm, f.dose.dlp_source),
+              "no dlp: neither a dose report nor the headers give it", judge=level_judge("dlp_mgycm"), rule_keys=frozenset({"reference"})),
+    ExamCheck("effective_dose", "effective dose", "number", _effective,
+              "no effective dose: neither a dose report nor the headers give it", judge=level_judge("dose_msv"),
+              rule_keys=frozenset({"reference"})),
+)
+BY_ID: dict[str, ExamCheck] = {c.id: c for c in EXAM_CHECKS}
+EXAM_CHECK_IDS: tuple[str, ...] = tuple(BY_ID)
+ESSENTIAL_CHECKS: tuple[str, ...] = tuple(c.id for c in EXAM_CHECKS if c.essential)
+
+
+def run_check(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts) -> Check:
+    """One check of an exam against its protocol rule."""
+    value, source = check.measure(facts)
+    src: dict[str, Any] = {"rule": f"rules.{check.id}", "severity": rule.severity, "rule_source": rule.source}
+    if source:
+        src["tag"] = source
+    expected = rule.describe()
+    if check.varying_field is not None and check.varying_field in facts.headers.varying:
+        values = ", ".join(str(v) for v in facts.headers.varying[check.varying_field])
+        return Check(check.id, FAIL if rule.severity == "fail" else WARN, values, expected,
+                     f"{check.label} differs between the images of the series ({values}): one series, one setting", src)
+    judge = check.judge or judge_generic
+    if value is None:
+        if rule.reference == "level":  # the level judgement says why there is no value
+            return judge(check, rule, facts, value, src)
+        found = check.when_missing(check, rule, facts, src) if check.when_missing is not None else None
+        return found or Check(check.id, NOT_AVAILABLE, None, expected, check.missing, src)
+    return judge(check, rule, facts, value, src)

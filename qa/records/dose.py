@@ -1,0 +1,103 @@
+"""Dose records: irradiation events, one dose report, and the dose of a study.
+
+Read by :mod:`qa.dicom.rdsr` (CT Radiation Dose SR, TID 10011; Philips dose info captures),
+merged per study by :mod:`qa.dicom.rdsr_merge`, judged by :mod:`qa.dose`.  No patient
+identifier: the study is named by ``study_key``, the pseudonym of its StudyInstanceUID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qa.records.serialize import Record
+
+# The CTDI phantom of an event: "head16" (16 cm, IEC head), "body32" (32 cm, IEC body), or unknown.
+PHANTOM_KEYS = ("head16", "body32", "unknown")
+
+
+@dataclass(frozen=True)
+class DoseEvent(Record):
+    """One irradiation event (TID 10013 "CT Acquisition").  Per-source tuples have one value per
+    X-ray source (two for dual source), in the order of the report.  ``sources`` maps a field name
+    to where its value came from ("DCM 113830", a header tag)."""
+
+    irradiation_event_uid: str | None
+    acquisition_type: str | None  # spiral | sequenced | constant_angle | stationary | free | cone_beam
+    acquisition_protocol: str | None
+    target_region: str | None  # code meaning, for display
+    target_region_code: str | None
+    target_region_scheme: str | None
+    xray_source_ids: tuple[str | None, ...]
+    kvp: tuple[float | None, ...]
+    tube_current_ma: tuple[float | None, ...]
+    max_tube_current_ma: tuple[float | None, ...]
+    exposure_time_per_rotation_s: tuple[float | None, ...]
+    n_xray_sources_reported: int | None
+    exposure_time_s: float | None
+    scanning_length_mm: float | None
+    single_collimation_mm: float | None
+    total_collimation_mm: float | None
+    pitch: float | None
+    ctdivol_mgy: float | None
+    dlp_mgycm: float | None
+    phantom: str | None  # head16 | body32 | None
+    ssde_mgy: float | None
+    comment: str | None
+    start_datetime: str | None  # ISO 8601
+    sources: dict[str, str] = field(default_factory=dict, hash=False)  # field -> where its value came from
+
+    @property
+    def region_code(self) -> tuple[str, str] | None:
+        """(CodeValue, CodingSchemeDesignator) of the target region, when the report gives one."""
+        if self.target_region_code and self.target_region_scheme:
+            return (self.target_region_code, self.target_region_scheme)
+        return None
+
+
+@dataclass(frozen=True)
+class DoseReport(Record):
+    """One dose report file.  ``dlp_total_mgycm`` is the report's own total (DCM 113813, or the
+    Philips header total), never replaced by ``dlp_events_sum_mgycm``.  ``path`` is for messages
+    only (folder names may name the patient); JSON carries ``source_file``, the file's own name."""
+
+    path: str = field(metadata={"json": False})
+    source_file: str
+    sop_instance_uid: str | None
+    sop_class: str  # xray_dose_sr | enhanced_sr | comprehensive_sr | philips_dose_info
+    study_key: str | None  # pseudonym of the StudyInstanceUID
+    manufacturer: str | None
+    model: str | None
+    device_serial_number: str | None
+    station_name: str | None
+    study_datetime: str | None
+    series_datetime: str | None
+    irradiation_start_datetime: str | None
+    irradiation_end_datetime: str | None
+    events: tuple[DoseEvent, ...]
+    dlp_total_mgycm: float | None
+    dlp_total_source: str | None
+    n_events_reported: int | None
+    dlp_events_sum_mgycm: float
+    dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StudyDose(Record):
+    """The dose of one study from all its reports (see :func:`qa.dicom.rdsr.merge_reports`)."""
+
+    study_key: str | None  # pseudonym of the StudyInstanceUID
+    sop_instance_uids: tuple[str, ...]  # every report of the study, in input order
+    superseded_sop_instance_uids: tuple[str, ...]  # cumulative re-sends repeated by a later report
+    paths: tuple[str, ...] = field(metadata={"json": False})  # for messages only
+    source_files: tuple[str, ...]  # the reports' own file names
+    events: tuple[DoseEvent, ...]
+    dlp_total_mgycm: float | None
+    dlp_total_method: str
+    dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
+    manufacturer: str | None = None
+    model: str | None = None
+    device_serial_number: str | None = None
+    station_name: str | None = None
+    study_datetime: str | None = None
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,76 @@
+"""What the headers of one CT series say about its acquisition (read by :mod:`qa.dicom.headers`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qa.records.identity import ScannerIdentity
+from qa.records.serialize import Record
+
+
+@dataclass(frozen=True)
+class Stack(Record):
+    """Images acquired together (one table position of a step-and-shoot scan, or one spiral)."""
+
+    index: int
+    n_images: int
+    z_min_mm: float | None
+    z_max_mm: float | None
+    acquisition_time: str | None  # ISO 8601 of its earliest image (as the scanner wrote it)
+    start_s: float | None  # seconds after the series' first image (None without times)
+
+
+@dataclass(frozen=True)
+class AcquisitionHeaders(Record):
+    """What the headers of one CT series say about its acquisition and reconstruction.
+
+    Every value keeps the tag it came from beside it (``sources``), never inside it."""
+
+    series_instance_uid: str
+    series_description: str
+    manufacturer: str | None
+    model: str | None
+    device_serial_number: str | None
+    station_name: str | None
+    software_versions: str | None
+    n_images: int
+    kvp: float | None
+    tube_current_ma: float | None
+    exposure_mas: float | None
+    exposure_time_ms: float | None
+    slice_thickness_mm: float | None
+    slice_increment_mm: float | None  # from the image positions, never SpacingBetweenSlices
+    kernel: str | None
+    reconstruction_algorithm: str | None  # "filtered_back_projection" | "iterative" | vendor text
+    iterative_strength: str | None  # the vendor's strength level, when it says (Siemens: Qr36d\3 -> "3")
+    reconstruction_diameter_mm: float | None
+    data_collection_diameter_mm: float | None
+    pitch: float | None
+    single_collimation_mm: float | None
+    total_collimation_mm: float | None
+    revolution_time_s: float | None
+    ctdivol_mgy: float | None
+    acquisition_type: str | None  # "sequenced" (axial step-and-shoot) | "spiral" | "stationary" | "constant_angle" | "free"
+    cardiac_synchronization: str | None  # "prospective" | "retrospective" | "none" | "paced" | "realtime"
+    trigger_phase_pct: float | None  # % of the RR interval
+    trigger_delay_ms: float | None  # after the R peak
+    heart_rate_bpm: float | None  # mean over the images (or the one value the scanner wrote)
+    heart_rate_min_bpm: float | None
+    heart_rate_max_bpm: float | None
+    heart_rate_prescan_bpm: float | None  # measured before the scan (GE: heart rate at confirm)
+    scan_range_mm: tuple[float, float] | None  # first and last image position along z
+    coverage_mm: float | None  # scan range + one slice thickness
+    first_image_time: str | None
+    stacks: tuple[Stack, ...]
+    # Series-wide settings that differ between the images ({field: sorted distinct values}); the
+    # field itself is then None (never the first image's value) except ctdivol_mgy (the highest).
+    varying: dict[str, tuple] = field(default_factory=dict)
+    irradiation_event_uids: tuple[str, ...] = ()  # (0008,3010) of the images, to match dose-report events
+    image_times: tuple[str | None, ...] = ()  # acquisition time of each image, in slice order
+    sop_instance_uids: tuple[str, ...] = field(default=(), metadata={"json": False})  # provenance, given apart
+    sources: dict[str, str] = field(default_factory=dict)  # field -> the tag (or rule) it came from
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def scanner(self) -> ScannerIdentity:
+        return ScannerIdentity(self.manufacturer, self.model, self.device_serial_number, self.station_name)

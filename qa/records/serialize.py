@@ -1,0 +1,86 @@
+"""Serialisation derived from the dataclasses: ``to_jsonable(record)`` and the ``Record`` mixin.
+
+A record's JSON form is its fields, recursively: dataclasses by their fields (a field with
+``metadata={"json": False}`` is left out, one with ``metadata={"flatten": True}`` has its own
+fields merged into its parent's; properties named in ``__json_properties__`` are added),
+mappings and sequences element by element, numpy scalars and arrays as numbers and lists,
+datetimes as ISO 8601, paths as text.  Non-finite floats (NaN marks "no value", e.g. an RR interval
+across a recording gap) become ``null``: JSON has no NaN.  Nothing is written by hand per class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import math
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            if not f.metadata.get("json", True):
+                continue
+            item = to_jsonable(getattr(value, f.name))
+            if f.metadata.get("flatten") and isinstance(item, dict):
+                out.update(item)
+            else:
+                out[f.name] = item
+        for name in getattr(value, "__json_properties__", ()):
+            out[name] = to_jsonable(getattr(value, name))
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_jsonable(v) for v in items]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    numpy_value = _numpy(value)
+    if numpy_value is not _NOT_NUMPY:
+        return numpy_value
+    raise TypeError(f"cannot serialise a {type(value).__name__}: add it to qa.records.serialize or leave the field out")
+
+
+_NOT_NUMPY = object()
+
+
+def _numpy(value: Any) -> Any:
+    """numpy scalars and arrays without importing numpy here (records stay cheap to import)."""
+    module = type(value).__module__
+    if not module.startswith("numpy"):
+        return _NOT_NUMPY
+    if hasattr(value, "tolist"):
+        return to_jsonable(value.tolist())
+    return _NOT_NUMPY
+
+
+class Record:
+    """Mixin for frozen dataclasses: ``to_dict()`` derived from the fields (see module doc)."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
+
+
+def json_field(**kwargs) -> Any:
+    """A dataclass field left out of the JSON form (arrays, private working data)."""
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata["json"] = False
+    return dataclasses.field(metadata=metadata, **kwargs)

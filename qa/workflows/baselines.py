@@ -1,0 +1,87 @@
+"""A scanner's phantom-QA baselines: set a new version from its latest runs, show the history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from qa.errors import UsageError
+from qa.phantom.analysis import Baseline, Configuration, baseline_from_results
+from qa.records.serialize import Record
+from qa.store import ScannerRow
+from qa.workflows.common import now, open_store
+
+
+@dataclass(frozen=True)
+class BaselineVersion(Record):
+    baseline: Baseline
+    active: bool
+    created_by: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class BaselineHistory(Record):
+    """Every baseline version of a scanner (the ``qa.baseline/1`` document of ``qa baseline show``)."""
+
+    scanner: ScannerRow
+    baselines: tuple[BaselineVersion, ...]
+
+
+@dataclass(frozen=True)
+class BaselineChange(Record):
+    """A baseline just set (the ``qa.baseline/1`` document of ``qa baseline set``)."""
+
+    scanner: ScannerRow
+    version: int
+    baseline: Baseline
+    database: str
+
+
+def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:
+    """The baseline history of ``scanner`` (id, station name or serial number); nothing is written."""
+    with open_store(db, write=False) as access:
+        if access.store is None:
+            raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
+        row = access.store.find_scanner(scanner)
+        versions = tuple(BaselineVersion(b, active, by, reason) for b, active, by, reason in access.store.baselines(row.id))
+        return BaselineHistory(row, versions)
+
+
+def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, include_failed: bool = False,
+                 procedure: str = "daily-phantom-qa", db: str | None = None) -> BaselineChange:
+    """A new baseline version for ``scanner`` from its last ``from_last`` runs that followed the
+    protocol in its latest configuration (audited: who, when, why).  Refused with fewer runs than
+    the procedure's minimum, and (unless ``include_failed``) when one of them failed its checks."""
+    from qa.procedures import load_procedure
+
+    proc = load_procedure(procedure)
+    if from_last < proc.baseline_min_runs:
+        raise UsageError(f"a baseline needs at least {proc.baseline_min_runs} runs (procedure {proc.id}); got --from-last {from_last}",
+                         hint=f"use --from-last {proc.baseline_min_runs} or more")
+    with open_store(db, write=True) as access:
+        if access.store is None:
+            raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
+        store = access.store
+        row = store.find_scanner(scanner)
+        runs = store.phantom_runs(row.id, protocol_ok_only=True)
+        if not runs:
+            raise UsageError(f"no usable runs stored for {row.label()}", hint="run qa phantom on this scanner's phantom scans first")
+        config_key = runs[-1].configuration_key
+        same = [r for r in runs if r.configuration_key == config_key]
+        if len(same) < from_last:
+            raise UsageError(
+                f"only {len(same)} run(s) of {row.label()} share the latest acquisition configuration; {from_last} are needed",
+                hint="acquire more daily runs, or use a smaller --from-last (at least the procedure's minimum)",
+            )
+        chosen = same[-from_last:]
+        failed = [r.id for r in chosen if r.verdict == "fail"]
+        if failed and not include_failed:
+            raise UsageError(f"runs {failed} among the last {from_last} failed their checks",
+                             hint="investigate them first, or pass --include-failed to use them anyway")
+        baseline = baseline_from_results([r.metrics for r in chosen], row.key, Configuration.from_mapping(json.loads(config_key)), 0,
+                                         now().isoformat(), tuple(r.id for r in chosen))
+        version = store.set_baseline(row.id, baseline, reason=reason)
+        from dataclasses import replace
+
+        return BaselineChange(row, version, replace(baseline, version=version), store.display_url)

@@ -1,0 +1,98 @@
+"""What every workflow shares: the clock, provenance, and the results store to read or write.
+
+The store policy, in one place: a workflow that stores opens the store for writing (created or
+upgraded on first use; a store it cannot open is an error).  A workflow told not to store
+(``--no-store``) still *reads* the store when one exists, read-only, so that its checks are the
+same as a stored run's; only when no store can be read does it go on without, saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.records.provenance import DefinitionRef
+from qa.records.serialize import Record
+from qa.store import Store, default_url, resolve_url
+
+
+def now() -> dt.datetime:
+    """The analysis time: UTC, to the second."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def qa_version() -> str:
+    from qa import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class Provenance(Record):
+    """What a result was made with: toolkit version, time, the definition files (by content hash)
+    and the source images' SOP Instance UIDs."""
+
+    qa_version: str
+    analysis_time: dt.datetime
+    definitions: tuple[DefinitionRef, ...]
+    sop_instance_uids: tuple[str, ...] = ()
+
+
+@dataclass
+class StoreAccess:
+    """The store a workflow works with: ``store`` is None when none could be read (``reason`` says
+    why).  A writable access to a store that does not exist yet creates it on the first write
+    (:meth:`for_writing`), so that an input refused before that leaves no trace."""
+
+    store: Store | None
+    writable: bool
+    reason: str | None = None
+    url: str | None = None
+
+    def for_writing(self) -> Store:
+        if not self.writable:
+            raise RuntimeError("this store access is read-only")
+        if self.store is None:
+            self.store = Store(self.url)
+        return self.store
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> StoreAccess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):].split("?")[0]).expanduser()
+    return None
+
+
+def open_store(db: str | None, *, write: bool) -> StoreAccess:
+    """The store at ``db`` (else ``QA_DB_URL``, else the default SQLite file).
+
+    ``write``: open an existing store for writing (upgraded when an older qa made it; a store that
+    cannot be opened raises); a SQLite file that does not exist yet is created at the first write.
+    Not ``write``: open an existing store read-only; a store that does not exist or cannot be read
+    gives ``StoreAccess(None, False, reason)``.
+    """
+    url = resolve_url(db)
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        where = "the default store" if url == default_url() and not db and not os.environ.get("QA_DB_URL") else "the store"
+        return StoreAccess(None, write, f"{where} {path} does not exist yet: nothing stored to compare with", url)
+    if write:
+        return StoreAccess(Store(url), True, None, url)
+    from qa.errors import QAError
+
+    try:
+        return StoreAccess(Store(url, read_only=True), False, None, url)
+    except QAError as exc:
+        return StoreAccess(None, False, f"the store could not be read ({exc.message})", url)

@@ -1,0 +1,188 @@
+"""``qa demo``: every workflow on synthetic data, in a folder of its own.
+
+Two weeks of daily phantom QA on two synthetic scanners (one of which drifts), stored in a SQLite
+file inside the demo folder (never the user's own database), baselines set after the first week,
+control charts, an HTML report per scanner; ``qa score`` on one series; ``qa check`` on a
+synthetic calcium-score exam with its ECG (a premature beat hits one stack).  The failures the
+demo plants are results to show, not errors: the demo succeeds when every workflow ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.errors import UsageError
+from qa.records.serialize import Record
+from qa.workflows.exam import ExamCheckRun, check_exam_files, load_exam
+from qa.workflows.phantom import PhantomRun, run_phantom_qa
+from qa.workflows.score import ScoreRun, score_series
+from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+DAYS = 14
+BASELINE_AFTER_DAYS = 7
+DRIFT_PER_DAY = 0.015  # the drifting scanner's calcium contrast grows 1.5 % a day after the baseline
+SCANNERS = (
+    {"station_name": "CT-NORTH", "device_serial_number": "SYN1001", "vendor": "siemens", "drifts": False},
+    {"station_name": "CT-SOUTH", "device_serial_number": "SYN2002", "vendor": "ge", "drifts": True},
+)
+FLAG_METRICS = ("mass_800_5mm", "mass_400_5mm", "mass_200_5mm", "total_mass")
+DEMO_HEART_RATE_BPM = 78.0  # above the protocols' 70 bpm: the checklist warns
+_WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "qa-demo.sqlite", ".qa-demo")
+
+
+@dataclass(frozen=True)
+class DemoDay(Record):
+    date: str
+    station: str
+    event: str  # the verdict, or "baseline vN set"
+    mass_800_5mm_mg: float | None
+    issues: tuple[str, ...]  # checks that warned or failed
+    flags: tuple[str, ...]  # control-chart flags of this run
+
+
+@dataclass(frozen=True, eq=False)
+class DemoResult(Record):
+    out_dir: str
+    database: str
+    days: tuple[DemoDay, ...]
+    flagged_on: dict[str, int]  # station -> day of the first control-chart flag before any failure
+    first_failure: dict[str, str]  # station -> date of its first failed run
+    reports: tuple[str, ...]
+    ecg: str
+    strip: str
+    scored_series: str
+    last_runs: dict[str, PhantomRun] = field(repr=False, metadata={"json": False})
+    score: ScoreRun | None = field(default=None, repr=False, metadata={"json": False})
+    exam: ExamCheckRun | None = field(default=None, repr=False, metadata={"json": False})
+
+
+def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], None] | None = None) -> DemoResult:
+    """Run every workflow on synthetic data in ``out_dir`` (module doc)."""
+    from qa.workflows.baselines import set_baseline
+    from qa.workflows.charts import scanner_control_charts
+
+    out = Path(out_dir)
+    _prepare(out)
+    db_path = out / "qa-demo.sqlite"
+    db = f"sqlite:///{db_path.resolve()}"
+    start = dt.datetime(2026, 3, 2, 7, 30)
+    days: list[DemoDay] = []
+    flagged_on: dict[str, int] = {}
+    first_failure: dict[str, str] = {}
+    last: dict[str, PhantomRun] = {}
+    total = DAYS * len(SCANNERS) + 2
+    done = 0
+    for day in range(1, DAYS + 1):
+        when = start + dt.timedelta(days=day - 1)
+        for n, scanner in enumerate(SCANNERS):
+            name = scanner["station_name"]
+            drift = 1.0 + (DRIFT_PER_DAY * (day - BASELINE_AFTER_DAYS) if scanner["drifts"] and day > BASELINE_AFTER_DAYS else 0.0)
+            opts = SynthOptions(
+                vendor=scanner["vendor"], station_name=name, device_serial_number=scanner["device_serial_number"],
+                thickness_mm=2.5 if scanner["vendor"] == "ge" else 3.0, z_start_mm=-12.0, z_end_mm=45.0,
+                noise_hu=12.0, seed=1000 * n + day, acquisition_datetime=when.isoformat(),
+                rotation_deg=(day * 7.0) % 4 - 2.0, shift_mm=((day % 5) - 2.0, (day % 3) - 1.0),  # daily repositioning
+                calcification_scale=drift, scout=True, shuffle=True,
+            )
+            folder = out / "daily-qa" / name / when.strftime("%Y-%m-%d")
+            synthesize_phantom(folder, opts)
+            report = out / f"report-{name}.html" if day == DAYS else None
+            run = run_phantom_qa([folder], ring="none", db=db, report=report)
+            flags = _flags(scanner_control_charts(scanner=name, db=db), run) if day > BASELINE_AFTER_DAYS else ()
+            result = run.result
+            if result.verdict == "fail":
+                first_failure.setdefault(name, when.strftime("%Y-%m-%d"))
+            elif flags and name not in flagged_on and name not in first_failure:
+                flagged_on[name] = day
+            days.append(DemoDay(when.strftime("%Y-%m-%d"), name, result.verdict.upper(), result.metrics.get("mass_800_5mm"),
+                                tuple(c.id for c in result.checks if c.status in ("warn", "fail")), flags))
+            last[name] = run
+            done += 1
+            if progress:
+                progress(done, total)
+        if day == BASELINE_AFTER_DAYS:
+            for scanner in SCANNERS:
+                change = set_baseline(scanner=scanner["station_name"], from_last=BASELINE_AFTER_DAYS, db=db,
+                                      reason=f"qa demo: the first {BASELINE_AFTER_DAYS} days")
+                days.append(DemoDay(when.strftime("%Y-%m-%d"), scanner["station_name"], f"baseline v{change.version} set", None, (), ()))
+    reports = [str(last[s["station_name"]].report) for s in SCANNERS]
+
+    first = sorted((out / "daily-qa" / SCANNERS[0]["station_name"]).iterdir())[0]
+    score = score_series(first)
+    done += 1
+    if progress:
+        progress(done, total)
+
+    exam_dir, ecg_path, strip_path = out / "exam", out / "exam-ecg.csv", out / "exam-ecg-strip.png"
+    _synthesize_exam(exam_dir)
+    exam, _ = load_exam([exam_dir])
+    _write_exam_ecg(exam, ecg_path)
+    checked = check_exam_files([exam_dir], ecg=ecg_path, plot=strip_path)
+    if progress:
+        progress(total, total)
+    return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
+                      str(first), last, score, checked)
+
+
+def _flags(charts, run: PhantomRun) -> tuple[str, ...]:
+    """The control-chart flags of ``run`` on the mass charts (the run must be among the charted ones)."""
+    flags = []
+    for metric in FLAG_METRICS:
+        chart = charts.metrics.get(metric)
+        if chart is None or chart.baseline is None or not chart.runs:
+            continue
+        newest = chart.runs[-1]
+        if run.stored is not None and newest.run_id == run.stored.run_id and newest.flags:
+            flags.append(f"{metric} ({'/'.join(newest.flags)})")
+    return tuple(sorted(flags))
+
+
+def _synthesize_exam(exam_dir: Path) -> None:
+    """A calcium-score exam (a scout, the 3 mm series, a thin reconstruction) at 78 bpm."""
+    common = dict(vendor="siemens", matrix=256, pixel_mm=0.8, z_start_mm=-30.0, z_end_mm=72.0, noise_hu=12.0,
+                  heart_rate_bpm=DEMO_HEART_RATE_BPM, station_name=SCANNERS[0]["station_name"],
+                  device_serial_number=SCANNERS[0]["device_serial_number"], study_key="demo-exam")
+    synthesize_phantom(exam_dir / "cascore", SynthOptions(**common, series_description="CaScore 3.0 Qr36", scout=True, seed=11))
+    synthesize_phantom(exam_dir / "thin", SynthOptions(**{**common, "z_start_mm": -6.0, "z_end_mm": 6.0}, thickness_mm=1.0,
+                                                       series_number=4, series_description="CaScore 1.0 Qr36", seed=12))
+
+
+def _write_exam_ecg(exam, ecg_path: Path) -> None:
+    """The exam's ECG (clocks synchronised, 78 bpm) with a premature ventricular beat hitting stack 2."""
+    from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
+
+    h = exam.headers
+    stacks = [s for s in h.stacks if s.acquisition_time]
+    first = dt.datetime.fromisoformat(stacks[0].acquisition_time)
+    rr_s = 60.0 / DEMO_HEART_RATE_BPM
+    # the synthesiser centres each stack's exposure (from its acquisition time on) on 70 % of the RR
+    first_r = first - dt.timedelta(seconds=0.70 * rr_s - h.exposure_time_ms / 2000.0)
+    lead_in_s = 5.0
+    trace_start = first_r - dt.timedelta(seconds=lead_in_s)  # an R-peak lead_in_s into the trace
+    duration_s = lead_in_s + 2.0 * rr_s * len(stacks) + 3.0
+    r_first = lead_in_s % rr_s
+    beats_to_stack2 = int(round((lead_in_s - r_first) / rr_s)) + 2  # the beat that triggers the second stack
+    r = beat_times(duration_s, DEMO_HEART_RATE_BPM, first_s=r_first, premature_at={beats_to_stack2 + 1: 0.6})
+    t, ecg = synthesize_ecg(r, duration_s=duration_s, ventricular={beats_to_stack2 + 1}, seed=3)
+    write_ecg_csv(ecg_path, t, ecg, start_time=trace_start, fs_hz=500.0)
+
+
+def _prepare(out_dir: Path) -> None:
+    """An empty demo folder; a previous demo's folder (marked by its database) is replaced."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is a file, not a folder", hint="choose another --out folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        marker = out_dir / ".qa-demo"
+        if not marker.exists():
+            raise UsageError(f"{out_dir} exists and was not written by qa demo", hint="choose another --out folder")
+        for child in out_dir.iterdir():  # only what a demo writes
+            if child.name in _WRITTEN or (child.name.startswith("report-") and child.suffix == ".html"):
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        if any(out_dir.iterdir()):
+            raise UsageError(f"{out_dir} holds files that qa demo did not write", hint="choose another --out folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ".qa-demo").write_text("written by qa demo\n")

@@ -1,0 +1,200 @@
+"""Dose per exam from dose reports (``qa dose``): events, DLP, effective dose, reference levels.
+
+Cumulative re-sends of a study are merged by Irradiation Event UID; each study is compared with
+its reference level by the same rule ``qa check`` uses (:func:`qa.dose.compare_with_level`, with
+the protocol's severity when a protocol is given, else a warning above the level).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.dose import (
+    LEVEL_QUANTITIES,
+    DoseEstimate,
+    DoseValues,
+    ReferenceLevel,
+    compare_with_level,
+    dose_values_from_report,
+    level_status,
+    reference_level_for,
+)
+from qa.errors import InputError, UsageError
+from qa.records.checks import Check, verdict
+from qa.records.dose import StudyDose
+from qa.records.provenance import DefinitionRef
+from qa.records.serialize import Record
+from qa.workflows.common import Provenance, now, qa_version
+
+# Check ids of the level comparisons: the same ids as qa check's.
+_CHECK_IDS = {"ctdivol_mgy": "ctdivol", "dlp_mgycm": "dlp", "dose_msv": "effective_dose"}
+
+
+@dataclass(frozen=True)
+class EventSummary(Record):
+    """One irradiation event with its effective dose."""
+
+    irradiation_event_uid: str | None
+    acquisition_type: str | None
+    protocol: str | None
+    target_region: str | None
+    target_region_code: tuple[str, str] | None
+    kvp: tuple[float | None, ...]
+    tube_current_ma: tuple[float | None, ...]
+    ctdivol_mgy: float | None
+    dlp_mgycm: float | None
+    phantom: str | None
+    k_msv_per_mgycm: float | None
+    k_source: str
+    icrp_basis: int | None
+    dose_msv: float | None
+    sources: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StudyDoseSummary(Record):
+    """One study's dose (merged from all its reports), compared with its reference level."""
+
+    source_file: str | None
+    source_files: tuple[str, ...]
+    study_key: str | None
+    sop_instance_uids: tuple[str, ...]
+    superseded_sop_instance_uids: tuple[str, ...]
+    manufacturer: str | None
+    model: str | None
+    device_serial_number: str | None
+    station_name: str | None
+    study_datetime: str | None
+    events: tuple[EventSummary, ...]
+    dlp_total_mgycm: float | None  # the report's own total
+    dlp_total_method: str
+    dlp_by_phantom_mgycm: dict[str, float]
+    effective_dose_msv: float | None
+    k_msv_per_mgycm: float | None
+    k_source: str
+    icrp_basis: int | None
+    effective_dose: DoseEstimate
+    compared: DoseValues
+    reference_level: ReferenceLevel | None
+    reference_level_choice: str
+    checks: tuple[Check, ...]
+    verdict: str
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DoseSummary(Record):
+    """The ``qa.dose/1`` document."""
+
+    reports: tuple[StudyDoseSummary, ...]
+    skipped: tuple[str, ...]
+    dose_tables: DefinitionRef
+    protocol: DefinitionRef | None
+    analysis_time: dt.datetime
+    provenance: Provenance
+    verdict: str
+
+
+def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
+    """One study's dose and its comparison with the reference level (pure)."""
+    k_origin = "--k-factor" if k_factor is not None else "protocol"
+    protocol_k = k_factor if k_factor is not None else (protocol.k_factor if protocol is not None else None)
+    values = dose_values_from_report(study, tables, protocol_k=protocol_k, k_origin=k_origin)
+    estimate = values.effective
+    level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None,
+                                     names=[e.acquisition_protocol for e in study.events],
+                                     region_codes=[e.region_code for e in study.events],
+                                     named_level=protocol.reference_level if protocol else None)
+    checks = []
+    for quantity in LEVEL_QUANTITIES:
+        check_id = _CHECK_IDS[quantity]
+        rule = protocol.rule(check_id) if protocol is not None else None
+        severity = rule.severity if rule is not None and rule.reference == "level" else "warn"
+        comparison = compare_with_level(values, level, quantity)
+        source = {"rule": f"rules.{check_id}" if rule is not None else "reference level (a warning above it)", "severity": severity,
+                  "reference_level": level.id if level else None, "reference_kind": level.kind if level else None,
+                  "reference_source": level.source if level else None, "body_subtotal": comparison.body_subtotal}
+        measured = None if comparison.value is None else round(comparison.value, 4)
+        checks.append(Check(check_id, level_status(comparison, severity), measured, comparison.level, comparison.message, source))
+    events = tuple(
+        EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
+                     e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
+                     ev.dose_msv, dict(e.sources))
+        for e, ev in zip(study.events, estimate.events)
+    )
+    return StudyDoseSummary(
+        source_file=study.source_files[-1] if study.source_files else None,
+        source_files=study.source_files,
+        study_key=study.study_key,
+        sop_instance_uids=study.sop_instance_uids,
+        superseded_sop_instance_uids=study.superseded_sop_instance_uids,
+        manufacturer=study.manufacturer,
+        model=study.model,
+        device_serial_number=study.device_serial_number,
+        station_name=study.station_name,
+        study_datetime=study.study_datetime,
+        events=events,
+        dlp_total_mgycm=study.dlp_total_mgycm,
+        dlp_total_method=study.dlp_total_method,
+        dlp_by_phantom_mgycm=dict(study.dlp_by_phantom_mgycm),
+        effective_dose_msv=estimate.dose_msv,
+        k_msv_per_mgycm=estimate.k_msv_per_mgycm,
+        k_source=estimate.k_source,
+        icrp_basis=estimate.icrp_basis,
+        effective_dose=estimate,
+        compared=values,
+        reference_level=level,
+        reference_level_choice=why,
+        checks=tuple(checks),
+        verdict=verdict(checks),
+        warnings=tuple(study.warnings) + tuple(values.warnings),
+    )
+
+
+def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None = None, protocol: str | None = None,
+                   dose_tables: str = "dose-reference") -> DoseSummary:
+    """The dose of every study among the dose reports in ``paths`` (files, folders, zips).
+
+    Files that are not dose reports are skipped and listed (a single file that is not is an error).
+    ``k_factor``: use this k-factor for body events; ``protocol``: an exam protocol (its k-factor,
+    reference level and severities)."""
+    from qa.dicom import files
+    from qa.dicom.rdsr import merge_reports, read_dose_report
+    from qa.privacy import site_pseudonymiser
+    from qa.procedures import load_dose_tables, load_protocol
+
+    tables = load_dose_tables(dose_tables)
+    if k_factor is not None and k_factor not in tables.k_factors:
+        raise UsageError(f"--k-factor {k_factor!r} is not in {tables.path}", hint=f"choose one of {', '.join(tables.k_factors)}")
+    chosen = load_protocol(protocol) if protocol is not None else None  # a protocol that does not exist is an error
+    pseudonymise = site_pseudonymiser()
+    sources = files.expand_inputs(paths)
+    reports, skipped = [], []
+    with files.Reader(headers_only=True) as reader:  # zip members are read from its temporary copies
+        for src in sources:
+            path = src.path
+            if path is None:
+                ds = reader.read(src)
+                path = getattr(ds, "filename", None) if ds is not None else None
+                if not isinstance(path, str):
+                    skipped.append(f"{os.path.basename(src.label)}: not a DICOM file")
+                    continue
+            try:
+                reports.append(read_dose_report(path, label=src.label, pseudonymise=pseudonymise))
+            except InputError as exc:
+                if len(sources) == 1:
+                    raise
+                skipped.append(f"{os.path.basename(src.label)}: {exc.message}")
+    if not reports:
+        raise InputError(str(paths[0]) if len(paths) == 1 else None, None,
+                         "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
+                         hint="pass CT Radiation Dose SR files (or a folder holding them)")
+    studies = tuple(summarise_study(s, tables, k_factor=k_factor, protocol=chosen) for s in merge_reports(reports))
+    analysed = now()
+    refs = (tables.ref,) + ((chosen.ref,) if chosen else ())
+    provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
+    return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
+                       verdict([c for s in studies for c in s.checks]))

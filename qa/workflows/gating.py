@@ -1,0 +1,92 @@
+"""Prospective gating timing of an exam against its ECG trace (``qa gating``, ``qa check --ecg``).
+
+Exposure windows come from an exposure CSV (on the trace's time base), from the CT stacks'
+acquisition times (approximate: the clocks are rarely synchronised), or, with neither, from the
+trace's trigger channel plus the protocol's delay and window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qa.compliance import ExamProtocol
+from qa.ecg.gating import ExposureWindow, GatingReport, analyze_gating, windows_from_stacks
+from qa.records.ecg import EcgTrace
+from qa.records.exam import Exam
+from qa.records.provenance import DefinitionRef
+from qa.records.serialize import Record
+from qa.workflows.common import Provenance, now, qa_version
+
+
+@dataclass(frozen=True, eq=False)
+class GatingRun(Record):
+    """One gating analysis (the ``qa.gating/1`` document: the report's fields, then these)."""
+
+    report: GatingReport = field(metadata={"flatten": True})
+    protocol: DefinitionRef
+    analysis_time: dt.datetime
+    provenance: Provenance
+    plot: str | None = None
+    protocol_definition: ExamProtocol | None = field(default=None, repr=False, metadata={"json": False})
+
+    @property
+    def failed(self) -> bool:
+        """An exposure ran into the next beat."""
+        return any(e.status == "fail" for e in self.report.exposures)
+
+
+def gating_for_exam(trace_path: str | os.PathLike, exam: Exam, protocol: ExamProtocol, *, lead: str | None = None,
+                    fs_hz: float | None = None) -> GatingReport:
+    """The gating analysis of a loaded exam against its trace: windows from its stack times."""
+    from qa.ecg.trace import read_trace
+
+    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
+    h = exam.headers
+    exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
+    windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
+    return analyze_trace(trace, windows, protocol, "CT stack acquisition times (approximate)", note)
+
+
+def analyze_trace(trace: EcgTrace, windows: list[ExposureWindow], protocol: ExamProtocol, source: str,
+                  note: str | None = None) -> GatingReport:
+    """A trace against exposure windows, judged by the protocol's phase window, heart-rate limit and gating settings."""
+    phase_rule = protocol.rule("cardiac_phase")
+    hr_rule = protocol.rule("heart_rate")
+    return analyze_gating(trace, windows, protocol.gating, phase_window_pct=phase_rule.range if phase_rule is not None else None,
+                          heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
+                          windows_source=source, time_base_note=note)
+
+
+def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike] | None = None,
+                   exposures: str | os.PathLike | None = None, protocol: str | None = None, lead: str | None = None,
+                   fs_hz: float | None = None, series_uid: str | None = None, plot: str | os.PathLike | None = None) -> GatingRun:
+    """The gating analysis of ``ecg`` against exposure windows from ``exposures`` (CSV), from a CT
+    exam ``series`` (its stack times), or from the trace's trigger channel (module doc)."""
+    from qa.ecg.trace import read_exposures_csv, read_trace
+    from qa.procedures import load_protocol
+
+    if series is not None:
+        from qa.workflows.exam import load_exam
+
+        exam, chosen = load_exam(series, protocol=protocol, series_uid=series_uid)
+        report = gating_for_exam(ecg, exam, chosen, lead=lead, fs_hz=fs_hz)
+        uids = tuple(exam.headers.sop_instance_uids)
+    else:
+        trace = read_trace(ecg, fs_hz=fs_hz, lead=lead)
+        chosen = load_protocol(protocol or "cac-standard")
+        windows, source = [], ""
+        if exposures is not None:
+            windows = [ExposureWindow(s, d, "exposure CSV") for s, d in read_exposures_csv(exposures)]
+            source = "exposure CSV"
+        report = analyze_trace(trace, windows, chosen, source)
+        uids = ()
+    written = None
+    if plot is not None:
+        from qa.report.plots import write_ecg_strip
+
+        written = write_ecg_strip(plot, report)
+    analysed = now()
+    return GatingRun(report, chosen.ref, analysed, Provenance(qa_version(), analysed, (chosen.ref,), uids), written, chosen)

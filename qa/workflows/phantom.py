@@ -1,0 +1,135 @@
+"""Daily phantom QA: load the series, locate, analyse, judge against the stored baseline, store, report.
+
+``run_phantom_qa`` is what ``qa phantom``, ``qa demo`` and the DICOM receiver call.  The baseline
+and the configuration check always come from the store when one can be read, also when the run is
+not stored (``store=False``): a run gets the same checks whether it is stored or not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from qa.calcium.scoring import ScoringRequest
+from qa.errors import UsageError
+from qa.phantom.analysis import Baseline, PhantomResult, analyze_phantom, configuration_of
+from qa.phantom.definition import PhantomDefinition
+from qa.phantom.procedure import PhantomProcedure
+from qa.records.serialize import Record
+from qa.records.volume import CTVolume
+from qa.workflows.common import Provenance, StoreAccess, now, open_store, qa_version
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class StoredRun(Record):
+    run_id: int
+    replaced: bool  # the same series was stored before (in this configuration) and was re-analysed
+    database: str
+
+
+@dataclass(frozen=True, eq=False)
+class PhantomRun(Record):
+    """One daily phantom-QA run: the analysis, its provenance, where it was stored and reported.
+
+    The JSON form is the ``qa.phantom/1`` document: the analysis' fields, then these."""
+
+    result: PhantomResult = field(metadata={"flatten": True})
+    analysis_time: dt.datetime
+    provenance: Provenance
+    stored: StoredRun | None
+    baseline_from: str  # where the baseline came from, or why there is none
+    report: str | None = None
+    warnings: tuple[str, ...] = ()
+    volume: CTVolume | None = field(default=None, repr=False, metadata={"json": False})
+    definition: PhantomDefinition | None = field(default=None, repr=False, metadata={"json": False})
+    procedure_definition: PhantomProcedure | None = field(default=None, repr=False, metadata={"json": False})
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
+
+
+def run_phantom_qa(
+    series: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    phantom: str | None = None,
+    procedure: str = "daily-phantom-qa",
+    series_uid: str | None = None,
+    ring: str = "unspecified",
+    scoring: ScoringRequest | None = None,
+    db: str | None = None,
+    store: bool = True,
+    report: str | os.PathLike | None = None,
+    progress: Callable[[str], Progress | None] | None = None,
+) -> PhantomRun:
+    """Analyse one phantom series against its procedure and its scanner's baseline.
+
+    ``phantom``, ``procedure``: ids of built-in definitions or paths to a site's own.  ``ring``:
+    the extension ring the phantom wore (``none``, ``large``, ``unspecified``).  ``scoring``: the
+    user's scoring options (default: the procedure's method).  ``store``: keep the run in the
+    results store (``db``, else ``QA_DB_URL``, else the default SQLite file); with ``store=False``
+    the store is only read.  ``report``: write the HTML report there.  ``progress(label)`` returns
+    a progress callback for a stage (or None).
+    """
+    from qa.dicom.series import load_volume, scan_inputs, select_series
+    from qa.procedures import load_phantom, load_procedure
+
+    if ring not in ("none", "large", "unspecified"):
+        raise UsageError(f"ring must be none, large or unspecified, got {ring!r}")
+    proc = load_procedure(procedure)
+    definition = load_phantom(phantom or proc.phantom)
+    stage = progress or (lambda label: None)
+    scan = scan_inputs(series, progress=stage("reading headers"))
+    volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+    try:
+        settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
+    with open_store(db, write=store) as access:
+        baseline, baseline_from = _baseline(access, volume, proc, settings, ring)
+        result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=ring,
+                                 no_baseline_reason=None if access.store is not None else f"no results store was read: {baseline_from}")
+        analysed = now()
+        provenance = Provenance(qa_version(), analysed, (proc.ref, definition.ref), tuple(volume.sop_instance_uids))
+        run = PhantomRun(result, analysed, provenance, None, baseline_from, volume=volume, definition=definition,
+                         procedure_definition=proc)
+        warnings: list[str] = []
+        if store:
+            target = access.for_writing()
+            run_id, replaced = target.save_phantom_run(run.to_dict(), analysed_at=analysed.isoformat(), qa_version=qa_version())
+            run = _replace(run, stored=StoredRun(run_id, replaced, target.display_url))
+        if report is not None:
+            from qa.workflows.reports import write_phantom_report
+
+            try:
+                written = write_phantom_report(run, report, access)
+                run = _replace(run, report=written)
+            except OSError as exc:  # the result stands (and is stored) even when its report cannot be written
+                warnings.append(f"the report {report} could not be written: {exc}")
+        return _replace(run, warnings=tuple(warnings))
+
+
+def _replace(run: PhantomRun, **changes) -> PhantomRun:
+    from dataclasses import replace
+
+    return replace(run, **changes)
+
+
+def _baseline(access: StoreAccess, volume: CTVolume, procedure: PhantomProcedure, settings, ring: str) -> tuple[Baseline | None, str]:
+    """The scanner's baseline for this configuration (else its latest one, so that a changed
+    configuration is reported as such), read without writing anything; and where it came from."""
+    if access.store is None:
+        return None, access.reason or "no results store"
+    store = access.store
+    scanner_id = store.find_scanner_id(volume.info.scanner.to_dict())
+    if scanner_id is None:
+        return None, f"this scanner has no runs in {store.display_url} yet"
+    configuration = configuration_of(volume, procedure, settings, ring)
+    baseline = store.active_baseline(scanner_id, configuration.key)
+    if baseline is None:
+        return None, f"this scanner has no baseline in {store.display_url} yet"
+    return baseline, f"{store.display_url}, baseline version {baseline.version}"

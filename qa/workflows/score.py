@@ -1,0 +1,62 @@
+"""Calcium scores of everything in a CT series (``qa score``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
+from qa.errors import UsageError
+from qa.records.serialize import Record
+from qa.records.volume import CTVolume, VolumeSummary
+from qa.workflows.common import Provenance, now, qa_version
+
+
+@dataclass(frozen=True)
+class InputSummary(Record):
+    """What was found in the input (counts and series listings; no file paths: folder names may name patients)."""
+
+    n_files: int
+    n_non_dicom: int
+    n_localizers: int
+    series: tuple
+    other_objects: dict[str, int]
+    summary: str
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreRun(Record):
+    """The ``qa.score/1`` document: the input, the series, the scores, provenance."""
+
+    analysis_time: dt.datetime
+    input_summary: InputSummary
+    series: VolumeSummary
+    score: CalciumScore = field(metadata={"flatten": True})
+    notes: tuple[str, ...]
+    provenance: Provenance
+    volume: CTVolume | None = field(default=None, repr=False, metadata={"json": False})
+
+
+def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, series_uid: str | None = None,
+                 scoring: ScoringRequest | None = None, c_ha_mg_per_cm3_hu: float | None = None,
+                 progress: Callable[[str], Callable[[int, int], None] | None] | None = None) -> ScoreRun:
+    """Score every 2-D component above the threshold in every slice of the series (bone included)."""
+    from collections import Counter
+
+    from qa.dicom.series import load_volume, scan_inputs, select_series
+
+    stage = progress or (lambda label: None)
+    scan = scan_inputs(series, progress=stage("reading headers"))
+    volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+    try:
+        settings = (scoring or ScoringRequest()).settings(volume.info.kvp)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="see qa score --help") from exc
+    score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=c_ha_mg_per_cm3_hu)
+    inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
+                          dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
+    analysed = now()
+    return ScoreRun(analysed, inputs, volume.summary(), score, tuple(volume.notes),
+                    Provenance(qa_version(), analysed, (), tuple(volume.sop_instance_uids)), volume)

@@ -1,0 +1,19 @@
+"""Synthetic data with known truth: a phantom series (the definition loaded from ``options.phantom``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from qa.phantom.synth import SynthOptions, SynthResult
+from qa.phantom.synth import synthesize_phantom as _synthesize
+from qa.procedures import load_phantom
+
+__all__ = ["SynthOptions", "SynthResult", "synthesize_phantom"]
+
+
+def synthesize_phantom(out_dir: str | os.PathLike, options: SynthOptions | None = None, *,
+                       progress: Callable[[int, int], None] | None = None) -> SynthResult:
+    """Write a synthetic phantom series and its ``truth.json`` into ``out_dir`` (see :mod:`qa.phantom.synth`)."""
+    options = options or SynthOptions()
+    return _synthesize(out_dir, options, definition=load_phantom(options.phantom), progress=progress)
