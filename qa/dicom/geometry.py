@@ -11,12 +11,15 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.errors import InputError
 from qa.records.volume import SliceGeometry  # noqa: F401  (re-exported: the geometry of a loaded volume)
+
+if TYPE_CHECKING:
+    from qa.dicom.images import ImageRef
 
 # Tolerances (our choices, not from a standard; each errs on the side of refusing).
 ORIENTATION_ATOL = 1e-3  # direction cosines of the images of one series must agree this well
@@ -46,7 +49,7 @@ def _majority(values: list) -> Any:
     return Counter(values).most_common(1)[0][0]
 
 
-def check_matrix(images: Sequence[Any]) -> tuple[int, int, tuple[float, float]]:
+def check_matrix(images: Sequence[ImageRef]) -> tuple[int, int, tuple[float, float]]:
     """Every image has a usable matrix, spacing, position, orientation and rescale, all alike."""
     for img in images:
         for keyword, value in (
@@ -88,7 +91,7 @@ def check_matrix(images: Sequence[Any]) -> tuple[int, int, tuple[float, float]]:
     return int(rows), int(cols), (float(ref[0]), float(ref[1]))
 
 
-def slice_normal(images: Sequence[Any]) -> np.ndarray:
+def slice_normal(images: Sequence[ImageRef]) -> np.ndarray:
     """The common slice normal; refuses mixed, non-orthonormal, tilted or non-axial orientations."""
     first = images[0]
     iop = np.array(first.orientation, dtype=float)
@@ -128,7 +131,7 @@ def slice_normal(images: Sequence[Any]) -> np.ndarray:
     return normal
 
 
-def sort_stack(images: Sequence[Any]) -> StackGeometry:
+def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
     """Validate the stack and sort it along the slice normal (never by file name or number).
 
     The increment is the median of the regular steps between positions (steps up to 1.5 x the

@@ -15,10 +15,11 @@ Two steps, each file touched once:
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from qa.dicom.images import ImageRef, images_of, series_info
 from qa.errors import InputError
 from qa.records.identity import Pseudonymiser
 from qa.records.volume import CTVolume, SeriesInfo, SliceGeometry
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 __all__ = [
     "CTVolume", "ImageRef", "InputScan", "OtherObject", "SeriesGroup", "SeriesInfo", "SliceGeometry",
@@ -58,8 +62,8 @@ class SeriesGroup:
 
     info: SeriesInfo
     images: tuple[ImageRef, ...]
-    datasets: tuple[Any, ...] = field(repr=False)
-    keepalive: Any = field(default=None, repr=False)  # temporary folder of files taken from zips
+    datasets: tuple[Dataset, ...] = field(repr=False)
+    keepalive: tempfile.TemporaryDirectory | None = field(default=None, repr=False)  # temporary folder of files taken from zips
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class OtherObject:
     modality: str | None
     reason: str
     file: str | None = field(default=None, repr=False)  # a readable copy on disk (a zip member's is temporary)
-    keepalive: Any = field(default=None, repr=False, compare=False)  # the temporary folder of that copy
+    keepalive: tempfile.TemporaryDirectory | None = field(default=None, repr=False, compare=False)  # the temporary folder of that copy
 
 
 @dataclass(frozen=True, eq=False)
@@ -388,7 +392,7 @@ def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int
     return hu
 
 
-def _on_disk(ds, reader) -> tuple[str | None, Any]:
+def _on_disk(ds, reader: files.Reader) -> tuple[str | None, tempfile.TemporaryDirectory | None]:
     """(the file a dataset was read from, what keeps a zip member's temporary copy alive)."""
     name = getattr(ds, "filename", None)
     return (name if isinstance(name, str) and os.path.isfile(name) else None), reader.workdir

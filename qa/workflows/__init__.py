@@ -29,7 +29,7 @@ _EXPORTS = {
     "show_baselines": "qa.workflows.baselines",
     "scanner_control_charts": "qa.workflows.charts",
     "check_exam_files": "qa.workflows.exam",
-    "load_exam": "qa.workflows.exam",
+    "load_exam": "qa.workflows.exam_files",
     "summarise_dose": "qa.workflows.dose",
     "analyse_gating": "qa.workflows.gating",
     "gating_for_exam": "qa.workflows.gating",

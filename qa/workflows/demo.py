@@ -17,7 +17,8 @@ from pathlib import Path
 
 from qa.errors import UsageError
 from qa.records.serialize import Record
-from qa.workflows.exam import ExamCheckRun, check_exam_files, load_exam
+from qa.workflows.exam import ExamCheckRun, check_exam_files
+from qa.workflows.exam_files import load_exam
 from qa.workflows.phantom import PhantomRun, run_phantom_qa
 from qa.workflows.score import ScoreRun, score_series
 from qa.workflows.synth import SynthOptions, synthesize_phantom

@@ -69,7 +69,7 @@ def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike
     from qa.procedures import load_protocol
 
     if series is not None:
-        from qa.workflows.exam import load_exam
+        from qa.workflows.exam_files import load_exam
 
         exam, chosen = load_exam(series, protocol=protocol, series_uid=series_uid)
         report = gating_for_exam(ecg, exam, chosen, lead=lead, fs_hz=fs_hz)

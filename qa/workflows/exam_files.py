@@ -1,0 +1,60 @@
+"""Load one exam from its files and choose what to check: the protocol and the calcium-score series.
+
+``load_exam`` reads the exam's files (headers only) and applies the compliance rules to choose
+the protocol (by vendor and series description, unless given) and the series to check (named as
+a calcium score, thickness and kernel closest to the protocol; ``series_uid`` overrides).
+Identifiers are pseudonymised as they are read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from qa.compliance import ExamProtocol, choose_protocol, series_preference
+from qa.errors import InputError
+from qa.records.exam import Exam
+from qa.records.identity import Pseudonymiser
+
+Inputs = str | os.PathLike | Sequence[str | os.PathLike]
+
+
+def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
+              pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[Exam, ExamProtocol]:
+    """The exam in ``inputs`` and the protocol to check it against (an id, a .toml path, a loaded
+    protocol, or None: chosen by vendor and series description).  Identifiers are pseudonymised
+    with ``pseudonymise`` (default: the site's)."""
+    from qa.dicom.exam import read_exam, scan_exam
+    from qa.privacy import site_pseudonymiser
+    from qa.procedures import available_protocols, load_protocol
+
+    given = protocol if isinstance(protocol, ExamProtocol) or protocol is None else load_protocol(protocol)  # malformed: reported first
+    pseudonymise = pseudonymise or site_pseudonymiser()
+    exam_scan = scan_exam(inputs, pseudonymise=pseudonymise, progress=progress)
+    candidates = list(exam_scan.candidates)
+    # One exam is one study: a series named with series_uid picks its study; several studies otherwise are refused.
+    named = [c for c in candidates if c.series_instance_uid == series_uid] if series_uid is not None else []
+    if named:
+        candidates = [c for c in candidates if c.study_key == named[0].study_key]
+    studies: dict[str | None, list] = {}
+    for c in candidates:
+        studies.setdefault(c.study_key, []).append(c)
+    if len(studies) > 1:
+        listing = "\n".join(f"  study {n + 1}: " + "; ".join(f"'{c.description or '?'}' {c.series_instance_uid}" for c in group)
+                            for n, group in enumerate(studies.values()))
+        raise InputError(None, "StudyInstanceUID", f"the input holds {len(studies)} studies; qa check takes one exam:\n{listing}",
+                         hint="pass one exam's folder, or pick its series with --series-uid")
+    protocols = [given] if given is not None else [load_protocol(p) for p in available_protocols()]
+    patterns = {pattern for candidate in protocols for pattern in candidate.series_patterns}
+    named_cac = [c for c in candidates if any(pattern in (c.description or "").lower() for pattern in patterns)]
+    lead = (named or named_cac or sorted(candidates, key=lambda c: -c.n_images))[0]
+    if given is not None:
+        chosen, choice = given, f"{given.id}: given with --protocol"
+    else:
+        chosen, choice = choose_protocol(lead.manufacturer, [c.description for c in candidates], protocols)
+    if series_uid is not None:
+        picked = exam_scan.group(series_uid).info.series_instance_uid  # a clear error when it is not there
+    else:
+        picked = min(candidates, key=lambda c: series_preference(chosen, c.description, c.slice_thickness_mm, c.kernel,
+                                                                   c.increment_mm, c.iterative) + (-c.n_images,)).series_instance_uid
+    return read_exam(exam_scan, picked, pseudonymise=pseudonymise, protocol_choice=choice), chosen
