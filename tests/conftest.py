@@ -101,3 +101,28 @@ def phantom_days(tmp_path_factory):
     synthesize_phantom(other, SynthOptions(z_start_mm=-12.0, z_end_mm=45.0, noise_hu=8.0, seed=7, vendor="ge",
                                            thickness_mm=2.5, station_name="CT-B", device_serial_number="B-002"))
     return folders, other
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program the test needs (dcmtk, Chromium, poppler): outside CI a test
+    without it is skipped with the reason; in CI (QA_CI=1, where .ci/run installs it) it fails."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: apt-get install {TOOL_PACKAGES.get(name, name)}); .ci/run installs it"
+        if os.environ.get("QA_CI") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+# The Debian package of each external program the tests use.
+TOOL_PACKAGES = {"dcmdump": "dcmtk", "dcmftest": "dcmtk", "chromium": "chromium", "pdftoppm": "poppler-utils"}
+
+
+def chromium_command(chromium: str, profile_dir) -> list[str]:
+    """Headless Chromium that never reaches out to the network (this machine's network is closed)."""
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile_dir}"]

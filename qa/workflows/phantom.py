@@ -91,8 +91,13 @@ def run_phantom_qa(
         raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
     with open_store(db, write=store) as access:
         baseline, baseline_from = _baseline(access, volume, proc, settings, ring)
-        result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=ring,
-                                 no_baseline_reason=None if access.store is not None else f"no results store was read: {baseline_from}")
+        if access.store is not None:
+            no_baseline = None  # the analysis says: no baseline for this scanner yet
+        elif store:
+            no_baseline = "no baseline for this scanner yet (its results store is created with this run)"
+        else:
+            no_baseline = f"no results store was read: {baseline_from}"
+        result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=ring, no_baseline_reason=no_baseline)
         analysed = now()
         provenance = Provenance(qa_version(), analysed, (proc.ref, definition.ref), tuple(volume.sop_instance_uids))
         run = PhantomRun(result, analysed, provenance, None, baseline_from, volume=volume, definition=definition,
