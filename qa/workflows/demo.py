@@ -67,7 +67,7 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     from qa.workflows.charts import scanner_control_charts
 
     out = Path(out_dir)
-    _prepare(out)
+    prepare_demo_folder(out)
     db_path = out / "qa-demo.sqlite"
     db = f"sqlite:///{db_path.resolve()}"
     start = dt.datetime(2026, 3, 2, 7, 30)
@@ -172,7 +172,7 @@ def _write_exam_ecg(exam, ecg_path: Path) -> None:
     write_ecg_csv(ecg_path, t, ecg, start_time=trace_start, fs_hz=500.0)
 
 
-def _prepare(out_dir: Path) -> None:
+def prepare_demo_folder(out_dir: Path) -> None:
     """An empty demo folder; a previous demo's folder (marked by its database) is replaced."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} is a file, not a folder", hint="choose another --out folder")
