@@ -1,9 +1,9 @@
 """Acquisition parameters of a CT series from its image headers (no pixels needed).
 
-Standard attributes first, then the vendors' private tags: GE (GEMS_HELIOS_01 PctRpeakDelay and
-AvgHeartRateForImage, the GEMS_CT_CARDIAC_001 sequence), Siemens (ImageComments such as
-"72 bpm, 55 %, 153 ms"), Toshiba/Canon (TOSHIBA_MEC_CT3 cardiac phase) and Philips (ELSCINT1).
-Every value keeps the tag it came from beside it (``AcquisitionHeaders.sources``), never inside it.
+Standard attributes first, then the vendors' private tags and text conventions (GE, Siemens,
+Toshiba/Canon, Philips), which are rows of the declarative table in :mod:`qa.dicom.private_tags`
+(heart rate, trigger phase and delay, pitch, pre-scan heart rate).  Every value keeps the tag it
+came from beside it (``AcquisitionHeaders.sources``), never inside it.
 
 ``read_headers(group)`` works on a series found by :func:`qa.dicom.series.scan_inputs` (read with
 ``headers_only=True`` for speed: ``stop_before_pixels``); each header is read once.
@@ -17,17 +17,8 @@ import statistics
 from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
-from qa.dicom.header_values import (
-    _first,
-    _ge_cardiac_item,
-    _image_heart_rate,
-    _number,
-    _private,
-    _standard,
-    _text,
-    _trigger,
-    vendor_of,
-)
+from qa.dicom.header_values import _first, _number, _standard, _text, vendor_of
+from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.errors import InputError
 from qa.records.headers import AcquisitionHeaders, Stack
@@ -102,12 +93,7 @@ def read_headers(group) -> AcquisitionHeaders:
     thickness = num("slice_thickness_mm", _standard(ds0, "SliceThickness"))
     recon_diameter = num("reconstruction_diameter_mm", _standard(ds0, "ReconstructionDiameter"))
     collection_diameter = num("data_collection_diameter_mm", _standard(ds0, "DataCollectionDiameter"))
-    pitch_candidates = [_standard(ds0, "SpiralPitchFactor")]
-    if vendor == "canon":
-        pitch_candidates.append(_private(ds0, 0x7005, "TOSHIBA_MEC_CT3", 0x23, "Pitch Factor"))
-    if vendor == "philips":
-        pitch_candidates.append(_private(ds0, 0x01F1, "ELSCINT1", 0x26, "Pitch"))
-    pitch = num("pitch", *pitch_candidates)
+    pitch = take("pitch", *read_field(ds0, "pitch", vendor))
     single = num("single_collimation_mm", _standard(ds0, "SingleCollimationWidth"))
     total = num("total_collimation_mm", _standard(ds0, "TotalCollimationWidth"))
     revolution = num("revolution_time_s", _standard(ds0, "RevolutionTime"))
@@ -135,7 +121,8 @@ def read_headers(group) -> AcquisitionHeaders:
 
     acquisition_type = _acquisition_type(ds0, pitch, sources)
     reconstruction, strength = _reconstruction_algorithm(ds0, vendor, kernel, sources)
-    phase, delay = _trigger(ds0, vendor, sources)
+    phase = take("trigger_phase_pct", *read_field(ds0, "trigger_phase_pct", vendor))
+    delay = take("trigger_delay_ms", *read_field(ds0, "trigger_delay_ms", vendor))
     synchronization = _synchronization(ds0, vendor, acquisition_type, phase, delay, pitch, sources)
 
     # Per image: position, time, heart rate.
@@ -144,7 +131,7 @@ def read_headers(group) -> AcquisitionHeaders:
         ds = group.datasets[image.dataset_index]
         when, when_text = _image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
-        hr, hr_source = _image_heart_rate(ds, vendor)
+        hr, hr_source = read_field(ds, "heart_rate_bpm", vendor)
         images.append(_Image(image.position[2] if image.position else None,
                              int(number) if number is not None else None, when, when_text, hr, hr_source))
 
@@ -164,10 +151,7 @@ def read_headers(group) -> AcquisitionHeaders:
         heart_rate, heart_min, heart_max = statistics.fmean(rates), min(rates), max(rates)
         sources["heart_rate_bpm"] = next(i.heart_rate_source for i in images if i.heart_rate_source) + (
             f" (mean over {len(rates)} images)" if len(rates) > 1 else "")
-    prescan = None
-    if vendor == "ge":
-        confirm = _ge_cardiac_item(ds0, 0x02, "HeartRateAtConfirm")
-        prescan = take("heart_rate_prescan_bpm", _number(confirm[0]), confirm[1])
+    prescan = take("heart_rate_prescan_bpm", *read_field(ds0, "heart_rate_prescan_bpm", vendor))
 
     zs = [i.z_mm for i in images if i.z_mm is not None]
     scan_range = (min(zs), max(zs)) if zs else None
