@@ -109,7 +109,8 @@ def first_flag(points: Sequence[ChartPoint]) -> int | None:
 
 
 def runs_table(runs, metric_ids: Sequence[str] | None = None):
-    """A pandas DataFrame of stored runs (one row per run, one column per metric)."""
+    """A pandas DataFrame of stored runs (one row per run, one column per metric); ``acquired_at``
+    is the run's instant (UTC), the analysis time when the acquisition time is unknown."""
     import pandas as pd
 
     rows = []
@@ -126,13 +127,14 @@ def runs_table(runs, metric_ids: Sequence[str] | None = None):
 
 
 def monthly_summary(table):
-    """Per month: number of runs, failures, and the mean of every metric column."""
+    """Per month (of local time): number of runs, failures, and the mean of every metric column."""
     import pandas as pd
 
     if table.empty:
         return table
     metrics = [c for c in table.columns if c not in ("run_id", "acquired_at", "verdict", "protocol_ok")]
-    grouped = table.groupby(table["acquired_at"].dt.strftime("%Y-%m"))
+    local_month = [None if pd.isna(t) else t.to_pydatetime().astimezone().strftime("%Y-%m") for t in table["acquired_at"]]
+    grouped = table.groupby(pd.Series(local_month, index=table.index, name="acquired_at"))
     summary = grouped[metrics].mean(numeric_only=True)
     summary.insert(0, "n_fail", grouped["verdict"].apply(lambda v: int((v == "fail").sum())))
     summary.insert(0, "n_runs", grouped["run_id"].count())

@@ -58,28 +58,52 @@ def _private_state(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "site-secret"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """A fresh, empty database: a SQLite file, and a real PostgreSQL server when one is configured."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'qa.sqlite'}"
+def postgres_server_url() -> str:
+    """QA_TEST_POSTGRES_URL; without it the test is skipped (and fails in CI, QA_CI=1)."""
     url = os.environ.get("QA_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("QA_CI") == "1":
             pytest.fail("QA_TEST_POSTGRES_URL is not set in CI (.ci/run starts a server with .ci/postgres.sh)")
         pytest.skip("no PostgreSQL server here: set QA_TEST_POSTGRES_URL (for example by running .ci/postgres.sh)")
+    return url
+
+
+@pytest.fixture
+def postgres_database():
+    """A factory of new, empty PostgreSQL databases (uniquely named, dropped after the test):
+    ``postgres_database()`` returns the URL of one.  Needs a role that may create databases."""
+    import uuid
+
     import sqlalchemy as sa
 
-    from qa.store import metadata
+    server = postgres_server_url()
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    created = []
 
-    engine = sa.create_engine(url)
-    try:
-        metadata.drop_all(engine)
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"the PostgreSQL server at QA_TEST_POSTGRES_URL does not answer: {exc.orig}")
-    finally:
-        engine.dispose()
-    return url
+    def create() -> str:
+        name = f"qa_test_{uuid.uuid4().hex[:16]}"
+        try:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        except sa.exc.OperationalError as exc:
+            pytest.fail(f"the PostgreSQL server at QA_TEST_POSTGRES_URL does not answer: {exc.orig}")
+        created.append(name)
+        return sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    with admin.connect() as c:
+        for name in created:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, and a new database on a real PostgreSQL server
+    when one is configured (nothing in it: no tables, no alembic_version, no qa_meta)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    return request.getfixturevalue("postgres_database")()
 
 
 @pytest.fixture(scope="session")

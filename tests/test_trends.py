@@ -76,7 +76,7 @@ def test_a_drifting_month_end_to_end(tmp_path):
                 scanner = store.find_scanner("CT-M")
                 runs = store.phantom_runs(scanner.id)
                 baseline = baseline_from_results([r.metrics for r in runs], scanner.key, json.loads(runs[-1].configuration_key),
-                                                 0, "2026-04-10T08:00:00", tuple(r.id for r in runs))
+                                                 0, "2026-04-10T08:00:00+00:00", tuple(r.id for r in runs))
                 store.set_baseline(scanner.id, baseline)
             if day > 10:
                 runs = store.phantom_runs(store.find_scanner("CT-M").id)

@@ -77,7 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 for scanner_row in store.scanners():
                     runs = store.phantom_runs(scanner_row.id, protocol_ok_only=True)[-BASELINE_AFTER_DAYS:]
                     baseline = baseline_from_results([r.metrics for r in runs], scanner_row.key, json.loads(runs[-1].configuration_key),
-                                                     0, when.isoformat(), tuple(r.id for r in runs))
+                                                     0, when.astimezone().isoformat(), tuple(r.id for r in runs))
                     version = store.set_baseline(scanner_row.id, baseline, reason=f"qa demo: the first {BASELINE_AFTER_DAYS} days")
                     summary.append([when.strftime("%Y-%m-%d"), scanner_row.station_name, f"baseline v{version} set", "", "", ""])
         print("")

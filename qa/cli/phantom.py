@@ -164,7 +164,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
                 print("no baseline yet: run the daily QA at least 5 times, then: qa baseline set --scanner "
                       f"{scanner.id} --from-last 5", file=out)
             for baseline, active, by, reason in entries:
-                print(f"\nversion {baseline.version}{' (active)' if active else ''}, set {baseline.created_at} by {by}"
+                print(f"\nversion {baseline.version}{' (active)' if active else ''}, set {baseline.created_at.isoformat()} by {by}"
                       f"{', reason: ' + reason if reason else ''}; {baseline.n_runs} runs {list(baseline.run_ids)}", file=out)
                 print(f"  configuration: {json.dumps(baseline.configuration, sort_keys=True)}", file=out)
                 rows = [[k, f"{v.mean:.4g}", f"{v.sd:.3g}", f"{100 * v.sd / v.mean:.1f}" if v.mean else "-", str(v.n)]
@@ -270,14 +270,14 @@ def cmd_trend(args: argparse.Namespace) -> int:
             for n, r in enumerate(current[-args.last:] if args.last else current):
                 index = len(current) - len(current[-args.last:]) + n if args.last else n
                 p = points[index] if points else None
-                rows.append([str(r.id), (r.acquired_at or r.analysed_at)[:16], fmt(values[index], 4) if values[index] is not None else "-",
+                rows.append([str(r.id), (r.acquired_at or r.analysed_at).astimezone().strftime("%Y-%m-%dT%H:%M"), fmt(values[index], 4) if values[index] is not None else "-",
                              f"{p.z:+.2f}" if p and p.z is not None else "-", ",".join(p.flags) if p else "", r.verdict])
             print(textwrap.indent(table(["run", "acquired", "value", "z", "flags", "verdict"], rows, align="llrrll"), "  "), file=out)
             if flagged:
                 print(f"  FLAGGED from run #{current[flagged[0].index].id}: {', '.join(flagged[0].flags)}", file=out)
             result["metrics"][metric] = {
                 "baseline": {"mean": stats.mean, "sd": stats.sd, "n": stats.n, "chart_sd": sd} if stats else None,
-                "runs": [{"run_id": r.id, "acquired_at": r.acquired_at, "value": v, "z": p.z if p else None,
+                "runs": [{"run_id": r.id, "acquired_at": r.acquired_at and r.acquired_at.astimezone().isoformat(), "value": v, "z": p.z if p else None,
                           "flags": list(p.flags) if p else []} for r, v, p in zip(current, values, points or [None] * len(current))],
             }
         summary = monthly_summary(runs_table(current, metrics))

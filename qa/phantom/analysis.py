@@ -12,6 +12,7 @@ lesions.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class Baseline:
     scanner: str  # the scanner key (manufacturer|model|serial)
     configuration: dict
     version: int
-    created_at: str
+    created_at: str | dt.datetime  # ISO 8601 when made here; an aware datetime (UTC) when read from the store
     stats: dict[str, MetricStats]
     run_ids: tuple[int, ...] = ()
 
@@ -96,7 +97,7 @@ class Baseline:
             "scanner": self.scanner,
             "configuration": self.configuration,
             "version": self.version,
-            "created_at": self.created_at,
+            "created_at": self.created_at if isinstance(self.created_at, str) else self.created_at.isoformat(),
             "n_runs": self.n_runs,
             "run_ids": list(self.run_ids),
             "stats": {k: {"mean": v.mean, "sd": v.sd, "n": v.n} for k, v in self.stats.items()},

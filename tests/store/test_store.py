@@ -59,9 +59,9 @@ def test_baselines_are_versioned_and_audited(store_url, phantom_days):
         scanner = store.find_scanner("CT-A")
         runs = store.phantom_runs(scanner.id)
         config = json.loads(runs[-1].configuration_key)
-        first = baseline_from_results([r.metrics for r in runs], scanner.key, config, 0, "2026-03-05T08:00:00", tuple(r.id for r in runs))
+        first = baseline_from_results([r.metrics for r in runs], scanner.key, config, 0, "2026-03-05T08:00:00+00:00", tuple(r.id for r in runs))
         assert store.set_baseline(scanner.id, first, reason="commissioning") == 1
-        second = baseline_from_results([r.metrics for r in runs[1:]], scanner.key, config, 0, "2026-03-06T08:00:00", tuple(r.id for r in runs[1:]))
+        second = baseline_from_results([r.metrics for r in runs[1:]], scanner.key, config, 0, "2026-03-06T08:00:00+00:00", tuple(r.id for r in runs[1:]))
         assert store.set_baseline(scanner.id, second, reason="tube change") == 2
         active = store.active_baseline(scanner.id, runs[-1].configuration_key)
         assert active.version == 2 and active.run_ids == tuple(r.id for r in runs[1:])
@@ -83,7 +83,7 @@ def test_a_failed_save_leaves_nothing_half_written(store_url, phantom_days):
         broken["series"]["series_instance_uid"] = "1.2.3.4"
         broken["checks"].append({"id": broken["checks"][0]["id"], "status": "pass", "measured": 1, "expected": 1, "message": "dup"})
         with pytest.raises(Exception):
-            store.save_phantom_run(broken, analysed_at="2026-03-01T00:00:00", qa_version="test")
+            store.save_phantom_run(broken, analysed_at="2026-03-01T00:00:00+00:00", qa_version="test")
         assert store.scanners() == [] or store.phantom_runs(store.scanners()[0].id) == []
     finally:
         store.close()
@@ -112,7 +112,7 @@ def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days):
             try:
                 doc = json.loads(json.dumps(document))
                 doc["series"]["series_instance_uid"] = f"1.2.826.0.1.3680043.9.{n}"
-                run_ids.append(store.save_phantom_run(doc, analysed_at="2026-03-01T08:00:00", qa_version="test")[0])
+                run_ids.append(store.save_phantom_run(doc, analysed_at="2026-03-01T08:00:00+00:00", qa_version="test")[0])
             finally:
                 store.close()
         except Exception as exc:  # collected and reported by the test
@@ -167,7 +167,7 @@ def test_long_identifiers_store_alike_on_sqlite_and_postgresql(store_url, phanto
     document["scanner"]["model"] = "M" * 300
     store = Store(store_url)
     try:
-        run_id, _ = store.save_phantom_run(document, analysed_at="2026-03-01T08:00:00", qa_version="test")
+        run_id, _ = store.save_phantom_run(document, analysed_at="2026-03-01T08:00:00+00:00", qa_version="test")
         assert long_id in {c["id"] for c in store.run_checks(run_id)}
     finally:
         store.close()
