@@ -72,6 +72,7 @@ def postgres_server_url() -> str:
 def postgres_database():
     """A factory of new, empty PostgreSQL databases (uniquely named, dropped after the test):
     ``postgres_database()`` returns the URL of one.  Needs a role that may create databases."""
+    import time
     import uuid
 
     import sqlalchemy as sa
@@ -82,18 +83,30 @@ def postgres_database():
 
     def create() -> str:
         name = f"qa_test_{uuid.uuid4().hex[:16]}"
-        try:
-            with admin.connect() as c:
-                c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        except sa.exc.OperationalError as exc:
-            pytest.fail(f"the PostgreSQL server at QA_TEST_POSTGRES_URL does not answer: {exc.orig}")
+        for attempt in range(10):
+            try:
+                with admin.connect() as c:
+                    c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                break
+            except sa.exc.DBAPIError as exc:
+                # CREATE DATABASE copies template1 and fails while another session is connected to it
+                if "being accessed by other users" in str(exc.orig) and attempt < 9:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                pytest.fail(f"cannot create a test database on the PostgreSQL server at QA_TEST_POSTGRES_URL: {exc.orig}")
         created.append(name)
         return sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
 
     yield create
-    with admin.connect() as c:
-        for name in created:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for name in created:
+        # A plain DROP waits for autovacuum to leave the database (FORCE could not end that
+        # superuser process); only connections a test left open need FORCE (ours, so allowed).
+        try:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        except sa.exc.DBAPIError:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
 
 
