@@ -41,16 +41,20 @@ def resolve_url(url: str | None) -> str:
 def display_url(url: str) -> str:
     """The URL with any password hidden (for messages)."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
     except Exception:
         return "<invalid URL>"
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for other databases and in-memory SQLite)."""
+    """The file of a ``sqlite:///`` URL (None for other databases, in-memory SQLite and ``file:`` URIs)."""
     if not url.startswith("sqlite:///"):
         return None
-    return Path(url[len("sqlite:///"):]).expanduser()
+    rest = url[len("sqlite:///"):]
+    if not rest or rest == ":memory:" or rest.startswith("file:"):
+        return None
+    return Path(rest).expanduser()
 
 
 def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs) -> sa.Engine:

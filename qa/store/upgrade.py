@@ -67,8 +67,34 @@ def upgrade_to_head(url: str) -> None:
             with engine.connect().execution_options(**{SQLITE_BEGIN: "BEGIN IMMEDIATE"}) as connection:
                 with connection.begin():
                     _upgrade_locked(connection, shown)
+        except UsageError:
+            raise
+        except sa.exc.DBAPIError as exc:
+            explained = _explain(exc, shown)
+            if explained is None:
+                exc.add_note(f"the upgrade of {shown} was rolled back: the database is as it was before")
+                raise
+            raise explained from exc
+        except Exception as exc:
+            exc.add_note(f"the upgrade of {shown} was rolled back: the database is as it was before")
+            raise
         finally:
             engine.dispose()
+
+
+def _explain(exc: sa.exc.DBAPIError, shown: str) -> UsageError | None:
+    """A database error during the upgrade that the user can act on, as a UsageError (else None)."""
+    text = str(exc.orig)
+    unchanged = "nothing was changed (the upgrade is one transaction, rolled back)"
+    if getattr(exc.orig, "sqlstate", None) == "42501" or "readonly" in text.lower():
+        return UsageError(f"cannot upgrade the database {shown}: {text.strip()}; {unchanged}",
+                          hint="run qa once with a database user (or file permissions) that may change its tables, "
+                               "for example the owner of the database")
+    if "locked" in text.lower():
+        return UsageError(f"cannot upgrade the database {shown}: another program has kept it locked for "
+                          f"{_MIGRATION_BUSY_TIMEOUT_MS // 1000} s; {unchanged}",
+                          hint="close the other program (or wait for it to finish), then run qa again")
+    return None
 
 
 def _upgrade_locked(connection: sa.Connection, shown: str) -> None:
@@ -106,9 +132,6 @@ def _upgrade_locked(connection: sa.Connection, shown: str) -> None:
             "nothing was changed (the upgrade is one transaction, rolled back)",
             hint="correct or remove that value with the database's own tool (sqlite3, psql), or restore a backup; then run qa again",
         ) from exc
-    except Exception as exc:
-        exc.add_note(f"the upgrade of {shown} was rolled back: the database is as it was before")
-        raise
     if connection.dialect.name == "sqlite":
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
         if broken:

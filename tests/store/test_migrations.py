@@ -172,3 +172,15 @@ def test_opening_an_up_to_date_store_does_not_import_alembic(tmp_path):
     old = tmp_path / "old.sqlite"
     shutil.copyfile(FIXTURES / "qa-0.1.0.sqlite", old)
     assert re.search(r"\|\s+alembic\b", _imported_modules(f"sqlite:///{old}"), re.M)
+
+
+def test_a_read_only_database_is_read_when_current_and_not_upgraded_otherwise(tmp_path, qa_cli):
+    path = tmp_path / "read-only.sqlite"
+    shutil.copyfile(FIXTURES / "qa-0.1.0.sqlite", path)
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    code, _, err = qa_cli("trend", "--scanner", "CT-A", "--db", read_only)
+    assert code == 2 and "readonly database; nothing was changed" in err and read_only in err
+    Store(f"sqlite:///{path}").close()
+    code, out, err = qa_cli("trend", "--scanner", "CT-A", "--db", read_only, "--json")
+    assert code == 0, err
+    assert json.loads(out)["baseline_version"] == 2
