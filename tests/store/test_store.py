@@ -203,3 +203,20 @@ def test_a_database_of_another_layout_is_refused_not_altered(tmp_path):
     engine = sa.create_engine(f"sqlite:///{path}")
     assert sa.inspect(engine).get_table_names() == ["phantom_runs"]  # untouched
     engine.dispose()
+
+
+def test_sqlite_connections_keep_their_pragmas_and_real_transactions(tmp_path):
+    import sqlalchemy as sa
+
+    store = Store(f"sqlite:///{tmp_path / 'pragmas.sqlite'}")
+    try:
+        with store.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+        # DDL and reads are inside the transaction too (pysqlite's own BEGIN handling is off)
+        with pytest.raises(RuntimeError), store.engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE scratch (x INTEGER)")
+            raise RuntimeError("roll back")
+        assert "scratch" not in sa.inspect(store.engine).get_table_names()
+    finally:
+        store.close()
