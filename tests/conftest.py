@@ -58,28 +58,65 @@ def _private_state(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "site-secret"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """A fresh, empty database: a SQLite file, and a real PostgreSQL server when one is configured."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'qa.sqlite'}"
+def postgres_server_url() -> str:
+    """QA_TEST_POSTGRES_URL; without it the test is skipped (and fails in CI, QA_CI=1)."""
     url = os.environ.get("QA_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("QA_CI") == "1":
             pytest.fail("QA_TEST_POSTGRES_URL is not set in CI (.ci/run starts a server with .ci/postgres.sh)")
         pytest.skip("no PostgreSQL server here: set QA_TEST_POSTGRES_URL (for example by running .ci/postgres.sh)")
+    return url
+
+
+@pytest.fixture
+def postgres_database():
+    """A factory of new, empty PostgreSQL databases (uniquely named, dropped after the test):
+    ``postgres_database()`` returns the URL of one.  Needs a role that may create databases."""
+    import time
+    import uuid
+
     import sqlalchemy as sa
 
-    from qa.store import metadata
+    server = postgres_server_url()
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    created = []
 
-    engine = sa.create_engine(url)
-    try:
-        metadata.drop_all(engine)
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"the PostgreSQL server at QA_TEST_POSTGRES_URL does not answer: {exc.orig}")
-    finally:
-        engine.dispose()
-    return url
+    def create() -> str:
+        name = f"qa_test_{uuid.uuid4().hex[:16]}"
+        for attempt in range(10):
+            try:
+                with admin.connect() as c:
+                    c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                break
+            except sa.exc.DBAPIError as exc:
+                # CREATE DATABASE copies template1 and fails while another session is connected to it
+                if "being accessed by other users" in str(exc.orig) and attempt < 9:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                pytest.fail(f"cannot create a test database on the PostgreSQL server at QA_TEST_POSTGRES_URL: {exc.orig}")
+        created.append(name)
+        return sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    for name in created:
+        # A plain DROP waits for autovacuum to leave the database (FORCE could not end that
+        # superuser process); only connections a test left open need FORCE (ours, so allowed).
+        try:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        except sa.exc.DBAPIError:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, and a new database on a real PostgreSQL server
+    when one is configured (nothing in it: no tables, no alembic_version, no qa_meta)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    return request.getfixturevalue("postgres_database")()
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +163,33 @@ def chromium_command(chromium: str, profile_dir) -> list[str]:
     return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={profile_dir}"]
+
+
+@pytest.fixture(scope="session")
+def phantom_result(small_phantom):
+    """A real phantom-QA result (the small synthetic phantom analysed with the built-in procedure)."""
+    from qa.phantom.analysis import analyze_phantom
+    from qa.dicom.series import load_series
+    from qa.procedures import load_phantom, load_procedure
+
+    return analyze_phantom(load_series(small_phantom.out_dir), load_phantom("qrm-cci"), load_procedure("daily-phantom-qa"))
+
+
+def result_variant(result, *, uid: str | None = None, acquired: str | None = "keep", scanner=None, **changes):
+    """``result`` as if it came from another series, acquisition time or scanner (for store tests)."""
+    from dataclasses import replace
+
+    if uid is not None:
+        changes["series"] = replace(result.series, series_instance_uid=uid)
+    if acquired != "keep":
+        changes["acquisition"] = replace(result.acquisition, acquisition_datetime=acquired)
+    if scanner is not None:
+        changes["scanner"] = scanner
+    return replace(result, **changes)
+
+
+def provenance_at(analysis_time, qa_version: str = "test"):
+    """The provenance of a stored result, analysed at ``analysis_time`` (aware datetime or ISO text)."""
+    from qa.records.provenance import Provenance
+
+    return Provenance(qa_version, analysis_time, ())

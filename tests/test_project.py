@@ -72,14 +72,21 @@ def test_built_wheel_ships_the_phantom_definitions(tmp_path):
     packages = sorted(str(p.parent.relative_to(REPO)) for p in (REPO / "qa").rglob("__init__.py"))
     assert [p for p in packages if f"{p}/__init__.py" not in names] == []
     assert "qa/_builtin/procedures/cac-standard.toml" in names and "qa/_builtin/procedures/dose-reference.toml" in names
+    # the store's migrations (env.py, every revision, the template for new ones) ship too
+    migrations = sorted(str(p.relative_to(REPO)) for p in (REPO / "qa" / "store" / "migrations").rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts)
+    assert "qa/store/migrations/env.py" in migrations and "qa/store/migrations/script.py.mako" in migrations
+    assert [p for p in migrations if p not in names] == []
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
         "import qa; from qa.procedures import load_procedure; load_procedure('daily-phantom-qa');"
-        "p = qa.load_phantom('qrm-cci'); print(p.path); print(len(p.calcifications))"
+        "p = qa.load_phantom('qrm-cci'); print(p.path); print(len(p.calcifications));"
+        "import qa.store; s = qa.Store('sqlite:///' + 'wheel.sqlite'); s.close(); print(qa.store.__file__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    path, count = out.stdout.split()
+    path, count, store_module = out.stdout.split()
     assert path.startswith(str(site)) and count == "9"
+    assert store_module.startswith(str(site)) and (tmp_path / "wheel.sqlite").is_file()  # migrated from the wheel

@@ -12,7 +12,6 @@ lesions.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 from qa.calcium.calibration import Calibration, c_ha_from_rods
 from qa.calcium.scoring import CalciumScore, ScoringSettings, score_calcium, scoring_settings
 from qa.errors import InputError
+from qa.phantom.baseline import Baseline, Configuration, MetricStats, baseline_from_results  # noqa: F401  (re-exported)
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.locate import PhantomLocation, locate_phantom
 from qa.phantom.procedure import AcquisitionRule, MetricRule, PhantomProcedure
@@ -57,67 +57,6 @@ class InsertResult(Record):
     mass_error_pct: float | None
     peak_hu: float | None
     centroid_mm: tuple[float, float, float]
-
-
-@dataclass(frozen=True)
-class MetricStats(Record):
-    mean: float
-    sd: float
-    n: int
-
-
-@dataclass(frozen=True)
-class Configuration(Record):
-    """The acquisition and scoring configuration a baseline belongs to: runs are compared with a
-    baseline only in the same configuration (anything else is a protocol change, not drift)."""
-
-    phantom: str
-    ring: str
-    kvp: float | None
-    kernel: str | None
-    slice_thickness_mm: float | None
-    scoring_method: str
-    threshold_hu: float
-    threshold_rule: str
-    weight_breaks_hu: tuple[float, ...]
-    min_area_mm2: float
-    min_pixels: int
-    connectivity: int
-    volume_method: str
-
-    @property
-    def key(self) -> str:
-        """The configuration as stored and compared (sorted JSON; the same text qa 0.1.0 stored)."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Configuration:
-        """A stored configuration (the JSON of :attr:`key`) back as a record; unknown keys are refused."""
-        names = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown configuration keys {unknown}")
-        data = {name: values.get(name) for name in names}
-        data["weight_breaks_hu"] = tuple(data["weight_breaks_hu"] or ())
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class Baseline(Record):
-    """A scanner's reference values for one acquisition configuration (versioned in the store)."""
-
-    scanner: str  # the scanner key (manufacturer|model|serial)
-    configuration: Configuration
-    version: int
-    created_at: Any  # when it was set (tz-aware datetime from the store, or ISO 8601 text)
-    stats: dict[str, MetricStats]
-    run_ids: tuple[int, ...] = ()
-
-    __json_properties__ = ("n_runs",)
-
-    @property
-    def n_runs(self) -> int:
-        return max((s.n for s in self.stats.values()), default=0)
 
 
 @dataclass(frozen=True)
@@ -653,16 +592,3 @@ def _verdict_message(final, checks, protocol_ok, baseline, usable, reason) -> st
     if not usable:
         parts.append(f"baseline checks not available ({reason})")
     return "; ".join(parts)
-
-
-def baseline_from_results(results: list[Metrics], scanner: str, configuration: Configuration, version: int, created_at: Any,
-                          run_ids: tuple[int, ...] = ()) -> Baseline:
-    """Mean and SD of every metric over stored runs (their metrics by id); pure."""
-    keys = sorted({k for r in results for k, v in r.items() if v is not None})
-    stats = {}
-    for key in keys:
-        values = np.array([r[key] for r in results if r.get(key) is not None], dtype=float)
-        if values.size == 0:
-            continue
-        stats[key] = MetricStats(float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0, int(values.size))
-    return Baseline(scanner=scanner, configuration=configuration, version=version, created_at=created_at, stats=stats, run_ids=run_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from qa.records.serialize import Record
@@ -16,3 +17,14 @@ class DefinitionRef(Record):
     version: str
     path: str
     sha256: str
+
+
+@dataclass(frozen=True)
+class Provenance(Record):
+    """What a result was made with: toolkit version, time (aware), the definition files (by content
+    hash) and the source images' SOP Instance UIDs."""
+
+    qa_version: str
+    analysis_time: dt.datetime
+    definitions: tuple[DefinitionRef, ...]
+    sop_instance_uids: tuple[str, ...] = ()

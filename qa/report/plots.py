@@ -89,7 +89,7 @@ def trend_figure_png(runs, metrics, baseline, *, min_sd_pct: float = 2.0) -> byt
     ncols = 2 if n > 1 else 1
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(10, 2.6 * nrows), squeeze=False)
-    dates = [np.datetime64((r.acquired_at or r.analysed_at)[:19]) for r in runs]
+    dates = [np.datetime64((r.acquired_at or r.analysed_at).astimezone().replace(tzinfo=None), "s") for r in runs]
     for ax, metric in zip(axes.flat, metrics):
         values = np.array([np.nan if r.metrics.get(metric) is None else r.metrics[metric] for r in runs], dtype=float)
         ax.plot(dates, values, "o-", ms=3, lw=1, color="#1f77b4")

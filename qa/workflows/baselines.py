@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.errors import UsageError
 from qa.phantom.analysis import Baseline, Configuration, baseline_from_results
 from qa.records.serialize import Record
 from qa.store import ScannerRow
-from qa.workflows.common import now, open_store
+from qa.workflows.common import READ, WRITE, now, open_store
 
 
 @dataclass(frozen=True)
 class BaselineVersion(Record):
-    baseline: Baseline
+    """One version of a scanner's baseline, with whether it is active and who set it why."""
+
+    baseline: Baseline = field(metadata={"flatten": True})
     active: bool
     created_by: str
     reason: str | None
@@ -40,7 +42,7 @@ class BaselineChange(Record):
 
 def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:
     """The baseline history of ``scanner`` (id, station name or serial number); nothing is written."""
-    with open_store(db, write=False) as access:
+    with open_store(db, mode=READ) as access:
         if access.store is None:
             raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
         row = access.store.find_scanner(scanner)
@@ -59,7 +61,7 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
     if from_last < proc.baseline_min_runs:
         raise UsageError(f"a baseline needs at least {proc.baseline_min_runs} runs (procedure {proc.id}); got --from-last {from_last}",
                          hint=f"use --from-last {proc.baseline_min_runs} or more")
-    with open_store(db, write=True) as access:
+    with open_store(db, mode=WRITE) as access:
         if access.store is None:
             raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
         store = access.store

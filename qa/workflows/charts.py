@@ -19,7 +19,7 @@ from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL
 from qa.phantom.metrics import default_chart_metrics
 from qa.records.serialize import Record
 from qa.store import ScannerRow
-from qa.workflows.common import open_store
+from qa.workflows.common import READ, open_store
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
     from qa.procedures import load_procedure
 
     proc = load_procedure(procedure)
-    with open_store(db, write=False) as access:
+    with open_store(db, mode=READ) as access:
         if access.store is None:
             raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
         store = access.store

@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from qa.records.provenance import DefinitionRef
-from qa.records.serialize import Record
 from qa.store import Store, default_url, resolve_url
+from qa.store.engine import sqlite_path
 
 
 def now() -> dt.datetime:
@@ -27,17 +25,6 @@ def qa_version() -> str:
     from qa import __version__
 
     return __version__
-
-
-@dataclass(frozen=True)
-class Provenance(Record):
-    """What a result was made with: toolkit version, time, the definition files (by content hash)
-    and the source images' SOP Instance UIDs."""
-
-    qa_version: str
-    analysis_time: dt.datetime
-    definitions: tuple[DefinitionRef, ...]
-    sop_instance_uids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,27 +56,32 @@ class StoreAccess:
         self.close()
 
 
-def _sqlite_file(url: str) -> Path | None:
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):].split("?")[0]).expanduser()
-    return None
+# How a workflow uses the store (module doc).
+WRITE, READ, NO_WRITE = "write", "read", "no-write"
 
 
-def open_store(db: str | None, *, write: bool) -> StoreAccess:
-    """The store at ``db`` (else ``QA_DB_URL``, else the default SQLite file).
+def open_store(db: str | None, *, mode: str) -> StoreAccess:
+    """The store at ``db`` (else ``QA_DB_URL``, else the default SQLite file), used in ``mode``:
 
-    ``write``: open an existing store for writing (upgraded when an older qa made it; a store that
-    cannot be opened raises); a SQLite file that does not exist yet is created at the first write.
-    Not ``write``: open an existing store read-only; a store that does not exist or cannot be read
-    gives ``StoreAccess(None, False, reason)``.
+    * ``write``: an existing store is opened for writing (upgraded in place when an older qa made
+      it; one that cannot be opened raises); a SQLite file that does not exist yet is created at
+      the first write (:meth:`StoreAccess.for_writing`);
+    * ``read`` (``qa trend``, ``qa baseline show``): an existing store is opened as on any first
+      use (upgraded when due; one that cannot be opened raises); a missing one gives
+      ``StoreAccess(None, False, reason)``;
+    * ``no-write`` (``--no-store``): an existing, current store is opened read-only; nothing is
+      created, upgraded or written; a store that is missing or cannot be read as it is gives
+      ``StoreAccess(None, False, reason)``.
     """
+    if mode not in (WRITE, READ, NO_WRITE):
+        raise ValueError(f"unknown store mode {mode!r}")
     url = resolve_url(db)
-    path = _sqlite_file(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         where = "the default store" if url == default_url() and not db and not os.environ.get("QA_DB_URL") else "the store"
-        return StoreAccess(None, write, f"{where} {path} does not exist yet: nothing stored to compare with", url)
-    if write:
-        return StoreAccess(Store(url), True, None, url)
+        return StoreAccess(None, mode == WRITE, f"{where} {path} does not exist yet: nothing stored to compare with", url)
+    if mode != NO_WRITE:
+        return StoreAccess(Store(url), mode == WRITE, None, url)
     from qa.errors import QAError
 
     try:

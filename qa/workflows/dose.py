@@ -25,9 +25,9 @@ from qa.dose import (
 from qa.errors import InputError, UsageError
 from qa.records.checks import Check, verdict
 from qa.records.dose import StudyDose
-from qa.records.provenance import DefinitionRef
+from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
-from qa.workflows.common import Provenance, now, qa_version
+from qa.workflows.common import now, qa_version
 
 # Check ids of the level comparisons: the same ids as qa check's.
 _CHECK_IDS = {"ctdivol_mgy": "ctdivol", "dlp_mgycm": "dlp", "dose_msv": "effective_dose"}

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from qa.compliance import Checklist, ExamProtocol, check_exam, validate_protocol
 from qa.records.serialize import Record
-from qa.workflows.common import Provenance, now, qa_version
+from qa.records.provenance import Provenance
+from qa.workflows.common import now, qa_version
 from qa.workflows.exam_files import Inputs, load_exam
 
 __all__ = ["ExamCheckRun", "check_exam_files", "load_exam"]

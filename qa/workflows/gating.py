@@ -16,9 +16,9 @@ from qa.compliance import ExamProtocol
 from qa.ecg.gating import ExposureWindow, GatingReport, analyze_gating, windows_from_stacks
 from qa.records.ecg import EcgTrace
 from qa.records.exam import Exam
-from qa.records.provenance import DefinitionRef
+from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
-from qa.workflows.common import Provenance, now, qa_version
+from qa.workflows.common import now, qa_version
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,7 +19,8 @@ from qa.phantom.definition import PhantomDefinition
 from qa.phantom.procedure import PhantomProcedure
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume
-from qa.workflows.common import Provenance, StoreAccess, now, open_store, qa_version
+from qa.records.provenance import Provenance
+from qa.workflows.common import NO_WRITE, WRITE, StoreAccess, now, open_store, qa_version
 
 Progress = Callable[[int, int], None]
 
@@ -89,7 +90,7 @@ def run_phantom_qa(
         settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
     except ValueError as exc:
         raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
-    with open_store(db, write=store) as access:
+    with open_store(db, mode=WRITE if store else NO_WRITE) as access:
         baseline, baseline_from = _baseline(access, volume, proc, settings, ring)
         if access.store is not None:
             no_baseline = None  # the analysis says: no baseline for this scanner yet
@@ -105,7 +106,7 @@ def run_phantom_qa(
         warnings: list[str] = []
         if store:
             target = access.for_writing()
-            run_id, replaced = target.save_phantom_run(run.to_dict(), analysed_at=analysed.isoformat(), qa_version=qa_version())
+            run_id, replaced = target.save_phantom_run(result, provenance)
             run = _replace(run, stored=StoredRun(run_id, replaced, target.display_url))
         if report is not None:
             from qa.workflows.reports import write_phantom_report
@@ -130,7 +131,7 @@ def _baseline(access: StoreAccess, volume: CTVolume, procedure: PhantomProcedure
     if access.store is None:
         return None, access.reason or "no results store"
     store = access.store
-    scanner_id = store.find_scanner_id(volume.info.scanner.to_dict())
+    scanner_id = store.find_scanner_id(volume.info.scanner)
     if scanner_id is None:
         return None, f"this scanner has no runs in {store.display_url} yet"
     configuration = configuration_of(volume, procedure, settings, ring)

@@ -17,7 +17,7 @@ def write_phantom_report(run, path: str | os.PathLike, access: StoreAccess) -> s
     runs, baseline = [], None
     store = access.store
     if store is not None:
-        scanner_id = store.find_scanner_id(result.scanner.to_dict())
+        scanner_id = store.find_scanner_id(result.scanner)
         if scanner_id is not None:
             runs = store.phantom_runs(scanner_id, configuration_key=result.configuration.key, protocol_ok_only=True)
     if result.baseline is not None and result.baseline.configuration == result.configuration:

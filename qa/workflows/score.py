@@ -11,7 +11,8 @@ from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
 from qa.errors import UsageError
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume, VolumeSummary
-from qa.workflows.common import Provenance, now, qa_version
+from qa.records.provenance import Provenance
+from qa.workflows.common import now, qa_version
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,10 @@ import json
 import pytest
 
 from qa.workflows.phantom import run_phantom_qa
+from tests.conftest import provenance_at, result_variant
 from qa.errors import UsageError
 from qa.phantom.analysis import Configuration, baseline_from_results
 from qa.store import Store
-
-
-def _document(folder, tmp_path) -> dict:
-    """The qa.phantom/1 document of a run that is not stored (and finds no store to read)."""
-    return run_phantom_qa([folder], store=False, db=f"sqlite:///{tmp_path / 'none.sqlite'}").to_dict()
 
 
 def test_runs_are_stored_with_provenance_and_not_duplicated(store_url, phantom_days):
@@ -65,9 +61,9 @@ def test_baselines_are_versioned_and_audited(store_url, phantom_days):
         scanner = store.find_scanner("CT-A")
         runs = store.phantom_runs(scanner.id)
         config = Configuration.from_mapping(json.loads(runs[-1].configuration_key))
-        first = baseline_from_results([r.metrics for r in runs], scanner.key, config, 0, "2026-03-05T08:00:00", tuple(r.id for r in runs))
+        first = baseline_from_results([r.metrics for r in runs], scanner.key, config, 0, "2026-03-05T08:00:00+00:00", tuple(r.id for r in runs))
         assert store.set_baseline(scanner.id, first, reason="commissioning") == 1
-        second = baseline_from_results([r.metrics for r in runs[1:]], scanner.key, config, 0, "2026-03-06T08:00:00", tuple(r.id for r in runs[1:]))
+        second = baseline_from_results([r.metrics for r in runs[1:]], scanner.key, config, 0, "2026-03-06T08:00:00+00:00", tuple(r.id for r in runs[1:]))
         assert store.set_baseline(scanner.id, second, reason="tube change") == 2
         active = store.active_baseline(scanner.id, runs[-1].configuration_key)
         assert active.version == 2 and active.run_ids == tuple(r.id for r in runs[1:])
@@ -80,16 +76,13 @@ def test_baselines_are_versioned_and_audited(store_url, phantom_days):
         store.close()
 
 
-def test_a_failed_save_leaves_nothing_half_written(store_url, phantom_days, tmp_path):
-    folders, _ = phantom_days
-    document = _document(folders[0], tmp_path)
+def test_a_failed_save_leaves_nothing_half_written(store_url, phantom_result):
     store = Store(store_url)
     try:
-        broken = json.loads(json.dumps(document))
-        broken["series"]["series_instance_uid"] = "1.2.3.4"
-        broken["checks"].append({"id": broken["checks"][0]["id"], "status": "pass", "measured": 1, "expected": 1, "message": "dup"})
+        duplicate = phantom_result.checks[0]
+        broken = result_variant(phantom_result, uid="1.2.3.4", checks=phantom_result.checks + (duplicate,))
         with pytest.raises(Exception):
-            store.save_phantom_run(broken, analysed_at="2026-03-01T00:00:00", qa_version="test")
+            store.save_phantom_run(broken, provenance_at("2026-03-01T00:00:00+00:00"))
         assert store.scanners() == [] or store.phantom_runs(store.scanners()[0].id) == []
     finally:
         store.close()
@@ -102,12 +95,10 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
         Store("nonsense://x")
 
 
-def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days, tmp_path):
+def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_result):
     """Eight processes' worth of connections open a fresh database and store at the same moment."""
     import threading
 
-    folders, _ = phantom_days
-    document = _document(folders[0], tmp_path)
     barrier = threading.Barrier(8)
     errors, run_ids = [], []
 
@@ -116,9 +107,8 @@ def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_days, tm
             barrier.wait()
             store = Store(store_url)  # every worker creates the tables if they are missing
             try:
-                doc = json.loads(json.dumps(document))
-                doc["series"]["series_instance_uid"] = f"1.2.826.0.1.3680043.9.{n}"
-                run_ids.append(store.save_phantom_run(doc, analysed_at="2026-03-01T08:00:00", qa_version="test")[0])
+                result = result_variant(phantom_result, uid=f"1.2.826.0.1.3680043.9.{n}")
+                run_ids.append(store.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))[0])
             finally:
                 store.close()
         except Exception as exc:  # collected and reported by the test
@@ -162,16 +152,16 @@ def test_one_run_per_series_and_configuration(store_url, phantom_days, tmp_path)
         store.close()
 
 
-def test_long_identifiers_store_alike_on_sqlite_and_postgresql(store_url, phantom_days, tmp_path):
-    folders, _ = phantom_days
-    document = _document(folders[0], tmp_path)
+def test_long_identifiers_store_alike_on_sqlite_and_postgresql(store_url, phantom_result):
+    from dataclasses import replace
+
     long_id = "mass_800_5mm_against_the_site_reference_" + "x" * 120
-    document["checks"].append(dict(document["checks"][0], id=long_id))
-    document["metrics"][long_id] = 1.0
-    document["scanner"]["model"] = "M" * 300
+    result = result_variant(phantom_result, checks=phantom_result.checks + (replace(phantom_result.checks[0], id=long_id),),
+                            metrics={**phantom_result.metrics, long_id: 1.0},
+                            scanner=replace(phantom_result.scanner, model="M" * 300))
     store = Store(store_url)
     try:
-        run_id, _ = store.save_phantom_run(document, analysed_at="2026-03-01T08:00:00", qa_version="test")
+        run_id, _ = store.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))
         assert long_id in {c["id"] for c in store.run_checks(run_id)}
     finally:
         store.close()
@@ -207,3 +197,20 @@ def test_a_database_of_another_layout_is_refused_not_altered(tmp_path):
     engine = sa.create_engine(f"sqlite:///{path}")
     assert sa.inspect(engine).get_table_names() == ["phantom_runs"]  # untouched
     engine.dispose()
+
+
+def test_sqlite_connections_keep_their_pragmas_and_real_transactions(tmp_path):
+    import sqlalchemy as sa
+
+    store = Store(f"sqlite:///{tmp_path / 'pragmas.sqlite'}")
+    try:
+        with store.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+        # DDL and reads are inside the transaction too (pysqlite's own BEGIN handling is off)
+        with pytest.raises(RuntimeError), store.engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE scratch (x INTEGER)")
+            raise RuntimeError("roll back")
+        assert "scratch" not in sa.inspect(store.engine).get_table_names()
+    finally:
+        store.close()

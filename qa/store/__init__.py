@@ -1,0 +1,43 @@
+"""The results database: SQLite by default, PostgreSQL by URL (SQLAlchemy Core, Alembic migrations).
+
+Works unconfigured: the default is a SQLite file created on first use in the user's data folder
+(``default_url()``; on Linux ``~/.local/share/qa/qa.sqlite``).  ``--db URL`` or ``QA_DB_URL``
+choose another database, e.g. ``postgresql+psycopg://user:password@host/qa``.
+
+What is kept: scanners (manufacturer + model + serial number, station name as a label), phantom
+runs with their provenance (toolkit version, procedure and its SHA-256, settings, SOP Instance
+UIDs inside the stored document), their metrics and checks (with the reference and the limits that
+applied that day), versioned baselines, and an audit trail of baseline changes.  A series is kept once per
+acquisition configuration: re-analysing it replaces the earlier result instead of adding a second
+one.  Saves are safe when several processes store at once.  No patient identifier is stored.
+
+Layout and upgrades: the tables are made and changed only by the Alembic migrations in
+``qa/store/migrations`` (an empty database runs them all).  Opening a :class:`Store` on an older
+database (one written by qa 0.1.0 included) upgrades it in place, in one transaction, losing
+nothing: a failure leaves it exactly as it was.  Concurrent first uses wait for each other.  A
+database upgraded by a newer qa (a revision this code does not know) is refused, never altered.
+Checking that a database is current does not import Alembic.
+
+Time: every timestamp is time-zone aware and stored as UTC (``TIMESTAMP WITH TIME ZONE`` on
+PostgreSQL); the store returns aware ``datetime`` objects with ``tzinfo=UTC`` and refuses naive
+ones.  A DICOM acquisition date-time without an offset (how scanners write it, and how qa 0.1.0
+stored it) is the site's local time: it is read in the local time zone of the computer that
+stores it, or that upgrades a qa 0.1.0 database (Python's ``datetime.astimezone()`` on the naive
+value).  Upgrade a 0.1.0 database from a computer set to the site's time zone.
+
+Modules: :mod:`~qa.store.engine` (URL, engine, the current-layout check), :mod:`~qa.store.upgrade`
+(the migrations, run on first use), :mod:`~qa.store.schema` (tables and head revision),
+:mod:`~qa.store.timestamps` (the time rule), :mod:`~qa.store.scanners`,
+:mod:`~qa.store.phantom_runs`, :mod:`~qa.store.baselines` (the queries), :mod:`~qa.store.store`
+(the :class:`Store` API).
+"""
+
+from __future__ import annotations
+
+from qa.store.engine import default_url, resolve_url
+from qa.store.phantom_runs import RunRow
+from qa.store.scanners import ScannerRow
+from qa.store.schema import HEAD_REVISION, SCHEMA_VERSION, metadata
+from qa.store.store import Store
+
+__all__ = ["HEAD_REVISION", "SCHEMA_VERSION", "RunRow", "ScannerRow", "Store", "default_url", "metadata", "resolve_url"]

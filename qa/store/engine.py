@@ -1,0 +1,127 @@
+"""Which database, how to connect to it, and making sure its layout is current before use.
+
+* :func:`resolve_url`: ``--db URL``, else ``QA_DB_URL``, else a SQLite file in the user's data
+  folder (:func:`default_url`, created on first use).
+* :func:`make_engine`: SQLite gets foreign keys on, a 10 s busy timeout, and real transactions
+  (the pysqlite driver's own BEGIN handling is switched off and SQLAlchemy emits BEGIN itself, so
+  that reads and DDL are inside the transaction too); :func:`writer` hands out the same engine
+  with ``BEGIN IMMEDIATE`` for write transactions, which take SQLite's write lock at the start
+  and so wait for each other instead of failing half-way.
+* whether a database's layout is current, and upgrading it: :mod:`qa.store.layout`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+# Execution option naming the statement that opens a SQLite transaction (see make_engine).
+SQLITE_BEGIN = "qa_sqlite_begin"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def default_url() -> str:
+    """SQLite file in the user's data folder (created on first use)."""
+    from platformdirs import user_data_dir
+
+    return f"sqlite:///{Path(user_data_dir('qa')) / 'qa.sqlite'}"
+
+
+def resolve_url(url: str | None) -> str:
+    """``url``, else ``QA_DB_URL``, else the default SQLite file."""
+    return url or os.environ.get("QA_DB_URL") or default_url()
+
+
+def display_url(url: str) -> str:
+    """The URL with any password hidden (for messages)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        return "<invalid URL>"
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other databases, in-memory SQLite and ``file:`` URIs)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):]
+    if not rest or rest == ":memory:" or rest.startswith("file:"):
+        return None
+    return Path(rest).expanduser()
+
+
+def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs) -> sa.Engine:
+    """An engine for ``url``; on SQLite with the pragmas and the transactional-DDL recipe.
+
+    ``foreign_keys=False`` is for migrations only: SQLite rebuilds a table to change a column,
+    and dropping the old ``phantom_runs`` with foreign keys on would cascade-delete every metric
+    and check (``ON DELETE CASCADE``).  The pragma can only change outside a transaction, hence
+    per engine.
+    """
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        pragmas = (f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}", f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
+        def on_connect(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own
+            cursor = dbapi_connection.cursor()
+            for pragma in pragmas:
+                cursor.execute(pragma)
+            cursor.close()
+
+        def on_begin(connection) -> None:
+            connection.exec_driver_sql(connection.get_execution_options().get(SQLITE_BEGIN, "BEGIN"))
+
+        sa.event.listen(engine, "connect", on_connect)
+        sa.event.listen(engine, "begin", on_begin)
+    return engine
+
+
+def writer(engine: sa.Engine) -> sa.Engine:
+    """``engine`` for write transactions: on SQLite they start with ``BEGIN IMMEDIATE``."""
+    return engine.execution_options(**{SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+
+
+def current_revisions(connection: sa.Connection) -> list[str] | None:
+    """The revisions in ``alembic_version``, or None when that table does not exist."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return sorted(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def read_only_engine(url: str) -> sa.Engine:
+    """An engine that cannot write: SQLite opened with ``mode=ro`` (the file must exist), PostgreSQL
+    with read-only transactions (``default_transaction_read_only``)."""
+    parsed = sa.engine.make_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            raise sa.exc.OperationalError("open", {}, FileNotFoundError(f"{path} does not exist"))
+        return make_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+    if parsed.get_backend_name() == "postgresql":
+        return make_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+    return make_engine(url)
+
+
+def retry(action, attempts: int = 4):
+    """Run ``action``; after losing a race with another process (a unique key or a table that
+    appeared meanwhile, a database locked by another writer) run it again, so concurrent runs
+    never lose a result."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
+            text = str(exc.orig).lower() if getattr(exc, "orig", None) is not None else str(exc).lower()
+            # a unique key taken meanwhile (SQLite "UNIQUE constraint failed", PostgreSQL "duplicate key"); any
+            # other integrity error (a missing value, a broken reference) is a bug and is raised at once
+            unique = isinstance(exc, sa.exc.IntegrityError) and ("unique" in text or "duplicate key" in text)
+            lost_race = unique or "already exists" in text or "locked" in text
+            if not lost_race or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

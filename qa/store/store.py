@@ -1,0 +1,167 @@
+""":class:`Store`: a connection to the results database, brought to the current layout on opening.
+
+Each method is one short transaction; writes are retried after losing a race with another
+process (a scanner or run stored meanwhile, SQLite busy), so concurrent runs never lose a result.
+The queries themselves live in :mod:`qa.store.scanners`, :mod:`qa.store.phantom_runs` and
+:mod:`qa.store.baselines`.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from qa.errors import UsageError
+from qa.phantom.baseline import Baseline
+from qa.records.identity import ScannerIdentity
+from qa.records.provenance import Provenance
+from qa.store import baselines as baseline_rows
+from qa.store import phantom_runs as run_rows
+from qa.store import scanners as scanner_rows
+from qa.store.engine import display_url, make_engine, read_only_engine, resolve_url, retry, sqlite_path, writer
+from qa.store.layout import check_current, ensure_current
+from qa.store.phantom_runs import RunRow
+from qa.store.scanners import ScannerRow
+
+if TYPE_CHECKING:
+    from qa.phantom.analysis import PhantomResult
+
+
+class Store:
+    """A connection to the results database (created, or upgraded in place, on first use).
+
+    ``read_only``: the database must exist and be current; nothing is created, upgraded or written
+    (SQLite is opened read-only, PostgreSQL transactions are read-only): what ``--no-store`` reads.
+    """
+
+    def __init__(self, url: str | None = None, *, read_only: bool = False):
+        self.url = resolve_url(url)
+        self.read_only = read_only
+        path = sqlite_path(self.url)
+        if path is not None and not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = None
+        try:
+            if read_only:
+                self.engine = read_only_engine(self.url)
+                self._writer = self.engine
+                check_current(self.engine, self.url)
+                return
+            self.engine = make_engine(self.url)
+            self._writer = writer(self.engine)
+            retry(lambda: ensure_current(self.engine, self.url))
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            self.close()
+            raise UsageError(f"cannot use the database URL {self.display_url}: {exc}",
+                             hint="give a URL like sqlite:////path/qa.sqlite or postgresql+psycopg://user@host/qa") from exc
+        except sa.exc.OperationalError as exc:
+            self.close()
+            raise UsageError(f"cannot open the database {self.display_url}: {exc.orig}",
+                             hint="check that the server runs and the URL, user and password are right") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        return display_url(self.url)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    # ---------------------------------------------------------------------------- scanners
+
+    def find_scanner_id(self, scanner: ScannerIdentity) -> int | None:
+        """The id of a known scanner (manufacturer + model + serial), else None; never writes."""
+        with self.engine.connect() as c:
+            return scanner_rows.find_id(c, scanner)
+
+    def scanner_id(self, scanner: ScannerIdentity, conn=None) -> int:
+        """The id of the scanner (manufacturer + model + serial), created on first sight."""
+        if conn is not None:
+            return scanner_rows.get_or_create_id(conn, scanner)
+        with self._writer.begin() as c:
+            return scanner_rows.get_or_create_id(c, scanner)
+
+    def scanners(self) -> list[ScannerRow]:
+        with self.engine.connect() as c:
+            return scanner_rows.all_rows(c)
+
+    def find_scanner(self, query: str) -> ScannerRow:
+        """A scanner by id (``3`` or ``#3``), station name, serial number or model (case-insensitive)."""
+        return scanner_rows.match(self.scanners(), query)
+
+    # ---------------------------------------------------------------------------- phantom runs
+
+    def save_phantom_run(self, result: PhantomResult, provenance: Provenance) -> tuple[int, bool]:
+        """Store one phantom-QA result with its provenance in one transaction; (run id, replaced).
+
+        ``provenance.analysis_time`` must be aware (naive ones raise ``ValueError``); the
+        acquisition time without an offset is local time.  Safe when several processes store at
+        once: a lost race on a new scanner or run is retried.
+        """
+        def save() -> tuple[int, bool]:
+            with self._writer.begin() as c:
+                return run_rows.save(c, result, provenance)
+
+        return retry(save)
+
+    def phantom_runs(self, scanner_id: int, *, configuration_key: str | None = None, protocol_ok_only: bool = False) -> list[RunRow]:
+        """Runs of a scanner in acquisition order, with their metrics (timestamps aware, UTC)."""
+        with self.engine.connect() as c:
+            return run_rows.runs(c, scanner_id, configuration_key=configuration_key, protocol_ok_only=protocol_ok_only)
+
+    def run_document(self, run_id: int) -> dict:
+        with self.engine.connect() as c:
+            return run_rows.document(c, run_id)
+
+    def run_checks(self, run_id: int) -> list[dict]:
+        with self.engine.connect() as c:
+            return run_rows.checks(c, run_id)
+
+    # ---------------------------------------------------------------------------- baselines
+
+    def active_baseline(self, scanner_id: int, configuration_key: str | None = None) -> Baseline | None:
+        """The active baseline of a scanner, as a :class:`~qa.phantom.analysis.Baseline`.
+
+        For ``configuration_key`` when given; else (or when that configuration has none) the one
+        set most recently, so that a run in another configuration is reported as a configuration
+        change against it rather than as "no baseline yet".  ``created_at`` is aware, UTC.
+        """
+        with self.engine.connect() as c:
+            return baseline_rows.active(c, scanner_id, configuration_key)
+
+    def baselines(self, scanner_id: int) -> list:
+        """(Baseline, active, created_by, reason) for every version, oldest first."""
+        with self.engine.connect() as c:
+            return baseline_rows.history(c, scanner_id)
+
+    def set_baseline(self, scanner_id: int, baseline: Baseline, *, reason: str | None = None) -> int:
+        """Store ``baseline`` as the new active version for its configuration; audited.  Two
+        concurrent calls never take the same version: the loser counts again.
+
+        ``baseline.created_at``: ISO 8601 with a UTC offset, or an aware datetime.
+        """
+        actor = _actor()
+
+        def store() -> int:
+            with self._writer.begin() as c:
+                return baseline_rows.set_active(c, scanner_id, baseline, reason=reason, actor=actor)
+
+        return retry(store)
+
+    def audit_trail(self, scanner_id: int | None = None) -> list[dict]:
+        """Audit events, oldest first: {at (aware, UTC), actor, event, scanner_id, details}."""
+        with self.engine.connect() as c:
+            return baseline_rows.audit_trail(c, scanner_id)
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "unknown"
