@@ -38,7 +38,7 @@ def test_the_builtin_daily_procedure():
         ('reference = "baseline"\ntolerance_pct = 10.0\naction_pct = 15.0', 'reference = "baseline"\ntolerance_pct = 20.0\naction_pct = 15.0',
          "checks[0].action_pct", "must not be tighter"),
         ('metric = "c_ha_mg_per_cm3_hu"', 'metric = "c_ha"', "checks[4].metric", "not a whole-phantom metric"),
-        ('required = ["800_5mm"', 'required = ["900_5mm"', "detection.required", "not an insert"),
+        ('required = ["800_5mm"', 'required = ["900_5mm"', "detection.required[0]", "not an insert"),
         ('range = [1.0, 2000.0]\nseverity = "warn"', 'range = [1.0, 2000.0]\nseverity = "maybe"', "acquisition.exposure_mas.severity",
          "must be one of"),
         ('baseline_tolerance_pct = 10.0\n\n[acquisition.exposure_mas]', 'baseline_tolerance_pct = "ten"\n\n[acquisition.exposure_mas]',

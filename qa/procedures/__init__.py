@@ -1,16 +1,16 @@
 """Definition files -> validated records: phantoms, phantom-QA procedures, exam protocols, dose tables.
 
-Every definition is site-editable data.  Loading checks every key and names the file and the key
-of any mistake; the file's SHA-256 travels with every stored result (provenance).  Built-in
-definitions are found by id (``daily-phantom-qa``, ``qrm-cci``, ``cac-ge``, ``dose-reference``)
-from a checkout or an installed wheel; a user passes a path to their own.
+Every definition is site-editable data.  One loader (:mod:`qa.procedures.loader`) reads them all:
+it finds a built-in definition by id (``daily-phantom-qa``, ``qrm-cci``, ``cac-ge``,
+``dose-reference``) in a checkout or an installed wheel, or a site's own file by path, validates
+it against the pydantic model of its kind (:mod:`qa.procedures.models`), names the file and the
+key of any mistake, and returns the frozen record with the file's path and SHA-256 (provenance).
 """
 
-from qa.procedures.common import SEVERITIES
-from qa.procedures.dose_tables import load_dose_tables
-from qa.procedures.exam import available_protocols, load_protocol
-from qa.procedures.phantom import available_procedures, load_procedure
-from qa.procedures.phantoms import available_phantoms, load_phantom
+from qa.procedures.loader import (
+    SEVERITIES, available_phantoms, available_procedures, available_protocols, load_dose_tables, load_phantom, load_procedure,
+    load_protocol,
+)
 
 __all__ = [
     "SEVERITIES", "available_phantoms", "available_procedures", "available_protocols", "load_dose_tables", "load_phantom",

@@ -1,0 +1,135 @@
+"""One loader for every definition file: find it, read it, validate it, return its frozen record.
+
+A definition is either a built-in one, named by its id (``qrm-cci``, ``daily-phantom-qa``,
+``cac-ge``, ``dose-reference``) and found in a checkout or an installed wheel
+(:mod:`qa.procedures.builtin`), or a site's own file, named by its path: a :class:`~pathlib.Path`,
+a name ending in ``.toml``, or a name with a folder in it (an id is never looked up in the
+working directory).  The TOML is validated against the pydantic model of its kind
+(:mod:`qa.procedures.models`); every problem becomes a :class:`~qa.errors.DefinitionError` that
+names the file and the dotted key (:mod:`qa.procedures.translate`).  The record carries the
+file's path and SHA-256, so that every stored result can name the rules that applied.
+
+pydantic is imported on the first load, never by ``import qa`` or ``qa --help``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from qa.errors import DefinitionError
+from qa.procedures.builtin import builtin_dir
+
+if TYPE_CHECKING:
+    from qa.compliance.protocol import ExamProtocol
+    from qa.dose import DoseTables
+    from qa.phantom.definition import PhantomDefinition
+    from qa.phantom.procedure import PhantomProcedure
+
+# How severe a broken rule is: it fails the run (or exam), or it warns.
+SEVERITIES = ("fail", "warn")
+
+
+@dataclass(frozen=True)
+class DefinitionKind:
+    """One kind of definition file: where its built-ins live and which model validates it."""
+
+    what: str  # in messages: "phantom", "procedure", ...
+    folder: str  # the built-in folder: "phantoms" or "procedures"
+    model: str  # "module:Class" under qa.procedures.models; the class has .record(path, sha256)
+    is_builtin_id: Callable[[str], bool]  # which built-in files of the folder are of this kind
+
+    def available(self) -> list[str]:
+        """Ids of the built-in definitions of this kind."""
+        return sorted(p.stem for p in builtin_dir(self.folder).glob("*.toml") if self.is_builtin_id(p.stem))
+
+
+PHANTOM = DefinitionKind("phantom", "phantoms", "phantom:PhantomFile", lambda stem: True)
+PROCEDURE = DefinitionKind("procedure", "procedures", "procedure:ProcedureFile",
+                           lambda stem: not stem.startswith(("cac-", "dose-")))
+PROTOCOL = DefinitionKind("protocol", "procedures", "protocol:ProtocolFile", lambda stem: stem.startswith("cac-"))
+DOSE_TABLES = DefinitionKind("dose-table", "procedures", "dose:DoseTablesFile", lambda stem: stem.startswith("dose-"))
+
+
+def load_definition(kind: DefinitionKind, name_or_path: str | Path) -> Any:
+    """The validated record of a built-in definition (by id) or of a site's file (by path)."""
+    path = _locate(kind, name_or_path)
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(str(path), None, f"is not UTF-8 text, as TOML must be (byte {exc.start}: {exc.reason})",
+                              hint="save the file as UTF-8 and run again") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    from pydantic import ValidationError
+
+    from qa.procedures.translate import definition_error
+
+    module, name = kind.model.split(":")
+    model = getattr(import_module(f"qa.procedures.models.{module}"), name)
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        raise definition_error(exc.errors(), data, str(path), model) from None
+    return parsed.record(str(path), hashlib.sha256(raw).hexdigest())
+
+
+def _locate(kind: DefinitionKind, name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    is_path = isinstance(name_or_path, Path) or text.lower().endswith(".toml") or any(sep in text for sep in ("/", os.sep))
+    if not is_path:
+        path = builtin_dir(kind.folder) / f"{text}.toml"
+        if not path.is_file():
+            raise DefinitionError(text, None, f"no built-in {kind.what} called {text!r}",
+                                  hint=f"choose one of {', '.join(kind.available())} or give the path of a .toml file")
+        return path
+    path = Path(name_or_path)
+    if path.is_dir():
+        raise DefinitionError(str(path), None, "is a folder, not a definition file", hint=f"give the path of the {kind.what}'s .toml file")
+    if not path.exists():
+        raise DefinitionError(str(path), None, "no such file", hint=f"check the path of the {kind.what} file")
+    return path
+
+
+# ------------------------------------------------------------------------------------ the public functions
+
+
+def load_phantom(name_or_path: str | Path = "qrm-cci") -> PhantomDefinition:
+    """A phantom definition: built-in by id (``qrm-cci``) or a definition file by path."""
+    return load_definition(PHANTOM, name_or_path)
+
+
+def available_phantoms() -> list[str]:
+    """Ids of the built-in phantom definitions."""
+    return PHANTOM.available()
+
+
+def load_procedure(name_or_path: str | Path = "daily-phantom-qa") -> PhantomProcedure:
+    """A phantom-QA procedure: built-in by id or a procedure file by path."""
+    return load_definition(PROCEDURE, name_or_path)
+
+
+def available_procedures() -> list[str]:
+    """Built-in phantom-QA procedures (exam protocols are cac-*, dose tables dose-*)."""
+    return PROCEDURE.available()
+
+
+def load_protocol(name_or_path: str | Path) -> ExamProtocol:
+    """An exam protocol: built-in by id (``cac-ge``) or a protocol file by path."""
+    return load_definition(PROTOCOL, name_or_path)
+
+
+def available_protocols() -> list[str]:
+    """Built-in exam protocols (``cac-*``)."""
+    return PROTOCOL.available()
+
+
+def load_dose_tables(name_or_path: str | Path = "dose-reference") -> DoseTables:
+    """The k-factor and reference-level tables: built-in by id or a site's own file by path."""
+    return load_definition(DOSE_TABLES, name_or_path)
