@@ -33,7 +33,7 @@ class ChartBaseline(Record):
 @dataclass(frozen=True)
 class ChartRun(Record):
     run_id: int
-    acquired_at: object  # datetime (or ISO text) of the acquisition, else of the analysis
+    acquired_at: dt.datetime  # of the acquisition (else of the analysis), aware
     value: float | None
     z: float | None
     flags: tuple[str, ...]
