@@ -61,8 +61,7 @@ def cmd_synth_phantom(args: argparse.Namespace) -> int:
     print(f"series {result.series_instance_uid}", file=out)
     print(f"truth  {result.truth_path}", file=out)
     if args.json:
-        json_out({"out_dir": result.out_dir, "n_files": len(result.files), "series_instance_uid": result.series_instance_uid,
-                  "truth": result.truth}, "qa.synth/1")
+        json_out(result, "qa.synth/1")
     return EXIT_OK
 
 

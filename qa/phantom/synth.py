@@ -42,6 +42,7 @@ from qa.dicom.write import (
 )
 from qa.errors import UsageError
 from qa.phantom.definition import PhantomDefinition
+from qa.records.serialize import Record
 
 AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -171,13 +172,22 @@ class SynthOptions:
 
 
 @dataclass(frozen=True)
-class SynthResult:
+class SynthResult(Record):
+    """What was written (the ``qa.synth/1`` document of ``qa synth phantom``): the files' count, the
+    UIDs and the truth (the ``qa.synth-phantom/1`` content of ``truth.json``)."""
+
     out_dir: str
-    files: tuple[str, ...]
+    files: tuple[str, ...] = field(metadata={"json": False})  # the image files' paths (their count is n_files)
     series_instance_uid: str
     study_instance_uid: str
     truth_path: str
     truth: dict = field(repr=False)
+
+    __json_properties__ = ("n_files",)
+
+    @property
+    def n_files(self) -> int:
+        return len(self.files)
 
 
 # --------------------------------------------------------------------------------------------
