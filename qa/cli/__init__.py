@@ -78,9 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         report_error(exc, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
     except OSError as exc:  # the file system said no: a usage problem, not a bug
-        from qa.errors import UsageError
+        from qa.errors import InputError, UsageError
 
-        error = UsageError(str(exc), hint="check the path, its permissions and the free disk space")
+        hint = "check the path, its permissions and the free disk space"
+        if exc.filename is not None:  # name the file in qa.error/1 too, not only in the message
+            error = InputError(str(exc.filename), None, exc.strerror or str(exc), hint=hint)
+        else:
+            error = UsageError(str(exc), hint=hint)
         report_error(error, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
     except KeyboardInterrupt:
@@ -92,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
         if as_json:
-            _error_json(command, EXIT_INTERNAL, {"file": None, "field": None, "message": f"internal error: {type(exc).__name__}: {exc}",
+            _error_json(command, EXIT_INTERNAL, {"type": "InternalError", "file": None, "field": None,
+                                                 "message": f"internal error: {type(exc).__name__}: {exc}",
                                                  "hint": "please report it, with the command and the traceback"})
         return EXIT_INTERNAL
 

@@ -237,6 +237,8 @@ def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str
 def read_exposures_csv(path: str | os.PathLike) -> list[tuple[float, float]]:
     """Exposure windows ``start_s,duration_s`` (on the ECG trace's time base), in file order."""
     label = str(path)
+    if not Path(path).is_file():
+        raise InputError(label, None, "no such file", hint="check the path of the exposure CSV")
     try:
         rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
     except UnicodeDecodeError as exc:
