@@ -56,7 +56,7 @@ def test_header_benchmark_runs():
 
 @pytest.mark.slow
 def test_built_wheel_ships_the_phantom_definitions(tmp_path):
-    """Build the wheel, unpack it away from the checkout, and load a built-in phantom from it."""
+    """Build the wheel, unpack it away from the checkout, and load a built-in phantom (and find the JSON Schemas) from it."""
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
         capture_output=True, text=True,
@@ -77,16 +77,22 @@ def test_built_wheel_ships_the_phantom_definitions(tmp_path):
                         if p.is_file() and "__pycache__" not in p.parts)
     assert "qa/store/migrations/env.py" in migrations and "qa/store/migrations/script.py.mako" in migrations
     assert [p for p in migrations if p not in names] == []
+    # the JSON Schema of every qa.*/1 document ships too, with its README
+    schemas = sorted(p.name for p in (REPO / "schemas").glob("*.schema.json"))
+    assert "qa.score-1.schema.json" in schemas and "qa.error-1.schema.json" in schemas
+    assert [s for s in schemas if f"qa/_builtin/schemas/{s}" not in names] == [] and "qa/_builtin/schemas/README.md" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
         "import qa; from qa.procedures import load_procedure; load_procedure('daily-phantom-qa');"
         "p = qa.load_phantom('qrm-cci'); print(p.path); print(len(p.calcifications));"
-        "import qa.store; s = qa.Store('sqlite:///' + 'wheel.sqlite'); s.close(); print(qa.store.__file__)"
+        "import qa.store; s = qa.Store('sqlite:///' + 'wheel.sqlite'); s.close(); print(qa.store.__file__);"
+        "from qa.procedures.builtin import builtin_dir; s = builtin_dir('schemas'); print(s); print(len(list(s.glob('*.schema.json'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    path, count, store_module = out.stdout.split()
+    path, count, store_module, schema_dir, n_schemas = out.stdout.split()
     assert path.startswith(str(site)) and count == "9"
     assert store_module.startswith(str(site)) and (tmp_path / "wheel.sqlite").is_file()  # migrated from the wheel
+    assert schema_dir.startswith(str(site)) and int(n_schemas) == len(schemas)  # found in the installed wheel

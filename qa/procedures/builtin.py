@@ -9,11 +9,12 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-_KINDS = ("phantoms", "procedures")
+_KINDS = ("phantoms", "procedures", "schemas")
 
 
 def builtin_dir(kind: str) -> Path:
-    """The folder of built-in ``kind`` definitions (``phantoms`` or ``procedures``)."""
+    """The folder of built-in ``kind`` files: ``phantoms``, ``procedures`` or ``schemas`` (the JSON Schema
+    of document ``qa.<name>/1`` is ``qa.<name>-1.schema.json`` there)."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}")
     checkout = Path(__file__).resolve().parents[2] / kind
