@@ -311,6 +311,18 @@ def test_qa_phantom_json_validates_stored_and_not_stored(phantom_runs):
     assert judged["baseline"]["version"] == 1 and any(c["source"].get("baseline_version") == 1 for c in judged["checks"])
 
 
+def test_qa_phantom_json_carries_the_analysis_warnings(work):
+    """The run's warnings (top-level ``warnings``) hold the analysis' own, e.g. a series not at 120 kVp."""
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+    folder = work / "phantom-100kv"
+    synthesize_phantom(folder, SynthOptions(pixel_mm=0.9, matrix=256, z_start_mm=-12.0, z_end_mm=45.0, noise_hu=10.0, seed=3, kvp=100.0))
+    with qa_environment(work):
+        code, doc = run_json("phantom", folder, "--no-store", "--json")
+    validate(doc, "qa.phantom/1")
+    assert any(w.startswith("kvp: the series was acquired at 100 kVp") for w in doc["warnings"])
+
+
 def test_qa_baseline_set_and_show_json_validate(phantom_runs):
     code, changed = phantom_runs.docs["baseline set"]
     assert code == 0

@@ -41,7 +41,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         print(f"stored   no (--no-store); baseline from {run.baseline_from}", file=out)
     if run.report:
         print(f"report   {run.report}", file=out)
-    for w in run.warnings:
+    for w in run.warnings[len(run.result.warnings):]:  # the analysis' own were printed with it
         print(f"warning: {w}", file=out)
     if args.json:
         json_out(run, "qa.phantom/1")

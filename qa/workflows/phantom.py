@@ -44,7 +44,7 @@ class PhantomRun(Record):
     stored: StoredRun | None
     baseline_from: str  # where the baseline came from, or why there is none
     report: str | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # the analysis' warnings, then the run's own (a report that could not be written)
     volume: CTVolume | None = field(default=None, repr=False, metadata={"json": False})
     definition: PhantomDefinition | None = field(default=None, repr=False, metadata={"json": False})
     procedure_definition: PhantomProcedure | None = field(default=None, repr=False, metadata={"json": False})
@@ -101,8 +101,9 @@ def run_phantom_qa(
         result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=ring, no_baseline_reason=no_baseline)
         analysed = now()
         provenance = Provenance(qa_version(), analysed, (proc.ref, definition.ref), tuple(volume.sop_instance_uids))
-        run = PhantomRun(result, analysed, provenance, None, baseline_from, volume=volume, definition=definition,
-                         procedure_definition=proc)
+        # The run's warnings take the place of the analysis' in the flattened JSON (stored and printed): they start as those.
+        run = PhantomRun(result, analysed, provenance, None, baseline_from, warnings=tuple(result.warnings), volume=volume,
+                         definition=definition, procedure_definition=proc)
         warnings: list[str] = []
         if store:
             target = access.for_writing()
@@ -116,7 +117,7 @@ def run_phantom_qa(
                 run = _replace(run, report=written)
             except OSError as exc:  # the result stands (and is stored) even when its report cannot be written
                 warnings.append(f"the report {report} could not be written: {exc}")
-        return _replace(run, warnings=tuple(warnings))
+        return _replace(run, warnings=run.warnings + tuple(warnings))
 
 
 def _replace(run: PhantomRun, **changes) -> PhantomRun:
