@@ -311,6 +311,17 @@ def test_qa_phantom_json_validates_stored_and_not_stored(phantom_runs):
     assert judged["baseline"]["version"] == 1 and any(c["source"].get("baseline_version") == 1 for c in judged["checks"])
 
 
+def test_qa_phantom_score_and_check_json_validate_on_the_real_canon_phantom_scan(work, canon_phantom_dir):
+    with qa_environment(work):
+        code, phantom = run_json("phantom", canon_phantom_dir, "--ring", "large", "--no-store", "--json")
+        code_score, score = run_json("score", canon_phantom_dir, "--json")
+        code_check, check = run_json("check", canon_phantom_dir, "--json")
+    validate(phantom, "qa.phantom/1")
+    validate(score, "qa.score/1")
+    validate(check, "qa.check/1")
+    assert phantom["scanner"]["manufacturer"] and all(i["detected"] for i in phantom["inserts"] if i["diameter_mm"] >= 3.0)
+
+
 def test_qa_phantom_json_carries_the_analysis_warnings(work):
     """The run's warnings (top-level ``warnings``) hold the analysis' own, e.g. a series not at 120 kVp."""
     from qa.workflows.synth import SynthOptions, synthesize_phantom
@@ -451,6 +462,8 @@ def test_qa_dose_json_validates_on_every_public_dose_report(work, shared_data):
         printed = {f.name: run_json("dose", f, "--json") for f in files}
         code_all, everything = run_json("dose", folder, "--json")
         code_level, with_level = run_json("dose", folder / "CT-ESR-GE_VCT.dcm", "--protocol", "cac-standard", "--json")
+        philips = folder.parent / "ct" / "CT-SC-Philips_Brilliance16P.dcm"  # a pre-RDSR Philips dose info capture
+        code_philips, from_capture = run_json("dose", philips, "--json") if philips.is_file() else (0, None)
     refused = set()
     for name, (code, doc) in printed.items():
         if doc["schema"] == "qa.error/1":
@@ -465,6 +478,9 @@ def test_qa_dose_json_validates_on_every_public_dose_report(work, shared_data):
     assert len(everything["skipped"]) == 2 and len(everything["reports"]) < len(files) - 2  # re-sends merged
     validate(with_level, "qa.dose/1")
     assert with_level["protocol"]["id"] == "cac-standard" and with_level["reports"][0]["reference_level"] is not None
+    if from_capture is not None:
+        validate(from_capture, "qa.dose/1")
+        assert from_capture["reports"][0]["manufacturer"].lower().startswith("philips")
 
 
 def test_qa_synth_json_validates_and_so_does_its_truth_file(work):
