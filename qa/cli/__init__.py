@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except QAError as exc:
         report_error(exc, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
+    except BrokenPipeError:  # the reader of our output went away (qa ... | head): nothing to report to
+        return EXIT_OK
     except OSError as exc:  # the file system said no: a usage problem, not a bug
         from qa.errors import InputError, UsageError
 
@@ -90,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as exc:  # a bug: say so plainly, with the traceback
         traceback.print_exc()
         print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)

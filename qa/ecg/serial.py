@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.errors import UsageError
+from qa.errors import InputError, UsageError
 from qa.records.serialize import Record
 
 PROTOCOLS = ("ascii", "eg01010")
@@ -393,7 +393,8 @@ class _Capture:
             port = self._open()
         except (OSError, ValueError) as exc:
             reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
-            raise UsageError(f"cannot open the serial port {self.port_label}: {reason}", hint=_port_hint(exc)) from exc
+            raise InputError(self.port_label, None, f"cannot open the serial port {self.port_label}: {reason}",
+                             hint=_port_hint(exc)) from exc
         self.t_start = self.clock()
         self._event("opened", f"recording {self.protocol} from {self.port_label} into {self.out}")
         stopped_by, next_tick = "interrupt", self.t_start + 1.0

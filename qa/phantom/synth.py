@@ -40,7 +40,7 @@ from qa.dicom.write import (
     encode_hu,
     scout_image,
 )
-from qa.errors import UsageError
+from qa.errors import InputError, UsageError
 from qa.phantom.definition import PhantomDefinition
 from qa.records.serialize import Record
 
@@ -270,12 +270,12 @@ def synthesize_phantom(
     phantom = definition
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file, not a folder", hint="pass a folder for OUT_DIR")
+        raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
     out.mkdir(parents=True, exist_ok=True)
     existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name == "truth.json"]
     if existing:
-        raise UsageError(
-            f"{out} already holds a series ({len(existing)} files); choose an empty folder",
+        raise InputError(
+            str(out), None, f"already holds a series ({len(existing)} files); choose an empty folder",
             hint="pass a new OUT_DIR, or delete the old files first",
         )
     rng = np.random.default_rng(opts.seed)

@@ -20,7 +20,7 @@ import serial
 from qa.ecg.serial import AsciiDecoder, Eg01010Decoder, Event, Sample, capture
 from qa.ecg.synth import beat_times, synthesize_ecg
 from qa.ecg.trace import read_csv
-from qa.errors import UsageError
+from qa.errors import InputError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 UV_PER_UNIT = 20.0
@@ -336,7 +336,7 @@ def test_an_existing_file_is_never_overwritten_and_a_missing_port_is_named(tmp_p
     with pytest.raises(UsageError, match="already exists"):
         capture("loop://", "ascii", out, seconds=0.1)
     assert out.read_text() == "precious\n"
-    with pytest.raises(UsageError, match="/dev/ttyNOPE") as info:
+    with pytest.raises(InputError, match="/dev/ttyNOPE") as info:
         capture("/dev/ttyNOPE", "ascii", tmp_path / "new.csv", seconds=0.1)
     assert "device path" in info.value.hint and not (tmp_path / "new.csv").exists()
 

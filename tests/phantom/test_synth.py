@@ -11,7 +11,7 @@ import pytest
 
 from qa.calcium.scoring import score_volume, scoring_settings
 from qa.dicom.series import load_series
-from qa.errors import UsageError
+from qa.errors import InputError, UsageError
 from qa.procedures import load_phantom
 from qa.workflows.synth import SynthOptions, synthesize_phantom
 
@@ -68,8 +68,9 @@ def test_the_same_options_give_the_same_series(tmp_path):
 
 
 def test_refuses_to_write_over_an_existing_series(small_phantom):
-    with pytest.raises(UsageError, match="already holds a series"):
+    with pytest.raises(InputError, match="already holds a series") as info:
         synthesize_phantom(small_phantom.out_dir, SynthOptions())
+    assert info.value.path == str(small_phantom.out_dir)
 
 
 @pytest.mark.parametrize(
