@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from qa.errors import UsageError
 from qa.store.engine import current_revisions, display_url
 from qa.store.schema import HEAD_REVISION
+
+
+class EmptyStore(UsageError):
+    """The database exists but holds no qa results store yet (nothing stored to read)."""
 
 
 def ensure_current(engine: sa.Engine, url: str) -> None:
@@ -30,8 +35,6 @@ def ensure_current(engine: sa.Engine, url: str) -> None:
 def check_current(engine: sa.Engine, url: str) -> None:
     """Refuse (``UsageError``) a database that is not at :data:`HEAD_REVISION`, without changing it:
     an older one needs the upgrade a writing command makes, a newer one a newer qa."""
-    from qa.errors import UsageError
-
     with engine.connect() as c:
         revisions = current_revisions(c)
         has_tables = bool(sa.inspect(c).get_table_names())
@@ -39,9 +42,10 @@ def check_current(engine: sa.Engine, url: str) -> None:
         return
     shown = display_url(url)
     if revisions is None and not has_tables:
-        raise UsageError(f"{shown} holds no qa results store yet", hint="run qa phantom (without --no-store) to create it")
+        raise EmptyStore(f"{shown} holds no qa results store yet", hint="run qa phantom (without --no-store) to create it")
     if revisions is None or revisions[0] < HEAD_REVISION:
         raise UsageError(f"the store {shown} was written by an earlier qa and must be upgraded before it can be read",
-                         hint="run a qa command that stores (e.g. qa phantom without --no-store) once: it upgrades the store in place")
+                         hint="open it once with a command that may write (qa trend --scanner ID, or qa phantom without "
+                              "--no-store): it upgrades the store in place; --no-store never writes")
     raise UsageError(f"the store {shown} has layout revision {', '.join(revisions)}, newer than this qa knows ({HEAD_REVISION})",
                      hint="use the newer qa that upgraded it, or another database with --db")

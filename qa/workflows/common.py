@@ -70,8 +70,11 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
       use (upgraded when due; one that cannot be opened raises); a missing one gives
       ``StoreAccess(None, False, reason)``;
     * ``no-write`` (``--no-store``): an existing, current store is opened read-only; nothing is
-      created, upgraded or written; a store that is missing or cannot be read as it is gives
-      ``StoreAccess(None, False, reason)``.
+      created, upgraded or written.  A store that does not exist yet (or an empty database) gives
+      ``StoreAccess(None, False, reason)``: nothing was stored, so there is nothing to compare
+      with.  A store that exists but cannot be read as it is (an older layout that needs its
+      upgrade, a newer one, a wrong password) raises: a run must never pass because its baseline
+      could not be read.
     """
     if mode not in (WRITE, READ, NO_WRITE):
         raise ValueError(f"unknown store mode {mode!r}")
@@ -82,9 +85,9 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
         return StoreAccess(None, mode == WRITE, f"{where} {path} does not exist yet: nothing stored to compare with", url)
     if mode != NO_WRITE:
         return StoreAccess(Store(url), mode == WRITE, None, url)
-    from qa.errors import QAError
+    from qa.store.layout import EmptyStore
 
     try:
         return StoreAccess(Store(url, read_only=True), False, None, url)
-    except QAError as exc:
-        return StoreAccess(None, False, f"the store could not be read ({exc.message})", url)
+    except EmptyStore as exc:
+        return StoreAccess(None, False, f"{exc.message}: nothing stored to compare with", url)

@@ -83,3 +83,26 @@ def test_no_store_reads_the_default_store_too(capsys, phantom_days, monkeypatch,
     code, out, _ = run(capsys, "phantom", folders[5], "--no-store", "--ring", "none", "--json")
     assert code == 1 and json.loads(out)["verdict"] == "fail"
     assert _snapshot(default) == before
+
+
+def test_a_store_that_exists_but_cannot_be_read_as_it_is_stops_the_run(capsys, phantom_days, tmp_path):
+    """--no-store never degrades to "no baseline" when the store is there: an older layout (qa 0.1.0,
+    which needs its upgrade, a write) or a newer one exits 2 naming the store, and nothing is written."""
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    folders, _ = phantom_days
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "store-0.1.0" / "qa-0.1.0.sqlite"
+    old = tmp_path / "old.sqlite"
+    shutil.copyfile(fixture, old)
+    before = old.read_bytes()
+    code, out, err = run(capsys, "phantom", folders[0], "--db", f"sqlite:///{old}", "--no-store", "--json")
+    assert code == 2 and "must be upgraded" in err and str(old) in err and "--no-store never writes" in err
+    assert json.loads(out)["schema"] == "qa.error/1" and old.read_bytes() == before
+    newer = tmp_path / "newer.sqlite"
+    assert run(capsys, "phantom", folders[0], "--db", f"sqlite:///{newer}", "--ring", "none")[0] == 0
+    with sqlite3.connect(newer) as c:
+        c.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    code, _, err = run(capsys, "phantom", folders[0], "--db", f"sqlite:///{newer}", "--no-store")
+    assert code == 2 and "newer than this qa knows" in err
