@@ -234,8 +234,12 @@ def windows_from_stacks(stacks: tuple[Stack, ...], trace_start: dt.datetime | No
 
     The scanner's and the recorder's clocks are rarely synchronised and image times are often
     whole seconds: such windows are approximate.  Without the trace's absolute start time or the
-    stacks' times there is no time base: ([], the reason).
+    stacks' times there is no time base: ([], the reason).  Both are the site's wall-clock times
+    (CT images carry no offset): a trace start with an offset must be turned into wall-clock time
+    by the caller (:func:`qa.workflows.gating.gating_for_exam` does); one left aware is refused.
     """
+    if trace_start is not None and trace_start.tzinfo is not None:
+        raise ValueError("trace_start must be the site's wall-clock time (naive); convert an aware time first")
     if trace_start is None:
         return [], "the ECG trace has no absolute start time: the CT stacks cannot be placed on it"
     timed = [s for s in stacks if s.acquisition_time]
@@ -243,11 +247,9 @@ def windows_from_stacks(stacks: tuple[Stack, ...], trace_start: dt.datetime | No
         return [], "the CT images carry no acquisition times"
     if exposure_s is None:
         return [], "the CT headers give no exposure time per stack"
-    # CT image times carry no time zone: both are compared as local wall-clock times.
-    trace_wall = trace_start.replace(tzinfo=None)
     out = []
     for s in timed:
-        start = (dt.datetime.fromisoformat(s.acquisition_time).replace(tzinfo=None) - trace_wall).total_seconds()
+        start = (dt.datetime.fromisoformat(s.acquisition_time).replace(tzinfo=None) - trace_start).total_seconds()
         out.append(ExposureWindow(start, exposure_s, "CT stack acquisition time (approximate: clocks not synchronised)",
                                   approximate=True))
     return out, None

@@ -46,8 +46,17 @@ def gating_for_exam(trace_path: str | os.PathLike, exam: Exam, protocol: ExamPro
     trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
     h = exam.headers
     exposure_s = h.exposure_time_ms / 1000.0 if h.exposure_time_ms else (h.revolution_time_s or None)
-    windows, note = windows_from_stacks(h.stacks, trace.start_time, exposure_s)
+    windows, note = windows_from_stacks(h.stacks, site_wall_clock(trace.start_time), exposure_s)
     return analyze_trace(trace, windows, protocol, "CT stack acquisition times (approximate)", note)
+
+
+def site_wall_clock(value: dt.datetime | None) -> dt.datetime | None:
+    """A time as the site's wall clock shows it (how CT images carry their times): an aware time is
+    converted to this computer's time zone (the instant kept, summer time included); a naive one
+    already is wall-clock time.  The same rule as the store's (:mod:`qa.store`)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone().replace(tzinfo=None)
 
 
 def analyze_trace(trace: EcgTrace, windows: list[ExposureWindow], protocol: ExamProtocol, source: str,

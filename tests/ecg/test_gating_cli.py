@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import numpy as np
 import pytest
@@ -93,8 +94,8 @@ def test_dicom_ecg_exposures_in_diastole_pass(capsys, shared_data, tmp_path):
     assert all(e["ends_before_next_r"] and not e["ectopic_beat"] for e in doc["exposures"])
 
 
-def test_check_with_the_exams_ecg(capsys, tmp_path):
-    """A synthetic exam and a synthetic ECG whose clock matches the scanner's: the stacks land in diastole."""
+def _synthetic_exam_with_ecg(tmp_path):
+    """A synthetic gated exam at 60 bpm and its ECG, whose clock matches the scanner's (wall-clock start time)."""
     from qa.dicom.headers import headers_of
     from qa.workflows.synth import SynthOptions, synthesize_phantom
 
@@ -109,6 +110,12 @@ def test_check_with_the_exams_ecg(capsys, tmp_path):
     t, ecg = synthesize_ecg(beat_times(duration_s, 60.0, first_s=0.0), duration_s=duration_s, fs_hz=500.0, seed=3)
     trace = tmp_path / "ecg.csv"
     write_ecg_csv(trace, t, ecg, start_time=start, fs_hz=500.0)
+    return folder, trace
+
+
+def test_check_with_the_exams_ecg(capsys, tmp_path):
+    """A synthetic exam and a synthetic ECG whose clock matches the scanner's: the stacks land in diastole."""
+    folder, trace = _synthetic_exam_with_ecg(tmp_path)
     code, out, err = run(capsys, "check", folder, "--plot", tmp_path / "strip.png")
     assert code == 2 and "needs --ecg" in err
     code, out, err = run(capsys, "check", folder, "--ecg", trace, "--json", "--plot", tmp_path / "strip.png")
@@ -177,3 +184,29 @@ def test_gating_on_a_ct_series_is_approximate_and_needs_a_time_base(capsys, tmp_
     doc = json.loads(out)
     timing = {c["id"]: c for c in doc["checks"]}["exposure_timing"]
     assert timing["status"] == "not_available" and "start time" in timing["message"] and code == 0
+
+
+def test_an_ecg_start_time_with_an_offset_is_the_same_instant(capsys, tmp_path, monkeypatch):
+    """The recorder wrote its start time in UTC, the CT its wall-clock time: the exposures land on
+    the same beats as with a wall-clock start time (the site here: Central Europe)."""
+    import time
+
+    from qa.workflows.exam import check_exam_files
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        folder, trace = _synthetic_exam_with_ecg(tmp_path)
+        local = check_exam_files([folder], ecg=trace)
+        text = trace.read_text()
+        wall = dt.datetime.fromisoformat(re.search(r"# start_time=(\S+)", text).group(1))
+        utc = wall.astimezone(dt.timezone.utc)  # the wall-clock time is Berlin's: the same instant in UTC
+        shifted = tmp_path / "utc.csv"
+        shifted.write_text(text.replace(f"# start_time={wall.isoformat()}", f"# start_time={utc.isoformat()}"))
+        assert shifted.read_text() != text
+        as_utc = check_exam_files([folder], ecg=shifted)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    timing = [(e.start_s, e.phase_pct, e.status) for e in local.checklist.ecg.exposures]
+    assert timing and timing == [(e.start_s, e.phase_pct, e.status) for e in as_utc.checklist.ecg.exposures]
