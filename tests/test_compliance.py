@@ -326,3 +326,30 @@ def test_qa_dose_reads_reports_inside_a_zip(capsys, tmp_path, shared_data):
     code, out, _ = run(capsys, "dose", shared_data / "dicom" / "rdsr" / "CT-ESR-GE_VCT.dcm", "--json")
     direct = json.loads(out)["reports"][0]
     assert doc["reports"][0]["dlp_total_mgycm"] == direct["dlp_total_mgycm"] == pytest.approx(2002.39, abs=0.01)
+
+
+def test_qa_dose_and_qa_check_judge_a_study_by_the_same_rules(tmp_path, capsys, shared_data):
+    """One policy: a site protocol whose DLP rule is a plain maximum (no reference level) fails the
+    same study in qa check and in qa dose, with the same measured value and message."""
+    from qa.procedures.builtin import builtin_dir
+
+    folder = _exam(tmp_path / "exam")
+    study_uid = pydicom.dcmread(next((folder / "cascore").glob("*.dcm"))).StudyInstanceUID
+    report = pydicom.dcmread(shared_data / "dicom" / "rdsr" / "CT-RDSR-Siemens_Flash-TAP-SS.dcm")
+    report.StudyInstanceUID = study_uid
+    report.save_as(folder / "dose.dcm")
+    text = (builtin_dir("procedures") / "cac-standard.toml").read_text()
+    site = tmp_path / "site.toml"
+    site.write_text(text.replace('[rules.dlp]\nreference = "level"\nseverity = "warn"', '[rules.dlp]\nmaximum = 100\nseverity = "fail"'))
+    code_check, out, _ = run(capsys, "check", folder, "--protocol", site, "--json")
+    by_check = {c["id"]: c for c in json.loads(out)["checks"]}
+    code_dose, out, _ = run(capsys, "dose", folder / "dose.dcm", "--protocol", site, "--json")
+    by_dose = {c["id"]: c for c in json.loads(out)["reports"][0]["checks"]}
+    assert code_check == code_dose == 1
+    assert set(by_dose) == {"ctdivol", "dlp", "effective_dose"}  # what the protocol has rules for
+    # (CTDIvol differs by design: qa check takes the calcium-score series' own, qa dose the report's highest scan)
+    for check_id in ("dlp", "effective_dose"):
+        mine, theirs = by_check[check_id], by_dose[check_id]
+        assert (mine["status"], mine["measured"], mine["expected"], mine["message"]) == \
+               (theirs["status"], theirs["measured"], theirs["expected"], theirs["message"]), check_id
+    assert by_dose["dlp"]["status"] == "fail" and by_dose["dlp"]["expected"] == "<= 100"

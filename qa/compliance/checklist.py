@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qa.compliance.protocol import ExamProtocol
-from qa.compliance.registry import ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check
+from qa.compliance.registry import BY_ID, DOSE_CHECK_IDS, ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check
 from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_headers, dose_values_from_report, reference_level_for
 from qa.ecg.gating import GatingReport
 from qa.errors import DefinitionError
@@ -63,6 +63,14 @@ def exam_reference_level(exam: Exam, protocol: ExamProtocol, tables: DoseTables)
     names = [exam.headers.series_description] + [e.acquisition_protocol for e in events]
     return reference_level_for(tables, protocol_id=protocol.id, names=names, region_codes=[e.region_code for e in events],
                                named_level=protocol.reference_level)
+
+
+def dose_checks(dose: DoseValues, level: ReferenceLevel | None, protocol: ExamProtocol) -> tuple[Check, ...]:
+    """A study's dose against ``protocol``'s dose rules: the very checks :func:`check_exam` runs
+    (what ``qa dose --protocol`` reports); a quantity the protocol has no rule for is not judged."""
+    facts = ExamFacts(None, dose, level)
+    return tuple(run_check(BY_ID[check_id], rule, facts) for check_id in DOSE_CHECK_IDS
+                 if (rule := protocol.rule(check_id)) is not None)
 
 
 def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating: GatingReport | None = None) -> Checklist:

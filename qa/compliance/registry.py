@@ -21,9 +21,12 @@ from qa.records.headers import AcquisitionHeaders
 
 @dataclass(frozen=True)
 class ExamFacts:
-    """What the checks judge: the checked series' headers, the exam's dose and its reference level."""
+    """What the checks judge: the checked series' headers, the exam's dose and its reference level.
 
-    headers: AcquisitionHeaders
+    ``headers`` is None when only a dose report is judged (``qa dose``): then only the dose checks
+    (:data:`DOSE_CHECK_IDS`), which read nothing else, can run."""
+
+    headers: AcquisitionHeaders | None
     dose: DoseValues
     level: ReferenceLevel | None
 
@@ -124,6 +127,7 @@ def level_judge(quantity: str) -> Judge:
         if rule.reference != "level":
             return judge_generic(check, rule, facts, value, src)
         comparison = compare_with_level(facts.dose, facts.level, quantity)
+        src["body_subtotal"] = comparison.body_subtotal
         if facts.level is not None:
             src.update(reference_level=facts.level.id, reference_kind=facts.level.kind, reference_source=facts.level.source)
         if quantity == "dose_msv" and facts.dose.effective.dose_msv is not None:
@@ -196,6 +200,8 @@ EXAM_CHECKS: tuple[ExamCheck, ...] = (
 BY_ID: dict[str, ExamCheck] = {c.id: c for c in EXAM_CHECKS}
 EXAM_CHECK_IDS: tuple[str, ...] = tuple(BY_ID)
 ESSENTIAL_CHECKS: tuple[str, ...] = tuple(c.id for c in EXAM_CHECKS if c.essential)
+# The checks of an exam's dose: what qa dose judges a study's dose report by, with the same rules as qa check.
+DOSE_CHECK_IDS: tuple[str, ...] = ("ctdivol", "dlp", "effective_dose")
 
 
 def run_check(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts) -> Check:

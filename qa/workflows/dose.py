@@ -22,6 +22,7 @@ from qa.dose import (
     level_status,
     reference_level_for,
 )
+from qa.compliance import dose_checks
 from qa.errors import InputError, UsageError
 from qa.records.checks import Check, verdict
 from qa.records.dose import StudyDose
@@ -108,17 +109,10 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
                                      names=[e.acquisition_protocol for e in study.events],
                                      region_codes=[e.region_code for e in study.events],
                                      named_level=protocol.reference_level if protocol else None)
-    checks = []
-    for quantity in LEVEL_QUANTITIES:
-        check_id = _CHECK_IDS[quantity]
-        rule = protocol.rule(check_id) if protocol is not None else None
-        severity = rule.severity if rule is not None and rule.reference == "level" else "warn"
-        comparison = compare_with_level(values, level, quantity)
-        source = {"rule": f"rules.{check_id}" if rule is not None else "reference level (a warning above it)", "severity": severity,
-                  "reference_level": level.id if level else None, "reference_kind": level.kind if level else None,
-                  "reference_source": level.source if level else None, "body_subtotal": comparison.body_subtotal}
-        measured = None if comparison.value is None else round(comparison.value, 4)
-        checks.append(Check(check_id, level_status(comparison, severity), measured, comparison.level, comparison.message, source))
+    if protocol is not None:
+        checks = list(dose_checks(values, level, protocol))  # the protocol's own rules, exactly as qa check runs them
+    else:
+        checks = [_level_check(values, level, quantity) for quantity in LEVEL_QUANTITIES]
     events = tuple(
         EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
                      e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
@@ -152,6 +146,16 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
         verdict=verdict(checks),
         warnings=tuple(study.warnings) + tuple(values.warnings),
     )
+
+
+def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> Check:
+    """Without a protocol: the study's reference level, a warning above it (a reference level is not a dose limit)."""
+    comparison = compare_with_level(values, level, quantity)
+    source = {"rule": "reference level (a warning above it; give --protocol for its rules)", "severity": "warn",
+              "reference_level": level.id if level else None, "reference_kind": level.kind if level else None,
+              "reference_source": level.source if level else None, "body_subtotal": comparison.body_subtotal}
+    measured = None if comparison.value is None else round(comparison.value, 4)
+    return Check(_CHECK_IDS[quantity], level_status(comparison, "warn"), measured, comparison.level, comparison.message, source)
 
 
 def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None = None, protocol: str | None = None,
