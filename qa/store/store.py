@@ -108,7 +108,7 @@ class Store:
             with self._writer.begin() as c:
                 return run_rows.save(c, result, provenance)
 
-        return retry(save)
+        return self._writing(lambda: retry(save))
 
     def phantom_runs(self, scanner_id: int, *, configuration_key: str | None = None, protocol_ok_only: bool = False) -> list[RunRow]:
         """Runs of a scanner in acquisition order, with their metrics (timestamps aware, UTC)."""
@@ -152,7 +152,21 @@ class Store:
             with self._writer.begin() as c:
                 return baseline_rows.set_active(c, scanner_id, baseline, reason=reason, actor=actor)
 
-        return retry(store)
+        return self._writing(lambda: retry(store))
+
+    def _writing(self, action):
+        """Run a write; a database that may not be written (a read-only file, a user without the
+        right) is a clear error saying nothing was stored, not an internal error."""
+        try:
+            return action()
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            text = str(exc.orig).strip() if getattr(exc, "orig", None) is not None else str(exc)
+            denied = getattr(exc.orig, "sqlstate", None) in ("42501", "25006") or any(
+                word in text.lower() for word in ("readonly", "read-only", "permission denied"))
+            if not denied:
+                raise
+            raise UsageError(f"the store {self.display_url} cannot be written ({text}): nothing was stored",
+                             hint="give a store you may write with --db, or analyse without storing with --no-store") from exc
 
     def audit_trail(self, scanner_id: int | None = None) -> list[dict]:
         """Audit events, oldest first: {at (aware, UTC), actor, event, scanner_id, details}."""

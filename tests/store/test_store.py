@@ -214,3 +214,22 @@ def test_sqlite_connections_keep_their_pragmas_and_real_transactions(tmp_path):
         assert "scratch" not in sa.inspect(store.engine).get_table_names()
     finally:
         store.close()
+
+
+def test_a_store_that_may_not_be_written_is_a_clear_error(phantom_days, tmp_path, capsys):
+    """A current SQLite store opened read-only (as a file the user may not write would be, whoever
+    runs the tests): reading works, storing says nothing was stored (exit 2), never an internal error."""
+    from qa.cli import main
+
+    folders, _ = phantom_days
+    path = tmp_path / "qa.sqlite"
+    assert main(["phantom", str(folders[0]), "--db", f"sqlite:///{path}"]) == 0
+    before = path.read_bytes()
+    capsys.readouterr()
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    code = main(["phantom", str(folders[1]), "--db", read_only, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "cannot be written" in err and "nothing was stored" in err, err
+    assert json.loads(out)["error"]["message"].endswith("nothing was stored")
+    assert main(["trend", "--scanner", "CT-A", "--db", read_only]) == 0  # reading still works
+    assert path.read_bytes() == before
