@@ -48,6 +48,13 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
         why = "a report has no own total" if None in own else "the reports share some events"
         method = f"sum of the kept events' DLP ({why}){re_sends}"
         notes.append(f"study DLP total is the sum of event DLPs because {why}")
+    devices = sorted({_device(r) for r in reps})
+    if len(devices) > 1:
+        notes.append(f"reports with one Study Instance UID come from {len(devices)} different scanners ({'; '.join(devices)}): "
+                     "check that they really are one study (the study is shown with the first report's scanner)")
+    dates = sorted({r.study_datetime[:10] for r in reps if r.study_datetime})
+    if len(dates) > 1:
+        notes.append(f"reports with one Study Instance UID give different study dates ({', '.join(dates)})")
     first = reps[kept[0]]
     return StudyDose(
         study_key=reps[0].study_key,
@@ -70,6 +77,11 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
 
 def _event_key(report: DoseReport, index: int, event: DoseEvent) -> str:
     return event.irradiation_event_uid or f"{report.sop_instance_uid or report.path}#{index}"
+
+
+def _device(report: DoseReport) -> str:
+    return " ".join(v for v in (report.manufacturer, report.model, report.device_serial_number and f"serial {report.device_serial_number}")
+                    if v) or "an unnamed device"
 
 
 def _name(report: DoseReport) -> str:

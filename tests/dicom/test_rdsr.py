@@ -410,3 +410,15 @@ def test_ssde_and_event_start_time_are_read_when_present(rdsr_dir, tmp_path):
     assert parsed.ssde_mgy == pytest.approx(0.21) and parsed.sources["ssde_mgy"] == "DCM 113930"
     assert parsed.ctdivol_mgy == pytest.approx(0.15)
     assert parsed.start_datetime == "2018-01-05T17:21:03.083003"
+
+
+def test_reports_of_one_study_from_different_scanners_are_flagged(rdsr_dir):
+    """One Study Instance UID is one study, but two scanners under it (a copy, a re-used UID) must
+    not be merged silently: the study says so."""
+    siemens = _read(rdsr_dir, "CT-RDSR-Siemens-Multi-3.dcm")
+    toshiba = dataclasses.replace(_read(rdsr_dir, "CT-RDSR-Toshiba_DoseCheck.dcm"), study_key=siemens.study_key)
+    [study] = merge_reports([siemens, toshiba])
+    assert any("2 different scanners" in w and "SIEMENS" in w and "TOSHIBA" in w for w in study.warnings)
+    assert any("different study dates" in w for w in study.warnings)
+    [alone] = merge_reports([siemens])
+    assert not any("different" in w for w in alone.warnings)
