@@ -134,3 +134,18 @@ def test_the_reading_layer_and_the_analysis_never_hold_any_for_records():
         hints = get_type_hints(record)
         loose = [name for name, hint in hints.items() if hint in (object,) or repr(hint) == "typing.Any"]
         assert loose == [], f"{record.__name__}: {loose}"
+
+
+def test_no_import_hides_from_the_contracts():
+    """Imports by string (``importlib.import_module``) are invisible to import-linter and to the
+    cycle test: only the lazy public API (``qa/__init__.py``, ``qa/workflows/__init__.py``) uses them."""
+    allowed = {REPO / "qa" / "__init__.py", REPO / "qa" / "workflows" / "__init__.py"}
+    hiding = []
+    for path in sorted((REPO / "qa").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name in ("import_module", "__import__") and path not in allowed:
+                    hiding.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert hiding == []

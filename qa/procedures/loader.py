@@ -18,12 +18,12 @@ import hashlib
 import os
 import tomllib
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from qa.errors import DefinitionError
 from qa.procedures.builtin import builtin_dir
+from qa.records.checks import SEVERITIES  # noqa: F401  (re-exported: qa.procedures.SEVERITIES)
 
 if TYPE_CHECKING:
     from qa.compliance.protocol import ExamProtocol
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from qa.phantom.definition import PhantomDefinition
     from qa.phantom.procedure import PhantomProcedure
 
-# How severe a broken rule is: it fails the run (or exam), or it warns.
-SEVERITIES = ("fail", "warn")
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class DefinitionKind:
 
     what: str  # in messages: "phantom", "procedure", ...
     folder: str  # the built-in folder: "phantoms" or "procedures"
-    model: str  # "module:Class" under qa.procedures.models; the class has .record(path, sha256)
+    model: Callable[[], Any]  # the pydantic model (imported when first needed); it has .record(path, sha256)
     is_builtin_id: Callable[[str], bool]  # which built-in files of the folder are of this kind
 
     def available(self) -> list[str]:
@@ -49,11 +47,34 @@ class DefinitionKind:
         return sorted(p.stem for p in builtin_dir(self.folder).glob("*.toml") if self.is_builtin_id(p.stem))
 
 
-PHANTOM = DefinitionKind("phantom", "phantoms", "phantom:PhantomFile", lambda stem: True)
-PROCEDURE = DefinitionKind("procedure", "procedures", "procedure:ProcedureFile",
-                           lambda stem: not stem.startswith(("cac-", "dose-")))
-PROTOCOL = DefinitionKind("protocol", "procedures", "protocol:ProtocolFile", lambda stem: stem.startswith("cac-"))
-DOSE_TABLES = DefinitionKind("dose-table", "procedures", "dose:DoseTablesFile", lambda stem: stem.startswith("dose-"))
+def _phantom_model():
+    from qa.procedures.models.phantom import PhantomFile
+
+    return PhantomFile
+
+
+def _procedure_model():
+    from qa.procedures.models.procedure import ProcedureFile
+
+    return ProcedureFile
+
+
+def _protocol_model():
+    from qa.procedures.models.protocol import ProtocolFile
+
+    return ProtocolFile
+
+
+def _dose_tables_model():
+    from qa.procedures.models.dose import DoseTablesFile
+
+    return DoseTablesFile
+
+
+PHANTOM = DefinitionKind("phantom", "phantoms", _phantom_model, lambda stem: True)
+PROCEDURE = DefinitionKind("procedure", "procedures", _procedure_model, lambda stem: not stem.startswith(("cac-", "dose-")))
+PROTOCOL = DefinitionKind("protocol", "procedures", _protocol_model, lambda stem: stem.startswith("cac-"))
+DOSE_TABLES = DefinitionKind("dose-table", "procedures", _dose_tables_model, lambda stem: stem.startswith("dose-"))
 
 
 def load_definition(kind: DefinitionKind, name_or_path: str | Path) -> Any:
@@ -71,10 +92,10 @@ def load_definition(kind: DefinitionKind, name_or_path: str | Path) -> Any:
 
     from qa.procedures.translate import definition_error
 
-    module, name = kind.model.split(":")
-    model = getattr(import_module(f"qa.procedures.models.{module}"), name)
+    model = kind.model()
     try:
-        parsed = model.model_validate(data)
+        # a procedure names its phantom: the models load it through the context, not by importing this loader
+        parsed = model.model_validate(data, context={"load_phantom": load_phantom})
     except ValidationError as exc:
         raise definition_error(exc.errors(), data, str(path), model) from None
     return parsed.record(str(path), hashlib.sha256(raw).hexdigest())

@@ -16,6 +16,8 @@ from qa.records.serialize import Record
 
 PASS, WARN, FAIL, NOT_AVAILABLE, NOT_APPLICABLE = "pass", "warn", "fail", "not_available", "not_applicable"
 STATUSES = (PASS, WARN, FAIL, NOT_AVAILABLE, NOT_APPLICABLE)
+# How severe a broken rule of a procedure or protocol is: it fails the run (or exam), or it warns.
+SEVERITIES = (FAIL, WARN)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from qa.procedures.loader import SEVERITIES
+from qa.records.checks import SEVERITIES
 from qa.procedures.translate import show
 
 

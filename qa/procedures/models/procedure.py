@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model, model_validator
+from pydantic import ValidationInfo, Field, create_model, model_validator
 
 from qa.calcium.presets import METHOD_PRESETS
 from qa.errors import DefinitionError
@@ -158,9 +158,10 @@ class ProcedureFile(Table):
         return kind_first(data, "procedure", "phantom-qa", "qa phantom")
 
     @model_validator(mode="after")
-    def _references(self) -> ProcedureFile:
-        from qa.procedures.loader import load_phantom
-
+    def _references(self, info: ValidationInfo) -> ProcedureFile:
+        load_phantom = (info.context or {}).get("load_phantom")
+        if load_phantom is None:
+            raise RuleError("cannot be checked: no phantom loader was given to the validation", "procedure", "phantom")
         seen: set[str] = set()
         for n, check in enumerate(self.checks):
             if check.id in seen:
