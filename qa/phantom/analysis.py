@@ -124,16 +124,20 @@ def analyze_phantom(
     )
     changed = changed_keys(baseline, configuration)
     same_configuration = baseline is not None and not changed
-    acq_checks = [acquisition_check(rule, acquisition) for rule in procedure.acquisition]
-    acq_checks += [
+    procedure_checks = [acquisition_check(rule, acquisition) for rule in procedure.acquisition]
+    technique_checks = [
         acquisition_vs_baseline(rule, acquisition, baseline if same_configuration else None)
         for rule in procedure.acquisition
         if rule.baseline_tolerance_pct is not None
     ]
-    protocol_ok = all(c.status != FAIL for c in acq_checks)
+    acq_checks = procedure_checks + technique_checks
+    deviations = [c.id for c in procedure_checks if c.status == FAIL]
+    technique_changes = [c.id for c in technique_checks if c.status == FAIL]
+    # either is a protocol change, not drift: the run is neither compared with the baseline nor charted
+    protocol_ok = not deviations and not technique_changes
     no_baseline = no_baseline_reason or "no baseline for this scanner yet"
     config_check = configuration_check(baseline, configuration, changed, no_baseline)
-    usable, baseline_reason = baseline_usable(baseline, changed, protocol_ok, no_baseline)
+    usable, baseline_reason = baseline_usable(baseline, changed, deviations, technique_changes, no_baseline)
     checks = acq_checks + [config_check]
     checks += [rod_check(obj) for obj in location.objects if obj.kind == "rod"]
     checks += [detection_check(insert_id, inserts, procedure.detection_severity) for insert_id in procedure.required_detections]
@@ -142,7 +146,7 @@ def analyze_phantom(
         checks.append(metric_check(rule, metrics, inserts, baseline if usable else None, baseline_reason,
                                     tightened, procedure.tighten_sd))
     final = verdict(checks)
-    message = verdict_message(final, checks, protocol_ok, baseline, usable, baseline_reason)
+    message = verdict_message(final, checks, deviations, technique_changes, baseline, usable, baseline_reason)
     return PhantomResult(
         phantom=definition.id,
         procedure=procedure.ref,

@@ -126,9 +126,12 @@ def detection_check(insert_id: str, inserts: list[InsertResult], severity: str) 
     )
 
 
-def baseline_usable(baseline: Baseline | None, changed: list[str], protocol_ok: bool, no_baseline: str) -> tuple[bool, str]:
-    if not protocol_ok:
+def baseline_usable(baseline: Baseline | None, changed: list[str], deviations: list[str], technique_changes: list[str],
+                    no_baseline: str) -> tuple[bool, str]:
+    if deviations:
         return False, "the acquisition deviates from the procedure: not compared with the baseline"
+    if technique_changes:
+        return False, "the technique differs from the baseline's: not compared with the baseline"
     if baseline is None:
         return False, no_baseline
     if changed:
@@ -174,12 +177,17 @@ def metric_check(rule: MetricRule, metrics, inserts, baseline, reason, tightened
     return Check(rule.id, FAIL, value, [low_t, high_t], f"{key} {described}: beyond the action level [{low_a:.4g}, {high_a:.4g}]", source)
 
 
-def verdict_message(final, checks, protocol_ok, baseline, usable, reason) -> str:
+def verdict_message(final, checks, deviations: list[str], technique_changes: list[str], baseline, usable, reason) -> str:
     failed = [c.id for c in checks if c.status == FAIL]
     warned = [c.id for c in checks if c.status == WARN]
     parts = []
-    if not protocol_ok:
+    if deviations:
         parts.append("PROTOCOL CHANGE: the scan was not acquired as the procedure expects")
+    if technique_changes:
+        version = f" v{baseline.version}" if baseline is not None else ""
+        names = [k.removeprefix("acquisition_").removesuffix("_vs_baseline") for k in technique_changes]
+        parts.append(f"TECHNIQUE CHANGE: {' and '.join(names)} {'differs' if len(names) == 1 else 'differ'} from "
+                     f"baseline{version} (a protocol change, not drift)")
     if final == FAIL:
         parts.append(f"FAIL: {', '.join(failed)}")
     elif final == WARN:

@@ -194,3 +194,20 @@ def test_the_configuration_names_what_a_baseline_depends_on(clean_scan):
     assert config.ring == "large" and config.scoring_method == "siemens" and config.kvp == 120.0
     assert set(config.to_dict()) >= {"phantom", "ring", "kvp", "kernel", "slice_thickness_mm", "scoring_method", "threshold_hu",
                            "threshold_rule", "weight_breaks_hu", "min_area_mm2", "connectivity", "volume_method"}
+
+
+def test_a_technique_change_against_the_baseline_is_named_as_such(clean_scan):
+    """Acquired as the procedure allows, but with half the baseline's CTDIvol: a technique change
+    against baseline v3 (a protocol change, not drift), not "not acquired as the procedure expects"."""
+    volume, _ = clean_scan
+    first = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    stats = {k: MetricStats(v, 0.01 * abs(v), 5) for k, v in first.metrics.items() if v is not None}
+    stats["ctdivol_mgy"] = MetricStats(2.0 * first.metrics["ctdivol_mgy"], 0.0, 5)
+    result = analyze_phantom(volume, PHANTOM, PROCEDURE, Baseline("x|y|z", first.configuration, 3, "2026-01-01", stats))
+    checks = _checks(result)
+    assert checks["acquisition_ctdivol_mgy_vs_baseline"].status == FAIL
+    assert all(checks[c].status == PASS for c in checks if c.startswith("acquisition_") and not c.endswith("_vs_baseline")
+               and checks[c].status != NOT_AVAILABLE)
+    assert result.verdict_message.startswith("TECHNIQUE CHANGE: ctdivol_mgy differs from baseline v3")
+    assert "PROTOCOL CHANGE" not in result.verdict_message and not result.protocol_ok
+    assert checks["mass_800_5mm"].status == NOT_AVAILABLE and "technique differs" in checks["mass_800_5mm"].message
