@@ -151,3 +151,11 @@ def test_demo_runs_end_to_end(tmp_path):
     (tmp_path / "mine" / "thesis.txt").write_text("precious")
     refused = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(tmp_path / "mine")], capture_output=True, text=True)
     assert refused.returncode == 2 and (tmp_path / "mine" / "thesis.txt").exists()
+
+
+def test_trend_of_an_unknown_metric_is_a_usage_error(capsys, phantom_days, tmp_path):
+    folders, _ = phantom_days
+    db = f"sqlite:///{tmp_path / 'q.sqlite'}"
+    assert run(capsys, "phantom", folders[0], "--db", db)[0] == 0
+    code, _, err = run(capsys, "trend", "--scanner", "CT-A", "--metric", "mass_800_5m", "--db", db)
+    assert code == 2 and "has a metric 'mass_800_5m'" in err and "mass_800_5mm" in err

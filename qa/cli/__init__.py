@@ -26,7 +26,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         from qa.errors import UsageError
 
-        raise UsageError(f"{self.prog}: {message}", hint=f"see {self.prog} --help")
+        command = self.prog if self.prog != "qa" else "qa COMMAND"
+        raise UsageError(message if self.prog == "qa" else f"{self.prog}: {message}", hint=f"see {command} --help")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -218,8 +218,7 @@ def add_parser(sub) -> None:
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (default daily-phantom-qa)")
     p.add_argument("--ring", choices=["none", "large", "unspecified"], default="unspecified",
                    help="the extension ring the phantom wore (part of the baseline configuration)")
-    add_scoring_options(p)
-    p.set_defaults(method=None)
+    add_scoring_options(p, method_default=None, c_ha=False)  # c_HA comes from the phantom's own rods
     _add_db(p)
     p.add_argument("--no-store", action="store_true", help="do not store the run")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")

@@ -21,13 +21,16 @@ from qa.cli.common import (
 )
 
 
-def add_scoring_options(p: argparse.ArgumentParser) -> None:
+def add_scoring_options(p: argparse.ArgumentParser, *, method_default: str | None = "standard", c_ha: bool = True) -> None:
+    """The scoring options.  ``method_default`` None: the caller's default (a procedure's method);
+    ``c_ha``: offer --c-ha (not where the calibration comes from the phantom's own rods)."""
     g = p.add_argument_group("scoring (explicit options override the --method preset)")
     from qa.calcium.presets import METHOD_PRESETS
 
     g.add_argument(
-        "--method", default="standard", choices=list(METHOD_PRESETS),
-        help="parameter preset (default: standard = HU >= 130, area >= 1 mm2, 4-connected, plain volume)",
+        "--method", default=method_default, choices=list(METHOD_PRESETS),
+        help=("parameter preset (default: standard = HU >= 130, area >= 1 mm2, 4-connected, plain volume)" if method_default
+              else "parameter preset (default: the procedure's scoring method)"),
     )
     g.add_argument("--threshold-hu", type=finite, metavar="HU", help="calcium threshold in HU (standard: 130)")
     g.add_argument("--min-area-mm2", type=non_negative, metavar="MM2", help="minimum lesion area in mm2 (standard: 1.0)")
@@ -40,10 +43,11 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
         "--kv-adapted", action="store_true",
         help="use the kV-adapted threshold and weights of Grani et al. 2018 for the series' kVp",
     )
-    g.add_argument(
-        "--c-ha", type=positive, metavar="MG_PER_CM3_HU", dest="c_ha",
-        help="HA calibration factor c_HA in mg/(cm3 HU) for the mass score (typical 0.7-0.9 at 120 kVp)",
-    )
+    if c_ha:
+        g.add_argument(
+            "--c-ha", type=positive, metavar="MG_PER_CM3_HU", dest="c_ha",
+            help="HA calibration factor c_HA in mg/(cm3 HU) for the mass score (typical 0.7-0.9 at 120 kVp)",
+        )
 
 
 def scoring_request(args: argparse.Namespace):

@@ -93,6 +93,10 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
     not_charted = NotCharted(tuple(r.id for r in runs if not r.protocol_ok),
                              tuple(r.id for r in runs if r.protocol_ok and r.configuration_key != config_key))
     notes = []
+    known = sorted({k for r in runs for k in r.metrics})
+    if metric and metric not in known:
+        raise UsageError(f"no stored run of {row.label()} has a metric {metric!r}",
+                         hint=f"choose one of {', '.join(known)} (or leave --metric out for the phantom's chart metrics)")
     if metric:
         metrics = (metric,)
     else:
