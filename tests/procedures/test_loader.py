@@ -169,3 +169,21 @@ def test_analysis_and_records_never_import_pydantic_or_the_loader():
                 offenders += [f"{path.relative_to(REPO)}: {m}" for m in modules
                               if m.split(".")[0] == "pydantic" or m.startswith("qa.procedures")]
     assert offenders == []
+
+
+def test_a_protocol_without_an_essential_rule_is_refused(tmp_path):
+    """kvp, slice_thickness and gating_mode are judged on every exam: a protocol leaving one out would
+    let exams pass unchecked, so it is refused naming the missing rule."""
+    from qa.errors import DefinitionError
+    from qa.procedures import load_protocol
+    from qa.procedures.builtin import builtin_dir
+
+    text = (builtin_dir("procedures") / "cac-standard.toml").read_text()
+    for rule in ("kvp", "gating_mode"):
+        start = text.index(f"[rules.{rule}]")
+        end = text.index("\n[", start + 1)
+        path = tmp_path / f"no-{rule}.toml"
+        path.write_text(text[:start] + text[end + 1:])
+        with pytest.raises(DefinitionError) as info:
+            load_protocol(path)
+        assert info.value.key == f"rules.{rule}" and "is missing" in info.value.message and str(path) in str(info.value)

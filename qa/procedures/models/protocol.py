@@ -136,6 +136,17 @@ class ProtocolFile(Table):
         return kind_first(data, "protocol", "exam-protocol", "qa check")
 
     @model_validator(mode="after")
+    def _essential_rules(self) -> ProtocolFile:
+        """A calcium-score exam is always judged on its essential settings: a protocol without a rule
+        for one of them would let an exam pass unchecked."""
+        for check in EXAM_CHECKS:
+            if check.essential and getattr(self.rules, check.id) is None:
+                essential = ", ".join(c.id for c in EXAM_CHECKS if c.essential)
+                raise RuleError(f"is missing: every protocol checks {essential} (the essential settings of a calcium score)",
+                                "rules", check.id)
+        return self
+
+    @model_validator(mode="after")
     def _reference_level_named(self) -> ProtocolFile:
         for check in EXAM_CHECKS:
             rule = getattr(self.rules, check.id)
