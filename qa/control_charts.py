@@ -25,7 +25,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 
 from qa.records.serialize import Record
 
@@ -135,7 +134,3 @@ def monthly_summary(months: Sequence[str], verdicts: Sequence[str], values: dict
                 entry["values"][metric].append(float(v))
     return [MonthSummary(month, e["n"], e["fail"], {m: (sum(v) / len(v) if v else None) for m, v in e["values"].items()})
             for month, e in sorted(out.items())]
-
-
-def values_of(runs, metric: str) -> np.ndarray:
-    return np.array([np.nan if r.metrics.get(metric) is None else r.metrics[metric] for r in runs], dtype=float)

@@ -101,16 +101,6 @@ class InputScan:
             parts.append(f"{self.n_non_dicom} non-DICOM file(s) skipped")
         return ", ".join(parts)
 
-    def to_dict(self) -> dict:
-        """Counts and series listings; no file paths (folder names may carry patient names)."""
-        return {
-            "n_files": self.n_files,
-            "n_non_dicom": self.n_non_dicom,
-            "n_localizers": self.n_localizers,
-            "series": [g.info.to_dict() for g in self.series],
-            "other_objects": dict(Counter(o.sop_class_name for o in self.other_objects)),
-        }
-
 
 # --------------------------------------------------------------------------------------------
 # Scanning and choosing

@@ -15,10 +15,12 @@ Pure functions over arrays of times in seconds; no file is opened here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from qa.records.serialize import Record
 
 # Matching window between a detection and a reference beat: ANSI/AAMI EC57:2012 section 4.2 (150 ms).
 AAMI_TOLERANCE_S = 0.150
@@ -30,7 +32,7 @@ BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 
 
 @dataclass(frozen=True)
-class Score:
+class Score(Record):
     """Counts and rates of one detector on one record (AAMI EC57 beat-by-beat comparison).
 
     ``median_error_ms`` is the median signed error (detection minus reference) of the matched
@@ -53,8 +55,6 @@ class Score:
     recall_by_symbol: dict = field(default_factory=dict)
     count_by_symbol: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def reference_beats(sample: np.ndarray, symbol, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage, signal
 
+from qa.records.serialize import Record
+
 # QRS pass band, Hz: Pan & Tompkins 1985 (band-pass "5-15 Hz" maximising QRS energy).
 QRS_BAND_HZ = (5.0, 15.0)
 # Moving-window integration width: Pan & Tompkins 1985 (150 ms, "about the widest possible QRS").
@@ -112,7 +114,7 @@ DEFAULT_SETTINGS = DetectorSettings()
 
 
 @dataclass(frozen=True, eq=False)
-class RPeaks:
+class RPeaks(Record):
     """R-peaks of one trace.
 
     ``sample_index`` (int) and ``time_s`` (from the first sample) of each beat; ``qrs_level`` is the
@@ -129,16 +131,6 @@ class RPeaks:
 
     def __len__(self) -> int:
         return int(self.sample_index.size)
-
-    def to_dict(self) -> dict:
-        return {
-            "sample_index": [int(i) for i in self.sample_index],
-            "time_s": [float(t) for t in self.time_s],
-            "fs_hz": float(self.fs_hz),
-            "qrs_level": [round(float(v), 3) for v in self.qrs_level],
-            "searched_back": [bool(v) for v in self.searched_back],
-            "method": self.method,
-        }
 
 
 def detect_r_peaks(ecg_mv: np.ndarray, fs_hz: float) -> np.ndarray:

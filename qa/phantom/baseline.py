@@ -68,7 +68,7 @@ class Baseline(Record):
     scanner: str  # the scanner key (manufacturer|model|serial)
     configuration: Configuration
     version: int
-    created_at: dt.datetime | str  # an aware datetime (UTC) read from the store; ISO 8601 text when made here
+    created_at: dt.datetime  # when it was set (aware)
     stats: dict[str, MetricStats]
     run_ids: tuple[int, ...] = ()
 
@@ -79,7 +79,7 @@ class Baseline(Record):
         return max((s.n for s in self.stats.values()), default=0)
 
 
-def baseline_from_results(results: list[Metrics], scanner: str, configuration: Configuration, version: int, created_at: Any,
+def baseline_from_results(results: list[Metrics], scanner: str, configuration: Configuration, version: int, created_at: dt.datetime,
                           run_ids: tuple[int, ...] = ()) -> Baseline:
     """Mean and SD of every metric over stored runs (their metrics by id); pure."""
     keys = sorted({k for r in results for k, v in r.items() if v is not None})

@@ -131,12 +131,6 @@ def _angle_diff(a: float, b: float) -> float:
     return 180.0 if d == -180.0 else d
 
 
-def _disk_kernel(radius_px: int) -> np.ndarray:
-    yy, xx = np.mgrid[-radius_px : radius_px + 1, -radius_px : radius_px + 1]
-    disk = (xx**2 + yy**2 <= radius_px**2).astype(float)
-    return disk / disk.sum()
-
-
 def locate_phantom(
     hu: np.ndarray,
     geometry,
@@ -551,4 +545,3 @@ def _find_rods(mean_image, plane, axis, definition, insert_hu, rotation, mirrore
             found = contrast > MIN_CONTRAST_HU if bright else contrast < -10.0
         out.append(_located(rod.id, "rod", found, (x, y) if found else (ex, ey), rod_z, axis, contrast))
     return out
-

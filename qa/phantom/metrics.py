@@ -8,6 +8,8 @@ every run and never renamed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL, PhantomDefinition
 
 # What a procedure's check can name: per-insert metrics (with ``insert``) and whole-phantom metrics.
@@ -31,12 +33,6 @@ def metric_key(metric: str, insert: str | None) -> str:
     return f"{metric.split('_')[0]}_{insert}"
 
 
-def metric_ids(definition: PhantomDefinition) -> tuple[str, ...]:
-    """Every metric id a run of this phantom has."""
-    per_insert = tuple(metric_key(m, c.id) for c in definition.calcifications for m in INSERT_METRICS)
-    return per_insert + tuple(metric_key(m, None) for m in GLOBAL_METRICS) + TECHNIQUE_METRICS
-
-
 def default_chart_metrics(definition: PhantomDefinition) -> tuple[str, ...]:
     """The metrics charted when neither the user nor the definition names any: the mass of the
     largest insert of each density (densest first), then the totals and the calibration."""
@@ -49,3 +45,14 @@ def default_chart_metrics(definition: PhantomDefinition) -> tuple[str, ...]:
             largest[c.density_mgha_cm3] = c
     masses = tuple(f"mass_{largest[d].id}" for d in sorted(largest, reverse=True))  # type: ignore[attr-defined]
     return masses + DEFAULT_CHART_METRICS_GLOBAL
+
+
+def summary_metrics(metric_ids: Iterable[str]) -> list[str]:
+    """The metrics a baseline summary shows, sorted: the masses, totals, calibration and technique
+    (per-insert volumes and Agatston scores are left out: they follow the masses)."""
+    return sorted(m for m in metric_ids if not m.startswith(("volume_", "agatston_")))
+
+
+def mass_metrics(metric_ids: Iterable[str]) -> list[str]:
+    """The mass metrics among ``metric_ids`` (what drifts first when calcium reads brighter), in order."""
+    return [m for m in metric_ids if m.startswith("mass_") or m == "total_mass"]

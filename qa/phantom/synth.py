@@ -25,7 +25,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 @dataclass(frozen=True)
-class SynthOptions:
+class SynthOptions(Record):
     """Everything that defines one synthetic acquisition.  Lengths in mm, angles in degrees."""
 
     phantom: str = "qrm-cci"
@@ -165,10 +165,6 @@ class SynthOptions:
             single_collimation_mm=self.single_collimation_mm,
         )
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["shift_mm"] = list(self.shift_mm)
-        return out
 
 
 @dataclass(frozen=True)
@@ -446,8 +442,3 @@ def _file_names(n_slices: int, opts: SynthOptions, rng: np.random.Generator) -> 
     out = sorted(names)
     rng.shuffle(out)
     return out
-
-
-def options_with(**changes) -> SynthOptions:
-    """Default options with some fields changed (a convenience for notebooks and tests)."""
-    return replace(SynthOptions(), **changes)

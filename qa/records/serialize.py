@@ -77,10 +77,3 @@ class Record:
 
     def to_dict(self) -> dict:
         return to_jsonable(self)
-
-
-def json_field(**kwargs) -> Any:
-    """A dataclass field left out of the JSON form (arrays, private working data)."""
-    metadata = dict(kwargs.pop("metadata", {}) or {})
-    metadata["json"] = False
-    return dataclasses.field(metadata=metadata, **kwargs)

@@ -8,12 +8,15 @@ import sqlalchemy as sa
 
 from qa.errors import UsageError
 from qa.records.identity import ScannerIdentity
+from qa.records.serialize import Record
 from qa.store.schema import scanners
 from qa.store.timestamps import utc_now
 
 
 @dataclass(frozen=True)
-class ScannerRow:
+class ScannerRow(Record):
+    """A scanner as the store knows it: its id, identity (manufacturer + model + serial) and station name."""
+
     id: int
     manufacturer: str
     model: str
@@ -27,10 +30,6 @@ class ScannerRow:
     def label(self) -> str:
         name = self.station_name or "?"
         return f"#{self.id} {name} ({self.manufacturer} {self.model}, serial {self.serial or '?'})"
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "manufacturer": self.manufacturer, "model": self.model, "serial": self.serial,
-                "station_name": self.station_name}
 
 
 def identity(scanner: ScannerIdentity) -> dict:

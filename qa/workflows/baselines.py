@@ -38,6 +38,7 @@ class BaselineChange(Record):
     version: int
     baseline: Baseline
     database: str
+    chart_metrics: tuple[str, ...] = ()  # what the control charts follow (the phantom definition's choice)
 
 
 def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:
@@ -82,8 +83,20 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
             raise UsageError(f"runs {failed} among the last {from_last} failed their checks",
                              hint="investigate them first, or pass --include-failed to use them anyway")
         baseline = baseline_from_results([r.metrics for r in chosen], row.key, Configuration.from_mapping(json.loads(config_key)), 0,
-                                         now().isoformat(), tuple(r.id for r in chosen))
+                                         now(), tuple(r.id for r in chosen))
         version = store.set_baseline(row.id, baseline, reason=reason)
         from dataclasses import replace
 
-        return BaselineChange(row, version, replace(baseline, version=version), store.display_url)
+        return BaselineChange(row, version, replace(baseline, version=version), store.display_url,
+                              _chart_metrics(baseline.configuration.phantom))
+
+
+def _chart_metrics(phantom_id: str) -> tuple[str, ...]:
+    from qa.errors import DefinitionError
+    from qa.phantom.metrics import default_chart_metrics
+    from qa.procedures import load_phantom
+
+    try:
+        return default_chart_metrics(load_phantom(phantom_id))
+    except DefinitionError:  # a site's own phantom, not a built-in: no chart metrics to name
+        return ()

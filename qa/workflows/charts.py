@@ -18,7 +18,7 @@ from qa.phantom.analysis import Configuration
 from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL
 from qa.phantom.metrics import default_chart_metrics
 from qa.records.serialize import Record
-from qa.store import ScannerRow
+from qa.store import RunRow, ScannerRow
 from qa.workflows.common import READ, open_store
 
 
@@ -65,7 +65,7 @@ class ScannerCharts(Record):
     months: tuple[MonthSummary, ...]
     plot: str | None = None
     notes: tuple[str, ...] = ()
-    charted: tuple = field(default=(), repr=False, metadata={"json": False})  # the stored runs charted
+    charted: tuple[RunRow, ...] = field(default=(), repr=False, metadata={"json": False})  # the stored runs charted
 
 
 def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure: str = "daily-phantom-qa",

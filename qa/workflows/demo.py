@@ -30,7 +30,6 @@ SCANNERS = (
     {"station_name": "CT-NORTH", "device_serial_number": "SYN1001", "vendor": "siemens", "drifts": False},
     {"station_name": "CT-SOUTH", "device_serial_number": "SYN2002", "vendor": "ge", "drifts": True},
 )
-FLAG_METRICS = ("mass_800_5mm", "mass_400_5mm", "mass_200_5mm", "total_mass")
 DEMO_HEART_RATE_BPM = 78.0  # above the protocols' 70 bpm: the checklist warns
 _WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "qa-demo.sqlite", ".qa-demo")
 
@@ -131,8 +130,10 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
 
 def _flags(charts, run: PhantomRun) -> tuple[str, ...]:
     """The control-chart flags of ``run`` on the mass charts (the run must be among the charted ones)."""
+    from qa.phantom.metrics import mass_metrics
+
     flags = []
-    for metric in FLAG_METRICS:
+    for metric in mass_metrics(charts.metrics):
         chart = charts.metrics.get(metric)
         if chart is None or chart.baseline is None or not chart.runs:
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from qa.compliance import ExamProtocol, choose_protocol, series_preference
+from qa.compliance import ExamProtocol, choose_protocol, names_calcium_score, series_preference
 from qa.errors import InputError
 from qa.records.exam import Exam
 from qa.records.identity import Pseudonymiser
@@ -45,8 +45,7 @@ def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, ser
         raise InputError(None, "StudyInstanceUID", f"the input holds {len(studies)} studies; qa check takes one exam:\n{listing}",
                          hint="pass one exam's folder, or pick its series with --series-uid")
     protocols = [given] if given is not None else [load_protocol(p) for p in available_protocols()]
-    patterns = {pattern for candidate in protocols for pattern in candidate.series_patterns}
-    named_cac = [c for c in candidates if any(pattern in (c.description or "").lower() for pattern in patterns)]
+    named_cac = [c for c in candidates if any(names_calcium_score(p, c.description) for p in protocols)]
     lead = (named or named_cac or sorted(candidates, key=lambda c: -c.n_images))[0]
     if given is not None:
         chosen, choice = given, f"{given.id}: given with --protocol"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
 from qa.errors import UsageError
 from qa.records.serialize import Record
-from qa.records.volume import CTVolume, VolumeSummary
+from qa.records.volume import CTVolume, SeriesInfo, VolumeSummary
 from qa.records.provenance import Provenance
 from qa.workflows.common import now, qa_version
 
@@ -22,7 +22,7 @@ class InputSummary(Record):
     n_files: int
     n_non_dicom: int
     n_localizers: int
-    series: tuple
+    series: tuple[SeriesInfo, ...]
     other_objects: dict[str, int]
     summary: str
 
