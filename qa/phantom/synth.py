@@ -175,7 +175,6 @@ class SynthResult(Record):
     out_dir: str
     files: tuple[str, ...] = field(metadata={"json": False})  # the image files' paths (their count is n_files)
     series_instance_uid: str
-    study_instance_uid: str
     truth_path: str
     truth: dict = field(repr=False)
 
@@ -383,7 +382,6 @@ def synthesize_phantom(
         "options": opts.to_dict(),
         "pixel_style": style,
         "series_instance_uid": ids.series,
-        "study_instance_uid": ids.study,
         "n_slices": n_slices,
         "slice_z_mm": [frame.z(float(w)) for w in ws],
         "insert_center_mm": [icx, icy],
@@ -404,7 +402,6 @@ def synthesize_phantom(
         out_dir=str(out),
         files=tuple(files),
         series_instance_uid=ids.series,
-        study_instance_uid=ids.study,
         truth_path=str(truth_path),
         truth=truth,
     )
