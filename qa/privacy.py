@@ -63,9 +63,3 @@ def site_secret(path: Path | None = None) -> bytes:
 def site_pseudonymiser(path: Path | None = None) -> Pseudonymiser:
     """The pseudonymiser keyed with the site secret (pseudonyms ``p-...``)."""
     return Pseudonymiser(site_secret(path), prefix="p-")
-
-
-def pseudonym(value: str | None, *, secret: bytes | None = None) -> str | None:
-    """A stable, non-reversible pseudonym of ``value`` with the site secret (None stays None)."""
-    key = secret if secret is not None else site_secret()
-    return Pseudonymiser(key, prefix="p-")(value)

@@ -32,16 +32,20 @@ def test_the_layer_contracts_hold():
     assert "broken" not in out.stdout.lower().replace("0 broken", "")
 
 
-def test_a_forbidden_import_is_caught(tmp_path):
-    """The contracts are real: an analysis module that reads files breaks them (on a copy of the package)."""
+@pytest.mark.parametrize(("module", "probe", "expected"), [
+    ("dose.py", "import qa.dicom.files", "qa.dose -> qa.dicom.files"),  # analysis reading files
+    ("cli/score.py", "import qa.dicom.series", "qa.cli.score -> qa.dicom.series"),  # the command line bypassing a workflow
+])
+def test_a_forbidden_import_is_caught(tmp_path, module, probe, expected):
+    """The contracts are real: a forbidden import, inside a function, breaks them (on a copy of the package)."""
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "qa", copy / "qa", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", copy / "pyproject.toml")
-    with open(copy / "qa" / "dose.py", "a") as fp:
-        fp.write("\n\ndef _reads_a_file():\n    import qa.dicom.files  # noqa: F401\n")
+    with open(copy / "qa" / module, "a") as fp:
+        fp.write(f"\n\ndef _probe():\n    {probe}  # noqa: F401\n")
     env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([_lint_imports(), "--no-cache"], cwd=copy, capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode != 0 and "qa.dose -> qa.dicom.files" in out.stdout
+    assert out.returncode != 0 and expected in out.stdout
 
 
 def _import_graph() -> dict[str, set[str]]:

@@ -8,7 +8,11 @@ import stat
 import pytest
 
 from qa.errors import UsageError
-from qa.privacy import pseudonym, secret_path, site_secret
+from qa.privacy import secret_path, site_pseudonymiser, site_secret
+
+
+def pseudonym(value):
+    return site_pseudonymiser()(value)
 
 
 def test_pseudonyms_are_stable_keyed_and_not_the_identifier(tmp_path, monkeypatch):

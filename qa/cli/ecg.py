@@ -99,7 +99,7 @@ def print_result(out, r) -> None:
 
 
 def add_parser(sub) -> None:
-    from qa.ecg.serial import EG01010_FS_HZ, EG01010_UV_PER_UNIT, PROTOCOLS
+    from qa.workflows.choices import EG01010_FS_HZ, EG01010_UV_PER_UNIT, PROTOCOLS
 
     p = sub.add_parser(
         "ecg", formatter_class=HelpFormatter, help="ECG traces: record one live from a serial port",

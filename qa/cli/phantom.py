@@ -24,7 +24,6 @@ from qa.cli.common import (
     table,
 )
 from qa.cli.score import add_scoring_options, scoring_request
-from qa.phantom.metrics import summary_metrics
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
@@ -109,7 +108,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     b = change.baseline
     print(f"baseline version {change.version} set for {change.scanner.label()} from runs {list(b.run_ids)}", file=out)
     print(f"  configuration: {b.configuration.key}", file=out)
-    for key in change.chart_metrics or summary_metrics(b.stats):
+    for key in change.shown_metrics:
         stats = b.stats.get(key)
         if stats:
             print(f"  {key:14s} {stats.mean:10.4g} +- {stats.sd:.3g} (n={stats.n})", file=out)
@@ -129,7 +128,7 @@ def print_baselines(out: TextIO, history) -> None:
               f"{entry.created_by}{', reason: ' + entry.reason if entry.reason else ''}; {b.n_runs} runs {list(b.run_ids)}", file=out)
         print(f"  configuration: {b.configuration.key}", file=out)
         rows = [[k, f"{v.mean:.4g}", f"{v.sd:.3g}", f"{100 * v.sd / v.mean:.1f}" if v.mean else "-", str(v.n)]
-                for k, v in ((k, b.stats[k]) for k in summary_metrics(b.stats))]
+                for k, v in ((k, b.stats[k]) for k in entry.summary_metrics)]
         print(textwrap.indent(table(["metric", "mean", "SD", "CV %", "n"], rows), "  "), file=out)
 
 

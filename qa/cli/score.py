@@ -25,7 +25,7 @@ def add_scoring_options(p: argparse.ArgumentParser, *, method_default: str | Non
     """The scoring options.  ``method_default`` None: the caller's default (a procedure's method);
     ``c_ha``: offer --c-ha (not where the calibration comes from the phantom's own rods)."""
     g = p.add_argument_group("scoring (explicit options override the --method preset)")
-    from qa.calcium.presets import METHOD_PRESETS
+    from qa.workflows.choices import METHOD_PRESETS
 
     g.add_argument(
         "--method", default=method_default, choices=list(METHOD_PRESETS),
@@ -52,7 +52,7 @@ def add_scoring_options(p: argparse.ArgumentParser, *, method_default: str | Non
 
 def scoring_request(args: argparse.Namespace):
     """The scoring options of the command line as a :class:`qa.calcium.scoring.ScoringRequest`."""
-    from qa.calcium.scoring import ScoringRequest
+    from qa.workflows.score import ScoringRequest
 
     return ScoringRequest(method=args.method, threshold_hu=args.threshold_hu, min_area_mm2=args.min_area_mm2,
                           connectivity=args.connectivity, volume_method=args.volume_method, kv_adapted=args.kv_adapted)

@@ -19,7 +19,7 @@ from qa.cli.common import (
 
 
 def synth_options(args: argparse.Namespace):
-    from qa.phantom.synth import SynthOptions
+    from qa.workflows.synth import SynthOptions
 
     return SynthOptions(
         phantom=args.phantom,

@@ -120,21 +120,28 @@ def judge_gating_mode(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, va
                  f"{mode} ECG {'gating' if mode == 'retrospective' else 'synchronisation'}; the protocol expects {rule.expected}", src)
 
 
+def reference_level_check(check_id: str, dose: DoseValues, level: ReferenceLevel | None, quantity: str, severity: str,
+                          src: dict) -> Check:
+    """``quantity`` of ``dose`` against ``level`` as a check: ``severity`` above it (the one rule of
+    ``qa check`` and ``qa dose``; :func:`qa.dose.compare_with_level`, :func:`qa.dose.level_status`)."""
+    comparison = compare_with_level(dose, level, quantity)
+    src = dict(src, body_subtotal=comparison.body_subtotal)
+    if level is not None:
+        src.update(reference_level=level.id, reference_kind=level.kind, reference_source=level.source)
+    if quantity == "dose_msv" and dose.effective.dose_msv is not None:
+        e = dose.effective
+        src.update(k_msv_per_mgycm=e.k_msv_per_mgycm, k_source=e.k_source, icrp_basis=e.icrp_basis)
+    measured = None if comparison.value is None else round(comparison.value, 4)
+    return Check(check_id, level_status(comparison, severity), measured, comparison.level, comparison.message, src)
+
+
 def level_judge(quantity: str) -> Judge:
     """Judge a dose quantity against the protocol's reference level (or, without ``reference``, generically)."""
 
     def judge(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
         if rule.reference != "level":
             return judge_generic(check, rule, facts, value, src)
-        comparison = compare_with_level(facts.dose, facts.level, quantity)
-        src["body_subtotal"] = comparison.body_subtotal
-        if facts.level is not None:
-            src.update(reference_level=facts.level.id, reference_kind=facts.level.kind, reference_source=facts.level.source)
-        if quantity == "dose_msv" and facts.dose.effective.dose_msv is not None:
-            e = facts.dose.effective
-            src.update(k_msv_per_mgycm=e.k_msv_per_mgycm, k_source=e.k_source, icrp_basis=e.icrp_basis)
-        measured = None if comparison.value is None else round(comparison.value, 4)
-        return Check(check.id, level_status(comparison, rule.severity), measured, comparison.level, comparison.message, src)
+        return reference_level_check(check.id, facts.dose, facts.level, quantity, rule.severity, src)
 
     return judge
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import InputError
-from qa.records.volume import SliceGeometry  # noqa: F401  (re-exported: the geometry of a loaded volume)
 
 if TYPE_CHECKING:
     from qa.dicom.images import ImageRef

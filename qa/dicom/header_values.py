@@ -10,7 +10,6 @@ import math
 from typing import Any
 
 from qa.dicom import attributes as attr
-from qa.records.identity import vendor_of  # noqa: F401  (re-exported for the header readers)
 
 
 def _number(value: Any) -> float | None:

@@ -17,11 +17,12 @@ import statistics
 from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
-from qa.dicom.header_values import _first, _number, _standard, _text, vendor_of
+from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.errors import InputError
 from qa.records.headers import AcquisitionHeaders, Stack
+from qa.records.identity import vendor_of
 
 __all__ = ["AcquisitionHeaders", "Stack", "headers_of", "read_headers"]
 

@@ -140,7 +140,7 @@ def locate_phantom(
 ) -> PhantomLocation:
     """Locate ``definition``'s insert, rods and calcifications in ``hu`` (slices, rows, columns).
 
-    ``geometry`` maps indices to patient coordinates (:class:`qa.dicom.geometry.SliceGeometry`).
+    ``geometry`` maps indices to patient coordinates (:class:`qa.records.volume.SliceGeometry`).
     Raises :class:`qa.errors.InputError` when the volume does not hold this phantom.
     """
     hu = np.asarray(hu)

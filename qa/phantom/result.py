@@ -8,7 +8,7 @@ from qa.calcium.calibration import Calibration
 from qa.calcium.scoring import ScoringSettings
 from qa.phantom.baseline import Baseline, Configuration
 from qa.phantom.locate import PhantomLocation
-from qa.records.checks import NOT_AVAILABLE, Check
+from qa.records.checks import Check
 from qa.records.identity import ScannerIdentity
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
@@ -107,9 +107,3 @@ class PhantomResult(Record):
     warnings: tuple[str, ...] = ()
     phantom_ref: DefinitionRef | None = field(default=None, metadata={"json": False})
     sop_instance_uids: tuple[str, ...] = field(default=(), metadata={"json": False})
-
-    @property
-    def baseline_usable(self) -> bool:
-        """Were the baseline checks run (a baseline of this configuration, the protocol followed)?"""
-        return any(c.source.get("baseline_version") is not None and c.status != NOT_AVAILABLE
-                   for c in self.checks if c.source.get("reference") == "baseline")

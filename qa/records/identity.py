@@ -82,13 +82,5 @@ class ScannerIdentity(Record):
     station_name: str | None
 
     @property
-    def vendor(self) -> str | None:
-        return vendor_of(self.manufacturer)
-
-    @property
     def key(self) -> str:
         return f"{self.manufacturer or 'unknown'}|{self.model or 'unknown'}|{self.device_serial_number or ''}"
-
-    def label(self) -> str:
-        return (f"{self.manufacturer or '?'} {self.model or ''}".rstrip()
-                + f", serial {self.device_serial_number or '?'}, station {self.station_name or '?'}")

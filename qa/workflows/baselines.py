@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from qa.errors import UsageError
 from qa.phantom.analysis import Baseline, Configuration, baseline_from_results
+from qa.phantom.metrics import summary_metrics
 from qa.records.serialize import Record
 from qa.store import ScannerRow
 from qa.workflows.common import READ, WRITE, now, open_store
@@ -20,6 +21,11 @@ class BaselineVersion(Record):
     active: bool
     created_by: str
     reason: str | None
+
+    @property
+    def summary_metrics(self) -> list[str]:
+        """The metrics a summary of this version shows (:func:`qa.phantom.metrics.summary_metrics`)."""
+        return summary_metrics(self.baseline.stats)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class BaselineChange(Record):
     baseline: Baseline
     database: str
     chart_metrics: tuple[str, ...] = ()  # what the control charts follow (the phantom definition's choice)
+
+    @property
+    def shown_metrics(self) -> list[str]:
+        """The metrics a summary of the new baseline shows: the chart metrics, else the summary ones."""
+        return [m for m in self.chart_metrics if m in self.baseline.stats] or summary_metrics(self.baseline.stats)
 
 
 def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:

@@ -134,7 +134,6 @@ def _chart_metrics(phantom_id: str) -> tuple[tuple[str, ...], str | None]:
                                               "the whole-phantom metrics are charted (--metric charts another)")
 
 
-def _month(when) -> str:
-    if isinstance(when, dt.datetime):
-        return when.astimezone().strftime("%Y-%m") if when.tzinfo else when.strftime("%Y-%m")
-    return str(when)[:7]
+def _month(when: dt.datetime) -> str:
+    """The calendar month (YYYY-MM) of a stored (aware) time, on the site's wall clock."""
+    return when.astimezone().strftime("%Y-%m")

@@ -17,12 +17,11 @@ from qa.dose import (
     DoseEstimate,
     DoseValues,
     ReferenceLevel,
-    compare_with_level,
     dose_values_from_report,
-    level_status,
     reference_level_for,
 )
 from qa.compliance import dose_checks
+from qa.compliance.registry import reference_level_check
 from qa.errors import InputError, UsageError
 from qa.records.checks import Check, verdict
 from qa.records.dose import StudyDose
@@ -150,12 +149,8 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
 
 def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> Check:
     """Without a protocol: the study's reference level, a warning above it (a reference level is not a dose limit)."""
-    comparison = compare_with_level(values, level, quantity)
-    source = {"rule": "reference level (a warning above it; give --protocol for its rules)", "severity": "warn",
-              "reference_level": level.id if level else None, "reference_kind": level.kind if level else None,
-              "reference_source": level.source if level else None, "body_subtotal": comparison.body_subtotal}
-    measured = None if comparison.value is None else round(comparison.value, 4)
-    return Check(_CHECK_IDS[quantity], level_status(comparison, "warn"), measured, comparison.level, comparison.message, source)
+    return reference_level_check(_CHECK_IDS[quantity], values, level, quantity, "warn",
+                                 {"rule": "reference level (a warning above it; give --protocol for its rules)", "severity": "warn"})
 
 
 def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None = None, protocol: str | None = None,

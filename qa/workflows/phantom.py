@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qa.calcium.scoring import ScoringRequest
 from qa.errors import UsageError
@@ -108,22 +108,16 @@ def run_phantom_qa(
         if store:
             target = access.for_writing()
             run_id, replaced = target.save_phantom_run(result, provenance)
-            run = _replace(run, stored=StoredRun(run_id, replaced, target.display_url))
+            run = replace(run, stored=StoredRun(run_id, replaced, target.display_url))
         if report is not None:
             from qa.workflows.reports import write_phantom_report
 
             try:
                 written = write_phantom_report(run, report, access)
-                run = _replace(run, report=written)
+                run = replace(run, report=written)
             except OSError as exc:  # the result stands (and is stored) even when its report cannot be written
                 warnings.append(f"the report {report} could not be written: {exc}")
-        return _replace(run, warnings=run.warnings + tuple(warnings))
-
-
-def _replace(run: PhantomRun, **changes) -> PhantomRun:
-    from dataclasses import replace
-
-    return replace(run, **changes)
+        return replace(run, warnings=run.warnings + tuple(warnings))
 
 
 def _baseline(access: StoreAccess, volume: CTVolume, procedure: PhantomProcedure, settings, ring: str) -> tuple[Baseline | None, str]:

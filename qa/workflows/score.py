@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
+
+__all__ = ["InputSummary", "ScoreRun", "ScoringRequest", "score_series"]
 from qa.errors import UsageError
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume, SeriesInfo, VolumeSummary

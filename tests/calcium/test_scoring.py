@@ -174,7 +174,7 @@ def test_input_is_not_modified():
 
 
 def test_lesion_centroids_in_patient_coordinates():
-    from qa.dicom.geometry import SliceGeometry
+    from qa.records.volume import SliceGeometry
 
     hu = _blank(n_slices=2)
     hu[1, 4:6, 10:12] = 400.0  # rows 4-5, columns 10-11: centre (4.5, 10.5)
