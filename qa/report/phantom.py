@@ -20,7 +20,7 @@ th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 .pass { background: #dff0d8; color: #2d572c; } .warn { background: #fcf8e3; color: #7a5b00; }
 .fail { background: #f2dede; color: #8a1f1f; } .not_available { background: #eee; color: #555; }
 img { max-width: 100%; } .small { font-size: 0.8em; color: #555; }
-@media print { body { margin: 0.5cm; } h2 { page-break-after: avoid; } img, table { page-break-inside: avoid; } }
+@media print { body { margin: 0.5cm; } h2 { page-break-after: avoid; } img, table, .figure { page-break-inside: avoid; } }
 """
 
 
@@ -77,7 +77,7 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
         f"c<sub>HA</sub> {_fmt(cal['c_ha_mg_per_cm3_hu'], 4)} mg/(cm&sup3; HU). Other lesions inside the insert (noise): "
         f"{d['other_lesions']['n_lesions']}, Agatston {_fmt(d['other_lesions']['agatston'], 1)}.</p>"
     )
-    parts.append("<h2>Located phantom</h2>" + _img(overlay_png, "located inserts and rods"))
+    parts.append("<div class='figure'><h2>Located phantom</h2>" + _img(overlay_png, "located inserts and rods") + "</div>")
     parts.append("<h2>Checks</h2><table><tr><th class='l'>check</th><th class='l'>status</th><th>measured</th><th>expected (tolerance)</th>"
                  "<th>action level</th><th class='l'>message</th></tr>")
     for c in d["checks"]:
@@ -96,8 +96,9 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
             baseline_text += " (of another configuration: this run is not compared with it)"
     parts.append(f"<p class='small'>Baseline: {baseline_text}.</p>")
     if trend_png is not None:
-        parts.append("<h2>Trends</h2><p class='small'>Baseline mean (solid), &plusmn;2 SD (dotted), &plusmn;3 SD (dashed); "
-                     "red rings: runs flagged by the Western Electric rules or the CUSUM.</p>" + _img(trend_png, "control charts"))
+        parts.append("<div class='figure'><h2>Trends</h2><p class='small'>Baseline mean (solid), &plusmn;2 SD (dotted), &plusmn;3 SD "
+                     "(dashed); red rings: runs flagged by the Western Electric rules or the CUSUM.</p>"
+                     + _img(trend_png, "control charts") + "</div>")
     if d.get("warnings"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in d["warnings"]) + "</ul>")
     parts.append(f"<p class='small'>Series {e(d['series']['series_instance_uid'])}, {d['series']['n_slices']} slices; "
