@@ -116,3 +116,13 @@ def test_input_errors_of_every_command_are_one_object(tmp_path, args):
     assert run.returncode == 2, run.stderr[-1500:]
     doc = validate(_one_object(run.stdout), "qa.error/1")
     assert doc["error"]["file"] and "no-such-input" in doc["error"]["file"], doc
+
+
+def test_a_synthetic_image_too_small_for_the_phantom_is_a_usage_error_not_a_bug(tmp_path):
+    """Found by running fuzzed definitions through qa synth phantom: a 64-pixel image crashed (exit 3)."""
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "qa", "synth", "phantom", str(out), "--matrix", "64", "--json"],
+                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr[-1500:]
+    doc = validate(_one_object(run.stdout), "qa.error/1")
+    assert "--matrix" in doc["error"]["hint"] and not out.exists()  # refused before anything is written
