@@ -108,6 +108,9 @@ def load_definition(kind: DefinitionKind, name_or_path: str | Path, *, context: 
     return parsed.record(str(path), hashlib.sha256(raw).hexdigest())
 
 
+# The largest definition file read (the built-in ones are under 20 KiB): a larger one is a mistake.
+MAX_DEFINITION_BYTES = 4 * 2**20
+
 # A built-in id: letters, digits, '.', '_' and '-' (no separator, never a path).
 _ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
@@ -130,6 +133,9 @@ def _locate(kind: DefinitionKind, name_or_path: str | Path) -> Path:
             raise DefinitionError(str(path), None, "no such file", hint=f"check the path of the {kind.what} file")
         if not path.is_file():  # a FIFO, a device or a socket: never opened (it could block forever)
             raise DefinitionError(str(path), None, "is not a regular file", hint=f"give the path of the {kind.what}'s .toml file")
+        if path.stat().st_size > MAX_DEFINITION_BYTES:
+            raise DefinitionError(str(path), None, f"is {path.stat().st_size} bytes: no definition file is larger than "
+                                  f"{MAX_DEFINITION_BYTES // 2**20} MiB", hint=f"give the path of the {kind.what}'s .toml file")
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not enter
         raise DefinitionError(text, None, f"cannot be used as a file name ({exc})",
                               hint=f"check the path of the {kind.what} file") from None

@@ -177,3 +177,20 @@ def test_the_command_exits_2_naming_file_and_key(tmp_path, small_phantom):
         assert doc["schema"] == "qa.error/1" and doc["error"]["file"] == str(path), (what, doc)
         assert doc["error"]["field"] and doc["error"]["field"].startswith(str(key[0])), (what, doc)
         assert str(path) in err and doc["error"]["field"] in err and "Traceback" not in err, (what, err)
+
+
+def test_files_no_person_writes_are_refused_naming_the_file(tmp_path):
+    """Nested thousands deep, larger than any definition, a FIFO (never opened: it would block), a folder."""
+    import os
+
+    deep, big, fifo, folder = tmp_path / "deep.toml", tmp_path / "big.toml", tmp_path / "fifo.toml", tmp_path / "folder.toml"
+    deep.write_text("a = " + "[" * 200_000)
+    big.write_bytes(b"#" * (5 * 2**20))
+    os.mkfifo(fifo)
+    folder.mkdir()
+    for path, words in ((deep, "nested too deeply"), (big, "no definition file is larger"), (fifo, "not a regular file"),
+                        (folder, "is a folder")):
+        for load in LOADERS.values():
+            with pytest.raises(DefinitionError, match=words) as info:
+                load(path)
+            assert info.value.path == str(path)
