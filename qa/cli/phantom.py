@@ -104,7 +104,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             json_out(history, "qa.baseline/1")
         return EXIT_OK
     change = set_baseline(scanner=args.scanner, from_last=args.from_last, reason=args.reason, include_failed=args.include_failed,
-                          procedure=args.procedure, db=args.db)
+                          procedure=args.procedure, phantom=args.phantom, db=args.db)
     b = change.baseline
     print(f"baseline version {change.version} set for {change.scanner.label()} from runs {list(b.run_ids)}", file=out)
     print(f"  configuration: {b.configuration.key}", file=out)
@@ -138,7 +138,8 @@ def print_baselines(out: TextIO, history) -> None:
 def cmd_trend(args: argparse.Namespace) -> int:
     from qa.workflows.charts import scanner_control_charts
 
-    charts = scanner_control_charts(scanner=args.scanner, metric=args.metric, procedure=args.procedure, db=args.db, plot=args.plot)
+    charts = scanner_control_charts(scanner=args.scanner, metric=args.metric, procedure=args.procedure,
+                                    phantom=args.phantom, db=args.db, plot=args.plot)
     out = sys.stderr if args.json else sys.stdout
     print_charts(out, charts, last=args.last)
     if args.json:
@@ -209,12 +210,17 @@ def add_parser(sub) -> None:
               qa phantom phantom.zip --json > run.json
               qa phantom series/ --no-store --method siemens
               qa phantom series/ --procedure /etc/qa/our-phantom-qa.toml --db postgresql+psycopg://qa@db/qa
+              qa phantom series/ --phantom /etc/qa/our-cci.toml --procedure /etc/qa/our-cci-qa.toml
+
+            An id (qrm-cci, daily-phantom-qa) is always a built-in definition, never a file of the
+            working directory; a site's own file is named by its path (with a folder, or ending in
+            .toml).  A site's own phantom is used with a procedure that names its id.
             """
         ),
     )
     p.add_argument("series", nargs="+", metavar="SERIES", help="folder, zip file or DICOM files of the phantom scan")
     p.add_argument("--series-uid", help="pick this series when the input holds several")
-    p.add_argument("--phantom", help="phantom definition id or .toml path (default: the procedure's)")
+    p.add_argument("--phantom", help="phantom definition id or .toml path (default: the procedure's); the procedure must name it")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (default daily-phantom-qa)")
     p.add_argument("--ring", choices=["none", "large", "unspecified"], default="unspecified",
                    help="the extension ring the phantom wore (part of the baseline configuration)")
@@ -250,6 +256,7 @@ def add_parser(sub) -> None:
     p.add_argument("--reason", help="why the baseline changes (kept in the audit trail)")
     p.add_argument("--include-failed", action="store_true", help="allow runs that failed their checks")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path")
+    p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.baseline/1) on stdout")
     p.set_defaults(func=cmd_baseline)
@@ -278,6 +285,7 @@ def add_parser(sub) -> None:
     p.add_argument("--last", type=count, default=0, metavar="N", help="list only the last N runs (charts use all)")
     p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (chart settings)")
+    p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.trend/1) on stdout")
     p.set_defaults(func=cmd_trend)

@@ -263,6 +263,7 @@ def synthesize_phantom(
     (:func:`qa.workflows.synth.synthesize_phantom` loads the definition ``options.phantom`` names.)"""
     opts = (options or SynthOptions()).validated()
     phantom = definition
+    _insert_fits(opts, phantom)  # before anything is written
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
@@ -405,6 +406,16 @@ def synthesize_phantom(
         truth_path=str(truth_path),
         truth=truth,
     )
+
+
+def _insert_fits(opts: SynthOptions, phantom: PhantomDefinition) -> None:
+    """Refuse an image too small for the phantom's insert (its calcifications would fall outside it)."""
+    icx, icy = _Frame(opts).xy(0.0, 0.0)
+    half = opts.pixel_mm * opts.matrix / 2  # the image's half width, in mm from the isocentre
+    if max(abs(icx), abs(icy)) + phantom.insert_diameter_mm / 2 > half:
+        raise UsageError(f"the phantom's insert ({phantom.insert_diameter_mm:g} mm at ({icx:g}, {icy:g}) mm) does not fit in "
+                         f"the image ({opts.matrix} x {opts.pixel_mm:g} mm = {2 * half:g} mm)",
+                         hint="use a larger --matrix or --pixel-mm (or a smaller shift)")
 
 
 def _disk_in_box(x0, y0, ps, n, cx, cy, r, pad, ss):

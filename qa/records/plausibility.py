@@ -60,6 +60,22 @@ RANGES: dict[str, Plausible] = {
     # extended CT scale's top (30710 HU; Klink et al., Eur J Radiol 2008;66:520).
     "hu": Plausible("CT number", "HU", (-32768.0, 65535.0), (-3024.0, 30710.0),
                     "DICOM PS3.3 C.11.1.1.2 (16-bit stored values); extended CT scale, Eur J Radiol 2008;66:520"),
+    # Quantities of the site-editable definition files (phantoms/, procedures/): a value outside the
+    # limits is refused with the file and key (qa.procedures.models); "typical" is not used there.
+    # Sizes of a phantom or a scan: the bore of a clinical CT is 700-800 mm, its table travel < 2 m.
+    "length_mm": Plausible("length", "mm", (0.0, 2000.0), (0.0, 700.0), "our proposal: CT bore 700-800 mm, table travel < 2 m"),
+    "position_mm": Plausible("position", "mm", (-2000.0, 2000.0), (-700.0, 700.0), "our proposal: CT bore and table travel"),
+    "angle_deg": Plausible("angle", "deg", (-360.0, 360.0), (-360.0, 360.0), "one turn either way"),
+    # Hydroxyapatite itself is 3.16 g/cm3 (Ca10(PO4)6(OH)2 crystal density; CRC Handbook): no insert is denser.
+    "density_mgha_cm3": Plausible("HA density", "mg/cm3", (0.0, 3160.0), (0.0, 1000.0), "crystal density of hydroxyapatite, 3.16 g/cm3"),
+    # CT number per mg HA/cm3: about 0.5-2 HU at 70-140 kV (McCollough et al., Radiology 2007;243:527); limits our proposal.
+    "hu_per_mgha_cm3": Plausible("HU per HA density", "HU per mg/cm3", (0.01, 10.0), (0.3, 3.0),
+                                 "McCollough et al., Radiology 2007;243:527 (about 0.5-2 HU per mg/cm3); limits our proposal"),
+    "percent": Plausible("percentage", "%", (0.0, 100.0), (0.0, 100.0), "a share of a whole"),
+    # Times within one heart beat: the longest RR interval of the heart-rate limits (10 bpm) is 6000 ms.
+    "beat_time_ms": Plausible("time within a beat", "ms", (0.0, 6000.0), (0.0, 2000.0), "60000 ms / the 10 bpm heart-rate limit"),
+    # Tube current-time product per rotation: up to ~1300 mA x 2 s on clinical tubes; limits our proposal.
+    "exposure_mas": Plausible("exposure", "mAs", (0.0, 100000.0), (0.0, 3000.0), "vendor tube specifications; limits our proposal"),
     # Rescale slope of a CT image: 1 on every CT scanner we know; our proposal bounds it.
     "rescale_slope": Plausible("Rescale Slope", "", (1e-3, 100.0), (0.1, 10.0), "our proposal (CT uses a unit slope)"),
     # In-plane pixel spacing: a 512 matrix over a 50-500 mm field of view gives 0.1-1.0 mm.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -81,8 +82,9 @@ def run_phantom_qa(
 
     if ring not in ("none", "large", "unspecified"):
         raise UsageError(f"ring must be none, large or unspecified, got {ring!r}")
-    proc = load_procedure(procedure)
-    definition = load_phantom(phantom or proc.phantom)
+    given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, checked with the procedure
+    proc = load_procedure(procedure, phantom=given)
+    definition = given or load_phantom(Path(proc.phantom_path))  # the very file the procedure was checked against
     stage = progress or (lambda label: None)
     scan = scan_inputs(series, progress=stage("reading headers"))
     volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
