@@ -132,3 +132,134 @@ def test_scanner_lookups_are_unambiguous(tmp_path):
         assert json.loads(out)["scanner"]["id"] == expected
     code, out, err = _qa("baseline", "show", "--scanner", "  ", "--db", db, "--json")
     assert code == 2 and json.loads(out)["schema"] == "qa.error/1"
+
+
+# ---------------------------------------------------------------------------------------------
+# The upgrade of an existing store (revision 0003): scanners merged under a blank serial are split.
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "store-0.1.0"
+
+
+def _connect(kind: str, url: str):
+    if kind == "sqlite":
+        import sqlite3
+
+        return sqlite3.connect(url.removeprefix("sqlite:///"))
+    import psycopg
+
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+
+
+def _merge_as_anonymised(kind: str, url: str, *, mix_baseline: bool = False) -> dict:
+    """The 0.1.0 store as qa wrote it had CT-A and CT-B (one model) been exported without serial
+    numbers: one scanner row (serial ""), every run's document without a serial.  Plain SQL, no qa.
+    Returns {station: [run ids]}."""
+    p = "?" if kind == "sqlite" else "%s"
+    connection = _connect(kind, url)
+    try:
+        cur = connection.cursor()
+        cur.execute("SELECT manufacturer, model FROM scanners WHERE id = 1")
+        manufacturer, model = cur.fetchone()
+        for table in ("phantom_runs", "baselines", "audit_events"):
+            cur.execute(f"UPDATE {table} SET scanner_id = 1 WHERE scanner_id = 2")
+        cur.execute("DELETE FROM scanners WHERE id = 2")
+        cur.execute("UPDATE scanners SET serial = '' WHERE id = 1")
+        cur.execute("SELECT id, document FROM phantom_runs ORDER BY id")
+        stations: dict = {}
+        for run_id, document in cur.fetchall():
+            doc = json.loads(document)
+            doc["scanner"].update(manufacturer=manufacturer, model=model, device_serial_number=None)
+            stations.setdefault(doc["scanner"]["station_name"], []).append(run_id)
+            cur.execute(f"UPDATE phantom_runs SET document = {p} WHERE id = {p}", (json.dumps(doc, sort_keys=True), run_id))
+        if mix_baseline:  # CT-B's baseline as if set from runs of both stations
+            cur.execute("SELECT id, run_ids FROM baselines WHERE configuration_key LIKE '%2.5%' ORDER BY id")
+            baseline_id, run_ids = cur.fetchone()
+            mixed = json.loads(run_ids)[:-1] + [stations["CT-A"][0]]
+            cur.execute(f"UPDATE baselines SET run_ids = {p} WHERE id = {p}", (json.dumps(mixed), baseline_id))
+        connection.commit()
+        return stations
+    finally:
+        connection.close()
+
+
+def _essentials(trend: dict) -> dict:
+    """What a trend says about its runs, independent of time zones and of the scanner's serial."""
+    return {"baseline_version": trend["baseline_version"],
+            "metrics": {m: {"baseline": v["baseline"], "runs": [(r["run_id"], r["value"], r["z"], r["flags"]) for r in v["runs"]]}
+                        for m, v in trend["metrics"].items()}}
+
+
+@pytest.fixture(params=["sqlite", "sqlite-at-0002", "postgresql"])
+def merged_store(request, tmp_path):
+    """(kind, url) of a copy of the 0.1.0 store fixture (SQLite, SQLite already at revision 0002 as
+    the previous qa left it, PostgreSQL) before the merge is applied."""
+    import shutil
+
+    if request.param.startswith("sqlite"):
+        path = tmp_path / "merged.sqlite"
+        shutil.copyfile(FIXTURES / "qa-0.1.0.sqlite", path)
+        url = f"sqlite:///{path}"
+        if request.param == "sqlite-at-0002":
+            import sqlalchemy as sa
+            from alembic import command
+
+            from qa.store.upgrade import alembic_config
+
+            engine = sa.create_engine(url)
+            try:
+                with engine.begin() as c:
+                    command.stamp(alembic_config(c), "0001")
+                    command.upgrade(alembic_config(c), "0002")
+            finally:
+                engine.dispose()
+        return "sqlite", url
+    sys.path.insert(0, str(FIXTURES.parents[1] / "store"))
+    from old_store import load_postgresql_dump
+
+    url = request.getfixturevalue("postgres_database")()
+    load_postgresql_dump(url)
+    return "postgresql", url
+
+
+def test_the_upgrade_splits_scanners_merged_without_serial(merged_store):
+    kind, url = merged_store
+    stations = _merge_as_anonymised(kind, url)
+    runs = {}
+    for station in ("CT-A", "CT-B"):
+        code, out, err = _qa("trend", "--scanner", station, "--json", "--db", url)
+        assert code == 0, err
+        runs[station] = json.loads(out)
+        expected = json.loads((FIXTURES / f"trend-{station}.json").read_text())
+        # every run, value, z-score, flag and baseline is what 0.1.0 charted for that scanner alone
+        assert _essentials(runs[station]) == _essentials(expected)
+        assert runs[station]["scanner"]["identity_basis"] == "station_name"
+    assert runs["CT-A"]["scanner"]["id"] == 1  # the row's own station keeps its id
+    store = Store(url)
+    try:
+        by_id = {s.id: s for s in store.scanners()}
+        assert len(by_id) == 2
+        for station, run_ids in stations.items():
+            scanner_id = runs[station]["scanner"]["id"]
+            assert sorted(r.id for r in store.phantom_runs(scanner_id)) == sorted(run_ids)
+        splits = [e for e in store.audit_trail() if e["event"] == "scanner_split"]
+        assert {e["scanner_id"] for e in splits} == set(by_id)
+    finally:
+        store.close()
+
+
+def test_a_baseline_mixing_two_scanners_is_withdrawn_on_upgrade(tmp_path):
+    import shutil
+
+    path = tmp_path / "merged.sqlite"
+    shutil.copyfile(FIXTURES / "qa-0.1.0.sqlite", path)
+    url = f"sqlite:///{path}"
+    _merge_as_anonymised("sqlite", url, mix_baseline=True)
+    code, out, err = _qa("trend", "--scanner", "CT-B", "--json", "--db", url)
+    assert code == 0, err
+    assert json.loads(out)["baseline_version"] is None  # never judged against runs of another scanner
+    store = Store(url)
+    try:
+        withdrawn = [e for e in store.audit_trail() if e["event"] == "baseline_withdrawn"]
+        assert len(withdrawn) == 1 and "set a new baseline" in withdrawn[0]["details"]["why"]
+    finally:
+        store.close()

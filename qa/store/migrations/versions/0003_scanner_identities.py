@@ -97,8 +97,9 @@ def _identify_and_split(bind) -> None:
                 values = {"manufacturer": row.manufacturer, "model": row.model, "serial": row.serial,
                           "station_name": identity.station_name, "first_seen": first_seen,
                           "identity_basis": identity.identity_basis}
-                scanner_id = int(bind.execute(_scanners.insert().values(**values, identity_key=f"pending-{row.id}-{key}"))
-                                 .inserted_primary_key[0])
+                pending = f"pending-{row.id}-{key}"
+                bind.execute(_scanners.insert().values(**values, identity_key=pending))
+                scanner_id = int(bind.execute(sa.select(_scanners.c.id).where(_scanners.c.identity_key == pending)).scalar_one())
                 _set_identity(bind, scanner_id, identity, _unique(key, scanner_id, used))
                 bind.execute(_runs.update().where(_runs.c.id.in_([r.id for r in runs])).values(scanner_id=scanner_id))
             scanner_of.update({r.id: scanner_id for r in runs})
