@@ -191,7 +191,7 @@ class Store:
         right) is a clear error saying nothing was stored, not an internal error."""
         try:
             return action()
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InternalError) as exc:
             text = str(exc.orig).strip() if getattr(exc, "orig", None) is not None else str(exc)
             denied = getattr(exc.orig, "sqlstate", None) in ("42501", "25006") or any(
                 word in text.lower() for word in ("readonly", "read-only", "permission denied"))
