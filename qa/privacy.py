@@ -6,8 +6,11 @@ value gets the same pseudonym wherever the same site secret is used; without the
 pseudonym cannot be reversed or recomputed.
 
 The site secret (32 random bytes) is created on first use in the user's configuration folder
-(``platformdirs.user_config_dir("qa")/site-secret``) with file mode 0600; ``QA_SECRET_FILE``
-points elsewhere.  It is never stored in the database.  **Several workstations, one site**: give
+(``platformdirs.user_config_dir("qa")/site-secret``) with file mode 0600, atomically (a private
+candidate file linked into place: the first of several processes wins, the others read it);
+``QA_SECRET_FILE`` points elsewhere.  A secret that is a symbolic link, not exactly 32 bytes,
+readable by others, owned by another user, or in a folder anyone may write is refused, saying
+what to do: a key that others could read or choose would make the pseudonyms reversible.  It is never stored in the database.  **Several workstations, one site**: give
 them the same secret, so that one study gets one pseudonym everywhere: create it once (any ``qa``
 command that reads an exam does), copy the file to each workstation over a secure channel
 (``install -m 600 site-secret ~/.config/qa/site-secret``) or point ``QA_SECRET_FILE`` at a copy
