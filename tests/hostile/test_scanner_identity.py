@@ -26,6 +26,21 @@ def _qa(*args: str, env: dict | None = None) -> tuple[int, str, str]:
     return out.returncode, out.stdout, out.stderr
 
 
+@pytest.fixture
+def qa_main(capsys):
+    """The command line's ``main`` in this process (fast; the child-process runs above show the real
+    command): (exit code, stdout, stderr)."""
+    from qa.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 @pytest.fixture(scope="module")
 def anonymised(tmp_path_factory):
     """Phantom series of two scanners of one model exported without serial numbers (CT-1 twice,
@@ -79,7 +94,7 @@ def test_two_scanners_without_serial_get_two_trends_and_the_same_station_one(ano
         store.close()
 
 
-def test_the_command_says_which_identity_it_used(anonymised, tmp_path):
+def test_the_command_says_which_identity_it_used(anonymised, tmp_path, qa_main):
     db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
     code, out, err = _qa("phantom", anonymised["ct1-placeholder"], "--ring", "none", "--db", db, "--json")
     assert code in (0, 1), err
@@ -88,7 +103,7 @@ def test_the_command_says_which_identity_it_used(anonymised, tmp_path):
     assert doc["scanner"]["identity"] == "station name CT-1"
     assert any("no serial number" in w for w in doc["warnings"])
     assert "identified by station name CT-1" in err and "no serial number" in err
-    code, out, err = _qa("trend", "--scanner", "ct-1", "--db", db, "--json")
+    code, out, err = qa_main("trend", "--scanner", "ct-1", "--db", db, "--json")
     assert code == 0, err
     assert json.loads(out)["scanner"]["identity_basis"] == "station_name"
 
@@ -113,7 +128,7 @@ def test_a_serial_seen_later_keeps_the_scanner_and_is_audited(tmp_path):
         store.close()
 
 
-def test_scanner_lookups_are_unambiguous(tmp_path):
+def test_scanner_lookups_are_unambiguous(tmp_path, qa_main):
     db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
     store = Store(db)
     try:
@@ -122,15 +137,15 @@ def test_scanner_lookups_are_unambiguous(tmp_path):
         c = store.scanner_id(ScannerIdentity("GE", "Revolution", None, "CT-3"))
     finally:
         store.close()
-    code, out, err = _qa("baseline", "show", "--scanner", "ct-shared", "--db", db, "--json")
+    code, out, err = qa_main("baseline", "show", "--scanner", "ct-shared", "--db", db, "--json")
     assert code == 2
     message = json.loads(out)["error"]["message"]
     assert f"#{a} " in message and f"#{b} " in message and f"#{c} " not in message
     for query, expected in (("sn-2", b), (" SN-1 ", a), ("ct-3", c), (f"#{c}", c)):
-        code, out, err = _qa("baseline", "show", "--scanner", query, "--db", db, "--json")
+        code, out, err = qa_main("baseline", "show", "--scanner", query, "--db", db, "--json")
         assert code == 0, err
         assert json.loads(out)["scanner"]["id"] == expected
-    code, out, err = _qa("baseline", "show", "--scanner", "  ", "--db", db, "--json")
+    code, out, err = qa_main("baseline", "show", "--scanner", "  ", "--db", db, "--json")
     assert code == 2 and json.loads(out)["schema"] == "qa.error/1"
 
 
@@ -221,12 +236,12 @@ def merged_store(request, tmp_path):
     return "postgresql", url
 
 
-def test_the_upgrade_splits_scanners_merged_without_serial(merged_store):
+def test_the_upgrade_splits_scanners_merged_without_serial(merged_store, qa_main):
     kind, url = merged_store
     stations = _merge_as_anonymised(kind, url)
     runs = {}
     for station in ("CT-A", "CT-B"):
-        code, out, err = _qa("trend", "--scanner", station, "--json", "--db", url)
+        code, out, err = qa_main("trend", "--scanner", station, "--json", "--db", url)
         assert code == 0, err
         runs[station] = json.loads(out)
         expected = json.loads((FIXTURES / f"trend-{station}.json").read_text())
