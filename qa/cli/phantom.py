@@ -55,7 +55,7 @@ def print_phantom(out: TextIO, result) -> None:
           f"rotation {loc.rotation_deg:+.1f} deg{' (mirrored)' if loc.mirrored else ''}, calcifications at z "
           f"{loc.calcification_slab_z_mm:.1f} mm, rods at z {loc.rod_slab_z_mm:.1f} mm", file=out)
     print(f"Scanner  {s.manufacturer} {s.model}, serial {s.device_serial_number or '?'}, station "
-          f"{s.station_name or '?'}", file=out)
+          f"{s.station_name or '?'}; identified by {s.identity}", file=out)
     a = result.acquisition
     print(f"Scan     {fmt(a.kvp, 0)} kVp, {fmt(a.slice_thickness_mm, 2)} mm, kernel {a.kernel}, CTDIvol "
           f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring}, acquired {a.acquisition_datetime or '?'}", file=out)

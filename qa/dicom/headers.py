@@ -171,6 +171,8 @@ def read_headers(group) -> AcquisitionHeaders:
         model=info.model,
         device_serial_number=info.device_serial_number,
         station_name=info.station_name,
+        device_uid=info.device_uid,
+        institution_name=info.institution_name,
         software_versions=_text(attr.lookup(ds0, "SoftwareVersions")),
         n_images=len(group.images),
         kvp=kvp,
