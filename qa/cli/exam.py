@@ -129,7 +129,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
     p.add_argument("--ecg", metavar="TRACE", help="the exam's ECG trace: adds heart_rate from the trace, rhythm and exposure_timing")
     p.add_argument("--lead", help="ECG lead to use (with --ecg)")
-    p.add_argument("--plot", metavar="FILE.png", help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows")
+    p.add_argument("--plot", metavar="FILE.png", help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows (written whole; if it "
+                   "cannot be written: exit 2, nothing written)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.check/1) on stdout")
     p.set_defaults(func=cmd_check)
 

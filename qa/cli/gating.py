@@ -87,6 +87,7 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", help="exam protocol id or .toml path (phase window, gating settings; default cac-standard)")
     p.add_argument("--lead", help="lead to use (default: II for DICOM ECGs, the first signal of a WFDB record)")
     p.add_argument("--fs", type=positive, metavar="HZ", help="sampling rate of a CSV trace without a time_s column")
-    p.add_argument("--plot", metavar="FILE.png", help="write the ECG strip with R-peaks and exposure windows")
+    p.add_argument("--plot", metavar="FILE.png", help="write the ECG strip with R-peaks and exposure windows (written whole; if it cannot be "
+                   "written: exit 2, nothing written)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.gating/1) on stdout")
     p.set_defaults(func=cmd_gating)

@@ -221,7 +221,8 @@ def add_parser(sub) -> None:
     add_scoring_options(p, method_default=None, c_ha=False)  # c_HA comes from the phantom's own rods
     _add_db(p)
     p.add_argument("--no-store", action="store_true", help="do not store the run")
-    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (written whole or not at all; if it cannot be "
+                   "written, the run still stands: stored, exit 0/1, the error in the warnings)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.phantom/1) on stdout")
     p.set_defaults(func=cmd_phantom)
 
@@ -276,7 +277,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scanner", required=True, help="scanner id, station name or serial number")
     p.add_argument("--metric", help="one metric id (default: the main ones)")
     p.add_argument("--last", type=count, default=0, metavar="N", help="list only the last N runs (charts use all)")
-    p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG")
+    p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG (written whole; if it cannot be "
+                   "written: exit 2, nothing written)")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (chart settings)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.trend/1) on stdout")
