@@ -113,8 +113,10 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]], align: str | None = None) -> str:
-    """A plain-text table; ``align`` is a string of 'l'/'r' per column."""
+    """A plain-text table; ``align`` is a string of 'l'/'r' per column.  Cells are escaped
+    (:func:`escape_controls`) before they are measured, so that a hostile cell keeps its column."""
     align = align or "l" + "r" * (len(headers) - 1)
+    rows = [[escape_controls(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
