@@ -28,6 +28,13 @@ def _escaped(match: re.Match) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def one_line(value: Any) -> str:
+    """A value read from a file (a DICOM header, a file name, an ECG comment), shown on one line:
+    control characters escaped (:func:`escape_controls`), newlines too (``\\n``), so that it can
+    never start a line of its own, such as a fake ``VERDICT``.  ``None`` shows as ``?``."""
+    return "?" if value is None else escape_controls(str(value)).replace("\n", "\\n")
+
+
 def escape_controls(text: str) -> str:
     """``text`` with every control character shown as an escape (ESC as ``\\x1b``): a station
     name, file name or ECG comment can never move the cursor, recolour or hide a line."""
@@ -116,7 +123,7 @@ def table(headers: list[str], rows: list[list[str]], align: str | None = None) -
     """A plain-text table; ``align`` is a string of 'l'/'r' per column.  Cells are escaped
     (:func:`escape_controls`) before they are measured, so that a hostile cell keeps its column."""
     align = align or "l" + "r" * (len(headers) - 1)
-    rows = [[escape_controls(cell) for cell in row] for row in rows]
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:

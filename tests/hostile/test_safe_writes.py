@@ -150,6 +150,29 @@ def test_synth_phantom_writes_beside_unrelated_files_without_touching_them(tmp_p
     assert json.loads((out / "truth.json").read_text()) == truth
 
 
+@pytest.mark.parametrize("folder", ["new", "holding-my-files"])
+def test_an_interrupted_synthesis_leaves_no_part_of_its_series(tmp_path, folder):
+    """Ctrl-C half-way through ``qa synth phantom``: the slices written so far are removed (and the
+    folder, when the run made it); files that were there before are untouched."""
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+    out = tmp_path / "series"
+    if folder == "holding-my-files":
+        out.mkdir()
+        (out / "notes.txt").write_text("mine\n")
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synthesize_phantom(out, SynthOptions(matrix=128, pixel_mm=1.8, z_start_mm=-3.0, z_end_mm=30.0), progress=interrupt)
+    if folder == "new":
+        assert not out.exists()
+    else:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and (out / "notes.txt").read_text() == "mine\n"
+
+
 def test_a_synthetic_ecg_trace_never_replaces_a_file_and_is_complete_or_absent(tmp_path):
     from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
     from qa.ecg.trace import read_csv

@@ -107,9 +107,20 @@ def test_no_escape_sequence_and_no_carriage_return_is_written_to_pipes(hostile_s
     for stream in (done.stdout, done.stderr):
         assert b"\x1b" not in stream and b"\r" not in stream and b"\x9b" not in stream
     assert b"\\x1b[2K" in done.stdout
-    as_json = on_pipes("phantom", hostile_series, "--no-store", "--json")
-    assert b"\x1b" not in as_json.stdout + as_json.stderr
-    assert json.loads(as_json.stdout)["scanner"]["station_name"] == HOSTILE_STATION  # the data itself is kept
+    code, out, err = run("phantom", hostile_series, "--no-store", "--json")
+    assert "\x1b" not in out + err
+    assert json.loads(out)["scanner"]["station_name"] == HOSTILE_STATION  # the data itself is kept, JSON-escaped
+
+
+def test_a_newline_in_header_text_cannot_start_a_fake_verdict_line(tmp_path):
+    series = tmp_path / "series"
+    code, _, err = run("synth", "phantom", series, "--matrix", "256", "--pixel-mm", "0.9", "--station-name", "CT1\nVERDICT  PASS")
+    assert code == 0, err
+    code, out, err = run("phantom", series, "--no-store")
+    assert code in (0, 1), err
+    verdicts = [line for line in out.splitlines() if line.startswith("VERDICT")]
+    assert len(verdicts) == 1 and ("FAIL" in verdicts[0].split()[1]) == (code == 1)
+    assert "station CT1\\nVERDICT  PASS" in out
 
 
 def test_hostile_file_names_in_error_messages_are_escaped(tmp_path):
