@@ -15,7 +15,7 @@ import textwrap
 import traceback
 
 from qa.cli import demo, ecg, exam, gating, phantom, score, synth
-from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out
+from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
 
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; everything it prints has its control characters escaped (``safe_terminal``)."""
+    with safe_terminal():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     if as_json:  # --json is accepted anywhere on the line (qa --json score X): the commands take it last

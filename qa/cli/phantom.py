@@ -19,6 +19,7 @@ from qa.cli.common import (
     fmt,
     json_out,
     local_time,
+    one_line,
     progress_stages,
     short,
     table,
@@ -42,7 +43,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     if run.report:
         print(f"report   {run.report}", file=out)
     for w in run.warnings[len(run.result.warnings):]:  # the analysis' own were printed with it
-        print(f"warning: {w}", file=out)
+        print(f"warning: {one_line(w)}", file=out)
     if args.json:
         json_out(run, "qa.phantom/1")
     return EXIT_FAIL if run.verdict == "fail" else EXIT_OK
@@ -54,11 +55,11 @@ def print_phantom(out: TextIO, result) -> None:
     print(f"Phantom  {result.phantom}: axis ({loc.insert_center_mm[0]:.1f}, {loc.insert_center_mm[1]:.1f}) mm, "
           f"rotation {loc.rotation_deg:+.1f} deg{' (mirrored)' if loc.mirrored else ''}, calcifications at z "
           f"{loc.calcification_slab_z_mm:.1f} mm, rods at z {loc.rod_slab_z_mm:.1f} mm", file=out)
-    print(f"Scanner  {s.manufacturer} {s.model}, serial {s.device_serial_number or '?'}, station "
-          f"{s.station_name or '?'}; identified by {s.identity}", file=out)
+    print(f"Scanner  {one_line(s.manufacturer)} {one_line(s.model)}, serial {one_line(s.device_serial_number or None)}, station "
+          f"{one_line(s.station_name or None)}; identified by {one_line(s.identity)}", file=out)
     a = result.acquisition
-    print(f"Scan     {fmt(a.kvp, 0)} kVp, {fmt(a.slice_thickness_mm, 2)} mm, kernel {a.kernel}, CTDIvol "
-          f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring}, acquired {a.acquisition_datetime or '?'}", file=out)
+    print(f"Scan     {fmt(a.kvp, 0)} kVp, {fmt(a.slice_thickness_mm, 2)} mm, kernel {one_line(a.kernel)}, CTDIvol "
+          f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring}, acquired {one_line(a.acquisition_datetime or None)}", file=out)
     cal = result.calibration
     if cal.c_ha_mg_per_cm3_hu is not None:
         print(f"Rods     water {cal.water_hu:.1f} HU (noise SD {cal.noise_hu:.1f} HU), HA-200 {cal.ha200_hu:.1f} HU, "
@@ -86,7 +87,7 @@ def print_phantom(out: TextIO, result) -> None:
     print(table(["check", "status", "measured", "expected", "message"], check_rows, align="lllll"), file=out)
     print("", file=out)
     for w in result.warnings:
-        print(f"warning: {w}", file=out)
+        print(f"warning: {one_line(w)}", file=out)
     print(f"VERDICT  {result.verdict_message}", file=out)
 
 
@@ -106,7 +107,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     change = set_baseline(scanner=args.scanner, from_last=args.from_last, reason=args.reason, include_failed=args.include_failed,
                           procedure=args.procedure, phantom=args.phantom, db=args.db)
     b = change.baseline
-    print(f"baseline version {change.version} set for {change.scanner.label()} from runs {list(b.run_ids)}", file=out)
+    print(f"baseline version {change.version} set for {one_line(change.scanner.label())} from runs {list(b.run_ids)}", file=out)
     print(f"  configuration: {b.configuration.key}", file=out)
     for key in change.shown_metrics:
         stats = b.stats.get(key)
@@ -118,7 +119,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def print_baselines(out: TextIO, history) -> None:
-    print(f"Scanner  {history.scanner.label()}", file=out)
+    print(f"Scanner  {one_line(history.scanner.label())}", file=out)
     if not history.baselines:
         print("no baseline yet: run the daily QA at least 5 times, then: qa baseline set --scanner "
               f"{history.scanner.id} --from-last 5", file=out)
@@ -148,7 +149,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 
 def print_charts(out: TextIO, charts, *, last: int = 0) -> None:
-    print(f"Scanner  {charts.scanner.label()}: {charts.n_runs} run(s)", file=out)
+    print(f"Scanner  {one_line(charts.scanner.label())}: {charts.n_runs} run(s)", file=out)
     if not charts.n_runs:
         return
     nc = charts.not_charted
@@ -227,7 +228,8 @@ def add_parser(sub) -> None:
     add_scoring_options(p, method_default=None, c_ha=False)  # c_HA comes from the phantom's own rods
     _add_db(p)
     p.add_argument("--no-store", action="store_true", help="do not store the run")
-    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (written whole or not at all; if it cannot be "
+                   "written, the run still stands: stored, exit 0/1, the error in the warnings)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.phantom/1) on stdout")
     p.set_defaults(func=cmd_phantom)
 
@@ -283,7 +285,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scanner", required=True, help="scanner id, station name or serial number")
     p.add_argument("--metric", help="one metric id (default: the main ones)")
     p.add_argument("--last", type=count, default=0, metavar="N", help="list only the last N runs (charts use all)")
-    p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG")
+    p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG (written whole; if it cannot be "
+                   "written: exit 2, nothing written)")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (chart settings)")
     p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)

@@ -20,6 +20,7 @@ rate, per-stack acquisition times).  A ``truth.json`` sidecar records the ground
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -38,9 +39,11 @@ from qa.dicom.write import (
     Uids,
     ct_image,
     encode_hu,
+    save_dataset,
     scout_image,
 )
 from qa.errors import InputError, UsageError
+from qa.outputs import write_file
 from qa.phantom.definition import PhantomDefinition
 from qa.records.serialize import Record
 
@@ -262,11 +265,11 @@ def synthesize_phantom(
 
     (:func:`qa.workflows.synth.synthesize_phantom` loads the definition ``options.phantom`` names.)"""
     opts = (options or SynthOptions()).validated()
-    phantom = definition
-    _insert_fits(opts, phantom)  # before anything is written
+    _insert_fits(opts, definition)  # before anything is written
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name == "truth.json"]
     if existing:
@@ -274,6 +277,24 @@ def synthesize_phantom(
             str(out), None, f"already holds a series ({len(existing)} files); choose an empty folder",
             hint="pass a new OUT_DIR, or delete the old files first",
         )
+    created: list[Path] = []  # every file is new (never over another file); a failed run removes them all
+    try:
+        return _synthesize(out, opts, definition, progress, created)
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _synthesize(out: Path, opts: SynthOptions, phantom: PhantomDefinition, progress, created: list[Path]) -> SynthResult:
+    def save(ds, path: Path) -> None:
+        save_dataset(ds, path, replace=False)
+        created.append(path)
+
     rng = np.random.default_rng(opts.seed)
     frame = _Frame(opts)
     n = opts.matrix
@@ -365,12 +386,12 @@ def synthesize_phantom(
             study_start=start, acquisition_time=acq_time, stack=stack,
         )
         path = out / names[k]
-        ds.save_as(path, enforce_file_format=True)
+        save(ds, path)
         files.append(str(path))
     written = [Path(f).name for f in files]
     if opts.scout:
         scout_path = out / ("scout.dcm" if not opts.shuffle else f"S{int(rng.integers(16**7)):07X}.dcm")
-        scout_image(header, ids, start, opts.table_z_mm + 150.0).save_as(scout_path, enforce_file_format=True)
+        save(scout_image(header, ids, start, opts.table_z_mm + 150.0), scout_path)
         written.append(scout_path.name)
     if progress is not None:
         progress(n_slices, n_slices)
@@ -398,7 +419,8 @@ def synthesize_phantom(
         "files": written,
     }
     truth_path = out / "truth.json"
-    truth_path.write_text(json.dumps(truth, indent=2))
+    write_file(truth_path, json.dumps(truth, indent=2), replace=False)
+    created.append(truth_path)
     return SynthResult(
         out_dir=str(out),
         files=tuple(files),

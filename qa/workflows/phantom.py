@@ -116,11 +116,16 @@ def run_phantom_qa(
         if report is not None:
             from qa.workflows.reports import write_phantom_report
 
+            # The run stands (stored, its verdict and exit code) even when its report cannot be written:
+            # the report error is one of its warnings, and no part of the report is left (qa.outputs).
             try:
                 written = write_phantom_report(run, report, access)
                 run = replace(run, report=written)
-            except OSError as exc:  # the result stands (and is stored) even when its report cannot be written
+            except OSError as exc:
                 warnings.append(f"the report {report} could not be written: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a bug in the report must not contradict the stored run
+                warnings.append(f"the report {report} could not be written: internal error ({type(exc).__name__}: {exc}); "
+                                "please report it")
         return replace(run, warnings=run.warnings + tuple(warnings))
 
 
