@@ -21,6 +21,7 @@ from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.errors import InputError
+from qa.records.plausibility import ImpossibleValue
 from qa.records.headers import AcquisitionHeaders, Stack
 from qa.records.identity import vendor_of
 
@@ -143,6 +144,8 @@ def read_headers(group) -> AcquisitionHeaders:
         if increment is not None:
             sources["slice_increment_mm"] = "ImagePositionPatient along the slice normal (median step)"
         images = [images[i] for i in stack.order]
+    except ImpossibleValue:
+        raise
     except InputError as exc:
         warnings.append(f"slice increment not available: {exc.message}")
 
