@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import InputError
+from qa.records.plausibility import require_possible, unusual
 
 if TYPE_CHECKING:
     from qa.dicom.images import ImageRef
@@ -64,6 +65,15 @@ def check_matrix(images: Sequence[ImageRef]) -> tuple[int, int, tuple[float, flo
             raise InputError(img.label, "Rows/Columns", f"is {img.rows} x {img.columns}: an empty image", hint=_HINT_CONSISTENT)
         if min(img.pixel_spacing) <= 0:
             raise InputError(img.label, "PixelSpacing", f"must be positive, is {list(img.pixel_spacing)}", hint=_HINT_CONSISTENT)
+        # Impossible values are refused here, before any pixel is decoded or memory allocated.
+        require_possible("matrix_pixels", img.rows, path=img.label, field="Rows")
+        require_possible("matrix_pixels", img.columns, path=img.label, field="Columns")
+        for value in img.pixel_spacing:
+            require_possible("pixel_spacing_mm", value, path=img.label, field="PixelSpacing")
+        if img.slice_thickness is not None:
+            require_possible("slice_thickness_mm", img.slice_thickness, path=img.label, field="SliceThickness")
+        if img.rescale_slope is not None and img.rescale_slope != 0:
+            require_possible("rescale_slope", img.rescale_slope, path=img.label, field="RescaleSlope")
         if img.rescale_slope is None:
             raise InputError(img.label, "RescaleSlope", "is missing: stored values cannot be converted to HU", hint=_HINT_CONSISTENT)
         if img.rescale_intercept is None:
@@ -88,6 +98,24 @@ def check_matrix(images: Sequence[ImageRef]) -> tuple[int, int, tuple[float, flo
                 hint="the series mixes fields of view; " + _HINT_CONSISTENT,
             )
     return int(rows), int(cols), (float(ref[0]), float(ref[1]))
+
+
+def unusual_geometry(first: ImageRef, increment_mm: float | None) -> list[str]:
+    """Flagged warnings for a series whose (possible) matrix, spacing, thickness, increment or
+    rescale slope is outside the usual range (:mod:`qa.records.plausibility`)."""
+    where = first.label
+    notes = [
+        unusual("matrix_pixels", first.rows, field="Rows", where=where)
+        or unusual("matrix_pixels", first.columns, field="Columns", where=where),
+        unusual("pixel_spacing_mm", min(first.pixel_spacing), field="PixelSpacing", where=where)
+        or unusual("pixel_spacing_mm", max(first.pixel_spacing), field="PixelSpacing", where=where),
+        unusual("rescale_slope", first.rescale_slope, field="RescaleSlope", where=where),
+    ]
+    if first.slice_thickness is not None:
+        notes.append(unusual("slice_thickness_mm", first.slice_thickness, field="SliceThickness", where=where))
+    if increment_mm is not None:
+        notes.append(unusual("slice_increment_mm", increment_mm, field="ImagePositionPatient (slice increment)", where=where))
+    return list(dict.fromkeys(n for n in notes if n))
 
 
 def slice_normal(images: Sequence[ImageRef]) -> np.ndarray:
@@ -138,6 +166,9 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
     """
     rows, cols, spacing = check_matrix(images)
     normal = slice_normal(images)
+    for img in images:
+        for value in img.position:
+            require_possible("position_mm", value, path=img.label, field="ImagePositionPatient")
     positions = np.array([img.position for img in images], dtype=float)
     along = positions @ normal
     order = np.argsort(along, kind="stable")
@@ -160,6 +191,7 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
             )
     regular = steps[steps <= GAP_FACTOR * smallest_positive]
     increment = float(np.median(regular))
+    require_possible("slice_increment_mm", increment, path=ordered[1].label, field="ImagePositionPatient (slice increment)")
     for k, step in enumerate(steps):
         if step > GAP_FACTOR * increment:
             a, b = ordered[k], ordered[k + 1]

@@ -166,7 +166,7 @@ def analyze_phantom(
         verdict_message=message,
         protocol_ok=protocol_ok,
         baseline=baseline,
-        warnings=tuple(list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
+        warnings=tuple(list(volume.warnings) + list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
         phantom_ref=definition.ref,
         sop_instance_uids=volume.sop_instance_uids,
     )

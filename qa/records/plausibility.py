@@ -66,7 +66,7 @@ RANGES: dict[str, Plausible] = {
     "pixel_spacing_mm": Plausible("pixel spacing", "mm", (0.01, 10.0), (0.1, 2.0),
                                   "our proposal from clinical CT fields of view 50-500 mm over 256-1024 pixels"),
     # Image matrix (Rows, Columns): CT images are 512 x 512, some 768 or 1024 (DICOM PS3.3 C.8.2.1).
-    "matrix_pixels": Plausible("image matrix", "pixels", (16.0, 4096.0), (256.0, 1024.0),
+    "matrix_pixels": Plausible("image matrix", "pixels", (1.0, 4096.0), (256.0, 1024.0),
                                "our proposal; CT Image IOD images are typically 512 x 512 (DICOM PS3.3 C.8.2.1)"),
     # Reconstructed slice thickness: calcium scoring uses 2.5-3 mm (SCCT 2021, J Cardiovasc Comput Tomogr 15:192).
     "slice_thickness_mm": Plausible("slice thickness", "mm", (0.05, 50.0), (0.5, 10.0),
@@ -98,6 +98,9 @@ RANGES: dict[str, Plausible] = {
     # Slice increment (distance between slice centres): calcium scoring reconstructs at 1.5-3 mm.
     "slice_increment_mm": Plausible("slice increment", "mm", (0.01, 50.0), (0.25, 10.0),
                                     "our proposal; calcium scoring uses 1.5-3 mm increments (SCCT 2021 guideline)"),
+    # Patient coordinates (ImagePositionPatient): a table position is within about 2 m of the
+    # origin; 100 m is our bound for "a coordinate at all" (it keeps every sum finite).
+    "position_mm": Plausible("patient coordinate", "mm", (-1.0e5, 1.0e5), (-3000.0, 3000.0), "our proposal"),
     # Lengths of a scan (scanning length, collimation, reconstruction field): never negative;
     # a clinical CT table travels at most about 2 m (our proposal).
     "length_mm": Plausible("length", "mm", (0.0, 5000.0), (0.0, 2000.0), "our proposal (CT table travel about 2 m)"),
@@ -111,8 +114,10 @@ RANGES: dict[str, Plausible] = {
                                  "Deak et al., Radiology 2010;257:158 (ICRP 103 k-factors 0.001-0.03); limits our proposal"),
     # Cardiac trigger phase: a percentage of the R-R interval (DICOM PS3.3 C.7.6.18.1 Nominal Percentage of Cardiac Phase).
     "phase_pct": Plausible("cardiac phase", "% RR", (0.0, 100.0), (0.0, 100.0), "DICOM PS3.3 C.7.6.18.1 (0-100 % of R-R)"),
-    # Trigger delay after the R peak: a beat lasts at most 6 s (10 bpm, the heart-rate limit below).
-    "trigger_delay_ms": Plausible("trigger delay", "ms", (0.0, 6000.0), (0.0, 2000.0), "our proposal (one R-R interval at >= 10 bpm)"),
+    # Trigger delay from the R peak: a beat lasts at most 6 s (10 bpm, the heart-rate limit); Siemens
+    # write a negative delay for "ms before the next R peak" (ImageComments '-250 ms').
+    "trigger_delay_ms": Plausible("trigger delay", "ms", (-6000.0, 6000.0), (-2000.0, 2000.0),
+                                  "our proposal (one R-R interval at >= 10 bpm)"),
     # Calcium threshold: above water (0 HU) so that every kept voxel adds a positive mass; published
     # thresholds are 90-130 HU at 120 kVp (Agatston 1990: 130 HU) and up to about 200 HU kV-adapted.
     "threshold_hu": Plausible("calcium threshold", "HU", (1.0, 3000.0), (90.0, 250.0),
@@ -130,7 +135,11 @@ RANGES: dict[str, Plausible] = {
 class ImpossibleValue(InputError):
     """An input value that no working scanner, monitor or dose report can give (exit 2).
 
-    A subclass so that readers which skip "not my kind of file" errors still refuse these."""
+    A subclass so that readers which skip "not my kind of file" errors still refuse these; to
+    users and scripts it is an ``InputError`` (the ``qa.error/1`` type)."""
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "type": "InputError"}
 
 
 def plausible(quantity: str) -> Plausible:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
 
@@ -58,6 +58,8 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
     except ValueError as exc:
         raise UsageError(str(exc), hint="see qa score --help") from exc
     score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=c_ha_mg_per_cm3_hu)
+    if volume.warnings:  # unusual header values are flagged in the document's warnings
+        score = replace(score, warnings=tuple(volume.warnings) + tuple(score.warnings))
     inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
                           dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
     analysed = now()
