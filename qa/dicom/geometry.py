@@ -103,18 +103,17 @@ def check_matrix(images: Sequence[ImageRef]) -> tuple[int, int, tuple[float, flo
 def unusual_geometry(first: ImageRef, increment_mm: float | None) -> list[str]:
     """Flagged warnings for a series whose (possible) matrix, spacing, thickness, increment or
     rescale slope is outside the usual range (:mod:`qa.records.plausibility`)."""
-    where = first.label
     notes = [
-        unusual("matrix_pixels", first.rows, field="Rows", where=where)
-        or unusual("matrix_pixels", first.columns, field="Columns", where=where),
-        unusual("pixel_spacing_mm", min(first.pixel_spacing), field="PixelSpacing", where=where)
-        or unusual("pixel_spacing_mm", max(first.pixel_spacing), field="PixelSpacing", where=where),
-        unusual("rescale_slope", first.rescale_slope, field="RescaleSlope", where=where),
+        unusual("matrix_pixels", first.rows, field="Rows")
+        or unusual("matrix_pixels", first.columns, field="Columns"),
+        unusual("pixel_spacing_mm", min(first.pixel_spacing), field="PixelSpacing")
+        or unusual("pixel_spacing_mm", max(first.pixel_spacing), field="PixelSpacing"),
+        unusual("rescale_slope", first.rescale_slope, field="RescaleSlope"),
     ]
     if first.slice_thickness is not None:
-        notes.append(unusual("slice_thickness_mm", first.slice_thickness, field="SliceThickness", where=where))
+        notes.append(unusual("slice_thickness_mm", first.slice_thickness, field="SliceThickness"))
     if increment_mm is not None:
-        notes.append(unusual("slice_increment_mm", increment_mm, field="ImagePositionPatient (slice increment)", where=where))
+        notes.append(unusual("slice_increment_mm", increment_mm, field="ImagePositionPatient (slice increment)"))
     return list(dict.fromkeys(n for n in notes if n))
 
 

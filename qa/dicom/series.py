@@ -304,7 +304,7 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
     if value_unit == "HU" and hu.size:
         low, high = float(hu.min()), float(hu.max())
         for value in (low, high):
-            note = unusual("hu", value, field="CT number after rescale", where=group.info.first_file)
+            note = unusual("hu", value, field="CT number after rescale")
             if note and note not in warnings:
                 warnings.append(note)
     return CTVolume(
@@ -339,7 +339,7 @@ def _acquisition_values(group: SeriesGroup) -> list[str]:
         except (TypeError, ValueError):
             continue
         require_possible(quantity, value, path=label, field=keyword)
-        note = unusual(quantity, value, field=keyword, where=label)
+        note = unusual(quantity, value, field=keyword)
         if note:
             notes.append(note)
     return notes

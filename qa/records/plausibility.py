@@ -66,7 +66,7 @@ RANGES: dict[str, Plausible] = {
     "pixel_spacing_mm": Plausible("pixel spacing", "mm", (0.01, 10.0), (0.1, 2.0),
                                   "our proposal from clinical CT fields of view 50-500 mm over 256-1024 pixels"),
     # Image matrix (Rows, Columns): CT images are 512 x 512, some 768 or 1024 (DICOM PS3.3 C.8.2.1).
-    "matrix_pixels": Plausible("image matrix", "pixels", (1.0, 4096.0), (256.0, 1024.0),
+    "matrix_pixels": Plausible("image matrix", "pixels", (1.0, 4096.0), (16.0, 1024.0),
                                "our proposal; CT Image IOD images are typically 512 x 512 (DICOM PS3.3 C.8.2.1)"),
     # Reconstructed slice thickness: calcium scoring uses 2.5-3 mm (SCCT 2021, J Cardiovasc Comput Tomogr 15:192).
     "slice_thickness_mm": Plausible("slice thickness", "mm", (0.05, 50.0), (0.5, 10.0),
