@@ -50,10 +50,9 @@ CT_SOP_CLASSES = frozenset(
 _SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _DECODE_WORKERS = 4
-# The decoded float32 volume may take at most this much memory (our proposal: 2 GiB holds 2048
-# slices of 512 x 512, ten times a whole-heart calcium score; analyses make a few copies of it).
-# A series that would need more is refused before anything is decoded or allocated.
-VOLUME_BUDGET_BYTES = 2 * 1024**3
+# The decoded float32 volume may take at most this much memory (qa.records.plausibility
+# "volume_voxels": 2 GiB).  A series that would need more is refused before anything is decoded.
+VOLUME_BUDGET_BYTES = int(plausible("volume_voxels").limits[1]) * 4
 
 
 # --------------------------------------------------------------------------------------------

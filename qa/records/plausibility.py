@@ -101,6 +101,10 @@ RANGES: dict[str, Plausible] = {
     # Patient coordinates (ImagePositionPatient): a table position is within about 2 m of the
     # origin; 100 m is our bound for "a coordinate at all" (it keeps every sum finite).
     "position_mm": Plausible("patient coordinate", "mm", (-1.0e5, 1.0e5), (-3000.0, 3000.0), "our proposal"),
+    # Voxels of one decoded series (float32): at most 2**29 = 2 GiB (our proposal: 2048 slices of
+    # 512 x 512, ten times a whole-heart calcium score; analyses make a few copies of it).
+    "volume_voxels": Plausible("decoded volume", "voxels", (1.0, float(2**29)), (1.0, float(2**27)),
+                               "our proposal (2 GiB of float32)"),
     # Lengths of a scan (scanning length, collimation, reconstruction field): never negative;
     # a clinical CT table travels at most about 2 m (our proposal).
     "length_mm": Plausible("length", "mm", (0.0, 5000.0), (0.0, 2000.0), "our proposal (CT table travel about 2 m)"),

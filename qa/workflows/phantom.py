@@ -81,6 +81,10 @@ def run_phantom_qa(
 
     if ring not in ("none", "large", "unspecified"):
         raise UsageError(f"ring must be none, large or unspecified, got {ring!r}")
+    try:
+        (scoring or ScoringRequest()).check()  # impossible options are refused before anything is read
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
     proc = load_procedure(procedure)
     definition = load_phantom(phantom or proc.phantom)
     stage = progress or (lambda label: None)
