@@ -359,7 +359,8 @@ def _require_budget(images: list[ImageRef], rows: int, cols: int) -> None:
 def _single_slice_increment(group: SeriesGroup, image: ImageRef, thickness: float | None) -> tuple[float, str]:
     ds = group.datasets[image.dataset_index]
     spacing = attr.to_float(attr.lookup(ds, "SpacingBetweenSlices"), image.label, "SpacingBetweenSlices")
-    if spacing and spacing > 0:
+    if spacing:  # 0 is a common "not given": the thickness is used then
+        require_possible("slice_increment_mm", spacing, path=image.label, field="SpacingBetweenSlices")
         return spacing, "SpacingBetweenSlices (single slice)"
     if thickness and thickness > 0:
         return thickness, "SliceThickness (single slice)"

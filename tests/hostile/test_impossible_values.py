@@ -178,7 +178,7 @@ IMPOSSIBLE_HEADERS = [
     ({"RescaleIntercept": "1e30"}, "RescaleIntercept"),  # the CT numbers after rescale
     ({"Rows": 65535, "Columns": 65535}, "Rows"),  # was a 592 GiB allocation and exit 3
     ({"PixelSpacing": "0.0001\\0.0001"}, "PixelSpacing"),
-    ({"PixelSpacing": "1e6\\1e6"}, "PixelSpacing"),
+    ({"PixelSpacing": "1000\\1000"}, "PixelSpacing"),
     ({"SliceThickness": "-3"}, "SliceThickness"),
     ({"SliceThickness": "0"}, "SliceThickness"),
     ({"KVP": "0"}, "KVP"),
@@ -253,7 +253,7 @@ def test_impossible_values_in_one_enhanced_ct_frame_are_refused(capsys, tmp_path
 # ------------------------------------------------------------------------------------ exam headers
 
 
-@pytest.mark.parametrize("heart_rate", ["0", "-60", "1e9"])
+@pytest.mark.parametrize("heart_rate", ["0", "-60", "99999"])
 def test_an_impossible_heart_rate_is_not_judged_as_a_heart_rate(capsys, tmp_path, heart_rate):
     """Treated as missing (some scanners write 0 when no ECG was recorded): not_available, flagged."""
     exam = ct_series(tmp_path / "exam", header={"HeartRate": heart_rate})
