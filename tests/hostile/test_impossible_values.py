@@ -24,6 +24,10 @@ from qa.dicom.write_rdsr import SyntheticEvent, write_dose_report
 from qa.records.dose import DoseReport
 from qa.records.plausibility import RANGES, ImpossibleValue, plausible
 
+# Our writers are asked for values that are invalid DICOM on purpose (NaN, 1e300): pydicom says so.
+pytestmark = [pytest.mark.filterwarnings("ignore:Invalid value for VR"),
+              pytest.mark.filterwarnings("ignore:The value length")]
+
 # ------------------------------------------------------------------------------------ helpers
 
 
@@ -69,7 +73,6 @@ def test_a_dose_report_with_a_negative_dlp_is_refused_never_passed(capsys, tmp_p
     assert "PASS" not in err
 
 
-@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")
 @pytest.mark.parametrize(("event", "total", "field"), [
     ({"ctdivol_mgy": -4.0}, None, "113830"),  # Mean CTDIvol
     ({"dlp_mgycm": float("nan")}, None, "113838"),  # DLP, not a number
@@ -167,6 +170,17 @@ def test_a_negative_dlp_report_beside_an_exam_refuses_the_check(capsys, tmp_path
     write_dose_report(exam / "dose.dcm", [SyntheticEvent(dlp_mgycm=-2000.0)])
     code, doc, err = run_json(capsys, "check", exam)
     assert_refused(code, doc, err, file_endswith="dose.dcm", field_has="113838")
+
+
+def test_an_unusual_value_in_the_exams_dose_report_is_flagged_by_check(capsys, tmp_path):
+    exam = ct_series(tmp_path / "exam")
+    study_uid = pydicom.dcmread(next(exam.glob("*.dcm"))).StudyInstanceUID
+    high = RANGES["ctdivol_mgy"].typical[1] * 1.5
+    write_dose_report(exam / "zz-dose.dcm", [SyntheticEvent(ctdivol_mgy=high, dlp_mgycm=20.0)], study_uid=study_uid)
+    code, doc, err = run_json(capsys, "check", exam)
+    assert doc["schema"] == "qa.check/1", doc
+    flagged = [w for w in doc["warnings"] if "113830" in w and "AAPM" in w]
+    assert flagged and flagged[0] in err
 
 
 # ------------------------------------------------------------------------------------ images
