@@ -37,9 +37,25 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def _schemas():
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    found = [json.loads(p.read_text(encoding="utf-8")) for p in (Path(__file__).parents[2] / "schemas").glob("*.schema.json")]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in found)
+    return {s["$id"].removeprefix("urn:qa:schema:"): Draft202012Validator(s, registry=registry) for s in found}
+
+
+VALIDATORS = _schemas()
+
+
 def run_json(capsys, *argv) -> tuple[int, dict, str]:
+    """Run with --json: stdout is one document, valid against its schema (qa.error/1 included)."""
     code, out, err = run(capsys, *argv, "--json")
-    return code, json.loads(out), err
+    doc = json.loads(out)
+    errors = list(VALIDATORS[doc["schema"]].iter_errors(doc))
+    assert not errors, [e.message[:200] for e in errors[:5]]
+    return code, doc, err
 
 
 def assert_refused(code: int, doc: dict, err: str, *, file_endswith: str, field_has: str) -> None:
@@ -251,6 +267,17 @@ def test_unusual_image_headers_are_scored_and_flagged(capsys, tmp_path):
         assert flagged, doc["warnings"]
         assert flagged[0] in err
     assert not any(str(tmp_path) in w for w in doc["warnings"])  # fields, never paths (folders may name patients)
+
+
+def test_ct_numbers_beyond_the_extended_scale_are_scored_and_flagged(capsys, tmp_path):
+    top = RANGES["hu"].typical[1]
+    hu = np.full((3, 32, 32), 30.0)
+    hu[:, 8:12, 8:12] = top + 5000.0  # possible in 16 bits, beyond the extended CT scale
+    write_ct_series(tmp_path / "s", hu, pixel_mm=0.5, series_description="CaSc 3.0 Qr36")
+    code, doc, err = run_json(capsys, "score", tmp_path / "s")
+    assert code == 0 and doc["agatston"] > 0
+    flagged = [w for w in doc["warnings"] if w.startswith("CT number after rescale")]
+    assert flagged and flagged[0] in err
 
 
 def test_impossible_values_in_one_enhanced_ct_frame_are_refused(capsys, tmp_path):
