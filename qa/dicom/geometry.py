@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import InputError
-from qa.records.plausibility import require_possible, unusual
+from qa.records.plausibility import require_possible
 
 if TYPE_CHECKING:
     from qa.dicom.images import ImageRef
@@ -98,23 +98,6 @@ def check_matrix(images: Sequence[ImageRef]) -> tuple[int, int, tuple[float, flo
                 hint="the series mixes fields of view; " + _HINT_CONSISTENT,
             )
     return int(rows), int(cols), (float(ref[0]), float(ref[1]))
-
-
-def unusual_geometry(first: ImageRef, increment_mm: float | None) -> list[str]:
-    """Flagged warnings for a series whose (possible) matrix, spacing, thickness, increment or
-    rescale slope is outside the usual range (:mod:`qa.records.plausibility`)."""
-    notes = [
-        unusual("matrix_pixels", first.rows, field="Rows")
-        or unusual("matrix_pixels", first.columns, field="Columns"),
-        unusual("pixel_spacing_mm", min(first.pixel_spacing), field="PixelSpacing")
-        or unusual("pixel_spacing_mm", max(first.pixel_spacing), field="PixelSpacing"),
-        unusual("rescale_slope", first.rescale_slope, field="RescaleSlope"),
-    ]
-    if first.slice_thickness is not None:
-        notes.append(unusual("slice_thickness_mm", first.slice_thickness, field="SliceThickness"))
-    if increment_mm is not None:
-        notes.append(unusual("slice_increment_mm", increment_mm, field="ImagePositionPatient (slice increment)"))
-    return list(dict.fromkeys(n for n in notes if n))
 
 
 def slice_normal(images: Sequence[ImageRef]) -> np.ndarray:

@@ -21,7 +21,8 @@ from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.errors import InputError
-from qa.records.plausibility import ImpossibleValue, is_possible, plausible, require_possible, unusual
+from qa.dicom.plausible import plausible_numbers, refuse_impossible_raw, rejected_warnings
+from qa.records.plausibility import ImpossibleValue
 from qa.records.headers import AcquisitionHeaders, Stack
 from qa.records.identity import vendor_of
 
@@ -158,9 +159,9 @@ def read_headers(group) -> AcquisitionHeaders:
             f" (mean over {len(rates)} images)" if len(rates) > 1 else "")
     prescan = take("heart_rate_prescan_bpm", *read_field(ds0, "heart_rate_prescan_bpm", vendor,
                                                          rejected.setdefault("heart_rate_prescan_bpm", [])))
-    warnings += _rejected_warnings(rejected)
-    _refuse_impossible_raw(ds0, varying, info.first_file)
-    numbers = _plausible_numbers(group, dict(kvp=kvp, tube_current_ma=tube_current, exposure_mas=exposure,
+    warnings += rejected_warnings(rejected)
+    refuse_impossible_raw(ds0, varying, info.first_file)
+    numbers = plausible_numbers(group, dict(kvp=kvp, tube_current_ma=tube_current, exposure_mas=exposure,
                                               exposure_time_ms=exposure_time, slice_thickness_mm=thickness,
                                               reconstruction_diameter_mm=recon_diameter,
                                               data_collection_diameter_mm=collection_diameter,
@@ -226,84 +227,6 @@ def read_headers(group) -> AcquisitionHeaders:
         sources=sources,
         warnings=tuple(warnings),
     )
-
-
-# ------------------------------------------------------------------------------------ plausibility
-
-# Header numbers -> (plausibility quantity, factor to its unit, what an impossible value does).
-# "refuse": the value drives a verdict directly (protocol kVp and thickness, the dose) and a
-# corrupt one must not be judged or replaced: the exam is refused with the file and field named.
-# "missing": descriptive values; an impossible one is treated as absent (its check says not
-# available) and a warning names the field.  Heart rate, trigger phase and delay are "missing"
-# too (read_field skips them): some scanners write 0 bpm when no ECG was recorded.
-_HEADER_RULES: dict[str, tuple[str, float, str]] = {
-    "kvp": ("kvp", 1.0, "refuse"),
-    "slice_thickness_mm": ("slice_thickness_mm", 1.0, "refuse"),
-    "ctdivol_mgy": ("ctdivol_mgy", 1.0, "refuse"),
-    "total_collimation_mm": ("length_mm", 1.0, "refuse"),  # it scales the DLP estimated from headers
-    "single_collimation_mm": ("length_mm", 1.0, "missing"),
-    "tube_current_ma": ("tube_current_ma", 1.0, "missing"),
-    "exposure_mas": ("tube_current_ma", 1.0, "missing"),  # mAs >= 0; same order of magnitude as mA
-    "exposure_time_ms": ("duration_s", 1e-3, "missing"),
-    "revolution_time_s": ("duration_s", 1.0, "missing"),
-    "reconstruction_diameter_mm": ("length_mm", 1.0, "missing"),
-    "data_collection_diameter_mm": ("length_mm", 1.0, "missing"),
-}
-_FLAGGED_HEADERS = ("kvp", "ctdivol_mgy", "slice_thickness_mm")
-
-
-def _plausible_numbers(group, values: dict[str, float | None], sources: dict[str, str], warnings: list[str]) -> dict:
-    """``values`` with impossible "missing" ones set to None (and a warning); ImpossibleValue for
-    an impossible "refuse" one; unusual kVp, CTDIvol and thickness flagged in ``warnings``."""
-    label = group.info.first_file
-    out = dict(values)
-    for name, value in values.items():
-        quantity, factor, action = _HEADER_RULES[name]
-        field = sources.get(name, name)
-        if value is None:
-            continue
-        if not is_possible(quantity, value * factor):
-            if action == "refuse":
-                require_possible(quantity, value * factor, path=label, field=field)
-            warnings.append(f"{field} = {value:g} is impossible for {plausible(quantity).quantity} "
-                            f"({plausible(quantity).describe_limits()}): treated as missing")
-            out[name] = None
-            sources.pop(name, None)
-        elif name in _FLAGGED_HEADERS:
-            note = unusual(quantity, value, field=field)
-            if note:
-                warnings.append(note)
-    return out
-
-
-def _refuse_impossible_raw(ds0, varying: dict[str, tuple], label: str) -> None:
-    """The "refuse" numbers that never reach :func:`_plausible_numbers`: a non-finite value (read
-    as absent) and every image's value of a setting that differs between images."""
-    import math
-
-    for name, keyword in (("kvp", "KVP"), ("slice_thickness_mm", "SliceThickness"), ("ctdivol_mgy", "CTDIvol"),
-                          ("total_collimation_mm", "TotalCollimationWidth")):
-        quantity = _HEADER_RULES[name][0]
-        raw = _text(attr.lookup(ds0, keyword))
-        try:
-            number = float(raw) if raw is not None else None
-        except ValueError:
-            number = None
-        if number is not None and not math.isfinite(number):
-            require_possible(quantity, number, path=label, field=keyword)
-        for value in varying.get(name, ()):
-            if isinstance(value, (int, float)):
-                require_possible(quantity, value, path=label, field=f"{keyword} (differs between images)")
-
-
-def _rejected_warnings(rejected: dict[str, list[tuple[float, str]]]) -> list[str]:
-    out = []
-    for name, found in rejected.items():
-        if found:
-            value, source = found[0]
-            more = f" (and {len(found) - 1} more image(s))" if len(found) > 1 else ""
-            out.append(f"{source} = {value:g} is not a possible {name.replace('_', ' ')}{more}: treated as missing")
-    return out
 
 
 # DICOM PS3.3 C.8.15.3.8 Acquisition Type (0018,9302) defined terms: the same terms as the dose report's.

@@ -25,9 +25,10 @@ import numpy as np
 
 from qa.dicom import attributes as attr
 from qa.dicom import files, geometry, pixels
+from qa.dicom import plausible as plausible_values
 from qa.dicom.images import ImageRef, images_of, series_info
 from qa.errors import InputError
-from qa.records.plausibility import ImpossibleValue, plausible, require_possible, unusual
+from qa.records.plausibility import require_possible
 from qa.records.identity import Pseudonymiser
 from qa.records.volume import CTVolume, SeriesInfo, SliceGeometry
 
@@ -50,9 +51,6 @@ CT_SOP_CLASSES = frozenset(
 _SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 _DECODE_WORKERS = 4
-# The decoded float32 volume may take at most this much memory (qa.records.plausibility
-# "volume_voxels": 2 GiB).  A series that would need more is refused before anything is decoded.
-VOLUME_BUDGET_BYTES = int(plausible("volume_voxels").limits[1]) * 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,15 +295,12 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
         notes.append(f"single slice: the increment is taken from {increment_source.split(' ')[0]}")
     units = {(i.rescale_type or "HU").upper() for i in images}
     value_unit = "HU" if units == {"HU"} else "/".join(sorted(units))
-    _require_budget(images, stack.rows, stack.columns)
-    warnings = geometry.unusual_geometry(images[0], stack.increment_mm) + _acquisition_values(group)
+    plausible_values.require_budget(images, stack.rows, stack.columns)
+    warnings = plausible_values.unusual_geometry(images[0], stack.increment_mm) + plausible_values.acquisition_values(
+        group.datasets[0], group.info.first_file)
     hu = _decode_all(group, images, stack.rows, stack.columns, progress, check_hu=value_unit == "HU")
     if value_unit == "HU" and hu.size:
-        low, high = float(hu.min()), float(hu.max())
-        for value in (low, high):
-            note = unusual("hu", value, field="CT number after rescale")
-            if note and note not in warnings:
-                warnings.append(note)
+        warnings += [n for n in plausible_values.unusual_ct_numbers(hu) if n not in warnings]
     return CTVolume(
         hu=hu,
         pixel_spacing_mm=stack.pixel_spacing_mm,
@@ -322,38 +317,6 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
         notes=tuple(notes),
         warnings=tuple(warnings),
     )
-
-
-def _acquisition_values(group: SeriesGroup) -> list[str]:
-    """Refuse an impossible KVP or CTDIvol in the series' header (``SeriesInfo`` would otherwise
-    hold it as unknown); flagged warnings for unusual ones."""
-    ds, label = group.datasets[0], group.info.first_file
-    notes = []
-    for keyword, quantity in (("KVP", "kvp"), ("CTDIvol", "ctdivol_mgy")):
-        raw = attr.lookup(ds, keyword)
-        if raw is None or raw == "" or (isinstance(raw, str) and "\\" in raw):
-            continue  # absent, empty or several values (dual energy): unknown, said where it is used
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            continue
-        require_possible(quantity, value, path=label, field=keyword)
-        note = unusual(quantity, value, field=keyword)
-        if note:
-            notes.append(note)
-    return notes
-
-
-def _require_budget(images: list[ImageRef], rows: int, cols: int) -> None:
-    """Refuse a series whose decoded volume would exceed :data:`VOLUME_BUDGET_BYTES`."""
-    needed = len(images) * rows * cols * 4
-    if needed > VOLUME_BUDGET_BYTES:
-        raise ImpossibleValue(
-            images[0].label, "Rows/Columns",
-            f"{len(images)} images of {rows} x {cols} pixels would need {needed / 1024**3:.1f} GiB decoded, "
-            f"more than the {VOLUME_BUDGET_BYTES / 1024**3:g} GiB qa allows for one series",
-            hint="pass one calcium-score reconstruction (a few dozen 512 x 512 slices), not a whole-body or thin-slice series",
-        )
 
 
 def _single_slice_increment(group: SeriesGroup, image: ImageRef, thickness: float | None) -> tuple[float, str]:
@@ -377,7 +340,6 @@ def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int
 
     ``check_hu``: refuse a slice whose values after rescale are impossible CT numbers (a corrupt
     Rescale Slope or Intercept; :mod:`qa.records.plausibility`)."""
-    limits = plausible("hu").limits
     hu = np.empty((len(images), rows, cols), dtype=np.float32)
     by_dataset: dict[int, list[tuple[int, ImageRef]]] = {}
     for k, img in enumerate(images):
@@ -405,15 +367,7 @@ def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int
             else:
                 np.add(frame, np.float32(img.rescale_intercept), out=out, dtype=np.float32)
             if check_hu:
-                low, high = float(out.min()), float(out.max())
-                if not (limits[0] <= low and high <= limits[1]):  # NaN fails too
-                    bad = low if not limits[0] <= low else high
-                    raise ImpossibleValue(
-                        img.label, "RescaleSlope/RescaleIntercept",
-                        f"give a CT number of {bad:g} HU (slope {img.rescale_slope:g}, intercept "
-                        f"{img.rescale_intercept:g}); possible CT numbers lie within {plausible('hu').describe_limits()}",
-                        hint="the file is corrupt or was edited; re-export the series from the scanner or PACS",
-                    )
+                plausible_values.require_ct_numbers(out, img)
 
     # File reads, decompression and the HU conversion release the GIL: workers overlap them.
     # Each task writes its own slices; the first error (in slice order) is raised.
