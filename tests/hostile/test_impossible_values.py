@@ -306,6 +306,23 @@ def test_an_impossible_heart_rate_is_not_judged_as_a_heart_rate(capsys, tmp_path
     assert flagged and flagged[0] in err
 
 
+def test_an_impossible_standard_heart_rate_gives_way_to_the_vendors_tag(capsys, tmp_path):
+    """HeartRate 0 is skipped, and the Siemens ImageComments heart rate is used instead."""
+    exam = ct_series(tmp_path / "exam", header={"Manufacturer": "SIEMENS", "HeartRate": "0", "ImageComments": "62 bpm"})
+    _, doc, _ = run_json(capsys, "check", exam)
+    [check] = [c for c in doc["checks"] if c["id"] == "heart_rate"]
+    assert check["measured"] == 62 and check["status"] != "not_available"
+    assert any("HeartRate" in w and "treated as missing" in w for w in doc["warnings"])
+
+
+def test_an_impossible_vendor_heart_rate_is_missing_too(capsys, tmp_path):
+    exam = ct_series(tmp_path / "exam", header={"Manufacturer": "SIEMENS", "HeartRate": None, "ImageComments": "0 bpm"})
+    _, doc, _ = run_json(capsys, "check", exam)
+    [check] = [c for c in doc["checks"] if c["id"] == "heart_rate"]
+    assert check["status"] == "not_available"
+    assert any("ImageComments" in w and "treated as missing" in w for w in doc["warnings"])
+
+
 def test_a_possible_heart_rate_is_still_judged(capsys, tmp_path):
     exam = ct_series(tmp_path / "exam", header={"HeartRate": "60"})
     _, doc, _ = run_json(capsys, "check", exam)
