@@ -45,10 +45,21 @@ from qa.dicom.write import (
 from qa.errors import InputError, UsageError
 from qa.outputs import write_file
 from qa.phantom.definition import PhantomDefinition
+from qa.records.plausibility import is_possible, plausible
 from qa.records.serialize import Record
 
 AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
+# Options -> plausibility quantity (qa.records.plausibility.RANGES).
+_PLAUSIBLE_OPTIONS = {
+    "pixel_mm": "pixel_spacing_mm", "thickness_mm": "slice_thickness_mm", "increment_mm": "slice_increment_mm",
+    "z_start_mm": "position_mm", "z_end_mm": "position_mm", "table_z_mm": "position_mm", "shift_mm": "position_mm",
+    "heart_rate_bpm": "heart_rate_bpm", "ctdivol_mgy": "ctdivol_mgy",
+    "tube_current_ma": "tube_current_ma", "rotation_time_s": "duration_s", "total_collimation_mm": "length_mm",
+    "single_collimation_mm": "length_mm", "fov_mm": "length_mm", "noise_hu": "hu",
+}
+
 
 @dataclass(frozen=True)
 class SynthOptions(Record):
@@ -135,6 +146,21 @@ class SynthOptions(Record):
             errors.append("matrix must be between 16 and 2048")
         if self.z_end_mm < self.z_start_mm:
             errors.append("z_end_mm must not be smaller than z_start_mm")
+        # What a real scanner could write (qa.records.plausibility): the reader would refuse the rest.
+        for name, quantity in _PLAUSIBLE_OPTIONS.items():
+            value = getattr(self, name)
+            for v in (value if isinstance(value, tuple) else (value,)):
+                if v is not None and isinstance(v, (int, float)) and not is_possible(quantity, v):
+                    errors.append(f"{name} {v:g} is impossible ({plausible(quantity).describe_limits()})")
+        if self.blur_fwhm_mm > 20.0:  # our proposal: clinical CT resolves 0.3-1.5 mm FWHM in-plane
+            errors.append("blur_fwhm_mm must be at most 20 mm")
+        if max(abs(v) for v in self.shift_mm) > 1000.0:  # our proposal: the phantom stays within a 2 m bore's reach
+            errors.append("shift_mm must be within +-1000 mm")
+        if not errors:
+            n_slices = int((self.z_end_mm - self.z_start_mm) / self.increment) + 1
+            if not is_possible("volume_voxels", n_slices * self.matrix * self.matrix):
+                errors.append(f"{n_slices} slices of {self.matrix} x {self.matrix} exceed the "
+                              f"{plausible('volume_voxels').describe_limits()} a series may hold")
         if errors:
             raise UsageError("invalid synthesis options: " + "; ".join(errors), hint="see qa synth phantom --help")
         return self

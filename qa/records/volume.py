@@ -153,6 +153,7 @@ class CTVolume:
     value_unit: str = "HU"
     increment_source: str = "ImagePositionPatient"
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # unusual (possible) header values, flagged (qa.records.plausibility)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:

@@ -24,6 +24,7 @@ from qa.compliance import dose_checks
 from qa.compliance.registry import reference_level_check
 from qa.errors import InputError, UsageError
 from qa.records.checks import Check, verdict
+from qa.records.plausibility import ImpossibleValue
 from qa.records.dose import StudyDose
 from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
@@ -96,6 +97,7 @@ class DoseSummary(Record):
     analysis_time: dt.datetime
     provenance: Provenance
     verdict: str
+    warnings: tuple[str, ...] = ()  # every study's warnings, prefixed with its report file
 
 
 def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
@@ -183,6 +185,8 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
                     continue
             try:
                 reports.append(read_dose_report(path, label=src.label, pseudonymise=pseudonymise))
+            except ImpossibleValue:
+                raise  # a dose report with an impossible number refuses the run: never left out quietly
             except InputError as exc:
                 if len(sources) == 1:
                     raise
@@ -195,5 +199,6 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
     analysed = now()
     refs = (tables.ref,) + ((chosen.ref,) if chosen else ())
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
+    flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
-                       verdict([c for s in studies for c in s.checks]))
+                       verdict([c for s in studies for c in s.checks]), flagged)

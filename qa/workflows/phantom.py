@@ -82,6 +82,10 @@ def run_phantom_qa(
 
     if ring not in ("none", "large", "unspecified"):
         raise UsageError(f"ring must be none, large or unspecified, got {ring!r}")
+    try:
+        (scoring or ScoringRequest()).check()  # impossible options are refused before anything is read
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, checked with the procedure
     proc = load_procedure(procedure, phantom=given)
     definition = given or load_phantom(Path(proc.phantom_path))  # the very file the procedure was checked against
