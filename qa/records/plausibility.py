@@ -63,8 +63,9 @@ RANGES: dict[str, Plausible] = {
     # Quantities of the site-editable definition files (phantoms/, procedures/): a value outside the
     # limits is refused with the file and key (qa.procedures.models); "typical" is not used there.
     # Sizes of a phantom or a scan: the bore of a clinical CT is 700-800 mm, its table travel < 2 m.
-    "length_mm": Plausible("length", "mm", (0.0, 2000.0), (0.0, 700.0), "our proposal: CT bore 700-800 mm, table travel < 2 m"),
-    "position_mm": Plausible("position", "mm", (-2000.0, 2000.0), (-700.0, 700.0), "our proposal: CT bore and table travel"),
+    # (lengths: "length_mm" below, shared with the scan lengths of dose reports and headers)
+    "phantom_position_mm": Plausible("position", "mm", (-2000.0, 2000.0), (-700.0, 700.0),
+                                     "our proposal: CT bore 700-800 mm, table travel < 2 m"),
     "angle_deg": Plausible("angle", "deg", (-360.0, 360.0), (-360.0, 360.0), "one turn either way"),
     # Hydroxyapatite itself is 3.16 g/cm3 (Ca10(PO4)6(OH)2 crystal density; CRC Handbook): no insert is denser.
     "density_mgha_cm3": Plausible("HA density", "mg/cm3", (0.0, 3160.0), (0.0, 1000.0), "crystal density of hydroxyapatite, 3.16 g/cm3"),

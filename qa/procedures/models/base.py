@@ -135,5 +135,5 @@ Unique = AfterValidator(_unique)
 # Quantities with plausibility limits.
 Percent = Annotated[float, within("percent")]
 Length = Annotated[float, Field(gt=0), within("length_mm")]
-Position = Annotated[float, within("position_mm")]
+Position = Annotated[float, within("phantom_position_mm")]
 BeatTime = Annotated[float, within("beat_time_ms")]

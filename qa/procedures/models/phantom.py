@@ -96,7 +96,7 @@ class BodyTable(Table):
 
     id: Text
     shape: Literal["ellipse"] = "ellipse"
-    center_mm: Annotated[Pair, within("position_mm")]
+    center_mm: Annotated[Pair, within("phantom_position_mm")]
     size_mm: Annotated[Pair, within("length_mm")]
     hu: Hu
     only_with_ring: bool = False
