@@ -26,7 +26,8 @@ import numpy as np
 
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
-from qa.records.ecg import EcgTrace, TraceSummary
+from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
+from qa.records.plausibility import RANGES
 from qa.records.headers import Stack
 from qa.records.serialize import Record
 
@@ -35,6 +36,11 @@ from qa.records.serialize import Record
 MIN_LEAD_MS = 150.0
 # Beats averaged for the predicted RR (our choice, after the vendors' moving-average prediction).
 PREDICT_BEATS = 3
+# Beats are detected in chunks of this length (s) with DETECT_OVERLAP_S on each side, so a long trace
+# never needs more than a chunk's filter arrays at a time: ours (the detector's QRS level looks ~10 s around
+# a beat and its filters settle within a second, so 20 s of overlap leaves each kept beat as a whole-trace run finds it).
+DETECT_CHUNK_S = 300.0
+DETECT_OVERLAP_S = 20.0
 # Trigger latency limit against the detected R-peaks (the issue's example limit).
 TRIGGER_LATENCY_MAX_MS = 35.0
 # A trigger pulse counts for the latency when it follows an R-peak within this time: ours (the longest
@@ -183,12 +189,14 @@ def trigger_latency(trigger_times_s: np.ndarray, r_peak_s: np.ndarray, *, max_se
     return out
 
 
-def rising_edges(trigger: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-    """Times of the 0 -> 1 transitions of a trigger channel."""
+def rising_edges(trigger: np.ndarray, time_s) -> np.ndarray:
+    """Times of the 0 -> 1 transitions of a trigger channel (``time_s``: the sample times, or a ``TimeBase``)."""
     t = np.asarray(trigger, dtype=bool)
     edges = np.flatnonzero(t[1:] & ~t[:-1]) + 1
     if t.size and t[0]:
         edges = np.concatenate([[0], edges])
+    if isinstance(time_s, TimeBase):
+        return time_s.at(edges)
     return np.asarray(time_s)[edges]
 
 
@@ -283,6 +291,7 @@ class GatingReport(Record):
     verdict: str
     notes: tuple[str, ...]
     trace: EcgTrace = field(repr=False, metadata={"json": False})
+    warnings: tuple[str, ...] = ()
 
     @property
     def r_peak_s(self) -> np.ndarray:
@@ -303,27 +312,41 @@ class GatingReport(Record):
 
 def detect_beats(trace: EcgTrace) -> np.ndarray:
     """R-peak times (s) of a trace, detected segment by segment (never across a recording gap)."""
-    from qa.ecg.rpeaks import detect_r_peaks
+    from qa.ecg.rpeaks import REFRACTORY_S, detect_r_peaks
 
-    times = []
+    fs = trace.fs_hz
+    chunk, overlap = int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)
+    found = []
     for seg in trace.segments():
-        if seg.stop - seg.start < int(trace.fs_hz):  # under a second: nothing to detect reliably
+        if seg.stop - seg.start < int(fs):  # under a second: nothing to detect reliably
             continue
-        idx = detect_r_peaks(trace.ecg_mv[seg], trace.fs_hz)
-        times.append(trace.time_s[seg][np.asarray(idx, dtype=int)])
-    return np.concatenate(times) if times else np.empty(0)
+        core = seg.start
+        while core < seg.stop:  # chunks [core, core + chunk), read with overlap, beats kept in the core
+            core_end = seg.stop if seg.stop - core <= chunk + overlap else core + chunk
+            a, b = max(seg.start, core - overlap), min(seg.stop, core_end + overlap)
+            idx = np.asarray(detect_r_peaks(trace.ecg_mv[a:b], fs), dtype=np.int64) + a
+            found.append(idx[(idx >= core) & (idx < core_end)])
+            core = core_end
+    idx = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    if idx.size > 1:  # a beat at a chunk's edge, found from both sides a sample or two apart: kept once
+        idx = idx[np.concatenate([[True], np.diff(idx) >= int(REFRACTORY_S * fs)])]
+    return trace.time_base.at(idx) if idx.size else np.empty(0)
 
 
 def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSettings, *, phase_window_pct: tuple[float, float] | None,
-                   heart_rate_max_bpm: float | None = None, windows_source: str = "", time_base_note: str | None = None) -> GatingReport:
-    """Beats, rhythm, exposure timing and the checks of one trace against its exposure windows."""
+                   heart_rate_max_bpm: float | None = None, windows_source: str = "", time_base_note: str | None = None,
+                   warnings: tuple[str, ...] = ()) -> GatingReport:
+    """Beats, rhythm, exposure timing and the checks of one trace against its exposure windows.
+
+    ``warnings``: flagged warnings from reading the inputs, carried into the report's ``warnings``
+    with those about the trace (unusual rate or amplitude) and the heart rate found (``RANGES``)."""
 
     r = detect_beats(trace)
     gaps = trace.gaps()
     rhythm = analyze_rhythm(r, gaps_s=gaps)
     premature = set(rhythm.premature_indices)
     notes = []
-    edges = rising_edges(trace.trigger, trace.time_s) if trace.trigger is not None else None
+    edges = rising_edges(trace.trigger, trace.time_base) if trace.trigger is not None else None
     if edges is not None and not windows:
         windows = windows_from_trigger(edges, r, delay_pct=settings.delay_pct, delay_ms=settings.delay_ms,
                                        duration_ms=settings.window_ms, predict_beats=settings.predict_beats, gaps_s=gaps)
@@ -337,6 +360,7 @@ def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: Gat
                            time_base_note=time_base_note, min_lead_ms=settings.min_lead_ms)
     hr = rhythm.heart_rate_bpm
     checks = [heart_rate_check(hr, heart_rate_max_bpm), rhythm_check(rhythm, premature, r)] + checks
+    flagged = (*trace_warnings(trace), *heart_rate_warnings(hr, trace.source), *warnings)
     if gaps:
         notes.append(f"{len(gaps)} gap(s) in the recording: no beat is detected across them")
     overall = verdict(checks)
@@ -346,7 +370,24 @@ def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: Gat
         notes.append("the exposure timing could not be checked: " + timing.message)
     beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm)
     return GatingReport(trace.summary(), beats, tuple(timings), windows_source, phase_window_pct, tuple(checks), overall,
-                        tuple(notes), trace)
+                        tuple(notes), trace, tuple(flagged))
+
+
+def heart_rate_warnings(hr: HeartRate, source: str) -> tuple[str, ...]:
+    """Flagged warnings for a heart rate from the ECG outside ``RANGES['heart_rate_bpm']``: outside the
+    limits the R-peaks cannot be beats of a human heart (noise or artefacts were detected)."""
+    p = RANGES["heart_rate_bpm"]
+    out = []
+    for name, value in (("mean", hr.mean), ("min", hr.min), ("max", hr.max)):
+        if value is None:
+            continue
+        if not p.is_possible(value):
+            out.append(f"{source}: {name} heart rate {value:.0f} bpm from the detected R-peaks is impossible (possible: "
+                       f"{p.describe_limits()}): noise or artefacts were taken for beats; check the trace")
+        elif not p.is_typical(value):
+            out.append(f"{source}: {name} heart rate {value:.0f} bpm from the detected R-peaks is outside the usual "
+                       f"{p.describe_typical()}; check the trace")
+    return tuple(out)
 
 
 def heart_rate_check(hr: HeartRate, maximum: float | None) -> Check:
@@ -354,6 +395,11 @@ def heart_rate_check(hr: HeartRate, maximum: float | None) -> Check:
     if hr.mean is None:
         return Check("heart_rate", NOT_AVAILABLE, None, maximum, "fewer than two R-peaks detected in the trace", src)
     text = f"{hr.mean:.0f} bpm (beats {hr.min:.0f}-{hr.max:.0f})"
+    p = RANGES["heart_rate_bpm"]
+    if not (p.is_possible(hr.mean) and p.is_possible(hr.min) and p.is_possible(hr.max)):
+        return Check("heart_rate", WARN, round(hr.mean, 1), maximum if maximum is None else f"<= {maximum:g}",
+                     f"{text}: impossible for a human heart ({p.describe_limits()}): the detected R-peaks are not all beats",
+                     src)
     if maximum is None:
         return Check("heart_rate", PASS, round(hr.mean, 1), None, text, src)
     ok = hr.mean <= maximum
