@@ -20,10 +20,12 @@ recorder's clock) never fail: their findings warn, marked approximate.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from qa.ecg.artefacts import unusual_samples, without_samples, worse
+from qa.ecg.beatchecks import heart_rate_check, heart_rate_warnings, rhythm_check
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
@@ -339,7 +341,25 @@ def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: Gat
     """Beats, rhythm, exposure timing and the checks of one trace against its exposure windows.
 
     ``warnings``: flagged warnings from reading the inputs, carried into the report's ``warnings``
-    with those about the trace (unusual rate or amplitude) and the heart rate found (``RANGES``)."""
+    with those about the trace (unusual rate or amplitude) and the heart rate found (``RANGES``).
+    Samples of unusual amplitude are judged both ways, the worse verdict kept (:mod:`qa.ecg.artefacts`)."""
+    options = dict(phase_window_pct=phase_window_pct, heart_rate_max_bpm=heart_rate_max_bpm, windows_source=windows_source,
+                   time_base_note=time_base_note, warnings=warnings)
+    report = _analyze(trace, windows, settings, **options)
+    odd = unusual_samples(trace.ecg_mv, trace.fs_hz)
+    if odd.size == 0:
+        return report
+    other = _analyze(without_samples(trace, odd), windows, settings, **options)
+    chosen = other if worse(report.verdict, other.verdict) else report
+    lo, hi = RANGES["ecg_mv"].typical
+    note = (f"{trace.source}: {odd.size} sample(s) outside the usual {lo:g} to {hi:g} mV or one-sample spike(s), the first at "
+            f"{float(trace.time_base.at(odd[:1])[0]):.3f} s, were judged both as recorded "
+            f"({report.verdict.upper()}) and left out ({other.verdict.upper()}): the worse verdict is reported")
+    return replace(chosen, ecg=report.ecg, trace=trace, warnings=report.warnings + (note,))
+
+
+def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSettings, *, phase_window_pct, heart_rate_max_bpm,
+             windows_source, time_base_note, warnings) -> GatingReport:
 
     r = detect_beats(trace)
     gaps = trace.gaps()
@@ -371,52 +391,3 @@ def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: Gat
     beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm)
     return GatingReport(trace.summary(), beats, tuple(timings), windows_source, phase_window_pct, tuple(checks), overall,
                         tuple(notes), trace, tuple(flagged))
-
-
-def heart_rate_warnings(hr: HeartRate, source: str) -> tuple[str, ...]:
-    """Flagged warnings for a heart rate from the ECG outside ``RANGES['heart_rate_bpm']``: outside the
-    limits the R-peaks cannot be beats of a human heart (noise or artefacts were detected)."""
-    p = RANGES["heart_rate_bpm"]
-    out = []
-    for name, value in (("mean", hr.mean), ("min", hr.min), ("max", hr.max)):
-        if value is None:
-            continue
-        if not p.is_possible(value):
-            out.append(f"{source}: {name} heart rate {value:.0f} bpm from the detected R-peaks is impossible (possible: "
-                       f"{p.describe_limits()}): noise or artefacts were taken for beats; check the trace")
-        elif not p.is_typical(value):
-            out.append(f"{source}: {name} heart rate {value:.0f} bpm from the detected R-peaks is outside the usual "
-                       f"{p.describe_typical()}; check the trace")
-    return tuple(out)
-
-
-def heart_rate_check(hr: HeartRate, maximum: float | None) -> Check:
-    src = {"rule": "rules.heart_rate", "from": "ECG trace (detected R-peaks)"}
-    if hr.mean is None:
-        return Check("heart_rate", NOT_AVAILABLE, None, maximum, "fewer than two R-peaks detected in the trace", src)
-    text = f"{hr.mean:.0f} bpm (beats {hr.min:.0f}-{hr.max:.0f})"
-    p = RANGES["heart_rate_bpm"]
-    if not (p.is_possible(hr.mean) and p.is_possible(hr.min) and p.is_possible(hr.max)):
-        return Check("heart_rate", WARN, round(hr.mean, 1), maximum if maximum is None else f"<= {maximum:g}",
-                     f"{text}: impossible for a human heart ({p.describe_limits()}): the detected R-peaks are not all beats",
-                     src)
-    if maximum is None:
-        return Check("heart_rate", PASS, round(hr.mean, 1), None, text, src)
-    ok = hr.mean <= maximum
-    return Check("heart_rate", PASS if ok else WARN, round(hr.mean, 1), f"<= {maximum:g}",
-                 f"{text} {'within' if ok else 'above'} {maximum:g} bpm", src)
-
-
-def rhythm_check(rhythm: Rhythm, premature: set[int], r: np.ndarray) -> Check:
-    src = {"rule": "rhythm", "from": "ECG trace (detected R-peaks)"}
-    if r.size < 3:
-        return Check("rhythm", NOT_AVAILABLE, None, "regular", "too few beats to judge the rhythm", src)
-    af = bool(rhythm.af_suspected)
-    parts = []
-    if premature:
-        parts.append(f"{len(premature)} premature beat(s)")
-    if af:
-        parts.append("irregularly irregular RR: atrial fibrillation suspected (or frequent ectopic beats)")
-    if not parts:
-        return Check("rhythm", PASS, "regular", "regular", f"regular rhythm over {r.size} beats", src)
-    return Check("rhythm", WARN, "; ".join(parts), "regular", "; ".join(parts) + f" in {r.size} beats", src)
