@@ -23,7 +23,7 @@ from qa.records.plausibility import RANGES
 SPIKE_MV = 2.0
 SPIKE_MIN_RATE_HZ = 250.0
 # Samples examined at a time when looking for spikes (bounded temporary arrays on long traces): ours.
-SPIKE_CHUNK = 1 << 20
+SPIKE_CHUNK = 1 << 18
 # Order of verdicts from best to worst, for "the worse of two analyses".
 VERDICT_RANK = {"pass": 0, "not_applicable": 0, "not_available": 1, "warn": 2, "fail": 3}
 
@@ -37,7 +37,7 @@ def unusual_samples(ecg_mv: np.ndarray, fs_hz: float) -> np.ndarray:
         odd = (x < lo) | (x > hi)
         if fs_hz >= SPIKE_MIN_RATE_HZ and ecg_mv.size >= 3:
             b = min(ecg_mv.size, a + SPIKE_CHUNK + 1)
-            y = ecg_mv[max(0, a - 1):b].astype(np.float64)  # one neighbour each side
+            y = ecg_mv[max(0, a - 1):b]  # one neighbour each side
             first = 1 if a > 0 else 0
             mid = y[1:-1]
             left, right = mid - y[:-2], mid - y[2:]

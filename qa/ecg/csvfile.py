@@ -28,9 +28,9 @@ from qa.errors import InputError
 from qa.records.plausibility import RANGES, require_possible
 from qa.records.ecg import TimeBaseBuilder, first_bad_time, require_sampling_rate
 
-# Bytes of text parsed at a time (ours: large enough for numpy's parser to run at full speed, small
+# Characters of text parsed at a time (ours: large enough for numpy's parser to run at full speed, small
 # enough that the block's float64 table, ~3 times its text, stays a few tens of MB).
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 1 << 20
 # A sampling rate given beside time_s must agree with its sample spacing within this fraction: ours (1 %).
 FS_MISMATCH_TOLERANCE = 0.01
 # Units of the ECG column, by column name (DESIGN.md): value x factor = mV.
