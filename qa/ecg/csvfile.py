@@ -250,7 +250,8 @@ def _read_trace_body(fp, size: int, label: str, fs_given: float | None) -> CsvTr
         v = table[:, i_ecg]
         if factor != 1.0:
             v = v * factor
-        _check_samples(v, limits, label, ecg_col, first_line, text)
+        _check_samples(v, limits, label, ecg_col, first_line, text,
+                       table[:, i_time] if has_time else (builder.n - table.shape[0] + np.arange(table.shape[0])) / fs)
         ecg.add(v)
         if trig is not None:
             trig.add(table[:, i_trig] > 0.5)
@@ -282,16 +283,17 @@ def _rate_from_time(t: np.ndarray, fs: float | None, fs_from: str | None, label:
     return fs
 
 
-def _check_samples(v: np.ndarray, limits, label: str, column: str, first_line: int, text) -> None:
+def _check_samples(v: np.ndarray, limits, label: str, column: str, first_line: int, text, time_s: np.ndarray) -> None:
     ok = np.isfinite(v) & (v >= limits.limits[0]) & (v <= limits.limits[1])
     if ok.all():
         return
     k = int(np.flatnonzero(~ok)[0])
     where = f"{column}, line {row_line(first_line, text, k)}"
+    at = f"the sample at {float(time_s[k]):.3f} s"
     if not math.isfinite(v[k]):
-        raise InputError(label, where, f"holds {v[k]!r}: a sample that is not a number",
+        raise InputError(label, where, f"{at} is {v[k]!r}: not a number",
                          hint="repair or remove that row: a missing sample is a gap (leave its row out), never a value")
-    raise InputError(label, where, f"holds {float(v[k]):.6g} mV: an ECG cannot reach that (possible: {limits.describe_limits()})",
+    raise InputError(label, where, f"{at} is {float(v[k]):.6g} mV: an ECG cannot reach that (possible: {limits.describe_limits()})",
                      hint=f"check the unit of the ECG column (ecg_mv or ecg_uv) and the recorder; such samples are never "
                           f"scored ({limits.source})")
 
