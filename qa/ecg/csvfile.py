@@ -99,16 +99,23 @@ def body_blocks(fp, head: CsvHead, label: str):
         if not text.endswith("\n"):
             text += fp.readline()
         parsed = text.replace(",", ".") if head.decimal_comma else text
+        lines = parsed.splitlines()
+        skipped = _has_skipped(text)
         try:
-            table = np.loadtxt(parsed.splitlines(), delimiter=head.delimiter, dtype=np.float64, ndmin=2, comments="#",
-                               quotechar='"')
+            table = _parse(lines, head)
         except ValueError:
             _raise_first_bad_line(parsed, head, line_no, label)
-            raise
+            # every line is fine on its own: lines of spaces only, which numpy does not skip
+            table = _parse([ln for ln in lines if ln.strip()], head)
+            skipped = True
         if table.size and table.shape[1] != ncol:
             _raise_first_bad_line(parsed, head, line_no, label)
-        yield line_no, text if table.size and _has_skipped(text) else None, table, len(text)
+        yield line_no, text if table.size and skipped else None, table, len(text)
         line_no += text.count("\n")
+
+
+def _parse(lines: list[str], head: CsvHead) -> np.ndarray:
+    return np.loadtxt(lines, delimiter=head.delimiter, dtype=np.float64, ndmin=2, comments="#", quotechar='"')
 
 
 def _has_skipped(text: str) -> bool:
@@ -130,6 +137,7 @@ def row_line(first_line: int, text: str | None, row: int) -> int:
 
 
 def _raise_first_bad_line(text: str, head: CsvHead, first_line: int, label: str) -> None:
+    """``InputError`` for the first line with the wrong number of cells or a cell that is not a number (if any)."""
     ncol = len(head.columns)
     for k, line in enumerate(text.split("\n")):
         s = line.strip()
@@ -148,7 +156,6 @@ def _raise_first_bad_line(text: str, head: CsvHead, first_line: int, label: str)
             except ValueError:
                 raise InputError(label, f"{name}, {where}", f"holds {c[:40]!r}, which is not a number",
                                  hint="remove or repair that row") from None
-    raise InputError(label, f"line {first_line}", "cannot be read as numbers", hint="remove or repair the rows after the header")
 
 
 # ------------------------------------------------------------------------------------ ECG traces

@@ -52,6 +52,8 @@ def test_spreadsheet_exports_read_like_the_plain_file(tmp_path, capsys):
         "excel-eu": _write(tmp_path / "eu.csv", "time_s;ecg_mv", _rows(t, ecg, ";", ","), bom=True, newline="\r\n",
                            trailing_blank=True),
         "tab": _write(tmp_path / "tab.csv", "time_s\tecg_mv", _rows(t, ecg, "\t"), newline="\r\n"),
+        "spaces and comments": _write(tmp_path / "sp.csv", "time_s,ecg_mv",
+                                      _rows(t, ecg)[:300] + ["   ", "# electrode re-seated"] + _rows(t, ecg)[300:]),
     }
     reference = read_csv(plain)
     code, out, _ = run(capsys, "gating", "--ecg", plain, "--json")
@@ -72,6 +74,18 @@ def test_exposure_csvs_from_spreadsheets_read_like_the_plain_file(tmp_path):
     eu = _write(tmp_path / "e-eu.csv", "start_s;duration_s", ["3,6;0,2", "4,6;0,25"], bom=True, newline="\r\n", trailing_blank=True)
     bom = _write(tmp_path / "e-bom.csv", "start_s,duration_s", ["3.6,0.2", "4.6,0.25"], bom=True, newline="\r\n")
     assert read_exposures_csv(plain) == read_exposures_csv(eu) == read_exposures_csv(bom) == [(3.6, 0.2), (4.6, 0.25)]
+
+
+def test_lines_are_counted_as_the_file_has_them(tmp_path):
+    """Blank, space-only and comment lines before a bad row: the refusal names the row's own line."""
+    t, ecg = _trace()
+    rows = _rows(t, ecg)
+    rows[700] = rows[698]  # a row pasted twice: the time goes back
+    path = _write(tmp_path / "repeat.csv", "time_s,ecg_mv", rows[:200] + ["", "   ", "# pause"] + rows[200:])
+    with pytest.raises(InputError, match="goes back") as info:
+        read_csv(path)
+    assert info.value.field == f"time_s, line {1 + 3 + 701}"
+    assert path.read_text().splitlines()[1 + 3 + 700] == rows[698]
 
 
 def test_decimal_commas_in_a_comma_separated_file_are_refused_with_the_line(tmp_path, capsys):
