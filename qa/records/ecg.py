@@ -12,6 +12,7 @@ digits: far below an ECG amplifier's noise) and none or 4 for its times, never 1
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -73,6 +74,10 @@ class TimeBase:
         if self.offset_s is not None:
             out += self.offset_s[i]
         return out
+
+    def index_of(self, time_s: float) -> int:
+        """The first sample at or after ``time_s`` (``n_samples`` when none): a binary search, no array of times."""
+        return bisect.bisect_left(range(self.n_samples), time_s, key=lambda i: float(self.at([i])[0]))
 
     def gaps(self) -> list[tuple[float, float]]:
         """(last sample before, first sample after) of every recording gap."""
