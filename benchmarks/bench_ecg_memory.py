@@ -12,7 +12,6 @@ read it.  The budget is 1 GiB for 24 hours at 1 kHz.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
