@@ -150,3 +150,32 @@ def test_unsorted_rows_and_windows_outside_the_trace_are_flagged(capsys, tmp_pat
     assert any("outside the ECG trace" in w and "line(s) 4" in w for w in doc["warnings"])
     assert [e["status"] for e in doc["exposures"]] == ["pass", "pass", "not_available"]
     assert "not in time order" in err and "outside the ECG trace" in err
+
+
+def test_qa_check_with_an_ecg_flags_and_refuses_like_qa_gating(capsys, tmp_path):
+    """``qa check --ecg``: an unusual sample is flagged in the checklist's warnings, an absurd one refused (exit 2)."""
+    import datetime as dt
+
+    from qa.dicom.headers import headers_of
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+    folder = tmp_path / "exam"
+    synthesize_phantom(folder, SynthOptions(vendor="siemens", z_start_mm=-30.0, z_end_mm=72.0, matrix=96, pixel_mm=2.2,
+                                            series_description="CaScore 3.0 Qr36", heart_rate_bpm=60.0, seed=5))
+    h = headers_of(folder)
+    start = dt.datetime.fromisoformat(h.stacks[0].acquisition_time) - dt.timedelta(seconds=5.55)
+    duration_s = 5.55 + h.stacks[-1].start_s + 4.0
+    t, ecg = synthesize_ecg(beat_times(duration_s, 60.0, first_s=0.0), duration_s=duration_s, fs_hz=FS, seed=3)
+    for value, expected_code in ((TYPICAL[1] * 1.5, (0, 1)), (1e12, (2,))):
+        spiked = ecg.copy()
+        spiked[1234] = value
+        trace = tmp_path / f"ecg-{value:g}.csv"
+        trace.write_text(f"# start_time={start.isoformat()}\ntime_s,ecg_mv\n"
+                         + "".join(f"{a:.4f},{v:.6g}\n" for a, v in zip(t, spiked)))
+        code, out, err = run(capsys, "check", folder, "--ecg", trace, "--json")
+        doc = json.loads(out)
+        assert code in expected_code
+        if code == 2:
+            assert doc["error"]["field"] == "ecg_mv, line 1237" and f"{t[1234]:.3f} s" in doc["error"]["message"]
+        else:
+            assert any("judged both" in w for w in doc["warnings"]) and "judged both" in err
