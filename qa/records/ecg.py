@@ -30,6 +30,8 @@ FLAT_PP_MV = 0.05
 SATURATED_FRACTION = 0.02
 # A step longer than this many sample periods is a recording gap (ours; as the readers always did).
 GAP_PERIODS = 1.5
+# Samples examined at a time by the checks (bounded temporary arrays on a 24-hour trace): ours.
+SCAN_CHUNK = 1 << 20
 # Written times within this of the sampling grid are kept as the grid (ours: a microsecond, below the
 # precision any recorder writes and a thousandth of a sample at 1 kHz).
 GRID_TOLERANCE_S = 1e-6
@@ -243,27 +245,36 @@ def require_sampling_rate(fs_hz, label: str | None, field_name: str, given_by: s
     return fs
 
 
+def _scan(values: np.ndarray, test) -> tuple[int, int]:
+    """(index of the first sample where ``test`` is true or -1, how many) over bounded chunks of ``values``."""
+    first, count = -1, 0
+    for a in range(0, values.size, SCAN_CHUNK):
+        hit = test(values[a:a + SCAN_CHUNK])
+        n = int(np.count_nonzero(hit))
+        if n and first < 0:
+            first = a + int(np.flatnonzero(hit)[0])
+        count += n
+    return first, count
+
+
 def validate_trace(trace: EcgTrace, label: str) -> EcgTrace:
     """``trace`` if it can hold beats; else a clear refusal naming the file (and the time of a bad sample)."""
     require_sampling_rate(trace.fs_hz, label, "sampling rate", trace.source)
     if trace.n_samples < 2:
         raise InputError(label, trace.lead, "holds no usable ECG samples (empty)", hint="record the ECG again")
     values = trace.ecg_mv
-    finite = np.isfinite(values)
-    if not finite.all():
-        k = int(np.flatnonzero(~finite)[0])
+    k, n = _scan(values, lambda x: ~np.isfinite(x))
+    if n:
         raise InputError(label, trace.lead, f"sample {k + 1} (at {float(trace.time_base.at([k])[0]):.3f} s) is not a number "
-                                            f"({values[k]!r}); {int(np.count_nonzero(~finite))} such sample(s)",
+                                            f"({values[k]!r}); {n} such sample(s)",
                          hint="repair or remove those samples, or record the ECG again")
-    del finite
     p = RANGES["ecg_mv"]
     lo, hi = float(values.min()), float(values.max())
     if lo < p.limits[0] or hi > p.limits[1]:
-        out = (values < p.limits[0]) | (values > p.limits[1])
-        k = int(np.flatnonzero(out)[0])
+        k, n = _scan(values, lambda x: (x < p.limits[0]) | (x > p.limits[1]))
         raise InputError(label, trace.lead,
                          f"sample {k + 1} (at {float(trace.time_base.at([k])[0]):.3f} s) is {float(values[k]):.6g} mV: an ECG "
-                         f"cannot reach that (possible: {p.describe_limits()}); {int(np.count_nonzero(out))} such sample(s)",
+                         f"cannot reach that (possible: {p.describe_limits()}); {n} such sample(s)",
                          hint=f"check the unit of the ECG column (ecg_mv or ecg_uv) and the recorder; such samples are never "
                               f"scored ({p.source})")
     if trace.duration_s < MIN_DURATION_S:
@@ -273,8 +284,8 @@ def validate_trace(trace: EcgTrace, label: str) -> EcgTrace:
     if pp < FLAT_PP_MV:
         raise InputError(label, trace.lead, f"is flat (peak-to-peak {pp:.3f} mV): no ECG signal",
                          hint="check the electrodes and the lead (lead off?) and record again")
-    at_max = float(np.count_nonzero(values >= hi)) / values.size
-    at_min = float(np.count_nonzero(values <= lo)) / values.size
+    at_max = _scan(values, lambda x: x >= hi)[1] / values.size
+    at_min = _scan(values, lambda x: x <= lo)[1] / values.size
     if max(at_max, at_min) > SATURATED_FRACTION:
         edge = "maximum" if at_max >= at_min else "minimum"
         raise InputError(label, trace.lead,
@@ -292,10 +303,8 @@ def trace_warnings(trace: EcgTrace) -> tuple[str, ...]:
                    f"R-peak times are only as precise as a sample ({1000.0 / trace.fs_hz:.1f} ms)")
     amp = RANGES["ecg_mv"]
     values = trace.ecg_mv
-    unusual = (values < amp.typical[0]) | (values > amp.typical[1])
-    n = int(np.count_nonzero(unusual))
+    k, n = _scan(values, lambda x: (x < amp.typical[0]) | (x > amp.typical[1]))
     if n:
-        k = int(np.flatnonzero(unusual)[0])
         out.append(f"{trace.source}: {n} sample(s) beyond the usual {amp.describe_typical()}, the first at "
                    f"{float(trace.time_base.at([k])[0]):.3f} s ({float(values[k]):.3g} mV): check the lead and the unit")
     return tuple(out)
