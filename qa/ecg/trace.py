@@ -2,14 +2,15 @@
 
 A trace is one lead in mV on a time base in seconds, with its sampling rate, optional trigger and
 respiration channels, and its absolute start time when known.  Gaps in a recording (a lost serial
-connection) stay gaps: ``time_s`` jumps, no sample is ever invented.
+connection) stay gaps: the time base jumps, no sample is ever invented.
 
 CSV (DESIGN.md): optional ``# key=value`` comment lines first (``# start_time=2026-03-02T07:31:05``,
 ``# lead=II``, ``# fs_hz=1000``), then a header row; ``time_s`` (or ``--fs`` when absent), one ECG
 column whose name carries its unit (``ecg_mv`` or ``ecg_uv``), optional ``trigger`` (0/1) and
-``resp``.  Readers refuse, naming the file and the column or line: unknown units, non-numeric
-cells, a time that does not increase, a trace too short to hold two beats, a flat or saturated
-signal.
+``resp``; read block by block, as spreadsheets save it, by :mod:`qa.ecg.csvfile`.  Readers refuse,
+naming the file and the column or line: unknown units, non-numeric cells, a time that does not
+increase, a sample beyond the possible amplitude, a sampling rate under 50 Hz (a WFDB header's too,
+never a library default), a trace too short to hold two beats, a flat or saturated signal.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from qa.ecg.csvfile import ECG_COLUMNS, FS_MISMATCH_TOLERANCE, read_csv_data, re
 from qa.errors import InputError
 from qa.records.ecg import EcgTrace, TimeBase, require_sampling_rate, validate_trace
 
-__all__ = ["CsvTraceWriter", "EcgTrace", "read_csv", "read_exposures_csv", "read_trace", "read_wfdb"]
-
-__all__ += ["ECG_COLUMNS", "FS_MISMATCH_TOLERANCE"]
+__all__ = ["CsvTraceWriter", "EcgTrace", "read_csv", "read_exposures_csv", "read_trace", "read_wfdb", "wfdb_sampling_rate",
+           "ECG_COLUMNS", "FS_MISMATCH_TOLERANCE"]
 
 
 # ------------------------------------------------------------------------------------ CSV
