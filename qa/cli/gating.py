@@ -50,6 +50,8 @@ def print_gating(out, report, protocol_id: str) -> None:
     print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
     for note in report.notes:
         print(f"note:    {note}", file=out)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=out)
     print(f"VERDICT  {report.verdict.upper()}", file=out)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import InputError
-from qa.records.ecg import EcgTrace, validate_trace
+from qa.records.ecg import EcgTrace, TimeBase, require_sampling_rate, validate_trace
 
 
 # UCUM codes of ChannelSensitivityUnitsSequence -> factor to mV.
@@ -67,12 +67,12 @@ def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
         raise InputError(label, "ChannelSensitivityUnitsSequence", f"unit {unit!r} of lead {lead} is not a voltage unit",
                          hint="pass an ECG whose channels are in uV or mV")
     try:
-        values = ds.waveform_array(index)[:, wanted[0]].astype(float) * _UNITS_TO_MV[unit]
+        values = ds.waveform_array(index)[:, wanted[0]].astype(np.float32) * np.float32(_UNITS_TO_MV[unit])
     except Exception as exc:  # pydicom raises several kinds on malformed waveform data
         raise InputError(label, "WaveformData", f"cannot be decoded ({exc})", hint="re-export the ECG from the recorder") from exc
-    fs = float(group.SamplingFrequency)
+    fs = require_sampling_rate(group.get("SamplingFrequency"), label, "SamplingFrequency", "the waveform's SamplingFrequency")
     start = _start_time(ds, group)
-    trace = EcgTrace(fs_hz=fs, time_s=np.arange(values.size) / fs, ecg_mv=values, lead=names[wanted[0]],
+    trace = EcgTrace(fs_hz=fs, time_base=TimeBase.uniform(values.size, fs), ecg_mv=values, lead=names[wanted[0]],
                      source=f"{Path(label).name} (DICOM ECG, {group.get('MultiplexGroupLabel', 'group ' + str(index))})",
                      start_time=start)
     return validate_trace(trace, label)

@@ -80,4 +80,24 @@ def write_ecg_csv(path: str | os.PathLike, time_s, ecg_mv, *, start_time=None, f
                 writer.write(a, v, int(g))
 
 
-__all__ = ["beat_times", "synthesize_ecg", "trigger_channel", "write_ecg_csv", "NORMAL_BEAT", "VENTRICULAR_BEAT"]
+def write_long_ecg_csv(path: str | os.PathLike, *, hours: float, fs_hz: int = 1000, heart_rate_bpm: float = 60.0) -> int:
+    """Write a long trace fast (a Holter-like export for memory tests and benchmarks): one synthetic
+    minute repeated, ``time_s`` in ms steps and ``ecg_uv`` as integers.  ``fs_hz`` divides 1000.
+    Returns the number of samples written (a new file; never overwrites)."""
+    if 1000 % fs_hz:
+        raise ValueError("fs_hz must divide 1000 (times are written in whole milliseconds)")
+    step_ms = 1000 // fs_hz
+    r = beat_times(60.0, heart_rate_bpm, first_s=0.5)
+    _, ecg = synthesize_ecg(r, duration_s=60.0, fs_hz=float(fs_hz))
+    uv = np.round(ecg * 1000.0).astype(int).tolist()
+    minutes = int(round(hours * 60.0))
+    with open(path, "x", encoding="utf-8", newline="") as fp:
+        fp.write(f"# fs_hz={fs_hz}\n# lead=II\ntime_s,ecg_uv\n")
+        for m in range(minutes):
+            first = m * 60000
+            fp.write("".join([f"{(first + i * step_ms) // 1000}.{(first + i * step_ms) % 1000:03d},{v}\n"
+                              for i, v in enumerate(uv)]))
+    return minutes * len(uv)
+
+
+__all__ = ["beat_times", "synthesize_ecg", "trigger_channel", "write_ecg_csv", "write_long_ecg_csv", "NORMAL_BEAT", "VENTRICULAR_BEAT"]

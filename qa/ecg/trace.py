@@ -2,129 +2,54 @@
 
 A trace is one lead in mV on a time base in seconds, with its sampling rate, optional trigger and
 respiration channels, and its absolute start time when known.  Gaps in a recording (a lost serial
-connection) stay gaps: ``time_s`` jumps, no sample is ever invented.
+connection) stay gaps: the time base jumps, no sample is ever invented.
 
 CSV (DESIGN.md): optional ``# key=value`` comment lines first (``# start_time=2026-03-02T07:31:05``,
 ``# lead=II``, ``# fs_hz=1000``), then a header row; ``time_s`` (or ``--fs`` when absent), one ECG
 column whose name carries its unit (``ecg_mv`` or ``ecg_uv``), optional ``trigger`` (0/1) and
-``resp``.  Readers refuse, naming the file and the column or line: unknown units, non-numeric
-cells, a time that does not increase, a trace too short to hold two beats, a flat or saturated
-signal.
+``resp``; read block by block, as spreadsheets save it, by :mod:`qa.ecg.csvfile`.  Readers refuse,
+naming the file and the column or line: unknown units, non-numeric cells, a time that does not
+increase, a sample beyond the possible amplitude, a sampling rate under 50 Hz (a WFDB header's too,
+never a library default), a trace too short to hold two beats, a flat or saturated signal.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
+from qa.ecg.csvfile import ECG_COLUMNS, FS_MISMATCH_TOLERANCE, read_csv_data, read_exposure_rows
 from qa.errors import InputError
-from qa.records.ecg import EcgTrace, validate_trace
+from qa.records.ecg import EcgTrace, TimeBase, require_sampling_rate, validate_trace
 
-__all__ = ["CsvTraceWriter", "EcgTrace", "read_csv", "read_exposures_csv", "read_trace", "read_wfdb"]
-
-# A sampling rate given beside time_s must agree with its sample spacing within this fraction: ours (1 %).
-FS_MISMATCH_TOLERANCE = 0.01
-# Units of the ECG column, by column name (DESIGN.md): value x factor = mV.
-ECG_COLUMNS = {"ecg_mv": 1.0, "ecg_uv": 1e-3}
+__all__ = ["CsvTraceWriter", "EcgTrace", "read_csv", "read_exposures_csv", "read_trace", "read_wfdb", "wfdb_sampling_rate",
+           "ECG_COLUMNS", "FS_MISMATCH_TOLERANCE"]
 
 
 # ------------------------------------------------------------------------------------ CSV
 
 
 def read_csv(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str | None = None) -> EcgTrace:
-    """An ECG trace from a CSV file (module doc)."""
+    """An ECG trace from a CSV file (module doc; read block by block by :mod:`qa.ecg.csvfile`)."""
     label = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(label, None, f"is not a text CSV file ({exc.reason})", hint="pass a CSV trace") from exc
-    meta: dict[str, str] = {}
-    lines = text.splitlines()
-    body_start = 0
-    for n, line in enumerate(lines):
-        if line.startswith("#"):
-            key, _, value = line[1:].partition("=")
-            if value:
-                meta[key.strip().lower()] = value.strip()
-            body_start = n + 1
-            continue
-        if line.strip():
-            break
-        body_start = n + 1
-    reader = csv.reader(io.StringIO("\n".join(lines[body_start:])))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise InputError(label, None, "has no header row", hint="the first row names the columns, e.g. time_s,ecg_mv") from None
-    ecg_cols = [h for h in header if h.startswith("ecg")]
-    if len(ecg_cols) != 1:
-        raise InputError(label, "ecg column", f"needs exactly one ECG column, found {ecg_cols or 'none'} in {header}",
-                         hint="name the ECG column ecg_mv or ecg_uv (the unit is part of its name)")
-    if ecg_cols[0] not in ECG_COLUMNS:
-        raise InputError(label, ecg_cols[0], "has an unknown unit: the ECG column must be ecg_mv or ecg_uv",
-                         hint="rename the column after the unit of its values")
-    rows = [r for r in reader if r and any(c.strip() for c in r)]
-    data = np.empty((len(rows), len(header)))
-    for n, row in enumerate(rows):
-        if len(row) != len(header):
-            raise InputError(label, f"line {body_start + n + 2}", f"has {len(row)} cells, the header {len(header)}",
-                             hint="every row needs one value per column")
-        try:
-            data[n] = [float(c) for c in row]
-        except ValueError:
-            raise InputError(label, f"line {body_start + n + 2}", f"holds a value that is not a number: {row}",
-                             hint="remove or repair that row") from None
-    col = {h: data[:, i] for i, h in enumerate(header)}
-    ecg = col[ecg_cols[0]] * ECG_COLUMNS[ecg_cols[0]]
-    fs, fs_from = fs_hz, "--fs"
-    if fs is None and "fs_hz" in meta:
-        fs, fs_from = _meta_number(meta, "fs_hz", label), "# fs_hz="
-    if "time_s" in col:
-        time = col["time_s"]
-        steps = np.diff(time)
-        positive = steps[np.isfinite(steps) & (steps > 0)]
-        if positive.size == 0:
-            raise InputError(label, "time_s", "does not increase", hint="the time column must increase from row to row")
-        fs_time = 1.0 / float(np.median(positive))
-        if fs is None:
-            fs = fs_time
-        elif not (fs > 0 and abs(fs / fs_time - 1.0) <= FS_MISMATCH_TOLERANCE):
-            raise InputError(label, "fs_hz", f"{fs:g} Hz (from {fs_from}) does not match time_s, whose samples are "
-                                             f"{1000.0 / fs_time:.3f} ms apart ({fs_time:.6g} Hz)",
-                             hint=f"correct or drop {fs_from}: time_s alone gives the sampling rate")
-    elif fs is not None:
-        time = np.arange(len(rows)) / fs
-    else:
-        raise InputError(label, "time_s", "is missing and no sampling rate was given",
-                         hint="add a time_s column, a '# fs_hz=...' line, or pass --fs")
-    if not (fs and math.isfinite(fs) and fs > 0):
-        raise InputError(label, "fs_hz", f"sampling rate {fs!r} is not a positive number", hint="give the sampling rate in Hz")
+    data = read_csv_data(path, fs_hz=fs_hz)
     start = None
-    if "start_time" in meta:
+    if "start_time" in data.meta:
         try:
-            start = dt.datetime.fromisoformat(meta["start_time"])
+            start = dt.datetime.fromisoformat(data.meta["start_time"])
         except ValueError:
-            raise InputError(label, "start_time", f"{meta['start_time']!r} is not an ISO 8601 time",
+            raise InputError(label, "start_time", f"{data.meta['start_time']!r} is not an ISO 8601 time",
                              hint="write it like 2026-03-02T07:31:05.250") from None
     trace = EcgTrace(
-        fs_hz=float(fs), time_s=np.asarray(time, dtype=float), ecg_mv=np.asarray(ecg, dtype=float),
-        lead=lead or meta.get("lead", "ECG"), source=f"{Path(label).name} (CSV)", start_time=start,
-        trigger=col["trigger"] > 0.5 if "trigger" in col else None, resp=col.get("resp"),
+        fs_hz=data.fs_hz, time_base=data.time_base, ecg_mv=data.ecg_mv,
+        lead=lead or data.meta.get("lead", "ECG"), source=f"{Path(label).name} (CSV)", start_time=start,
+        trigger=data.trigger, resp=data.resp,
     )
     return validate_trace(trace, label)
-
-
-def _meta_number(meta: dict, key: str, label: str) -> float:
-    try:
-        return float(meta[key])
-    except ValueError:
-        raise InputError(label, key, f"'# {key}={meta[key]}' is not a number", hint=f"write it like '# {key}=500'") from None
 
 
 class CsvTraceWriter:
@@ -204,7 +129,10 @@ class CsvTraceWriter:
 
 
 def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
-    """A lead of a WFDB record (``path`` without extension, or its .hea/.dat); needs the wfdb extra."""
+    """A lead of a WFDB record (``path`` without extension, or its .hea/.dat); needs the wfdb extra.
+
+    The sampling rate is read from the header by us first: a header without one, or with one that is
+    not a number, is refused (the wfdb package would silently take 250 Hz, the WFDB default)."""
     label = str(path)
     record_path = str(Path(label).with_suffix("")) if Path(label).suffix in (".hea", ".dat", ".atr") else label
     try:
@@ -212,30 +140,62 @@ def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
     except ImportError:
         raise InputError(label, None, "is a WFDB record, and the wfdb package is not installed",
                          hint="pip install 'qa[wfdb]' (an optional extra)") from None
+    fs = wfdb_sampling_rate(record_path + ".hea")
     try:
-        record = wfdb.rdrecord(record_path)
-    except (OSError, ValueError) as exc:
+        header = wfdb.rdheader(record_path)
+    except (OSError, ValueError, TypeError, IndexError) as exc:
         raise InputError(label, None, f"is not a readable WFDB record ({exc})", hint="pass the record's .hea file with its .dat beside it") from exc
-    names = [str(n) for n in record.sig_name]
+    names = [str(n) for n in (header.sig_name or [])]
+    if not names:
+        raise InputError(record_path + ".hea", "signals", "lists no signal", hint="pass a WFDB record with an ECG signal")
     index = 0
     if lead is not None:
         matches = [i for i, n in enumerate(names) if n.strip().upper() == lead.strip().upper()]
         if not matches:
             raise InputError(label, "lead", f"has no lead {lead!r}; it holds {', '.join(names)}", hint="pick one of those with --lead")
         index = matches[0]
-    units = str(record.units[index]).strip().lower()
+    units = str(header.units[index]).strip().lower()
     factor = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3}.get(units)
     if factor is None:
-        raise InputError(label, f"units of {names[index]}", f"are {record.units[index]!r}, not a voltage unit",
+        raise InputError(label, f"units of {names[index]}", f"are {header.units[index]!r}, not a voltage unit",
                          hint="pass a record whose ECG signal is in mV or uV")
-    ecg = np.asarray(record.p_signal[:, index], dtype=float) * factor
-    fs = float(record.fs)
+    try:  # one channel, as float32: a long record stays small
+        record = wfdb.rdrecord(record_path, channels=[index], return_res=32)
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise InputError(label, None, f"is not a readable WFDB record ({exc})", hint="pass the record's .hea file with its .dat beside it") from exc
+    ecg = np.asarray(record.p_signal[:, 0], dtype=np.float32)
+    if factor != 1.0:
+        ecg *= np.float32(factor)
     start = None
     if record.base_date is not None and record.base_time is not None:
         start = dt.datetime.combine(record.base_date, record.base_time)
-    trace = EcgTrace(fs_hz=fs, time_s=np.arange(ecg.size) / fs, ecg_mv=ecg, lead=names[index],
+    trace = EcgTrace(fs_hz=fs, time_base=TimeBase.uniform(ecg.size, fs), ecg_mv=ecg, lead=names[index],
                      source=f"{Path(record_path).name} (WFDB)", start_time=start)
     return validate_trace(trace, label)
+
+
+# The record line of a WFDB header: name[/segments] signals [fs[/counter][(base counter)] [samples [time [date]]]]
+# (PhysioNet, "header(5)": the WFDB header file format).
+_FS_FIELD = re.compile(r"^(?P<fs>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?:/[0-9.eE+-]+)?(?:\([0-9.eE+-]+\))?$")
+
+
+def wfdb_sampling_rate(hea: str) -> float:
+    """The sampling rate written in a WFDB header's record line, or ``InputError`` (never a default)."""
+    try:
+        text = Path(hea).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        raise InputError(hea, None, "no such WFDB header", hint="pass the record's .hea file with its .dat beside it") from None
+    record_line = next((ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()), "")
+    fields = record_line.split()
+    if len(fields) < 3:
+        raise InputError(hea, "sampling frequency", f"the record line {record_line[:80]!r} gives no sampling frequency "
+                                                    "(a reader would silently assume 250 Hz)",
+                         hint="write the recorder's sampling frequency after the number of signals, e.g. '100 2 360 650000'")
+    match = _FS_FIELD.match(fields[2])
+    if not match:
+        raise InputError(hea, "sampling frequency", f"{fields[2]!r} in the record line is not a sampling frequency",
+                         hint="write the recorder's sampling frequency in Hz, e.g. '100 2 360 650000'")
+    return require_sampling_rate(float(match.group("fs")), hea, "sampling frequency", "the WFDB header")
 
 
 def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str | None = None) -> EcgTrace:
@@ -257,27 +217,7 @@ def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str
 
 
 def read_exposures_csv(path: str | os.PathLike) -> list[tuple[float, float]]:
-    """Exposure windows ``start_s,duration_s`` (on the ECG trace's time base), in file order."""
-    label = str(path)
-    if not Path(path).is_file():
-        raise InputError(label, None, "no such file", hint="check the path of the exposure CSV")
-    try:
-        rows = list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
-    except UnicodeDecodeError as exc:
-        raise InputError(label, None, f"is not a text CSV file ({exc.reason})", hint="pass a CSV of start_s,duration_s") from exc
-    rows = [r for r in rows if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
-    if not rows or [c.strip().lower() for c in rows[0]][:2] != ["start_s", "duration_s"]:
-        raise InputError(label, "header", "must start with the columns start_s,duration_s",
-                         hint="write one exposure per row: start in s on the ECG's time base, duration in s")
-    out = []
-    for n, row in enumerate(rows[1:], start=2):
-        try:
-            start, duration = float(row[0]), float(row[1])
-        except (ValueError, IndexError):
-            raise InputError(label, f"line {n}", f"is not two numbers: {row}", hint="repair or remove that row") from None
-        if not (math.isfinite(start) and math.isfinite(duration)) or duration <= 0:
-            raise InputError(label, f"line {n}", f"needs a finite start and a positive duration, got {row}", hint="repair that row")
-        out.append((start, duration))
-    if not out:
-        raise InputError(label, None, "lists no exposure", hint="one row per exposure: start_s,duration_s")
-    return out
+    """Exposure windows ``start_s,duration_s`` (on the ECG trace's time base), in file order
+    (:func:`qa.ecg.csvfile.read_exposure_rows` gives their lines and the flagged warnings too)."""
+    rows, _ = read_exposure_rows(path)
+    return [(r.start_s, r.duration_s) for r in rows]

@@ -225,7 +225,11 @@ def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_windo
 def write_ecg_strip(path, report, *, title: str | None = None) -> str:
     """The ECG strip of a gating report (qa.ecg.gating.GatingReport) as a PNG file, written whole or not at all."""
     t = report.trace
-    png = ecg_strip_png(t.time_s, t.ecg_mv, report.r_peak_s, report.premature, report.exposures,
+    # only the samples of the panels drawn: a 24-hour trace is never turned into float64 arrays whole
+    ranges, _ = strip_panels(t.time_base.at([0, t.n_samples - 1]), list(report.exposures))
+    bounds = [(t.time_base.index_of(a), t.time_base.index_of(b) + 1) for a, b in ranges]
+    index = np.unique(np.concatenate([np.arange(a, min(b, t.n_samples)) for a, b in bounds]))
+    png = ecg_strip_png(t.time_base.at(index), t.ecg_mv[index], report.r_peak_s, report.premature, report.exposures,
                         report.phase_window_pct, title=title or f"{t.source}, lead {t.lead}")
     return write_whole(path, png)
 

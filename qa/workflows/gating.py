@@ -59,14 +59,25 @@ def site_wall_clock(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone().replace(tzinfo=None)
 
 
+def outside_trace(rows, trace: EcgTrace, label: str) -> tuple[str, ...]:
+    """Flagged warnings for exposure rows (``qa.ecg.csvfile.ExposureRow``) not inside the trace's time span."""
+    first, last = (float(v) for v in trace.time_base.at([0, trace.n_samples - 1]))
+    out = [r for r in rows if r.start_s < first or r.start_s + r.duration_s > last]
+    if not out:
+        return ()
+    lines = ", ".join(str(r.line) for r in out[:5]) + (f" and {len(out) - 5} more" if len(out) > 5 else "")
+    return (f"{os.path.basename(label)}: {len(out)} exposure(s) (start_s, duration_s on line(s) {lines}) lie outside the ECG trace "
+            f"({first:g} to {last:g} s): their timing cannot be checked; is the exposure list on the trace's time base?",)
+
+
 def analyze_trace(trace: EcgTrace, windows: list[ExposureWindow], protocol: ExamProtocol, source: str,
-                  note: str | None = None) -> GatingReport:
+                  note: str | None = None, *, warnings: tuple[str, ...] = ()) -> GatingReport:
     """A trace against exposure windows, judged by the protocol's phase window, heart-rate limit and gating settings."""
     phase_rule = protocol.rule("cardiac_phase")
     hr_rule = protocol.rule("heart_rate")
     return analyze_gating(trace, windows, protocol.gating, phase_window_pct=phase_rule.range if phase_rule is not None else None,
                           heart_rate_max_bpm=hr_rule.maximum if hr_rule is not None else None,
-                          windows_source=source, time_base_note=note)
+                          windows_source=source, time_base_note=note, warnings=warnings)
 
 
 def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike] | None = None,
@@ -74,7 +85,8 @@ def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike
                    fs_hz: float | None = None, series_uid: str | None = None, plot: str | os.PathLike | None = None) -> GatingRun:
     """The gating analysis of ``ecg`` against exposure windows from ``exposures`` (CSV), from a CT
     exam ``series`` (its stack times), or from the trace's trigger channel (module doc)."""
-    from qa.ecg.trace import read_exposures_csv, read_trace
+    from qa.ecg.csvfile import read_exposure_rows
+    from qa.ecg.trace import read_trace
     from qa.procedures import load_protocol
 
     if series is not None:
@@ -86,11 +98,13 @@ def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike
     else:
         trace = read_trace(ecg, fs_hz=fs_hz, lead=lead)
         chosen = load_protocol(protocol or "cac-standard")
-        windows, source = [], ""
+        windows, source, flagged = [], "", ()
         if exposures is not None:
-            windows = [ExposureWindow(s, d, "exposure CSV") for s, d in read_exposures_csv(exposures)]
+            rows, flagged = read_exposure_rows(exposures)
+            flagged += outside_trace(rows, trace, str(exposures))
+            windows = [ExposureWindow(r.start_s, r.duration_s, "exposure CSV") for r in rows]
             source = "exposure CSV"
-        report = analyze_trace(trace, windows, chosen, source)
+        report = analyze_trace(trace, windows, chosen, source, warnings=flagged)
         uids = ()
     written = None
     if plot is not None:
