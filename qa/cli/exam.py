@@ -10,7 +10,7 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, fmt, json_out, short, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, add_verbose, fmt, json_out, print_files, short, table
 
 
 # ------------------------------------------------------------------------------------ check
@@ -23,6 +23,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                            lead=args.lead, plot=args.plot, progress=None if args.json else Progress("reading headers"))
     out = sys.stderr if args.json else sys.stdout
     print_checklist(out, run.checklist)
+    print_files(out, run.files, args.verbose)
     if run.plot:
         print(f"plot     {run.plot}", file=out)
     if args.json:
@@ -66,8 +67,7 @@ def cmd_dose(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     for study in summary.reports:
         print_study_dose(out, study)
-    for s in summary.skipped:
-        print(f"skipped: {s}", file=out)
+    print_files(out, summary.files, args.verbose)
     if args.json:
         json_out(summary, "qa.dose/1")
     return EXIT_FAIL if summary.verdict == "fail" else EXIT_OK
@@ -130,6 +130,7 @@ def add_parser(sub) -> None:
     p.add_argument("--ecg", metavar="TRACE", help="the exam's ECG trace: adds heart_rate from the trace, rhythm and exposure_timing")
     p.add_argument("--lead", help="ECG lead to use (with --ecg)")
     p.add_argument("--plot", metavar="FILE.png", help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows")
+    add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.check/1) on stdout")
     p.set_defaults(func=cmd_check)
 
@@ -158,5 +159,6 @@ def add_parser(sub) -> None:
     p.add_argument("--k-factor", help="use this k-factor id for body events (default: by target region)")
     p.add_argument("--protocol", help="exam protocol id, to choose the reference level")
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
+    add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.dose/1) on stdout")
     p.set_defaults(func=cmd_dose)

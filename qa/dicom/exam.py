@@ -96,6 +96,7 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
         patient_key=pseudonymise(attr.text(group.datasets[0], "PatientID")),
         protocol_choice=protocol_choice,
         notes=tuple(notes),
+        files=scan.files,
     )
 
 

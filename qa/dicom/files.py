@@ -12,7 +12,8 @@ listed, never walked again).  A file that looks like a DICOM file but cannot be 
 (empty, too short for a DICOM header, named ``.dcm``/``.ima`` or without extension) is listed as
 *damaged*: the series readers refuse a series with such a file among its files.
 Reads are bounded: parsing stops after the pixel data (trailing bytes are never parsed), and a
-zip is refused before anything is extracted when its members' declared sizes are too large.
+zip is refused before anything is extracted when its members' declared sizes are too large
+(:mod:`qa.dicom.walk` finds the files and checks the zips).
 """
 
 from __future__ import annotations
@@ -21,25 +22,16 @@ import os
 import stat
 import tempfile
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from qa.errors import InputError, UsageError
+from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, FoundInputs, Source, expand_inputs, find_inputs, special_kind
+from qa.errors import InputError
 from qa.records.inputs import SkippedFile
+
+__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs"]
 
 # Elements larger than this are read only when used (pixel data, big private blocks).
 DEFER_BYTES = 16 * 1024
-# Zip bombs: a zip whose members declare more than MAX_ZIP_TOTAL_BYTES in all, or more than
-# MAX_ZIP_TOTAL_RATIO times the zip's own size, is refused before anything is extracted (real CT
-# series compress 2-5 fold); the ratio rule applies above _ZIP_RATIO_MIN_BYTES, where it can matter.
-MAX_ZIP_TOTAL_BYTES = 1024**3
-MAX_ZIP_TOTAL_RATIO = 100.0
-_ZIP_RATIO_MIN_BYTES = 1024**2
-MAX_ZIP_MEMBERS = 100_000
-# A member that expands this much on its own is refused whatever the total.
-MAX_ZIP_RATIO = 200.0
-
 # Value representations that can follow a tag in an explicit-VR dataset.
 _VRS = frozenset(
     b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR UT UV".split()
@@ -49,174 +41,6 @@ _DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
 # Extension-less files that CD/DVD exports put next to images and that are not DICOM.
 _KNOWN_NON_DICOM = frozenset({"readme", "license", "licence", "version", "lockfile", "autorun", "copying", "notice"})
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-
-
-@dataclass(frozen=True)
-class Source:
-    """One input file: on disk, or a member of a zip file."""
-
-    label: str  # what messages show: a path, or archive.zip!member
-    path: str | None = None
-    archive: str | None = None
-    member: str | None = None
-    declared_bytes: int | None = None  # a zip member's size as its archive declares it
-
-
-@dataclass(frozen=True)
-class FoundInputs:
-    """The files to read under the inputs, and those skipped without being opened."""
-
-    sources: tuple[Source, ...]
-    skipped: tuple[SkippedFile, ...] = field(default=())
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Source]:
-    """Every readable file under ``inputs`` (see :func:`find_inputs`, which also lists the skipped ones)."""
-    return list(find_inputs(inputs).sources)
-
-
-def find_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> FoundInputs:
-    """Every file under ``inputs`` (folders recursively, zip files member by member), each once;
-    special files (pipes, devices, sockets), broken links and link loops listed as skipped."""
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    if not inputs:
-        raise UsageError("no input given", hint="pass a folder, a zip file or DICOM files")
-    walk = _Walk()
-    for item in inputs:
-        path = os.fspath(item)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            if os.path.islink(path):
-                walk.skip(path, "a broken symbolic link")
-                continue
-            raise InputError(str(item), None, "no such file or folder", hint="check the path") from None
-        except OSError as exc:
-            raise InputError(str(item), None, f"cannot be examined ({exc.strerror})",
-                             hint="check the path and its permissions") from exc
-        if stat.S_ISDIR(st.st_mode):
-            walk.folder(path)
-        else:
-            walk.entry(path, st)
-    return FoundInputs(tuple(walk.sources), tuple(walk.skipped))
-
-
-class _Walk:
-    """An iterative walk (no recursion limit) that follows links to folders once each."""
-
-    def __init__(self) -> None:
-        self.sources: list[Source] = []
-        self.skipped: list[SkippedFile] = []
-        self._seen_files: set[tuple[int, int]] = set()
-        self._seen_folders: set[tuple[int, int]] = set()
-
-    def skip(self, label: str, reason: str, *, damaged: bool = False) -> None:
-        self.skipped.append(SkippedFile.of(label, reason, damaged=damaged))
-
-    def folder(self, top: str) -> None:
-        stack = [top]
-        while stack:
-            folder = stack.pop()
-            try:
-                st = os.stat(folder)
-                with os.scandir(folder) as it:
-                    names = sorted(e.name for e in it)
-            except OSError as exc:
-                raise InputError(
-                    folder, None, f"folder cannot be read ({exc.strerror}): the files in it would be left out",
-                    hint="give read access to the folder, or remove it from the input",
-                ) from exc
-            key = (st.st_dev, st.st_ino)
-            if key in self._seen_folders:
-                self.skip(folder, "a folder already read (a symbolic link loop or a second link to it)")
-                continue
-            self._seen_folders.add(key)
-            subfolders = []
-            for name in names:
-                path = os.path.join(folder, name)
-                try:
-                    est = os.stat(path)
-                except OSError as exc:
-                    if os.path.islink(path):
-                        self.skip(path, "a broken symbolic link")
-                    else:
-                        self.skip(path, f"cannot be examined ({exc.strerror})", damaged=True)
-                    continue
-                if stat.S_ISDIR(est.st_mode):
-                    subfolders.append(path)
-                else:
-                    self.entry(path, est)
-            stack.extend(reversed(subfolders))
-
-    def entry(self, path: str, st: os.stat_result) -> None:
-        kind = _special_kind(st.st_mode)
-        if kind is not None:
-            self.skip(path, f"a {kind}, not a file: never opened")
-            return
-        key = (st.st_dev, st.st_ino)
-        if key in self._seen_files:
-            return  # the same file reached twice (listed twice, or a link): read once
-        self._seen_files.add(key)
-        if path.lower().endswith(".zip") and _is_zip(path):
-            self.sources.extend(_zip_sources(Path(path)))
-        else:
-            self.sources.append(Source(label=path, path=path))
-
-
-def _special_kind(mode: int) -> str | None:
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
-
-
-def _is_zip(path: str) -> bool:
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError as exc:
-        raise InputError(path, None, f"cannot be read ({exc.strerror})", hint="check the file's permissions") from exc
-
-
-def _zip_sources(archive: Path) -> list[Source]:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-        zip_bytes = archive.stat().st_size
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(str(archive), None, f"cannot open zip file ({exc})", hint="check that the zip is complete") from exc
-    hint = "unzip the archive yourself if you trust it, and pass the folder"
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise InputError(str(archive), None, f"zip file holds {len(infos)} files (more than {MAX_ZIP_MEMBERS}): refused", hint=hint)
-    declared = sum(i.file_size for i in infos)
-    if declared > MAX_ZIP_TOTAL_BYTES:
-        raise InputError(
-            str(archive), None,
-            f"zip members declare {declared / 1024**3:.1f} GiB in all (more than {MAX_ZIP_TOTAL_BYTES / 1024**3:g} GiB): "
-            "refused before extraction as a possible zip bomb", hint=hint,
-        )
-    if declared > _ZIP_RATIO_MIN_BYTES and declared > MAX_ZIP_TOTAL_RATIO * max(zip_bytes, 1):
-        raise InputError(
-            str(archive), None,
-            f"zip members declare {declared / max(zip_bytes, 1):.0f} times the zip's own size (more than "
-            f"{MAX_ZIP_TOTAL_RATIO:g} times): refused before extraction as a possible zip bomb", hint=hint,
-        )
-    out = []
-    for info in sorted(infos, key=lambda i: i.filename):
-        label = f"{archive}!{info.filename}"
-        if info.file_size > _ZIP_RATIO_MIN_BYTES and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
-            raise InputError(
-                label, None,
-                f"zip member expands {info.file_size / max(info.compress_size, 1):.0f}-fold: refused as a possible zip bomb",
-                hint=hint,
-            )
-        out.append(Source(label=label, archive=str(archive), member=info.filename, declared_bytes=info.file_size))
-    return out
 
 
 class Reader:
@@ -361,7 +185,7 @@ def _open_regular(path: str, label: str):
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise InputError(label, None, f"is a {_special_kind(st.st_mode)}, not a file", hint="pass regular files")
+        raise InputError(label, None, f"is a {special_kind(st.st_mode)}, not a file", hint="pass regular files")
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb"), st.st_size
