@@ -275,8 +275,10 @@ def _nothing_found_message(scan: InputScan) -> str:
     if scan.other_objects:
         kinds = Counter(o.sop_class_name for o in scan.other_objects)
         bits.append(", ".join(f"{n} {k}" for k, n in kinds.items()))
-    if scan.n_non_dicom:
-        bits.append(f"{scan.n_non_dicom} non-DICOM file(s)")
+    reasons = Counter(s.reason for s in scan.skipped)
+    bits.extend(f"{n} skipped: {reason}" for reason, n in reasons.most_common(5))
+    if len(reasons) > 5:
+        bits.append(f"{sum(reasons.values()) - sum(n for _, n in reasons.most_common(5))} skipped for other reasons")
     return "no CT image series found among " + f"{scan.n_files} file(s): " + "; ".join(bits)
 
 
