@@ -276,7 +276,8 @@ def _nothing_found_message(scan: InputScan) -> str:
         kinds = Counter(o.sop_class_name for o in scan.other_objects)
         bits.append(", ".join(f"{n} {k}" for k, n in kinds.items()))
     reasons = Counter(s.reason for s in scan.skipped)
-    bits.extend(f"{n} skipped: {reason}" for reason, n in reasons.most_common(5))
+    bits.extend(f"{n} non-DICOM file(s)" if reason == "not a DICOM file" else f"{n} skipped: {reason}"
+                for reason, n in reasons.most_common(5))
     if len(reasons) > 5:
         bits.append(f"{sum(reasons.values()) - sum(n for _, n in reasons.most_common(5))} skipped for other reasons")
     return "no CT image series found among " + f"{scan.n_files} file(s): " + "; ".join(bits)
