@@ -41,6 +41,7 @@ _DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
 # Extension-less files that CD/DVD exports put next to images and that are not DICOM.
 _KNOWN_NON_DICOM = frozenset({"readme", "license", "licence", "version", "lockfile", "autorun", "copying", "notice"})
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 class Reader:
@@ -198,10 +199,14 @@ class _StopRule:
     def __init__(self, headers_only: bool) -> None:
         self.headers_only = headers_only
         self.last = -1
+        self.out_of_order: int | None = None  # the tag that did not ascend, before any pixel data
 
     def __call__(self, tag, vr, length) -> bool:
         tag = int(tag)
-        if tag <= self.last or self.last in _PIXEL_TAGS or (self.headers_only and tag in _PIXEL_TAGS):
+        if self.last in _PIXEL_TAGS or (self.headers_only and tag in _PIXEL_TAGS):
+            return True
+        if tag <= self.last:
+            self.out_of_order = tag
             return True
         self.last = tag
         return False
@@ -220,12 +225,17 @@ def _read_file(path: str, label: str, headers_only: bool = False):
             if not part10 and not _looks_like_bare_dataset(head):
                 return _NotDicom(size, head)
             fp.seek(0)
-            ds = read_partial(fp, _StopRule(headers_only), defer_size=None if headers_only else DEFER_BYTES,
-                              force=not part10)
+            rule = _StopRule(headers_only)
+            ds = read_partial(fp, rule, defer_size=None if headers_only else DEFER_BYTES, force=not part10)
             # Deferred values are read again by path, never through the (closed) descriptor's number.
             ds.filename, ds.fileobj_type, ds.buffer = path, open, None
             ds.timestamp = os.fstat(fp.fileno()).st_mtime
-            if headers_only:
+            if rule.out_of_order is not None and "Rows" in ds:  # an image cut short by disordered elements
+                raise InputError(label, f"({rule.out_of_order >> 16:04X},{rule.out_of_order & 0xFFFF:04X})",
+                                 f"element out of order after ({rule.last >> 16:04X},{rule.last & 0xFFFF:04X}) before the "
+                                 "pixel data: the file is corrupt (DICOM elements ascend by tag)",
+                                 hint="re-export the file from the scanner or PACS, or remove it from the input")
+            if headers_only and _transfer_syntax(ds) != _DEFLATED:
                 _check_pixel_length(fp, size, ds, label)
             if not part10:
                 if "SOPClassUID" not in ds:
@@ -244,6 +254,11 @@ def _read_file(path: str, label: str, headers_only: bool = False):
             f"is not a readable DICOM file ({type(exc).__name__}: {exc}); it may be truncated or corrupt",
             hint="re-export the file from the scanner or PACS, or remove it from the input",
         ) from exc
+
+
+def _transfer_syntax(ds) -> str | None:
+    meta = getattr(ds, "file_meta", None)
+    return None if meta is None else (str(meta.get("TransferSyntaxUID", "")) or None)
 
 
 def _check_pixel_length(fp, size: int, ds, label: str) -> None:

@@ -252,3 +252,17 @@ def test_dose_refuses_a_damaged_file_among_its_reports(shared_data, tmp_path):
     with pytest.raises(InputError) as caught:
         summarise_dose([folder])
     assert caught.value.path.endswith("CT-RDSR-Siemens-Multi-4.dcm")
+
+
+def test_an_image_whose_elements_stop_ascending_is_refused_not_read_in_part(series_dir, tmp_path):
+    """Parsing stops where tags stop ascending (what follows is not a dataset): an image cut there
+    before its pixel data is refused as corrupt, with the element named, never read without them."""
+    from qa.workflows.score import score_series
+
+    images = _copy(series_dir, tmp_path / "s")
+    raw = images[4].read_bytes()
+    at = raw.rfind(b"\xe0\x7f\x10\x00")  # the Pixel Data element
+    images[4].write_bytes(raw[:at] + b"\x08\x00\x70\x00LO\x04\x00ABCD" + raw[at:])  # (0008,0070) after group 0028
+    with pytest.raises(InputError) as caught:
+        score_series(tmp_path / "s")
+    assert Path(caught.value.path).name == images[4].name and caught.value.field == "(0008,0070)"
