@@ -80,6 +80,9 @@ DOSE_TABLES = DefinitionKind("dose-table", "procedures", _dose_tables_model, lam
 def load_definition(kind: DefinitionKind, name_or_path: str | Path) -> Any:
     """The validated record of a built-in definition (by id) or of a site's file (by path)."""
     path = _locate(kind, name_or_path)
+    if path.exists() and not path.is_file():  # a named pipe or a device would be waited on, or read forever
+        raise DefinitionError(str(path), None, "is not a regular file (a named pipe, device or socket)",
+                              hint="point at the definition's .toml file")
     raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))

@@ -155,18 +155,25 @@ def test_named_pipes_devices_and_sockets_are_listed_never_opened(series_dir, tmp
 
 
 def test_a_fifo_hangs_no_command(series_dir, tmp_path):
-    """Real processes with a deadline: a FIFO in the folder, or given directly, is never waited on."""
+    """Real processes with a deadline: a FIFO in the folder, or given directly (as a series, a dose
+    report, an ECG trace or a definition file), is never waited on."""
     folder = tmp_path / "s"
     shutil.copytree(series_dir, folder)
     os.mkfifo(folder / "pipe")
     os.mkfifo(tmp_path / "direct.dcm")
+    os.mkfifo(tmp_path / "ecg.csv")
+    os.mkfifo(tmp_path / "site.toml")
     runs = {
         "score folder": ["score", str(folder), "--verbose"],
         "check folder": ["check", str(folder)],
         "dose fifo": ["dose", str(tmp_path / "direct.dcm")],
+        "ecg fifo": ["gating", "--ecg", str(tmp_path / "ecg.csv")],
+        "protocol fifo": ["check", str(folder), "--protocol", str(tmp_path / "site.toml")],
     }
-    procs = {k: subprocess.Popen([sys.executable, "-m", "qa", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, cwd=REPO) for k, argv in runs.items()}
+    # Each process its own site secret: concurrent first use is another test's subject.
+    procs = {k: subprocess.Popen([sys.executable, "-m", "qa", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 cwd=REPO, env={**os.environ, "QA_SECRET_FILE": str(tmp_path / f"secret-{n}")})
+             for n, (k, argv) in enumerate(runs.items())}
     results = {}
     try:
         for k, proc in procs.items():
@@ -179,6 +186,8 @@ def test_a_fifo_hangs_no_command(series_dir, tmp_path):
     assert results["score folder"][0] == 0 and "pipe: a named pipe" in results["score folder"][1]
     assert results["check folder"][0] in (0, 1)
     assert results["dose fifo"][0] == 2 and "named pipe" in results["dose fifo"][1]
+    for k in ("ecg fifo", "protocol fifo"):
+        assert results[k][0] == 2 and "not a regular file" in results[k][1], results[k]
 
 
 # ------------------------------------------------------------------------------------ trailing garbage
