@@ -28,7 +28,7 @@ from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, FoundInputs, Source, expand_input
 from qa.errors import InputError
 from qa.records.inputs import SkippedFile
 
-__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs"]
+__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs", "read_whole"]
 
 # Elements larger than this are read only when used (pixel data, big private blocks).
 DEFER_BYTES = 16 * 1024
@@ -212,7 +212,15 @@ class _StopRule:
         return False
 
 
-def _read_file(path: str, label: str, headers_only: bool = False):
+def read_whole(path: str, label: str | None = None):
+    """Every element of the DICOM file ``path`` read now (nothing deferred), parsed as boundedly as
+    the headers are (a regular file only; nothing after the pixel data or past the dataset's end);
+    None when it is not DICOM.  For objects read entirely at once (ECG waveforms)."""
+    found = _read_file(str(path), label or str(path), defer=False)
+    return None if isinstance(found, _NotDicom) else found
+
+
+def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool = True):
     """The dataset of ``path``, a :class:`_NotDicom`, or an InputError (unreadable, corrupt, truncated)."""
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_partial
@@ -226,7 +234,7 @@ def _read_file(path: str, label: str, headers_only: bool = False):
                 return _NotDicom(size, head)
             fp.seek(0)
             rule = _StopRule(headers_only)
-            ds = read_partial(fp, rule, defer_size=None if headers_only else DEFER_BYTES, force=not part10)
+            ds = read_partial(fp, rule, defer_size=None if headers_only or not defer else DEFER_BYTES, force=not part10)
             # Deferred values are read again by path, never through the (closed) descriptor's number.
             ds.filename, ds.fileobj_type, ds.buffer = path, open, None
             ds.timestamp = os.fstat(fp.fileno()).st_mtime

@@ -294,3 +294,18 @@ def test_many_tiny_files_that_are_not_dicom_stay_fast(series_dir, tmp_path):
     seconds = time.perf_counter() - t
     assert len(scan.series) == 1 and len(scan.skipped) == n
     assert seconds < 5.0, f"{n} tiny files took {seconds:.1f} s"
+
+
+def test_trailing_garbage_after_a_dicom_ecg_adds_under_a_second(shared_data, tmp_path):
+    from qa.ecg.trace import read_trace
+
+    source = shared_data / "ecg" / "waveform_ecg.dcm"
+    if not source.is_file():
+        pytest.skip(f"{source} is missing")
+    dirty = tmp_path / "ecg.dcm"
+    shutil.copy(source, dirty)
+    with open(dirty, "r+b") as fp:
+        fp.truncate(os.path.getsize(dirty) + 100 * 1000**2)
+    assert (read_trace(dirty).ecg_mv == read_trace(source).ecg_mv).all()
+    extra = _median_seconds(lambda: read_trace(dirty)) - _median_seconds(lambda: read_trace(source))
+    assert extra < 1.0, f"trailing garbage cost {extra:.2f} s"
