@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
 
 from qa.records.dose import PHANTOM_KEYS, DoseEvent, StudyDose  # PHANTOM_KEYS: the dose report's CTDI phantom keys
 from qa.records.headers import AcquisitionHeaders
+from qa.records.plausibility import require_possible, unusual
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
 
@@ -299,7 +300,7 @@ def dose_values_from_report(study: StudyDose, tables: DoseTables, *, protocol_k:
             if images is not None:
                 warnings.append("the images name no dose event: CTDIvol is the highest of the study's scans, "
                                 "which may be another scan than the calcium score")
-    return DoseValues(ctdivol, ctdivol_source, dlp, dlp_source, estimate, compared.mixed, tuple(warnings))
+    return _plausible(DoseValues(ctdivol, ctdivol_source, dlp, dlp_source, estimate, compared.mixed, tuple(warnings)))
 
 
 def dose_values_from_headers(headers: AcquisitionHeaders, tables: DoseTables, *, protocol_k: str | None = None) -> DoseValues:
@@ -313,7 +314,24 @@ def dose_values_from_headers(headers: AcquisitionHeaders, tables: DoseTables, *,
     warnings = ()
     if dlp is not None:
         warnings = (f"no dose report with the exam: DLP {'lower bound' if lower_bound else 'estimated'} from the headers ({how})",)
-    return DoseValues(h.ctdivol_mgy, h.sources.get("ctdivol_mgy"), dlp, estimate.dlp_basis, estimate, False, warnings)
+    return _plausible(DoseValues(h.ctdivol_mgy, h.sources.get("ctdivol_mgy"), dlp, estimate.dlp_basis, estimate, False, warnings))
+
+
+def _plausible(values: DoseValues) -> DoseValues:
+    """The last guard before a dose is judged: an impossible CTDIvol, DLP or effective dose (the
+    readers refuse impossible inputs, so this catches a computation fed something they missed)
+    raises ``ImpossibleValue``; an unusual one is flagged in the values' warnings."""
+    notes = list(values.warnings)
+    for quantity, value, field_ in (("ctdivol_mgy", values.ctdivol_mgy, values.ctdivol_source or "CTDIvol"),
+                                    ("dlp_mgycm", values.dlp_mgycm, values.dlp_source or "DLP"),
+                                    ("dose_msv", values.effective.dose_msv, "effective dose (k x DLP)")):
+        if value is None:
+            continue
+        require_possible(quantity, value, path=None, field=field_)
+        note = unusual(quantity, value, field="effective dose") if quantity == "dose_msv" else None
+        if note and note not in notes:
+            notes.append(note)
+    return replace(values, warnings=tuple(notes)) if len(notes) != len(values.warnings) else values
 
 
 # ------------------------------------------------------------------------------------ against a reference level

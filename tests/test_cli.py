@@ -284,11 +284,11 @@ def test_out_dir_that_is_a_file_exits_2(capsys, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR DS")
-def test_non_finite_kvp_is_treated_as_unknown(capsys, tmp_path):
+def test_non_finite_kvp_is_refused_with_its_field(capsys, tmp_path):
+    """A KVP of NaN is a corrupt header, not an unknown kVp (issue 11, point 1): refused, field named."""
     hu = np.zeros((2, 16, 16))
     hu[:, 2:6, 2:6] = 300.0
     write_ct_series(tmp_path, hu, header={"KVP": "NaN"})
     code, out, _ = run(capsys, "score", tmp_path, "--json")
     doc = json.loads(out)
-    assert code == 0 and doc["series"]["kvp"] is None
-    assert any("unknown" in w for w in doc["warnings"])
+    assert code == 2 and doc["error"]["field"] == "KVP" and doc["error"]["file"].endswith(".dcm")

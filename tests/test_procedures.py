@@ -30,7 +30,7 @@ def test_the_builtin_daily_procedure():
     "old, new, key, message",
     [
         ('kind = "phantom-qa"', 'kind = "exam"', "procedure.kind", "phantom-qa"),
-        ('phantom = "qrm-cci"', 'phantom = "acme"', "procedure.phantom", "cannot be loaded"),
+        ('phantom = "qrm-cci"', 'phantom = "acme"', "procedure.phantom", "not a built-in phantom"),
         ('method = "standard"', 'method = "fancy"', "scoring.method", "must be one of"),
         ("expected = 120\n", "expected = 120\nrange = [100, 140]\n", "acquisition.kvp", "exactly one of"),
         ('range = [0.5, 20.0]', 'range = [20.0, 0.5]', "acquisition.ctdivol_mgy.range", "[low, high]"),

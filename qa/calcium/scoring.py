@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from qa.calcium.components import find_components, isotropic_volumes
+from qa.records.plausibility import is_possible, plausible
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume, SliceGeometry
 
@@ -115,6 +116,7 @@ def scoring_settings(
         source=preset.source,
     )
     overrides: dict[str, Any] = {}
+    check_options(threshold_hu=threshold_hu, min_area_mm2=min_area_mm2)
     if threshold_hu is not None:
         overrides["threshold_hu"] = float(threshold_hu)
     if min_area_mm2 is not None:
@@ -325,6 +327,17 @@ def score_volume(
     )
 
 
+def check_options(*, threshold_hu: float | None, min_area_mm2: float | None) -> None:
+    """ValueError naming the option when a setting is impossible (a threshold at or below water
+    gives negative masses); the ranges and their sources are in :mod:`qa.records.plausibility`."""
+    for option, quantity, value in (("--threshold-hu", "threshold_hu", threshold_hu),
+                                    ("--min-area-mm2", "min_area_mm2", min_area_mm2)):
+        if value is not None and not is_possible(quantity, value):
+            p = plausible(quantity)
+            raise ValueError(f"{option} {value!r} is impossible: the {p.quantity} must be within "
+                             f"{p.describe_limits()} ({p.source})")
+
+
 @dataclass(frozen=True)
 class ScoringRequest(Record):
     """Scoring settings as a user asks for them, before the series' kVp is known (``--method``
@@ -337,6 +350,10 @@ class ScoringRequest(Record):
     connectivity: int | None = None
     volume_method: str | None = None
     kv_adapted: bool = False
+
+    def check(self) -> None:
+        """ValueError naming the option when an explicit setting is impossible (before any reading)."""
+        check_options(threshold_hu=self.threshold_hu, min_area_mm2=self.min_area_mm2)
 
     def settings(self, kvp: float | None, *, default_method: str = "standard") -> ScoringSettings:
         """The settings for a series of ``kvp``; ValueError when they do not fit together."""

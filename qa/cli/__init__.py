@@ -15,7 +15,9 @@ import textwrap
 import traceback
 
 from qa.cli import demo, ecg, exam, gating, phantom, score, synth
-from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out
+from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
+
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 COMMAND_MODULES = (demo, score, phantom, exam, gating, synth, ecg)
 
@@ -62,13 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; everything it prints has its control characters escaped (``safe_terminal``)."""
+    with safe_terminal():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
+    if as_json:  # --json is accepted anywhere on the line (qa --json score X): the commands take it last
+        argv = [a for a in argv if a != "--json"] + ["--json"]
     command = next((a for a in argv if not a.startswith("-")), None)
-    from qa.errors import QAError
+    from qa.errors import QAError, UsageError
 
     try:
         parser = build_parser()
+        if as_json:
+            return _parse_as_json(parser, argv, command)
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
@@ -76,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command
         return int(args.func(args))
     except QAError as exc:
+        if isinstance(exc, UsageError) and command and exc.hint == "see qa COMMAND --help":  # qa's own parser, about a command
+            exc.hint = f"see qa {command} --help"
         report_error(exc, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
     except BrokenPipeError:  # the reader of our output went away (qa ... | head): nothing to report to
         return EXIT_OK
     except OSError as exc:  # the file system said no: a usage problem, not a bug
-        from qa.errors import InputError, UsageError
+        from qa.errors import InputError
 
         hint = "check the path, its permissions and the free disk space"
         if exc.filename is not None:  # name the file in qa.error/1 too, not only in the message
@@ -92,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        if as_json:
+            _error_json(command, EXIT_INTERRUPTED, {"type": "Interrupted", "message": "interrupted (Ctrl-C or SIGINT)",
+                                                    "hint": "run the command again; nothing half-written is kept"})
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so plainly, with the traceback
         traceback.print_exc()
         print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
@@ -101,6 +118,37 @@ def main(argv: list[str] | None = None) -> int:
                                                  "message": f"internal error: {type(exc).__name__}: {exc}",
                                                  "hint": "please report it, with the command and the traceback"})
         return EXIT_INTERNAL
+
+
+def _parse_as_json(parser: argparse.ArgumentParser, argv: list[str], command: str | None) -> int:
+    """Parse and run with --json: help and version become one JSON object too (qa.help/1,
+    qa.version/1), and no command at all is a usage error (qa.error/1)."""
+    import contextlib
+    import io
+
+    from qa import __version__
+    from qa.errors import UsageError
+
+    if command is None and not {"-h", "--help", "--version"} & set(argv):
+        raise UsageError("no command given", hint="see qa --help for the commands")
+    if command is None:
+        argv = [a for a in argv if a != "--json"]  # qa --json --help: the top level has no --json of its own
+    text = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(text):  # argparse prints help and version on stdout, then exits 0
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+        shown = text.getvalue()
+        if "--version" in argv and shown.strip() == f"qa {__version__}":
+            json_out({"version": __version__}, "qa.version/1")
+        else:
+            json_out({"command": command, "help": shown}, "qa.help/1")
+        return EXIT_OK
+    if text.getvalue():  # nothing else may print on stdout while parsing
+        sys.stderr.write(text.getvalue())
+    return int(args.func(args))
 
 
 def report_error(exc, as_json: bool, command: str | None, exit_code: int) -> None:

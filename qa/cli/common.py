@@ -1,16 +1,85 @@
-"""Shared pieces of the command line: exit codes, progress, tables, JSON, option types."""
+"""Shared pieces of the command line: exit codes, terminal safety, progress, tables, JSON, option types."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
+import re
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+# Characters a terminal acts on instead of showing: C0 controls but newline and tab (ESC starts the
+# sequences that move the cursor, clear lines, recolour or retitle; CR returns to the line's
+# start), DEL, the C1 controls (U+009B is a one-character CSI), the line and paragraph separators
+# and the bidirectional overrides and isolates (which reorder what is shown: "Trojan Source",
+# CVE-2021-42574).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def one_line(value: Any) -> str:
+    """A value read from a file (a DICOM header, a file name, an ECG comment), shown on one line:
+    control characters escaped (:func:`escape_controls`), newlines too (``\\n``), so that it can
+    never start a line of its own, such as a fake ``VERDICT``.  ``None`` shows as ``?``."""
+    return "?" if value is None else escape_controls(str(value)).replace("\n", "\\n")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character shown as an escape (ESC as ``\\x1b``): a station
+    name, file name or ECG comment can never move the cursor, recolour or hide a line."""
+    return _CONTROL.sub(_escaped, text)
+
+
+class SafeStream:
+    """A text stream whose ``write`` escapes control characters (:func:`escape_controls`).
+
+    Everything the command line prints goes through it (``safe_terminal``): text read from DICOM
+    headers, file names, ECG comments and error messages alike.  ``write_raw`` is for qa's own
+    cursor control (the progress bar, the live status line), which is written only to a terminal."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(escape_controls(text))
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def write_raw(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def write_raw(stream: TextIO, text: str) -> None:
+    """Write qa's own control sequences (callers check ``stream.isatty()`` first)."""
+    getattr(stream, "write_raw", stream.write)(text)
+
+
+@contextlib.contextmanager
+def safe_terminal() -> Iterator[None]:
+    """stdout and stderr escape control characters while the command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = SafeStream(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class Progress:
@@ -33,7 +102,8 @@ class Progress:
         width = 30
         filled = int(width * done / total)
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {now - self.start:5.1f}s")
+        write_raw(self.stream, "\r")
+        self.stream.write(f"{self.label} [{bar}] {done}/{total} {now - self.start:5.1f}s")
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
@@ -50,8 +120,10 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]], align: str | None = None) -> str:
-    """A plain-text table; ``align`` is a string of 'l'/'r' per column."""
+    """A plain-text table; ``align`` is a string of 'l'/'r' per column.  Cells are escaped
+    (:func:`escape_controls`) before they are measured, so that a hostile cell keeps its column."""
     align = align or "l" + "r" * (len(headers) - 1)
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:

@@ -64,6 +64,9 @@ def add_parser(sub) -> None:
             control charts, writes an HTML report per scanner, scores one series with qa score, and
             checks a synthetic calcium-score exam against its protocol with qa check.
             Everything stays in the --out folder (its own SQLite database included).
+            A folder that exists must be empty or an earlier demo's (marked by its .qa-demo file,
+            holding only what the demo writes): everything is checked before anything is deleted;
+            a symbolic link, the root or the home folder is refused.
             """
         ),
         epilog="examples:\n  qa demo\n  qa demo --out /tmp/qa-demo\n",

@@ -8,7 +8,7 @@ import sys
 import textwrap
 import threading
 
-from qa.cli.common import EXIT_OK, HelpFormatter, fmt, json_out, positive
+from qa.cli.common import EXIT_OK, HelpFormatter, fmt, json_out, positive, write_raw
 
 
 class StatusLine:
@@ -28,7 +28,8 @@ class StatusLine:
         text = (f"{s.elapsed_s:6.0f} s  {s.rate_hz:6.0f} samples/s  HR {hr} bpm{board}  {s.samples} samples  "
                 f"{s.gaps} gap(s)  {s.discarded_bytes} bytes discarded{state}")
         if self.tty:
-            self.stream.write("\r\033[K" + text)
+            write_raw(self.stream, "\r\033[K")  # our own cursor control, on a terminal only
+            self.stream.write(text)
             self._shown = True
         elif s.elapsed_s >= self._next:
             self.stream.write(text + "\n")
@@ -42,7 +43,7 @@ class StatusLine:
 
     def clear(self) -> None:
         if self.tty and self._shown:
-            self.stream.write("\r\033[K")
+            write_raw(self.stream, "\r\033[K")
             self._shown = False
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, add_verbose, fmt, json_out, print_files, short, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, add_verbose, fmt, json_out, one_line, print_files, short, table
 
 
 # ------------------------------------------------------------------------------------ check
@@ -34,12 +34,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def print_checklist(out, checklist) -> None:
     exam = checklist.exam
     h = exam.headers
-    print(f"Exam     {h.manufacturer or '?'} {h.model or ''}, station {h.station_name or '?'}; study {exam.study_key or '?'}", file=out)
-    print(f"Series   {h.series_description or '(no description)'}: {h.n_images} images, {fmt(h.slice_thickness_mm, 2)} mm, "
-          f"kernel {h.kernel or '?'}", file=out)
+    print(f"Exam     {one_line(h.manufacturer or None)} {one_line(h.model or '')}, station {one_line(h.station_name or None)}; "
+          f"study {one_line(exam.study_key or None)}", file=out)
+    print(f"Series   {one_line(h.series_description or '(no description)')}: {h.n_images} images, "
+          f"{fmt(h.slice_thickness_mm, 2)} mm, kernel {one_line(h.kernel or None)}", file=out)
     for s in exam.series:
         if s.role != "checked":
-            print(f"         also in the exam: '{s.description or '(no description)'}' ({s.n_images} images, "
+            print(f"         also in the exam: '{one_line(s.description or '(no description)')}' ({s.n_images} images, "
                   f"{fmt(s.slice_thickness_mm, 2)} mm) {s.series_instance_uid}", file=out)
     print(f"Protocol {exam.protocol_choice}", file=out)
     print("", file=out)
@@ -74,7 +75,8 @@ def cmd_dose(args: argparse.Namespace) -> int:
 
 
 def print_study_dose(out, study) -> None:
-    print(f"\nStudy    {study.manufacturer or '?'} {study.model or ''} {study.study_datetime or ''}: {len(study.events)} event(s) "
+    print(f"\nStudy    {one_line(study.manufacturer or None)} {one_line(study.model or '')} {one_line(study.study_datetime or '')}: "
+          f"{len(study.events)} event(s) "
           f"from {len(study.sop_instance_uids)} report(s); study {study.study_key or '?'}", file=out)
     rows = [[str(n + 1), e.acquisition_type or "-", (e.protocol or "-")[:28], (e.target_region or "-")[:16],
              "/".join(short(k) for k in e.kvp) or "-", short(e.ctdivol_mgy), short(e.dlp_mgycm), e.phantom or "-",
@@ -129,7 +131,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
     p.add_argument("--ecg", metavar="TRACE", help="the exam's ECG trace: adds heart_rate from the trace, rhythm and exposure_timing")
     p.add_argument("--lead", help="ECG lead to use (with --ecg)")
-    p.add_argument("--plot", metavar="FILE.png", help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows (written whole; "
+                        "if it cannot be written: exit 2, nothing written)")
     add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.check/1) on stdout")
     p.set_defaults(func=cmd_check)

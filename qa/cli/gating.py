@@ -6,7 +6,7 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, add_verbose, fmt, json_out, positive, print_files, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, add_verbose, fmt, json_out, one_line, positive, print_files, table
 
 
 def cmd_gating(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def cmd_gating(args: argparse.Namespace) -> int:
 def print_gating(out, report, protocol_id: str) -> None:
     t = report.ecg
     hr = report.heart_rate_bpm
-    print(f"ECG      {t.source}, lead {t.lead}, {t.sampling_rate_hz:g} Hz, {t.duration_s:.1f} s"
+    print(f"ECG      {one_line(t.source)}, lead {one_line(t.lead)}, {t.sampling_rate_hz:g} Hz, {t.duration_s:.1f} s"
           + (f", starts {t.start_time.isoformat()}" if t.start_time else ", no absolute start time")
           + (f", {len(t.gaps)} gap(s)" if t.gaps else ""), file=out)
     print(f"Beats    {len(report.beats.r_peak_times_s)} R-peaks; heart rate {fmt(hr.mean, 0)} bpm (min {fmt(hr.min, 0)}, "
@@ -88,7 +88,9 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", help="exam protocol id or .toml path (phase window, gating settings; default cac-standard)")
     p.add_argument("--lead", help="lead to use (default: II for DICOM ECGs, the first signal of a WFDB record)")
     p.add_argument("--fs", type=positive, metavar="HZ", help="sampling rate of a CSV trace without a time_s column")
-    p.add_argument("--plot", metavar="FILE.png", help="write the ECG strip with R-peaks and exposure windows")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="write the ECG strip with R-peaks and exposure windows (written whole; if it cannot be written: "
+                        "exit 2, nothing written)")
     add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.gating/1) on stdout")
     p.set_defaults(func=cmd_gating)

@@ -20,6 +20,7 @@ from qa.cli.common import (
     fmt,
     json_out,
     local_time,
+    one_line,
     print_files,
     progress_stages,
     short,
@@ -45,7 +46,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     if run.report:
         print(f"report   {run.report}", file=out)
     for w in run.warnings[len(run.result.warnings):]:  # the analysis' own were printed with it
-        print(f"warning: {w}", file=out)
+        print(f"warning: {one_line(w)}", file=out)
     if args.json:
         json_out(run, "qa.phantom/1")
     return EXIT_FAIL if run.verdict == "fail" else EXIT_OK
@@ -57,11 +58,11 @@ def print_phantom(out: TextIO, result) -> None:
     print(f"Phantom  {result.phantom}: axis ({loc.insert_center_mm[0]:.1f}, {loc.insert_center_mm[1]:.1f}) mm, "
           f"rotation {loc.rotation_deg:+.1f} deg{' (mirrored)' if loc.mirrored else ''}, calcifications at z "
           f"{loc.calcification_slab_z_mm:.1f} mm, rods at z {loc.rod_slab_z_mm:.1f} mm", file=out)
-    print(f"Scanner  {s.manufacturer} {s.model}, serial {s.device_serial_number or '?'}, station "
-          f"{s.station_name or '?'}", file=out)
+    print(f"Scanner  {one_line(s.manufacturer)} {one_line(s.model)}, serial {one_line(s.device_serial_number or None)}, station "
+          f"{one_line(s.station_name or None)}; identified by {one_line(s.identity)}", file=out)
     a = result.acquisition
-    print(f"Scan     {fmt(a.kvp, 0)} kVp, {fmt(a.slice_thickness_mm, 2)} mm, kernel {a.kernel}, CTDIvol "
-          f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring}, acquired {a.acquisition_datetime or '?'}", file=out)
+    print(f"Scan     {fmt(a.kvp, 0)} kVp, {fmt(a.slice_thickness_mm, 2)} mm, kernel {one_line(a.kernel)}, CTDIvol "
+          f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring}, acquired {one_line(a.acquisition_datetime or None)}", file=out)
     cal = result.calibration
     if cal.c_ha_mg_per_cm3_hu is not None:
         print(f"Rods     water {cal.water_hu:.1f} HU (noise SD {cal.noise_hu:.1f} HU), HA-200 {cal.ha200_hu:.1f} HU, "
@@ -89,7 +90,7 @@ def print_phantom(out: TextIO, result) -> None:
     print(table(["check", "status", "measured", "expected", "message"], check_rows, align="lllll"), file=out)
     print("", file=out)
     for w in result.warnings:
-        print(f"warning: {w}", file=out)
+        print(f"warning: {one_line(w)}", file=out)
     print(f"VERDICT  {result.verdict_message}", file=out)
 
 
@@ -107,9 +108,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             json_out(history, "qa.baseline/1")
         return EXIT_OK
     change = set_baseline(scanner=args.scanner, from_last=args.from_last, reason=args.reason, include_failed=args.include_failed,
-                          procedure=args.procedure, db=args.db)
+                          procedure=args.procedure, phantom=args.phantom, db=args.db)
     b = change.baseline
-    print(f"baseline version {change.version} set for {change.scanner.label()} from runs {list(b.run_ids)}", file=out)
+    print(f"baseline version {change.version} set for {one_line(change.scanner.label())} from runs {list(b.run_ids)}", file=out)
     print(f"  configuration: {b.configuration.key}", file=out)
     for key in change.shown_metrics:
         stats = b.stats.get(key)
@@ -121,7 +122,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def print_baselines(out: TextIO, history) -> None:
-    print(f"Scanner  {history.scanner.label()}", file=out)
+    print(f"Scanner  {one_line(history.scanner.label())}", file=out)
     if not history.baselines:
         print("no baseline yet: run the daily QA at least 5 times, then: qa baseline set --scanner "
               f"{history.scanner.id} --from-last 5", file=out)
@@ -141,7 +142,8 @@ def print_baselines(out: TextIO, history) -> None:
 def cmd_trend(args: argparse.Namespace) -> int:
     from qa.workflows.charts import scanner_control_charts
 
-    charts = scanner_control_charts(scanner=args.scanner, metric=args.metric, procedure=args.procedure, db=args.db, plot=args.plot)
+    charts = scanner_control_charts(scanner=args.scanner, metric=args.metric, procedure=args.procedure,
+                                    phantom=args.phantom, db=args.db, plot=args.plot)
     out = sys.stderr if args.json else sys.stdout
     print_charts(out, charts, last=args.last)
     if args.json:
@@ -150,7 +152,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 
 def print_charts(out: TextIO, charts, *, last: int = 0) -> None:
-    print(f"Scanner  {charts.scanner.label()}: {charts.n_runs} run(s)", file=out)
+    print(f"Scanner  {one_line(charts.scanner.label())}: {charts.n_runs} run(s)", file=out)
     if not charts.n_runs:
         return
     nc = charts.not_charted
@@ -212,19 +214,25 @@ def add_parser(sub) -> None:
               qa phantom phantom.zip --json > run.json
               qa phantom series/ --no-store --method siemens
               qa phantom series/ --procedure /etc/qa/our-phantom-qa.toml --db postgresql+psycopg://qa@db/qa
+              qa phantom series/ --phantom /etc/qa/our-cci.toml --procedure /etc/qa/our-cci-qa.toml
+
+            An id (qrm-cci, daily-phantom-qa) is always a built-in definition, never a file of the
+            working directory; a site's own file is named by its path (with a folder, or ending in
+            .toml).  A site's own phantom is used with a procedure that names its id.
             """
         ),
     )
     p.add_argument("series", nargs="+", metavar="SERIES", help="folder, zip file or DICOM files of the phantom scan")
     p.add_argument("--series-uid", help="pick this series when the input holds several")
-    p.add_argument("--phantom", help="phantom definition id or .toml path (default: the procedure's)")
+    p.add_argument("--phantom", help="phantom definition id or .toml path (default: the procedure's); the procedure must name it")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (default daily-phantom-qa)")
     p.add_argument("--ring", choices=["none", "large", "unspecified"], default="unspecified",
                    help="the extension ring the phantom wore (part of the baseline configuration)")
     add_scoring_options(p, method_default=None, c_ha=False)  # c_HA comes from the phantom's own rods
     _add_db(p)
     p.add_argument("--no-store", action="store_true", help="do not store the run")
-    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (written whole or not at all; if it cannot be "
+                   "written, the run still stands: stored, exit 0/1, the error in the warnings)")
     add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.phantom/1) on stdout")
     p.set_defaults(func=cmd_phantom)
@@ -254,6 +262,7 @@ def add_parser(sub) -> None:
     p.add_argument("--reason", help="why the baseline changes (kept in the audit trail)")
     p.add_argument("--include-failed", action="store_true", help="allow runs that failed their checks")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path")
+    p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.baseline/1) on stdout")
     p.set_defaults(func=cmd_baseline)
@@ -280,8 +289,10 @@ def add_parser(sub) -> None:
     p.add_argument("--scanner", required=True, help="scanner id, station name or serial number")
     p.add_argument("--metric", help="one metric id (default: the main ones)")
     p.add_argument("--last", type=count, default=0, metavar="N", help="list only the last N runs (charts use all)")
-    p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG")
+    p.add_argument("--plot", metavar="FILE.png", help="write the control charts as a PNG (written whole; if it cannot be "
+                   "written: exit 2, nothing written)")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (chart settings)")
+    p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.trend/1) on stdout")
     p.set_defaults(func=cmd_trend)

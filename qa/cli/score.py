@@ -16,6 +16,7 @@ from qa.cli.common import (
     fmt,
     json_out,
     non_negative,
+    one_line,
     positive,
     print_files,
     progress_stages,
@@ -88,15 +89,15 @@ def print_score(out: TextIO, run, max_lesions: int) -> None:
     info = volume.info
     print(f"Input    {run.input_summary.summary}", file=out)
     print(
-        f"Series   {info.series_instance_uid}  '{info.series_description}'  "
-        f"{info.manufacturer or '?'} {info.model or ''}".rstrip(),
+        f"Series   {one_line(info.series_instance_uid)}  '{one_line(info.series_description)}'  "
+        f"{one_line(info.manufacturer or None)} {one_line(info.model or '')}".rstrip(),
         file=out,
     )
     print(
         f"         {volume.n_slices} slices {volume.shape[1]}x{volume.shape[2]}, pixel "
         f"{volume.pixel_spacing_mm[0]:g} x {volume.pixel_spacing_mm[1]:g} mm, thickness "
         f"{fmt(volume.slice_thickness_mm, 2)} mm, increment {volume.slice_increment_mm:.2f} mm, "
-        f"{fmt(info.kvp, 0)} kVp, kernel {info.convolution_kernel or '?'}",
+        f"{fmt(info.kvp, 0)} kVp, kernel {one_line(info.convolution_kernel or None)}",
         file=out,
     )
     print(f"Method   {describe_settings(settings)}", file=out)
@@ -131,7 +132,7 @@ def print_score(out: TextIO, run, max_lesions: int) -> None:
     for note in volume.notes:
         print(f"note:    {note}", file=out)
     for warning in score.warnings:
-        print(f"warning: {warning}", file=out)
+        print(f"warning: {one_line(warning)}", file=out)
 
 
 def add_parser(sub) -> None:

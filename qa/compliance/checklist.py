@@ -104,7 +104,8 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
         parts.append(f"could not check {', '.join(missing)} (not in the headers)")
     return Checklist(
         exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts), dose=dose,
-        reference_level=level, reference_level_choice=level_choice, warnings=tuple(h.warnings) + tuple(exam.notes) + dose.warnings,
+        reference_level=level, reference_level_choice=level_choice, warnings=tuple(h.warnings) + tuple(exam.notes)
+        + tuple(f"dose report: {w}" for w in (exam.dose.warnings if exam.dose is not None else ())) + dose.warnings,
         ecg=gating,
     )
 

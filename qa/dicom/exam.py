@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from qa.dicom import attributes as attr
 from qa.dicom.series import InputScan, SeriesGroup, require_complete, scan_inputs
 from qa.errors import InputError
+from qa.records.plausibility import ImpossibleValue
 from qa.records.exam import Exam, SeriesSummary
 from qa.records.identity import Pseudonymiser
 
@@ -152,6 +153,8 @@ def _dose_of(scan: InputScan, study_key: str | None, notes: list[str], pseudonym
             continue  # a screen capture or a report of another kind: not a dose report
         try:
             reports.append(read_dose_report(other.file, label=other.path, pseudonymise=pseudonymise))
+        except ImpossibleValue:
+            raise  # a dose report with an impossible number is refused, never replaced by an estimate
         except InputError as exc:
             notes.append(f"{_name(other.path)}: not used as a dose report ({exc.message})")
     if not reports:

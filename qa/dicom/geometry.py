@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import InputError
+from qa.records.plausibility import require_possible
 
 if TYPE_CHECKING:
     from qa.dicom.images import ImageRef
@@ -64,6 +65,15 @@ def check_matrix(images: Sequence[ImageRef]) -> tuple[int, int, tuple[float, flo
             raise InputError(img.label, "Rows/Columns", f"is {img.rows} x {img.columns}: an empty image", hint=_HINT_CONSISTENT)
         if min(img.pixel_spacing) <= 0:
             raise InputError(img.label, "PixelSpacing", f"must be positive, is {list(img.pixel_spacing)}", hint=_HINT_CONSISTENT)
+        # Impossible values are refused here, before any pixel is decoded or memory allocated.
+        require_possible("matrix_pixels", img.rows, path=img.label, field="Rows")
+        require_possible("matrix_pixels", img.columns, path=img.label, field="Columns")
+        for value in img.pixel_spacing:
+            require_possible("pixel_spacing_mm", value, path=img.label, field="PixelSpacing")
+        if img.slice_thickness is not None:
+            require_possible("slice_thickness_mm", img.slice_thickness, path=img.label, field="SliceThickness")
+        if img.rescale_slope is not None and img.rescale_slope != 0:
+            require_possible("rescale_slope", img.rescale_slope, path=img.label, field="RescaleSlope")
         if img.rescale_slope is None:
             raise InputError(img.label, "RescaleSlope", "is missing: stored values cannot be converted to HU", hint=_HINT_CONSISTENT)
         if img.rescale_intercept is None:
@@ -138,6 +148,9 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
     """
     rows, cols, spacing = check_matrix(images)
     normal = slice_normal(images)
+    for img in images:
+        for value in img.position:
+            require_possible("position_mm", value, path=img.label, field="ImagePositionPatient")
     positions = np.array([img.position for img in images], dtype=float)
     along = positions @ normal
     order = np.argsort(along, kind="stable")
@@ -160,6 +173,7 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
             )
     regular = steps[steps <= GAP_FACTOR * smallest_positive]
     increment = float(np.median(regular))
+    require_possible("slice_increment_mm", increment, path=ordered[1].label, field="ImagePositionPatient (slice increment)")
     for k, step in enumerate(steps):
         if step > GAP_FACTOR * increment:
             a, b = ordered[k], ordered[k + 1]

@@ -21,6 +21,8 @@ from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.errors import InputError
+from qa.dicom.plausible import plausible_numbers, refuse_impossible_raw, rejected_warnings
+from qa.records.plausibility import ImpossibleValue
 from qa.records.headers import AcquisitionHeaders, Stack
 from qa.records.identity import vendor_of
 
@@ -94,7 +96,8 @@ def read_headers(group) -> AcquisitionHeaders:
     thickness = num("slice_thickness_mm", _standard(ds0, "SliceThickness"))
     recon_diameter = num("reconstruction_diameter_mm", _standard(ds0, "ReconstructionDiameter"))
     collection_diameter = num("data_collection_diameter_mm", _standard(ds0, "DataCollectionDiameter"))
-    pitch = take("pitch", *read_field(ds0, "pitch", vendor))
+    rejected: dict[str, list[tuple[float, str]]] = {}
+    pitch = take("pitch", *read_field(ds0, "pitch", vendor, rejected.setdefault("pitch", [])))
     single = num("single_collimation_mm", _standard(ds0, "SingleCollimationWidth"))
     total = num("total_collimation_mm", _standard(ds0, "TotalCollimationWidth"))
     revolution = num("revolution_time_s", _standard(ds0, "RevolutionTime"))
@@ -122,8 +125,8 @@ def read_headers(group) -> AcquisitionHeaders:
 
     acquisition_type = _acquisition_type(ds0, pitch, sources)
     reconstruction, strength = _reconstruction_algorithm(ds0, vendor, kernel, sources)
-    phase = take("trigger_phase_pct", *read_field(ds0, "trigger_phase_pct", vendor))
-    delay = take("trigger_delay_ms", *read_field(ds0, "trigger_delay_ms", vendor))
+    phase = take("trigger_phase_pct", *read_field(ds0, "trigger_phase_pct", vendor, rejected.setdefault("trigger_phase_pct", [])))
+    delay = take("trigger_delay_ms", *read_field(ds0, "trigger_delay_ms", vendor, rejected.setdefault("trigger_delay_ms", [])))
     synchronization = _synchronization(ds0, vendor, acquisition_type, phase, delay, pitch, sources)
 
     # Per image: position, time, heart rate.
@@ -132,7 +135,7 @@ def read_headers(group) -> AcquisitionHeaders:
         ds = group.datasets[image.dataset_index]
         when, when_text = _image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
-        hr, hr_source = read_field(ds, "heart_rate_bpm", vendor)
+        hr, hr_source = read_field(ds, "heart_rate_bpm", vendor, rejected.setdefault("heart_rate_bpm", []))
         images.append(_Image(image.position[2] if image.position else None,
                              int(number) if number is not None else None, when, when_text, hr, hr_source))
 
@@ -143,6 +146,8 @@ def read_headers(group) -> AcquisitionHeaders:
         if increment is not None:
             sources["slice_increment_mm"] = "ImagePositionPatient along the slice normal (median step)"
         images = [images[i] for i in stack.order]
+    except ImpossibleValue:
+        raise
     except InputError as exc:
         warnings.append(f"slice increment not available: {exc.message}")
 
@@ -152,7 +157,21 @@ def read_headers(group) -> AcquisitionHeaders:
         heart_rate, heart_min, heart_max = statistics.fmean(rates), min(rates), max(rates)
         sources["heart_rate_bpm"] = next(i.heart_rate_source for i in images if i.heart_rate_source) + (
             f" (mean over {len(rates)} images)" if len(rates) > 1 else "")
-    prescan = take("heart_rate_prescan_bpm", *read_field(ds0, "heart_rate_prescan_bpm", vendor))
+    prescan = take("heart_rate_prescan_bpm", *read_field(ds0, "heart_rate_prescan_bpm", vendor,
+                                                         rejected.setdefault("heart_rate_prescan_bpm", [])))
+    warnings += rejected_warnings(rejected)
+    refuse_impossible_raw(ds0, varying, info.first_file)
+    numbers = plausible_numbers(group, dict(kvp=kvp, tube_current_ma=tube_current, exposure_mas=exposure,
+                                              exposure_time_ms=exposure_time, slice_thickness_mm=thickness,
+                                              reconstruction_diameter_mm=recon_diameter,
+                                              data_collection_diameter_mm=collection_diameter,
+                                              single_collimation_mm=single, total_collimation_mm=total,
+                                              revolution_time_s=revolution, ctdivol_mgy=ctdivol), sources, warnings)
+    kvp, tube_current, exposure = numbers["kvp"], numbers["tube_current_ma"], numbers["exposure_mas"]
+    exposure_time, thickness = numbers["exposure_time_ms"], numbers["slice_thickness_mm"]
+    recon_diameter, collection_diameter = numbers["reconstruction_diameter_mm"], numbers["data_collection_diameter_mm"]
+    single, total, revolution, ctdivol = (numbers["single_collimation_mm"], numbers["total_collimation_mm"],
+                                          numbers["revolution_time_s"], numbers["ctdivol_mgy"])
 
     zs = [i.z_mm for i in images if i.z_mm is not None]
     scan_range = (min(zs), max(zs)) if zs else None
@@ -171,6 +190,8 @@ def read_headers(group) -> AcquisitionHeaders:
         model=info.model,
         device_serial_number=info.device_serial_number,
         station_name=info.station_name,
+        device_uid=info.device_uid,
+        institution_name=info.institution_name,
         software_versions=_text(attr.lookup(ds0, "SoftwareVersions")),
         n_images=len(group.images),
         kvp=kvp,

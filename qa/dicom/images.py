@@ -76,6 +76,8 @@ def series_info(ds, label: str, n_images: int, n_files: int, pseudonymise: Pseud
         n_images=n_images,
         n_files=n_files,
         first_file=label,
+        device_uid=attr.raw_text(ds, "DeviceUID"),
+        institution_name=attr.text(ds, "InstitutionName"),
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from qa.dicom import attributes as attr
 from qa.dicom.header_values import _number, _standard, _tag_name, _text
+from qa.records.plausibility import is_possible
 
 Parser = Callable[[Any], "float | None"]
 
@@ -251,21 +252,41 @@ STANDARD: dict[str, tuple[tuple[str, Parser], ...]] = {
 }
 
 
-def read_field(ds, field: str, vendor: str | None) -> tuple[float | None, str | None]:
+# Fields -> plausibility quantity (qa.records.plausibility): an impossible value (a heart rate of
+# 0 bpm, which some scanners write when no ECG was recorded) is not usable, so the next candidate
+# is tried and, when none is left, the field is missing (its check then says not available).
+_QUANTITIES = {"heart_rate_bpm": "heart_rate_bpm", "heart_rate_prescan_bpm": "heart_rate_bpm",
+               "trigger_phase_pct": "phase_pct", "trigger_delay_ms": "trigger_delay_ms", "pitch": "pitch"}
+
+
+def read_field(ds, field: str, vendor: str | None,
+               rejected: list[tuple[float, str]] | None = None) -> tuple[float | None, str | None]:
     """``field`` of one image: the standard attributes, then ``vendor``'s rows; the first usable value wins.
 
-    Returns (value in the field's unit, source text) or (None, None).
+    Returns (value in the field's unit, source text) or (None, None).  Impossible values are
+    skipped and appended to ``rejected`` as (value, source), for the caller's warning.
     """
+    quantity = _QUANTITIES.get(field)
+
+    def usable(value, source) -> bool:
+        if value is None:
+            return False
+        if quantity is not None and not is_possible(quantity, value):
+            if rejected is not None:
+                rejected.append((value, source))
+            return False
+        return True
+
     for keyword, parser in STANDARD.get(field, ()):
         raw, source = _standard(ds, keyword)
         value = parser(raw)
-        if value is not None:
+        if usable(value, source):
             return value, source
     for row in VENDOR_TAGS:
         if row.field != field or row.vendor != vendor:
             continue
         raw, source = row.locate(ds)
         value = row.parser(raw) if source is not None else None
-        if value is not None:
+        if usable(value, source):
             return value, source
     return None, None

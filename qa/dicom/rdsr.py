@@ -247,7 +247,7 @@ def _event(container, number: int, ctx: sr.Context) -> DoseEvent:
 
 def _report_from_sr(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     root = _sr_root(ds, label)
-    ctx = sr.Context(ds)
+    ctx = sr.Context(ds, label)
     accumulated = sr.first(root, C.CT_ACCUMULATED_DOSE_DATA)
     aidx = sr.children(accumulated) if accumulated is not None else {}
     where = "CT Accumulated Dose Data"

@@ -14,11 +14,16 @@ from qa.dicom import rdsr_codes as C
 from qa.dicom import sr_content as sr
 from qa.records.dose import DoseEvent, DoseReport
 from qa.records.identity import Pseudonymiser
+from qa.records.plausibility import require_possible, unusual
 
 
-def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, pseudonymise: Pseudonymiser, **fields_) -> DoseReport:
+def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, pseudonymise: Pseudonymiser,
+                  event_where: str = "CT Acquisition {n}", **fields_) -> DoseReport:
     """The report record, with the consistency checks every kind of report gets; the
-    StudyInstanceUID of ``header`` only as its pseudonym."""
+    StudyInstanceUID of ``header`` only as its pseudonym.  Impossible values (a negative DLP,
+    CTDIvol, time or length; see :mod:`qa.records.plausibility`) refuse the report with the
+    field named; unusual ones are kept and flagged in ``warnings``."""
+    check_plausible(ctx, events, fields_["dlp_total_mgycm"], fields_.get("dlp_total_source"), event_where)
     events_sum = round_dlp(sum(e.dlp_mgycm for e in events if e.dlp_mgycm is not None))
     total, n_reported = fields_["dlp_total_mgycm"], fields_["n_events_reported"]
     if n_reported is not None and n_reported != len(events):
@@ -40,6 +45,43 @@ def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, pse
         warnings=tuple(ctx.warnings),
         **fields_,
     )
+
+
+# Event fields -> plausibility quantity (qa.records.plausibility.RANGES); tuples hold one value per X-ray source.
+_EVENT_QUANTITIES = {
+    "kvp": "kvp", "tube_current_ma": "tube_current_ma", "max_tube_current_ma": "tube_current_ma",
+    "exposure_time_per_rotation_s": "duration_s", "exposure_time_s": "duration_s",
+    "scanning_length_mm": "length_mm", "single_collimation_mm": "length_mm", "total_collimation_mm": "length_mm",
+    "pitch": "pitch", "ctdivol_mgy": "ctdivol_mgy", "dlp_mgycm": "dlp_mgycm", "ssde_mgy": "ctdivol_mgy",
+}
+# Flagged when outside the usual range (the others are only refused when impossible).
+_FLAGGED = ("kvp", "ctdivol_mgy", "dlp_mgycm")
+
+
+def check_plausible(ctx: sr.Context, events: Iterable[DoseEvent], total: float | None, total_source: str | None,
+                    event_where: str) -> None:
+    """Refuse (``ImpossibleValue`` naming the file and field) a report with an impossible number;
+    add a warning for each unusual dose, DLP or kVp."""
+    for n, event in enumerate(events, 1):
+        where = event_where.format(n=n)
+        for name, quantity in _EVENT_QUANTITIES.items():
+            value = getattr(event, name)
+            for v in (value if isinstance(value, tuple) else (value,)):
+                if v is None:
+                    continue
+                source = event.sources.get(name, name)
+                field = source if source.startswith(where) else f"{where}: {name} ({source})"
+                require_possible(quantity, v, path=ctx.label, field=field)
+                if name in _FLAGGED:
+                    note = unusual(quantity, v, field=field)
+                    if note:
+                        ctx.warn(note)
+    if total is not None:
+        field = f"CT Dose Length Product Total ({total_source or 'DCM 113813'})"
+        require_possible("dlp_mgycm", total, path=ctx.label, field=field)
+        note = unusual("dlp_mgycm", total, field=field)
+        if note:
+            ctx.warn(note)
 
 
 # --------------------------------------------------------------------------------------------

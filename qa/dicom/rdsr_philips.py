@@ -15,6 +15,7 @@ from qa.dicom import attributes as attr
 from qa.dicom import rdsr_codes as C
 from qa.dicom.rdsr_common import finish_report
 from qa.records.dose import DoseEvent, DoseReport
+from qa.records.plausibility import ImpossibleValue
 from qa.records.identity import Pseudonymiser
 from qa.dicom.sr_content import Context, iso_datetime
 
@@ -29,7 +30,15 @@ def _header_number(item, keyword, where: str, ctx: Context, factor: float = 1.0)
     except (TypeError, ValueError):
         ctx.warn(f"{where}: {keyword} value {value!r} is not a number; left empty")
         return None
-    return float(f"{number * factor:.12g}") if math.isfinite(number) else None
+    if not math.isfinite(number):
+        raise ImpossibleValue(ctx.label, f"{where}: {keyword if isinstance(keyword, str) else _hex(keyword)}",
+                              f"value {value!r} is not a finite number",
+                              hint="the capture is corrupt or was edited; export it again from the scanner")
+    return float(f"{number * factor:.12g}")
+
+
+def _hex(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def _elscint_dlp(item, where: str, ctx: Context) -> tuple[float | None, str | None]:
@@ -101,7 +110,7 @@ def _event(item, where: str, ds, ctx: Context) -> DoseEvent:
 
 def report_from_philips(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     """The DoseReport of a Philips dose info capture (``ds``, read from ``label``)."""
-    ctx = Context(ds)
+    ctx = Context(ds, label)
     events = tuple(_event(item, f"ExposureDoseSequence[{n}]", ds, ctx)
                    for n, item in enumerate(ds.ExposureDoseSequence, 1))
     if any(e.dlp_mgycm is not None for e in events):
@@ -124,4 +133,5 @@ def report_from_philips(ds, label: str, pseudonymise: Pseudonymiser) -> DoseRepo
         n_events_reported=int(n_reported) if n_reported not in (None, "") else None,
         header=ds,
         pseudonymise=pseudonymise,
+        event_where="ExposureDoseSequence[{n}]",
     )

@@ -25,8 +25,10 @@ import numpy as np
 
 from qa.dicom import attributes as attr
 from qa.dicom import files, geometry, pixels
+from qa.dicom import plausible as plausible_values
 from qa.dicom.images import ImageRef, images_of, series_info
 from qa.errors import InputError
+from qa.records.plausibility import require_possible
 from qa.records.identity import Pseudonymiser
 from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.volume import CTVolume, SeriesInfo, SliceGeometry
@@ -334,7 +336,12 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
         notes.append(f"single slice: the increment is taken from {increment_source.split(' ')[0]}")
     units = {(i.rescale_type or "HU").upper() for i in images}
     value_unit = "HU" if units == {"HU"} else "/".join(sorted(units))
-    hu = _decode_all(group, images, stack.rows, stack.columns, progress)
+    plausible_values.require_budget(images, stack.rows, stack.columns)
+    warnings = plausible_values.unusual_geometry(images[0], stack.increment_mm) + plausible_values.acquisition_values(
+        group.datasets[0], group.info.first_file)
+    hu = _decode_all(group, images, stack.rows, stack.columns, progress, check_hu=value_unit == "HU")
+    if value_unit == "HU" and hu.size:
+        warnings += [n for n in plausible_values.unusual_ct_numbers(hu) if n not in warnings]
     return CTVolume(
         hu=hu,
         pixel_spacing_mm=stack.pixel_spacing_mm,
@@ -349,13 +356,15 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
         value_unit=value_unit,
         increment_source=increment_source,
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
 def _single_slice_increment(group: SeriesGroup, image: ImageRef, thickness: float | None) -> tuple[float, str]:
     ds = group.datasets[image.dataset_index]
     spacing = attr.to_float(attr.lookup(ds, "SpacingBetweenSlices"), image.label, "SpacingBetweenSlices")
-    if spacing and spacing > 0:
+    if spacing:  # 0 is a common "not given": the thickness is used then
+        require_possible("slice_increment_mm", spacing, path=image.label, field="SpacingBetweenSlices")
         return spacing, "SpacingBetweenSlices (single slice)"
     if thickness and thickness > 0:
         return thickness, "SliceThickness (single slice)"
@@ -366,8 +375,12 @@ def _single_slice_increment(group: SeriesGroup, image: ImageRef, thickness: floa
     )
 
 
-def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int, progress: Progress | None) -> np.ndarray:
-    """Decode each dataset once into a read-only float32 HU volume (slices in ``images`` order)."""
+def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int, progress: Progress | None,
+                check_hu: bool = True) -> np.ndarray:
+    """Decode each dataset once into a read-only float32 HU volume (slices in ``images`` order).
+
+    ``check_hu``: refuse a slice whose values after rescale are impossible CT numbers (a corrupt
+    Rescale Slope or Intercept; :mod:`qa.records.plausibility`)."""
     hu = np.empty((len(images), rows, cols), dtype=np.float32)
     by_dataset: dict[int, list[tuple[int, ImageRef]]] = {}
     for k, img in enumerate(images):
@@ -394,6 +407,8 @@ def _decode_all(group: SeriesGroup, images: list[ImageRef], rows: int, cols: int
                 np.add(out, np.float32(img.rescale_intercept), out=out)
             else:
                 np.add(frame, np.float32(img.rescale_intercept), out=out, dtype=np.float32)
+            if check_hu:
+                plausible_values.require_ct_numbers(out, img)
 
     # File reads, decompression and the HU conversion release the GIL: workers overlap them.
     # Each task writes its own slices; the first error (in slice order) is raised.

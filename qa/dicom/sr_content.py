@@ -15,6 +15,7 @@ import warnings
 
 from qa.dicom import attributes as attr
 from qa.dicom import rdsr_codes as C
+from qa.records.plausibility import ImpossibleValue
 
 Children = dict  # concept name code -> content items with that concept name, in document order
 
@@ -24,7 +25,8 @@ _TEXT_VALUE = 0x0040A160
 class Context:
     """The warnings of one report, and how its text values are decoded."""
 
-    def __init__(self, ds) -> None:
+    def __init__(self, ds, label: str | None = None) -> None:
+        self.label = label  # the file, for errors that refuse the report
         self.warnings: list[str] = []
         charsets = ds.get("SpecificCharacterSet") or "ISO_IR 6"
         self.charsets = [charsets] if isinstance(charsets, str) else list(charsets)
@@ -113,7 +115,10 @@ def num(items: Children, code: C.Code, unit: str, where: str, ctx: Context) -> f
     units = values[0].get("MeasurementUnitsCodeSequence")
     unit_code = attr.raw_text(units[0], "CodeValue") if units else None
     factor = C.UNIT_FACTORS[unit].get(unit_code or "")
-    if factor is None or not math.isfinite(value):
+    if not math.isfinite(value):
+        raise ImpossibleValue(ctx.label, what, f"numeric value {raw!r} is not a finite number",
+                              hint="the report is corrupt or was edited; export it again from the scanner or PACS")
+    if factor is None:
         ctx.warn(f"{what}: value {raw} in unit {unit_code!r} cannot be read as {unit}; left empty")
         return None
     return float(f"{value * factor:.12g}")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.outputs import output_file
+
 # Header styles: how vendors typically store CT numbers.
 PIXEL_STYLES = {
     # name: (PixelRepresentation, BitsStored, RescaleIntercept, RescaleSlope)
@@ -257,6 +259,14 @@ def scout_image(header: CtHeader, uids: Uids, study_start: dt.datetime, top_z_mm
     return ds
 
 
+def save_dataset(ds, path: str | os.PathLike, *, replace: bool = True) -> str:
+    """Write ``ds`` as a DICOM file, whole or not at all (:func:`qa.outputs.output_file`);
+    ``replace=False``: never over an existing file."""
+    with output_file(path, replace=replace) as fp:
+        ds.save_as(fp, enforce_file_format=True)
+    return os.fspath(path)
+
+
 def write_ct_series(
     out_dir: str | os.PathLike,
     hu: np.ndarray,
@@ -320,7 +330,7 @@ def write_ct_series(
             ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         path = out / names[k]
-        ds.save_as(path, enforce_file_format=True)
+        save_dataset(ds, path)
         paths.append(str(path))
     return paths
 
@@ -416,5 +426,5 @@ def write_enhanced_ct(
         )
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
     ds.PixelData = stored.tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    save_dataset(ds, path)
     return os.fspath(path)

@@ -68,10 +68,10 @@ def trigger_channel(time_s: np.ndarray, r_peak_s, *, delay_ms: float = 20.0, wid
 
 def write_ecg_csv(path: str | os.PathLike, time_s, ecg_mv, *, start_time=None, fs_hz: float | None = None, lead: str = "II",
                   trigger=None) -> None:
-    """Write a trace in our CSV format (a new file; never overwrites)."""
+    """Write a trace in our CSV format: a new file (never over another), complete or not at all."""
     from qa.ecg.trace import CsvTraceWriter
 
-    with CsvTraceWriter(path, start_time=start_time, fs_hz=fs_hz, lead=lead, trigger=trigger is not None) as writer:
+    with CsvTraceWriter(path, start_time=start_time, fs_hz=fs_hz, lead=lead, trigger=trigger is not None, whole=True) as writer:
         if trigger is None:
             for a, v in zip(np.asarray(time_s).tolist(), (np.asarray(ecg_mv) * 1000.0).tolist()):
                 writer.write(a, v)

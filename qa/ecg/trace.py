@@ -130,16 +130,26 @@ def _meta_number(meta: dict, key: str, label: str) -> float:
 class CsvTraceWriter:
     """Writes a trace row by row (``time_s,ecg_uv[,trigger]``), flushed to disk at least every second.
 
-    Used by the live capture: a crash loses at most the last second.  The start time and the
-    sampling rate go in comment lines before the header.
+    Used by the live capture: a crash loses at most the last second, so the recording grows in
+    place, in a file created new (``O_EXCL | O_NOFOLLOW``: never over an existing file, never
+    through a planted link).  ``whole=True`` (a trace written at once, e.g. synthesised) writes
+    through :func:`qa.outputs.output_file` instead: the file appears complete or not at all.  The
+    start time and the sampling rate go in comment lines before the header.
     """
 
     def __init__(self, path: str | os.PathLike, *, start_time: dt.datetime | None, fs_hz: float | None, lead: str = "ECG",
-                 trigger: bool = False, flush_every_s: float = 1.0):
+                 trigger: bool = False, flush_every_s: float = 1.0, whole: bool = False):
+        import contextlib
+        import io
         import time
 
+        from qa.outputs import create_new, output_file
+
         self.path = Path(path)
-        self._fp = open(self.path, "x", encoding="utf-8", newline="")  # never over an existing file
+        self._whole = contextlib.ExitStack() if whole else None
+        raw = self._whole.enter_context(output_file(self.path, replace=False)) if self._whole else create_new(self.path)
+        self._fp = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        self._closed = False
         self._trigger = trigger
         self._clock = time.monotonic
         self._last_flush = self._clock()
@@ -163,19 +173,31 @@ class CsvTraceWriter:
 
     def flush(self) -> None:
         self._fp.flush()
-        os.fsync(self._fp.fileno())
+        if self._whole is None:
+            os.fsync(self._fp.fileno())
         self._last_flush = self._clock()
 
-    def close(self) -> None:
-        if not self._fp.closed:
+    def close(self, error: BaseException | None = None) -> None:
+        """Finish the file (``error``: a whole file is abandoned instead, nothing left behind)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._whole is None:
             self.flush()
             self._fp.close()
+            return
+        self._fp.flush()
+        self._fp.detach()  # the output file commits (or removes) what was written
+        if error is None:
+            self._whole.close()
+        else:
+            self._whole.__exit__(type(error), error, error.__traceback__)
 
     def __enter__(self) -> "CsvTraceWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(exc)
 
 
 # ------------------------------------------------------------------------------------ WFDB

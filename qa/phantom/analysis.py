@@ -44,6 +44,7 @@ from qa.phantom.result import (  # noqa: F401  (re-exported: the result records 
 )
 from qa.phantom.locate import PhantomLocation, locate_phantom
 from qa.phantom.procedure import PhantomProcedure
+from qa.records.plausibility import is_possible, plausible, unusual
 from qa.records.checks import FAIL, verdict
 from qa.records.volume import CTVolume
 
@@ -166,7 +167,7 @@ def analyze_phantom(
         verdict_message=message,
         protocol_ok=protocol_ok,
         baseline=baseline,
-        warnings=tuple(list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
+        warnings=tuple(list(volume.warnings) + list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
         phantom_ref=definition.ref,
         sop_instance_uids=volume.sop_instance_uids,
     )
@@ -227,6 +228,12 @@ def _calibrate(volume: CTVolume, definition: PhantomDefinition, location: Phanto
                               ha_density_mgha_cm3=ha.density_mgha_cm3)
     except ValueError as exc:
         return None, [f"no mass calibration: {exc}"]
+    if not is_possible("c_ha_mg_per_cm3_hu", c_ha):  # never masses from an impossible calibration
+        return None, [f"no mass calibration: c_HA {c_ha:g} mg/(cm3 HU) from the rods is impossible "
+                      f"({plausible('c_ha_mg_per_cm3_hu').describe_limits()})"]
+    note = unusual("c_ha_mg_per_cm3_hu", c_ha, field="c_HA from the rods")
+    if note:
+        warnings.append(note)
     cal = Calibration(
         water_hu=float(water_values.mean()),
         water_sd_hu=float(np.mean(per_slice_sd)) if per_slice_sd else float(np.std(water_values, ddof=1)),

@@ -83,7 +83,7 @@ class PhantomProcedure:
     name: str
     version: str
     source: str
-    phantom: str
+    phantom: str  # the id of the phantom definition the procedure was validated against
     scoring_method: str
     acquisition: tuple[AcquisitionRule, ...]
     required_detections: tuple[str, ...]
@@ -95,6 +95,7 @@ class PhantomProcedure:
     min_sd_pct: float
     path: str
     sha256: str
+    phantom_path: str = ""  # the file of that phantom definition (a built-in one or the site's own)
 
     @property
     def ref(self) -> DefinitionRef:

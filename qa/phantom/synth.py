@@ -20,6 +20,7 @@ rate, per-stack acquisition times).  A ``truth.json`` sidecar records the ground
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -38,14 +39,27 @@ from qa.dicom.write import (
     Uids,
     ct_image,
     encode_hu,
+    save_dataset,
     scout_image,
 )
 from qa.errors import InputError, UsageError
+from qa.outputs import write_file
 from qa.phantom.definition import PhantomDefinition
+from qa.records.plausibility import is_possible, plausible
 from qa.records.serialize import Record
 
 AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
+# Options -> plausibility quantity (qa.records.plausibility.RANGES).
+_PLAUSIBLE_OPTIONS = {
+    "pixel_mm": "pixel_spacing_mm", "thickness_mm": "slice_thickness_mm", "increment_mm": "slice_increment_mm",
+    "z_start_mm": "position_mm", "z_end_mm": "position_mm", "table_z_mm": "position_mm", "shift_mm": "position_mm",
+    "heart_rate_bpm": "heart_rate_bpm", "ctdivol_mgy": "ctdivol_mgy",
+    "tube_current_ma": "tube_current_ma", "rotation_time_s": "duration_s", "total_collimation_mm": "length_mm",
+    "single_collimation_mm": "length_mm", "fov_mm": "length_mm", "noise_hu": "hu",
+}
+
 
 @dataclass(frozen=True)
 class SynthOptions(Record):
@@ -132,6 +146,21 @@ class SynthOptions(Record):
             errors.append("matrix must be between 16 and 2048")
         if self.z_end_mm < self.z_start_mm:
             errors.append("z_end_mm must not be smaller than z_start_mm")
+        # What a real scanner could write (qa.records.plausibility): the reader would refuse the rest.
+        for name, quantity in _PLAUSIBLE_OPTIONS.items():
+            value = getattr(self, name)
+            for v in (value if isinstance(value, tuple) else (value,)):
+                if v is not None and isinstance(v, (int, float)) and not is_possible(quantity, v):
+                    errors.append(f"{name} {v:g} is impossible ({plausible(quantity).describe_limits()})")
+        if self.blur_fwhm_mm > 20.0:  # our proposal: clinical CT resolves 0.3-1.5 mm FWHM in-plane
+            errors.append("blur_fwhm_mm must be at most 20 mm")
+        if max(abs(v) for v in self.shift_mm) > 1000.0:  # our proposal: the phantom stays within a 2 m bore's reach
+            errors.append("shift_mm must be within +-1000 mm")
+        if not errors:
+            n_slices = int((self.z_end_mm - self.z_start_mm) / self.increment) + 1
+            if not is_possible("volume_voxels", n_slices * self.matrix * self.matrix):
+                errors.append(f"{n_slices} slices of {self.matrix} x {self.matrix} exceed the "
+                              f"{plausible('volume_voxels').describe_limits()} a series may hold")
         if errors:
             raise UsageError("invalid synthesis options: " + "; ".join(errors), hint="see qa synth phantom --help")
         return self
@@ -262,10 +291,11 @@ def synthesize_phantom(
 
     (:func:`qa.workflows.synth.synthesize_phantom` loads the definition ``options.phantom`` names.)"""
     opts = (options or SynthOptions()).validated()
-    phantom = definition
+    _insert_fits(opts, definition)  # before anything is written
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name == "truth.json"]
     if existing:
@@ -273,6 +303,24 @@ def synthesize_phantom(
             str(out), None, f"already holds a series ({len(existing)} files); choose an empty folder",
             hint="pass a new OUT_DIR, or delete the old files first",
         )
+    created: list[Path] = []  # every file is new (never over another file); a failed run removes them all
+    try:
+        return _synthesize(out, opts, definition, progress, created)
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _synthesize(out: Path, opts: SynthOptions, phantom: PhantomDefinition, progress, created: list[Path]) -> SynthResult:
+    def save(ds, path: Path) -> None:
+        save_dataset(ds, path, replace=False)
+        created.append(path)
+
     rng = np.random.default_rng(opts.seed)
     frame = _Frame(opts)
     n = opts.matrix
@@ -364,12 +412,12 @@ def synthesize_phantom(
             study_start=start, acquisition_time=acq_time, stack=stack,
         )
         path = out / names[k]
-        ds.save_as(path, enforce_file_format=True)
+        save(ds, path)
         files.append(str(path))
     written = [Path(f).name for f in files]
     if opts.scout:
         scout_path = out / ("scout.dcm" if not opts.shuffle else f"S{int(rng.integers(16**7)):07X}.dcm")
-        scout_image(header, ids, start, opts.table_z_mm + 150.0).save_as(scout_path, enforce_file_format=True)
+        save(scout_image(header, ids, start, opts.table_z_mm + 150.0), scout_path)
         written.append(scout_path.name)
     if progress is not None:
         progress(n_slices, n_slices)
@@ -397,7 +445,8 @@ def synthesize_phantom(
         "files": written,
     }
     truth_path = out / "truth.json"
-    truth_path.write_text(json.dumps(truth, indent=2))
+    write_file(truth_path, json.dumps(truth, indent=2), replace=False)
+    created.append(truth_path)
     return SynthResult(
         out_dir=str(out),
         files=tuple(files),
@@ -405,6 +454,16 @@ def synthesize_phantom(
         truth_path=str(truth_path),
         truth=truth,
     )
+
+
+def _insert_fits(opts: SynthOptions, phantom: PhantomDefinition) -> None:
+    """Refuse an image too small for the phantom's insert (its calcifications would fall outside it)."""
+    icx, icy = _Frame(opts).xy(0.0, 0.0)
+    half = opts.pixel_mm * opts.matrix / 2  # the image's half width, in mm from the isocentre
+    if max(abs(icx), abs(icy)) + phantom.insert_diameter_mm / 2 > half:
+        raise UsageError(f"the phantom's insert ({phantom.insert_diameter_mm:g} mm at ({icx:g}, {icy:g}) mm) does not fit in "
+                         f"the image ({opts.matrix} x {opts.pixel_mm:g} mm = {2 * half:g} mm)",
+                         hint="use a larger --matrix or --pixel-mm (or a smaller shift)")
 
 
 def _disk_in_box(x0, y0, ps, n, cx, cy, r, pad, ss):

@@ -1,4 +1,4 @@
-"""Where the built-in definitions live: ``phantoms/`` and ``procedures/``.
+"""Where the built-in definitions live (``phantoms/`` and ``procedures/``), and what names one (an id, not a path).
 
 In a checkout they are the repository's top-level folders; in an installed wheel they are shipped
 as the packages ``qa._builtin.phantoms`` and ``qa._builtin.procedures`` (see pyproject.toml).
@@ -6,6 +6,7 @@ as the packages ``qa._builtin.phantoms`` and ``qa._builtin.procedures`` (see pyp
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -22,3 +23,11 @@ def builtin_dir(kind: str) -> Path:
         return checkout
     # Installed: qa/_builtin/<kind>/ inside site-packages (qa._builtin is a regular package).
     return Path(str(resources.files("qa._builtin").joinpath(kind)))
+
+
+def looks_like_path(name_or_path: str | Path) -> bool:
+    """Whether a definition argument names a file (a Path, a name ending in .toml, or one with a
+    folder separator in it) rather than a built-in id.  An id is never looked up in the working
+    directory: ``qrm-cci`` is the built-in phantom even when a file ./qrm-cci exists."""
+    text = str(name_or_path)
+    return isinstance(name_or_path, Path) or text.lower().endswith(".toml") or any(sep in text for sep in {"/", os.sep})

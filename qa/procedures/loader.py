@@ -15,14 +15,14 @@ pydantic is imported on the first load, never by ``import qa`` or ``qa --help``.
 from __future__ import annotations
 
 import hashlib
-import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from qa.errors import DefinitionError
-from qa.procedures.builtin import builtin_dir
+from qa.procedures.builtin import builtin_dir, looks_like_path
 from qa.records.checks import SEVERITIES  # noqa: F401  (re-exported: qa.procedures.SEVERITIES)
 
 if TYPE_CHECKING:
@@ -77,13 +77,16 @@ PROTOCOL = DefinitionKind("protocol", "procedures", _protocol_model, lambda stem
 DOSE_TABLES = DefinitionKind("dose-table", "procedures", _dose_tables_model, lambda stem: stem.startswith("dose-"))
 
 
-def load_definition(kind: DefinitionKind, name_or_path: str | Path) -> Any:
-    """The validated record of a built-in definition (by id) or of a site's file (by path)."""
+def load_definition(kind: DefinitionKind, name_or_path: str | Path, *, context: dict | None = None) -> Any:
+    """The validated record of a built-in definition (by id) or of a site's file (by path).
+
+    ``context`` goes to the model's validation (a procedure's phantom resolver)."""
     path = _locate(kind, name_or_path)
-    if path.exists() and not path.is_file():  # a named pipe or a device would be waited on, or read forever
-        raise DefinitionError(str(path), None, "is not a regular file (a named pipe, device or socket)",
-                              hint="point at the definition's .toml file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # unreadable, a FIFO that vanished, ...: the file is named, never a traceback
+        raise DefinitionError(str(path), None, f"cannot be read ({exc.strerror or exc})",
+                              hint=f"check the path and the permissions of the {kind.what} file") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -91,33 +94,51 @@ def load_definition(kind: DefinitionKind, name_or_path: str | Path) -> Any:
                               hint="save the file as UTF-8 and run again") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(str(path), None, f"is not valid TOML ({exc})") from exc
+    except RecursionError:  # thousands of nested arrays: no file a person writes
+        raise DefinitionError(str(path), None, "is nested too deeply to be a definition file") from None
     from pydantic import ValidationError
 
     from qa.procedures.translate import definition_error
 
     model = kind.model()
     try:
-        # a procedure names its phantom: the models load it through the context, not by importing this loader
-        parsed = model.model_validate(data, context={"load_phantom": load_phantom})
+        parsed = model.model_validate(data, context={"load_phantom": load_phantom, "file": path, **(context or {})})
     except ValidationError as exc:
         raise definition_error(exc.errors(), data, str(path), model) from None
     return parsed.record(str(path), hashlib.sha256(raw).hexdigest())
 
 
+# The largest definition file read (the built-in ones are under 20 KiB): a larger one is a mistake.
+MAX_DEFINITION_BYTES = 4 * 2**20
+
+# A built-in id: letters, digits, '.', '_' and '-' (no separator, never a path).
+_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
 def _locate(kind: DefinitionKind, name_or_path: str | Path) -> Path:
     text = str(name_or_path)
-    is_path = isinstance(name_or_path, Path) or text.lower().endswith(".toml") or any(sep in text for sep in ("/", os.sep))
-    if not is_path:
-        path = builtin_dir(kind.folder) / f"{text}.toml"
-        if not path.is_file():
+    if not looks_like_path(name_or_path):
+        folder = builtin_dir(kind.folder)
+        # the built-in files of the folder (one of another kind is then refused by its kind, naming it)
+        if not _ID.fullmatch(text) or text not in {p.stem for p in folder.glob("*.toml")}:
             raise DefinitionError(text, None, f"no built-in {kind.what} called {text!r}",
                                   hint=f"choose one of {', '.join(kind.available())} or give the path of a .toml file")
-        return path
+        return folder / f"{text}.toml"
     path = Path(name_or_path)
-    if path.is_dir():
-        raise DefinitionError(str(path), None, "is a folder, not a definition file", hint=f"give the path of the {kind.what}'s .toml file")
-    if not path.exists():
-        raise DefinitionError(str(path), None, "no such file", hint=f"check the path of the {kind.what} file")
+    try:
+        if path.is_dir():
+            raise DefinitionError(str(path), None, "is a folder, not a definition file",
+                                  hint=f"give the path of the {kind.what}'s .toml file")
+        if not path.exists():
+            raise DefinitionError(str(path), None, "no such file", hint=f"check the path of the {kind.what} file")
+        if not path.is_file():  # a FIFO, a device or a socket: never opened (it could block forever)
+            raise DefinitionError(str(path), None, "is not a regular file", hint=f"give the path of the {kind.what}'s .toml file")
+        if path.stat().st_size > MAX_DEFINITION_BYTES:
+            raise DefinitionError(str(path), None, f"is {path.stat().st_size} bytes: no definition file is larger than "
+                                  f"{MAX_DEFINITION_BYTES // 2**20} MiB", hint=f"give the path of the {kind.what}'s .toml file")
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not enter
+        raise DefinitionError(text, None, f"cannot be used as a file name ({exc})",
+                              hint=f"check the path of the {kind.what} file") from None
     return path
 
 
@@ -134,9 +155,14 @@ def available_phantoms() -> list[str]:
     return PHANTOM.available()
 
 
-def load_procedure(name_or_path: str | Path = "daily-phantom-qa") -> PhantomProcedure:
-    """A phantom-QA procedure: built-in by id or a procedure file by path."""
-    return load_definition(PROCEDURE, name_or_path)
+def load_procedure(name_or_path: str | Path = "daily-phantom-qa", *, phantom: PhantomDefinition | None = None) -> PhantomProcedure:
+    """A phantom-QA procedure: built-in by id or a procedure file by path.
+
+    The procedure names its phantom (``[procedure] phantom``): a built-in id, the id of ``phantom``
+    (a site's own definition already loaded, e.g. from ``qa phantom --phantom PATH``), or the path
+    of a definition file (relative to the procedure's folder).  The procedure is validated against
+    that phantom, and given ``phantom``, it must be that phantom."""
+    return load_definition(PROCEDURE, name_or_path, context={"phantom": phantom})
 
 
 def available_procedures() -> list[str]:

@@ -70,7 +70,10 @@ class AcquisitionHeaders(Record):
     sop_instance_uids: tuple[str, ...] = field(default=(), metadata={"json": False})  # provenance, given apart
     sources: dict[str, str] = field(default_factory=dict)  # field -> the tag (or rule) it came from
     warnings: tuple[str, ...] = ()
+    device_uid: str | None = None  # (0018,1002)
+    institution_name: str | None = None  # (0008,0080)
 
     @property
     def scanner(self) -> ScannerIdentity:
-        return ScannerIdentity(self.manufacturer, self.model, self.device_serial_number, self.station_name)
+        return ScannerIdentity(self.manufacturer, self.model, self.device_serial_number, self.station_name,
+                               self.device_uid, self.institution_name)

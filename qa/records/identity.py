@@ -72,15 +72,79 @@ def vendor_of(manufacturer: str | None) -> str | None:
     return None
 
 
+# What anonymising exports and service tools write in place of a removed serial number or station
+# name: read as "not given" (compared after normalising: case, padding and inner blanks).
+PLACEHOLDERS = frozenset({
+    "", "0", "-", "--", "?", "X", "XX", "XXX", "NA", "N/A", "NONE", "NULL", "NIL", "UNKNOWN", "UNK", "ANONYMOUS",
+    "ANONYMIZED", "ANONYMISED", "ANON", "REMOVED", "DELETED", "EMPTY", "NOT AVAILABLE", "SERIAL", "SN", "STATION",
+})
+
+# How a scanner was identified, most stable first (the first attribute present wins):
+# Device Serial Number (0018,1000), Device UID (0018,1002), Station Name (0008,1010),
+# Institution Name (0008,0080) (DICOM PS3.3 C.7.5.1 General Equipment Module); "model" when the
+# images carry none of them (all such scanners of one model are one scanner, and the run says so).
+IDENTITY_BASES = ("serial", "device_uid", "station_name", "institution", "model")
+
+
+def normalised(value: str | None) -> str | None:
+    """``value`` for comparing identities: upper case, padding and inner runs of blanks removed;
+    None for placeholders (``"unknown"``, ``"0"``, ``"000000"``, ``"n/a"``, ...)."""
+    if value is None:
+        return None
+    text = " ".join(str(value).replace("\x00", " ").split()).upper()
+    if text in PLACEHOLDERS or set(text) <= set("0-.?*X "):
+        return None
+    return text
+
+
 @dataclass(frozen=True)
 class ScannerIdentity(Record):
-    """A scanner as its images name it (the station name is a label, not part of the identity)."""
+    """A scanner as its images name it.
+
+    Its identity (:attr:`identity_basis`, :attr:`key`) is the most stable attribute present: the
+    serial number, else the Device UID, else the station name, else the institution (each with
+    the manufacturer and model); the station name is only a label when a serial or UID is given.
+    """
 
     manufacturer: str | None
     model: str | None
     device_serial_number: str | None
     station_name: str | None
+    device_uid: str | None = None
+    institution_name: str | None = None
+
+    __json_properties__ = ("identity_basis", "identity")
+
+    @property
+    def identity_basis(self) -> str:
+        """Which attribute identifies this scanner: one of :data:`IDENTITY_BASES`."""
+        return self._identity()[0]
+
+    @property
+    def identity(self) -> str:
+        """The identity in words, for people: "serial number A-001", "station name CT-1", ..."""
+        basis, value = self._identity()
+        words = {"serial": "serial number", "device_uid": "Device UID", "station_name": "station name",
+                 "institution": "institution", "model": "manufacturer and model only"}[basis]
+        return words if value is None else f"{words} {value}"
 
     @property
     def key(self) -> str:
-        return f"{self.manufacturer or 'unknown'}|{self.model or 'unknown'}|{self.device_serial_number or ''}"
+        """The identity as stored and compared: manufacturer|model|basis:value, normalised."""
+        basis, value = self._identity()
+        head = f"{normalised(self.manufacturer) or 'UNKNOWN'}|{normalised(self.model) or 'UNKNOWN'}"
+        return head if value is None else f"{head}|{basis}:{normalised(value)}"
+
+    @property
+    def station_key(self) -> str | None:
+        """The key this scanner would have by its station name alone (None without one)."""
+        if normalised(self.station_name) is None:
+            return None
+        return f"{normalised(self.manufacturer) or 'UNKNOWN'}|{normalised(self.model) or 'UNKNOWN'}|station_name:{normalised(self.station_name)}"
+
+    def _identity(self) -> tuple[str, str | None]:
+        for basis, value in (("serial", self.device_serial_number), ("device_uid", self.device_uid),
+                             ("station_name", self.station_name), ("institution", self.institution_name)):
+            if normalised(value) is not None:
+                return basis, " ".join(str(value).split())
+        return "model", None

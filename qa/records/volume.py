@@ -39,10 +39,13 @@ class SeriesInfo(Record):
     n_images: int
     n_files: int
     first_file: str = field(metadata={"json": False})  # a path: folder names may name the patient
+    device_uid: str | None = None  # (0018,1002): identifies the scanner when the serial number was removed
+    institution_name: str | None = None  # (0008,0080): the last resort of a scanner's identity
 
     @property
     def scanner(self) -> ScannerIdentity:
-        return ScannerIdentity(self.manufacturer, self.model, self.device_serial_number, self.station_name)
+        return ScannerIdentity(self.manufacturer, self.model, self.device_serial_number, self.station_name,
+                               self.device_uid, self.institution_name)
 
     def describe(self) -> str:
         desc = self.series_description or "(no description)"
@@ -150,6 +153,7 @@ class CTVolume:
     value_unit: str = "HU"
     increment_source: str = "ImagePositionPatient"
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # unusual (possible) header values, flagged (qa.records.plausibility)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:

@@ -51,6 +51,7 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Calcium phantom QA: {e(str(s.get('station_name') or '?'))}</h1>",
         f"<p class='small'>{e(str(s.get('manufacturer')))} {e(str(s.get('model')))}, serial {e(str(s.get('device_serial_number')))}"
+        f" (identified by {e(str(s.get('identity') or 'serial number'))})"
         f" &middot; acquired {e(str(a.get('acquisition_datetime')))} &middot; analysed {e(str(d.get('analysis_time')))}"
         f" &middot; procedure {e(d['procedure']['id'])} v{e(str(d['procedure']['version']))}"
         f" &middot; qa {e(str(d['provenance'].get('qa_version')))}</p>",

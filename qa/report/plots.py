@@ -1,13 +1,33 @@
-"""Plots as PNG bytes: the located phantom over its images, and control charts of stored runs."""
+"""Plots as PNG bytes: the located phantom over its images, and control charts of stored runs.
+
+Every text in a figure is drawn as written: names from DICOM headers, file names and site
+definitions may hold ``$...$``, which matplotlib would otherwise typeset as mathematics (or fail
+on); each figure is built with ``text.parse_math`` off (:func:`_plain_text`).
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
 import numpy as np
 
 from qa.control_charts import chart_sd, control_chart
+from qa.outputs import write_file
+
+
+def _plain_text(build):
+    """Build the figure with mathtext off: ``$x$`` in a station or file name stays ``$x$``."""
+
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return build(*args, **kwargs)
+
+    return wrapper
 
 
 def _pyplot():
@@ -35,6 +55,7 @@ def _slab_image(volume, z_mm: float, half_mm: float, kind: str) -> np.ndarray:
     return stack.max(axis=0) if kind == "max" else stack.mean(axis=0)
 
 
+@_plain_text
 def phantom_overlay_png(volume, location, inserts, definition) -> bytes:
     """Two panels: the calcification slab (max projection) and the rod slab (mean), objects drawn."""
     plt = _pyplot()
@@ -82,6 +103,7 @@ def phantom_overlay_png(volume, location, inserts, definition) -> bytes:
     return _png(fig)
 
 
+@_plain_text
 def trend_figure_png(runs, metrics, baseline, *, min_sd_pct: float = 2.0) -> bytes:
     """Small multiples: each metric against its baseline mean, +-2 SD and +-3 SD; flagged runs marked."""
     plt = _pyplot()
@@ -146,6 +168,7 @@ def strip_panels(time_s, timings) -> tuple[list[tuple[float, float]], int]:
     return ranges, len(groups) - len(chosen)
 
 
+@_plain_text
 def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_window_pct, *, title: str = "") -> bytes:
     """An ECG strip: R-peaks, premature beats, exposure windows shaded, the target phase window marked.
 
@@ -208,16 +231,5 @@ def write_ecg_strip(path, report, *, title: str | None = None) -> str:
 
 
 def write_whole(path, data: bytes | str) -> str:
-    """Write a report file whole or not at all (a .part file renamed into place); returns the path."""
-    import os
-    from pathlib import Path
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return str(target)
+    """Write a report file whole or not at all (:func:`qa.outputs.write_file`); returns the path."""
+    return write_file(path, data)

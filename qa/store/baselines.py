@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from qa.phantom.baseline import Baseline, Configuration, MetricStats
+from qa.store import scanners as scanner_rows
 from qa.store.schema import audit_events, baselines, scanners
 from qa.store.timestamps import utc_instant, utc_now
 
@@ -82,7 +83,7 @@ def audit_trail(connection: sa.Connection, scanner_id: int | None = None) -> lis
 
 def _baseline_from_row(row: Any, scanner: Any):
     stats = {k: MetricStats(v["mean"], v["sd"], v["n"]) for k, v in json.loads(row.stats).items()}
-    key = f"{scanner.manufacturer}|{scanner.model}|{scanner.serial}" if scanner is not None else ""
+    key = scanner_rows.as_row(scanner).key if scanner is not None else ""
     return Baseline(
         scanner=key, configuration=Configuration.from_mapping(json.loads(row.configuration_key)), version=int(row.version),
         created_at=row.created_at,

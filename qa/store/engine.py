@@ -22,6 +22,8 @@ import sqlalchemy as sa
 # Execution option naming the statement that opens a SQLite transaction (see make_engine).
 SQLITE_BEGIN = "qa_sqlite_begin"
 BUSY_TIMEOUT_MS = 10_000
+# A server that does not answer is reported after this long, not after the system's TCP timeout.
+CONNECT_TIMEOUT_S = 10
 
 
 def default_url() -> str:
@@ -55,6 +57,49 @@ def sqlite_path(url: str) -> Path | None:
     return Path(rest).expanduser()
 
 
+def in_memory(url: str) -> bool:
+    """Is ``url`` an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, ``mode=memory``)?
+    Whatever is stored there is lost when the process ends."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return (database in ("", ":memory:") or database.startswith("file::memory:")
+            or "mode=memory" in database or parsed.query.get("mode") == "memory")
+
+
+# The SQLite file header (https://www.sqlite.org/fileformat.html, section 1.3): 100 bytes,
+# starting with this text; page size at offset 16, change counter at 24, page count at 28, and
+# at 92 the change counter for which that page count is valid.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def sqlite_file_problem(path: Path) -> str | None:
+    """What is wrong with an existing SQLite file before SQLite reads it (None: nothing seen).
+
+    An empty file is a new database; a file too short for the header, one without the SQLite
+    header, or one shorter than the pages its header counts (a truncated copy) is not usable."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fp:
+            header = fp.read(100)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if size == 0:
+        return None
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return "is not a SQLite database (no SQLite file header)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if header[24:28] == header[92:96] and pages and size < pages * page_size:
+        return f"is truncated: its header counts {pages} pages of {page_size} bytes ({pages * page_size} bytes), the file has {size}"
+    return None
+
+
 def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs) -> sa.Engine:
     """An engine for ``url``; on SQLite with the pragmas and the transactional-DDL recipe.
 
@@ -63,6 +108,8 @@ def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = B
     and check (``ON DELETE CASCADE``).  The pragma can only change outside a transaction, hence
     per engine.
     """
+    if sa.engine.make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in url:
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         pragmas = (f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}", f"PRAGMA busy_timeout={int(busy_timeout_ms)}")

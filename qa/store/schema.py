@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from qa.store.timestamps import UtcDateTime
 
 # The newest migration revision: a database at this revision needs no upgrade.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 # ``qa_meta.schema_version`` written by the head revision.  qa 0.1.0 accepts only "2" and so
-# refuses a database upgraded by this code instead of misreading its timestamps.
-SCHEMA_VERSION = "3"
+# refuses a database upgraded by this code instead of misreading its timestamps ("3": revision
+# 0002, time-zone-aware timestamps; "4": revision 0003, scanner identities).
+SCHEMA_VERSION = "4"
 
 # The value qa 0.1.0 wrote (revision 0001): a database holding it and no ``alembic_version``
 # is stamped 0001 and upgraded on first use.
@@ -32,10 +33,15 @@ scanners = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("manufacturer", sa.Text, nullable=False),
     sa.Column("model", sa.Text, nullable=False),
-    sa.Column("serial", sa.Text, nullable=False),
+    sa.Column("serial", sa.Text, nullable=False),  # "" when the images carry none (or a placeholder)
     sa.Column("station_name", sa.Text),
     sa.Column("first_seen", UtcDateTime, nullable=False),
-    sa.UniqueConstraint("manufacturer", "model", "serial", name="uq_scanner_identity"),
+    # What identifies the scanner (qa.records.identity.IDENTITY_BASES) and its normalised key
+    # (ScannerIdentity.key): one row per key (revision 0003).
+    sa.Column("identity_basis", sa.Text, nullable=False),
+    sa.Column("identity_key", sa.Text, nullable=False),
+    sa.Column("device_uid", sa.Text),
+    sa.UniqueConstraint("identity_key", name="uq_scanner_identity_key"),
 )
 
 phantom_runs = sa.Table(

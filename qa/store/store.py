@@ -20,10 +20,12 @@ from qa.records.provenance import Provenance
 from qa.store import baselines as baseline_rows
 from qa.store import phantom_runs as run_rows
 from qa.store import scanners as scanner_rows
-from qa.store.engine import display_url, make_engine, read_only_engine, resolve_url, retry, sqlite_path, writer
+from qa.store.engine import (display_url, in_memory, make_engine, read_only_engine, resolve_url, retry, sqlite_file_problem,
+                             sqlite_path, writer)
 from qa.store.layout import check_current, ensure_current
 from qa.store.phantom_runs import RunRow
 from qa.store.scanners import ScannerRow
+from qa.store.schema import qa_meta
 
 if TYPE_CHECKING:
     from qa.phantom.analysis import PhantomResult
@@ -34,15 +36,21 @@ class Store:
 
     ``read_only``: the database must exist and be current; nothing is created, upgraded or written
     (SQLite is opened read-only, PostgreSQL transactions are read-only): what ``--no-store`` reads.
+    ``probe_write`` (not read-only): make sure on opening that the database may be written (a
+    rolled-back change), so that a store that cannot keep a result is refused before any analysis.
+    Refused on opening (:class:`~qa.errors.UsageError`, the URL shown without its password): an
+    in-memory SQLite database, a file that is not a SQLite database or is truncated, a driver that
+    is not installed, a server that cannot be reached.
     """
 
-    def __init__(self, url: str | None = None, *, read_only: bool = False):
+    def __init__(self, url: str | None = None, *, read_only: bool = False, probe_write: bool = True):
         self.url = resolve_url(url)
         self.read_only = read_only
+        self.engine = None
+        refuse_unusable(self.url)
         path = sqlite_path(self.url)
         if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = None
         try:
             if read_only:
                 self.engine = read_only_engine(self.url)
@@ -52,17 +60,41 @@ class Store:
             self.engine = make_engine(self.url)
             self._writer = writer(self.engine)
             retry(lambda: ensure_current(self.engine, self.url))
+            if probe_write:
+                self._writing(lambda: retry(self._probe_write))
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             self.close()
             raise UsageError(f"cannot use the database URL {self.display_url}: {exc}",
                              hint="give a URL like sqlite:////path/qa.sqlite or postgresql+psycopg://user@host/qa") from exc
+        except ImportError as exc:
+            self.close()
+            raise UsageError(f"cannot use the database URL {self.display_url}: its database driver ({exc.name or exc}) is not "
+                             "installed", hint="use a SQLite file (sqlite:////path/qa.sqlite) or PostgreSQL "
+                             "(postgresql+psycopg://user@host/qa), whose drivers come with qa; or install that driver in "
+                             "qa's environment") from exc
         except sa.exc.OperationalError as exc:
             self.close()
-            raise UsageError(f"cannot open the database {self.display_url}: {exc.orig}",
-                             hint="check that the server runs and the URL, user and password are right") from exc
+            raise UsageError(f"cannot open the database {self.display_url}: {str(exc.orig).strip()}",
+                             hint="check that the server runs and the URL, user and password are right; a SQLite file "
+                                  "must be in a folder you may read and write") from exc
+        except sa.exc.DatabaseError as exc:  # "file is not a database", "database disk image is malformed", ...
+            self.close()
+            raise UsageError(f"cannot use the database {self.display_url}: {str(exc.orig).strip()}",
+                             hint="restore it from a backup, or move it aside and give another with --db; nothing was "
+                                  "analysed or stored") from exc
         except BaseException:
             self.close()
             raise
+
+    def _probe_write(self) -> None:
+        """Make sure the store can be written before any analysis runs: change a row in a
+        transaction that is rolled back (a read-only file or server, a user without the right fails here)."""
+        with self._writer.connect() as c:
+            transaction = c.begin()
+            try:
+                c.execute(qa_meta.update().where(qa_meta.c.key == "schema_version").values(value=qa_meta.c.value))
+            finally:
+                transaction.rollback()
 
     @property
     def display_url(self) -> str:
@@ -159,7 +191,7 @@ class Store:
         right) is a clear error saying nothing was stored, not an internal error."""
         try:
             return action()
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InternalError) as exc:
             text = str(exc.orig).strip() if getattr(exc, "orig", None) is not None else str(exc)
             denied = getattr(exc.orig, "sqlstate", None) in ("42501", "25006") or any(
                 word in text.lower() for word in ("readonly", "read-only", "permission denied"))
@@ -172,6 +204,23 @@ class Store:
         """Audit events, oldest first: {at (aware, UTC), actor, event, scanner_id, details}."""
         with self.engine.connect() as c:
             return baseline_rows.audit_trail(c, scanner_id)
+
+
+def refuse_unusable(url: str) -> None:
+    """Refuse, before anything is analysed, a database that could never keep a result: an
+    in-memory SQLite database, or a SQLite file that is not one (random bytes, a truncated copy)."""
+    shown = display_url(url)
+    if in_memory(url):
+        raise UsageError(f"the database {shown} is an in-memory database: every result stored there would be lost "
+                         "when qa ends", hint="give a database file (--db sqlite:////path/qa.sqlite) or a server; to "
+                         "analyse without storing use --no-store")
+    path = sqlite_path(url)
+    if path is not None and path.exists():
+        problem = sqlite_file_problem(path)
+        if problem is not None:
+            raise UsageError(f"the database {shown} {problem}",
+                             hint="restore it from a backup, or move it aside and give another with --db; nothing was "
+                                  "analysed or stored")
 
 
 def _actor() -> str:

@@ -63,13 +63,14 @@ def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:
 
 
 def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, include_failed: bool = False,
-                 procedure: str = "daily-phantom-qa", db: str | None = None) -> BaselineChange:
+                 procedure: str = "daily-phantom-qa", phantom: str | None = None, db: str | None = None) -> BaselineChange:
     """A new baseline version for ``scanner`` from its last ``from_last`` runs that followed the
     protocol in its latest configuration (audited: who, when, why).  Refused with fewer runs than
     the procedure's minimum, and (unless ``include_failed``) when one of them failed its checks."""
-    from qa.procedures import load_procedure
+    from qa.procedures import load_phantom, load_procedure
 
-    proc = load_procedure(procedure)
+    given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, named by its procedure
+    proc = load_procedure(procedure, phantom=given)
     if from_last < proc.baseline_min_runs:
         raise UsageError(f"a baseline needs at least {proc.baseline_min_runs} runs (procedure {proc.id}); got --from-last {from_last}",
                          hint=f"use --from-last {proc.baseline_min_runs} or more")
@@ -99,14 +100,16 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
         from dataclasses import replace
 
         return BaselineChange(row, version, replace(baseline, version=version), store.display_url,
-                              _chart_metrics(baseline.configuration.phantom))
+                              _chart_metrics(baseline.configuration.phantom, given))
 
 
-def _chart_metrics(phantom_id: str) -> tuple[str, ...]:
+def _chart_metrics(phantom_id: str, given=None) -> tuple[str, ...]:
     from qa.errors import DefinitionError
     from qa.phantom.metrics import default_chart_metrics
     from qa.procedures import load_phantom
 
+    if given is not None and given.id == phantom_id:
+        return default_chart_metrics(given)
     try:
         return default_chart_metrics(load_phantom(phantom_id))
     except DefinitionError:  # a site's own phantom, not a built-in: no chart metrics to name

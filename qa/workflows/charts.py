@@ -69,14 +69,16 @@ class ScannerCharts(Record):
 
 
 def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure: str = "daily-phantom-qa",
-                           db: str | None = None, plot: str | os.PathLike | None = None) -> ScannerCharts:
+                           phantom: str | None = None, db: str | None = None,
+                           plot: str | os.PathLike | None = None) -> ScannerCharts:
     """Control charts of ``scanner``'s stored runs (nothing is written to the store).
 
     ``metric``: one metric id (default: the phantom definition's chart metrics).  ``plot``: write
     the charts as a PNG there."""
-    from qa.procedures import load_procedure
+    from qa.procedures import load_phantom, load_procedure
 
-    proc = load_procedure(procedure)
+    given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, named by its procedure
+    proc = load_procedure(procedure, phantom=given)
     with open_store(db, mode=READ) as access:
         if access.store is None:
             raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
@@ -100,7 +102,7 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
     if metric:
         metrics = (metric,)
     else:
-        metrics, note = _chart_metrics(configuration.phantom)
+        metrics, note = _chart_metrics(configuration.phantom, given)
         notes += [note] if note else []
     charts = {}
     for m in metrics:
@@ -124,9 +126,11 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
                          written, tuple(notes), tuple(current))
 
 
-def _chart_metrics(phantom_id: str) -> tuple[tuple[str, ...], str | None]:
+def _chart_metrics(phantom_id: str, given=None) -> tuple[tuple[str, ...], str | None]:
     from qa.procedures import load_phantom
 
+    if given is not None and given.id == phantom_id:
+        return default_chart_metrics(given), None
     try:
         return default_chart_metrics(load_phantom(phantom_id)), None
     except DefinitionError:

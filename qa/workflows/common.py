@@ -12,8 +12,9 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
+from qa.errors import UsageError
 from qa.store import Store, default_url, resolve_url
-from qa.store.engine import sqlite_path
+from qa.store.engine import display_url, sqlite_path
 
 
 def now() -> dt.datetime:
@@ -81,13 +82,26 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
     url = resolve_url(db)
     path = sqlite_path(url)
     if path is not None and not path.exists():
+        if mode == WRITE:
+            _refuse_uncreatable(path, url)
         where = "the default store" if url == default_url() and not db and not os.environ.get("QA_DB_URL") else "the store"
         return StoreAccess(None, mode == WRITE, f"{where} {path} does not exist yet: nothing stored to compare with", url)
     if mode != NO_WRITE:
-        return StoreAccess(Store(url), mode == WRITE, None, url)
+        return StoreAccess(Store(url, probe_write=mode == WRITE), mode == WRITE, None, url)
     from qa.store.layout import EmptyStore
 
     try:
         return StoreAccess(Store(url, read_only=True), False, None, url)
     except EmptyStore as exc:
         return StoreAccess(None, False, f"{exc.message}: nothing stored to compare with", url)
+
+
+def _refuse_uncreatable(path, url: str) -> None:
+    """A SQLite store that does not exist yet must be creatable where it is asked for: checked
+    before any analysis, so that a run is never analysed only to find it cannot be stored."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the store {display_url(url)} cannot be created: {folder} is not a folder qa may write in",
+                         hint="give a store in a folder you may write with --db, or analyse without storing with --no-store")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import UsageError
+from qa.outputs import write_file
 from qa.records.serialize import Record
 from qa.workflows.exam import ExamCheckRun, check_exam_files
 from qa.workflows.exam_files import load_exam
@@ -173,18 +174,54 @@ def _write_exam_ecg(exam, ecg_path: Path) -> None:
     write_ecg_csv(ecg_path, t, ecg, start_time=trace_start, fs_hz=500.0)
 
 
+MARKER_TEXT = "written by qa demo\n"
+
+
 def prepare_demo_folder(out_dir: Path) -> None:
-    """An empty demo folder; a previous demo's folder (marked by its database) is replaced."""
+    """An empty demo folder; a previous demo's folder (marked by ``.qa-demo``) is emptied.
+
+    Everything is checked before anything is deleted: the folder is not a symlink, not the root,
+    the home folder or a folder holding it; its marker is a regular file written by qa demo; and
+    it holds only what a demo writes.  Otherwise nothing is touched and the run is refused."""
+    hint = "choose another --out folder (a new or empty one)"
+    if out_dir.is_symlink():
+        raise UsageError(f"{out_dir} is a symbolic link: qa demo writes only into a real folder", hint=hint)
     if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir} is a file, not a folder", hint="choose another --out folder")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        marker = out_dir / ".qa-demo"
-        if not marker.exists():
-            raise UsageError(f"{out_dir} exists and was not written by qa demo", hint="choose another --out folder")
-        for child in out_dir.iterdir():  # only what a demo writes
-            if child.name in _WRITTEN or (child.name.startswith("report-") and child.suffix == ".html"):
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-        if any(out_dir.iterdir()):
-            raise UsageError(f"{out_dir} holds files that qa demo did not write", hint="choose another --out folder")
+        raise UsageError(f"{out_dir} is a file, not a folder", hint=hint)
+    resolved = out_dir.resolve()
+    home = Path.home().resolve()
+    if resolved == Path(resolved.anchor) or home.is_relative_to(resolved):
+        raise UsageError(f"{out_dir} is the root or the home folder (or holds it): qa demo never writes there", hint=hint)
+    if out_dir.exists():
+        children = list(out_dir.iterdir())
+        if children:
+            marker = out_dir / ".qa-demo"
+            if marker.is_symlink() or not marker.is_file() or not _is_marker(marker):
+                raise UsageError(f"{out_dir} exists, is not empty and was not written by qa demo: nothing was deleted", hint=hint)
+            if Path.cwd().resolve().is_relative_to(resolved):
+                raise UsageError(f"{out_dir} is the current folder (or holds it): qa demo does not empty it", hint=hint)
+            foreign = sorted(c.name for c in children if not _demo_wrote(c))
+            if foreign:
+                raise UsageError(f"{out_dir} holds files that qa demo did not write ({', '.join(foreign[:5])}"
+                                 f"{', ...' if len(foreign) > 5 else ''}): nothing was deleted", hint=hint)
+            for child in children:  # only what a demo writes; links are removed, never followed
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ".qa-demo").write_text("written by qa demo\n")
+    write_file(out_dir / ".qa-demo", MARKER_TEXT)
+
+
+def _is_marker(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fp:
+            return fp.read(len(MARKER_TEXT) + 1) == MARKER_TEXT.encode()
+    except OSError:
+        return False
+
+
+def _demo_wrote(child: Path) -> bool:
+    name = child.name
+    return (name in _WRITTEN or (name.startswith("report-") and name.endswith(".html"))
+            or (name.startswith("qa-demo.sqlite-") and name[len("qa-demo.sqlite-"):] in ("journal", "wal", "shm")))

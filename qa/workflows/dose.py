@@ -24,6 +24,7 @@ from qa.compliance import dose_checks
 from qa.compliance.registry import reference_level_check
 from qa.errors import InputError, UsageError
 from qa.records.checks import Check, verdict
+from qa.records.plausibility import ImpossibleValue
 from qa.records.dose import StudyDose
 from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.provenance import DefinitionRef, Provenance
@@ -97,6 +98,7 @@ class DoseSummary(Record):
     analysis_time: dt.datetime
     provenance: Provenance
     verdict: str
+    warnings: tuple[str, ...] = ()  # every study's warnings, prefixed with its report file
     files: FileCounts | None = None  # files read and skipped (each skipped one by name, with the reason)
 
 
@@ -189,6 +191,8 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
             try:
                 reports.append(read_dose_report(path, label=src.label, pseudonymise=pseudonymise))
                 report_labels.append(src.label)
+            except ImpossibleValue:
+                raise  # a dose report with an impossible number refuses the run: never left out quietly
             except InputError as exc:
                 if len(sources) == 1 and not found.skipped:
                     raise
@@ -206,8 +210,9 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
     analysed = now()
     refs = (tables.ref,) + ((chosen.ref,) if chosen else ())
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
+    flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
-                       verdict([c for s in studies for c in s.checks]),
+                       verdict([c for s in studies for c in s.checks]), flagged,
                        FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)))
 
 

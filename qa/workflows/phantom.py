@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -83,16 +84,23 @@ def run_phantom_qa(
 
     if ring not in ("none", "large", "unspecified"):
         raise UsageError(f"ring must be none, large or unspecified, got {ring!r}")
-    proc = load_procedure(procedure)
-    definition = load_phantom(phantom or proc.phantom)
-    stage = progress or (lambda label: None)
-    scan = scan_inputs(series, progress=stage("reading headers"))
-    volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
     try:
-        settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
+        (scoring or ScoringRequest()).check()  # impossible options are refused before anything is read
     except ValueError as exc:
         raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
+    given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, checked with the procedure
+    proc = load_procedure(procedure, phantom=given)
+    definition = given or load_phantom(Path(proc.phantom_path))  # the very file the procedure was checked against
+    stage = progress or (lambda label: None)
+    # The store is opened (and, to store, checked writable) before the series is read: a store
+    # that cannot keep or give the result is refused before any analysis runs.
     with open_store(db, mode=WRITE if store else NO_WRITE) as access:
+        scan = scan_inputs(series, progress=stage("reading headers"))
+        volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+        try:
+            settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
         baseline, baseline_from = _baseline(access, volume, proc, settings, ring)
         if access.store is not None:
             no_baseline = None  # the analysis says: no baseline for this scanner yet
@@ -106,7 +114,7 @@ def run_phantom_qa(
         # The run's warnings take the place of the analysis' in the flattened JSON (stored and printed): they start as those.
         run = PhantomRun(result, analysed, provenance, None, baseline_from, warnings=tuple(result.warnings), volume=volume,
                          definition=definition, procedure_definition=proc, files=scan.files)
-        warnings: list[str] = []
+        warnings: list[str] = list(_identity_warnings(volume))
         if store:
             target = access.for_writing()
             run_id, replaced = target.save_phantom_run(result, provenance)
@@ -114,12 +122,32 @@ def run_phantom_qa(
         if report is not None:
             from qa.workflows.reports import write_phantom_report
 
+            # The run stands (stored, its verdict and exit code) even when its report cannot be written:
+            # the report error is one of its warnings, and no part of the report is left (qa.outputs).
             try:
                 written = write_phantom_report(run, report, access)
                 run = replace(run, report=written)
-            except OSError as exc:  # the result stands (and is stored) even when its report cannot be written
+            except OSError as exc:
                 warnings.append(f"the report {report} could not be written: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a bug in the report must not contradict the stored run
+                warnings.append(f"the report {report} could not be written: internal error ({type(exc).__name__}: {exc}); "
+                                "please report it")
         return replace(run, warnings=run.warnings + tuple(warnings))
+
+
+def _identity_warnings(volume: CTVolume) -> tuple[str, ...]:
+    """Say so when a scanner is identified by anything weaker than its serial number."""
+    scanner = volume.info.scanner
+    if scanner.identity_basis == "serial":
+        return ()
+    which = f"{scanner.manufacturer or 'unknown'} {scanner.model or 'unknown'}"
+    if scanner.identity_basis == "model":
+        return (f"the images carry no serial number, Device UID, station name or institution: this scanner ({which}) is "
+                "identified by manufacturer and model only, so its runs, baseline and trend are shared with every other "
+                "such scanner of this model; export the series with its Device Serial Number (0018,1000)",)
+    return (f"the images carry no serial number: this scanner ({which}) is identified by its {scanner.identity}; scanners "
+            "sharing that name would share runs, baseline and trend (export with the Device Serial Number (0018,1000) to "
+            "avoid this)",)
 
 
 def _baseline(access: StoreAccess, volume: CTVolume, procedure: PhantomProcedure, settings, ring: str) -> tuple[Baseline | None, str]:

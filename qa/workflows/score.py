@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
 
 __all__ = ["InputSummary", "ScoreRun", "ScoringRequest", "score_series"]
 from qa.errors import UsageError
 from qa.records.inputs import FileCounts
+from qa.records.plausibility import is_possible, plausible
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume, SeriesInfo, VolumeSummary
 from qa.records.provenance import Provenance
@@ -52,6 +53,14 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
 
     from qa.dicom.series import load_volume, scan_inputs, select_series
 
+    if c_ha_mg_per_cm3_hu is not None and not is_possible("c_ha_mg_per_cm3_hu", c_ha_mg_per_cm3_hu):
+        p = plausible("c_ha_mg_per_cm3_hu")
+        raise UsageError(f"--c-ha {c_ha_mg_per_cm3_hu!r} is impossible: c_HA must be within {p.describe_limits()} ({p.source})",
+                         hint="give the factor measured on your scanner's calibration rods (about 0.7-0.9 at 120 kVp)")
+    try:
+        (scoring or ScoringRequest()).check()  # impossible options are refused before anything is read
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="see qa score --help") from exc
     stage = progress or (lambda label: None)
     scan = scan_inputs(series, progress=stage("reading headers"))
     volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
@@ -60,6 +69,8 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
     except ValueError as exc:
         raise UsageError(str(exc), hint="see qa score --help") from exc
     score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=c_ha_mg_per_cm3_hu)
+    if volume.warnings:  # unusual header values are flagged in the document's warnings
+        score = replace(score, warnings=tuple(volume.warnings) + tuple(score.warnings))
     inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
                           dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
     analysed = now()

@@ -77,7 +77,9 @@ def test_a_sites_own_files_load_by_path(tmp_path):
     tables = _site_copy(tmp_path, procedures / "dose-reference.toml", "dlp_mgycm = 200.0", "dlp_mgycm = 150.0")
     assert load_phantom(phantom).id == "our-cci"
     assert load_phantom(str(phantom)).sha256 == _sha256(str(phantom))
-    assert load_procedure(procedure).phantom == str(phantom) and load_procedure(procedure).path == str(procedure)
+    # the procedure names its phantom by path: the record holds the phantom's id and its file
+    assert load_procedure(procedure).phantom == "our-cci" and load_procedure(procedure).phantom_path == str(phantom)
+    assert load_procedure(procedure).path == str(procedure)
     assert load_protocol(str(protocol)).rule("heart_rate").maximum == 65.0
     site = load_dose_tables(tables)
     assert site.reference_levels[0].dlp_mgycm == 150.0 and site.sha256 != load_dose_tables().sha256

@@ -75,7 +75,8 @@ def test_qa_baseline_show_reads_back_what_0_1_0_printed(old_database, qa_cli, si
         code, out, err = qa_cli("baseline", "show", "--scanner", scanner, "--json", "--db", old_database.url)
         assert code == 0, err
         got, expected = json.loads(out), _expected(f"baseline-{scanner}.json")
-        assert got["scanner"] == expected["scanner"]
+        assert _like(got["scanner"], expected["scanner"]) == expected["scanner"]
+        assert got["scanner"]["identity_basis"] == "serial"  # told since revision 0003
         assert len(got["baselines"]) == len(expected["baselines"]) > 0
         for new, old in zip(got["baselines"], expected["baselines"]):
             # the PostgreSQL dump was filled a few seconds after the SQLite file: its own times count
@@ -92,13 +93,16 @@ def test_every_row_survives_the_upgrade(old_database, site_timezone):
     after = old_database.rows()
     assert old_database.tables() == set(before) | {"alembic_version"}
     assert old_database.query("SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
-    assert after["qa_meta"] == [{"key": "schema_version", "value": "3"}]  # qa 0.1.0 refuses "3"
+    assert after["qa_meta"] == [{"key": "schema_version", "value": "4"}]  # qa 0.1.0 refuses anything but "2"
     for table in before:
         if table == "qa_meta":
             continue
         assert len(after[table]) == len(before[table]) > 0, table
         for old, new in zip(before[table], after[table]):
-            assert old.keys() == new.keys()
+            added = {"identity_basis", "identity_key", "device_uid"} if table == "scanners" else set()  # revision 0003
+            assert old.keys() == new.keys() - added
+            if added:  # both 0.1.0 scanners carry a serial number: that stays their identity
+                assert (new["identity_basis"], new["device_uid"]) == ("serial", None)
             for column, value in old.items():
                 if (table, column) in TIMESTAMP_COLUMNS:
                     assert instant(new[column], "UTC") == instant(value, site_timezone), (table, column, old)
@@ -202,7 +206,7 @@ def test_qa_0_1_0_refuses_the_upgraded_database(old_database, tmp_path):
             "try:\n    old.Store(sys.argv[1])\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
     out = subprocess.run([sys.executable, "-c", code, old_database.url, str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("UsageError") and "has table layout 3; this qa uses layout 2" in out.stdout
+    assert out.stdout.startswith("UsageError") and "has table layout 4; this qa uses layout 2" in out.stdout
     assert old_database.query("SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
 
 

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from qa.records.checks import SEVERITIES
+from qa.records.plausibility import RANGES
 from qa.procedures.translate import show
 
 
@@ -83,6 +84,36 @@ def _as_written(value: Any) -> int | float:
     return value
 
 
+def check_within(quantity: str, value: float) -> float:
+    """``value`` when it lies within the plausibility limits of ``quantity`` (qa.records.plausibility)."""
+    p = RANGES[quantity]
+    if not p.is_possible(value):
+        raise PydanticCustomError("out_of_range", "must be from {limits} ({source})",
+                                  {"limits": p.describe_limits(), "source": p.source})
+    return value
+
+
+def within(quantity: str) -> AfterValidator:
+    """A number (or each number of a pair) within the plausibility limits of ``quantity``."""
+    RANGES[quantity]  # an unknown quantity is a bug, found when the models are built
+
+    def check(value: Any) -> Any:
+        for item in value if isinstance(value, tuple) else (value,):
+            check_within(quantity, item)
+        return value
+
+    return AfterValidator(check)
+
+
+def _unique(values: list) -> list:
+    seen: list = []
+    for n, value in enumerate(values):
+        if value in seen:
+            raise RuleError(f"{show(value)} is given twice", n)
+        seen.append(value)
+    return values
+
+
 # Texts: identity and provenance texts are stripped; values that are matched are kept as written.
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 NonBlank = Annotated[str, AfterValidator(_non_blank)]
@@ -99,3 +130,10 @@ Severity = Literal[SEVERITIES]
 Match = Literal["exact", "prefix"]
 # A DICOM code: ["CodeValue", "CodingSchemeDesignator"].
 Code = Annotated[tuple[Text, Text], Strict(False), BeforeValidator(_two_values)]
+# A list whose items are all different (a duplicate is a mistake that would be silently merged).
+Unique = AfterValidator(_unique)
+# Quantities with plausibility limits.
+Percent = Annotated[float, within("percent")]
+Length = Annotated[float, Field(gt=0), within("length_mm")]
+Position = Annotated[float, within("phantom_position_mm")]
+BeatTime = Annotated[float, within("beat_time_ms")]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, create_model, model_validator
 
 from qa.dose import DoseTables, KFactor, ReferenceLevel
-from qa.procedures.models.base import Code, NonNegative, RuleError, Table, Text, kind_first
+from qa.procedures.models.base import Code, RuleError, Table, Text, Unique, kind_first, within
 from qa.records.dose import PHANTOM_KEYS
 
 QUANTITIES = ("ctdivol_mgy", "dlp_mgycm", "dose_msv")
@@ -28,7 +28,7 @@ class KFactorTable(Table):
     k_msv_per_mgycm: Annotated[float, Field(gt=0, lt=1)]
     icrp_basis: Literal[60, 103]  # the ICRP tissue weighting factors: Publication 60 (1990) or 103 (2007)
     source: Text
-    regions: list[Code] = []
+    regions: Annotated[list[Code], Unique] = []
 
     def record(self) -> KFactor:
         return KFactor(self.id, self.name, self.k_msv_per_mgycm, self.icrp_basis, self.source, tuple(self.regions))
@@ -43,12 +43,13 @@ class ReferenceLevelTable(Table):
     name: Text
     kind: Literal["national", "site"]
     source: Text
-    ctdivol_mgy: NonNegative | None = None
-    dlp_mgycm: NonNegative | None = None
-    dose_msv: NonNegative | None = None
-    protocols: list[Text] = []
-    name_patterns: list[Text] = []
-    regions: list[Code] = []
+    # a reference level is positive and possible (qa.records.plausibility)
+    ctdivol_mgy: Annotated[float, Field(gt=0), within("ctdivol_mgy")] | None = None
+    dlp_mgycm: Annotated[float, Field(gt=0), within("dlp_mgycm")] | None = None
+    dose_msv: Annotated[float, Field(gt=0), within("dose_msv")] | None = None
+    protocols: Annotated[list[Text], Unique] = []
+    name_patterns: Annotated[list[Text], Unique] = []
+    regions: Annotated[list[Code], Unique] = []
 
     @model_validator(mode="after")
     def _gives_a_level(self) -> ReferenceLevelTable:

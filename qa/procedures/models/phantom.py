@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from qa.phantom.definition import BodyPart, Cylinder, HuModel, PhantomDefinition
+from qa.records.plausibility import RANGES
 from qa.phantom.metrics import GLOBAL_METRICS, INSERT_METRICS, TECHNIQUE_METRICS, metric_key
-from qa.procedures.models.base import NonNegative, Number, Pair, Positive, RuleError, Table, Text
+from qa.procedures.models.base import Length, Pair, Position, RuleError, Table, Text, Unique, within
 
 # The stated physical truth must agree with the geometry (pi r^2 L, density x volume) within 5 %:
 # our allowance for the rounding of a manufacturer's table, not a published figure.  The floors
@@ -18,6 +19,13 @@ from qa.procedures.models.base import NonNegative, Number, Pair, Positive, RuleE
 TRUTH_TOLERANCE = 0.05
 VOLUME_FLOOR_MM3 = 0.05
 MASS_FLOOR_MG = 0.06
+
+# Values with their plausibility limits (qa.records.plausibility): CT numbers, HA densities, angles.
+Hu = Annotated[float, within("hu")]
+Density = Annotated[float, Field(ge=0), within("density_mgha_cm3")]
+Angle = Annotated[float, within("angle_deg")]
+# The physical truth of a cylinder: finite and not negative; its agreement with the geometry is a rule.
+Truth = Annotated[float, Field(ge=0, le=1e9)]
 
 
 class PhantomHead(Table):
@@ -28,10 +36,10 @@ class PhantomHead(Table):
 
 
 class InsertTable(Table):
-    diameter_mm: Positive
-    z_min_mm: Number
-    z_max_mm: Number
-    hu: Number
+    diameter_mm: Length
+    z_min_mm: Position
+    z_max_mm: Position
+    hu: Hu
 
     @model_validator(mode="after")
     def _z_range(self) -> InsertTable:
@@ -44,14 +52,14 @@ class CylinderTable(Table):
     """A calcification or a calibration rod, with its physical truth (default: from the geometry)."""
 
     id: Text
-    density_mgha_cm3: NonNegative
-    diameter_mm: Positive
-    length_mm: Positive
-    radius_mm: NonNegative
-    angle_deg: Number
-    z_mm: Number
-    physical_volume_mm3: NonNegative | None = None
-    physical_mass_mg: NonNegative | None = None
+    density_mgha_cm3: Density
+    diameter_mm: Length
+    length_mm: Length
+    radius_mm: Annotated[float, Field(ge=0), within("length_mm")]
+    angle_deg: Angle
+    z_mm: Position
+    physical_volume_mm3: Truth | None = None
+    physical_mass_mg: Truth | None = None
 
     @property
     def geometric_volume_mm3(self) -> float:
@@ -88,15 +96,15 @@ class BodyTable(Table):
 
     id: Text
     shape: Literal["ellipse"] = "ellipse"
-    center_mm: Pair
-    size_mm: Pair
-    hu: Number
+    center_mm: Annotated[Pair, within("phantom_position_mm")]
+    size_mm: Annotated[Pair, within("length_mm")]
+    hu: Hu
     only_with_ring: bool = False
 
 
 class HuModelTable(Table):
-    water_equivalent_hu: Number
-    ha_hu_per_mgha_cm3: Annotated[dict[str, Positive], Field(min_length=1)]
+    water_equivalent_hu: Hu
+    ha_hu_per_mgha_cm3: Annotated[dict[str, Annotated[float, Field(gt=0), within("hu_per_mgha_cm3")]], Field(min_length=1)]
 
     @field_validator("ha_hu_per_mgha_cm3")
     @classmethod
@@ -107,8 +115,8 @@ class HuModelTable(Table):
                 kvp = float(key)
             except ValueError:
                 raise RuleError('key must be a kVp number, such as "120"', key) from None
-            if not math.isfinite(kvp) or kvp <= 0:
-                raise RuleError('key must be a positive kVp number, such as "120"', key)
+            if not RANGES["kvp"].is_possible(kvp):
+                raise RuleError(f'key must be a kVp from {RANGES["kvp"].describe_limits()}, such as "120"', key)
             if kvp in seen:
                 raise RuleError(f"the same kVp as {seen[kvp]!r}", key)
             seen[kvp] = key
@@ -121,7 +129,7 @@ class CalibrationTable(Table):
 
 
 class ChartsTable(Table):
-    metrics: list[Text] = []
+    metrics: Annotated[list[Text], Unique] = []
 
 
 class PhantomFile(Table):
@@ -142,6 +150,7 @@ class PhantomFile(Table):
                 if item.id in seen:
                     raise RuleError(f"duplicate id {item.id!r} (calcifications and rods share one set of ids)", group, n, "id")
                 seen.add(item.id)
+                self._inside_the_insert(group, n, item)
         self._calibration_rods()
         known = {metric_key(m, c.id) for c in self.calcifications for m in INSERT_METRICS}
         known |= {metric_key(m, None) for m in GLOBAL_METRICS} | set(TECHNIQUE_METRICS)
@@ -149,6 +158,16 @@ class PhantomFile(Table):
             if metric not in known:
                 raise RuleError(f"{metric!r} is not a metric of this phantom ({', '.join(sorted(known))})", "charts", "metrics", n)
         return self
+
+    def _inside_the_insert(self, group: str, n: int, item: CylinderTable) -> None:
+        """A calcification or a rod lies within the insert (else it could never be found in it)."""
+        half = self.insert.diameter_mm / 2
+        if item.radius_mm + item.diameter_mm / 2 > half:
+            raise RuleError(f"with diameter_mm {item.diameter_mm:g} reaches beyond the insert (radius {half:g} mm)", group, n, "radius_mm")
+        low, high = item.z_mm - item.length_mm / 2, item.z_mm + item.length_mm / 2
+        if low < self.insert.z_min_mm or high > self.insert.z_max_mm:
+            raise RuleError(f"with length_mm {item.length_mm:g} reaches beyond the insert "
+                            f"(z {self.insert.z_min_mm:g} to {self.insert.z_max_mm:g} mm)", group, n, "z_mm")
 
     def _calibration_rods(self) -> tuple[str, str]:
         """``[calibration] water_rod``, ``ha_rod``; by default the first 0 mg/cm3 rod and the densest rod."""

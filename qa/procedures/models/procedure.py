@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ValidationInfo, Field, create_model, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, create_model, model_validator
 
 from qa.calcium.presets import METHOD_PRESETS
 from qa.errors import DefinitionError
 from qa.phantom.metrics import GLOBAL_METRICS, INSERT_METRICS, TECHNIQUE_METRICS
 from qa.phantom.procedure import ACQUISITION_KEYS, AcquisitionRule, MetricRule, PhantomProcedure
+from qa.procedures.builtin import looks_like_path
 from qa.procedures.models.base import (
-    Match, NonBlank, NonNegative, NumberAsWritten, Range, RuleError, Severity, Table, Text, Whole, kind_first,
+    Match, NonBlank, NonNegative, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique, Whole, kind_first,
+    within,
 )
+from qa.records.plausibility import RANGES
 
-# The acquisition settings whose values are texts; the others are numbers.
+# The acquisition settings whose values are texts; the others are numbers, each with the
+# quantity of qa.records.plausibility whose limits its expected values must respect.
 TEXT_SETTINGS = frozenset({"kernel", "ring"})
+NUMBER_SETTINGS = {"kvp": "kvp", "slice_thickness_mm": "slice_thickness_mm", "ctdivol_mgy": "ctdivol_mgy", "exposure_mas": "exposure_mas"}
+if set(NUMBER_SETTINGS) | TEXT_SETTINGS != set(ACQUISITION_KEYS):
+    raise TypeError("every acquisition setting of qa.phantom.procedure.ACQUISITION_KEYS needs a type here")
+# Absolute tolerance and action levels of a metric check: positive, and below any value a phantom
+# metric takes (HU, mg, mm3, Agatston of one phantom): a larger one would disable the check.
+LEVEL_MAX = 10000.0
 
 
 class ProcedureHead(Table):
@@ -36,7 +47,7 @@ class _SettingRule(Table):
 
     match: Match = "exact"
     severity: Severity = "fail"
-    baseline_tolerance_pct: NonNegative | None = None  # technique settings only (checked by the acquisition table)
+    baseline_tolerance_pct: Percent | None = None  # technique settings only (checked by the acquisition table)
 
     @model_validator(mode="after")
     def _one_expectation(self) -> _SettingRule:
@@ -57,19 +68,37 @@ class _SettingRule(Table):
 
 class NumberSetting(_SettingRule):
     expected: NumberAsWritten | None = None
-    allowed: Annotated[list[NumberAsWritten], Field(min_length=1)] | None = None
+    allowed: Annotated[list[NumberAsWritten], Field(min_length=1), Unique] | None = None
     range: Range | None = None
     tolerance: NonNegative = 0.0
+
+    def check_limits(self, quantity: str) -> None:
+        """Every expected value within the plausibility limits of the setting's quantity."""
+        keys = [("expected",), *(("allowed", n) for n in range(len(self.allowed or ()))), ("range", 0), ("range", 1)]
+        for key in keys:
+            value = getattr(self, key[0])
+            value = value[key[1]] if len(key) > 1 and value is not None else value
+            if value is not None and not RANGES[quantity].is_possible(value):
+                raise RuleError(f"must be from {RANGES[quantity].describe_limits()} ({RANGES[quantity].source}), got {value:g}", *key)
+        if self.tolerance > RANGES[quantity].limits[1]:
+            raise RuleError(f"must be at most {RANGES[quantity].limits[1]:g} (the largest possible value)", "tolerance")
 
 
 class TextSetting(_SettingRule):
     expected: NonBlank | None = None
-    allowed: Annotated[list[NonBlank], Field(min_length=1)] | None = None
+    allowed: Annotated[list[NonBlank], Field(min_length=1), Unique] | None = None
 
 
 class _AcquisitionBase(Table):
     @model_validator(mode="after")
     def _technique_settings(self) -> _AcquisitionBase:
+        for key, quantity in NUMBER_SETTINGS.items():
+            rule = getattr(self, key)
+            if rule is not None:
+                try:
+                    rule.check_limits(quantity)
+                except RuleError as exc:
+                    raise RuleError(str(exc), key, *exc.key) from None
         for key in ACQUISITION_KEYS:
             rule = getattr(self, key)
             if rule is not None and rule.baseline_tolerance_pct is not None and key not in TECHNIQUE_METRICS:
@@ -85,10 +114,11 @@ AcquisitionTable = create_model(
 
 
 class BaselineTable(Table):
-    min_runs: Annotated[Whole, Field(ge=2)] = 5
-    tighten_after_runs: Whole = 20
-    tighten_sd: Annotated[float, Field(ge=1)] = 3.0
-    min_sd_pct: NonNegative = 2.0
+    # counts of daily runs: at most ten years of them
+    min_runs: Annotated[Whole, Field(ge=2, le=3650)] = 5
+    tighten_after_runs: Annotated[Whole, Field(le=3650)] = 20
+    tighten_sd: Annotated[float, Field(ge=1, le=10)] = 3.0
+    min_sd_pct: Percent = 2.0
 
     @model_validator(mode="after")
     def _tighten_after_enough_runs(self) -> BaselineTable:
@@ -98,7 +128,7 @@ class BaselineTable(Table):
 
 
 class DetectionTable(Table):
-    required: list[Text] = []
+    required: Annotated[list[Text], Unique] = []
     severity: Severity = "fail"
 
 
@@ -109,10 +139,10 @@ class MetricCheckTable(Table):
     metric: Text
     insert: Text | None = None
     reference: Literal["baseline", "physical"]
-    tolerance_pct: NonNegative | None = None
-    action_pct: NonNegative | None = None
-    tolerance: NonNegative | None = None
-    action: NonNegative | None = None
+    tolerance_pct: Annotated[float, Field(gt=0), within("percent")] | None = None
+    action_pct: Annotated[float, Field(gt=0), within("percent")] | None = None
+    tolerance: Annotated[float, Field(gt=0, le=LEVEL_MAX)] | None = None
+    action: Annotated[float, Field(gt=0, le=LEVEL_MAX)] | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> MetricCheckTable:
@@ -157,9 +187,12 @@ class ProcedureFile(Table):
     def _kind_first(cls, data: Any) -> Any:
         return kind_first(data, "procedure", "phantom-qa", "qa phantom")
 
+    _phantom: Any = PrivateAttr(None)  # the phantom definition the procedure was checked against
+
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> ProcedureFile:
-        load_phantom = (info.context or {}).get("load_phantom")
+        context = info.context or {}
+        load_phantom = context.get("load_phantom")
         if load_phantom is None:
             raise RuleError("cannot be checked: no phantom loader was given to the validation", "procedure", "phantom")
         seen: set[str] = set()
@@ -167,11 +200,8 @@ class ProcedureFile(Table):
             if check.id in seen:
                 raise RuleError(f"duplicate check id {check.id!r}", "checks", n, "id")
             seen.add(check.id)
-        phantom_id = self.procedure.phantom
-        try:
-            phantom = load_phantom(phantom_id)
-        except DefinitionError as exc:
-            raise RuleError(f"names {phantom_id!r}, which cannot be loaded ({exc})", "procedure", "phantom") from None
+        phantom = _resolve_phantom(self.procedure.phantom, load_phantom, context.get("phantom"), context.get("file"))
+        phantom_id = phantom.id
         inserts = [c.id for c in phantom.calcifications]
         for n, insert in enumerate(self.detection.required):
             if insert not in inserts:
@@ -179,15 +209,44 @@ class ProcedureFile(Table):
         for n, check in enumerate(self.checks):
             if check.insert is not None and check.insert not in inserts:
                 raise RuleError(f"{check.insert!r} is not an insert of {phantom_id} ({', '.join(inserts)})", "checks", n, "insert")
+        self._phantom = phantom
         return self
 
     def record(self, path: str, sha256: str) -> PhantomProcedure:
         head, base = self.procedure, self.baseline
         acquisition = tuple(rule.record(key) for key in ACQUISITION_KEYS if (rule := getattr(self.acquisition, key)) is not None)
         return PhantomProcedure(
-            id=head.id, name=head.name, version=head.version, source=head.source, phantom=head.phantom,
+            id=head.id, name=head.name, version=head.version, source=head.source, phantom=self._phantom.id,
             scoring_method=self.scoring.method, acquisition=acquisition, required_detections=tuple(self.detection.required),
             detection_severity=self.detection.severity, checks=tuple(c.record() for c in self.checks),
             baseline_min_runs=base.min_runs, tighten_after_runs=base.tighten_after_runs, tighten_sd=base.tighten_sd,
-            min_sd_pct=base.min_sd_pct, path=path, sha256=sha256,
+            min_sd_pct=base.min_sd_pct, path=path, sha256=sha256, phantom_path=self._phantom.path,
         )
+
+
+def _resolve_phantom(ref: str, load_phantom: Any, given: Any, file: Path | None) -> Any:
+    """The phantom definition a procedure's ``phantom`` key names: ``given`` (a site's definition
+    loaded by the caller) when it is its id, a built-in id, or a definition file's path (relative
+    to the procedure's folder).  Given a phantom, the procedure must name that one."""
+    def refused(message: str) -> RuleError:
+        return RuleError(message, "procedure", "phantom")
+
+    if given is not None and ref == given.id:
+        return given
+    target: str | Path = ref
+    if looks_like_path(ref):  # a file, relative to the procedure's folder
+        target = Path(ref)
+        if not target.is_absolute() and file is not None:
+            target = Path(file).parent / target
+    try:
+        phantom = load_phantom(target)
+    except DefinitionError as exc:
+        if given is None and not looks_like_path(ref):
+            raise refused(f"names {ref!r}, which is not a built-in phantom: {exc.hint}; for a site's own phantom "
+                          "give its definition file too (qa phantom --phantom PATH)") from None
+        raise refused(f"names {ref!r}, which cannot be loaded ({exc})") from None
+    if given is not None and phantom.id != given.id:
+        raise refused(f"names the phantom {phantom.id!r}, not the phantom given ({given.id!r}, {given.path}); "
+                      "use a procedure written for that phantom")
+    return phantom
+

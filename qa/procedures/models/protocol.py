@@ -17,20 +17,28 @@ from qa.compliance.protocol import GATING_MODES, ExamProtocol, ProtocolRule
 from qa.compliance.registry import EXAM_CHECKS, ExamCheck
 from qa.ecg.gating import GatingSettings
 from qa.procedures.models.base import (
-    Match, NonBlank, NonNegative, Number, NumberAsWritten, Range, RuleError, Severity, Table, Text, Whole, kind_first,
+    BeatTime, Match, NonBlank, NonNegative, Number, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique,
+    Whole, kind_first, within,
 )
+from qa.records.plausibility import RANGES
 
 # The rule keys a registry entry may add (ExamCheck.rule_keys), with their types.
 RULE_KEY_TYPES: dict[str, Any] = {
     "equal_to": Literal["slice_thickness"],  # slice_increment: contiguous slices
     "retrospective": Severity,  # gating_mode: the severity of each mode other than the expected one
     "none": Severity,
-    "delay_range_ms": Range,  # cardiac_phase: a trigger delay window, when the scanner gives no phase
+    "delay_range_ms": Annotated[Range, within("beat_time_ms")],  # cardiac_phase: a trigger delay window, when the scanner gives no phase
     "reference": Literal["level"],  # dose checks: the protocol's reference level
 }
 # What expected / allowed hold, by the registry's value_kind.
 VALUE_TYPES: dict[str, Any] = {"number": NumberAsWritten, "text": NonBlank, "mode": Literal[GATING_MODES]}
 _EXPECTATIONS = ("expected", "allowed", "range", "maximum", "minimum", "equal_to", "reference")
+# The quantity (qa.records.plausibility) whose limits bound the expected values of each number check.
+CHECK_QUANTITIES = {
+    "kvp": "kvp", "slice_thickness": "slice_thickness_mm", "slice_increment": "slice_thickness_mm",
+    "reconstruction_fov": "length_mm", "cardiac_phase": "percent", "heart_rate": "heart_rate_bpm",
+    "scan_coverage": "length_mm", "ctdivol": "ctdivol_mgy", "dlp": "dlp_mgycm", "effective_dose": "dose_msv",
+}
 
 
 class ProtocolHead(Table):
@@ -39,8 +47,8 @@ class ProtocolHead(Table):
     name: Text
     version: str = ""
     source: Text
-    vendors: list[Text] = []
-    series_patterns: list[Text] = []
+    vendors: Annotated[list[Text], Unique] = []
+    series_patterns: Annotated[list[Text], Unique] = []
     k_factor: Text | None = None
     reference_level: Text | None = None
 
@@ -67,6 +75,18 @@ class _Rule(Table):
                             + (f" (got {', '.join(sorted(given))})" if given else ""))
         return self
 
+    def check_limits(self, quantity: str) -> None:
+        """Every expected number within the plausibility limits of the check's quantity."""
+        p = RANGES[quantity]
+        values = [(("expected",), getattr(self, "expected", None)), (("maximum",), self.maximum), (("minimum",), self.minimum)]
+        values += [(("allowed", n), v) for n, v in enumerate(getattr(self, "allowed", None) or ())]
+        values += [(("range", n), v) for n, v in enumerate(self.range or ())]
+        for key, value in values:
+            if value is not None and not p.is_possible(value):
+                raise RuleError(f"must be from {p.describe_limits()} ({p.source}), got {value:g}", *key)
+        if self.tolerance > p.limits[1]:
+            raise RuleError(f"must be at most {p.limits[1]:g} (the largest possible {p.quantity})", "tolerance")
+
     def record(self, check_id: str) -> ProtocolRule:
         get = lambda key: getattr(self, key, None)  # noqa: E731  (keys only some checks have)
         return ProtocolRule(
@@ -81,13 +101,15 @@ class _Rule(Table):
 def _rule_model(check: ExamCheck) -> type[_Rule]:
     """The rule table of one check: expected/allowed of its value kind, plus the keys only it accepts."""
     value = VALUE_TYPES[check.value_kind]
+    if check.value_kind == "number" and check.id not in CHECK_QUANTITIES:
+        raise TypeError(f"the registry's number check {check.id} has no quantity in CHECK_QUANTITIES")
     unknown = sorted(check.rule_keys - set(RULE_KEY_TYPES))
     if unknown:
         raise TypeError(f"the registry's check {check.id} has rule keys without a type in RULE_KEY_TYPES: {unknown}")
     fields: dict[str, Any] = {
         # a gating mode is judged against the one expected mode (the others' severities are keys of their own)
         "expected": (value, ...) if check.value_kind == "mode" else (value | None, None),
-        "allowed": (Annotated[list[value], Field(min_length=1)] | None, None),
+        "allowed": (Annotated[list[value], Field(min_length=1), Unique] | None, None),
     }
     fields.update({key: (RULE_KEY_TYPES[key] | None, None) for key in sorted(check.rule_keys)})
     return create_model(f"{check.id}_rule", __base__=_Rule, **fields)
@@ -99,12 +121,12 @@ RulesTable = create_model("RulesTable", __base__=Table, **{c.id: (_rule_model(c)
 class GatingTable(Table):
     """``[gating]``: every key optional, defaults from :class:`qa.ecg.gating.GatingSettings`."""
 
-    min_lead_ms: NonNegative | None = None
-    predict_beats: Annotated[Whole, Field(ge=1)] | None = None
-    trigger_latency_max_ms: NonNegative | None = None
-    delay_pct: NonNegative | None = None
-    delay_ms: NonNegative | None = None
-    window_ms: Annotated[float, Field(ge=1)] | None = None
+    min_lead_ms: BeatTime | None = None
+    predict_beats: Annotated[Whole, Field(ge=1, le=100)] | None = None
+    trigger_latency_max_ms: BeatTime | None = None
+    delay_pct: Percent | None = None
+    delay_ms: BeatTime | None = None
+    window_ms: Annotated[float, Field(ge=1), within("beat_time_ms")] | None = None
 
     @model_validator(mode="after")
     def _one_delay(self) -> GatingTable:
@@ -144,6 +166,17 @@ class ProtocolFile(Table):
                 essential = ", ".join(c.id for c in EXAM_CHECKS if c.essential)
                 raise RuleError(f"is missing: every protocol checks {essential} (the essential settings of a calcium score)",
                                 "rules", check.id)
+        return self
+
+    @model_validator(mode="after")
+    def _plausible_expectations(self) -> ProtocolFile:
+        for check_id, quantity in CHECK_QUANTITIES.items():
+            rule = getattr(self.rules, check_id)
+            if rule is not None:
+                try:
+                    rule.check_limits(quantity)
+                except RuleError as exc:
+                    raise RuleError(str(exc), "rules", check_id, *exc.key) from None
         return self
 
     @model_validator(mode="after")

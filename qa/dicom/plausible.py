@@ -1,0 +1,183 @@
+"""Plausibility of the values read from CT images and headers (issue 11: impossible values never pass).
+
+The limits are the one table :mod:`qa.records.plausibility`; this module applies them to what the
+DICOM readers find: impossible values raise :class:`~qa.records.plausibility.ImpossibleValue`
+(exit 2, the file and the field named), unusual ones become warning texts that name the field
+(never the file path: folder names may name patients), for the document's ``warnings``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.dicom import attributes as attr
+from qa.dicom.header_values import _text
+from qa.records.plausibility import ImpossibleValue, is_possible, plausible, require_possible, unusual
+
+if TYPE_CHECKING:
+    from qa.dicom.images import ImageRef
+
+# The decoded float32 volume may take at most this much memory (qa.records.plausibility
+# "volume_voxels": 2 GiB).  A series that would need more is refused before anything is decoded.
+VOLUME_BUDGET_BYTES = int(plausible("volume_voxels").limits[1]) * 4
+
+
+# ------------------------------------------------------------------------------------ images
+
+
+def unusual_geometry(first: ImageRef, increment_mm: float | None) -> list[str]:
+    """Flagged warnings for a series whose (possible) matrix, spacing, thickness, increment or
+    rescale slope is outside the usual range (:mod:`qa.records.plausibility`)."""
+    notes = [
+        unusual("matrix_pixels", first.rows, field="Rows")
+        or unusual("matrix_pixels", first.columns, field="Columns"),
+        unusual("pixel_spacing_mm", min(first.pixel_spacing), field="PixelSpacing")
+        or unusual("pixel_spacing_mm", max(first.pixel_spacing), field="PixelSpacing"),
+        unusual("rescale_slope", first.rescale_slope, field="RescaleSlope"),
+    ]
+    if first.slice_thickness is not None:
+        notes.append(unusual("slice_thickness_mm", first.slice_thickness, field="SliceThickness"))
+    if increment_mm is not None:
+        notes.append(unusual("slice_increment_mm", increment_mm, field="ImagePositionPatient (slice increment)"))
+    return list(dict.fromkeys(n for n in notes if n))
+
+
+def acquisition_values(ds, label: str) -> list[str]:
+    """Refuse an impossible KVP or CTDIvol in the series' header (``SeriesInfo`` would otherwise
+    hold it as unknown); flagged warnings for unusual ones."""
+    notes = []
+    for keyword, quantity in (("KVP", "kvp"), ("CTDIvol", "ctdivol_mgy")):
+        raw = attr.lookup(ds, keyword)
+        if raw is None or raw == "" or (isinstance(raw, str) and "\\" in raw):
+            continue  # absent, empty or several values (dual energy): unknown, said where it is used
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            continue
+        require_possible(quantity, value, path=label, field=keyword)
+        note = unusual(quantity, value, field=keyword)
+        if note:
+            notes.append(note)
+    exposure = attr.lookup(ds, "Exposure")  # descriptive (mAs): an impossible one is unknown, and said so
+    try:
+        mas = float(exposure) if exposure not in (None, "") else None
+    except (TypeError, ValueError):
+        mas = None
+    if mas is not None and not is_possible("tube_current_ma", mas):
+        notes.append(f"Exposure = {mas:g} mAs is impossible: treated as missing")
+    return notes
+
+
+def require_budget(images, rows: int, cols: int) -> None:
+    """Refuse a series whose decoded volume would exceed :data:`VOLUME_BUDGET_BYTES`."""
+    needed = len(images) * rows * cols * 4
+    if needed > VOLUME_BUDGET_BYTES:
+        raise ImpossibleValue(
+            images[0].label, "Rows/Columns",
+            f"{len(images)} images of {rows} x {cols} pixels would need {needed / 1024**3:.1f} GiB decoded, "
+            f"more than the {VOLUME_BUDGET_BYTES / 1024**3:g} GiB qa allows for one series",
+            hint="pass one calcium-score reconstruction (a few dozen 512 x 512 slices), not a whole-body or thin-slice series",
+        )
+
+
+def require_ct_numbers(out: np.ndarray, img) -> None:
+    """Refuse a decoded slice whose values after rescale are impossible CT numbers (a corrupt
+    Rescale Slope or Intercept)."""
+    limits = plausible("hu").limits
+    low, high = float(out.min()), float(out.max())
+    if not (limits[0] <= low and high <= limits[1]):  # NaN fails too
+        bad = low if not limits[0] <= low else high
+        raise ImpossibleValue(
+            img.label, "RescaleSlope/RescaleIntercept",
+            f"give a CT number of {bad:g} HU (slope {img.rescale_slope:g}, intercept "
+            f"{img.rescale_intercept:g}); possible CT numbers lie within {plausible('hu').describe_limits()}",
+            hint="the file is corrupt or was edited; re-export the series from the scanner or PACS",
+        )
+
+
+def unusual_ct_numbers(hu: np.ndarray) -> list[str]:
+    """Warnings when the volume's lowest or highest CT number is outside the usual scale."""
+    notes = [unusual("hu", float(v), field="CT number after rescale") for v in (hu.min(), hu.max())]
+    return list(dict.fromkeys(n for n in notes if n))
+
+
+# ------------------------------------------------------------------------------------ acquisition headers (qa check)
+
+# Header numbers -> (plausibility quantity, factor to its unit, what an impossible value does).
+# "refuse": the value drives a verdict directly (protocol kVp and thickness, the dose) and a
+# corrupt one must not be judged or replaced: the exam is refused with the file and field named.
+# "missing": descriptive values; an impossible one is treated as absent (its check says not
+# available) and a warning names the field.  Heart rate, trigger phase and delay are "missing"
+# too (read_field skips them): some scanners write 0 bpm when no ECG was recorded.
+_HEADER_RULES: dict[str, tuple[str, float, str]] = {
+    "kvp": ("kvp", 1.0, "refuse"),
+    "slice_thickness_mm": ("slice_thickness_mm", 1.0, "refuse"),
+    "ctdivol_mgy": ("ctdivol_mgy", 1.0, "refuse"),
+    "total_collimation_mm": ("length_mm", 1.0, "refuse"),  # it scales the DLP estimated from headers
+    "single_collimation_mm": ("length_mm", 1.0, "missing"),
+    "tube_current_ma": ("tube_current_ma", 1.0, "missing"),
+    "exposure_mas": ("tube_current_ma", 1.0, "missing"),  # mAs >= 0; same order of magnitude as mA
+    "exposure_time_ms": ("duration_s", 1e-3, "missing"),
+    "revolution_time_s": ("duration_s", 1.0, "missing"),
+    "reconstruction_diameter_mm": ("length_mm", 1.0, "missing"),
+    "data_collection_diameter_mm": ("length_mm", 1.0, "missing"),
+}
+_FLAGGED_HEADERS = ("kvp", "ctdivol_mgy", "slice_thickness_mm")
+
+
+def plausible_numbers(group, values: dict[str, float | None], sources: dict[str, str], warnings: list[str]) -> dict:
+    """``values`` with impossible "missing" ones set to None (and a warning); ImpossibleValue for
+    an impossible "refuse" one; unusual kVp, CTDIvol and thickness flagged in ``warnings``."""
+    label = group.info.first_file
+    out = dict(values)
+    for name, value in values.items():
+        quantity, factor, action = _HEADER_RULES[name]
+        field = sources.get(name, name)
+        if value is None:
+            continue
+        if not is_possible(quantity, value * factor):
+            if action == "refuse":
+                require_possible(quantity, value * factor, path=label, field=field)
+            warnings.append(f"{field} = {value:g} is impossible for {plausible(quantity).quantity} "
+                            f"({plausible(quantity).describe_limits()}): treated as missing")
+            out[name] = None
+            sources.pop(name, None)
+        elif name in _FLAGGED_HEADERS:
+            note = unusual(quantity, value, field=field)
+            if note:
+                warnings.append(note)
+    return out
+
+
+def refuse_impossible_raw(ds0, varying: dict[str, tuple], label: str) -> None:
+    """The "refuse" numbers that never reach :func:`plausible_numbers`: a non-finite value (read
+    as absent) and every image's value of a setting that differs between images."""
+    import math
+
+    for name, keyword in (("kvp", "KVP"), ("slice_thickness_mm", "SliceThickness"), ("ctdivol_mgy", "CTDIvol"),
+                          ("total_collimation_mm", "TotalCollimationWidth")):
+        quantity = _HEADER_RULES[name][0]
+        raw = _text(attr.lookup(ds0, keyword))
+        try:
+            number = float(raw) if raw is not None else None
+        except ValueError:
+            number = None
+        if number is not None and not math.isfinite(number):
+            require_possible(quantity, number, path=label, field=keyword)
+        for value in varying.get(name, ()):
+            if isinstance(value, (int, float)):
+                require_possible(quantity, value, path=label, field=f"{keyword} (differs between images)")
+
+
+def rejected_warnings(rejected: dict[str, list[tuple[float, str]]]) -> list[str]:
+    out = []
+    for name, found in rejected.items():
+        if found:
+            value, source = found[0]
+            more = f" (and {len(found) - 1} more image(s))" if len(found) > 1 else ""
+            out.append(f"{source} = {value:g} is not a possible {name.replace('_', ' ')}{more}: treated as missing")
+    return out
+
+

@@ -1,0 +1,141 @@
+"""Output files written whole or not at all, never through a planted link, never over a file half-way.
+
+Every file qa writes (reports, plots, CSV, JSON, synthetic DICOM, demo folders) goes through here:
+
+* the bytes go to a new temporary file in the target's own folder, created with
+  ``O_CREAT | O_EXCL | O_NOFOLLOW`` under an unguessable name (a symlink or file planted there is
+  never opened, never followed);
+* the temporary file is flushed and ``fsync``'d, then renamed into place with ``os.replace``
+  (atomic on POSIX and Windows): a reader sees the old file or the new one, never a truncated
+  one, and an existing file is only ever replaced by a complete one.  A symlink at the target
+  is replaced itself; what it pointed to is left alone;
+* ``replace=False`` never replaces anything: the file is linked into place (``os.link`` fails
+  when the name exists, atomically), for outputs that must not clobber a user's files;
+* on any error the temporary file is removed, and the error (an ``OSError`` naming the target)
+  is raised: nothing half-written is left behind.
+
+Imports nothing of qa: readers, writers, reports and workflows all use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+TEMP_SUFFIX = ".qa-tmp"  # temporary files end so (``.<name>.<random>.qa-tmp``); none is left after a write
+
+
+def _temp_name(target: Path) -> Path:
+    return target.with_name(f".{target.name[:80]}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
+
+
+def _check_target(target: Path) -> None:
+    if target.name in ("", ".", ".."):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file name", str(target))
+    if target.is_dir() and not target.is_symlink():
+        raise IsADirectoryError(errno.EISDIR, "is a folder: give a file name", str(target))
+
+
+def _open_new(path: Path, mode: int = 0o666) -> int:
+    """A new file at ``path``: created here and now, never an existing file, never through a link."""
+    return os.open(path, _FLAGS, mode)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (best effort: not every platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _publish(tmp: Path, target: Path, replace: bool) -> None:
+    if replace:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target, follow_symlinks=False)  # fails if the name exists (file, folder or link): never clobbers
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists already (qa never writes over it)", str(target)) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        # a file system without hard links: the check and the rename are not one step, but never follow a link
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "exists already (qa never writes over it)", str(target)) from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike, *, replace: bool = True, make_folders: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through: it appears complete when the block ends without
+    an error, and not at all otherwise (module doc).  ``replace=False``: never over an existing name."""
+    target = Path(path)
+    _check_target(target)
+    if not replace and os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, "exists already (qa never writes over it)", str(target))
+    if make_folders:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(16):
+        tmp = _temp_name(target)
+        try:
+            fd = _open_new(tmp)
+            break
+        except FileExistsError:  # a name collision (or a name planted there): draw another
+            continue
+        except OSError as exc:
+            raise _naming(exc, target) from None
+    else:  # pragma: no cover - 16 collisions of 64 random bits
+        raise FileExistsError(errno.EEXIST, "could not create a temporary file beside it", str(target))
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            yield fp  # type: ignore[misc]
+            fp.flush()
+            os.fsync(fp.fileno())
+        _publish(tmp, target, replace)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+            raise _naming(exc, target) from None
+        raise
+    _sync_folder(target.parent)
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """The same error, naming the file the user asked for (not our temporary one)."""
+    named = OSError(exc.errno, exc.strerror or str(exc), str(target)) if exc.errno else OSError(f"{target}: {exc}")
+    return named
+
+
+def write_file(path: str | os.PathLike, data: bytes | str, *, replace: bool = True, make_folders: bool = True) -> str:
+    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all; returns the path written."""
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    with output_file(path, replace=replace, make_folders=make_folders) as fp:
+        fp.write(payload)
+    return str(path)
+
+
+def create_new(path: str | os.PathLike, mode: int = 0o666) -> BinaryIO:
+    """A new file opened for writing in place (a live recording that must be on disk as it grows):
+    created with ``O_EXCL | O_NOFOLLOW``, so never an existing file and never through a link."""
+    return os.fdopen(_open_new(Path(path), mode), "wb")
+
+
+def leftover_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Temporary files of an interrupted write in ``folder`` (for tests and for the curious)."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(TEMP_SUFFIX))

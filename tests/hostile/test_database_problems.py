@@ -1,0 +1,264 @@
+"""Point 9: database problems are input problems, refused (exit 2, the URL named without its
+password) before any analysis runs; the site secret is created atomically and checked.
+
+Real SQLite files (random bytes, truncated, read-only), the real PostgreSQL server (read-only
+transactions, a closed port), drivers that are not installed, in-memory URLs; real ``qa``
+subprocesses, 20 of them racing for a new site secret in a fresh configuration folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from qa.store import Store
+
+PASSWORD = "hunter2-secret"
+
+
+def _qa(*args, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str]:
+    """``python -m qa ARGS`` in a child process: (exit code, stdout, stderr)."""
+    out = subprocess.run([sys.executable, "-m", "qa", *map(str, args)], capture_output=True, text=True,
+                         env=env or dict(os.environ), timeout=timeout)
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.fixture
+def qa_main(capsys):
+    """The command line's ``main`` in this process (the many refusal cases stay fast): (exit code, stdout, stderr)."""
+    from qa.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def _store_file(tmp_path: Path) -> Path:
+    path = tmp_path / "qa.sqlite"
+    Store(f"sqlite:///{path}").close()
+    return path
+
+
+def _random_bytes(tmp_path):
+    path = tmp_path / "random.sqlite"
+    path.write_bytes(os.urandom(16384))
+    return f"sqlite:///{path}", "not a SQLite database"
+
+
+def _too_short(tmp_path):
+    path = tmp_path / "short.sqlite"
+    path.write_bytes(b"SQLite format")
+    return f"sqlite:///{path}", "not a SQLite database"
+
+
+def _truncated(tmp_path):
+    path = _store_file(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return f"sqlite:///{path}", "truncated"
+
+
+def _read_only_uri(tmp_path):
+    path = _store_file(tmp_path)
+    return f"sqlite:///file:{path}?mode=ro&uri=true", "cannot be written"
+
+
+def _in_memory(tmp_path):
+    return "sqlite://", "in-memory"
+
+
+def _in_memory_named(tmp_path):
+    return "sqlite:///:memory:", "in-memory"
+
+
+def _in_memory_uri(tmp_path):
+    return "sqlite:///file::memory:?cache=shared&uri=true", "in-memory"
+
+
+def _folder_is_a_file(tmp_path):
+    (tmp_path / "not-a-folder").write_text("x")
+    return f"sqlite:///{tmp_path / 'not-a-folder' / 'qa.sqlite'}", "cannot be created"
+
+
+def _missing_driver(module: str, url: str):
+    def make(tmp_path):
+        if importlib.util.find_spec(module) is not None:
+            pytest.skip(f"{module} is installed here: its URL is usable")
+        return url, "not installed"
+
+    return make
+
+
+def _unreachable(tmp_path):
+    return f"postgresql+psycopg://qa:{PASSWORD}@127.0.0.1:9/qa", "cannot open the database"
+
+
+CASES = {
+    "random-bytes": _random_bytes,
+    "too-short-for-a-header": _too_short,
+    "truncated": _truncated,
+    "read-only-file": _read_only_uri,
+    "in-memory": _in_memory,
+    "in-memory-named": _in_memory_named,
+    "in-memory-uri": _in_memory_uri,
+    "folder-is-a-file": _folder_is_a_file,
+    "mysql-driver-missing": _missing_driver("pymysql", f"mysql+pymysql://qa:{PASSWORD}@localhost/qa"),
+    "asyncpg-driver-missing": _missing_driver("asyncpg", f"postgresql+asyncpg://qa:{PASSWORD}@localhost/qa"),
+    "server-unreachable": _unreachable,
+}
+
+
+def _shown(url: str) -> str:
+    """How the message names the URL: the password hidden."""
+    return url.replace(PASSWORD, "***")
+
+
+def _refused(code: int, out: str, err: str, url: str, why: str) -> dict:
+    assert code == 2, err
+    doc = json.loads(out)
+    assert doc["schema"] == "qa.error/1" and doc["exit_code"] == 2
+    message = doc["error"]["message"]
+    assert _shown(url) in message and why in message, message
+    assert doc["error"]["hint"]
+    assert PASSWORD not in out + err
+    return doc
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_database_that_cannot_keep_results_is_refused_before_the_series_is_read(case, tmp_path, qa_main):
+    url, why = CASES[case](tmp_path)
+    missing_series = tmp_path / "no-such-series"  # read only after the store: never named in the refusal
+    code, out, err = qa_main("phantom", missing_series, "--db", url, "--json")
+    doc = _refused(code, out, err, url, why)
+    assert "no-such-series" not in json.dumps(doc)
+
+
+@pytest.mark.parametrize("case", ["random-bytes", "truncated", "in-memory", "mysql-driver-missing"])
+def test_every_command_reading_the_store_refuses_it(case, tmp_path, qa_main):
+    url, why = CASES[case](tmp_path)
+    for args in (["trend", "--scanner", "CT-1"], ["baseline", "show", "--scanner", "CT-1"],
+                 ["baseline", "set", "--scanner", "CT-1", "--from-last", "5"]):
+        code, out, err = qa_main(*args, "--db", url, "--json")
+        _refused(code, out, err, url, why)
+
+
+def test_a_damaged_store_is_refused_also_without_storing(small_phantom, tmp_path, qa_main):
+    url, why = _truncated(tmp_path)
+    code, out, err = qa_main("phantom", small_phantom.out_dir, "--no-store", "--db", url, "--json")
+    _refused(code, out, err, url, why)
+
+
+def test_an_in_memory_store_from_the_environment_is_refused(small_phantom, tmp_path):
+    env = dict(os.environ, QA_DB_URL="sqlite://")
+    code, out, err = _qa("phantom", small_phantom.out_dir, "--json", env=env)
+    _refused(code, out, err, "sqlite://", "in-memory")
+
+
+def test_a_read_only_postgresql_store_is_refused_before_analysis_and_nothing_is_stored(postgres_database, small_phantom):
+    url = postgres_database()
+    Store(url).close()
+    read_only = url + ("&" if "?" in url else "?") + "options=-c%20default_transaction_read_only%3Don"
+    code, out, err = _qa("phantom", small_phantom.out_dir, "--db", read_only, "--json")
+    assert code == 2, err
+    message = json.loads(out)["error"]["message"]
+    assert "cannot be written" in message and "read-only" in message and "nothing was stored" in message
+    password = sa.engine.make_url(url).password
+    assert not password or f":{password}@" not in out + err  # shown as :***@
+    store = Store(url)
+    try:
+        assert store.scanners() == []
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a file whatever its mode (the read-only URI case covers this)")
+def test_a_read_only_store_file_is_refused_before_analysis(tmp_path):
+    path = _store_file(tmp_path)
+    path.chmod(0o444)
+    code, out, err = _qa("phantom", tmp_path / "no-such-series", "--db", f"sqlite:///{path}", "--json")
+    _refused(code, out, err, f"sqlite:///{path}", "cannot be written")
+
+
+# ---------------------------------------------------------------------------------------------
+# The site secret.
+
+def _secret_env(tmp_path: Path) -> dict:
+    """A fresh configuration folder (XDG_CONFIG_HOME: where platformdirs puts qa's), no QA_SECRET_FILE."""
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.pop("QA_SECRET_FILE", None)
+    return env
+
+
+RACER = """
+import os, sys, time
+start = sys.argv[1]
+while not os.path.exists(start):
+    time.sleep(0.001)
+from qa.privacy import site_secret
+print(site_secret().hex())
+"""
+
+
+def test_twenty_processes_starting_together_end_up_with_one_secret(small_phantom, tmp_path):
+    env = _secret_env(tmp_path)
+    start = tmp_path / "start"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(start)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(20)]
+    start.touch()  # all of them are waiting: go
+    secrets_seen = set()
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err
+        secrets_seen.add(out.strip())
+    folder = tmp_path / "config" / "qa"
+    secret = folder / "site-secret"
+    assert secrets_seen == {secret.read_bytes().hex()}  # every process uses the one secret on disk
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and secret.stat().st_size == 32
+    assert sorted(p.name for p in folder.iterdir()) == ["site-secret"]  # no candidate left behind
+    # and the command pseudonymises with it: the study's key is the HMAC of its UID under that secret
+    import pydicom
+
+    from qa.records.identity import Pseudonymiser
+
+    code, out, err = _qa("check", small_phantom.out_dir, "--json", env=env)
+    assert code in (0, 1), err
+    study_uid = pydicom.dcmread(small_phantom.files[0], stop_before_pixels=True).StudyInstanceUID
+    assert json.loads(out)["exam"]["study_key"] == Pseudonymiser(secret.read_bytes())(study_uid)
+
+
+@pytest.mark.parametrize("fault", ["symlink", "group-readable", "empty", "short", "long", "folder-anyone-may-write"])
+def test_a_suspect_secret_is_refused_with_what_to_do(fault, small_phantom, tmp_path, qa_main, monkeypatch):
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o700)
+    secret = folder / "site-secret"
+    content = {"empty": b"", "short": os.urandom(31), "long": os.urandom(33)}.get(fault, os.urandom(32))
+    if fault == "symlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(content)
+        target.chmod(0o600)
+        secret.symlink_to(target)
+    else:
+        secret.write_bytes(content)
+        secret.chmod(0o640 if fault == "group-readable" else 0o600)
+    if fault == "folder-anyone-may-write":
+        folder.chmod(0o777)
+        secret.unlink()  # and qa would create the secret there
+    before = secret.read_bytes() if secret.exists() else None
+    monkeypatch.setenv("QA_SECRET_FILE", str(secret))
+    code, out, err = qa_main("check", small_phantom.out_dir, "--json")
+    assert code == 2, err
+    doc = json.loads(out)
+    assert doc["schema"] == "qa.error/1" and "site secret" in doc["error"]["message"] and doc["error"]["hint"]
+    assert (secret.read_bytes() if secret.exists() else None) == before  # never replaced or "repaired"
