@@ -214,3 +214,20 @@ def short(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(short(v) for v in value) + "]"
     return str(value)
+
+
+def add_verbose(p: argparse.ArgumentParser) -> None:
+    """``--verbose``: list every skipped file by name (they are always counted)."""
+    p.add_argument("-v", "--verbose", action="store_true", help="list every file skipped, with the reason (always counted)")
+
+
+def print_files(out: TextIO, files, verbose: bool) -> None:
+    """The ``Files`` line: files read and skipped; with ``verbose`` each skipped file and why."""
+    if files is None:
+        return
+    hint = " (--verbose lists them)" if files.skipped and not verbose else ""
+    print(f"Files    {files.summary()}{hint}", file=out)
+    if verbose:
+        for s in files.skipped_files:
+            shown = (s.label or s.name).encode("unicode_escape", "backslashreplace").decode("ascii")  # no control characters
+            print(f"skipped: {shown}: {s.reason}", file=out)

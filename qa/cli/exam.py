@@ -10,7 +10,7 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, fmt, json_out, one_line, short, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, add_verbose, fmt, json_out, one_line, print_files, short, table
 
 
 # ------------------------------------------------------------------------------------ check
@@ -23,6 +23,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                            lead=args.lead, plot=args.plot, progress=None if args.json else Progress("reading headers"))
     out = sys.stderr if args.json else sys.stdout
     print_checklist(out, run.checklist)
+    print_files(out, run.files, args.verbose)
     if run.plot:
         print(f"plot     {run.plot}", file=out)
     if args.json:
@@ -67,8 +68,7 @@ def cmd_dose(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     for study in summary.reports:
         print_study_dose(out, study)
-    for s in summary.skipped:
-        print(f"skipped: {s}", file=out)
+    print_files(out, summary.files, args.verbose)
     if args.json:
         json_out(summary, "qa.dose/1")
     return EXIT_FAIL if summary.verdict == "fail" else EXIT_OK
@@ -134,6 +134,7 @@ def add_parser(sub) -> None:
     p.add_argument("--plot", metavar="FILE.png",
                    help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows (written whole; "
                         "if it cannot be written: exit 2, nothing written)")
+    add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.check/1) on stdout")
     p.set_defaults(func=cmd_check)
 
@@ -162,5 +163,6 @@ def add_parser(sub) -> None:
     p.add_argument("--k-factor", help="use this k-factor id for body events (default: by target region)")
     p.add_argument("--protocol", help="exam protocol id, to choose the reference level")
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
+    add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.dose/1) on stdout")
     p.set_defaults(func=cmd_dose)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, fmt, json_out, one_line, positive, table
+from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, add_verbose, fmt, json_out, one_line, positive, print_files, table
 
 
 def cmd_gating(args: argparse.Namespace) -> int:
@@ -16,6 +16,7 @@ def cmd_gating(args: argparse.Namespace) -> int:
                          series_uid=args.series_uid, plot=args.plot)
     out = sys.stderr if args.json else sys.stdout
     print_gating(out, run.report, run.protocol.id)
+    print_files(out, run.files, args.verbose)
     if run.plot:
         print(f"plot     {run.plot}", file=out)
     if args.json:
@@ -92,5 +93,6 @@ def add_parser(sub) -> None:
     p.add_argument("--plot", metavar="FILE.png",
                    help="write the ECG strip with R-peaks and exposure windows (written whole; if it cannot be written: "
                         "exit 2, nothing written)")
+    add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.gating/1) on stdout")
     p.set_defaults(func=cmd_gating)

@@ -15,11 +15,13 @@ from qa.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
     HelpFormatter,
+    add_verbose,
     count,
     fmt,
     json_out,
     local_time,
     one_line,
+    print_files,
     progress_stages,
     short,
     table,
@@ -35,6 +37,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
                          progress=progress_stages())
     out = sys.stderr if args.json else sys.stdout
     print_phantom(out, run.result)
+    print_files(out, run.files, args.verbose)
     if run.stored is not None:
         print(f"stored   run #{run.stored.run_id} in {run.stored.database}"
               + (" (replaced the earlier analysis of this series)" if run.stored.replaced else ""), file=out)
@@ -230,6 +233,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-store", action="store_true", help="do not store the run")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (written whole or not at all; if it cannot be "
                    "written, the run still stands: stored, exit 0/1, the error in the warnings)")
+    add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.phantom/1) on stdout")
     p.set_defaults(func=cmd_phantom)
 

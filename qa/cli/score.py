@@ -10,6 +10,7 @@ from typing import TextIO
 from qa.cli.common import (
     EXIT_OK,
     HelpFormatter,
+    add_verbose,
     count,
     finite,
     fmt,
@@ -17,6 +18,7 @@ from qa.cli.common import (
     non_negative,
     one_line,
     positive,
+    print_files,
     progress_stages,
     table,
 )
@@ -76,6 +78,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     run = score_series(args.series, series_uid=args.series_uid, scoring=scoring_request(args), c_ha_mg_per_cm3_hu=args.c_ha,
                        progress=progress_stages())
     print_score(sys.stderr if args.json else sys.stdout, run, args.max_lesions)
+    print_files(sys.stderr if args.json else sys.stdout, run.files, args.verbose)
     if args.json:
         json_out(run, "qa.score/1")
     return EXIT_OK
@@ -158,6 +161,7 @@ def add_parser(sub) -> None:
     p.add_argument("series", nargs="+", metavar="SERIES", help="folder, zip file or DICOM files")
     p.add_argument("--series-uid", help="pick this series when the input holds several")
     add_scoring_options(p)
+    add_verbose(p)
     p.add_argument("--max-lesions", type=count, default=50, metavar="N", help="lesion rows shown (default 50)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.score/1) on stdout")
     p.set_defaults(func=cmd_score)

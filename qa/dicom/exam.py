@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
-from qa.dicom.series import InputScan, SeriesGroup, scan_inputs
+from qa.dicom.series import InputScan, SeriesGroup, require_complete, scan_inputs
 from qa.errors import InputError
 from qa.records.plausibility import ImpossibleValue
 from qa.records.exam import Exam, SeriesSummary
@@ -49,6 +49,7 @@ class ExamScan:
     def group(self, series_uid: str) -> SeriesGroup:
         for g in self.ct:
             if g.info.series_instance_uid == series_uid:
+                require_complete(self.scan, g)
                 return g
         listing = "\n".join("  " + g.info.describe() for g in self.ct)
         raise InputError(None, "SeriesInstanceUID", f"no CT series {series_uid} in the input; it holds:\n{listing}",
@@ -96,6 +97,7 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
         patient_key=pseudonymise(attr.text(group.datasets[0], "PatientID")),
         protocol_choice=protocol_choice,
         notes=tuple(notes),
+        files=scan.files,
     )
 
 

@@ -4,100 +4,44 @@ Files are recognised by content, not by name: a DICOM Part 10 file has 'DICM' at
 bare dataset without the preamble is recognised by its first element.  Zip members are copied to
 a private temporary folder (never extracted under their own names) so that pixel data can be
 read lazily, like that of ordinary files.
+
+Nothing is left out silently (:mod:`qa.records.inputs`): every file found is read or listed as
+skipped with its reason.  Named pipes, devices and sockets are listed, never opened; a folder
+that cannot be listed refuses the input; symbolic links to folders are followed once (a loop is
+listed, never walked again).  A file that looks like a DICOM file but cannot be read as one
+(empty, too short for a DICOM header, named ``.dcm``/``.ima`` or without extension) is listed as
+*damaged*: the series readers refuse a series with such a file among its files.
+Reads are bounded: parsing stops after the pixel data (trailing bytes are never parsed), and a
+zip is refused before anything is extracted when its members' declared sizes are too large
+(:mod:`qa.dicom.walk` finds the files and checks the zips).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from qa.errors import InputError, UsageError
+from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, FoundInputs, Source, expand_inputs, find_inputs, special_kind
+from qa.errors import InputError
+from qa.records.inputs import SkippedFile
+
+__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs", "read_whole"]
 
 # Elements larger than this are read only when used (pixel data, big private blocks).
 DEFER_BYTES = 16 * 1024
-# Zip members larger than this, or compressed suspiciously well, are refused.
-MAX_ZIP_MEMBER_BYTES = 2 * 1024**3
-MAX_ZIP_RATIO = 200.0
-_ZIP_RATIO_MIN_BYTES = 64 * 1024**2
-
 # Value representations that can follow a tag in an explicit-VR dataset.
 _VRS = frozenset(
-    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR UT UV".split()
 )
-
-
-@dataclass(frozen=True)
-class Source:
-    """One input file: on disk, or a member of a zip file."""
-
-    label: str  # what messages show: a path, or archive.zip!member
-    path: str | None = None
-    archive: str | None = None
-    member: str | None = None
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Source]:
-    """Every file under ``inputs`` (folders recursively, zip files member by member), each once."""
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    if not inputs:
-        raise UsageError("no input given", hint="pass a folder, a zip file or DICOM files")
-    sources: list[Source] = []
-    seen: set[str] = set()
-
-    def add(src: Source, key: str) -> None:
-        if key not in seen:
-            seen.add(key)
-            sources.append(src)
-
-    for item in inputs:
-        p = Path(item)
-        if not p.exists():
-            raise InputError(str(item), None, "no such file or folder", hint="check the path")
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    fp = os.path.join(root, name)
-                    if name.lower().endswith(".zip") and zipfile.is_zipfile(fp):
-                        for s in _zip_sources(Path(fp)):
-                            add(s, s.label)
-                    else:
-                        add(Source(label=fp, path=fp), os.path.abspath(fp))
-        elif p.suffix.lower() == ".zip" and zipfile.is_zipfile(p):
-            for s in _zip_sources(p):
-                add(s, s.label)
-        else:
-            add(Source(label=str(p), path=str(p)), os.path.abspath(p))
-    return sources
-
-
-def _zip_sources(archive: Path) -> list[Source]:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(str(archive), None, f"cannot open zip file ({exc})", hint="check that the zip is complete") from exc
-    out = []
-    for info in sorted(infos, key=lambda i: i.filename):
-        label = f"{archive}!{info.filename}"
-        if info.file_size > MAX_ZIP_MEMBER_BYTES:
-            raise InputError(
-                label, None, f"zip member is {info.file_size / 1e9:.1f} GB, too large to read",
-                hint="unzip the archive and pass the folder",
-            )
-        if info.file_size > _ZIP_RATIO_MIN_BYTES and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
-            raise InputError(
-                label, None,
-                f"zip member expands {info.file_size / max(info.compress_size, 1):.0f}-fold: refused as a possible zip bomb",
-                hint="unzip the archive yourself if you trust it, and pass the folder",
-            )
-        out.append(Source(label=label, archive=str(archive), member=info.filename))
-    return out
+# Names that say "DICOM" (or nothing): such a file that cannot be read as DICOM is damaged, not foreign.
+_DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+# Extension-less files that CD/DVD exports put next to images and that are not DICOM.
+_KNOWN_NON_DICOM = frozenset({"readme", "license", "licence", "version", "lockfile", "autorun", "copying", "notice"})
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 class Reader:
@@ -112,6 +56,7 @@ class Reader:
         self._archives: dict[str, zipfile.ZipFile] = {}
         self.workdir: tempfile.TemporaryDirectory | None = None
         self._n_spooled = 0
+        self._spooled_bytes = 0
 
     def __enter__(self) -> "Reader":
         return self
@@ -124,13 +69,24 @@ class Reader:
     def read(self, src: Source):
         """The dataset of ``src`` with pixel data deferred (or not read at all when ``headers_only``),
         or None when it is not DICOM."""
+        found = self.examine(src)
+        return None if isinstance(found, SkippedFile) else found
+
+    def examine(self, src: Source):
+        """The dataset of ``src``, or a :class:`SkippedFile` saying why it is not read (not DICOM,
+        or damaged: it looks like a DICOM file but cannot be read as one)."""
         if src.path is not None:
-            return _read_file(src.path, src.label, self.headers_only)
-        path = self._spool(src)
-        return None if path is None else _read_file(path, src.label, self.headers_only)
+            found = _read_file(src.path, src.label, self.headers_only)
+        else:
+            path = self._spool(src)
+            found = _NotDicom(src.declared_bytes or 0, b"") if path is None else _read_file(path, src.label, self.headers_only)
+        if isinstance(found, _NotDicom):
+            return _classify(src.label, found)
+        return found
 
     def _spool(self, src: Source) -> str | None:
         archive = self._archives.get(src.archive)  # type: ignore[arg-type]
+        hint = "check that the zip is complete"
         try:
             if archive is None:
                 archive = self._archives[src.archive] = zipfile.ZipFile(src.archive)  # type: ignore[index, arg-type]
@@ -143,17 +99,26 @@ class Reader:
                 self._n_spooled += 1
                 # Our own file name: nothing from the archive reaches the file system.
                 path = os.path.join(self.workdir.name, f"{self._n_spooled:08d}.dcm")
-                with open(path, "wb") as out:
+                declared = src.declared_bytes if src.declared_bytes is not None else MAX_ZIP_TOTAL_BYTES
+                limit = min(declared, MAX_ZIP_TOTAL_BYTES - self._spooled_bytes)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+                with os.fdopen(fd, "wb") as out:
                     out.write(head)
-                    copied = len(head) + _copy_limited(member, out, MAX_ZIP_MEMBER_BYTES - len(head))
-            if copied > MAX_ZIP_MEMBER_BYTES:
-                raise InputError(src.label, None, "zip member is too large to read", hint="unzip the archive and pass the folder")
+                    copied = len(head) + _copy_limited(member, out, limit - len(head))
+            if copied > limit:
+                os.unlink(path)
+                raise InputError(src.label, None,
+                                 "zip member expands beyond its declared size (or the zip beyond "
+                                 f"{MAX_ZIP_TOTAL_BYTES / 1024**3:g} GiB): extraction stopped, refused as a possible zip bomb",
+                                 hint="unzip the archive yourself if you trust it, and pass the folder")
+            self._spooled_bytes += copied
             return path
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise InputError(src.label, None, f"cannot be read from the zip file ({exc})", hint="check that the zip is complete") from exc
+            raise InputError(src.label, None, f"cannot be read from the zip file ({exc})", hint=hint) from exc
 
 
 def _copy_limited(src, dst, limit: int) -> int:
+    """Copy until the end or until more than ``limit`` bytes came (the bytes beyond are not written)."""
     copied = 0
     while True:
         chunk = src.read(1 << 20)
@@ -183,29 +148,112 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
     return 0 < length < 1024
 
 
-def _read_file(path: str, label: str, headers_only: bool = False):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+@dataclass(frozen=True)
+class _NotDicom:
+    """A file not recognised as DICOM: its size and first bytes (to tell damaged from foreign)."""
 
+    size: int
+    head: bytes
+
+
+def _classify(label: str, found: _NotDicom) -> SkippedFile:
+    """Why a file that is not DICOM is skipped, and whether it looks like a damaged DICOM file."""
+    from qa.records.inputs import name_of
+
+    name = name_of(label)
+    stem, suffix = os.path.splitext(name)
+    dicom_named = not name.startswith(".") and (
+        suffix.lower() in _DICOM_SUFFIXES
+        or (suffix == "" and name.lower() not in _KNOWN_NON_DICOM)
+        or (suffix[1:].isdigit() and stem != "")  # UID-like names: 1.2.840.113619.2.55.3.123
+    )
+    if found.size == 0:
+        return SkippedFile.of(label, "an empty file", damaged=dicom_named)
+    if found.size < 132 and dicom_named:
+        return SkippedFile.of(label, f"too short for a DICOM header ({found.size} bytes): truncated", damaged=True)
+    if dicom_named:
+        return SkippedFile.of(label, "named like a DICOM file but not readable as one (no 'DICM' marker, no dataset)",
+                              damaged=True)
+    return SkippedFile.of(label, "not a DICOM file")
+
+
+def _open_regular(path: str, label: str):
+    """Open ``path`` for reading only if it is a regular file (a pipe or device is never waited on)."""
     try:
-        with open(path, "rb") as fp:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise InputError(label, None, f"cannot be read ({exc.strerror})", hint="check the file's permissions") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise InputError(label, None, f"is a {special_kind(st.st_mode)}, not a file", hint="pass regular files")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb"), st.st_size
+
+
+class _StopRule:
+    """Where parsing a dataset stops: after the pixel data (before it with ``headers_only``), or at a
+    tag that does not follow the one before (DICOM tags ascend: what follows is not a dataset)."""
+
+    def __init__(self, headers_only: bool) -> None:
+        self.headers_only = headers_only
+        self.last = -1
+        self.out_of_order: int | None = None  # the tag that did not ascend, before any pixel data
+
+    def __call__(self, tag, vr, length) -> bool:
+        tag = int(tag)
+        if self.last in _PIXEL_TAGS or (self.headers_only and tag in _PIXEL_TAGS):
+            return True
+        if tag <= self.last:
+            self.out_of_order = tag
+            return True
+        self.last = tag
+        return False
+
+
+def read_whole(path: str, label: str | None = None):
+    """Every element of the DICOM file ``path`` read now (nothing deferred), parsed as boundedly as
+    the headers are (a regular file only; nothing after the pixel data or past the dataset's end);
+    None when it is not DICOM.  For objects read entirely at once (ECG waveforms)."""
+    found = _read_file(str(path), label or str(path), defer=False)
+    return None if isinstance(found, _NotDicom) else found
+
+
+def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool = True):
+    """The dataset of ``path``, a :class:`_NotDicom`, or an InputError (unreadable, corrupt, truncated)."""
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import read_partial
+
+    fp, size = _open_regular(path, label)
+    try:
+        with fp:
             head = fp.read(132)
-            if len(head) >= 132 and head[128:132] == b"DICM":
-                fp.seek(0)
-                if headers_only:
-                    return pydicom.dcmread(fp, stop_before_pixels=True)
-                return pydicom.dcmread(fp, defer_size=DEFER_BYTES)
-            if not _looks_like_bare_dataset(head):
-                return None  # not DICOM
+            part10 = len(head) >= 132 and head[128:132] == b"DICM"
+            if not part10 and not _looks_like_bare_dataset(head):
+                return _NotDicom(size, head)
             fp.seek(0)
-            ds = (pydicom.dcmread(fp, stop_before_pixels=True, force=True) if headers_only
-                  else pydicom.dcmread(fp, defer_size=DEFER_BYTES, force=True))
-            if "SOPClassUID" not in ds:
-                return None
-            _note_transfer_syntax(ds)
+            rule = _StopRule(headers_only)
+            ds = read_partial(fp, rule, defer_size=None if headers_only or not defer else DEFER_BYTES, force=not part10)
+            # Deferred values are read again by path, never through the (closed) descriptor's number.
+            ds.filename, ds.fileobj_type, ds.buffer = path, open, None
+            ds.timestamp = os.fstat(fp.fileno()).st_mtime
+            if rule.out_of_order is not None and "Rows" in ds:  # an image cut short by disordered elements
+                raise InputError(label, f"({rule.out_of_order >> 16:04X},{rule.out_of_order & 0xFFFF:04X})",
+                                 f"element out of order after ({rule.last >> 16:04X},{rule.last & 0xFFFF:04X}) before the "
+                                 "pixel data: the file is corrupt (DICOM elements ascend by tag)",
+                                 hint="re-export the file from the scanner or PACS, or remove it from the input")
+            if headers_only and _transfer_syntax(ds) != _DEFLATED:
+                _check_pixel_length(fp, size, ds, label)
+            if not part10:
+                if "SOPClassUID" not in ds:
+                    return _NotDicom(size, head)
+                _note_transfer_syntax(ds)
             return ds
     except InvalidDicomError:
-        return None
+        return _NotDicom(size, b"")
+    except InputError:
+        raise
     except OSError as exc:
         raise InputError(label, None, f"cannot be read ({exc})", hint="check the file's permissions") from exc
     except Exception as exc:  # pydicom raises many kinds of errors on corrupt files
@@ -215,6 +263,34 @@ def _read_file(path: str, label: str, headers_only: bool = False):
             hint="re-export the file from the scanner or PACS, or remove it from the input",
         ) from exc
 
+
+def _transfer_syntax(ds) -> str | None:
+    meta = getattr(ds, "file_meta", None)
+    return None if meta is None else (str(meta.get("TransferSyntaxUID", "")) or None)
+
+
+def _check_pixel_length(fp, size: int, ds, label: str) -> None:
+    """Headers only: the pixel data element the parse stopped at must fit in the file (a truncated
+    image is refused here too, not only when its pixels are decoded)."""
+    start = fp.tell()
+    header = fp.read(12)
+    if len(header) < 8:
+        return
+    implicit, little = ds.original_encoding
+    order = "little" if little is not False else "big"
+    tag = int.from_bytes(header[0:2], order) << 16 | int.from_bytes(header[2:4], order)
+    if tag not in _PIXEL_TAGS:
+        return
+    if implicit:
+        length, offset = int.from_bytes(header[4:8], order), 8
+    elif len(header) == 12:
+        length, offset = int.from_bytes(header[8:12], order), 12
+    else:
+        return
+    if length != 0xFFFFFFFF and start + offset + length > size:
+        raise InputError(label, "PixelData",
+                         f"pixel data is incomplete ({max(size - start - offset, 0)} of {length} bytes); the file is truncated",
+                         hint="re-export the series from the scanner or PACS")
 
 
 def _note_transfer_syntax(ds) -> None:

@@ -3,10 +3,15 @@
 :func:`check_complete` walks the encoded elements of a file (explicit or implicit VR, nested
 sequences of defined or undefined length, encapsulated pixel data) and raises an
 :class:`~qa.errors.InputError` naming the top-level element in which the data ends early or in
-which the lengths do not add up.
+which the lengths do not add up.  The top-level dataset ends where its tags stop ascending (as
+:mod:`qa.dicom.files` parses it): bytes after it (trailing padding or garbage) are not walked.
+The file is mapped, not read into memory.
 """
 
 from __future__ import annotations
+
+import mmap
+import os
 
 from qa.errors import InputError
 
@@ -29,10 +34,15 @@ def check_complete(ds, path: str, *, hint: str = "copy or export the file again 
         return  # deflated: nothing to walk without inflating
     implicit, little = ds.original_encoding
     with open(path, "rb") as fp:
-        data = fp.read()
-    start = 132 if data[128:132] == b"DICM" else 0
+        size = os.fstat(fp.fileno()).st_size
+        data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     try:
-        _walk(memoryview(data), start, len(data), bool(implicit), "big" if little is False else "little", False, 0)
+        start = 132 if data[128:132] == b"DICM" else 0
+        view = memoryview(data)
+        try:
+            _walk(view, start, len(data), bool(implicit), "big" if little is False else "little", False, 0)
+        finally:
+            view.release()
     except _Broken as exc:
         tag = exc.args[0] if exc.args else None
         from pydicom.datadict import keyword_for_tag
@@ -40,10 +50,15 @@ def check_complete(ds, path: str, *, hint: str = "copy or export the file again 
         where = None if tag is None else (keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         raise InputError(label or path, where, "the file ends inside this element or its lengths do not add up: "
                          "it is truncated or corrupt", hint=hint) from None
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
 
 
 def _walk(buf, pos: int, end: int, implicit: bool, order: str, delimited: bool, depth: int) -> int:
-    """Walk the elements of buf[pos:end]; the position after them (after the item delimiter if delimited)."""
+    """Walk the elements of buf[pos:end]; the position after them (after the item delimiter if delimited).
+    At the top level (depth 0, past the file meta) the walk ends at a tag that does not ascend."""
+    last = -1
     while pos < end:
         if pos + 8 > end:
             raise _Broken(None)
@@ -52,6 +67,10 @@ def _walk(buf, pos: int, end: int, implicit: bool, order: str, delimited: bool, 
         tag = int.from_bytes(buf[pos:pos + 2], bo) << 16 | int.from_bytes(buf[pos + 2:pos + 4], bo)
         if tag == _ITEM_END and delimited:
             return pos + 8
+        if depth == 0 and not meta:
+            if tag <= last or last == _PIXEL_DATA:
+                return pos  # the dataset ended: what follows is not read (nor parsed by the reader)
+            last = tag
         vr = None if imp else bytes(buf[pos + 4:pos + 6])
         if vr in _LONG_VRS:
             if pos + 12 > end:

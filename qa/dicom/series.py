@@ -30,6 +30,7 @@ from qa.dicom.images import ImageRef, images_of, series_info
 from qa.errors import InputError
 from qa.records.plausibility import require_possible
 from qa.records.identity import Pseudonymiser
+from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.volume import CTVolume, SeriesInfo, SliceGeometry
 
 if TYPE_CHECKING:
@@ -91,6 +92,12 @@ class InputScan:
     n_localizers: int
     localizer_series_uids: tuple[str, ...]
     other_objects: tuple[OtherObject, ...]
+    skipped: tuple[SkippedFile, ...] = ()  # every file not read, with the reason (non-DICOM, damaged, special)
+
+    @property
+    def files(self) -> FileCounts:
+        """The ``files`` block: files read as DICOM, files skipped and which."""
+        return FileCounts(self.n_files - self.n_non_dicom, len(self.skipped), self.skipped)
 
     def summary(self) -> str:
         parts = [f"{self.n_files} file{'s' if self.n_files != 1 else ''} examined"]
@@ -99,8 +106,11 @@ class InputScan:
             parts.append(f"{self.n_localizers} localizer image(s) left out")
         if self.other_objects:
             parts.append(f"{len(self.other_objects)} other DICOM object(s) left out")
-        if self.n_non_dicom:
-            parts.append(f"{self.n_non_dicom} non-DICOM file(s) skipped")
+        damaged = sum(1 for s in self.skipped if s.damaged)
+        if len(self.skipped) - damaged:
+            parts.append(f"{len(self.skipped) - damaged} non-DICOM or special file(s) skipped")
+        if damaged:
+            parts.append(f"{damaged} unreadable file(s)")
         return ", ".join(parts)
 
 
@@ -125,7 +135,9 @@ def scan_inputs(
     ephemeral one, good for telling studies apart within this call, when none is given).
     """
     pseudonymise = pseudonymise or Pseudonymiser.ephemeral()
-    sources = files.expand_inputs(inputs)
+    found = files.find_inputs(inputs)
+    sources = found.sources
+    skipped: list[SkippedFile] = list(found.skipped)
     groups: dict[str, dict] = {}
     n_non_dicom = 0
     n_localizers = 0
@@ -136,9 +148,10 @@ def scan_inputs(
         for n, src in enumerate(sources):
             if progress is not None:
                 progress(n, total)
-            ds = reader.read(src)
-            if ds is None:
+            ds = reader.examine(src)
+            if isinstance(ds, SkippedFile):
                 n_non_dicom += 1
+                skipped.append(ds)
                 continue
             sop = attr.raw_text(ds, "SOPClassUID") or ""
             if not sop:
@@ -194,12 +207,35 @@ def scan_inputs(
     return InputScan(
         inputs=tuple(str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)),
         series=tuple(series),
-        n_files=total,
-        n_non_dicom=n_non_dicom,
+        n_files=total + len(found.skipped),
+        n_non_dicom=n_non_dicom + len(found.skipped),
         n_localizers=n_localizers,
         localizer_series_uids=tuple(u for u in localizer_series if u not in groups),
         other_objects=tuple(others),
+        skipped=tuple(skipped),
     )
+
+
+def require_complete(scan: InputScan, group: SeriesGroup) -> None:
+    """Refuse ``group`` when a damaged file (empty, truncated, unreadable) sits among its files
+    (in a folder, or a zip's folder, holding its files): the series would be read without it."""
+    folders = {folder_of(label) for label in _dataset_labels(group)}
+    damaged = [s for s in scan.skipped if s.damaged and s.folder in folders]
+    if not damaged:
+        return
+    first = damaged[0]
+    more = f" (and {len(damaged) - 1} more: " + ", ".join(s.name for s in damaged[1:6]) + (", ..." if len(damaged) > 6 else "") + ")"
+    raise InputError(
+        first.label, None,
+        f"{first.reason}; it lies among the {group.info.n_files} file(s) of series {group.info.series_instance_uid}"
+        + (more if len(damaged) > 1 else "")
+        + ": the series is refused rather than read without it",
+        hint="copy or export the series again from the scanner or PACS (or remove the file if it is not part of the series)",
+    )
+
+
+def _dataset_labels(group: SeriesGroup) -> set[str]:
+    return {img.label.split(" (frame")[0] for img in group.images}
 
 
 def select_series(scan: InputScan, series_uid: str | None = None) -> SeriesGroup:
@@ -209,6 +245,7 @@ def select_series(scan: InputScan, series_uid: str | None = None) -> SeriesGroup
         for g in scan.series:
             if g.info.series_instance_uid == series_uid:
                 _require_ct(g)
+                require_complete(scan, g)
                 return g
         listing = "\n".join("  " + g.info.describe() for g in scan.series) or "  (none)"
         raise InputError(
@@ -227,6 +264,7 @@ def select_series(scan: InputScan, series_uid: str | None = None) -> SeriesGroup
         )
     group = scan.series[0]
     _require_ct(group)
+    require_complete(scan, group)
     return group
 
 
@@ -239,8 +277,11 @@ def _nothing_found_message(scan: InputScan) -> str:
     if scan.other_objects:
         kinds = Counter(o.sop_class_name for o in scan.other_objects)
         bits.append(", ".join(f"{n} {k}" for k, n in kinds.items()))
-    if scan.n_non_dicom:
-        bits.append(f"{scan.n_non_dicom} non-DICOM file(s)")
+    reasons = Counter(s.reason for s in scan.skipped)
+    bits.extend(f"{n} non-DICOM file(s)" if reason == "not a DICOM file" else f"{n} skipped: {reason}"
+                for reason, n in reasons.most_common(5))
+    if len(reasons) > 5:
+        bits.append(f"{sum(reasons.values()) - sum(n for _, n in reasons.most_common(5))} skipped for other reasons")
     return "no CT image series found among " + f"{scan.n_files} file(s): " + "; ".join(bits)
 
 

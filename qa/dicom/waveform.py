@@ -35,15 +35,12 @@ def _lead_name(channel) -> str:
 
 def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
     """One lead of a DICOM ECG waveform as an :class:`~qa.ecg.trace.EcgTrace`."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
+    from qa.dicom.files import read_whole
 
     label = str(path)
-    try:
-        ds = pydicom.dcmread(label)
-    except (InvalidDicomError, OSError) as exc:
-        raise InputError(label, None, f"is not a readable DICOM file ({exc})", hint="pass a DICOM ECG, a CSV or a WFDB trace") from exc
+    ds = read_whole(label)  # bounded: never a pipe, nothing parsed past the dataset
+    if ds is None:
+        raise InputError(label, None, "is not a DICOM file", hint="pass a DICOM ECG, a CSV or a WFDB trace")
     groups = ds.get("WaveformSequence")
     if not groups:
         modality = ds.get("Modality", "?")

@@ -202,6 +202,10 @@ def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str
     """Any supported trace by its file: .csv, a WFDB record (.hea/.dat or the bare name), a DICOM ECG."""
     p = Path(path)
     suffix = p.suffix.lower()
+    for part in (p, p.with_suffix(".hea"), p.with_suffix(".dat")) if suffix in (".hea", ".dat", ".atr", "") else (p,):
+        if part.exists() and not part.is_file():  # a named pipe or a device would be waited on, or read forever
+            raise InputError(str(part), None, "is not a regular file (a named pipe, device or socket): never opened",
+                             hint="pass the ECG trace's file")
     if suffix in (".csv", ".txt"):
         return read_csv(p, fs_hz=fs_hz, lead=lead)
     if suffix in (".hea", ".dat", ".atr") or (not suffix and p.with_suffix(".hea").exists()):

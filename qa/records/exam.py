@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.records.dose import StudyDose
 from qa.records.headers import AcquisitionHeaders
 from qa.records.identity import ScannerIdentity
+from qa.records.inputs import FileCounts
 from qa.records.serialize import Record
 
 
@@ -34,6 +35,7 @@ class Exam(Record):
     patient_key: str | None = None  # pseudonym of the PatientID
     protocol_choice: str = ""
     notes: tuple[str, ...] = ()
+    files: FileCounts | None = field(default=None, metadata={"json": False})  # the exam's files read and skipped
 
     __json_properties__ = ("scanner",)
 

@@ -26,6 +26,7 @@ from qa.errors import InputError, UsageError
 from qa.records.checks import Check, verdict
 from qa.records.plausibility import ImpossibleValue
 from qa.records.dose import StudyDose
+from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
 from qa.workflows.common import now, qa_version
@@ -98,6 +99,7 @@ class DoseSummary(Record):
     provenance: Provenance
     verdict: str
     warnings: tuple[str, ...] = ()  # every study's warnings, prefixed with its report file
+    files: FileCounts | None = None  # files read and skipped (each skipped one by name, with the reason)
 
 
 def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
@@ -172,25 +174,34 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
         raise UsageError(f"--k-factor {k_factor!r} is not in {tables.path}", hint=f"choose one of {', '.join(tables.k_factors)}")
     chosen = load_protocol(protocol) if protocol is not None else None  # a protocol that does not exist is an error
     pseudonymise = site_pseudonymiser()
-    sources = files.expand_inputs(paths)
-    reports, skipped = [], []
+    found = files.find_inputs(paths)
+    sources = found.sources
+    reports, skipped, skipped_files, report_labels = [], [f"{s.name}: {s.reason}" for s in found.skipped], list(found.skipped), []
     with files.Reader(headers_only=True) as reader:  # zip members are read from its temporary copies
         for src in sources:
             path = src.path
             if path is None:
-                ds = reader.read(src)
-                path = getattr(ds, "filename", None) if ds is not None else None
+                ds = reader.examine(src)
+                path = getattr(ds, "filename", None) if not isinstance(ds, SkippedFile) else None
                 if not isinstance(path, str):
-                    skipped.append(f"{os.path.basename(src.label)}: not a DICOM file")
+                    unread = ds if isinstance(ds, SkippedFile) else SkippedFile.of(src.label, "not a DICOM file")
+                    skipped.append(f"{unread.name}: {unread.reason}")
+                    skipped_files.append(unread)
                     continue
             try:
                 reports.append(read_dose_report(path, label=src.label, pseudonymise=pseudonymise))
+                report_labels.append(src.label)
             except ImpossibleValue:
                 raise  # a dose report with an impossible number refuses the run: never left out quietly
             except InputError as exc:
-                if len(sources) == 1:
+                if len(sources) == 1 and not found.skipped:
                     raise
-                skipped.append(f"{os.path.basename(src.label)}: {exc.message}")
+                unread = reader.examine(src) if src.path is not None else None  # not DICOM at all: damaged or foreign?
+                if not isinstance(unread, SkippedFile):
+                    unread = SkippedFile.of(src.label, exc.message)
+                skipped.append(f"{unread.name}: {unread.reason}")
+                skipped_files.append(unread)
+    _refuse_damaged_among(skipped_files, report_labels)
     if not reports:
         raise InputError(str(paths[0]) if len(paths) == 1 else None, None,
                          "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
@@ -201,4 +212,18 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
     flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
-                       verdict([c for s in studies for c in s.checks]), flagged)
+                       verdict([c for s in studies for c in s.checks]), flagged,
+                       FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)))
+
+
+def _refuse_damaged_among(skipped: list[SkippedFile], report_labels: list[str]) -> None:
+    """A damaged file (empty, truncated, unreadable) next to the dose reports read may be one of
+    them: the totals would be short of its events, so the input is refused."""
+    folders = {folder_of(label) for label in report_labels}
+    damaged = [s for s in skipped if s.damaged and s.folder in folders]
+    if damaged:
+        raise InputError(damaged[0].label, None,
+                         f"{damaged[0].reason}; it lies among the dose reports read"
+                         + (f" (and {len(damaged) - 1} more unreadable file(s))" if len(damaged) > 1 else "")
+                         + ": a dose total without it could be short, so the input is refused",
+                         hint="copy or export the file again (or remove it if it is not a dose report)")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qa.compliance import Checklist, ExamProtocol, check_exam, validate_protocol
+from qa.records.inputs import FileCounts
 from qa.records.serialize import Record
 from qa.records.provenance import Provenance
 from qa.workflows.common import now, qa_version
@@ -28,6 +29,7 @@ class ExamCheckRun(Record):
     analysis_time: dt.datetime
     provenance: Provenance
     plot: str | None = None
+    files: FileCounts | None = None  # the exam's files read and skipped
     protocol_definition: ExamProtocol | None = field(default=None, repr=False, metadata={"json": False})
 
     @property
@@ -66,4 +68,4 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
         written = write_ecg_strip(plot, gating)
     analysed = now()
     provenance = Provenance(qa_version(), analysed, (chosen.ref, tables.ref), tuple(loaded.headers.sop_instance_uids))
-    return ExamCheckRun(checklist, analysed, provenance, written, chosen)
+    return ExamCheckRun(checklist, analysed, provenance, written, loaded.files, chosen)

@@ -16,6 +16,7 @@ from qa.compliance import ExamProtocol
 from qa.ecg.gating import ExposureWindow, GatingReport, analyze_gating, windows_from_stacks
 from qa.records.ecg import EcgTrace
 from qa.records.exam import Exam
+from qa.records.inputs import FileCounts
 from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
 from qa.workflows.common import now, qa_version
@@ -30,6 +31,7 @@ class GatingRun(Record):
     analysis_time: dt.datetime
     provenance: Provenance
     plot: str | None = None
+    files: FileCounts | None = None  # with --series: the files read and skipped (None with --exposures)
     protocol_definition: ExamProtocol | None = field(default=None, repr=False, metadata={"json": False})
 
     @property
@@ -95,6 +97,7 @@ def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike
         exam, chosen = load_exam(series, protocol=protocol, series_uid=series_uid)
         report = gating_for_exam(ecg, exam, chosen, lead=lead, fs_hz=fs_hz)
         uids = tuple(exam.headers.sop_instance_uids)
+        found = exam.files
     else:
         trace = read_trace(ecg, fs_hz=fs_hz, lead=lead)
         chosen = load_protocol(protocol or "cac-standard")
@@ -106,10 +109,11 @@ def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike
             source = "exposure CSV"
         report = analyze_trace(trace, windows, chosen, source, warnings=flagged)
         uids = ()
+        found = None
     written = None
     if plot is not None:
         from qa.report.plots import write_ecg_strip
 
         written = write_ecg_strip(plot, report)
     analysed = now()
-    return GatingRun(report, chosen.ref, analysed, Provenance(qa_version(), analysed, (chosen.ref,), uids), written, chosen)
+    return GatingRun(report, chosen.ref, analysed, Provenance(qa_version(), analysed, (chosen.ref,), uids), written, found, chosen)

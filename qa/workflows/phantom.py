@@ -18,6 +18,7 @@ from qa.errors import UsageError
 from qa.phantom.analysis import Baseline, PhantomResult, analyze_phantom, configuration_of
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.procedure import PhantomProcedure
+from qa.records.inputs import FileCounts
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume
 from qa.records.provenance import Provenance
@@ -46,6 +47,7 @@ class PhantomRun(Record):
     baseline_from: str  # where the baseline came from, or why there is none
     report: str | None = None
     warnings: tuple[str, ...] = ()  # the analysis' warnings, then the run's own (a report that could not be written)
+    files: FileCounts | None = None  # files read and skipped under the input
     volume: CTVolume | None = field(default=None, repr=False, metadata={"json": False})
     definition: PhantomDefinition | None = field(default=None, repr=False, metadata={"json": False})
     procedure_definition: PhantomProcedure | None = field(default=None, repr=False, metadata={"json": False})
@@ -111,7 +113,7 @@ def run_phantom_qa(
         provenance = Provenance(qa_version(), analysed, (proc.ref, definition.ref), tuple(volume.sop_instance_uids))
         # The run's warnings take the place of the analysis' in the flattened JSON (stored and printed): they start as those.
         run = PhantomRun(result, analysed, provenance, None, baseline_from, warnings=tuple(result.warnings), volume=volume,
-                         definition=definition, procedure_definition=proc)
+                         definition=definition, procedure_definition=proc, files=scan.files)
         warnings: list[str] = list(_identity_warnings(volume))
         if store:
             target = access.for_writing()

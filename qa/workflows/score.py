@@ -11,6 +11,7 @@ from qa.calcium.scoring import CalciumScore, ScoringRequest, score_volume
 
 __all__ = ["InputSummary", "ScoreRun", "ScoringRequest", "score_series"]
 from qa.errors import UsageError
+from qa.records.inputs import FileCounts
 from qa.records.plausibility import is_possible, plausible
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume, SeriesInfo, VolumeSummary
@@ -36,6 +37,7 @@ class ScoreRun(Record):
 
     analysis_time: dt.datetime
     input_summary: InputSummary
+    files: FileCounts  # files read and skipped (each skipped one by name, with the reason)
     series: VolumeSummary
     score: CalciumScore = field(metadata={"flatten": True})
     notes: tuple[str, ...]
@@ -72,5 +74,5 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
     inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
                           dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
     analysed = now()
-    return ScoreRun(analysed, inputs, volume.summary(), score, tuple(volume.notes),
+    return ScoreRun(analysed, inputs, scan.files, volume.summary(), score, tuple(volume.notes),
                     Provenance(qa_version(), analysed, (), tuple(volume.sop_instance_uids)), volume)

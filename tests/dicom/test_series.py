@@ -140,13 +140,22 @@ def test_each_header_is_read_once_and_each_pixel_array_decoded_once(small_phanto
     """Spy (not replace) on pydicom's reader and on qa's pixel decoding."""
     from qa.dicom import pixels
 
+    import pydicom.filereader
+
     reads, decodes = [], []
-    real_read, real_pixels = pydicom.dcmread, pixels.pixels
-    monkeypatch.setattr(pydicom, "dcmread", lambda f, *a, **k: reads.append(getattr(f, "name", str(f))) or real_read(f, *a, **k))
+    real_read, real_pixels = pydicom.filereader.read_partial, pixels.pixels
+
+    def spy_read(f, *a, **k):
+        ds = real_read(f, *a, **k)
+        reads.append(ds.SOPInstanceUID)
+        return ds
+
+    monkeypatch.setattr(pydicom.filereader, "read_partial", spy_read)
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: pytest.fail("headers are read through read_partial, once"))
     monkeypatch.setattr(pixels, "pixels", lambda ds, *a: decodes.append(ds.SOPInstanceUID) or real_pixels(ds, *a))
     volume = load_series(small_phantom.out_dir)
     assert len(reads) == len(set(reads)) == volume.n_slices + 1  # + the localizer; truth.json is sniffed only
-    assert set(volume.source_files) <= set(reads)
+    assert set(volume.sop_instance_uids) <= set(reads)
     assert len(decodes) == len(set(decodes)) == volume.n_slices
 
 
