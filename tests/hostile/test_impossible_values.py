@@ -422,3 +422,15 @@ def test_dose_records_hold_no_impossible_value_after_a_real_read(tmp_path):
     [event] = report.events
     assert (event.dlp_mgycm, event.ctdivol_mgy, report.dlp_total_mgycm) == (55.5, 3.7, 55.5)
     assert not report.warnings
+
+
+def test_security_md_lists_every_plausibility_limit():
+    """The documented limits are the ones the code applies (SECURITY.md carries a generated copy)."""
+    from pathlib import Path
+
+    from qa.records.plausibility import markdown_table
+
+    text = (Path(__file__).resolve().parents[2] / "SECURITY.md").read_text(encoding="utf-8")
+    start = "<!-- plausibility table: generated, do not edit by hand -->\n"
+    table = text[text.index(start) + len(start):text.index("<!-- end of plausibility table -->")]
+    assert table == markdown_table(), "SECURITY.md's table differs from qa/records/plausibility.py: regenerate it"
