@@ -108,6 +108,20 @@ def _event(item, where: str, ds, ctx: Context) -> DoseEvent:
     )
 
 
+def _count(value, keyword: str, ctx: Context) -> int | None:
+    """A count from the header, or None (with a warning naming the field) when it is not one."""
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        ctx.warn(f"{keyword} {str(value)!r} is not a count of exposures: the report's own count is not compared")
+        return None
+    return number
+
+
 def report_from_philips(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     """The DoseReport of a Philips dose info capture (``ds``, read from ``label``)."""
     ctx = Context(ds, label)
@@ -130,7 +144,7 @@ def report_from_philips(ds, label: str, pseudonymise: Pseudonymiser) -> DoseRepo
         irradiation_end_datetime=None,
         dlp_total_mgycm=total,
         dlp_total_source=total_source if total is not None else None,
-        n_events_reported=int(n_reported) if n_reported not in (None, "") else None,
+        n_events_reported=_count(n_reported, "TotalNumberOfExposures", ctx),
         header=ds,
         pseudonymise=pseudonymise,
         event_where="ExposureDoseSequence[{n}]",

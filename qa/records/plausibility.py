@@ -192,3 +192,11 @@ def unusual(quantity: str, value: float, *, field: str, where: str | None = None
         return None
     place = f"{where}: " if where else ""
     return f"{place}{field} = {value:g} {p.unit} is outside the usual {p.describe_typical()} ({p.source}); check it".replace("  ", " ")
+
+
+def markdown_table() -> str:
+    """The table of :data:`RANGES` as Markdown (SECURITY.md carries it; a test keeps them equal)."""
+    rows = ["| quantity | key | refused outside | flagged outside | source |", "|---|---|---|---|---|"]
+    for key, p in RANGES.items():
+        rows.append(f"| {p.quantity} | `{key}` | {p.describe_limits()} | {p.describe_typical()} | {p.source} |")
+    return "\n".join(rows) + "\n"

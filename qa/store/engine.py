@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from qa.errors import UsageError
 
 # Execution option naming the statement that opens a SQLite transaction (see make_engine).
 SQLITE_BEGIN = "qa_sqlite_begin"
@@ -111,6 +112,7 @@ def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = B
     if sa.engine.make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in url:
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     engine = sa.create_engine(url, **kwargs)
+    sa.event.listen(engine, "handle_error", _damaged_or_lost)
     if engine.dialect.name == "sqlite":
         pragmas = (f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}", f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
@@ -127,6 +129,32 @@ def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = B
         sa.event.listen(engine, "connect", on_connect)
         sa.event.listen(engine, "begin", on_begin)
     return engine
+
+
+# What SQLite says of a file damaged past its header (https://www.sqlite.org/rescode.html:
+# SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR): found only when a query reaches the bad page.
+_DAMAGE_TEXTS = ("malformed", "not a database", "disk i/o error", "corrupt")
+
+
+def _damaged_or_lost(context) -> None:
+    """A store damaged past its first pages, or a server lost mid-run, is an input problem (exit
+    2, the URL named), never an internal error: raised in place of SQLAlchemy's exception.  A
+    lost race (locked, unique key) is left to :func:`retry`."""
+    exc = context.sqlalchemy_exception
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    where = display_url(str(context.engine.url)) if context.engine is not None else "the database"
+    if context.is_disconnect:
+        raise UsageError(f"lost the connection to the database {where}: {text}",
+                         hint="check the server and the network, then run again; the interrupted transaction was "
+                              "rolled back, so nothing of it was stored") from exc
+    if isinstance(exc, (sa.exc.IntegrityError, sa.exc.ProgrammingError)):
+        return
+    if isinstance(exc, sa.exc.DatabaseError) and any(t in text.lower() for t in _DAMAGE_TEXTS):
+        raise UsageError(f"the database {where} is damaged: {text}",
+                         hint="restore it from a backup (a SQLite file can be checked with: sqlite3 FILE \"PRAGMA "
+                              "integrity_check\"), or give another with --db; the interrupted transaction was rolled "
+                              "back, so nothing of it was stored") from exc
 
 
 def writer(engine: sa.Engine) -> sa.Engine:

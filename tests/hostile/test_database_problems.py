@@ -262,3 +262,36 @@ def test_a_suspect_secret_is_refused_with_what_to_do(fault, small_phantom, tmp_p
     doc = json.loads(out)
     assert doc["schema"] == "qa.error/1" and "site secret" in doc["error"]["message"] and doc["error"]["hint"]
     assert (secret.read_bytes() if secret.exists() else None) == before  # never replaced or "repaired"
+
+
+def _damage_table(path: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` with garbage (the header and the schema stay whole, so
+    the store opens and only a query reaching that table finds the damage)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as c:
+        page_size = c.execute("PRAGMA page_size").fetchone()[0]
+        root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    c.close()
+    with path.open("r+b") as fp:
+        fp.seek((root - 1) * page_size)
+        fp.write(bytes(range(256)) * (page_size // 256))
+
+
+@pytest.mark.parametrize("table", ["phantom_runs", "phantom_metrics"])
+def test_a_store_damaged_past_its_first_pages_is_an_input_problem_not_a_bug(table, small_phantom, tmp_path, qa_main):
+    path = tmp_path / "qa.sqlite"
+    url = f"sqlite:///{path}"
+    code, out, err = qa_main("phantom", small_phantom.out_dir, "--db", url, "--json")
+    assert code in (0, 1), err
+    scanner = json.loads(out)["scanner"]["station_name"]
+    _damage_table(path, table)
+    before = path.read_bytes()
+    for args in (["trend", "--scanner", scanner], ["phantom", small_phantom.out_dir]):
+        code, out, err = qa_main(*args, "--db", url, "--json")
+        error = json.loads(out)
+        assert code == 2, (args, err)
+        assert error["schema"] == "qa.error/1" and error["exit_code"] == 2
+        assert "damaged" in error["error"]["message"] and str(path) in error["error"]["message"]
+        assert "backup" in error["error"]["hint"]
+    assert path.read_bytes() == before  # nothing written into the damaged file

@@ -180,6 +180,26 @@ def test_a_philips_dose_info_capture_with_a_negative_ctdivol_is_refused(tmp_path
     assert "ExposureDoseSequence[1]" in caught.value.field and "CTDIvol" in caught.value.field
 
 
+@pytest.mark.parametrize("count", ["-3", "many", "1.5e3x"])
+def test_a_philips_capture_whose_exposure_count_is_no_count_is_read_with_a_warning(count, tmp_path, shared_data):
+    """The report's own event count is only compared with the events read: a bad one is named and
+    left out of that comparison, never an internal error."""
+    from qa.dicom.rdsr import read_dose_report
+    from qa.records.identity import Pseudonymiser
+
+    source = shared_data / "dicom" / "ct" / "CT-SC-Philips_Brilliance16P.dcm"
+    if not source.is_file():
+        pytest.skip(f"{source} is missing")
+    ds = pydicom.dcmread(source)
+    ds["TotalNumberOfExposures"].VR = "LO"  # a value an IS element cannot hold, as a damaged file may carry
+    ds.TotalNumberOfExposures = count
+    out = tmp_path / "philips.dcm"
+    ds.save_as(out)
+    report = read_dose_report(out, pseudonymise=Pseudonymiser.ephemeral())
+    assert report.n_events_reported is None
+    assert any("TotalNumberOfExposures" in w for w in report.warnings)
+
+
 def test_a_negative_dlp_report_beside_an_exam_refuses_the_check(capsys, tmp_path):
     """qa check used to leave such a report out and estimate the dose from the headers."""
     exam = ct_series(tmp_path / "exam")
@@ -402,3 +422,15 @@ def test_dose_records_hold_no_impossible_value_after_a_real_read(tmp_path):
     [event] = report.events
     assert (event.dlp_mgycm, event.ctdivol_mgy, report.dlp_total_mgycm) == (55.5, 3.7, 55.5)
     assert not report.warnings
+
+
+def test_security_md_lists_every_plausibility_limit():
+    """The documented limits are the ones the code applies (SECURITY.md carries a generated copy)."""
+    from pathlib import Path
+
+    from qa.records.plausibility import markdown_table
+
+    text = (Path(__file__).resolve().parents[2] / "SECURITY.md").read_text(encoding="utf-8")
+    start = "<!-- plausibility table: generated, do not edit by hand -->\n"
+    table = text[text.index(start) + len(start):text.index("<!-- end of plausibility table -->")]
+    assert table == markdown_table(), "SECURITY.md's table differs from qa/records/plausibility.py: regenerate it"
