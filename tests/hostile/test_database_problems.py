@@ -24,10 +24,10 @@ from qa.store import Store
 PASSWORD = "hunter2-secret"
 
 
-def _qa(*args, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str]:
+def _qa(*args, env: dict | None = None, timeout: float = 120, preexec_fn=None) -> tuple[int, str, str]:
     """``python -m qa ARGS`` in a child process: (exit code, stdout, stderr)."""
     out = subprocess.run([sys.executable, "-m", "qa", *map(str, args)], capture_output=True, text=True,
-                         env=env or dict(os.environ), timeout=timeout)
+                         env=env or dict(os.environ), timeout=timeout, preexec_fn=preexec_fn)
     return out.returncode, out.stdout, out.stderr
 
 
@@ -183,11 +183,12 @@ def test_a_read_only_postgresql_store_is_refused_before_analysis_and_nothing_is_
         store.close()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a file whatever its mode (the read-only URI case covers this)")
-def test_a_read_only_store_file_is_refused_before_analysis(tmp_path):
+def test_a_read_only_store_file_is_refused_before_analysis(tmp_path, without_permission_override):
+    """(As root the child runs without the capabilities that override file modes, so 0444 binds.)"""
     path = _store_file(tmp_path)
     path.chmod(0o444)
-    code, out, err = _qa("phantom", tmp_path / "no-such-series", "--db", f"sqlite:///{path}", "--json")
+    code, out, err = _qa("phantom", tmp_path / "no-such-series", "--db", f"sqlite:///{path}", "--json",
+                         preexec_fn=without_permission_override)
     _refused(code, out, err, f"sqlite:///{path}", "cannot be written")
 
 

@@ -10,7 +10,6 @@ report, a damaged file in another folder) are counted always and listed by name 
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -139,7 +138,7 @@ def test_a_damaged_file_in_a_zip_refuses_the_series_too(series_dir, tmp_path):
     assert caught.value.path.endswith(f"!DICOM/SE1/{images[3].name}")
 
 
-def test_an_unreadable_subfolder_refuses_the_input(series_dir, tmp_path):
+def test_an_unreadable_subfolder_refuses_the_input(series_dir, tmp_path, without_permission_override):
     """chmod 000 does not stop root: as root, the qa process runs without the capabilities that
     override file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so the folder is really unreadable."""
     _copy(series_dir, tmp_path / "s")
@@ -148,28 +147,11 @@ def test_an_unreadable_subfolder_refuses_the_input(series_dir, tmp_path):
     shutil.copy(_images(series_dir)[0], hidden / "IMG9999.dcm")
     hidden.chmod(0)
     try:
-        result = _qa("score", str(tmp_path / "s"), preexec_fn=_without_permission_override())
+        result = _qa("score", str(tmp_path / "s"), preexec_fn=without_permission_override)
     finally:
         hidden.chmod(0o755)
     assert result.returncode == 2, result.stderr
     assert str(hidden) in result.stderr and "cannot be read" in result.stderr
-
-
-def _without_permission_override():
-    if os.geteuid() != 0:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
-
-    def drop() -> None:
-        for cap in (cap_dac_override, cap_dac_read_search):
-            if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
-                os._exit(97)
-
-    probe = subprocess.run(["true"], preexec_fn=drop)
-    if probe.returncode == 97:
-        pytest.skip("running as root without the right to drop CAP_DAC_OVERRIDE: a chmod 000 folder stays readable")
-    return drop
 
 
 # ------------------------------------------------------------------------------------ counted and listed, not refused
