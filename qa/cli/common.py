@@ -7,38 +7,20 @@ import contextlib
 import datetime as dt
 import json
 import math
-import re
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from qa.records.text import escape_controls
+
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-
-# Characters a terminal acts on instead of showing: C0 controls but newline and tab (ESC starts the
-# sequences that move the cursor, clear lines, recolour or retitle; CR returns to the line's
-# start), DEL, the C1 controls (U+009B is a one-character CSI), the line and paragraph separators
-# and the bidirectional overrides and isolates (which reorder what is shown: "Trojan Source",
-# CVE-2021-42574).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escaped(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
 
 def one_line(value: Any) -> str:
     """A value read from a file (a DICOM header, a file name, an ECG comment), shown on one line:
     control characters escaped (:func:`escape_controls`), newlines too (``\\n``), so that it can
     never start a line of its own, such as a fake ``VERDICT``.  ``None`` shows as ``?``."""
     return "?" if value is None else escape_controls(str(value)).replace("\n", "\\n")
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with every control character shown as an escape (ESC as ``\\x1b``): a station
-    name, file name or ECG comment can never move the cursor, recolour or hide a line."""
-    return _CONTROL.sub(_escaped, text)
 
 
 class SafeStream:

@@ -7,6 +7,7 @@ import html
 
 from qa.phantom.analysis import Baseline, PhantomResult
 from qa.phantom.definition import PhantomDefinition
+from qa.records.text import escape_controls
 from qa.records.volume import CTVolume
 from qa.report.plots import phantom_overlay_png, trend_figure_png
 
@@ -37,14 +38,16 @@ def _fmt(value, digits: int = 2) -> str:
         return f"{value:.{digits}f}"
     if isinstance(value, list):
         return "[" + ", ".join(_fmt(v, digits) for v in value) + "]"
-    return html.escape(str(value))
+    return html.escape(escape_controls(str(value)))
 
 
 def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | None) -> str:
     d = document
     s, a = d["scanner"], d["acquisition"]
     cal = d["calibration"]
-    e = html.escape
+    def e(text: str) -> str:  # text from the files: HTML-escaped, control characters shown as escapes
+        return html.escape(escape_controls(text))
+
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>Phantom QA {e(str(s.get('station_name') or ''))} {e(str(a.get('acquisition_datetime') or ''))}</title>",

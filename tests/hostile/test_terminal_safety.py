@@ -168,3 +168,17 @@ def test_the_html_report_escapes_hostile_header_text(tmp_path):
     assert code in (0, 1), err
     html = report.read_text()
     assert "<script>" not in html and "&lt;script&gt;$x$" in html
+
+
+def test_the_html_report_shows_control_characters_as_escapes(tmp_path):
+    """HTML forbids control characters in text; a browser would draw a box or nothing: the report
+    shows them as the terminal does (ESC as \\x1b)."""
+    series = tmp_path / "series"
+    code, _, err = run("synth", "phantom", series, "--matrix", "256", "--pixel-mm", "0.9", "--station-name", "CT\x1b[2K9")
+    assert code == 0, err
+    report = tmp_path / "report.html"
+    code, out, err = run("phantom", series, "--no-store", "--report", report)
+    assert code in (0, 1), err
+    html = report.read_text()
+    assert "\x1b" not in html
+    assert "CT\\x1b[2K9" in html
