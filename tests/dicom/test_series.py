@@ -448,7 +448,7 @@ def test_synthetic_phantom_truth_sidecar_is_not_mistaken_for_dicom(small_phantom
 
 def test_an_enhanced_ct_in_hu_scores_like_the_same_classic_series(tmp_path):
     from qa.calcium.scoring import score_volume, scoring_settings
-    from qa.dicom.write import write_enhanced_ct
+    from qa.dicom.write_enhanced import write_enhanced_ct
 
     rng = np.random.default_rng(5)
     hu = rng.normal(40, 20, (6, 32, 32))
@@ -467,7 +467,7 @@ def test_an_enhanced_ct_in_hu_scores_like_the_same_classic_series(tmp_path):
 
 
 def test_localizer_frames_of_an_enhanced_ct_are_left_out(tmp_path):
-    from qa.dicom.write import write_enhanced_ct
+    from qa.dicom.write_enhanced import write_enhanced_ct
 
     hu = np.zeros((4, 8, 8))
     path = write_enhanced_ct(tmp_path / "e.dcm", hu, localizer_frames=(0,))

@@ -301,7 +301,7 @@ def test_ct_numbers_beyond_the_extended_scale_are_scored_and_flagged(capsys, tmp
 
 
 def test_impossible_values_in_one_enhanced_ct_frame_are_refused(capsys, tmp_path):
-    from qa.dicom.write import write_enhanced_ct
+    from qa.dicom.write_enhanced import write_enhanced_ct
 
     path = write_enhanced_ct(tmp_path / "enhanced.dcm", np.zeros((3, 16, 16)))
     ds = pydicom.dcmread(path)
