@@ -47,7 +47,7 @@ def _open_new(path: Path, mode: int = 0o666) -> int:
     return os.open(path, _FLAGS, mode)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the rename durable (best effort: not every platform can open a folder)."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -113,7 +113,7 @@ def output_file(path: str | os.PathLike, *, replace: bool = True, make_folders: 
         if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
             raise _naming(exc, target) from None
         raise
-    _sync_folder(target.parent)
+    sync_folder(target.parent)
 
 
 def _naming(exc: OSError, target: Path) -> OSError:

@@ -26,6 +26,7 @@ import stat
 from pathlib import Path
 
 from qa.errors import UsageError
+from qa.outputs import sync_folder
 from qa.records.identity import Pseudonymiser
 
 # Bytes of the site secret: 256 bits, the HMAC-SHA-256 block of key strength (RFC 2104 sec. 3).
@@ -77,7 +78,7 @@ def site_secret(path: Path | None = None) -> bytes:
         except OSError as exc:  # a file system without hard links
             raise UsageError(f"cannot create the site secret {path}: {exc.strerror or exc}",
                              hint="keep the secret on a local disk (QA_SECRET_FILE), or copy an existing one there (install -m 600)") from exc
-        _fsync_folder(path.parent)
+        sync_folder(path.parent)
     finally:
         candidate.unlink(missing_ok=True)
     return _read_secret(path)
@@ -133,20 +134,6 @@ def _check_folder(folder: Path, *, create: bool) -> None:
         if mode & 0o002 and not mode & stat.S_ISVTX:
             raise UsageError(f"the folder {folder} of the site secret may be written by anyone: the secret could be replaced",
                              hint="keep the secret in a folder only you may write (QA_SECRET_FILE), for example ~/.config/qa")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the new name durable (POSIX: fsync the folder); best effort elsewhere."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def site_pseudonymiser(path: Path | None = None) -> Pseudonymiser:

@@ -33,3 +33,18 @@ def without_permission_override():
     if subprocess.run(["true"], preexec_fn=drop).returncode == 97:
         pytest.skip("running as root without the right to drop CAP_DAC_OVERRIDE: file modes do not bind")
     return drop
+
+
+@pytest.fixture
+def qa_main(capsys):
+    """The command line's ``main`` in this process, for the many cases where a child process adds
+    nothing (the modules also run the real ``qa`` process where it matters): (exit code, stdout, stderr)."""
+    from qa.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -31,20 +31,6 @@ def _qa(*args, env: dict | None = None, timeout: float = 120, preexec_fn=None) -
     return out.returncode, out.stdout, out.stderr
 
 
-@pytest.fixture
-def qa_main(capsys):
-    """The command line's ``main`` in this process (the many refusal cases stay fast): (exit code, stdout, stderr)."""
-    from qa.cli import main
-
-    def run(*args) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def _store_file(tmp_path: Path) -> Path:
     path = tmp_path / "qa.sqlite"
     Store(f"sqlite:///{path}").close()

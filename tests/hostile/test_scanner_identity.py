@@ -26,21 +26,6 @@ def _qa(*args: str, env: dict | None = None) -> tuple[int, str, str]:
     return out.returncode, out.stdout, out.stderr
 
 
-@pytest.fixture
-def qa_main(capsys):
-    """The command line's ``main`` in this process (fast; the child-process runs above show the real
-    command): (exit code, stdout, stderr)."""
-    from qa.cli import main
-
-    def run(*args) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def anonymised(tmp_path_factory):
     """Phantom series of two scanners of one model exported without serial numbers (CT-1 twice,
