@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
-from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, FoundInputs, Source, expand_inputs, find_inputs, special_kind
+from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, dicom_like_name, FoundInputs, Source, expand_inputs, find_inputs, special_kind
 from qa.errors import InputError
 from qa.records.inputs import SkippedFile
 
@@ -36,10 +36,6 @@ DEFER_BYTES = 16 * 1024
 _VRS = frozenset(
     b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR UT UV".split()
 )
-# Names that say "DICOM" (or nothing): such a file that cannot be read as DICOM is damaged, not foreign.
-_DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
-# Extension-less files that CD/DVD exports put next to images and that are not DICOM.
-_KNOWN_NON_DICOM = frozenset({"readme", "license", "licence", "version", "lockfile", "autorun", "copying", "notice"})
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 
@@ -160,13 +156,7 @@ def _classify(label: str, found: _NotDicom) -> SkippedFile:
     """Why a file that is not DICOM is skipped, and whether it looks like a damaged DICOM file."""
     from qa.records.inputs import name_of
 
-    name = name_of(label)
-    stem, suffix = os.path.splitext(name)
-    dicom_named = not name.startswith(".") and (
-        suffix.lower() in _DICOM_SUFFIXES
-        or (suffix == "" and name.lower() not in _KNOWN_NON_DICOM)
-        or (suffix[1:].isdigit() and stem != "")  # UID-like names: 1.2.840.113619.2.55.3.123
-    )
+    dicom_named = dicom_like_name(name_of(label))
     if found.size == 0:
         return SkippedFile.of(label, "an empty file", damaged=dicom_named)
     if found.size < 132 and dicom_named:
@@ -200,10 +190,14 @@ class _StopRule:
         self.headers_only = headers_only
         self.last = -1
         self.out_of_order: int | None = None  # the tag that did not ascend, before any pixel data
+        self.reached_pixels = False  # headers only: the parse stopped at pixel data (the header is whole)
 
     def __call__(self, tag, vr, length) -> bool:
         tag = int(tag)
-        if self.last in _PIXEL_TAGS or (self.headers_only and tag in _PIXEL_TAGS):
+        if self.headers_only and tag in _PIXEL_TAGS:
+            self.reached_pixels = True
+            return True
+        if self.last in _PIXEL_TAGS:
             return True
         if tag <= self.last:
             self.out_of_order = tag
@@ -238,6 +232,7 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
             # Deferred values are read again by path, never through the (closed) descriptor's number.
             ds.filename, ds.fileobj_type, ds.buffer = path, open, None
             ds.timestamp = os.fstat(fp.fileno()).st_mtime
+            _require_parsable(ds, label)
             if rule.out_of_order is not None and "Rows" in ds:  # an image cut short by disordered elements
                 raise InputError(label, f"({rule.out_of_order >> 16:04X},{rule.out_of_order & 0xFFFF:04X})",
                                  f"element out of order after ({rule.last >> 16:04X},{rule.last & 0xFFFF:04X}) before the "
@@ -245,6 +240,8 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
                                  hint="re-export the file from the scanner or PACS, or remove it from the input")
             if headers_only and _transfer_syntax(ds) != _DEFLATED:
                 _check_pixel_length(fp, size, ds, label)
+            if headers_only:
+                ds.qa_pixels_absent = not rule.reached_pixels  # a CT image without them is cut short (qa.dicom.series)
             if not part10:
                 if "SOPClassUID" not in ds:
                     return _NotDicom(size, head)
@@ -262,6 +259,31 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
             f"is not a readable DICOM file ({type(exc).__name__}: {exc}); it may be truncated or corrupt",
             hint="re-export the file from the scanner or PACS, or remove it from the input",
         ) from exc
+
+
+def _require_parsable(ds, label: str) -> None:
+    """Decode every element read (nested sequences too; deferred ones and pixel data are left for
+    their reader) so that an unknown VR or a malformed value is refused here, with the file and the
+    element named, and not met later as pydicom's NotImplementedError, KeyError or ValueError.
+    The decoded copies are thrown away: the readers decode again with what they know (character sets)."""
+    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+
+    stack = [(ds, ds)]
+    while stack:
+        dataset, top = stack.pop()
+        for tag in list(dataset.keys()):
+            elem = dataset.get_item(tag, keep_deferred=True)
+            if int(tag) in _PIXEL_TAGS or elem is None or elem.value is None:
+                continue  # pixel data, or a deferred value read only when used
+            if isinstance(elem, RawDataElement):
+                try:
+                    elem = convert_raw_data_element(elem, encoding=top._character_set, ds=dataset)
+                except Exception as exc:  # pydicom: NotImplementedError (unknown VR), KeyError, ValueError, ...
+                    where = f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
+                    raise InputError(label, where, f"cannot be decoded ({type(exc).__name__}: {exc}): the file is corrupt",
+                                     hint="re-export the file from the scanner or PACS, or remove it from the input") from exc
+            if elem.VR == "SQ" and elem.value is not None:
+                stack.extend((item, top) for item in elem.value)
 
 
 def _transfer_syntax(ds) -> str | None:

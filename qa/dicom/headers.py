@@ -20,8 +20,9 @@ from qa.dicom import attributes as attr
 from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
+from qa.dicom.series import dataset_labels
 from qa.errors import InputError
-from qa.dicom.plausible import plausible_numbers, refuse_impossible_raw, rejected_warnings
+from qa.dicom.plausible import acquisition_values, plausible_numbers, refuse_impossible_raw, rejected_warnings
 from qa.records.plausibility import ImpossibleValue
 from qa.records.headers import AcquisitionHeaders, Stack
 from qa.records.identity import vendor_of
@@ -160,6 +161,7 @@ def read_headers(group) -> AcquisitionHeaders:
     prescan = take("heart_rate_prescan_bpm", *read_field(ds0, "heart_rate_prescan_bpm", vendor,
                                                          rejected.setdefault("heart_rate_prescan_bpm", [])))
     warnings += rejected_warnings(rejected)
+    warnings += acquisition_values(group.datasets, dataset_labels(group), flag_unusual=False)  # every image's values
     refuse_impossible_raw(ds0, varying, info.first_file)
     numbers = plausible_numbers(group, dict(kvp=kvp, tube_current_ma=tube_current, exposure_mas=exposure,
                                               exposure_time_ms=exposure_time, slice_thickness_mm=thickness,

@@ -14,6 +14,7 @@ import numpy as np
 
 from qa.dicom import attributes as attr
 from qa.dicom.header_values import _text
+from qa.errors import InputError
 from qa.records.plausibility import ImpossibleValue, is_possible, plausible, require_possible, unusual
 
 if TYPE_CHECKING:
@@ -44,30 +45,109 @@ def unusual_geometry(first: ImageRef, increment_mm: float | None) -> list[str]:
     return list(dict.fromkeys(n for n in notes if n))
 
 
-def acquisition_values(ds, label: str) -> list[str]:
-    """Refuse an impossible KVP or CTDIvol in the series' header (``SeriesInfo`` would otherwise
-    hold it as unknown); flagged warnings for unusual ones."""
-    notes = []
-    for keyword, quantity in (("KVP", "kvp"), ("CTDIvol", "ctdivol_mgy")):
-        raw = attr.lookup(ds, keyword)
-        if raw is None or raw == "" or (isinstance(raw, str) and "\\" in raw):
-            continue  # absent, empty or several values (dual energy): unknown, said where it is used
+# Acquisition values read from every image of a series: keyword -> (plausibility quantity, factor to
+# its unit, refused when outside the limits?).  Negative or non-finite is refused for each of them
+# (issue 11: no negative or non-finite dose, time or size); KVP and CTDIvol drive verdicts, so any
+# impossible one is refused; a descriptive value above its limit is treated as missing (a warning).
+_PER_IMAGE: tuple[tuple[str, str, float, bool], ...] = (
+    ("KVP", "kvp", 1.0, True),
+    ("CTDIvol", "ctdivol_mgy", 1.0, True),
+    ("Exposure", "exposure_mas", 1.0, False),
+    ("ExposureInmAs", "exposure_mas", 1.0, False),
+    ("XRayTubeCurrent", "tube_current_ma", 1.0, False),
+    ("XRayTubeCurrentInmA", "tube_current_ma", 1.0, False),
+    ("ExposureTime", "duration_s", 1e-3, False),  # ms
+    ("ExposureTimeInms", "duration_s", 1e-3, False),
+)
+
+
+def _single_number(raw) -> float | None:
+    """A DICOM value as one number (NaN and inf kept: they are refused), None when absent, empty,
+    not a number or several values (dual energy: unknown, said where it is used)."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1").strip("\x00 ")
+    if isinstance(raw, str) and "\\" in raw:
+        return None
+    if not isinstance(raw, (str, int, float)):
         try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            continue
-        require_possible(quantity, value, path=label, field=keyword)
-        note = unusual(quantity, value, field=keyword)
-        if note:
-            notes.append(note)
-    exposure = attr.lookup(ds, "Exposure")  # descriptive (mAs): an impossible one is unknown, and said so
+            items = list(raw)
+        except TypeError:
+            items = [raw]
+        if len(items) != 1:
+            return None
+        raw = items[0]
     try:
-        mas = float(exposure) if exposure not in (None, "") else None
-    except (TypeError, ValueError):
-        mas = None
-    if mas is not None and not is_possible("tube_current_ma", mas):
-        notes.append(f"Exposure = {mas:g} mAs is impossible: treated as missing")
-    return notes
+        return float(raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def acquisition_values(datasets, labels, *, flag_unusual: bool = True) -> list[str]:
+    """Check the acquisition values of every image of a series (``labels[i]`` names ``datasets[i]``).
+
+    Refuses (ImpossibleValue, the image's file and field named) a negative or non-finite KVP,
+    CTDIvol, exposure, tube current or exposure time anywhere in the series, and a KVP or CTDIvol
+    beyond its limits; returns flagged warnings for unusual kVp and CTDIvol and for a descriptive
+    value above its limits (treated as missing).  One pass of dictionary look-ups per image: the
+    headers are already read.
+    """
+    notes: list[str] = []
+    for keyword, quantity, factor, strict in _PER_IMAGE:
+        numbers = [_single_number(attr.lookup(ds, keyword)) for ds in datasets]
+        present = np.array([v is not None for v in numbers])
+        if not present.any():
+            continue
+        values = np.array([np.nan if v is None else v for v in numbers], dtype=float) * factor
+        low, high = plausible(quantity).limits
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(values)
+            bad = present & ~(finite & (values >= low) & ((values <= high) | (not strict)))
+        if bad.any():
+            first = int(np.argmax(bad))
+            others = int(bad.sum()) - 1
+            field = keyword + (f" (and {others} more image(s))" if others else "")
+            require_possible(quantity, float(values[first]), path=labels[first], field=field)
+        over = present & finite & (values > high)
+        if over.any():
+            first = int(np.argmax(over))
+            notes.append(f"{keyword} = {numbers[first]:g} is impossible for {plausible(quantity).quantity} "
+                         f"({plausible(quantity).describe_limits()}): treated as missing")
+        if strict and flag_unusual:
+            for value in dict.fromkeys(values[present].tolist()):
+                note = unusual(quantity, value, field=keyword)
+                if note:
+                    notes.append(note)
+    return list(dict.fromkeys(notes))
+
+
+# Settings that must be the same on every image of a series that is scored: a calcium score or a
+# phantom verdict from slices at different tube voltages or kernels is not one measurement.
+_UNIFORM = (("KVP", "kVp"), ("ConvolutionKernel", "convolution kernel"))
+
+
+def require_uniform(datasets, labels) -> None:
+    """InputError naming the first image whose KVP or ConvolutionKernel differs from the first image's."""
+    for keyword, what in _UNIFORM:
+        first_value = None
+        for ds, label in zip(datasets, labels):
+            raw = attr.lookup(ds, keyword)
+            value = _text(raw)
+            if value is None:
+                continue
+            number = _single_number(raw) if keyword == "KVP" else None
+            key = round(number, 3) if number is not None else value.upper()
+            if first_value is None:
+                first_value = (key, value, label)
+            elif key != first_value[0]:
+                raise InputError(
+                    label, keyword,
+                    f"is {value} but {first_value[1]} in {first_value[2]}: the images of one series disagree on the "
+                    f"{what}, and a score over them would mix two measurements",
+                    hint="pass one reconstruction only (its own folder, or --series-uid); re-export the series if it "
+                         "should be uniform",
+                )
 
 
 def require_budget(images, rows: int, cols: int) -> None:
@@ -138,7 +218,7 @@ def plausible_numbers(group, values: dict[str, float | None], sources: dict[str,
         if value is None:
             continue
         if not is_possible(quantity, value * factor):
-            if action == "refuse":
+            if action == "refuse" or value * factor < plausible(quantity).limits[0]:  # never negative (issue 11)
                 require_possible(quantity, value * factor, path=label, field=field)
             warnings.append(f"{field} = {value:g} is impossible for {plausible(quantity).quantity} "
                             f"({plausible(quantity).describe_limits()}): treated as missing")

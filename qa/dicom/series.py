@@ -164,6 +164,8 @@ def scan_inputs(
             has_pixels = "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
             if headers_only:
                 has_pixels = sop in CT_SOP_CLASSES or ("Rows" in ds and not sop.startswith(_SR_PREFIX))
+                if sop in CT_SOP_CLASSES and getattr(ds, "qa_pixels_absent", False):
+                    has_pixels = False  # the file ends before its pixel data: refused below, as when pixels are read
             if not has_pixels:
                 if sop in CT_SOP_CLASSES:
                     raise InputError(
@@ -235,7 +237,15 @@ def require_complete(scan: InputScan, group: SeriesGroup) -> None:
 
 
 def _dataset_labels(group: SeriesGroup) -> set[str]:
-    return {img.label.split(" (frame")[0] for img in group.images}
+    return set(dataset_labels(group))
+
+
+def dataset_labels(group: SeriesGroup) -> list[str]:
+    """The label (file) of each of ``group.datasets``, in their order."""
+    labels = [group.info.first_file] * len(group.datasets)
+    for img in group.images:
+        labels[img.dataset_index] = img.label.split(" (frame")[0]
+    return labels
 
 
 def select_series(scan: InputScan, series_uid: str | None = None) -> SeriesGroup:
@@ -337,8 +347,10 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
     units = {(i.rescale_type or "HU").upper() for i in images}
     value_unit = "HU" if units == {"HU"} else "/".join(sorted(units))
     plausible_values.require_budget(images, stack.rows, stack.columns)
+    labels = dataset_labels(group)
+    plausible_values.require_uniform(group.datasets, labels)
     warnings = plausible_values.unusual_geometry(images[0], stack.increment_mm) + plausible_values.acquisition_values(
-        group.datasets[0], group.info.first_file)
+        group.datasets, labels)
     hu = decode_volume(group.datasets, images, stack.rows, stack.columns, progress, check_hu=value_unit == "HU")
     if value_unit == "HU" and hu.size:
         warnings += [n for n in plausible_values.unusual_ct_numbers(hu) if n not in warnings]

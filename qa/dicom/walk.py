@@ -66,7 +66,8 @@ def find_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Foun
             st = os.stat(path)
         except FileNotFoundError:
             if os.path.islink(path):
-                walk.skip(path, "a broken symbolic link")
+                reason, damaged = _broken_link(path)
+                walk.skip(path, reason, damaged=damaged)
                 continue
             raise InputError(str(item), None, "no such file or folder", hint="check the path") from None
         except OSError as exc:
@@ -116,7 +117,8 @@ class _Walk:
                     est = os.stat(path)
                 except OSError as exc:
                     if os.path.islink(path):
-                        self.skip(path, "a broken symbolic link")
+                        reason, damaged = _broken_link(path)
+                        self.skip(path, reason, damaged=damaged)
                     else:
                         self.skip(path, f"cannot be examined ({exc.strerror})", damaged=True)
                     continue
@@ -135,10 +137,36 @@ class _Walk:
         if key in self._seen_files:
             return  # the same file reached twice (listed twice, or a link): read once
         self._seen_files.add(key)
-        if path.lower().endswith(".zip") and _is_zip(path):
+        if path.lower().endswith(".zip"):
+            if not _is_zip(path):
+                raise InputError(path, None, "is a damaged zip file (no zip directory found: truncated or not a zip); "
+                                             "the files in it cannot be read",
+                                 hint="copy or download the zip again, or pass the unzipped folder")
             self.sources.extend(_zip_sources(Path(path)))
         else:
             self.sources.append(Source(label=path, path=path))
+
+
+# Names that say "DICOM" (or nothing): such a file that cannot be read as DICOM is damaged, not foreign.
+_DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+# Extension-less files that CD/DVD exports put next to images and that are not DICOM.
+_KNOWN_NON_DICOM = frozenset({"readme", "license", "licence", "version", "lockfile", "autorun", "copying", "notice"})
+
+
+def dicom_like_name(name: str) -> bool:
+    """Whether a file name says "DICOM" (a DICOM suffix, no suffix, or a UID-like name)."""
+    stem, suffix = os.path.splitext(name)
+    return not name.startswith(".") and (
+        suffix.lower() in _DICOM_SUFFIXES
+        or (suffix == "" and name.lower() not in _KNOWN_NON_DICOM)
+        or (suffix[1:].isdigit() and stem != "")  # UID-like names: 1.2.840.113619.2.55.3.123
+    )
+
+
+def _broken_link(path: str) -> tuple[str, bool]:
+    """The reason a dangling symbolic link is skipped, and whether it is damaged (a DICOM-like name:
+    the series it belongs to would be read without it)."""
+    return "a broken symbolic link (its target is missing)", dicom_like_name(os.path.basename(path))
 
 
 def special_kind(mode: int) -> str | None:

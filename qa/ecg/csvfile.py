@@ -367,7 +367,8 @@ def read_exposure_rows(path: str | os.PathLike) -> tuple[list[ExposureRow], tupl
 
 
 def _window_value(value: float, column: str, line: int, label: str) -> float:
-    return require_possible("duration_s", value, path=label, field=f"{column}, line {line}")
+    quantity = "time_s" if column == "start_s" else "duration_s"
+    return require_possible(quantity, value, path=label, field=f"{column}, line {line}")
 
 
 __all__ = ["CsvHead", "CsvTraceData", "ExposureRow", "read_csv_data", "read_exposure_rows", "ECG_COLUMNS", "FS_MISMATCH_TOLERANCE"]

@@ -128,6 +128,10 @@ class CsvTraceWriter:
 # ------------------------------------------------------------------------------------ WFDB
 
 
+# The signal storage formats of WFDB (PhysioNet, "signal(5)": the WFDB signal file formats).
+WFDB_FORMATS = frozenset({"8", "16", "24", "32", "61", "80", "160", "212", "310", "311", "508", "516", "524"})
+
+
 def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
     """A lead of a WFDB record (``path`` without extension, or its .hea/.dat); needs the wfdb extra.
 
@@ -143,11 +147,16 @@ def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
     fs = wfdb_sampling_rate(record_path + ".hea")
     try:
         header = wfdb.rdheader(record_path)
-    except (OSError, ValueError, TypeError, IndexError) as exc:
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
         raise InputError(label, None, f"is not a readable WFDB record ({exc})", hint="pass the record's .hea file with its .dat beside it") from exc
     names = [str(n) for n in (header.sig_name or [])]
     if not names:
         raise InputError(record_path + ".hea", "signals", "lists no signal", hint="pass a WFDB record with an ECG signal")
+    for name, fmt in zip(names, header.fmt or []):
+        if str(fmt) not in WFDB_FORMATS:
+            raise InputError(record_path + ".hea", f"format of {name}",
+                             f"is {fmt!r}, not a WFDB storage format ({', '.join(sorted(WFDB_FORMATS, key=int))})",
+                             hint="repair the signal line of the header (its second field), or export the record again")
     index = 0
     if lead is not None:
         matches = [i for i, n in enumerate(names) if n.strip().upper() == lead.strip().upper()]
@@ -161,7 +170,7 @@ def read_wfdb(path: str | os.PathLike, *, lead: str | None = None) -> EcgTrace:
                          hint="pass a record whose ECG signal is in mV or uV")
     try:  # one channel, as float32: a long record stays small
         record = wfdb.rdrecord(record_path, channels=[index], return_res=32)
-    except (OSError, ValueError, TypeError, IndexError) as exc:
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
         raise InputError(label, None, f"is not a readable WFDB record ({exc})", hint="pass the record's .hea file with its .dat beside it") from exc
     ecg = np.asarray(record.p_signal[:, 0], dtype=np.float32)
     if factor != 1.0:
@@ -203,6 +212,9 @@ def read_trace(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str
     p = Path(path)
     suffix = p.suffix.lower()
     for part in (p, p.with_suffix(".hea"), p.with_suffix(".dat")) if suffix in (".hea", ".dat", ".atr", "") else (p,):
+        if part.is_dir():
+            raise InputError(str(part), None, "is a folder, not an ECG trace file",
+                             hint="pass the ECG trace's file (.csv, a WFDB .hea, or a DICOM ECG)")
         if part.exists() and not part.is_file():  # a named pipe or a device would be waited on, or read forever
             raise InputError(str(part), None, "is not a regular file (a named pipe, device or socket): never opened",
                              hint="pass the ECG trace's file")

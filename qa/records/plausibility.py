@@ -54,6 +54,14 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _shown(value) -> str:
+    """A value as a user reads it: plain numbers (nan, inf, 1e+06), never numpy's repr."""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError, OverflowError):
+        return repr(value)
+
+
 RANGES: dict[str, Plausible] = {
     # CT numbers after rescale.  Limits: what a 16-bit stored value with a unit slope can give
     # (DICOM PS3.3 C.11.1.1.2, Rescale Slope/Intercept); typical: padding (-3024) up to the
@@ -112,6 +120,8 @@ RANGES: dict[str, Plausible] = {
                                       "AHA recommendations (Circulation 2007;115:1306): >= 500 Hz diagnostic; 50 Hz our floor"),
     # Times and durations in seconds (exposure start/duration, trace offsets): never negative.
     "duration_s": Plausible("duration", "s", (0.0, 86400.0 * 7), (0.0, 86400.0), "our proposal"),
+    # A time on a trace's time base (an exposure's start): from its start, never negative; same bounds as durations.
+    "time_s": Plausible("time", "s", (0.0, 86400.0 * 7), (0.0, 86400.0), "our proposal (as durations)"),
     # Slice increment (distance between slice centres): calcium scoring reconstructs at 1.5-3 mm.
     "slice_increment_mm": Plausible("slice increment", "mm", (0.01, 50.0), (0.25, 10.0),
                                     "our proposal; calcium scoring uses 1.5-3 mm increments (SCCT 2021 guideline)"),
@@ -174,7 +184,7 @@ def require_possible(quantity: str, value: float, *, path: str | None, field: st
     if not p.is_possible(value):
         raise ImpossibleValue(
             path, field,
-            f"{p.quantity} {value!r} is impossible (must be a finite value from {p.describe_limits()})",
+            f"{p.quantity} {_shown(value)} is impossible (must be a finite value from {p.describe_limits()})",
             hint=f"the file is corrupt or was edited; check {field} at its source ({p.source})",
         )
     return float(value)

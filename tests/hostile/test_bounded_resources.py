@@ -309,3 +309,15 @@ def test_trailing_garbage_after_a_dicom_ecg_adds_under_a_second(shared_data, tmp
     assert (read_trace(dirty).ecg_mv == read_trace(source).ecg_mv).all()
     extra = _median_seconds(lambda: read_trace(dirty)) - _median_seconds(lambda: read_trace(source))
     assert extra < 1.0, f"trailing garbage cost {extra:.2f} s"
+
+
+def test_a_truncated_zip_is_refused_as_damaged_not_counted_as_a_foreign_file(series_dir, tmp_path, private_tmpdir):
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for image in sorted(series_dir.iterdir()):
+            zf.write(image, f"SE1/{image.name}")
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])  # the download stopped half-way: no zip directory
+    result = _qa("score", str(archive), "--json")
+    assert result.returncode == 2, result.stderr
+    assert "damaged zip" in result.stderr and "non-DICOM" not in result.stderr

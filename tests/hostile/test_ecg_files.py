@@ -208,4 +208,30 @@ def test_a_folder_named_like_a_trace_is_refused_not_opened(tmp_path, capsys):
     folder = tmp_path / "trace.csv"
     folder.mkdir()
     code, out, err = run(capsys, "gating", "--ecg", folder)
-    assert code == 2 and "not a regular file" in err
+    assert code == 2 and "is a folder" in err and "named pipe" not in err
+
+
+def test_a_wfdb_signal_in_an_unknown_storage_format_is_refused_with_the_header_named(tmp_path, capsys):
+    hea = _wfdb_record(tmp_path, "fmt99")
+    lines = hea.read_text().splitlines()
+    fields = lines[1].split()
+    fields[1] = "99"  # the signal line's format field (16 as written)
+    lines[1] = " ".join(fields)
+    hea.write_text("\n".join(lines) + "\n")
+    exposures = tmp_path / "exp.csv"
+    exposures.write_text("start_s,duration_s\n1.0,0.2\n")
+    code, out, err = run(capsys, "gating", "--ecg", hea, "--exposures", exposures, "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["schema"] == "qa.error/1", err
+    assert doc["error"]["file"].endswith("fmt99.hea") and doc["error"]["field"].startswith("format of")
+
+
+def test_a_negative_exposure_start_is_refused_as_a_time_not_a_duration(tmp_path, capsys):
+    t, ecg = _trace()
+    trace = _write(tmp_path / "ecg.csv", "time_s,ecg_mv", _rows(t, ecg))
+    exposures = tmp_path / "exp.csv"
+    exposures.write_text("start_s,duration_s\n-10.5,0.2\n")
+    code, out, err = run(capsys, "gating", "--ecg", trace, "--exposures", exposures, "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["error"]["field"].startswith("start_s")
+    assert doc["error"]["message"].startswith("time ") and "duration" not in doc["error"]["message"]

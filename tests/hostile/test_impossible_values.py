@@ -350,11 +350,59 @@ def test_a_possible_heart_rate_is_still_judged(capsys, tmp_path):
     assert check["status"] != "not_available" and check["measured"] == 60
 
 
-def test_an_impossible_tube_current_is_missing_with_a_warning(capsys, tmp_path):
-    exam = ct_series(tmp_path / "exam", header={"XRayTubeCurrent": "-200"})
+def test_a_tube_current_beyond_its_limit_is_missing_with_a_warning(capsys, tmp_path):
+    beyond = RANGES["tube_current_ma"].limits[1] * 10
+    exam = ct_series(tmp_path / "exam", header={"XRayTubeCurrent": str(int(beyond))})
     code, doc, _ = run_json(capsys, "check", exam)
     assert doc["schema"] == "qa.check/1"
     assert any("XRayTubeCurrent" in w and "treated as missing" in w for w in doc["warnings"])
+
+
+# Issue 11: a negative or non-finite dose, time or size is refused with the field named, on
+# whichever image of the series it sits (review defects 1 and 11: only the first image was checked,
+# and a negative Exposure was "treated as missing" while a negative CTDIvol was refused).
+_EVERY_IMAGE = [
+    ("KVP", "1e6"), ("KVP", "inf"), ("CTDIvol", float("nan")), ("CTDIvol", -4.0),
+    ("Exposure", "-56"), ("XRayTubeCurrent", "-200"), ("ExposureTime", "-500"),
+]
+
+
+@pytest.mark.parametrize("command", [["score"], ["phantom", "--no-store"], ["check"]])
+@pytest.mark.parametrize(("keyword", "value"), _EVERY_IMAGE)
+def test_an_impossible_acquisition_value_on_any_image_refuses_the_series(capsys, tmp_path, command, keyword, value):
+    n = 4
+    series = ct_series(tmp_path / "s", n=n, per_slice_header=[None] + [{keyword: value}] * (n - 1))
+    first = sorted(series.glob("*.dcm"))[0].name
+    code, doc, err = run_json(capsys, *command, series)
+    assert code == 2, (doc, err)
+    assert doc["schema"] == "qa.error/1" and doc["error"]["type"] == "InputError"
+    assert keyword in doc["error"]["field"] and Path(doc["error"]["file"]).name != first
+    assert "np.float64" not in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("command", [["score"], ["phantom", "--no-store"]])
+@pytest.mark.parametrize(("keyword", "first", "others"), [("KVP", "120", "80"), ("ConvolutionKernel", "B35f", "B70f")])
+def test_slices_that_disagree_on_kvp_or_kernel_are_refused_by_the_scoring_commands(capsys, tmp_path, command, keyword,
+                                                                                   first, others):
+    n = 4
+    series = ct_series(tmp_path / "s", n=n, header={keyword: first}, per_slice_header=[None] + [{keyword: others}] * (n - 1))
+    code, doc, err = run_json(capsys, *command, series)
+    assert code == 2 and doc["schema"] == "qa.error/1"
+    assert doc["error"]["field"] == keyword and others in doc["error"]["message"] and first in doc["error"]["message"]
+
+
+def test_qa_check_still_fails_slices_that_disagree_on_kvp(capsys, tmp_path):
+    n = 4
+    series = ct_series(tmp_path / "s", n=n, per_slice_header=[None] + [{"KVP": "80"}] * (n - 1))
+    code, doc, _ = run_json(capsys, "check", series)
+    assert code == 1 and doc["verdict"] == "fail"
+    assert any("kvp differs" in w for w in doc["warnings"])
+
+
+def test_impossible_values_are_shown_as_plain_numbers(capsys, tmp_path):
+    series = ct_series(tmp_path / "s", header={"CTDIvol": float("nan")})
+    code, doc, err = run_json(capsys, "score", series)
+    assert code == 2 and " nan " in doc["error"]["message"] and "np." not in doc["error"]["message"] + err
 
 
 def test_an_unusual_ctdivol_in_the_headers_is_flagged(capsys, tmp_path):

@@ -248,3 +248,81 @@ def test_an_image_whose_elements_stop_ascending_is_refused_not_read_in_part(seri
     with pytest.raises(InputError) as caught:
         score_series(tmp_path / "s")
     assert Path(caught.value.path).name == images[4].name and caught.value.field == "(0008,0070)"
+
+
+# ------------------------------------------------------------------------------------ review of issue 11 (defects 7, 8)
+
+
+@pytest.mark.parametrize("command", [["phantom", "--no-store"], ["check"], ["score"]])
+def test_a_dangling_link_among_the_series_refuses_it_with_the_link_named(series_dir, tmp_path, command):
+    """A series copied with one file left on a removed disk: the link's name says it belongs there."""
+    images = _copy(series_dir, tmp_path / "s")
+    images[-1].unlink()
+    os.symlink(tmp_path / "removed-usb-disk" / images[-1].name, images[-1])
+    result = _qa(*command, str(tmp_path / "s"), "--json")
+    assert result.returncode == 2, result.stderr
+    doc = validate(json.loads(result.stdout), "qa.error/1")
+    assert Path(doc["error"]["file"]).name == images[-1].name and "symbolic link" in doc["error"]["message"]
+
+
+def test_a_dangling_link_named_like_no_dicom_file_is_only_listed(series_dir, tmp_path):
+    _copy(series_dir, tmp_path / "s")
+    os.symlink(tmp_path / "gone" / "notes.txt", tmp_path / "s" / "notes.txt")
+    result = _qa("score", str(tmp_path / "s"), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "qa.score/1"
+
+
+@pytest.mark.parametrize("command", [["check"], ["score"]])
+def test_an_image_cut_before_its_pixel_data_is_refused_by_every_reader(series_dir, tmp_path, command):
+    """The header cut inside group 0020: qa check reads headers only and used to count the image."""
+    images = _copy(series_dir, tmp_path / "s")
+    raw = images[5].read_bytes()
+    images[5].write_bytes(raw[:raw.find(b"\x20\x00\x37\x00DS")])  # ends before ImageOrientationPatient
+    result = _qa(*command, str(tmp_path / "s"), "--json")
+    assert result.returncode == 2, result.stderr
+    doc = validate(json.loads(result.stdout), "qa.error/1")
+    assert Path(doc["error"]["file"]).name == images[5].name and doc["error"]["field"] == "PixelData"
+
+
+@pytest.mark.parametrize("command", [["score"], ["phantom", "--no-store"], ["check"]])
+def test_an_unknown_value_representation_is_refused_with_the_file_and_element_named(series_dir, tmp_path, command):
+    images = _copy(series_dir, tmp_path / "s")
+    raw = images[0].read_bytes()
+    assert b"\x08\x00\x3e\x10LO" in raw  # SeriesDescription
+    images[0].write_bytes(raw.replace(b"\x08\x00\x3e\x10LO", b"\x08\x00\x3e\x10KO", 1))
+    result = _qa(*command, str(tmp_path / "s"), "--json")
+    assert result.returncode == 2, result.stderr
+    doc = validate(json.loads(result.stdout), "qa.error/1")
+    assert Path(doc["error"]["file"]).name == images[0].name and doc["error"]["field"] == "(0008,103E)"
+    assert "internal error" not in result.stderr
+
+
+def test_a_dose_report_with_an_unknown_value_representation_is_refused(tmp_path):
+    from qa.dicom.write_rdsr import write_dose_report
+
+    report = Path(write_dose_report(tmp_path / "dose.dcm"))
+    raw = report.read_bytes()
+    assert b"\x08\x00\x04\x01LO" in raw  # a CodeMeaning
+    report.write_bytes(raw.replace(b"\x08\x00\x04\x01LO", b"\x08\x00\x04\x01MO", 1))
+    result = _qa("dose", str(report), "--json")
+    assert result.returncode == 2, result.stderr
+    doc = validate(json.loads(result.stdout), "qa.error/1")
+    assert doc["error"]["file"].endswith("dose.dcm") and doc["error"]["field"] == "(0008,0104)"
+
+
+def test_a_dicom_ecg_with_an_unknown_value_representation_is_refused(shared_data, tmp_path):
+    source = shared_data / "ecg" / "waveform_ecg.dcm"
+    if not source.exists():
+        pytest.skip("the DICOM ECG waveform is not in the shared data")
+    raw = source.read_bytes()
+    assert b"\x08\x00\x60\x00CS" in raw  # Modality
+    broken = tmp_path / "ecg.dcm"
+    broken.write_bytes(raw.replace(b"\x08\x00\x60\x00CS", b"\x08\x00\x60\x00KS", 1))
+    exposures = tmp_path / "exp.csv"
+    exposures.write_text("start_s,duration_s\n1.0,0.2\n")
+    result = _qa("gating", "--ecg", str(broken), "--exposures", str(exposures), "--json")
+    assert result.returncode == 2, result.stderr
+    doc = validate(json.loads(result.stdout), "qa.error/1")
+    assert doc["error"]["file"].endswith("ecg.dcm") and doc["error"]["field"] == "(0008,0060)"
