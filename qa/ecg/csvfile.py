@@ -298,7 +298,7 @@ def _check_samples(v: np.ndarray, limits, label: str, column: str, first_line: i
     where = f"{column}, line {row_line(first_line, text, k)}"
     at = f"the sample at {float(time_s[k]):.3f} s"
     if not math.isfinite(v[k]):
-        raise InputError(label, where, f"{at} is {v[k]!r}: not a number",
+        raise InputError(label, where, f"{at} is {float(v[k]):g}: not a number",
                          hint="repair or remove that row: a missing sample is a gap (leave its row out), never a value")
     raise InputError(label, where, f"{at} is {float(v[k]):.6g} mV: an ECG cannot reach that (possible: {limits.describe_limits()})",
                      hint=f"check the unit of the ECG column (ecg_mv or ecg_uv) and the recorder; such samples are never "

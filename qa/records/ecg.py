@@ -239,7 +239,7 @@ def require_sampling_rate(fs_hz, label: str | None, field_name: str, given_by: s
         fs = float("nan")
     if not p.is_possible(fs):
         raise InputError(label, field_name,
-                         f"sampling rate {fs_hz!r} Hz (from {given_by}) is not usable: an ECG must be sampled at "
+                         f"sampling rate {fs_hz if isinstance(fs_hz, str) else _plain(fs)} Hz (from {given_by}) is not usable: an ECG must be sampled at "
                          f"{p.limits[0]:g} Hz at least (at most {p.limits[1]:g} Hz) to time its R-peaks",
                          hint=f"give the recorder's true sampling rate; record at {p.typical[0]:g} Hz or more ({p.source})")
     return fs
@@ -257,6 +257,10 @@ def _scan(values: np.ndarray, test) -> tuple[int, int]:
     return first, count
 
 
+def _plain(value: float) -> str:
+    return f"{value:g}"
+
+
 def validate_trace(trace: EcgTrace, label: str) -> EcgTrace:
     """``trace`` if it can hold beats; else a clear refusal naming the file (and the time of a bad sample)."""
     require_sampling_rate(trace.fs_hz, label, "sampling rate", trace.source)
@@ -266,7 +270,7 @@ def validate_trace(trace: EcgTrace, label: str) -> EcgTrace:
     k, n = _scan(values, lambda x: ~np.isfinite(x))
     if n:
         raise InputError(label, trace.lead, f"sample {k + 1} (at {float(trace.time_base.at([k])[0]):.3f} s) is not a number "
-                                            f"({values[k]!r}); {n} such sample(s)",
+                                            f"({float(values[k]):g}); {n} such sample(s)",
                          hint="repair or remove those samples, or record the ECG again")
     p = RANGES["ecg_mv"]
     lo, hi = float(values.min()), float(values.max())

@@ -235,3 +235,17 @@ def test_a_negative_exposure_start_is_refused_as_a_time_not_a_duration(tmp_path,
     doc = json.loads(out)
     assert code == 2 and doc["error"]["field"].startswith("start_s")
     assert doc["error"]["message"].startswith("time ") and "duration" not in doc["error"]["message"]
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_impossible_samples_are_shown_as_plain_numbers(tmp_path, capsys, bad):
+    t, ecg = _trace()
+    rows = _rows(t, ecg)
+    rows[100] = rows[100].split(",")[0] + "," + bad
+    trace = _write(tmp_path / "ecg.csv", "time_s,ecg_mv", rows)
+    exposures = tmp_path / "exp.csv"
+    exposures.write_text("start_s,duration_s\n1.0,0.2\n")
+    code, out, err = run(capsys, "gating", "--ecg", trace, "--exposures", exposures, "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["error"]["field"].startswith("ecg_mv")
+    assert f" {bad}" in doc["error"]["message"] and "np." not in doc["error"]["message"] + err
