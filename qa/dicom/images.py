@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from qa.dicom import attributes as attr
 from qa.errors import InputError
 from qa.records.identity import Pseudonymiser
+from qa.records.plausibility import is_possible
 from qa.records.volume import SeriesInfo
 
 __all__ = ["ImageRef", "SeriesInfo", "images_of", "series_info"]
@@ -72,7 +73,7 @@ def series_info(ds, label: str, n_images: int, n_files: int, pseudonymise: Pseud
         convolution_kernel=kernel,
         acquisition_datetime=_acquisition_datetime(ds),
         ctdivol_mgy=_positive_number(attr.lookup(ds, "CTDIvol")),
-        exposure_mas=_positive_number(attr.lookup(ds, "Exposure")),
+        exposure_mas=_possible_exposure(_positive_number(attr.lookup(ds, "Exposure"))),
         n_images=n_images,
         n_files=n_files,
         first_file=label,
@@ -198,6 +199,11 @@ def _positive_number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) and out >= 0 else None
+
+
+def _possible_exposure(mas: float | None) -> float | None:
+    """An exposure beyond its limit is missing (qa.dicom.plausible.acquisition_values says so in a warning)."""
+    return mas if mas is not None and is_possible("exposure_mas", mas) else None
 
 
 def _acquisition_datetime(ds) -> str | None:

@@ -232,12 +232,16 @@ def plausible_numbers(group, values: dict[str, float | None], sources: dict[str,
 
 
 def refuse_impossible_raw(ds0, varying: dict[str, tuple], label: str) -> None:
-    """The "refuse" numbers that never reach :func:`plausible_numbers`: a non-finite value (read
-    as absent) and every image's value of a setting that differs between images."""
+    """The numbers that never reach :func:`plausible_numbers`: a non-finite value (read as absent;
+    refused for every size and time, issue 11) and every image's value of a setting that differs
+    between images."""
     import math
 
     for name, keyword in (("kvp", "KVP"), ("slice_thickness_mm", "SliceThickness"), ("ctdivol_mgy", "CTDIvol"),
-                          ("total_collimation_mm", "TotalCollimationWidth")):
+                          ("total_collimation_mm", "TotalCollimationWidth"),
+                          ("single_collimation_mm", "SingleCollimationWidth"), ("revolution_time_s", "RevolutionTime"),
+                          ("reconstruction_diameter_mm", "ReconstructionDiameter"),
+                          ("data_collection_diameter_mm", "DataCollectionDiameter")):
         quantity = _HEADER_RULES[name][0]
         raw = _text(attr.lookup(ds0, keyword))
         try:

@@ -391,9 +391,99 @@ def test_slices_that_disagree_on_kvp_or_kernel_are_refused_by_the_scoring_comman
     assert doc["error"]["field"] == keyword and others in doc["error"]["message"] and first in doc["error"]["message"]
 
 
+@pytest.mark.parametrize(("keyword", "value"), [
+    ("RevolutionTime", -0.28), ("SingleCollimationWidth", -0.6), ("ReconstructionDiameter", "-200"),
+    ("ReconstructionDiameter", "nan"), ("DataCollectionDiameter", "inf"),
+])
+def test_a_negative_or_non_finite_time_or_size_in_the_headers_is_refused(capsys, tmp_path, keyword, value):
+    """Possible-but-odd descriptive values may be treated as missing; negative or non-finite never are."""
+    exam = ct_series(tmp_path / "exam", header={keyword: value})
+    code, doc, err = run_json(capsys, "check", exam)
+    assert_refused(code, doc, err, file_endswith=".dcm", field_has=keyword)
+
+
 def test_qa_check_still_fails_slices_that_disagree_on_kvp(capsys, tmp_path):
     n = 4
     series = ct_series(tmp_path / "s", n=n, per_slice_header=[None] + [{"KVP": "80"}] * (n - 1))
     code, doc, _ = run_json(capsys, "check", series)
     assert code == 1 and doc["verdict"] == "fail"
     assert any("kvp differs" in w for w in doc["warnings"])
+
+
+def test_an_unusual_ctdivol_in_the_headers_is_flagged(capsys, tmp_path):
+    high = RANGES["ctdivol_mgy"].typical[1] * 1.2
+    exam = ct_series(tmp_path / "exam", header={"CTDIvol": high})
+    _, doc, err = run_json(capsys, "check", exam)
+    assert doc["schema"] == "qa.check/1"
+    flagged = [w for w in doc["warnings"] if "CTDIvol" in w and "AAPM" in w]
+    assert flagged and flagged[0] in err
+
+
+# ------------------------------------------------------------------------------------ options
+
+
+@pytest.mark.parametrize(("command", "option", "value"), [
+    ("score", "--threshold-hu", "-2000"),  # gave negative masses
+    ("score", "--threshold-hu", "0"),
+    ("score", "--min-area-mm2", "-1"),
+    ("score", "--min-area-mm2", "1e9"),
+    ("score", "--c-ha", "0"),
+    ("score", "--c-ha", "-0.8"),
+    ("score", "--c-ha", "1e-9"),
+    ("phantom", "--threshold-hu", "-5"),
+])
+def test_impossible_scoring_options_are_usage_errors_before_anything_is_read(capsys, tmp_path, command, option, value):
+    missing = tmp_path / "not-there"  # refused on the option, before the input is even looked at
+    code, doc, err = run_json(capsys, command, missing, f"{option}={value}")
+    assert code == 2 and doc["schema"] == "qa.error/1"
+    assert doc["error"]["type"] == "UsageError" and option in doc["error"]["message"]
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--matrix", "0"), ("--noise-hu", "-1"), ("--pixel-mm", "1e6"), ("--heart-rate-bpm", "1e6"),
+    ("--thickness-mm", "0"), ("--increment-mm", "0.00001"), ("--ctdivol-mgy", "-1"), ("--blur-fwhm-mm", "1e9"),
+    ("--shift-mm", "1e300"),
+])
+def test_impossible_synthesis_options_are_usage_errors(capsys, tmp_path, option, value):
+    values = [value, "0"] if option == "--shift-mm" else [value]
+    code, out, err = run(capsys, "synth", "phantom", tmp_path / "out", option, *values)
+    assert code == 2 and option.lstrip("-").replace("-", "_").split("_")[0] in err.replace("-", "_")
+    assert "internal error" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_k_factor_that_is_not_in_the_tables_is_a_usage_error(capsys, tmp_path):
+    report = write_dose_report(tmp_path / "ok.dcm")
+    code, doc, _ = run_json(capsys, "dose", report, "--k-factor", "-0.014")
+    assert code == 2 and doc["error"]["type"] == "UsageError" and "--k-factor" in doc["error"]["message"]
+
+
+def test_the_plausibility_table_documents_every_bound():
+    """Each quantity: limits contain the usual range, and a source (a citation or 'our proposal')."""
+    for key, p in RANGES.items():
+        assert p.limits[0] <= p.typical[0] <= p.typical[1] <= p.limits[1], key
+        assert p.source.strip(), key
+
+
+def test_dose_records_hold_no_impossible_value_after_a_real_read(tmp_path):
+    """A good report reads back as written (the checks refuse only what is impossible)."""
+    from qa.dicom.rdsr import read_dose_report
+    from qa.records.identity import Pseudonymiser
+
+    path = write_dose_report(tmp_path / "ok.dcm", [SyntheticEvent(dlp_mgycm=55.5, ctdivol_mgy=3.7)])
+    report: DoseReport = read_dose_report(path, pseudonymise=Pseudonymiser.ephemeral())
+    [event] = report.events
+    assert (event.dlp_mgycm, event.ctdivol_mgy, report.dlp_total_mgycm) == (55.5, 3.7, 55.5)
+    assert not report.warnings
+
+
+def test_security_md_lists_every_plausibility_limit():
+    """The documented limits are the ones the code applies (SECURITY.md carries a generated copy)."""
+    from pathlib import Path
+
+    from qa.records.plausibility import markdown_table
+
+    text = (Path(__file__).resolve().parents[2] / "SECURITY.md").read_text(encoding="utf-8")
+    start = "<!-- plausibility table: generated, do not edit by hand -->\n"
+    table = text[text.index(start) + len(start):text.index("<!-- end of plausibility table -->")]
+    assert table == markdown_table(), "SECURITY.md's table differs from qa/records/plausibility.py: regenerate it"
