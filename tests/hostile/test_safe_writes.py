@@ -245,6 +245,33 @@ def test_demo_deletes_nothing_when_a_marked_folder_also_holds_foreign_files(tmp_
     assert _tree(out) == before  # checked first: the demo's own old files are still there too
 
 
+def test_demo_checks_the_whole_tree_against_what_it_wrote_before_deleting(tmp_path):
+    """A file or folder of the user's at any depth of an earlier demo's folder stops the demo; so
+    does a demo folder whose list of written files is missing (a demo that did not finish)."""
+    out = tmp_path / "qa-demo"
+    (out / "exam" / "cascore").mkdir(parents=True)
+    (out / "daily-qa" / "mine").mkdir(parents=True)
+    (out / ".qa-demo").write_text("written by qa demo\n")
+    (out / ".qa-demo-files").write_text("exam/cascore/IMG0001.dcm\nexam-ecg.csv\n")
+    (out / "exam" / "cascore" / "IMG0001.dcm").write_text("the demo's\n")
+    (out / "exam-ecg.csv").write_text("the demo's\n")
+    (out / "exam" / "cascore" / "notes.txt").write_text("mine\n")
+    (out / "daily-qa" / "mine" / "x.dcm").write_text("mine\n")
+    (tmp_path / "elsewhere").mkdir()
+    (out / "exam" / "link").symlink_to(tmp_path / "elsewhere")
+    before = _tree(out)
+    code, err = _demo_refused(out)
+    assert code == 2 and "nothing was deleted" in err
+    assert "exam/cascore/notes.txt" in err and "daily-qa/" in err and "exam/link" in err
+    assert _tree(out) == before
+    (out / ".qa-demo-files").unlink()
+    for extra in ("exam/cascore/notes.txt", "daily-qa/mine/x.dcm", "exam/link"):
+        (out / extra).unlink()
+    before = _tree(out)
+    code, err = _demo_refused(out)
+    assert code == 2 and "exam/" in err and _tree(out) == before
+
+
 @pytest.mark.parametrize("marker", ["symlink", "forged"])
 def test_demo_trusts_only_its_own_marker(tmp_path, marker):
     out = tmp_path / "out"
