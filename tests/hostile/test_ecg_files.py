@@ -209,3 +209,16 @@ def test_a_folder_named_like_a_trace_is_refused_not_opened(tmp_path, capsys):
     folder.mkdir()
     code, out, err = run(capsys, "gating", "--ecg", folder)
     assert code == 2 and "not a regular file" in err
+
+
+@pytest.mark.parametrize("option", [("--fs", "10"), ("--fs", "nan"), ("--lead", "II\n# fs_hz=1000"), ("--lead", "")])
+def test_a_recording_that_could_not_be_read_back_is_refused_before_the_port_opens(option, tmp_path, capsys):
+    """--fs under the 50 Hz minimum, or a lead name that would write extra header lines, are usage
+    errors: the port is never opened and no file is created."""
+    from qa.cli import main
+
+    out = tmp_path / "trace.csv"
+    code = main(["ecg", "record", "--port", "loop://", "--out", str(out), "--seconds", "1", *option, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 2 and doc["schema"] == "qa.error/1" and option[0] in doc["error"]["message"]
+    assert not out.exists()
