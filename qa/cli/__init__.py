@@ -152,9 +152,11 @@ def _parse_as_json(parser: argparse.ArgumentParser, argv: list[str], command: st
 
 
 def report_error(exc, as_json: bool, command: str | None, exit_code: int) -> None:
-    print(f"qa: error: {exc}", file=sys.stderr)
+    # Every line after the first is indented: a file name or header value holding a newline can
+    # never print a line of its own that looks like qa's (a fake VERDICT); CR and ESC are escaped.
+    print("qa: error: " + str(exc).replace("\n", "\n    "), file=sys.stderr)
     if exc.hint:
-        print(f"    what to do: {exc.hint}", file=sys.stderr)
+        print("    what to do: " + exc.hint.replace("\n", "\n    "), file=sys.stderr)
     if as_json:
         _error_json(command, exit_code, exc.to_dict())
 
