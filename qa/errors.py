@@ -50,7 +50,7 @@ class InputError(QAError):
     def __str__(self) -> str:
         where = []
         if self.path:
-            where.append(self.path)
+            where.append(self.path.replace("\n", "\\n"))  # a file name holding a newline stays on its line
         if self.field:
             where.append(self.field)
         prefix = ": ".join(where)

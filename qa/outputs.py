@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +41,61 @@ def _check_target(target: Path) -> None:
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file name", str(target))
     if target.is_dir() and not target.is_symlink():
         raise IsADirectoryError(errno.EISDIR, "is a folder: give a file name", str(target))
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _naming(exc, target) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OSError(errno.EINVAL, "is a device, named pipe or socket, not a file: give a file name", str(target))
+
+
+# What a file holds, from its first bytes: an existing file is only replaced by one of the same kind
+# (an earlier report by a report, a plot by a plot), so that a mistyped output name can never
+# destroy a DICOM image, an ECG trace or a database given to the same run.
+_KINDS = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"%PDF-", "a PDF document"), (b"SQLite format 3\x00", "a SQLite database"),
+          (b"PK\x03\x04", "a zip archive"))
+
+
+def file_kind(head: bytes) -> str:
+    """The kind of a file from its first 4 KB: a known signature, DICOM (``DICM`` at byte 128),
+    HTML, other text, or binary."""
+    for magic, kind in _KINDS:
+        if head.startswith(magic):
+            return kind
+    if head[128:132] == b"DICM":
+        return "a DICOM file"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text[:14].lower() in (b"<!doctype html",) or text[:5].lower() == b"<html":
+        return "an HTML page"
+    if b"\x00" in head:
+        return "a binary file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not only a character cut at the end of the sample
+            return "a binary file"
+    return "a text file"
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as fp:
+        return fp.read(4096)
+
+
+def _require_same_kind(tmp: Path, target: Path) -> None:
+    """Refuse to replace an existing regular file of another kind than the new one (``_KINDS``)."""
+    try:
+        if not stat.S_ISREG(os.lstat(target).st_mode):
+            return  # nothing there, or a link (replaced itself; what it points to is left alone)
+        old = file_kind(_head(target))
+    except FileNotFoundError:
+        return
+    new = file_kind(_head(tmp))
+    if old != new:
+        raise FileExistsError(errno.EEXIST, f"holds {old}, and qa would write {new} over it: qa only replaces "
+                              f"a file of the kind it writes (an earlier output); give another file name", str(target))
 
 
 def _open_new(path: Path, mode: int = 0o666) -> int:
@@ -63,6 +119,7 @@ def sync_folder(folder: Path) -> None:
 
 def _publish(tmp: Path, target: Path, replace: bool) -> None:
     if replace:
+        _require_same_kind(tmp, target)
         os.replace(tmp, target)
         return
     try:

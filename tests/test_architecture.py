@@ -33,7 +33,7 @@ def test_the_layer_contracts_hold():
 
 
 @pytest.mark.parametrize(("module", "probe", "expected"), [
-    ("dose.py", "import qa.dicom.files", "qa.dose -> qa.dicom.files"),  # analysis reading files
+    ("dose/levels.py", "import qa.dicom.files", "qa.dose.levels -> qa.dicom.files"),  # analysis reading files
     ("cli/score.py", "import qa.dicom.series", "qa.cli.score -> qa.dicom.series"),  # the command line bypassing a workflow
 ])
 def test_a_forbidden_import_is_caught(tmp_path, module, probe, expected):

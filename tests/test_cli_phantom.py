@@ -141,9 +141,17 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "VERDICT  WARN: heart_rate, rhythm, exposure_timing" in result.stdout
     assert "1 exposure(s) off: #2 the exposure ran" in result.stdout and "(a premature beat)" in result.stdout
     assert (out / "exam-ecg-strip.png").read_bytes()[:4] == b"\x89PNG" and (out / "exam-ecg.csv").exists()
-    # the demo runs once in the suite: a second run would first clear its own output, which is this
+    # the demo runs once in the suite: a second run would first clear its own output, which is this;
+    # a file of the user's at any depth stops it, nothing deleted
+    from qa.errors import UsageError
     from qa.workflows.demo import prepare_demo_folder
 
+    mine = out / "exam" / "cascore" / "notes.txt"
+    mine.write_text("mine")
+    with pytest.raises(UsageError, match="exam/cascore/notes.txt"):
+        prepare_demo_folder(out)
+    assert (out / "report-CT-SOUTH.html").exists()
+    mine.unlink()
     prepare_demo_folder(out)
     assert sorted(p.name for p in out.iterdir()) == [".qa-demo"]
     # ... and it refuses a folder it did not write, touching nothing

@@ -18,6 +18,16 @@ from qa.cli import demo, ecg, exam, gating, phantom, score, synth
 from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
 
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+EXIT_TERMINATED = 143  # the shell's code for SIGTERM (128 + 15)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a service manager, a CI timeout): unwinds like Ctrl-C, so temporary files are
+    removed and transactions rolled back, and with --json one qa.error/1 object still says so."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
 
 COMMAND_MODULES = (demo, score, phantom, exam, gating, synth, ecg)
 
@@ -64,9 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; everything it prints has its control characters escaped (``safe_terminal``)."""
-    with safe_terminal():
-        return _main(argv)
+    """Run one command; everything it prints has its control characters escaped (``safe_terminal``).
+    SIGTERM unwinds the command like Ctrl-C (:class:`Terminated`)."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with safe_terminal():
+            return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -104,12 +125,15 @@ def _main(argv: list[str] | None) -> int:
             error = UsageError(str(exc), hint=hint)
         report_error(error, as_json, command, EXIT_INPUT)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print("\nterminated" if terminated else "\ninterrupted", file=sys.stderr)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         if as_json:
-            _error_json(command, EXIT_INTERRUPTED, {"type": "Interrupted", "message": "interrupted (Ctrl-C or SIGINT)",
-                                                    "hint": "run the command again; nothing half-written is kept"})
-        return EXIT_INTERRUPTED
+            _error_json(command, code, {"type": "Interrupted",
+                                        "message": "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C or SIGINT)",
+                                        "hint": "run the command again; nothing half-written is kept"})
+        return code
     except Exception as exc:  # a bug: say so plainly, with the traceback
         traceback.print_exc()
         print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
@@ -152,9 +176,11 @@ def _parse_as_json(parser: argparse.ArgumentParser, argv: list[str], command: st
 
 
 def report_error(exc, as_json: bool, command: str | None, exit_code: int) -> None:
-    print(f"qa: error: {exc}", file=sys.stderr)
+    # Every line after the first is indented: a file name or header value holding a newline can
+    # never print a line of its own that looks like qa's (a fake VERDICT); CR and ESC are escaped.
+    print("qa: error: " + str(exc).replace("\n", "\n    "), file=sys.stderr)
     if exc.hint:
-        print(f"    what to do: {exc.hint}", file=sys.stderr)
+        print("    what to do: " + exc.hint.replace("\n", "\n    "), file=sys.stderr)
     if as_json:
         _error_json(command, exit_code, exc.to_dict())
 

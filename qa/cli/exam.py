@@ -95,6 +95,7 @@ def print_study_dose(out, study) -> None:
         print(f"Level    none ({study.reference_level_choice})", file=out)
     for w in study.warnings:
         print(f"note:    {w}", file=out)
+    print(f"Verdict  {study.verdict_message}", file=out)
 
 
 # ------------------------------------------------------------------------------------ parsers

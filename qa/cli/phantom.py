@@ -129,7 +129,7 @@ def print_baselines(out: TextIO, history) -> None:
     for entry in history.baselines:
         b = entry.baseline
         print(f"\nversion {b.version}{' (active)' if entry.active else ''}, set {local_time(b.created_at, minutes=False)} by "
-              f"{entry.created_by}{', reason: ' + entry.reason if entry.reason else ''}; {b.n_runs} runs {list(b.run_ids)}", file=out)
+              f"{entry.created_by}{', reason: ' + one_line(entry.reason) if entry.reason else ''}; {b.n_runs} runs {list(b.run_ids)}", file=out)
         print(f"  configuration: {b.configuration.key}", file=out)
         rows = [[k, f"{v.mean:.4g}", f"{v.sd:.3g}", f"{100 * v.sd / v.mean:.1f}" if v.mean else "-", str(v.n)]
                 for k, v in ((k, b.stats[k]) for k in entry.summary_metrics)]

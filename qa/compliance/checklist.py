@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qa.compliance.protocol import ExamProtocol
-from qa.compliance.registry import BY_ID, DOSE_CHECK_IDS, ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check
+from qa.compliance.registry import BY_ID, DOSE_CHECK_IDS, ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check, unjudged_dose
 from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_headers, dose_values_from_report, reference_level_for
 from qa.ecg.gating import GatingReport
 from qa.errors import DefinitionError
@@ -73,6 +73,10 @@ def dose_checks(dose: DoseValues, level: ReferenceLevel | None, protocol: ExamPr
                  if (rule := protocol.rule(check_id)) is not None)
 
 
+def dose_not_judged_message(unjudged: tuple[str, ...]) -> str:
+    return f"could not judge {', '.join(unjudged)}: the dose report gives no usable value or only a lower bound"
+
+
 def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating: GatingReport | None = None) -> Checklist:
     """The checklist of ``exam`` against ``protocol`` (see module doc).
 
@@ -90,7 +94,8 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
         checks = _with_trace(checks, gating, protocol)
     final = verdict(checks)
     missing = [c.id for c in checks if c.id in ESSENTIAL_CHECKS and c.status == NOT_AVAILABLE]
-    if missing and final == PASS:
+    unjudged = unjudged_dose(checks, dose)
+    if (missing or unjudged) and final == PASS:
         final = WARN
     failed = [c.id for c in checks if c.status == FAIL]
     warned = [c.id for c in checks if c.status == WARN]
@@ -102,6 +107,8 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
         parts = ["WARN" if final == WARN else "PASS"]
     if missing:
         parts.append(f"could not check {', '.join(missing)} (not in the headers)")
+    if unjudged:
+        parts.append(dose_not_judged_message(unjudged))
     return Checklist(
         exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts), dose=dose,
         reference_level=level, reference_level_choice=level_choice,

@@ -139,9 +139,13 @@ def level_judge(quantity: str) -> Judge:
     """Judge a dose quantity against the protocol's reference level (or, without ``reference``, generically)."""
 
     def judge(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
-        if rule.reference != "level":
-            return judge_generic(check, rule, facts, value, src)
-        return reference_level_check(check.id, facts.dose, facts.level, quantity, rule.severity, src)
+        if rule.reference == "level":
+            return reference_level_check(check.id, facts.dose, facts.level, quantity, rule.severity, src)
+        out = judge_generic(check, rule, facts, value, src)
+        if out.status == PASS and facts.dose.is_lower_bound(quantity):  # an understated value proves nothing
+            return Check(out.id, NOT_AVAILABLE, out.measured, out.expected,
+                         f"{out.message}, but it is only a lower bound: it cannot show the rule is met", out.source)
+        return out
 
     return judge
 
@@ -209,6 +213,19 @@ EXAM_CHECK_IDS: tuple[str, ...] = tuple(BY_ID)
 ESSENTIAL_CHECKS: tuple[str, ...] = tuple(c.id for c in EXAM_CHECKS if c.essential)
 # The checks of an exam's dose: what qa dose judges a study's dose report by, with the same rules as qa check.
 DOSE_CHECK_IDS: tuple[str, ...] = ("ctdivol", "dlp", "effective_dose")
+
+
+# The dose quantity each dose check judges.
+DOSE_QUANTITIES: dict[str, str] = {"ctdivol": "ctdivol_mgy", "dlp": "dlp_mgycm", "effective_dose": "dose_msv"}
+
+
+def unjudged_dose(checks, dose: DoseValues) -> tuple[str, ...]:
+    """The dose checks a dose report should have decided but could not: its value is missing or
+    only a lower bound (``not_available``).  A dose report that gives no usable dose is never a pass."""
+    if not dose.from_report:
+        return ()
+    return tuple(c.id for c in checks if c.id in DOSE_QUANTITIES and c.status == NOT_AVAILABLE
+                 and (dose.value_of(DOSE_QUANTITIES[c.id]) is None or dose.is_lower_bound(DOSE_QUANTITIES[c.id])))
 
 
 def run_check(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts) -> Check:

@@ -85,12 +85,15 @@ def is_dose_report(dataset_or_path) -> bool:
 def merge_reports(reports: Iterable[DoseReport]) -> list[StudyDose]:
     """One :class:`StudyDose` per study (the same ``study_key``: read with one pseudonymiser), in order of first appearance.
 
-    The same SOP instance read twice counts once.  A report whose events (by Irradiation Event
-    UID) all appear in another report of the study is a cumulative re-send and is superseded by
-    the larger (on a tie, the later) report.  The remaining reports' events are all kept, each
-    once.  DLP total: with one remaining report, its own total; with several whose event sets
-    are disjoint (a continued study), the sum of their own totals; otherwise (partial overlap,
-    or a missing own total) the sum of the kept events' DLP, with a warning.
+    The same SOP instance read twice counts once (two files with one SOP Instance UID and
+    different doses: the larger, flagged).  A report whose events (by Irradiation Event UID) all
+    appear in another report of the study is a cumulative re-send and is superseded by the larger
+    (on a tie, the one with the larger dose, then the later) report.  The remaining reports'
+    events are all kept, each once; where the reports give one event different dose values, the
+    larger is used and the warnings name the files (never the file order).  DLP total: with one
+    remaining report, its own total; with several whose event sets are disjoint (a continued
+    study), the sum of their own totals; otherwise (partial overlap, or a missing own total) the
+    sum of the kept events' DLP, with a warning; a superseded report's larger own total wins, flagged.
     """
     groups: dict[str, list[DoseReport]] = {}
     for report in reports:

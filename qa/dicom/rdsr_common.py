@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from qa.dicom import attributes as attr
 from qa.dicom import rdsr_codes as C
 from qa.dicom import sr_content as sr
-from qa.records.dose import DoseEvent, DoseReport
+from qa.records.dose import DoseEvent, DoseReport, dlp_totals_disagree
 from qa.records.identity import Pseudonymiser
 from qa.records.plausibility import require_possible, unusual
 
@@ -30,10 +30,10 @@ def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, pse
         ctx.warn(f"the report says {n_reported} irradiation events but holds {len(events)}")
     uids = [e.irradiation_event_uid for e in events if e.irradiation_event_uid]
     if len(set(uids)) != len(uids):
-        ctx.warn("some Irradiation Event UIDs occur more than once in the report")
-    if total is not None and abs(total - events_sum) > 0.05 + 1e-3 * abs(total):
+        ctx.warn("some Irradiation Event UIDs occur more than once in the report: each of their events is counted")
+    if total is not None and dlp_totals_disagree(total, events_sum):
         ctx.warn(f"the report's own DLP total {total:g} mGy.cm differs from the sum of its events' "
-                 f"DLP {events_sum:g} mGy.cm; the own total is kept")
+                 f"DLP {events_sum:g} mGy.cm (the larger is judged against the reference level)")
     return DoseReport(
         study_key=pseudonymise(attr.raw_text(header, "StudyInstanceUID")),
         source_file=os.path.basename(str(fields_["path"]).split("!")[-1]),

@@ -9,6 +9,7 @@ report's :class:`Context`, never a guessed value.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import re
 import warnings
@@ -121,7 +122,31 @@ def num(items: Children, code: C.Code, unit: str, where: str, ctx: Context) -> f
     if factor is None:
         ctx.warn(f"{what}: value {raw} in unit {unit_code!r} cannot be read as {unit}; left empty")
         return None
+    value = _agreed_float(values[0], raw, value, what, ctx)
     return float(f"{value * factor:.12g}")
+
+
+def _agreed_float(measured, raw: str, value: float, what: str, ctx: Context) -> float:
+    """The value of a measurement that also carries a Floating Point Value (0040,A161): the same
+    number more precisely, by the standard (PS3.3 C.18.1.1).  One that contradicts the Numeric Value
+    beyond its rounding is flagged and the larger is used (for a dose, the conservative one)."""
+    precise = measured.get("FloatingPointValue")
+    if precise is None or precise == "":
+        return value
+    try:
+        precise = float(precise) if isinstance(precise, (int, float)) else float(precise[0])
+    except (TypeError, ValueError, IndexError):
+        return value
+    if not math.isfinite(precise):
+        raise ImpossibleValue(ctx.label, f"{what}: Floating Point Value", f"{precise} is not a finite number",
+                              hint="the report is corrupt or was edited; export it again from the scanner or PACS")
+    exponent = decimal.Decimal(raw.strip()).as_tuple().exponent
+    rounding = 0.5 * 10.0 ** exponent if isinstance(exponent, int) else 0.0
+    if abs(precise - value) <= rounding * (1 + 1e-9) + 1e-12 * abs(value):
+        return value
+    ctx.warn(f"{what}: Numeric Value {raw} and Floating Point Value {precise:g} contradict each other; "
+             f"the larger, {max(value, precise):g}, is used")
+    return max(value, precise)
 
 
 def text(items: Children, code: C.Code, ctx: Context) -> str | None:

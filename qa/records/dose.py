@@ -13,6 +13,14 @@ from qa.records.serialize import Record
 
 # The CTDI phantom of an event: "head16" (16 cm, IEC head), "body32" (32 cm, IEC body), or unknown.
 PHANTOM_KEYS = ("head16", "body32", "unknown")
+# The acquisition type of a localizer (CID 10013 "Constant Angle Acquisition"): vendors report no DLP for it.
+LOCALIZER = "constant_angle"
+
+
+def dlp_totals_disagree(a_mgycm: float, b_mgycm: float) -> bool:
+    """Do two DLPs of one report (its own total and the sum of its events) disagree by more than
+    the rounding of the values a report states (0.05 mGy cm, plus 0.1 % for rounded totals)?"""
+    return abs(a_mgycm - b_mgycm) > 0.05 + 1e-3 * max(abs(a_mgycm), abs(b_mgycm))
 
 
 @dataclass(frozen=True)

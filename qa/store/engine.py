@@ -134,6 +134,9 @@ def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = B
 # What SQLite says of a file damaged past its header (https://www.sqlite.org/rescode.html:
 # SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR): found only when a query reaches the bad page.
 _DAMAGE_TEXTS = ("malformed", "not a database", "disk i/o error", "corrupt")
+# ... and of a layout changed by hand behind the recorded revision (SQLite; PostgreSQL's
+# UndefinedTable / UndefinedColumn say "does not exist"): a table or column is gone.
+_LAYOUT_TEXTS = ("no such table", "no such column", "has no column named", "does not exist")
 
 
 def _damaged_or_lost(context) -> None:
@@ -148,9 +151,16 @@ def _damaged_or_lost(context) -> None:
         raise UsageError(f"lost the connection to the database {where}: {text}",
                          hint="check the server and the network, then run again; the interrupted transaction was "
                               "rolled back, so nothing of it was stored") from exc
-    if isinstance(exc, (sa.exc.IntegrityError, sa.exc.ProgrammingError)):
+    if isinstance(exc, sa.exc.IntegrityError):
         return
-    if isinstance(exc, sa.exc.DatabaseError) and any(t in text.lower() for t in _DAMAGE_TEXTS):
+    lowered = text.lower()
+    on_statement = context.connection is not None and context.statement is not None  # not while connecting
+    if on_statement and isinstance(exc, sa.exc.DatabaseError) and any(t in lowered for t in _LAYOUT_TEXTS):
+        raise UsageError(f"the database {where} does not have the layout its version says it has: {text}",
+                         hint="a table or column was removed or renamed by hand: restore the database from a backup, or "
+                              "give another with --db; the interrupted transaction was rolled back, so nothing of it was "
+                              "stored") from exc
+    if isinstance(exc, sa.exc.DatabaseError) and any(t in lowered for t in _DAMAGE_TEXTS):
         raise UsageError(f"the database {where} is damaged: {text}",
                          hint="restore it from a backup (a SQLite file can be checked with: sqlite3 FILE \"PRAGMA "
                               "integrity_check\"), or give another with --db; the interrupted transaction was rolled "

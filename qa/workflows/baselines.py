@@ -62,6 +62,10 @@ def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:
         return BaselineHistory(row, versions)
 
 
+# The audit trail's "why": one line (shown in qa baseline show, never able to start a line of its own).
+_MAX_REASON_CHARS = 500
+
+
 def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, include_failed: bool = False,
                  procedure: str = "daily-phantom-qa", phantom: str | None = None, db: str | None = None) -> BaselineChange:
     """A new baseline version for ``scanner`` from its last ``from_last`` runs that followed the
@@ -69,6 +73,9 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
     the procedure's minimum, and (unless ``include_failed``) when one of them failed its checks."""
     from qa.procedures import load_phantom, load_procedure
 
+    if reason is not None and (len(reason) > _MAX_REASON_CHARS or not reason.isprintable()):
+        raise UsageError(f"--reason must be one line of at most {_MAX_REASON_CHARS} printable characters (it is kept in the "
+                         "audit trail and shown on one line)", hint="write the reason on one line, without control characters")
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, named by its procedure
     proc = load_procedure(procedure, phantom=given)
     if from_last < proc.baseline_min_runs:

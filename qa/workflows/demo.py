@@ -10,10 +10,11 @@ demo plants are results to show, not errors: the demo succeeds when every workfl
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from qa.errors import UsageError
 from qa.outputs import write_file
@@ -32,7 +33,9 @@ SCANNERS = (
     {"station_name": "CT-SOUTH", "device_serial_number": "SYN2002", "vendor": "ge", "drifts": True},
 )
 DEMO_HEART_RATE_BPM = 78.0  # above the protocols' 70 bpm: the checklist warns
-_WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "qa-demo.sqlite", ".qa-demo")
+_WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "qa-demo.sqlite", ".qa-demo", ".qa-demo-files")
+# Every file a finished demo wrote, one relative path a line: the next demo deletes only these.
+MANIFEST = ".qa-demo-files"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     exam, _ = load_exam([exam_dir])
     _write_exam_ecg(exam, ecg_path)
     checked = check_exam_files([exam_dir], ecg=ecg_path, plot=strip_path)
+    _write_manifest(out)
     if progress:
         progress(total, total)
     return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
@@ -200,7 +204,7 @@ def prepare_demo_folder(out_dir: Path) -> None:
                 raise UsageError(f"{out_dir} exists, is not empty and was not written by qa demo: nothing was deleted", hint=hint)
             if Path.cwd().resolve().is_relative_to(resolved):
                 raise UsageError(f"{out_dir} is the current folder (or holds it): qa demo does not empty it", hint=hint)
-            foreign = sorted(c.name for c in children if not _demo_wrote(c))
+            foreign = sorted(c.name for c in children if not _demo_wrote(c)) or _not_in_manifest(out_dir)
             if foreign:
                 raise UsageError(f"{out_dir} holds files that qa demo did not write ({', '.join(foreign[:5])}"
                                  f"{', ...' if len(foreign) > 5 else ''}): nothing was deleted", hint=hint)
@@ -211,6 +215,42 @@ def prepare_demo_folder(out_dir: Path) -> None:
                     child.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     write_file(out_dir / ".qa-demo", MARKER_TEXT)
+
+
+def _write_manifest(out: Path) -> None:
+    """List every file the demo wrote (module constant MANIFEST), for the next demo's check."""
+    written = sorted(path.relative_to(out).as_posix() for path in out.rglob("*")
+                     if not path.is_dir() and path.name not in (".qa-demo", MANIFEST))
+    write_file(out / MANIFEST, "".join(f"{name}\n" for name in written))
+
+
+def _not_in_manifest(out_dir: Path) -> list[str]:
+    """What an earlier demo's folder holds that the demo did not write, at any depth (links are
+    listed, never followed).  Without a manifest (a demo that did not finish) nothing below the
+    top level is known to be the demo's: its sub-folders are then foreign as a whole."""
+    try:
+        listed = set((out_dir / MANIFEST).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return sorted(c.name + "/" for c in out_dir.iterdir() if c.is_dir() and not c.is_symlink())
+    folders = {parent.as_posix() for name in listed for parent in PurePosixPath(name).parents if parent.as_posix() != "."}
+    top_level = {".qa-demo", MANIFEST} | {f"qa-demo.sqlite-{s}" for s in ("journal", "wal", "shm")}
+    foreign: list[str] = []
+    for root, dirs, files in os.walk(out_dir, followlinks=False):
+        base = PurePosixPath(Path(root).relative_to(out_dir).as_posix())
+        for name in list(dirs):
+            rel = (base / name).as_posix()
+            if (Path(root) / name).is_symlink():  # a link to a folder: listed like a file, never entered
+                if rel not in listed:
+                    foreign.append(rel)
+                dirs.remove(name)
+            elif rel not in folders:
+                foreign.append(rel + "/")
+                dirs.remove(name)
+        for name in files:
+            rel = (base / name).as_posix()
+            if rel not in listed and not (base.as_posix() == "." and name in top_level):
+                foreign.append(rel)
+    return sorted(foreign)
 
 
 def _is_marker(path: Path) -> bool:

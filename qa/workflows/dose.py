@@ -20,10 +20,10 @@ from qa.dose import (
     dose_values_from_report,
     reference_level_for,
 )
-from qa.compliance import dose_checks
+from qa.compliance import dose_checks, dose_not_judged_message, unjudged_dose
 from qa.compliance.registry import reference_level_check
 from qa.errors import InputError, UsageError
-from qa.records.checks import Check, verdict
+from qa.records.checks import FAIL, PASS, WARN, Check, verdict
 from qa.records.plausibility import ImpossibleValue
 from qa.records.dose import StudyDose
 from qa.records.inputs import FileCounts, SkippedFile, folder_of
@@ -85,6 +85,7 @@ class StudyDoseSummary(Record):
     checks: tuple[Check, ...]
     verdict: str
     warnings: tuple[str, ...]
+    verdict_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
         checks = list(dose_checks(values, level, protocol))  # the protocol's own rules, exactly as qa check runs them
     else:
         checks = [_level_check(values, level, quantity) for quantity in LEVEL_QUANTITIES]
+    final, message = _study_verdict(checks, values)
     events = tuple(
         EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
                      e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
@@ -146,9 +148,28 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
         reference_level=level,
         reference_level_choice=why,
         checks=tuple(checks),
-        verdict=verdict(checks),
+        verdict=final,
         warnings=tuple(study.warnings) + tuple(values.warnings),
+        verdict_message=message,
     )
+
+
+def _study_verdict(checks: list[Check], values: DoseValues) -> tuple[str, str]:
+    """The study's verdict and why: never a pass when the report gives no usable value, or only a
+    lower bound, for a dose check (the check is ``not_available`` and the verdict at least ``warn``)."""
+    final = verdict(checks)
+    unjudged = unjudged_dose(checks, values)
+    if unjudged and final == PASS:
+        final = WARN
+    judged = [f"{c.id} {c.status.upper()}" for c in checks if c.status in (FAIL, WARN)]
+    parts = [final.upper() + (f": {', '.join(judged)}" if judged else "")]
+    if unjudged:
+        parts.append(dose_not_judged_message(unjudged))
+    return final, "; ".join(parts)
+
+
+def _worst(verdicts: Sequence[str]) -> str:
+    return FAIL if FAIL in verdicts else WARN if WARN in verdicts else PASS
 
 
 def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> Check:
@@ -212,7 +233,7 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
     flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
-                       verdict([c for s in studies for c in s.checks]), flagged,
+                       _worst([s.verdict for s in studies]), flagged,
                        FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)))
 
 

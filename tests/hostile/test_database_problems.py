@@ -282,3 +282,27 @@ def test_a_store_damaged_past_its_first_pages_is_an_input_problem_not_a_bug(tabl
         assert "damaged" in error["error"]["message"] and str(path) in error["error"]["message"]
         assert "backup" in error["error"]["hint"]
     assert path.read_bytes() == before  # nothing written into the damaged file
+
+
+@pytest.mark.parametrize("change", ["DROP TABLE baselines", "ALTER TABLE phantom_metrics DROP COLUMN value"])
+def test_a_store_whose_layout_was_changed_by_hand_is_an_input_problem(change, small_phantom, tmp_path, qa_main):
+    """A table or column removed behind the recorded revision: exit 2 naming the database, nothing stored."""
+    import sqlite3
+
+    path = tmp_path / "qa.sqlite"
+    url = f"sqlite:///{path}"
+    code, out, err = qa_main("phantom", small_phantom.out_dir, "--db", url, "--json")
+    assert code in (0, 1), err
+    scanner = json.loads(out)["scanner"]["station_name"]
+    with sqlite3.connect(path) as c:
+        c.execute(change)
+        runs = c.execute("SELECT count(*) FROM phantom_runs").fetchone()[0]
+    c.close()
+    for args in (["phantom", small_phantom.out_dir], ["trend", "--scanner", scanner]):
+        code, out, err = qa_main(*args, "--db", url, "--json")
+        error = json.loads(out)
+        assert code == 2 and error["schema"] == "qa.error/1", (args, err)
+        assert "layout" in error["error"]["message"] and str(path) in error["error"]["message"]
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT count(*) FROM phantom_runs").fetchone()[0] == runs  # nothing half-stored
+    c.close()

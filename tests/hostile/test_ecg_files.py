@@ -249,3 +249,16 @@ def test_impossible_samples_are_shown_as_plain_numbers(tmp_path, capsys, bad):
     doc = json.loads(out)
     assert code == 2 and doc["error"]["field"].startswith("ecg_mv")
     assert f" {bad}" in doc["error"]["message"] and "np." not in doc["error"]["message"] + err
+
+
+@pytest.mark.parametrize("option", [("--fs", "10"), ("--fs", "nan"), ("--lead", "II\n# fs_hz=1000"), ("--lead", "")])
+def test_a_recording_that_could_not_be_read_back_is_refused_before_the_port_opens(option, tmp_path, capsys):
+    """--fs under the 50 Hz minimum, or a lead name that would write extra header lines, are usage
+    errors: the port is never opened and no file is created."""
+    from qa.cli import main
+
+    out = tmp_path / "trace.csv"
+    code = main(["ecg", "record", "--port", "loop://", "--out", str(out), "--seconds", "1", *option, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 2 and doc["schema"] == "qa.error/1" and option[0] in doc["error"]["message"]
+    assert not out.exists()

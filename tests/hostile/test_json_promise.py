@@ -126,3 +126,33 @@ def test_a_synthetic_image_too_small_for_the_phantom_is_a_usage_error_not_a_bug(
     assert run.returncode == 2, run.stderr[-1500:]
     doc = validate(_one_object(run.stdout), "qa.error/1")
     assert "--matrix" in doc["error"]["hint"] and not out.exists()  # refused before anything is written
+
+
+def test_a_terminated_command_still_prints_one_object(tmp_path, small_phantom):
+    """SIGTERM (kill, a service manager, a timeout) unwinds the run like Ctrl-C: exit 143 and one
+    qa.error/1 object on stdout, nothing stored.  The child says when qa's command line is loaded
+    (a file appears), so the signal never lands before it."""
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    ready = tmp_path / "ready"
+    db = tmp_path / "qa.sqlite"
+    code = ("import pathlib, sys; from qa.cli import main; pathlib.Path(sys.argv[1]).touch(); "
+            "sys.exit(main(sys.argv[2:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ready), "phantom", str(small_phantom.out_dir), "--db",
+                             f"sqlite:///{db}", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.3)  # inside main: reading the series
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    doc = validate(_one_object(stdout), "qa.error/1")
+    assert doc["exit_code"] == 143 and "SIGTERM" in doc["error"]["message"]
+    if db.exists():
+        with sqlite3.connect(db) as c:
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master")}
+            assert "phantom_runs" not in tables or c.execute("SELECT count(*) FROM phantom_runs").fetchone()[0] == 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import stat
 import sqlite3
 import subprocess
 import sys
@@ -243,6 +245,33 @@ def test_demo_deletes_nothing_when_a_marked_folder_also_holds_foreign_files(tmp_
     assert _tree(out) == before  # checked first: the demo's own old files are still there too
 
 
+def test_demo_checks_the_whole_tree_against_what_it_wrote_before_deleting(tmp_path):
+    """A file or folder of the user's at any depth of an earlier demo's folder stops the demo; so
+    does a demo folder whose list of written files is missing (a demo that did not finish)."""
+    out = tmp_path / "qa-demo"
+    (out / "exam" / "cascore").mkdir(parents=True)
+    (out / "daily-qa" / "mine").mkdir(parents=True)
+    (out / ".qa-demo").write_text("written by qa demo\n")
+    (out / ".qa-demo-files").write_text("exam/cascore/IMG0001.dcm\nexam-ecg.csv\n")
+    (out / "exam" / "cascore" / "IMG0001.dcm").write_text("the demo's\n")
+    (out / "exam-ecg.csv").write_text("the demo's\n")
+    (out / "exam" / "cascore" / "notes.txt").write_text("mine\n")
+    (out / "daily-qa" / "mine" / "x.dcm").write_text("mine\n")
+    (tmp_path / "elsewhere").mkdir()
+    (out / "exam" / "link").symlink_to(tmp_path / "elsewhere")
+    before = _tree(out)
+    code, err = _demo_refused(out)
+    assert code == 2 and "nothing was deleted" in err
+    assert "exam/cascore/notes.txt" in err and "daily-qa/" in err and "exam/link" in err
+    assert _tree(out) == before
+    (out / ".qa-demo-files").unlink()
+    for extra in ("exam/cascore/notes.txt", "daily-qa/mine/x.dcm", "exam/link"):
+        (out / extra).unlink()
+    before = _tree(out)
+    code, err = _demo_refused(out)
+    assert code == 2 and "exam/" in err and _tree(out) == before
+
+
 @pytest.mark.parametrize("marker", ["symlink", "forged"])
 def test_demo_trusts_only_its_own_marker(tmp_path, marker):
     out = tmp_path / "out"
@@ -318,7 +347,7 @@ def test_a_report_onto_a_folder_fails_the_same_way_and_a_good_one_replaces_the_o
     assert code in (0, 1) and doc["report"] is None and any(str(folder) in w for w in doc["warnings"])
     assert list(folder.iterdir()) == [] and leftovers(tmp_path) == []
     report = tmp_path / "ct1.html"
-    report.write_text("yesterday's report\n")
+    report.write_text("<!DOCTYPE html><html><body>yesterday's report</body></html>\n")
     code, out, err = run("phantom", phantom_series, "--no-store", "--report", report, "--json")
     doc = json.loads(out)
     assert code in (0, 1) and doc["report"] == str(report) and doc["warnings"] == json.loads(out)["warnings"]
@@ -369,3 +398,44 @@ def test_the_help_says_what_happens_when_a_report_or_plot_fails():
     subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
     for command in ("phantom", "trend", "gating", "check"):
         assert "cannot be written" in " ".join(subparsers[command].format_help().split()), command
+
+
+# ------------------------------------------------------------------------- an output named like an input
+
+
+def test_a_report_or_plot_never_replaces_an_input_of_its_run(tmp_path, phantom_series, failed_report_run):
+    """An existing file is only replaced by a file of its own kind (an earlier report by a report):
+    a mistyped --report or --plot can never turn a DICOM slice, an ECG trace or the database into a picture."""
+    import shutil
+
+    series = tmp_path / "series"
+    shutil.copytree(phantom_series, series)
+    slice_file = sorted(series.glob("*.dcm"))[0]
+    before = slice_file.read_bytes()
+    code, out, err = run("phantom", series, "--no-store", "--report", slice_file, "--json")
+    doc = json.loads(out)
+    assert code in (0, 1) and doc["report"] is None
+    assert any("holds a DICOM file" in w for w in doc["warnings"])
+    assert slice_file.read_bytes() == before and leftovers(series) == []
+
+    ecg_path, exposures = _ecg_and_exposures(tmp_path)
+    trace = ecg_path.read_bytes()
+    code, out, err = run("gating", "--ecg", ecg_path, "--exposures", exposures, "--plot", ecg_path, "--json")
+    assert code == 2 and json.loads(out)["error"]["file"] == str(ecg_path)
+    assert ecg_path.read_bytes() == trace
+
+    _, db, _ = failed_report_run
+    stored = db.read_bytes()
+    code, out, err = run("trend", "--scanner", "CT-SAFE", "--db", f"sqlite:///{db}", "--plot", db, "--json")
+    assert code == 2 and "holds a SQLite database" in json.loads(out)["error"]["message"]
+    assert db.read_bytes() == stored
+
+
+def test_a_device_or_named_pipe_is_never_an_output(tmp_path, phantom_series):
+    fifo = tmp_path / "pipe.html"
+    os.mkfifo(fifo)
+    code, out, err = run("phantom", phantom_series, "--no-store", "--report", fifo, "--json")
+    doc = json.loads(out)
+    assert code in (0, 1) and doc["report"] is None
+    assert any("named pipe" in w for w in doc["warnings"])
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and leftovers(tmp_path) == []

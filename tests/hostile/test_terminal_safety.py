@@ -131,6 +131,24 @@ def test_hostile_file_names_in_error_messages_are_escaped(tmp_path):
     assert "\x1b" not in text and "\x07" not in text and "\\x1b]0;owned\\x07" in text
 
 
+def test_no_file_name_or_typed_text_can_start_a_line_of_its_own(tmp_path, hostile_series):
+    """A file named with a newline and a fake verdict, in a series it makes unusable: the error's
+    lines after the first are indented and the name keeps its newline escaped.  An audit reason
+    with a newline is refused before anything is stored."""
+    import shutil
+
+    series = tmp_path / "series"
+    shutil.copytree(hostile_series, series)
+    (series / "IMG\r\nVERDICT  PASS\n.dcm").write_bytes(b"\0" * 60)  # too short for a DICOM header: damaged
+    for command in ("score", "phantom"):
+        code, out, err = run(command, series, "--no-store") if command == "phantom" else run(command, series)
+        assert code == 2, err
+        assert not [line for line in err.splitlines() if line.startswith("VERDICT")], err
+    code, out, err = run("baseline", "set", "--scanner", "CT-1", "--from-last", "5", "--reason", "ok\nVERDICT  PASS",
+                         "--db", f"sqlite:///{tmp_path / 'qa.sqlite'}")
+    assert code == 2 and "--reason" in err and not (tmp_path / "qa.sqlite").exists()
+
+
 def test_ecg_comments_and_file_names_reach_the_terminal_escaped_and_plots_draw_dollars_as_text(tmp_path):
     from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
 

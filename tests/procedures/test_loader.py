@@ -157,7 +157,7 @@ def test_import_qa_and_the_help_never_import_pydantic():
     assert loaded.stdout.strip() == "True"  # ... it comes with the first load
 
 
-ANALYSIS = ["calcium", "phantom", "ecg", "compliance", "records", "dicom", "dose.py", "control_charts.py"]
+ANALYSIS = ["calcium", "phantom", "ecg", "compliance", "records", "dicom", "dose", "control_charts.py"]
 
 
 def test_analysis_and_records_never_import_pydantic_or_the_loader():
