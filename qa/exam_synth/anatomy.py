@@ -44,15 +44,16 @@ class Calcification:
     hu: float
 
 
-# Illustrative placements on the heart's surface (in the epicardial fat), from the left main
-# down to the posterior descending artery.
+# Illustrative placements along the arteries, from the left main (in the mediastinal fat) down to
+# the posterior descending artery; all but the left main lie a few mm inside the heart's outline
+# (uniform surroundings, so that a landmark is measured without the heart's edge).
 CALCIFICATIONS = (
     Calcification("LM", "left main", (15.0, -55.0, -20.0), 3.0, 4.0, 600.0),
-    Calcification("LCX", "left circumflex", (70.0, -5.0, -42.0), 3.0, 6.0, 700.0),
-    Calcification("LAD-mid", "left anterior descending", (35.0, -62.0, -57.0), 2.5, 5.0, 450.0),
-    Calcification("RCA-dist", "right coronary", (-38.0, -15.0, -92.0), 3.5, 6.0, 800.0),
-    Calcification("PDA", "posterior descending", (10.0, 25.0, -104.0), 3.0, 4.0, 550.0),
-    Calcification("LAD-apex", "left anterior descending", (50.0, -40.0, -122.0), 2.5, 4.0, 400.0),
+    Calcification("LCX", "left circumflex", (62.0, -5.0, -42.0), 3.0, 6.0, 700.0),
+    Calcification("LAD-mid", "left anterior descending", (25.0, -52.0, -57.0), 2.5, 5.0, 450.0),
+    Calcification("RCA-dist", "right coronary", (-30.0, -20.0, -92.0), 3.5, 6.0, 800.0),
+    Calcification("PDA", "posterior descending", (5.0, 15.0, -100.0), 3.0, 4.0, 550.0),
+    Calcification("LAD-apex", "left anterior descending", (40.0, -30.0, -118.0), 2.5, 4.0, 400.0),
 )
 
 # Ellipses (centre x, y; half-axes a, b) and HU of the z-invariant structures, painted in order.
