@@ -217,6 +217,10 @@ def test_qa_check_reads_the_exam_with_its_ecg(exam):
     ["--resp", "released-at-60"],  # after the scan
     ["--matrix", "100000"],
     ["--datetime", "yesterday"],
+    ["--datetime", "9999-12-31T23:59:59"],  # its stacks would be acquired after the year 9999
+    ["--table-z-mm", "-99990"],  # the last slices beyond any possible position
+    ["--stacks", "64", "--stack-mm", "4000", "--overlap-mm", "0"],  # longer than any table travels
+    ["--matrix", "16", "--increment-mm", "0.01", "--stacks", "64", "--stack-mm", "70", "--overlap-mm", "0"],  # 448000 files
 ])
 def test_impossible_options_are_usage_errors_and_nothing_is_written(tmp_path, capsys, options):
     out = tmp_path / "never"

@@ -27,6 +27,17 @@ _RELEASED = re.compile(r"^released-at-([0-9]+(?:\.[0-9]*)?)$")
 MAX_SHIFT_MM = 100.0
 
 
+def datetime_errors(text: str) -> list[str]:
+    """What is wrong with an acquisition date and time (ISO 8601) a synthetic exam or series starts at."""
+    try:
+        start = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return [f"acquisition_datetime {text!r} is not an ISO 8601 date and time"]
+    if start.year > 9998:  # the acquisition continues after it: the next day must exist (datetime ends with 9999)
+        return [f"acquisition_datetime {text!r} is too late (the last year is 9998)"]
+    return []
+
+
 def parse_resp(text: str) -> tuple[str, float | None]:
     """``held`` | ``free`` | ``released-at-S`` -> (mode, release time in s after the first exposure's start)."""
     if text in RESP_MODES:
@@ -106,10 +117,7 @@ class ExamSynthOptions(Record):
             errors.append(f"vendor must be one of {', '.join(VENDORS)}")
         if self.pixel_style is not None and self.pixel_style not in PIXEL_STYLES:
             errors.append(f"pixel_style must be one of {', '.join(PIXEL_STYLES)}")
-        try:
-            dt.datetime.fromisoformat(self.acquisition_datetime)
-        except (TypeError, ValueError):
-            errors.append(f"acquisition_datetime {self.acquisition_datetime!r} is not an ISO 8601 date and time")
+        errors += datetime_errors(self.acquisition_datetime)
         try:
             mode, release = parse_resp(self.resp)
         except UsageError as exc:
@@ -138,6 +146,15 @@ class ExamSynthOptions(Record):
             value = getattr(self, name)
             if value is not None and not is_possible(quantity, value):
                 errors.append(f"{name} {value:g} is impossible ({plausible(quantity).describe_limits()})")
+        if not errors:
+            if not is_possible("length_mm", self.scan_length_mm):
+                errors.append(f"the scan ({self.stacks} stacks of {self.stack_mm:g} mm) is {self.scan_length_mm:g} mm long: impossible "
+                              f"({plausible('length_mm').describe_limits()})")
+            elif not is_possible("position_mm", self.table_z_mm - self.scan_length_mm):
+                errors.append(f"the scan would end at z = {self.table_z_mm - self.scan_length_mm:g} mm, an impossible position "
+                              f"({plausible('position_mm').describe_limits()})")
+            elif not is_possible("series_images", self.n_slices):
+                errors.append(f"{self.n_slices} slices are more than a series may hold ({plausible('series_images').describe_limits()})")
         if not errors:
             voxels = self.n_slices * self.matrix * self.matrix
             if not is_possible("volume_voxels", voxels):
