@@ -218,7 +218,7 @@ def _node_at(schema: dict, place: str) -> dict:
 def test_every_field_the_design_names_is_required():
     for name, schema in SCHEMAS.items():
         places = {**DESIGN_FIELDS["*"], **DESIGN_FIELDS.get(name, {})}
-        if name == "qa.synth-phantom/1":  # the truth file: no qa_version or warnings (not printed by json_out)
+        if name in ("qa.synth-phantom/1", "qa.synth-exam/1"):  # truth files: no qa_version or warnings (not printed by json_out)
             places = {"": ["schema"]}
         for place, fields in places.items():
             required = set(_node_at(schema, place).get("required", ()))
@@ -495,6 +495,22 @@ def test_qa_synth_json_validates_and_so_does_its_truth_file(work):
     broken = copy.deepcopy(doc)
     broken["truth"]["calcifications"][0]["center_mm"] = [0.0, 0.0]
     assert not is_valid(broken, "qa.synth/1")  # the truth is validated through its own schema
+
+
+def test_qa_synth_exam_json_validates_and_so_does_its_truth_file(work):
+    out = work / "synth-exam"
+    with qa_environment(work):
+        code, doc = run_json("synth", "exam", out, "--matrix", "64", "--pixel-mm", "4", "--stacks", "2", "--shift", "1:1,-1,0.5",
+                             "--ecg", "--resp", "released-at-1", "--json")
+    assert code == 0
+    validate(doc, "qa.synth/1")
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    validate(truth, "qa.synth-exam/1")
+    assert doc["truth"] == truth and doc["n_files"] == truth["n_slices"] == len(truth["files"]) - 1  # ecg.csv
+    assert doc["ecg_path"] == str(out / "ecg.csv")
+    broken = copy.deepcopy(doc)
+    broken["truth"]["boundaries"][0]["shift_mm"].pop("cc")
+    assert not is_valid(broken, "qa.synth/1")  # the exam's truth is validated through its own schema
 
 
 def _ascii_device(master: int, seconds: float, fs: float, stop: threading.Event) -> None:

@@ -1,4 +1,4 @@
-"""``qa synth phantom``: synthetic phantom series with known truth."""
+"""``qa synth phantom``: synthetic phantom series with known truth; ``qa synth exam``: a calcium-score exam with known motion."""
 
 from __future__ import annotations
 
@@ -125,3 +125,113 @@ def add_parser(sub) -> None:
     sp.add_argument("--datetime", default="2026-01-05T07:30:00", help="acquisition start (ISO 8601)")
     sp.add_argument("--json", action="store_true", help="print the truth as JSON (qa.synth/1) on stdout")
     sp.set_defaults(func=cmd_synth_phantom)
+    add_exam_parser(synth_sub)
+
+
+def stack_shift(text: str) -> tuple[int, float, float, float]:
+    """``K:LR,AP,CC`` (mm) -> (K, LR, AP, CC)."""
+    stack, sep, rest = text.partition(":")
+    parts = rest.split(",")
+    if not sep or len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K:LR,AP,CC (for example 2:1.5,-2,0)")
+    try:
+        k = int(stack)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the stack {stack!r} is not a whole number") from None
+    return (k, *(finite(v) for v in parts))
+
+
+def exam_options(args: argparse.Namespace):
+    from qa.workflows.synth import ExamSynthOptions
+
+    return ExamSynthOptions(
+        seed=args.seed, matrix=args.matrix, pixel_mm=args.pixel_mm, thickness_mm=args.thickness_mm, increment_mm=args.increment_mm,
+        stacks=args.stacks, stack_mm=args.stack_mm, overlap_mm=args.overlap_mm, shifts_mm=tuple(args.shift),
+        noise_hu=args.noise_hu, blur_fwhm_mm=args.blur_fwhm_mm, table_z_mm=args.table_z_mm, heart_rate_bpm=args.heart_rate_bpm,
+        heart_rate_change_bpm=args.heart_rate_change_bpm, beats_per_stack=args.beats_per_stack, phase_pct=args.phase_pct,
+        ecg=args.ecg, resp=args.resp, kvp=args.kvp, ctdivol_mgy=args.ctdivol_mgy, vendor=args.vendor,
+        station_name=args.station_name, device_serial_number=args.serial, acquisition_datetime=args.datetime,
+    )
+
+
+def cmd_synth_exam(args: argparse.Namespace) -> int:
+    from qa.workflows.synth import synthesize_exam
+
+    result = synthesize_exam(args.out_dir, exam_options(args), progress=Progress("writing slices"))
+    out = sys.stderr if args.json else sys.stdout
+    truth = result.truth
+    print(f"wrote {len(result.files)} slices in {len(truth['stacks'])} stacks to {result.out_dir}", file=out)
+    for stack in truth["stacks"]:
+        shift = stack["shift_mm"]
+        print(f"  stack {stack['index']}  acquisition {stack['acquisition_number']}  {stack['acquisition_time'][11:23]}  "
+              f"{stack['n_slices']:3d} slices  shift LR {shift['lr']:+.2f} AP {shift['ap']:+.2f} CC {shift['cc']:+.2f} mm", file=out)
+    if result.ecg_path:
+        hold = truth["breath_hold"]
+        print(f"ecg    {result.ecg_path} (breath {hold['mode']}"
+              + (f", released at {hold['release_s']:.1f} s" if hold["release_s"] is not None else "") + ")", file=out)
+    print(f"truth  {result.truth_path}", file=out)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        json_out(result, "qa.synth/1")
+    return EXIT_OK
+
+
+def add_exam_parser(synth_sub) -> None:
+    ep = synth_sub.add_parser(
+        "exam", formatter_class=HelpFormatter,
+        help="a patient-like calcium-score exam with known breath-hold motion",
+        description=textwrap.dedent(
+            """\
+            Write a synthetic calcium-score exam: a patient-like thorax (skin, chest wall, lungs above the
+            diaphragm domes, heart with coronary calcifications, aorta, vertebrae, ribs) acquired as
+            prospective ECG-triggered step-and-shoot stacks, each with its own AcquisitionNumber and
+            AcquisitionTime (--beats-per-stack beats apart), TablePosition and SliceLocation; and truth.json
+            (qa.synth-exam/1) with every stack, shift and calcification and the breath-hold time line.
+
+            Stack 0 is the first acquired and the most cranial (the scan runs head to feet).  --shift
+            K:LR,AP,CC displaces the anatomy of stack K rigidly relative to stack 0, in mm: LR +x toward
+            the patient's left, AP +y posterior, CC +z toward the head.  Partial volume in-plane and along
+            z renders sub-pixel and sub-slice shifts faithfully.  --ecg adds ecg.csv (time_s, ecg_uv, resp)
+            on the exam's clock; --resp says what the breath does: held for the scan, free (never held), or
+            released-at-S (S seconds after the first exposure starts).
+            """
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              qa synth exam /tmp/e1                                         4 stacks, no motion
+              qa synth exam /tmp/e2 --shift 2:2,-1.5,0 --shift 3:2,-1.5,-1  stacks 2 and 3 displaced
+              qa synth exam /tmp/e3 --ecg --resp released-at-3.5 --shift 2:0,3,4 --shift 3:0,3,4
+              qa synth exam /tmp/e4 --thickness-mm 1.5 --increment-mm 1.5 --matrix 256 --pixel-mm 1.4 --noise-hu 30
+            """
+        ),
+    )
+    ep.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created; must not hold an exam)")
+    ep.add_argument("--seed", type=int, default=0, help="noise seed")
+    ep.add_argument("--matrix", type=count, default=512)
+    ep.add_argument("--pixel-mm", type=positive, default=0.5, help="pixel spacing (default 0.5: a 256 mm cardiac field; 0.7 shows the whole thorax)")
+    ep.add_argument("--thickness-mm", type=positive, default=3.0)
+    ep.add_argument("--increment-mm", type=positive, default=None, help="default: equal to the thickness")
+    ep.add_argument("--stacks", type=count, default=4, help="number of stacks (default 4)")
+    ep.add_argument("--stack-mm", type=positive, default=40.0, help="detector coverage of one stack (default 40)")
+    ep.add_argument("--overlap-mm", type=non_negative, default=4.0, help="overlap of adjacent stacks (default 4)")
+    ep.add_argument("--shift", type=stack_shift, action="append", default=[], metavar="K:LR,AP,CC",
+                    help="rigid shift of stack K's anatomy relative to stack 0, mm (repeat per stack)")
+    ep.add_argument("--noise-hu", type=non_negative, default=20.0, help="image noise SD (default 20)")
+    ep.add_argument("--blur-fwhm-mm", type=positive, default=1.0)
+    ep.add_argument("--table-z-mm", type=finite, default=0.0, help="patient z of the first stack's cranial edge")
+    ep.add_argument("--heart-rate-bpm", type=positive, default=60.0)
+    ep.add_argument("--heart-rate-change-bpm", type=finite, default=0.0, help="heart-rate change across the breath-hold")
+    ep.add_argument("--beats-per-stack", type=count, default=2, help="beats from one stack to the next (default 2)")
+    ep.add_argument("--phase-pct", type=non_negative, default=70.0)
+    ep.add_argument("--ecg", action="store_true", help="also write ecg.csv with a resp (bellows) column")
+    ep.add_argument("--resp", default="held", metavar="held|free|released-at-S", help="the breath during the scan (default held)")
+    ep.add_argument("--kvp", type=positive, default=120.0)
+    ep.add_argument("--ctdivol-mgy", type=non_negative, default=2.5)
+    ep.add_argument("--vendor", choices=["generic", "siemens", "ge", "philips", "canon"], default="generic")
+    ep.add_argument("--station-name", default="QA-SYNTH-1")
+    ep.add_argument("--serial", default="SYN0001", help="DeviceSerialNumber")
+    ep.add_argument("--datetime", default="2026-01-05T09:15:00", help="start of the study and of the ECG trace (ISO 8601)")
+    ep.add_argument("--json", action="store_true", help="print what was written, with the truth, as JSON (qa.synth/1) on stdout")
+    ep.set_defaults(func=cmd_synth_exam)

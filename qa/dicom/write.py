@@ -63,6 +63,9 @@ class CtHeader:
     total_collimation_mm: float = 38.4
     single_collimation_mm: float = 0.6
     uid_key: str = ""  # seed of the deterministic UIDs
+    study_description: str = "Calcium phantom QA"
+    patient_name: str = "QA^PHANTOM"
+    patient_id: str | None = None  # None: PHANTOM-<station name>
 
     @property
     def style(self) -> str:
@@ -135,9 +138,9 @@ def _base_dataset(header: CtHeader, uids: Uids, sop_uid: str, start: dt.datetime
     ds.StationName = header.station_name
     ds.DeviceSerialNumber = header.device_serial_number
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "Calcium phantom QA"
-    ds.PatientName = "QA^PHANTOM"
-    ds.PatientID = f"PHANTOM-{header.station_name}"
+    ds.StudyDescription = header.study_description
+    ds.PatientName = header.patient_name
+    ds.PatientID = header.patient_id if header.patient_id is not None else f"PHANTOM-{header.station_name}"
     ds.PatientBirthDate = ""
     ds.PatientSex = "O"
     ds.StudyInstanceUID = uids.study
@@ -160,8 +163,14 @@ def ct_image(
     acquisition_time: dt.datetime,
     stack: int = 0,
     orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    content_time: dt.datetime | None = None,
+    table_position_mm: float | None = None,
 ):
-    """One CT Image Storage dataset carrying the acquisition headers compliance checks read."""
+    """One CT Image Storage dataset carrying the acquisition headers compliance checks read.
+
+    ``stack`` (0 = first acquired) gives AcquisitionNumber ``stack + 1``; ``content_time`` (default:
+    the acquisition time) is when the image was made; ``table_position_mm`` the couch position of
+    its acquisition (Table Position, 0018,9327), left out when None."""
     rep, bits_stored, intercept, slope = PIXEL_STYLES[header.style]
     ds = _base_dataset(header, uids, uids.instance(index), study_start)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -175,7 +184,9 @@ def ct_image(
     ds.AcquisitionDate = adate
     ds.AcquisitionTime = atime
     ds.AcquisitionDateTime = adate + atime
-    ds.ContentTime = atime
+    ds.ContentTime = dicom_date_time(content_time)[1] if content_time is not None else atime
+    if table_position_mm is not None:
+        ds.TablePosition = float(table_position_mm)
     # Acquisition
     ds.ScanOptions = "AXIAL MODE"
     ds.KVP = f"{header.kvp:g}"

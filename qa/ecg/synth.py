@@ -67,17 +67,20 @@ def trigger_channel(time_s: np.ndarray, r_peak_s, *, delay_ms: float = 20.0, wid
 
 
 def write_ecg_csv(path: str | os.PathLike, time_s, ecg_mv, *, start_time=None, fs_hz: float | None = None, lead: str = "II",
-                  trigger=None) -> None:
-    """Write a trace in our CSV format: a new file (never over another), complete or not at all."""
+                  trigger=None, resp=None) -> None:
+    """Write a trace in our CSV format: a new file (never over another), complete or not at all.
+    ``trigger``: the monitor's trigger output (0/1) per sample; ``resp``: a respiratory channel
+    (bellows, arbitrary units) per sample."""
     from qa.ecg.trace import CsvTraceWriter
 
-    with CsvTraceWriter(path, start_time=start_time, fs_hz=fs_hz, lead=lead, trigger=trigger is not None, whole=True) as writer:
-        if trigger is None:
-            for a, v in zip(np.asarray(time_s).tolist(), (np.asarray(ecg_mv) * 1000.0).tolist()):
-                writer.write(a, v)
-        else:
-            for a, v, g in zip(np.asarray(time_s).tolist(), (np.asarray(ecg_mv) * 1000.0).tolist(), np.asarray(trigger).tolist()):
-                writer.write(a, v, int(g))
+    t = np.asarray(time_s).tolist()
+    uv = (np.asarray(ecg_mv) * 1000.0).tolist()
+    gates = np.asarray(trigger).astype(int).tolist() if trigger is not None else [None] * len(t)
+    breaths = np.asarray(resp, dtype=float).tolist() if resp is not None else [None] * len(t)
+    with CsvTraceWriter(path, start_time=start_time, fs_hz=fs_hz, lead=lead, trigger=trigger is not None, resp=resp is not None,
+                        whole=True) as writer:
+        for a, v, g, b in zip(t, uv, gates, breaths):
+            writer.write(a, v, g, b)
 
 
 def write_long_ecg_csv(path: str | os.PathLike, *, hours: float, fs_hz: int = 1000, heart_rate_bpm: float = 60.0) -> int:

@@ -53,7 +53,7 @@ def read_csv(path: str | os.PathLike, *, fs_hz: float | None = None, lead: str |
 
 
 class CsvTraceWriter:
-    """Writes a trace row by row (``time_s,ecg_uv[,trigger]``), flushed to disk at least every second.
+    """Writes a trace row by row (``time_s,ecg_uv[,trigger][,resp]``), flushed to disk at least every second.
 
     Used by the live capture: a crash loses at most the last second, so the recording grows in
     place, in a file created new (``O_EXCL | O_NOFOLLOW``: never over an existing file, never
@@ -63,7 +63,7 @@ class CsvTraceWriter:
     """
 
     def __init__(self, path: str | os.PathLike, *, start_time: dt.datetime | None, fs_hz: float | None, lead: str = "ECG",
-                 trigger: bool = False, flush_every_s: float = 1.0, whole: bool = False):
+                 trigger: bool = False, flush_every_s: float = 1.0, whole: bool = False, resp: bool = False):
         import contextlib
         import io
         import time
@@ -76,6 +76,7 @@ class CsvTraceWriter:
         self._fp = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         self._closed = False
         self._trigger = trigger
+        self._resp = resp
         self._clock = time.monotonic
         self._last_flush = self._clock()
         self._flush_every_s = flush_every_s
@@ -84,14 +85,16 @@ class CsvTraceWriter:
         if fs_hz is not None:
             self._fp.write(f"# fs_hz={fs_hz:g}\n")
         self._fp.write(f"# lead={lead}\n")
-        self._fp.write("time_s,ecg_uv,trigger\n" if trigger else "time_s,ecg_uv\n")
+        self._fp.write("time_s,ecg_uv" + (",trigger" if trigger else "") + (",resp" if resp else "") + "\n")
         self.n_rows = 0
 
-    def write(self, time_s: float, ecg_uv: float, trigger: int | None = None) -> None:
+    def write(self, time_s: float, ecg_uv: float, trigger: int | None = None, resp: float | None = None) -> None:
+        row = f"{time_s:.6f},{ecg_uv:.1f}"
         if self._trigger:
-            self._fp.write(f"{time_s:.6f},{ecg_uv:.1f},{int(bool(trigger))}\n")
-        else:
-            self._fp.write(f"{time_s:.6f},{ecg_uv:.1f}\n")
+            row += f",{int(bool(trigger))}"
+        if self._resp:
+            row += f",{resp:.4f}"
+        self._fp.write(row + "\n")
         self.n_rows += 1
         if self._clock() - self._last_flush >= self._flush_every_s:
             self.flush()

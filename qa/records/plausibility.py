@@ -132,6 +132,10 @@ RANGES: dict[str, Plausible] = {
     # 512 x 512, ten times a whole-heart calcium score; analyses make a few copies of it).
     "volume_voxels": Plausible("decoded volume", "voxels", (1.0, float(2**29)), (1.0, float(2**27)),
                                "our proposal (2 GiB of float32)"),
+    # Images of one series: a 2 m scan at a 0.1 mm increment holds 20000 (our bound); whole-body
+    # thin-slice series hold a few thousand (our proposal).
+    "series_images": Plausible("images in a series", "images", (1.0, 20000.0), (1.0, 4000.0),
+                               "our proposal (a 2 m scan at 0.1 mm increments)"),
     # Lengths of a scan (scanning length, collimation, reconstruction field): never negative;
     # a clinical CT table travels at most about 2 m (our proposal).
     "length_mm": Plausible("length", "mm", (0.0, 5000.0), (0.0, 2000.0), "our proposal (CT table travel about 2 m)"),

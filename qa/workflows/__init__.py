@@ -14,6 +14,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``score_series``                            calcium scores of a series (``qa score``)
 ``record_ecg``                              live ECG capture (``qa ecg record``)
 ``synthesize_phantom``                      synthetic phantom series (``qa synth phantom``)
+``synthesize_exam``                         synthetic exam with known motion (``qa synth exam``)
 ``run_demo``                                everything on synthetic data (``qa demo``)
 ==========================================  =======================================
 """
@@ -36,6 +37,7 @@ _EXPORTS = {
     "score_series": "qa.workflows.score",
     "record_ecg": "qa.workflows.ecg",
     "synthesize_phantom": "qa.workflows.synth",
+    "synthesize_exam": "qa.workflows.synth",
     "run_demo": "qa.workflows.demo",
 }
 

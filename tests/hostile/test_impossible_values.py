@@ -442,7 +442,7 @@ def test_impossible_scoring_options_are_usage_errors_before_anything_is_read(cap
 @pytest.mark.parametrize(("option", "value"), [
     ("--matrix", "0"), ("--noise-hu", "-1"), ("--pixel-mm", "1e6"), ("--heart-rate-bpm", "1e6"),
     ("--thickness-mm", "0"), ("--increment-mm", "0.00001"), ("--ctdivol-mgy", "-1"), ("--blur-fwhm-mm", "1e9"),
-    ("--shift-mm", "1e300"),
+    ("--shift-mm", "1e300"), ("--datetime", "9999-12-31T23:59:59"),  # its stacks would be acquired after the year 9999
 ])
 def test_impossible_synthesis_options_are_usage_errors(capsys, tmp_path, option, value):
     values = [value, "0"] if option == "--shift-mm" else [value]

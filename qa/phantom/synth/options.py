@@ -94,7 +94,8 @@ class SynthOptions(Record):
         if self.fov_mm is not None and not self.fov_mm > 0:
             errors.append("fov_mm must be positive")
         try:
-            dt.datetime.fromisoformat(self.acquisition_datetime)
+            if dt.datetime.fromisoformat(self.acquisition_datetime).year > 9998:  # the stacks follow it: the next day must exist
+                errors.append(f"acquisition_datetime {self.acquisition_datetime!r} is too late (the last year is 9998)")
         except (TypeError, ValueError):
             errors.append(f"acquisition_datetime {self.acquisition_datetime!r} is not an ISO 8601 date and time")
         if self.vendor not in VENDORS:
@@ -126,7 +127,9 @@ class SynthOptions(Record):
             errors.append("shift_mm must be within +-1000 mm")
         if not errors:
             n_slices = int((self.z_end_mm - self.z_start_mm) / self.increment) + 1
-            if not is_possible("volume_voxels", n_slices * self.matrix * self.matrix):
+            if not is_possible("series_images", n_slices):
+                errors.append(f"{n_slices} slices are more than a series may hold ({plausible('series_images').describe_limits()})")
+            elif not is_possible("volume_voxels", n_slices * self.matrix * self.matrix):
                 errors.append(f"{n_slices} slices of {self.matrix} x {self.matrix} exceed the "
                               f"{plausible('volume_voxels').describe_limits()} a series may hold")
         if errors:
