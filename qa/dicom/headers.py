@@ -12,7 +12,6 @@ came from beside it (``AcquisitionHeaders.sources``), never inside it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import statistics
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from qa.dicom import attributes as attr
 from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
+from qa.dicom.slice_table import image_time
 from qa.errors import InputError
 from qa.dicom.plausible import plausible_numbers, refuse_impossible_raw, rejected_warnings
 from qa.records.plausibility import ImpossibleValue
@@ -40,28 +40,6 @@ class _Image:
     time_text: str | None
     heart_rate_bpm: float | None
     heart_rate_source: str | None
-
-
-def _image_time(ds) -> tuple[dt.datetime | None, str | None]:
-    """When the image was acquired: AcquisitionDateTime, else AcquisitionDate + Time, else Content."""
-    text = attr.raw_text(ds, "AcquisitionDateTime")
-    if not text:
-        date = attr.raw_text(ds, "AcquisitionDate") or attr.raw_text(ds, "ContentDate") or attr.raw_text(ds, "SeriesDate")
-        time = attr.raw_text(ds, "AcquisitionTime") or attr.raw_text(ds, "ContentTime")
-        if not (date and time):
-            return None, None
-        text = date + time
-    match = re.match(r"^(\d{8})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?", text.replace(":", ""))
-    if not match:
-        return None, None
-    day, hh, mm, ss, frac = match.groups()
-    try:
-        when = dt.datetime.strptime(day + (hh or "00") + (mm or "00") + (ss or "00"), "%Y%m%d%H%M%S")
-    except ValueError:
-        return None, None
-    if frac:
-        when += dt.timedelta(seconds=float(frac))
-    return when, when.isoformat()
 
 
 # ------------------------------------------------------------------------------------ series
@@ -133,7 +111,7 @@ def read_headers(group) -> AcquisitionHeaders:
     images = []
     for n, image in enumerate(group.images):
         ds = group.datasets[image.dataset_index]
-        when, when_text = _image_time(ds)
+        when, when_text = image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
         hr, hr_source = read_field(ds, "heart_rate_bpm", vendor, rejected.setdefault("heart_rate_bpm", []))
         images.append(_Image(image.position[2] if image.position else None,
