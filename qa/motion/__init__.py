@@ -101,19 +101,23 @@ def judge_boundary(m: BoundaryMeasure, thickness_mm: float, settings: MotionSett
     if size is None:
         return MotionBoundary(status=NOT_AVAILABLE, message=m.note or "not measurable", **common)
     warn_mm, fail_mm = settings.warn_shift_fraction * thickness_mm, settings.fail_shift_fraction * thickness_mm
-    parts = [f"lr {shift.lr:+.1f} mm, ap {shift.ap:+.1f} mm"
-             + (f", cc {shift.cc:+.1f} mm" if shift.cc is not None else ", cc not measurable (no overlap)")]
+    parts = []
     if size > fail_mm:
         status = FAIL
-        parts.append(f"shift {size:.1f} mm > {fail_mm:g} mm (one slice thickness x {settings.fail_shift_fraction:g}): stair-step artefact")
+        parts.append(f"shift {size:.1f} mm > {fail_mm:g} mm ({settings.fail_shift_fraction:g} x the slice thickness): stair-step artefact")
     elif size > warn_mm:
         status = WARN
-        parts.append(f"shift {size:.1f} mm > {warn_mm:g} mm (half a slice thickness)")
+        parts.append(f"shift {size:.1f} mm > {warn_mm:g} mm ({settings.warn_shift_fraction:g} x the slice thickness)")
     else:
         status = PASS
-    if m.robust_z is not None and m.robust_z > settings.warn_robust_z:
+    z = _r(m.robust_z)
+    if z is not None and z > settings.warn_robust_z:
         status = WARN if status == PASS else status
-        parts.append(f"discontinuity z {m.robust_z:.1f} > {settings.warn_robust_z:g}")
+        parts.append(f"discontinuity z {z:.1f} > {settings.warn_robust_z:g}")
+    if not parts:
+        parts.append(f"shift {size:.1f} mm within {warn_mm:g} mm")
+    if shift.cc is None:
+        parts.append("cc not measurable (the stacks do not overlap)")
     return MotionBoundary(status=status, message="; ".join(parts), **common)
 
 
@@ -145,7 +149,8 @@ def _judged(volume: CTVolume, split: StackSplit, z: np.ndarray, thickness: float
     status = worst.status
     flagged = [b for b in boundaries if b.status in (WARN, FAIL)]
     if flagged:
-        message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message}" for b in flagged)
+        message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message.split('; cc not')[0]}"
+                            for b in flagged)
     elif status == NOT_AVAILABLE:
         message = "no boundary could be measured"
     else:
