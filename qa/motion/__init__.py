@@ -26,7 +26,7 @@ from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume
 
-__all__ = ["MotionAnalysis", "MotionBoundary", "MotionSettings", "Shift", "StackRun", "analyse_motion", "find_stacks",
+__all__ = ["MotionAnalysis", "MotionBoundary", "MotionSettings", "Shift", "StackRun", "analyse_motion", "find_stacks", "not_available",
            "judge_boundary"]
 
 PROPOSAL = ("qa developers' proposal, not a published threshold: warn when a shift exceeds half the slice thickness or "
@@ -124,6 +124,11 @@ def judge_boundary(m: BoundaryMeasure, thickness_mm: float, settings: MotionSett
 _RANK = {PASS: 0, NOT_AVAILABLE: 1, WARN: 2, FAIL: 3}
 
 
+def not_available(reason: str, settings: MotionSettings | None = None, thickness_mm: float = 0.0) -> MotionAnalysis:
+    """The result when the images could not be analysed (``reason`` says why): never a pass."""
+    return MotionAnalysis((), (), NOT_AVAILABLE, reason, "none", thickness_mm, settings or MotionSettings())
+
+
 def analyse_motion(volume: CTVolume, settings: MotionSettings | None = None) -> MotionAnalysis:
     """The stacks of ``volume``, each boundary's motion and the overall status (see module doc)."""
     settings = settings or MotionSettings()
@@ -138,12 +143,42 @@ def analyse_motion(volume: CTVolume, settings: MotionSettings | None = None) -> 
     return _judged(volume, split, z, thickness, settings)
 
 
+# The images are analysed at pixels of up to 1 mm (block means of whole pixels, at least 128 x 128):
+# phase correlation measures to about 1/20 pixel, and a 512 x 512 matrix costs 4 x a 256 x 256 one
+# (our choice; the accuracy tests in tests/test_motion.py run at 1.6 mm pixels).
+ANALYSIS_PIXEL_MM = 1.0
+MIN_ANALYSIS_MATRIX = 128
+
+
+def reduction_factor(shape: tuple[int, int], pixel_mm: tuple[float, float]) -> int:
+    """The in-plane block size the images are averaged over before the analysis (1: none)."""
+    f = 1
+    while ((f + 1) * max(pixel_mm) <= ANALYSIS_PIXEL_MM and min(shape) // (f + 1) >= MIN_ANALYSIS_MATRIX):
+        f += 1
+    return f
+
+
+def reduced(hu: np.ndarray, f: int) -> np.ndarray:
+    """``hu`` averaged over f x f pixel blocks (the last rows and columns that do not fill a block are left out)."""
+    if f == 1:
+        return hu
+    r, c = (hu.shape[1] // f) * f, (hu.shape[2] // f) * f
+    out = np.zeros((hu.shape[0], r // f, c // f), dtype=np.float32)
+    for i in range(f):
+        for j in range(f):
+            out += hu[:, i:r:f, j:c:f]
+    return out / (f * f)
+
+
 def _judged(volume: CTVolume, split: StackSplit, z: np.ndarray, thickness: float, settings: MotionSettings) -> MotionAnalysis:
-    reference = adjacent_ncc(volume.hu, split.stacks, z)
+    f = reduction_factor(volume.hu.shape[1:], volume.pixel_spacing_mm)
+    hu = reduced(volume.hu, f)
+    pixel_mm = (volume.pixel_spacing_mm[0] * f, volume.pixel_spacing_mm[1] * f)
+    reference = adjacent_ncc(hu, split.stacks, z)
     boundaries = []
     for earlier, later in zip(split.stacks, split.stacks[1:], strict=False):
-        measure = measure_boundary(volume.hu, z, earlier, later, orientation=volume.orientation,
-                                   pixel_mm=volume.pixel_spacing_mm, increment_mm=volume.slice_increment_mm, reference_ncc=reference)
+        measure = measure_boundary(hu, z, earlier, later, orientation=volume.orientation,
+                                   pixel_mm=pixel_mm, increment_mm=volume.slice_increment_mm, reference_ncc=reference)
         boundaries.append(judge_boundary(measure, thickness, settings))
     worst = max(boundaries, key=lambda b: _RANK[b.status])
     status = worst.status
