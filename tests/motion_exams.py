@@ -32,6 +32,8 @@ class ExamSpec:
     head_to_feet: bool = True  # the first stack acquired is the highest in z (the usual cranio-caudal scan)
     overlap_slices: int = 0  # slices each stack shares in z with the next (positions offset by half a slice)
     z_start_mm: float = 30.0  # the lowest slice's z within the modelled thorax
+    uniform_hu: float | None = None  # a uniform object (a water phantom) instead of the thorax
+    stack_order: tuple[int, ...] | None = None  # acquisition order of the stacks by z position (default: in z order)
     feet_first: bool = False  # FFS orientation: the image x axis points to the patient's right
 
 
@@ -75,6 +77,8 @@ def slice_z(spec: ExamSpec) -> list[list[float]]:
         stacks.append([base + k * step for k in range(per)])
     if spec.head_to_feet:
         stacks = stacks[::-1]
+    if spec.stack_order is not None:
+        stacks = [stacks[k] for k in spec.stack_order]
     return stacks
 
 
@@ -98,15 +102,17 @@ def render(spec: ExamSpec) -> tuple[list[np.ndarray], list[list[float]], float]:
         for z in z_list:
             acc = np.zeros((n, n))
             for dz in (-spec.thickness_mm / 3, 0.0, spec.thickness_mm / 3):
-                values = thorax_hu(sign_x * xx - lr, yy - ap, np.full((1, 1, 1, 1), z + dz - cc))
+                values = (np.full((n, n, 2, 2), spec.uniform_hu) if spec.uniform_hu is not None
+                          else thorax_hu(sign_x * xx - lr, yy - ap, np.full((1, 1, 1, 1), z + dz - cc)))
                 acc += values.mean(axis=(2, 3))
             slices.append(acc / 3 + rng.normal(0.0, spec.noise_hu, (n, n)))
         out.append(np.stack(slices))
     return out, zs, length
 
 
-def write_exam(spec: ExamSpec, out_dir: Path | str) -> Path:
-    """The exam as CT DICOM files in ``out_dir`` (one file per slice); returns the folder."""
+def write_exam(spec: ExamSpec, out_dir: Path | str, edit=None) -> Path:
+    """The exam as CT DICOM files in ``out_dir`` (one file per slice); returns the folder.
+    ``edit(ds, stack, index)``, when given, changes each dataset before it is written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header = CtHeader(thickness_mm=spec.thickness_mm, increment_mm=spec.thickness_mm, pixel_mm=(spec.pixel_mm, spec.pixel_mm),
@@ -123,6 +129,8 @@ def write_exam(spec: ExamSpec, out_dir: Path | str) -> Path:
         for k, z in enumerate(z_list):
             ds = ct_image(header, uids, index, encode_hu(hu[k], header.style), (x0, -half, float(z)), study_start=start,
                           acquisition_time=when, stack=s, orientation=orientation)
+            if edit is not None:
+                edit(ds, s, index)
             save_dataset(ds, out / f"IM{index:04d}.dcm")
             index += 1
     return out

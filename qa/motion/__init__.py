@@ -187,7 +187,9 @@ def _judged(volume: CTVolume, split: StackSplit, z: np.ndarray, thickness: float
         message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message.split('; cc not')[0]}"
                             for b in flagged)
     elif status == NOT_AVAILABLE:
-        message = "no boundary could be measured"
+        missing = [b for b in boundaries if b.status == NOT_AVAILABLE]
+        message = (f"{len(missing)} of {len(boundaries)} boundaries could not be measured: "
+                   + "; ".join(f"stacks {b.between[0]}-{b.between[1]}: {b.message}" for b in missing))
     else:
         largest = max((_size(b.shift_mm) or 0.0) for b in boundaries)
         message = f"{len(boundaries)} boundaries, largest shift {largest:.1f} mm (within {settings.warn_shift_fraction * thickness:g} mm)"

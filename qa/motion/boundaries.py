@@ -109,6 +109,21 @@ def robust_z(value: float, at_z_mm: float, reference: Sequence[PairNcc]) -> floa
     return (expected - value) / spread
 
 
+# Below this spread of the windowed CT numbers a slice is uniform (water, air): a shift cannot be
+# measured on it (our choice: far below the contrast of a body outline, above nothing).
+MIN_STRUCTURE_HU = 10.0
+
+
+def _structure_hu(hu_slice: np.ndarray, block: int = 8) -> float:
+    """The SD of a slice's CT numbers in the content window, over 8 x 8 pixel block means (noise
+    averaged away): about 0 for a uniform image, however noisy."""
+    img = np.clip(np.asarray(hu_slice, dtype=float), -500.0, 500.0)
+    r, c = (img.shape[0] // block) * block, (img.shape[1] // block) * block
+    if r == 0 or c == 0:
+        return float(np.std(img))
+    return float(np.std(img[:r, :c].reshape(r // block, block, c // block, block).mean(axis=(1, 3))))
+
+
 def _shift_px(hu: np.ndarray, a: int, b: int) -> tuple[float, float]:
     rows, cols, _ = phase_shift_px(content(hu[a]), content(hu[b]))
     return rows, cols
@@ -132,6 +147,9 @@ def measure_boundary(hu: np.ndarray, z_mm: np.ndarray, earlier: StackRun, later:
     if gap > 1.5 * increment_mm + 0.01:
         return BoundaryMeasure(between, (a_edge, b_edge), middle, Shift(None, None, None), None, None, 0.0,
                                f"the stacks are not neighbours in z ({gap:.1f} mm apart): nothing to compare")
+    if min(_structure_hu(hu[a_edge]), _structure_hu(hu[b_edge])) < MIN_STRUCTURE_HU:
+        return BoundaryMeasure(between, (a_edge, b_edge), middle, Shift(None, None, None), None, None, 0.0,
+                               "the edge slices hold no structure to register (uniform images)")
     raw = np.array(_shift_px(hu, a_edge, b_edge))
     baselines = []
     a_inner = za[-2] if below and len(za) > 1 else (za[1] if not below and len(za) > 1 else None)

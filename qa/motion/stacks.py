@@ -54,6 +54,17 @@ def _runs(labels: Sequence) -> list[tuple[int, int]]:
     return runs
 
 
+MIN_STACK_SLICES = 2  # a stack has at least this many slices (each detector row gives one or more; our rule)
+
+
+def _sizes_plausible(labels: Sequence) -> bool:
+    """Every stack holds at least MIN_STACK_SLICES slices."""
+    counts: dict = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return min(counts.values()) >= MIN_STACK_SLICES
+
+
 def _time_labels(times: Sequence[dt.datetime]) -> list[int]:
     """Consecutive slices within SAME_TIME_S of each other get one label."""
     order = sorted(range(len(times)), key=lambda k: times[k])
@@ -72,14 +83,26 @@ def find_stacks(acquisition_numbers: Sequence[int | None], acquisition_times: Se
     n = len(z_mm)
     numbers_known = n > 0 and all(v is not None for v in acquisition_numbers)
     times_known = n > 0 and all(t is not None for t in acquisition_times)
-    if numbers_known and len(set(acquisition_numbers)) > 1:
-        labels, basis = list(acquisition_numbers), "AcquisitionNumber"
-    elif times_known and len(_runs(_time_labels(acquisition_times))) > 1:
-        labels, basis = _time_labels(acquisition_times), "acquisition time"
+    candidates = []
+    if numbers_known:
+        candidates.append((list(acquisition_numbers), "AcquisitionNumber"))
+    if times_known:
+        candidates.append((_time_labels(acquisition_times), "acquisition time"))
+    # A stack of a step-and-shoot scan holds several slices: labels that give every slice (or most)
+    # a stack of its own are a per-image numbering or a spiral's times, not stacks.
+    usable = [(labels, basis) for labels, basis in candidates if 1 < len(set(labels)) and _sizes_plausible(labels)]
+    if usable:
+        labels, basis = usable[0]
     else:
-        why = ("every slice has one AcquisitionNumber and one acquisition time: a single rotation (volume scan) "
-               "or a spiral, with no stack boundaries" if (numbers_known or times_known)
-               else "the slices carry neither AcquisitionNumber nor acquisition times: the stacks cannot be told apart")
+        one = [basis for labels, basis in candidates if len(set(labels)) == 1]
+        per_slice = [basis for labels, basis in candidates if len(set(labels)) > 1]
+        if one:
+            why = (f"every slice has one {one[0]}: a single rotation (volume scan) or a spiral, with no stack boundaries")
+        elif per_slice:
+            why = (f"the {' and the '.join(per_slice)} change from slice to slice (stacks of one slice): a per-image numbering "
+                   "or a spiral, not the stacks of a step-and-shoot scan")
+        else:
+            why = ("the slices do not all carry an AcquisitionNumber or an acquisition time: the stacks cannot be told apart")
         return StackSplit((_stack(0, list(range(n)), z_mm, acquisition_numbers, acquisition_times, None),), "none", why)
     groups: dict = {}
     for k, label in enumerate(labels):
