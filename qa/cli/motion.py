@@ -6,15 +6,16 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, add_verbose, fmt, json_out, one_line, print_files, progress_stages, table
+from qa.cli.common import (EXIT_FAIL, EXIT_OK, HelpFormatter, add_verbose, fmt, json_out, one_line, positive, print_files,
+                           progress_stages, table)
 
 
 def cmd_motion(args: argparse.Namespace) -> int:
     from qa.workflows.motion import analyse_series_motion
 
     out = sys.stderr if args.json else sys.stdout
-    run = analyse_series_motion(args.series, protocol=args.protocol, series_uid=args.series_uid, plot=args.plot,
-                                progress=progress_stages(out.isatty()))
+    run = analyse_series_motion(args.series, protocol=args.protocol, series_uid=args.series_uid, plot=args.plot, ecg=args.ecg,
+                                lead=args.lead, fs_hz=args.fs, progress=progress_stages(out.isatty()))
     print_motion(out, run)
     print_files(out, run.files, args.verbose)
     if run.plot:
@@ -40,6 +41,9 @@ def print_motion(out, run) -> None:
                 for b in a.boundaries]
         print(table(["stacks", "z mm", "lr mm", "ap mm", "cc mm", "NCC", "robust z", "status", "message"], rows,
                     align="lrrrrrrll"), file=out)
+    r = a.respiration
+    if r is not None:
+        print(f"\nTrace    {r.source}: {r.status.upper()}: {r.message}", file=out)
     for note in run.notes:
         print(f"note:    {note}", file=out)
     for warning in run.warnings:
@@ -64,7 +68,10 @@ def add_parser(sub) -> None:
             Each boundary is judged by the protocol's [motion] table: the qa developers' proposal,
             as no published threshold exists (warn above half a slice thickness or robust z 3, fail
             above one slice thickness).  One stack (a volume scan or spiral) is not applicable.
-            Exit 1 when a boundary fails.
+            With --ecg, the trace recorded with the scan adds the breathing amplitude during the
+            stacks against the 20 s before them (its resp column; without one, ECG-derived
+            respiration, a weaker estimate), when the breath was released, and the heart-rate
+            change; breathing during the scan is a warning.  Exit 1 when a boundary fails.
             """
         ),
         epilog=textwrap.dedent(
@@ -73,12 +80,18 @@ def add_parser(sub) -> None:
               qa motion /data/exams/1234/cacs
               qa motion exam.zip --series-uid 1.2.3.4 --plot motion.png
               qa motion /data/exams/1234 --protocol cac-siemens --json > motion.json
+              qa motion /data/exams/1234/cacs --ecg scan-ecg.csv     with the breathing trace
             """
         ),
     )
     p.add_argument("series", nargs="+", metavar="SERIES", help="the CT series: a folder, a zip file or files")
     p.add_argument("--series-uid", help="the series to analyse when the input holds several")
     p.add_argument("--protocol", help="exam protocol id or .toml path (its [motion] limits; default cac-standard)")
+    p.add_argument("--ecg", metavar="TRACE",
+                   help="the trace recorded with the scan (.csv, WFDB .hea, DICOM ECG): breathing before and during the scan "
+                        "from its resp column, else ECG-derived (weaker), and the heart-rate change")
+    p.add_argument("--lead", help="ECG lead to use (default: II for DICOM ECGs, the first signal of a WFDB record)")
+    p.add_argument("--fs", type=positive, metavar="HZ", help="sampling rate of a CSV trace without a time_s column")
     p.add_argument("--plot", metavar="FILE.png",
                    help="write sagittal and coronal reformats with the stack boundaries and their shifts (written whole; "
                         "if it cannot be written: exit 2, nothing written)")

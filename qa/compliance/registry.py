@@ -158,6 +158,10 @@ def judge_motion(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: 
     src = dict(src, motion_limits=limits.source, stacks=len(m.stacks), stack_basis=m.stack_basis,
                boundaries=[{"between": list(b.between), "lr_mm": b.shift_mm.lr, "ap_mm": b.shift_mm.ap, "cc_mm": b.shift_mm.cc,
                             "robust_z": b.robust_z, "status": b.status} for b in m.boundaries])
+    r = m.respiration
+    if r is not None:
+        src["respiration"] = {"source": r.source, "status": r.status, "breath_held": r.breath_held, "ratio": r.ratio,
+                              "released_after_s": r.released_after_s, "heart_rate_change_bpm": r.heart_rate_change_bpm}
     if m.status == NOT_APPLICABLE:
         return Check(check.id, NOT_APPLICABLE, None, expected, m.message, src)
     if m.status == NOT_AVAILABLE:

@@ -16,18 +16,19 @@ to 5.6 mm after 24 s (Khot et al., BJR 2020).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.motion.boundaries import BoundaryMeasure, Shift, adjacent_ncc, measure_boundary
+from qa.motion.respiration import Respiration, analyse_respiration, respiration_unavailable
 from qa.motion.stacks import StackRun, StackSplit, find_stacks
 from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume
 
-__all__ = ["MotionAnalysis", "MotionBoundary", "MotionSettings", "Shift", "StackRun", "analyse_motion", "find_stacks", "not_available",
-           "judge_boundary"]
+__all__ = ["MotionAnalysis", "MotionBoundary", "MotionSettings", "Respiration", "Shift", "StackRun", "analyse_motion",
+           "analyse_respiration", "find_stacks", "judge_boundary", "not_available", "respiration_unavailable", "with_respiration"]
 
 PROPOSAL = ("qa developers' proposal, not a published threshold: warn when a shift exceeds half the slice thickness or "
             "the discontinuity's robust z exceeds 3, fail above one slice thickness")
@@ -69,7 +70,7 @@ class MotionAnalysis(Record):
     stack_basis: str  # what told the stacks apart: AcquisitionNumber, acquisition time, or none
     slice_thickness_mm: float
     settings: MotionSettings
-    respiration: dict | None = None  # the breathing trace's analysis (not measured yet: None)
+    respiration: Respiration | None = None  # the breathing trace's analysis (None: no trace given)
 
     @property
     def largest_shift_mm(self) -> float | None:
@@ -122,6 +123,16 @@ def judge_boundary(m: BoundaryMeasure, thickness_mm: float, settings: MotionSett
 
 
 _RANK = {PASS: 0, NOT_AVAILABLE: 1, WARN: 2, FAIL: 3}
+
+
+def with_respiration(analysis: MotionAnalysis, respiration: Respiration) -> MotionAnalysis:
+    """``analysis`` with the trace's verdict added: breathing during the scan makes a passing (or
+    single-stack) result a warning, with the trace's message."""
+    status, message = analysis.status, analysis.message
+    if respiration.status == WARN and status in (PASS, NOT_APPLICABLE, NOT_AVAILABLE):
+        status = WARN
+    message = f"{message}; from the trace ({respiration.source}): {respiration.message}"
+    return replace(analysis, respiration=respiration, status=status, message=message)
 
 
 def not_available(reason: str, settings: MotionSettings | None = None, thickness_mm: float = 0.0) -> MotionAnalysis:

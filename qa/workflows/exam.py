@@ -61,6 +61,10 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
 
         gating = gating_for_exam(ecg, loaded, chosen, lead=lead, fs_hz=fs_hz)
     motion = exam_motion(exam, loaded.headers.series_instance_uid, chosen)
+    if ecg is not None and motion.stacks:
+        from qa.workflows.motion import with_trace
+
+        motion = with_trace(motion, ecg, lead=lead, fs_hz=fs_hz)
     checklist = check_exam(loaded, chosen, tables, gating=gating, motion=motion)
     written = None
     if plot is not None:
