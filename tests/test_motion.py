@@ -73,7 +73,7 @@ def test_stacks_come_from_acquisition_times_when_numbers_are_missing():
 def test_table_position_alone_never_splits_stacks():
     split = find_stacks([None] * 6, [None] * 6, [1.0 * k for k in range(6)])
     assert len(split.stacks) == 1 and split.basis == "none"
-    assert "neither AcquisitionNumber nor acquisition times" in split.reason
+    assert "cannot be told apart" in split.reason
 
 
 def test_a_single_rotation_is_not_applicable_with_the_reason_never_a_pass(tmp_path):

@@ -13,7 +13,7 @@ _COLOURS = {"pass": "#2e7d32", "warn": "#ef6c00", "fail": "#c62828", "not_availa
 def _shift_text(boundary) -> str:
     s = boundary.shift_mm
     fmt = lambda v: "-" if v is None else f"{v:+.1f}"  # noqa: E731
-    z = "" if boundary.robust_z is None else f"  z {boundary.robust_z:.1f}"
+    z = "" if boundary.robust_z is None else f"  robust z {boundary.robust_z:.1f}"
     return f"{boundary.between[0]}|{boundary.between[1]} {boundary.status.upper()}: lr {fmt(s.lr)} ap {fmt(s.ap)} cc {fmt(s.cc)} mm{z}"
 
 
