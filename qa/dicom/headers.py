@@ -12,6 +12,7 @@ came from beside it (``AcquisitionHeaders.sources``), never inside it.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 import statistics
 from dataclasses import dataclass
 
@@ -288,11 +289,15 @@ def _stacks(images: list[_Image]) -> tuple[Stack, ...]:
     if not images:
         return ()
     timed = sorted(images, key=lambda i: (i.time or dt.datetime.min, i.z_mm if i.z_mm is not None else 0.0))
+    # An AcquisitionNumber that some scanners write per image (every image its own number) does not
+    # tell stacks apart: then the times alone do (the rule of qa.motion.stacks).
+    per_number = Counter(i.acquisition_number for i in images)
+    numbers_tell = len(per_number) == 1 or min(per_number.values()) >= 2
     groups: list[list[_Image]] = []
     for image in timed:
         if groups:
             last = groups[-1][-1]
-            same_number = image.acquisition_number == last.acquisition_number
+            same_number = image.acquisition_number == last.acquisition_number or not numbers_tell
             close = image.time is None or last.time is None or (image.time - last.time).total_seconds() <= STACK_TIME_GAP_S
             if same_number and close:
                 groups[-1].append(image)

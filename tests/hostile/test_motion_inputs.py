@@ -77,3 +77,17 @@ def test_stacks_acquired_out_of_z_order_are_compared_only_where_they_are_neighbo
     assert second["status"] == "pass"
     assert doc["status"] == "not_available"  # a boundary left unmeasured is never passed over
     assert "1 of 2 boundaries could not be measured" in doc["message"]
+
+
+def test_the_header_readers_stacks_ignore_a_per_image_acquisition_number_too(tmp_path):
+    """The same class of fault in qa gating --series / qa check --ecg: the exposure windows come
+    from the headers' stacks, which a per-image numbering would turn into one window per image."""
+    from qa.dicom.headers import headers_of
+
+    def per_image(ds, stack, index):
+        ds.AcquisitionNumber = index + 1
+
+    plain = headers_of(write_exam(ExamSpec(**SMALL), tmp_path / "plain"))
+    numbered = headers_of(write_exam(ExamSpec(**SMALL), tmp_path / "numbered", per_image))
+    assert len(plain.stacks) == len(numbered.stacks) == SMALL["n_stacks"]
+    assert [s.n_images for s in numbered.stacks] == [SMALL["slices_per_stack"]] * SMALL["n_stacks"]
