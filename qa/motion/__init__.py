@@ -16,6 +16,7 @@ to 5.6 mm after 24 s (Khot et al., BJR 2020).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -169,23 +170,48 @@ def reduction_factor(shape: tuple[int, int], pixel_mm: tuple[float, float]) -> i
     return f
 
 
-def reduced(hu: np.ndarray, f: int) -> np.ndarray:
-    """``hu`` averaged over f x f pixel blocks (the last rows and columns that do not fill a block are left out)."""
-    if f == 1:
-        return hu
+def reduced(hu: np.ndarray, f: int, slices: Sequence[int]) -> np.ndarray:
+    """``hu`` averaged over f x f pixel blocks (the last rows and columns that do not fill a block are
+    left out), for ``slices`` only: the others stay 0 (they are never looked at)."""
     r, c = (hu.shape[1] // f) * f, (hu.shape[2] // f) * f
     out = np.zeros((hu.shape[0], r // f, c // f), dtype=np.float32)
+    index = np.asarray(sorted(slices), dtype=np.int64)
+    if index.size == 0:
+        return out
     for i in range(f):
         for j in range(f):
-            out += hu[:, i:r:f, j:c:f]
-    return out / (f * f)
+            out[index] += hu[index, i:r:f, j:c:f]
+    out[index] /= f * f
+    return out
+
+
+NEAR_SLICES = 4.5  # slices within this many increments of another stack take part (the edges, their neighbours, overlaps)
+
+
+def near_other_stacks(stacks: Sequence[StackRun], z: np.ndarray, reach_mm: float) -> list[int]:
+    """The slices lying within ``reach_mm`` of a slice of another stack: all the boundary measures
+    look at (edge slices, their neighbours inside the stacks, overlaps), so the rest is never read."""
+    label = np.empty(z.size, dtype=np.int64)
+    for stack in stacks:
+        label[list(stack.slices)] = stack.index
+    keep = []
+    for stack in stacks:
+        others = np.sort(z[label != stack.index])
+        if others.size == 0:
+            continue
+        mine = z[list(stack.slices)]
+        i = np.clip(np.searchsorted(others, mine), 1, others.size - 1) if others.size > 1 else np.zeros(mine.size, dtype=np.int64)
+        gap = np.minimum(np.abs(others[i] - mine), np.abs(others[np.maximum(i - 1, 0)] - mine))
+        keep += [k for k, d in zip(stack.slices, gap, strict=True) if d <= reach_mm]
+    return sorted(keep)
 
 
 def _judged(volume: CTVolume, split: StackSplit, z: np.ndarray, thickness: float, settings: MotionSettings) -> MotionAnalysis:
     f = reduction_factor(volume.hu.shape[1:], volume.pixel_spacing_mm)
-    hu = reduced(volume.hu, f)
+    near = near_other_stacks(split.stacks, z, NEAR_SLICES * volume.slice_increment_mm)
+    hu = reduced(volume.hu, f, near)
     pixel_mm = (volume.pixel_spacing_mm[0] * f, volume.pixel_spacing_mm[1] * f)
-    reference = adjacent_ncc(hu, split.stacks, z)
+    reference = adjacent_ncc(hu, split.stacks, z, only=frozenset(near))
     boundaries = []
     for earlier, later in zip(split.stacks, split.stacks[1:], strict=False):
         measure = measure_boundary(hu, z, earlier, later, orientation=volume.orientation,

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from qa.motion.register import content, ncc, phase_shift_px
 from qa.motion.stacks import StackRun
@@ -81,13 +80,18 @@ class PairNcc:
     ncc: float
 
 
-def adjacent_ncc(hu: np.ndarray, stacks: Sequence[StackRun], z_mm: np.ndarray) -> list[PairNcc]:
-    """NCC of every pair of z-neighbours inside one stack (the reference of the discontinuity score)."""
+def adjacent_ncc(hu: np.ndarray, stacks: Sequence[StackRun], z_mm: np.ndarray, *,
+                 only: frozenset[int] | None = None) -> list[PairNcc]:
+    """NCC of every pair of z-neighbours inside one stack (the reference of the discontinuity score);
+    ``only``: the pairs of these slices alone (those near the boundaries)."""
     out = []
     for stack in stacks:
         members = sorted(stack.slices, key=lambda k: z_mm[k])
-        previous = None
+        previous = None  # the content of the z-neighbour just before, when it takes part
         for n, k in enumerate(members):
+            if only is not None and k not in only:
+                previous = None
+                continue
             current = content(hu[k])
             if previous is not None:
                 out.append(PairNcc(float(z_mm[members[n - 1]] + z_mm[k]) / 2, ncc(previous, current)))
@@ -187,6 +191,8 @@ def _overlapping(hu, z_mm, za, zb, between, overlap, orientation, pixel_mm, incr
 def _small(hu_slice: np.ndarray, shift_px: np.ndarray | None = None) -> np.ndarray:
     img = content(hu_slice)
     if shift_px is not None:
+        from scipy import ndimage  # only where stacks overlap: the import is not paid on every check
+
         img = ndimage.shift(img, -shift_px, order=1, mode="nearest")
     f = CC_DOWNSAMPLE
     r, c = (img.shape[0] // f) * f, (img.shape[1] // f) * f
