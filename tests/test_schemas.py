@@ -186,6 +186,12 @@ DESIGN_FIELDS = {
         "reports[].events[]": ["irradiation_event_uid", "acquisition_type", "protocol", "target_region", "kvp", "ctdivol_mgy", "dlp_mgycm",
                                "phantom", "k_msv_per_mgycm"],
     },
+    "qa.motion/1": {
+        "": ["stacks", "boundaries", "respiration", "status"],
+        "stacks[]": ["index", "first_slice", "n_slices", "z_range_mm", "acquisition_time"],
+        "boundaries[]": ["between", "shift_mm", "ncc", "robust_z", "status", "message"],
+        "boundaries[].shift_mm": ["lr", "ap", "cc"],
+    },
     "qa.error/1": {"": ["command", "exit_code", "error"], "error": ["type", "file", "field", "message", "hint"]},
 }
 
@@ -397,6 +403,22 @@ def test_qa_check_json_validates_with_and_without_the_exams_ecg(work, exam):
     assert plain["ecg"] is None and plain["exam"]["dose"] is None
     assert with_ecg["ecg"]["exposures"] and {"rhythm", "exposure_timing"} <= {c["id"] for c in with_ecg["checks"]}
     assert {s["role"] for s in plain["exam"]["series"]} == {"checked", "other"}
+
+
+def test_qa_motion_json_validates_with_stacks_and_for_a_single_stack(work):
+    from motion_exams import ExamSpec, write_exam
+
+    moved = write_exam(ExamSpec(n_stacks=3, slices_per_stack=5, matrix=96, pixel_mm=2.5, shifts_mm=((0, 0, 0), (0, 0, 0), (4.0, 0, 0))),
+                       work / "motion-exam")
+    single = write_exam(ExamSpec(n_stacks=1, slices_per_stack=6, matrix=64, pixel_mm=4.0), work / "motion-single")
+    with qa_environment(work):
+        code, doc = run_json("motion", moved, "--plot", work / "motion.png", "--json")
+        code_single, one = run_json("motion", single, "--json")
+    validate(doc, "qa.motion/1")
+    validate(one, "qa.motion/1")
+    assert code == 1 and doc["status"] == "fail" and [b["status"] for b in doc["boundaries"]] == ["pass", "fail"]
+    assert doc["plot"] and (work / "motion.png").stat().st_size > 0
+    assert code_single == 0 and one["status"] == "not_applicable" and one["boundaries"] == []
 
 
 def test_qa_check_json_validates_with_a_dose_report_and_on_a_real_ge_exam(work, exam, tmp_path, shared_data):

@@ -18,6 +18,7 @@ from qa.compliance.registry import BY_ID, DOSE_CHECK_IDS, ESSENTIAL_CHECKS, EXAM
 from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_headers, dose_values_from_report, reference_level_for
 from qa.ecg.gating import GatingReport
 from qa.errors import DefinitionError
+from qa.motion import MotionAnalysis
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
 from qa.records.exam import Exam
 from qa.records.provenance import DefinitionRef
@@ -77,18 +78,21 @@ def dose_not_judged_message(unjudged: tuple[str, ...]) -> str:
     return f"could not judge {', '.join(unjudged)}: the dose report gives no usable value or only a lower bound"
 
 
-def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating: GatingReport | None = None) -> Checklist:
+def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating: GatingReport | None = None,
+               motion: MotionAnalysis | None = None) -> Checklist:
     """The checklist of ``exam`` against ``protocol`` (see module doc).
 
     ``gating`` (the analysis of the exam's ECG trace) replaces the header heart rate by the
     trace's and adds ``rhythm`` and ``exposure_timing`` (and ``trigger_latency`` when the trace
-    has a trigger channel).
+    has a trigger channel).  ``motion`` (the breath-hold motion analysis of the checked series'
+    images, :func:`qa.motion.analyse_motion`) judges ``breath_hold_motion``; without it that check is
+    not available.
     """
     validate_protocol(protocol, tables)
     h = exam.headers
     dose = exam_dose(exam, protocol, tables)
     level, level_choice = exam_reference_level(exam, protocol, tables)
-    facts = ExamFacts(h, dose, level)
+    facts = ExamFacts(h, dose, level, motion)
     checks = [run_check(check, rule, facts) for check in EXAM_CHECKS if (rule := protocol.rule(check.id)) is not None]
     if gating is not None:
         checks = _with_trace(checks, gating, protocol)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.ecg.gating import GatingSettings
+from qa.motion import MotionSettings
 from qa.records.provenance import DefinitionRef
 
 # The gating modes a protocol can expect (PS3.3 C.7.6.18.1 Cardiac Synchronization Technique, our short names).
@@ -34,6 +35,7 @@ class ProtocolRule:
     mode_severity: tuple[tuple[str, str], ...] = ()  # gating_mode: ("retrospective", "warn"), ("none", "fail")
     reference: str | None = None  # dose checks: "level" (the protocol's reference level)
     delay_range_ms: tuple[float, float] | None = None  # cardiac_phase given as a delay window
+    limits: str | None = None  # breath_hold_motion: "motion" (the protocol's [motion] table)
 
     def describe(self) -> Any:
         """The expectation in display form: a number, a text, or a range as [low, high]."""
@@ -52,6 +54,8 @@ class ProtocolRule:
             return f">= {self.minimum:g}"
         if self.equal_to is not None:
             return f"= {self.equal_to}{tol}"
+        if self.limits is not None:
+            return f"within the [{self.limits}] limits"
         if self.expected is None:
             return None
         if tol and isinstance(self.expected, (int, float)):
@@ -73,6 +77,7 @@ class ExamProtocol:
     gating: GatingSettings
     path: str
     sha256: str
+    motion: MotionSettings = MotionSettings()
 
     @property
     def ref(self) -> DefinitionRef:

@@ -15,7 +15,8 @@ from typing import Any
 
 from qa.compliance.protocol import ProtocolRule
 from qa.dose import DoseValues, ReferenceLevel, compare_with_level, level_status
-from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches
+from qa.motion import MotionAnalysis
+from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN, Check, matches
 from qa.records.headers import AcquisitionHeaders
 
 
@@ -29,6 +30,7 @@ class ExamFacts:
     headers: AcquisitionHeaders | None
     dose: DoseValues
     level: ReferenceLevel | None
+    motion: MotionAnalysis | None = None  # the images' breath-hold motion (None: the pixels were not analysed)
 
 
 Judge = Callable[["ExamCheck", ProtocolRule, ExamFacts, Any, dict], Check]
@@ -150,6 +152,29 @@ def level_judge(quantity: str) -> Judge:
     return judge
 
 
+def judge_motion(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
+    """Breath-hold motion between stacks, judged boundary by boundary by the protocol's ``[motion]``
+    table (:func:`qa.motion.analyse_motion`); one stack is not applicable, never a pass."""
+    m: MotionAnalysis = value
+    limits = m.settings
+    warn_mm, fail_mm = limits.warn_shift_fraction * m.slice_thickness_mm, limits.fail_shift_fraction * m.slice_thickness_mm
+    expected = f"shift <= {warn_mm:g} mm, robust z <= {limits.warn_robust_z:g}; fail above {fail_mm:g} mm"
+    src = dict(src, motion_limits=limits.source, stacks=len(m.stacks), stack_basis=m.stack_basis,
+               boundaries=[{"between": list(b.between), "lr_mm": b.shift_mm.lr, "ap_mm": b.shift_mm.ap, "cc_mm": b.shift_mm.cc,
+                            "robust_z": b.robust_z, "status": b.status} for b in m.boundaries])
+    r = m.respiration
+    if r is not None:
+        src["respiration"] = {"source": r.source, "status": r.status, "breath_held": r.breath_held, "ratio": r.ratio,
+                              "released_after_s": r.released_after_s, "heart_rate_change_bpm": r.heart_rate_change_bpm}
+    if m.status == NOT_APPLICABLE:
+        return Check(check.id, NOT_APPLICABLE, None, expected, m.message, src)
+    if m.status == NOT_AVAILABLE:
+        return Check(check.id, NOT_AVAILABLE, None, expected, m.message, src)
+    measured = None if m.largest_shift_mm is None else round(m.largest_shift_mm, 2)
+    outcome = m.status if m.status in (PASS, WARN) else (FAIL if rule.severity == "fail" else WARN)
+    return Check(check.id, outcome, measured, expected, f"breath-hold motion between stacks: {m.message}", src)
+
+
 # ------------------------------------------------------------------------------------ measurements
 
 
@@ -207,6 +232,8 @@ EXAM_CHECKS: tuple[ExamCheck, ...] = (
     ExamCheck("effective_dose", "effective dose", "number", _effective,
               "no effective dose: neither a dose report nor the headers give it", judge=level_judge("dose_msv"),
               rule_keys=frozenset({"reference"})),
+    ExamCheck("breath_hold_motion", "breath-hold motion", "text", lambda f: (f.motion, "the images (qa.motion)"),
+              "the images were not analysed for motion", judge=judge_motion, rule_keys=frozenset({"limits"})),
 )
 BY_ID: dict[str, ExamCheck] = {c.id: c for c in EXAM_CHECKS}
 EXAM_CHECK_IDS: tuple[str, ...] = tuple(BY_ID)

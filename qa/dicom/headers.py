@@ -12,7 +12,7 @@ came from beside it (``AcquisitionHeaders.sources``), never inside it.
 from __future__ import annotations
 
 import datetime as dt
-import re
+from collections import Counter
 import statistics
 from dataclasses import dataclass
 
@@ -21,6 +21,7 @@ from qa.dicom.header_values import _first, _number, _standard, _text
 from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.dicom.series import dataset_labels
+from qa.dicom.slice_table import image_time
 from qa.errors import InputError
 from qa.dicom.plausible import acquisition_values, plausible_numbers, refuse_impossible_raw, rejected_warnings
 from qa.records.plausibility import ImpossibleValue
@@ -41,28 +42,6 @@ class _Image:
     time_text: str | None
     heart_rate_bpm: float | None
     heart_rate_source: str | None
-
-
-def _image_time(ds) -> tuple[dt.datetime | None, str | None]:
-    """When the image was acquired: AcquisitionDateTime, else AcquisitionDate + Time, else Content."""
-    text = attr.raw_text(ds, "AcquisitionDateTime")
-    if not text:
-        date = attr.raw_text(ds, "AcquisitionDate") or attr.raw_text(ds, "ContentDate") or attr.raw_text(ds, "SeriesDate")
-        time = attr.raw_text(ds, "AcquisitionTime") or attr.raw_text(ds, "ContentTime")
-        if not (date and time):
-            return None, None
-        text = date + time
-    match = re.match(r"^(\d{8})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?", text.replace(":", ""))
-    if not match:
-        return None, None
-    day, hh, mm, ss, frac = match.groups()
-    try:
-        when = dt.datetime.strptime(day + (hh or "00") + (mm or "00") + (ss or "00"), "%Y%m%d%H%M%S")
-    except ValueError:
-        return None, None
-    if frac:
-        when += dt.timedelta(seconds=float(frac))
-    return when, when.isoformat()
 
 
 # ------------------------------------------------------------------------------------ series
@@ -134,7 +113,7 @@ def read_headers(group) -> AcquisitionHeaders:
     images = []
     for n, image in enumerate(group.images):
         ds = group.datasets[image.dataset_index]
-        when, when_text = _image_time(ds)
+        when, when_text = image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
         hr, hr_source = read_field(ds, "heart_rate_bpm", vendor, rejected.setdefault("heart_rate_bpm", []))
         images.append(_Image(image.position[2] if image.position else None,
@@ -312,11 +291,15 @@ def _stacks(images: list[_Image]) -> tuple[Stack, ...]:
     if not images:
         return ()
     timed = sorted(images, key=lambda i: (i.time or dt.datetime.min, i.z_mm if i.z_mm is not None else 0.0))
+    # An AcquisitionNumber that some scanners write per image (every image its own number) does not
+    # tell stacks apart: then the times alone do (the rule of qa.motion.stacks).
+    per_number = Counter(i.acquisition_number for i in images)
+    numbers_tell = len(per_number) == 1 or min(per_number.values()) >= 2
     groups: list[list[_Image]] = []
     for image in timed:
         if groups:
             last = groups[-1][-1]
-            same_number = image.acquisition_number == last.acquisition_number
+            same_number = image.acquisition_number == last.acquisition_number or not numbers_tell
             close = image.time is None or last.time is None or (image.time - last.time).total_seconds() <= STACK_TIME_GAP_S
             if same_number and close:
                 groups[-1].append(image)

@@ -28,6 +28,7 @@ from qa.dicom import files, geometry
 from qa.dicom import plausible as plausible_values
 from qa.dicom.decode import decode_volume
 from qa.dicom.images import ImageRef, images_of, series_info
+from qa.dicom.slice_table import slice_table
 from qa.errors import InputError
 from qa.records.plausibility import require_possible
 from qa.records.identity import Pseudonymiser
@@ -369,6 +370,7 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
         increment_source=increment_source,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        slices=slice_table(group.datasets, images, [float(p[2]) for p in stack.positions_mm]),
     )
 
 

@@ -162,6 +162,10 @@ RANGES: dict[str, Plausible] = {
     "min_area_mm2": Plausible("minimum lesion area", "mm2", (0.0, 80.0), (0.0, 5.0),
                               "van Praagh et al., Med Phys 2021 (0-1 mm2 in vendor modes); limit our proposal"),
     # HA calibration factor c_HA: 0.5-1.0 mg/(cm3 HU) from 70 to 140 kVp (McCollough 2007, Radiology 243:527).
+    # Breath-hold motion limits of a protocol's [motion] table (qa.motion): a shift as a multiple of the
+    # slice thickness, and a robust z-score.  No published threshold exists: our proposal.
+    "thickness_fraction": Plausible("shift limit", "x slice thickness", (0.01, 20.0), (0.1, 3.0), "our proposal"),
+    "robust_z": Plausible("robust z-score", "", (0.1, 1000.0), (1.0, 20.0), "our proposal"),
     "c_ha_mg_per_cm3_hu": Plausible("HA calibration factor", "mg/(cm3 HU)", (0.05, 5.0), (0.4, 1.2),
                                     "McCollough et al., Radiology 2007;243:527 (about 0.7-0.9 at 120 kVp); limits our proposal"),
 }

@@ -6,6 +6,7 @@ analysis take.  Coordinates are DICOM patient coordinates in mm.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +114,22 @@ class SliceGeometry:
 
 
 @dataclass(frozen=True)
+class SliceTable:
+    """When and where each slice of a volume was acquired, in slice order (the volume's ``hu[k]``).
+
+    ``acquisition_numbers``: AcquisitionNumber (0020,0012); ``acquisition_times``: AcquisitionDateTime,
+    else AcquisitionDate + AcquisitionTime, else ContentDate + ContentTime (wall-clock, naive);
+    ``table_positions_mm``: TablePosition (0018,9327) where present, else the slice's z.
+    A value the file does not give is None (``time_source`` says which attribute the times came from)."""
+
+    acquisition_numbers: tuple[int | None, ...]
+    acquisition_times: tuple[dt.datetime | None, ...]
+    table_positions_mm: tuple[float, ...]
+    time_source: str | None = None
+    table_position_source: str = "ImagePositionPatient z"
+
+
+@dataclass(frozen=True)
 class VolumeSummary(Record):
     """The ``series`` block of the JSON documents."""
 
@@ -154,6 +171,7 @@ class CTVolume:
     increment_source: str = "ImagePositionPatient"
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # unusual (possible) header values, flagged (qa.records.plausibility)
+    slices: SliceTable | None = field(default=None, repr=False)  # per-slice acquisition number, time, table position
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:

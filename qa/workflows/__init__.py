@@ -11,6 +11,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``check_exam_files`` / ``load_exam``        an exam against its protocol (``qa check``)
 ``summarise_dose``                          dose reports (``qa dose``)
 ``analyse_gating`` / ``gating_for_exam``    prospective gating timing (``qa gating``)
+``analyse_series_motion``                   breath-hold motion between stacks (``qa motion``)
 ``score_series``                            calcium scores of a series (``qa score``)
 ``record_ecg``                              live ECG capture (``qa ecg record``)
 ``synthesize_phantom``                      synthetic phantom series (``qa synth phantom``)
@@ -34,6 +35,7 @@ _EXPORTS = {
     "summarise_dose": "qa.workflows.dose",
     "analyse_gating": "qa.workflows.gating",
     "gating_for_exam": "qa.workflows.gating",
+    "analyse_series_motion": "qa.workflows.motion",
     "score_series": "qa.workflows.score",
     "record_ecg": "qa.workflows.ecg",
     "synthesize_phantom": "qa.workflows.synth",

@@ -60,7 +60,12 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
         from qa.workflows.gating import gating_for_exam
 
         gating = gating_for_exam(ecg, loaded, chosen, lead=lead, fs_hz=fs_hz)
-    checklist = check_exam(loaded, chosen, tables, gating=gating)
+    motion = exam_motion(exam, loaded.headers.series_instance_uid, chosen)
+    if ecg is not None and motion.stacks:
+        from qa.workflows.motion import with_trace
+
+        motion = with_trace(motion, ecg, lead=lead, fs_hz=fs_hz)
+    checklist = check_exam(loaded, chosen, tables, gating=gating, motion=motion)
     written = None
     if plot is not None:
         from qa.report.plots import write_ecg_strip
@@ -69,3 +74,20 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
     analysed = now()
     provenance = Provenance(qa_version(), analysed, (chosen.ref, tables.ref), tuple(loaded.headers.sop_instance_uids))
     return ExamCheckRun(checklist, analysed, provenance, written, loaded.files, chosen)
+
+
+def exam_motion(exam: Inputs, series_uid: str, protocol: ExamProtocol):
+    """The breath-hold motion of the checked series, from its images (the exam was read headers-only:
+    its pixels are read here).  A series whose pixels cannot be loaded gives a ``not_available``
+    analysis saying why (the header checks still stand), never an error."""
+    from qa.dicom.series import load_volume, scan_inputs, select_series
+    from qa.errors import InputError
+    from qa.motion import analyse_motion, not_available
+
+    try:
+        volume = load_volume(select_series(scan_inputs(exam), series_uid))
+    except InputError as exc:
+        name = os.path.basename(str(exc.path).rstrip("/")) if exc.path else ""  # folder names may name the patient
+        where = f" ({', '.join(p for p in (name, exc.field) if p)})" if (name or exc.field) else ""
+        return not_available(f"the images could not be analysed for motion: {exc.message}{where}", protocol.motion)
+    return analyse_motion(volume, protocol.motion)

@@ -16,6 +16,7 @@ from pydantic import Field, create_model, model_validator
 from qa.compliance.protocol import GATING_MODES, ExamProtocol, ProtocolRule
 from qa.compliance.registry import EXAM_CHECKS, ExamCheck
 from qa.ecg.gating import GatingSettings
+from qa.motion import MotionSettings
 from qa.procedures.models.base import (
     BeatTime, Match, NonBlank, NonNegative, Number, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique,
     Whole, kind_first, within,
@@ -29,10 +30,11 @@ RULE_KEY_TYPES: dict[str, Any] = {
     "none": Severity,
     "delay_range_ms": Annotated[Range, within("beat_time_ms")],  # cardiac_phase: a trigger delay window, when the scanner gives no phase
     "reference": Literal["level"],  # dose checks: the protocol's reference level
+    "limits": Literal["motion"],  # breath_hold_motion: judged by the protocol's [motion] table
 }
 # What expected / allowed hold, by the registry's value_kind.
 VALUE_TYPES: dict[str, Any] = {"number": NumberAsWritten, "text": NonBlank, "mode": Literal[GATING_MODES]}
-_EXPECTATIONS = ("expected", "allowed", "range", "maximum", "minimum", "equal_to", "reference")
+_EXPECTATIONS = ("expected", "allowed", "range", "maximum", "minimum", "equal_to", "reference", "limits")
 # The quantity (qa.records.plausibility) whose limits bound the expected values of each number check.
 CHECK_QUANTITIES = {
     "kvp": "kvp", "slice_thickness": "slice_thickness_mm", "slice_increment": "slice_thickness_mm",
@@ -94,7 +96,7 @@ class _Rule(Table):
             allowed=None if self.allowed is None else tuple(self.allowed), range=self.range, maximum=self.maximum,
             minimum=self.minimum, tolerance=self.tolerance, match=self.match, equal_to=get("equal_to"),
             mode_severity=tuple((mode, get(mode)) for mode in ("retrospective", "none") if get(mode) is not None),
-            reference=get("reference"), delay_range_ms=get("delay_range_ms"),
+            reference=get("reference"), delay_range_ms=get("delay_range_ms"), limits=get("limits"),
         )
 
 
@@ -147,9 +149,40 @@ class GatingTable(Table):
         )
 
 
+class MotionTable(Table):
+    """``[motion]``: breath-hold motion between stacks (qa motion, qa check); defaults from
+    :class:`qa.motion.MotionSettings` (our proposal: no published threshold exists)."""
+
+    warn_shift_fraction: Annotated[float, within("thickness_fraction")] | None = None
+    fail_shift_fraction: Annotated[float, within("thickness_fraction")] | None = None
+    warn_robust_z: Annotated[float, within("robust_z")] | None = None
+    source: Text | None = None
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> MotionTable:
+        d = MotionSettings()
+        warn = d.warn_shift_fraction if self.warn_shift_fraction is None else self.warn_shift_fraction
+        fail = d.fail_shift_fraction if self.fail_shift_fraction is None else self.fail_shift_fraction
+        if warn > fail:
+            raise RuleError(f"must not exceed fail_shift_fraction ({fail:g}): a shift would fail before it warns",
+                            "warn_shift_fraction")
+        return self
+
+    def record(self) -> MotionSettings:
+        d = MotionSettings()
+        pick = lambda value, default: default if value is None else value  # noqa: E731
+        return MotionSettings(
+            warn_shift_fraction=pick(self.warn_shift_fraction, d.warn_shift_fraction),
+            fail_shift_fraction=pick(self.fail_shift_fraction, d.fail_shift_fraction),
+            warn_robust_z=pick(self.warn_robust_z, d.warn_robust_z),
+            source=pick(self.source, d.source),
+        )
+
+
 class ProtocolFile(Table):
     protocol: ProtocolHead
     gating: GatingTable = GatingTable()
+    motion: MotionTable = MotionTable()
     rules: RulesTable
 
     @model_validator(mode="before")
@@ -194,6 +227,6 @@ class ProtocolFile(Table):
         return ExamProtocol(
             id=head.id, name=head.name, version=head.version, source=head.source,
             vendors=tuple(v.upper() for v in head.vendors), series_patterns=tuple(v.lower() for v in head.series_patterns),
-            k_factor=head.k_factor, reference_level=head.reference_level, rules=rules, gating=self.gating.record(),
+            k_factor=head.k_factor, reference_level=head.reference_level, rules=rules, gating=self.gating.record(), motion=self.motion.record(),
             path=path, sha256=sha256,
         )

@@ -1,0 +1,125 @@
+"""``qa motion`` and the ``breath_hold_motion`` check of ``qa check``, run as a user runs them:
+real subprocesses of the ``qa`` command on generated step-and-shoot exams (tests/motion_exams.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from motion_exams import ExamSpec, write_exam
+from qa.errors import DefinitionError
+from qa.procedures import load_protocol
+from qa.procedures.builtin import builtin_dir
+
+
+def qa(*args, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, QA_DB_URL=f"sqlite:///{cwd / 'qa.sqlite'}", QA_SECRET_FILE=str(cwd / "secret"))
+    return subprocess.run([sys.executable, "-m", "qa", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def exams(tmp_path_factory):
+    root = tmp_path_factory.mktemp("motion-cli")
+    small = dict(matrix=96, pixel_mm=2.5, slices_per_stack=5)
+    return {
+        "moved": write_exam(ExamSpec(n_stacks=3, shifts_mm=((0, 0, 0), (0, 0, 0), (0.0, 4.0, 0)), **small), root / "moved"),
+        "still": write_exam(ExamSpec(n_stacks=3, seed=3, **small), root / "still"),
+        "single": write_exam(ExamSpec(n_stacks=1, **small), root / "single"),
+        "root": root,
+    }
+
+
+def test_qa_motion_prints_a_table_per_boundary_and_exits_1_when_one_fails(exams):
+    run = qa("motion", exams["moved"], cwd=exams["root"])
+    assert run.returncode == 1, run.stderr
+    assert "1 -> 2" in run.stdout and "FAIL" in run.stdout and "0 -> 1" in run.stdout
+    assert "MOTION   FAIL" in run.stdout
+
+
+def test_qa_motion_passes_a_still_exam_and_its_json_is_alone_on_stdout(exams):
+    run = qa("motion", exams["still"], "--json", cwd=exams["root"])
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["schema"] == "qa.motion/1" and doc["status"] == "pass"
+    assert [s["index"] for s in doc["stacks"]] == [0, 1, 2]
+    assert all(b["shift_mm"]["cc"] is None for b in doc["boundaries"])
+    assert "MOTION   PASS" in run.stderr  # the human text goes to stderr
+
+
+def test_one_stack_is_not_applicable_and_exits_0(exams):
+    run = qa("motion", exams["single"], "--json", cwd=exams["root"])
+    assert run.returncode == 0
+    doc = json.loads(run.stdout)
+    assert doc["status"] == "not_applicable" and "single rotation" in doc["message"]
+
+
+def test_the_plot_is_written_and_an_unwritable_plot_exits_2_leaving_nothing(exams):
+    root = exams["root"]
+    ok = qa("motion", exams["moved"], "--plot", root / "m.png", cwd=root)
+    assert ok.returncode == 1 and (root / "m.png").read_bytes().startswith(b"\x89PNG")
+    blocker = root / "not-a-folder"
+    blocker.write_text("x")
+    bad = qa("motion", exams["moved"], "--plot", blocker / "m.png", "--json", cwd=root)
+    assert bad.returncode == 2
+    assert json.loads(bad.stdout)["schema"] == "qa.error/1"
+    assert blocker.read_text() == "x"
+
+
+def test_unusable_input_and_unknown_protocols_exit_2_naming_what(exams, tmp_path):
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    run = qa("motion", tmp_path, "--json", cwd=exams["root"])
+    assert run.returncode == 2 and json.loads(run.stdout)["error"]["message"]
+    run = qa("motion", exams["still"], "--protocol", "no-such-protocol", cwd=exams["root"])
+    assert run.returncode == 2 and "no-such-protocol" in run.stderr
+
+
+def test_qa_check_adds_breath_hold_motion_from_the_images(exams):
+    moved = qa("check", exams["moved"], "--json", cwd=exams["root"])
+    doc = json.loads(moved.stdout)
+    (check,) = [c for c in doc["checks"] if c["id"] == "breath_hold_motion"]
+    assert check["status"] == "fail" and check["measured"] == pytest.approx(4.0, abs=0.5)
+    assert moved.returncode == 1 and doc["verdict"] == "fail"
+    single = json.loads(qa("check", exams["single"], "--json", cwd=exams["root"]).stdout)
+    (check,) = [c for c in single["checks"] if c["id"] == "breath_hold_motion"]
+    assert check["status"] == "not_applicable" and "single rotation" in check["message"]
+
+
+def test_a_series_whose_pixels_cannot_be_read_leaves_the_motion_check_not_available(exams, tmp_path):
+    """qa check reads headers; a series the image loader refuses (a missing slice) keeps its header checks."""
+    import shutil
+
+    folder = tmp_path / "gap"
+    shutil.copytree(exams["still"], folder)
+    files = sorted(folder.glob("*.dcm"))
+    files[7].unlink()  # a slice in the middle of a stack
+    doc = json.loads(qa("check", folder, "--json", cwd=exams["root"]).stdout)
+    (check,) = [c for c in doc["checks"] if c["id"] == "breath_hold_motion"]
+    assert check["status"] == "not_available" and "missing slice" in check["message"]
+    assert str(tmp_path) not in check["message"]  # no folder names (they may name the patient)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("warn_shift_fraction = 0.5", "warn_shift_fraction = 2.0"),  # warns after it fails
+    ("warn_robust_z = 3.0", "warn_robust_z = -1.0"),  # impossible
+    ("fail_shift_fraction = 1.0", "fail_shift_fraction = 1e9"),
+])
+def test_a_protocols_motion_table_is_validated(tmp_path, text, key):
+    source = (builtin_dir("procedures") / "cac-standard.toml").read_text(encoding="utf-8")
+    assert text in source
+    path = tmp_path / "site.toml"
+    path.write_text(source.replace(text, key), encoding="utf-8")
+    with pytest.raises(DefinitionError) as info:
+        load_protocol(str(path))
+    assert "motion" in str(info.value)
+
+
+def test_every_builtin_protocol_carries_the_motion_proposal_labelled_as_such():
+    for path in sorted(builtin_dir("procedures").glob("cac-*.toml")):
+        protocol = load_protocol(str(path))
+        assert "proposal" in protocol.motion.source
+        assert protocol.rule("breath_hold_motion") is not None
