@@ -141,6 +141,10 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "VERDICT  WARN: heart_rate, rhythm, exposure_timing" in result.stdout
     assert "1 exposure(s) off: #2 the exposure ran" in result.stdout and "(a premature beat)" in result.stdout
     assert (out / "exam-ecg-strip.png").read_bytes()[:4] == b"\x89PNG" and (out / "exam-ecg.csv").exists()
+    # ... and qa motion on an exam whose breath was released mid-scan: the boundary after the release fails
+    assert "qa motion on an exam whose breath was released mid-scan" in result.stdout
+    assert "MOTION   FAIL: stacks 1-2 FAIL" in result.stdout and "released" in result.stdout
+    assert (out / "breath-hold-motion.png").read_bytes()[:4] == b"\x89PNG"
     # the demo runs once in the suite: a second run would first clear its own output, which is this;
     # a file of the user's at any depth stops it, nothing deleted
     from qa.errors import UsageError

@@ -44,12 +44,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nqa demo: qa check on a synthetic calcium-score exam with its ECG ({demo.ecg}):", file=out)
     print_checklist(out, demo.exam.checklist)
     print(f"ECG strip: {demo.strip}", file=out)
+    if demo.motion is not None:
+        from qa.cli.motion import print_motion
+
+        print(f"\nqa demo: qa motion on an exam whose breath was released mid-scan ({Path(demo.out_dir) / 'breath-hold'}):",
+              file=out)
+        print_motion(out, demo.motion)
+        print(f"reformats: {demo.motion.plot}", file=out)
     print("", file=out)
     for path in demo.reports:
         print(f"report:   {path}", file=out)
     print(f"database: {demo.database}  (try: qa trend --db sqlite:///{Path(demo.database).resolve()} --scanner {drifting})", file=out)
     print("\nqa demo: every workflow ran; the failures above were planted (a drifting scanner, a premature beat, "
-          "a high heart rate) to show how qa reports them.", file=out)
+          "a high heart rate, a breath released mid-scan) to show how qa reports them.", file=out)
     return EXIT_OK
 
 
@@ -61,8 +68,9 @@ def add_parser(sub) -> None:
             """\
             Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),
             runs the daily QA on each, sets baselines after seven days, flags the drift on the
-            control charts, writes an HTML report per scanner, scores one series with qa score, and
-            checks a synthetic calcium-score exam against its protocol with qa check.
+            control charts, writes an HTML report per scanner, scores one series with qa score,
+            checks a synthetic calcium-score exam against its protocol with qa check, and measures
+            the breath-hold motion of an exam whose breath was released mid-scan with qa motion.
             Everything stays in the --out folder (its own SQLite database included).
             A folder that exists must be empty or an earlier demo's (marked by its .qa-demo file,
             holding only what the demo writes): everything is checked before anything is deleted;

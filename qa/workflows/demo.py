@@ -21,6 +21,7 @@ from qa.outputs import write_file
 from qa.records.serialize import Record
 from qa.workflows.exam import ExamCheckRun, check_exam_files
 from qa.workflows.exam_files import load_exam
+from qa.workflows.motion import MotionRun
 from qa.workflows.phantom import PhantomRun, run_phantom_qa
 from qa.workflows.score import ScoreRun, score_series
 from qa.workflows.synth import SynthOptions, synthesize_phantom
@@ -33,7 +34,12 @@ SCANNERS = (
     {"station_name": "CT-SOUTH", "device_serial_number": "SYN2002", "vendor": "ge", "drifts": True},
 )
 DEMO_HEART_RATE_BPM = 78.0  # above the protocols' 70 bpm: the checklist warns
-_WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "qa-demo.sqlite", ".qa-demo", ".qa-demo-files")
+_WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "breath-hold", "breath-hold-motion.png", "qa-demo.sqlite",
+            ".qa-demo", ".qa-demo-files")
+# The breath-hold exam: the breath is let go after the second stack, and the anatomy of stacks 2-3
+# lies 4 mm more anterior than that of stacks 0-1 (more than the 3 mm slice: the boundary fails).
+BREATH_RELEASED_AT_S = 2.5
+BREATH_SHIFT_AP_MM = -4.0
 # Every file a finished demo wrote, one relative path a line: the next demo deletes only these.
 MANIFEST = ".qa-demo-files"
 
@@ -62,6 +68,7 @@ class DemoResult(Record):
     last_runs: dict[str, PhantomRun] = field(repr=False, metadata={"json": False})
     score: ScoreRun | None = field(default=None, repr=False, metadata={"json": False})
     exam: ExamCheckRun | None = field(default=None, repr=False, metadata={"json": False})
+    motion: MotionRun | None = field(default=None, repr=False, metadata={"json": False})
 
 
 def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], None] | None = None) -> DemoResult:
@@ -78,7 +85,7 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     flagged_on: dict[str, int] = {}
     first_failure: dict[str, str] = {}
     last: dict[str, PhantomRun] = {}
-    total = DAYS * len(SCANNERS) + 2
+    total = DAYS * len(SCANNERS) + 3
     done = 0
     for day in range(1, DAYS + 1):
         when = start + dt.timedelta(days=day - 1)
@@ -126,11 +133,26 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     exam, _ = load_exam([exam_dir])
     _write_exam_ecg(exam, ecg_path)
     checked = check_exam_files([exam_dir], ecg=ecg_path, plot=strip_path)
+    motion = _breath_hold_exam(out / "breath-hold", out / "breath-hold-motion.png")
     _write_manifest(out)
     if progress:
         progress(total, total)
     return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
-                      str(first), last, score, checked)
+                      str(first), last, score, checked, motion)
+
+
+def _breath_hold_exam(folder: Path, plot: Path) -> MotionRun:
+    """A calcium-score exam whose breath is released mid-scan (qa synth exam), then qa motion on it
+    with its ECG's breathing channel: the stack boundary after the release fails."""
+    from qa.workflows.motion import analyse_series_motion
+    from qa.workflows.synth import ExamSynthOptions, synthesize_exam
+
+    shifts = tuple((k, 0.0, BREATH_SHIFT_AP_MM, 0.0) for k in (2, 3))
+    synthesize_exam(folder, ExamSynthOptions(seed=7, matrix=256, pixel_mm=1.0, noise_hu=15.0, shifts_mm=shifts, ecg=True,
+                                             resp=f"released-at-{BREATH_RELEASED_AT_S:g}",
+                                             station_name=SCANNERS[0]["station_name"],
+                                             device_serial_number=SCANNERS[0]["device_serial_number"]))
+    return analyse_series_motion(folder, ecg=folder / "ecg.csv", plot=plot)
 
 
 def _flags(charts, run: PhantomRun) -> tuple[str, ...]:
