@@ -32,7 +32,10 @@ def motion_png(volume, analysis, *, title: str | None = None) -> bytes:
     extent_z = (z[0] - step / 2, z[-1] + step / 2)
     sagittal = hu[:, :, cols // 2][::-1]  # z (head at top) x rows (anterior -> posterior)
     coronal = hu[:, rows // 2, :][::-1]  # z x columns
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6.5), gridspec_kw={"width_ratios": [rows * dr, cols * dc]})
+    # The figure's height follows the reformats' own aspect (equal mm both ways), so the title sits
+    # on the panels whatever the scan length: about 9 inches of image width, plus titles and labels.
+    height_in = min(14.0, max(3.5, 9.0 * (extent_z[1] - extent_z[0]) / (rows * dr + cols * dc) + 1.6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, height_in), gridspec_kw={"width_ratios": [rows * dr, cols * dc]})
     for ax, image, width, label in ((axes[0], sagittal, rows * dr, "sagittal (anterior left)"),
                                     (axes[1], coronal, cols * dc, "coronal")):
         ax.imshow(image, cmap="gray", vmin=-400, vmax=600, extent=(0, width, extent_z[0], extent_z[1]), aspect="equal",
