@@ -63,7 +63,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "demo", formatter_class=HelpFormatter,
-        help="every workflow on synthetic data: two weeks of phantom QA on two scanners, an exam with its ECG",
+        help="every workflow on synthetic data: two weeks of phantom QA on two scanners, an exam with its ECG, "
+             "an exam whose breath was released mid-scan",
         description=textwrap.dedent(
             """\
             Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),
