@@ -86,6 +86,8 @@ def site_secret(path: Path | None = None) -> bytes:
 
 def _read_secret(path: Path) -> bytes:
     """The secret at ``path``, checked (see :func:`site_secret`); FileNotFoundError when absent."""
+    if path.parent.is_dir():  # an existing secret in a folder anyone may write is refused too, not only a new one
+        _check_folder(path.parent, create=False)
     if path.is_symlink():
         raise UsageError(f"the site secret {path} is a symbolic link; qa reads the secret only from a real file, so that "
                          "nobody can point it at a key of their choosing",

@@ -8,6 +8,8 @@ DICOM readers find: impossible values raise :class:`~qa.records.plausibility.Imp
 
 from __future__ import annotations
 
+import math
+
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -198,7 +200,7 @@ _HEADER_RULES: dict[str, tuple[str, float, str]] = {
     "total_collimation_mm": ("length_mm", 1.0, "refuse"),  # it scales the DLP estimated from headers
     "single_collimation_mm": ("length_mm", 1.0, "missing"),
     "tube_current_ma": ("tube_current_ma", 1.0, "missing"),
-    "exposure_mas": ("tube_current_ma", 1.0, "missing"),  # mAs >= 0; same order of magnitude as mA
+    "exposure_mas": ("exposure_mas", 1.0, "missing"),  # the same limits as the per-image check (_PER_IMAGE)
     "exposure_time_ms": ("duration_s", 1e-3, "missing"),
     "revolution_time_s": ("duration_s", 1.0, "missing"),
     "reconstruction_diameter_mm": ("length_mm", 1.0, "missing"),
@@ -235,19 +237,13 @@ def refuse_impossible_raw(ds0, varying: dict[str, tuple], label: str) -> None:
     """The numbers that never reach :func:`plausible_numbers`: a non-finite value (read as absent;
     refused for every size and time, issue 11) and every image's value of a setting that differs
     between images."""
-    import math
-
     for name, keyword in (("kvp", "KVP"), ("slice_thickness_mm", "SliceThickness"), ("ctdivol_mgy", "CTDIvol"),
                           ("total_collimation_mm", "TotalCollimationWidth"),
                           ("single_collimation_mm", "SingleCollimationWidth"), ("revolution_time_s", "RevolutionTime"),
                           ("reconstruction_diameter_mm", "ReconstructionDiameter"),
                           ("data_collection_diameter_mm", "DataCollectionDiameter")):
         quantity = _HEADER_RULES[name][0]
-        raw = _text(attr.lookup(ds0, keyword))
-        try:
-            number = float(raw) if raw is not None else None
-        except ValueError:
-            number = None
+        number = _single_number(attr.lookup(ds0, keyword))
         if number is not None and not math.isfinite(number):
             require_possible(quantity, number, path=label, field=keyword)
         for value in varying.get(name, ()):

@@ -49,13 +49,16 @@ def display_url(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for other databases, in-memory SQLite and ``file:`` URIs)."""
-    if not url.startswith("sqlite:///"):
+    """The file of a SQLite URL, whatever its driver (``sqlite:///``, ``sqlite+pysqlite:///``); None for
+    other databases, in-memory SQLite and ``file:`` URIs."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL at all: the engine reports it
         return None
-    rest = url[len("sqlite:///"):]
-    if not rest or rest == ":memory:" or rest.startswith("file:"):
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return Path(rest).expanduser()
+    return Path(database).expanduser()
 
 
 def in_memory(url: str) -> bool:

@@ -225,7 +225,8 @@ def test_twenty_processes_starting_together_end_up_with_one_secret(small_phantom
     assert json.loads(out)["exam"]["study_key"] == Pseudonymiser(secret.read_bytes())(study_uid)
 
 
-@pytest.mark.parametrize("fault", ["symlink", "group-readable", "empty", "short", "long", "folder-anyone-may-write"])
+@pytest.mark.parametrize("fault", ["symlink", "group-readable", "empty", "short", "long", "folder-anyone-may-write",
+                                   "existing-in-folder-anyone-may-write"])
 def test_a_suspect_secret_is_refused_with_what_to_do(fault, small_phantom, tmp_path, qa_main, monkeypatch):
     folder = tmp_path / "secrets"
     folder.mkdir(mode=0o700)
@@ -242,6 +243,8 @@ def test_a_suspect_secret_is_refused_with_what_to_do(fault, small_phantom, tmp_p
     if fault == "folder-anyone-may-write":
         folder.chmod(0o777)
         secret.unlink()  # and qa would create the secret there
+    if fault == "existing-in-folder-anyone-may-write":
+        folder.chmod(0o777)  # anyone could have replaced the secret qa is about to read
     before = secret.read_bytes() if secret.exists() else None
     monkeypatch.setenv("QA_SECRET_FILE", str(secret))
     code, out, err = qa_main("check", small_phantom.out_dir, "--json")
@@ -306,3 +309,15 @@ def test_a_store_whose_layout_was_changed_by_hand_is_an_input_problem(change, sm
     with sqlite3.connect(path) as c:
         assert c.execute("SELECT count(*) FROM phantom_runs").fetchone()[0] == runs  # nothing half-stored
     c.close()
+
+
+def test_a_sqlite_url_naming_its_driver_is_checked_like_any_sqlite_url(small_phantom, tmp_path, qa_main):
+    """sqlite+pysqlite:/// is SQLite too: a damaged file is refused, and --no-store creates nothing."""
+    damaged = tmp_path / "random.sqlite"
+    damaged.write_bytes(os.urandom(16384))
+    code, out, err = qa_main("phantom", tmp_path / "no-such-series", "--db", f"sqlite+pysqlite:///{damaged}", "--json")
+    assert code == 2 and "not a SQLite database" in json.loads(out)["error"]["message"]
+    missing = tmp_path / "never.sqlite"
+    code, out, err = qa_main("phantom", small_phantom.out_dir, "--no-store", "--db", f"sqlite+pysqlite:///{missing}", "--json")
+    assert code in (0, 1), err
+    assert not missing.exists()
