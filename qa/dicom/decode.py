@@ -17,11 +17,11 @@ from qa.errors import InputError
 DECODE_WORKERS = 4
 
 
-def decode_volume(datasets: Sequence, images: list[ImageRef], rows: int, cols: int,
+def decode_volume(datasets: Sequence, labels: Sequence[str], images: list[ImageRef], rows: int, cols: int,
                   progress: Callable[[int, int], None] | None, check_hu: bool = True) -> np.ndarray:
     """Decode each dataset once into a read-only float32 HU volume (slices in ``images`` order).
 
-    ``check_hu``: refuse a slice whose values after rescale are impossible CT numbers (a corrupt
+    ``labels``: the file of each dataset (for errors).  ``check_hu``: refuse a slice whose values after rescale are impossible CT numbers (a corrupt
     Rescale Slope or Intercept; :mod:`qa.records.plausibility`)."""
     hu = np.empty((len(images), rows, cols), dtype=np.float32)
     by_dataset: dict[int, list[tuple[int, ImageRef]]] = {}
@@ -31,7 +31,7 @@ def decode_volume(datasets: Sequence, images: list[ImageRef], rows: int, cols: i
 
     def fill(index: int, members: list[tuple[int, ImageRef]]) -> None:
         ds = datasets[index]
-        label = members[0][1].label.split(" (frame")[0]
+        label = labels[index]
         n_frames = int(attr.raw_text(ds, "NumberOfFrames") or 1)
         stored = pixels.pixels(ds, label, n_frames)
         if n_frames > 1 and stored.ndim == 2:

@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass
 
 from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, dicom_like_name, FoundInputs, Source, expand_inputs, find_inputs, special_kind
+from qa.outputs import create_new
 from qa.errors import InputError
 from qa.records.inputs import SkippedFile
 
@@ -97,8 +98,7 @@ class Reader:
                 path = os.path.join(self.workdir.name, f"{self._n_spooled:08d}.dcm")
                 declared = src.declared_bytes if src.declared_bytes is not None else MAX_ZIP_TOTAL_BYTES
                 limit = min(declared, MAX_ZIP_TOTAL_BYTES - self._spooled_bytes)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-                with os.fdopen(fd, "wb") as out:
+                with create_new(path, 0o600) as out:
                     out.write(head)
                     copied = len(head) + _copy_limited(member, out, limit - len(head))
             if copied > limit:

@@ -222,7 +222,7 @@ def scan_inputs(
 def require_complete(scan: InputScan, group: SeriesGroup) -> None:
     """Refuse ``group`` when a damaged file (empty, truncated, unreadable) sits among its files
     (in a folder, or a zip's folder, holding its files): the series would be read without it."""
-    folders = {folder_of(label) for label in _dataset_labels(group)}
+    folders = {folder_of(label) for label in dataset_labels(group)}
     damaged = [s for s in scan.skipped if s.damaged and s.folder in folders]
     if not damaged:
         return
@@ -235,10 +235,6 @@ def require_complete(scan: InputScan, group: SeriesGroup) -> None:
         + ": the series is refused rather than read without it",
         hint="copy or export the series again from the scanner or PACS (or remove the file if it is not part of the series)",
     )
-
-
-def _dataset_labels(group: SeriesGroup) -> set[str]:
-    return set(dataset_labels(group))
 
 
 def dataset_labels(group: SeriesGroup) -> list[str]:
@@ -352,7 +348,7 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
     plausible_values.require_uniform(group.datasets, labels)
     warnings = plausible_values.unusual_geometry(images[0], stack.increment_mm) + plausible_values.acquisition_values(
         group.datasets, labels)
-    hu = decode_volume(group.datasets, images, stack.rows, stack.columns, progress, check_hu=value_unit == "HU")
+    hu = decode_volume(group.datasets, labels, images, stack.rows, stack.columns, progress, check_hu=value_unit == "HU")
     if value_unit == "HU" and hu.size:
         warnings += [n for n in plausible_values.unusual_ct_numbers(hu) if n not in warnings]
     return CTVolume(

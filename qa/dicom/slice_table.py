@@ -9,32 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Sequence
 
 from qa.dicom import attributes as attr
+from qa.dicom.sr_content import iso_datetime
 from qa.records.volume import SliceTable
 
 __all__ = ["image_time", "slice_table"]
 
-_STAMP = re.compile(r"^(\d{8})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?")
-
-
 def parse_datetime(text: str | None) -> dt.datetime | None:
-    """A DICOM DT (or DA + TM joined) as a naive datetime, or None when it is not one."""
-    if not text:
-        return None
-    match = _STAMP.match(str(text).strip().replace(":", ""))
-    if not match:
-        return None
-    day, hh, mm, ss, frac = match.groups()
-    try:
-        when = dt.datetime.strptime(day + (hh or "00") + (mm or "00") + (ss or "00"), "%Y%m%d%H%M%S")
-    except ValueError:
-        return None
-    if frac:
-        when += dt.timedelta(seconds=float(frac))
-    return when
+    """A DICOM DT (or DA + TM joined) as a naive datetime, or None when it is not one
+    (:func:`qa.dicom.sr_content.iso_datetime`; a time-zone offset is dropped: local scanner time)."""
+    iso = iso_datetime(text)
+    return dt.datetime.fromisoformat(iso).replace(tzinfo=None) if iso else None
 
 
 def image_time(ds) -> tuple[dt.datetime | None, str | None]:

@@ -27,7 +27,7 @@ import numpy as np
 from qa.ecg.artefacts import unusual_samples, without_samples, worse
 from qa.ecg.beatchecks import heart_rate_check, heart_rate_warnings, rhythm_check
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
-from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict, worst
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
 from qa.records.plausibility import RANGES
 from qa.records.headers import Stack
@@ -214,8 +214,7 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
                             time_base_note or "no exposure windows on the trace's time base", src))
     else:
         statuses = [t.status for t in timings]
-        final = verdict([Check("x", s, None, None, "") for s in statuses if s != NOT_AVAILABLE]) if any(
-            s != NOT_AVAILABLE for s in statuses) else NOT_AVAILABLE
+        final = worst(statuses) if any(s != NOT_AVAILABLE for s in statuses) else NOT_AVAILABLE
         bad = [t for t in timings if t.status in (FAIL, WARN)]
         n_ok = sum(1 for s in statuses if s == PASS)
         measured = f"{n_ok} of {len(timings)} in diastole"

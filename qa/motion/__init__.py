@@ -80,6 +80,9 @@ class MotionAnalysis(Record):
         return max(sizes) if sizes else None
 
 
+# Said of a boundary without overlap; left out where the boundaries are summed up.
+_CC_NOTE = "cc not measurable (the stacks do not overlap)"
+
 def _size(shift: Shift) -> float | None:
     """The in-plane magnitude or the craniocaudal shift, whichever is larger."""
     parts = []
@@ -119,7 +122,7 @@ def judge_boundary(m: BoundaryMeasure, thickness_mm: float, settings: MotionSett
     if not parts:
         parts.append(f"shift {size:.1f} mm within {warn_mm:g} mm")
     if shift.cc is None:
-        parts.append("cc not measurable (the stacks do not overlap)")
+        parts.append(_CC_NOTE)
     return MotionBoundary(status=status, message="; ".join(parts), **common)
 
 
@@ -221,7 +224,7 @@ def _judged(volume: CTVolume, split: StackSplit, z: np.ndarray, thickness: float
     status = worst.status
     flagged = [b for b in boundaries if b.status in (WARN, FAIL)]
     if flagged:
-        message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message.split('; cc not')[0]}"
+        message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message.removesuffix('; ' + _CC_NOTE)}"
                             for b in flagged)
     elif status == NOT_AVAILABLE:
         missing = [b for b in boundaries if b.status == NOT_AVAILABLE]

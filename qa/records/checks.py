@@ -36,12 +36,13 @@ class Check(Record):
 
 def verdict(checks: tuple[Check, ...] | list[Check]) -> str:
     """``fail`` if any check failed, else ``warn`` if any warned, else ``pass``."""
-    statuses = {c.status for c in checks}
-    if FAIL in statuses:
-        return FAIL
-    if WARN in statuses:
-        return WARN
-    return PASS
+    return worst(c.status for c in checks)
+
+
+def worst(statuses) -> str:
+    """The worst of some statuses: ``fail`` over ``warn`` over ``pass`` (others count as pass)."""
+    seen = set(statuses)
+    return FAIL if FAIL in seen else WARN if WARN in seen else PASS
 
 
 def matches(value: Any, options, *, tolerance: float = 0.0, match: str = "exact") -> bool:

@@ -23,7 +23,7 @@ from qa.dose import (
 from qa.compliance import dose_checks, dose_not_judged_message, unjudged_dose
 from qa.compliance.registry import reference_level_check
 from qa.errors import InputError, UsageError
-from qa.records.checks import FAIL, PASS, WARN, Check, verdict
+from qa.records.checks import FAIL, PASS, WARN, Check, verdict, worst
 from qa.records.plausibility import ImpossibleValue
 from qa.records.dose import StudyDose
 from qa.records.inputs import FileCounts, SkippedFile, folder_of
@@ -168,10 +168,6 @@ def _study_verdict(checks: list[Check], values: DoseValues) -> tuple[str, str]:
     return final, "; ".join(parts)
 
 
-def _worst(verdicts: Sequence[str]) -> str:
-    return FAIL if FAIL in verdicts else WARN if WARN in verdicts else PASS
-
-
 def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> Check:
     """Without a protocol: the study's reference level, a warning above it (a reference level is not a dose limit)."""
     return reference_level_check(_CHECK_IDS[quantity], values, level, quantity, "warn",
@@ -233,7 +229,7 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
     flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
-                       _worst([s.verdict for s in studies]), flagged,
+                       worst(s.verdict for s in studies), flagged,
                        FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)))
 
 
