@@ -5,8 +5,8 @@
 A synthetic step-and-shoot calcium-score exam (``qa synth exam``, 3 mm slices in 40 mm stacks) is
 written once.  Then, alternately and in the same run: the whole exam check
 (:func:`qa.workflows.exam.check_exam_files`, which now includes the motion analysis) and the motion
-analysis alone (:func:`qa.workflows.exam.exam_motion`, reading the series' pixels and registering
-the stack boundaries).  Printed: both medians and the motion's share over the rest of the check.
+analysis alone (:func:`qa.workflows.exam.exam_motion`: reading the checked series' pixels, the
+exam's headers being read already, and registering the stack boundaries).  Printed: both medians and the motion's share over the rest of the check.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> int:
 
     from qa.procedures import load_protocol
     from qa.workflows.exam import check_exam_files, exam_motion
-    from qa.workflows.exam_files import load_exam
+    from qa.workflows.exam_files import read_exam_files
     from qa.workflows.synth import ExamSynthOptions, synthesize_exam
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,16 +39,15 @@ def main() -> int:
         stacks = max(2, math.ceil(args.slices * thickness / 40.0))
         synthesize_exam(folder, ExamSynthOptions(matrix=args.matrix, pixel_mm=256.0 / args.matrix, stacks=stacks,
                                                  shifts_mm=((1, 0.0, 2.0, 0.0),)))
-        loaded, chosen = load_exam([folder])
-        n = len(loaded.headers.sop_instance_uids)
-        uid = loaded.headers.series_instance_uid
-        protocol = load_protocol(chosen.id)
+        found = read_exam_files([folder])
+        n = len(found.exam.headers.sop_instance_uids)
+        protocol = load_protocol(found.protocol.id)
 
         def whole():
             return check_exam_files([folder])
 
         def motion():
-            return exam_motion([folder], uid, protocol)
+            return exam_motion(found.series, protocol)
 
         def process():  # what the technologist waits for: the whole command, start-up included
             subprocess.run([sys.executable, "-m", "qa", "check", str(folder)], capture_output=True, check=False)

@@ -123,3 +123,71 @@ def test_every_builtin_protocol_carries_the_motion_proposal_labelled_as_such():
         protocol = load_protocol(str(path))
         assert "proposal" in protocol.motion.source
         assert protocol.rule("breath_hold_motion") is not None
+
+
+def test_qa_check_reads_only_the_checked_series_pixels_once_its_headers_are_read(exams, tmp_path):
+    """The exam is read headers-only once; the motion analysis then reads the checked series' pixels
+    and nothing else: the exam's other series may be gone by then."""
+    import shutil
+
+    from qa.workflows.exam import exam_motion
+    from qa.workflows.exam_files import read_exam_files
+
+    folder = tmp_path / "exam"
+    shutil.copytree(exams["moved"], folder / "cac")
+    import pydicom
+
+    study = pydicom.dcmread(next((folder / "cac").glob("*.dcm")), stop_before_pixels=True).StudyInstanceUID
+
+    def same_study(ds, stack, index):
+        ds.StudyInstanceUID, ds.SeriesDescription = study, "Chest 5mm"
+
+    shutil.copytree(write_exam(ExamSpec(n_stacks=1, matrix=64, pixel_mm=2.5, slices_per_stack=3, seed=9), tmp_path / "o", same_study),
+                    folder / "other")
+    found = read_exam_files([folder])
+    assert len(found.exam.series) == 2
+    shutil.rmtree(folder / "other")  # read headers-only before: never read again
+    motion = exam_motion(found.series, found.protocol)
+    assert motion.status == "fail" and len(motion.stacks) == 3
+
+
+def test_a_slice_replaced_between_the_header_and_the_pixel_read_is_refused_by_name(exams, tmp_path):
+    import shutil
+
+    from qa.workflows.exam import exam_motion
+    from qa.workflows.exam_files import read_exam_files
+
+    folder = tmp_path / "exam"
+    shutil.copytree(exams["still"], folder)
+    found = read_exam_files([folder])
+    files = sorted(folder.glob("*.dcm"))
+    shutil.copyfile(files[0], files[4])  # another object now under the name read before
+    motion = exam_motion(found.series, found.protocol)
+    assert motion.status == "not_available"
+    assert "SOPInstanceUID" in motion.message and files[4].name in motion.message
+    assert motion.slice_thickness_mm is None  # unknown, not a made-up 0
+
+
+def test_a_trace_the_scan_cannot_be_placed_on_leaves_the_scan_times_null(exams, tmp_path):
+    trace = tmp_path / "ecg.csv"  # no absolute start time: the stacks cannot be placed on it
+    t = [k / 250 for k in range(250 * 30)]
+    import math
+
+    rows = [f"{s:.4f},{(1.0 if (s % 1.0) < 0.02 else 0.0) + 0.05 * math.sin(2 * math.pi * s / 4):.4f}" for s in t]
+    trace.write_text("time_s,ecg_mv\n" + "\n".join(rows) + "\n")
+    run = qa("motion", exams["still"], "--ecg", trace, "--json", cwd=exams["root"])
+    doc = json.loads(run.stdout)
+    resp = doc["respiration"]
+    assert resp["status"] == "not_available" and "start time" in resp["message"]
+    assert resp["scan_start_s"] is None and resp["scan_end_s"] is None
+
+
+def test_the_header_checks_and_the_motion_analysis_see_the_same_stacks(exams):
+    from qa.dicom.headers import headers_of
+    from qa.workflows.motion import analyse_series_motion
+
+    for name in ("moved", "still", "single"):
+        headers = headers_of(exams[name])
+        motion = analyse_series_motion(exams[name]).analysis
+        assert [(s.index, s.n_images, s.acquisition_time) for s in headers.stacks] == \
+               [(s.index, s.n_slices, s.acquisition_time) for s in motion.stacks]

@@ -31,7 +31,7 @@ def print_motion(out, run) -> None:
           f"thickness {fmt(s.slice_thickness_mm, 2)} mm, increment {s.slice_increment_mm:g} mm", file=out)
     print(f"Stacks   {len(a.stacks)} (told apart by {a.stack_basis}); protocol {run.protocol.id} [motion]: "
           f"{a.settings.source}", file=out)
-    rows = [[str(st.index), str(st.first_slice), str(st.n_slices), f"{st.z_range_mm[0]:.1f} .. {st.z_range_mm[1]:.1f}",
+    rows = [[str(st.index), str(st.first_slice), str(st.n_slices), f"{st.z_range_mm[0]:.1f} .. {st.z_range_mm[1]:.1f}" if st.z_range_mm else "-",
              one_line(st.acquisition_time or "-")] for st in a.stacks]
     print(table(["stack", "first slice", "slices", "z mm", "acquired"], rows, align="rrrll"), file=out)
     if a.boundaries:

@@ -157,8 +157,12 @@ def judge_motion(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: 
     table (:func:`qa.motion.analyse_motion`); one stack is not applicable, never a pass."""
     m: MotionAnalysis = value
     limits = m.settings
-    warn_mm, fail_mm = limits.warn_shift_fraction * m.slice_thickness_mm, limits.fail_shift_fraction * m.slice_thickness_mm
-    expected = f"shift <= {warn_mm:g} mm, robust z <= {limits.warn_robust_z:g}; fail above {fail_mm:g} mm"
+    if m.slice_thickness_mm is None:  # the images could not be read: the limits in slice thicknesses
+        expected = (f"shift <= {limits.warn_shift_fraction:g} x slice thickness, robust z <= {limits.warn_robust_z:g}; "
+                    f"fail above {limits.fail_shift_fraction:g} x slice thickness")
+    else:
+        warn_mm, fail_mm = limits.warn_shift_fraction * m.slice_thickness_mm, limits.fail_shift_fraction * m.slice_thickness_mm
+        expected = f"shift <= {warn_mm:g} mm, robust z <= {limits.warn_robust_z:g}; fail above {fail_mm:g} mm"
     src = dict(src, motion_limits=limits.source, stacks=len(m.stacks), stack_basis=m.stack_basis,
                boundaries=[{"between": list(b.between), "lr_mm": b.shift_mm.lr, "ap_mm": b.shift_mm.ap, "cc_mm": b.shift_mm.cc,
                             "robust_z": b.robust_z, "status": b.status} for b in m.boundaries])

@@ -29,7 +29,7 @@ from qa.outputs import create_new
 from qa.errors import InputError
 from qa.records.inputs import SkippedFile
 
-__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs", "read_whole"]
+__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs", "read_image", "read_whole"]
 
 # Elements larger than this are read only when used (pixel data, big private blocks).
 DEFER_BYTES = 16 * 1024
@@ -211,6 +211,13 @@ def read_whole(path: str, label: str | None = None):
     the headers are (a regular file only; nothing after the pixel data or past the dataset's end);
     None when it is not DICOM.  For objects read entirely at once (ECG waveforms)."""
     found = _read_file(str(path), label or str(path), defer=False)
+    return None if isinstance(found, _NotDicom) else found
+
+
+def read_image(path: str, label: str):
+    """The dataset of ``path`` with its pixel data (deferred), read as :class:`Reader` reads an image;
+    None when it is no longer DICOM.  For a file first read headers-only whose pixels are now needed."""
+    found = _read_file(str(path), label)
     return None if isinstance(found, _NotDicom) else found
 
 

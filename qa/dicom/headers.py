@@ -12,7 +12,6 @@ came from beside it (``AcquisitionHeaders.sources``), never inside it.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 import statistics
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from qa.errors import InputError
 from qa.dicom.plausible import acquisition_values, plausible_numbers, refuse_impossible_raw, rejected_warnings
 from qa.records.plausibility import ImpossibleValue
 from qa.records.headers import AcquisitionHeaders, Stack
+from qa.records.stacks import find_stacks
 from qa.records.identity import vendor_of
 
 __all__ = ["AcquisitionHeaders", "Stack", "headers_of", "read_headers"]
@@ -281,43 +281,14 @@ def _synchronization(ds, vendor, acquisition_type, phase, delay, pitch, sources)
     return None
 
 
-# Images of one rotation share (nearly) one acquisition time: a later image starts a new stack
-# when its time is more than this after the previous one (our choice; rotations take >= 0.25 s).
-STACK_TIME_GAP_S = 0.5
-
-
 def _stacks(images: list[_Image]) -> tuple[Stack, ...]:
-    """Stacks in time order: a new one at a change of AcquisitionNumber or a time gap > 0.5 s."""
+    """Stacks in acquisition order, by the one rule of :func:`qa.records.stacks.find_stacks`."""
     if not images:
         return ()
-    timed = sorted(images, key=lambda i: (i.time or dt.datetime.min, i.z_mm if i.z_mm is not None else 0.0))
-    # An AcquisitionNumber that some scanners write per image (every image its own number) does not
-    # tell stacks apart: then the times alone do (the rule of qa.motion.stacks).
-    per_number = Counter(i.acquisition_number for i in images)
-    numbers_tell = len(per_number) == 1 or min(per_number.values()) >= 2
-    groups: list[list[_Image]] = []
-    for image in timed:
-        if groups:
-            last = groups[-1][-1]
-            same_number = image.acquisition_number == last.acquisition_number or not numbers_tell
-            close = image.time is None or last.time is None or (image.time - last.time).total_seconds() <= STACK_TIME_GAP_S
-            if same_number and close:
-                groups[-1].append(image)
-                continue
-        groups.append([image])
-    times = [i.time for i in images if i.time is not None]
-    t0 = min(times) if times else None
-    out = []
-    for n, members in enumerate(groups):
-        zs = [i.z_mm for i in members if i.z_mm is not None]
-        stimes = [i.time for i in members if i.time is not None]
-        start = min(stimes) if stimes else None
-        out.append(Stack(
-            index=n, n_images=len(members), z_min_mm=min(zs) if zs else None, z_max_mm=max(zs) if zs else None,
-            acquisition_time=start.isoformat() if start else None,
-            start_s=(start - t0).total_seconds() if start and t0 else None,
-        ))
-    return tuple(out)
+    split = find_stacks([i.acquisition_number for i in images], [i.time for i in images], [i.z_mm for i in images])
+    return tuple(Stack(index=s.index, n_images=s.n_slices, z_min_mm=s.z_range_mm[0] if s.z_range_mm else None,
+                       z_max_mm=s.z_range_mm[1] if s.z_range_mm else None, acquisition_time=s.acquisition_time,
+                       start_s=s.start_s) for s in split.stacks)
 
 
 # Settings compared across the images of a series: field -> DICOM keyword.

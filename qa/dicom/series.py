@@ -53,6 +53,7 @@ CT_SOP_CLASSES = frozenset(
 )
 _SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def scan_inputs(
                 raise InputError(src.label, "SOPClassUID", "is missing: cannot tell what this DICOM object is",
                                  hint="remove the file from the input, or re-export it")
             modality = attr.raw_text(ds, "Modality")
-            has_pixels = "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+            has_pixels = any(k in ds for k in _PIXEL_KEYWORDS)
             if headers_only:
                 has_pixels = sop in CT_SOP_CLASSES or ("Rows" in ds and not sop.startswith(_SR_PREFIX))
                 if sop in CT_SOP_CLASSES and getattr(ds, "qa_pixels_absent", False):
@@ -235,6 +236,23 @@ def require_complete(scan: InputScan, group: SeriesGroup) -> None:
         + ": the series is refused rather than read without it",
         hint="copy or export the series again from the scanner or PACS (or remove the file if it is not part of the series)",
     )
+
+
+def with_pixels(group: SeriesGroup) -> SeriesGroup:
+    """``group`` with its pixel data: the files of a group found headers-only are read again (only
+    this series' files, so an exam's other series are not read twice).  A file that changed
+    between the two reads (another object, or no longer DICOM) is refused, never mixed in."""
+    if not any(getattr(ds, "qa_pixels_absent", None) is not None for ds in group.datasets):
+        return group  # read with pixels already
+    datasets = []
+    for ds, label in zip(group.datasets, dataset_labels(group)):
+        full = files.read_image(ds.filename, label)
+        uid = attr.raw_text(full, "SOPInstanceUID") if full is not None else None
+        if uid != attr.raw_text(ds, "SOPInstanceUID") or not any(k in full for k in _PIXEL_KEYWORDS):
+            raise InputError(label, "SOPInstanceUID", "changed between the header read and the pixel read: the file was replaced "
+                             "or is still being written", hint="run again once the series is completely copied")
+        datasets.append(full)
+    return SeriesGroup(group.info, group.images, tuple(datasets), group.keepalive)
 
 
 def dataset_labels(group: SeriesGroup) -> list[str]:

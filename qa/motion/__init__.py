@@ -69,7 +69,7 @@ class MotionAnalysis(Record):
     status: str
     message: str
     stack_basis: str  # what told the stacks apart: AcquisitionNumber, acquisition time, or none
-    slice_thickness_mm: float
+    slice_thickness_mm: float | None  # None: the images could not be read
     settings: MotionSettings
     respiration: Respiration | None = None  # the breathing trace's analysis (None: no trace given)
 
@@ -139,7 +139,7 @@ def with_respiration(analysis: MotionAnalysis, respiration: Respiration) -> Moti
     return replace(analysis, respiration=respiration, status=status, message=message)
 
 
-def not_available(reason: str, settings: MotionSettings | None = None, thickness_mm: float = 0.0) -> MotionAnalysis:
+def not_available(reason: str, settings: MotionSettings | None = None, thickness_mm: float | None = None) -> MotionAnalysis:
     """The result when the images could not be analysed (``reason`` says why): never a pass."""
     return MotionAnalysis((), (), NOT_AVAILABLE, reason, "none", thickness_mm, settings or MotionSettings())
 

@@ -37,8 +37,8 @@ class Respiration(Record):
 
     source: str  # "resp channel" | "ECG-derived respiration (R-wave amplitude)"
     weaker_estimate: bool  # True for ECG-derived respiration
-    scan_start_s: float  # on the trace's time base
-    scan_end_s: float
+    scan_start_s: float | None  # on the trace's time base (None: the scan could not be placed on the trace)
+    scan_end_s: float | None
     amplitude_before: float | None  # in the signal's units (mV for ECG-derived respiration)
     amplitude_during: float | None
     ratio: float | None  # during / before
@@ -131,4 +131,4 @@ def _r(value: float | None, digits: int) -> float | None:
 def respiration_unavailable(trace: EcgTrace, reason: str) -> Respiration:
     """The trace could not be analysed (``reason`` says why): never a pass."""
     source = "resp channel" if trace.resp is not None else "ECG-derived respiration (R-wave amplitude; a weaker estimate)"
-    return Respiration(source, trace.resp is None, 0.0, 0.0, None, None, None, None, None, None, None, None, NOT_AVAILABLE, reason)
+    return Respiration(source, trace.resp is None, None, None, None, None, None, None, None, None, None, None, NOT_AVAILABLE, reason)

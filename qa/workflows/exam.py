@@ -17,7 +17,7 @@ from qa.records.inputs import FileCounts
 from qa.records.serialize import Record
 from qa.records.provenance import Provenance
 from qa.workflows.common import now, qa_version
-from qa.workflows.exam_files import Inputs, load_exam
+from qa.workflows.exam_files import Inputs, load_exam, read_exam_files
 
 __all__ = ["ExamCheckRun", "check_exam_files", "load_exam"]
 
@@ -54,17 +54,18 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
     if protocol is not None:
         given = load_protocol(protocol)
         validate_protocol(given, tables)  # before reading the exam
-    loaded, chosen = load_exam(exam, protocol=given, series_uid=series_uid, progress=progress)
+    found = read_exam_files(exam, protocol=given, series_uid=series_uid, progress=progress)
+    loaded, chosen = found.exam, found.protocol
     gating = None
     if ecg is not None:
         from qa.workflows.gating import gating_for_exam
 
         gating = gating_for_exam(ecg, loaded, chosen, lead=lead, fs_hz=fs_hz)
-    motion = exam_motion(exam, loaded.headers.series_instance_uid, chosen)
-    if ecg is not None and motion.stacks:
-        from qa.workflows.motion import with_trace
+    motion = exam_motion(found.series, chosen)
+    if gating is not None and motion.stacks:  # the trace and its beats as the gating check read them
+        from qa.workflows.motion import with_trace_beats
 
-        motion = with_trace(motion, ecg, lead=lead, fs_hz=fs_hz)
+        motion = with_trace_beats(motion, gating.trace, gating.r_peak_s)
     checklist = check_exam(loaded, chosen, tables, gating=gating, motion=motion)
     written = None
     if plot is not None:
@@ -76,16 +77,17 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
     return ExamCheckRun(checklist, analysed, provenance, written, loaded.files, chosen)
 
 
-def exam_motion(exam: Inputs, series_uid: str, protocol: ExamProtocol):
-    """The breath-hold motion of the checked series, from its images (the exam was read headers-only:
-    its pixels are read here).  A series whose pixels cannot be loaded gives a ``not_available``
-    analysis saying why (the header checks still stand), never an error."""
-    from qa.dicom.series import load_volume, scan_inputs, select_series
+def exam_motion(series, protocol: ExamProtocol):
+    """The breath-hold motion of the checked series (``series``: its files as the exam's header read
+    found them, :attr:`ExamFiles.series`), from its images: only this series' pixels are read.  A
+    series whose pixels cannot be loaded gives a ``not_available`` analysis saying why (the header
+    checks still stand), never an error."""
+    from qa.dicom.series import load_volume, with_pixels
     from qa.errors import InputError
     from qa.motion import analyse_motion, not_available
 
     try:
-        volume = load_volume(select_series(scan_inputs(exam), series_uid))
+        volume = load_volume(with_pixels(series))
     except InputError as exc:
         name = os.path.basename(str(exc.path).rstrip("/")) if exc.path else ""  # folder names may name the patient
         where = f" ({', '.join(p for p in (name, exc.field) if p)})" if (name or exc.field) else ""

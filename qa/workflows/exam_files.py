@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from qa.compliance import ExamProtocol, choose_protocol, names_calcium_score, series_preference
 from qa.errors import InputError
@@ -19,11 +20,28 @@ from qa.records.identity import Pseudonymiser
 Inputs = str | os.PathLike | Sequence[str | os.PathLike]
 
 
+@dataclass(frozen=True, eq=False)
+class ExamFiles:
+    """An exam read once (headers only): its record, its protocol, and the checked series' files,
+    whose pixels :func:`qa.dicom.series.with_pixels` reads when an analysis needs them (breath-hold motion)."""
+
+    exam: Exam
+    protocol: ExamProtocol
+    series: object  # qa.dicom.series.SeriesGroup (headers only)
+
+
 def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
               pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[Exam, ExamProtocol]:
     """The exam in ``inputs`` and the protocol to check it against (an id, a .toml path, a loaded
     protocol, or None: chosen by vendor and series description).  Identifiers are pseudonymised
     with ``pseudonymise`` (default: the site's)."""
+    found = read_exam_files(inputs, protocol=protocol, series_uid=series_uid, pseudonymise=pseudonymise, progress=progress)
+    return found.exam, found.protocol
+
+
+def read_exam_files(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
+                    pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None) -> ExamFiles:
+    """:func:`load_exam`, keeping the checked series' files for a later pixel read."""
     from qa.dicom.exam import read_exam, scan_exam
     from qa.privacy import site_pseudonymiser
     from qa.procedures import available_protocols, load_protocol
@@ -56,4 +74,5 @@ def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, ser
     else:
         picked = min(candidates, key=lambda c: series_preference(chosen, c.description, c.slice_thickness_mm, c.kernel,
                                                                    c.increment_mm, c.iterative) + (-c.n_images,)).series_instance_uid
-    return read_exam(exam_scan, picked, pseudonymise=pseudonymise, protocol_choice=choice), chosen
+    exam = read_exam(exam_scan, picked, pseudonymise=pseudonymise, protocol_choice=choice)
+    return ExamFiles(exam, chosen, exam_scan.group(picked))

@@ -74,15 +74,22 @@ def analyse_series_motion(series: str | os.PathLike | Sequence[str | os.PathLike
 
 def with_trace(analysis: MotionAnalysis, trace_path: str | os.PathLike, *, lead: str | None = None,
                fs_hz: float | None = None) -> MotionAnalysis:
-    """``analysis`` with the breathing of the trace at ``trace_path`` added (:mod:`qa.motion.respiration`).
-    The stacks are placed on the trace by their acquisition times and the trace's start time (the
-    clocks are rarely synchronised: approximate); the scan spans the first to the last stack's start."""
+    """``analysis`` with the breathing of the trace at ``trace_path`` added (:func:`with_trace_beats`)."""
     from qa.ecg.gating import detect_beats
     from qa.ecg.trace import read_trace
+
+    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
+    return with_trace_beats(analysis, trace, detect_beats(trace))
+
+
+def with_trace_beats(analysis: MotionAnalysis, trace, r_peak_s) -> MotionAnalysis:
+    """``analysis`` with the breathing of ``trace`` (an :class:`~qa.records.ecg.EcgTrace`, its R-peaks
+    at ``r_peak_s`` seconds) added (:mod:`qa.motion.respiration`).  The stacks are placed on the trace
+    by their acquisition times and the trace's start time (the clocks are rarely synchronised:
+    approximate); the scan spans the first to the last stack's start."""
     from qa.motion import analyse_respiration, respiration_unavailable, with_respiration
     from qa.workflows.gating import site_wall_clock
 
-    trace = read_trace(trace_path, fs_hz=fs_hz, lead=lead)
     start = site_wall_clock(trace.start_time)
     times = [dt.datetime.fromisoformat(s.acquisition_time) for s in analysis.stacks if s.acquisition_time]
     if start is None:
@@ -95,4 +102,4 @@ def with_trace(analysis: MotionAnalysis, trace_path: str | os.PathLike, *, lead:
     if starts[0] < first or starts[-1] > last:
         return with_respiration(analysis, respiration_unavailable(
             trace, f"the stacks ({starts[0]:.1f} to {starts[-1]:.1f} s on the trace) lie outside the trace ({first:.1f} to {last:.1f} s)"))
-    return with_respiration(analysis, analyse_respiration(trace, detect_beats(trace), starts[0], starts[-1]))
+    return with_respiration(analysis, analyse_respiration(trace, r_peak_s, starts[0], starts[-1]))
