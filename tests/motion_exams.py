@@ -30,7 +30,8 @@ class ExamSpec:
     shifts_mm: tuple[tuple[float, float, float], ...] = ()  # per stack (lr, ap, cc); default none
     seed: int = 0
     head_to_feet: bool = True  # the first stack acquired is the highest in z (the usual cranio-caudal scan)
-    overlap_slices: int = 0  # slices each stack shares in z with the next (positions offset by half a slice)
+    overlap_slices: int = 0  # slices each stack shares in z with the next
+    overlap_offset: float = 0.5  # of a slice: odd stacks' positions offset by this (0: the overlap repeats positions)
     z_start_mm: float = 30.0  # the lowest slice's z within the modelled thorax
     uniform_hu: float | None = None  # a uniform object (a water phantom) instead of the thorax
     stack_order: tuple[int, ...] | None = None  # acquisition order of the stacks by z position (default: in z order)
@@ -73,7 +74,7 @@ def slice_z(spec: ExamSpec) -> list[list[float]]:
     stride = (per - spec.overlap_slices) * step
     stacks = []
     for s in range(spec.n_stacks):
-        base = spec.z_start_mm + s * stride + (0.5 * step if spec.overlap_slices and s % 2 else 0.0)
+        base = spec.z_start_mm + s * stride + (spec.overlap_offset * step if spec.overlap_slices and s % 2 else 0.0)
         stacks.append([base + k * step for k in range(per)])
     if spec.head_to_feet:
         stacks = stacks[::-1]

@@ -120,7 +120,7 @@ def test_signs_follow_the_patient_axes(tmp_path, feet_first):
 
 @pytest.mark.parametrize(("thickness", "cc"), [(3.0, 2.0), (2.0, -1.5), (1.0, 1.0)])
 def test_craniocaudal_shift_is_measured_where_stacks_overlap(thickness, cc):
-    """The loader refuses overlapping positions in one series, so the overlap is built as arrays."""
+    """On arrays here; from DICOM files (interleaved and repeated positions) in test_motion_cli."""
     spec = ExamSpec(n_stacks=2, slices_per_stack=int(round(18 / thickness)), thickness_mm=thickness, noise_hu=20.0,
                     shifts_mm=((0, 0, 0), (1.0, 0.0, cc)), overlap_slices=3, head_to_feet=False, matrix=128, pixel_mm=2.0)
     volumes, zs, _ = render(spec)

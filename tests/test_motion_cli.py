@@ -191,3 +191,32 @@ def test_the_header_checks_and_the_motion_analysis_see_the_same_stacks(exams):
         motion = analyse_series_motion(exams[name]).analysis
         assert [(s.index, s.n_images, s.acquisition_time) for s in headers.stacks] == \
                [(s.index, s.n_slices, s.acquisition_time) for s in motion.stacks]
+
+
+@pytest.mark.parametrize("offset", [0.5, 0.0], ids=["interleaved", "repeated-positions"])
+@pytest.mark.parametrize(("thickness", "noise", "cc"), [(3.0, 10.0, 2.0), (2.0, 20.0, -1.5), (1.0, 30.0, 1.0)])
+def test_stacks_overlapping_in_z_give_the_craniocaudal_shift_from_the_files(tmp_path, offset, thickness, noise, cc):
+    """Stacks that overlap in z (interleaved or repeated positions) load for the motion analysis, each
+    stack regular on its own, and the craniocaudal shift is measured within 1 mm; calcium scoring
+    still refuses such a series (one position, one slice)."""
+    spec = ExamSpec(n_stacks=3, slices_per_stack=max(6, int(18 / thickness)), overlap_slices=max(2, int(6 / thickness)),
+                    overlap_offset=offset, thickness_mm=thickness, noise_hu=noise, matrix=128, pixel_mm=2.0, head_to_feet=False,
+                    shifts_mm=((0, 0, 0), (0.0, 1.0, cc), (0.0, 1.0, cc)))
+    folder = write_exam(spec, tmp_path / "overlap")
+    run = qa("motion", folder, "--json", cwd=tmp_path)
+    assert run.returncode in (0, 1), run.stderr
+    doc = json.loads(run.stdout)
+    first, second = doc["boundaries"]
+    assert first["shift_mm"]["cc"] == pytest.approx(cc, abs=1.0)
+    assert first["shift_mm"]["ap"] == pytest.approx(1.0, abs=0.5)
+    assert second["shift_mm"]["cc"] == pytest.approx(0.0, abs=1.0)  # stacks 1 and 2 moved together
+    score = qa("score", folder, cwd=tmp_path)
+    assert score.returncode == 2 and "ImagePositionPatient" in score.stderr
+
+
+def test_a_missing_slice_inside_one_of_overlapping_stacks_is_still_refused(tmp_path):
+    spec = ExamSpec(n_stacks=3, slices_per_stack=8, overlap_slices=2, overlap_offset=0.0, matrix=96, pixel_mm=2.5, head_to_feet=False)
+    folder = write_exam(spec, tmp_path / "overlap")
+    sorted(folder.glob("*.dcm"))[12].unlink()  # inside the second stack
+    run = qa("motion", folder, cwd=tmp_path)
+    assert run.returncode == 2 and "missing slice" in run.stderr

@@ -140,11 +140,16 @@ def slice_normal(images: Sequence[ImageRef]) -> np.ndarray:
     return normal
 
 
-def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
+def sort_stack(images: Sequence[ImageRef], stack_of: Sequence[int] | None = None) -> StackGeometry:
     """Validate the stack and sort it along the slice normal (never by file name or number).
 
     The increment is the median of the regular steps between positions (steps up to 1.5 x the
     smallest one), so that a missing slice cannot hide in the median of a short series.
+
+    ``stack_of`` (the step-and-shoot stack of each image, for the breath-hold motion analysis): the
+    stacks may overlap in z (one position in two stacks, or interleaved positions); duplicates,
+    gaps and irregular steps are then refused within each stack, and a gap between the stacks'
+    union.  Without it a series is one regular stack (what calcium scoring needs).
     """
     rows, cols, spacing = check_matrix(images)
     normal = slice_normal(images)
@@ -153,11 +158,41 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
             require_possible("position_mm", value, path=img.label, field="ImagePositionPatient")
     positions = np.array([img.position for img in images], dtype=float)
     along = positions @ normal
-    order = np.argsort(along, kind="stable")
-    positions, along = positions[order], along[order]
+    groups = np.asarray(stack_of if stack_of is not None else [0] * len(images))
+    order = np.lexsort((groups, along))  # along the normal; within one position, by stack
+    positions, along, groups = positions[order], along[order], groups[order]
     ordered = [images[i] for i in order]
     if len(ordered) == 1:
         return StackGeometry(tuple(int(i) for i in order), positions, along, None, rows, cols, spacing)
+    if len(set(groups.tolist())) > 1:
+        increments = []
+        for g in sorted(set(groups.tolist())):
+            members = np.flatnonzero(groups == g)
+            if members.size > 1:
+                increments.append(_regular_steps([ordered[k] for k in members], along[members]))
+        increment = float(np.median(increments)) if increments else None
+        if increment is not None:
+            union = np.unique(np.round(along, 3))
+            _no_gap([ordered[int(np.searchsorted(np.round(along, 3), v))] for v in union], union, increment)
+    else:
+        increment = _regular_steps(ordered, along)
+    # In-plane drift of the slice origins (a tilted acquisition stored with axial cosines).
+    in_plane = positions - along[:, None] * normal[None, :]
+    drift = np.linalg.norm(in_plane - in_plane[0], axis=1)
+    span = float(along[-1] - along[0])
+    slope_deg = math.degrees(math.atan2(float(drift.max()), span))
+    if slope_deg > MAX_IN_PLANE_DRIFT_DEG and drift.max() > 0.5:
+        raise InputError(
+            ordered[int(np.argmax(drift))].label, "ImagePositionPatient",
+            f"slice origins drift {drift.max():.2f} mm in-plane over {span:.1f} mm "
+            f"({slope_deg:.1f} degrees): the series was acquired with gantry tilt",
+            hint="rescan without gantry tilt, or reconstruct untilted axial images",
+        )
+    return StackGeometry(tuple(int(i) for i in order), positions, along, increment, rows, cols, spacing)
+
+
+def _regular_steps(ordered: Sequence[ImageRef], along: np.ndarray) -> float:
+    """The increment of images sorted along the normal; refuses duplicates, gaps and irregular steps."""
     steps = np.diff(along)
     smallest_positive = float(steps[steps > 1e-6].min()) if np.any(steps > 1e-6) else 0.0
     dup_tol = max(1e-3, 0.01 * smallest_positive)
@@ -174,16 +209,7 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
     regular = steps[steps <= GAP_FACTOR * smallest_positive]
     increment = float(np.median(regular))
     require_possible("slice_increment_mm", increment, path=ordered[1].label, field="ImagePositionPatient (slice increment)")
-    for k, step in enumerate(steps):
-        if step > GAP_FACTOR * increment:
-            a, b = ordered[k], ordered[k + 1]
-            missing = max(1, round(step / increment) - 1)
-            raise InputError(
-                f"{a.label} .. {b.label}", "ImagePositionPatient",
-                f"missing slice: a gap of {step:.2f} mm between positions {along[k]:.2f} and "
-                f"{along[k + 1]:.2f} mm (increment {increment:.2f} mm; about {missing} slice(s) missing)",
-                hint="re-export the complete series; scores on an incomplete series would be wrong",
-            )
+    _no_gap(ordered, along, increment)
     irregular = np.abs(steps - increment) > max(IRREGULAR_FRACTION * increment, 0.01)
     if np.any(irregular):
         k = int(np.argmax(irregular))
@@ -193,16 +219,18 @@ def sort_stack(images: Sequence[ImageRef]) -> StackGeometry:
             f"(increment {increment:.3f} mm)",
             hint="pass a series reconstructed at a constant increment",
         )
-    # In-plane drift of the slice origins (a tilted acquisition stored with axial cosines).
-    in_plane = positions - along[:, None] * normal[None, :]
-    drift = np.linalg.norm(in_plane - in_plane[0], axis=1)
-    span = float(along[-1] - along[0])
-    slope_deg = math.degrees(math.atan2(float(drift.max()), span))
-    if slope_deg > MAX_IN_PLANE_DRIFT_DEG and drift.max() > 0.5:
-        raise InputError(
-            ordered[int(np.argmax(drift))].label, "ImagePositionPatient",
-            f"slice origins drift {drift.max():.2f} mm in-plane over {span:.1f} mm "
-            f"({slope_deg:.1f} degrees): the series was acquired with gantry tilt",
-            hint="rescan without gantry tilt, or reconstruct untilted axial images",
-        )
-    return StackGeometry(tuple(int(i) for i in order), positions, along, increment, rows, cols, spacing)
+    return increment
+
+
+def _no_gap(ordered: Sequence[ImageRef], along: np.ndarray, increment: float) -> None:
+    """Refuse a step longer than GAP_FACTOR increments (a missing slice)."""
+    for k, step in enumerate(np.diff(along)):
+        if step > GAP_FACTOR * increment:
+            a, b = ordered[k], ordered[k + 1]
+            missing = max(1, round(step / increment) - 1)
+            raise InputError(
+                f"{a.label} .. {b.label}", "ImagePositionPatient",
+                f"missing slice: a gap of {step:.2f} mm between positions {along[k]:.2f} and "
+                f"{along[k + 1]:.2f} mm (increment {increment:.2f} mm; about {missing} slice(s) missing)",
+                hint="re-export the complete series; scores on an incomplete series would be wrong",
+            )

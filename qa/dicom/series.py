@@ -31,6 +31,7 @@ from qa.dicom.images import ImageRef, images_of, series_info
 from qa.dicom.slice_table import slice_table
 from qa.errors import InputError
 from qa.records.plausibility import require_possible
+from qa.records.stacks import find_stacks
 from qa.records.identity import Pseudonymiser
 from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.volume import CTVolume, SeriesInfo, SliceGeometry
@@ -342,10 +343,15 @@ def load_series(
     return load_volume(select_series(scan, series_uid))
 
 
-def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVolume:
-    """Validate and decode one series found by :func:`scan_inputs` into a :class:`CTVolume`."""
+def load_volume(group: SeriesGroup, *, progress: Progress | None = None, overlapping_stacks: bool = False) -> CTVolume:
+    """Validate and decode one series found by :func:`scan_inputs` into a :class:`CTVolume`.
+
+    ``overlapping_stacks`` (the breath-hold motion analysis): the step-and-shoot stacks of the series
+    (:func:`qa.records.stacks.find_stacks`) may overlap in z; each stack must be regular on its own
+    (:func:`qa.dicom.geometry.sort_stack`).  Calcium scoring never sets it: one position, one slice."""
     _require_ct(group)
-    stack = geometry.sort_stack(group.images)
+    stack_of = _stack_labels(group) if overlapping_stacks else None
+    stack = geometry.sort_stack(group.images, stack_of)
     images = [group.images[i] for i in stack.order]
     notes: list[str] = []
     thicknesses = [i.slice_thickness for i in images if i.slice_thickness is not None]
@@ -386,6 +392,17 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None) -> CTVo
         warnings=tuple(warnings),
         slices=slice_table(group.datasets, images, [float(p[2]) for p in stack.positions_mm]),
     )
+
+
+def _stack_labels(group: SeriesGroup) -> list[int]:
+    """The step-and-shoot stack of each of ``group.images`` (all 0 when the stacks cannot be told apart)."""
+    z = [float(img.position[2]) if img.position is not None else None for img in group.images]
+    table = slice_table(group.datasets, group.images, [v if v is not None else 0.0 for v in z])
+    labels = [0] * len(group.images)
+    for stack in find_stacks(table.acquisition_numbers, table.acquisition_times, z).stacks:
+        for k in stack.slices:
+            labels[k] = stack.index
+    return labels
 
 
 def _single_slice_increment(group: SeriesGroup, image: ImageRef, thickness: float | None) -> tuple[float, str]:

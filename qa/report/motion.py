@@ -28,8 +28,13 @@ def motion_png(volume, analysis, *, title: str | None = None) -> bytes:
     z, hu = z[order], hu[order]
     rows, cols = hu.shape[1], hu.shape[2]
     dr, dc = volume.pixel_spacing_mm
-    step = volume.slice_increment_mm
-    extent_z = (z[0] - step / 2, z[-1] + step / 2)
+    # Rows on a regular z grid (the nearest slice to each), so that stacks overlapping in z (interleaved
+    # or repeated positions) are drawn at their true z, not stretched evenly over the scan.
+    steps = np.diff(np.unique(np.round(z, 3)))
+    step = float(max(steps.min(), 0.1)) if steps.size else float(volume.slice_increment_mm)
+    grid = np.arange(z[0], z[-1] + step / 2, step)
+    hu = hu[np.abs(z[None, :] - grid[:, None]).argmin(axis=1)]
+    extent_z = (grid[0] - step / 2, grid[-1] + step / 2)
     sagittal = hu[:, :, cols // 2][::-1]  # z (head at top) x rows (anterior -> posterior)
     coronal = hu[:, rows // 2, :][::-1]  # z x columns
     # The figure's height follows the reformats' own aspect (equal mm both ways), so the title sits

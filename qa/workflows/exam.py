@@ -87,7 +87,7 @@ def exam_motion(series, protocol: ExamProtocol):
     from qa.motion import analyse_motion, not_available
 
     try:
-        volume = load_volume(with_pixels(series))
+        volume = load_volume(with_pixels(series), overlapping_stacks=True)
     except InputError as exc:
         name = os.path.basename(str(exc.path).rstrip("/")) if exc.path else ""  # folder names may name the patient
         where = f" ({', '.join(p for p in (name, exc.field) if p)})" if (name or exc.field) else ""

@@ -57,7 +57,7 @@ def analyse_series_motion(series: str | os.PathLike | Sequence[str | os.PathLike
     chosen = load_protocol(protocol or "cac-standard")  # a malformed protocol is reported before anything is read
     stage = progress or (lambda label: None)
     scan = scan_inputs(series, progress=stage("reading headers"))
-    volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+    volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "), overlapping_stacks=True)
     analysis = analyse_motion(volume, chosen.motion)
     if ecg is not None:
         analysis = with_trace(analysis, ecg, lead=lead, fs_hz=fs_hz)
