@@ -220,3 +220,14 @@ def test_a_missing_slice_inside_one_of_overlapping_stacks_is_still_refused(tmp_p
     sorted(folder.glob("*.dcm"))[12].unlink()  # inside the second stack
     run = qa("motion", folder, cwd=tmp_path)
     assert run.returncode == 2 and "missing slice" in run.stderr
+
+
+def test_an_offset_beyond_what_the_overlap_can_show_is_null_not_clipped(tmp_path):
+    """Stacks overlapping by 1.5 mm cannot show a 3 mm craniocaudal offset: the best match sits at
+    the edge of the search, so cc is null with the reason, never the clipped -1.5."""
+    spec = ExamSpec(n_stacks=3, slices_per_stack=6, overlap_slices=2, overlap_offset=0.5, thickness_mm=3.0, noise_hu=30.0,
+                    matrix=128, pixel_mm=2.0, head_to_feet=False, shifts_mm=((0, 0, 0), (0.0, 1.0, -3.0), (0.0, 1.0, -3.0)))
+    doc = json.loads(qa("motion", write_exam(spec, tmp_path / "short"), "--json", cwd=tmp_path).stdout)
+    first = doc["boundaries"][0]
+    assert first["shift_mm"]["cc"] is None and first["shift_mm"]["ap"] == pytest.approx(1.0, abs=0.5)
+    assert "overlap of the stacks is too short" in first["message"]

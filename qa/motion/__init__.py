@@ -81,7 +81,7 @@ class MotionAnalysis(Record):
 
 
 # Said of a boundary without overlap; left out where the boundaries are summed up.
-_CC_NOTE = "cc not measurable (the stacks do not overlap)"
+_CC_NOTE = "cc not measurable"  # the start of the note; the reason follows
 
 def _size(shift: Shift) -> float | None:
     """The in-plane magnitude or the craniocaudal shift, whichever is larger."""
@@ -122,7 +122,8 @@ def judge_boundary(m: BoundaryMeasure, thickness_mm: float, settings: MotionSett
     if not parts:
         parts.append(f"shift {size:.1f} mm within {warn_mm:g} mm")
     if shift.cc is None:
-        parts.append(_CC_NOTE)
+        parts.append(f"{_CC_NOTE} (" + (f"the {m.overlap_mm:.1f} mm overlap of the stacks is too short to show it)" if m.overlap_mm > 0.01
+                                        else "the stacks do not overlap)"))
     return MotionBoundary(status=status, message="; ".join(parts), **common)
 
 
@@ -224,7 +225,7 @@ def _judged(volume: CTVolume, split: StackSplit, z: np.ndarray, thickness: float
     status = worst.status
     flagged = [b for b in boundaries if b.status in (WARN, FAIL)]
     if flagged:
-        message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message.removesuffix('; ' + _CC_NOTE)}"
+        message = "; ".join(f"stacks {b.between[0]}-{b.between[1]} {b.status.upper()}: {b.message.split('; ' + _CC_NOTE)[0]}"
                             for b in flagged)
     elif status == NOT_AVAILABLE:
         missing = [b for b in boundaries if b.status == NOT_AVAILABLE]

@@ -228,8 +228,11 @@ def _cc_shift(hu, z_mm, za, zb_overlap, in_plane_px, increment_mm) -> float | No
         return None
     i = int(np.argmin(costs))
     best = float(candidates[i])
-    if 0 < i < len(costs) - 1 and np.isfinite(costs[i - 1]) and np.isfinite(costs[i + 1]):
-        den = costs[i - 1] - 2 * costs[i] + costs[i + 1]
-        if den > 0:
-            best += 0.5 * (costs[i - 1] - costs[i + 1]) / den * (candidates[1] - candidates[0])
+    if not (0 < i < len(costs) - 1 and np.isfinite(costs[i - 1]) and np.isfinite(costs[i + 1])):
+        # The best match lies at the edge of what the overlap (or the search reach) can show: the true
+        # offset may lie beyond it, so no number rather than a clipped one.
+        return None
+    den = costs[i - 1] - 2 * costs[i] + costs[i + 1]
+    if den > 0:
+        best += 0.5 * (costs[i - 1] - costs[i + 1]) / den * (candidates[1] - candidates[0])
     return best
