@@ -132,6 +132,23 @@ class StudyRecord(Record):
 
 
 @dataclass(frozen=True)
+class StudyFacts(Record):
+    """What a study's objects say about the study (:func:`qa.dicom.study_index.study_facts`).
+
+    ``study_datetime``: StudyDate + StudyTime as ISO 8601 without an offset (the scanner's wall
+    clock); ``study_month``: 'YYYY-MM' of the date as written.  Identifiers only as pseudonyms."""
+
+    study_datetime: str | None
+    study_month: str | None
+    study_description: str | None
+    protocol_name: str | None
+    body_part: str | None
+    patient_key: str | None
+    accession_key: str | None
+    operator_key: str | None
+
+
+@dataclass(frozen=True)
 class StoredStudy(Record):
     """A study as read back from the store: its row id, the record, when it was written."""
 
