@@ -79,11 +79,12 @@ _READ = object()
 
 
 def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymiser, protocol_choice: str = "",
-              dose=_READ) -> Exam:
+              dose=_READ, operator_in_clear: bool = False) -> Exam:
     """The exam with ``series_uid`` as its checked series: that series' headers, the other series,
     and the merged dose reports of its study (``dose``: that StudyDose, or None, when the caller
-    has read them already)."""
+    has read them already); its study's facts (:func:`qa.dicom.study_index.study_facts`)."""
     from qa.dicom.headers import read_headers
+    from qa.dicom.study_index import study_facts
 
     group = exam_scan.group(series_uid)
     scan = exam_scan.scan
@@ -109,6 +110,8 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
         protocol_choice=protocol_choice,
         notes=tuple(notes),
         files=scan.files,
+        facts=study_facts([group.datasets[0]] + [g.datasets[0] for g in scan.series if g is not group], pseudonymise,
+                          operator_in_clear=operator_in_clear),
     )
 
 

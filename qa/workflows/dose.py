@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.dose import (
     LEVEL_QUANTITIES,
@@ -30,6 +30,7 @@ from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
 from qa.workflows.common import now, qa_version
+from qa.workflows.study_store import StoredStudies
 
 # Check ids of the level comparisons: the same ids as qa check's.
 _CHECK_IDS = {"ctdivol_mgy": "ctdivol", "dlp_mgycm": "dlp", "dose_msv": "effective_dose"}
@@ -101,6 +102,8 @@ class DoseSummary(Record):
     verdict: str
     warnings: tuple[str, ...] = ()  # every study's warnings, prefixed with its report file
     files: FileCounts | None = None  # files read and skipped (each skipped one by name, with the reason)
+    stored: StoredStudies | None = None  # where --db stored the studies (None without --db)
+    studies: tuple[StudyDose, ...] = field(default=(), repr=False, metadata={"json": False})  # the merged reports, as reports
 
 
 def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
@@ -175,12 +178,27 @@ def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str
 
 
 def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None = None, protocol: str | None = None,
-                   dose_tables: str = "dose-reference") -> DoseSummary:
+                   dose_tables: str = "dose-reference", db: str | None = None) -> DoseSummary:
     """The dose of every study among the dose reports in ``paths`` (files, folders, zips).
 
     Files that are not dose reports are skipped and listed (a single file that is not is an error).
     ``k_factor``: use this k-factor for body events; ``protocol``: an exam protocol (its k-factor,
-    reference level and severities)."""
+    reference level and severities).  ``db``: store each study there (:mod:`qa.workflows.study_store`);
+    without it nothing is stored."""
+    if db is not None:
+        from dataclasses import replace
+
+        from qa.procedures import available_protocols, load_dose_tables, load_protocol
+        from qa.workflows.common import WRITE, open_store
+        from qa.workflows.study_store import dose_studies, save_studies
+
+        with open_store(db, mode=WRITE) as access:  # a store that cannot keep the result is refused before anything is read
+            summary = summarise_dose(paths, k_factor=k_factor, protocol=protocol, dose_tables=dose_tables)
+            tables = load_dose_tables(dose_tables)
+            protocols = tuple(load_protocol(p) for p in available_protocols())
+            chosen = load_protocol(protocol) if protocol is not None else None
+            items = dose_studies(summary, tables, protocols, chosen)
+            return replace(summary, stored=save_studies(access.for_writing(), items, tables, protocols))
     from qa.dicom import files
     from qa.dicom.rdsr import merge_reports, read_dose_report
     from qa.privacy import site_pseudonymiser
@@ -223,14 +241,16 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
         raise InputError(str(paths[0]) if len(paths) == 1 else None, None,
                          "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
                          hint="pass CT Radiation Dose SR files (or a folder holding them)")
-    studies = tuple(summarise_study(s, tables, k_factor=k_factor, protocol=chosen) for s in merge_reports(reports))
+    merged = tuple(merge_reports(reports))
+    studies = tuple(summarise_study(s, tables, k_factor=k_factor, protocol=chosen) for s in merged)
     analysed = now()
     refs = (tables.ref,) + ((chosen.ref,) if chosen else ())
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
     flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
                        worst(s.verdict for s in studies), flagged,
-                       FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)))
+                       FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)),
+                       studies=merged)
 
 
 def _refuse_damaged_among(skipped: list[SkippedFile], report_labels: list[str]) -> None:

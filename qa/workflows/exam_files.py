@@ -20,7 +20,8 @@ Inputs = str | os.PathLike | Sequence[str | os.PathLike]
 
 
 def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
-              pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[Exam, ExamProtocol]:
+              pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None,
+              operator_in_clear: bool = False) -> tuple[Exam, ExamProtocol]:
     """The exam in ``inputs`` and the protocol to check it against (an id, a .toml path, a loaded
     protocol, or None: chosen by vendor and series description).  Identifiers are pseudonymised
     with ``pseudonymise`` (default: the site's)."""
@@ -31,7 +32,7 @@ def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, ser
     given = protocol if isinstance(protocol, ExamProtocol) or protocol is None else load_protocol(protocol)  # malformed: reported first
     pseudonymise = pseudonymise or site_pseudonymiser()
     exam_scan = scan_exam(inputs, pseudonymise=pseudonymise, progress=progress)
-    return choose_exam(exam_scan, protocol=given, series_uid=series_uid, pseudonymise=pseudonymise)
+    return choose_exam(exam_scan, protocol=given, series_uid=series_uid, pseudonymise=pseudonymise, operator_in_clear=operator_in_clear)
 
 
 def choose_exam(exam_scan, *, protocol: ExamProtocol | None = None, series_uid: str | None = None,

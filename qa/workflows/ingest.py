@@ -42,13 +42,11 @@ from qa.records.inputs import FileCounts, SkippedFile
 from qa.records.serialize import Record
 from qa.records.study import IngestedObject
 from qa.workflows.common import WRITE, open_store
-from qa.workflows.ingest_study import StudyContext, StudyOutcome, merger, object_kind, read_study, refused
+from qa.workflows.ingest_study import StudyContext, StudyOutcome, merger, object_kind, operator_in_clear, read_study, refused
 
 ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 # Files per indexing task: large enough that a task outweighs its scheduling, small enough to balance.
 _INDEX_CHUNK = 64
-# The site's choice to keep the operator's (technologist's) name in clear: QA_OPERATOR_NAMES=clear.
-OPERATOR_NAMES_ENV = "QA_OPERATOR_NAMES"
 
 
 @dataclass(frozen=True)
@@ -197,7 +195,7 @@ def _context() -> StudyContext:
         from qa.procedures import available_protocols, load_dose_tables, load_protocol
 
         _STATE["context"] = StudyContext(load_dose_tables("dose-reference"), tuple(load_protocol(p) for p in available_protocols()),
-                                         site_pseudonymiser(), os.environ.get(OPERATOR_NAMES_ENV, "").strip().lower() == "clear")
+                                         site_pseudonymiser(), operator_in_clear())
     return _STATE["context"]
 
 

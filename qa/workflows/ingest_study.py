@@ -35,6 +35,8 @@ from qa.workflows.common import now, qa_version
 MOTION_AT_INGEST = "not analysed at ingest: headers only"
 # Words of a description that mark phantom QA (StudyDescription, SeriesDescription, ProtocolName).
 PHANTOM_WORDS = ("phantom", "qa", "qc", "quality control", "constancy")
+# The site's choice to keep the operator's (technologist's) name in clear: QA_OPERATOR_NAMES=clear.
+OPERATOR_NAMES_ENV = "QA_OPERATOR_NAMES"
 # SOP classes of CT images (PS3.4 B.5): CT, Enhanced CT, Legacy Converted Enhanced CT.
 _IMAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
 
@@ -61,6 +63,11 @@ class StudyOutcome:
     checklists: int = 0
     objects: int = 0
     warnings: tuple[str, ...] = ()
+
+
+def operator_in_clear() -> bool:
+    """Has the site chosen to keep the operator's name in clear (``QA_OPERATOR_NAMES=clear``)?"""
+    return os.environ.get(OPERATOR_NAMES_ENV, "").strip().lower() == "clear"
 
 
 def is_phantom_qa(texts) -> bool:
@@ -101,7 +108,7 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
                   exam_scan.ct else "neither axial CT images nor a CT dose report: nothing of a CT study to store")
         return None, StudyOutcome(study_key, "not_stored", reason, objects=len(objects)), reports
     calcium = not is_qa and (any(names_calcium_score(p, c.description) for p in context.protocols for c in exam_scan.candidates)
-                             or any(_names_cac(e.acquisition_protocol, context.protocols) for e in (dose.events if dose else ())))
+                             or any(names_cac(e.acquisition_protocol, context.protocols) for e in (dose.events if dose else ())))
     checklist = chosen = None
     if calcium and exam_scan.ct:
         checklist, chosen = _checklist(exam_scan, context, dose)
@@ -124,7 +131,8 @@ def _checklist(exam_scan, context: StudyContext, dose):
     from qa.workflows.exam_files import choose_exam
     from qa.records.provenance import Provenance
 
-    exam, chosen = choose_exam(exam_scan, pseudonymise=context.pseudonymise, protocols=context.protocols, dose=dose)
+    exam, chosen = choose_exam(exam_scan, pseudonymise=context.pseudonymise, protocols=context.protocols, dose=dose,
+                               operator_in_clear=context.operator_in_clear)
     checklist = check_exam(exam, chosen, context.tables, motion=not_available(MOTION_AT_INGEST, chosen.motion))
     analysed = now()
     provenance = Provenance(qa_version(), analysed, (chosen.ref, context.tables.ref), tuple(exam.headers.sop_instance_uids))
@@ -141,27 +149,45 @@ def check_record(run) -> ExamCheckRecord:
 
 
 def _record(study_key, exam_scan, facts, dose, summary, run, chosen, context, *, is_qa, calcium, objects) -> StudyRecord:
+    values = report_dose_fields(dose, summary, context.protocols) if summary is not None else _header_dose(exam_scan, run, context)
+    return StudyRecord(
+        study_key=study_key, scanner=_scanner(exam_scan, run, dose), study_datetime=facts.study_datetime or (dose.study_datetime if dose else None),
+        study_month=facts.study_month or _month(dose.study_datetime if dose else None),
+        protocol=main_protocol(dose, context.protocols) or facts.protocol_name or facts.study_description,
+        qa_protocol=chosen.id if run is not None else None, patient_key=facts.patient_key, accession_key=facts.accession_key,
+        operator_key=facts.operator_key, is_calcium_score=calcium, is_qa=is_qa, has_dose_report=dose is not None,
+        qa_version=qa_version(), events=tuple(event_record(e, study_key, n) for n, e in enumerate(dose.events if dose else ())),
+        exam_checks=(check_record(run),) if run is not None else (), objects=objects, **values)
+
+
+def main_protocol(dose, protocols) -> str | None:
+    """The scanner's protocol name of a study: the calcium-score event's, else the largest scan event's."""
     events = dose.events if dose is not None else ()
-    cac = [e for e in events if _names_cac(e.acquisition_protocol, context.protocols)]
+    cac = [e for e in events if names_cac(e.acquisition_protocol, protocols)]
     scans = [e for e in events if e.acquisition_type != LOCALIZER]
     largest = max(scans or events, key=lambda e: (e.dlp_mgycm or 0.0, e.ctdivol_mgy or 0.0), default=None)
     main = cac[0] if cac else largest
-    protocol = (main.acquisition_protocol if main is not None else None) or facts.protocol_name or facts.study_description
-    if summary is not None:
-        ctdivols = [e.ctdivol_mgy for e in cac if e.ctdivol_mgy is not None] or [e.ctdivol_mgy for e in scans if e.ctdivol_mgy is not None]
-        values = dict(ctdivol_mgy=max(ctdivols) if ctdivols else None, dlp_total_mgycm=summary.compared.dlp_mgycm,
-                      dose_msv=summary.effective_dose_msv, k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source,
-                      dose_source="rdsr", document=summary.to_dict())
-    else:
-        values = _header_dose(exam_scan, run, context)
-    scanner = _scanner(exam_scan, run, dose)
-    return StudyRecord(
-        study_key=study_key, scanner=scanner, study_datetime=facts.study_datetime or (dose.study_datetime if dose else None),
-        study_month=facts.study_month or _month(dose.study_datetime if dose else None), protocol=protocol,
-        qa_protocol=chosen.id if run is not None else None, patient_key=facts.patient_key, accession_key=facts.accession_key,
-        operator_key=facts.operator_key, is_calcium_score=calcium, is_qa=is_qa, has_dose_report=dose is not None,
-        qa_version=qa_version(), events=tuple(event_record(e, study_key, n) for n, e in enumerate(events)),
-        exam_checks=(check_record(run),) if run is not None else (), objects=objects, **values)
+    return main.acquisition_protocol if main is not None else None
+
+
+def report_dose_fields(dose, summary, protocols) -> dict:
+    """A study's dose from its dose report(s) (``summary``: :func:`qa.workflows.dose.summarise_study`):
+    CTDIvol of the calcium-score event, else the largest of the scan events; the DLP a reference
+    level judges; the effective dose with its k and k source; the ``qa.dose/1`` report item."""
+    scans = [e for e in dose.events if e.acquisition_type != LOCALIZER and e.ctdivol_mgy is not None]
+    cac = [e.ctdivol_mgy for e in scans if names_cac(e.acquisition_protocol, protocols)]
+    return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=summary.compared.dlp_mgycm,
+                dose_msv=summary.effective_dose_msv, k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source,
+                dose_source="rdsr", document=summary.to_dict())
+
+
+def header_dose_fields(dose) -> dict:
+    """A study's dose estimated from image headers (:class:`qa.dose.DoseValues` without a report)."""
+    e = dose.effective
+    known = dose.ctdivol_mgy is not None or dose.dlp_mgycm is not None
+    return dict(ctdivol_mgy=dose.ctdivol_mgy, dlp_total_mgycm=dose.dlp_mgycm, dose_msv=e.dose_msv, k_msv_per_mgycm=e.k_msv_per_mgycm,
+                k_source=e.k_source if e.dose_msv is not None else None, dose_source="headers" if known else None,
+                document={"dose_values": dose.to_dict()})
 
 
 def _header_dose(exam_scan, run, context) -> dict:
@@ -176,11 +202,7 @@ def _header_dose(exam_scan, run, context) -> dict:
         dose = dose_values_from_headers(read_headers(group), context.tables)
     else:
         return {}
-    e = dose.effective
-    known = dose.ctdivol_mgy is not None or dose.dlp_mgycm is not None
-    return dict(ctdivol_mgy=dose.ctdivol_mgy, dlp_total_mgycm=dose.dlp_mgycm, dose_msv=e.dose_msv, k_msv_per_mgycm=e.k_msv_per_mgycm,
-                k_source=e.k_source if e.dose_msv is not None else None, dose_source="headers" if known else None,
-                document={"dose_values": dose.to_dict()})
+    return header_dose_fields(dose)
 
 
 def _scanner(exam_scan, run, dose) -> ScannerIdentity:
@@ -215,23 +237,39 @@ def stored_report(stored: StoredStudy) -> DoseReport:
             tuple(per.get("max_tube_current_ma") or [None] * len(kvp)), tuple(per.get("exposure_time_per_rotation_s") or [None] * len(kvp)),
             len(kvp), r.exposure_time_s, r.scanning_length_mm, None, r.total_collimation_mm, r.pitch, r.ctdivol_mgy, r.dlp_mgycm,
             r.phantom, None, None, None, {}))
-    from qa.dicom.rdsr_common import dlp_by_phantom
-
     document = stored.record.document or {}
     own = document.get("dlp_total_mgycm") if isinstance(document, dict) else None
-    return DoseReport("store", "store", f"stored:{stored.record.study_key}", "xray_dose_sr", stored.record.study_key,
-                      stored.record.scanner.manufacturer, stored.record.scanner.model, stored.record.scanner.device_serial_number,
-                      stored.record.scanner.station_name, None, None, None, None, tuple(events), own,
-                      "stored study" if own is not None else None, None, sum(e.dlp_mgycm or 0.0 for e in events),
+    return as_report(stored.record.study_key, tuple(events), own, stored.record.scanner, f"stored:{stored.record.study_key}")
+
+
+def study_report(dose) -> DoseReport:
+    """A study's merged dose (:class:`~qa.records.dose.StudyDose`) as one dose report, to merge with the stored events."""
+    scanner = ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name)
+    return as_report(dose.study_key, dose.events, dose.dlp_total_mgycm, scanner, "read:" + ",".join(dose.sop_instance_uids))
+
+
+def as_report(study_key, events: tuple, own_total, scanner: ScannerIdentity, name: str) -> DoseReport:
+    from qa.dicom.rdsr_common import dlp_by_phantom
+
+    return DoseReport(name, name, name, "xray_dose_sr", study_key, scanner.manufacturer, scanner.model, scanner.device_serial_number,
+                      scanner.station_name, None, None, None, None, tuple(events), own_total,
+                      "stored study" if own_total is not None else None, None, sum(e.dlp_mgycm or 0.0 for e in events),
                       dlp_by_phantom(events))
 
 
-def merger(reports: list, context: StudyContext):
+def merger(reports: list, context: StudyContext | None = None, *, tables=None, protocols=()):
     """The merge :meth:`qa.store.Store.save_study` calls when the study is stored already: events
     by Irradiation Event UID (the stored ones as one earlier report), the dose recomputed over them;
-    a study read without a dose report keeps the stored report's dose; flags and checklists join."""
+    a study read without a dose report keeps the stored report's dose; flags and checklists join.
+    ``tables``, ``protocols``: the dose tables and the protocols (default: the context's)."""
+    tables = tables if tables is not None else context.tables
+    protocols = tuple(protocols) or (context.protocols if context is not None else ())
+
     def merge(stored: StoredStudy, new: StudyRecord) -> StudyRecord:
         old = stored.record
+        full = {(c.series_key, c.protocol_id) for c in old.exam_checks if not _at_ingest(c)}
+        if any(_at_ingest(c) for c in new.exam_checks):  # a headers-only checklist never replaces a full qa check of that series
+            new = replace(new, exam_checks=tuple(c for c in new.exam_checks if (c.series_key, c.protocol_id) not in full or not _at_ingest(c)))
         joined = dict(is_calcium_score=old.is_calcium_score or new.is_calcium_score, is_qa=old.is_qa or new.is_qa,
                       qa_protocol=new.qa_protocol or old.qa_protocol, has_dose_report=old.has_dose_report or new.has_dose_report,
                       patient_key=new.patient_key or old.patient_key, accession_key=new.accession_key or old.accession_key,
@@ -247,16 +285,16 @@ def merger(reports: list, context: StudyContext):
         from qa.workflows.dose import summarise_study
 
         merged = merge_reports([stored_report(stored)] + list(reports))[0]
-        summary = summarise_study(merged, context.tables,
-                                  protocol=next((p for p in context.protocols if p.id == joined["qa_protocol"]), None))
-        scans = [e for e in merged.events if e.acquisition_type != LOCALIZER and e.ctdivol_mgy is not None]
-        cac = [e.ctdivol_mgy for e in scans if _names_cac(e.acquisition_protocol, context.protocols)]
+        summary = summarise_study(merged, tables, protocol=next((p for p in protocols if p.id == joined["qa_protocol"]), None))
         return replace(new, **joined, events=tuple(event_record(e, new.study_key, n) for n, e in enumerate(merged.events)),
-                       ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None),
-                       dlp_total_mgycm=summary.compared.dlp_mgycm, dose_msv=summary.effective_dose_msv,
-                       k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source, document=summary.to_dict())
+                       **report_dose_fields(merged, summary, protocols))
 
     return merge
+
+
+def _at_ingest(check: ExamCheckRecord) -> bool:
+    """Was this checklist made at ingest (headers only: motion not analysed)?"""
+    return any(c.id == "breath_hold_motion" and c.message == MOTION_AT_INGEST for c in check.checks)
 
 
 def object_kind(sop_class: str | None) -> str:
@@ -284,7 +322,8 @@ def _report_datasets(scan, reports: list[DoseReport]) -> list:
     return out
 
 
-def _names_cac(name: str | None, protocols) -> bool:
+def names_cac(name: str | None, protocols) -> bool:
+    """Does a protocol or event name say calcium score (by the qa protocols' series patterns)?"""
     return bool(name) and any(names_calcium_score(p, name) for p in protocols)
 
 
