@@ -1,9 +1,10 @@
 """The ingest rate of `qa ingest` against a bare header-reading loop (issue 13: >= 0.5x with 2 workers).
 
-    .venv/bin/python benchmarks/bench_ingest.py [--exams 40] [--workers 2] [--db URL] [--repeats 3]
+    .venv/bin/python benchmarks/bench_ingest.py [--exams 30] [--workers 2] [--db URL] [--repeats 3]
 
-Synthetic calcium-score exams (``qa synth exam``: 12 small slices each, written by our own
-writer) each with its CT dose report (``write_dose_report``) are written once.  Then, alternately
+Synthetic calcium-score exams (``qa synth exam``: 3 stacks of 40 mm at 3 mm, 40 slices each, as a
+calcium score covers the heart; 32 x 32 pixels, since neither loop reads pixels) each with its CT
+dose report (``write_dose_report``) are written once.  Then, alternately
 in the same run: the bare loop (``pydicom.dcmread(path, stop_before_pixels=True)`` over every file,
 one process: what any header-reading tool costs at least) and a whole ingest into a new, empty
 store (:func:`qa.workflows.ingest.ingest` with ``--workers``: finding, indexing, reading, the dose,
@@ -33,7 +34,7 @@ def write_exams(root: Path, n: int) -> list[str]:
     for k in range(n):
         folder = root / f"exam{k:04d}"
         result = synthesize_exam(folder, ExamSynthOptions(
-            seed=k, matrix=32, pixel_mm=8.0, noise_hu=0.0, stacks=1, stack_mm=36.0, overlap_mm=0.0,
+            seed=k, matrix=32, pixel_mm=8.0, noise_hu=0.0, stacks=3, stack_mm=40.0, overlap_mm=0.0,
             acquisition_datetime=f"2026-{1 + k % 12:02d}-{1 + k % 28:02d}T09:15:00",
             station_name=f"CT-{k % 3}", device_serial_number=f"SN-{k % 3}"))
         study = pydicom.dcmread(result.files[0], stop_before_pixels=True).StudyInstanceUID
@@ -70,7 +71,7 @@ def new_database(server: str | None, tmp: Path) -> tuple[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exams", type=int, default=40)
+    parser.add_argument("--exams", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--db", help="a PostgreSQL server URL (default: SQLite files)")

@@ -255,8 +255,18 @@ def _worker_init(url: str) -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1 (linux/prctl.h)
     except (OSError, AttributeError):
         pass
-    _STATE.clear()
+    _STATE.pop("store", None)  # the context (tables, protocols, pseudonymiser) came with the fork; the store is its own
     _STATE["url"] = url
+
+
+def _warm() -> None:
+    """Import the readers and load the run's context once, before the workers fork."""
+    import importlib
+
+    for module in ("pydicom.filereader", "qa.dicom.series", "qa.dicom.exam", "qa.dicom.rdsr", "qa.dicom.headers", "qa.motion",
+                   "qa.workflows.dose", "qa.workflows.exam", "qa.workflows.exam_files", "qa.store.studies"):
+        importlib.import_module(module)
+    _context()
 
 
 class _Pool:
@@ -269,6 +279,8 @@ class _Pool:
     def __enter__(self) -> "_Pool":
         _STATE.clear()  # nothing of an earlier run (another site secret, another store) is reused
         _STATE["url"] = self.url
+        if self.workers > 1:
+            _warm()  # the workers fork from a process that has imported and loaded what they need
         return self
 
     def __exit__(self, *exc) -> None:
