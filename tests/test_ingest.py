@@ -156,23 +156,6 @@ def test_a_cumulative_re_send_and_a_continued_study_are_merged_by_irradiation_ev
     assert ingest_json(capsys, resend, continued, "--db", url)[1]["studies"]["unchanged"] == 1
 
 
-def test_unreadable_files_are_listed_and_never_stop_the_run(capsys, tmp_path):
-    folder, _, _ = write_exam(tmp_path / "site", 11)
-    other, _, _ = write_exam(tmp_path / "site", 12)
-    (other / "IMG9999.dcm").write_bytes(b"")  # an empty file among an exam's images: the series is refused
-    (tmp_path / "site" / "random.dcm").write_bytes(os.urandom(2000))
-    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
-    code, doc, err = ingest_json(capsys, tmp_path / "site", "--db", url)
-    assert code == 1  # a study was refused; the other is stored
-    assert doc["studies"]["added"] == 1 and doc["studies"]["refused"] == 1
-    (refused,) = doc["refused"]
-    assert refused["file"] == "IMG9999.dcm" and "empty" in refused["reason"]
-    assert {f["name"] for f in doc["files"]["skipped_files"]} == {"IMG9999.dcm", "random.dcm"}
-    (other / "IMG9999.dcm").unlink()  # repaired: the refused study is stored by the next run
-    code, doc, _ = ingest_json(capsys, tmp_path / "site", "--db", url)
-    assert code == 0 and doc["studies"]["added"] == 1 and doc["studies"]["unchanged"] == 1
-
-
 def test_nothing_readable_or_an_unusable_database_is_exit_2(capsys, tmp_path):
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "a.txt").write_text("hello")
