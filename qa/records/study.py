@@ -165,3 +165,18 @@ class SavedStudy(Record):
 
     study_id: int
     status: str
+
+
+@dataclass(frozen=True)
+class StoredStudyRef(Record):
+    study_key: str  # pseudonym of the StudyInstanceUID
+    study_id: int
+    status: str  # added | updated | unchanged
+
+
+@dataclass(frozen=True)
+class StoredStudies(Record):
+    """Where ``qa check --db`` / ``qa dose --db`` stored their studies (the ``stored`` block of their JSON)."""
+
+    database: str  # the URL, password hidden
+    studies: tuple[StoredStudyRef, ...]

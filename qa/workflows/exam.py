@@ -7,36 +7,16 @@ returns the checklist.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from qa.compliance import Checklist, ExamProtocol, check_exam, validate_protocol
-from qa.records.inputs import FileCounts
-from qa.records.serialize import Record
+from qa.compliance import ExamProtocol, check_exam, validate_protocol
 from qa.records.provenance import Provenance
 from qa.workflows.common import now, qa_version
 from qa.workflows.exam_files import Inputs, load_exam
-from qa.workflows.study_store import StoredStudies
+from qa.workflows.exam_run import ExamCheckRun
 
 __all__ = ["ExamCheckRun", "check_exam_files", "load_exam"]
-
-@dataclass(frozen=True, eq=False)
-class ExamCheckRun(Record):
-    """One exam checked (the ``qa.check/1`` document: the checklist's fields, then these)."""
-
-    checklist: Checklist = field(metadata={"flatten": True})
-    analysis_time: dt.datetime
-    provenance: Provenance
-    plot: str | None = None
-    files: FileCounts | None = None  # the exam's files read and skipped
-    protocol_definition: ExamProtocol | None = field(default=None, repr=False, metadata={"json": False})
-    stored: StoredStudies | None = None  # where --db stored the exam's study (None without --db)
-
-    @property
-    def verdict(self) -> str:
-        return self.checklist.verdict
 
 
 def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: str | None = None,

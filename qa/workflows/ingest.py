@@ -261,11 +261,17 @@ def _worker_init(url: str) -> None:
 
 def _warm() -> None:
     """Import the readers and load the run's context once, before the workers fork."""
-    import importlib
+    import pydicom.filereader  # noqa: F401
+    import qa.dicom.exam  # noqa: F401
+    import qa.dicom.headers  # noqa: F401
+    import qa.dicom.rdsr  # noqa: F401
+    import qa.dicom.series  # noqa: F401
+    import qa.motion  # noqa: F401
+    import qa.store.studies  # noqa: F401
+    import qa.workflows.dose_study  # noqa: F401
+    import qa.workflows.exam_files  # noqa: F401
+    import qa.workflows.exam_run  # noqa: F401
 
-    for module in ("pydicom.filereader", "qa.dicom.series", "qa.dicom.exam", "qa.dicom.rdsr", "qa.dicom.headers", "qa.motion",
-                   "qa.workflows.dose", "qa.workflows.exam", "qa.workflows.exam_files", "qa.store.studies"):
-        importlib.import_module(module)
     _context()
 
 

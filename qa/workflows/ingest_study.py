@@ -114,7 +114,7 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
         checklist, chosen = _checklist(exam_scan, context, dose)
     summary = None
     if dose is not None:
-        from qa.workflows.dose import summarise_study
+        from qa.workflows.dose_study import summarise_study
 
         summary = summarise_study(dose, context.tables, protocol=chosen)
     record = _record(study_key, exam_scan, facts, dose, summary, checklist, chosen, context, is_qa=is_qa, calcium=calcium,
@@ -127,7 +127,7 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
 def _checklist(exam_scan, context: StudyContext, dose):
     """The qa check checklist of the exam, from its headers (motion not analysed at ingest)."""
     from qa.motion import not_available
-    from qa.workflows.exam import ExamCheckRun
+    from qa.workflows.exam_run import ExamCheckRun
     from qa.workflows.exam_files import choose_exam
     from qa.records.provenance import Provenance
 
@@ -282,7 +282,7 @@ def merger(reports: list, context: StudyContext | None = None, *, tables=None, p
         if not old.events or {e.irradiation_event_uid for e in old.events} <= new_uids or not reports:
             return replace(new, **joined)
         from qa.dicom.rdsr import merge_reports
-        from qa.workflows.dose import summarise_study
+        from qa.workflows.dose_study import summarise_study
 
         merged = merge_reports([stored_report(stored)] + list(reports))[0]
         summary = summarise_study(merged, tables, protocol=next((p for p in protocols if p.id == joined["qa_protocol"]), None))

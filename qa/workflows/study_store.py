@@ -12,34 +12,16 @@ operator pseudonym (a later ingest of the images adds them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from qa.records.serialize import Record
-from qa.records.study import StudyRecord
+from qa.records.study import StoredStudies, StoredStudyRef, StudyRecord
 from qa.workflows.common import qa_version
 from qa.workflows.ingest_study import (check_record, event_record, header_dose_fields, is_phantom_qa, main_protocol, merger,
                                        names_cac, report_dose_fields, study_report)
 
 
-@dataclass(frozen=True)
-class StoredStudyRef(Record):
-    study_key: str  # pseudonym of the StudyInstanceUID
-    study_id: int
-    status: str  # added | updated | unchanged
-
-
-@dataclass(frozen=True)
-class StoredStudies(Record):
-    """Where ``qa check --db`` / ``qa dose --db`` stored their studies (the ``stored`` block of their JSON)."""
-
-    database: str  # the URL, password hidden
-    studies: tuple[StoredStudyRef, ...]
-
-
 def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
     """The study of one ``qa check`` run (an :class:`qa.workflows.exam.ExamCheckRun`) and its dose report."""
     from qa.compliance import names_calcium_score
-    from qa.workflows.dose import summarise_study
+    from qa.workflows.dose_study import summarise_study
 
     exam = run.checklist.exam
     if not exam.study_key:
