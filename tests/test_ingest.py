@@ -161,6 +161,7 @@ def test_nothing_readable_or_an_unusable_database_is_exit_2(capsys, tmp_path):
     (tmp_path / "junk" / "a.txt").write_text("hello")
     code, out, err = run(capsys, "ingest", tmp_path / "junk", "--db", f"sqlite:///{tmp_path / 'qa.sqlite'}", "--json")
     assert code == 2 and json.loads(out)["schema"] == "qa.error/1" and "no DICOM object could be read" in err
+    assert not (tmp_path / "qa.sqlite").exists()  # nothing to store: no store made
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"not a database at all" * 10)
     code, out, err = run(capsys, "ingest", tmp_path / "junk", "--db", f"sqlite:///{bad}")

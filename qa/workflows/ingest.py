@@ -110,12 +110,12 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
     site_pseudonymiser()  # the site secret exists before any worker reads it
     access = open_store(db, mode=WRITE)  # a database that cannot be used is refused before anything is read
     try:
-        store = access.for_writing()
-        url = store.url
+        url = access.url
         found = files.find_inputs(paths)
         skipped: list[SkippedFile] = list(found.skipped)
         with _Pool(workers, url) as pool:
-            store.engine.dispose()  # no connection of ours is open while workers fork
+            if access.store is not None:
+                access.store.engine.dispose()  # no connection of ours is open while workers fork
             indexed = pool.index(found.sources, stage("indexing"))
             objects = [o for o in indexed if not isinstance(o, SkippedFile)]
             skipped += [o for o in indexed if isinstance(o, SkippedFile)]
@@ -127,6 +127,7 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
                                  hint="pass folders, zips or files of DICOM exams and dose reports")
             studies, skipped_more = _by_study(objects)
             skipped += skipped_more
+            store = access.for_writing()  # a new SQLite file is made only now: an input without DICOM leaves none behind
             stored = store.ingested([o.sop_instance_uid for group in studies.values() for o in group])
             store.engine.dispose()
             todo = {k: g for k, g in studies.items() if not all(o.sop_instance_uid in stored for o in g)}
