@@ -61,6 +61,7 @@ _EXPORTS = {
     "load_dose_tables": "qa.procedures",
     "Check": "qa.records.checks",
     "Store": "qa.store",
+    "StudyRecord": "qa.records.study",
     "control_chart": "qa.control_charts",
     # the workflows (what every command runs)
     "run_phantom_qa": "qa.workflows",
@@ -70,6 +71,7 @@ _EXPORTS = {
     "check_exam_files": "qa.workflows",
     "load_exam": "qa.workflows",
     "summarise_dose": "qa.workflows",
+    "ingest": "qa.workflows",
     "analyse_gating": "qa.workflows",
     "score_series": "qa.workflows",
     "check_exam": "qa.compliance",

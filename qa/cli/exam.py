@@ -20,15 +20,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     from qa.workflows.exam import check_exam_files
 
     run = check_exam_files(args.exam, protocol=args.protocol, series_uid=args.series_uid, dose_tables=args.dose_tables, ecg=args.ecg,
-                           lead=args.lead, plot=args.plot, progress=None if args.json else Progress("reading headers"))
+                           lead=args.lead, plot=args.plot, progress=None if args.json else Progress("reading headers"), db=args.db)
     out = sys.stderr if args.json else sys.stdout
     print_checklist(out, run.checklist)
     print_files(out, run.files, args.verbose)
     if run.plot:
         print(f"plot     {run.plot}", file=out)
+    print_stored(out, run.stored)
     if args.json:
         json_out(run, "qa.check/1")
     return EXIT_FAIL if run.verdict == "fail" else EXIT_OK
+
+
+def print_stored(out, stored) -> None:
+    """Where --db stored the studies (nothing without --db)."""
+    if stored is None:
+        return
+    for ref in stored.studies:
+        print(f"Stored   study {ref.study_key} ({ref.status}, #{ref.study_id}) in {stored.database}", file=out)
 
 
 def print_checklist(out, checklist) -> None:
@@ -64,11 +73,12 @@ def print_checklist(out, checklist) -> None:
 def cmd_dose(args: argparse.Namespace) -> int:
     from qa.workflows.dose import summarise_dose
 
-    summary = summarise_dose(args.paths, k_factor=args.k_factor, protocol=args.protocol, dose_tables=args.dose_tables)
+    summary = summarise_dose(args.paths, k_factor=args.k_factor, protocol=args.protocol, dose_tables=args.dose_tables, db=args.db)
     out = sys.stderr if args.json else sys.stdout
     for study in summary.reports:
         print_study_dose(out, study)
     print_files(out, summary.files, args.verbose)
+    print_stored(out, summary.stored)
     if args.json:
         json_out(summary, "qa.dose/1")
     return EXIT_FAIL if summary.verdict == "fail" else EXIT_OK
@@ -123,6 +133,7 @@ def add_parser(sub) -> None:
               qa check exam/ --series-uid 1.2.3... --json > check.json
               qa check exam/ --ecg exam-ecg.csv         adds heart rate, rhythm and exposure timing from the trace
               qa check exam/ --ecg exam-ecg.csv --plot strip.png   ... and draws the ECG strip
+              qa check exam/ --db sqlite:////data/qa.sqlite        ... and stores the study and its checklist (qa trends)
             """
         ),
     )
@@ -132,6 +143,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
     p.add_argument("--ecg", metavar="TRACE", help="the exam's ECG trace: adds heart_rate from the trace, rhythm and exposure_timing")
     p.add_argument("--lead", help="ECG lead to use (with --ecg)")
+    p.add_argument("--db", metavar="URL", help="store the exam's study, dose and checklist in this database (as qa ingest does); "
+                                               "without it nothing is stored")
     p.add_argument("--plot", metavar="FILE.png",
                    help="with --ecg: write the ECG strip with R-peaks and the stacks' exposure windows (written whole; "
                         "if it cannot be written: exit 2, nothing written)")
@@ -157,6 +170,7 @@ def add_parser(sub) -> None:
               qa dose /data/dose-reports/
               qa dose rdsr1.dcm rdsr2.dcm --json > dose.json
               qa dose report.dcm --k-factor cardiac --protocol cac-standard
+              qa dose /data/dose-reports/ --db postgresql+psycopg://qa@dbhost/qa   ... and stores each study
             """
         ),
     )
@@ -164,6 +178,8 @@ def add_parser(sub) -> None:
     p.add_argument("--k-factor", help="use this k-factor id for body events (default: by target region)")
     p.add_argument("--protocol", help="exam protocol id, to choose the reference level")
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
+    p.add_argument("--db", metavar="URL", help="store each study and its dose events in this database (as qa ingest does); "
+                                               "without it nothing is stored")
     add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.dose/1) on stdout")
     p.set_defaults(func=cmd_dose)

@@ -59,21 +59,32 @@ class ExamScan:
 def scan_exam(inputs, *, pseudonymise: Pseudonymiser, progress=None) -> ExamScan:
     """Read the headers of an exam's files; refuse an input without an axial CT image series."""
     scan = scan_inputs(inputs, progress=progress, headers_only=True, pseudonymise=pseudonymise)
-    ct = tuple(g for g in scan.series if g.info.modality == "CT" and _axial(g))
-    if not ct:
+    exam_scan = exam_of(scan)
+    if not exam_scan.ct:
         found = ", ".join(sorted({g.info.modality for g in scan.series})) or "none"
         raise InputError(
             scan.inputs[0] if len(scan.inputs) == 1 else None, "Modality",
             f"no axial CT image series in the input ({scan.summary()}; image series modalities: {found})",
             hint="pass the folder of the calcium-score exam (qa dose reads dose reports on their own)",
         )
-    return ExamScan(scan, ct)
+    return exam_scan
 
 
-def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymiser, protocol_choice: str = "") -> Exam:
+def exam_of(scan: InputScan) -> ExamScan:
+    """The files already scanned (headers only) as an exam: its axial CT series picked out (maybe none)."""
+    return ExamScan(scan, tuple(g for g in scan.series if g.info.modality == "CT" and _axial(g)))
+
+
+_READ = object()
+
+
+def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymiser, protocol_choice: str = "",
+              dose=_READ, operator_in_clear: bool = False) -> Exam:
     """The exam with ``series_uid`` as its checked series: that series' headers, the other series,
-    and the merged dose reports of its study."""
+    and the merged dose reports of its study (``dose``: that StudyDose, or None, when the caller
+    has read them already); its study's facts (:func:`qa.dicom.study_index.study_facts`)."""
     from qa.dicom.headers import read_headers
+    from qa.dicom.study_index import study_facts
 
     group = exam_scan.group(series_uid)
     scan = exam_scan.scan
@@ -88,7 +99,8 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
         notes.append(f"{scan.n_localizers} localizer image(s) left out")
     if scan.n_non_dicom:
         notes.append(f"{scan.n_non_dicom} non-DICOM file(s) skipped")
-    dose = _dose_of(scan, group.info.study_key, notes, pseudonymise)
+    if dose is _READ:
+        dose = _dose_of(scan, group.info.study_key, notes, pseudonymise)
     return Exam(
         headers=headers,
         series=series,
@@ -98,6 +110,8 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
         protocol_choice=protocol_choice,
         notes=tuple(notes),
         files=scan.files,
+        facts=study_facts([group.datasets[0]] + [g.datasets[0] for g in scan.series if g is not group], pseudonymise,
+                          operator_in_clear=operator_in_clear),
     )
 
 
@@ -141,22 +155,31 @@ def _thickness(group: SeriesGroup) -> float | None:
     return float(sorted(values)[len(values) // 2]) if values else None
 
 
-def _dose_of(scan: InputScan, study_key: str | None, notes: list[str], pseudonymise: Pseudonymiser):
-    """The merged dose reports of the exam's study (None without a readable one)."""
-    from qa.dicom.rdsr import is_dose_report, merge_reports, read_dose_report
+def dose_reports_of(scan: InputScan, notes: list[str], pseudonymise: Pseudonymiser) -> list:
+    """The dose reports among the scanned objects (:class:`~qa.records.dose.DoseReport`, in input
+    order); an object that looks like one but cannot be used is noted; an impossible number refuses it."""
+    from qa.dicom.rdsr import read_if_dose_report
 
     reports = []
     for other in scan.other_objects:
-        if other.reason not in ("structured report", "secondary capture"):
+        if other.reason not in ("structured report", "secondary capture") or other.file is None:
             continue
-        if other.file is None or not is_dose_report(other.file):
-            continue  # a screen capture or a report of another kind: not a dose report
         try:
-            reports.append(read_dose_report(other.file, label=other.path, pseudonymise=pseudonymise))
+            report = read_if_dose_report(other.file, label=other.path, pseudonymise=pseudonymise)
+            if report is not None:  # else a screen capture or a report of another kind: not a dose report
+                reports.append(report)
         except ImpossibleValue:
             raise  # a dose report with an impossible number is refused, never replaced by an estimate
         except InputError as exc:
             notes.append(f"{_name(other.path)}: not used as a dose report ({exc.message})")
+    return reports
+
+
+def _dose_of(scan: InputScan, study_key: str | None, notes: list[str], pseudonymise: Pseudonymiser):
+    """The merged dose reports of the exam's study (None without a readable one)."""
+    from qa.dicom.rdsr import merge_reports
+
+    reports = dose_reports_of(scan, notes, pseudonymise)
     if not reports:
         return None
     studies = merge_reports(reports)

@@ -29,7 +29,7 @@ from qa.outputs import create_new
 from qa.errors import InputError
 from qa.records.inputs import SkippedFile
 
-__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs", "read_image", "read_whole"]
+__all__ = ["DEFER_BYTES", "FoundInputs", "Reader", "Source", "expand_inputs", "find_inputs", "peek", "read_image", "read_whole"]
 
 # Elements larger than this are read only when used (pixel data, big private blocks).
 DEFER_BYTES = 16 * 1024
@@ -206,6 +206,38 @@ class _StopRule:
         return False
 
 
+def peek(src: Source, last_tag: int):
+    """The first elements of ``src`` (up to and including ``last_tag``; nothing after it is parsed,
+    values are not decoded), or a :class:`SkippedFile` when it is not DICOM; an unreadable file
+    raises :class:`InputError`.  For indexing many files cheaply (which study, which object)
+    before they are read in full.  A zip member is read whole through a :class:`Reader`."""
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import read_partial
+
+    if src.path is None:
+        with Reader(headers_only=True) as reader:
+            return reader.examine(src)
+    fp, size = _open_regular(src.path, src.label)
+    try:
+        with fp:
+            head = fp.read(132)
+            part10 = len(head) >= 132 and head[128:132] == b"DICM"
+            if not part10 and not _looks_like_bare_dataset(head):
+                return _classify(src.label, _NotDicom(size, head))
+            fp.seek(0)
+            ds = read_partial(fp, lambda tag, vr, length: int(tag) > last_tag, defer_size=None, force=not part10)
+    except InvalidDicomError:
+        return _classify(src.label, _NotDicom(size, b""))
+    except OSError as exc:
+        raise InputError(src.label, None, f"cannot be read ({exc})", hint="check the file's permissions") from exc
+    except Exception as exc:  # pydicom raises many kinds of errors on corrupt files
+        raise InputError(src.label, None, f"is not a readable DICOM file ({type(exc).__name__}: {exc}); it may be truncated "
+                         "or corrupt", hint="re-export the file from the scanner or PACS, or remove it from the input") from exc
+    if not part10 and "SOPClassUID" not in ds:
+        return _classify(src.label, _NotDicom(size, head))
+    return ds
+
+
 def read_whole(path: str, label: str | None = None):
     """Every element of the DICOM file ``path`` read now (nothing deferred), parsed as boundedly as
     the headers are (a regular file only; nothing after the pixel data or past the dataset's end);
@@ -268,11 +300,22 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
         ) from exc
 
 
+# Text VRs (DS and IS included): pydicom decodes them without raising (an unknown character set,
+# a bad byte or a malformed number is a warning in its reading mode), so the check below leaves
+# them raw: decoding them all was most of the cost of reading a header.
+_TEXT_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
+# Binary VRs of fixed item size (PS3.5 6.2): a value whose length is not a multiple cannot be decoded.
+_BINARY_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "AT": 4, "SV": 8, "UV": 8, "OW": 2, "OF": 4, "OD": 8,
+                 "OL": 4, "OV": 8}
+
+
 def _require_parsable(ds, label: str) -> None:
     """Decode every element read (nested sequences too; deferred ones and pixel data are left for
     their reader) so that an unknown VR or a malformed value is refused here, with the file and the
     element named, and not met later as pydicom's NotImplementedError, KeyError or ValueError.
-    The decoded copies are thrown away: the readers decode again with what they know (character sets)."""
+    Text values (which decode without failing) are left raw and binary numbers are checked by their
+    length; the other VRs (sequences, unknown VRs, ...) go through pydicom's conversion, whose copies are thrown
+    away: the readers decode again with what they know (character sets)."""
     from pydicom.dataelem import RawDataElement, convert_raw_data_element
 
     stack = [(ds, ds)]
@@ -283,6 +326,16 @@ def _require_parsable(ds, label: str) -> None:
             if int(tag) in _PIXEL_TAGS or elem is None or elem.value is None:
                 continue  # pixel data, or a deferred value read only when used
             if isinstance(elem, RawDataElement):
+                if elem.VR in _TEXT_VRS:
+                    continue
+                size = _BINARY_SIZES.get(elem.VR)
+                if size is not None:
+                    if len(elem.value) % size == 0:
+                        continue
+                    where = f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
+                    raise InputError(label, where, f"cannot be decoded ({len(elem.value)} bytes are not a whole number of "
+                                     f"{elem.VR} values): the file is corrupt",
+                                     hint="re-export the file from the scanner or PACS, or remove it from the input")
                 try:
                     elem = convert_raw_data_element(elem, encoding=top._character_set, ds=dataset)
                 except Exception as exc:  # pydicom: NotImplementedError (unknown VR), KeyError, ValueError, ...

@@ -29,7 +29,7 @@ from qa.errors import InputError
 from qa.records.dose import DoseEvent, DoseReport, StudyDose
 from qa.records.identity import Pseudonymiser
 
-__all__ = ["DoseEvent", "DoseReport", "StudyDose", "is_dose_report", "merge_reports", "read_dose_report"]
+__all__ = ["DoseEvent", "DoseReport", "StudyDose", "is_dose_report", "merge_reports", "read_dose_report", "read_if_dose_report"]
 
 # PS3.4 Annex B.5 Standard SOP Classes: the SR classes that can carry TID 10011
 SR_SOP_CLASSES = {
@@ -57,7 +57,23 @@ def read_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser, la
     label = label or str(path)
     if not os.path.isfile(path):
         raise InputError(label, None, "no such file", hint="check the path")
-    ds = _read(str(path), label)
+    return _report_of(_read(str(path), label), str(path), label, pseudonymise)
+
+
+def read_if_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser, label: str | None = None) -> DoseReport | None:
+    """The dose report in ``path`` as :func:`read_dose_report` reads it, or None when the object is
+    not a dose report (:func:`is_dose_report`): the file is read once."""
+    label = label or str(path)
+    try:
+        ds = _read(str(path), label)
+    except InputError:
+        return None
+    if not is_dose_report(ds):
+        return None
+    return _report_of(ds, str(path), label, pseudonymise)
+
+
+def _report_of(ds, path: str, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     if "SOPClassUID" not in ds:  # a file cut short in its first elements says so, not "wrong class"
         check_complete(ds, str(path), hint=_HINT_REEXPORT, label=label)
     kind = _kind(ds, label)

@@ -131,14 +131,15 @@ def scan_inputs(
 ) -> InputScan:
     """Read the header of every file under ``inputs`` once and group the images by series.
 
-    ``inputs`` is a folder (searched recursively), a zip file, a file, or a list of them.
+    ``inputs`` is a folder (searched recursively), a zip file, a file, or a list of them (or the
+    files already found: a :class:`~qa.dicom.files.FoundInputs`).
     ``headers_only`` reads with ``stop_before_pixels`` (for header checks; the volume cannot be
     loaded from such a scan): an object is then an image by its SOP class or its Rows.
     ``pseudonymise`` turns the StudyInstanceUID into ``SeriesInfo.study_key`` as it is read (an
     ephemeral one, good for telling studies apart within this call, when none is given).
     """
     pseudonymise = pseudonymise or Pseudonymiser.ephemeral()
-    found = files.find_inputs(inputs)
+    found = inputs if isinstance(inputs, files.FoundInputs) else files.find_inputs(inputs)
     sources = found.sources
     skipped: list[SkippedFile] = list(found.skipped)
     groups: dict[str, dict] = {}
@@ -210,7 +211,7 @@ def scan_inputs(
         )
     series.sort(key=lambda g: (g.info.series_number if g.info.series_number is not None else 1 << 30, g.info.series_instance_uid))
     return InputScan(
-        inputs=tuple(str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)),
+        inputs=_input_names(inputs),
         series=tuple(series),
         n_files=total + len(found.skipped),
         n_non_dicom=n_non_dicom + len(found.skipped),
@@ -219,6 +220,13 @@ def scan_inputs(
         other_objects=tuple(others),
         skipped=tuple(skipped),
     )
+
+
+def _input_names(inputs) -> tuple[str, ...]:
+    """What the input was called, for messages: the paths given, or the folders of the files found."""
+    if isinstance(inputs, files.FoundInputs):
+        return tuple(dict.fromkeys(folder_of(s.label) for s in inputs.sources))
+    return tuple(str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs))
 
 
 def require_complete(scan: InputScan, group: SeriesGroup) -> None:

@@ -9,6 +9,7 @@ from qa.records.headers import AcquisitionHeaders
 from qa.records.identity import ScannerIdentity
 from qa.records.inputs import FileCounts
 from qa.records.serialize import Record
+from qa.records.study import StudyFacts
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Exam(Record):
     protocol_choice: str = ""
     notes: tuple[str, ...] = ()
     files: FileCounts | None = field(default=None, metadata={"json": False})  # the exam's files read and skipped
+    facts: StudyFacts | None = field(default=None, metadata={"json": False})  # the study's date, pseudonymised accession, operator
 
     __json_properties__ = ("scanner",)
 

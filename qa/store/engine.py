@@ -208,7 +208,8 @@ def retry(action, attempts: int = 4):
             # a unique key taken meanwhile (SQLite "UNIQUE constraint failed", PostgreSQL "duplicate key"); any
             # other integrity error (a missing value, a broken reference) is a bug and is raised at once
             unique = isinstance(exc, sa.exc.IntegrityError) and ("unique" in text or "duplicate key" in text)
-            lost_race = unique or "already exists" in text or "locked" in text
+            # ... or a PostgreSQL deadlock between two writers (one of them is rolled back): run it again
+            lost_race = unique or "already exists" in text or "locked" in text or "deadlock detected" in text
             if not lost_race or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))

@@ -2,8 +2,8 @@
 
 Each method is one short transaction; writes are retried after losing a race with another
 process (a scanner or run stored meanwhile, SQLite busy), so concurrent runs never lose a result.
-The queries themselves live in :mod:`qa.store.scanners`, :mod:`qa.store.phantom_runs` and
-:mod:`qa.store.baselines`.
+The queries themselves live in :mod:`qa.store.scanners`, :mod:`qa.store.phantom_runs`,
+:mod:`qa.store.baselines` and :mod:`qa.store.studies`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from qa.records.provenance import Provenance
 from qa.store import baselines as baseline_rows
 from qa.store import phantom_runs as run_rows
 from qa.store import scanners as scanner_rows
+from qa.store import studies as study_rows
 from qa.store.engine import (display_url, in_memory, make_engine, read_only_engine, resolve_url, retry, sqlite_file_problem,
                              sqlite_path, writer)
 from qa.store.layout import check_current, ensure_current
@@ -29,6 +30,8 @@ from qa.store.schema import qa_meta
 
 if TYPE_CHECKING:
     from qa.phantom.analysis import PhantomResult
+    from qa.records.study import IngestedObject, SavedStudy, StoredStudy, StudyRecord
+    from qa.store.studies import Merge
 
 
 class Store:
@@ -154,6 +157,54 @@ class Store:
     def run_checks(self, run_id: int) -> list[dict]:
         with self.engine.connect() as c:
             return run_rows.checks(c, run_id)
+
+    # ---------------------------------------------------------------------------- studies
+
+    def save_study(self, record: StudyRecord, *, merge: Merge | None = None) -> SavedStudy:
+        """Store one study (its row, dose events, checklists and objects) in ONE transaction;
+        :class:`~qa.records.study.SavedStudy` (row id, ``added`` | ``updated`` | ``unchanged``).
+
+        Idempotent: saving the same record again changes nothing (``unchanged``).  A study stored
+        already is merged under its row lock: ``merge(stored, record)`` returns the record to keep
+        (the workflow recomputes the dose of the merged events); events are kept once per
+        Irradiation Event UID, and a checklist replaces the stored one of its series and protocol
+        (see :mod:`qa.store.studies`).  Safe when several processes save at once: a lost race (the
+        study inserted meanwhile, SQLite busy, a PostgreSQL unique violation) runs the transaction again.
+        """
+        def save() -> SavedStudy:
+            with self._writer.begin() as c:
+                return study_rows.save(c, record, merge=merge)
+
+        return self._writing(lambda: retry(save, attempts=8))
+
+    def mark_ingested(self, objects: list[IngestedObject]) -> int:
+        """Record objects that belong to no stored study (nothing in them to store) as ingested, so a
+        second ingest skips them; returns how many were new."""
+        def mark() -> int:
+            with self._writer.begin() as c:
+                return study_rows.mark_objects(c, objects, None)
+
+        return self._writing(lambda: retry(mark, attempts=8))
+
+    def ingested(self, sop_instance_uids) -> set[str]:
+        """Which of these SOP Instance UIDs are stored (``ingested_objects``)."""
+        with self.engine.connect() as c:
+            return study_rows.stored_objects(c, sop_instance_uids)
+
+    def study(self, study_key: str) -> StoredStudy | None:
+        """The stored study with this key (the pseudonym of its StudyInstanceUID), or None."""
+        with self.engine.connect() as c:
+            return study_rows.find(c, study_key)
+
+    def studies(self) -> list[StoredStudy]:
+        """Every stored study with its events and checklists, by study date."""
+        with self.engine.connect() as c:
+            return study_rows.all_studies(c)
+
+    def study_counts(self) -> dict[str, int]:
+        """Rows in each table of the manager's view (studies, dose_events, exam_checks, ...)."""
+        with self.engine.connect() as c:
+            return study_rows.counts(c)
 
     # ---------------------------------------------------------------------------- baselines
 

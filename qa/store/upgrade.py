@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from qa.errors import UsageError
 from qa.store.engine import SQLITE_BEGIN, current_revisions, display_url, make_engine
-from qa.store.schema import HEAD_REVISION, QA_TABLES, SCHEMA_VERSION_0_1_0, qa_meta
+from qa.store.schema import HEAD_REVISION, QA_TABLES, SCHEMA_VERSION_0_1_0, TABLES_0_1_0, qa_meta
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -162,7 +162,7 @@ def _legacy_revision(connection: sa.Connection, shown: str) -> str | None:
     if version != SCHEMA_VERSION_0_1_0:
         raise UsageError(f"the database {shown} has table layout {version or 'unknown'}, which this qa cannot upgrade",
                          hint="use the qa version that created it, or another database (--db)")
-    missing = sorted(QA_TABLES - present)
+    missing = sorted(TABLES_0_1_0 - present)
     if missing:
         raise UsageError(f"the database {shown} says it has the qa 0.1.0 layout but lacks the table(s) {', '.join(missing)}",
                          hint="restore it from a backup, or use another database (--db)")

@@ -7,43 +7,26 @@ returns the checklist.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from qa.compliance import Checklist, ExamProtocol, check_exam, validate_protocol
-from qa.records.inputs import FileCounts
-from qa.records.serialize import Record
+from qa.compliance import ExamProtocol, check_exam, validate_protocol
 from qa.records.provenance import Provenance
 from qa.workflows.common import now, qa_version
 from qa.workflows.exam_files import Inputs, load_exam, read_exam_files
+from qa.workflows.exam_run import ExamCheckRun
 
 __all__ = ["ExamCheckRun", "check_exam_files", "load_exam"]
-
-@dataclass(frozen=True, eq=False)
-class ExamCheckRun(Record):
-    """One exam checked (the ``qa.check/1`` document: the checklist's fields, then these)."""
-
-    checklist: Checklist = field(metadata={"flatten": True})
-    analysis_time: dt.datetime
-    provenance: Provenance
-    plot: str | None = None
-    files: FileCounts | None = None  # the exam's files read and skipped
-    protocol_definition: ExamProtocol | None = field(default=None, repr=False, metadata={"json": False})
-
-    @property
-    def verdict(self) -> str:
-        return self.checklist.verdict
 
 
 def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: str | None = None,
                      dose_tables: str = "dose-reference", ecg: str | os.PathLike | None = None, lead: str | None = None,
                      fs_hz: float | None = None, plot: str | os.PathLike | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> ExamCheckRun:
+                     progress: Callable[[int, int], None] | None = None, db: str | None = None) -> ExamCheckRun:
     """The checklist of the exam in ``exam`` (see module doc).  ``ecg``: the exam's ECG trace (CSV,
     WFDB or DICOM ECG), which adds heart rate from the trace, rhythm and exposure timing; ``plot``
-    (with ``ecg``): write the ECG strip there."""
+    (with ``ecg``): write the ECG strip there.  ``db``: store the exam's study and checklist there
+    (:mod:`qa.workflows.study_store`); without it nothing is stored."""
     from qa.errors import UsageError
     from qa.procedures import load_dose_tables, load_protocol
 
@@ -54,7 +37,21 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
     if protocol is not None:
         given = load_protocol(protocol)
         validate_protocol(given, tables)  # before reading the exam
-    found = read_exam_files(exam, protocol=given, series_uid=series_uid, progress=progress)
+    if db is not None:
+        from qa.workflows.common import WRITE, open_store
+
+        with open_store(db, mode=WRITE) as access:  # a store that cannot keep the result is refused before the exam is read
+            run = check_exam_files(exam, protocol=protocol, series_uid=series_uid, dose_tables=dose_tables, ecg=ecg, lead=lead,
+                                   fs_hz=fs_hz, plot=plot, progress=progress)
+            from dataclasses import replace
+
+            from qa.workflows.study_store import check_study, save_studies
+
+            protocols = (run.protocol_definition,) if run.protocol_definition is not None else ()
+            return replace(run, stored=save_studies(access.for_writing(), [check_study(run, tables, protocols)], tables, protocols))
+    from qa.workflows.ingest_study import operator_in_clear
+
+    found = read_exam_files(exam, protocol=given, series_uid=series_uid, progress=progress, operator_in_clear=operator_in_clear())
     loaded, chosen = found.exam, found.protocol
     gating = None
     if ecg is not None:

@@ -31,24 +31,48 @@ class ExamFiles:
 
 
 def load_exam(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
-              pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[Exam, ExamProtocol]:
+              pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None,
+              operator_in_clear: bool = False) -> tuple[Exam, ExamProtocol]:
     """The exam in ``inputs`` and the protocol to check it against (an id, a .toml path, a loaded
     protocol, or None: chosen by vendor and series description).  Identifiers are pseudonymised
     with ``pseudonymise`` (default: the site's)."""
-    found = read_exam_files(inputs, protocol=protocol, series_uid=series_uid, pseudonymise=pseudonymise, progress=progress)
+    found = read_exam_files(inputs, protocol=protocol, series_uid=series_uid, pseudonymise=pseudonymise, progress=progress,
+                            operator_in_clear=operator_in_clear)
     return found.exam, found.protocol
 
 
 def read_exam_files(inputs: Inputs, *, protocol: str | ExamProtocol | None = None, series_uid: str | None = None,
-                    pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None) -> ExamFiles:
+                    pseudonymise: Pseudonymiser | None = None, progress: Callable[[int, int], None] | None = None,
+                    operator_in_clear: bool = False) -> ExamFiles:
     """:func:`load_exam`, keeping the checked series' files for a later pixel read."""
-    from qa.dicom.exam import read_exam, scan_exam
+    from qa.dicom.exam import scan_exam
     from qa.privacy import site_pseudonymiser
-    from qa.procedures import available_protocols, load_protocol
+    from qa.procedures import load_protocol
 
     given = protocol if isinstance(protocol, ExamProtocol) or protocol is None else load_protocol(protocol)  # malformed: reported first
     pseudonymise = pseudonymise or site_pseudonymiser()
     exam_scan = scan_exam(inputs, pseudonymise=pseudonymise, progress=progress)
+    return choose_exam_files(exam_scan, protocol=given, series_uid=series_uid, pseudonymise=pseudonymise,
+                             operator_in_clear=operator_in_clear)
+
+
+def choose_exam(exam_scan, *, protocol: ExamProtocol | None = None, series_uid: str | None = None,
+                pseudonymise: Pseudonymiser, protocols: Sequence[ExamProtocol] | None = None, **read) -> tuple[Exam, ExamProtocol]:
+    """The exam of files already scanned and its protocol (:func:`choose_exam_files`)."""
+    found = choose_exam_files(exam_scan, protocol=protocol, series_uid=series_uid, pseudonymise=pseudonymise, protocols=protocols, **read)
+    return found.exam, found.protocol
+
+
+def choose_exam_files(exam_scan, *, protocol: ExamProtocol | None = None, series_uid: str | None = None,
+                      pseudonymise: Pseudonymiser, protocols: Sequence[ExamProtocol] | None = None, **read) -> ExamFiles:
+    """The exam of files already scanned (:class:`qa.dicom.exam.ExamScan`, with at least one axial CT
+    series) and its protocol: ``protocol`` when given, else chosen among ``protocols`` (default: the
+    built-in ones) by vendor and series description.  ``read``: passed to
+    :func:`qa.dicom.exam.read_exam` (``dose``: the study's dose reports, read already)."""
+    from qa.dicom.exam import read_exam
+    from qa.procedures import available_protocols, load_protocol
+
+    given = protocol
     candidates = list(exam_scan.candidates)
     # One exam is one study: a series named with series_uid picks its study; several studies otherwise are refused.
     named = [c for c in candidates if c.series_instance_uid == series_uid] if series_uid is not None else []
@@ -62,7 +86,10 @@ def read_exam_files(inputs: Inputs, *, protocol: str | ExamProtocol | None = Non
                             for n, group in enumerate(studies.values()))
         raise InputError(None, "StudyInstanceUID", f"the input holds {len(studies)} studies; qa check takes one exam:\n{listing}",
                          hint="pass one exam's folder, or pick its series with --series-uid")
-    protocols = [given] if given is not None else [load_protocol(p) for p in available_protocols()]
+    if given is not None:
+        protocols = [given]
+    else:
+        protocols = list(protocols) if protocols is not None else [load_protocol(p) for p in available_protocols()]
     named_cac = [c for c in candidates if any(names_calcium_score(p, c.description) for p in protocols)]
     lead = (named or named_cac or sorted(candidates, key=lambda c: -c.n_images))[0]
     if given is not None:
@@ -74,5 +101,5 @@ def read_exam_files(inputs: Inputs, *, protocol: str | ExamProtocol | None = Non
     else:
         picked = min(candidates, key=lambda c: series_preference(chosen, c.description, c.slice_thickness_mm, c.kernel,
                                                                    c.increment_mm, c.iterative) + (-c.n_images,)).series_instance_uid
-    exam = read_exam(exam_scan, picked, pseudonymise=pseudonymise, protocol_choice=choice)
+    exam = read_exam(exam_scan, picked, pseudonymise=pseudonymise, protocol_choice=choice, **read)
     return ExamFiles(exam, chosen, exam_scan.group(picked))

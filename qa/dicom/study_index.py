@@ -1,0 +1,221 @@
+"""Which study each file belongs to, read cheaply; and the facts of a study that its objects share.
+
+``qa ingest`` reads many files twice: first only their opening elements (:func:`index_source`:
+SOP Class and Instance UIDs, Modality, StudyInstanceUID; parsing stops after the StudyInstanceUID,
+nothing is decoded), to group them by study and to skip objects already stored; then each new
+study's files in full (headers only, :func:`qa.dicom.series.scan_inputs`).  :func:`study_facts`
+reads what a study's objects say about the study: its date as written, descriptions, and the
+patient, accession and operator, each only as its keyed pseudonym.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from qa.dicom import attributes as attr
+from qa.dicom.files import Source, peek
+from qa.records.identity import Pseudonymiser
+from qa.records.inputs import SkippedFile
+from qa.records.study import StudyFacts
+
+# (0020,000D) Study Instance UID: the last element the index reads (DICOM elements ascend by tag).
+STUDY_INSTANCE_UID_TAG = 0x0020000D
+
+
+@dataclass(frozen=True)
+class IndexedObject:
+    """One DICOM object found by the first pass: where it is, which study (pseudonym), what it is."""
+
+    source: Source
+    study_key: str | None  # pseudonym of the StudyInstanceUID; None when the object has none
+    sop_instance_uid: str | None
+    sop_class_uid: str | None
+    modality: str | None
+
+
+def index_source(src: Source, pseudonymise: Pseudonymiser) -> IndexedObject | SkippedFile:
+    """The study and identity of the object in ``src`` (a :class:`SkippedFile` when it is not
+    DICOM); an unreadable file raises :class:`~qa.errors.InputError`.  The StudyInstanceUID leaves
+    only as its pseudonym.
+
+    A Part 10 file in little-endian encoding is indexed from its raw bytes (:func:`_quick_index`: the
+    element headers walked, four values taken); anything else, or anything unexpected on the way,
+    is read by pydicom (:func:`qa.dicom.files.peek`).  The full read that follows for a new study
+    parses every file with pydicom anyway."""
+    if src.path is not None:
+        quick = _quick_index(src.path)
+        if quick is not None:
+            sop_class, sop_uid, modality, study_uid = quick
+            return IndexedObject(src, pseudonymise(study_uid), sop_uid, sop_class, modality)
+    ds = peek(src, STUDY_INSTANCE_UID_TAG)
+    if isinstance(ds, SkippedFile):
+        return ds
+    sop_class = attr.raw_text(ds, "SOPClassUID")
+    sop_uid = attr.raw_text(ds, "SOPInstanceUID")
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        sop_class = sop_class or (str(meta.get("MediaStorageSOPClassUID", "") or "") or None)
+        sop_uid = sop_uid or (str(meta.get("MediaStorageSOPInstanceUID", "") or "") or None)
+    return IndexedObject(src, pseudonymise(attr.raw_text(ds, "StudyInstanceUID")), sop_uid, sop_class,
+                         attr.raw_text(ds, "Modality"))
+
+
+# The elements the index takes: (0008,0016) SOP Class UID, (0008,0018) SOP Instance UID, (0008,0060) Modality,
+# (0020,000D) Study Instance UID; and from the file meta (0002,0002), (0002,0003), (0002,0010) Transfer Syntax UID.
+_WANTED = (0x00080016, 0x00080018, 0x00080060, STUDY_INSTANCE_UID_TAG)
+# VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
+_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"))
+_IMPLICIT_LE, _EXPLICIT_LE, _DEFLATED, _BIG_ENDIAN = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"
+# Bytes read for the index: the elements before the Study Instance UID fit in far fewer (a whole header is a few kB).
+_HEAD_BYTES = 64 * 1024
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+
+
+def _quick_index(path: str) -> tuple[str | None, str | None, str | None, str | None] | None:
+    """(SOP Class UID, SOP Instance UID, Modality, Study Instance UID) of a little-endian Part 10
+    file, from its raw bytes; None when the file is anything else or not as expected (pydicom reads it then)."""
+    try:
+        with open(path, "rb") as fp:
+            buf = fp.read(_HEAD_BYTES)
+    except OSError:
+        return None
+    if len(buf) < 144 or buf[128:132] != b"DICM":
+        return None
+    meta, pos = _walk(buf, 132, explicit=True, stop=0x0002FFFF, groups=(0x0002,))
+    if meta is None:
+        return None
+    syntax = _text(meta.get(0x00020010))
+    if syntax in (_DEFLATED, _BIG_ENDIAN) or syntax is None:
+        return None
+    found, _ = _walk(buf, pos, explicit=syntax != _IMPLICIT_LE, stop=STUDY_INSTANCE_UID_TAG)
+    if found is None:
+        return None
+    return (_text(found.get(0x00080016)) or _text(meta.get(0x00020002)), _text(found.get(0x00080018)) or _text(meta.get(0x00020003)),
+            _text(found.get(0x00080060)), _text(found.get(STUDY_INSTANCE_UID_TAG)))
+
+
+def _walk(buf: bytes, pos: int, *, explicit: bool, stop: int, groups=None, depth: int = 0):
+    """Walk element headers from ``pos`` until a tag beyond ``stop`` (or outside ``groups``), an item
+    or sequence delimiter, or the end of ``buf``; ({tag: raw value} of the wanted tags, position
+    after the last element walked), or (None, pos) when something is not as expected."""
+    found: dict[int, bytes] = {}
+    end, last = len(buf), -1
+    while pos + 8 <= end:
+        tag = int.from_bytes(buf[pos:pos + 2], "little") << 16 | int.from_bytes(buf[pos + 2:pos + 4], "little")
+        if tag in (_ITEM_END, _SEQUENCE_END):
+            return found, pos
+        if tag > stop or (groups is not None and tag >> 16 not in groups):
+            return found, pos
+        if tag <= last or tag >> 16 == 0xFFFE:
+            return None, pos  # disordered, or an item where an element belongs: pydicom decides
+        last = tag
+        if explicit:
+            vr = buf[pos + 4:pos + 6]
+            if not vr.isalpha() or not vr.isupper():
+                return None, pos
+            if vr in _LONG_VRS:
+                if pos + 12 > end:
+                    return None, pos
+                length, pos = int.from_bytes(buf[pos + 8:pos + 12], "little"), pos + 12
+            else:
+                length, pos = int.from_bytes(buf[pos + 6:pos + 8], "little"), pos + 8
+        else:
+            vr = None
+            length, pos = int.from_bytes(buf[pos + 4:pos + 8], "little"), pos + 8
+        if length == _UNDEFINED:
+            if depth > 8 or (explicit and vr not in (b"SQ", b"UN")):
+                return None, pos
+            pos = _skip_items(buf, pos, explicit=explicit, depth=depth)
+            if pos is None:
+                return None, 0
+            continue
+        if pos + length > end:
+            return None, pos
+        if tag in _WANTED or tag >> 16 == 0x0002:
+            found[tag] = buf[pos:pos + length]
+        pos += length
+    return None, pos  # ran out of bytes before the Study Instance UID
+
+
+def _skip_items(buf: bytes, pos: int, *, explicit: bool, depth: int) -> int | None:
+    """The position after an undefined-length sequence starting at ``pos`` (its items walked), or None."""
+    end = len(buf)
+    while pos + 8 <= end:
+        tag = int.from_bytes(buf[pos:pos + 2], "little") << 16 | int.from_bytes(buf[pos + 2:pos + 4], "little")
+        length = int.from_bytes(buf[pos + 4:pos + 8], "little")
+        pos += 8
+        if tag == _SEQUENCE_END:
+            return pos
+        if tag != _ITEM:
+            return None
+        if length != _UNDEFINED:
+            pos += length
+            continue
+        inner, pos = _walk(buf, pos, explicit=explicit, stop=0xFFFFFFFF, depth=depth + 1)
+        if inner is None or pos + 8 > end:
+            return None
+        if int.from_bytes(buf[pos:pos + 2], "little") << 16 | int.from_bytes(buf[pos + 2:pos + 4], "little") != _ITEM_END:
+            return None
+        pos += 8
+    return None
+
+
+def _text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    text = raw.decode("latin-1").strip(" \x00")
+    return text or None
+
+
+def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: bool = False) -> StudyFacts:
+    """What the datasets of one study (images first, then dose reports) say about the study: the
+    first value present of each attribute.  Patient ID, Accession Number and Operators' Name only as
+    pseudonyms (the operator's name in clear when ``operator_in_clear``: a site's choice)."""
+    def first(keyword: str, raw: bool = False) -> str | None:
+        for ds in datasets:
+            value = attr.raw_text(ds, keyword) if raw else attr.text(ds, keyword)
+            if value:
+                return value
+        return None
+
+    date = first("StudyDate", raw=True)
+    time = first("StudyTime", raw=True) if date else None
+    operator = next((name for ds in datasets if (name := _person_names(ds, "OperatorsName"))), None)
+    return StudyFacts(
+        study_datetime=_iso(date, time),
+        study_month=f"{date[:4]}-{date[4:6]}" if date and len(date) >= 6 and date[:6].isdigit() else None,
+        study_description=first("StudyDescription"),
+        protocol_name=first("ProtocolName"),
+        body_part=first("BodyPartExamined"),
+        patient_key=pseudonymise(first("PatientID")),
+        accession_key=pseudonymise(first("AccessionNumber")),
+        operator_key=(" ".join(operator.replace("^", " ").split()) or None) if operator and operator_in_clear else pseudonymise(operator),
+    )
+
+
+def _person_names(ds, keyword: str) -> str | None:
+    """A PN attribute's names as text (several joined by a backslash); None when absent or empty."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    names = [str(v) for v in value] if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [str(value)]
+    return "\\".join(n.strip() for n in names if n.strip()) or None
+
+
+def _iso(date: str | None, time: str | None) -> str | None:
+    """DICOM DA (+ TM) as ISO 8601 without an offset (the scanner's wall clock); None when not a date."""
+    if not date or len(date) != 8 or not date.isdigit():
+        return None
+    text = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    digits = (time or "").split(".")[0]
+    if len(digits) >= 4 and digits.isdigit():
+        text += f"T{digits[:2]}:{digits[2:4]}:{digits[4:6] or '00'}"
+    else:
+        text += "T00:00:00"
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return text

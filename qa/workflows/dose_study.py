@@ -1,0 +1,145 @@
+"""One study's dose from its merged dose reports, compared with its reference level (pure).
+
+:func:`summarise_study` is what ``qa dose`` prints per study, and what ``qa ingest``, ``qa check
+--db`` and ``qa dose --db`` store: the events with their effective dose (k, k source, ICRP basis),
+the DLP and CTDIvol a reference level judges, and the comparison itself (the protocol's rules when a
+protocol is given, else a warning above the level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa.compliance import dose_checks, dose_not_judged_message, unjudged_dose
+from qa.compliance.registry import reference_level_check
+from qa.dose import LEVEL_QUANTITIES, DoseEstimate, DoseValues, ReferenceLevel, dose_values_from_report, reference_level_for
+from qa.records.checks import FAIL, PASS, WARN, Check, verdict
+from qa.records.dose import StudyDose
+from qa.records.serialize import Record
+
+# Check ids of the level comparisons: the same ids as qa check's.
+_CHECK_IDS = {"ctdivol_mgy": "ctdivol", "dlp_mgycm": "dlp", "dose_msv": "effective_dose"}
+
+
+@dataclass(frozen=True)
+class EventSummary(Record):
+    """One irradiation event with its effective dose."""
+
+    irradiation_event_uid: str | None
+    acquisition_type: str | None
+    protocol: str | None
+    target_region: str | None
+    target_region_code: tuple[str, str] | None
+    kvp: tuple[float | None, ...]
+    tube_current_ma: tuple[float | None, ...]
+    ctdivol_mgy: float | None
+    dlp_mgycm: float | None
+    phantom: str | None
+    k_msv_per_mgycm: float | None
+    k_source: str
+    icrp_basis: int | None
+    dose_msv: float | None
+    sources: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StudyDoseSummary(Record):
+    """One study's dose (merged from all its reports), compared with its reference level."""
+
+    source_file: str | None
+    source_files: tuple[str, ...]
+    study_key: str | None
+    sop_instance_uids: tuple[str, ...]
+    superseded_sop_instance_uids: tuple[str, ...]
+    manufacturer: str | None
+    model: str | None
+    device_serial_number: str | None
+    station_name: str | None
+    study_datetime: str | None
+    events: tuple[EventSummary, ...]
+    dlp_total_mgycm: float | None  # the report's own total
+    dlp_total_method: str
+    dlp_by_phantom_mgycm: dict[str, float]
+    effective_dose_msv: float | None
+    k_msv_per_mgycm: float | None
+    k_source: str
+    icrp_basis: int | None
+    effective_dose: DoseEstimate
+    compared: DoseValues
+    reference_level: ReferenceLevel | None
+    reference_level_choice: str
+    checks: tuple[Check, ...]
+    verdict: str
+    warnings: tuple[str, ...]
+    verdict_message: str = ""
+
+
+def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
+    """One study's dose and its comparison with the reference level (pure)."""
+    k_origin = "--k-factor" if k_factor is not None else "protocol"
+    protocol_k = k_factor if k_factor is not None else (protocol.k_factor if protocol is not None else None)
+    values = dose_values_from_report(study, tables, protocol_k=protocol_k, k_origin=k_origin)
+    estimate = values.effective
+    level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None,
+                                     names=[e.acquisition_protocol for e in study.events],
+                                     region_codes=[e.region_code for e in study.events],
+                                     named_level=protocol.reference_level if protocol else None)
+    if protocol is not None:
+        checks = list(dose_checks(values, level, protocol))  # the protocol's own rules, exactly as qa check runs them
+    else:
+        checks = [_level_check(values, level, quantity) for quantity in LEVEL_QUANTITIES]
+    final, message = _study_verdict(checks, values)
+    events = tuple(
+        EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
+                     e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
+                     ev.dose_msv, dict(e.sources))
+        for e, ev in zip(study.events, estimate.events)
+    )
+    return StudyDoseSummary(
+        source_file=study.source_files[-1] if study.source_files else None,
+        source_files=study.source_files,
+        study_key=study.study_key,
+        sop_instance_uids=study.sop_instance_uids,
+        superseded_sop_instance_uids=study.superseded_sop_instance_uids,
+        manufacturer=study.manufacturer,
+        model=study.model,
+        device_serial_number=study.device_serial_number,
+        station_name=study.station_name,
+        study_datetime=study.study_datetime,
+        events=events,
+        dlp_total_mgycm=study.dlp_total_mgycm,
+        dlp_total_method=study.dlp_total_method,
+        dlp_by_phantom_mgycm=dict(study.dlp_by_phantom_mgycm),
+        effective_dose_msv=estimate.dose_msv,
+        k_msv_per_mgycm=estimate.k_msv_per_mgycm,
+        k_source=estimate.k_source,
+        icrp_basis=estimate.icrp_basis,
+        effective_dose=estimate,
+        compared=values,
+        reference_level=level,
+        reference_level_choice=why,
+        checks=tuple(checks),
+        verdict=final,
+        warnings=tuple(study.warnings) + tuple(values.warnings),
+        verdict_message=message,
+    )
+
+
+def _study_verdict(checks: list[Check], values: DoseValues) -> tuple[str, str]:
+    """The study's verdict and why: never a pass when the report gives no usable value, or only a
+    lower bound, for a dose check (the check is ``not_available`` and the verdict at least ``warn``)."""
+    final = verdict(checks)
+    unjudged = unjudged_dose(checks, values)
+    if unjudged and final == PASS:
+        final = WARN
+    judged = [f"{c.id} {c.status.upper()}" for c in checks if c.status in (FAIL, WARN)]
+    parts = [final.upper() + (f": {', '.join(judged)}" if judged else "")]
+    if unjudged:
+        parts.append(dose_not_judged_message(unjudged))
+    return final, "; ".join(parts)
+
+
+def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> Check:
+    """Without a protocol: the study's reference level, a warning above it (a reference level is not a dose limit)."""
+    return reference_level_check(_CHECK_IDS[quantity], values, level, quantity, "warn",
+                                 {"rule": "reference level (a warning above it; give --protocol for its rules)", "severity": "warn"})

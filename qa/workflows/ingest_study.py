@@ -1,0 +1,344 @@
+"""One study of ``qa ingest``: its files read (headers only), its dose and checklist, a :class:`StudyRecord` stored.
+
+What is a study, and what is not (issue 13: "n_studies counts every study holding a CT dose
+report, QA studies included and flagged; phantom QA series are phantom runs, never studies"):
+
+* a study with a CT dose report is stored, whatever its protocol or region; when its images or
+  descriptions say phantom QA it is flagged ``is_qa`` (and not checked against a patient protocol);
+* a study with axial CT images and no dose report is stored with its dose estimated from the
+  headers (``dose_source`` "headers", ``has_dose_report`` false), unless it is phantom QA: a
+  phantom QA series without a dose report is a phantom run (``qa phantom`` stores it), never a
+  study; it is listed as not stored, with that reason;
+* anything else (no CT image series, no CT dose report: an MR study, a report of another kind) is
+  not stored either, and listed.
+
+Objects not stored for these reasons are remembered as ingested, so a second ingest skips them.
+A calcium-score exam (a series or dose event named as one by the qa protocols) gets the full
+``qa check`` checklist, from its headers only: ``breath_hold_motion`` is ``not_available``
+("not analysed at ingest: headers only"), pixels are never decoded.  Its dose is the dose report's
+(merged by Irradiation Event UID), judged by the chosen protocol, else the headers' estimate.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from qa.compliance import ExamProtocol, check_exam, names_calcium_score
+from qa.errors import InputError
+from qa.records.dose import LOCALIZER, DoseEvent, DoseReport
+from qa.records.identity import ScannerIdentity
+from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StoredStudy, StudyRecord
+from qa.workflows.common import now, qa_version
+
+# The reason breath_hold_motion is not available at ingest (headers only: no pixels are decoded).
+MOTION_AT_INGEST = "not analysed at ingest: headers only"
+# Words of a description that mark phantom QA (StudyDescription, SeriesDescription, ProtocolName).
+PHANTOM_WORDS = ("phantom", "qa", "qc", "quality control", "constancy")
+# The site's choice to keep the operator's (technologist's) name in clear: QA_OPERATOR_NAMES=clear.
+OPERATOR_NAMES_ENV = "QA_OPERATOR_NAMES"
+# SOP classes of CT images (PS3.4 B.5): CT, Enhanced CT, Legacy Converted Enhanced CT.
+_IMAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What every study of a run needs, loaded once per process."""
+
+    tables: object  # qa.dose.DoseTables
+    protocols: tuple[ExamProtocol, ...]
+    pseudonymise: object  # qa.records.identity.Pseudonymiser
+    operator_in_clear: bool
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What happened to one study: ``added`` | ``updated`` | ``unchanged`` | ``not_stored`` | ``refused``."""
+
+    study_key: str
+    status: str
+    reason: str = ""
+    file: str | None = None  # the file a refusal names (its name, never its folders)
+    dose_reports: int = 0
+    checklists: int = 0
+    objects: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+def operator_in_clear() -> bool:
+    """Has the site chosen to keep the operator's name in clear (``QA_OPERATOR_NAMES=clear``)?"""
+    return os.environ.get(OPERATOR_NAMES_ENV, "").strip().lower() == "clear"
+
+
+def is_phantom_qa(texts) -> bool:
+    """Do these descriptions name phantom QA (a whole word of :data:`PHANTOM_WORDS`)?"""
+    import re
+
+    for text in texts:
+        words = re.findall(r"[a-z]+", (text or "").lower())
+        joined = " ".join(words)
+        if any((w in words) if " " not in w else (w in joined) for w in PHANTOM_WORDS):
+            return True
+    return False
+
+
+def read_study(study_key: str, found, kinds: dict[str, str], context: StudyContext) -> tuple[StudyRecord | None, StudyOutcome, list]:
+    """Read one study's files (``found``: a :class:`qa.dicom.files.FoundInputs`) and make its record.
+
+    Returns (record or None when not stored, outcome, the study's dose reports).  ``kinds``: SOP
+    Instance UID -> object kind from the first pass.  Raises InputError when the study is refused."""
+    from qa.dicom.exam import dose_reports_of, exam_of
+    from qa.dicom.rdsr import merge_reports
+    from qa.dicom.series import scan_inputs
+    from qa.dicom.study_index import study_facts
+
+    scan = scan_inputs(found, headers_only=True, pseudonymise=context.pseudonymise)
+    exam_scan = exam_of(scan)
+    notes: list[str] = []
+    reports = [r for r in dose_reports_of(scan, notes, context.pseudonymise) if r.study_key == study_key]
+    dose = next(iter(merge_reports(reports)), None)
+    datasets = [g.datasets[0] for g in scan.series] + _report_datasets(scan, reports)
+    facts = study_facts(datasets, context.pseudonymise, operator_in_clear=context.operator_in_clear)
+    descriptions = [facts.study_description, facts.protocol_name] + [g.info.series_description for g in scan.series]
+    is_qa = is_phantom_qa(descriptions)
+    objects = tuple(IngestedObject(uid, "dose_report" if uid in {r.sop_instance_uid for r in reports} and kind != "image" else kind)
+                    for uid, kind in kinds.items())
+    if dose is None and (is_qa or not exam_scan.ct):
+        reason = ("phantom QA series without a CT dose report: a phantom run (qa phantom stores it), never a study" if is_qa and
+                  exam_scan.ct else "neither axial CT images nor a CT dose report: nothing of a CT study to store")
+        return None, StudyOutcome(study_key, "not_stored", reason, objects=len(objects)), reports
+    calcium = not is_qa and (any(names_calcium_score(p, c.description) for p in context.protocols for c in exam_scan.candidates)
+                             or any(names_cac(e.acquisition_protocol, context.protocols) for e in (dose.events if dose else ())))
+    checklist = chosen = None
+    if calcium and exam_scan.ct:
+        checklist, chosen = _checklist(exam_scan, context, dose)
+    summary = None
+    if dose is not None:
+        from qa.workflows.dose_study import summarise_study
+
+        summary = summarise_study(dose, context.tables, protocol=chosen)
+    record = _record(study_key, exam_scan, facts, dose, summary, checklist, chosen, context, is_qa=is_qa, calcium=calcium,
+                     objects=objects)
+    warnings = tuple(notes) + (summary.warnings if summary else ()) + (checklist.checklist.warnings if checklist else ())
+    return record, StudyOutcome(study_key, "pending", dose_reports=len(reports), checklists=1 if checklist else 0,
+                                objects=len(objects), warnings=warnings), reports
+
+
+def _checklist(exam_scan, context: StudyContext, dose):
+    """The qa check checklist of the exam, from its headers (motion not analysed at ingest)."""
+    from qa.motion import not_available
+    from qa.workflows.exam_run import ExamCheckRun
+    from qa.workflows.exam_files import choose_exam
+    from qa.records.provenance import Provenance
+
+    exam, chosen = choose_exam(exam_scan, pseudonymise=context.pseudonymise, protocols=context.protocols, dose=dose,
+                               operator_in_clear=context.operator_in_clear)
+    checklist = check_exam(exam, chosen, context.tables, motion=not_available(MOTION_AT_INGEST, chosen.motion))
+    analysed = now()
+    provenance = Provenance(qa_version(), analysed, (chosen.ref, context.tables.ref), tuple(exam.headers.sop_instance_uids))
+    return ExamCheckRun(checklist, analysed, provenance, None, exam.files, chosen), chosen
+
+
+def check_record(run) -> ExamCheckRecord:
+    """A ``qa check`` run as the store keeps it (its ``qa.check/1`` document, identifiers only as pseudonyms)."""
+    body = run.to_dict()
+    document = {"schema": "qa.check/1", "qa_version": run.provenance.qa_version, "warnings": body.pop("warnings", [])} | body
+    checklist = run.checklist
+    return ExamCheckRecord(checklist.exam.headers.series_instance_uid, checklist.protocol.id, checklist.protocol.sha256,
+                           checklist.verdict, run.provenance.qa_version, run.analysis_time, checklist.checks, document)
+
+
+def _record(study_key, exam_scan, facts, dose, summary, run, chosen, context, *, is_qa, calcium, objects) -> StudyRecord:
+    values = report_dose_fields(dose, summary, context.protocols) if summary is not None else _header_dose(exam_scan, run, context)
+    return StudyRecord(
+        study_key=study_key, scanner=_scanner(exam_scan, run, dose), study_datetime=facts.study_datetime or (dose.study_datetime if dose else None),
+        study_month=facts.study_month or _month(dose.study_datetime if dose else None),
+        protocol=main_protocol(dose, context.protocols) or facts.protocol_name or facts.study_description,
+        qa_protocol=chosen.id if run is not None else None, patient_key=facts.patient_key, accession_key=facts.accession_key,
+        operator_key=facts.operator_key, is_calcium_score=calcium, is_qa=is_qa, has_dose_report=dose is not None,
+        qa_version=qa_version(), events=tuple(event_record(e, study_key, n) for n, e in enumerate(dose.events if dose else ())),
+        exam_checks=(check_record(run),) if run is not None else (), objects=objects, **values)
+
+
+def main_protocol(dose, protocols) -> str | None:
+    """The scanner's protocol name of a study: the calcium-score event's, else the largest scan event's."""
+    events = dose.events if dose is not None else ()
+    cac = [e for e in events if names_cac(e.acquisition_protocol, protocols)]
+    scans = [e for e in events if e.acquisition_type != LOCALIZER]
+    largest = max(scans or events, key=lambda e: (e.dlp_mgycm or 0.0, e.ctdivol_mgy or 0.0), default=None)
+    main = cac[0] if cac else largest
+    return main.acquisition_protocol if main is not None else None
+
+
+def report_dose_fields(dose, summary, protocols) -> dict:
+    """A study's dose from its dose report(s) (``summary``: :func:`qa.workflows.dose.summarise_study`):
+    CTDIvol of the calcium-score event, else the largest of the scan events; the DLP a reference
+    level judges; the effective dose with its k and k source; the ``qa.dose/1`` report item."""
+    scans = [e for e in dose.events if e.acquisition_type != LOCALIZER and e.ctdivol_mgy is not None]
+    cac = [e.ctdivol_mgy for e in scans if names_cac(e.acquisition_protocol, protocols)]
+    return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=summary.compared.dlp_mgycm,
+                dose_msv=summary.effective_dose_msv, k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source,
+                dose_source="rdsr", document=summary.to_dict())
+
+
+def header_dose_fields(dose) -> dict:
+    """A study's dose estimated from image headers (:class:`qa.dose.DoseValues` without a report)."""
+    e = dose.effective
+    known = dose.ctdivol_mgy is not None or dose.dlp_mgycm is not None
+    return dict(ctdivol_mgy=dose.ctdivol_mgy, dlp_total_mgycm=dose.dlp_mgycm, dose_msv=e.dose_msv, k_msv_per_mgycm=e.k_msv_per_mgycm,
+                k_source=e.k_source if e.dose_msv is not None else None, dose_source="headers" if known else None,
+                document={"dose_values": dose.to_dict()})
+
+
+def _header_dose(exam_scan, run, context) -> dict:
+    """The dose estimated from the headers: the checklist's, else the largest axial series'."""
+    if run is not None:
+        dose = run.checklist.dose
+    elif exam_scan.ct:
+        from qa.dicom.headers import read_headers
+        from qa.dose import dose_values_from_headers
+
+        group = max(exam_scan.ct, key=lambda g: g.info.n_images)
+        dose = dose_values_from_headers(read_headers(group), context.tables)
+    else:
+        return {}
+    return header_dose_fields(dose)
+
+
+def _scanner(exam_scan, run, dose) -> ScannerIdentity:
+    if run is not None:
+        return run.checklist.exam.scanner
+    if exam_scan.ct:
+        return max(exam_scan.ct, key=lambda g: g.info.n_images).info.scanner
+    return ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name)
+
+
+def event_record(e: DoseEvent, study_key: str, n: int) -> DoseEventRecord:
+    """A dose event as stored; one without an Irradiation Event UID (Philips dose info) is named by study and position."""
+    several = len(e.kvp) > 1 or len(e.tube_current_ma) > 1
+    sources = {"ids": list(e.xray_source_ids), "kvp": list(e.kvp), "tube_current_ma": list(e.tube_current_ma),
+               "max_tube_current_ma": list(e.max_tube_current_ma),
+               "exposure_time_per_rotation_s": list(e.exposure_time_per_rotation_s)} if several else None
+    return DoseEventRecord(
+        e.irradiation_event_uid or f"{study_key}#event{n + 1}", e.acquisition_type, e.acquisition_protocol, e.target_region,
+        e.target_region_code, e.target_region_scheme, e.phantom, e.ctdivol_mgy, e.dlp_mgycm, _first(e.kvp), _first(e.tube_current_ma),
+        e.exposure_time_s, e.pitch, e.total_collimation_mm, e.scanning_length_mm, sources, getattr(e, "dose_check", None))
+
+
+def stored_report(stored: StoredStudy) -> DoseReport:
+    """The stored events of a study as one dose report, to merge with newly read reports by Irradiation Event UID."""
+    events = []
+    for r in stored.record.events:
+        per = r.xray_sources or {}
+        kvp = tuple(per.get("kvp") or [r.kvp])
+        events.append(DoseEvent(
+            r.irradiation_event_uid, r.acquisition_type, r.protocol, r.target_region, r.target_region_code, r.target_region_scheme,
+            tuple(per.get("ids") or [None] * len(kvp)), kvp, tuple(per.get("tube_current_ma") or [r.tube_current_ma]),
+            tuple(per.get("max_tube_current_ma") or [None] * len(kvp)), tuple(per.get("exposure_time_per_rotation_s") or [None] * len(kvp)),
+            len(kvp), r.exposure_time_s, r.scanning_length_mm, None, r.total_collimation_mm, r.pitch, r.ctdivol_mgy, r.dlp_mgycm,
+            r.phantom, None, None, None, {}))
+    document = stored.record.document or {}
+    own = document.get("dlp_total_mgycm") if isinstance(document, dict) else None
+    return as_report(stored.record.study_key, tuple(events), own, stored.record.scanner, f"stored:{stored.record.study_key}")
+
+
+def study_report(dose) -> DoseReport:
+    """A study's merged dose (:class:`~qa.records.dose.StudyDose`) as one dose report, to merge with the stored events."""
+    scanner = ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name)
+    return as_report(dose.study_key, dose.events, dose.dlp_total_mgycm, scanner, "read:" + ",".join(dose.sop_instance_uids))
+
+
+def as_report(study_key, events: tuple, own_total, scanner: ScannerIdentity, name: str) -> DoseReport:
+    from qa.dicom.rdsr_common import dlp_by_phantom
+
+    return DoseReport(name, name, name, "xray_dose_sr", study_key, scanner.manufacturer, scanner.model, scanner.device_serial_number,
+                      scanner.station_name, None, None, None, None, tuple(events), own_total,
+                      "stored study" if own_total is not None else None, None, sum(e.dlp_mgycm or 0.0 for e in events),
+                      dlp_by_phantom(events))
+
+
+def merger(reports: list, context: StudyContext | None = None, *, tables=None, protocols=()):
+    """The merge :meth:`qa.store.Store.save_study` calls when the study is stored already: events
+    by Irradiation Event UID (the stored ones as one earlier report), the dose recomputed over them;
+    a study read without a dose report keeps the stored report's dose; flags and checklists join.
+    ``tables``, ``protocols``: the dose tables and the protocols (default: the context's)."""
+    tables = tables if tables is not None else context.tables
+    protocols = tuple(protocols) or (context.protocols if context is not None else ())
+
+    def merge(stored: StoredStudy, new: StudyRecord) -> StudyRecord:
+        old = stored.record
+        full = {(c.series_key, c.protocol_id) for c in old.exam_checks if not _at_ingest(c)}
+        if any(_at_ingest(c) for c in new.exam_checks):  # a headers-only checklist never replaces a full qa check of that series
+            new = replace(new, exam_checks=tuple(c for c in new.exam_checks if (c.series_key, c.protocol_id) not in full or not _at_ingest(c)))
+        joined = dict(is_calcium_score=old.is_calcium_score or new.is_calcium_score, is_qa=old.is_qa or new.is_qa,
+                      qa_protocol=new.qa_protocol or old.qa_protocol, has_dose_report=old.has_dose_report or new.has_dose_report,
+                      patient_key=new.patient_key or old.patient_key, accession_key=new.accession_key or old.accession_key,
+                      operator_key=new.operator_key or old.operator_key)
+        new_uids = {e.irradiation_event_uid for e in new.events}
+        if old.dose_source == "rdsr" and new.dose_source != "rdsr":
+            keep = {k: getattr(old, k) for k in ("ctdivol_mgy", "dlp_total_mgycm", "dose_msv", "k_msv_per_mgycm", "k_source",
+                                                 "dose_source", "document", "protocol", "events")}
+            return replace(new, **joined, **keep)
+        if not old.events or {e.irradiation_event_uid for e in old.events} <= new_uids or not reports:
+            return replace(new, **joined)
+        from qa.dicom.rdsr import merge_reports
+        from qa.workflows.dose_study import summarise_study
+
+        merged = merge_reports([stored_report(stored)] + list(reports))[0]
+        summary = summarise_study(merged, tables, protocol=next((p for p in protocols if p.id == joined["qa_protocol"]), None))
+        return replace(new, **joined, events=tuple(event_record(e, new.study_key, n) for n, e in enumerate(merged.events)),
+                       **report_dose_fields(merged, summary, protocols))
+
+    return merge
+
+
+def _at_ingest(check: ExamCheckRecord) -> bool:
+    """Was this checklist made at ingest (headers only: motion not analysed)?"""
+    return any(c.id == "breath_hold_motion" and c.message == MOTION_AT_INGEST for c in check.checks)
+
+
+def object_kind(sop_class: str | None) -> str:
+    """What an object is by its SOP class: a dose report is told apart when read (``other`` until then)."""
+    if sop_class and sop_class.startswith(_IMAGE_PREFIX) and not sop_class.startswith(_IMAGE_PREFIX + "88."):
+        return "image"
+    return "other"
+
+
+def _report_datasets(scan, reports: list[DoseReport]) -> list:
+    """The dose reports' headers (for the study's facts when it has no images)."""
+    if scan.series or not reports:
+        return []
+    from qa.dicom import files
+
+    paths = {o.path: o.file for o in scan.other_objects if o.file}
+    out = []
+    with files.Reader(headers_only=True) as reader:
+        for r in reports:
+            path = paths.get(r.path)
+            if path and os.path.isfile(path):
+                ds = reader.read(files.Source(label=r.path, path=path))
+                if ds is not None:
+                    out.append(ds)
+    return out
+
+
+def names_cac(name: str | None, protocols) -> bool:
+    """Does a protocol or event name say calcium score (by the qa protocols' series patterns)?"""
+    return bool(name) and any(names_calcium_score(p, name) for p in protocols)
+
+
+def _first(values: tuple) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _month(iso: str | None) -> str | None:
+    return iso[:7] if iso and len(iso) >= 7 and iso[4] == "-" else None
+
+
+def refused(study_key: str, exc: InputError) -> StudyOutcome:
+    """A study refused by its input (an impossible value, a damaged file among its series, ...)."""
+    from qa.records.inputs import name_of
+
+    name = name_of(str(exc.path)) if exc.path else None
+    field = f" ({exc.field})" if exc.field else ""
+    return StudyOutcome(study_key, "refused", f"{exc.message}{field}", name)

@@ -1,0 +1,84 @@
+"""``qa check --db`` and ``qa dose --db``: their results stored as studies, the way ``qa ingest`` stores them.
+
+Without ``--db`` nothing is stored (as before).  With it, the store is opened for writing before
+anything is read (a store that cannot keep the result is refused first), and after the analysis
+each study is saved in its own transaction through :meth:`qa.store.Store.save_study`, merged with
+what is stored (events by Irradiation Event UID, the checklist of the same series and protocol
+replaced), so the technologist's checks feed the manager's trends.  The objects are not marked as
+ingested: a later ``qa ingest`` of the same files reads them and finds the study unchanged (or
+completes it).  ``qa dose`` reads dose reports only: its studies carry no patient, accession or
+operator pseudonym (a later ingest of the images adds them).
+"""
+
+from __future__ import annotations
+
+from qa.records.study import StoredStudies, StoredStudyRef, StudyRecord
+from qa.workflows.common import qa_version
+from qa.workflows.ingest_study import (check_record, event_record, header_dose_fields, is_phantom_qa, main_protocol, merger,
+                                       names_cac, report_dose_fields, study_report)
+
+
+def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
+    """The study of one ``qa check`` run (an :class:`qa.workflows.exam.ExamCheckRun`) and its dose report."""
+    from qa.compliance import names_calcium_score
+    from qa.workflows.dose_study import summarise_study
+
+    exam = run.checklist.exam
+    if not exam.study_key:
+        from qa.errors import InputError
+
+        raise InputError(None, "StudyInstanceUID", "the exam has none: its checklist cannot be stored as a study",
+                         hint="re-export the exam from the scanner or PACS, or check it without --db")
+    chosen = run.protocol_definition
+    facts = exam.facts
+    dose = exam.dose if exam.dose is not None and exam.dose.events else None
+    if dose is not None:
+        values = report_dose_fields(dose, summarise_study(dose, tables, protocol=chosen), protocols)
+    else:
+        values = header_dose_fields(run.checklist.dose)
+    descriptions = [facts.study_description if facts else None, facts.protocol_name if facts else None,
+                    exam.headers.series_description]
+    record = StudyRecord(
+        study_key=exam.study_key, scanner=exam.scanner,
+        study_datetime=(facts.study_datetime if facts else None) or (dose.study_datetime if dose else None),
+        study_month=(facts.study_month if facts else None) or _month(dose.study_datetime if dose else None),
+        protocol=main_protocol(dose, protocols) or (facts.protocol_name if facts else None) or exam.headers.series_description,
+        qa_protocol=chosen.id if chosen is not None else run.checklist.protocol.id, patient_key=exam.patient_key,
+        accession_key=facts.accession_key if facts else None, operator_key=facts.operator_key if facts else None,
+        is_calcium_score=any(names_calcium_score(p, exam.headers.series_description) for p in protocols) or dose is None
+        or bool(main_protocol(dose, protocols)), is_qa=is_phantom_qa(descriptions), has_dose_report=dose is not None,
+        qa_version=qa_version(), events=tuple(event_record(e, exam.study_key, n) for n, e in enumerate(dose.events if dose else ())),
+        exam_checks=(check_record(run),), **values)
+    return record, [study_report(dose)] if dose is not None else []
+
+
+def dose_studies(summary, tables, protocols, chosen=None) -> list[tuple[StudyRecord, list]]:
+    """The studies of one ``qa dose`` run (a :class:`qa.workflows.dose.DoseSummary`), each with its dose report."""
+    out = []
+    for item, dose in zip(summary.reports, summary.studies):
+        if not dose.study_key:
+            continue  # a report without a StudyInstanceUID names no study
+        from qa.records.identity import ScannerIdentity
+
+        events = tuple(event_record(e, dose.study_key, n) for n, e in enumerate(dose.events))
+        cac = any(names_cac(e.acquisition_protocol, protocols) for e in dose.events)
+        record = StudyRecord(
+            study_key=dose.study_key, scanner=ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name),
+            study_datetime=dose.study_datetime, study_month=_month(dose.study_datetime), protocol=main_protocol(dose, protocols),
+            qa_protocol=chosen.id if chosen is not None else None, is_calcium_score=cac, has_dose_report=True, qa_version=qa_version(),
+            events=events, **report_dose_fields(dose, item, protocols))
+        out.append((record, [study_report(dose)]))
+    return out
+
+
+def save_studies(store, items, tables, protocols) -> StoredStudies:
+    """Save each (record, reports) in its own transaction, merged with what is stored."""
+    refs = []
+    for record, reports in items:
+        saved = store.save_study(record, merge=merger(reports, tables=tables, protocols=protocols))
+        refs.append(StoredStudyRef(record.study_key, saved.study_id, saved.status))
+    return StoredStudies(store.display_url, tuple(refs))
+
+
+def _month(iso: str | None) -> str | None:
+    return iso[:7] if iso and len(iso) >= 7 and iso[4] == "-" else None

@@ -1,0 +1,71 @@
+"""The ingest's first pass: which study each file belongs to, read from raw bytes, always as pydicom reads it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.dicom import attributes as attr
+from qa.dicom.files import Source, peek
+from qa.dicom.study_index import STUDY_INSTANCE_UID_TAG, _quick_index, index_source
+from qa.records.identity import Pseudonymiser
+
+
+def _by_pydicom(path) -> tuple:
+    ds = peek(Source(str(path), str(path)), STUDY_INSTANCE_UID_TAG)
+    return (attr.raw_text(ds, "SOPClassUID"), attr.raw_text(ds, "SOPInstanceUID"), attr.raw_text(ds, "Modality"),
+            attr.raw_text(ds, "StudyInstanceUID"))
+
+
+@pytest.fixture
+def ct_file(tmp_path):
+    from qa.dicom.write import write_ct_series
+
+    return write_ct_series(tmp_path / "ct", np.zeros((1, 16, 16)))[0]
+
+
+def test_the_raw_index_agrees_with_pydicom_on_our_ct_images_and_dose_reports(tmp_path, ct_file):
+    from qa.dicom.write_rdsr import write_dose_report
+
+    report = write_dose_report(tmp_path / "rdsr.dcm")
+    for path in (ct_file, report):
+        quick = _quick_index(str(path))
+        assert quick is not None and quick == _by_pydicom(path)
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_sequences_of_undefined_length_and_implicit_vr_are_walked(tmp_path, ct_file, implicit):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    ds = pydicom.dcmread(ct_file)
+    item = Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4"
+    inner = Dataset()
+    inner.CodeValue, inner.CodingSchemeDesignator = "X", "DCM"
+    item.PurposeOfReferenceCodeSequence = [inner]
+    ds.ReferencedImageSequence = [item, item]  # (0008,1140), before the Study Instance UID; pydicom writes undefined lengths
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    path = tmp_path / "with-sequences.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _quick_index(str(path)) == _by_pydicom(path)
+
+
+def test_files_the_raw_walk_cannot_vouch_for_are_left_to_pydicom(tmp_path, ct_file):
+    data = open(ct_file, "rb").read()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[:200])  # cut inside the header
+    assert _quick_index(str(cut)) is None
+    garbled = bytearray(data)
+    garbled[132:136] = b"\x08\x00\x05\x00"  # the file meta starts with an element of another group
+    bad = tmp_path / "garbled.dcm"
+    bad.write_bytes(bytes(garbled))
+    assert _quick_index(str(bad)) is None
+    bare = tmp_path / "bare.dcm"
+    bare.write_bytes(data[132:])  # no preamble: pydicom reads it
+    assert _quick_index(str(bare)) is None
+    pseudonymise = Pseudonymiser.ephemeral()
+    indexed = index_source(Source(str(ct_file), str(ct_file)), pseudonymise)
+    assert indexed.study_key == pseudonymise(_by_pydicom(ct_file)[3]) and indexed.modality == "CT"

@@ -1,0 +1,78 @@
+"""qa ingest on damaged and hostile input: nothing stops the run, nothing wrong is stored.
+
+Unreadable files are listed with the reason; a study whose input cannot be used (a damaged file
+among its images, an impossible dose value, an event another study owns) is refused whole and
+listed, while every other study is stored; exit 1 then, never 0 and never 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pydicom
+from ingest_site import write_exam
+
+from qa.cli import main
+from qa.dicom.write_rdsr import SyntheticEvent, write_dose_report
+from qa.store import Store
+
+
+def ingest_json(capsys, *argv):
+    code = main(["ingest", *map(str, argv), "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def counts(url: str) -> dict:
+    store = Store(url)
+    try:
+        return store.study_counts()
+    finally:
+        store.close()
+
+
+def test_unreadable_files_are_listed_and_a_study_beside_a_damaged_file_is_refused_whole(capsys, tmp_path):
+    stored_exam, _, _ = write_exam(tmp_path / "site", 11)
+    other, _, _ = write_exam(tmp_path / "site", 12)
+    (other / "IMG9999.dcm").write_bytes(b"")  # an empty file among an exam's images: the series is refused
+    (tmp_path / "site" / "random.dcm").write_bytes(os.urandom(2000))
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    code, doc, err = ingest_json(capsys, tmp_path / "site", "--db", url)
+    assert code == 1  # a study was refused; the other is stored
+    assert doc["studies"]["added"] == 1 and doc["studies"]["refused"] == 1
+    (refused,) = doc["refused"]
+    assert refused["file"] == "IMG9999.dcm" and "empty" in refused["reason"]
+    assert {f["name"] for f in doc["files"]["skipped_files"]} == {"IMG9999.dcm", "random.dcm"}
+    n_files = len(list(stored_exam.glob("*.dcm")))
+    assert counts(url)["studies"] == 1 and counts(url)["ingested_objects"] == n_files  # nothing of the refused study
+    (other / "IMG9999.dcm").unlink()  # repaired: the refused study is stored by the next run
+    code, doc, _ = ingest_json(capsys, tmp_path / "site", "--db", url)
+    assert code == 0 and doc["studies"]["added"] == 1 and doc["studies"]["unchanged"] == 1
+
+
+def test_a_study_with_an_impossible_dose_is_refused_naming_the_field_and_never_stored(capsys, tmp_path):
+    write_exam(tmp_path / "site", 13)
+    folder, study, report = write_exam(tmp_path / "site", 14)
+    report.unlink()
+    write_dose_report(report, [SyntheticEvent(protocol="Calcium Score", dlp_mgycm=-60.0)], study_uid=study)
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    code, doc, _ = ingest_json(capsys, tmp_path / "site", "--db", url)
+    assert code == 1 and doc["studies"]["added"] == 1
+    (refused,) = doc["refused"]
+    assert refused["file"] == "rdsr.dcm" and "DLP" in refused["reason"]
+    assert counts(url)["studies"] == 1 and counts(url)["dose_events"] == 1
+
+
+def test_an_event_claimed_by_a_second_study_refuses_that_study(capsys, tmp_path):
+    folder, _, report = write_exam(tmp_path / "site", 15)
+    ds = pydicom.dcmread(report)
+    ds.StudyInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["another study"])  # the same events, another study
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["copy"])
+    (tmp_path / "copy").mkdir()
+    ds.save_as(tmp_path / "copy" / "copied.dcm", enforce_file_format=True)
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    assert ingest_json(capsys, folder, "--db", url)[0] == 0
+    code, doc, _ = ingest_json(capsys, tmp_path / "copy", "--db", url)
+    assert code == 1 and "stored under another study" in doc["refused"][0]["reason"]
+    assert counts(url)["studies"] == 1
