@@ -114,7 +114,7 @@ var VERDICTS = [["pass", "circle"], ["warn", "triangle"], ["fail", "cross"]];
 /* Phantom QA runs over time, one lane per verdict; the reference is when the next run is due.
    o = {from, to (ISO dates), runs: {t: [...], v: [...], ok: [...]}, due: ISO date | null, interval} */
 QA.qaTimeline = function (o) {
-  var W = 1200, H = 150, L = 58, R = 20, T = 30, B = 42;
+  var W = 1200, H = 150, L = 72, R = 20, T = 30, B = 42;
   var svg = s("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "class": "chart timeline", "data-chart": "phantom-qa",
                        "aria-label": "phantom QA verdicts over time", preserveAspectRatio: "xMinYMin meet" });
   svg.appendChild(s("text", { x: 4, y: 15, "class": "chart-title" }, "Phantom QA runs: verdict by acquisition date"));
@@ -122,10 +122,15 @@ QA.qaTimeline = function (o) {
   if (!(t1 > t0)) { t1 = t0 + 86400000; }
   var pw = W - L - R, lane = (H - T - B) / 3;
   function X(t) { return L + (t - t0) / (t1 - t0) * pw; }
+  var counts = { pass: 0, warn: 0, fail: 0 };
+  o.runs.t.forEach(function (t, i) {
+    var when = Date.parse(t);
+    if (when >= t0 && when <= t1 && counts[o.runs.v[i]] !== undefined) { counts[o.runs.v[i]]++; }
+  });
   VERDICTS.forEach(function (v, k) {
     var y = T + lane * (k + 0.5);
     svg.appendChild(s("line", { x1: L, x2: L + pw, y1: y, y2: y, stroke: C.grid }));
-    svg.appendChild(s("text", { x: L - 6, y: y + 4, "text-anchor": "end", "class": "tick" }, v[0]));
+    svg.appendChild(s("text", { x: L - 6, y: y + 4, "text-anchor": "end", "class": "tick", "data-lane": v[0] }, v[0] + " (" + counts[v[0]] + ")"));
   });
   svg.appendChild(s("line", { x1: L, x2: L + pw, y1: H - B, y2: H - B, stroke: C.axis }));
   var d = new Date(t0);

@@ -145,7 +145,8 @@ function outlierTable(stats) {
   var found = QA.outliers(D, stats.calcium);
   if (!found.length) { return h("p", { "class": "muted", text: "No outlier in the selection." }); }
   var rows = found.slice(0, 15).map(function (o) {
-    var i = o.row, why = Object.keys(o.z).map(function (k) { return k + " z " + QA.fmt(o.z[k], 1); }).join(", ");
+    var i = o.row, why = QA.QUANTITIES.filter(function (q) { return o.z[q.key] !== undefined; })
+      .map(function (q) { return q.name + " " + (o.z[q.key] > 0 ? "+" : "") + QA.fmt(o.z[q.key], 1); }).join(", ");
     return h("tr", { "data-study": R.key[i] }, [h("td", { "class": "l mono", text: R.key[i] + "\u2026" }), h("td", { "class": "l", text: R.date[i] }),
       h("td", { "class": "l", text: R.protocol[i] >= 0 ? D.protocols[R.protocol[i]] : "?" }),
       h("td", { text: QA.fmt(R.ctdivol[i], 2) }), h("td", { text: QA.fmt(R.dlp[i], 1) }), h("td", { text: QA.fmt(R.msv[i], 2) }),
