@@ -9,8 +9,8 @@ Two fresh databases are filled by bulk insert with the same fleet at the same mo
 document), a checklist with five check results on four of five calcium scores, and a daily
 phantom QA run per scanner (with a document of ``--run-document-kb``, 19 KB as a real run's).
 Each query of :mod:`qa.store.fleet` (what ``qa dashboard`` runs) is then timed over the last
-13 months of both (median of ``--repeats``, after one warm-up), and so is the whole page
-(``build_dashboard``).  Printed: rows, the time at each size and the ratio (target <= 2).
+13 months of both, and so is the whole page (``build_dashboard``): ``--repeats`` rounds after a
+warm-up round, each round running everything on the small and then the big database; the median.  Printed: rows, the time at each size and the ratio (target <= 2).
 
 ``--postgres``: databases made on the server of QA_TEST_POSTGRES_URL (else the URL in /tmp/pgurl)
 and dropped afterwards; ``--db URL``: that SQLite URL names the small database (the big one beside
@@ -43,6 +43,16 @@ def _month_start(year: int, month: int) -> dt.datetime:
     return dt.datetime(year, month, 1, tzinfo=dt.timezone.utc)
 
 
+def _document(rng, kb: int) -> str:
+    """A JSON document of about ``kb`` KB, as compressible as a stored result (keys and measured numbers)."""
+    items, text = [], "[]"
+    while len(text) < kb * 1024:
+        items.append({"id": f"check_{len(items)}", "status": "pass", "measured": float(rng.normal(100, 20)),
+                      "expected": [float(rng.normal(90, 5)), float(rng.normal(110, 5))], "message": "within the tolerance"})
+        text = json.dumps({"checks": items})
+    return text
+
+
 def fill(url: str, *, months: int, per_month: int, scanners: int, run_document_kb: int, end: dt.datetime, seed: int = 1) -> dict:
     """Create the store at ``url`` (the migrations) and bulk-insert ``months`` months of history ending before ``end``."""
     from qa.store import Store
@@ -53,8 +63,8 @@ def fill(url: str, *, months: int, per_month: int, scanners: int, run_document_k
     engine = sa.create_engine(url)
     now = dt.datetime.now(dt.timezone.utc)
     counts = dict.fromkeys(("studies", "exam_checks", "exam_check_results", "phantom_runs"), 0)
-    document = json.dumps({"events": [], "note": "x" * 1000})
-    run_document = json.dumps({"checks": [], "note": "x" * (run_document_kb * 1024)})
+    document = _document(rng, 1)
+    run_document = _document(rng, run_document_kb)
     with engine.begin() as c:
         c.execute(scanner_table.insert(), [
             {"id": k + 1, "manufacturer": "Vendor", "model": f"Model {k % 3}", "serial": f"SN-{k:04d}", "station_name": f"CT-{k}",
@@ -109,33 +119,41 @@ def fill(url: str, *, months: int, per_month: int, scanners: int, run_document_k
     return counts
 
 
-def time_queries(url: str, start: dt.datetime, end: dt.datetime, repeats: int, out: Path) -> dict:
+def time_queries(urls: dict, start: dt.datetime, end: dt.datetime, repeats: int, out: Path) -> dict:
+    """{size: {query: (rows, median seconds)}}: each query of the dashboard (and the whole page) run
+    on every database in turn, ``repeats`` rounds after a warm-up round, so that both sizes see the
+    same machine (the rounds alternate between them)."""
     from qa.store import Store
     from qa.store.fleet import QUERIES
     from qa.workflows.dashboard import build_dashboard
 
-    store = Store(url, read_only=True)
-    results = {}
+    stores = {label: Store(url, read_only=True) for label, url in urls.items()}
+    times = {label: {name: [] for name in [*QUERIES, PAGE]} for label in urls}
+    rows = {label: {} for label in urls}
+    now = (end - dt.timedelta(seconds=1)).astimezone()
     try:
-        for name, query in QUERIES.items():
-            with store.engine.connect() as c:
-                rows = query(c, start, end)  # warm-up
-                times = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    query(c, start, end)
-                    times.append(time.perf_counter() - t0)
-            results[name] = (len(rows) if isinstance(rows, list) else rows, statistics.median(times))
+        for round_ in range(repeats + 1):
+            for label, store in stores.items():
+                for name, query in QUERIES.items():
+                    with store.engine.connect() as c:
+                        t0 = time.perf_counter()
+                        found = query(c, start, end)
+                        elapsed = time.perf_counter() - t0
+                    rows[label][name] = len(found) if isinstance(found, list) else found
+                    if round_:
+                        times[label][name].append(elapsed)
+                t0 = time.perf_counter()
+                board = build_dashboard(out=out / label, db=urls[label], now=now, months=13)
+                if round_:
+                    times[label][PAGE].append(time.perf_counter() - t0)
+                rows[label][PAGE] = board.n_studies
     finally:
-        store.close()
-    now = end - dt.timedelta(seconds=1)
-    times = []
-    for _ in range(max(1, repeats // 2) + 1):
-        t0 = time.perf_counter()
-        board = build_dashboard(out=out, db=url, now=now.astimezone(), months=13)
-        times.append(time.perf_counter() - t0)
-    results["whole page (build_dashboard)"] = (board.n_studies, statistics.median(times[1:] or times))
-    return results
+        for store in stores.values():
+            store.close()
+    return {label: {name: (rows[label][name], statistics.median(t)) for name, t in times[label].items()} for label in urls}
+
+
+PAGE = "whole page (build_dashboard)"
 
 
 @contextlib.contextmanager
@@ -176,13 +194,12 @@ def main() -> int:
     end = _month_start(2026, 4)
     window = (_month_start(2025, 3), end)  # the dashboard's default window: the last 13 months
     with tempfile.TemporaryDirectory() as tmp, databases(args, Path(tmp)) as (small, big):
-        results = {}
         for label, url, months in (("small", small, args.months), ("big", big, args.months * args.scale)):
             t0 = time.perf_counter()
             counts = fill(url, months=months, per_month=args.per_month, scanners=args.scanners, run_document_kb=args.run_document_kb, end=end)
             print(f"{label}: {months} months, " + ", ".join(f"{v} {k}" for k, v in counts.items())
                   + f" (filled in {time.perf_counter() - t0:.1f} s)")
-            results[label] = time_queries(url, *window, args.repeats, Path(tmp) / f"page-{label}")
+        results = time_queries({"small": small, "big": big}, *window, args.repeats, Path(tmp))
         backend = sa.engine.make_url(small).get_backend_name()
         print(f"\n{backend}: dashboard queries over the last 13 months; median of {args.repeats} runs")
         print(f"{'query':32s} {'rows':>8s} {'small ms':>10s} {'big ms':>10s} {'ratio big/small':>16s}")
