@@ -12,7 +12,7 @@ from qa.cli.common import EXIT_OK, HelpFormatter, count, json_out, one_line
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from qa.workflows.dashboard import build_dashboard
 
-    board = build_dashboard(out=args.out, db=args.db, months=args.months)
+    board = build_dashboard(out=args.out, db=args.db, months=args.months, procedures=args.procedure)
     out = sys.stderr if args.json else sys.stdout
     w = board.window
     print(f"Window   {w.start} to {w.end} ({w.months} months), {board.n_studies} studies, {len(board.scanners)} scanners "
@@ -50,6 +50,7 @@ def add_parser(sub) -> None:
               qa dashboard --out /srv/share/ct-dashboard
               qa dashboard --db postgresql+psycopg://qa@db/qa --out dashboard --months 25
               qa dashboard --out dashboard --json
+              qa dashboard --out dashboard --procedure /etc/qa/weekly-phantom-qa.toml
             """
         ),
     )
@@ -57,5 +58,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the page (created when missing; its files are replaced)")
     p.add_argument("--months", type=count, default=13, metavar="N",
                    help="calendar months shown, ending with this month (default 13)")
+    p.add_argument("--procedure", action="append", default=[], metavar="FILE.toml",
+                   help="a site's own phantom-QA procedure file, for how often its QA is due (its interval_days); "
+                        "repeat for several (built-in procedures need none)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.dashboard/1) on stdout")
     p.set_defaults(func=cmd_dashboard)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,15 @@ def dashboard_window(now: dt.datetime, months: int) -> Window:
 
 
 def build_dashboard(*, out: str | os.PathLike, db: str | None = None, months: int = DEFAULT_MONTHS,
-                    now: dt.datetime | None = None) -> Dashboard:
+                    procedures: Sequence[str | os.PathLike] = (), now: dt.datetime | None = None) -> Dashboard:
     """Write the fleet dashboard of the last ``months`` calendar months into the folder ``out``.
 
     ``now`` (aware; default: this moment in the local time zone) ends the window and dates the
-    page and the age of each scanner's last phantom QA.  The store (``db``, else ``QA_DB_URL``,
-    else the default SQLite file) is only read.  ``out`` is created when missing; an existing file
-    there is refused; the page's files are replaced whole (``qa.outputs``), the page last."""
+    page and the age of each scanner's last phantom QA.  ``procedures``: a site's own phantom-QA
+    procedure files (a run names its procedure by id; a built-in id needs none), for how often
+    their QA is due (``interval_days``).  The store (``db``, else ``QA_DB_URL``, else the default
+    SQLite file) is only read.  ``out`` is created when missing; an existing file there is refused;
+    the page's files are replaced whole (``qa.outputs``), the page last."""
     from qa.outputs import write_file
     from qa.report.dashboard import render_dashboard
     from qa.store.fleet import fleet_data
@@ -120,6 +123,12 @@ def build_dashboard(*, out: str | os.PathLike, db: str | None = None, months: in
     if not isinstance(months, int) or isinstance(months, bool) or not 1 <= months <= MAX_MONTHS:
         raise UsageError(f"--months must be a whole number of months from 1 to {MAX_MONTHS}, got {months!r}",
                          hint=f"the default is {DEFAULT_MONTHS} (this month and the twelve before)")
+    from qa.procedures import load_procedure
+
+    given = {}
+    for path in procedures:
+        procedure = load_procedure(Path(path))  # a path, never an id looked up in the working directory
+        given[procedure.id] = procedure
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out {folder} is a file, not a folder", hint="give a folder for the dashboard's files (created when missing)")
@@ -140,20 +149,20 @@ def build_dashboard(*, out: str | os.PathLike, db: str | None = None, months: in
     if data.undated_studies:
         warnings.append(f"{data.undated_studies} stored stud{'y has' if data.undated_studies == 1 else 'ies have'} no date and "
                         "cannot be placed in the window: not shown")
-    page, scanners, notes = _page_data(data, window, now, database)
+    page, scanners, notes = _page_data(data, window, now, database, given)
     warnings += notes
     page["warnings"] = warnings
     document = json.dumps(page, sort_keys=True, allow_nan=False)
     folder.mkdir(parents=True, exist_ok=True)
     written = [write_file(folder / FILES[0], document + "\n"),
                write_file(folder / FILES[1], render_dashboard(page))]
-    return Dashboard(str(folder), tuple(written), tuple(scanners), len(data.studies), window, database, now, tuple(warnings))
+    return Dashboard(str(folder), tuple(written), tuple(scanners), len(page["rows"]["date"]), window, database, now, tuple(warnings))
 
 
 # ------------------------------------------------------------------------------------------ the page's data
 
 
-def _page_data(data, window: Window, now: dt.datetime, database: str) -> tuple[dict, list[FleetScanner], list[str]]:
+def _page_data(data, window: Window, now: dt.datetime, database: str, procedures: dict) -> tuple[dict, list[FleetScanner], list[str]]:
     """The page's embedded data (JSON-ready), the scanners' summaries and notes for the warnings."""
     from qa.procedures import load_dose_tables
 
@@ -202,7 +211,7 @@ def _page_data(data, window: Window, now: dt.datetime, database: str) -> tuple[d
     for r in data.runs:
         if r.scanner_id in runs:
             runs[r.scanner_id].append(r)
-    intervals = _Intervals(notes)
+    intervals = _Intervals(notes, procedures)
     page_scanners, summaries = [], []
     for s in scanners:
         last_qa = _last_qa(last.get(s.id), now, intervals)
@@ -256,6 +265,7 @@ class _LevelChooser:
         self.known = set(available_protocols())
         self.cache: dict = {}
         self.used: list = []
+        self.noted: set[str] = set()
 
     def __call__(self, qa_protocol: str | None, protocol: str | None) -> int:
         key = (qa_protocol, protocol)
@@ -270,7 +280,8 @@ class _LevelChooser:
         named = None
         if qa_protocol in self.known:
             named = load_protocol(qa_protocol).reference_level
-        elif qa_protocol and f"the qa protocol {qa_protocol}" not in " ".join(self.notes):
+        elif qa_protocol and qa_protocol not in self.noted:
+            self.noted.add(qa_protocol)
             self.notes.append(f"the qa protocol {qa_protocol!r} of some studies is not a built-in one: their reference level "
                               "is chosen by the protocol's id and name only")
         level, _ = reference_level_for(self.tables, protocol_id=qa_protocol, names=[protocol], named_level=named)
@@ -286,14 +297,19 @@ class _LevelChooser:
 
 
 class _Intervals:
-    """How often a procedure's QA is due (its ``interval_days``, else daily)."""
+    """How often a procedure's QA is due (its ``interval_days``, else daily): a site's own
+    procedures (``given``, loaded, by id) first, then the built-in ones by id."""
 
-    def __init__(self, notes: list[str]):
+    def __init__(self, notes: list[str], given: dict | None = None):
         from qa.procedures import available_procedures
 
         self.known = set(available_procedures())
         self.notes = notes
         self.cache: dict[str, tuple[int, str]] = {}
+        for procedure in (given or {}).values():
+            days = procedure.interval_days or DEFAULT_INTERVAL_DAYS
+            self.cache[procedure.id] = (days, f"procedure {procedure.id} ({procedure.path})"
+                                        + ("" if procedure.interval_days else " names no interval: daily"))
 
     def __call__(self, procedure_id: str) -> tuple[int, str]:
         if procedure_id not in self.cache:
@@ -311,7 +327,8 @@ class _Intervals:
             if days is not None:
                 return days, f"procedure {procedure_id}"
             return DEFAULT_INTERVAL_DAYS, f"procedure {procedure_id} names no interval: daily"
-        self.notes.append(f"the phantom QA procedure {procedure_id!r} is not a built-in one: its runs are taken as due daily")
+        self.notes.append(f"the phantom QA procedure {procedure_id!r} is not a built-in one: its runs are taken as due daily "
+                          "(give its file with --procedure for its interval_days)")
         return DEFAULT_INTERVAL_DAYS, f"procedure {procedure_id} unknown here: daily"
 
 

@@ -231,3 +231,37 @@ def test_the_dashboard_benchmark_runs(tmp_path):
                           "--scanners", "2", "--run-document-kb", "1", "--repeats", "1", "--db", f"sqlite:///{tmp_path / 'bench.sqlite'}"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "ratio" in out.stdout and "studies" in out.stdout
+
+
+def test_a_sites_own_procedure_says_how_often_its_qa_is_due(phantom_result, tmp_path):
+    """A run names its procedure by id: a site's own procedure file (--procedure) gives its interval_days;
+    without the file the run is taken as due daily, and the warning says how to do better."""
+    from dataclasses import replace
+
+    from qa.errors import DefinitionError
+    from qa.procedures import load_procedure
+    from qa.procedures.builtin import builtin_dir
+    from qa.store import Store
+    from tests.conftest import provenance_at, result_variant
+    from tests.report.fleet_store import PHILIPS
+
+    text = (builtin_dir("procedures") / "daily-phantom-qa.toml").read_text()
+    weekly = tmp_path / "weekly-phantom-qa.toml"
+    weekly.write_text(text.replace('id = "daily-phantom-qa"', 'id = "weekly-phantom-qa"\ninterval_days = 7'))
+    assert load_procedure(weekly).interval_days == 7 and load_procedure("daily-phantom-qa").interval_days is None
+    for wrong in ("0", "2.5", "400"):
+        bad = tmp_path / f"bad-{wrong}.toml"
+        bad.write_text(text.replace('id = "daily-phantom-qa"', f'id = "bad"\ninterval_days = {wrong}'))
+        with pytest.raises(DefinitionError, match="interval_days"):
+            load_procedure(bad)
+    db = f"sqlite:///{tmp_path / 'weekly.sqlite'}"
+    run = result_variant(phantom_result, uid="1.2.826.0.1.6.1", acquired="2026-03-15T07:30:00", scanner=PHILIPS)
+    run = replace(run, procedure=replace(run.procedure, id="weekly-phantom-qa"))
+    store = Store(db)
+    store.save_phantom_run(run, provenance_at("2026-03-15T08:00:00+00:00"))
+    store.close()
+    unknown = build_dashboard(out=tmp_path / "a", db=db, now=NOW)
+    assert unknown.scanners[0].last_qa.overdue and any("--procedure" in w for w in unknown.warnings)
+    known = build_dashboard(out=tmp_path / "b", db=db, now=NOW, procedures=[weekly])
+    qa = known.scanners[0].last_qa
+    assert (qa.age_days, qa.interval_days, qa.overdue, known.warnings) == (5, 7, False, ())
