@@ -144,8 +144,21 @@ def test_the_page_in_chromium_shows_the_fleet_and_its_filters_recompute_every_nu
             assert "month" in page.text_content(f"{svg} text[data-axis=x]")
             assert page.get_attribute(f"{svg} line.ref-level", "data-level") == "site-cac"
             assert "site-cac" in page.text_content(f"{svg} text.level-label")
-        # a median marker per month with studies (all 13), and the legend's
-        assert page.locator(f"{section} svg[data-chart=ctdivol] circle").count() == len(MONTHS) + 1
+        # a median and a 75th percentile marker per month with studies (all 13): numpy's, of the month's calcium scores
+        for series, numpy_of in (("median", np.median), ("p75", lambda v: np.percentile(v, 75))):
+            drawn = page.eval_on_selector_all(f"{section} svg[data-chart=dlp] [data-series={series}]",
+                                              "ms => ms.map(m => [m.dataset.label, Number(m.dataset.value)])")
+            assert [label for label, _ in drawn] == MONTHS
+            for month, value in drawn:
+                month_values = [e.dlp for e in select(fleet.expected, station="CT-A") if e.month == month and e.calcium and not e.qa]
+                assert value == float(numpy_of(month_values)), (series, month)
+        # the page's median and 75th percentile are numpy's, to the last bit, on awkward samples too
+        rng = np.random.default_rng(7)
+        samples = [[1.0], [2.0, 1.0], [3.0, 1.0, 2.0, 2.0], list(rng.normal(50, 10, 101)), list(rng.normal(5, 1, 12)),
+                   list(np.round(rng.normal(5, 1, 40), 1))]
+        for values in samples:
+            shown = page.evaluate("v => [QA.median(v), QA.quantile(v, 0.75), QA.quantile(v, 0.5)]", [float(x) for x in values])
+            assert shown == [float(np.median(values)), float(np.quantile(values, 0.75)), float(np.quantile(values, 0.5))], values
         assert page.get_attribute(f"{section} svg[data-chart=phantom-qa] line.ref-level", "data-level") == "due"
         assert page.locator(f"{section} svg[data-chart=phantom-qa] circle").count() == 5  # five passing runs, the sixth failed
         assert page.locator(f"{section} table.outliers tbody tr").count() >= 1

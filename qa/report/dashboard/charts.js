@@ -37,7 +37,8 @@ function marker(kind, x, y, color, filled) {
   return s("circle", { cx: x, cy: y, r: 3.8, fill: fill, stroke: color, "stroke-width": 1.5 });
 }
 
-function polyline(svg, points, color, dash, kind) {
+/* points: [x, y, value, label] or null (a gap); each marker carries its value and label (data-value, data-label). */
+function polyline(svg, points, color, dash, kind, series) {
   var run = [];
   function flush() {
     if (run.length > 1) {
@@ -50,7 +51,15 @@ function polyline(svg, points, color, dash, kind) {
     run.push(p[0].toFixed(1) + "," + p[1].toFixed(1));
   });
   flush();
-  points.forEach(function (p) { if (p !== null) { svg.appendChild(marker(kind, p[0], p[1], color)); } });
+  points.forEach(function (p) {
+    if (p === null) { return; }
+    var m = marker(kind, p[0], p[1], color);
+    m.setAttribute("data-series", series);
+    m.setAttribute("data-value", String(p[2]));
+    m.setAttribute("data-label", p[3]);
+    m.appendChild(s("title", {}, p[3] + " " + series + ": " + Number(p[2].toPrecision(6))));
+    svg.appendChild(m);
+  });
 }
 
 /* A monthly trend: median and 75th percentile per month, the reference level as a line with its name.
@@ -94,8 +103,10 @@ QA.trendChart = function (o) {
   } else {
     svg.appendChild(s("text", { x: L + pw - 2, y: T + 10, "text-anchor": "end", "class": "level-label muted" }, o.levelNote));
   }
-  polyline(svg, o.stats.map(function (m, k) { return m.p75 === null ? null : [X(k), Y(m.p75)]; }), C.p75, "5 3", "square");
-  polyline(svg, o.stats.map(function (m, k) { return m.median === null ? null : [X(k), Y(m.median)]; }), C.median, null, "circle");
+  polyline(svg, o.stats.map(function (m, k) { return m.p75 === null ? null : [X(k), Y(m.p75), m.p75, o.months[k]]; }),
+           C.p75, "5 3", "square", "p75");
+  polyline(svg, o.stats.map(function (m, k) { return m.median === null ? null : [X(k), Y(m.median), m.median, o.months[k]]; }),
+           C.median, null, "circle", "median");
   var lg = s("g", { "class": "legend", transform: "translate(" + L + ",30)" });
   lg.appendChild(s("line", { x1: 0, x2: 18, y1: 0, y2: 0, stroke: C.median, "stroke-width": 2 }));
   lg.appendChild(marker("circle", 9, 0, C.median));
