@@ -81,6 +81,9 @@ def test_built_wheel_ships_the_phantom_definitions(tmp_path):
     schemas = sorted(p.name for p in (REPO / "schemas").glob("*.schema.json"))
     assert "qa.score-1.schema.json" in schemas and "qa.error-1.schema.json" in schemas
     assert [s for s in schemas if f"qa/_builtin/schemas/{s}" not in names] == [] and "qa/_builtin/schemas/README.md" in names
+    # the dashboard page's template, style sheet and scripts (package data of qa.report.dashboard)
+    assets = sorted(str(p.relative_to(REPO)) for p in (REPO / "qa" / "report" / "dashboard").glob("*") if p.suffix in (".html", ".css", ".js"))
+    assert "qa/report/dashboard/page.html" in assets and [a for a in assets if a not in names] == []
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (

@@ -14,7 +14,7 @@ import sys
 import textwrap
 import traceback
 
-from qa.cli import demo, ecg, exam, gating, ingest, motion, phantom, score, synth
+from qa.cli import dashboard, demo, ecg, exam, gating, ingest, motion, phantom, score, synth
 from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
 
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
@@ -29,7 +29,7 @@ class Terminated(KeyboardInterrupt):
 def _terminated(signum, frame):
     raise Terminated()
 
-COMMAND_MODULES = (demo, score, phantom, exam, gating, motion, ingest, synth, ecg)
+COMMAND_MODULES = (demo, score, phantom, exam, gating, motion, ingest, dashboard, synth, ecg)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
               qa dose /data/dose-reports --json         dose per exam from dose reports
               qa ingest /data/exams --workers 2         exams and dose reports into the store (the manager's view)
               qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
+              qa dashboard --out /srv/share/ct          the fleet as a web page: phantom QA, dose, compliance
 
             exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,
                         3 internal error (please report it)

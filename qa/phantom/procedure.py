@@ -96,6 +96,7 @@ class PhantomProcedure:
     path: str
     sha256: str
     phantom_path: str = ""  # the file of that phantom definition (a built-in one or the site's own)
+    interval_days: int | None = None  # how often the QA is due (days); None: not said (the dashboard assumes daily)
 
     @property
     def ref(self) -> DefinitionRef:

@@ -18,6 +18,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``synthesize_phantom``                      synthetic phantom series (``qa synth phantom``)
 ``synthesize_exam``                         synthetic exam with known motion (``qa synth exam``)
 ``run_demo``                                everything on synthetic data (``qa demo``)
+``build_dashboard``                         the fleet as a web page (``qa dashboard``)
 ==========================================  =======================================
 """
 
@@ -43,6 +44,7 @@ _EXPORTS = {
     "synthesize_phantom": "qa.workflows.synth",
     "synthesize_exam": "qa.workflows.synth",
     "run_demo": "qa.workflows.demo",
+    "build_dashboard": "qa.workflows.dashboard",
 }
 
 __all__ = sorted(_EXPORTS)

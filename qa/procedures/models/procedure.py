@@ -36,6 +36,8 @@ class ProcedureHead(Table):
     version: str = ""
     phantom: Text
     source: str = ""
+    # How often the QA is due, in days (the dashboard flags a scanner whose last run is older); none: daily.
+    interval_days: Annotated[Whole, Field(ge=1, le=366)] | None = None
 
 
 class ScoringTable(Table):
@@ -221,6 +223,7 @@ class ProcedureFile(Table):
             detection_severity=self.detection.severity, checks=tuple(c.record() for c in self.checks),
             baseline_min_runs=base.min_runs, tighten_after_runs=base.tighten_after_runs, tighten_sd=base.tighten_sd,
             min_sd_pct=base.min_sd_pct, path=path, sha256=sha256, phantom_path=self._phantom.path,
+            interval_days=None if head.interval_days is None else int(head.interval_days),
         )
 
 
