@@ -211,7 +211,8 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
     :func:`create_new`: the folder, not each file, is what appears at once.  Nothing is
     ``fsync``'d: for bulk synthetic data that can be made again (a power cut may lose it)."""
     target = Path(path)
-    _check_target(target)
+    if target.name in ("", ".", ".."):
+        raise IsADirectoryError(errno.EISDIR, "is not a folder name", str(target))
     if os.path.lexists(target):
         raise FileExistsError(errno.EEXIST, "exists already (qa never writes over it)", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
               qa motion /data/exams/1234 --plot m.png   breath-hold motion between the stacks
               qa dose /data/dose-reports --json         dose per exam from dose reports
               qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
+              qa synth exams /tmp/fleet --exams 2000 --scanners 4 --months 12   a year of exams
 
             exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,
                         3 internal error (please report it)

@@ -51,7 +51,7 @@ def _text(value: Any) -> str:
         return value
     if _many(value):
         return "\\".join(_text(v) for v in value)
-    if isinstance(value, float) and hasattr(value, "original_string"):  # a pydicom DS value read or set as text
+    if hasattr(value, "original_string"):  # a pydicom DS or PN value, read or set as text: that text
         return str(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"a text value must be given as text (or a whole number), not {value!r}")

@@ -31,6 +31,10 @@ VARYING = ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "SliceLoc
            "AcquisitionNumber", "AcquisitionTime", "AcquisitionDateTime", "ContentTime", "TablePosition")
 _BODY_PART = {"heart": "HEART", "chest": "CHEST", None: "HEART"}
 _LATERAL = ("0", "1", "0", "0", "0", "-1")  # a lateral localizer's ImageOrientationPatient (sagittal)
+# The scanners' Dose Check (NEMA XR 25): the CTDIvol alert value of the AAPM Dose Check Guidelines (2011),
+# and notification values a site might set (our proposal: calcium scores and chest 25 mGy, angiography 50 mGy).
+DOSE_CHECK_ALERT_CTDIVOL_MGY = 1000.0
+NOTIFICATION_CTDIVOL_MGY = {False: 25.0, True: 50.0}  # by "is an angiography"
 
 
 def _header(exam: PlannedExam, scanner: Scanner, s: PlannedSeries) -> CtHeader:
@@ -92,36 +96,57 @@ def _acquisition(s: PlannedSeries) -> dict:
     return out
 
 
-def _write_series(study_dir: Path, exam: PlannedExam, scanner: Scanner, s: PlannedSeries) -> int:
+def series_template(exam: PlannedExam, scanner: Scanner, s: PlannedSeries):
+    """The first image of a series as a pydicom dataset: what every image of it shares, and more."""
     header = _header(exam, scanner, s)
-    uids = Uids(exam.key)
-    study_start = dt.datetime.fromisoformat(exam.start)
-    start = dt.datetime.fromisoformat(s.start)
     stored = encode_hu(np.zeros((MATRIX, MATRIX)), header.style)  # uniform water: the content is irrelevant
-    pixel = s.fov_mm / MATRIX
-    x0 = -s.fov_mm / 2.0 + pixel / 2.0
-    share = s.n_images * s.increment_mm / s.stacks  # each stack's part of the imaged range
-    template = ct_image(header, uids, 0, stored, (x0, x0, s.z_top_mm), study_start=study_start, acquisition_time=start,
-                        table_position_mm=s.z_top_mm - share / 2.0)
+    x0 = _x0(s)
+    template = ct_image(header, Uids(exam.key), 0, stored, (x0, x0, s.z_top_mm), study_start=dt.datetime.fromisoformat(exam.start),
+                        acquisition_time=dt.datetime.fromisoformat(s.start), table_position_mm=s.z_top_mm - _share(s) / 2.0)
     _apply(template, _identity(exam, scanner, s) | _acquisition(s))
     if s.gating != "none":
         write_cardiac_tags(template, scanner.model.cardiac_style, heart_rate_bpm=s.heart_rate_bpm, phase_pct=s.phase_pct)
-    encoder = SeriesEncoder(template, VARYING)
+    return template
+
+
+def _x0(s: PlannedSeries) -> float:
+    return -s.fov_mm / 2.0 + s.fov_mm / MATRIX / 2.0
+
+
+def _share(s: PlannedSeries) -> float:
+    """Each stack's part of the imaged range."""
+    return s.n_images * s.increment_mm / s.stacks
+
+
+def image_values(exam: PlannedExam, s: PlannedSeries, i: int) -> dict:
+    """What image ``i`` (0 = the most cranial) of a series has of its own: :data:`VARYING`."""
+    x0, z = _x0(s), s.z_top_mm - i * s.increment_mm
+    stack = 0 if s.acquisition_type == "spiral" else min(s.stacks - 1, i * s.stacks // s.n_images)
+    offset = (i if s.acquisition_type == "spiral" else stack) * s.seconds_per_stack
+    when = dicom_date_time(dt.datetime.fromisoformat(s.start) + dt.timedelta(seconds=offset))[1]
+    return {
+        "SOPInstanceUID": derived_uid(exam.key, "image", s.folder, i), "InstanceNumber": i + 1,
+        "ImagePositionPatient": [f"{x0:.4f}", f"{x0:.4f}", f"{z:.4f}"], "SliceLocation": f"{z:.4f}",
+        "ReconstructionTargetCenterPatient": [0.0, 0.0, float(z)], "AcquisitionNumber": stack + 1, "AcquisitionTime": when,
+        "AcquisitionDateTime": exam.start[:10].replace("-", "") + when, "ContentTime": when,
+        "TablePosition": float(s.z_top_mm - (stack + 0.5) * _share(s)),
+    }
+
+
+def image_dataset(exam: PlannedExam, scanner: Scanner, s: PlannedSeries, i: int):
+    """Image ``i`` of a series as a pydicom dataset (the reference the fast path is checked against)."""
+    ds = series_template(exam, scanner, s)
+    _apply(ds, image_values(exam, s, i))
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def _write_series(study_dir: Path, exam: PlannedExam, scanner: Scanner, s: PlannedSeries) -> int:
+    encoder = SeriesEncoder(series_template(exam, scanner, s), VARYING)
     folder = study_dir / s.folder
     folder.mkdir(parents=True, exist_ok=True)
-    date = study_start.strftime("%Y%m%d")
     for i in range(s.n_images):
-        z = s.z_top_mm - i * s.increment_mm
-        stack = 0 if s.acquisition_type == "spiral" else min(s.stacks - 1, i * s.stacks // s.n_images)
-        offset = (i if s.acquisition_type == "spiral" else stack) * s.seconds_per_stack
-        when = dicom_date_time(start + dt.timedelta(seconds=offset))[1]
-        data = encoder.encode({
-            "SOPInstanceUID": derived_uid(exam.key, "image", s.folder, i), "InstanceNumber": i + 1,
-            "ImagePositionPatient": [f"{x0:.4f}", f"{x0:.4f}", f"{z:.4f}"], "SliceLocation": f"{z:.4f}",
-            "ReconstructionTargetCenterPatient": [0.0, 0.0, float(z)], "AcquisitionNumber": stack + 1, "AcquisitionTime": when,
-            "AcquisitionDateTime": date + when, "ContentTime": when, "TablePosition": float(s.z_top_mm - (stack + 0.5) * share),
-        })
-        _new(folder / f"IM{i + 1:04d}.dcm", data)
+        _new(folder / f"IM{i + 1:04d}.dcm", encoder.encode(image_values(exam, s, i)))
     return s.n_images
 
 
@@ -162,37 +187,43 @@ def _write_localizer(study_dir: Path, exam: PlannedExam, scanner: Scanner, s: Pl
     return 1
 
 
-def _write_reports(study_dir: Path, exam: PlannedExam, scanner: Scanner) -> int:
+def report_inputs(exam: PlannedExam, scanner: Scanner, n: int) -> tuple[list[SyntheticEvent], DoseReportHeader, str, float]:
+    """What dose report ``n`` (1, 2) of a study is made of: its events, header, UID key and DLP total."""
     model = scanner.model
+    report = exam.reports[n - 1]
     start = dt.datetime.fromisoformat(exam.start)
+    events = [exam.events[i] for i in report.events]
+    content = dt.datetime.fromisoformat(report.content)
+    end = max(dt.datetime.fromisoformat(e.start) + dt.timedelta(seconds=e.exposure_time_s) for e in events)
+    header = DoseReportHeader(
+        manufacturer=model.manufacturer, model=model.model, station_name=scanner.station_name, serial=scanner.device_serial_number,
+        software_versions=model.software, institution_name=INSTITUTION, study_uid=exam.study_instance_uid,
+        series_uid=derived_uid(exam.key, "series", "dose"), sop_instance_uid=report.sop_instance_uid,
+        study_date=start.strftime("%Y%m%d"), study_time=start.strftime("%H%M%S"), content_date=content.strftime("%Y%m%d"),
+        content_time=content.strftime("%H%M%S"), irradiation_start=dt.datetime.fromisoformat(events[0].start).strftime("%Y%m%d%H%M%S"),
+        irradiation_end=end.strftime("%Y%m%d%H%M%S"), patient_name=exam.patient.name, patient_id=exam.patient.patient_id,
+        patient_birth_date=exam.patient.birth_date, patient_sex=exam.patient.sex, accession_number=exam.accession_number,
+        referring_physician_name=exam.referring_physician_name, operators_name=exam.operators_name, study_id=str(exam.number),
+        study_description=KIND_PROTOCOLS[exam.kind], series_number=999, instance_number=n)
+    synthetic = [SyntheticEvent(
+        ctdivol_mgy=e.ctdivol_mgy, dlp_mgycm=e.dlp_mgycm, kvp=e.kvp, tube_current_ma=e.tube_current_ma,
+        exposure_time_s=e.exposure_time_s, scanning_length_mm=e.scanning_length_mm, total_collimation_mm=e.total_collimation_mm,
+        protocol=e.protocol, acquisition_type=e.acquisition_type, irradiation_event_uid=e.irradiation_event_uid,
+        target_region=e.target_region, region_scheme=model.region_scheme,
+        start_datetime=dt.datetime.fromisoformat(e.start).strftime("%Y%m%d%H%M%S"), single_collimation_mm=e.single_collimation_mm,
+        pitch=e.pitch, exposure_time_per_rotation_s=None if e.role == "localizer" else model.rotation_s,
+        max_tube_current_ma=e.tube_current_ma, modulation="NONE" if e.role == "localizer" else "Z_EC",
+        ctdivol_alert_mgy=None if e.role == "localizer" else DOSE_CHECK_ALERT_CTDIVOL_MGY,
+        ctdivol_notification_mgy=None if e.role == "localizer" else NOTIFICATION_CTDIVOL_MGY[e.role == "cta"])
+        for e in events]
+    return synthetic, header, f"{exam.key}:report:{n}", report.dlp_total_mgycm
+
+
+def _write_reports(study_dir: Path, exam: PlannedExam, scanner: Scanner) -> int:
     for n, report in enumerate(exam.reports, 1):
-        events = [exam.events[i] for i in report.events]
-        content = dt.datetime.fromisoformat(report.content)
-        end = max(dt.datetime.fromisoformat(e.start) + dt.timedelta(seconds=e.exposure_time_s) for e in events)
-        header = DoseReportHeader(
-            manufacturer=model.manufacturer, model=model.model, station_name=scanner.station_name, serial=scanner.device_serial_number,
-            software_versions=model.software, institution_name=INSTITUTION, study_uid=exam.study_instance_uid,
-            series_uid=derived_uid(exam.key, "series", "dose"), sop_instance_uid=report.sop_instance_uid,
-            study_date=start.strftime("%Y%m%d"), study_time=start.strftime("%H%M%S"), content_date=content.strftime("%Y%m%d"),
-            content_time=content.strftime("%H%M%S"), irradiation_start=dt.datetime.fromisoformat(events[0].start).strftime("%Y%m%d%H%M%S"),
-            irradiation_end=end.strftime("%Y%m%d%H%M%S"), patient_name=exam.patient.name, patient_id=exam.patient.patient_id,
-            patient_birth_date=exam.patient.birth_date, patient_sex=exam.patient.sex, accession_number=exam.accession_number,
-            referring_physician_name=exam.referring_physician_name, operators_name=exam.operators_name, study_id=str(exam.number),
-            study_description=KIND_PROTOCOLS[exam.kind], series_number=999, instance_number=n)
-        synthetic = [SyntheticEvent(
-            ctdivol_mgy=e.ctdivol_mgy, dlp_mgycm=e.dlp_mgycm, kvp=e.kvp, tube_current_ma=e.tube_current_ma,
-            exposure_time_s=e.exposure_time_s, scanning_length_mm=e.scanning_length_mm, total_collimation_mm=e.total_collimation_mm,
-            protocol=e.protocol, acquisition_type=e.acquisition_type, irradiation_event_uid=e.irradiation_event_uid,
-            target_region=e.target_region, region_scheme=model.region_scheme,
-            start_datetime=dt.datetime.fromisoformat(e.start).strftime("%Y%m%d%H%M%S"), single_collimation_mm=e.single_collimation_mm,
-            pitch=e.pitch, exposure_time_per_rotation_s=None if e.role == "localizer" else model.rotation_s,
-            max_tube_current_ma=e.tube_current_ma, modulation="NONE" if e.role == "localizer" else "Z_EC",
-            ctdivol_alert_mgy=1000.0 if e.role != "localizer" else None,  # AAPM Dose Check Guidelines (2011): CTDIvol alert 1000 mGy
-            ctdivol_notification_mgy=None if e.role == "localizer" else 50.0 if e.role == "cta" else 25.0)  # site notification values (our proposal)
-            for e in events]
-        data = dose_report_bytes(synthetic, header, key=f"{exam.key}:report:{n}", dlp_total_mgycm=report.dlp_total_mgycm)
+        events, header, key, total = report_inputs(exam, scanner, n)
         (study_dir / report.file).parent.mkdir(parents=True, exist_ok=True)
-        _new(study_dir / report.file, data)
+        _new(study_dir / report.file, dose_report_bytes(events, header, key=key, dlp_total_mgycm=total))
     return len(exam.reports)
 
 
