@@ -1,7 +1,7 @@
 """Plan a synthetic fleet: every study decided from the options and the seed, before a file is written.
 
 :func:`plan_fleet` is pure: the same options and rules give the same plan (UIDs included: they
-are hashes of the seed and the study's number), on every platform.  It works in three steps:
+are hashes of the options and the study's number), on every platform.  It works in three steps:
 drafts (when, where, who, how each scan is acquired), the planted dose anomalies (they need the
 scanners' median DLP, known only once every study is drafted), and the records.
 """
@@ -131,7 +131,8 @@ def _draft(number: int, slot: Slot, scanner: Scanner, opts: FleetOptions, patien
     model = scanner.model
     qa = slot.kind == "phantom_qa"
     drift = opts.drift_factor(slot.start) if scanner.drifts and not qa else 1.0
-    key = f"qa-fleet:{opts.seed}:{number}"
+    # the seed of the study's UIDs: the options that shape the fleet too, so that two different fleets never share a UID
+    key = f"qa-fleet:{opts.seed}:{opts.exams}x{opts.scanners}x{opts.months}@{opts.start}:{number}"
     region = {"cac": "heart", "ccta": "heart", "chest": "chest"}.get(slot.kind)
     z_top = {"chest": 30.0, "phantom_qa": 30.0}.get(slot.kind, round(rng.uniform(-80.0, -40.0), 1))
     names = model.localizers[:1] if slot.kind in ("chest", "phantom_qa") else model.localizers

@@ -82,8 +82,8 @@ class PlannedSeries(Record):
 
     @property
     def coverage_mm(self) -> float:
-        return self.n_images * self.increment_mm if self.increment_mm == self.thickness_mm else \
-            (self.n_images - 1) * self.increment_mm + self.thickness_mm
+        """From the first image's edge to the last's (first to last position, plus one thickness)."""
+        return (self.n_images - 1) * self.increment_mm + self.thickness_mm
 
 
 @dataclass(frozen=True)
