@@ -155,7 +155,7 @@ def require_tool(name: str) -> str:
 
 
 # The Debian package of each external program the tests use.
-TOOL_PACKAGES = {"dcmdump": "dcmtk", "dcmftest": "dcmtk", "chromium": "chromium", "pdftoppm": "poppler-utils"}
+TOOL_PACKAGES = {"dcmdump": "dcmtk", "dcmftest": "dcmtk", "dsrdump": "dcmtk", "chromium": "chromium", "pdftoppm": "poppler-utils"}
 
 
 def chromium_command(chromium: str, profile_dir) -> list[str]:

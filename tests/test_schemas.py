@@ -224,7 +224,7 @@ def _node_at(schema: dict, place: str) -> dict:
 def test_every_field_the_design_names_is_required():
     for name, schema in SCHEMAS.items():
         places = {**DESIGN_FIELDS["*"], **DESIGN_FIELDS.get(name, {})}
-        if name in ("qa.synth-phantom/1", "qa.synth-exam/1"):  # truth files: no qa_version or warnings (not printed by json_out)
+        if name in ("qa.synth-phantom/1", "qa.synth-exam/1", "qa.synth-exams-truth/1"):  # truth files: no qa_version or warnings
             places = {"": ["schema"]}
         for place, fields in places.items():
             required = set(_node_at(schema, place).get("required", ()))
@@ -535,6 +535,20 @@ def test_qa_synth_exam_json_validates_and_so_does_its_truth_file(work):
     assert not is_valid(broken, "qa.synth/1")  # the exam's truth is validated through its own schema
 
 
+def test_qa_synth_exams_json_validates_and_so_does_its_truth_file(work):
+    out = work / "synth-exams"
+    with qa_environment(work):
+        code, doc = run_json("synth", "exams", out, "--exams", "12", "--scanners", "2", "--months", "1", "--json")
+    assert code == 0
+    validate(doc, "qa.synth-exams/1")
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    validate(truth, "qa.synth-exams-truth/1")
+    assert doc["counts"] == truth["counts"] and doc["n_studies"] == len(truth["studies"]) and doc["truth_json"] == str(out / "truth.json")
+    broken = copy.deepcopy(truth)
+    broken["studies"][0]["expected_checks"] = {"kvp": "ok"}
+    assert not is_valid(broken, "qa.synth-exams-truth/1")
+
+
 def _ascii_device(master: int, seconds: float, fs: float, stop: threading.Event) -> None:
     """A device on the master side of a pty: ascii lines t_ms,ecg_uv at ``fs`` samples per second."""
     from qa.ecg.synth import beat_times, synthesize_ecg
@@ -639,6 +653,8 @@ ERRORS = {  # case: (the command qa.error/1 must name, its arguments)
     "synth: a bad option value": ("synth", lambda x: ["synth", "phantom", x.work / "never", "--matrix", "-3"]),
     "synth: an unknown option": ("synth", lambda x: ["synth", "phantom", x.work / "never", "--bogus"]),
     "synth: an unknown kind": ("synth", lambda x: ["synth", "patient", x.work / "never"]),
+    "synth: impossible fleet options": ("synth", lambda x: ["synth", "exams", x.work / "never", "--exams", "0"]),
+    "synth: a folder that holds a series (fleet)": ("synth", lambda x: ["synth", "exams", x.series]),
     # qa itself
     "an unknown command": ("frobnicate", lambda x: ["frobnicate", x.series]),
 }

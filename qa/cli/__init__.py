@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
               qa ingest /data/exams --workers 2         exams and dose reports into the store (the manager's view)
               qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
               qa dashboard --out /srv/share/ct          the fleet as a web page: phantom QA, dose, compliance
+              qa synth exams /tmp/fleet --exams 2000 --scanners 4 --months 12   a year of exams
 
             exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,
                         3 internal error (please report it)

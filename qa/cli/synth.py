@@ -1,4 +1,5 @@
-"""``qa synth phantom``: synthetic phantom series with known truth; ``qa synth exam``: a calcium-score exam with known motion."""
+"""``qa synth phantom``: synthetic phantom series with known truth; ``qa synth exam``: a calcium-score exam with known motion;
+``qa synth exams``: a fleet of header-only exams with dose reports and a ground-truth table."""
 
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ def add_parser(sub) -> None:
     sp.add_argument("--json", action="store_true", help="print the truth as JSON (qa.synth/1) on stdout")
     sp.set_defaults(func=cmd_synth_phantom)
     add_exam_parser(synth_sub)
+    add_exams_parser(synth_sub)
 
 
 def stack_shift(text: str) -> tuple[int, float, float, float]:
@@ -235,3 +237,86 @@ def add_exam_parser(synth_sub) -> None:
     ep.add_argument("--datetime", default="2026-01-05T09:15:00", help="start of the study and of the ECG trace (ISO 8601)")
     ep.add_argument("--json", action="store_true", help="print what was written, with the truth, as JSON (qa.synth/1) on stdout")
     ep.set_defaults(func=cmd_synth_exam)
+
+
+def fleet_options(args: argparse.Namespace):
+    from qa.workflows.synth import FleetOptions
+
+    return FleetOptions(exams=args.exams, scanners=args.scanners, months=args.months, seed=args.seed, start=args.start)
+
+
+def cmd_synth_exams(args: argparse.Namespace) -> int:
+    from qa.workflows.synth import synthesize_exams
+
+    result = synthesize_exams(args.out_dir, fleet_options(args), workers=args.workers, progress=Progress("writing studies"))
+    out = sys.stderr if args.json else sys.stdout
+    counts = result.counts
+    print(f"wrote {result.n_studies} studies ({result.n_patient_studies} patient studies, "
+          f"{counts['by_kind'].get('phantom_qa', 0)} phantom QA) in {result.n_files} files to {result.out_dir} "
+          f"({result.seconds:.1f} s, {result.files_per_second:.0f} files/s, {result.workers} worker(s))", file=out)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in counts["by_kind"].items())
+    print(f"  studies: {kinds}; {counts['without_dose_report']} without a dose report, "
+          f"{counts['cumulative_resends']} with a cumulative re-sent report", file=out)
+    for scanner in result.scanners:
+        drift = "  (drifts)" if scanner["drifts"] else ""
+        serial = f"serial {scanner['device_serial_number']}" if scanner["device_serial_number"] else "no serial number"
+        print(f"  scanner {scanner['index'] + 1}: {scanner['manufacturer']} {scanner['model']}, {serial}, station "
+              f"{scanner['station_name']}, cardiac tags: {scanner['cardiac_tags']}{drift}", file=out)
+    drift = result.drift
+    if drift["scanner"]:
+        print(f"  drift:   CTDIvol of {drift['station_name']} rises {drift['pct_per_month']:g} % a month from {drift['start_month']}",
+              file=out)
+    planted = ", ".join(f"{name} {n}" for name, n in counts["planted"].items())
+    print(f"  planted: {planted or 'none'}", file=out)
+    print(f"truth  {result.truth_csv}", file=out)
+    print(f"truth  {result.truth_json}", file=out)
+    if args.json:
+        json_out(result, "qa.synth-exams/1")
+    return EXIT_OK
+
+
+def add_exams_parser(synth_sub) -> None:
+    xp = synth_sub.add_parser(
+        "exams", formatter_class=HelpFormatter,
+        help="a fleet of header-only exams with their dose reports and a ground-truth table",
+        description=textwrap.dedent(
+            """\
+            Write a synthetic fleet for the manager's workflows (ingest, trends, dashboard): N patient
+            studies (mostly calcium scores, some coronary CT angiographies and chest CTs) on K scanners
+            (Siemens, GE, Philips and Canon models; the last scanner writes no serial number) over M
+            months of working days, plus one phantom QA study per scanner a week.  Each study is a
+            folder: localizer(s), a header-only image series (32 x 32 pixels: the headers are the
+            data) and an X-Ray Radiation Dose SR (TID 10011); some studies have no dose report,
+            some a cumulative re-sent one.  Planted: heart rates over 70 bpm, wrong kernels and slice
+            thicknesses, 100 kV, iterative reconstruction, retrospective gating, a CTDIvol drift on
+            the first scanner, dose outliers (3-5 x the scanner's median DLP) and exams above the
+            calcium-score reference level.  Patient identifiers are in the files (synthetic), so
+            that pseudonymisation can be tested.
+
+            OUT_DIR/truth.csv holds one row per study (scanner, date, protocol, dose, planted
+            anomalies, what qa check should say by check id); truth.json the same with the options
+            and the drift (qa.synth-exams-truth/1).  The same seed writes the same bytes.  OUT_DIR
+            must be new, empty, or an earlier qa synth exams folder holding only what it wrote
+            (it is emptied first); anything else is refused and nothing is touched.
+            """
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              qa synth exams /tmp/fleet                                    200 studies, 4 scanners, 12 months
+              qa synth exams /tmp/year --exams 2000 --scanners 4 --months 12 --seed 7
+              qa synth exams /tmp/small --exams 30 --scanners 3 --months 3 --start 2026-01
+              qa check /tmp/small/$(awk -F, '$3=="cac" {print $1; exit}' /tmp/small/truth.csv)
+              qa dose /tmp/small/exams --json                                every dose report
+            """
+        ),
+    )
+    xp.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (new, empty, or an earlier fleet's)")
+    xp.add_argument("--exams", type=count, default=200, help="patient studies (default 200; phantom QA studies come on top)")
+    xp.add_argument("--scanners", type=count, default=4, help="scanners (1-12, default 4)")
+    xp.add_argument("--months", type=count, default=12, help="months of working days (default 12)")
+    xp.add_argument("--seed", type=int, default=0, help="the seed every choice comes from (default 0)")
+    xp.add_argument("--start", default="2025-01", metavar="YYYY-MM", help="the first month (default 2025-01)")
+    xp.add_argument("--workers", type=count, default=None, help="processes writing the studies (default: the CPUs, at most 4)")
+    xp.add_argument("--json", action="store_true", help="print what was written as JSON (qa.synth-exams/1) on stdout")
+    xp.set_defaults(func=cmd_synth_exams)

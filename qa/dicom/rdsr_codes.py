@@ -94,3 +94,37 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
     "count": {"{events}": 1.0, "{X-Ray sources}": 1.0, "{X-ray sources}": 1.0, "X-ray sources": 1.0,
               "X-Ray sources": 1.0, "1": 1.0, "{sources}": 1.0},
 }
+
+# ---- written by the synthetic report writer (qa.dicom.write_rdsr) beside the codes above -----
+# PS3.16 TID 1002 Observer Context / TID 1004 Device Observer Identifying Attributes
+OBSERVER_TYPE: Code = ("121005", "DCM")  # value DEVICE (DCM 121007)
+DEVICE: Code = ("121007", "DCM")
+DEVICE_OBSERVER_UID: Code = ("121012", "DCM")
+DEVICE_OBSERVER_NAME: Code = ("121013", "DCM")
+DEVICE_OBSERVER_MANUFACTURER: Code = ("121014", "DCM")
+DEVICE_OBSERVER_MODEL: Code = ("121015", "DCM")
+DEVICE_OBSERVER_SERIAL: Code = ("121016", "DCM")
+SCOPE_OF_ACCUMULATION: Code = ("113705", "DCM")  # PS3.16 TID 10011, value Study (DCM 113014)
+STUDY: Code = ("113014", "DCM")
+STUDY_INSTANCE_UID: Code = ("110180", "DCM")  # PS3.16 TID 10011, HAS PROPERTIES of the scope
+SOURCE_OF_DOSE_INFORMATION: Code = ("113854", "DCM")  # PS3.16 TID 10011, value Automated Data Collection (DCM 113856)
+AUTOMATED_DATA_COLLECTION: Code = ("113856", "DCM")
+XRAY_MODULATION_TYPE: Code = ("113842", "DCM")  # PS3.16 TID 10013 X-Ray Modulation Type (TEXT)
+# PS3.16 TID 10015 CT Dose Check Details (inside CT Dose)
+DOSE_CHECK_ALERT_DETAILS: Code = ("113900", "DCM")
+DLP_ALERT_VALUE_CONFIGURED: Code = ("113901", "DCM")
+CTDIVOL_ALERT_VALUE_CONFIGURED: Code = ("113902", "DCM")
+DLP_ALERT_VALUE: Code = ("113903", "DCM")
+CTDIVOL_ALERT_VALUE: Code = ("113904", "DCM")
+DOSE_CHECK_NOTIFICATION_DETAILS: Code = ("113908", "DCM")
+DLP_NOTIFICATION_VALUE_CONFIGURED: Code = ("113909", "DCM")
+CTDIVOL_NOTIFICATION_VALUE_CONFIGURED: Code = ("113910", "DCM")
+DLP_NOTIFICATION_VALUE: Code = ("113911", "DCM")
+CTDIVOL_NOTIFICATION_VALUE: Code = ("113912", "DCM")
+YES: Code = ("373066001", "SCT")  # PS3.16 CID 230 Yes-No
+NO: Code = ("373067005", "SCT")
+# PS3.16 CID 4030 target regions the synthesiser writes (both SNOMED generations, as the k-factor table lists them)
+TARGET_REGIONS: dict[str, dict[str, Code]] = {
+    "heart": {"SRT": ("T-32000", "SRT"), "SCT": ("80891009", "SCT")},
+    "chest": {"SRT": ("T-D3000", "SRT"), "SCT": ("51185008", "SCT")},
+}

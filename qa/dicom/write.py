@@ -76,6 +76,13 @@ class CtHeader:
         return VENDORS[self.vendor][2]
 
 
+def derived_uid(*parts: object) -> str:
+    """A UID derived from ``parts`` alone (a hash of them under pydicom's UID root): the same parts, the same UID."""
+    from pydicom.uid import generate_uid
+
+    return generate_uid(entropy_srcs=[str(p) for p in parts])
+
+
 class Uids:
     """Deterministic UIDs: the same key gives the same study, series and instances."""
 
@@ -270,10 +277,10 @@ def scout_image(header: CtHeader, uids: Uids, study_start: dt.datetime, top_z_mm
     return ds
 
 
-def save_dataset(ds, path: str | os.PathLike, *, replace: bool = True) -> str:
+def save_dataset(ds, path: str | os.PathLike, *, replace: bool = True, durable: bool = True) -> str:
     """Write ``ds`` as a DICOM file, whole or not at all (:func:`qa.outputs.output_file`);
-    ``replace=False``: never over an existing file."""
-    with output_file(path, replace=replace) as fp:
+    ``replace=False``: never over an existing file; ``durable=False``: no fsync (bulk synthetic data)."""
+    with output_file(path, replace=replace, durable=durable) as fp:
         ds.save_as(fp, enforce_file_format=True)
     return os.fspath(path)
 

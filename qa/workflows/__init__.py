@@ -17,6 +17,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``record_ecg``                              live ECG capture (``qa ecg record``)
 ``synthesize_phantom``                      synthetic phantom series (``qa synth phantom``)
 ``synthesize_exam``                         synthetic exam with known motion (``qa synth exam``)
+``synthesize_exams``                        a synthetic fleet of exams and dose reports (``qa synth exams``)
 ``run_demo``                                everything on synthetic data (``qa demo``)
 ``build_dashboard``                         the fleet as a web page (``qa dashboard``)
 ==========================================  =======================================
@@ -43,6 +44,7 @@ _EXPORTS = {
     "record_ecg": "qa.workflows.ecg",
     "synthesize_phantom": "qa.workflows.synth",
     "synthesize_exam": "qa.workflows.synth",
+    "synthesize_exams": "qa.workflows.synth",
     "run_demo": "qa.workflows.demo",
     "build_dashboard": "qa.workflows.dashboard",
 }

@@ -10,18 +10,15 @@ demo plants are results to show, not errors: the demo succeeds when every workfl
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from qa.errors import UsageError
-from qa.outputs import write_file
 from qa.records.serialize import Record
 from qa.workflows.exam import ExamCheckRun, check_exam_files
 from qa.workflows.exam_files import load_exam
 from qa.workflows.motion import MotionRun
+from qa.workflows.owned_folder import OwnedFolder
 from qa.workflows.phantom import PhantomRun, run_phantom_qa
 from qa.workflows.score import ScoreRun, score_series
 from qa.workflows.synth import SynthOptions, synthesize_phantom
@@ -200,90 +197,26 @@ def _write_exam_ecg(exam, ecg_path: Path) -> None:
     write_ecg_csv(ecg_path, t, ecg, start_time=trace_start, fs_hz=500.0)
 
 
-MARKER_TEXT = "written by qa demo\n"
+def _demo_wrote(name: str) -> bool:
+    return (name in _WRITTEN or (name.startswith("report-") and name.endswith(".html")) or _journal(name))
+
+
+def _journal(name: str) -> bool:
+    return name.startswith("qa-demo.sqlite-") and name[len("qa-demo.sqlite-"):] in ("journal", "wal", "shm")
+
+
+# The demo's folder: marked by .qa-demo, its files listed in MANIFEST (qa.workflows.owned_folder).
+DEMO_FOLDER = OwnedFolder(command="qa demo", marker=".qa-demo", manifest=MANIFEST, option="--out", writes=_demo_wrote,
+                          unlisted=_journal)
+MARKER_TEXT = DEMO_FOLDER.marker_text
 
 
 def prepare_demo_folder(out_dir: Path) -> None:
-    """An empty demo folder; a previous demo's folder (marked by ``.qa-demo``) is emptied.
-
-    Everything is checked before anything is deleted: the folder is not a symlink, not the root,
-    the home folder or a folder holding it; its marker is a regular file written by qa demo; and
-    it holds only what a demo writes.  Otherwise nothing is touched and the run is refused."""
-    hint = "choose another --out folder (a new or empty one)"
-    if out_dir.is_symlink():
-        raise UsageError(f"{out_dir} is a symbolic link: qa demo writes only into a real folder", hint=hint)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir} is a file, not a folder", hint=hint)
-    resolved = out_dir.resolve()
-    home = Path.home().resolve()
-    if resolved == Path(resolved.anchor) or home.is_relative_to(resolved):
-        raise UsageError(f"{out_dir} is the root or the home folder (or holds it): qa demo never writes there", hint=hint)
-    if out_dir.exists():
-        children = list(out_dir.iterdir())
-        if children:
-            marker = out_dir / ".qa-demo"
-            if marker.is_symlink() or not marker.is_file() or not _is_marker(marker):
-                raise UsageError(f"{out_dir} exists, is not empty and was not written by qa demo: nothing was deleted", hint=hint)
-            if Path.cwd().resolve().is_relative_to(resolved):
-                raise UsageError(f"{out_dir} is the current folder (or holds it): qa demo does not empty it", hint=hint)
-            foreign = sorted(c.name for c in children if not _demo_wrote(c)) or _not_in_manifest(out_dir)
-            if foreign:
-                raise UsageError(f"{out_dir} holds files that qa demo did not write ({', '.join(foreign[:5])}"
-                                 f"{', ...' if len(foreign) > 5 else ''}): nothing was deleted", hint=hint)
-            for child in children:  # only what a demo writes; links are removed, never followed
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_file(out_dir / ".qa-demo", MARKER_TEXT)
+    """An empty demo folder; a previous demo's folder (marked by ``.qa-demo``) is emptied, when it
+    holds only what a demo writes (:class:`qa.workflows.owned_folder.OwnedFolder`)."""
+    DEMO_FOLDER.prepare(out_dir)
 
 
 def _write_manifest(out: Path) -> None:
     """List every file the demo wrote (module constant MANIFEST), for the next demo's check."""
-    written = sorted(path.relative_to(out).as_posix() for path in out.rglob("*")
-                     if not path.is_dir() and path.name not in (".qa-demo", MANIFEST))
-    write_file(out / MANIFEST, "".join(f"{name}\n" for name in written))
-
-
-def _not_in_manifest(out_dir: Path) -> list[str]:
-    """What an earlier demo's folder holds that the demo did not write, at any depth (links are
-    listed, never followed).  Without a manifest (a demo that did not finish) nothing below the
-    top level is known to be the demo's: its sub-folders are then foreign as a whole."""
-    try:
-        listed = set((out_dir / MANIFEST).read_text(encoding="utf-8").splitlines())
-    except (OSError, UnicodeDecodeError):
-        return sorted(c.name + "/" for c in out_dir.iterdir() if c.is_dir() and not c.is_symlink())
-    folders = {parent.as_posix() for name in listed for parent in PurePosixPath(name).parents if parent.as_posix() != "."}
-    top_level = {".qa-demo", MANIFEST} | {f"qa-demo.sqlite-{s}" for s in ("journal", "wal", "shm")}
-    foreign: list[str] = []
-    for root, dirs, files in os.walk(out_dir, followlinks=False):
-        base = PurePosixPath(Path(root).relative_to(out_dir).as_posix())
-        for name in list(dirs):
-            rel = (base / name).as_posix()
-            if (Path(root) / name).is_symlink():  # a link to a folder: listed like a file, never entered
-                if rel not in listed:
-                    foreign.append(rel)
-                dirs.remove(name)
-            elif rel not in folders:
-                foreign.append(rel + "/")
-                dirs.remove(name)
-        for name in files:
-            rel = (base / name).as_posix()
-            if rel not in listed and not (base.as_posix() == "." and name in top_level):
-                foreign.append(rel)
-    return sorted(foreign)
-
-
-def _is_marker(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fp:
-            return fp.read(len(MARKER_TEXT) + 1) == MARKER_TEXT.encode()
-    except OSError:
-        return False
-
-
-def _demo_wrote(child: Path) -> bool:
-    name = child.name
-    return (name in _WRITTEN or (name.startswith("report-") and name.endswith(".html"))
-            or (name.startswith("qa-demo.sqlite-") and name[len("qa-demo.sqlite-"):] in ("journal", "wal", "shm")))
+    DEMO_FOLDER.write_manifest(out)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.outputs import TEMP_SUFFIX, output_file, write_file
+from qa.outputs import TEMP_SUFFIX, create_new, output_folder, output_file, write_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,6 +135,32 @@ def test_temporary_files_are_new_and_private_to_each_write(tmp_path):
 
 
 # ------------------------------------------------------------------------- qa synth, the ECG writer
+
+
+def test_a_folder_written_whole_appears_only_when_complete_and_never_over_a_name(tmp_path):
+    """``output_folder``: the files go to a private temporary folder, renamed into place at the end;
+    a failure half-way leaves nothing, and an existing name (file, folder or link) is never used."""
+    target = tmp_path / "study"
+    with output_folder(target) as tmp:
+        assert not target.exists() and tmp.parent == tmp_path and tmp.name.endswith(TEMP_SUFFIX)
+        with create_new(tmp / "a.dcm") as fp:
+            fp.write(b"a")
+    assert sorted(p.name for p in target.iterdir()) == ["a.dcm"] and leftovers(tmp_path) == []
+    with pytest.raises(RuntimeError):
+        with output_folder(tmp_path / "broken") as tmp:
+            (tmp / "half.dcm").write_bytes(b"half")
+            raise RuntimeError("the disk is full")
+    assert not (tmp_path / "broken").exists() and leftovers(tmp_path) == []
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    for taken in (target, tmp_path / "link"):
+        with pytest.raises(FileExistsError):
+            with output_folder(taken):
+                pass
+    with pytest.raises(FileExistsError):  # a folder made meanwhile under the name is not replaced
+        with output_folder(tmp_path / "late") as tmp:
+            (tmp_path / "late").mkdir()
+    assert list((tmp_path / "late").iterdir()) == [] and list((tmp_path / "elsewhere").iterdir()) == [] and leftovers(tmp_path) == []
 
 
 def test_synth_phantom_writes_beside_unrelated_files_without_touching_them(tmp_path):
