@@ -25,6 +25,16 @@ from qa.exam_synth.fleet.records import PlannedEvent, PlannedSeries
 MGY_PER_MAS = {80: 0.025, 100: 0.05, 120: 0.075, 140: 0.1}
 MAX_TUBE_CURRENT_MA = 1300.0  # the plausibility table's typical top (qa.records.plausibility)
 MATRIX = 32  # header-only images: 32 x 32 pixels (the pixel spacing follows the field of view)
+MAX_PIXEL_MM = 10.0  # the largest pixel spacing qa accepts (qa.records.plausibility): wider fields of view get more pixels
+
+
+def matrix_for(fov_mm: float) -> int:
+    """The image matrix of a header-only series with this field of view: :data:`MATRIX`, doubled until
+    the pixel spacing is at most :data:`MAX_PIXEL_MM` (a 500 mm chest field of view: 64 pixels)."""
+    n = MATRIX
+    while fov_mm / n > MAX_PIXEL_MM:
+        n *= 2
+    return n
 
 
 @dataclass(frozen=True)

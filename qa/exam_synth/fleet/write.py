@@ -21,7 +21,7 @@ from qa.dicom.write import CtHeader, Uids, ct_image, derived_uid, dicom_date_tim
 from qa.dicom.write_fast import SeriesEncoder
 from qa.dicom.write_rdsr import DoseReportHeader, SyntheticEvent, dose_report_bytes
 from qa.dicom.write_vendor import write_cardiac_tags
-from qa.exam_synth.fleet.acquisitions import MATRIX
+from qa.exam_synth.fleet.acquisitions import matrix_for
 from qa.exam_synth.fleet.catalogue import INSTITUTION, Scanner
 from qa.exam_synth.fleet.records import KIND_PROTOCOLS, PlannedExam, PlannedSeries
 from qa.outputs import create_new, output_folder
@@ -39,7 +39,7 @@ NOTIFICATION_CTDIVOL_MGY = {False: 25.0, True: 50.0}  # by "is an angiography"
 
 def _header(exam: PlannedExam, scanner: Scanner, s: PlannedSeries) -> CtHeader:
     model = scanner.model
-    pixel = s.fov_mm / MATRIX
+    pixel = s.fov_mm / matrix_for(s.fov_mm)
     return CtHeader(
         vendor=model.vendor, station_name=scanner.station_name, device_serial_number=scanner.device_serial_number or "",
         institution_name=INSTITUTION, series_number=s.series_number, series_description=s.description, kvp=s.kvp,
@@ -99,7 +99,8 @@ def _acquisition(s: PlannedSeries) -> dict:
 def series_template(exam: PlannedExam, scanner: Scanner, s: PlannedSeries):
     """The first image of a series as a pydicom dataset: what every image of it shares, and more."""
     header = _header(exam, scanner, s)
-    stored = encode_hu(np.zeros((MATRIX, MATRIX)), header.style)  # uniform water: the content is irrelevant
+    n = matrix_for(s.fov_mm)
+    stored = encode_hu(np.zeros((n, n)), header.style)  # uniform water: the content is irrelevant
     x0 = _x0(s)
     template = ct_image(header, Uids(exam.key), 0, stored, (x0, x0, s.z_top_mm), study_start=dt.datetime.fromisoformat(exam.start),
                         acquisition_time=dt.datetime.fromisoformat(s.start), table_position_mm=s.z_top_mm - _share(s) / 2.0)
@@ -110,7 +111,7 @@ def series_template(exam: PlannedExam, scanner: Scanner, s: PlannedSeries):
 
 
 def _x0(s: PlannedSeries) -> float:
-    return -s.fov_mm / 2.0 + s.fov_mm / MATRIX / 2.0
+    return -s.fov_mm / 2.0 + s.fov_mm / matrix_for(s.fov_mm) / 2.0
 
 
 def _share(s: PlannedSeries) -> float:
