@@ -145,6 +145,19 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "qa motion on an exam whose breath was released mid-scan" in result.stdout
     assert "MOTION   FAIL: stacks 1-2 FAIL" in result.stdout and "released" in result.stdout
     assert (out / "breath-hold-motion.png").read_bytes()[:4] == b"\x89PNG"
+    # ... and the manager's year: a fleet ingested into the demo's database, and its dashboard
+    import csv
+    import sqlite3
+
+    assert "qa demo: the manager's year" in result.stdout
+    truth = list(csv.DictReader((out / "fleet" / "truth.csv").open()))
+    with sqlite3.connect(out / "qa-demo.sqlite") as con:
+        (n_studies,) = con.execute("select count(*) from studies").fetchone()
+        (n_cac,) = con.execute("select count(*) from studies where is_calcium_score").fetchone()
+    assert n_studies == len(truth) and n_cac == sum(r["is_calcium_score"] == "true" for r in truth)
+    page = (out / "dashboard" / "index.html").read_text()
+    assert "CT-SOUTH" in page and "CT-NORTH" in page  # the daily phantom QA shows there too
+    assert not any(r["patient_id"] in page or r["patient_name"] in page for r in truth if r["patient_id"])
     # the demo runs once in the suite: a second run would first clear its own output, which is this;
     # a file of the user's at any depth stops it, nothing deleted
     from qa.errors import UsageError

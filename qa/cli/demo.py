@@ -51,6 +51,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
               file=out)
         print_motion(out, demo.motion)
         print(f"reformats: {demo.motion.plot}", file=out)
+    if demo.ingested is not None:
+        i, f = demo.ingested, demo.fleet
+        print(f"\nqa demo: the manager's year: qa synth exams wrote {f.n_studies} studies on {len(f.scanners)} scanners "
+              f"({Path(demo.out_dir) / 'fleet'}); qa ingest stored {i.studies.added} studies, {i.dose_reports} dose reports and "
+              f"{i.checklists} checklists in {i.elapsed_s:.0f} s", file=out)
+        print(f"dashboard: {Path(demo.dashboard.out) / 'index.html'}  (open it in a browser: the fleet, dose against the reference "
+              "levels, compliance, phantom QA)", file=out)
     print("", file=out)
     for path in demo.reports:
         print(f"report:   {path}", file=out)
@@ -71,8 +78,9 @@ def add_parser(sub) -> None:
             runs the daily QA on each, sets baselines after seven days, flags the drift on the
             control charts, writes an HTML report per scanner, scores one series with qa score,
             checks a synthetic calcium-score exam against its protocol with qa check, and measures
-            the breath-hold motion of an exam whose breath was released mid-scan with qa motion.
-            Everything stays in the --out folder (its own SQLite database included).
+            the breath-hold motion of an exam whose breath was released mid-scan with qa motion,
+            and gives the manager a year of exams on three scanners (qa synth exams, qa ingest)
+            and its dashboard (qa dashboard).  Everything stays in the --out folder (its own SQLite database included).
             A folder that exists must be empty or an earlier demo's (marked by its .qa-demo file,
             holding only what the demo writes): everything is checked before anything is deleted;
             a symbolic link, the root or the home folder is refused.

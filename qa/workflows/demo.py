@@ -32,7 +32,12 @@ SCANNERS = (
 )
 DEMO_HEART_RATE_BPM = 78.0  # above the protocols' 70 bpm: the checklist warns
 _WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "breath-hold", "breath-hold-motion.png", "qa-demo.sqlite",
-            ".qa-demo", ".qa-demo-files")
+            ".qa-demo", ".qa-demo-files", "fleet", "dashboard")
+# The manager's year: header-only exams with dose reports on three scanners (qa synth exams), ingested
+# into the demo's database, then the dashboard of the year ending with the demo's last day.
+FLEET_EXAMS = 150
+FLEET_SCANNERS = 3
+FLEET_MONTHS = 12
 # The breath-hold exam: the breath is let go after the second stack, and the anatomy of stacks 2-3
 # lies 4 mm more anterior than that of stacks 0-1 (more than the 3 mm slice: the boundary fails).
 BREATH_RELEASED_AT_S = 2.5
@@ -66,6 +71,9 @@ class DemoResult(Record):
     score: ScoreRun | None = field(default=None, repr=False, metadata={"json": False})
     exam: ExamCheckRun | None = field(default=None, repr=False, metadata={"json": False})
     motion: MotionRun | None = field(default=None, repr=False, metadata={"json": False})
+    fleet: object = field(default=None, repr=False, metadata={"json": False})  # qa.workflows.synth.FleetResult
+    ingested: object = field(default=None, repr=False, metadata={"json": False})  # qa.workflows.ingest.IngestRun
+    dashboard: object = field(default=None, repr=False, metadata={"json": False})  # qa.workflows.dashboard.Dashboard
 
 
 def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], None] | None = None) -> DemoResult:
@@ -82,7 +90,7 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     flagged_on: dict[str, int] = {}
     first_failure: dict[str, str] = {}
     last: dict[str, PhantomRun] = {}
-    total = DAYS * len(SCANNERS) + 3
+    total = DAYS * len(SCANNERS) + 6
     done = 0
     for day in range(1, DAYS + 1):
         when = start + dt.timedelta(days=day - 1)
@@ -131,11 +139,32 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     _write_exam_ecg(exam, ecg_path)
     checked = check_exam_files([exam_dir], ecg=ecg_path, plot=strip_path)
     motion = _breath_hold_exam(out / "breath-hold", out / "breath-hold-motion.png")
+    fleet, ingested, dashboard = _managers_year(out, db, start + dt.timedelta(days=DAYS), progress, done + 3, total)
     _write_manifest(out)
     if progress:
         progress(total, total)
     return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
-                      str(first), last, score, checked, motion)
+                      str(first), last, score, checked, motion, fleet, ingested, dashboard)
+
+
+def _managers_year(out: Path, db: str, end: dt.datetime, progress, done: int, total: int):
+    """A year of exams on three scanners (qa synth exams) ingested into the demo's database (qa
+    ingest), and the dashboard of the year ending on the demo's last day (qa dashboard): the daily
+    phantom QA above shows there too."""
+    from qa.workflows.dashboard import build_dashboard
+    from qa.workflows.ingest import ingest
+    from qa.workflows.synth import FleetOptions, synthesize_exams
+
+    first = (end.year * 12 + end.month - 1) - (FLEET_MONTHS - 1)
+    fleet = synthesize_exams(out / "fleet", FleetOptions(exams=FLEET_EXAMS, scanners=FLEET_SCANNERS, months=FLEET_MONTHS, seed=5,
+                                                         start=f"{first // 12:04d}-{first % 12 + 1:02d}"))
+    if progress:
+        progress(done + 1, total)
+    ingested = ingest([out / "fleet"], db=db, workers=2)
+    if progress:
+        progress(done + 2, total)
+    dashboard = build_dashboard(out=out / "dashboard", db=db, months=FLEET_MONTHS, now=end.astimezone())
+    return fleet, ingested, dashboard
 
 
 def _breath_hold_exam(folder: Path, plot: Path) -> MotionRun:
