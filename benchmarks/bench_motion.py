@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the qa command runs (qa/cli/__init__.py), before numpy is imported
 
 
 def main() -> int:

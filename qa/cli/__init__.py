@@ -9,7 +9,16 @@ group; heavy libraries are imported inside the commands, so ``qa --help`` starts
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# One BLAS thread per qa process unless the user says otherwise: qa's arrays are small matrix
+# products (the sub-pixel registration of qa motion / qa check) where OpenBLAS' worker threads only
+# contend with each other and with other processes (measured: the motion analysis of a 60-slice
+# exam 0.46 s with the default threads on a busy 2-core machine, 0.20 s with one; benchmarks/bench_motion.py).
+# Set before numpy is first imported (the commands import it lazily); library users keep their own setting.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
 import sys
 import textwrap
 import traceback
