@@ -4,10 +4,9 @@ Each query is a function of a connection and the window ``[start, end)`` (aware 
 that ``benchmarks/bench_dashboard.py`` can time them one by one.  The study queries select the
 window by ``studies.study_datetime``, a range scan of its index (``ix_studies_datetime``), and reach
 the checklists and their results through their keys: their cost follows the studies in the window,
-not the history the store holds.  The phantom runs have no index on their acquisition time
-(layout 0004), so :func:`window_phantom_runs` scans ``phantom_runs`` (one row a day per scanner);
-each scanner's latest run is taken from the window's runs, and the database is asked for an older
-one only for a scanner without a run in the window.  :func:`fleet_data` runs them all in one read
+not the history the store holds.  The phantom runs are found by scanner and acquisition time
+(``ix_phantom_runs_scanner_acquired``, revision 0005); each scanner's latest run is taken from the
+window's runs, and the database is asked for an older one only for a scanner without a run in the window.  :func:`fleet_data` runs them all in one read
 transaction (one consistent snapshot, also while ``qa ingest`` writes).
 
 Nothing here reads an identifier: no patient, accession or operator pseudonym is selected; a study
@@ -122,10 +121,6 @@ def window_check_results(connection: sa.Connection, start: dt.datetime, end: dt.
     return [FleetCheckResult(int(r.exam_check_id), r.check_id, r.status) for r in connection.execute(query)]
 
 
-def _run_time():
-    return sa.func.coalesce(phantom_runs.c.acquired_at, phantom_runs.c.analysed_at)
-
-
 def _run(r) -> FleetRun:
     at = r.acquired_at if r.acquired_at is not None else r.analysed_at
     return FleetRun(int(r.id), int(r.scanner_id), at, r.verdict, r.procedure_id, bool(r.protocol_ok))
@@ -136,27 +131,35 @@ _RUN_COLUMNS = (phantom_runs.c.id, phantom_runs.c.scanner_id, phantom_runs.c.acq
 
 
 def window_phantom_runs(connection: sa.Connection, start: dt.datetime, end: dt.datetime) -> list[FleetRun]:
-    """The phantom runs acquired (else analysed) in ``[start, end)``, by time."""
+    """The phantom runs acquired (else analysed) in ``[start, end)``, by time: a range of the
+    acquisition-time index, and the (rare) runs without an acquisition time by their analysis time."""
     p = phantom_runs.c
-    when = sa.or_(_in_window(p.acquired_at, start, end), sa.and_(p.acquired_at.is_(None), _in_window(p.analysed_at, start, end)))
-    rows = connection.execute(sa.select(*_RUN_COLUMNS).where(when)).all()
+    acquired = sa.select(*_RUN_COLUMNS).where(_in_window(p.acquired_at, start, end))
+    analysed = sa.select(*_RUN_COLUMNS).where(p.acquired_at.is_(None), _in_window(p.analysed_at, start, end))
+    rows = connection.execute(acquired).all() + connection.execute(analysed).all()
     return sorted((_run(r) for r in rows), key=lambda r: (r.at, r.id))
 
 
 def last_phantom_runs(connection: sa.Connection, before: dt.datetime, scanner_ids=None) -> list[FleetRun]:
     """Each scanner's latest phantom run before ``before`` (acquisition time, else analysis time);
-    only of ``scanner_ids`` when given (an empty collection: none)."""
+    only of ``scanner_ids`` when given (an empty collection: none).  One short query per scanner,
+    each the top of its (scanner, acquisition time) index range."""
+    from qa.store.schema import scanners
+
     p = phantom_runs.c
-    if scanner_ids is not None and not scanner_ids:
-        return []
-    rank = sa.func.row_number().over(partition_by=p.scanner_id, order_by=(_run_time().desc(), p.id.desc())).label("rank")
-    ranked = sa.select(*_RUN_COLUMNS, rank).where(_run_time() < before)
-    if scanner_ids is not None:
-        ranked = ranked.where(p.scanner_id.in_(sorted(scanner_ids)))
-    ranked = ranked.subquery()
-    rows = connection.execute(sa.select(*(ranked.c[c.name] for c in _RUN_COLUMNS)).where(ranked.c.rank == 1)
-                              .order_by(ranked.c.scanner_id)).all()
-    return [_run(r) for r in rows]
+    if scanner_ids is None:
+        scanner_ids = [r[0] for r in connection.execute(sa.select(scanners.c.id)).all()]
+    out = []
+    for scanner_id in sorted(scanner_ids):
+        found = [connection.execute(sa.select(*_RUN_COLUMNS).where(p.scanner_id == scanner_id, p.acquired_at < before)
+                                    .order_by(p.acquired_at.desc(), p.id.desc()).limit(1)).first(),
+                 connection.execute(sa.select(*_RUN_COLUMNS).where(p.scanner_id == scanner_id, p.acquired_at.is_(None),
+                                                                   p.analysed_at < before)
+                                    .order_by(p.analysed_at.desc(), p.id.desc()).limit(1)).first()]
+        runs = [_run(r) for r in found if r is not None]
+        if runs:
+            out.append(max(runs, key=lambda r: (r.at, r.id)))
+    return out
 
 
 def latest_runs(connection: sa.Connection, start: dt.datetime, window_runs: list[FleetRun], scanner_ids) -> list[FleetRun]:

@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from qa.store.timestamps import UtcDateTime
 
 # The newest migration revision: a database at this revision needs no upgrade.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 # ``qa_meta.schema_version`` written by the head revision.  qa 0.1.0 accepts only "2" and so
 # refuses a database upgraded by this code instead of misreading its timestamps ("3": revision
 # 0002, time-zone-aware timestamps; "4": revision 0003, scanner identities; "5": revision 0004,
-# studies, dose events and exam checks).
+# studies, dose events and exam checks; revision 0005 adds an index only).
 SCHEMA_VERSION = "5"
 
 # The value qa 0.1.0 wrote (revision 0001): a database holding it and no ``alembic_version``
@@ -65,6 +65,10 @@ phantom_runs = sa.Table(
     # version included), other scoring settings make another configuration.
     sa.UniqueConstraint("scanner_id", "series_instance_uid", "configuration_key", name="uq_phantom_run"),
 )
+
+# The dashboard's phantom runs in a window, and a scanner's last run before it (revision 0005).
+sa.Index("ix_phantom_runs_acquired", phantom_runs.c.acquired_at)
+sa.Index("ix_phantom_runs_scanner_acquired", phantom_runs.c.scanner_id, phantom_runs.c.acquired_at)
 
 phantom_metrics = sa.Table(
     "phantom_metrics", metadata,
