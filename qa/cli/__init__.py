@@ -14,7 +14,7 @@ import sys
 import textwrap
 import traceback
 
-from qa.cli import demo, ecg, exam, gating, motion, phantom, score, synth
+from qa.cli import demo, ecg, exam, gating, motion, phantom, score, synth, trends
 from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
 
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
@@ -29,7 +29,7 @@ class Terminated(KeyboardInterrupt):
 def _terminated(signum, frame):
     raise Terminated()
 
-COMMAND_MODULES = (demo, score, phantom, exam, gating, motion, synth, ecg)
+COMMAND_MODULES = (demo, score, phantom, exam, gating, motion, synth, ecg, trends)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
               qa gating --ecg ecg.csv --exposures x.csv did each exposure land in diastole?
               qa motion /data/exams/1234 --plot m.png   breath-hold motion between the stacks
               qa dose /data/dose-reports --json         dose per exam from dose reports
+              qa trends dose --by scanner,month         dose per scanner and month from the store
               qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
 
             exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,

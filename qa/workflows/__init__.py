@@ -10,6 +10,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``scanner_control_charts``                  control charts (``qa trend``)
 ``check_exam_files`` / ``load_exam``        an exam against its protocol (``qa check``)
 ``summarise_dose``                          dose reports (``qa dose``)
+``store_trends``                            dose and compliance trends of the store (``qa trends``)
 ``analyse_gating`` / ``gating_for_exam``    prospective gating timing (``qa gating``)
 ``analyse_series_motion``                   breath-hold motion between stacks (``qa motion``)
 ``score_series``                            calcium scores of a series (``qa score``)
@@ -33,6 +34,7 @@ _EXPORTS = {
     "check_exam_files": "qa.workflows.exam",
     "load_exam": "qa.workflows.exam_files",
     "summarise_dose": "qa.workflows.dose",
+    "store_trends": "qa.workflows.trends",
     "analyse_gating": "qa.workflows.gating",
     "gating_for_exam": "qa.workflows.gating",
     "analyse_series_motion": "qa.workflows.motion",
