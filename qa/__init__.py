@@ -70,6 +70,7 @@ _EXPORTS = {
     "check_exam_files": "qa.workflows",
     "load_exam": "qa.workflows",
     "summarise_dose": "qa.workflows",
+    "store_trends": "qa.workflows",
     "analyse_gating": "qa.workflows",
     "score_series": "qa.workflows",
     "check_exam": "qa.compliance",

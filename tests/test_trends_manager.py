@@ -335,24 +335,9 @@ def test_compliance_counts_the_latest_checklist_of_each_study_by_status_with_fai
 # ------------------------------------------------------------------------------------ the two databases
 
 
-def test_postgresqls_percentile_cont_gives_the_same_medians(db):
+def test_sqlite_and_postgresql_give_the_same_document_and_postgresqls_percentile_cont_agrees(tmp_path):
     import sqlalchemy as sa
 
-    if not db.startswith("postgresql"):
-        pytest.skip("percentile_cont is PostgreSQL's")
-    engine = sa.create_engine(db)
-    with engine.connect() as c:
-        rows = c.execute(sa.text(
-            "SELECT s.station_name, percentile_cont(0.5) WITHIN GROUP (ORDER BY dlp_total_mgycm), "
-            "percentile_cont(0.75) WITHIN GROUP (ORDER BY dlp_total_mgycm) FROM studies JOIN scanners s ON s.id = scanner_id "
-            "WHERE has_dose_report AND NOT is_qa AND dlp_total_mgycm IS NOT NULL GROUP BY s.station_name")).all()
-    engine.dispose()
-    doc = {g["scanner"]["station_name"]: g["dlp_total_mgycm"] for g in trends(db, by="scanner")["groups"]}
-    for station, median, p75 in rows:
-        assert doc[station]["median"] == pytest.approx(median, rel=1e-14) and doc[station]["p75"] == pytest.approx(p75, rel=1e-14)
-
-
-def test_sqlite_and_postgresql_give_the_same_document(tmp_path):
     sqlite_url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
     save_all(sqlite_url, FLEET)
     with postgres_database() as pg_url:
@@ -362,6 +347,18 @@ def test_sqlite_and_postgresql_give_the_same_document(tmp_path):
             for d in docs:
                 d.pop("analysis_time")
             assert docs[0]["groups"] and docs[0] == docs[1]
+        # and PostgreSQL's own percentile_cont agrees with the portable SQL
+        engine = sa.create_engine(pg_url)
+        with engine.connect() as c:
+            rows = c.execute(sa.text(
+                "SELECT s.station_name, percentile_cont(0.5) WITHIN GROUP (ORDER BY dlp_total_mgycm), "
+                "percentile_cont(0.75) WITHIN GROUP (ORDER BY dlp_total_mgycm) FROM studies JOIN scanners s ON s.id = scanner_id "
+                "WHERE has_dose_report AND NOT is_qa AND dlp_total_mgycm IS NOT NULL GROUP BY s.station_name")).all()
+        engine.dispose()
+    ours = {g["scanner"]["station_name"]: g["dlp_total_mgycm"] for g in trends(sqlite_url, by="scanner")["groups"]}
+    assert len(rows) == 3
+    for station, median, p75 in rows:
+        assert ours[station]["median"] == pytest.approx(median, rel=1e-14) and ours[station]["p75"] == pytest.approx(p75, rel=1e-14)
 
 
 # ------------------------------------------------------------------------------------ exports and the command
@@ -439,3 +436,27 @@ def test_the_store_is_only_read(tmp_path):
     path.chmod(0o444)  # a store the manager may only read
     assert trends(f"sqlite:///{path}")["groups"] and trends(f"sqlite:///{path}", "compliance")["groups"]
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["qa.sqlite"]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])
+def test_one_scanners_period_keeps_every_study_of_its_days_in_any_time_zone(tmp_path, monkeypatch, zone):
+    """A scanner's period also reads by month (the scanner-month index): the months never cut a day off."""
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+        edges = [("2026-02-28T23:59:00", False), ("2026-03-01T00:00:00", True), ("2026-03-31T23:59:00", True),
+                 ("2026-04-01T00:00:00", False)]
+        planted = []
+        for n, (when, _) in enumerate(edges):
+            p = study(n, "force", "CaScore", dt.date(2026, 3, 1), 50.0 + n)
+            planted.append(replace(p, record=replace(p.record, study_datetime=when, study_month=when[:7])))
+        save_all(url, planted)
+        for scanner in (None, "CT-A"):
+            doc = trends(url, by="none", date_from="2026-03", date_to="2026-03", scanner=scanner)
+            assert doc["n_studies"] == sum(inside for _, inside in edges), (zone, scanner)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -207,12 +207,20 @@ class Store:
     def snapshot(self) -> Iterator[sa.Connection]:
         """A connection in ONE read transaction, for several queries that must see the same data
         (the trends, :mod:`qa.store.trends`): PostgreSQL ``REPEATABLE READ`` (a snapshot, whatever
-        is committed meanwhile); SQLite holds its read lock until the end.  Nothing is written."""
+        is committed meanwhile); SQLite holds its read lock until the end.  Nothing is written.
+
+        On PostgreSQL the transaction sorts in memory up to 64 MB (``work_mem``: the trends sort a
+        period's studies once per query) and does not JIT-compile (``jit``: compiling costs more
+        than these queries take)."""
         connection = self.engine.connect()
         try:
-            if self.engine.dialect.name == "postgresql":
+            postgresql = self.engine.dialect.name == "postgresql"
+            if postgresql:
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin() as transaction:
+                if postgresql:
+                    connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+                    connection.exec_driver_sql("SET LOCAL jit = off")
                 yield connection
                 transaction.rollback()
         finally:

@@ -54,11 +54,35 @@ class StudyFilter:
             out.append(studies.c.study_datetime < self.end)
         if self.scanner_id is not None:
             out.append(studies.c.scanner_id == self.scanner_id)
+            out += self._months()
         if self.protocols is not None:
             named = sorted(p for p in self.protocols if p is not None)
             condition = studies.c.protocol.in_(named)
             out.append(sa.or_(condition, studies.c.protocol.is_(None)) if None in self.protocols else condition)
         return out
+
+
+    def _months(self) -> list:
+        """For one scanner's period: its months too, so that ``ix_studies_scanner_month`` reads that
+        scanner's rows of those months only (``ix_studies_datetime`` would read every scanner's).
+        ``study_month`` is the month of the scanner's wall clock, which differs from the UTC instant
+        ``study_datetime`` by less than a day (UTC-12 to UTC+14): the months of the period widened by
+        a day each way keep every study the dates keep, and the dates decide."""
+        out = []
+        if self.start is not None:
+            out.append((self.start - dt.timedelta(days=1)).astimezone(dt.timezone.utc).strftime("%Y-%m"))
+        if self.end is not None:
+            out.append((self.end + dt.timedelta(days=1)).astimezone(dt.timezone.utc).strftime("%Y-%m"))
+        month = studies.c.study_month
+        if self.start is not None and self.end is not None:
+            condition = month.between(out[0], out[1])
+        elif self.start is not None:
+            condition = month >= out[0]
+        elif self.end is not None:
+            condition = month <= out[0]
+        else:
+            return []
+        return [sa.or_(condition, month.is_(None))]  # a dated study without its month (none is stored so) is kept
 
 
 def _compared():
@@ -105,21 +129,44 @@ def group_counts(connection: sa.Connection, by: tuple[str, ...], where: StudyFil
 # ------------------------------------------------------------------------------------ dose
 
 
-def _long(by: tuple[str, ...], where: StudyFilter, extra=(), join=None, quantities=QUANTITIES) -> sa.Subquery:
-    """One row per compared study and quantity with a value: (quantity index ``q``, keys, ``v``, extra)."""
-    parts = []
-    for index, name in enumerate(quantities):
-        column = studies.c[name]
-        query = sa.select(sa.literal(index).label("q"), *_keys(by), *extra, column.label("v"))
-        query = query.select_from(join if join is not None else studies)
-        parts.append(query.where(*where.conditions(), _compared(), column.is_not(None)))
-    return sa.union_all(*parts).subquery()
+# Which quantity a row of the long form holds: a three-row table the kept studies are crossed with.
+def _quantity_rows() -> sa.Subquery:
+    return sa.union_all(*(sa.select(sa.literal(i).label("q")) for i in range(len(QUANTITIES)))).subquery("quantities")
+
+
+def _long(by: tuple[str, ...], where: StudyFilter, level=None) -> sa.Subquery:
+    """One row per compared study and quantity with a value: (quantity index ``q``, keys, ``level``
+    when given (an expression per study), ``v``).  The studies are read once (by the filter's index)
+    and crossed with the three quantities."""
+    extra = [level.label("level")] if level is not None else []
+    kept = sa.select(*_keys(by), *(studies.c[name] for name in QUANTITIES), *extra).where(*where.conditions(), _compared())
+    if level is not None:  # OFFSET 0 keeps the database from merging this query into the next: the level is computed once a study
+        kept = kept.offset(0)
+    kept = kept.subquery("kept")
+    quantities = _quantity_rows()
+    value = sa.case(*((quantities.c.q == i, kept.c[name]) for i, name in enumerate(QUANTITIES)))
+    return sa.select(quantities.c.q, *(kept.c[k] for k in by), *([kept.c.level] if level is not None else []), value.label("v")) \
+        .select_from(kept.join(quantities, sa.true())).where(value.is_not(None)).subquery("long")
 
 
 def dose_distributions(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter) -> list:
     """Per group and quantity (``q``: the index in :data:`QUANTITIES`): ``n``, ``mean``, ``median``, ``p75``, ``max``."""
     result = _distribution(_long(by, where), ["q", *by])
     return connection.execute(sa.select(result)).all()
+
+
+def _ids_in(connection: sa.Connection, column, ids: sa.Select):
+    """``column IN (ids)``.  PostgreSQL plans an IN-subquery as a hash join that reads the whole of
+    ``column``'s table; ``column = ANY(ARRAY(ids))`` is planned as an index scan (the array's length
+    is unknown when planning), so that the cost follows the studies kept, not the table.  Both
+    select the same rows."""
+    if connection.dialect.name == "postgresql":
+        return column == sa.any_(sa.func.array(ids.scalar_subquery()))
+    return column.in_(ids)
+
+
+def _kept_ids(where: StudyFilter, *, compared: bool) -> sa.Select:
+    return sa.select(studies.c.id).where(*where.conditions(), *((_compared(),) if compared else ()))
 
 
 @dataclass(frozen=True)
@@ -145,55 +192,50 @@ class LevelInputs:
 
 def level_inputs(connection: sa.Connection, where: StudyFilter) -> LevelInputs:
     kept = (*where.conditions(), _compared())
-    events = dose_events.join(studies, studies.c.id == dose_events.c.study_id)
+    pairs = connection.execute(sa.select(studies.c.qa_protocol, studies.c.protocol).where(*kept).distinct()).all()
+    events = connection.execute(
+        sa.select(dose_events.c.protocol, dose_events.c.target_region_code, dose_events.c.target_region_scheme)
+        .where(_ids_in(connection, dose_events.c.study_id, _kept_ids(where, compared=True))).distinct()).all()
+    names = {p for _, p in pairs if p is not None} | {e.protocol for e in events if e.protocol is not None}
+    regions = {(e.target_region_code, e.target_region_scheme) for e in events
+               if e.target_region_code is not None and e.target_region_scheme is not None}
+    return LevelInputs(sorted({q for q, _ in pairs if q is not None}), sorted(names), sorted(regions))
 
-    def distinct(*columns, source=studies):
-        return connection.execute(sa.select(*columns).select_from(source).where(*kept, *(c.is_not(None) for c in columns))
-                                  .distinct()).all()
 
-    names = {r[0] for r in distinct(studies.c.protocol)} | {r[0] for r in distinct(dose_events.c.protocol, source=events)}
-    regions = distinct(dose_events.c.target_region_code, dose_events.c.target_region_scheme, source=events)
-    return LevelInputs(sorted(r[0] for r in distinct(studies.c.qa_protocol)), sorted(names), sorted(tuple(r) for r in regions))
-
-
-def _study_levels(where: StudyFilter, ranks: LevelRanks) -> sa.Subquery | None:
-    """(study ``id``, ``level``: the index of its reference level) for every compared study that has one:
-    the smallest rank among its inputs, modulo the number of levels."""
-    kept = (*where.conditions(), _compared())
-    events = dose_events.join(studies, studies.c.id == dose_events.c.study_id)
+def study_level(ranks: LevelRanks):
+    """The index of a study's reference level (NULL: none), an expression over ``studies``: the
+    smallest rank among its qa protocol, its protocol and its events' names and target regions,
+    modulo the number of levels.  One correlated subquery (its events are found by
+    ``ix_dose_events_study``); None when no input matches any level."""
+    if not (ranks.qa_protocol or ranks.name or ranks.region):
+        return None
+    e = dose_events.alias("e")
     candidates = []
     if ranks.qa_protocol:
-        candidates.append(sa.select(studies.c.id, sa.case(ranks.qa_protocol, value=studies.c.qa_protocol).label("rank"))
-                          .where(*kept, studies.c.qa_protocol.in_(sorted(ranks.qa_protocol))))
+        candidates.append(sa.select(sa.case(ranks.qa_protocol, value=studies.c.qa_protocol).label("r")).correlate(studies))
     if ranks.name:
-        names = sorted(ranks.name)
-        candidates.append(sa.select(studies.c.id, sa.case(ranks.name, value=studies.c.protocol).label("rank"))
-                          .where(*kept, studies.c.protocol.in_(names)))
-        candidates.append(sa.select(dose_events.c.study_id.label("id"), sa.case(ranks.name, value=dose_events.c.protocol).label("rank"))
-                          .select_from(events).where(*kept, dose_events.c.protocol.in_(names)))
+        candidates.append(sa.select(sa.case(ranks.name, value=studies.c.protocol).label("r")).correlate(studies))
+        candidates.append(sa.select(sa.case(ranks.name, value=e.c.protocol).label("r")).where(e.c.study_id == studies.c.id)
+                          .correlate(studies))
     if ranks.region:
-        code, scheme = dose_events.c.target_region_code, dose_events.c.target_region_scheme
-        rank = sa.case(*[(sa.and_(code == c, scheme == s), r) for (c, s), r in sorted(ranks.region.items())])
-        candidates.append(sa.select(dose_events.c.study_id.label("id"), rank.label("rank")).select_from(events)
-                          .where(*kept, sa.tuple_(code, scheme).in_(sorted(ranks.region))))
-    if not candidates:
-        return None
-    union = sa.union_all(*candidates).subquery()
-    return sa.select(union.c.id, (sa.func.min(union.c.rank) % ranks.n_levels).label("level")).group_by(union.c.id).subquery()
+        rank = sa.case(*[(sa.and_(e.c.target_region_code == c, e.c.target_region_scheme == s), r) for (c, s), r in sorted(ranks.region.items())])
+        candidates.append(sa.select(rank.label("r")).where(e.c.study_id == studies.c.id).correlate(studies))
+    union = sa.union_all(*candidates).subquery("candidates")
+    return sa.select(sa.func.min(union.c.r) % ranks.n_levels).scalar_subquery()
 
 
 def level_distributions(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter, ranks: LevelRanks,
                         limits: dict[tuple[int, int], float]) -> list:
     """Per group, reference level (``level``: its index) and quantity (``q``): the distribution of
     the compared studies whose level it is, and ``n_above``: how many exceed ``limits[(level, q)]``."""
-    levels = _study_levels(where, ranks)
-    if levels is None or not limits:
+    level = study_level(ranks)
+    if level is None or not limits:
         return []
-    joined = studies.join(levels, levels.c.id == studies.c.id)
-    long = _long(by, where, extra=(levels.c.level.label("level"),), join=joined)
+    long = _long(by, where, level=level)
+    long = sa.select(long).where(long.c.level.is_not(None)).subquery("with_level")
 
     def limit(c):
-        return sa.case(*[(sa.and_(c.level == level, c.q == q), value) for (level, q), value in sorted(limits.items())])
+        return sa.case(*[(sa.and_(c.level == index, c.q == q), value) for (index, q), value in sorted(limits.items())])
 
     result = _distribution(long, ["q", "level", *by], limit=limit)
     return connection.execute(sa.select(result)).all()
@@ -238,30 +280,31 @@ def outliers(connection: sa.Connection, where: StudyFilter, quantity: str, *, th
 # ------------------------------------------------------------------------------------ compliance
 
 
-def _latest_checklists(where: StudyFilter) -> sa.Subquery:
-    """The latest checklist of each study kept (by analysis time, then row id): (``check_row``, ``study_id``, ``verdict``)."""
+def _latest_checklists(connection: sa.Connection, where: StudyFilter) -> sa.Subquery:
+    """The latest checklist of each study kept (by analysis time, then row id): (``check_row``,
+    ``study_id``, ``verdict``); the checklists are found by their study (``uq_exam_check``'s index)."""
     ordered = sa.select(
         exam_checks.c.id.label("check_row"), exam_checks.c.study_id, exam_checks.c.verdict,
         sa.func.row_number().over(partition_by=exam_checks.c.study_id,
                                   order_by=[exam_checks.c.analysed_at.desc(), exam_checks.c.id.desc()]).label("rn"),
-    ).select_from(exam_checks.join(studies, studies.c.id == exam_checks.c.study_id)).where(*where.conditions()).subquery()
+    ).where(_ids_in(connection, exam_checks.c.study_id, _kept_ids(where, compared=False))).subquery()
     return sa.select(ordered.c.check_row, ordered.c.study_id, ordered.c.verdict).where(ordered.c.rn == 1).subquery()
 
 
 def checklist_verdicts(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter) -> list:
     """Per group: ``n_checked`` (studies with a checklist) and the latest checklists' verdicts (``pass``, ``warn``, ``fail``)."""
-    latest = _latest_checklists(where)
+    latest = _latest_checklists(connection, where)
     query = sa.select(*_keys(by), sa.func.count().label("n_checked"),
                       *[_count_if(latest.c.verdict == v).label(v) for v in VERDICTS])
-    query = query.select_from(latest.join(studies, studies.c.id == latest.c.study_id)).group_by(*_keys(by))
+    query = query.select_from(latest.join(studies, studies.c.id == latest.c.study_id)).where(*where.conditions()).group_by(*_keys(by))
     return connection.execute(query).all()
 
 
 def check_counts(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter) -> list:
     """Per group and check id (``check_id``): how many of the latest checklists gave each status (:data:`STATUSES`)."""
-    latest = _latest_checklists(where)
+    latest = _latest_checklists(connection, where)
     results = exam_check_results
     source = latest.join(studies, studies.c.id == latest.c.study_id).join(results, results.c.exam_check_id == latest.c.check_row)
     query = sa.select(*_keys(by), results.c.check_id, *[_count_if(results.c.status == s).label(s) for s in STATUSES])
-    query = query.select_from(source).group_by(*_keys(by), results.c.check_id)
+    query = query.select_from(source).where(*where.conditions()).group_by(*_keys(by), results.c.check_id)
     return connection.execute(query).all()
