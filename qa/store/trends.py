@@ -7,7 +7,9 @@ portable percentiles of :mod:`qa.store.percentiles`.
 
 * The studies kept (:class:`StudyFilter`): a date window on ``study_datetime`` (index
   ``ix_studies_datetime``), a scanner (``ix_studies_scanner_month``), a list of protocols as
-  written (``ix_studies_protocol``).
+  written (``ix_studies_protocol``).  Their events and checklists are read by their study
+  (``ix_dose_events_study``, ``uq_exam_check``): a period costs what its studies cost, whatever
+  the size of the store (``benchmarks/bench_trends.py``).
 * Groups: any of ``scanner`` (``studies.scanner_id``), ``protocol`` (as the scanner wrote it) and
   ``month`` (``studies.study_month``, 'YYYY-MM' as written); NULL keys form a group of their own.
 * ``n_studies``: studies holding a CT dose report (``has_dose_report``), QA studies included and
@@ -60,7 +62,6 @@ class StudyFilter:
             condition = studies.c.protocol.in_(named)
             out.append(sa.or_(condition, studies.c.protocol.is_(None)) if None in self.protocols else condition)
         return out
-
 
     def _months(self) -> list:
         """For one scanner's period: its months too, so that ``ix_studies_scanner_month`` reads that
@@ -155,12 +156,13 @@ def dose_distributions(connection: sa.Connection, by: tuple[str, ...], where: St
     return connection.execute(sa.select(result)).all()
 
 
-def _ids_in(connection: sa.Connection, column, ids: sa.Select):
+def _ids_in(connection: sa.Connection, column, ids: sa.Select, where: StudyFilter):
     """``column IN (ids)``.  PostgreSQL plans an IN-subquery as a hash join that reads the whole of
-    ``column``'s table; ``column = ANY(ARRAY(ids))`` is planned as an index scan (the array's length
-    is unknown when planning), so that the cost follows the studies kept, not the table.  Both
-    select the same rows."""
-    if connection.dialect.name == "postgresql":
+    ``column``'s table; for a period or a scanner, ``column = ANY(ARRAY(ids))`` is planned as an
+    index scan instead (the array's length is unknown when planning), so that the cost follows the
+    studies kept, not the table.  Both select the same rows."""
+    period = where.start is not None or where.end is not None or where.scanner_id is not None
+    if period and connection.dialect.name == "postgresql":
         return column == sa.any_(sa.func.array(ids.scalar_subquery()))
     return column.in_(ids)
 
@@ -195,7 +197,7 @@ def level_inputs(connection: sa.Connection, where: StudyFilter) -> LevelInputs:
     pairs = connection.execute(sa.select(studies.c.qa_protocol, studies.c.protocol).where(*kept).distinct()).all()
     events = connection.execute(
         sa.select(dose_events.c.protocol, dose_events.c.target_region_code, dose_events.c.target_region_scheme)
-        .where(_ids_in(connection, dose_events.c.study_id, _kept_ids(where, compared=True))).distinct()).all()
+        .where(_ids_in(connection, dose_events.c.study_id, _kept_ids(where, compared=True), where)).distinct()).all()
     names = {p for _, p in pairs if p is not None} | {e.protocol for e in events if e.protocol is not None}
     regions = {(e.target_region_code, e.target_region_scheme) for e in events
                if e.target_region_code is not None and e.target_region_scheme is not None}
@@ -287,7 +289,7 @@ def _latest_checklists(connection: sa.Connection, where: StudyFilter) -> sa.Subq
         exam_checks.c.id.label("check_row"), exam_checks.c.study_id, exam_checks.c.verdict,
         sa.func.row_number().over(partition_by=exam_checks.c.study_id,
                                   order_by=[exam_checks.c.analysed_at.desc(), exam_checks.c.id.desc()]).label("rn"),
-    ).where(_ids_in(connection, exam_checks.c.study_id, _kept_ids(where, compared=False))).subquery()
+    ).where(_ids_in(connection, exam_checks.c.study_id, _kept_ids(where, compared=False), where)).subquery()
     return sa.select(ordered.c.check_row, ordered.c.study_id, ordered.c.verdict).where(ordered.c.rn == 1).subquery()
 
 

@@ -85,8 +85,8 @@ def store_trends(kind: str, *, by: str | Sequence[str] = GROUP_KEYS, date_from: 
                              hint="ingest exams and dose reports first (qa ingest), or give the store with --db")
         store = access.store
         matched = store.find_scanner(scanner) if scanner is not None else None
-        scanner_rows = {row.id: row for row in store.scanners()}
         with store.snapshot() as connection:
+            scanner_rows = _scanner_rows(connection)  # in the snapshot: every scanner its studies name
             where = StudyFilter(start, end, matched.id if matched else None)
             where = _with_protocols(connection, where, protocol, warnings)
             if start is not None or end is not None:
@@ -172,6 +172,12 @@ def _with_protocols(connection, where, pattern: str | None, warnings: list[str])
     if not names:
         warnings.append(f"no stored study of the period has a protocol matching {pattern!r}")
     return replace(where, protocols=tuple(names))
+
+
+def _scanner_rows(connection) -> dict:
+    from qa.store.scanners import all_rows
+
+    return {row.id: row for row in all_rows(connection)}
 
 
 def _undated(connection, where) -> int:
