@@ -72,6 +72,7 @@ _EXPORTS = {
     "load_exam": "qa.workflows",
     "summarise_dose": "qa.workflows",
     "ingest": "qa.workflows",
+    "store_trends": "qa.workflows",
     "analyse_gating": "qa.workflows",
     "score_series": "qa.workflows",
     "check_exam": "qa.compliance",

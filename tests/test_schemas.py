@@ -192,19 +192,30 @@ DESIGN_FIELDS = {
         "boundaries[]": ["between", "shift_mm", "ncc", "robust_z", "status", "message"],
         "boundaries[].shift_mm": ["lr", "ap", "cc"],
     },
+    "qa.trends/1": {
+        "": ["kind", "by", "groups"],
+        "groups[]": ["n_studies"],
+        **{f"groups[].{q}": ["median", "p75", "mean"] for q in ("ctdivol_mgy", "dlp_total_mgycm", "dose_msv")},
+        "groups[].scanner": ["manufacturer", "model", "serial", "station_name"],
+    },
     "qa.error/1": {"": ["command", "exit_code", "error"], "error": ["type", "file", "field", "message", "hint"]},
 }
 
 
 def _resolve(schema: dict, node: dict) -> dict:
-    """``node`` with local $refs followed and a nullable ``anyOf`` reduced to its object branch."""
+    """``node`` with local $refs followed and a nullable ``anyOf`` reduced to its object branch; an
+    ``anyOf`` of several objects (qa.trends/1's dose and compliance groups) is one node requiring
+    what every branch requires, with the properties of all."""
     while True:
         if "$ref" in node and node["$ref"].startswith("#/$defs/"):
             node = schema["$defs"][node["$ref"].split("/")[-1]]
         elif "anyOf" in node:
-            branches = [b for b in node["anyOf"] if b.get("type") != "null"]
-            assert len(branches) == 1, node
-            node = branches[0]
+            branches = [_resolve(schema, b) for b in node["anyOf"] if b.get("type") != "null"]
+            if len(branches) == 1:
+                node = branches[0]
+                continue
+            required = set.intersection(*(set(b.get("required", ())) for b in branches))
+            return {"required": sorted(required), "properties": {k: v for b in branches for k, v in b.get("properties", {}).items()}}
         else:
             return node
 
@@ -368,6 +379,27 @@ def test_qa_trend_json_validates_with_and_without_a_baseline(phantom_runs):
     code, one = phantom_runs.docs["trend one metric"]
     validate(one, "qa.trend/1")
     assert list(one["metrics"]) == ["c_ha"]
+
+
+def test_qa_trends_json_validates_for_dose_and_compliance_and_every_grouping(work):
+    from trend_studies import fleet, save_all
+
+    url = f"sqlite:///{work / 'trends.sqlite'}"
+    save_all(url, fleet())
+    with qa_environment(work):
+        for argv in (["dose"], ["compliance"], ["dose", "--by", "none"], ["compliance", "--by", "month,scanner", "--from", "2026-02"],
+                     ["dose", "--scanner", "CT-C", "--protocol", "cascore", "--xlsx", work / "trends.xlsx"],
+                     ["dose", "--protocol", "nothing like it"]):
+            code, doc = run_json("trends", *argv, "--db", url, "--json")
+            assert code == 0
+            validate(doc, "qa.trends/1")
+    _, dose = run_json("trends", "dose", "--db", url, "--json")
+    assert dose["outliers"] and any(g["reference_levels"] for g in dose["groups"])
+    dose["groups"][0]["dlp_total_mgycm"]["median"] = "55"
+    assert not is_valid(dose, "qa.trends/1")
+    _, compliance = run_json("trends", "compliance", "--db", url, "--json")
+    compliance["groups"][0]["checks"][0].pop("fail")
+    assert not is_valid(compliance, "qa.trends/1")
 
 
 @pytest.fixture(scope="module")
@@ -624,6 +656,13 @@ ERRORS = {  # case: (the command qa.error/1 must name, its arguments)
     "trend: a bad option value": ("trend", lambda x: ["trend", "--scanner", "CT-A", "--last", "x", "--db", x.db]),
     "trend: an unknown option": ("trend", lambda x: ["trend", "--scanner", "CT-A", "--bogus", "--db", x.db]),
     "trend: no scanner": ("trend", lambda x: ["trend", "--db", x.db]),
+    # qa trends
+    "trends: no store": ("trends", lambda x: ["trends", "dose", "--db", f"sqlite:///{x.missing}.sqlite"]),
+    "trends: an unknown grouping key": ("trends", lambda x: ["trends", "dose", "--by", "site", "--db", x.db]),
+    "trends: a date that is not one": ("trends", lambda x: ["trends", "compliance", "--from", "2026-02-30", "--db", x.db]),
+    "trends: an unknown scanner": ("trends", lambda x: ["trends", "dose", "--scanner", "CT-Z", "--db", x.db]),
+    "trends: an unknown kind": ("trends", lambda x: ["trends", "phantom", "--db", x.db]),
+    "trends: two exports": ("trends", lambda x: ["trends", "dose", "--csv", x.work / "never.csv", "--xlsx", x.work / "never"]),
     # qa check
     "check: a missing file": ("check", lambda x: ["check", x.missing]),
     "check: an empty folder": ("check", lambda x: ["check", x.empty]),

@@ -13,6 +13,9 @@ the comparison itself.
 """
 
 from qa.dose.effective import (
+    COMPARISONS,
+    EACH_EXAM,
+    MEDIAN,
     DoseEstimate,
     DoseTables,
     EventDose,
@@ -37,14 +40,16 @@ from qa.dose.levels import (
     compared_dose,
     dose_values_from_headers,
     dose_values_from_report,
+    level_of_rank,
+    level_rank,
     level_status,
     reference_level_for,
 )
 from qa.records.dose import PHANTOM_KEYS  # the dose report's CTDI phantom keys
 
 __all__ = [
-    "ABOVE", "LEVEL_QUANTITIES", "LOWER_BOUND_WITHIN", "NO_LEVEL", "NO_VALUE", "PHANTOM_KEYS", "WITHIN", "ComparedDose", "DoseEstimate",
+    "ABOVE", "COMPARISONS", "EACH_EXAM", "LEVEL_QUANTITIES", "MEDIAN", "LOWER_BOUND_WITHIN", "NO_LEVEL", "NO_VALUE", "PHANTOM_KEYS", "WITHIN", "ComparedDose", "DoseEstimate",
     "DoseTables", "DoseValues", "EventDose", "KFactor", "LevelComparison", "ReferenceLevel", "compare_with_level", "compared_dose",
-    "dose_from_headers", "dose_values_from_headers", "dose_values_from_report", "estimated_dlp", "event_dose", "level_status",
+    "dose_from_headers", "dose_values_from_headers", "dose_values_from_report", "estimated_dlp", "event_dose", "level_of_rank", "level_rank", "level_status",
     "reference_level_for", "study_dose",
 ]

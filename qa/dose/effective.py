@@ -22,11 +22,24 @@ class KFactor(Record):
     regions: tuple[tuple[str, str], ...] = ()
 
 
+# How a reference level is compared (``ReferenceLevel.compares``).  A diagnostic reference level
+# is compared with the median of a facility's exams, never with one exam (ICRP Publication 135,
+# 2017, "Diagnostic reference levels in medical imaging", section 2); a per-exam alert level is
+# compared with every exam, and the exams above it are counted.
+MEDIAN, EACH_EXAM = "median", "each_exam"
+COMPARISONS = (MEDIAN, EACH_EXAM)
+
+
 @dataclass(frozen=True)
 class ReferenceLevel(Record):
+    """A dose reference level: ``kind`` says who set it (``national`` | ``site``), ``compares``
+    what it is compared with (``median``: a diagnostic reference level, against a group's median;
+    ``each_exam``: a per-exam alert level, against every exam)."""
+
     id: str
     name: str
     kind: str  # "national" | "site"
+    compares: str  # "median" | "each_exam"
     source: str
     ctdivol_mgy: float | None = None
     dlp_mgycm: float | None = None

@@ -43,6 +43,36 @@ def reference_level_for(tables: DoseTables, *, protocol_id: str | None = None, n
     return None, "no reference level matches the protocol, the names or the target region"
 
 
+# Which level reference_level_for picks decomposes over its inputs: the level the protocol names
+# or whose protocols match the protocol id (step 0), else the first level in the table that any
+# name matches (step 1), else the first level any target region matches (step 2).  Ranking each
+# input alone (:func:`level_rank`), the study's level is the one of its smallest rank: what lets a
+# database pick the level of every stored study from the few distinct values (qa.store.trends).
+_STEP_PROTOCOL, _STEP_NAME, _STEP_REGION = 0, 1, 2
+
+
+def level_rank(tables: DoseTables, *, protocol_id: str | None = None, named_level: str | None = None, name: str | None = None,
+               region_code: tuple[str, str] | None = None) -> int | None:
+    """The rank of one input of :func:`reference_level_for` (give the protocol, one name or one
+    region code), None when it matches no level.  For a study, ``min`` of its inputs' ranks is the
+    rank of the level :func:`reference_level_for` chooses from all of them together, and
+    :func:`level_of_rank` gives that level."""
+    given = [protocol_id is not None or named_level is not None, name is not None, region_code is not None]
+    if sum(given) != 1:
+        raise ValueError("rank one input at a time: the protocol (id and named level), a name, or a region code")
+    level, _ = reference_level_for(tables, protocol_id=protocol_id, named_level=named_level, names=[name],
+                                   region_codes=[region_code])
+    if level is None:
+        return None
+    step = given.index(True)
+    return step * len(tables.reference_levels) + tables.reference_levels.index(level)
+
+
+def level_of_rank(tables: DoseTables, rank: int) -> ReferenceLevel:
+    """The level a rank of :func:`level_rank` stands for."""
+    return tables.reference_levels[rank % len(tables.reference_levels)]
+
+
 @dataclass(frozen=True)
 class ComparedDose(Record):
     """The DLP and CTDIvol of a dose report to compare with a reference level.

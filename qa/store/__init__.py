@@ -9,7 +9,8 @@ runs with their provenance (toolkit version, procedure and its SHA-256, settings
 UIDs inside the stored document), their metrics and checks (with the reference and the limits that
 applied that day), versioned baselines, an audit trail of baseline changes, and (revision 0004)
 the manager's view: studies with their dose events and exam checklists, and the objects ingested
-(:mod:`~qa.store.studies`, written by ``qa ingest``, ``qa check --db`` and ``qa dose --db``).  A series is kept once per
+(:mod:`~qa.store.studies`, written by ``qa ingest``, ``qa check --db`` and ``qa dose --db``; aggregated
+in SQL for ``qa trends`` by :mod:`~qa.store.trends`).  A series is kept once per
 acquisition configuration: re-analysing it replaces the earlier result instead of adding a second
 one.  Saves are safe when several processes store at once.  No patient identifier is stored.
 
@@ -30,7 +31,8 @@ value).  Upgrade a 0.1.0 database from a computer set to the site's time zone.
 Modules: :mod:`~qa.store.engine` (URL, engine, the current-layout check), :mod:`~qa.store.upgrade`
 (the migrations, run on first use), :mod:`~qa.store.schema` (tables and head revision),
 :mod:`~qa.store.timestamps` (the time rule), :mod:`~qa.store.scanners`,
-:mod:`~qa.store.phantom_runs`, :mod:`~qa.store.baselines`, :mod:`~qa.store.studies` (the queries), :mod:`~qa.store.store`
+:mod:`~qa.store.phantom_runs`, :mod:`~qa.store.baselines`, :mod:`~qa.store.studies`, :mod:`~qa.store.trends` with
+:mod:`~qa.store.percentiles` (the queries), :mod:`~qa.store.store`
 (the :class:`Store` API).
 """
 

@@ -8,7 +8,9 @@ The queries themselves live in :mod:`qa.store.scanners`, :mod:`qa.store.phantom_
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -200,6 +202,29 @@ class Store:
         """Every stored study with its events and checklists, by study date."""
         with self.engine.connect() as c:
             return study_rows.all_studies(c)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sa.Connection]:
+        """A connection in ONE read transaction, for several queries that must see the same data
+        (the trends, :mod:`qa.store.trends`): PostgreSQL ``REPEATABLE READ`` (a snapshot, whatever
+        is committed meanwhile); SQLite holds its read lock until the end.  Nothing is written.
+
+        On PostgreSQL the transaction sorts in memory up to 64 MB (``work_mem``: the trends sort a
+        period's studies once per query) and does not JIT-compile (``jit``: compiling costs more
+        than these queries take)."""
+        connection = self.engine.connect()
+        try:
+            postgresql = self.engine.dialect.name == "postgresql"
+            if postgresql:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin() as transaction:
+                if postgresql:
+                    connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+                    connection.exec_driver_sql("SET LOCAL jit = off")
+                yield connection
+                transaction.rollback()
+        finally:
+            connection.close()
 
     def study_counts(self) -> dict[str, int]:
         """Rows in each table of the manager's view (studies, dose_events, exam_checks, ...)."""

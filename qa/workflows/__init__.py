@@ -11,6 +11,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``check_exam_files`` / ``load_exam``        an exam against its protocol (``qa check``)
 ``summarise_dose``                          dose reports (``qa dose``)
 ``ingest``                                  exams and dose reports into the store (``qa ingest``)
+``store_trends``                            dose and compliance trends of the store (``qa trends``)
 ``analyse_gating`` / ``gating_for_exam``    prospective gating timing (``qa gating``)
 ``analyse_series_motion``                   breath-hold motion between stacks (``qa motion``)
 ``score_series``                            calcium scores of a series (``qa score``)
@@ -37,6 +38,7 @@ _EXPORTS = {
     "load_exam": "qa.workflows.exam_files",
     "summarise_dose": "qa.workflows.dose",
     "ingest": "qa.workflows.ingest",
+    "store_trends": "qa.workflows.trends",
     "analyse_gating": "qa.workflows.gating",
     "gating_for_exam": "qa.workflows.gating",
     "analyse_series_motion": "qa.workflows.motion",

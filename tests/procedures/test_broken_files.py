@@ -196,6 +196,9 @@ DOSE_CASES = [
     ("icrp_basis = 103", "icrp_basis = true", "k_factors[0].icrp_basis", "must be one of 60, 103, got true"),
     ("icrp_basis = 103", 'icrp_basis = "103"', "k_factors[0].icrp_basis", 'must be one of 60, 103, got "103"'),
     ('kind = "site"', 'kind = "local"', "reference_levels[0].kind", "must be one of 'national', 'site'"),
+    # every level says whether it is a DRL (compared with a median) or a per-exam alert level
+    ('compares = "each_exam"\n', "", "reference_levels[0].compares", "is missing"),
+    ('compares = "each_exam"', 'compares = "mean"', "reference_levels[0].compares", "must be one of 'median', 'each_exam'"),
     ('regions = [["T-32000", "SRT"]', 'regions = [["T-32000"]', "k_factors[0].regions[0]", "must hold exactly two values"),
     ('["80891009", "SCT"]', '[80891009, "SCT"]', "k_factors[0].regions[1][0]", "must be a text, got 80891009"),
     # rules between keys

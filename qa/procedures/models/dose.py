@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model, model_validator
 
-from qa.dose import DoseTables, KFactor, ReferenceLevel
+from qa.dose import COMPARISONS, DoseTables, KFactor, ReferenceLevel
 from qa.procedures.models.base import Code, RuleError, Table, Text, Unique, kind_first, within
 from qa.records.dose import PHANTOM_KEYS
 
@@ -42,6 +42,8 @@ class ReferenceLevelTable(Table):
     id: Text
     name: Text
     kind: Literal["national", "site"]
+    # a diagnostic reference level (compared with a group's median) or a per-exam alert level
+    compares: Literal[COMPARISONS]
     source: Text
     # a reference level is positive and possible (qa.records.plausibility)
     ctdivol_mgy: Annotated[float, Field(gt=0), within("ctdivol_mgy")] | None = None
@@ -59,7 +61,7 @@ class ReferenceLevelTable(Table):
 
     def record(self) -> ReferenceLevel:
         return ReferenceLevel(
-            id=self.id, name=self.name, kind=self.kind, source=self.source, ctdivol_mgy=self.ctdivol_mgy,
+            id=self.id, name=self.name, kind=self.kind, compares=self.compares, source=self.source, ctdivol_mgy=self.ctdivol_mgy,
             dlp_mgycm=self.dlp_mgycm, dose_msv=self.dose_msv, protocols=tuple(self.protocols),
             name_patterns=tuple(p.lower() for p in self.name_patterns), regions=tuple(self.regions),
         )

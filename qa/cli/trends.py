@@ -1,0 +1,159 @@
+"""``qa trends dose|compliance``: the manager's aggregates of the stored studies.
+
+Parses the arguments, calls :func:`qa.workflows.trends.store_trends` and prints its record: a
+table per group with the units in the column heads and rounded values (the JSON and the exports
+keep every digit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from typing import TextIO
+
+from qa.cli.common import EXIT_OK, HelpFormatter, fmt, json_out, local_time, one_line, table
+
+# Decimals shown on the terminal: CTDIvol and mSv to 0.01, DLP to 0.1 mGy cm.
+_DIGITS = {"ctdivol_mgy": 2, "dlp_total_mgycm": 1, "dose_msv": 2}
+_HEADS = {"ctdivol_mgy": ("CTDIvol", "mGy"), "dlp_total_mgycm": ("DLP", "mGy cm"), "dose_msv": ("E", "mSv")}
+# Outliers listed on the terminal (all of them are in --json and the xlsx).
+_SHOWN_OUTLIERS = 20
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    from qa.workflows.trends import store_trends
+
+    report = store_trends(args.kind, by=args.by, date_from=args.date_from, date_to=args.date_to, protocol=args.protocol,
+                          scanner=args.scanner, db=args.db, csv=args.csv, xlsx=args.xlsx, dose_tables=args.dose_tables)
+    out = sys.stderr if args.json else sys.stdout
+    print_trends(out, report)
+    if args.json:
+        json_out(report, "qa.trends/1")
+    return EXIT_OK
+
+
+def _key_cells(group, by) -> list[str]:
+    cells = []
+    for key in by:
+        value = group.keys.get(key)
+        cells.append(value.label() if key == "scanner" else (value if value is not None else "(none)"))
+    return cells
+
+
+def print_trends(out: TextIO, report) -> None:
+    period = f"{report.period['from'] or 'the first study'} to {report.period['to'] or 'the last'}"
+    grouped = ", ".join(report.by) or "nothing (one group)"
+    print(f"Trends   {report.kind}: {len(report.groups)} group(s) by {grouped}; {report.n_studies} studies with a dose report, "
+          f"{period}", file=out)
+    if report.filters.scanner_matched is not None:
+        print(f"Scanner  {one_line(report.filters.scanner_matched.label())}", file=out)
+    if report.filters.protocol is not None:
+        print(f"Protocol {one_line(report.filters.protocol)}", file=out)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=out)
+    if report.groups:
+        (print_dose if report.kind == "dose" else print_compliance)(out, report)
+    if report.exported:
+        print(f"\nwritten  {report.exported}", file=out)
+
+
+def print_dose(out: TextIO, report) -> None:
+    heads = [k for k in report.by] + ["studies", "QA"]
+    for name, (label, unit) in _HEADS.items():
+        heads += [f"{label} n", f"{label} median ({unit})", f"{label} p75 ({unit})"]
+    heads.append("reference levels")
+    rows = []
+    for g in report.groups:
+        row = _key_cells(g, report.by) + [str(g.n_studies), str(g.n_qa_studies)]
+        for name in _HEADS:
+            d = getattr(g, name)
+            row += [str(d.n), fmt(d.median, _DIGITS[name]), fmt(d.p75, _DIGITS[name])]
+        row.append(_levels_text(g.reference_levels))
+        rows.append(row)
+    print("\n" + table(heads, rows, align="l" * len(report.by) + "r" * (len(heads) - len(report.by) - 1) + "l"), file=out)
+    print("(p75: 75th percentile; E: effective dose; QA studies are counted in 'studies' and left out of the doses)", file=out)
+    if report.outliers:
+        print(f"\nOutliers: |robust z| > {report.methods.outlier_threshold:g} within the scanner + protocol group "
+              f"({len(report.outliers)})", file=out)
+        rows = [[o.study_key, local_time(o.study_datetime), one_line(o.scanner.label()), o.protocol or "(none)",
+                 f"{_HEADS[o.quantity][0]} ({_HEADS[o.quantity][1]})", fmt(o.value, _DIGITS[o.quantity]),
+                 fmt(o.median, _DIGITS[o.quantity]), f"{o.z:+.1f}"] for o in report.outliers[:_SHOWN_OUTLIERS]]
+        print(table(["study", "date", "scanner", "protocol", "quantity", "value", "group median", "z"], rows, align="llllrrrr"),
+              file=out)
+        if len(report.outliers) > _SHOWN_OUTLIERS:
+            print(f"... and {len(report.outliers) - _SHOWN_OUTLIERS} more (--json or --xlsx lists them all)", file=out)
+
+
+def _levels_text(levels) -> str:
+    """Each level on one line of text: a DRL's median (ABOVE when it is), a per-exam level's count above."""
+    names = {"ctdivol_mgy": "CTDIvol", "dlp_mgycm": "DLP", "dose_msv": "E"}
+    parts: dict[str, list[str]] = {}
+    for lv in levels:
+        if lv.compares == "median":
+            text = f"{names[lv.quantity]} median {lv.value:.4g} {'ABOVE' if lv.exceeded else 'within'} {lv.limit:g} {lv.unit}"
+        else:
+            text = f"{names[lv.quantity]} {lv.n_above}/{lv.n} above {lv.limit:g} {lv.unit}"
+        parts.setdefault(f"{lv.id} ({'DRL' if lv.compares == 'median' else 'per exam'})", []).append(text)
+    return "; ".join(f"{level}: {', '.join(texts)}" for level, texts in parts.items()) or "-"
+
+
+def print_compliance(out: TextIO, report) -> None:
+    for g in report.groups:
+        keys = ", ".join(f"{k} {c}" for k, c in zip(report.by, _key_cells(g, report.by))) or "all studies"
+        v = g.verdicts
+        print(f"\n{keys}: {g.n_checked} checked (verdicts: {v['pass']} pass, {v['warn']} warn, {v['fail']} fail); "
+              f"{g.n_studies} with a dose report", file=out)
+        if not g.checks:
+            continue
+        rows = [[c.id, str(c.counts["fail"]), str(c.counts["warn"]), str(c.counts["pass"]), str(c.counts["not_available"]),
+                 str(c.counts["not_applicable"]), fmt(100.0 * c.failure_rate, 1) if c.failure_rate is not None else "-"]
+                for c in g.checks]
+        print(textwrap.indent(table(["check", "fail", "warn", "pass", "n/a", "not applicable", "failure rate (%)"], rows), "  "),
+              file=out)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "trends", formatter_class=HelpFormatter,
+        help="dose and compliance aggregates of the stored studies, per scanner, protocol and month",
+        description=textwrap.dedent(
+            """\
+            The manager's view of the stored studies (qa ingest, qa check --db, qa dose --db), computed
+            in the database.  dose: per group, the studies with a CT dose report (QA studies counted
+            apart and left out of the doses), and of CTDIvol, DLP and effective dose the count, median,
+            75th percentile (linear interpolation, as numpy and PostgreSQL's percentile_cont) and mean;
+            each reference level the studies take (a DRL against the median, a per-exam alert level
+            against each exam); the outliers (robust z over the scanner + protocol group, |z| > 3.5).
+            compliance: per group and check, the latest checklists' counts by status and the failure
+            rate (fail / judged).  The store is only read.
+            """
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              qa trends dose
+              qa trends dose --by scanner,month --from 2026-01 --to 2026-06
+              qa trends dose --scanner CT1 --protocol "*calcium*" --xlsx dose.xlsx
+              qa trends compliance --by protocol --from 2026-03-01 --csv compliance.csv
+              qa trends dose --db postgresql+psycopg://qa@db/qa --json > trends.json
+            """
+        ),
+    )
+    p.add_argument("kind", choices=["dose", "compliance"], help="what to aggregate")
+    p.add_argument("--by", default="scanner,protocol,month", metavar="KEYS",
+                   help="group by any of scanner,protocol,month, comma-separated, in sort order (default scanner,protocol,month; "
+                        "none: one group)")
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first day (YYYY-MM-DD, or YYYY-MM: from the month's first day)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="last day, included (YYYY-MM-DD, or YYYY-MM: to the month's last day)")
+    p.add_argument("--protocol", metavar="PATTERN", help="only protocols (as the scanner wrote them) matching this pattern "
+                   "(* and ?, case ignored)")
+    p.add_argument("--scanner", metavar="ID", help="only this scanner (id, station name or serial number)")
+    p.add_argument("--db", metavar="URL", help="database URL (default: $QA_DB_URL, else a SQLite file in your data folder)")
+    p.add_argument("--dose-tables", default="dose-reference", metavar="ID|PATH",
+                   help="the reference levels (default dose-reference)")
+    exports = p.add_mutually_exclusive_group()
+    exports.add_argument("--csv", metavar="FILE", help="write one row per group as CSV (units in the column heads)")
+    exports.add_argument("--xlsx", metavar="FILE", help="write one row per group (and the outliers) as an Excel workbook")
+    p.add_argument("--json", action="store_true", help="print one JSON object (qa.trends/1) on stdout")
+    p.set_defaults(func=cmd_trends)
