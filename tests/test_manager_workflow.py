@@ -1,0 +1,113 @@
+"""The manager's workflow end to end, checked against a ground truth nobody computed with our
+aggregation code: ``qa synth exams`` plans a fleet (its truth table says what every study holds),
+``qa ingest`` stores it, ``qa trends`` aggregates it in SQL, ``qa dashboard`` shows it.  The
+medians and counts here are numpy's over the truth table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from qa.workflows.ingest import ingest
+from qa.workflows.synth import FleetOptions, synthesize_exams
+from qa.workflows.trends import store_trends
+
+
+@pytest.fixture(scope="module")
+def fleet_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("manager")
+    old = os.environ.get("QA_SECRET_FILE")
+    os.environ["QA_SECRET_FILE"] = str(root / "secret")
+    try:
+        synthesize_exams(root / "fleet", FleetOptions(exams=60, scanners=3, months=4, seed=3, start="2026-01"), workers=1)
+        db = f"sqlite:///{root / 'qa.sqlite'}"
+        run = ingest([root / "fleet"], db=db, workers=2)
+        yield root, db, run, list(csv.DictReader((root / "fleet" / "truth.csv").open()))
+    finally:
+        if old is None:
+            os.environ.pop("QA_SECRET_FILE", None)
+        else:
+            os.environ["QA_SECRET_FILE"] = old
+
+
+def _scanner_key(manufacturer, model, serial, station):
+    return (manufacturer, model, serial or None, station if not serial else None)
+
+
+def test_every_study_of_the_fleet_is_stored_once_and_nothing_is_refused(fleet_store):
+    root, db, run, truth = fleet_store
+    assert run.refused == () and run.studies.added == len(truth)
+    again = ingest([root / "fleet"], db=db, workers=1)
+    assert again.studies.added == 0 and again.studies.updated == 0  # idempotent
+
+
+def test_dose_trends_per_scanner_and_month_are_the_truths_medians(fleet_store):
+    _, db, _, truth = fleet_store
+    report = store_trends("dose", by="scanner,month", db=db)
+    expected = defaultdict(lambda: {"n": 0, "qa": 0, "dlp": [], "ctdi": []})
+    for row in truth:
+        if row["has_rdsr"] != "true":
+            continue
+        key = (_scanner_key(row["manufacturer"], row["model"], row["device_serial_number"], row["station_name"]), row["month"])
+        group = expected[key]
+        group["n"] += 1
+        if row["is_phantom_qa"] == "true":
+            group["qa"] += 1
+        else:
+            group["dlp"].append(float(row["dlp_total_mgycm"]))
+            group["ctdi"].append(float(row["ctdivol_mgy"]))
+    got = {}
+    for g in report.groups:
+        s = g.keys["scanner"]
+        got[(_scanner_key(s.manufacturer, s.model, s.serial, s.station_name if not s.serial else None), g.keys["month"])] = g
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        g = got[key]
+        assert (g.n_studies, g.n_qa_studies) == (want["n"], want["qa"]), key
+        if want["dlp"]:
+            assert g.dlp_total_mgycm.median == pytest.approx(float(np.median(want["dlp"])), rel=1e-6), key
+            assert g.dlp_total_mgycm.p75 == pytest.approx(float(np.percentile(want["dlp"], 75)), rel=1e-6), key
+            assert g.ctdivol_mgy.median == pytest.approx(float(np.median(want["ctdi"])), rel=1e-3), key
+
+
+def test_compliance_trends_count_the_planted_failures(fleet_store):
+    _, db, _, truth = fleet_store
+    report = store_trends("compliance", by="scanner", db=db)
+    failed = defaultdict(int)
+    for row in truth:
+        for item in filter(None, row["expected_checks"].split(";")):
+            check, _, status = item.partition("=")
+            if status == "fail":
+                failed[check] += 1
+    assert failed, "the fleet plants check failures"
+    counted = defaultdict(int)
+    for g in report.groups:
+        for c in g.checks:
+            counted[c.id] += c.counts.get("fail", 0)
+    for check, n in failed.items():
+        assert counted[check] == n, check
+
+
+def test_the_dashboard_of_the_fleet_names_every_scanner_and_no_patient(fleet_store, tmp_path):
+    root, db, _, truth = fleet_store
+    out = tmp_path / "dash"
+    env = dict(os.environ, QA_SECRET_FILE=str(root / "secret"))
+    done = subprocess.run([sys.executable, "-m", "qa", "dashboard", "--db", db, "--out", str(out), "--months", "24", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "qa.dashboard/1" and doc["n_studies"] >= 1
+    page = (out / "index.html").read_text()
+    for row in truth:
+        assert row["station_name"] in page
+        for private in (row["patient_id"], row["patient_name"], row["accession_number"], row["operators_name"],
+                        row["study_instance_uid"]):
+            if private:
+                assert private not in page, private
