@@ -111,3 +111,23 @@ def test_the_dashboard_of_the_fleet_names_every_scanner_and_no_patient(fleet_sto
                         row["study_instance_uid"]):
             if private:
                 assert private not in page, private
+
+
+def test_the_dashboard_and_the_trends_compare_the_same_studies(fleet_store, tmp_path):
+    """Both take dose statistics over the studies holding a dose report (phantom QA left out): the
+    page's rows and qa trends by scanner agree on how many DLPs each scanner's median is over, and on it."""
+    root, db, _, _ = fleet_store
+    from qa.workflows.dashboard import build_dashboard
+
+    build_dashboard(out=tmp_path / "dash", db=db, months=24)
+    data = json.loads((tmp_path / "dash" / "dashboard-data.json").read_text())
+    rows = data["rows"]
+    page = defaultdict(list)
+    for k, dlp in enumerate(rows["dlp"]):
+        if dlp is not None and not rows["flags"][k] & 2:
+            page[data["scanners"][rows["scanner"][k]]["station"]].append(dlp)
+    trends = {g.keys["scanner"].station_name: g for g in store_trends("dose", by="scanner", db=db).groups}
+    assert set(page) == set(trends)
+    for station, values in page.items():
+        assert trends[station].dlp_total_mgycm.n == len(values), station
+        assert trends[station].dlp_total_mgycm.median == pytest.approx(float(np.median(values)), rel=1e-6), station

@@ -52,14 +52,17 @@ def expand_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> li
     return list(find_inputs(inputs).sources)
 
 
-def find_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> FoundInputs:
+def find_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike, *, skip_damaged_zips: bool = False) -> FoundInputs:
     """Every file under ``inputs`` (folders recursively, zip files member by member), each once;
-    special files (pipes, devices, sockets), broken links and link loops listed as skipped."""
+    special files (pipes, devices, sockets), broken links and link loops listed as skipped.
+
+    A damaged zip is refused (one exam or series must be read whole), unless ``skip_damaged_zips``
+    (``qa ingest``, which reads many studies: the zip is listed as skipped, the rest is read)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if not inputs:
         raise UsageError("no input given", hint="pass a folder, a zip file or DICOM files")
-    walk = _Walk()
+    walk = _Walk(skip_damaged_zips)
     for item in inputs:
         path = os.fspath(item)
         try:
@@ -83,7 +86,8 @@ def find_inputs(inputs: Sequence[str | os.PathLike] | str | os.PathLike) -> Foun
 class _Walk:
     """An iterative walk (no recursion limit) that follows links to folders once each."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip_damaged_zips: bool = False) -> None:
+        self.skip_damaged_zips = skip_damaged_zips
         self.sources: list[Source] = []
         self.skipped: list[SkippedFile] = []
         self._seen_files: set[tuple[int, int]] = set()
@@ -138,6 +142,10 @@ class _Walk:
             return  # the same file reached twice (listed twice, or a link): read once
         self._seen_files.add(key)
         if path.lower().endswith(".zip"):
+            if not _is_zip(path) and self.skip_damaged_zips:
+                self.skip(path, "a damaged zip file (no zip directory found: truncated or not a zip): its files cannot be read",
+                          damaged=True)
+                return
             if not _is_zip(path):
                 raise InputError(path, None, "is a damaged zip file (no zip directory found: truncated or not a zip); "
                                              "the files in it cannot be read",

@@ -40,6 +40,7 @@ class FleetStudy:
     ctdivol_mgy: float | None
     dlp_total_mgycm: float | None
     dose_msv: float | None
+    has_dose_report: bool = True  # False: its dose is estimated from the image headers
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,11 @@ def window_studies(connection: sa.Connection, start: dt.datetime, end: dt.dateti
     """The studies dated in ``[start, end)``, by date."""
     s = studies.c
     query = (sa.select(s.id, s.study_key, s.scanner_id, s.study_datetime, s.study_month, s.protocol, s.qa_protocol,
-                       s.is_calcium_score, s.is_qa, s.ctdivol_mgy, s.dlp_total_mgycm, s.dose_msv)
+                       s.is_calcium_score, s.is_qa, s.ctdivol_mgy, s.dlp_total_mgycm, s.dose_msv, s.has_dose_report)
              .where(_in_window(s.study_datetime, start, end)).order_by(s.study_datetime, s.id))
     return [FleetStudy(int(r.id), r.study_key, int(r.scanner_id), r.study_datetime, r.study_month, r.protocol, r.qa_protocol,
-                       bool(r.is_calcium_score), bool(r.is_qa), r.ctdivol_mgy, r.dlp_total_mgycm, r.dose_msv)
+                       bool(r.is_calcium_score), bool(r.is_qa), r.ctdivol_mgy, r.dlp_total_mgycm, r.dose_msv,
+                       bool(r.has_dose_report))
             for r in connection.execute(query)]
 
 

@@ -198,9 +198,12 @@ def _page_data(data, window: Window, now: dt.datetime, database: str, procedures
         rows["scanner"].append(scanner_index[s.scanner_id])
         rows["protocol"].append(protocol_index.get(s.protocol, -1))
         rows["flags"].append((1 if s.is_calcium_score else 0) | (2 if s.is_qa else 0))
-        rows["ctdivol"].append(_number(s.ctdivol_mgy))
-        rows["dlp"].append(_number(s.dlp_total_mgycm))
-        rows["msv"].append(_number(s.dose_msv))
+        # Dose statistics over the studies holding a CT dose report, as qa trends counts them (a
+        # dose estimated from image headers stays in the store, not in the medians).
+        reported = s.has_dose_report
+        rows["ctdivol"].append(_number(s.ctdivol_mgy) if reported else None)
+        rows["dlp"].append(_number(s.dlp_total_mgycm) if reported else None)
+        rows["msv"].append(_number(s.dose_msv) if reported else None)
         rows["level"].append(level_of(s.qa_protocol, s.protocol))
         rows["key"].append(s.study_key[:STUDY_KEY_PREFIX])
         rows["verdict"].append(STATUS_CODES.get(checklist.verdict, "-")[0] if checklist else "-")

@@ -111,7 +111,7 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
     access = open_store(db, mode=WRITE)  # a database that cannot be used is refused before anything is read
     try:
         url = access.url
-        found = files.find_inputs(paths)
+        found = files.find_inputs(paths, skip_damaged_zips=True)  # one bad zip never stops the run
         skipped: list[SkippedFile] = list(found.skipped)
         with _Pool(workers, url) as pool:
             if access.store is not None:

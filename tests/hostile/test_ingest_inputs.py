@@ -76,3 +76,18 @@ def test_an_event_claimed_by_a_second_study_refuses_that_study(capsys, tmp_path)
     code, doc, _ = ingest_json(capsys, tmp_path / "copy", "--db", url)
     assert code == 1 and "stored under another study" in doc["refused"][0]["reason"]
     assert counts(url)["studies"] == 1
+
+
+def test_a_damaged_zip_is_listed_and_never_stops_the_ingest(capsys, tmp_path):
+    """qa check refuses a damaged zip (one exam is read whole); qa ingest reads many studies: the zip
+    is listed as skipped with the reason and every other study is stored (exit 0)."""
+    write_exam(tmp_path / "site", 21)
+    (tmp_path / "site" / "junk").mkdir()
+    (tmp_path / "site" / "junk" / "bad.zip").write_bytes(b"PK\x03\x04garbage")
+    (tmp_path / "top.zip").write_bytes(b"PK\x03\x04garbage")
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    code, doc, _ = ingest_json(capsys, tmp_path / "site", tmp_path / "top.zip", "--db", url)
+    assert code == 0 and doc["studies"]["added"] == 1
+    skipped = {f["name"]: f["reason"] for f in doc["files"]["skipped_files"]}
+    assert "damaged zip" in skipped["bad.zip"] and "damaged zip" in skipped["top.zip"]
+    assert counts(url)["studies"] == 1

@@ -196,13 +196,15 @@ function render() {
   var byScanner = D.scanners.map(function () { return []; });
   idx.forEach(function (i) { byScanner[R.scanner[i]].push(i); });
   var body = clear(document.querySelector("#fleet tbody")), sections = clear(document.getElementById("scanners"));
-  var overdue = 0, failed = 0, shown = 0, calcium = 0;
+  var overdue = 0, failed = 0, shown = 0, calcium = 0, missing = 0, phantom = 0;
+  idx.forEach(function (i) { if ((R.flags[i] & 2) === 2) { phantom++; } });
   D.scanners.forEach(function (scanner, k) {
     if (f.scanner !== -1 && f.scanner !== k) { return; }
     var stats = QA.scannerStats(D, byScanner[k]);
     shown++;
     calcium += stats.nCalcium;
     if (scanner.last_qa && scanner.last_qa.overdue) { overdue++; }
+    if (!scanner.last_qa) { missing++; }
     if (scanner.last_qa && scanner.last_qa.verdict === "fail") { failed++; }
     body.appendChild(fleetRow(scanner, k, stats));
     sections.appendChild(scannerSection(scanner, k, stats, f));
@@ -213,10 +215,12 @@ function render() {
   var summary = document.getElementById("summary");
   clear(summary);
   summary.appendChild(h("span", { "data-summary": "studies", text: plural(shown, "scanner", "scanners") + " \u00b7 " +
-    plural(idx.length, "study", "studies") + " (" + calcium + " calcium score) " }));
+    plural(idx.length, "study", "studies") + " (" + calcium + " calcium score" + (phantom ? ", " + phantom + " phantom QA" : "") + ") " }));
   summary.appendChild(h("span", { "class": overdue ? "alert" : "", "data-summary": "overdue",
     text: "\u00b7 " + overdue + " with overdue phantom QA " }));
-  summary.appendChild(h("span", { "class": failed ? "alert" : "", "data-summary": "failed", text: "\u00b7 " + failed + " whose last QA failed" }));
+  summary.appendChild(h("span", { "class": failed ? "alert" : "", "data-summary": "failed", text: "\u00b7 " + failed + " whose last QA failed " }));
+  summary.appendChild(h("span", { "class": missing ? "alert" : "", "data-summary": "missing",
+    text: "\u00b7 " + missing + " with no phantom QA stored" }));
   var parts = [f.from + " to " + f.to];
   if (f.protocol !== -1) { parts.push("protocol " + D.protocols[f.protocol]); }
   if (f.scanner !== -1) { parts.push("scanner " + D.scanners[f.scanner].label); }
