@@ -131,3 +131,16 @@ def test_the_dashboard_and_the_trends_compare_the_same_studies(fleet_store, tmp_
     for station, values in page.items():
         assert trends[station].dlp_total_mgycm.n == len(values), station
         assert trends[station].dlp_total_mgycm.median == pytest.approx(float(np.median(values)), rel=1e-6), station
+
+
+def test_a_window_without_studies_says_where_the_studies_are(fleet_store, tmp_path):
+    _, db, _, _ = fleet_store
+    import datetime as dt
+
+    from qa.workflows.dashboard import build_dashboard
+
+    later = dt.datetime(2029, 6, 15, 12, 0).astimezone()  # the fleet is in 2026-01 .. 2026-04
+    dash = build_dashboard(out=tmp_path / "dash", db=db, months=3, now=later)
+    assert dash.n_studies == 0
+    (warning,) = [w for w in dash.warnings if "no study in the window" in w]
+    assert "from 2026-01" in warning and "--months" in warning

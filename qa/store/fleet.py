@@ -86,6 +86,7 @@ class FleetData:
     runs: tuple[FleetRun, ...]  # phantom runs in the window, by time
     last_runs: tuple[FleetRun, ...]  # each scanner's latest run before the window's end (also one older than the window)
     undated_studies: int  # studies without a date: never in a window
+    dated_range: tuple[dt.datetime, dt.datetime] | None = None  # the first and last study date the store holds (all windows)
 
 
 def _in_window(column, start: dt.datetime, end: dt.datetime):
@@ -177,6 +178,12 @@ def fleet_scanners(connection: sa.Connection) -> list[ScannerRow]:
     return [as_row(r) for r in connection.execute(sa.select(scanners).order_by(scanners.c.id))]
 
 
+def dated_range(connection: sa.Connection) -> tuple[dt.datetime, dt.datetime] | None:
+    """The first and last study date the store holds (two ends of the date index), None without any."""
+    first, last = connection.execute(sa.select(sa.func.min(studies.c.study_datetime), sa.func.max(studies.c.study_datetime))).one()
+    return None if first is None else (first, last)  # min/max keep the column's type: aware UTC datetimes
+
+
 def undated_studies(connection: sa.Connection) -> int:
     """How many studies have no date (and so are in no window)."""
     return int(connection.execute(sa.select(sa.func.count()).select_from(studies).where(studies.c.study_datetime.is_(None)))
@@ -208,4 +215,4 @@ def fleet_data(engine: sa.Engine, start: dt.datetime, end: dt.datetime) -> Fleet
             runs = window_phantom_runs(c, start, end)
             return FleetData(start, end, fleet, tuple(window_studies(c, start, end)), tuple(window_checklists(c, start, end)),
                              tuple(window_check_results(c, start, end)), tuple(runs),
-                             tuple(latest_runs(c, start, runs, [s.id for s in fleet])), undated_studies(c))
+                             tuple(latest_runs(c, start, runs, [s.id for s in fleet])), undated_studies(c), dated_range(c))

@@ -150,6 +150,10 @@ def build_dashboard(*, out: str | os.PathLike, db: str | None = None, months: in
         warnings.append(f"{data.undated_studies} stored stud{'y has' if data.undated_studies == 1 else 'ies have'} no date and "
                         "cannot be placed in the window: not shown")
     page, scanners, notes = _page_data(data, window, now, database, given)
+    if not page["rows"]["date"] and data.dated_range is not None:
+        first, last = (d.astimezone().strftime("%Y-%m-%d") for d in data.dated_range)
+        warnings.append(f"no study in the window ({window.start} to {window.end}): the store holds studies from {first} to {last}; "
+                        "widen the window with --months")
     warnings += notes
     page["warnings"] = warnings
     document = json.dumps(page, sort_keys=True, allow_nan=False)
