@@ -71,7 +71,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "demo", formatter_class=HelpFormatter,
         help="every workflow on synthetic data: two weeks of phantom QA on two scanners, an exam with its ECG, "
-             "an exam whose breath was released mid-scan",
+             "an exam whose breath was released mid-scan, a fleet's year and its dashboard",
         description=textwrap.dedent(
             """\
             Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),
