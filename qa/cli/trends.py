@@ -59,20 +59,21 @@ def print_trends(out: TextIO, report) -> None:
 
 
 def print_dose(out: TextIO, report) -> None:
-    heads = [k for k in report.by] + ["studies", "QA"]
+    heads = [k for k in report.by] + ["studies", "QA", "no report"]
     for name, (label, unit) in _HEADS.items():
         heads += [f"{label} n", f"{label} median ({unit})", f"{label} p75 ({unit})"]
     heads.append("reference levels")
     rows = []
     for g in report.groups:
-        row = _key_cells(g, report.by) + [str(g.n_studies), str(g.n_qa_studies)]
+        row = _key_cells(g, report.by) + [str(g.n_studies), str(g.n_qa_studies), str(g.n_without_dose_report)]
         for name in _HEADS:
             d = getattr(g, name)
             row += [str(d.n), fmt(d.median, _DIGITS[name]), fmt(d.p75, _DIGITS[name])]
         row.append(_levels_text(g.reference_levels))
         rows.append(row)
     print("\n" + table(heads, rows, align="l" * len(report.by) + "r" * (len(heads) - len(report.by) - 1) + "l"), file=out)
-    print("(p75: 75th percentile; E: effective dose; QA studies are counted in 'studies' and left out of the doses)", file=out)
+    print("(studies: holding a CT dose report; p75: 75th percentile; E: effective dose; QA studies are counted in 'studies' and "
+          "left out of the doses; no report: studies stored without a dose report, counted apart, not in the doses)", file=out)
     if report.outliers:
         print(f"\nOutliers: |robust z| > {report.methods.outlier_threshold:g} within the scanner + protocol group "
               f"({len(report.outliers)})", file=out)

@@ -42,10 +42,11 @@ def check_current(engine: sa.Engine, url: str) -> None:
         return
     shown = display_url(url)
     if revisions is None and not has_tables:
-        raise EmptyStore(f"{shown} holds no qa results store yet", hint="run qa phantom (without --no-store) to create it")
+        raise EmptyStore(f"{shown} holds no qa results store yet",
+                         hint="store results first: qa ingest (exams and dose reports) or qa phantom (without --no-store)")
     if revisions is None or revisions[0] < HEAD_REVISION:
         raise UsageError(f"the store {shown} was written by an earlier qa and must be upgraded before it can be read",
-                         hint="open it once with a command that may write (qa trend --scanner ID, or qa phantom without "
-                              "--no-store): it upgrades the store in place; --no-store never writes")
+                         hint="open it once with a command that may write (qa ingest, qa trend --scanner ID, or qa phantom "
+                              "without --no-store): it upgrades the store in place; --no-store never writes")
     raise UsageError(f"the store {shown} has layout revision {', '.join(revisions)}, newer than this qa knows ({HEAD_REVISION})",
                      hint="use the newer qa that upgraded it, or another database with --db")
