@@ -144,3 +144,31 @@ def test_a_window_without_studies_says_where_the_studies_are(fleet_store, tmp_pa
     assert dash.n_studies == 0
     (warning,) = [w for w in dash.warnings if "no study in the window" in w]
     assert "from 2026-01" in warning and "--months" in warning
+
+
+def test_the_dose_check_values_of_the_reports_are_stored_with_their_events(fleet_store):
+    """The fleet's reports carry CT Dose Check Details (TID 10015): the configured alert and
+    notification values reach dose_events.dose_check."""
+    import sqlite3
+
+    _, db, _, _ = fleet_store
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as con:
+        stored = [json.loads(v) for (v,) in con.execute("select dose_check from dose_events where dose_check is not null")]
+    assert stored
+    assert {d["alert_ctdivol_configured"] for d in stored} == {True} and {d["alert_ctdivol_mgy"] for d in stored} == {1000.0}
+    assert {d["notification_ctdivol_mgy"] for d in stored} <= {25.0, 50.0} and all(d["notification_ctdivol_configured"] for d in stored)
+
+
+def test_a_dose_reports_dose_check_details_are_read_yes_no_and_values(tmp_path):
+    from qa.dicom.rdsr import read_dose_report
+    from qa.dicom.write_rdsr import SyntheticEvent, write_dose_report
+    from qa.records.identity import Pseudonymiser
+
+    path = write_dose_report(tmp_path / "sr.dcm", (SyntheticEvent(ctdivol_alert_mgy=1000.0, ctdivol_notification_mgy=25.0,
+                                                                  dlp_notification_mgycm=500.0), SyntheticEvent()))
+    report = read_dose_report(path, pseudonymise=Pseudonymiser.ephemeral())
+    checked, plain = report.events
+    assert plain.dose_check is None
+    d = checked.dose_check
+    assert (d.alert_dlp_configured, d.alert_ctdivol_configured, d.alert_ctdivol_mgy) == (False, True, 1000.0)
+    assert (d.notification_ctdivol_mgy, d.notification_dlp_mgycm, d.notification_dlp_configured) == (25.0, 500.0, True)

@@ -26,8 +26,9 @@ from qa.dicom.rdsr_common import finish_report
 from qa.dicom.rdsr_merge import merge_study
 from qa.dicom.rdsr_philips import report_from_philips
 from qa.errors import InputError
-from qa.records.dose import DoseEvent, DoseReport, StudyDose
+from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose
 from qa.records.identity import Pseudonymiser
+from qa.records.plausibility import require_possible
 
 __all__ = ["DoseEvent", "DoseReport", "StudyDose", "is_dose_report", "merge_reports", "read_dose_report", "read_if_dose_report"]
 
@@ -261,7 +262,35 @@ def _event(container, number: int, ctx: sr.Context) -> DoseEvent:
         comment=sr.text(idx, C.COMMENT, ctx),
         start_datetime=sr.datetime_value(idx, C.DATETIME_STARTED, where, ctx),
         sources=src,
+        dose_check=_dose_check(didx, where, ctx),
     )
+
+
+def _dose_check(didx, where: str, ctx) -> DoseCheck | None:
+    """The CT Dose Check Details (TID 10015) of an event's CT Dose container, None when absent."""
+    alert, notification = sr.first(didx, C.DOSE_CHECK_ALERT_DETAILS), sr.first(didx, C.DOSE_CHECK_NOTIFICATION_DETAILS)
+    if alert is None and notification is None:
+        return None
+    aidx = sr.children(alert) if alert is not None else {}
+    nidx = sr.children(notification) if notification is not None else {}
+
+    def yes(items, code) -> bool | None:
+        value = sr.code_value(sr.first(items, code))
+        return True if value in (C.YES, C.YES_SRT) else False if value in (C.NO, C.NO_SRT) else None
+
+    def value(items, code, unit):
+        got = sr.num(items, code, unit, f"{where}: CT Dose Check Details", ctx)
+        return None if got is None else require_possible("ctdivol_mgy" if unit == "mGy" else "dlp_mgycm", got, path=ctx.label,
+                                                         field=f"{where}: CT Dose Check Details ({code[1]} {code[0]})")
+
+    return DoseCheck(alert_dlp_configured=yes(aidx, C.DLP_ALERT_VALUE_CONFIGURED),
+                     alert_ctdivol_configured=yes(aidx, C.CTDIVOL_ALERT_VALUE_CONFIGURED),
+                     alert_dlp_mgycm=value(aidx, C.DLP_ALERT_VALUE, "mGy.cm"),
+                     alert_ctdivol_mgy=value(aidx, C.CTDIVOL_ALERT_VALUE, "mGy"),
+                     notification_dlp_configured=yes(nidx, C.DLP_NOTIFICATION_VALUE_CONFIGURED),
+                     notification_ctdivol_configured=yes(nidx, C.CTDIVOL_NOTIFICATION_VALUE_CONFIGURED),
+                     notification_dlp_mgycm=value(nidx, C.DLP_NOTIFICATION_VALUE, "mGy.cm"),
+                     notification_ctdivol_mgy=value(nidx, C.CTDIVOL_NOTIFICATION_VALUE, "mGy"))
 
 
 def _report_from_sr(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:

@@ -123,6 +123,9 @@ DLP_NOTIFICATION_VALUE: Code = ("113911", "DCM")
 CTDIVOL_NOTIFICATION_VALUE: Code = ("113912", "DCM")
 YES: Code = ("373066001", "SCT")  # PS3.16 CID 230 Yes-No
 NO: Code = ("373067005", "SCT")
+# The same answers in the SNOMED-RT identifiers of DICOM editions before 2019 (CID 230), still written by scanners.
+YES_SRT: Code = ("R-0038D", "SRT")
+NO_SRT: Code = ("R-00339", "SRT")
 # PS3.16 CID 4030 target regions the synthesiser writes (both SNOMED generations, as the k-factor table lists them)
 TARGET_REGIONS: dict[str, dict[str, Code]] = {
     "heart": {"SRT": ("T-32000", "SRT"), "SCT": ("80891009", "SCT")},

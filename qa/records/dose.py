@@ -24,6 +24,22 @@ def dlp_totals_disagree(a_mgycm: float, b_mgycm: float) -> bool:
 
 
 @dataclass(frozen=True)
+class DoseCheck(Record):
+    """An event's CT Dose Check Details (PS3.16 TID 10015; NEMA XR 25): whether the scanner had an
+    alert and a notification value configured for DLP and CTDIvol, and those values (None: not
+    reported, or not configured)."""
+
+    alert_dlp_configured: bool | None = None
+    alert_ctdivol_configured: bool | None = None
+    alert_dlp_mgycm: float | None = None
+    alert_ctdivol_mgy: float | None = None
+    notification_dlp_configured: bool | None = None
+    notification_ctdivol_configured: bool | None = None
+    notification_dlp_mgycm: float | None = None
+    notification_ctdivol_mgy: float | None = None
+
+
+@dataclass(frozen=True)
 class DoseEvent(Record):
     """One irradiation event (TID 10013 "CT Acquisition").  Per-source tuples have one value per
     X-ray source (two for dual source), in the order of the report.  ``sources`` maps a field name
@@ -53,6 +69,7 @@ class DoseEvent(Record):
     comment: str | None
     start_datetime: str | None  # ISO 8601
     sources: dict[str, str] = field(default_factory=dict, hash=False)  # field -> where its value came from
+    dose_check: DoseCheck | None = None  # the CT Dose Check Details, when the report has them
 
     @property
     def region_code(self) -> tuple[str, str] | None:

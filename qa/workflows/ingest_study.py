@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 
 from qa.compliance import ExamProtocol, check_exam, names_calcium_score
 from qa.errors import InputError
-from qa.records.dose import LOCALIZER, DoseEvent, DoseReport
+from qa.records.dose import LOCALIZER, DoseCheck, DoseEvent, DoseReport
 from qa.records.identity import ScannerIdentity
 from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StoredStudy, StudyRecord
 from qa.workflows.common import now, qa_version
@@ -222,7 +222,8 @@ def event_record(e: DoseEvent, study_key: str, n: int) -> DoseEventRecord:
     return DoseEventRecord(
         e.irradiation_event_uid or f"{study_key}#event{n + 1}", e.acquisition_type, e.acquisition_protocol, e.target_region,
         e.target_region_code, e.target_region_scheme, e.phantom, e.ctdivol_mgy, e.dlp_mgycm, _first(e.kvp), _first(e.tube_current_ma),
-        e.exposure_time_s, e.pitch, e.total_collimation_mm, e.scanning_length_mm, sources, getattr(e, "dose_check", None))
+        e.exposure_time_s, e.pitch, e.total_collimation_mm, e.scanning_length_mm, sources,
+        e.dose_check.to_dict() if e.dose_check is not None else None)
 
 
 def stored_report(stored: StoredStudy) -> DoseReport:
@@ -236,7 +237,7 @@ def stored_report(stored: StoredStudy) -> DoseReport:
             tuple(per.get("ids") or [None] * len(kvp)), kvp, tuple(per.get("tube_current_ma") or [r.tube_current_ma]),
             tuple(per.get("max_tube_current_ma") or [None] * len(kvp)), tuple(per.get("exposure_time_per_rotation_s") or [None] * len(kvp)),
             len(kvp), r.exposure_time_s, r.scanning_length_mm, None, r.total_collimation_mm, r.pitch, r.ctdivol_mgy, r.dlp_mgycm,
-            r.phantom, None, None, None, {}))
+            r.phantom, None, None, None, {}, DoseCheck(**r.dose_check) if r.dose_check else None))
     document = stored.record.document or {}
     own = document.get("dlp_total_mgycm") if isinstance(document, dict) else None
     return as_report(stored.record.study_key, tuple(events), own, stored.record.scanner, f"stored:{stored.record.study_key}")
