@@ -28,7 +28,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -234,6 +234,36 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def new_files_in(folder: str | os.PathLike, *, taken: Callable[[Path], bool], holds: str) -> Iterator[list[Path]]:
+    """A folder to add new files to (made when missing), for a synthesiser: refused when it is a
+    file, or already holds ``holds`` (a file for which ``taken`` is true).  The block appends every
+    file it creates to the list it is given; when the block fails (Ctrl-C included) those files,
+    and the folder if it was made here, are removed: nothing half-written stays."""
+    from qa.errors import InputError
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [p for p in out.iterdir() if taken(p)]
+    if existing:
+        raise InputError(str(out), None, f"already holds {holds} ({len(existing)} files); choose an empty folder",
+                         hint="pass a new OUT_DIR, or delete the old files first")
+    created: list[Path] = []
+    try:
+        yield created
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
         raise
 
 

@@ -20,7 +20,6 @@ calcifications.  Nothing is left behind when a run fails: the files written so f
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
@@ -32,11 +31,10 @@ import numpy as np
 from scipy import ndimage
 
 from qa.dicom.write import Uids, ct_image, encode_hu, save_dataset
-from qa.errors import InputError
 from qa.exam_synth.anatomy import CALCIFICATIONS, render_slice, stack_model
 from qa.exam_synth.options import ExamSynthOptions, ExamSynthResult, parse_resp
 from qa.exam_synth.timeline import FS_HZ, Timeline, respiration, timeline
-from qa.outputs import write_file
+from qa.outputs import new_files_in, write_file
 from qa.phantom.synth.model import correlated_noise_sd
 
 __all__ = ["ExamSynthOptions", "ExamSynthResult", "synthesize_exam"]
@@ -50,25 +48,8 @@ def synthesize_exam(out_dir: str | os.PathLike, options: ExamSynthOptions | None
     """Write a synthetic calcium-score exam (its slices, ``truth.json`` and, when asked, ``ecg.csv``) into ``out_dir``."""
     opts = (options or ExamSynthOptions()).validated()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
-    made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name in _OURS]
-    if existing:
-        raise InputError(str(out), None, f"already holds an exam ({len(existing)} files); choose an empty folder",
-                         hint="pass a new OUT_DIR, or delete the old files first")
-    created: list[Path] = []  # every file is new; a failed run removes them all
-    try:
+    with new_files_in(out, taken=lambda p: p.suffix.lower() == ".dcm" or p.name in _OURS, holds="an exam") as created:
         return _synthesize(out, opts, progress, created)
-    except BaseException:
-        for path in created:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
 
 
 def stack_layout(opts: ExamSynthOptions) -> tuple[np.ndarray, np.ndarray, list[float]]:

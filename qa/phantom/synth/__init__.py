@@ -20,7 +20,6 @@ rate, per-stack acquisition times).  A ``truth.json`` sidecar records the ground
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
@@ -38,8 +37,8 @@ from qa.dicom.write import (
     save_dataset,
     scout_image,
 )
-from qa.errors import InputError, UsageError
-from qa.outputs import write_file
+from qa.errors import UsageError
+from qa.outputs import new_files_in, write_file
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.synth.model import Blob, Frame, correlated_noise_sd, disk_in_box, ellipse_coverage, overlap
 from qa.phantom.synth.options import AIR_HU, FWHM_PER_SIGMA, SynthOptions, SynthResult
@@ -60,27 +59,9 @@ def synthesize_phantom(
     opts = (options or SynthOptions()).validated()
     _insert_fits(opts, definition)  # before anything is written
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(str(out), None, "is a file, not a folder", hint="pass a folder for OUT_DIR")
-    made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    existing = [p for p in out.iterdir() if p.suffix.lower() == ".dcm" or p.name == "truth.json"]
-    if existing:
-        raise InputError(
-            str(out), None, f"already holds a series ({len(existing)} files); choose an empty folder",
-            hint="pass a new OUT_DIR, or delete the old files first",
-        )
-    created: list[Path] = []  # every file is new (never over another file); a failed run removes them all
-    try:
+    taken = lambda p: p.suffix.lower() == ".dcm" or p.name == "truth.json"  # noqa: E731
+    with new_files_in(out, taken=taken, holds="a series") as created:  # every file is new; a failed run removes them all
         return _synthesize(out, opts, definition, progress, created)
-    except BaseException:
-        for path in created:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        if made:
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
 
 
 def _synthesize(out: Path, opts: SynthOptions, phantom: PhantomDefinition, progress, created: list[Path]) -> SynthResult:
