@@ -62,7 +62,7 @@ def print_phantom(out: TextIO, result) -> None:
           f"{one_line(s.station_name or None)}; identified by {one_line(s.identity)}", file=out)
     a = result.acquisition
     print(f"Scan     {fmt(a.kvp, 0)} kVp, {fmt(a.slice_thickness_mm, 2)} mm, kernel {one_line(a.kernel)}, CTDIvol "
-          f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring}, acquired {one_line(a.acquisition_datetime or None)}", file=out)
+          f"{fmt(a.ctdivol_mgy, 2)} mGy, ring {a.ring} ({a.ring_source}), acquired {one_line(a.acquisition_datetime or None)}", file=out)
     cal = result.calibration
     if cal.c_ha_mg_per_cm3_hu is not None:
         print(f"Rods     water {cal.water_hu:.1f} HU (noise SD {cal.noise_hu:.1f} HU), HA-200 {cal.ha200_hu:.1f} HU, "

@@ -20,7 +20,7 @@ import numpy as np
 
 from qa.calcium.calibration import Calibration, c_ha_from_rods
 from qa.calcium.scoring import CalciumScore, ScoringSettings, score_calcium, scoring_settings
-from qa.errors import InputError
+from qa.errors import InputError, UsageError
 from qa.phantom.baseline import Baseline, Configuration, Metrics, MetricStats, baseline_from_results  # noqa: F401  (re-exported)
 from qa.phantom.checks import (
     acquisition_check,
@@ -44,6 +44,7 @@ from qa.phantom.result import (  # noqa: F401  (re-exported: the result records 
 )
 from qa.phantom.locate import PhantomLocation, locate_phantom
 from qa.phantom.procedure import PhantomProcedure
+from qa.phantom.ring import RING_CHOICES, PhantomRing, measure_ring, resolve_ring
 from qa.records.plausibility import is_possible, plausible, unusual
 from qa.records.checks import FAIL, verdict
 from qa.records.volume import CTVolume
@@ -87,13 +88,18 @@ def analyze_phantom(
     baseline: Baseline | None = None,
     *,
     settings: ScoringSettings | None = None,
-    ring: str = "unspecified",
+    ring: str | PhantomRing = "unspecified",
     no_baseline_reason: str | None = None,
 ) -> PhantomResult:
     """Locate, score and calibrate the phantom in ``volume`` and check it (see module doc).
 
+    ``ring``: the extension ring given by the user (``none``, ``large``; ``unspecified``: not
+    given), measured here from the body outline (:mod:`qa.phantom.ring`); or a ring already
+    determined (:func:`qa.phantom.ring.determine_ring`, as the workflow does to pick the baseline).
     ``no_baseline_reason`` says why there is no ``baseline`` (default: the scanner has none yet);
     it goes into the checks and the verdict that could not be run."""
+    if isinstance(ring, str) and ring not in RING_CHOICES:
+        raise UsageError(f"ring must be one of {', '.join(RING_CHOICES)}, got {ring!r}")
     if volume.value_unit != "HU":
         raise InputError(volume.info.first_file, "RescaleType", f"pixel values are in {volume.value_unit!r}, not HU",
                          hint="pass the CT images of the phantom scan")
@@ -103,6 +109,9 @@ def analyze_phantom(
     settings = settings or scoring_settings(procedure.scoring_method)
     thickness = volume.slice_thickness_mm or volume.slice_increment_mm
     location = locate_phantom(volume.hu, volume.geometry, definition, slice_thickness_mm=thickness)
+    if isinstance(ring, str):
+        ring = resolve_ring(ring, measure_ring(volume.hu, volume.geometry, definition, center_mm=location.insert_center_mm,
+                                               slices=location.insert_slices))
     xy = _plane_xy(volume)
     calibration, cal_warnings = _calibrate(volume, definition, location, xy)
     c_ha = calibration.c_ha_mg_per_cm3_hu if calibration else None
@@ -112,7 +121,7 @@ def analyze_phantom(
     metrics = _metrics(inserts, totals, calibration)
     metrics["ctdivol_mgy"] = volume.info.ctdivol_mgy
     metrics["exposure_mas"] = volume.info.exposure_mas
-    configuration = configuration_of(volume, procedure, settings, ring)
+    configuration = configuration_of(volume, procedure, settings, ring.ring)
     acquisition = PhantomAcquisition(
         kvp=volume.info.kvp,
         slice_thickness_mm=volume.slice_thickness_mm,
@@ -120,8 +129,9 @@ def analyze_phantom(
         kernel=volume.info.convolution_kernel,
         ctdivol_mgy=volume.info.ctdivol_mgy,
         exposure_mas=volume.info.exposure_mas,
-        ring=ring,
+        ring=ring.ring,
         acquisition_datetime=volume.info.acquisition_datetime,
+        ring_source=ring.source,
     )
     changed = changed_keys(baseline, configuration)
     same_configuration = baseline is not None and not changed
@@ -139,7 +149,7 @@ def analyze_phantom(
     no_baseline = no_baseline_reason or "no baseline for this scanner yet"
     config_check = configuration_check(baseline, configuration, changed, no_baseline)
     usable, baseline_reason = baseline_usable(baseline, changed, deviations, technique_changes, no_baseline)
-    checks = acq_checks + [config_check]
+    checks = acq_checks + [ring.check(), config_check]
     checks += [rod_check(obj) for obj in location.objects if obj.kind == "rod"]
     checks += [detection_check(insert_id, inserts, procedure.detection_severity) for insert_id in procedure.required_detections]
     tightened = baseline is not None and baseline.n_runs >= procedure.tighten_after_runs
@@ -167,7 +177,9 @@ def analyze_phantom(
         verdict_message=message,
         protocol_ok=protocol_ok,
         baseline=baseline,
-        warnings=tuple(list(volume.warnings) + list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)),
+        warnings=tuple(list(volume.warnings) + list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)
+                       + ([ring.contradiction] if ring.contradiction else [])),
+        ring=ring,
         phantom_ref=definition.ref,
         sop_instance_uids=volume.sop_instance_uids,
     )

@@ -22,8 +22,8 @@ def acquisition_check(rule: AcquisitionRule, acquisition: PhantomAcquisition) ->
     source = {"rule": f"acquisition.{rule.key}", "severity": rule.severity} | rule.source_dict()
     expected = rule.describe()
     if rule.key == "ring" and value == "unspecified":
-        return Check(check_id, NOT_AVAILABLE, None, expected, "the ring the phantom wore was not given (qa phantom --ring none|large)",
-                     source)
+        return Check(check_id, NOT_AVAILABLE, None, expected, "the ring the phantom wore cannot be measured from the image and was "
+                     "not given (qa phantom --ring none|large)", source)
     if value is None:
         return Check(check_id, NOT_AVAILABLE, None, expected, f"{rule.key} is not in the image headers", source)
     ok = _acquisition_matches(rule, value)

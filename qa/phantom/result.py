@@ -8,6 +8,7 @@ from qa.calcium.calibration import Calibration
 from qa.calcium.scoring import ScoringSettings
 from qa.phantom.baseline import Baseline, Configuration
 from qa.phantom.locate import PhantomLocation
+from qa.phantom.ring import PhantomRing
 from qa.records.checks import Check
 from qa.records.identity import ScannerIdentity
 from qa.records.provenance import DefinitionRef
@@ -43,8 +44,9 @@ class PhantomAcquisition(Record):
     kernel: str | None
     ctdivol_mgy: float | None
     exposure_mas: float | None
-    ring: str  # "none" | "large" | "unspecified" (told by the user: images do not show it reliably)
+    ring: str  # "none" | "large" | "unspecified": measured from the image, or given (qa phantom --ring)
     acquisition_datetime: str | None  # ISO 8601 as the scanner wrote it
+    ring_source: str = "given"  # "measured" | "given" | "unknown" (qa.phantom.ring.PhantomRing)
 
 
 @dataclass(frozen=True)
@@ -105,5 +107,6 @@ class PhantomResult(Record):
     protocol_ok: bool
     baseline: Baseline | None
     warnings: tuple[str, ...] = ()
+    ring: PhantomRing | None = None  # the ring configuration: measured from the image or given, with the evidence
     phantom_ref: DefinitionRef | None = field(default=None, metadata={"json": False})
     sop_instance_uids: tuple[str, ...] = field(default=(), metadata={"json": False})

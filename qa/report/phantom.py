@@ -61,7 +61,7 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
         f"<div class='verdict {e(d['verdict'])}'>{e(d['verdict_message'])}</div>",
         "<h2>Acquisition</h2><table><tr>" + "".join(f"<th>{k}</th>" for k in ("kVp", "thickness mm", "increment mm", "kernel", "CTDIvol mGy", "ring")) + "</tr>",
         f"<tr><td>{_fmt(a['kvp'], 0)}</td><td>{_fmt(a['slice_thickness_mm'])}</td><td>{_fmt(a['slice_increment_mm'])}</td>"
-        f"<td>{_fmt(a['kernel'])}</td><td>{_fmt(a['ctdivol_mgy'])}</td><td>{_fmt(a['ring'])}</td></tr></table>",
+        f"<td>{_fmt(a['kernel'])}</td><td>{_fmt(a['ctdivol_mgy'])}</td><td>{_fmt(a['ring'])}{' (' + _fmt(a['ring_source']) + ')' if a.get('ring_source') else ''}</td></tr></table>",
         "<h2>Inserts</h2><table><tr><th class='l'>insert</th><th>detected</th><th>lesions</th><th>Agatston</th><th>volume mm&sup3;</th>"
         "<th>mass mg</th><th>physical mg</th><th>error %</th><th class='l'>centroid x, y, z mm</th></tr>",
     ]

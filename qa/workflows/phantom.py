@@ -18,6 +18,7 @@ from qa.errors import UsageError
 from qa.phantom.analysis import Baseline, PhantomResult, analyze_phantom, configuration_of
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.procedure import PhantomProcedure
+from qa.phantom.ring import RING_CHOICES, determine_ring
 from qa.records.inputs import FileCounts
 from qa.records.serialize import Record
 from qa.records.volume import CTVolume
@@ -73,7 +74,8 @@ def run_phantom_qa(
     """Analyse one phantom series against its procedure and its scanner's baseline.
 
     ``phantom``, ``procedure``: ids of built-in definitions or paths to a site's own.  ``ring``:
-    the extension ring the phantom wore (``none``, ``large``, ``unspecified``).  ``scoring``: the
+    the extension ring the phantom wore (``none``, ``large``), an override of the ring measured
+    from the image (a contradiction is a warning); ``unspecified``: measured from the image.  ``scoring``: the
     user's scoring options (default: the procedure's method).  ``store``: keep the run in the
     results store (``db``, else ``QA_DB_URL``, else the default SQLite file); with ``store=False``
     the store is only read.  ``report``: write the HTML report there.  ``progress(label)`` returns
@@ -82,7 +84,7 @@ def run_phantom_qa(
     from qa.dicom.series import load_volume, scan_inputs, select_series
     from qa.procedures import load_phantom, load_procedure
 
-    if ring not in ("none", "large", "unspecified"):
+    if ring not in RING_CHOICES:
         raise UsageError(f"ring must be none, large or unspecified, got {ring!r}")
     try:
         (scoring or ScoringRequest()).check()  # impossible options are refused before anything is read
@@ -101,14 +103,19 @@ def run_phantom_qa(
             settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
         except ValueError as exc:
             raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
-        baseline, baseline_from = _baseline(access, volume, proc, settings, ring)
+        # The ring (measured from the image unless given) is part of the configuration that picks the baseline.
+        thickness = volume.slice_thickness_mm or volume.slice_increment_mm
+        phantom_ring = (determine_ring(volume.hu, volume.geometry, definition, given=ring, slice_thickness_mm=thickness)
+                        if volume.value_unit == "HU" else ring)  # (the analysis refuses other values with its own words)
+        baseline, baseline_from = _baseline(access, volume, proc, settings, getattr(phantom_ring, "ring", ring))
         if access.store is not None:
             no_baseline = None  # the analysis says: no baseline for this scanner yet
         elif store:
             no_baseline = "no baseline for this scanner yet (its results store is created with this run)"
         else:
             no_baseline = f"no results store was read: {baseline_from}"
-        result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=ring, no_baseline_reason=no_baseline)
+        result = analyze_phantom(volume, definition, proc, baseline, settings=settings, ring=phantom_ring,
+                                 no_baseline_reason=no_baseline)
         analysed = now()
         provenance = Provenance(qa_version(), analysed, (proc.ref, definition.ref), tuple(volume.sop_instance_uids))
         # The run's warnings take the place of the analysis' in the flattened JSON (stored and printed): they start as those.

@@ -163,11 +163,18 @@ def test_a_missing_water_rod_gives_no_calibration_and_fails(tmp_path):
     assert result.verdict == FAIL
 
 
-def test_the_ring_is_checked_only_when_given(clean_scan):
+def test_the_ring_is_measured_from_the_image_unless_given(clean_scan):
+    """The synthetic scan has no ring: measured as none (checked by the procedure); a given ring is
+    an override that the image contradicts (a warning, and the given ring is used)."""
     volume, _ = clean_scan
-    unspecified = _checks(analyze_phantom(volume, PHANTOM, PROCEDURE))["acquisition_ring"]
-    assert unspecified.status == NOT_AVAILABLE and "--ring" in unspecified.message
-    assert _checks(analyze_phantom(volume, PHANTOM, PROCEDURE, ring="large"))["acquisition_ring"].status == PASS
+    measured = analyze_phantom(volume, PHANTOM, PROCEDURE)
+    assert (measured.acquisition.ring, measured.acquisition.ring_source) == ("none", "measured")
+    assert _checks(measured)["acquisition_ring"].status == PASS and _checks(measured)["ring_from_image"].status == PASS
+    overridden = analyze_phantom(volume, PHANTOM, PROCEDURE, ring="large")
+    assert (overridden.acquisition.ring, overridden.acquisition.ring_source, overridden.configuration.ring) == ("large", "given", "large")
+    assert _checks(overridden)["acquisition_ring"].status == PASS
+    assert _checks(overridden)["ring_from_image"].status == WARN and "ring_from_image" in overridden.verdict_message
+    assert any("--ring large contradicts the image" in w for w in overridden.warnings)
 
 
 def test_checks_report_plain_values(clean_scan):
