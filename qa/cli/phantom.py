@@ -108,10 +108,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             json_out(history, "qa.baseline/1")
         return EXIT_OK
     change = set_baseline(scanner=args.scanner, from_last=args.from_last, reason=args.reason, include_failed=args.include_failed,
-                          procedure=args.procedure, phantom=args.phantom, db=args.db)
+                          procedure=args.procedure, phantom=args.phantom, ring=args.ring, like_run=args.like_run, db=args.db)
     b = change.baseline
     print(f"baseline version {change.version} set for {one_line(change.scanner.label())} from runs {list(b.run_ids)}", file=out)
-    print(f"  configuration: {b.configuration.key}", file=out)
+    print(f"  configuration: {change.configuration_text}", file=out)
+    print_run_choices(out, change)
     for key in change.shown_metrics:
         stats = b.stats.get(key)
         if stats:
@@ -119,6 +120,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if args.json:
         json_out(change, "qa.baseline/1")
     return EXIT_OK
+
+
+def print_run_choices(out: TextIO, change, *, at_most: int = 12) -> None:
+    """The runs a baseline was set from, and the most recent of those left out (with the reason)."""
+    print("  selected: " + ", ".join(f"#{r.run_id} {local_time(r.acquired_at)}" for r in change.selected), file=out)
+    if change.left_out:
+        shown = change.left_out[-at_most:]
+        earlier = len(change.left_out) - len(shown)
+        print(f"  left out ({len(change.left_out)}{f', the last {len(shown)} listed' if earlier else ''}):", file=out)
+        for r in shown:
+            print(f"    #{r.run_id} {local_time(r.acquired_at)}: {one_line(r.why)}", file=out)
 
 
 def print_baselines(out: TextIO, history) -> None:
@@ -253,6 +265,11 @@ def add_parser(sub) -> None:
               qa baseline show --scanner CT1
               qa baseline set --scanner CT1 --from-last 10 --reason "after tube change"
               qa baseline set --scanner 3 --from-last 5
+              qa baseline set --scanner CT1 --ring large --from-last 5
+
+            The runs are those of one configuration (by default the latest run's; the ring as
+            measured from the image or given with qa phantom --ring): the command lists the runs
+            it selected and those it left out, and why.
             """
         ),
     )
@@ -261,6 +278,9 @@ def add_parser(sub) -> None:
     p.add_argument("--from-last", type=count, default=5, metavar="N", help="use the last N runs (at least 5)")
     p.add_argument("--reason", help="why the baseline changes (kept in the audit trail)")
     p.add_argument("--include-failed", action="store_true", help="allow runs that failed their checks")
+    p.add_argument("--ring", choices=["none", "large"], help="set the baseline of the latest runs with this ring (default: the "
+                   "configuration of the latest run)")
+    p.add_argument("--like-run", type=count, metavar="RUN", help="set the baseline of the configuration of this stored run")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path")
     p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)

@@ -49,6 +49,17 @@ class Configuration(Record):
         """The configuration as stored and compared (sorted JSON; the same text qa 0.1.0 stored)."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    def describe(self) -> str:
+        """One line for people: ``ring large, 120 kV, kernel FC12, 3 mm slices, standard scoring``."""
+        kvp = f"{self.kvp:g} kV" if self.kvp is not None else "kV unknown"
+        thickness = f"{self.slice_thickness_mm:g} mm slices" if self.slice_thickness_mm is not None else "thickness unknown"
+        return f"ring {self.ring}, {kvp}, kernel {self.kernel or 'unknown'}, {thickness}, {self.scoring_method} scoring"
+
+    def differences(self, other: Configuration) -> list[str]:
+        """What differs from ``other``, for people: ``ring none (not large)``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k} {_plain(mine[k])} (not {_plain(theirs[k])})" for k in sorted(mine) if mine[k] != theirs.get(k)]
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Configuration:
         """A stored configuration (the JSON of :attr:`key`) back as a record; unknown keys are refused."""
@@ -59,6 +70,12 @@ class Configuration(Record):
         data = {name: values.get(name) for name in names}
         data["weight_breaks_hu"] = tuple(data["weight_breaks_hu"] or ())
         return cls(**data)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return "/".join(_plain(v) for v in value)
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)
