@@ -239,7 +239,8 @@ def add_parser(sub) -> None:
     p.add_argument("--phantom", help="phantom definition id or .toml path (default: the procedure's); the procedure must name it")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path (default daily-phantom-qa)")
     p.add_argument("--ring", choices=["none", "large", "unspecified"], default="unspecified",
-                   help="the extension ring the phantom wore (part of the baseline configuration)")
+                   help="the extension ring the phantom wore (part of the baseline configuration); default: measured from the "
+                   "image's body outline; given, it overrides the image, with a warning when they disagree")
     add_scoring_options(p, method_default=None, c_ha=False)  # c_HA comes from the phantom's own rods
     _add_db(p)
     p.add_argument("--no-store", action="store_true", help="do not store the run")
