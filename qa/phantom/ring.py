@@ -47,6 +47,9 @@ AIR_HU = -1000.0
 # Below this a pixel is padding outside the reconstructed field of view, not air (vendors pad
 # with -2048 (Canon), -3024 (Siemens, GE) or -2000; air itself reads about -1000 HU).  Our choice.
 PADDING_BELOW_HU = -1500.0
+# The outline's level between air and the phantom is kept within these limits: above air's
+# noise (-1000 +- a few tens of HU) and below soft tissue (our choice).
+OUTLINE_HU_RANGE = (-925.0, -300.0)
 # The configurations' outlines differ by 100 mm (a third of the phantom) on each axis.  A size
 # within 10 % of a configuration's nominal one matches it: room for a real phantom's deviation
 # from the nominal ellipses and for the edge blur, never enough to mistake one for the other
@@ -151,10 +154,12 @@ def measure_ring(hu: np.ndarray, geometry, definition: PhantomDefinition, *, cen
     if not expected:
         return RingMeasurement(None, (None, None), (0.0, 0.0), (), (), (), tolerance_pct,
                                "the phantom definition describes no body outline ([[body]])")
-    threshold = (AIR_HU + min(p.hu for p in definition.body)) / 2.0
+    # Halfway between air and the least dense body part (-900 HU for lung-equivalent -800 HU), kept
+    # clear of air's noise below and of tissue above.
+    threshold = float(np.clip((AIR_HU + min(p.hu for p in definition.body)) / 2.0, OUTLINE_HU_RANGE[0], OUTLINE_HU_RANGE[1]))
     # The outer wall: the least dense part of the largest outline (30-40 HU for the QRM thorax and ring).
     outer = min(p.hu for p in definition.body if max(p.size_mm) >= 0.9 * max(max(q.size_mm) for q in definition.body))
-    sides = _outline_sides(np.asarray(hu), geometry, center_mm, slices, min(threshold, -300.0), (AIR_HU + max(outer, threshold)) / 2.0)
+    sides = _outline_sides(np.asarray(hu), geometry, center_mm, slices, threshold, (AIR_HU + max(outer, threshold)) / 2.0)
     if sides is None:
         return RingMeasurement(None, (None, None), (0.0, 0.0), (), expected, (), tolerance_pct,
                                "no phantom body around the insert axis")

@@ -151,6 +151,13 @@ def test_a_given_ring_confirmed_by_the_image_passes_and_one_contradicted_warns(s
     assert "--ring none contradicts the image, which shows the phantom with the large ring" in contradicted.contradiction
 
 
+def test_a_phantom_defined_without_a_ring_does_not_take_a_ringed_scan_for_one_without(scans):
+    ringless = replace(PHANTOM, body=tuple(p for p in PHANTOM.body if not p.only_with_ring))
+    volume = scans["ring, whole, noisy, feet first"]
+    m = determine_ring(volume.hu, volume.geometry, ringless, given="unspecified", slice_thickness_mm=3.0).measurement
+    assert m.ring is None and m.consistent == () and "matches no configuration (none: 300 x 200 mm" in m.evidence
+
+
 def test_a_definition_without_a_body_cannot_measure_the_ring(scans):
     volume = scans["no ring, wide view"]
     m = measure_ring(volume.hu, volume.geometry, replace(PHANTOM, body=()), center_mm=(0.0, 0.0), slices=(2, 15))
