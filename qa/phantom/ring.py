@@ -125,10 +125,6 @@ class PhantomRing(Record):
         said = f"confirms --ring {self.given}" if self.source == "given" else "measured"
         return Check("ring_from_image", PASS, m.ring, m.ring, f"ring {m.ring} {said}: {m.evidence}", source)
 
-    def describe(self) -> str:
-        """One line for listings and reports: ``large (measured)``."""
-        return f"{self.ring} ({self.source})"
-
 
 def expected_outlines(definition: PhantomDefinition) -> tuple[RingOutline, ...]:
     """The outline size of each configuration: the extent of the union of its body ellipses."""
