@@ -196,6 +196,7 @@ def to_xlsx(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
                 elif value is not None:
                     cell.value = value
         sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = sheet.dimensions  # filter buttons on the heads (e.g. the events by acquisition protocol)
         for column, head in enumerate(heads, start=1):
             sheet.column_dimensions[_letter(column)].width = min(max(len(head), 10) + 2, 40)
     buffer = io.BytesIO()
