@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from qa.store.schema import dose_events, studies
-from qa.store.trends import StudyFilter, json_true
+from qa.store.trends import StudyFilter, _ids_in, json_true
 
 _STUDY_COLUMNS = ("id", "study_key", "study_datetime", "study_month", "scanner_id", "protocol", "qa_protocol", "is_calcium_score",
                   "is_qa", "has_dose_report", "n_events", "ctdivol_mgy", "dlp_total_mgycm", "dose_msv")
@@ -22,9 +22,9 @@ _EVENT_COLUMNS = ("acquisition_type", "protocol", "target_region", "phantom", "c
                   "exposure_time_s", "pitch", "total_collimation_mm", "scanning_length_mm", "dose_check")
 
 
-def _ordered(where: StudyFilter) -> sa.Select:
-    """The kept studies' ids, by date (undated last), then by row."""
-    return sa.select(studies.c.id).where(*where.conditions())
+def _kept(connection: sa.Connection, column, where: StudyFilter):
+    """``column`` is the id of a study ``where`` keeps (found by the events' study index on both databases)."""
+    return _ids_in(connection, column, sa.select(studies.c.id).where(*where.conditions()), where)
 
 
 def study_rows(connection: sa.Connection, where: StudyFilter) -> list:
@@ -35,7 +35,7 @@ def study_rows(connection: sa.Connection, where: StudyFilter) -> list:
         e.study_id,
         sa.func.sum(sa.case((json_true(connection, e.dose_check, "alert_exceeded"), 1), else_=0)).label("n_alert"),
         sa.func.sum(sa.case((json_true(connection, e.dose_check, "notification_exceeded"), 1), else_=0)).label("n_notification"),
-    ).where(e.study_id.in_(_ordered(where)), e.dose_check.is_not(None)).group_by(e.study_id).subquery("checks")
+    ).where(_kept(connection, e.study_id, where), e.dose_check.is_not(None)).group_by(e.study_id).subquery("checks")
     query = (sa.select(*(studies.c[name] for name in _STUDY_COLUMNS), sa.func.coalesce(counts.c.n_alert, 0).label("n_alert"),
                        sa.func.coalesce(counts.c.n_notification, 0).label("n_notification"))
              .select_from(studies.outerjoin(counts, counts.c.study_id == studies.c.id))
@@ -49,5 +49,5 @@ def event_rows(connection: sa.Connection, where: StudyFilter) -> list:
     :data:`_EVENT_COLUMNS` (``dose_check`` as its stored JSON text), by study and in report order."""
     e = dose_events.c
     query = (sa.select(e.study_id, *(e[name] for name in _EVENT_COLUMNS))
-             .where(e.study_id.in_(_ordered(where))).order_by(e.study_id, e.id))
+             .where(_kept(connection, e.study_id, where)).order_by(e.study_id, e.id))
     return connection.execute(query).all()
