@@ -39,6 +39,9 @@ PROTOCOLS = [("CaScore", "cac-standard", 0.5), ("Calcium Score", "cac-siemens", 
 CHECKS = ("kvp", "slice_thickness", "kernel", "heart_rate", "gating_mode", "ctdivol", "dlp", "effective_dose")
 END = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)  # the data ends here; "the last 12 months" starts a year before
 BATCH = 5000
+# The scan event's CT Dose Check details as stored (a 10 mGy CTDIvol notification value; EXCEEDED filled in).
+DOSE_CHECK = ('{"alert_ctdivol_configured": true, "alert_ctdivol_mgy": 1000.0, "alert_exceeded": false, '
+              '"notification_ctdivol_configured": true, "notification_ctdivol_mgy": 10.0, "notification_exceeded": EXCEEDED}')
 
 
 def server_url() -> str:
@@ -84,8 +87,9 @@ def fill(engine: sa.Engine, first_id: int, n: int, month_from: int, months: int,
             k_msv_per_mgycm=0.026, k_source="bench", n_events=2, ingested_at=now, qa_version="bench", fingerprint=f"{sid:064x}"))
         if report:
             for e, (kind, name, value) in enumerate((("constant_angle", "Topogram", 5.0), ("sequenced", protocol, dlp))):
+                check = None if e == 0 else DOSE_CHECK.replace("EXCEEDED", "true" if value / 15 > 10.0 else "false")
                 rows["events"].append(dict(study_id=sid, irradiation_event_uid=f"1.2.826.0.9.{sid}.{e}", acquisition_type=kind,
-                                           protocol=name, phantom="body32", ctdivol_mgy=value / 15, dlp_mgycm=value))
+                                           protocol=name, phantom="body32", ctdivol_mgy=value / 15, dlp_mgycm=value, dose_check=check))
         if qa_protocol is not None:
             rows["checks"].append(dict(id=sid, study_id=sid, series_key=f"1.2.826.0.8.{sid}", protocol_id=qa_protocol,
                                        protocol_sha256="ab" * 32, verdict="pass", qa_version="bench", analysed_at=when, document="{}"))
@@ -103,6 +107,7 @@ def cases(url: str):
     """(name, callable(store)) of every query timed: each store query of qa trends, as the workflow
     runs it, and the whole command."""
     from qa.store import Store
+    from qa.store import study_list
     from qa.store import trends as q
     from qa.workflows.trends import LEVEL_QUANTITY, MAD_FACTOR, OUTLIER_MIN_GROUP, OUTLIER_Z, store_trends
     from qa.dose import level_rank
@@ -139,13 +144,20 @@ def cases(url: str):
                                                     min_group=OUTLIER_MIN_GROUP)),
             (f"checklist verdicts  {label}", query(q.checklist_verdicts, by, where)),
             (f"check counts        {label}", query(q.check_counts, by, where)),
+            (f"events per study    {label}", query(q.events_per_study, by, where)),
+            (f"dose check counts   {label}", query(q.dose_check_counts, by, where)),
         ]
+        if label != "all":  # the study list of a period (every study and event of the store is not a drill-down)
+            out += [(f"study list          {label}", query(study_list.study_rows, where)),
+                    (f"study list events   {label}", query(study_list.event_rows, where))]
     first = year.astimezone().date().isoformat()
     out += [
         ("qa trends dose          all", lambda on=None: store_trends("dose", db=url)),
         ("qa trends dose          12 months", lambda on=None: store_trends("dose", db=url, date_from=first)),
         ("qa trends compliance    12 months", lambda on=None: store_trends("compliance", db=url, date_from=first)),
         ("qa trends dose --scanner 12 months", lambda on=None: store_trends("dose", db=url, date_from=first, scanner="3")),
+        ("qa trends dose --studies --scanner 12 months", lambda on=None: store_trends("dose", db=url, date_from=first, scanner="3",
+                                                                                   studies=True)),
         ("qa trends compliance --scanner 12 months", lambda on=None: store_trends("compliance", db=url, date_from=first, scanner="3")),
     ]
     return store, out

@@ -148,6 +148,30 @@ def test_every_dose_report_reads_back_the_truths_ctdivol_dlp_and_dose(fleet):
         assert study.study_datetime == row["study_datetime"]
 
 
+def test_every_passed_dose_check_notification_of_the_truth_is_in_the_reports_with_its_estimate_reason_and_technologist(fleet):
+    from qa.dicom.rdsr import merge_reports, read_dose_report
+    from qa.exam_synth.fleet.dose_check import REASONS
+    from qa.records.identity import Pseudonymiser
+
+    out, _, truth = fleet
+    keys = Pseudonymiser.ephemeral()
+    (above,) = [r for r in truth["studies"] if "above_reference_level" in r["planted"]]
+    assert above["n_dose_check_notifications"] == 1  # its calcium score's CTDIvol is above the 10 mGy notification value
+    assert truth["counts"]["dose_check_notification_events"] == sum(r["n_dose_check_notifications"] for r in truth["studies"]) >= 1
+    assert truth["counts"]["dose_check_alert_events"] == 0
+    for row in _rows(truth, has_rdsr=True):
+        (study,) = merge_reports(read_dose_report(p, pseudonymise=keys) for p in sorted((out / row["folder"] / "SR").glob("*.dcm")))
+        checked = [e for e in study.events if e.dose_check is not None]
+        assert len(checked) == sum(1 for e in study.events if e.acquisition_type != "constant_angle")  # localizers have none
+        passed = [e for e in checked if e.dose_check.notification_exceeded]
+        assert len(passed) == row["n_dose_check_notifications"], row["folder"]
+        assert not any(e.dose_check.alert_exceeded for e in checked)
+        for e in passed:
+            d = e.dose_check
+            assert d.notification_ctdivol_forward_estimate_mgy == e.ctdivol_mgy > d.notification_ctdivol_mgy
+            assert d.notification_reason in REASONS and d.notification_person_key == keys(row["operators_name"])
+
+
 def test_a_cumulative_resend_repeats_the_first_reports_events_with_their_uids(fleet):
     out, _, truth = fleet
     for row in _rows(truth, cumulative_resend=True):

@@ -389,12 +389,16 @@ def test_qa_trends_json_validates_for_dose_and_compliance_and_every_grouping(wor
     with qa_environment(work):
         for argv in (["dose"], ["compliance"], ["dose", "--by", "none"], ["compliance", "--by", "month,scanner", "--from", "2026-02"],
                      ["dose", "--scanner", "CT-C", "--protocol", "cascore", "--xlsx", work / "trends.xlsx"],
-                     ["dose", "--protocol", "nothing like it"]):
+                     ["dose", "--protocol", "nothing like it"], ["dose", "--studies", "--by", "scanner"]):
             code, doc = run_json("trends", *argv, "--db", url, "--json")
             assert code == 0
             validate(doc, "qa.trends/1")
     _, dose = run_json("trends", "dose", "--db", url, "--json")
     assert dose["outliers"] and any(g["reference_levels"] for g in dose["groups"])
+    _, listed = run_json("trends", "dose", "--db", url, "--studies", "--json")
+    assert any(e["dose_check"] and e["dose_check"]["notification_exceeded"] for s in listed["studies"] for e in s["events"])
+    next(s for s in listed["studies"] if s["events"])["events"][0]["irradiation_event_uid"] = "1.2.3"
+    assert not is_valid(listed, "qa.trends/1")
     dose["groups"][0]["dlp_total_mgycm"]["median"] = "55"
     assert not is_valid(dose, "qa.trends/1")
     _, compliance = run_json("trends", "compliance", "--db", url, "--json")

@@ -6,7 +6,9 @@ protocols "CaScore" (checked with the qa protocol cac-standard, which names the 
 site-cac), "Coronary CTA" (its name matches the UK CCTA DRL), "Thorax" (no level) and studies
 without a protocol, over January to March 2026; QA studies (counted, never in the doses), studies
 without a dose report (not counted), a study without a date, two planted DLP outliers and a group
-whose CCTA median is above the DRL.
+whose CCTA median is above the DRL.  The calcium scores' events carry CT Dose Check details (TID
+10015): a notification value of 4 mGy CTDIvol, exceeded by the larger ones, and the large outlier
+exceeds the 20 mGy alert value too.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ def _checklist(n: int, statuses: dict[str, str], analysed: dt.datetime, protocol
 def study(n: int, scanner: str, protocol: str | None, day: dt.date | None, dlp: float | None, *, ctdivol: float | None = None,
           is_qa: bool = False, report: bool = True, qa_protocol: str | None = None, event_names=(), regions=(), checklists=(),
           k: float = 0.026) -> Planted:
-    """Study ``n``: its DLP (the CTDIvol DLP/15 and the effective dose k x DLP unless given)."""
+    """Study ``n``: its DLP (the CTDIvol DLP/15 and the effective dose k x DLP unless given); a
+    calcium score's events carry Dose Check details (:func:`dose_check`)."""
     ctdivol = dlp / 15.0 if ctdivol is None and dlp is not None else ctdivol
+    check = dose_check(ctdivol) if protocol == "CaScore" and ctdivol is not None else None
     events = tuple(DoseEventRecord(f"1.2.826.0.9.{n}.{i}", acquisition_type="sequenced", protocol=name, phantom="body32",
                                    ctdivol_mgy=ctdivol, dlp_mgycm=dlp, target_region_code=code[0] if code else None,
-                                   target_region_scheme=code[1] if code else None)
+                                   target_region_scheme=code[1] if code else None, dose_check=check)
                    for i, (name, code) in enumerate(zip(event_names or [protocol], regions or [None] * len(event_names or [1]))))
     when = None if day is None else f"{day.isoformat()}T{8 + n % 9:02d}:{n % 60:02d}:00"
     record = StudyRecord(
@@ -70,6 +74,20 @@ def study(n: int, scanner: str, protocol: str | None, day: dt.date | None, dlp: 
         dose_msv=None if dlp is None else k * dlp, k_msv_per_mgycm=k, k_source="test", qa_version="0.test",
         events=events if report else (), exam_checks=tuple(checklists))
     return Planted(record, scanner, None if day is None else day.strftime("%Y-%m"))
+
+
+NOTIFICATION_MGY, ALERT_MGY = 4.0, 20.0
+
+
+def dose_check(ctdivol: float) -> dict:
+    """An event's Dose Check as stored: CTDIvol notification and alert values, passed when exceeded."""
+    from qa.records.dose import DoseCheck
+
+    return DoseCheck(alert_ctdivol_configured=True, alert_ctdivol_mgy=ALERT_MGY, notification_ctdivol_configured=True,
+                     notification_ctdivol_mgy=NOTIFICATION_MGY, alert_exceeded=ctdivol > ALERT_MGY,
+                     notification_exceeded=ctdivol > NOTIFICATION_MGY,
+                     notification_ctdivol_forward_estimate_mgy=ctdivol if ctdivol > NOTIFICATION_MGY else None,
+                     notification_reason="large patient" if ctdivol > NOTIFICATION_MGY else None).to_dict()
 
 
 def fleet(seed: int = 13) -> list[Planted]:

@@ -94,6 +94,9 @@ def print_study_dose(out, study) -> None:
             for n, e in enumerate(study.events)]
     print(table(["#", "type", "protocol", "region", "kVp", "CTDIvol mGy", "DLP mGy cm", "phantom", "E mSv", "k"], rows,
                 align="lllllrrlrr"), file=out)
+    for n, e in enumerate(study.events):
+        if e.dose_check is not None:
+            print(f"Dose Check #{n + 1}: {dose_check_text(e.dose_check)}", file=out)
     by_phantom = ", ".join(f"{k} {v:g}" for k, v in study.dlp_by_phantom_mgycm.items() if v)
     print(f"DLP      total {short(study.dlp_total_mgycm)} mGy cm ({study.dlp_total_method}); by phantom: {by_phantom or '-'}", file=out)
     print(f"E        {short(study.effective_dose_msv)} mSv; k {study.k_source}; ICRP {study.icrp_basis or 'mixed'}", file=out)
@@ -106,6 +109,33 @@ def print_study_dose(out, study) -> None:
     for w in study.warnings:
         print(f"note:    {w}", file=out)
     print(f"Verdict  {study.verdict_message}", file=out)
+
+
+def dose_check_text(d) -> str:
+    """An event's Dose Check (TID 10015) on one line: the alert and the notification, each with its
+    configured values, EXCEEDED with the scanner's estimate, the reason and who authorised it (a pseudonym)."""
+    parts = []
+    for kind, dlp, ctdi, dlp_estimate, ctdi_estimate, reason, person, exceeded in (
+            ("alert", d.alert_dlp_mgycm, d.alert_ctdivol_mgy, d.alert_accumulated_dlp_forward_estimate_mgycm,
+             d.alert_accumulated_ctdivol_forward_estimate_mgy, d.alert_reason, d.alert_person_key, d.alert_exceeded),
+            ("notification", d.notification_dlp_mgycm, d.notification_ctdivol_mgy, d.notification_dlp_forward_estimate_mgycm,
+             d.notification_ctdivol_forward_estimate_mgy, d.notification_reason, d.notification_person_key, d.notification_exceeded)):
+        if exceeded is None:
+            parts.append(f"{kind} not reported")
+            continue
+        values = [f"{name} {value:g} {unit}" + (f" (estimate {estimate:g})" if estimate is not None else "")
+                  for name, value, estimate, unit in (("DLP", dlp, dlp_estimate, "mGy cm"), ("CTDIvol", ctdi, ctdi_estimate, "mGy"))
+                  if value is not None]
+        if not values and not exceeded:
+            parts.append(f"{kind} not configured")
+            continue
+        text = f"{kind} {', '.join(values) or '(values not reported)'}: {'EXCEEDED' if exceeded else 'not exceeded'}"
+        if reason is not None:
+            text += f", reason {one_line(reason)!r}"
+        if person is not None:
+            text += f", authorised by {person}"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 # ------------------------------------------------------------------------------------ parsers

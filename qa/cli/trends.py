@@ -17,15 +17,17 @@ from qa.cli.common import EXIT_OK, HelpFormatter, fmt, json_out, local_time, one
 # Decimals shown on the terminal: CTDIvol and mSv to 0.01, DLP to 0.1 mGy cm.
 _DIGITS = {"ctdivol_mgy": 2, "dlp_total_mgycm": 1, "dose_msv": 2}
 _HEADS = {"ctdivol_mgy": ("CTDIvol", "mGy"), "dlp_total_mgycm": ("DLP", "mGy cm"), "dose_msv": ("E", "mSv")}
-# Outliers listed on the terminal (all of them are in --json and the xlsx).
+# Outliers and studies listed on the terminal (all of them are in --json and the xlsx).
 _SHOWN_OUTLIERS = 20
+_SHOWN_STUDIES = 50
 
 
 def cmd_trends(args: argparse.Namespace) -> int:
     from qa.workflows.trends import store_trends
 
     report = store_trends(args.kind, by=args.by, date_from=args.date_from, date_to=args.date_to, protocol=args.protocol,
-                          scanner=args.scanner, db=args.db, csv=args.csv, xlsx=args.xlsx, dose_tables=args.dose_tables)
+                          scanner=args.scanner, db=args.db, csv=args.csv, xlsx=args.xlsx, dose_tables=args.dose_tables,
+                          studies=args.studies)
     out = sys.stderr if args.json else sys.stdout
     print_trends(out, report)
     if args.json:
@@ -62,18 +64,22 @@ def print_dose(out: TextIO, report) -> None:
     heads = [k for k in report.by] + ["studies", "QA", "no report"]
     for name, (label, unit) in _HEADS.items():
         heads += [f"{label} n", f"{label} median ({unit})", f"{label} p75 ({unit})"]
-    heads.append("reference levels")
+    heads += ["events/study median", "Dose Check alert/notif.", "reference levels"]
     rows = []
     for g in report.groups:
         row = _key_cells(g, report.by) + [str(g.n_studies), str(g.n_qa_studies), str(g.n_without_dose_report)]
         for name in _HEADS:
             d = getattr(g, name)
             row += [str(d.n), fmt(d.median, _DIGITS[name]), fmt(d.p75, _DIGITS[name])]
+        c = g.dose_check
+        row += [fmt(g.events_per_study.median, 1), f"{c.n_alert_exceeded}/{c.n_notification_exceeded} of {c.n_events}"]
         row.append(_levels_text(g.reference_levels))
         rows.append(row)
     print("\n" + table(heads, rows, align="l" * len(report.by) + "r" * (len(heads) - len(report.by) - 1) + "l"), file=out)
     print("(studies: holding a CT dose report; p75: 75th percentile; E: effective dose; QA studies are counted in 'studies' and "
-          "left out of the doses; no report: studies stored without a dose report, counted apart, not in the doses)", file=out)
+          "left out of the doses; no report: studies stored without a dose report, counted apart, not in the doses; Dose Check: "
+          "irradiation events whose CT Dose Check alert / notification value was exceeded, of the events of the studies with a "
+          "dose report)", file=out)
     if report.outliers:
         print(f"\nOutliers: |robust z| > {report.methods.outlier_threshold:g} within the scanner + protocol group "
               f"({len(report.outliers)})", file=out)
@@ -84,6 +90,20 @@ def print_dose(out: TextIO, report) -> None:
               file=out)
         if len(report.outliers) > _SHOWN_OUTLIERS:
             print(f"... and {len(report.outliers) - _SHOWN_OUTLIERS} more (--json or --xlsx lists them all)", file=out)
+    if report.studies is not None:
+        print_studies(out, report.studies)
+
+
+def print_studies(out: TextIO, studies) -> None:
+    print(f"\nStudies ({len(studies)}, by date)", file=out)
+    rows = [[s.study_key, local_time(s.study_datetime) if s.study_datetime else "-", one_line(s.scanner.label()),
+             one_line(s.protocol or "(none)"), ("QA " if s.is_qa else "") + ("" if s.has_dose_report else "no report"),
+             str(s.n_events), fmt(s.ctdivol_mgy, 2), fmt(s.dlp_total_mgycm, 1), fmt(s.dose_msv, 2),
+             f"{s.n_dose_check_alerts}/{s.n_dose_check_notifications}"] for s in studies[:_SHOWN_STUDIES]]
+    print(table(["study", "date", "scanner", "protocol", "flags", "events", "CTDIvol (mGy)", "DLP (mGy cm)", "E (mSv)",
+                 "Dose Check alert/notif."], rows, align="lllllrrrrr"), file=out)
+    if len(studies) > _SHOWN_STUDIES:
+        print(f"... and {len(studies) - _SHOWN_STUDIES} more (--json, --csv or --xlsx lists them all, with their events)", file=out)
 
 
 def _levels_text(levels) -> str:
@@ -136,6 +156,7 @@ def add_parser(sub) -> None:
               qa trends dose
               qa trends dose --by scanner,month --from 2026-01 --to 2026-06
               qa trends dose --scanner CT1 --protocol "*calcium*" --xlsx dose.xlsx
+              qa trends dose --from 2026-03 --to 2026-03 --studies --xlsx march.xlsx   ... every study and event
               qa trends compliance --by protocol --from 2026-03-01 --csv compliance.csv
               qa trends dose --db postgresql+psycopg://qa@db/qa --json > trends.json
             """
@@ -156,5 +177,8 @@ def add_parser(sub) -> None:
     exports = p.add_mutually_exclusive_group()
     exports.add_argument("--csv", metavar="FILE", help="write one row per group as CSV (units in the column heads)")
     exports.add_argument("--xlsx", metavar="FILE", help="write one row per group (and the outliers) as an Excel workbook")
+    p.add_argument("--studies", action="store_true",
+                   help="dose: also list every study kept, by date, with its events and Dose Check counts (the CSV then holds one "
+                        "row per study; the xlsx adds a studies and an events sheet)")
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.trends/1) on stdout")
     p.set_defaults(func=cmd_trends)

@@ -26,7 +26,7 @@ from qa.dicom.rdsr_common import finish_report
 from qa.dicom.rdsr_merge import merge_study
 from qa.dicom.rdsr_philips import report_from_philips
 from qa.errors import InputError
-from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose
+from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose, dose_check_exceeded
 from qa.records.identity import Pseudonymiser
 from qa.records.plausibility import require_possible
 
@@ -190,7 +190,7 @@ def _sr_root(ds, label: str) -> sr.Children:
 # --------------------------------------------------------------------------------------------
 
 
-def _event(container, number: int, ctx: sr.Context) -> DoseEvent:
+def _event(container, number: int, ctx: sr.Context, pseudonymise: Pseudonymiser) -> DoseEvent:
     """One CT Acquisition container (TID 10013); ``number`` counts them from 1 for messages."""
     idx = sr.children(container)
     where = f"CT Acquisition {number}"
@@ -262,12 +262,13 @@ def _event(container, number: int, ctx: sr.Context) -> DoseEvent:
         comment=sr.text(idx, C.COMMENT, ctx),
         start_datetime=sr.datetime_value(idx, C.DATETIME_STARTED, where, ctx),
         sources=src,
-        dose_check=_dose_check(didx, where, ctx),
+        dose_check=_dose_check(didx, where, ctx, pseudonymise),
     )
 
 
-def _dose_check(didx, where: str, ctx) -> DoseCheck | None:
-    """The CT Dose Check Details (TID 10015) of an event's CT Dose container, None when absent."""
+def _dose_check(didx, where: str, ctx, pseudonymise: Pseudonymiser) -> DoseCheck | None:
+    """The CT Dose Check Details (TID 10015) of an event's CT Dose container, None when absent.
+    The person who authorised proceeding (TID 1020) is kept only as the pseudonym of their name."""
     alert, notification = sr.first(didx, C.DOSE_CHECK_ALERT_DETAILS), sr.first(didx, C.DOSE_CHECK_NOTIFICATION_DETAILS)
     if alert is None and notification is None:
         return None
@@ -283,14 +284,36 @@ def _dose_check(didx, where: str, ctx) -> DoseCheck | None:
         return None if got is None else require_possible("ctdivol_mgy" if unit == "mGy" else "dlp_mgycm", got, path=ctx.label,
                                                          field=f"{where}: CT Dose Check Details ({code[1]} {code[0]})")
 
-    return DoseCheck(alert_dlp_configured=yes(aidx, C.DLP_ALERT_VALUE_CONFIGURED),
-                     alert_ctdivol_configured=yes(aidx, C.CTDIVOL_ALERT_VALUE_CONFIGURED),
-                     alert_dlp_mgycm=value(aidx, C.DLP_ALERT_VALUE, "mGy.cm"),
-                     alert_ctdivol_mgy=value(aidx, C.CTDIVOL_ALERT_VALUE, "mGy"),
-                     notification_dlp_configured=yes(nidx, C.DLP_NOTIFICATION_VALUE_CONFIGURED),
-                     notification_ctdivol_configured=yes(nidx, C.CTDIVOL_NOTIFICATION_VALUE_CONFIGURED),
-                     notification_dlp_mgycm=value(nidx, C.DLP_NOTIFICATION_VALUE, "mGy.cm"),
-                     notification_ctdivol_mgy=value(nidx, C.CTDIVOL_NOTIFICATION_VALUE, "mGy"))
+    def who(items) -> str | None:
+        return pseudonymise(sr.person_name(items, C.PERSON_NAME, ctx))
+
+    got = {
+        "alert_dlp_configured": yes(aidx, C.DLP_ALERT_VALUE_CONFIGURED),
+        "alert_ctdivol_configured": yes(aidx, C.CTDIVOL_ALERT_VALUE_CONFIGURED),
+        "alert_dlp_mgycm": value(aidx, C.DLP_ALERT_VALUE, "mGy.cm"),
+        "alert_ctdivol_mgy": value(aidx, C.CTDIVOL_ALERT_VALUE, "mGy"),
+        "alert_accumulated_dlp_forward_estimate_mgycm": value(aidx, C.ACCUMULATED_DLP_FORWARD_ESTIMATE, "mGy.cm"),
+        "alert_accumulated_ctdivol_forward_estimate_mgy": value(aidx, C.ACCUMULATED_CTDIVOL_FORWARD_ESTIMATE, "mGy"),
+        "alert_reason": sr.text(aidx, C.REASON_FOR_PROCEEDING, ctx),
+        "alert_person_key": who(aidx),
+        "notification_dlp_configured": yes(nidx, C.DLP_NOTIFICATION_VALUE_CONFIGURED),
+        "notification_ctdivol_configured": yes(nidx, C.CTDIVOL_NOTIFICATION_VALUE_CONFIGURED),
+        "notification_dlp_mgycm": value(nidx, C.DLP_NOTIFICATION_VALUE, "mGy.cm"),
+        "notification_ctdivol_mgy": value(nidx, C.CTDIVOL_NOTIFICATION_VALUE, "mGy"),
+        "notification_dlp_forward_estimate_mgycm": value(nidx, C.DLP_FORWARD_ESTIMATE, "mGy.cm"),
+        "notification_ctdivol_forward_estimate_mgy": value(nidx, C.CTDIVOL_FORWARD_ESTIMATE, "mGy"),
+        "notification_reason": sr.text(nidx, C.REASON_FOR_PROCEEDING, ctx),
+        "notification_person_key": who(nidx),
+    }
+    alert_exceeded = dose_check_exceeded(
+        alert is not None, ((got["alert_accumulated_dlp_forward_estimate_mgycm"], got["alert_dlp_mgycm"]),
+                            (got["alert_accumulated_ctdivol_forward_estimate_mgy"], got["alert_ctdivol_mgy"])),
+        got["alert_reason"], got["alert_person_key"])
+    notification_exceeded = dose_check_exceeded(
+        notification is not None, ((got["notification_dlp_forward_estimate_mgycm"], got["notification_dlp_mgycm"]),
+                                   (got["notification_ctdivol_forward_estimate_mgy"], got["notification_ctdivol_mgy"])),
+        got["notification_reason"], got["notification_person_key"])
+    return DoseCheck(**got, alert_exceeded=alert_exceeded, notification_exceeded=notification_exceeded)
 
 
 def _report_from_sr(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
@@ -301,7 +324,7 @@ def _report_from_sr(ds, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     where = "CT Accumulated Dose Data"
     total = sr.num(aidx, C.CT_DLP_TOTAL, "mGy.cm", where, ctx)
     n_reported = sr.num(aidx, C.TOTAL_NUMBER_OF_EVENTS, "count", where, ctx)
-    events = tuple(_event(item, n, ctx) for n, item in enumerate(
+    events = tuple(_event(item, n, ctx, pseudonymise) for n, item in enumerate(
         (i for i in root.get(C.CT_ACQUISITION, ()) if attr.raw_text(i, "ValueType") == "CONTAINER"), 1))
     if total is None:
         ctx.warn("no usable CT Dose Length Product Total (DCM 113813): the report's own DLP total is unknown")

@@ -21,6 +21,7 @@ from qa.records.plausibility import ImpossibleValue
 Children = dict  # concept name code -> content items with that concept name, in document order
 
 _TEXT_VALUE = 0x0040A160
+_PERSON_NAME = 0x0040A123  # PS3.3 Person Name of a PNAME content item
 
 
 class Context:
@@ -153,6 +154,17 @@ def text(items: Children, code: C.Code, ctx: Context) -> str | None:
     """The TEXT item ``code``, decoded from its raw bytes (see :meth:`Context.decode`)."""
     item = first(items, code)
     elem = item.get_item(_TEXT_VALUE) if item is not None else None
+    if elem is None or elem.value is None:
+        return None
+    value = ctx.decode(elem.value) if isinstance(elem.value, bytes) else str(elem.value)
+    return value.strip(" \x00\r\n") or None
+
+
+def person_name(items: Children, code: C.Code, ctx: Context) -> str | None:
+    """The PNAME item ``code``'s Person Name (0040,A123) as text (components joined by ``^`` as
+    written), decoded like :func:`text`; None when absent or empty."""
+    item = first(items, code)
+    elem = item.get_item(_PERSON_NAME) if item is not None else None
     if elem is None or elem.value is None:
         return None
     value = ctx.decode(elem.value) if isinstance(elem.value, bytes) else str(elem.value)

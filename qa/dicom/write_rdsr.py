@@ -58,6 +58,17 @@ class SyntheticEvent:
     ctdivol_alert_mgy: float | None = None  # Dose Check (TID 10015): the configured alert value
     ctdivol_notification_mgy: float | None = None  # ... and notification value
     dlp_notification_mgycm: float | None = None
+    dlp_alert_mgycm: float | None = None
+    # What the scanner compared with them (written only when given) and, for a value exceeded, the
+    # Reason for Proceeding and the Irradiation Authorizing person's name (TID 1020).
+    alert_ctdivol_estimate_mgy: float | None = None  # Accumulated CTDIvol Forward Estimate
+    alert_dlp_estimate_mgycm: float | None = None  # Accumulated DLP Forward Estimate
+    alert_reason: str | None = None
+    alert_person: str | None = None  # DICOM PN: FAMILY^GIVEN
+    notification_ctdivol_estimate_mgy: float | None = None  # CTDIvol Forward Estimate
+    notification_dlp_estimate_mgycm: float | None = None  # DLP Forward Estimate
+    notification_reason: str | None = None
+    notification_person: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,23 +151,46 @@ def _datetime(concept, meaning: str, value: str, relationship: str = "CONTAINS")
 _YES, _NO = (*C.YES, "Yes"), (*C.NO, "No")
 
 
+def _person(name: str) -> dict:
+    """TID 1020 Person Participant: the Person Name, with its role (Irradiation Authorizing, as TID 10015 asks)."""
+    item = _item("PNAME", C.PERSON_NAME, "Person Name") | {"PersonName": name}
+    role = _coded(C.PERSON_ROLE_IN_PROCEDURE, "Person Role in Procedure", (*C.IRRADIATION_AUTHORIZING, "Irradiation Authorizing"),
+                  relationship="HAS PROPERTIES")
+    return item | {"ContentSequence": [role]}
+
+
 def _dose_check(e: SyntheticEvent) -> list:
-    """TID 10015 CT Dose Check Details: what the scanner's Dose Check had configured (NEMA XR 25)."""
-    if e.ctdivol_alert_mgy is None and e.ctdivol_notification_mgy is None and e.dlp_notification_mgycm is None:
+    """TID 10015 CT Dose Check Details: what the scanner's Dose Check had configured (NEMA XR 25),
+    its forward estimates, and why and by whom a value exceeded was passed."""
+    if all(v is None for v in (e.ctdivol_alert_mgy, e.dlp_alert_mgycm, e.ctdivol_notification_mgy, e.dlp_notification_mgycm)):
         return []
-    alert = [_coded(C.DLP_ALERT_VALUE_CONFIGURED, "DLP Alert Value Configured", _NO),
-             _coded(C.CTDIVOL_ALERT_VALUE_CONFIGURED, "CTDIvol Alert Value Configured", _YES if e.ctdivol_alert_mgy is not None else _NO)]
-    if e.ctdivol_alert_mgy is not None:
-        alert.append(_num(C.CTDIVOL_ALERT_VALUE, "CTDIvol Alert Value", e.ctdivol_alert_mgy, "mGy"))
-    notification = [
-        _coded(C.DLP_NOTIFICATION_VALUE_CONFIGURED, "DLP Notification Value Configured", _YES if e.dlp_notification_mgycm is not None else _NO),
-        _coded(C.CTDIVOL_NOTIFICATION_VALUE_CONFIGURED, "CTDIvol Notification Value Configured",
-               _YES if e.ctdivol_notification_mgy is not None else _NO),
-    ]
-    if e.ctdivol_notification_mgy is not None:
-        notification.append(_num(C.CTDIVOL_NOTIFICATION_VALUE, "CTDIvol Notification Value", e.ctdivol_notification_mgy, "mGy"))
-    if e.dlp_notification_mgycm is not None:
-        notification.append(_num(C.DLP_NOTIFICATION_VALUE, "DLP Notification Value", e.dlp_notification_mgycm, "mGy.cm"))
+
+    def details(dlp, ctdivol, dlp_estimate, ctdivol_estimate, reason, person, codes, names) -> list:
+        dlp_configured, ctdivol_configured, dlp_value, ctdivol_value, dlp_forward, ctdivol_forward = codes
+        out = [_coded(dlp_configured, f"DLP {names[0]} Value Configured", _YES if dlp is not None else _NO),
+               _coded(ctdivol_configured, f"CTDIvol {names[0]} Value Configured", _YES if ctdivol is not None else _NO)]
+        if dlp is not None:
+            out.append(_num(dlp_value, f"DLP {names[0]} Value", dlp, "mGy.cm"))
+        if ctdivol is not None:
+            out.append(_num(ctdivol_value, f"CTDIvol {names[0]} Value", ctdivol, "mGy"))
+        if dlp_estimate is not None:
+            out.append(_num(dlp_forward, f"{names[1]}DLP Forward Estimate", dlp_estimate, "mGy.cm"))
+        if ctdivol_estimate is not None:
+            out.append(_num(ctdivol_forward, f"{names[1]}CTDIvol Forward Estimate", ctdivol_estimate, "mGy"))
+        if reason is not None:
+            out.append(_text(C.REASON_FOR_PROCEEDING, "Reason for Proceeding", reason))
+        if person is not None:
+            out.append(_person(person))
+        return out
+
+    alert = details(e.dlp_alert_mgycm, e.ctdivol_alert_mgy, e.alert_dlp_estimate_mgycm, e.alert_ctdivol_estimate_mgy, e.alert_reason,
+                    e.alert_person, (C.DLP_ALERT_VALUE_CONFIGURED, C.CTDIVOL_ALERT_VALUE_CONFIGURED, C.DLP_ALERT_VALUE,
+                                     C.CTDIVOL_ALERT_VALUE, C.ACCUMULATED_DLP_FORWARD_ESTIMATE, C.ACCUMULATED_CTDIVOL_FORWARD_ESTIMATE),
+                    ("Alert", "Accumulated "))
+    notification = details(e.dlp_notification_mgycm, e.ctdivol_notification_mgy, e.notification_dlp_estimate_mgycm,
+                           e.notification_ctdivol_estimate_mgy, e.notification_reason, e.notification_person,
+                           (C.DLP_NOTIFICATION_VALUE_CONFIGURED, C.CTDIVOL_NOTIFICATION_VALUE_CONFIGURED, C.DLP_NOTIFICATION_VALUE,
+                            C.CTDIVOL_NOTIFICATION_VALUE, C.DLP_FORWARD_ESTIMATE, C.CTDIVOL_FORWARD_ESTIMATE), ("Notification", ""))
     return [_container(C.DOSE_CHECK_ALERT_DETAILS, "Dose Check Alert Details", alert),
             _container(C.DOSE_CHECK_NOTIFICATION_DETAILS, "Dose Check Notification Details", notification)]
 

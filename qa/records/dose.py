@@ -7,7 +7,7 @@ identifier: the study is named by ``study_key``, the pseudonym of its StudyInsta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from qa.records.serialize import Record
 
@@ -26,8 +26,14 @@ def dlp_totals_disagree(a_mgycm: float, b_mgycm: float) -> bool:
 @dataclass(frozen=True)
 class DoseCheck(Record):
     """An event's CT Dose Check Details (PS3.16 TID 10015; NEMA XR 25): whether the scanner had an
-    alert and a notification value configured for DLP and CTDIvol, and those values (None: not
-    reported, or not configured)."""
+    alert and a notification value configured for DLP and CTDIvol, those values, the forward
+    estimates the scanner compared with them, and, when a value was exceeded, the reason the
+    operator gave for proceeding and the person who authorised it (``*_person_key``: the keyed
+    pseudonym of the Person Name, never the name).  None: not reported, or not configured.
+
+    ``alert_exceeded`` / ``notification_exceeded``: whether the report says the alert (the
+    accumulated estimate) or the notification (the scan's estimate) value was exceeded (see
+    :func:`dose_check_exceeded`); None when the report has no such container."""
 
     alert_dlp_configured: bool | None = None
     alert_ctdivol_configured: bool | None = None
@@ -37,6 +43,39 @@ class DoseCheck(Record):
     notification_ctdivol_configured: bool | None = None
     notification_dlp_mgycm: float | None = None
     notification_ctdivol_mgy: float | None = None
+    alert_accumulated_dlp_forward_estimate_mgycm: float | None = None  # DCM 113905
+    alert_accumulated_ctdivol_forward_estimate_mgy: float | None = None  # DCM 113906
+    alert_reason: str | None = None  # Reason for Proceeding (DCM 113907), as typed at the console
+    alert_person_key: str | None = None  # pseudonym of the Irradiation Authorizing person (TID 1020)
+    alert_exceeded: bool | None = None
+    notification_dlp_forward_estimate_mgycm: float | None = None  # DCM 113913
+    notification_ctdivol_forward_estimate_mgy: float | None = None  # DCM 113914
+    notification_reason: str | None = None
+    notification_person_key: str | None = None
+    notification_exceeded: bool | None = None
+
+    @property
+    def exceeded(self) -> bool:
+        """An alert or a notification value was exceeded."""
+        return bool(self.alert_exceeded or self.notification_exceeded)
+
+    @classmethod
+    def from_stored(cls, values: dict) -> DoseCheck:
+        """A dose check from its stored JSON (keys this version does not know are left out)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def dose_check_exceeded(present: bool, estimates: tuple[tuple[float | None, float | None], ...], reason: str | None,
+                        person_key: str | None) -> bool | None:
+    """Was a Dose Check value exceeded, by the report's own account?  ``estimates``: (forward
+    estimate, configured value) pairs.  PS3.16 TID 10015 requires the forward estimate where it
+    exceeds the value, and the Reason for Proceeding and the Irradiation Authorizing person only
+    then: any of them shows it.  None when the container is absent (nothing reported)."""
+    if not present:
+        return None
+    above = any(e is not None and v is not None and e > v for e, v in estimates)
+    return above or reason is not None or person_key is not None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from qa.records.dose import DoseCheck
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
 
@@ -70,10 +71,26 @@ class LevelResult(Record):
 
 
 @dataclass(frozen=True)
+class DoseCheckCounts(Record):
+    """A group's CT Dose Check (NEMA XR 25, TID 10015) over the events of its studies holding a dose
+    report (QA studies included): ``n_events``, ``n_checked`` (events whose report gives Dose Check
+    details), ``n_alert_exceeded`` / ``n_notification_exceeded`` (events with an alert /
+    notification value exceeded) and ``n_studies_exceeded`` (studies with either)."""
+
+    n_events: int
+    n_checked: int
+    n_alert_exceeded: int
+    n_notification_exceeded: int
+    n_studies_exceeded: int
+
+
+@dataclass(frozen=True)
 class DoseGroup(Record):
     """One group of the dose trends.  ``n_studies``: studies holding a CT dose report (QA studies
     included; ``n_qa_studies`` of them are QA studies); the quantities are over the others (the
-    compared studies); ``n_without_dose_report``: studies kept that hold none."""
+    compared studies); ``n_without_dose_report``: studies kept that hold none.  ``events_per_study``:
+    the irradiation events of the compared studies (localizers included); ``dose_check``: see
+    :class:`DoseCheckCounts`."""
 
     keys: dict[str, Any] = field(metadata={"flatten": True})
     n_studies: int
@@ -83,6 +100,8 @@ class DoseGroup(Record):
     dlp_total_mgycm: Distribution
     dose_msv: Distribution
     reference_levels: tuple[LevelResult, ...]
+    events_per_study: Distribution
+    dose_check: DoseCheckCounts
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,49 @@ class Outlier(Record):
 
 
 @dataclass(frozen=True)
+class StudyEvent(Record):
+    """One irradiation event of a listed study, numbered in report order (1, 2, ...); never its UID."""
+
+    number: int
+    acquisition_type: str | None
+    protocol: str | None  # Acquisition Protocol (DCM 125203) as written
+    target_region: str | None
+    phantom: str | None  # head16 | body32 | None
+    ctdivol_mgy: float | None
+    dlp_mgycm: float | None
+    kvp: float | None
+    tube_current_ma: float | None
+    exposure_time_s: float | None
+    pitch: float | None
+    total_collimation_mm: float | None
+    scanning_length_mm: float | None
+    dose_check: DoseCheck | None
+
+
+@dataclass(frozen=True)
+class StudyItem(Record):
+    """One study behind the trends (``qa trends dose --studies``): its pseudonym, when, where, what,
+    its dose as stored, its events and how many of them passed a Dose Check alert / notification."""
+
+    study_key: str
+    study_datetime: dt.datetime | None  # aware, UTC
+    month: str | None
+    scanner: GroupScanner
+    protocol: str | None
+    qa_protocol: str | None
+    is_calcium_score: bool
+    is_qa: bool
+    has_dose_report: bool
+    n_events: int
+    ctdivol_mgy: float | None
+    dlp_total_mgycm: float | None
+    dose_msv: float | None
+    n_dose_check_alerts: int
+    n_dose_check_notifications: int
+    events: tuple[StudyEvent, ...]
+
+
+@dataclass(frozen=True)
 class TrendFilters(Record):
     """What was asked: the protocol pattern and the scanner as given (and which scanner it named)."""
 
@@ -165,3 +227,4 @@ class TrendsReport(Record):
     analysis_time: dt.datetime
     exported: str | None = None  # the --csv / --xlsx file written
     warnings: tuple[str, ...] = ()
+    studies: tuple[StudyItem, ...] | None = None  # --studies: every study kept, by date (None: not asked)

@@ -22,16 +22,24 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _KEY_HEADS = {"scanner": ["Manufacturer", "Model", "Serial number", "Station name"], "protocol": ["Protocol"], "month": ["Month"]}
 _STATUS_HEADS = {"pass": "pass", "warn": "warn", "fail": "fail", "not_available": "not available", "not_applicable": "not applicable"}
 _LEVEL_LABELS = {"ctdivol_mgy": "CTDIvol", "dlp_mgycm": "DLP", "dose_msv": "Effective dose"}
+# Events per study and the CT Dose Check counts of a dose group (qa.records.trends.DoseCheckCounts).
+_DOSE_EXTRA_HEADS = ["Events per study median", "Events per study mean", "Events", "Events with Dose Check details",
+                     "Events with a Dose Check alert exceeded", "Events with a Dose Check notification exceeded",
+                     "Studies with a Dose Check value exceeded"]
 
 
-def write_trends(path: str | os.PathLike, kind: str, keys: tuple[str, ...], groups, outliers, *, xlsx: bool) -> str:
-    """Write the groups (and, in an xlsx, the outliers on a second sheet) to ``path``; returns the path."""
+def write_trends(path: str | os.PathLike, kind: str, keys: tuple[str, ...], groups, outliers, *, xlsx: bool, studies=None) -> str:
+    """Write the groups (and, in an xlsx, the outliers on a second sheet) to ``path``; returns the path.
+    ``studies`` (the study list of ``--studies``): a CSV holds one row per study instead of the
+    groups; an xlsx adds a sheet of the studies and one of their events."""
     heads, rows = group_table(kind, keys, groups)
     if not xlsx:
-        return write_file(path, to_csv(heads, rows))
+        return write_file(path, to_csv(*(study_table(studies) if studies is not None else (heads, rows))))
     sheets = [("groups", heads, rows)]
     if kind == DOSE:
         sheets.append(("outliers", *outlier_table(outliers)))
+    if studies is not None:
+        sheets += [("studies", *study_table(studies)), ("events", *event_table(studies))]
     return write_file(path, to_xlsx(sheets))
 
 
@@ -42,6 +50,7 @@ def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], li
     if kind == DOSE:
         for label, unit in QUANTITY_LABELS.values():
             heads += [f"{label} n", f"{label} median ({unit})", f"{label} p75 ({unit})", f"{label} mean ({unit})"]
+        heads += _DOSE_EXTRA_HEADS
         levels = _level_columns(groups)
         heads += [head for _, head in levels]
     else:
@@ -57,6 +66,9 @@ def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], li
             for name in QUANTITY_LABELS:
                 d = getattr(g, name)
                 row += [d.n, d.median, d.p75, d.mean]
+            c = g.dose_check
+            row += [g.events_per_study.median, g.events_per_study.mean, c.n_events, c.n_checked, c.n_alert_exceeded,
+                    c.n_notification_exceeded, c.n_studies_exceeded]
             mine = {(lv.id, lv.quantity): lv for lv in g.reference_levels}
             for key, _ in levels:
                 lv = mine.get(key)
@@ -70,6 +82,41 @@ def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], li
                 row.append(None if c is None or c.failure_rate is None else 100.0 * c.failure_rate)
         rows.append(row)
     return heads, rows
+
+
+def study_table(studies) -> tuple[list[str], list[list[Any]]]:
+    """One row per listed study (``qa trends dose --studies``), by date."""
+    heads = ["Study (pseudonym)", "Date", "Manufacturer", "Model", "Serial number", "Station name", "Protocol", "qa protocol",
+             "Calcium score", "QA study", "Dose report", "Events", "CTDIvol (mGy)", "DLP (mGy cm)", "Effective dose (mSv)",
+             "Events with a Dose Check alert exceeded", "Events with a Dose Check notification exceeded"]
+    rows = [[s.study_key, _when(s.study_datetime), *_key_values("scanner", s.scanner), s.protocol, s.qa_protocol, s.is_calcium_score,
+             s.is_qa, s.has_dose_report, s.n_events, s.ctdivol_mgy, s.dlp_total_mgycm, s.dose_msv, s.n_dose_check_alerts,
+             s.n_dose_check_notifications] for s in studies]
+    return heads, rows
+
+
+def event_table(studies) -> tuple[list[str], list[list[Any]]]:
+    """One row per irradiation event of the listed studies, with its CT Dose Check details (TID 10015)."""
+    heads = ["Study (pseudonym)", "Event", "Acquisition type", "Acquisition protocol", "Target region", "CTDI phantom",
+             "CTDIvol (mGy)", "DLP (mGy cm)", "kVp", "Tube current (mA)", "Exposure time (s)", "Pitch", "Total collimation (mm)",
+             "Scanning length (mm)", "Dose Check alert CTDIvol (mGy)", "Dose Check alert DLP (mGy cm)", "Dose Check alert exceeded",
+             "Dose Check notification CTDIvol (mGy)", "Dose Check notification DLP (mGy cm)", "Dose Check notification exceeded",
+             "Dose Check reason for proceeding", "Dose Check authorised by (pseudonym)"]
+    rows = []
+    for s in studies:
+        for e in s.events:
+            d = e.dose_check
+            check = [None] * 8 if d is None else [
+                d.alert_ctdivol_mgy, d.alert_dlp_mgycm, d.alert_exceeded, d.notification_ctdivol_mgy, d.notification_dlp_mgycm,
+                d.notification_exceeded, "; ".join(r for r in (d.alert_reason, d.notification_reason) if r) or None,
+                "; ".join(p for p in (d.alert_person_key, d.notification_person_key) if p) or None]
+            rows.append([s.study_key, e.number, e.acquisition_type, e.protocol, e.target_region, e.phantom, e.ctdivol_mgy, e.dlp_mgycm,
+                         e.kvp, e.tube_current_ma, e.exposure_time_s, e.pitch, e.total_collimation_mm, e.scanning_length_mm, *check])
+    return heads, rows
+
+
+def _when(value) -> str | None:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else None
 
 
 def outlier_table(outliers) -> tuple[list[str], list[list[Any]]]:
@@ -149,6 +196,7 @@ def to_xlsx(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
                 elif value is not None:
                     cell.value = value
         sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = sheet.dimensions  # filter buttons on the heads (e.g. the events by acquisition protocol)
         for column, head in enumerate(heads, start=1):
             sheet.column_dimensions[_letter(column)].width = min(max(len(head), 10) + 2, 40)
     buffer = io.BytesIO()

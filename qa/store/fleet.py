@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from qa.store.scanners import ScannerRow, as_row
-from qa.store.schema import exam_check_results, exam_checks, phantom_runs, scanners, studies
+from qa.store.schema import dose_events, exam_check_results, exam_checks, phantom_runs, scanners, studies
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class FleetStudy:
     dlp_total_mgycm: float | None
     dose_msv: float | None
     has_dose_report: bool = True  # False: its dose is estimated from the image headers
+    n_events: int = 0  # irradiation events its dose reports hold
+    n_dose_check_alerts: int = 0  # of them, events with a CT Dose Check alert value exceeded (TID 10015)
+    n_dose_check_notifications: int = 0  # ... a notification value exceeded
 
 
 @dataclass(frozen=True)
@@ -94,14 +97,26 @@ def _in_window(column, start: dt.datetime, end: dt.datetime):
 
 
 def window_studies(connection: sa.Connection, start: dt.datetime, end: dt.datetime) -> list[FleetStudy]:
-    """The studies dated in ``[start, end)``, by date."""
-    s = studies.c
+    """The studies dated in ``[start, end)``, by date, each with its events' CT Dose Check counts
+    (events with an alert / notification value exceeded, counted in SQL from the events' details)."""
+    from qa.store.trends import json_true
+
+    s, e = studies.c, dose_events.c
+    in_window = sa.select(s.id).where(_in_window(s.study_datetime, start, end))
+    checks = (sa.select(e.study_id,
+                        sa.func.sum(sa.case((json_true(connection, e.dose_check, "alert_exceeded"), 1), else_=0)).label("n_alert"),
+                        sa.func.sum(sa.case((json_true(connection, e.dose_check, "notification_exceeded"), 1), else_=0))
+                        .label("n_notification"))
+              .where(e.study_id.in_(in_window), e.dose_check.is_not(None)).group_by(e.study_id).subquery("checks"))
     query = (sa.select(s.id, s.study_key, s.scanner_id, s.study_datetime, s.study_month, s.protocol, s.qa_protocol,
-                       s.is_calcium_score, s.is_qa, s.ctdivol_mgy, s.dlp_total_mgycm, s.dose_msv, s.has_dose_report)
+                       s.is_calcium_score, s.is_qa, s.ctdivol_mgy, s.dlp_total_mgycm, s.dose_msv, s.has_dose_report, s.n_events,
+                       sa.func.coalesce(checks.c.n_alert, 0).label("n_alert"),
+                       sa.func.coalesce(checks.c.n_notification, 0).label("n_notification"))
+             .select_from(studies.outerjoin(checks, checks.c.study_id == s.id))
              .where(_in_window(s.study_datetime, start, end)).order_by(s.study_datetime, s.id))
     return [FleetStudy(int(r.id), r.study_key, int(r.scanner_id), r.study_datetime, r.study_month, r.protocol, r.qa_protocol,
                        bool(r.is_calcium_score), bool(r.is_qa), r.ctdivol_mgy, r.dlp_total_mgycm, r.dose_msv,
-                       bool(r.has_dose_report))
+                       bool(r.has_dose_report), int(r.n_events), int(r.n_alert), int(r.n_notification))
             for r in connection.execute(query)]
 
 

@@ -279,6 +279,41 @@ def outliers(connection: sa.Connection, where: StudyFilter, quantity: str, *, th
     return connection.execute(query).all()
 
 
+def events_per_study(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter) -> list:
+    """Per group: the distribution (``n``, ``mean``, ``median``, ``p75``, ``max``) of the compared
+    studies' irradiation events (``studies.n_events``: localizers included, as the reports list them)."""
+    kept = sa.select(sa.literal(0).label("g"), *_keys(by), studies.c.n_events.label("v")) \
+        .where(*where.conditions(), _compared()).subquery("kept")
+    result = _distribution(kept, ["g", *by])
+    return connection.execute(sa.select(result)).all()
+
+
+def json_true(connection: sa.Connection, column, key: str):
+    """``column`` (text holding a JSON object) has ``key`` = true: a SQL condition (NULL when the
+    text is NULL or the key absent).  SQLite's JSON1 ``json_extract`` gives 1 for true; PostgreSQL
+    reads the text as ``jsonb``.  Used for the CT Dose Check details kept as JSON with each event."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return sa.cast(column, JSONB)[key].astext == "true"
+    return sa.func.json_extract(column, f"$.{key}") == 1
+
+
+def dose_check_counts(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter) -> list:
+    """Per group, over the events of the studies holding a dose report (QA studies included):
+    ``n_events``, ``n_checked`` (with CT Dose Check details), ``n_alert`` / ``n_notification``
+    (an alert / notification value exceeded) and ``n_studies_exceeded`` (studies with either)."""
+    e = dose_events.c
+    alert, notification = json_true(connection, e.dose_check, "alert_exceeded"), json_true(connection, e.dose_check, "notification_exceeded")
+    query = sa.select(
+        *_keys(by), sa.func.count().label("n_events"), _count_if(e.dose_check.is_not(None)).label("n_checked"),
+        _count_if(alert).label("n_alert"), _count_if(notification).label("n_notification"),
+        sa.func.count(sa.distinct(sa.case((sa.or_(alert, notification), e.study_id)))).label("n_studies_exceeded"),
+    ).select_from(dose_events.join(studies, studies.c.id == e.study_id)) \
+        .where(*where.conditions(), studies.c.has_dose_report.is_(sa.true())).group_by(*_keys(by))
+    return connection.execute(query).all()
+
+
 # ------------------------------------------------------------------------------------ compliance
 
 

@@ -80,6 +80,8 @@ class FleetScanner(Record):
     n_compliant: int  # checked studies whose checklist did not fail
     median: DoseMedians
     last_qa: LastQA | None
+    n_dose_check_alerts: int = 0  # events of its studies with a CT Dose Check alert value exceeded
+    n_dose_check_notifications: int = 0  # ... a notification value exceeded
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _page_data(data, window: Window, now: dt.datetime, database: str, procedures
     protocols = sorted({s.protocol for s in data.studies if s.protocol}, key=lambda p: (p.upper(), p))
     protocol_index = {p: i for i, p in enumerate(protocols)}
     rows: dict[str, list] = {k: [] for k in ("date", "month", "scanner", "protocol", "flags", "ctdivol", "dlp", "msv", "level",
-                                             "key", "verdict", "checks")}
+                                             "key", "verdict", "checks", "hour", "events", "dca", "dcn")}
     for s in data.studies:
         local_time = s.study_datetime.astimezone(local)
         month = s.study_month if s.study_month in month_index else local_time.strftime("%Y-%m")
@@ -212,6 +214,10 @@ def _page_data(data, window: Window, now: dt.datetime, database: str, procedures
         rows["key"].append(s.study_key[:STUDY_KEY_PREFIX])
         rows["verdict"].append(STATUS_CODES.get(checklist.verdict, "-")[0] if checklist else "-")
         rows["checks"].append("".join(STATUS_CODES.get(statuses.get(c, ""), "-") for c in check_ids) if checklist else "")
+        rows["hour"].append(local_time.hour)  # the workload by weekday and hour (the weekday follows from the date)
+        rows["events"].append(s.n_events)
+        rows["dca"].append(s.n_dose_check_alerts)  # events with a CT Dose Check alert value exceeded
+        rows["dcn"].append(s.n_dose_check_notifications)  # ... a notification value exceeded
     rows["verdict"] = "".join(rows["verdict"])
     last = {r.scanner_id: r for r in data.last_runs}
     runs: dict[int, list] = {s.id: [] for s in scanners}
@@ -359,7 +365,7 @@ def _summary(scanner, last_qa: LastQA | None, mine: list[int], rows: dict) -> Fl
     compliant = [i for i in checked if rows["verdict"][i] != "f"]
     return FleetScanner(scanner.id, scanner.manufacturer, scanner.model, scanner.serial or None, scanner.station_name,
                         _label(scanner), len(mine), len(calcium), len(checked), len(compliant), DoseMedians(len(calcium), **medians),
-                        last_qa)
+                        last_qa, sum(rows["dca"][i] for i in mine), sum(rows["dcn"][i] for i in mine))
 
 
 def _label(scanner) -> str:

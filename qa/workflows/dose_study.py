@@ -14,7 +14,7 @@ from qa.compliance import dose_checks, dose_not_judged_message, unjudged_dose
 from qa.compliance.registry import reference_level_check
 from qa.dose import LEVEL_QUANTITIES, DoseEstimate, DoseValues, ReferenceLevel, dose_values_from_report, reference_level_for
 from qa.records.checks import FAIL, PASS, WARN, Check, verdict
-from qa.records.dose import StudyDose
+from qa.records.dose import DoseCheck, StudyDose
 from qa.records.serialize import Record
 
 # Check ids of the level comparisons: the same ids as qa check's.
@@ -40,6 +40,7 @@ class EventSummary(Record):
     icrp_basis: int | None
     dose_msv: float | None
     sources: dict[str, str]
+    dose_check: DoseCheck | None = None  # the CT Dose Check Details (TID 10015) when the report has them
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
     events = tuple(
         EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
                      e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
-                     ev.dose_msv, dict(e.sources))
+                     ev.dose_msv, dict(e.sources), e.dose_check)
         for e, ev in zip(study.events, estimate.events)
     )
     return StudyDoseSummary(

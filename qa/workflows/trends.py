@@ -25,7 +25,8 @@ from collections.abc import Sequence
 
 from qa.errors import UsageError
 from qa.records.trends import (COMPLIANCE, DOSE, GROUP_KEYS, KINDS, STATUSES, CheckCounts, ComplianceGroup, Distribution,
-                               DoseGroup, GroupScanner, LevelResult, Outlier, TrendFilters, TrendMethods, TrendsReport)
+                               DoseCheckCounts, DoseGroup, GroupScanner, LevelResult, Outlier, StudyEvent, StudyItem, TrendFilters,
+                               TrendMethods, TrendsReport)
 from qa.workflows.common import NO_WRITE, now, open_store
 
 # Robust z = (x - median) / (1.4826 MAD): 1.4826 = 1 / Phi^-1(3/4) makes the MAD a consistent
@@ -58,20 +59,24 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 def store_trends(kind: str, *, by: str | Sequence[str] = GROUP_KEYS, date_from: str | None = None, date_to: str | None = None,
                  protocol: str | None = None, scanner: str | None = None, db: str | None = None,
                  csv: str | os.PathLike | None = None, xlsx: str | os.PathLike | None = None,
-                 dose_tables: str = "dose-reference") -> TrendsReport:
+                 dose_tables: str = "dose-reference", studies: bool = False) -> TrendsReport:
     """Dose (``kind="dose"``) or compliance trends of the stored studies, grouped ``by`` any of
     scanner, protocol, month (comma-separated or a sequence; the order is the sort order).
 
     ``date_from`` / ``date_to``: inclusive dates (YYYY-MM-DD, or YYYY-MM for a whole month) on the
     site's wall clock; ``protocol``: a pattern (``*`` and ``?``, case ignored) on the protocol as
     the scanner wrote it; ``scanner``: an id, station name or serial number.  ``csv`` / ``xlsx``:
-    write one row per group there.  The store is only read."""
+    write one row per group there.  ``studies`` (dose only): also list every study kept, by date,
+    with its events (the CSV then holds one row per study; the xlsx adds a studies and an events
+    sheet).  The store is only read."""
     from qa.store.trends import StudyFilter
 
     if kind not in KINDS:
         raise UsageError(f"unknown trends kind {kind!r}", hint=f"choose one of {', '.join(KINDS)}")
     if csv is not None and xlsx is not None:
         raise UsageError("--csv and --xlsx write one file each: give one of them", hint="run the command twice for both")
+    if studies and kind != DOSE:
+        raise UsageError("--studies lists the studies behind the dose trends", hint="use it with qa trends dose")
     keys = parse_by(by)
     start, first_day = _day(date_from, "--from", first=True)
     end, last_day = _day(date_to, "--to", first=False)
@@ -97,17 +102,19 @@ def store_trends(kind: str, *, by: str | Sequence[str] = GROUP_KEYS, date_from: 
                 groups, outliers = _dose(connection, keys, where, tables, scanner_rows, warnings)
             else:
                 groups, outliers = _compliance(connection, keys, where, scanner_rows), ()
+            listed = _studies(connection, where, scanner_rows) if studies else None
     exported = None
     if csv is not None or xlsx is not None:
         from qa.report.spreadsheet import write_trends
 
-        exported = write_trends(csv if csv is not None else xlsx, kind, keys, groups, outliers, xlsx=xlsx is not None)
+        exported = write_trends(csv if csv is not None else xlsx, kind, keys, groups, outliers, xlsx=xlsx is not None, studies=listed)
     return TrendsReport(
         kind=kind, by=keys, period={"from": first_day, "to": last_day},
         filters=TrendFilters(protocol, scanner, _scanner(matched) if matched else None),
         n_studies=sum(g.n_studies for g in groups), groups=tuple(groups), outliers=tuple(outliers),
         methods=TrendMethods(PERCENTILES, OUTLIER_RULE, OUTLIER_Z, MAD_FACTOR, OUTLIER_MIN_GROUP, LEVEL_RULE),
         dose_tables=tables.ref if tables is not None else None, analysis_time=now(), exported=exported, warnings=tuple(warnings),
+        studies=listed,
     )
 
 
@@ -222,13 +229,18 @@ def _dose(connection, keys, where, tables, scanner_rows, warnings):
     for r in q.dose_distributions(connection, keys, where):
         stats.setdefault(_raw(r, keys), {})[q.QUANTITIES[r.q]] = Distribution(int(r.n), r.median, r.p75, r.mean)
     levels = _levels(connection, keys, where, tables, warnings)
+    events = {_raw(r, keys): Distribution(int(r.n), _float(r.median), _float(r.p75), _float(r.mean))
+              for r in q.events_per_study(connection, keys, where)}
+    checks = {_raw(r, keys): DoseCheckCounts(int(r.n_events), int(r.n_checked), int(r.n_alert), int(r.n_notification),
+                                             int(r.n_studies_exceeded)) for r in q.dose_check_counts(connection, keys, where)}
     empty = Distribution(0, None, None, None)
     groups = []
     for r in sorted(counts, key=lambda r: _sort_key(_raw(r, keys), keys, scanner_rows)):
         raw = _raw(r, keys)
         mine = stats.get(raw, {})
         groups.append(DoseGroup(_group_keys(r, keys, scanner_rows), int(r.n_studies), int(r.n_qa), int(r.n_all - r.n_studies),
-                                *(mine.get(name, empty) for name in q.QUANTITIES), tuple(levels.get(raw, ()))))
+                                *(mine.get(name, empty) for name in q.QUANTITIES), tuple(levels.get(raw, ())),
+                                events_per_study=events.get(raw, empty), dose_check=checks.get(raw, DoseCheckCounts(0, 0, 0, 0, 0))))
     outliers = []
     for quantity in OUTLIER_QUANTITIES:
         rows = q.outliers(connection, where, quantity, threshold=OUTLIER_Z, mad_factor=MAD_FACTOR, min_group=OUTLIER_MIN_GROUP)
@@ -236,6 +248,10 @@ def _dose(connection, keys, where, tables, scanner_rows, warnings):
                          r.v, r.median, r.mad, int(r.n), r.z) for r in rows]
         outliers += sorted(found, key=lambda o: (-abs(o.z), o.study_key))
     return groups, outliers
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _levels(connection, keys, where, tables, warnings) -> dict[tuple, list[LevelResult]]:
@@ -297,6 +313,26 @@ def _named_levels(qa_protocols: list[str], warnings: list[str]) -> dict[str, str
         except DefinitionError as exc:  # a broken built-in file: say so, compare without its level
             warnings.append(f"the qa protocol {pid!r} could not be read ({exc.message})")
     return out
+
+
+def _studies(connection, where, scanner_rows) -> tuple[StudyItem, ...]:
+    """Every study kept, by date, with its events (:mod:`qa.store.study_list`)."""
+    import json
+
+    from qa.records.dose import DoseCheck
+    from qa.store.study_list import event_rows, study_rows
+
+    events: dict[int, list[StudyEvent]] = {}
+    for e in event_rows(connection, where):
+        mine = events.setdefault(e.study_id, [])
+        check = DoseCheck.from_stored(json.loads(e.dose_check)) if e.dose_check else None
+        mine.append(StudyEvent(len(mine) + 1, e.acquisition_type, e.protocol, e.target_region, e.phantom, e.ctdivol_mgy, e.dlp_mgycm,
+                               e.kvp, e.tube_current_ma, e.exposure_time_s, e.pitch, e.total_collimation_mm, e.scanning_length_mm, check))
+    return tuple(
+        StudyItem(r.study_key, r.study_datetime, r.study_month, _scanner(scanner_rows[r.scanner_id]), r.protocol, r.qa_protocol,
+                  bool(r.is_calcium_score), bool(r.is_qa), bool(r.has_dose_report), int(r.n_events), r.ctdivol_mgy, r.dlp_total_mgycm,
+                  r.dose_msv, int(r.n_alert), int(r.n_notification), tuple(events.get(r.id, ())))
+        for r in study_rows(connection, where))
 
 
 # ------------------------------------------------------------------------------------ compliance

@@ -6,7 +6,10 @@ first five), CT-B (one phantom run, long ago), CT-C (a serial-less Canon, a phan
 before "now"), CT-D (studies only, no phantom QA).  Thirteen months of studies for A, C and D, and
 a few months for B; three protocols (two calcium-score ones and a coronary CTA), a phantom QA
 study per scanner, checklists on most calcium-score studies with failures planted, a few dose
-outliers.  ``expected`` lists every study as the test knows it (the numbers the page must show).
+outliers.  Each study has two irradiation events, a localizer and its scan; the scan's CT Dose
+Check details have a 12 mGy CTDIvol notification value (passed by most angiographies) and a
+300 mGy cm DLP alert value (passed by the larger outliers).  ``expected`` lists every study as the
+test knows it (the numbers the page must show).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import numpy as np
 
 from qa.records.checks import Check, worst
 from qa.records.identity import ScannerIdentity
-from qa.records.study import ExamCheckRecord, StudyRecord
+from qa.records.dose import DoseCheck
+from qa.records.study import DoseEventRecord, ExamCheckRecord, StudyRecord
 from tests.conftest import provenance_at, result_variant
 
 # The dashboard's "now" in the tests: the window is 2025-03 .. 2026-03 (13 months).
@@ -44,6 +48,21 @@ class Expected:
     msv: float
     verdict: str | None  # None: not checked
     statuses: dict
+    hour: int = 0  # local start hour
+    alerts: int = 0  # events with a Dose Check alert value exceeded
+    notifications: int = 0  # ... a notification value exceeded
+
+
+NOTIFICATION_MGY, ALERT_MGYCM = 12.0, 300.0
+
+
+def _events(key: str, ctdivol: float, dlp: float) -> tuple[DoseEventRecord, ...]:
+    """A localizer and the scan, whose Dose Check passed the notification / alert value it exceeds."""
+    check = DoseCheck(alert_dlp_configured=True, alert_dlp_mgycm=ALERT_MGYCM, alert_exceeded=dlp > ALERT_MGYCM,
+                      notification_ctdivol_configured=True, notification_ctdivol_mgy=NOTIFICATION_MGY,
+                      notification_exceeded=ctdivol > NOTIFICATION_MGY)
+    return (DoseEventRecord(f"{key}#localizer", acquisition_type="constant_angle", ctdivol_mgy=0.1, dlp_mgycm=1.0),
+            DoseEventRecord(f"{key}#scan", acquisition_type="sequenced", ctdivol_mgy=ctdivol, dlp_mgycm=dlp, dose_check=check.to_dict()))
 
 
 def _checklist(rng, when: str, fail_rate: float) -> tuple[ExamCheckRecord, dict]:
@@ -85,10 +104,10 @@ def save_studies(store, rng, scanner: ScannerIdentity, months: list[str], base_c
                 accession_key=f"p-accession{rng.integers(1 << 40):x}", operator_key="p-operator0000000001",
                 is_calcium_score=calcium, is_qa=is_qa, has_dose_report=True, dose_source="rdsr", ctdivol_mgy=ctdivol,
                 dlp_total_mgycm=dlp, dose_msv=msv, k_msv_per_mgycm=0.026, k_source="protocol cac-standard", qa_version="0.test",
-                document={"study_key": key}, exam_checks=(check,) if check else ())
+                document={"study_key": key}, exam_checks=(check,) if check else (), events=_events(key, ctdivol, dlp))
             store.save_study(record)
             out.append(Expected(scanner.station_name, key, when[:10], month, protocol, calcium, is_qa, ctdivol, dlp, msv, verdict,
-                                statuses))
+                                statuses, 8 + j, int(dlp > ALERT_MGYCM), int(ctdivol > NOTIFICATION_MGY)))
     return out
 
 

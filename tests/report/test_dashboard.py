@@ -173,6 +173,55 @@ def test_the_page_in_chromium_shows_the_fleet_and_its_filters_recompute_every_nu
     assert pixels.shape[1] == 1280 and float(np.std(pixels[..., :3])) > 0.05
 
 
+def _dose_check_cells(page) -> dict:
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#fleet tbody tr[data-scanner]')].map(tr => {
+        const td = tr.querySelector('td[data-col=dosecheck]');
+        return [tr.dataset.scanner, [Number(td.dataset.alerts), Number(td.dataset.value)]];
+    }))""")
+
+
+def _workload(page) -> dict:
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('table.workload-grid tbody tr')].map(tr =>
+        [tr.dataset.weekday, Object.fromEntries([...tr.querySelectorAll('td[data-hour]')].filter(td => td.textContent)
+            .map(td => [td.dataset.hour, Number(td.textContent)]))]))""")
+
+
+def _expected_workload(rows) -> dict:
+    out = {day: {} for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+    for e in rows:
+        day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[dt.date.fromisoformat(e.date).weekday()]
+        out[day][str(e.hour)] = out[day].get(str(e.hour), 0) + 1
+    return out
+
+
+def test_the_page_counts_dose_check_exceedances_and_the_workload_of_the_selection(board, fleet):
+    """Per scanner, the events whose CT Dose Check alert / notification value was exceeded (counted in
+    SQL per study, summed by the page over the selection), and the studies by weekday and hour."""
+    by_station = {s.station_name: s for s in board.scanners}
+    for station in fleet.scanner_ids:
+        rows = select(fleet.expected, station=station)
+        assert (by_station[station].n_dose_check_alerts, by_station[station].n_dose_check_notifications) == (
+            sum(e.alerts for e in rows), sum(e.notifications for e in rows))
+    assert sum(e.notifications for e in fleet.expected) > 0 and sum(e.alerts for e in fleet.expected) > 0
+    data = json.loads(Path(board.files[0]).read_text())["rows"]
+    assert set(data["events"]) == {2} and sum(data["dcn"]) == sum(e.notifications for e in fleet.expected)
+    with chromium_page(width=1280, height=900) as (page, problems):
+        page.goto(Path(board.files[-1]).as_uri())
+        page.wait_for_selector("#fleet tbody tr[data-scanner]")
+        for selection in ({}, {"protocol": "Coronary CTA"}):
+            if selection:
+                page.select_option("#filter-protocol", label=selection["protocol"])
+            cells = _dose_check_cells(page)
+            for station, scanner_id in fleet.scanner_ids.items():
+                rows = select(fleet.expected, station=station, **selection)
+                assert cells[str(scanner_id)] == [sum(e.alerts for e in rows), sum(e.notifications for e in rows)], (station, selection)
+            assert _workload(page) == _expected_workload(select(fleet.expected, **selection))
+        page.click("#filter-reset")
+        page.select_option("#filter-scanner", label=by_station["CT-D"].label)
+        assert _workload(page) == _expected_workload(select(fleet.expected, station="CT-D"))
+        assert "Dose Check" in page.inner_text("[data-footer=dose-check]") and problems == []
+
+
 def test_the_page_holds_pseudonym_prefixes_and_numbers_never_an_identifier(board, fleet):
     html = Path(board.files[-1]).read_text(encoding="utf-8")
     data = Path(board.files[0]).read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ import io
 from collections import Counter
 from collections.abc import Sequence
 
+from qa.exam_synth.fleet import dose_check
 from qa.exam_synth.fleet.catalogue import Scanner
 from qa.exam_synth.fleet.expect import NOT_PREDICTED, expected_checks, expected_verdict
 from qa.exam_synth.fleet.options import ANOMALY_SHARES, DRIFT_PCT_PER_MONTH, FleetOptions
@@ -20,7 +21,8 @@ COLUMNS = (
     "accession_number", "operators_name", "study_instance_uid", "has_rdsr", "n_dose_reports", "cumulative_resend",
     "n_events", "n_images", "kvp", "slice_thickness_mm", "kernel", "gating", "heart_rate_bpm", "ctdivol_mgy",
     "dlp_total_mgycm", "dose_msv", "k_msv_per_mgycm", "drift_factor", "outlier_factor", "group_median_dlp_mgycm",
-    "above_reference_level", "planted", "check_protocol", "expected_checks", "expected_verdict",
+    "above_reference_level", "planted", "check_protocol", "expected_checks", "expected_verdict", "n_dose_check_notifications",
+    "n_dose_check_alerts",
 )
 
 
@@ -36,6 +38,7 @@ def study_row(exam: PlannedExam, scanner: Scanner, rules: FleetRules) -> dict:
     main = next(s for s in exam.series if s.role != "localizer")
     k = _k(exam, rules)
     checks = expected_checks(exam, model.vendor, rules)
+    notifications, alerts = dose_check.counts(exam)
     level = rules.cac_level if exam.kind == "cac" else rules.ccta_level if exam.kind == "ccta" else None
     above = []
     if level is not None:
@@ -60,6 +63,7 @@ def study_row(exam: PlannedExam, scanner: Scanner, rules: FleetRules) -> dict:
         "group_median_dlp_mgycm": exam.group_median_dlp_mgycm, "above_reference_level": above, "planted": list(exam.planted),
         "check_protocol": rules.protocols[model.vendor].id if exam.kind == "cac" else None,
         "expected_checks": {k_: v for k_, v in checks.items() if v != "pass"}, "expected_verdict": expected_verdict(checks),
+        "n_dose_check_notifications": notifications, "n_dose_check_alerts": alerts,
     }
 
 
@@ -108,7 +112,9 @@ def truth_document(opts: FleetOptions, scanners: Sequence[Scanner], rules: Fleet
                    "by_kind": dict(sorted(kinds.items())), "planted": dict(sorted(planted.items())),
                    "without_dose_report": sum(1 for r in rows if not r["has_rdsr"]),
                    "cumulative_resends": sum(1 for r in rows if r["cumulative_resend"]),
-                   "images": sum(r["n_images"] for r in rows), "dose_reports": sum(r["n_dose_reports"] for r in rows)},
+                   "images": sum(r["n_images"] for r in rows), "dose_reports": sum(r["n_dose_reports"] for r in rows),
+                   "dose_check_notification_events": sum(r["n_dose_check_notifications"] for r in rows),
+                   "dose_check_alert_events": sum(r["n_dose_check_alerts"] for r in rows)},
         "rules": {"protocols": {vendor: p.id for vendor, p in sorted(rules.protocols.items())}, "cac_level": rules.cac_level.id,
                   "ccta_level": rules.ccta_level.id if rules.ccta_level else None, "k_by_region": dict(rules.k_by_region),
                   "k_default_body": rules.k_default_body, "k_cardiac_protocol": rules.k_cardiac_protocol,

@@ -22,6 +22,7 @@ from qa.dicom.write_fast import SeriesEncoder
 from qa.dicom.write_rdsr import DoseReportHeader, SyntheticEvent, dose_report_bytes
 from qa.dicom.write_vendor import write_cardiac_tags
 from qa.exam_synth.fleet.acquisitions import matrix_for
+from qa.exam_synth.fleet import dose_check
 from qa.exam_synth.fleet.catalogue import INSTITUTION, Scanner
 from qa.exam_synth.fleet.records import KIND_PROTOCOLS, PlannedExam, PlannedSeries
 from qa.outputs import create_new, output_folder
@@ -31,10 +32,6 @@ VARYING = ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "SliceLoc
            "AcquisitionNumber", "AcquisitionTime", "AcquisitionDateTime", "ContentTime", "TablePosition")
 _BODY_PART = {"heart": "HEART", "chest": "CHEST", None: "HEART"}
 _LATERAL = ("0", "1", "0", "0", "0", "-1")  # a lateral localizer's ImageOrientationPatient (sagittal)
-# The scanners' Dose Check (NEMA XR 25): the CTDIvol alert value of the AAPM Dose Check Guidelines (2011),
-# and notification values a site might set (our proposal: calcium scores and chest 25 mGy, angiography 50 mGy).
-DOSE_CHECK_ALERT_CTDIVOL_MGY = 1000.0
-NOTIFICATION_CTDIVOL_MGY = {False: 25.0, True: 50.0}  # by "is an angiography"
 
 
 def _header(exam: PlannedExam, scanner: Scanner, s: PlannedSeries) -> CtHeader:
@@ -214,10 +211,19 @@ def report_inputs(exam: PlannedExam, scanner: Scanner, n: int) -> tuple[list[Syn
         start_datetime=dt.datetime.fromisoformat(e.start).strftime("%Y%m%d%H%M%S"), single_collimation_mm=e.single_collimation_mm,
         pitch=e.pitch, exposure_time_per_rotation_s=None if e.role == "localizer" else model.rotation_s,
         max_tube_current_ma=e.tube_current_ma, modulation="NONE" if e.role == "localizer" else "Z_EC",
-        ctdivol_alert_mgy=None if e.role == "localizer" else DOSE_CHECK_ALERT_CTDIVOL_MGY,
-        ctdivol_notification_mgy=None if e.role == "localizer" else NOTIFICATION_CTDIVOL_MGY[e.role == "cta"])
+        ctdivol_alert_mgy=dose_check.alert_ctdivol_mgy(e), ctdivol_notification_mgy=dose_check.notification_ctdivol_mgy(e),
+        **_passed_notification(exam, e))
         for e in events]
     return synthetic, header, f"{exam.key}:report:{n}", report.dlp_total_mgycm
+
+
+def _passed_notification(exam: PlannedExam, e) -> dict:
+    """A notification the technologist passed (:mod:`qa.exam_synth.fleet.dose_check`): the estimate,
+    the reason and their name (TID 10015); nothing for an event below its notification value."""
+    if not dose_check.notification_exceeded(e):
+        return {}
+    return {"notification_ctdivol_estimate_mgy": e.ctdivol_mgy, "notification_reason": dose_check.reason(exam),
+            "notification_person": exam.operators_name}
 
 
 def _write_reports(study_dir: Path, exam: PlannedExam, scanner: Scanner) -> int:

@@ -116,7 +116,41 @@ function fleetRow(scanner, k, stats) {
     comp.appendChild(h("div", { "class": "small", text: top.length ? "fails: " + top.join(", ") : "no failed check" }));
   }
   tr.appendChild(comp);
+  tr.appendChild(doseCheckCell(stats.doseCheck));
   return tr;
+}
+
+function doseCheckCell(dc) {
+  var cell = h("td", { "data-col": "dosecheck", "data-value": String(dc.notifications), "data-alerts": String(dc.alerts) });
+  cell.appendChild(h("span", { "class": "num" + (dc.alerts ? " alert" : ""), text: dc.alerts + " / " + dc.notifications }));
+  cell.appendChild(h("div", { "class": "small", text: "alert / notification, of " + dc.events + " events" +
+    (dc.studies ? " (" + plural(dc.studies, "study", "studies") + ")" : "") }));
+  return cell;
+}
+
+/* ---------------------------------------------------------------- the workload */
+
+function workloadTable(idx) {
+  var grid = QA.workload(R, idx), used = [];
+  for (var hr = 0; hr < 24; hr++) {
+    if (grid.some(function (row) { return row[hr] > 0; })) { used.push(hr); }
+  }
+  if (!used.length) { return h("p", { "class": "muted", text: "No study in the selection." }); }
+  var hours = [];
+  for (var k = used[0]; k <= used[used.length - 1]; k++) { hours.push(k); }
+  var top = Math.max.apply(null, grid.map(function (row) { return Math.max.apply(null, row); }));
+  var head = h("tr", {}, [h("th", { "class": "l", text: "weekday" })].concat(hours.map(function (k) {
+    return h("th", { text: ("0" + k).slice(-2) + "h" }); })).concat([h("th", { text: "all" })]));
+  var body = QA.WEEKDAYS.map(function (name, d) {
+    var total = grid[d].reduce(function (a, b) { return a + b; }, 0);
+    return h("tr", { "data-weekday": name }, [h("th", { "class": "l", text: name })].concat(hours.map(function (k) {
+      var n = grid[d][k], cell = h("td", { "data-hour": String(k), text: n ? String(n) : "" });
+      if (n) { cell.setAttribute("style", "background: rgba(0, 114, 178, " + (0.08 + 0.5 * n / top).toFixed(3) + ")"); }
+      return cell;
+    })).concat([h("td", { "class": "num", text: String(total) })]));
+  });
+  return h("div", {}, [h("table", { "class": "workload-grid" }, [h("thead", {}, [head]), h("tbody", {}, body)]),
+    h("p", { "class": "note", text: "Studies in the selection by weekday and hour of their local start time (phantom QA included)." })]);
 }
 
 /* ---------------------------------------------------------------- a scanner's section */
@@ -177,7 +211,8 @@ function scannerSection(scanner, k, stats, f) {
   });
   sec.appendChild(charts);
   sec.appendChild(h("p", { "class": "small", text: "Calcium-score studies per month: " + months.map(function (m, j) {
-    return m + " " + monthly.n[j]; }).join(", ") }));
+    return m + " " + monthly.n[j]; }).join(", ") + (stats.eventsMedian === null ? "" : " \u00b7 irradiation events per calcium-score study: median " +
+    QA.fmt(stats.eventsMedian, 1)) }));
   var due = q ? addDays(q.acquired_at.slice(0, 10), q.interval_days) : null;
   sec.appendChild(QA.qaTimeline({ from: f.from, to: f.to, runs: scanner.runs, due: due, interval: q ? q.interval_days : 1 }));
   var cols = h("div", { "class": "columns" });
@@ -210,8 +245,10 @@ function render() {
     sections.appendChild(scannerSection(scanner, k, stats, f));
   });
   if (!D.scanners.length) {
-    body.appendChild(h("tr", {}, [h("td", { colspan: "7", "class": "muted", text: "The store holds no scanner with studies or phantom QA." })]));
+    body.appendChild(h("tr", {}, [h("td", { colspan: "8", "class": "muted", text: "The store holds no scanner with studies or phantom QA." })]));
   }
+  clear(document.getElementById("workload")).appendChild(workloadTable(idx.filter(function (i) {
+    return f.scanner === -1 || R.scanner[i] === f.scanner; })));
   var summary = document.getElementById("summary");
   clear(summary);
   summary.appendChild(h("span", { "data-summary": "studies", text: plural(shown, "scanner", "scanners") + " \u00b7 " +
@@ -248,6 +285,9 @@ function footer() {
       "characters of their keyed pseudonym only." }),
     h("li", { text: "Phantom QA is overdue when the last run is more calendar days old than its procedure's interval (daily when the " +
       "procedure names none)." }),
+    h("li", { "data-footer": "dose-check", text: "Dose Check: the irradiation events whose dose report (CT Dose Check Details, DICOM " +
+      "TID 10015; NEMA XR 25) says the scanner's alert / notification value was exceeded and the operator proceeded, over every " +
+      "study of the scanner in the selection; qa dose shows each one's values, reason and who authorised it (a pseudonym)." }),
     h("li", { text: "Filters change every number and chart except the last phantom QA, which is as of the time this page was made." })
   ]));
   foot.appendChild(h("h3", { text: "Reference levels" }));

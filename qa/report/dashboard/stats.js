@@ -106,8 +106,35 @@ QA.scannerStats = function (data, idx) {
     dose[q.key] = { median: QA.median(values(rows, calcium, q.key)), n: values(rows, calcium, q.key).length,
                     limit: limit === undefined ? null : limit, above: above, compared: withLevel.length };
   });
+  var dc = QA.doseCheck(rows, idx);
   return { n: idx.length, calcium: calcium, nCalcium: calcium.length, checked: checked, compliant: compliant,
-           rate: checked ? compliant / checked : null, fails: fails, warns: warns, na: na, level: level, levelDef: lv, dose: dose };
+           rate: checked ? compliant / checked : null, fails: fails, warns: warns, na: na, level: level, levelDef: lv, dose: dose,
+           doseCheck: dc, eventsMedian: QA.median(values(rows, calcium, "events")) };
+};
+
+/* CT Dose Check (TID 10015) over the rows: events with an alert / notification value exceeded, and the studies with either. */
+QA.doseCheck = function (rows, idx) {
+  var out = { alerts: 0, notifications: 0, studies: 0, events: 0 };
+  idx.forEach(function (i) {
+    out.alerts += rows.dca[i];
+    out.notifications += rows.dcn[i];
+    out.events += rows.events[i];
+    if (rows.dca[i] || rows.dcn[i]) { out.studies++; }
+  });
+  return out;
+};
+
+QA.WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/* Studies per weekday (Monday first, from the local date) and hour of the local start time. */
+QA.workload = function (rows, idx) {
+  var grid = QA.WEEKDAYS.map(function () { var a = []; for (var k = 0; k < 24; k++) { a.push(0); } return a; });
+  idx.forEach(function (i) {
+    var p = rows.date[i].split("-").map(Number);
+    var day = (new Date(p[0], p[1] - 1, p[2]).getDay() + 6) % 7;
+    grid[day][rows.hour[i]]++;
+  });
+  return grid;
 };
 
 /* Median and 75th percentile per month of the calcium-score studies, for each quantity. */
