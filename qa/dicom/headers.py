@@ -209,6 +209,8 @@ def read_headers(group) -> AcquisitionHeaders:
         sop_instance_uids=tuple(i.sop_instance_uid for i in group.images),
         sources=sources,
         warnings=tuple(warnings),
+        body_part_examined=(_text(attr.lookup(ds0, "BodyPartExamined")) or "").upper() or None,  # a defined term
+        protocol_name=_text(attr.lookup(ds0, "ProtocolName")),
     )
 
 

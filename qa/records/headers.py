@@ -72,6 +72,8 @@ class AcquisitionHeaders(Record):
     warnings: tuple[str, ...] = ()
     device_uid: str | None = None  # (0018,1002)
     institution_name: str | None = None  # (0008,0080)
+    body_part_examined: str | None = None  # (0018,0015) as written (PS3.3 C.7.3.1 defined terms: HEART, CHEST, ...)
+    protocol_name: str | None = None  # (0018,1030)
 
     @property
     def scanner(self) -> ScannerIdentity:
