@@ -209,7 +209,8 @@ class _StopRule:
 def peek(src: Source, last_tag: int):
     """The first elements of ``src`` (up to and including ``last_tag``; nothing after it is parsed,
     values are not decoded), or a :class:`SkippedFile` when it is not DICOM; an unreadable file
-    raises :class:`InputError`.  For indexing many files cheaply (which study, which object)
+    raises :class:`InputError`.  ``qa_ended_before`` on the dataset: the file ended before an
+    element beyond ``last_tag`` (a file cut short, when an element up to ``last_tag`` is missing).  For indexing many files cheaply (which study, which object)
     before they are read in full.  A zip member is read whole through a :class:`Reader`."""
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_partial
@@ -226,6 +227,7 @@ def peek(src: Source, last_tag: int):
                 return _classify(src.label, _NotDicom(size, head))
             fp.seek(0)
             ds = read_partial(fp, lambda tag, vr, length: int(tag) > last_tag, defer_size=None, force=not part10)
+            ds.qa_ended_before = fp.tell() >= size  # the file ended before any element beyond last_tag: cut short?
     except InvalidDicomError:
         return _classify(src.label, _NotDicom(size, b""))
     except OSError as exc:

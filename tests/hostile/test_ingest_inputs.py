@@ -11,6 +11,7 @@ import json
 import os
 
 import pydicom
+import pytest
 from ingest_site import write_exam
 
 from qa.cli import main
@@ -91,3 +92,48 @@ def test_a_damaged_zip_is_listed_and_never_stops_the_ingest(capsys, tmp_path):
     skipped = {f["name"]: f["reason"] for f in doc["files"]["skipped_files"]}
     assert "damaged zip" in skipped["bad.zip"] and "damaged zip" in skipped["top.zip"]
     assert counts(url)["studies"] == 1
+
+
+def _cut(path, where: str) -> None:
+    """Cut a DICOM file short: inside its file meta, just before its StudyInstanceUID, or inside its pixel data."""
+    data = path.read_bytes()
+    at = {"file meta": 200, "before (0020,000D)": data.find(b"\x20\x00\x0d\x00UI") - 6,
+          "pixel data": len(data) - 100}[where]
+    assert 132 < at < len(data)
+    path.write_bytes(data[:at])
+
+
+@pytest.mark.parametrize("where", ["file meta", "before (0020,000D)", "pixel data"])
+def test_a_truncated_image_is_reported_damaged_by_name_and_refuses_its_study(capsys, tmp_path, where):
+    intact, _, _ = write_exam(tmp_path / "site", 31)
+    cut_exam, _, _ = write_exam(tmp_path / "site", 32)
+    victim = sorted(p for p in cut_exam.rglob("*.dcm") if p.name != "rdsr.dcm")[1]
+    _cut(victim, where)
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    code, doc, err = ingest_json(capsys, tmp_path / "site", "--db", url)
+    assert code == 1 and doc["studies"]["added"] == 1 and doc["studies"]["refused"] == 1
+    (refused,) = doc["refused"]
+    assert refused["file"] == victim.name and "truncated" in refused["reason"]
+    skipped = {f["name"]: f for f in doc["files"]["skipped_files"]}
+    if where == "pixel data":  # the index reads its opening elements whole; the study's full read refuses it
+        assert victim.name not in skipped
+    else:
+        assert skipped[victim.name]["damaged"] and "truncated" in skipped[victim.name]["reason"]
+        assert "ends before its StudyInstanceUID (0020,000D)" in skipped[victim.name]["reason"]
+    assert not any("no StudyInstanceUID" in f["reason"] for f in doc["files"]["skipped_files"])
+    assert counts(url)["studies"] == 1  # the intact exam only; nothing of the other stored without its file
+
+
+def test_a_truncated_image_inside_a_zip_is_reported_damaged_by_name_too(capsys, tmp_path):
+    import shutil
+
+    exam, _, _ = write_exam(tmp_path / "site", 33)
+    victim = sorted(p for p in exam.rglob("*.dcm") if p.name != "rdsr.dcm")[2]
+    _cut(victim, "before (0020,000D)")
+    archive = shutil.make_archive(str(tmp_path / "exam"), "zip", exam)
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    code, doc, _ = ingest_json(capsys, archive, "--db", url)
+    assert code == 1 and doc["studies"]["refused"] == 1 and doc["refused"][0]["file"] == victim.name
+    (skipped,) = doc["files"]["skipped_files"]
+    assert skipped["name"] == victim.name and skipped["damaged"]  # the zip member is read whole: its cut value is met first
+    assert "truncated" in skipped["reason"] or "corrupt" in skipped["reason"]
