@@ -28,11 +28,11 @@ def write_trends(path: str | os.PathLike, kind: str, keys: tuple[str, ...], grou
     """Write the groups (and, in an xlsx, the outliers on a second sheet) to ``path``; returns the path."""
     heads, rows = group_table(kind, keys, groups)
     if not xlsx:
-        return write_file(path, to_csv(heads, rows))
+        return write_file(path, to_csv(heads, rows), make_folders=False)
     sheets = [("groups", heads, rows)]
     if kind == DOSE:
         sheets.append(("outliers", *outlier_table(outliers)))
-    return write_file(path, to_xlsx(sheets))
+    return write_file(path, to_xlsx(sheets), make_folders=False)
 
 
 def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], list[list[Any]]]:

@@ -32,6 +32,10 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
 
     if plot is not None and ecg is None:
         raise UsageError("--plot draws the exam's ECG strip and needs --ecg TRACE", hint="add --ecg with the exam's ECG trace")
+    if plot is not None:
+        from qa.workflows.output_targets import check_output_file
+
+        check_output_file(plot, "--plot", "png")  # before anything is read
     tables = load_dose_tables(dose_tables)
     given = None
     if protocol is not None:
