@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from qa.dose.effective import DoseEstimate, DoseTables, ReferenceLevel, dose_from_headers, estimated_dlp, header_region, study_dose
 from qa.records.dose import LOCALIZER, DoseEvent, StudyDose, dlp_totals_disagree
-from qa.records.headers import AcquisitionHeaders
+from qa.records.headers import AcquisitionHeaders, ImageDose
 from qa.records.plausibility import require_possible, unusual
 from qa.records.serialize import Record
 
@@ -152,7 +152,7 @@ def _judged_dlp(study: StudyDose, warnings: list[str]) -> tuple[float | None, st
 
 
 def dose_values_from_report(study: StudyDose, tables: DoseTables, *, protocol_k: str | None = None, k_origin: str = "protocol",
-                            images: AcquisitionHeaders | None = None) -> DoseValues:
+                            images: AcquisitionHeaders | ImageDose | None = None) -> DoseValues:
     """The dose of a study from its dose report(s).
 
     DLP: the report's own total, or the sum of the events when that is larger (flagged); the

@@ -42,7 +42,7 @@ from qa.records.inputs import FileCounts, SkippedFile
 from qa.records.serialize import Record
 from qa.records.study import IngestedObject
 from qa.workflows.common import WRITE, open_store
-from qa.workflows.ingest_study import StudyContext, StudyOutcome, merger, object_kind, operator_in_clear, read_study, refused
+from qa.workflows.ingest_study import StudyContext, StudyOutcome, object_kind, operator_in_clear, read_study, refused
 
 ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 # Files per indexing task: large enough that a task outweighs its scheduling, small enough to balance.
@@ -231,12 +231,14 @@ def _ingest_study(task) -> StudyOutcome:
     kinds = {o.sop_instance_uid: object_kind(o.sop_class_uid) for o in group}
     found = FoundInputs(tuple(o.source for o in group), damaged)
     try:
-        record, outcome, reports = read_study(study_key, found, kinds, context)
+        record, outcome, dose = read_study(study_key, found, kinds, context)
         store = _store()
         if record is None:
             store.mark_ingested([IngestedObject(uid, kind) for uid, kind in kinds.items()])
             return outcome
-        saved = store.save_study(record, merge=merger(reports, context))
+        from qa.workflows.study_merge import merger
+
+        saved = store.save_study(record, merge=merger(dose, tables=context.tables, protocols=context.protocols))
     except InputError as exc:
         return refused(study_key, exc)
     from dataclasses import replace
