@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
+from qa.dicom import value_warnings
 from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, dicom_like_name, FoundInputs, Source, expand_inputs, find_inputs, special_kind
 from qa.outputs import create_new
 from qa.errors import InputError
@@ -56,9 +57,12 @@ class Reader:
         self._spooled_bytes = 0
 
     def __enter__(self) -> "Reader":
+        self._reading = value_warnings.reading(None)  # each file examined is the one whose values are read (until the next)
+        self._reading.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._reading.__exit__(*exc)
         for archive in self._archives.values():
             archive.close()
         self._archives.clear()
@@ -71,7 +75,9 @@ class Reader:
 
     def examine(self, src: Source):
         """The dataset of ``src``, or a :class:`SkippedFile` saying why it is not read (not DICOM,
-        or damaged: it looks like a DICOM file but cannot be read as one)."""
+        or damaged: it looks like a DICOM file but cannot be read as one).  The values read next are
+        this file's, for pydicom's warnings about them (:mod:`qa.dicom.value_warnings`)."""
+        value_warnings.now_reading(src.label)
         if src.path is not None:
             found = _read_file(src.path, src.label, self.headers_only)
         else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
 from qa.dicom.files import Source, peek
+from qa.dicom.value_warnings import reading
 from qa.records.identity import Pseudonymiser
 from qa.records.inputs import SkippedFile
 from qa.records.study import StudyFacts
@@ -193,7 +194,8 @@ def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: boo
     pseudonyms (the operator's name in clear when ``operator_in_clear``: a site's choice)."""
     def first(keyword: str, raw: bool = False) -> str | None:
         for ds in datasets:
-            value = attr.raw_text(ds, keyword) if raw else attr.text(ds, keyword)
+            with reading(getattr(ds, "filename", None)):  # pydicom's warnings about the value name the file
+                value = attr.raw_text(ds, keyword) if raw else attr.text(ds, keyword)
             if value:
                 return value
         return None

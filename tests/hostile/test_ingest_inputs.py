@@ -137,3 +137,38 @@ def test_a_truncated_image_inside_a_zip_is_reported_damaged_by_name_too(capsys, 
     (skipped,) = doc["files"]["skipped_files"]
     assert skipped["name"] == victim.name and skipped["damaged"]  # the zip member is read whole: its cut value is met first
     assert "truncated" in skipped["reason"] or "corrupt" in skipped["reason"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_values_that_break_the_standard_are_in_the_warnings_by_file_and_never_on_the_terminal(tmp_path, workers):
+    """pydicom reads a value longer than its VR allows (or an invalid UID) as written and warns on
+    stderr: qa ingest keeps the terminal clean and lists each message in its warnings, counted, with the files."""
+    import subprocess
+    import sys
+
+    import warnings
+
+    exam, _, report = write_exam(tmp_path / "site", 61)
+    images = sorted(p for p in exam.rglob("*.dcm") if p.name != report.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns when the test writes them too
+        for path in images:
+            ds = pydicom.dcmread(path)
+            ds.SeriesDescription = "Calcium Score " + "x" * 70  # LO: at most 64 characters (84 here)
+            ds.save_as(path)
+        ds = pydicom.dcmread(report)
+        ds.ManufacturerModelName = ds.ManufacturerModelName + " " + "y" * 60  # LO too, another length
+        ds.save_as(report)
+    too_long = f"The value length ({len(ds.ManufacturerModelName)}) exceeds the maximum length of 64"
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    env = dict(os.environ, PYTHONWARNINGS="default")  # as a user's shell may have it: every warning shown
+    done = subprocess.run([sys.executable, "-m", "qa", "ingest", str(tmp_path / "site"), "--db", url, "--workers", workers, "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "valuerep" not in done.stderr  # the terminal stays clean
+    doc = json.loads(done.stdout)
+    lo = [w for w in doc["warnings"] if "The value length (84) exceeds the maximum length of 64 allowed for VR LO" in w]
+    sh = [w for w in doc["warnings"] if too_long in w]
+    assert lo and sh and doc["studies"]["added"] == 1
+    assert all("read as written" in w and "time(s)" in w for w in lo + sh)
+    assert any(images[0].name in w or any(p.name in w for p in images) for w in lo) and any(report.name in w for w in sh)
