@@ -59,7 +59,7 @@ def write_exam(root: Path, n: int, *, month: int = 1, station: str = "CT-A", ser
     """One calcium-score exam with its dose report: (folder, StudyInstanceUID, report)."""
     import pydicom
 
-    from qa.dicom.write_rdsr import SyntheticEvent, write_dose_report
+    from qa.dicom.write_rdsr import DoseReportHeader, SyntheticEvent, write_dose_report
     from qa.workflows.synth import ExamSynthOptions, synthesize_exam
 
     folder = root / f"exam{n:03d}"
@@ -72,8 +72,11 @@ def write_exam(root: Path, n: int, *, month: int = 1, station: str = "CT-A", ser
     for path in result.files:
         identify(Path(path), n)
     report = folder / "rdsr.dcm"
+    image = pydicom.dcmread(result.files[0], stop_before_pixels=True)  # the report names the images' scanner and study date
+    header = DoseReportHeader(study_date=image.StudyDate, study_time=image.StudyTime)
     write_dose_report(report, [SyntheticEvent(protocol="Calcium Score", ctdivol_mgy=ctdivol_mgy, dlp_mgycm=dlp_mgycm)],
-                      study_uid=study, station_name=station, serial=serial)
+                      study_uid=study, manufacturer=image.Manufacturer, model=image.ManufacturerModelName, station_name=station,
+                      serial=serial, header=header)
     identify(report, n)
     return folder, study, report
 

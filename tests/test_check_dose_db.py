@@ -81,7 +81,10 @@ def test_qa_dose_with_db_stores_each_study_and_ingest_completes_it(capsys, exam,
     record = study.record
     assert record.has_dose_report and not record.exam_checks and record.patient_key is None
     assert record.dlp_total_mgycm == pytest.approx(doc["reports"][0]["compared"]["dlp_mgycm"])
-    assert record.dose_msv == pytest.approx(doc["reports"][0]["effective_dose_msv"])
+    # stored as qa ingest stores a calcium score's report: judged by the protocol qa check would choose
+    assert record.qa_protocol == "cac-standard" and record.k_source.startswith("cardiac by protocol")
+    judged = run_json(capsys, "dose", report, "--protocol", record.qa_protocol)[1]["reports"][0]
+    assert record.dose_msv == pytest.approx(judged["effective_dose_msv"]) and record.k_source == judged["k_source"]
     assert [e.irradiation_event_uid for e in record.events] == [e["irradiation_event_uid"] for e in doc["reports"][0]["events"]]
     assert run_json(capsys, "dose", report, "--db", url)[1]["stored"]["studies"][0]["status"] == "unchanged"
     code, ingested, _ = run_json(capsys, "ingest", folder, "--db", url)

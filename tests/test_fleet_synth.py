@@ -266,6 +266,33 @@ def test_the_files_carry_the_patients_identifiers_and_the_scanners_identity(flee
             assert ds.AccessionNumber == row["accession_number"] and str(ds.OperatorsName) == row["operators_name"]
             assert ds.StudyInstanceUID == row["study_instance_uid"] and ds.StationName == row["station_name"]
             assert ds.get("DeviceSerialNumber") == row["device_serial_number"] and ds.Manufacturer == row["manufacturer"]
+            assert ds.ManufacturerModelName == row["model"]  # the dose report names the images' scanner model
+
+
+def test_every_dose_report_names_the_scanner_its_images_name_so_ingest_keeps_one_scanner_each(fleet, tmp_path, monkeypatch):
+    from qa.dicom.rdsr import read_dose_report
+    from qa.records.identity import Pseudonymiser
+    from qa.store import Store
+    from qa.workflows.ingest import ingest
+
+    out, _, truth = fleet
+    for row in [r for r in truth["studies"] if r["has_rdsr"]][:40]:
+        image = pydicom.dcmread(next((out / row["folder"]).glob("*/IM0001.dcm")), stop_before_pixels=True)
+        for path in sorted((out / row["folder"]).glob("SR/*.dcm")):
+            report = read_dose_report(str(path), pseudonymise=Pseudonymiser.ephemeral())
+            assert (report.manufacturer, report.model, report.device_serial_number, report.station_name) == (
+                image.Manufacturer, image.ManufacturerModelName, image.get("DeviceSerialNumber") or None, image.StationName)
+    monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "secret"))
+    url = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    assert not ingest([out], db=url, workers=2).refused
+    store = Store(url)
+    try:
+        stored = store.studies()
+        scanners = {(s.record.scanner.manufacturer, s.record.scanner.model, s.record.scanner.station_name) for s in stored}
+        assert scanners == {(r["manufacturer"], r["model"], r["station_name"]) for r in truth["studies"]}
+        assert len(scanners) == len({r["scanner_id"] for r in truth["studies"]}) and len(stored) == len(truth["studies"])
+    finally:
+        store.close()
 
 
 def test_each_vendor_writes_the_heart_rate_where_that_vendor_does_and_the_reader_finds_it(fleet):

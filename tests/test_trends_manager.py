@@ -366,6 +366,7 @@ def test_sqlite_and_postgresql_give_the_same_document_and_postgresqls_percentile
 
 def test_the_csv_has_one_row_per_group_with_units_in_the_heads(db, tmp_path):
     path = tmp_path / "out" / "dose.csv"
+    path.parent.mkdir()  # qa creates no folder for an output file
     doc = trends(db, by="scanner,month", csv=path)
     assert doc["exported"] == str(path)
     text = path.read_text(encoding="utf-8-sig")

@@ -208,8 +208,10 @@ def add_parser(sub) -> None:
     p.add_argument("--k-factor", help="use this k-factor id for body events (default: by target region)")
     p.add_argument("--protocol", help="exam protocol id, to choose the reference level")
     p.add_argument("--dose-tables", default="dose-reference", help="k-factor and reference-level tables (id or .toml path)")
-    p.add_argument("--db", metavar="URL", help="store each study and its dose events in this database (as qa ingest does); "
-                                               "without it nothing is stored")
+    p.add_argument("--db", metavar="URL", help="store each study and its dose events in this database, exactly as qa ingest "
+                                               "stores them (a calcium score judged by the protocol qa check would choose, "
+                                               "unless --protocol; --k-factor changes only what is printed); without it nothing "
+                                               "is stored")
     add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.dose/1) on stdout")
     p.set_defaults(func=cmd_dose)

@@ -20,7 +20,9 @@ from qa.ecg.gating import GatingReport
 from qa.errors import DefinitionError
 from qa.motion import MotionAnalysis
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.records.dose import StudyDose
 from qa.records.exam import Exam
+from qa.records.headers import ImageDose
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
 
@@ -60,10 +62,65 @@ def exam_dose(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> DoseVal
 
 
 def exam_reference_level(exam: Exam, protocol: ExamProtocol, tables: DoseTables) -> tuple[ReferenceLevel | None, str]:
-    events = exam.dose.events if exam.dose is not None else ()
-    names = [exam.headers.series_description] + [e.acquisition_protocol for e in events]
+    return _reference_level(exam.headers.series_description, exam.dose, protocol, tables)
+
+
+def _reference_level(series_description: str | None, study: StudyDose | None, protocol: ExamProtocol,
+                     tables: DoseTables) -> tuple[ReferenceLevel | None, str]:
+    events = study.events if study is not None else ()
+    names = [series_description] + [e.acquisition_protocol for e in events]
     return reference_level_for(tables, protocol_id=protocol.id, names=names, region_codes=[e.region_code for e in events],
                                named_level=protocol.reference_level)
+
+
+def checklist_verdict(checks, dose: DoseValues) -> tuple[str, str]:
+    """A checklist's verdict and its message: the worst check, at least ``warn`` when an essential
+    check or a dose check could not be judged."""
+    final = verdict(checks)
+    missing = [c.id for c in checks if c.id in ESSENTIAL_CHECKS and c.status == NOT_AVAILABLE]
+    unjudged = unjudged_dose(checks, dose)
+    if (missing or unjudged) and final == PASS:
+        final = WARN
+    failed = [c.id for c in checks if c.status == FAIL]
+    warned = [c.id for c in checks if c.status == WARN]
+    if final == FAIL:
+        parts = [f"FAIL: {', '.join(failed)}" + (f"; warnings: {', '.join(warned)}" if warned else "")]
+    elif warned:
+        parts = [f"WARN: {', '.join(warned)}"]
+    else:
+        parts = ["WARN" if final == WARN else "PASS"]
+    if missing:
+        parts.append(f"could not check {', '.join(missing)} (not in the headers)")
+    if unjudged:
+        parts.append(dose_not_judged_message(unjudged))
+    return final, "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class RejudgedDose(Record):
+    """A checklist's dose checks judged again on its study's dose report (:func:`rejudge_dose`)."""
+
+    checks: tuple[Check, ...]
+    verdict: str
+    verdict_message: str
+    dose: DoseValues
+    reference_level: ReferenceLevel | None
+    reference_level_choice: str
+
+
+def rejudge_dose(checks, study: StudyDose, images: ImageDose, protocol: ExamProtocol, tables: DoseTables) -> RejudgedDose:
+    """The checks of a checklist made before its study's dose report was known (judged on the
+    headers' estimate, or on an earlier report), with the dose checks judged on ``study`` as
+    :func:`check_exam` judges them with the report (the same values, level and rules; ``images``:
+    what the checked series' images say, :attr:`AcquisitionHeaders.image_dose`); the other checks
+    are kept, and the verdict is made again."""
+    validate_protocol(protocol, tables)
+    values = dose_values_from_report(study, tables, protocol_k=protocol.k_factor, images=images)
+    level, choice = _reference_level(images.series_description, study, protocol, tables)
+    judged = {c.id: c for c in dose_checks(values, level, protocol)}
+    rejudged = tuple(judged.get(c.id, c) for c in checks)
+    final, message = checklist_verdict(rejudged, values)
+    return RejudgedDose(rejudged, final, message, values, level, choice)
 
 
 def dose_checks(dose: DoseValues, level: ReferenceLevel | None, protocol: ExamProtocol) -> tuple[Check, ...]:
@@ -96,25 +153,9 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
     checks = [run_check(check, rule, facts) for check in EXAM_CHECKS if (rule := protocol.rule(check.id)) is not None]
     if gating is not None:
         checks = _with_trace(checks, gating, protocol)
-    final = verdict(checks)
-    missing = [c.id for c in checks if c.id in ESSENTIAL_CHECKS and c.status == NOT_AVAILABLE]
-    unjudged = unjudged_dose(checks, dose)
-    if (missing or unjudged) and final == PASS:
-        final = WARN
-    failed = [c.id for c in checks if c.status == FAIL]
-    warned = [c.id for c in checks if c.status == WARN]
-    if final == FAIL:
-        parts = [f"FAIL: {', '.join(failed)}" + (f"; warnings: {', '.join(warned)}" if warned else "")]
-    elif warned:
-        parts = [f"WARN: {', '.join(warned)}"]
-    else:
-        parts = ["WARN" if final == WARN else "PASS"]
-    if missing:
-        parts.append(f"could not check {', '.join(missing)} (not in the headers)")
-    if unjudged:
-        parts.append(dose_not_judged_message(unjudged))
+    final, message = checklist_verdict(checks, dose)
     return Checklist(
-        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts), dose=dose,
+        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message=message, dose=dose,
         reference_level=level, reference_level_choice=level_choice,
         warnings=tuple(h.warnings) + tuple(exam.notes)
         + tuple(f"dose report: {w}" for w in (exam.dose.warnings if exam.dose is not None else ())) + dose.warnings

@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
+from qa.dicom import value_warnings
 from qa.dicom.walk import MAX_ZIP_TOTAL_BYTES, dicom_like_name, FoundInputs, Source, expand_inputs, find_inputs, special_kind
 from qa.outputs import create_new
 from qa.errors import InputError
@@ -56,9 +57,12 @@ class Reader:
         self._spooled_bytes = 0
 
     def __enter__(self) -> "Reader":
+        self._reading = value_warnings.reading(None)  # each file examined is the one whose values are read (until the next)
+        self._reading.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._reading.__exit__(*exc)
         for archive in self._archives.values():
             archive.close()
         self._archives.clear()
@@ -71,7 +75,9 @@ class Reader:
 
     def examine(self, src: Source):
         """The dataset of ``src``, or a :class:`SkippedFile` saying why it is not read (not DICOM,
-        or damaged: it looks like a DICOM file but cannot be read as one)."""
+        or damaged: it looks like a DICOM file but cannot be read as one).  The values read next are
+        this file's, for pydicom's warnings about them (:mod:`qa.dicom.value_warnings`)."""
+        value_warnings.now_reading(src.label)
         if src.path is not None:
             found = _read_file(src.path, src.label, self.headers_only)
         else:
@@ -209,7 +215,8 @@ class _StopRule:
 def peek(src: Source, last_tag: int):
     """The first elements of ``src`` (up to and including ``last_tag``; nothing after it is parsed,
     values are not decoded), or a :class:`SkippedFile` when it is not DICOM; an unreadable file
-    raises :class:`InputError`.  For indexing many files cheaply (which study, which object)
+    raises :class:`InputError`.  ``qa_ended_before`` on the dataset: the file ended before an
+    element beyond ``last_tag`` (a file cut short, when an element up to ``last_tag`` is missing).  For indexing many files cheaply (which study, which object)
     before they are read in full.  A zip member is read whole through a :class:`Reader`."""
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_partial
@@ -226,6 +233,7 @@ def peek(src: Source, last_tag: int):
                 return _classify(src.label, _NotDicom(size, head))
             fp.seek(0)
             ds = read_partial(fp, lambda tag, vr, length: int(tag) > last_tag, defer_size=None, force=not part10)
+            ds.qa_ended_before = fp.tell() >= size  # the file ended before any element beyond last_tag: cut short?
     except InvalidDicomError:
         return _classify(src.label, _NotDicom(size, b""))
     except OSError as exc:

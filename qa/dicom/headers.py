@@ -21,6 +21,7 @@ from qa.dicom.private_tags import read_field
 from qa.dicom.rdsr_codes import ACQUISITION_TYPE_TERMS
 from qa.dicom.series import dataset_labels
 from qa.dicom.slice_table import image_time
+from qa.dicom.value_warnings import now_reading, reading
 from qa.errors import InputError
 from qa.dicom.plausible import acquisition_values, plausible_numbers, refuse_impossible_raw, rejected_warnings
 from qa.records.plausibility import ImpossibleValue
@@ -49,10 +50,15 @@ class _Image:
 
 def read_headers(group) -> AcquisitionHeaders:
     """The acquisition parameters of one series (a :class:`qa.dicom.series.SeriesGroup`)."""
-    from qa.dicom import geometry
-
     if not group.datasets:
         raise InputError(None, None, "the series holds no images", hint="pass the folder of the calcium-score series")
+    with reading(group.info.first_file):  # pydicom's warnings about the values name the file (qa.dicom.value_warnings)
+        return _read_headers(group)
+
+
+def _read_headers(group) -> AcquisitionHeaders:
+    from qa.dicom import geometry
+
     ds0 = group.datasets[0]
     info = group.info
     vendor = vendor_of(info.manufacturer)
@@ -111,8 +117,10 @@ def read_headers(group) -> AcquisitionHeaders:
 
     # Per image: position, time, heart rate.
     images = []
+    labels = dataset_labels(group)
     for n, image in enumerate(group.images):
         ds = group.datasets[image.dataset_index]
+        now_reading(labels[image.dataset_index])
         when, when_text = image_time(ds)
         number = _number(attr.raw_text(ds, "AcquisitionNumber"))
         hr, hr_source = read_field(ds, "heart_rate_bpm", vendor, rejected.setdefault("heart_rate_bpm", []))
@@ -139,6 +147,7 @@ def read_headers(group) -> AcquisitionHeaders:
             f" (mean over {len(rates)} images)" if len(rates) > 1 else "")
     prescan = take("heart_rate_prescan_bpm", *read_field(ds0, "heart_rate_prescan_bpm", vendor,
                                                          rejected.setdefault("heart_rate_prescan_bpm", [])))
+    now_reading(group.info.first_file)
     warnings += rejected_warnings(rejected)
     warnings += acquisition_values(group.datasets, dataset_labels(group), flag_unusual=False)  # every image's values
     refuse_impossible_raw(ds0, varying, info.first_file)
@@ -209,6 +218,8 @@ def read_headers(group) -> AcquisitionHeaders:
         sop_instance_uids=tuple(i.sop_instance_uid for i in group.images),
         sources=sources,
         warnings=tuple(warnings),
+        body_part_examined=(_text(attr.lookup(ds0, "BodyPartExamined")) or "").upper() or None,  # a defined term
+        protocol_name=_text(attr.lookup(ds0, "ProtocolName")),
     )
 
 

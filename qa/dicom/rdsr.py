@@ -25,6 +25,7 @@ from qa.dicom.integrity import check_complete
 from qa.dicom.rdsr_common import finish_report
 from qa.dicom.rdsr_merge import merge_study
 from qa.dicom.rdsr_philips import report_from_philips
+from qa.dicom.value_warnings import reading
 from qa.errors import InputError
 from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose, dose_check_exceeded
 from qa.records.identity import Pseudonymiser
@@ -75,6 +76,11 @@ def read_if_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser,
 
 
 def _report_of(ds, path: str, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
+    with reading(label):  # pydicom's warnings about the report's values name it (qa.dicom.value_warnings)
+        return _report_read(ds, path, label, pseudonymise)
+
+
+def _report_read(ds, path: str, label: str, pseudonymise: Pseudonymiser) -> DoseReport:
     if "SOPClassUID" not in ds:  # a file cut short in its first elements says so, not "wrong class"
         check_complete(ds, str(path), hint=_HINT_REEXPORT, label=label)
     kind = _kind(ds, label)

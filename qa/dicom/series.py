@@ -29,6 +29,7 @@ from qa.dicom import plausible as plausible_values
 from qa.dicom.decode import decode_volume
 from qa.dicom.images import ImageRef, images_of, series_info
 from qa.dicom.slice_table import slice_table
+from qa.dicom.value_warnings import reading
 from qa.errors import InputError
 from qa.records.plausibility import require_possible
 from qa.records.stacks import find_stacks
@@ -205,7 +206,8 @@ def scan_inputs(
 
     series = []
     for entry in groups.values():
-        info = series_info(entry["datasets"][0], entry["labels"][0], len(entry["images"]), len(entry["datasets"]), pseudonymise)
+        with reading(entry["labels"][0]):  # pydicom's warnings about its values name it (qa.dicom.value_warnings)
+            info = series_info(entry["datasets"][0], entry["labels"][0], len(entry["images"]), len(entry["datasets"]), pseudonymise)
         series.append(
             SeriesGroup(info=info, images=tuple(entry["images"]), datasets=tuple(entry["datasets"]), keepalive=workdir)
         )

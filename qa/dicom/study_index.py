@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
 from qa.dicom.files import Source, peek
+from qa.dicom.value_warnings import reading
 from qa.records.identity import Pseudonymiser
 from qa.records.inputs import SkippedFile
 from qa.records.study import StudyFacts
@@ -41,8 +42,10 @@ def index_source(src: Source, pseudonymise: Pseudonymiser) -> IndexedObject | Sk
 
     A Part 10 file in little-endian encoding is indexed from its raw bytes (:func:`_quick_index`: the
     element headers walked, four values taken); anything else, or anything unexpected on the way,
-    is read by pydicom (:func:`qa.dicom.files.peek`).  The full read that follows for a new study
-    parses every file with pydicom anyway."""
+    is read by pydicom (:func:`qa.dicom.files.peek`).  A file that ends before its StudyInstanceUID
+    (cut in its file meta or its first elements) is damaged: :class:`~qa.errors.InputError`, never
+    an object without a study.  The full read that follows for a new study parses every file with
+    pydicom anyway."""
     if src.path is not None:
         quick = _quick_index(src.path)
         if quick is not None:
@@ -51,6 +54,12 @@ def index_source(src: Source, pseudonymise: Pseudonymiser) -> IndexedObject | Sk
     ds = peek(src, STUDY_INSTANCE_UID_TAG)
     if isinstance(ds, SkippedFile):
         return ds
+    if attr.raw_text(ds, "StudyInstanceUID") is None and _ended_before_study(ds):
+        from qa.errors import InputError
+
+        raise InputError(src.label, "StudyInstanceUID",
+                         "the file ends before its StudyInstanceUID (0020,000D): truncated, so it cannot be grouped "
+                         "into a study", hint="copy or export the file again from the scanner or PACS")
     sop_class = attr.raw_text(ds, "SOPClassUID")
     sop_uid = attr.raw_text(ds, "SOPInstanceUID")
     meta = getattr(ds, "file_meta", None)
@@ -59,6 +68,16 @@ def index_source(src: Source, pseudonymise: Pseudonymiser) -> IndexedObject | Sk
         sop_uid = sop_uid or (str(meta.get("MediaStorageSOPInstanceUID", "") or "") or None)
     return IndexedObject(src, pseudonymise(attr.raw_text(ds, "StudyInstanceUID")), sop_uid, sop_class,
                          attr.raw_text(ds, "Modality"))
+
+
+def _ended_before_study(ds) -> bool:
+    """Did the file end before its StudyInstanceUID could come (cut short), rather than go on past
+    (0020,000D) without one?  A file read up to the UID says so itself (``qa_ended_before`` of
+    :func:`qa.dicom.files.peek`); a zip member is read whole: no element beyond (0020,000D)."""
+    ended = getattr(ds, "qa_ended_before", None)
+    if ended is not None:
+        return bool(ended)
+    return not any(int(tag) > STUDY_INSTANCE_UID_TAG for tag in ds.keys())
 
 
 # The elements the index takes: (0008,0016) SOP Class UID, (0008,0018) SOP Instance UID, (0008,0060) Modality,
@@ -175,7 +194,8 @@ def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: boo
     pseudonyms (the operator's name in clear when ``operator_in_clear``: a site's choice)."""
     def first(keyword: str, raw: bool = False) -> str | None:
         for ds in datasets:
-            value = attr.raw_text(ds, keyword) if raw else attr.text(ds, keyword)
+            with reading(getattr(ds, "filename", None)):  # pydicom's warnings about the value name the file
+                value = attr.raw_text(ds, keyword) if raw else attr.text(ds, keyword)
             if value:
                 return value
         return None

@@ -344,13 +344,15 @@ def dose_report_bytes(events: Sequence[SyntheticEvent], header: DoseReportHeader
 
 def write_dose_report(path: str | os.PathLike, events: Sequence[SyntheticEvent] = (SyntheticEvent(),), *,
                       dlp_total_mgycm: float | None = None, study_uid: str | None = None,
-                      manufacturer: str | None = None, station_name: str | None = None, serial: str | None = None,
-                      header: DoseReportHeader | None = None, durable: bool = True) -> str:
+                      manufacturer: str | None = None, model: str | None = None, station_name: str | None = None,
+                      serial: str | None = None, header: DoseReportHeader | None = None, durable: bool = True) -> str:
     """Write an X-Ray Radiation Dose SR with ``events`` (whole or not at all: :mod:`qa.outputs`; an
-    earlier report at ``path`` is replaced); the total defaults to the events' sum.  UIDs not given are derived from ``path``; ``study_uid``, ``manufacturer``, ``station_name`` and ``serial``,
-    when given, override ``header``'s."""
-    given = {k: v for k, v in (("study_uid", study_uid), ("manufacturer", manufacturer), ("station_name", station_name),
-                                ("serial", serial)) if v is not None}
+    earlier report at ``path`` is replaced); the total defaults to the events' sum.  UIDs not given
+    are derived from ``path``.  ``study_uid``, ``manufacturer``, ``model`` (Manufacturer's Model
+    Name), ``station_name`` and ``serial``, when given, override ``header``'s: a report written for
+    images names their scanner, as a scanner's own report does."""
+    given = {k: v for k, v in (("study_uid", study_uid), ("manufacturer", manufacturer), ("model", model),
+                                ("station_name", station_name), ("serial", serial)) if v is not None}
     data = dose_report_bytes(events, replace(header or DoseReportHeader(), **given), key=os.fspath(path),
                              dlp_total_mgycm=dlp_total_mgycm)
     write_file(path, data, replace=True, durable=durable)

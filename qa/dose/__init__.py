@@ -24,6 +24,7 @@ from qa.dose.effective import (
     dose_from_headers,
     estimated_dlp,
     event_dose,
+    header_region,
     study_dose,
 )
 from qa.dose.levels import (
@@ -50,6 +51,6 @@ from qa.records.dose import PHANTOM_KEYS  # the dose report's CTDI phantom keys
 __all__ = [
     "ABOVE", "COMPARISONS", "EACH_EXAM", "LEVEL_QUANTITIES", "MEDIAN", "LOWER_BOUND_WITHIN", "NO_LEVEL", "NO_VALUE", "PHANTOM_KEYS", "WITHIN", "ComparedDose", "DoseEstimate",
     "DoseTables", "DoseValues", "EventDose", "KFactor", "LevelComparison", "ReferenceLevel", "compare_with_level", "compared_dose",
-    "dose_from_headers", "dose_values_from_headers", "dose_values_from_report", "estimated_dlp", "event_dose", "level_of_rank", "level_rank", "level_status",
+    "dose_from_headers", "dose_values_from_headers", "dose_values_from_report", "estimated_dlp", "event_dose", "header_region", "level_of_rank", "level_rank", "level_status",
     "reference_level_for", "study_dose",
 ]

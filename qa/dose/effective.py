@@ -20,6 +20,8 @@ class KFactor(Record):
     icrp_basis: int
     source: str
     regions: tuple[tuple[str, str], ...] = ()
+    body_parts: tuple[str, ...] = ()  # BodyPartExamined (0018,0015) defined terms that select it (images without a report)
+    name_patterns: tuple[str, ...] = ()  # words of a protocol or series name that say the exam was of this region
 
 
 # How a reference level is compared (``ReferenceLevel.compares``).  A diagnostic reference level
@@ -71,6 +73,23 @@ class DoseTables(Record):
                 return k
         return None
 
+    def k_for_body_part(self, term: str | None) -> KFactor | None:
+        """The k-factor a BodyPartExamined defined term selects (case ignored)."""
+        if not term:
+            return None
+        return next((k for k in self.k_factors.values() if term.strip().upper() in k.body_parts), None)
+
+    def k_for_names(self, names: Iterable[tuple[str, str | None]]) -> tuple[KFactor, str] | None:
+        """The k-factor whose name patterns one of ``names`` ((attribute, text) pairs) contains, with
+        that name quoted (``ProtocolName 'Coronary CTA'``)."""
+        texts = [(field_, text) for field_, text in names if text]
+        for k in self.k_factors.values():
+            for pattern in k.name_patterns:
+                hit = next(((f, t) for f, t in texts if pattern in t.lower()), None)
+                if hit is not None:
+                    return k, f"{hit[0]} {hit[1]!r}"
+        return None
+
 
 @dataclass(frozen=True)
 class EventDose(Record):
@@ -107,11 +126,16 @@ class DoseEstimate(Record):
 
 
 def event_dose(dlp_mgycm: float | None, phantom: str | None, region_code: tuple[str, str] | None, tables: DoseTables,
-               *, protocol_k: str | None = None, event_uid: str | None = None, k_origin: str = "protocol") -> EventDose:
-    """E of one event: the protocol's k, else the target region's, else the phantom's default."""
+               *, protocol_k: str | None = None, event_uid: str | None = None, k_origin: str = "protocol",
+               region: tuple[KFactor, str] | None = None) -> EventDose:
+    """E of one event: the protocol's k, else the target region's (``region_code``, the dose report's
+    Target Region; or ``region``, a k already chosen for the region with why, :func:`header_region`),
+    else the phantom's default."""
     phantom = phantom if phantom in PHANTOM_KEYS else "unknown"
     if protocol_k is not None and protocol_k in tables.k_factors and phantom != "head16":
         k, how = tables.k_factors[protocol_k], k_origin
+    elif region is not None:
+        k, how = region[0], f"target region ({region[1]})"
     else:
         k, how = tables.k_for_region(region_code), "target region"
         if k is None:
@@ -194,11 +218,27 @@ def estimated_dlp(ctdivol_mgy: float | None, *, total_collimation_mm: float | No
     return ctdivol_mgy * covered_length_mm / 10.0, f"CTDIvol x covered length {covered_length_mm:g} mm (lower bound)", True
 
 
+def header_region(tables: DoseTables, body_part: str | None,
+                  names: Iterable[tuple[str, str | None]] = ()) -> tuple[KFactor, str] | None:
+    """The k of the region images without a dose report show, and why: the k whose ``body_parts``
+    hold their BodyPartExamined (as a dose report's Target Region selects one by its code); when
+    the body part names none, or names the body phantom's default k (chest: scanners label cardiac
+    exams CHEST, the heart lying in the chest), the k whose ``name_patterns`` a protocol or series
+    name contains ("Coronary CTA": cardiac); ``names``: (attribute, text) pairs.  None: neither says (the phantom's default applies)."""
+    by_part = tables.k_for_body_part(body_part)
+    part = f"BodyPartExamined {body_part}" if body_part else None
+    if by_part is None or by_part.id == tables.defaults.get("body32"):
+        named = tables.k_for_names(names)
+        if named is not None and (by_part is None or named[0].id != by_part.id):
+            return named[0], f"{named[1]} names a {named[0].id} exam" + (f"; {part}" if part else "")
+    return (by_part, part) if by_part is not None else None
+
+
 def dose_from_headers(dlp_mgycm, lower_bound: bool, how: str, tables: DoseTables, *, protocol_k: str | None,
-                      phantom: str = "body32", region_code=None) -> DoseEstimate:
-    """E from a DLP estimated from headers (labelled as such)."""
+                      phantom: str = "body32", region_code=None, region: tuple[KFactor, str] | None = None) -> DoseEstimate:
+    """E from a DLP estimated from headers (labelled as such); ``region``: :func:`header_region`."""
     if dlp_mgycm is None:
         return DoseEstimate(None, None, how, None, "no DLP", None)
-    event = event_dose(dlp_mgycm, phantom, region_code, tables, protocol_k=protocol_k)
+    event = event_dose(dlp_mgycm, phantom, region_code, tables, protocol_k=protocol_k, region=region)
     return DoseEstimate(event.dose_msv, dlp_mgycm, ("lower bound from headers: " if lower_bound else "estimated from headers: ") + how,
                         event.k_msv_per_mgycm, event.k_source, event.icrp_basis, (event,), lower_bound=lower_bound)

@@ -7,9 +7,9 @@ import fnmatch
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 
-from qa.dose.effective import DoseEstimate, DoseTables, ReferenceLevel, dose_from_headers, estimated_dlp, study_dose
+from qa.dose.effective import DoseEstimate, DoseTables, ReferenceLevel, dose_from_headers, estimated_dlp, header_region, study_dose
 from qa.records.dose import LOCALIZER, DoseEvent, StudyDose, dlp_totals_disagree
-from qa.records.headers import AcquisitionHeaders
+from qa.records.headers import AcquisitionHeaders, ImageDose
 from qa.records.plausibility import require_possible, unusual
 from qa.records.serialize import Record
 
@@ -152,7 +152,7 @@ def _judged_dlp(study: StudyDose, warnings: list[str]) -> tuple[float | None, st
 
 
 def dose_values_from_report(study: StudyDose, tables: DoseTables, *, protocol_k: str | None = None, k_origin: str = "protocol",
-                            images: AcquisitionHeaders | None = None) -> DoseValues:
+                            images: AcquisitionHeaders | ImageDose | None = None) -> DoseValues:
     """The dose of a study from its dose report(s).
 
     DLP: the report's own total, or the sum of the events when that is larger (flagged); the
@@ -202,12 +202,16 @@ def dose_values_from_report(study: StudyDose, tables: DoseTables, *, protocol_k:
 
 def dose_values_from_headers(headers: AcquisitionHeaders, tables: DoseTables, *, protocol_k: str | None = None) -> DoseValues:
     """The dose of an exam without a dose report: CTDIvol from the headers, DLP estimated
-    (:func:`estimated_dlp`; a lower bound when the collimation is unknown), labelled as such."""
+    (:func:`estimated_dlp`; a lower bound when the collimation is unknown), labelled as such.  The
+    k: the protocol's, else the region's from BodyPartExamined and the protocol and series names
+    (:func:`qa.dose.effective.header_region`), else the body phantom's default."""
     h = headers
     centres = (h.scan_range_mm[1] - h.scan_range_mm[0]) if h.scan_range_mm else None
     dlp, how, lower_bound = estimated_dlp(h.ctdivol_mgy, total_collimation_mm=h.total_collimation_mm, covered_length_mm=h.coverage_mm,
                                           axial=h.acquisition_type in ("sequenced", "stationary"), centres_range_mm=centres)
-    estimate = dose_from_headers(dlp, lower_bound, how, tables, protocol_k=protocol_k)
+    region = header_region(tables, h.body_part_examined, (("ProtocolName", h.protocol_name),
+                                                                  ("SeriesDescription", h.series_description)))
+    estimate = dose_from_headers(dlp, lower_bound, how, tables, protocol_k=protocol_k, region=region)
     warnings = ()
     if dlp is not None:
         warnings = (f"no dose report with the exam: DLP {'lower bound' if lower_bound else 'estimated'} from the headers ({how})",)

@@ -72,8 +72,28 @@ class AcquisitionHeaders(Record):
     warnings: tuple[str, ...] = ()
     device_uid: str | None = None  # (0018,1002)
     institution_name: str | None = None  # (0008,0080)
+    body_part_examined: str | None = None  # (0018,0015) as written (PS3.3 C.7.3.1 defined terms: HEART, CHEST, ...)
+    protocol_name: str | None = None  # (0018,1030)
 
     @property
     def scanner(self) -> ScannerIdentity:
         return ScannerIdentity(self.manufacturer, self.model, self.device_serial_number, self.station_name,
                                self.device_uid, self.institution_name)
+
+    @property
+    def image_dose(self) -> ImageDose:
+        return ImageDose(self.series_description, self.ctdivol_mgy, self.irradiation_event_uids,
+                         {"ctdivol_mgy": self.sources["ctdivol_mgy"]} if "ctdivol_mgy" in self.sources else {})
+
+
+@dataclass(frozen=True)
+class ImageDose(Record):
+    """What a dose report is compared by, from the checked series' images (a part of
+    :class:`AcquisitionHeaders`): the series description (the reference level's name), CTDIvol
+    and the Irradiation Event UIDs the images carry.  Kept in a stored checklist's document, so
+    that a dose report stored later re-judges its dose checks as ``qa check`` would have."""
+
+    series_description: str
+    ctdivol_mgy: float | None
+    irradiation_event_uids: tuple[str, ...]
+    sources: dict[str, str] = field(default_factory=dict)  # ctdivol_mgy -> the tag it came from

@@ -66,4 +66,4 @@ def motion_png(volume, analysis, *, title: str | None = None) -> bytes:
 
 def write_motion_plot(path, volume, analysis) -> str:
     """The motion plot as a PNG file, written whole or not at all."""
-    return write_file(path, motion_png(volume, analysis))
+    return write_file(path, motion_png(volume, analysis), make_folders=False)

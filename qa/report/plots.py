@@ -235,5 +235,6 @@ def write_ecg_strip(path, report, *, title: str | None = None) -> str:
 
 
 def write_whole(path, data: bytes | str) -> str:
-    """Write a report file whole or not at all (:func:`qa.outputs.write_file`); returns the path."""
-    return write_file(path, data)
+    """Write a report file whole or not at all (:func:`qa.outputs.write_file`; its folder must exist:
+    :mod:`qa.workflows.output_targets`); returns the path."""
+    return write_file(path, data, make_folders=False)

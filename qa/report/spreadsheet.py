@@ -34,13 +34,13 @@ def write_trends(path: str | os.PathLike, kind: str, keys: tuple[str, ...], grou
     groups; an xlsx adds a sheet of the studies and one of their events."""
     heads, rows = group_table(kind, keys, groups)
     if not xlsx:
-        return write_file(path, to_csv(*(study_table(studies) if studies is not None else (heads, rows))))
+        return write_file(path, to_csv(*(study_table(studies) if studies is not None else (heads, rows))), make_folders=False)
     sheets = [("groups", heads, rows)]
     if kind == DOSE:
         sheets.append(("outliers", *outlier_table(outliers)))
     if studies is not None:
         sheets += [("studies", *study_table(studies)), ("events", *event_table(studies))]
-    return write_file(path, to_xlsx(sheets))
+    return write_file(path, to_xlsx(sheets), make_folders=False)
 
 
 def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], list[list[Any]]]:

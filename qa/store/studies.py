@@ -11,7 +11,8 @@ caller's transaction (:meth:`qa.store.Store.save_study` makes it one transaction
   the new record's events (by Irradiation Event UID) replace or join them;
 * events are kept once per Irradiation Event UID; an event UID stored under another study is
   refused (:class:`~qa.errors.InputError`), never moved silently;
-* a checklist replaces the stored one of the same series and protocol; others are kept;
+* a checklist replaces the stored one of the same series and protocol; others are kept (as the
+  merge returns them: it may judge their dose checks again on a dose report stored later);
 * an unchanged study (the same fingerprint: every stored value but times, documents of checklists
   and the toolkit version) is not written again: ``unchanged``;
 * its objects (SOP Instance UIDs) are recorded in ``ingested_objects``.
@@ -67,13 +68,16 @@ def fingerprint(record: StudyRecord, scanner_id: int) -> str:
 
 def save(connection: sa.Connection, record: StudyRecord, *, merge: Merge | None = None) -> SavedStudy:
     """Store ``record`` on ``connection`` (inside the caller's transaction); see the module doc."""
-    scanner_id = scanner_rows.get_or_create_id(connection, record.scanner)
     row = connection.execute(sa.select(studies).where(studies.c.study_key == record.study_key).with_for_update()).first()
     given_checks = {(c.series_key, c.protocol_id) for c in record.exam_checks}
+    before: dict = {}
     if row is not None:
         stored = _stored(connection, row)
+        before = {(c.series_key, c.protocol_id): c for c in stored.record.exam_checks}
         record = merge(stored, record) if merge is not None else record
         record = _joined(stored.record, record)
+    scanner_id = scanner_rows.get_or_create_id(connection, record.scanner)  # the merged record's: a scanner only when it is kept
+    if row is not None:
         if row.fingerprint == fingerprint(record, scanner_id):
             _mark(connection, record.objects, row.id)
             return SavedStudy(int(row.id), UNCHANGED)
@@ -93,8 +97,9 @@ def save(connection: sa.Connection, record: StudyRecord, *, merge: Merge | None 
         study_id = int(row.id)
         connection.execute(studies.update().where(studies.c.id == study_id).values(**values))
     _write_events(connection, study_id, record.events)
-    for check in record.exam_checks:
-        if row is None or (check.series_key, check.protocol_id) in given_checks:
+    for check in record.exam_checks:  # the given checklists, and stored ones the merge changed (judged on a later dose report)
+        key = (check.series_key, check.protocol_id)
+        if row is None or key in given_checks or before.get(key) != check:
             _write_check(connection, study_id, check)
     _mark(connection, record.objects, study_id)
     return SavedStudy(study_id, ADDED if row is None else UPDATED)

@@ -79,6 +79,10 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
 
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, named by its procedure
     proc = load_procedure(procedure, phantom=given)
+    if plot is not None:
+        from qa.workflows.output_targets import check_output_file
+
+        check_output_file(plot, "--plot", "png")  # before the store is read
     with open_store(db, mode=READ) as access:
         if access.store is None:
             raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")

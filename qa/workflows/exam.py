@@ -32,6 +32,10 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
 
     if plot is not None and ecg is None:
         raise UsageError("--plot draws the exam's ECG strip and needs --ecg TRACE", hint="add --ecg with the exam's ECG trace")
+    if plot is not None:
+        from qa.workflows.output_targets import check_output_file
+
+        check_output_file(plot, "--plot", "png")  # before anything is read
     tables = load_dose_tables(dose_tables)
     given = None
     if protocol is not None:
@@ -47,7 +51,12 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
 
             from qa.workflows.study_store import check_study, save_studies
 
-            protocols = (run.protocol_definition,) if run.protocol_definition is not None else ()
+            from qa.procedures import available_protocols
+
+            # the protocols qa ingest knows (a site's own --protocol file too): the study is stored as ingest stores it
+            own = (run.protocol_definition,) if run.protocol_definition is not None else ()
+            protocols = own + tuple(p for p in (load_protocol(i) for i in available_protocols())
+                                    if not any(p.id == o.id for o in own))
             return replace(run, stored=save_studies(access.for_writing(), [check_study(run, tables, protocols)], tables, protocols))
     from qa.workflows.ingest_study import operator_in_clear
 

@@ -90,7 +90,10 @@ def analyse_gating(ecg: str | os.PathLike, *, series: Sequence[str | os.PathLike
     from qa.ecg.csvfile import read_exposure_rows
     from qa.ecg.trace import read_trace
     from qa.procedures import load_protocol
+    from qa.workflows.output_targets import check_output_file
 
+    if plot is not None:
+        check_output_file(plot, "--plot", "png")  # before anything is read
     if series is not None:
         from qa.workflows.exam_files import load_exam
 

@@ -42,7 +42,7 @@ from qa.records.inputs import FileCounts, SkippedFile
 from qa.records.serialize import Record
 from qa.records.study import IngestedObject
 from qa.workflows.common import WRITE, open_store
-from qa.workflows.ingest_study import StudyContext, StudyOutcome, merger, object_kind, operator_in_clear, read_study, refused
+from qa.workflows.ingest_study import StudyContext, StudyOutcome, object_kind, operator_in_clear, read_study, refused
 
 ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
 # Files per indexing task: large enough that a task outweighs its scheduling, small enough to balance.
@@ -117,6 +117,10 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
             if access.store is not None:
                 access.store.engine.dispose()  # no connection of ours is open while workers fork
             indexed = pool.index(found.sources, stage("indexing"))
+            from qa.dicom.value_warnings import ValueWarning, summary_lines
+
+            index_warnings = summary_lines([o for o in indexed if isinstance(o, ValueWarning)])
+            indexed = [o for o in indexed if not isinstance(o, ValueWarning)]
             objects = [o for o in indexed if not isinstance(o, SkippedFile)]
             skipped += [o for o in indexed if isinstance(o, SkippedFile)]
             if not objects:
@@ -137,15 +141,18 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
     finally:
         access.close()
     unchanged = len(studies) - len(todo)
-    return _run(store.display_url, workers, outcomes, unchanged, len(objects), sum(len(g) for g in todo.values()),
-                len(stored), skipped, len(found.sources) + len(found.skipped), time.monotonic() - started)
+    run = _run(store.display_url, workers, outcomes, unchanged, len(objects), sum(len(g) for g in todo.values()),
+               len(stored), skipped, len(found.sources) + len(found.skipped), time.monotonic() - started)
+    from dataclasses import replace
+
+    return replace(run, warnings=index_warnings + run.warnings) if index_warnings else run
 
 
 def _run(database, workers, outcomes: list[StudyOutcome], unchanged, n_objects, n_read, n_stored, skipped, n_files,
          elapsed) -> IngestRun:
     by = {s: [o for o in outcomes if o.status == s] for s in ("added", "updated", "unchanged", "not_stored", "refused")}
     stored = by["added"] + by["updated"] + by["unchanged"]
-    warnings = tuple(f"study {o.study_key}: {w}" for o in stored for w in o.warnings)
+    warnings = tuple(f"study {o.study_key}: {w}" for o in outcomes for w in o.warnings)  # a study not stored or refused too
     return IngestRun(
         database=database, workers=workers,
         studies=StudyCounts(len(by["added"]), len(by["updated"]), len(by["unchanged"]) + unchanged, len(by["not_stored"]),
@@ -209,39 +216,50 @@ def _store():
 
 
 def _index_chunk(sources) -> list:
-    """Index some files (in a worker, or in the main process with one worker)."""
+    """Index some files (in a worker, or in the main process with one worker); pydicom's warnings
+    about their values come back as :class:`~qa.dicom.value_warnings.ValueWarning` items."""
     from qa.dicom.study_index import index_source
+    from qa.dicom.value_warnings import collected, reading
 
     pseudonymise = _context().pseudonymise
-    out = []
-    for src in sources:
-        try:
-            out.append(index_source(src, pseudonymise))
-        except InputError as exc:
-            out.append(SkippedFile.of(src.label, exc.message, damaged=True))
-    return out
+    out: list = []
+    caught: list = []
+    with collected(caught):
+        for src in sources:
+            try:
+                with reading(src.label):
+                    out.append(index_source(src, pseudonymise))
+            except InputError as exc:
+                out.append(SkippedFile.of(src.label, exc.message, damaged=True))
+    return out + caught
 
 
 def _ingest_study(task) -> StudyOutcome:
     """Read and store one study (in a worker, or in the main process with one worker)."""
     from qa.dicom.files import FoundInputs
 
+    from dataclasses import replace
+
+    from qa.dicom.value_warnings import collected, summary_lines
+
     study_key, group, damaged = task
     context = _context()
     kinds = {o.sop_instance_uid: object_kind(o.sop_class_uid) for o in group}
     found = FoundInputs(tuple(o.source for o in group), damaged)
+    caught: list = []  # pydicom's warnings about the study's values: in its warnings, never on the terminal
     try:
-        record, outcome, reports = read_study(study_key, found, kinds, context)
+        with collected(caught):
+            record, outcome, dose = read_study(study_key, found, kinds, context)
         store = _store()
         if record is None:
             store.mark_ingested([IngestedObject(uid, kind) for uid, kind in kinds.items()])
-            return outcome
-        saved = store.save_study(record, merge=merger(reports, context))
-    except InputError as exc:
-        return refused(study_key, exc)
-    from dataclasses import replace
+            return replace(outcome, warnings=outcome.warnings + summary_lines(caught))
+        from qa.workflows.study_merge import merger
 
-    return replace(outcome, status=saved.status)
+        saved = store.save_study(record, merge=merger(dose, tables=context.tables, protocols=context.protocols))
+    except InputError as exc:
+        return replace(refused(study_key, exc), warnings=summary_lines(caught))
+    return replace(outcome, status=saved.status, warnings=outcome.warnings + summary_lines(caught))
 
 
 def _worker_init(url: str) -> None:

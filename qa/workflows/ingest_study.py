@@ -22,13 +22,13 @@ A calcium-score exam (a series or dose event named as one by the qa protocols) g
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from qa.compliance import ExamProtocol, check_exam, names_calcium_score
 from qa.errors import InputError
-from qa.records.dose import LOCALIZER, DoseCheck, DoseEvent, DoseReport
+from qa.records.dose import LOCALIZER, DoseEvent, DoseReport
 from qa.records.identity import ScannerIdentity
-from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StoredStudy, StudyRecord
+from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StudyRecord
 from qa.workflows.common import now, qa_version
 
 # The reason breath_hold_motion is not available at ingest (headers only: no pixels are decoded).
@@ -85,7 +85,7 @@ def is_phantom_qa(texts) -> bool:
 def read_study(study_key: str, found, kinds: dict[str, str], context: StudyContext) -> tuple[StudyRecord | None, StudyOutcome, list]:
     """Read one study's files (``found``: a :class:`qa.dicom.files.FoundInputs`) and make its record.
 
-    Returns (record or None when not stored, outcome, the study's dose reports).  ``kinds``: SOP
+    Returns (record or None when not stored, outcome, the study's merged dose report or None).  ``kinds``: SOP
     Instance UID -> object kind from the first pass.  Raises InputError when the study is refused."""
     from qa.dicom.exam import dose_reports_of, exam_of
     from qa.dicom.rdsr import merge_reports
@@ -106,22 +106,19 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
     if dose is None and (is_qa or not exam_scan.ct):
         reason = ("phantom QA series without a CT dose report: a phantom run (qa phantom stores it), never a study" if is_qa and
                   exam_scan.ct else "neither axial CT images nor a CT dose report: nothing of a CT study to store")
-        return None, StudyOutcome(study_key, "not_stored", reason, objects=len(objects)), reports
+        return None, StudyOutcome(study_key, "not_stored", reason, objects=len(objects)), dose
     calcium = not is_qa and (any(names_calcium_score(p, c.description) for p in context.protocols for c in exam_scan.candidates)
                              or any(names_cac(e.acquisition_protocol, context.protocols) for e in (dose.events if dose else ())))
     checklist = chosen = None
     if calcium and exam_scan.ct:
         checklist, chosen = _checklist(exam_scan, context, dose)
-    summary = None
-    if dose is not None:
-        from qa.workflows.dose_study import summarise_study
-
-        summary = summarise_study(dose, context.tables, protocol=chosen)
-    record = _record(study_key, exam_scan, facts, dose, summary, checklist, chosen, context, is_qa=is_qa, calcium=calcium,
-                     objects=objects)
-    warnings = tuple(notes) + (summary.warnings if summary else ()) + (checklist.checklist.warnings if checklist else ())
+    elif calcium and dose is not None:
+        chosen = dose_protocol(dose, context.protocols)  # a calcium score's report without its images: judged as qa check would
+    record = _record(study_key, exam_scan, facts, dose, checklist, chosen, context, is_qa=is_qa, calcium=calcium, objects=objects)
+    summary_warnings = tuple(record.document.get("warnings") or ()) if dose is not None and isinstance(record.document, dict) else ()
+    warnings = tuple(notes) + summary_warnings + (checklist.checklist.warnings if checklist else ())
     return record, StudyOutcome(study_key, "pending", dose_reports=len(reports), checklists=1 if checklist else 0,
-                                objects=len(objects), warnings=warnings), reports
+                                objects=len(objects), warnings=warnings), dose
 
 
 def _checklist(exam_scan, context: StudyContext, dose):
@@ -148,13 +145,14 @@ def check_record(run) -> ExamCheckRecord:
                            checklist.verdict, run.provenance.qa_version, run.analysis_time, checklist.checks, document)
 
 
-def _record(study_key, exam_scan, facts, dose, summary, run, chosen, context, *, is_qa, calcium, objects) -> StudyRecord:
-    values = report_dose_fields(dose, summary, context.protocols) if summary is not None else _header_dose(exam_scan, run, context)
+def _record(study_key, exam_scan, facts, dose, run, chosen, context, *, is_qa, calcium, objects) -> StudyRecord:
+    values = (study_dose_fields(dose, context.tables, context.protocols, chosen) if dose is not None
+              else _header_dose(exam_scan, run, context))
     return StudyRecord(
         study_key=study_key, scanner=_scanner(exam_scan, run, dose), study_datetime=facts.study_datetime or (dose.study_datetime if dose else None),
         study_month=facts.study_month or _month(dose.study_datetime if dose else None),
         protocol=main_protocol(dose, context.protocols) or facts.protocol_name or facts.study_description,
-        qa_protocol=chosen.id if run is not None else None, patient_key=facts.patient_key, accession_key=facts.accession_key,
+        qa_protocol=chosen.id if chosen is not None else None, patient_key=facts.patient_key, accession_key=facts.accession_key,
         operator_key=facts.operator_key, is_calcium_score=calcium, is_qa=is_qa, has_dose_report=dose is not None,
         qa_version=qa_version(), events=tuple(event_record(e, study_key, n) for n, e in enumerate(dose.events if dose else ())),
         exam_checks=(check_record(run),) if run is not None else (), objects=objects, **values)
@@ -168,6 +166,29 @@ def main_protocol(dose, protocols) -> str | None:
     largest = max(scans or events, key=lambda e: (e.dlp_mgycm or 0.0, e.ctdivol_mgy or 0.0), default=None)
     main = cac[0] if cac else largest
     return main.acquisition_protocol if main is not None else None
+
+
+def dose_protocol(dose, protocols, given=None):
+    """The protocol a study's dose report is judged by when no checklist chose one: ``given`` (``qa
+    dose --protocol``), else, for a report whose events name a calcium score, the protocol ``qa
+    check`` would choose (by vendor and name, :func:`qa.compliance.choose_protocol`); else None."""
+    if given is not None:
+        return given
+    names = [e.acquisition_protocol for e in dose.events if e.acquisition_protocol]
+    if not protocols or not any(names_cac(n, protocols) for n in names):
+        return None
+    from qa.compliance import choose_protocol
+
+    return choose_protocol(dose.manufacturer, names, list(protocols))[0]
+
+
+def study_dose_fields(dose, tables, protocols, protocol) -> dict:
+    """A study's stored dose from its merged dose report, judged by ``protocol`` (None: no
+    protocol): the one computation ``qa ingest``, ``qa check --db``, ``qa dose --db`` and the merge
+    of a study stored already share, so that the stored dose never depends on the path it took."""
+    from qa.workflows.dose_study import summarise_study
+
+    return report_dose_fields(dose, summarise_study(dose, tables, protocol=protocol), protocols)
 
 
 def report_dose_fields(dose, summary, protocols) -> dict:
@@ -224,78 +245,6 @@ def event_record(e: DoseEvent, study_key: str, n: int) -> DoseEventRecord:
         e.target_region_code, e.target_region_scheme, e.phantom, e.ctdivol_mgy, e.dlp_mgycm, _first(e.kvp), _first(e.tube_current_ma),
         e.exposure_time_s, e.pitch, e.total_collimation_mm, e.scanning_length_mm, sources,
         e.dose_check.to_dict() if e.dose_check is not None else None)
-
-
-def stored_report(stored: StoredStudy) -> DoseReport:
-    """The stored events of a study as one dose report, to merge with newly read reports by Irradiation Event UID."""
-    events = []
-    for r in stored.record.events:
-        per = r.xray_sources or {}
-        kvp = tuple(per.get("kvp") or [r.kvp])
-        events.append(DoseEvent(
-            r.irradiation_event_uid, r.acquisition_type, r.protocol, r.target_region, r.target_region_code, r.target_region_scheme,
-            tuple(per.get("ids") or [None] * len(kvp)), kvp, tuple(per.get("tube_current_ma") or [r.tube_current_ma]),
-            tuple(per.get("max_tube_current_ma") or [None] * len(kvp)), tuple(per.get("exposure_time_per_rotation_s") or [None] * len(kvp)),
-            len(kvp), r.exposure_time_s, r.scanning_length_mm, None, r.total_collimation_mm, r.pitch, r.ctdivol_mgy, r.dlp_mgycm,
-            r.phantom, None, None, None, {}, DoseCheck(**r.dose_check) if r.dose_check else None))
-    document = stored.record.document or {}
-    own = document.get("dlp_total_mgycm") if isinstance(document, dict) else None
-    return as_report(stored.record.study_key, tuple(events), own, stored.record.scanner, f"stored:{stored.record.study_key}")
-
-
-def study_report(dose) -> DoseReport:
-    """A study's merged dose (:class:`~qa.records.dose.StudyDose`) as one dose report, to merge with the stored events."""
-    scanner = ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name)
-    return as_report(dose.study_key, dose.events, dose.dlp_total_mgycm, scanner, "read:" + ",".join(dose.sop_instance_uids))
-
-
-def as_report(study_key, events: tuple, own_total, scanner: ScannerIdentity, name: str) -> DoseReport:
-    from qa.dicom.rdsr_common import dlp_by_phantom
-
-    return DoseReport(name, name, name, "xray_dose_sr", study_key, scanner.manufacturer, scanner.model, scanner.device_serial_number,
-                      scanner.station_name, None, None, None, None, tuple(events), own_total,
-                      "stored study" if own_total is not None else None, None, sum(e.dlp_mgycm or 0.0 for e in events),
-                      dlp_by_phantom(events))
-
-
-def merger(reports: list, context: StudyContext | None = None, *, tables=None, protocols=()):
-    """The merge :meth:`qa.store.Store.save_study` calls when the study is stored already: events
-    by Irradiation Event UID (the stored ones as one earlier report), the dose recomputed over them;
-    a study read without a dose report keeps the stored report's dose; flags and checklists join.
-    ``tables``, ``protocols``: the dose tables and the protocols (default: the context's)."""
-    tables = tables if tables is not None else context.tables
-    protocols = tuple(protocols) or (context.protocols if context is not None else ())
-
-    def merge(stored: StoredStudy, new: StudyRecord) -> StudyRecord:
-        old = stored.record
-        full = {(c.series_key, c.protocol_id) for c in old.exam_checks if not _at_ingest(c)}
-        if any(_at_ingest(c) for c in new.exam_checks):  # a headers-only checklist never replaces a full qa check of that series
-            new = replace(new, exam_checks=tuple(c for c in new.exam_checks if (c.series_key, c.protocol_id) not in full or not _at_ingest(c)))
-        joined = dict(is_calcium_score=old.is_calcium_score or new.is_calcium_score, is_qa=old.is_qa or new.is_qa,
-                      qa_protocol=new.qa_protocol or old.qa_protocol, has_dose_report=old.has_dose_report or new.has_dose_report,
-                      patient_key=new.patient_key or old.patient_key, accession_key=new.accession_key or old.accession_key,
-                      operator_key=new.operator_key or old.operator_key)
-        new_uids = {e.irradiation_event_uid for e in new.events}
-        if old.dose_source == "rdsr" and new.dose_source != "rdsr":
-            keep = {k: getattr(old, k) for k in ("ctdivol_mgy", "dlp_total_mgycm", "dose_msv", "k_msv_per_mgycm", "k_source",
-                                                 "dose_source", "document", "protocol", "events")}
-            return replace(new, **joined, **keep)
-        if not old.events or {e.irradiation_event_uid for e in old.events} <= new_uids or not reports:
-            return replace(new, **joined)
-        from qa.dicom.rdsr import merge_reports
-        from qa.workflows.dose_study import summarise_study
-
-        merged = merge_reports([stored_report(stored)] + list(reports))[0]
-        summary = summarise_study(merged, tables, protocol=next((p for p in protocols if p.id == joined["qa_protocol"]), None))
-        return replace(new, **joined, events=tuple(event_record(e, new.study_key, n) for n, e in enumerate(merged.events)),
-                       **report_dose_fields(merged, summary, protocols))
-
-    return merge
-
-
-def _at_ingest(check: ExamCheckRecord) -> bool:
-    """Was this checklist made at ingest (headers only: motion not analysed)?"""
-    return any(c.id == "breath_hold_motion" and c.message == MOTION_AT_INGEST for c in check.checks)
 
 
 def object_kind(sop_class: str | None) -> str:

@@ -55,6 +55,10 @@ def analyse_series_motion(series: str | os.PathLike | Sequence[str | os.PathLike
     from qa.procedures import load_protocol
 
     chosen = load_protocol(protocol or "cac-standard")  # a malformed protocol is reported before anything is read
+    if plot is not None:
+        from qa.workflows.output_targets import check_output_file
+
+        check_output_file(plot, "--plot", "png")
     stage = progress or (lambda label: None)
     scan = scan_inputs(series, progress=stage("reading headers"))
     volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "), overlapping_stacks=True)

@@ -90,6 +90,10 @@ def run_phantom_qa(
         (scoring or ScoringRequest()).check()  # impossible options are refused before anything is read
     except ValueError as exc:
         raise UsageError(str(exc), hint="see qa phantom --help for the scoring options") from exc
+    if report is not None:
+        from qa.workflows.output_targets import check_output_file
+
+        check_output_file(report, "--report", "html")  # a missing folder or a name of another kind: before anything is read
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, checked with the procedure
     proc = load_procedure(procedure, phantom=given)
     definition = given or load_phantom(Path(proc.phantom_path))  # the very file the procedure was checked against

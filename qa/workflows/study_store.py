@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from qa.records.study import StoredStudies, StoredStudyRef, StudyRecord
 from qa.workflows.common import qa_version
-from qa.workflows.ingest_study import (check_record, event_record, header_dose_fields, is_phantom_qa, main_protocol, merger,
-                                       names_cac, report_dose_fields, study_report)
+from qa.workflows.ingest_study import (check_record, dose_protocol, event_record, header_dose_fields, is_phantom_qa, main_protocol,
+                                       names_cac, study_dose_fields)
 
 
 def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
     """The study of one ``qa check`` run (an :class:`qa.workflows.exam.ExamCheckRun`) and its dose report."""
     from qa.compliance import names_calcium_score
-    from qa.workflows.dose_study import summarise_study
 
     exam = run.checklist.exam
     if not exam.study_key:
@@ -33,7 +32,7 @@ def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
     facts = exam.facts
     dose = exam.dose if exam.dose is not None and exam.dose.events else None
     if dose is not None:
-        values = report_dose_fields(dose, summarise_study(dose, tables, protocol=chosen), protocols)
+        values = study_dose_fields(dose, tables, protocols, chosen)
     else:
         values = header_dose_fields(run.checklist.dose)
     descriptions = [facts.study_description if facts else None, facts.protocol_name if facts else None,
@@ -49,33 +48,39 @@ def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
         or bool(main_protocol(dose, protocols)), is_qa=is_phantom_qa(descriptions), has_dose_report=dose is not None,
         qa_version=qa_version(), events=tuple(event_record(e, exam.study_key, n) for n, e in enumerate(dose.events if dose else ())),
         exam_checks=(check_record(run),), **values)
-    return record, [study_report(dose)] if dose is not None else []
+    return record, dose
 
 
-def dose_studies(summary, tables, protocols, chosen=None) -> list[tuple[StudyRecord, list]]:
-    """The studies of one ``qa dose`` run (a :class:`qa.workflows.dose.DoseSummary`), each with its dose report."""
+def dose_studies(summary, tables, protocols, chosen=None) -> list[tuple[StudyRecord, object]]:
+    """The studies of one ``qa dose`` run (a :class:`qa.workflows.dose.DoseSummary`), each with its
+    merged dose report, stored as ``qa ingest`` stores a dose report: judged by ``chosen`` (``--protocol``)
+    or the protocol ingest would choose (:func:`~qa.workflows.ingest_study.dose_protocol`); ``--k-factor``
+    changes what ``qa dose`` prints, never what is stored."""
     out = []
-    for item, dose in zip(summary.reports, summary.studies):
+    for dose in summary.studies:
         if not dose.study_key:
             continue  # a report without a StudyInstanceUID names no study
         from qa.records.identity import ScannerIdentity
 
         events = tuple(event_record(e, dose.study_key, n) for n, e in enumerate(dose.events))
         cac = any(names_cac(e.acquisition_protocol, protocols) for e in dose.events)
+        judged_by = dose_protocol(dose, protocols, chosen) if cac or chosen is not None else None
         record = StudyRecord(
             study_key=dose.study_key, scanner=ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name),
             study_datetime=dose.study_datetime, study_month=_month(dose.study_datetime), protocol=main_protocol(dose, protocols),
-            qa_protocol=chosen.id if chosen is not None else None, is_calcium_score=cac, has_dose_report=True, qa_version=qa_version(),
-            events=events, **report_dose_fields(dose, item, protocols))
-        out.append((record, [study_report(dose)]))
+            qa_protocol=judged_by.id if judged_by is not None else None, is_calcium_score=cac, has_dose_report=True,
+            qa_version=qa_version(), events=events, **study_dose_fields(dose, tables, protocols, judged_by))
+        out.append((record, dose))
     return out
 
 
 def save_studies(store, items, tables, protocols) -> StoredStudies:
-    """Save each (record, reports) in its own transaction, merged with what is stored."""
+    """Save each (record, its merged dose report or None) in its own transaction, merged with what is stored."""
+    from qa.workflows.study_merge import merger
+
     refs = []
-    for record, reports in items:
-        saved = store.save_study(record, merge=merger(reports, tables=tables, protocols=protocols))
+    for record, dose in items:
+        saved = store.save_study(record, merge=merger(dose, tables=tables, protocols=protocols))
         refs.append(StoredStudyRef(record.study_key, saved.study_id, saved.status))
     return StoredStudies(store.display_url, tuple(refs))
 

@@ -77,6 +77,10 @@ def store_trends(kind: str, *, by: str | Sequence[str] = GROUP_KEYS, date_from: 
         raise UsageError("--csv and --xlsx write one file each: give one of them", hint="run the command twice for both")
     if studies and kind != DOSE:
         raise UsageError("--studies lists the studies behind the dose trends", hint="use it with qa trends dose")
+    from qa.workflows.output_targets import check_output_file
+
+    if csv is not None or xlsx is not None:  # before the store is read
+        check_output_file(csv if csv is not None else xlsx, "--csv" if csv is not None else "--xlsx", "csv" if csv is not None else "xlsx")
     keys = parse_by(by)
     start, first_day = _day(date_from, "--from", first=True)
     end, last_day = _day(date_to, "--to", first=False)

@@ -237,8 +237,9 @@ def test_vendor_conventions_named_values(synthetic, name):
 
 
 # Fields added to AcquisitionHeaders after the record was made (each a new reading, not a change of
-# an old one): the scanner's Device UID and institution, which identify it without a serial number.
-ADDED_SINCE_THE_RECORD = {"device_uid", "institution_name"}
+# an old one): the scanner's Device UID and institution, which identify it without a serial number;
+# the body part and protocol name, which choose the k of a dose estimated from the headers.
+ADDED_SINCE_THE_RECORD = {"device_uid", "institution_name", "body_part_examined", "protocol_name"}
 
 
 def _compare(name: str, h, record: dict) -> None:

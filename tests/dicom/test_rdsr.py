@@ -422,3 +422,15 @@ def test_reports_of_one_study_from_different_scanners_are_flagged(rdsr_dir):
     assert any("different study dates" in w for w in study.warnings)
     [alone] = merge_reports([siemens])
     assert not any("different" in w for w in alone.warnings)
+
+
+def test_a_synthetic_dose_report_names_the_scanner_it_is_written_for(tmp_path):
+    from qa.dicom.write_rdsr import write_dose_report
+
+    path = write_dose_report(tmp_path / "sr.dcm", manufacturer="SIEMENS", model="SOMATOM Force", station_name="CT1", serial="71000")
+    report = read_dose_report(path, pseudonymise=Pseudonymiser.ephemeral())
+    assert (report.manufacturer, report.model, report.station_name, report.device_serial_number) == (
+        "SIEMENS", "SOMATOM Force", "CT1", "71000")
+    assert pydicom.dcmread(path).ManufacturerModelName == "SOMATOM Force"
+    default = read_dose_report(write_dose_report(tmp_path / "default.dcm"), pseudonymise=Pseudonymiser.ephemeral())
+    assert default.model == "Dose Report Synthesiser"  # the writer's own name only when no scanner is named

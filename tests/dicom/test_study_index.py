@@ -69,3 +69,24 @@ def test_files_the_raw_walk_cannot_vouch_for_are_left_to_pydicom(tmp_path, ct_fi
     pseudonymise = Pseudonymiser.ephemeral()
     indexed = index_source(Source(str(ct_file), str(ct_file)), pseudonymise)
     assert indexed.study_key == pseudonymise(_by_pydicom(ct_file)[3]) and indexed.modality == "CT"
+
+
+def test_a_file_that_ends_before_its_study_instance_uid_is_damaged_never_a_file_without_one(tmp_path, ct_file):
+    import pydicom
+
+    from qa.errors import InputError
+
+    data = open(ct_file, "rb").read()
+    pseudonymise = Pseudonymiser.ephemeral()
+    for at in (200, data.find(b"\x20\x00\x0d\x00UI") - 3):  # inside the file meta; inside the element before (0020,000D)
+        cut = tmp_path / f"cut{at}.dcm"
+        cut.write_bytes(data[:at])
+        with pytest.raises(InputError) as raised:
+            index_source(Source(str(cut), str(cut)), pseudonymise)
+        assert raised.value.field == "StudyInstanceUID" and "truncated" in raised.value.message
+    ds = pydicom.dcmread(ct_file)
+    del ds.StudyInstanceUID  # a whole file that has none: an object without a study, not a damaged file
+    whole = tmp_path / "no-study.dcm"
+    ds.save_as(whole, enforce_file_format=True)
+    indexed = index_source(Source(str(whole), str(whole)), pseudonymise)
+    assert indexed.study_key is None and indexed.sop_instance_uid == ds.SOPInstanceUID

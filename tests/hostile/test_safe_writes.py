@@ -431,7 +431,9 @@ def test_the_help_says_what_happens_when_a_report_or_plot_fails():
 
 def test_a_report_or_plot_never_replaces_an_input_of_its_run(tmp_path, phantom_series, failed_report_run):
     """An existing file is only replaced by a file of its own kind (an earlier report by a report):
-    a mistyped --report or --plot can never turn a DICOM slice, an ECG trace or the database into a picture."""
+    a mistyped --report or --plot can never turn a DICOM slice, an ECG trace or the database into a
+    picture.  A name of another kind (``--report slice.dcm``) is refused before the run
+    (tests/hostile/test_output_files.py); an input that bears the output's name is refused when written."""
     import shutil
 
     series = tmp_path / "series"
@@ -439,10 +441,15 @@ def test_a_report_or_plot_never_replaces_an_input_of_its_run(tmp_path, phantom_s
     slice_file = sorted(series.glob("*.dcm"))[0]
     before = slice_file.read_bytes()
     code, out, err = run("phantom", series, "--no-store", "--report", slice_file, "--json")
+    assert code == 2 and json.loads(out)["error"]["file"] == str(slice_file)  # a .dcm is no report: refused first
+    assert slice_file.read_bytes() == before
+    named_as_report = slice_file.with_name("slice.html")  # a slice of the series under a report's name
+    slice_file.rename(named_as_report)
+    code, out, err = run("phantom", series, "--no-store", "--report", named_as_report, "--json")
     doc = json.loads(out)
     assert code in (0, 1) and doc["report"] is None
     assert any("holds a DICOM file" in w for w in doc["warnings"])
-    assert slice_file.read_bytes() == before and leftovers(series) == []
+    assert named_as_report.read_bytes() == before and leftovers(series) == []
 
     ecg_path, exposures = _ecg_and_exposures(tmp_path)
     trace = ecg_path.read_bytes()
@@ -451,10 +458,12 @@ def test_a_report_or_plot_never_replaces_an_input_of_its_run(tmp_path, phantom_s
     assert ecg_path.read_bytes() == trace
 
     _, db, _ = failed_report_run
-    stored = db.read_bytes()
-    code, out, err = run("trend", "--scanner", "CT-SAFE", "--db", f"sqlite:///{db}", "--plot", db, "--json")
+    named_as_plot = tmp_path / "charts.png"  # the database under a plot's name
+    shutil.copyfile(db, named_as_plot)
+    stored = named_as_plot.read_bytes()
+    code, out, err = run("trend", "--scanner", "CT-SAFE", "--db", f"sqlite:///{named_as_plot}", "--plot", named_as_plot, "--json")
     assert code == 2 and "holds a SQLite database" in json.loads(out)["error"]["message"]
-    assert db.read_bytes() == stored
+    assert named_as_plot.read_bytes() == stored
 
 
 def test_a_device_or_named_pipe_is_never_an_output(tmp_path, phantom_series):

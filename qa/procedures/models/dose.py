@@ -29,9 +29,12 @@ class KFactorTable(Table):
     icrp_basis: Literal[60, 103]  # the ICRP tissue weighting factors: Publication 60 (1990) or 103 (2007)
     source: Text
     regions: Annotated[list[Code], Unique] = []
+    body_parts: Annotated[list[Text], Unique] = []  # BodyPartExamined defined terms (images without a dose report)
+    name_patterns: Annotated[list[Text], Unique] = []  # words of a protocol or series name (case ignored)
 
     def record(self) -> KFactor:
-        return KFactor(self.id, self.name, self.k_msv_per_mgycm, self.icrp_basis, self.source, tuple(self.regions))
+        return KFactor(self.id, self.name, self.k_msv_per_mgycm, self.icrp_basis, self.source, tuple(self.regions),
+                       tuple(p.strip().upper() for p in self.body_parts), tuple(p.lower() for p in self.name_patterns))
 
 
 # [defaults]: the k-factor id for each CTDI phantom of qa.records.dose.PHANTOM_KEYS.
