@@ -326,9 +326,12 @@ def add_parser(sub) -> None:
         help="control charts of a scanner's stored phantom runs",
         description=textwrap.dedent(
             """\
-            Per metric, the scanner's runs (current configuration, protocol followed) against the
-            baseline mean +- 3 SD, with the Western Electric rules and a CUSUM that flag drift
-            before it fails; a per-month summary; optionally a PNG of the control charts.
+            Per metric, the scanner's runs (current configuration, protocol followed) against two
+            kinds of limits: the procedure's tolerance and action level, which decide whether a run
+            passes, warns or fails; and the statistical control limits (baseline mean +- 2 and 3
+            chart SD, the SD never below the procedure's min_sd_pct of the mean), where the Western
+            Electric rules and a CUSUM flag drift before it fails.  The columns and flags are
+            explained above the tables; a per-month summary; optionally a PNG of the control charts.
             """
         ),
         epilog=textwrap.dedent(

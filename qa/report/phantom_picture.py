@@ -105,9 +105,10 @@ def phantom_figure(volume, location, inserts, definition) -> Picture:
             canvas.line([(ax_px, ay_px - AXIS_PX), (ax_px, ay_px + AXIS_PX)], c, w)
         _place_labels(canvas, items, (ax_px, ay_px), box)
     _legend(canvas, rod_missing)
-    canvas.text(WIDTH / 2, height - 8, f"Grey scale: window {WINDOW_HIGH_HU - WINDOW_LOW_HU:g} HU, level "
-                f"{(WINDOW_HIGH_HU + WINDOW_LOW_HU) / 2:g} HU (black {WINDOW_LOW_HU:g} HU, white {WINDOW_HIGH_HU:g} HU). "
-                "Labels: the insert ids of the table.", size=10.5, anchor="md")
+    caption = (f"Grey scale: window {WINDOW_HIGH_HU - WINDOW_LOW_HU:g} HU, level {(WINDOW_HIGH_HU + WINDOW_LOW_HU) / 2:g} HU "
+               f"(black {WINDOW_LOW_HU:g} HU, white {WINDOW_HIGH_HU:g} HU). Labels: the insert ids of the table.")
+    box = canvas.text(WIDTH / 2, height - 8, caption, size=10.5, anchor="md")
+    canvas.marks.append(Mark("caption", "window", box, (WINDOW_LOW_HU, WINDOW_HIGH_HU), caption))
     return canvas.picture()
 
 

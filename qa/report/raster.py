@@ -19,11 +19,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from qa.records.text import escape_controls
 
 # Shapes are drawn at twice the final size, then reduced (antialiasing): ours.
 SCALE = 2
@@ -157,13 +160,16 @@ class Canvas:
     def text_box(self, x: float, y: float, text: str, *, size: float, anchor: str = "la", bold: bool = False,
                  pad: float = 0.0) -> tuple[float, float, float, float]:
         """The box ``text`` will cover when drawn at (x, y) with ``anchor`` (Pillow's two-letter anchors)."""
+        text = shown(text)
         left, top, right, bottom = font(size, bold).getbbox(text, anchor=anchor)
         return (x + left - pad, y + top - pad, x + right + pad, y + bottom + pad)
 
     def text(self, x: float, y: float, text: str, *, size: float, colour: str = "#000000", anchor: str = "la",
              bold: bool = False, box: str | None = None, pad: float = 0.0, vertical: bool = False) -> tuple[float, float, float, float]:
         """Draw ``text`` (one line) after the shapes; ``box``: a filled box behind it (``pad`` px around);
-        ``vertical``: turned a quarter left, centred on (x, y).  Returns the box it covers."""
+        ``vertical``: turned a quarter left, centred on (x, y).  Returns the box it covers.  Control
+        characters (from DICOM headers, file names) are drawn as escapes (ESC as ``\\x1b``)."""
+        text = shown(text)
         if vertical:
             w, h = font(size, bold).getbbox(text, anchor="lt")[2:]
             covered = (x - h / 2, y - w / 2, x + h / 2, y + w / 2)
@@ -193,11 +199,16 @@ class Canvas:
         return Picture(buffer.getvalue(), self.width, self.height, tuple(self.marks))
 
 
+def shown(text: str) -> str:
+    """One line of text as a figure draws it: control characters as escapes, a newline or tab as ``\\n`` / ``\\t``."""
+    return escape_controls(str(text)).replace("\n", "\\n").replace("\t", "\\t")
+
+
 def _dashed(points, pattern: tuple[float, float]) -> list[list[tuple[float, float]]]:
     """The pieces of a polyline drawn with ``pattern`` (on, off) lengths."""
     on, off = pattern
     pieces, current, drawn, left = [], [points[0]], True, on
-    for (xa, ya), (xb, yb) in zip(points, points[1:]):
+    for (xa, ya), (xb, yb) in itertools.pairwise(points):
         length = math.hypot(xb - xa, yb - ya)
         pos = 0.0
         while length - pos > left:

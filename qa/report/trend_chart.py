@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 
 from qa.report.figures import OKABE_ITO
-from qa.report.raster import Canvas, Mark, Picture
+from qa.report.raster import Canvas, Mark, Picture, shown
 
 C_RUN, C_FLAG, C_ACTION, C_LINE = OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["vermillion"], "#222222"
 C_TOLERANCE, C_WARN, C_HATCH, C_JOIN = "#dcebf7", "#fbe3c4", "#eeaa50", "#9a9a9a"
@@ -70,9 +70,10 @@ def _header(canvas: Canvas, items, times, scanner: str, baseline_version: int | 
     floors = sorted({chart.baseline.min_sd_pct for _, chart in items if chart.baseline is not None})
     sd_text = (f"SD used: the baseline SD, never below {floors[0]:g} % of the mean (procedure's min_sd_pct)"
                if floors else "no baseline: no limits")
-    canvas.text(LEFT, 10, f"Control charts: {scanner}", size=14, bold=True, anchor="lt")
-    canvas.text(LEFT, 32, f"{n_runs} run(s), {dates}; baseline {'v' + str(baseline_version) if baseline_version else 'none'}; "
-                f"{sd_text}", size=LEGEND_PX, anchor="lt")
+    title = f"Control charts: {scanner}"
+    canvas.marks.append(Mark("header", "title", canvas.text(LEFT, 10, title, size=14, bold=True, anchor="lt"), (), shown(title)))
+    info = f"{n_runs} run(s), {dates}; baseline {'v' + str(baseline_version) if baseline_version else 'none'}; {sd_text}"
+    canvas.marks.append(Mark("header", "info", canvas.text(LEFT, 32, info, size=LEGEND_PX, anchor="lt"), (), shown(info)))
     entries = [
         ("tolerance", "within tolerance: pass"), ("warn", "beyond tolerance: warn"), ("action", "action level: fail beyond"),
         ("mean", "baseline mean"), ("sd2", "\u00b12 SD (control limit)"), ("sd3", "\u00b13 SD (control limit)"),
@@ -176,7 +177,7 @@ def _axes(canvas: Canvas, metric: str, chart, box, x_ticks, y_range, px, py, *, 
     for k, line in enumerate(reversed(lines)):
         canvas.text(x0, y0 - 6 - 14 * k, line, size=SUB_PX, colour="#333333", anchor="ld")
     title = canvas.text(x0, y0 - 10 - 14 * len(lines), chart.title or metric, size=TITLE_PX, anchor="ld")
-    canvas.marks.append(Mark("title", metric, title, (), chart.title or metric))
+    canvas.marks.append(Mark("title", metric, title, (), shown(chart.title or metric)))
 
 
 def _wrap(canvas: Canvas, text: str, width: float) -> list[str]:

@@ -13,11 +13,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from qa.control_charts import FLAG_MEANINGS, MetricChart, MonthSummary, metric_chart, monthly_summary
+from qa.control_charts import (
+    FLAG_MEANINGS,
+    MetricChart,
+    MonthSummary,
+    metric_chart,
+    monthly_summary,
+)
 from qa.errors import DefinitionError, UsageError
 from qa.phantom.baseline import Baseline, Configuration
-from qa.phantom.limits import baseline_verdict_limits
 from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL, PhantomDefinition
+from qa.phantom.limits import baseline_verdict_limits
 from qa.phantom.metrics import default_chart_metrics, metric_name
 from qa.phantom.procedure import PhantomProcedure
 from qa.records.serialize import Record
