@@ -1,4 +1,6 @@
-"""What every figure of qa shares: built with matplotlib's object API (no pyplot), drawn by Agg, as PNG bytes.
+"""What qa's figures share: the palette; for those built with matplotlib (the ECG strip, qa motion's
+reformats), its object API (no pyplot) on an Agg canvas, and PNG bytes.  The report's located
+phantom and control charts are drawn without matplotlib (:mod:`qa.report.raster`).
 
 Every text in a figure is drawn as written: names from DICOM headers, file names and site
 definitions may hold ``$...$``, which matplotlib would otherwise typeset as mathematics (or fail
@@ -20,8 +22,7 @@ OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
 }
-# Resolution of the report's figures: 100 dots per inch, enough for a screen and a printed page at
-# the figures' sizes (8-9 inches wide), at a quarter of the pixels (and time) of 200 dpi (ours).
+# Resolution of the matplotlib figures when not given: 100 dots per inch (ours).
 DPI = 100
 
 
@@ -46,11 +47,6 @@ def new_figure(width_in: float, height_in: float, *, dpi: float = DPI):
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
-
-
-def renderer(fig):
-    """The figure's Agg renderer (to measure texts before the figure is saved)."""
-    return fig.canvas.get_renderer()
 
 
 def png_bytes(fig, *, dpi: float | None = None, tight: bool = False) -> bytes:

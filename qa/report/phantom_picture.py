@@ -52,11 +52,11 @@ def phantom_figure(volume, location, inserts, definition) -> Picture:
     region = (np.abs(x - cx) <= half) & (np.abs(y - cy) <= half)
     rr, cc = np.nonzero(region)
     window = (slice(rr.min(), rr.max() + 1), slice(cc.min(), cc.max() + 1))
-    # the image's edges in mm: left, right (x), top, bottom (y); patient left stays on the right
+    # the picture's edges in mm: x grows to the right (the patient's left on the right, as
+    # radiologists expect), y downwards (anterior at the top); stored images running the other way are flipped
     x_left, x_right = float(x[window].min()), float(x[window].max())
-    if x[0, 0] > x[0, -1]:  # flipped row direction: shown as radiologists expect
-        x_left, x_right = x_right, x_left
     y_top, y_bottom = float(y[window].min()), float(y[window].max())
+    flip_x, flip_y = bool(x[0, 0] > x[0, -1]), bool(y[0, 0] > y[-1, 0])
     calc_half = max(c.length_mm for c in definition.calcifications) / 2 + 1.0
     rod_half = max(r.length_mm for r in definition.rods) / 2 - 2.0
     panels = [
@@ -77,8 +77,7 @@ def phantom_figure(volume, location, inserts, definition) -> Picture:
             return (x0 + (xm - x_left) / (x_right - x_left) * PANEL, y0 + (ym - y_top) / (y_bottom - y_top) * PANEL)
 
         grey = np.clip((image[window] - WINDOW_LOW_HU) / (WINDOW_HIGH_HU - WINDOW_LOW_HU) * 255.0, 0, 255).astype(np.uint8)
-        if x[0, 0] > x[0, -1]:
-            grey = grey[:, ::-1]
+        grey = grey[::-1 if flip_y else 1, ::-1 if flip_x else 1]
         canvas.image(np.ascontiguousarray(grey), box)
         canvas.rect(*box, outline="#000000")
         canvas.text(x0 + PANEL / 2, y0 - 8, title, size=12, anchor="mb")

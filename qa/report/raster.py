@@ -152,7 +152,7 @@ class Canvas:
     def image(self, pixels, box: tuple[float, float, float, float]) -> None:
         """An 8-bit grey image (2-D uint8 array) stretched over ``box`` (bilinear)."""
         x0, y0, x1, y1 = (round(self._s(v)) for v in box)
-        picture = Image.fromarray(pixels, mode="L").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR)
+        picture = Image.fromarray(pixels).convert("L").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR)
         self._image.paste(picture.convert("RGB"), (x0, y0))
 
     # ----------------------------------------------------------------------------- texts (final size)
