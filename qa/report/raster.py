@@ -5,8 +5,8 @@ CPU, a third of a whole ``qa phantom`` run, before anything is drawn; Pillow imp
 draws these figures in about 0.1 s.  The figures need little: lines (solid, dashed, dotted),
 filled and hatched rectangles, circles, two marker shapes, an image, and text.
 
-Shapes are drawn at ``scale`` times the final size and reduced with a Lanczos filter (their
-edges are antialiased); texts are drawn afterwards at the final size by FreeType (sharp, and
+Shapes are drawn at ``scale`` times the final size and reduced by averaging (their edges are
+antialiased); texts are drawn afterwards at the final size by FreeType (sharp, and
 measured exactly: :meth:`Canvas.text_box` is the box the text will cover).  Coordinates are final
 pixels, y downwards.  Every drawn item the tests may ask about is recorded as a :class:`Mark`
 (what it is, for which key, its box in pixels and the data values it stands for).
@@ -30,6 +30,9 @@ from qa.records.text import escape_controls
 
 # Shapes are drawn at twice the final size, then reduced (antialiasing): ours.
 SCALE = 2
+# zlib level of the PNG files: 2 writes these figures in a third of the time of Pillow's default 6,
+# for 5 % more bytes (measured on the control charts): ours.
+PNG_COMPRESS_LEVEL = 2
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def font(size_px: float, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFo
     return ImageFont.load_default(size)
 
 
+@functools.lru_cache(maxsize=64)
 def _rgb(colour: str) -> tuple[int, int, int]:
     colour = colour.lstrip("#")
     return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
@@ -181,7 +185,7 @@ class Canvas:
     # ----------------------------------------------------------------------------- output
 
     def picture(self) -> Picture:
-        final = self._image.resize((self.width, self.height), Image.Resampling.LANCZOS) if self.scale != 1 else self._image
+        final = self._image.reduce(self.scale) if self.scale != 1 else self._image  # the mean of each scale x scale block
         draw = ImageDraw.Draw(final)
         for x, y, text, size, colour, anchor, bold, box, covered, vertical in self._texts:
             if box:
@@ -195,7 +199,7 @@ class Canvas:
             else:
                 draw.text((x, y), text, font=font(size, bold), fill=_rgb(colour), anchor=anchor)
         buffer = io.BytesIO()
-        final.save(buffer, format="PNG")
+        final.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return Picture(buffer.getvalue(), self.width, self.height, tuple(self.marks))
 
 

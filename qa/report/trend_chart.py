@@ -149,9 +149,11 @@ def _panel(canvas: Canvas, metric: str, chart, x_of, x_range, ticks, frame, widt
             run_line.append((px(x_of[r.acquired_at]), py(v)))
     if len(run_line) > 1:
         canvas.line(run_line, C_JOIN, 1.0)
+    crowded = len(points) > width / 8  # smaller markers when runs are closer than 8 px apart
     for x, y, r, v in points:
         shape, kind = ("D", "flagged") if r.flags else ("o", "run")
-        box = canvas.marker(x, y, shape, 10 if r.flags else 6.5, C_FLAG if r.flags else C_RUN, "#000000" if r.flags else None)
+        size = (8 if crowded else 10) if r.flags else (4.5 if crowded else 6.5)
+        box = canvas.marker(x, y, shape, size, C_FLAG if r.flags else C_RUN, "#000000" if r.flags else None)
         canvas.marks.append(Mark(kind, metric, box, (x_of[r.acquired_at], v, r.run_id), shape))
     canvas.rect(x0, y0, x1, y1, outline="#000000", width=1.0)
     canvas.marks.append(Mark("panel", metric, (x0, y0, x1, y1), (*x_range, *y_range)))
