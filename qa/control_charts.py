@@ -21,11 +21,12 @@ A run is *flagged* by any rule; flags point at drift before any run fails its to
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
+from qa.records.checks import VerdictLimits
 from qa.records.serialize import Record
 
 # Western Electric handbook (1956): zones at 1, 2 and 3 SD; run length 8.
@@ -83,6 +84,10 @@ def cusum(z: Sequence[float | None], k: float = CUSUM_K, h: float = CUSUM_H) -> 
     return highs, lows, alarms
 
 
+# What the flags of a run mean (the terminal's legend, the figures' key): the rules above and the CUSUM.
+FLAG_MEANINGS = WE_RULES | {"cusum": f"CUSUM beyond {CUSUM_H:g} SD (k = {CUSUM_K:g} SD): a small sustained shift"}
+
+
 def chart_sd(mean: float, sd: float, min_sd_pct: float = 2.0) -> float:
     """The SD a control chart uses: the baseline SD, but never below ``min_sd_pct`` % of the mean."""
     return max(sd, abs(mean) * min_sd_pct / 100.0)
@@ -134,3 +139,67 @@ def monthly_summary(months: Sequence[str], verdicts: Sequence[str], values: dict
                 entry["values"][metric].append(float(v))
     return [MonthSummary(month, e["n"], e["fail"], {m: (sum(v) / len(v) if v else None) for m, v in e["values"].items()})
             for month, e in sorted(out.items())]
+
+
+@dataclass(frozen=True)
+class ChartBaseline(Record):
+    """A metric's baseline as a chart uses it: the statistical control limits are mean +- 2 and
+    +- 3 ``chart_sd``, the baseline SD floored at ``min_sd_pct`` % of the mean (``sd_floored``)."""
+
+    mean: float
+    sd: float
+    n: int
+    chart_sd: float  # the SD the limits use: the baseline's, floored at the procedure's min_sd_pct of the mean
+    min_sd_pct: float = 2.0
+    sd_floored: bool = False  # the floor, not the baseline's own SD, set chart_sd
+
+    __json_properties__ = ("control_limits",)
+
+    @property
+    def control_limits(self) -> dict[str, tuple[float, float]]:
+        """The statistical limits: ``{"2sd": [low, high], "3sd": [low, high]}``."""
+        return {f"{k}sd": (self.mean - k * self.chart_sd, self.mean + k * self.chart_sd) for k in (2, 3)}
+
+
+@dataclass(frozen=True)
+class ChartRun(Record):
+    run_id: int
+    acquired_at: dt.datetime  # of the acquisition (else of the analysis), aware
+    value: float | None
+    z: float | None
+    flags: tuple[str, ...]
+    verdict: str
+
+
+@dataclass(frozen=True)
+class MetricChart(Record):
+    """One metric's control chart: its runs against the baseline's statistical limits, and the
+    limits the verdict judges a run by (``verdict_limits``: the procedure's tolerance and action
+    level; None when the procedure does not check the metric against the baseline)."""
+
+    baseline: ChartBaseline | None
+    runs: tuple[ChartRun, ...]
+    name: str = ""
+    unit: str = ""
+    verdict_limits: VerdictLimits | None = None
+
+    @property
+    def title(self) -> str:
+        """``Mass, 800 mg/cm3 5 mm insert (mg)``."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+
+def metric_chart(runs: Sequence[tuple[int, dt.datetime, float | None, str]], baseline: tuple[float, float, int] | None, *,
+                 min_sd_pct: float, name: str = "", unit: str = "", verdict_limits: VerdictLimits | None = None) -> MetricChart:
+    """The chart of one metric: ``runs`` as (run id, acquired at, value, verdict) in order,
+    ``baseline`` as (mean, SD, n) or None; z-scores and flags against the floored SD."""
+    chart_baseline, points = None, None
+    if baseline is not None:
+        mean, sd, n = baseline
+        used = chart_sd(mean, sd, min_sd_pct)
+        chart_baseline = ChartBaseline(mean, sd, n, used, min_sd_pct, used > sd)
+        if used > 0:
+            points = control_chart([r[2] for r in runs], mean, used)
+    chart_runs = tuple(ChartRun(run_id, when, value, p.z if p else None, tuple(p.flags) if p else (), verdict)
+                       for (run_id, when, value, verdict), p in zip(runs, points or [None] * len(runs)))
+    return MetricChart(chart_baseline, chart_runs, name, unit, verdict_limits)

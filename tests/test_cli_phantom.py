@@ -184,3 +184,34 @@ def test_trend_of_an_unknown_metric_is_a_usage_error(capsys, phantom_days, tmp_p
     assert run(capsys, "phantom", folders[0], "--db", db)[0] == 0
     code, _, err = run(capsys, "trend", "--scanner", "CT-A", "--metric", "mass_800_5m", "--db", db)
     assert code == 2 and "has a metric 'mass_800_5m'" in err and "mass_800_5mm" in err
+
+
+def test_qa_trend_explains_its_columns_and_limits_and_labels_the_monthly_table(capsys, phantom_days, tmp_path):
+    folders, _ = phantom_days
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    for folder in folders[:5]:
+        assert run(capsys, "phantom", folder, "--db", db)[0] == 0
+    assert run(capsys, "baseline", "set", "--scanner", "CT-A", "--from-last", "5", "--db", db)[0] == 0
+    code, out, _ = run(capsys, "trend", "--scanner", "CT-A", "--db", db, "--json")
+    trend = json.loads(out)
+    code, out, _ = run(capsys, "trend", "--scanner", "CT-A", "--db", db)
+    assert code == 0
+    legend, tables = out.split("How to read the tables below:")[1].split("\nMass, ", 1)
+    # every column and every flag is explained once, before the tables
+    assert "z          (value - baseline mean) / chart SD" in legend
+    assert f"never below {trend['min_sd_pct']:g} % of the baseline mean" in legend and "min_sd_pct" in legend
+    for flag, meaning in trend["flag_meanings"].items():
+        assert any(line.split() == [flag, *meaning.split()] for line in legend.splitlines()), flag
+    assert "verdict" in legend and "flags never" in legend
+    # each metric says which limits judge a run (the procedure's) and which are statistical
+    chart = trend["metrics"]["mass_800_5mm"]
+    low, high = chart["verdict_limits"]["tolerance"]
+    assert "Mass, 800 mg/cm3 5 mm insert (mg)  [mass_800_5mm]" in out
+    assert f"warn outside [{low:.2f}, {high:.2f}]" in tables and "control limits  +-2 SD" in tables
+    assert "value (mg)" in tables
+    monthly = out.split("Per month")[1].splitlines()
+    header = monthly[1].split()
+    assert header[:4] == ["month", "runs", "failed", "runs"] and "(mg)" in header and "(HU)" in header
+    row = monthly[3].split()
+    assert row[0] == "2026-03" and row[1] == "5"
+    assert all(len(cell.split(".")[-1]) <= 4 for cell in row[3:])  # rounded, never 82.8380172

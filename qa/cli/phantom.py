@@ -7,6 +7,7 @@ Each command parses its arguments, calls one workflow (:mod:`qa.workflows.phanto
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import textwrap
 from typing import TextIO
@@ -178,24 +179,77 @@ def print_charts(out: TextIO, charts, *, last: int = 0) -> None:
               f"(qa baseline set --scanner {charts.scanner.id} --from-last 5)", file=out)
     for note in charts.notes:
         print(f"note:    {note}", file=out)
+    print_chart_legend(out, charts)
     for metric, chart in charts.metrics.items():
-        b = chart.baseline
-        print(f"\n{metric}" + (f": baseline {b.mean:.4g} +- {b.sd:.3g} (n={b.n}; chart SD {b.chart_sd:.3g}), limits "
-                               f"[{b.mean - 3 * b.chart_sd:.4g}, {b.mean + 3 * b.chart_sd:.4g}]" if b else ""), file=out)
+        b, limits = chart.baseline, chart.verdict_limits
+        unit = f" {chart.unit}" if chart.unit else ""
+        digits = _decimals(chart)
+        print(f"\n{one_line(chart.title or metric)}  [{metric}]", file=out)
+        if b is not None:
+            floor = f"the {b.min_sd_pct:g} % floor" if b.sd_floored else "the baseline SD"
+            print(f"  baseline        {b.mean:.{digits}f}{unit} +- {b.sd:.3g} (n={b.n}); chart SD {b.chart_sd:.3g}{unit} ({floor})", file=out)
+            print(f"  control limits  +-2 SD [{_num(b.mean - 2 * b.chart_sd, digits)}, {_num(b.mean + 2 * b.chart_sd, digits)}], "
+                  f"+-3 SD [{_num(b.mean - 3 * b.chart_sd, digits)}, {_num(b.mean + 3 * b.chart_sd, digits)}]", file=out)
+        if limits is not None:
+            (t0, t1), (a0, a1) = limits.tolerance, limits.action
+            print(f"  verdict limits  warn outside [{_num(t0, digits)}, {_num(t1, digits)}], fail outside [{_num(a0, digits)}, "
+                  f"{_num(a1, digits)}] ({limits.describe(chart.unit)})", file=out)
+        elif b is not None:
+            print("  verdict limits  none: the procedure does not check this metric against the baseline", file=out)
         shown = chart.runs[-last:] if last else chart.runs
-        rows = [[str(r.run_id), local_time(r.acquired_at), fmt(r.value, 4) if r.value is not None else "-",
+        rows = [[str(r.run_id), local_time(r.acquired_at), _num(r.value, digits),
                  f"{r.z:+.2f}" if r.z is not None else "-", ",".join(r.flags), r.verdict] for r in shown]
-        print(textwrap.indent(table(["run", "acquired", "value", "z", "flags", "verdict"], rows, align="llrrll"), "  "), file=out)
+        print(textwrap.indent(table(["run", "acquired", f"value ({chart.unit})" if chart.unit else "value", "z", "flags", "verdict"], rows, align="llrrll"), "  "),
+              file=out)
         flagged = next((r for r in chart.runs if r.flags), None)
         if flagged is not None:
             print(f"  FLAGGED from run #{flagged.run_id}: {', '.join(flagged.flags)}", file=out)
     if charts.months:
         metrics = list(charts.metrics)
-        print("\nPer month", file=out)
-        rows = [[m.month, str(m.n_runs), str(m.n_fail)] + [fmt(m.means.get(k), 4) for k in metrics] for m in charts.months]
-        print(textwrap.indent(table(["month", "runs", "failed"] + metrics, rows, align="l" + "r" * (2 + len(metrics))), "  "), file=out)
+        print("\nPer month (the mean of each metric over the month's charted runs)", file=out)
+        headers = ["month", "runs", "failed runs"] + [f"{m} ({c.unit})" if c.unit else m for m, c in charts.metrics.items()]
+        rows = [[m.month, str(m.n_runs), str(m.n_fail)] + [_num(m.means.get(k), _decimals(charts.metrics[k])) for k in metrics]
+                for m in charts.months]
+        print(textwrap.indent(table(headers, rows, align="l" + "r" * (2 + len(metrics))), "  "), file=out)
     if charts.plot:
         print(f"\nplot     {charts.plot}", file=out)
+
+
+def print_chart_legend(out: TextIO, charts) -> None:
+    """What the columns of the run tables mean, printed once before them."""
+    floor = f"{charts.min_sd_pct:g} %" if charts.min_sd_pct is not None else "min_sd_pct"
+    width = max(len(k) for k in charts.flag_meanings)
+    lines = [
+        "",
+        "How to read the tables below:",
+        "  value      the run's measurement, in the metric's unit",
+        "  z          (value - baseline mean) / chart SD",
+        f"  chart SD   the baseline's SD, but never below {floor} of the baseline mean (the procedure's",
+        "             [baseline] min_sd_pct): a short baseline underestimates the spread",
+        "  control    baseline mean +- 2 and +- 3 chart SD: the Western Electric rules and the CUSUM",
+        "  limits     compare runs with them, to show drift early",
+        "  flags      the rules a run completes (empty: none):",
+        *(f"             {k.ljust(width)}  {v}" for k, v in charts.flag_meanings.items()),
+        "  verdict    the run's overall verdict (all its checks): a metric warns outside its tolerance",
+        "             and fails outside its action level (each metric's verdict limits); flags never",
+        "             change a verdict",
+    ]
+    print("\n".join(lines), file=out)
+
+
+def _decimals(chart) -> int:
+    """Decimals that show a metric's day-to-day spread: two significant digits of the baseline SD
+    (else four significant digits of the values)."""
+    if chart.baseline is not None and chart.baseline.sd > 0:
+        return max(0, min(6, 1 - math.floor(math.log10(chart.baseline.sd))))
+    values = [abs(r.value) for r in chart.runs if r.value is not None and math.isfinite(r.value) and r.value != 0]
+    if not values:
+        return 2
+    return max(0, min(6, 3 - math.floor(math.log10(max(values)))))
+
+
+def _num(value, digits: int) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 # ------------------------------------------------------------------------------------------ parsers
@@ -293,9 +347,12 @@ def add_parser(sub) -> None:
         help="control charts of a scanner's stored phantom runs",
         description=textwrap.dedent(
             """\
-            Per metric, the scanner's runs (current configuration, protocol followed) against the
-            baseline mean +- 3 SD, with the Western Electric rules and a CUSUM that flag drift
-            before it fails; a per-month summary; optionally a PNG of the control charts.
+            Per metric, the scanner's runs (current configuration, protocol followed) against two
+            kinds of limits: the procedure's tolerance and action level, which decide whether a run
+            passes, warns or fails; and the statistical control limits (baseline mean +- 2 and 3
+            chart SD, the SD never below the procedure's min_sd_pct of the mean), where the Western
+            Electric rules and a CUSUM flag drift before it fails.  The columns and flags are
+            explained above the tables; a per-month summary; optionally a PNG of the control charts.
             """
         ),
         epilog=textwrap.dedent(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from qa.phantom.baseline import Baseline, Configuration
+from qa.phantom.limits import verdict_limits
 from qa.phantom.procedure import AcquisitionRule, MetricRule
 from qa.phantom.result import InsertResult, PhantomAcquisition
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches
@@ -157,15 +158,12 @@ def metric_check(rule: MetricRule, metrics, inserts, baseline, reason, tightened
         source.update(reference_value=reference, baseline_version=baseline.version, baseline_n=stats.n, baseline_sd=stats.sd)
     if value is None:
         return Check(rule.id, NOT_AVAILABLE, None, None, f"{key} was not measured (insert not detected or no calibration)", source)
-    tolerance = rule.tolerance * abs(reference) / 100.0 if rule.relative else rule.tolerance
-    action = rule.action * abs(reference) / 100.0 if rule.relative else rule.action
+    limits = verdict_limits(rule, reference, stats.sd if rule.reference == "baseline" else None, tightened=tightened,
+                            tighten_sd=tighten_sd)
+    low_t, high_t = limits.tolerance
+    low_a, high_a = limits.action
     if tightened and rule.reference == "baseline" and stats.sd > 0:
-        # With enough runs the limits tighten to the scanner's own spread, when that is narrower.
-        action = min(action, tighten_sd * stats.sd)
-        tolerance = min(tolerance, action * 2.0 / 3.0)
         source["tightened_to_sd"] = True
-    low_t, high_t = reference - tolerance, reference + tolerance
-    low_a, high_a = reference - action, reference + action
     source.update(tolerance=[low_t, high_t], action=[low_a, high_a])
     deviation = value - reference
     pct = 100.0 * deviation / reference if reference else float("nan")

@@ -56,3 +56,39 @@ def summary_metrics(metric_ids: Iterable[str]) -> list[str]:
 def mass_metrics(metric_ids: Iterable[str]) -> list[str]:
     """The mass metrics among ``metric_ids`` (what drifts first when calcium reads brighter), in order."""
     return [m for m in metric_ids if m.startswith("mass_") or m == "total_mass"]
+
+
+# The human name and unit of each whole-phantom and technique metric (charts, tables).
+_NAMES = {
+    "total_mass": ("Total mass, all inserts", "mg"),
+    "total_volume": ("Total volume, all inserts", "mm3"),
+    "total_agatston": ("Total Agatston score, all inserts", ""),
+    "c_ha": ("Calibration factor c_HA", "mg/(cm3 HU)"),
+    "water_hu": ("Water rod CT number", "HU"),
+    "ha200_hu": ("HA-200 rod CT number", "HU"),
+    "noise_hu": ("Image noise, SD in the water rod", "HU"),
+    "ctdivol_mgy": ("CTDIvol", "mGy"),
+    "exposure_mas": ("Exposure", "mAs"),
+}
+_INSERT_NAMES = {"mass": ("Mass", "mg"), "volume": ("Volume", "mm3"), "agatston": ("Agatston score", "")}
+
+
+def metric_name(metric: str, definition: PhantomDefinition | None = None) -> tuple[str, str]:
+    """A metric id's human name and unit: ``mass_800_5mm`` -> ("Mass, 800 mg/cm3 5 mm insert", "mg"),
+    ``noise_hu`` -> ("Image noise, SD in the water rod", "HU").  An insert is named by its density and
+    diameter from ``definition`` when given (else by its id); an unknown id is its own name."""
+    if metric in _NAMES:
+        return _NAMES[metric]
+    kind, _, insert = metric.partition("_")
+    if kind in _INSERT_NAMES and insert:
+        name, unit = _INSERT_NAMES[kind]
+        cylinder = next((c for c in definition.calcifications if c.id == insert), None) if definition is not None else None
+        what = f"{cylinder.density_mgha_cm3:g} mg/cm3 {cylinder.diameter_mm:g} mm insert" if cylinder else f"insert {insert}"
+        return f"{name}, {what}", unit
+    return metric, ""
+
+
+def metric_title(metric: str, definition: PhantomDefinition | None = None) -> str:
+    """The name with its unit: ``Mass, 800 mg/cm3 5 mm insert (mg)``."""
+    name, unit = metric_name(metric, definition)
+    return f"{name} ({unit})" if unit else name

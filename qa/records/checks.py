@@ -60,3 +60,37 @@ def matches(value: Any, options, *, tolerance: float = 0.0, match: str = "exact"
             if (match == "prefix" and text.startswith(want)) or text == want:
                 return True
     return False
+
+
+@dataclass(frozen=True)
+class VerdictLimits(Record):
+    """The limits a metric check judges a run by: within ``tolerance`` passes, beyond it warns,
+    beyond ``action`` fails (both ``[low, high]`` in the metric's unit, around ``reference_value``).
+
+    ``tolerance_level`` and ``action_level`` are the procedure's own numbers, in % of the reference
+    when ``relative``, else in the metric's unit; ``tightened``: narrowed to the baseline's own
+    spread (the procedure's ``tighten_sd``) once the baseline holds enough runs."""
+
+    rule: str  # the check's id in the procedure
+    reference: str  # "baseline" | "physical"
+    reference_value: float
+    tolerance: tuple[float, float]
+    action: tuple[float, float]
+    tolerance_level: float
+    action_level: float
+    relative: bool
+    tightened: bool = False
+
+    def describe(self, unit: str = "") -> str:
+        """The limits in words: ``tolerance +-10 %, action +-15 % of the baseline mean``."""
+        of = "baseline mean" if self.reference == "baseline" else "physical value"
+        if self.tightened:
+            half_t = (self.tolerance[1] - self.tolerance[0]) / 2
+            half_a = (self.action[1] - self.action[0]) / 2
+            u = f" {unit}" if unit else ""
+            return (f"tolerance +-{half_t:.3g}{u}, action +-{half_a:.3g}{u} around the {of} "
+                    "(tightened to the baseline's SD)")
+        if self.relative:
+            return f"tolerance +-{self.tolerance_level:g} %, action +-{self.action_level:g} % of the {of}"
+        u = f" {unit}" if unit else ""
+        return f"tolerance +-{self.tolerance_level:g}{u}, action +-{self.action_level:g}{u} around the {of}"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Mapping
 
-from qa.phantom.analysis import Baseline, PhantomResult
+from qa.control_charts import MetricChart
+from qa.phantom.analysis import PhantomResult
 from qa.phantom.definition import PhantomDefinition
 from qa.records.text import escape_controls
 from qa.records.volume import CTVolume
@@ -81,7 +83,10 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
         f"c<sub>HA</sub> {_fmt(cal['c_ha_mg_per_cm3_hu'], 4)} mg/(cm&sup3; HU). Other lesions inside the insert (noise): "
         f"{d['other_lesions']['n_lesions']}, Agatston {_fmt(d['other_lesions']['agatston'], 1)}.</p>"
     )
-    parts.append("<div class='figure'><h2>Located phantom</h2>" + _img(overlay_png, "located inserts and rods") + "</div>")
+    parts.append("<div class='figure'><h2>Located phantom</h2>" + _img(overlay_png, "located inserts and rods") +
+                 "<p class='small'>Each insert is circled and labelled with its id in the table above: a solid circle where it was "
+                 "detected, a dashed one at its expected position where it was not; the calibration rods likewise (solid: found). "
+                 "Grey scale: window 700 HU, level 150 HU.</p></div>")
     parts.append("<h2>Checks</h2><table><tr><th class='l'>check</th><th class='l'>status</th><th>measured</th><th>expected (tolerance)</th>"
                  "<th>action level</th><th class='l'>message</th></tr>")
     for c in d["checks"]:
@@ -100,8 +105,12 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
             baseline_text += " (of another configuration: this run is not compared with it)"
     parts.append(f"<p class='small'>Baseline: {baseline_text}.</p>")
     if trend_png is not None:
-        parts.append("<div class='figure'><h2>Trends</h2><p class='small'>Baseline mean (solid), &plusmn;2 SD (dotted), &plusmn;3 SD "
-                     "(dashed); red rings: runs flagged by the Western Electric rules or the CUSUM.</p>"
+        parts.append("<div class='figure'><h2>Trends</h2><p class='small'>Each chart shows the limits this report's checks use: "
+                     "the tolerance band (within: pass), the zone beyond it (hatched: warn) and the action level (solid line: fail "
+                     "beyond). Drawn apart from them, the statistical control limits: baseline mean (solid), &plusmn;2 SD (dotted) "
+                     "and &plusmn;3 SD (dashed) of the chart SD, which is the baseline's SD but never less than the procedure's "
+                     "<code>min_sd_pct</code> of the mean (a short baseline underestimates the spread). Diamonds: runs flagged by a "
+                     "Western Electric rule or the CUSUM: drift to look at, which need not fail a check.</p>"
                      + _img(trend_png, "control charts") + "</div>")
     if d.get("warnings"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in d["warnings"]) + "</ul>")
@@ -111,13 +120,11 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
 
 
 def write_phantom_report(path, document: dict, result: PhantomResult, volume: CTVolume, definition: PhantomDefinition, *,
-                         runs=(), chart_metrics: tuple[str, ...] = (), baseline: Baseline | None = None,
-                         min_sd_pct: float = 2.0) -> str:
-    """Write the report of one run (``document``: its ``qa.phantom/1`` form); ``runs``: the stored
-    runs to chart, against ``baseline`` (of the same configuration) when given.  The file appears
-    complete or not at all."""
+                         charts: Mapping[str, MetricChart] | None = None, scanner: str = "", baseline_version: int | None = None) -> str:
+    """Write the report of one run (``document``: its ``qa.phantom/1`` form); ``charts``: the control
+    charts of the stored runs (metric id -> chart), drawn when given.  The file appears complete or not at all."""
     from qa.report.plots import write_whole
 
     overlay = phantom_overlay_png(volume, result.location, result.inserts, definition)
-    trend = trend_figure_png(list(runs), list(chart_metrics), baseline, min_sd_pct=min_sd_pct) if runs else None
+    trend = trend_figure_png(charts, scanner=scanner, baseline_version=baseline_version) if charts else None
     return write_whole(path, phantom_report_html(document, overlay, trend))

@@ -10,40 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from qa.control_charts import MonthSummary, chart_sd, control_chart, monthly_summary
+from qa.control_charts import (
+    FLAG_MEANINGS,
+    MetricChart,
+    MonthSummary,
+    metric_chart,
+    monthly_summary,
+)
 from qa.errors import DefinitionError, UsageError
-from qa.phantom.analysis import Configuration
-from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL
-from qa.phantom.metrics import default_chart_metrics
+from qa.phantom.baseline import Baseline, Configuration
+from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL, PhantomDefinition
+from qa.phantom.limits import baseline_verdict_limits
+from qa.phantom.metrics import default_chart_metrics, metric_name
+from qa.phantom.procedure import PhantomProcedure
 from qa.records.serialize import Record
 from qa.store import RunRow, ScannerRow
 from qa.workflows.common import READ, open_store
-
-
-@dataclass(frozen=True)
-class ChartBaseline(Record):
-    mean: float
-    sd: float
-    n: int
-    chart_sd: float  # the SD the limits use: the baseline's, floored at the procedure's min_sd_pct of the mean
-
-
-@dataclass(frozen=True)
-class ChartRun(Record):
-    run_id: int
-    acquired_at: dt.datetime  # of the acquisition (else of the analysis), aware
-    value: float | None
-    z: float | None
-    flags: tuple[str, ...]
-    verdict: str
-
-
-@dataclass(frozen=True)
-class MetricChart(Record):
-    baseline: ChartBaseline | None
-    runs: tuple[ChartRun, ...]
 
 
 @dataclass(frozen=True)
@@ -65,6 +50,8 @@ class ScannerCharts(Record):
     months: tuple[MonthSummary, ...]
     plot: str | None = None
     notes: tuple[str, ...] = ()
+    min_sd_pct: float | None = None  # the procedure's floor of the chart SD (% of the baseline mean)
+    flag_meanings: dict[str, str] = field(default_factory=lambda: dict(FLAG_MEANINGS))  # what each flag of a run means
     charted: tuple[RunRow, ...] = field(default=(), repr=False, metadata={"json": False})  # the stored runs charted
 
 
@@ -90,7 +77,7 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
         row = store.find_scanner(scanner)
         runs = store.phantom_runs(row.id)
         if not runs:
-            return ScannerCharts(row, 0, None, None, NotCharted((), ()), {}, ())
+            return ScannerCharts(row, 0, None, None, NotCharted((), ()), {}, (), min_sd_pct=proc.min_sd_pct)
         baseline = store.active_baseline(row.id)
         followed = [r for r in runs if r.protocol_ok]
         config_key = baseline.configuration.key if baseline is not None else (followed or runs)[-1].configuration_key
@@ -98,48 +85,55 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
     current = [r for r in runs if r.configuration_key == config_key and r.protocol_ok]
     not_charted = NotCharted(tuple(r.id for r in runs if not r.protocol_ok),
                              tuple(r.id for r in runs if r.protocol_ok and r.configuration_key != config_key))
-    notes = []
+    notes: list[str] = []
     known = sorted({k for r in runs for k in r.metrics})
     if metric and metric not in known:
         raise UsageError(f"no stored run of {row.label()} has a metric {metric!r}",
                          hint=f"choose one of {', '.join(known)} (or leave --metric out for the phantom's chart metrics)")
-    if metric:
-        metrics = (metric,)
-    else:
-        metrics, note = _chart_metrics(configuration.phantom, given)
-        notes += [note] if note else []
-    charts = {}
-    for m in metrics:
-        values = [r.metrics.get(m) for r in current]
-        stats = baseline.stats.get(m) if baseline else None
-        sd = chart_sd(stats.mean, stats.sd, proc.min_sd_pct) if stats else None
-        points = control_chart(values, stats.mean, sd) if stats and sd > 0 else None
-        charts[m] = MetricChart(
-            ChartBaseline(stats.mean, stats.sd, stats.n, sd) if stats else None,
-            tuple(ChartRun(r.id, r.acquired_at or r.analysed_at, v, p.z if p else None, tuple(p.flags) if p else (), r.verdict)
-                  for r, v, p in zip(current, values, points or [None] * len(current))),
-        )
+    definition, note = _definition(configuration.phantom, given)
+    notes += [note] if note and not metric else []
+    metrics = (metric,) if metric else (default_chart_metrics(definition) if definition else DEFAULT_CHART_METRICS_GLOBAL)
+    charts = metric_charts(current, metrics, baseline, proc, definition)
     months = monthly_summary([_month(r.acquired_at or r.analysed_at) for r in current], [r.verdict for r in current],
                              {m: [r.metrics.get(m) for r in current] for m in metrics})
     written = None
     if plot is not None:
         from qa.report.plots import trend_figure_png, write_whole
 
-        written = write_whole(plot, trend_figure_png(current, list(metrics), baseline, min_sd_pct=proc.min_sd_pct))
+        label = f"{row.station_name or '?'} ({row.manufacturer} {row.model}, serial {row.serial or '?'})"
+        written = write_whole(plot, trend_figure_png(charts, scanner=label, baseline_version=baseline.version if baseline else None))
     return ScannerCharts(row, len(runs), baseline.version if baseline else None, configuration, not_charted, charts, tuple(months),
-                         written, tuple(notes), tuple(current))
+                         written, tuple(notes), proc.min_sd_pct, charted=tuple(current))
 
 
-def _chart_metrics(phantom_id: str, given=None) -> tuple[tuple[str, ...], str | None]:
+def metric_charts(runs: Sequence[RunRow], metrics: Sequence[str], baseline: Baseline | None, procedure: PhantomProcedure,
+                  definition: PhantomDefinition | None) -> dict[str, MetricChart]:
+    """The control chart of each metric over ``runs`` (stored, in order) against ``baseline`` (of
+    their configuration, or None): statistical limits with the procedure's SD floor, and the
+    tolerance and action limits the procedure's checks judge a run by (what ``qa trend`` lists and
+    every chart figure draws)."""
+    limits = baseline_verdict_limits(procedure, baseline)
+    charts = {}
+    for m in metrics:
+        stats = baseline.stats.get(m) if baseline is not None else None
+        name, unit = metric_name(m, definition)
+        charts[m] = metric_chart([(r.id, r.acquired_at or r.analysed_at, r.metrics.get(m), r.verdict) for r in runs],
+                                 (stats.mean, stats.sd, stats.n) if stats else None, min_sd_pct=procedure.min_sd_pct,
+                                 name=name, unit=unit, verdict_limits=limits.get(m))
+    return charts
+
+
+def _definition(phantom_id: str, given=None) -> tuple[PhantomDefinition | None, str | None]:
+    """The phantom definition of the charted runs (None, with a note, when it is not a built-in one)."""
     from qa.procedures import load_phantom
 
     if given is not None and given.id == phantom_id:
-        return default_chart_metrics(given), None
+        return given, None
     try:
-        return default_chart_metrics(load_phantom(phantom_id)), None
+        return load_phantom(phantom_id), None
     except DefinitionError:
-        return DEFAULT_CHART_METRICS_GLOBAL, (f"the phantom {phantom_id!r} of these runs is not a built-in definition: "
-                                              "the whole-phantom metrics are charted (--metric charts another)")
+        return None, (f"the phantom {phantom_id!r} of these runs is not a built-in definition: "
+                      "the whole-phantom metrics are charted (--metric charts another)")
 
 
 def _month(when: dt.datetime) -> str:

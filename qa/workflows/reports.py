@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 
 from qa.phantom.metrics import default_chart_metrics
+from qa.workflows.charts import metric_charts
 from qa.workflows.common import StoreAccess
 
 
 def write_phantom_report(run, path: str | os.PathLike, access: StoreAccess) -> str:
     """Write ``run``'s HTML report to ``path``, with the stored runs of its configuration (protocol
-    followed) charted against the baseline when that baseline is of the same configuration."""
+    followed) charted against the baseline when that baseline is of the same configuration, and
+    against the limits the procedure's checks use (as ``qa trend`` charts them)."""
     from qa.report.phantom import write_phantom_report as write
 
     result = run.result
@@ -22,6 +24,9 @@ def write_phantom_report(run, path: str | os.PathLike, access: StoreAccess) -> s
             runs = store.phantom_runs(scanner_id, configuration_key=result.configuration.key, protocol_ok_only=True)
     if result.baseline is not None and result.baseline.configuration == result.configuration:
         baseline = result.baseline
-    return write(path, run.to_dict(), result, run.volume, run.definition, runs=runs,
-                 chart_metrics=default_chart_metrics(run.definition), baseline=baseline,
-                 min_sd_pct=run.procedure_definition.min_sd_pct)
+    charts = (metric_charts(runs, default_chart_metrics(run.definition), baseline, run.procedure_definition, run.definition)
+              if runs else None)
+    s = result.scanner
+    scanner_label = f"{s.station_name or '?'} ({s.manufacturer} {s.model}, serial {s.device_serial_number or '?'})"
+    return write(path, run.to_dict(), result, run.volume, run.definition, charts=charts, scanner=scanner_label,
+                 baseline_version=baseline.version if baseline is not None else None)

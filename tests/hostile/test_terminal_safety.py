@@ -177,6 +177,22 @@ def test_plot_text_is_never_typeset_as_mathematics():
     assert matplotlib.rcParams["text.parse_math"] is True  # plain text only inside our figures: no global setting changed
 
 
+def test_chart_and_picture_text_is_drawn_as_written_with_control_characters_escaped():
+    """A station name with ``$...$`` and escape sequences is drawn literally on the control charts."""
+    import datetime as dt
+
+    from qa.control_charts import metric_chart
+    from qa.report.trend_chart import trend_figure
+
+    when = dt.datetime(2026, 3, 2, 7, 30, tzinfo=dt.UTC)
+    chart = metric_chart([(1, when, 80.0, "pass")], (80.0, 1.0, 5), min_sd_pct=2.0, name="Mass $\\frac{$", unit="mg")
+    picture = trend_figure({"mass_800_5mm": chart}, scanner=HOSTILE_STATION + " $\\notacommand{$")
+    assert picture.png[:8] == b"\x89PNG\r\n\x1a\n"
+    (title,) = picture.find("header", "title")
+    assert "\x1b" not in title.style  # the mark holds what the figure was asked to show ...
+    assert escape_controls(HOSTILE_STATION) in title.style.replace("Control charts: ", "")  # ... escaped before drawing
+
+
 def test_the_html_report_escapes_hostile_header_text(tmp_path):
     series = tmp_path / "series"
     code, _, err = run("synth", "phantom", series, "--matrix", "256", "--pixel-mm", "0.9", "--station-name", HOSTILE_REPORT_STATION)
