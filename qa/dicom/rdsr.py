@@ -28,7 +28,7 @@ from qa.dicom.rdsr_philips import report_from_philips
 from qa.dicom.value_warnings import reading
 from qa.errors import InputError
 from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose, dose_check_exceeded
-from qa.records.identity import Pseudonymiser
+from qa.records.identity import Pseudonymiser, redact_identifiers
 from qa.records.plausibility import require_possible
 
 __all__ = ["DoseEvent", "DoseReport", "StudyDose", "is_dose_report", "merge_reports", "read_dose_report", "read_if_dose_report"]
@@ -293,6 +293,9 @@ def _dose_check(didx, where: str, ctx, pseudonymise: Pseudonymiser) -> DoseCheck
     def who(items) -> str | None:
         return pseudonymise(sr.person_name(items, C.PERSON_NAME, ctx))
 
+    def reason(items) -> str | None:  # typed at the console: the patient's own name or IDs never leave in it
+        return redact_identifiers(sr.text(items, C.REASON_FOR_PROCEEDING, ctx), ctx.patient_words)
+
     got = {
         "alert_dlp_configured": yes(aidx, C.DLP_ALERT_VALUE_CONFIGURED),
         "alert_ctdivol_configured": yes(aidx, C.CTDIVOL_ALERT_VALUE_CONFIGURED),
@@ -300,7 +303,7 @@ def _dose_check(didx, where: str, ctx, pseudonymise: Pseudonymiser) -> DoseCheck
         "alert_ctdivol_mgy": value(aidx, C.CTDIVOL_ALERT_VALUE, "mGy"),
         "alert_accumulated_dlp_forward_estimate_mgycm": value(aidx, C.ACCUMULATED_DLP_FORWARD_ESTIMATE, "mGy.cm"),
         "alert_accumulated_ctdivol_forward_estimate_mgy": value(aidx, C.ACCUMULATED_CTDIVOL_FORWARD_ESTIMATE, "mGy"),
-        "alert_reason": sr.text(aidx, C.REASON_FOR_PROCEEDING, ctx),
+        "alert_reason": reason(aidx),
         "alert_person_key": who(aidx),
         "notification_dlp_configured": yes(nidx, C.DLP_NOTIFICATION_VALUE_CONFIGURED),
         "notification_ctdivol_configured": yes(nidx, C.CTDIVOL_NOTIFICATION_VALUE_CONFIGURED),
@@ -308,7 +311,7 @@ def _dose_check(didx, where: str, ctx, pseudonymise: Pseudonymiser) -> DoseCheck
         "notification_ctdivol_mgy": value(nidx, C.CTDIVOL_NOTIFICATION_VALUE, "mGy"),
         "notification_dlp_forward_estimate_mgycm": value(nidx, C.DLP_FORWARD_ESTIMATE, "mGy.cm"),
         "notification_ctdivol_forward_estimate_mgy": value(nidx, C.CTDIVOL_FORWARD_ESTIMATE, "mGy"),
-        "notification_reason": sr.text(nidx, C.REASON_FOR_PROCEEDING, ctx),
+        "notification_reason": reason(nidx),
         "notification_person_key": who(nidx),
     }
     alert_exceeded = dose_check_exceeded(

@@ -16,6 +16,7 @@ import warnings
 
 from qa.dicom import attributes as attr
 from qa.dicom import rdsr_codes as C
+from qa.records.identity import identifier_words
 from qa.records.plausibility import ImpossibleValue
 
 Children = dict  # concept name code -> content items with that concept name, in document order
@@ -33,6 +34,9 @@ class Context:
         charsets = ds.get("SpecificCharacterSet") or "ISO_IR 6"
         self.charsets = [charsets] if isinstance(charsets, str) else list(charsets)
         self.utf8 = "ISO_IR 192" in self.charsets
+        # The words that would name the patient in typed text (name components, IDs, accession number).
+        self.patient_words = identifier_words(*(str(ds.get(k) or "") for k in ("PatientName", "PatientID", "OtherPatientIDs",
+                                                                                   "AccessionNumber")))
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

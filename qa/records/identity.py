@@ -148,3 +148,31 @@ class ScannerIdentity(Record):
             if normalised(value) is not None:
                 return basis, " ".join(str(value).split())
         return "model", None
+
+
+# Placed where a free-text value named the patient (see :func:`redact_identifiers`).
+REDACTED = "[patient identifier removed]"
+
+
+def identifier_words(*values: str | None) -> tuple[str, ...]:
+    """The words by which free text could name the patient: each identifier whole (a Patient ID,
+    an accession number) and each component of a person name (``^``- and space-separated), two
+    characters or more; upper and lower case alike."""
+    words: set[str] = set()
+    for value in values:
+        text = (value or "").strip()
+        if not text:
+            continue
+        words.add(text)
+        words.update(w for w in re.split(r"[\^=\s,]+", text) if len(w) >= 2)
+    return tuple(sorted(words, key=len, reverse=True))
+
+
+def redact_identifiers(text: str | None, words: tuple[str, ...]) -> str | None:
+    """``text`` with every whole-word occurrence of ``words`` (see :func:`identifier_words`) replaced
+    by :data:`REDACTED`: typed text (a reason for proceeding) may name the patient, and leaves the
+    reader only without it."""
+    if not text or not words:
+        return text
+    pattern = "|".join(re.escape(w) for w in words)
+    return re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", REDACTED, text, flags=re.IGNORECASE)

@@ -50,3 +50,30 @@ def test_an_impossible_dose_check_value_or_estimate_refuses_the_report_naming_th
         doc = json.loads(out)
         assert code == 2 and doc["schema"] == "qa.error/1", err
         assert "CT Dose Check Details" in doc["error"]["field"] and doc["error"]["file"].endswith("sr.dcm")
+
+
+def test_a_reason_that_names_the_patient_keeps_the_reason_and_loses_the_name(tmp_path, qa_main):
+    """Typed at the console, a reason may name the patient (name components, Patient ID, accession
+    number): they are removed where the report is read, so neither the terminal, the JSON nor the
+    store ever holds them; the rest of the reason stays for the audit."""
+    from qa.dicom.write_rdsr import DoseReportHeader
+
+    event = SyntheticEvent(ctdivol_mgy=30.0, ctdivol_notification_mgy=25.0, notification_ctdivol_estimate_mgy=30.0,
+                           notification_reason="Large patient Jansen (id PID-4711, acc ACC99), repeat approved")
+    header = DoseReportHeader(patient_name="JANSEN^Pieter", patient_id="PID-4711")
+    path = write_dose_report(tmp_path / "sr.dcm", (event,), header=header)
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.AccessionNumber = "ACC99"
+    ds.save_as(path)
+    db = tmp_path / "store.sqlite"
+    code, out, err = qa_main("dose", str(path), "--json", "--db", f"sqlite:///{db}")
+    assert code == 0, err
+    reason = json.loads(out)["reports"][0]["events"][0]["dose_check"]["notification_reason"]
+    assert reason == ("Large patient [patient identifier removed] (id [patient identifier removed], "
+                      "acc [patient identifier removed]), repeat approved")
+    code, text, _ = qa_main("dose", str(path))
+    stored = db.read_bytes()
+    for word in ("Jansen", "JANSEN", "PID-4711", "ACC99"):
+        assert word not in out and word not in text and word.encode() not in stored
