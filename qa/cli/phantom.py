@@ -23,10 +23,10 @@ from qa.cli.common import (
     one_line,
     print_files,
     progress_stages,
-    short,
     table,
 )
 from qa.cli.score import add_scoring_options, scoring_request
+from qa.cli.verdicts import print_checks, print_verdict
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
@@ -86,12 +86,11 @@ def print_phantom(out: TextIO, result) -> None:
     o = result.other_lesions
     print(f"         other lesions inside the insert (noise, not an insert): {o.n_lesions}, Agatston {o.agatston:.1f}", file=out)
     print("", file=out)
-    check_rows = [[c.id, c.status.upper(), short(c.measured), short(c.expected), c.message] for c in result.checks]
-    print(table(["check", "status", "measured", "expected", "message"], check_rows, align="lllll"), file=out)
+    print_checks(out, result.checks)
     print("", file=out)
     for w in result.warnings:
         print(f"warning: {one_line(w)}", file=out)
-    print(f"VERDICT  {result.verdict_message}", file=out)
+    print_verdict(out, result.summary, result.verdict_message, result.checks)
 
 
 # ------------------------------------------------------------------------------------------ baseline

@@ -23,6 +23,7 @@ from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
 from qa.records.exam import Exam
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
+from qa.records.verdicts import VerdictSummary, summarise_verdict
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Checklist(Record):
     checks: tuple[Check, ...]
     verdict: str
     verdict_message: str
+    summary: VerdictSummary  # the banner: level, the protocol's action, failed checks first, what could not be run and why
     dose: DoseValues
     reference_level: ReferenceLevel | None
     reference_level_choice: str
@@ -114,7 +116,8 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
     if unjudged:
         parts.append(dose_not_judged_message(unjudged))
     return Checklist(
-        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts), dose=dose,
+        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message="; ".join(parts),
+        summary=summarise_verdict(checks, final, protocol.actions), dose=dose,
         reference_level=level, reference_level_choice=level_choice,
         warnings=tuple(h.warnings) + tuple(exam.notes)
         + tuple(f"dose report: {w}" for w in (exam.dose.warnings if exam.dose is not None else ())) + dose.warnings
