@@ -11,7 +11,7 @@ from typing import TextIO
 
 from qa.cli.common import one_line, table
 from qa.records.display import check_values
-from qa.records.verdicts import failing_first
+from qa.records.verdicts import failing_first, verdict_detail
 
 # Check ids listed per "not run" reason before "and N more".
 SHOWN_IDS = 8
@@ -29,8 +29,9 @@ def print_checks(out: TextIO, checks) -> None:
 def print_verdict(out: TextIO, summary, verdict_message: str, checks) -> None:
     """The banner (one line starts with VERDICT: its second word is the level)."""
     print(f"VERDICT  {one_line(summary.headline)}", file=out)
-    if verdict_message and verdict_message != summary.headline:
-        print(f"         {one_line(verdict_message)}", file=out)
+    detail = verdict_detail(summary, verdict_message)
+    if detail:
+        print(f"         {one_line(detail)}", file=out)
     print(f"ACTION   {one_line(summary.action)}", file=out)
     by_id = {c.id: c for c in checks}
     for check_id in summary.failed:

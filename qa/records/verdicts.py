@@ -96,3 +96,11 @@ def summarise_verdict(checks: Sequence[Check], verdict: str, actions: Actions) -
 def _of(clause: str, total: int) -> str:
     count, _, rest = clause.partition(" ")
     return f"{count} of {total} check{'s' if total != 1 else ''} {rest}"
+
+
+def verdict_detail(summary: VerdictSummary, verdict_message: str) -> str | None:
+    """``verdict_message`` when it says more than the banner already does (a protocol change, the
+    baseline checks not run and why), None when it only repeats the failed or warned check ids."""
+    failed, warned = ", ".join(summary.failed), ", ".join(summary.warned)
+    plain = {"PASS", "WARN", f"FAIL: {failed}", f"PASS with warnings: {warned}", f"WARN: {warned}", f"FAIL: {failed}; warnings: {warned}"}
+    return None if verdict_message in plain else verdict_message

@@ -17,7 +17,7 @@ from qa.phantom.analysis import Baseline, PhantomResult
 from qa.phantom.definition import PhantomDefinition
 from qa.records.display import display, number, unit_of
 from qa.records.text import escape_controls
-from qa.records.verdicts import failing_first
+from qa.records.verdicts import VerdictSummary, failing_first, verdict_detail
 from qa.records.volume import CTVolume
 from qa.report.phantom_style import CSS, page_rules
 from qa.report.plots import phantom_overlay_png, trend_figure_png
@@ -82,8 +82,9 @@ def _banner(d: dict) -> str:
     out = [f"<section class='banner {e(s['level'])}' id='verdict'>",
            f"<p class='headline'>{e(s['headline'])}</p>",
            f"<p class='action'>Action: {e(s['action'])}</p>"]
-    if d["verdict_message"] != s["headline"]:
-        out.append(f"<p class='detail'>{e(d['verdict_message'])}</p>")
+    detail = verdict_detail(VerdictSummary(**{**s, "not_run": ()}), d["verdict_message"])
+    if detail:
+        out.append(f"<p class='detail'>{e(detail)}</p>")
     if s["failed"]:
         out.append("<p class='detail'><b>Failed:</b></p><ul class='failed'>"
                    + "".join(f"<li><span class='ids'>{_id(i)}</span>: {e(checks[i]['message'])}</li>" for i in s["failed"])
