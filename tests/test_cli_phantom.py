@@ -138,7 +138,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (out / "report-CT-SOUTH.html").exists() and (out / "report-CT-NORTH.html").exists()
     # the technologist's part: the exam checklist with its ECG: fast heart rate, one PVC hitting stack 2
     assert "qa check on a synthetic calcium-score exam" in result.stdout
-    assert "VERDICT  WARN: heart_rate, rhythm, exposure_timing" in result.stdout
+    assert "VERDICT  WARN: 3 of " in result.stdout and "checks warned" in result.stdout
+    assert "warned   heart_rate, rhythm, exposure_timing (warnings, not failures)" in result.stdout
+    assert "ACTION   The calcium score may be reported; tell the reporting radiologist about the warnings." in result.stdout
     assert "1 exposure(s) off: #2 the exposure ran" in result.stdout and "(a premature beat)" in result.stdout
     assert (out / "exam-ecg-strip.png").read_bytes()[:4] == b"\x89PNG" and (out / "exam-ecg.csv").exists()
     # ... and qa motion on an exam whose breath was released mid-scan: the boundary after the release fails

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, Progress, add_verbose, fmt, json_out, one_line, print_files, short, table
+from qa.cli.verdicts import print_checks, print_verdict
 
 
 # ------------------------------------------------------------------------------------ check
@@ -53,8 +54,7 @@ def print_checklist(out, checklist) -> None:
                   f"{fmt(s.slice_thickness_mm, 2)} mm) {s.series_instance_uid}", file=out)
     print(f"Protocol {exam.protocol_choice}", file=out)
     print("", file=out)
-    rows = [[c.id, c.status.upper(), short(c.measured), short(c.expected), c.message] for c in checklist.checks]
-    print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
+    print_checks(out, checklist.checks)
     print("", file=out)
     dose = checklist.dose
     d = dose.effective
@@ -64,7 +64,7 @@ def print_checklist(out, checklist) -> None:
               f" mSv/(mGy cm), ICRP {d.icrp_basis or '-'}", file=out)
     for w in checklist.warnings:
         print(f"note:    {w}", file=out)
-    print(f"VERDICT  {checklist.verdict_message}", file=out)
+    print_verdict(out, checklist.summary, checklist.verdict_message, checklist.checks)
 
 
 # ------------------------------------------------------------------------------------ dose

@@ -24,10 +24,10 @@ from qa.cli.common import (
     one_line,
     print_files,
     progress_stages,
-    short,
     table,
 )
 from qa.cli.score import add_scoring_options, scoring_request
+from qa.cli.verdicts import print_checks, print_verdict
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
     run = run_phantom_qa(args.series, phantom=args.phantom, procedure=args.procedure, series_uid=args.series_uid, ring=args.ring,
                          scoring=scoring_request(args), db=args.db, store=not args.no_store, report=args.report,
-                         progress=progress_stages())
+                         pdf=args.pdf, page_size=args.page_size, progress=progress_stages())
     out = sys.stderr if args.json else sys.stdout
     print_phantom(out, run.result)
     print_files(out, run.files, args.verbose)
@@ -46,6 +46,8 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         print(f"stored   no (--no-store); baseline from {run.baseline_from}", file=out)
     if run.report:
         print(f"report   {run.report}", file=out)
+    if run.pdf:
+        print(f"pdf      {run.pdf}", file=out)
     for w in run.warnings[len(run.result.warnings):]:  # the analysis' own were printed with it
         print(f"warning: {one_line(w)}", file=out)
     if args.json:
@@ -87,12 +89,11 @@ def print_phantom(out: TextIO, result) -> None:
     o = result.other_lesions
     print(f"         other lesions inside the insert (noise, not an insert): {o.n_lesions}, Agatston {o.agatston:.1f}", file=out)
     print("", file=out)
-    check_rows = [[c.id, c.status.upper(), short(c.measured), short(c.expected), c.message] for c in result.checks]
-    print(table(["check", "status", "measured", "expected", "message"], check_rows, align="lllll"), file=out)
+    print_checks(out, result.checks)
     print("", file=out)
     for w in result.warnings:
         print(f"warning: {one_line(w)}", file=out)
-    print(f"VERDICT  {result.verdict_message}", file=out)
+    print_verdict(out, result.summary, result.verdict_message, result.checks)
 
 
 # ------------------------------------------------------------------------------------------ baseline
@@ -277,6 +278,7 @@ def add_parser(sub) -> None:
             examples:
               qa phantom /data/qa/2026-03-02/CT1
               qa phantom /data/qa/CT2 --ring large --report ct2.html
+              qa phantom /data/qa/CT2 --report ct2.html --pdf ct2.pdf --page-size Letter
               qa phantom phantom.zip --json > run.json
               qa phantom series/ --no-store --method siemens
               qa phantom series/ --procedure /etc/qa/our-phantom-qa.toml --db postgresql+psycopg://qa@db/qa
@@ -300,6 +302,11 @@ def add_parser(sub) -> None:
     p.add_argument("--no-store", action="store_true", help="do not store the run")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (written whole or not at all; if it cannot be "
                    "written, the run still stands: stored, exit 0/1, the error in the warnings)")
+    p.add_argument("--pdf", metavar="FILE.pdf", help="print the report to a PDF to sign: every page with the scanner, the acquisition "
+                   "date and page x of y, a sign-off block at the end (printed by a Chromium on this machine through Playwright: "
+                   "pip install 'qa[pdf]'; without them: exit 2 before anything runs; written whole or not at all)")
+    p.add_argument("--page-size", choices=["A4", "Letter", "a4", "letter"], metavar="A4|Letter",
+                   help="paper of the PDF (default: Letter where the locale's territory uses it, US, CA, MX, ...; else A4)")
     add_verbose(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (qa.phantom/1) on stdout")
     p.set_defaults(func=cmd_phantom)

@@ -25,6 +25,7 @@ from qa.records.exam import Exam
 from qa.records.headers import ImageDose
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
+from qa.records.verdicts import VerdictSummary, summarise_verdict
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Checklist(Record):
     checks: tuple[Check, ...]
     verdict: str
     verdict_message: str
+    summary: VerdictSummary  # the banner: level, the protocol's action, failed checks first, what could not be run and why
     dose: DoseValues
     reference_level: ReferenceLevel | None
     reference_level_choice: str
@@ -106,6 +108,7 @@ class RejudgedDose(Record):
     dose: DoseValues
     reference_level: ReferenceLevel | None
     reference_level_choice: str
+    summary: VerdictSummary | None = None
 
 
 def rejudge_dose(checks, study: StudyDose, images: ImageDose, protocol: ExamProtocol, tables: DoseTables) -> RejudgedDose:
@@ -120,7 +123,7 @@ def rejudge_dose(checks, study: StudyDose, images: ImageDose, protocol: ExamProt
     judged = {c.id: c for c in dose_checks(values, level, protocol)}
     rejudged = tuple(judged.get(c.id, c) for c in checks)
     final, message = checklist_verdict(rejudged, values)
-    return RejudgedDose(rejudged, final, message, values, level, choice)
+    return RejudgedDose(rejudged, final, message, values, level, choice, summarise_verdict(rejudged, final, protocol.actions))
 
 
 def dose_checks(dose: DoseValues, level: ReferenceLevel | None, protocol: ExamProtocol) -> tuple[Check, ...]:
@@ -155,7 +158,8 @@ def check_exam(exam: Exam, protocol: ExamProtocol, tables: DoseTables, *, gating
         checks = _with_trace(checks, gating, protocol)
     final, message = checklist_verdict(checks, dose)
     return Checklist(
-        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message=message, dose=dose,
+        exam=exam, protocol=protocol.ref, checks=tuple(checks), verdict=final, verdict_message=message,
+        summary=summarise_verdict(checks, final, protocol.actions), dose=dose,
         reference_level=level, reference_level_choice=level_choice,
         warnings=tuple(h.warnings) + tuple(exam.notes)
         + tuple(f"dose report: {w}" for w in (exam.dose.warnings if exam.dose is not None else ())) + dose.warnings

@@ -12,9 +12,18 @@ from typing import Any
 from qa.ecg.gating import GatingSettings
 from qa.motion import MotionSettings
 from qa.records.provenance import DefinitionRef
+from qa.records.verdicts import Actions
 
 # The gating modes a protocol can expect (PS3.3 C.7.6.18.1 Cardiac Synchronization Technique, our short names).
 GATING_MODES = ("prospective", "retrospective", "none")
+# What to do at each level of an exam's verdict when a protocol has no [actions] table (the qa
+# developers' proposal, as the shipped protocols'; not a published standard).
+DEFAULT_ACTIONS = Actions(
+    fail="Do not report a calcium score from this series until the physicist or radiologist has reviewed the failed checks.",
+    warn="The calcium score may be reported; tell the reporting radiologist about the warnings.",
+    incomplete="The calcium score may be reported; check at the scanner console what could not be read from the images.",
+    pass_="The calcium score may be reported.",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class ExamProtocol:
     path: str
     sha256: str
     motion: MotionSettings = MotionSettings()
+    actions: Actions = DEFAULT_ACTIONS  # what to do at each level of the verdict ([actions])
 
     @property
     def ref(self) -> DefinitionRef:

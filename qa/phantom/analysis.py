@@ -47,6 +47,7 @@ from qa.phantom.procedure import PhantomProcedure
 from qa.phantom.ring import RING_CHOICES, PhantomRing, measure_ring, resolve_ring
 from qa.records.plausibility import is_possible, plausible, unusual
 from qa.records.checks import FAIL, verdict
+from qa.records.verdicts import summarise_verdict
 from qa.records.volume import CTVolume
 
 # Assignment of lesions to inserts (the definition): in-plane margin beyond the insert
@@ -175,6 +176,7 @@ def analyze_phantom(
         checks=tuple(checks),
         verdict=final,
         verdict_message=message,
+        summary=summarise_verdict(checks, final, procedure.actions),
         protocol_ok=protocol_ok,
         baseline=baseline,
         warnings=tuple(list(volume.warnings) + list(location.notes) + cal_warnings + list(score.warnings) + list(volume.notes)

@@ -46,7 +46,8 @@ def acquisition_vs_baseline(rule: AcquisitionRule, acquisition: PhantomAcquisiti
     stats = baseline.stats.get(rule.key) if baseline is not None else None
     if stats is None:
         why = "no baseline of this configuration" if baseline is None else f"the baseline holds no {rule.key}"
-        return Check(check_id, NOT_AVAILABLE, value, None, f"{rule.key} not compared: {why}", source)
+        # one message for every technique setting, so that the verdict banner lists them under one reason
+        return Check(check_id, NOT_AVAILABLE, value, None, f"technique not compared with a baseline: {why}", source)
     if value is None:
         return Check(check_id, NOT_AVAILABLE, None, stats.mean, f"{rule.key} is not in the image headers", source)
     low, high = stats.mean * (1 - pct / 100.0), stats.mean * (1 + pct / 100.0)

@@ -10,8 +10,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.records.provenance import DefinitionRef
+from qa.records.verdicts import Actions
 
 from qa.phantom.metrics import metric_key
+
+# What to do at each level of the verdict when a procedure has no [actions] table (the qa
+# developers' proposal, as the shipped procedure's; not a published standard).
+DEFAULT_ACTIONS = Actions(
+    fail="Do not use this scanner for calcium scoring until the physicist has reviewed this run.",
+    warn="The scanner may be used for calcium scoring; the physicist reviews the warnings before the next daily QA.",
+    incomplete="Not all clear: a check that could not be run is no pass. The physicist reviews this run; once the scanner "
+               "has the procedure's minimum number of runs, set its baseline (qa baseline set).",
+    pass_="The scanner may be used for calcium scoring.",
+)
 
 # The acquisition settings a procedure can expect (keys of the run's acquisition record).
 ACQUISITION_KEYS = ("kvp", "slice_thickness_mm", "kernel", "ctdivol_mgy", "exposure_mas", "ring")
@@ -97,6 +108,7 @@ class PhantomProcedure:
     sha256: str
     phantom_path: str = ""  # the file of that phantom definition (a built-in one or the site's own)
     interval_days: int | None = None  # how often the QA is due (days); None: not said (the dashboard assumes daily)
+    actions: Actions = DEFAULT_ACTIONS  # what to do at each level of the verdict ([actions])
 
     @property
     def ref(self) -> DefinitionRef:

@@ -13,6 +13,7 @@ from qa.records.checks import Check
 from qa.records.identity import ScannerIdentity
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
+from qa.records.verdicts import VerdictSummary
 from qa.records.volume import VolumeSummary
 
 
@@ -104,6 +105,7 @@ class PhantomResult(Record):
     checks: tuple[Check, ...]
     verdict: str
     verdict_message: str
+    summary: VerdictSummary  # the banner: level, the procedure's action, failed checks first, what could not be run and why
     protocol_ok: bool
     baseline: Baseline | None
     warnings: tuple[str, ...] = ()

@@ -167,7 +167,8 @@ def _keys_of(model: type, parts: tuple[str | int, ...]) -> list[str]:
             current = get_args(current)[1]
         else:
             return []
-    return list(getattr(_unwrap(current), "model_fields", {}))
+    fields = getattr(_unwrap(current), "model_fields", {})
+    return [f.alias or name for name, f in fields.items()]  # as written in the file ([actions] pass)
 
 
 def _unwrap(annotation: Any) -> Any:

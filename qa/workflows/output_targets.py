@@ -1,4 +1,4 @@
-"""The output files a user names (``--csv``, ``--xlsx``, ``--plot``, ``--report``), checked before
+"""The output files a user names (``--csv``, ``--xlsx``, ``--plot``, ``--report``, ``--pdf``), checked before
 anything is read: their folder must exist and their name must say what is written in them.
 
 qa creates no folder for an output file: a mistyped path (``--csv reprots/dose.csv``) would
@@ -23,6 +23,7 @@ KINDS = {
     "xlsx": ((".xlsx",), "an Excel workbook", "--xlsx"),
     "png": ((".png",), "a PNG image", None),
     "html": ((".html", ".htm"), "an HTML page", None),
+    "pdf": ((".pdf",), "a PDF document", None),
 }
 
 

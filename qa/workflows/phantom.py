@@ -47,6 +47,7 @@ class PhantomRun(Record):
     stored: StoredRun | None
     baseline_from: str  # where the baseline came from, or why there is none
     report: str | None = None
+    pdf: str | None = None  # the PDF report written (--pdf)
     warnings: tuple[str, ...] = ()  # the analysis' warnings, then the run's own (a report that could not be written)
     files: FileCounts | None = None  # files read and skipped under the input
     volume: CTVolume | None = field(default=None, repr=False, metadata={"json": False})
@@ -69,6 +70,8 @@ def run_phantom_qa(
     db: str | None = None,
     store: bool = True,
     report: str | os.PathLike | None = None,
+    pdf: str | os.PathLike | None = None,
+    page_size: str | None = None,
     progress: Callable[[str], Progress | None] | None = None,
 ) -> PhantomRun:
     """Analyse one phantom series against its procedure and its scanner's baseline.
@@ -78,8 +81,10 @@ def run_phantom_qa(
     from the image (a contradiction is a warning); ``unspecified``: measured from the image.  ``scoring``: the
     user's scoring options (default: the procedure's method).  ``store``: keep the run in the
     results store (``db``, else ``QA_DB_URL``, else the default SQLite file); with ``store=False``
-    the store is only read.  ``report``: write the HTML report there.  ``progress(label)`` returns
-    a progress callback for a stage (or None).
+    the store is only read.  ``report``: write the HTML report there; ``pdf``: print it to this PDF
+    file on ``page_size`` paper (``A4`` or ``Letter``; default: the locale's), with the engine of
+    :mod:`qa.report.pdf` (missing: a UsageError before anything is read).  ``progress(label)``
+    returns a progress callback for a stage (or None).
     """
     from qa.dicom.series import load_volume, scan_inputs, select_series
     from qa.procedures import load_phantom, load_procedure
@@ -94,6 +99,11 @@ def run_phantom_qa(
         from qa.workflows.output_targets import check_output_file
 
         check_output_file(report, "--report", "html")  # a missing folder or a name of another kind: before anything is read
+    if pdf is not None:
+        from qa.workflows.output_targets import check_output_file
+
+        check_output_file(pdf, "--pdf", "pdf")
+    engine, paper = _pdf_options(report, pdf, page_size)
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, checked with the procedure
     proc = load_procedure(procedure, phantom=given)
     definition = given or load_phantom(Path(proc.phantom_path))  # the very file the procedure was checked against
@@ -130,20 +140,29 @@ def run_phantom_qa(
             target = access.for_writing()
             run_id, replaced = target.save_phantom_run(result, provenance)
             run = replace(run, stored=StoredRun(run_id, replaced, target.display_url))
-        if report is not None:
-            from qa.workflows.reports import write_phantom_report
+        if report is not None or pdf is not None:
+            from qa.workflows.reports import write_phantom_reports
 
             # The run stands (stored, its verdict and exit code) even when its report cannot be written:
             # the report error is one of its warnings, and no part of the report is left (qa.outputs).
-            try:
-                written = write_phantom_report(run, report, access)
-                run = replace(run, report=written)
-            except OSError as exc:
-                warnings.append(f"the report {report} could not be written: {exc}")
-            except Exception as exc:  # noqa: BLE001 - a bug in the report must not contradict the stored run
-                warnings.append(f"the report {report} could not be written: internal error ({type(exc).__name__}: {exc}); "
-                                "please report it")
+            run, report_warnings = write_phantom_reports(run, access, html=report, pdf=pdf, page_size=paper, engine=engine)
+            warnings += report_warnings
         return replace(run, warnings=run.warnings + tuple(warnings))
+
+
+def _pdf_options(report, pdf, page_size):
+    """(PDF engine, paper) for ``pdf``, checked before any work: a missing engine, an unknown paper
+    size or a PDF over the HTML report is a UsageError (exit 2)."""
+    if pdf is None:
+        if page_size is not None:
+            raise UsageError("--page-size sets the paper of the PDF report: give --pdf FILE.pdf too")
+        return None, None
+    from qa.report.pdf import page_size_of, require_pdf_engine
+
+    if report is not None and os.path.abspath(os.fspath(report)) == os.path.abspath(os.fspath(pdf)):
+        raise UsageError(f"--report and --pdf name the same file ({pdf}): give the PDF its own name (FILE.pdf)")
+    paper = page_size_of(page_size)
+    return require_pdf_engine(), paper
 
 
 def _identity_warnings(volume: CTVolume) -> tuple[str, ...]:

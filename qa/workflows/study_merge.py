@@ -102,6 +102,7 @@ def rejudged(check: ExamCheckRecord, study: StudyDose, tables, protocols) -> Exa
     warnings = [w for w in document.get("warnings") or [] if w not in dropped and not str(w).startswith("dose report: ")]
     warnings += [f"dose report: {w}" for w in study.warnings] + list(again.dose.warnings)
     document.update(checks=[c.to_dict() for c in again.checks], verdict=again.verdict, verdict_message=again.verdict_message,
+                    summary=again.summary.to_dict(),
                     dose=again.dose.to_dict(), reference_level=again.reference_level.to_dict() if again.reference_level else None,
                     reference_level_choice=again.reference_level_choice, warnings=warnings)
     if isinstance(document.get("exam"), dict):

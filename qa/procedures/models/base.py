@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from qa.records.checks import SEVERITIES
+from qa.records.verdicts import Actions
 from qa.records.plausibility import RANGES
 from qa.procedures.translate import show
 
@@ -137,3 +138,16 @@ Percent = Annotated[float, within("percent")]
 Length = Annotated[float, Field(gt=0), within("length_mm")]
 Position = Annotated[float, within("phantom_position_mm")]
 BeatTime = Annotated[float, within("beat_time_ms")]
+
+
+class ActionsTable(Table):
+    """``[actions]``: what to do at each level of the verdict (a sentence each; the built-in texts where not given)."""
+
+    fail: Text | None = None
+    warn: Text | None = None
+    incomplete: Text | None = None
+    pass_: Text | None = Field(default=None, alias="pass")
+
+    def record(self, defaults: Actions) -> Actions:
+        return Actions(fail=self.fail or defaults.fail, warn=self.warn or defaults.warn,
+                       incomplete=self.incomplete or defaults.incomplete, pass_=self.pass_ or defaults.pass_)

@@ -10,10 +10,10 @@ from pydantic import Field, PrivateAttr, ValidationInfo, create_model, model_val
 from qa.calcium.presets import METHOD_PRESETS
 from qa.errors import DefinitionError
 from qa.phantom.metrics import GLOBAL_METRICS, INSERT_METRICS, TECHNIQUE_METRICS
-from qa.phantom.procedure import ACQUISITION_KEYS, AcquisitionRule, MetricRule, PhantomProcedure
+from qa.phantom.procedure import ACQUISITION_KEYS, DEFAULT_ACTIONS, AcquisitionRule, MetricRule, PhantomProcedure
 from qa.procedures.builtin import looks_like_path
 from qa.procedures.models.base import (
-    Match, NonBlank, NonNegative, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique, Whole, kind_first,
+    ActionsTable, Match, NonBlank, NonNegative, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique, Whole, kind_first,
     within,
 )
 from qa.records.plausibility import RANGES
@@ -183,6 +183,7 @@ class ProcedureFile(Table):
     baseline: BaselineTable = BaselineTable()
     detection: DetectionTable = DetectionTable()
     checks: list[MetricCheckTable] = []
+    actions: ActionsTable = ActionsTable()
 
     @model_validator(mode="before")
     @classmethod
@@ -224,6 +225,7 @@ class ProcedureFile(Table):
             baseline_min_runs=base.min_runs, tighten_after_runs=base.tighten_after_runs, tighten_sd=base.tighten_sd,
             min_sd_pct=base.min_sd_pct, path=path, sha256=sha256, phantom_path=self._phantom.path,
             interval_days=None if head.interval_days is None else int(head.interval_days),
+            actions=self.actions.record(DEFAULT_ACTIONS),
         )
 
 

@@ -13,11 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model, model_validator
 
-from qa.compliance.protocol import GATING_MODES, ExamProtocol, ProtocolRule
+from qa.compliance.protocol import DEFAULT_ACTIONS, GATING_MODES, ExamProtocol, ProtocolRule
 from qa.compliance.registry import EXAM_CHECKS, ExamCheck
 from qa.ecg.gating import GatingSettings
 from qa.motion import MotionSettings
 from qa.procedures.models.base import (
+    ActionsTable,
     BeatTime, Match, NonBlank, NonNegative, Number, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique,
     Whole, kind_first, within,
 )
@@ -184,6 +185,7 @@ class ProtocolFile(Table):
     gating: GatingTable = GatingTable()
     motion: MotionTable = MotionTable()
     rules: RulesTable
+    actions: ActionsTable = ActionsTable()
 
     @model_validator(mode="before")
     @classmethod
@@ -228,5 +230,5 @@ class ProtocolFile(Table):
             id=head.id, name=head.name, version=head.version, source=head.source,
             vendors=tuple(v.upper() for v in head.vendors), series_patterns=tuple(v.lower() for v in head.series_patterns),
             k_factor=head.k_factor, reference_level=head.reference_level, rules=rules, gating=self.gating.record(), motion=self.motion.record(),
-            path=path, sha256=sha256,
+            path=path, sha256=sha256, actions=self.actions.record(DEFAULT_ACTIONS),
         )
