@@ -59,6 +59,8 @@ img { max-width: 100%; height: auto; display: block; margin: 0.3em auto; }
   table { font-size: 8pt; }
   table.checks { width: 100%; }
   img { max-height: 225mm; object-fit: contain; }
+  /* a figure keeps its heading and caption on its page: Letter holds 246 mm between the margins */
+  .figure img { max-height: 190mm; }
   a { color: inherit; text-decoration: none; }
 }
 """

@@ -201,9 +201,9 @@ def test_page_size_and_pdf_options_that_do_not_fit_are_usage_errors(phantom_days
     folders, _ = phantom_days
     assert main(["phantom", str(folders[0]), "--no-store", "--page-size", "A4"]) == 2
     assert "--pdf" in capsys.readouterr().err
-    same = tmp_path / "r.out"
+    same = tmp_path / "r.html"
     assert main(["phantom", str(folders[0]), "--no-store", "--report", str(same), "--pdf", str(same)]) == 2
-    assert "same file" in capsys.readouterr().err and not same.exists()
+    assert "--pdf: the name must end in .pdf" in capsys.readouterr().err and not same.exists()
 
 
 def test_the_paper_follows_the_locale_unless_given():
