@@ -314,36 +314,40 @@ def _require_parsable(ds, label: str) -> None:
     their reader) so that an unknown VR or a malformed value is refused here, with the file and the
     element named, and not met later as pydicom's NotImplementedError, KeyError or ValueError.
     Text values (which decode without failing) are left raw and binary numbers are checked by their
-    length; the other VRs (sequences, unknown VRs, ...) go through pydicom's conversion, whose copies are thrown
-    away: the readers decode again with what they know (character sets)."""
-    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+    length; the other VRs (sequences, unknown VRs, ...) are converted as the readers would convert
+    them when used (``dataset[tag]``), and the conversion is kept: a sequence is parsed once."""
+    from pydicom.dataelem import RawDataElement
 
-    stack = [(ds, ds)]
+    text_vrs, binary_sizes, pixel_tags = _TEXT_VRS, _BINARY_SIZES, _PIXEL_TAGS
+    stack = [ds]
     while stack:
-        dataset, top = stack.pop()
-        for tag in list(dataset.keys()):
-            elem = dataset.get_item(tag, keep_deferred=True)
-            if int(tag) in _PIXEL_TAGS or elem is None or elem.value is None:
-                continue  # pixel data, or a deferred value read only when used
-            if isinstance(elem, RawDataElement):
-                if elem.VR in _TEXT_VRS:
-                    continue
-                size = _BINARY_SIZES.get(elem.VR)
+        dataset = stack.pop()
+        for tag, elem in list(dataset.items()):
+            vr = elem.VR
+            if vr in text_vrs:
+                continue
+            if type(elem) is RawDataElement:
+                value = elem.value
+                if value is None or int(tag) in pixel_tags:
+                    continue  # a deferred value, or pixel data: read (and decoded) only when used, by their readers
+                size = binary_sizes.get(vr)
                 if size is not None:
-                    if len(elem.value) % size == 0:
+                    if len(value) % size == 0:
                         continue
-                    where = f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
-                    raise InputError(label, where, f"cannot be decoded ({len(elem.value)} bytes are not a whole number of "
-                                     f"{elem.VR} values): the file is corrupt",
+                    raise InputError(label, _where(tag), f"cannot be decoded ({len(value)} bytes are not a whole number of "
+                                     f"{vr} values): the file is corrupt",
                                      hint="re-export the file from the scanner or PACS, or remove it from the input")
                 try:
-                    elem = convert_raw_data_element(elem, encoding=top._character_set, ds=dataset)
+                    elem = dataset[tag]
                 except Exception as exc:  # pydicom: NotImplementedError (unknown VR), KeyError, ValueError, ...
-                    where = f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
-                    raise InputError(label, where, f"cannot be decoded ({type(exc).__name__}: {exc}): the file is corrupt",
+                    raise InputError(label, _where(tag), f"cannot be decoded ({type(exc).__name__}: {exc}): the file is corrupt",
                                      hint="re-export the file from the scanner or PACS, or remove it from the input") from exc
             if elem.VR == "SQ" and elem.value is not None:
-                stack.extend((item, top) for item in elem.value)
+                stack.extend(elem.value)
+
+
+def _where(tag) -> str:
+    return f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
 
 
 def _transfer_syntax(ds) -> str | None:
