@@ -194,6 +194,9 @@ class _StopRule:
 
     def __call__(self, tag, vr, length) -> bool:
         tag = int(tag)
+        if self.last < tag < 0x7FE00008:  # the common case: ascending, before any pixel data
+            self.last = tag
+            return False
         if self.headers_only and tag in _PIXEL_TAGS:
             self.reached_pixels = True
             return True

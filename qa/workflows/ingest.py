@@ -274,6 +274,11 @@ def _warm() -> None:
     import qa.workflows.exam_run  # noqa: F401
 
     _context()
+    import gc
+
+    # What the workers inherit (modules, tables, protocols) is left out of every collection: never
+    # traversed again, nor its pages copied by a collection touching it (Python's gc docs on fork).
+    gc.freeze()
 
 
 class _Pool:
@@ -293,6 +298,10 @@ class _Pool:
     def __exit__(self, *exc) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+        if self.workers > 1:
+            import gc
+
+            gc.unfreeze()
         store = _STATE.pop("store", None)
         if store is not None:
             store.close()

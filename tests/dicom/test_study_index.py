@@ -69,3 +69,19 @@ def test_files_the_raw_walk_cannot_vouch_for_are_left_to_pydicom(tmp_path, ct_fi
     pseudonymise = Pseudonymiser.ephemeral()
     indexed = index_source(Source(str(ct_file), str(ct_file)), pseudonymise)
     assert indexed.study_key == pseudonymise(_by_pydicom(ct_file)[3]) and indexed.modality == "CT"
+
+
+def test_a_study_uid_beyond_the_first_bytes_read_is_found_by_reading_further(tmp_path, ct_file):
+    import pydicom
+
+    from qa.dicom.study_index import _FIRST_BYTES, _HEAD_BYTES
+
+    ds = pydicom.dcmread(ct_file)
+    ds.add_new(0x00091010, "LO", "QA TEST")  # a private creator and a long private value before the Study Instance UID
+    ds.add_new(0x00091100, "OB", b"\x00" * (_FIRST_BYTES + 1000))
+    path = tmp_path / "long-private.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _quick_index(str(path)) == _by_pydicom(path)
+    ds[0x00091100].value = b"\x00" * _HEAD_BYTES  # beyond every read of the raw walk: left to pydicom
+    ds.save_as(path, enforce_file_format=True)
+    assert _quick_index(str(path)) is None
