@@ -222,21 +222,54 @@ def _index_chunk(sources) -> list:
     return out
 
 
-def _ingest_study(task) -> StudyOutcome:
-    """Read and store one study (in a worker, or in the main process with one worker)."""
+def _ingest_studies(tasks, progress=None) -> list[StudyOutcome]:
+    """Read and store some studies (in a worker, or in the main process with one worker), each in
+    its own transaction.  The store writes in a thread of its own while the next study is read:
+    waiting for the disk (a commit's fsync, another process's write lock) overlaps with reading."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    outcomes: list = [None] * len(tasks)
+    with ThreadPoolExecutor(1, thread_name_prefix="qa-ingest-store") as writer:
+        pending = None  # (index, future) of the study being stored
+        for n, task in enumerate(tasks):
+            read = _read_one(task)
+            if pending is not None:
+                outcomes[pending[0]] = pending[1].result()
+                if progress is not None:
+                    progress(pending[0] + 1, len(tasks))
+            if isinstance(read, StudyOutcome):
+                outcomes[n] = read
+            else:
+                pending = n, writer.submit(_store_one, *read)
+        if pending is not None:
+            outcomes[pending[0]] = pending[1].result()
+    if progress is not None:
+        progress(len(tasks), len(tasks))
+    return outcomes
+
+
+def _read_one(task):
+    """One study read: its outcome when refused, else what :func:`_store_one` stores."""
     from qa.dicom.files import FoundInputs
 
     study_key, group, damaged = task
     context = _context()
     kinds = {o.sop_instance_uid: object_kind(o.sop_class_uid) for o in group}
-    found = FoundInputs(tuple(o.source for o in group), damaged)
     try:
-        record, outcome, reports = read_study(study_key, found, kinds, context)
+        record, outcome, reports = read_study(study_key, FoundInputs(tuple(o.source for o in group), damaged), kinds, context)
+    except InputError as exc:
+        return refused(study_key, exc)
+    return study_key, kinds, record, outcome, reports
+
+
+def _store_one(study_key, kinds, record, outcome, reports) -> StudyOutcome:
+    """One study stored in ONE transaction (its objects only, when it is not stored)."""
+    try:
         store = _store()
         if record is None:
             store.mark_ingested([IngestedObject(uid, kind) for uid, kind in kinds.items()])
             return outcome
-        saved = store.save_study(record, merge=merger(reports, context))
+        saved = store.save_study(record, merge=merger(reports, _context()))
     except InputError as exc:
         return refused(study_key, exc)
     from dataclasses import replace
@@ -340,7 +373,31 @@ class _Pool:
         return [o for chunk in self._map(_index_chunk, chunks, per_file) for o in chunk]
 
     def studies(self, tasks, progress) -> list[StudyOutcome]:
-        return self._map(_ingest_study, tasks, progress)
+        if self.workers == 1:
+            if progress is not None:
+                progress(0, len(tasks))
+            return _ingest_studies(tasks, progress)
+        chunks = _guided_chunks(tasks, self.workers)
+        per_study = _Progress(progress, len(tasks), chunks)
+        return [o for chunk in self._map(_ingest_studies, chunks, per_study) for o in chunk]
+
+
+def _guided_chunks(tasks: list, workers: int) -> list[list]:
+    """The studies in chunks that shrink as the work left does (guided scheduling): each chunk
+    about 1/(2 x workers) of the files left, the last ones one study each, so that the workers end
+    together; within a chunk, storing a study overlaps with reading the next."""
+    left = sum(len(task[1]) for task in tasks)
+    chunks, chunk, size = [], [], 0
+    for task in tasks:
+        chunk.append(task)
+        size += len(task[1])
+        if size * 2 * workers >= left:
+            chunks.append(chunk)
+            left -= size
+            chunk, size = [], 0
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 class _Progress:
