@@ -259,18 +259,15 @@ def read_image(path: str, label: str):
 def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool = True):
     """The dataset of ``path``, a :class:`_NotDicom`, or an InputError (unreadable, corrupt, truncated)."""
     from pydicom.errors import InvalidDicomError
-    from pydicom.filereader import read_partial
 
     fp, size = _open_regular(path, label)
     try:
         with fp:
-            head = fp.read(132)
+            head = fp.read(_FIRST_READ_BYTES)
             part10 = len(head) >= 132 and head[128:132] == b"DICM"
             if not part10 and not _looks_like_bare_dataset(head):
-                return _NotDicom(size, head)
-            fp.seek(0)
-            rule = _StopRule(headers_only)
-            ds = read_partial(fp, rule, defer_size=None if headers_only or not defer else DEFER_BYTES, force=not part10)
+                return _NotDicom(size, head[:132])
+            ds, rule, source = _parse(fp, head, headers_only, None if headers_only or not defer else DEFER_BYTES, part10)
             # Deferred values are read again by path, never through the (closed) descriptor's number.
             ds.filename, ds.fileobj_type, ds.buffer = path, open, None
             ds.timestamp = os.fstat(fp.fileno()).st_mtime
@@ -281,12 +278,12 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
                                  "pixel data: the file is corrupt (DICOM elements ascend by tag)",
                                  hint="re-export the file from the scanner or PACS, or remove it from the input")
             if headers_only and _transfer_syntax(ds) != _DEFLATED:
-                _check_pixel_length(fp, size, ds, label)
+                _check_pixel_length(source, size, ds, label)
             if headers_only:
                 ds.qa_pixels_absent = not rule.reached_pixels  # a CT image without them is cut short (qa.dicom.series)
             if not part10:
                 if "SOPClassUID" not in ds:
-                    return _NotDicom(size, head)
+                    return _NotDicom(size, head[:132])
                 _note_transfer_syntax(ds)
             return ds
     except InvalidDicomError:
@@ -301,6 +298,35 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
             f"is not a readable DICOM file ({type(exc).__name__}: {exc}); it may be truncated or corrupt",
             hint="re-export the file from the scanner or PACS, or remove it from the input",
         ) from exc
+
+
+# Bytes read at once when a file is opened: a whole small file, or the header of a large one (an
+# image's header is a few kB).  Parsing from memory is faster than from the file (pydicom reads
+# each element header separately).
+_FIRST_READ_BYTES = 64 * 1024
+
+
+def _parse(fp, head: bytes, headers_only: bool, defer_size: int | None, part10: bool):
+    """(dataset, stop rule, what it was parsed from): from ``head`` (the file's first bytes) when
+    they hold the whole file, or (headers only) the whole header; else from the file itself."""
+    import io
+
+    from pydicom.filereader import read_partial
+
+    whole = len(head) < _FIRST_READ_BYTES  # the first read reached the end of the file
+    if whole or headers_only:
+        rule, buffer = _StopRule(headers_only), io.BytesIO(head)
+        try:
+            ds = read_partial(buffer, rule, defer_size=defer_size, force=not part10)
+        except Exception:
+            if whole:
+                raise
+            ds = None  # perhaps an element cut by the end of the bytes read: the file decides
+        if ds is not None and (whole or rule.reached_pixels or rule.out_of_order is not None):
+            return ds, rule, buffer  # the parse ended where the file's would (not at the end of the bytes read)
+    fp.seek(0)
+    rule = _StopRule(headers_only)
+    return read_partial(fp, rule, defer_size=defer_size, force=not part10), rule, fp
 
 
 # Text VRs (DS and IS included): pydicom decodes them without raising (an unknown character set,

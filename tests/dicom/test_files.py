@@ -54,3 +54,37 @@ def test_a_zip_bomb_is_refused_before_it_is_expanded(tmp_path):
         zf.writestr("zeros.dcm", bytes(80 * 1024**2))
     with pytest.raises(InputError, match="zip bomb"):
         scan_inputs(archive)
+
+
+def _with_long_private_block(path: Path, n_bytes: int) -> None:
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00091010, "LO", "QA TEST")  # a private block before the pixel data, longer than the first read
+    ds.add_new(0x00091100, "OB", bytes(range(256)) * (n_bytes // 256))
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_a_header_longer_than_the_first_read_is_read_whole(tmp_path):
+    from qa.dicom.files import _FIRST_READ_BYTES
+
+    hu = np.arange(3 * 256 * 256, dtype=float).reshape(3, 256, 256) % 1000  # 128 kB of pixels per slice
+    paths = write_ct_series(tmp_path, hu)
+    for p in paths:
+        _with_long_private_block(Path(p), 2 * _FIRST_READ_BYTES)
+    scan = scan_inputs(tmp_path, headers_only=True)
+    (group,) = scan.series
+    assert len(group.datasets) == 3 and not any(ds.qa_pixels_absent for ds in group.datasets)
+    expected = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    assert group.datasets[0][0x00091100].value == expected[0x00091100].value
+    np.testing.assert_array_equal(load_series(tmp_path).hu, hu.astype(np.float32))
+
+
+def test_an_image_cut_inside_a_header_longer_than_the_first_read_is_refused(tmp_path):
+    from qa.dicom.files import _FIRST_READ_BYTES
+
+    paths = write_ct_series(tmp_path, np.zeros((3, 64, 64)))
+    _with_long_private_block(Path(paths[1]), 2 * _FIRST_READ_BYTES)
+    data = Path(paths[1]).read_bytes()
+    Path(paths[1]).write_bytes(data[: _FIRST_READ_BYTES + 1000])  # cut inside the private block, past the first read
+    with pytest.raises(InputError) as refused:
+        scan_inputs(tmp_path, headers_only=True)
+    assert "IMG0002.dcm" in str(refused.value.path) and "truncated" in refused.value.message
