@@ -3,11 +3,8 @@
 
 Each process loads the run's context once (dose tables, protocols, pseudonymiser: the workers
 inherit it, forked from a process that has imported and loaded what they need and whose heap is
-then frozen for the garbage collector) and opens its own store.  Studies go to the workers in
-chunks that shrink with the work left (guided scheduling), so that the workers end together; a
-worker stores each study in ONE transaction, in a thread of its own while it reads the next one,
-so that waiting for the disk (a commit's fsync, the other worker's write lock) overlaps with
-reading.
+then frozen for the garbage collector) and opens its own store.  The index goes to the workers
+in chunks of files, the studies one by one; a worker stores each study it reads in ONE transaction.
 """
 
 from __future__ import annotations
@@ -55,54 +52,21 @@ def _index_chunk(sources) -> list:
     return out
 
 
-def _ingest_studies(tasks, progress=None) -> list[StudyOutcome]:
-    """Read and store some studies (in a worker, or in the main process with one worker), each in
-    its own transaction.  The store writes in a thread of its own while the next study is read:
-    waiting for the disk (a commit's fsync, another process's write lock) overlaps with reading."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    outcomes: list = [None] * len(tasks)
-    with ThreadPoolExecutor(1, thread_name_prefix="qa-ingest-store") as writer:
-        pending = None  # (index, future) of the study being stored
-        for n, task in enumerate(tasks):
-            read = _read_one(task)
-            if pending is not None:
-                outcomes[pending[0]] = pending[1].result()
-                if progress is not None:
-                    progress(pending[0] + 1, len(tasks))
-            if isinstance(read, StudyOutcome):
-                outcomes[n] = read
-            else:
-                pending = n, writer.submit(_store_one, *read)
-        if pending is not None:
-            outcomes[pending[0]] = pending[1].result()
-    if progress is not None:
-        progress(len(tasks), len(tasks))
-    return outcomes
-
-
-def _read_one(task):
-    """One study read: its outcome when refused, else what :func:`_store_one` stores."""
+def _ingest_study(task) -> StudyOutcome:
+    """Read and store one study (in a worker, or in the main process with one worker), in ONE transaction."""
     from qa.dicom.files import FoundInputs
 
     study_key, group, damaged = task
     context = _context()
     kinds = {o.sop_instance_uid: object_kind(o.sop_class_uid) for o in group}
+    found = FoundInputs(tuple(o.source for o in group), damaged)
     try:
-        record, outcome, reports = read_study(study_key, FoundInputs(tuple(o.source for o in group), damaged), kinds, context)
-    except InputError as exc:
-        return refused(study_key, exc)
-    return study_key, kinds, record, outcome, reports
-
-
-def _store_one(study_key, kinds, record, outcome, reports) -> StudyOutcome:
-    """One study stored in ONE transaction (its objects only, when it is not stored)."""
-    try:
+        record, outcome, reports = read_study(study_key, found, kinds, context)
         store = _store()
         if record is None:
             store.mark_ingested([IngestedObject(uid, kind) for uid, kind in kinds.items()])
             return outcome
-        saved = store.save_study(record, merge=merger(reports, _context()))
+        saved = store.save_study(record, merge=merger(reports, context))
     except InputError as exc:
         return refused(study_key, exc)
     from dataclasses import replace
@@ -206,31 +170,7 @@ class Pool:
         return [o for chunk in self._map(_index_chunk, chunks, per_file) for o in chunk]
 
     def studies(self, tasks, progress) -> list[StudyOutcome]:
-        if self.workers == 1:
-            if progress is not None:
-                progress(0, len(tasks))
-            return _ingest_studies(tasks, progress)
-        chunks = _guided_chunks(tasks, self.workers)
-        per_study = _Progress(progress, len(tasks), chunks)
-        return [o for chunk in self._map(_ingest_studies, chunks, per_study) for o in chunk]
-
-
-def _guided_chunks(tasks: list, workers: int) -> list[list]:
-    """The studies in chunks that shrink as the work left does (guided scheduling): each chunk
-    about 1/(2 x workers) of the files left, the last ones one study each, so that the workers end
-    together; within a chunk, storing a study overlaps with reading the next."""
-    left = sum(len(task[1]) for task in tasks)
-    chunks, chunk, size = [], [], 0
-    for task in tasks:
-        chunk.append(task)
-        size += len(task[1])
-        if size * 2 * workers >= left:
-            chunks.append(chunk)
-            left -= size
-            chunk, size = [], 0
-    if chunk:
-        chunks.append(chunk)
-    return chunks
+        return self._map(_ingest_study, tasks, progress)
 
 
 class _Progress:
