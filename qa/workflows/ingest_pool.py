@@ -92,11 +92,15 @@ def _worker_init(url: str) -> None:
 
 def _warm() -> None:
     """Import the readers and load the run's context once, before the workers fork."""
+    import _strptime  # noqa: F401  (datetime.strptime imports it on first use)
+
+    import numpy.ma  # noqa: F401  (numpy.median imports it on first use)
     import pydicom.filereader  # noqa: F401
     import qa.dicom.exam  # noqa: F401
     import qa.dicom.headers  # noqa: F401
     import qa.dicom.rdsr  # noqa: F401
     import qa.dicom.series  # noqa: F401
+    import qa.dicom.study_index  # noqa: F401
     import qa.motion  # noqa: F401
     import qa.store.studies  # noqa: F401
     import qa.workflows.dose_study  # noqa: F401
