@@ -18,6 +18,7 @@ zip is refused before anything is extracted when its members' declared sizes are
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
@@ -353,8 +354,8 @@ def _require_parsable(ds, label: str) -> None:
         dataset = stack.pop()
         for tag, elem in list(dataset.items()):
             vr = elem.VR
-            if vr in text_vrs:
-                continue
+            if vr in text_vrs or (vr is None and _dictionary_vr(int(tag)) in text_vrs):
+                continue  # (no VR: implicit VR, decoded by the dictionary's)
             if type(elem) is RawDataElement:
                 value = elem.value
                 if value is None or int(tag) in pixel_tags:
@@ -373,6 +374,17 @@ def _require_parsable(ds, label: str) -> None:
                                      hint="re-export the file from the scanner or PACS, or remove it from the input") from exc
             if elem.VR == "SQ" and elem.value is not None:
                 stack.extend(elem.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR that pydicom gives an element read without one (implicit VR); None when it has none."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
 
 
 def _where(tag) -> str:

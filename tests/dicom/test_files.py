@@ -88,3 +88,21 @@ def test_an_image_cut_inside_a_header_longer_than_the_first_read_is_refused(tmp_
     with pytest.raises(InputError) as refused:
         scan_inputs(tmp_path, headers_only=True)
     assert "IMG0002.dcm" in str(refused.value.path) and "truncated" in refused.value.message
+
+
+def test_an_implicit_vr_series_reads_the_same_headers_as_its_explicit_vr_copy(tmp_path):
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from qa.dicom.headers import read_headers
+    from qa.dicom.series import select_series
+
+    paths = write_ct_series(tmp_path / "explicit", _ramp(4), header={"KVP": "100", "CTDIvol": 3.5, "HeartRate": "61"})
+    (tmp_path / "implicit").mkdir()
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.save_as(tmp_path / "implicit" / Path(p).name, enforce_file_format=True)
+    explicit, implicit = (read_headers(select_series(scan_inputs(tmp_path / name, headers_only=True)))
+                          for name in ("explicit", "implicit"))
+    assert implicit.kvp == explicit.kvp == 100 and implicit.ctdivol_mgy == explicit.ctdivol_mgy == 3.5
+    assert implicit.to_dict() == explicit.to_dict()
