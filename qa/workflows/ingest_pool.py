@@ -174,7 +174,13 @@ class Pool:
         return [o for chunk in self._map(_index_chunk, chunks, per_file) for o in chunk]
 
     def studies(self, tasks, progress) -> list[StudyOutcome]:
-        return self._map(_ingest_study, tasks, progress)
+        """The studies' outcomes, in the order of ``tasks``; the largest studies are started first,
+        so that the workers end together (a long study last would leave the others idle)."""
+        order = sorted(range(len(tasks)), key=lambda n: -len(tasks[n][1]))
+        outcomes: list = [None] * len(tasks)
+        for n, outcome in zip(order, self._map(_ingest_study, [tasks[n] for n in order], progress)):
+            outcomes[n] = outcome
+        return outcomes
 
 
 class _Progress:
