@@ -18,15 +18,16 @@ _HINT_REEXPORT = "re-export the series from the scanner or PACS; the file does n
 
 
 def tag(keyword: str) -> int:
-    """The tag of a DICOM keyword (cached)."""
+    """The tag of a DICOM keyword (cached; a pydicom ``BaseTag``, which datasets look up without converting it)."""
     value = _TAG_CACHE.get(keyword)
     if value is None:
         from pydicom.datadict import tag_for_keyword
+        from pydicom.tag import BaseTag
 
-        value = tag_for_keyword(keyword)
-        if value is None:
+        found = tag_for_keyword(keyword)
+        if found is None:
             raise KeyError(keyword)
-        _TAG_CACHE[keyword] = value
+        value = _TAG_CACHE[keyword] = BaseTag(found)
     return value
 
 
@@ -139,8 +140,11 @@ def functional_group_value(frame_item, shared_item, sequence: str, keyword: str)
 def lookup(ds, keyword: str):
     """An attribute from the top level or, for enhanced objects, from the shared or first-frame
     functional groups (one or two sequence levels down)."""
-    if keyword in ds:
-        return ds[keyword].value
+    key = tag(keyword)
+    if key in ds:
+        return ds[key].value
+    if tag("SharedFunctionalGroupsSequence") not in ds and tag("PerFrameFunctionalGroupsSequence") not in ds:
+        return None  # not an enhanced object: nothing further down
     groups = []
     shared = ds.get("SharedFunctionalGroupsSequence")
     if shared:

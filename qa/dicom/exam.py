@@ -165,7 +165,7 @@ def dose_reports_of(scan: InputScan, notes: list[str], pseudonymise: Pseudonymis
         if other.reason not in ("structured report", "secondary capture") or other.file is None:
             continue
         try:
-            report = read_if_dose_report(other.file, label=other.path, pseudonymise=pseudonymise)
+            report = read_if_dose_report(other.file, label=other.path, pseudonymise=pseudonymise, dataset=other.dataset)
             if report is not None:  # else a screen capture or a report of another kind: not a dose report
                 reports.append(report)
         except ImpossibleValue:

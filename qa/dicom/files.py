@@ -18,6 +18,7 @@ zip is refused before anything is extracted when its members' declared sizes are
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
@@ -200,6 +201,9 @@ class _StopRule:
 
     def __call__(self, tag, vr, length) -> bool:
         tag = int(tag)
+        if self.last < tag < 0x7FE00008:  # the common case: ascending, before any pixel data
+            self.last = tag
+            return False
         if self.headers_only and tag in _PIXEL_TAGS:
             self.reached_pixels = True
             return True
@@ -264,18 +268,15 @@ def read_image(path: str, label: str):
 def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool = True):
     """The dataset of ``path``, a :class:`_NotDicom`, or an InputError (unreadable, corrupt, truncated)."""
     from pydicom.errors import InvalidDicomError
-    from pydicom.filereader import read_partial
 
     fp, size = _open_regular(path, label)
     try:
         with fp:
-            head = fp.read(132)
+            head = fp.read(_FIRST_READ_BYTES)
             part10 = len(head) >= 132 and head[128:132] == b"DICM"
             if not part10 and not _looks_like_bare_dataset(head):
-                return _NotDicom(size, head)
-            fp.seek(0)
-            rule = _StopRule(headers_only)
-            ds = read_partial(fp, rule, defer_size=None if headers_only or not defer else DEFER_BYTES, force=not part10)
+                return _NotDicom(size, head[:132])
+            ds, rule, source = _parse(fp, head, headers_only, None if headers_only or not defer else DEFER_BYTES, part10)
             # Deferred values are read again by path, never through the (closed) descriptor's number.
             ds.filename, ds.fileobj_type, ds.buffer = path, open, None
             ds.timestamp = os.fstat(fp.fileno()).st_mtime
@@ -286,12 +287,12 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
                                  "pixel data: the file is corrupt (DICOM elements ascend by tag)",
                                  hint="re-export the file from the scanner or PACS, or remove it from the input")
             if headers_only and _transfer_syntax(ds) != _DEFLATED:
-                _check_pixel_length(fp, size, ds, label)
+                _check_pixel_length(source, size, ds, label)
             if headers_only:
                 ds.qa_pixels_absent = not rule.reached_pixels  # a CT image without them is cut short (qa.dicom.series)
             if not part10:
                 if "SOPClassUID" not in ds:
-                    return _NotDicom(size, head)
+                    return _NotDicom(size, head[:132])
                 _note_transfer_syntax(ds)
             return ds
     except InvalidDicomError:
@@ -308,6 +309,35 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
         ) from exc
 
 
+# Bytes read at once when a file is opened: a whole small file, or the header of a large one (an
+# image's header is a few kB).  Parsing from memory is faster than from the file (pydicom reads
+# each element header separately).
+_FIRST_READ_BYTES = 64 * 1024
+
+
+def _parse(fp, head: bytes, headers_only: bool, defer_size: int | None, part10: bool):
+    """(dataset, stop rule, what it was parsed from): from ``head`` (the file's first bytes) when
+    they hold the whole file, or (headers only) the whole header; else from the file itself."""
+    import io
+
+    from pydicom.filereader import read_partial
+
+    whole = len(head) < _FIRST_READ_BYTES  # the first read reached the end of the file
+    if whole or headers_only:
+        rule, buffer = _StopRule(headers_only), io.BytesIO(head)
+        try:
+            ds = read_partial(buffer, rule, defer_size=defer_size, force=not part10)
+        except Exception:
+            if whole:
+                raise
+            ds = None  # perhaps an element cut by the end of the bytes read: the file decides
+        if ds is not None and (whole or rule.reached_pixels or rule.out_of_order is not None):
+            return ds, rule, buffer  # the parse ended where the file's would (not at the end of the bytes read)
+    fp.seek(0)
+    rule = _StopRule(headers_only)
+    return read_partial(fp, rule, defer_size=defer_size, force=not part10), rule, fp
+
+
 # Text VRs (DS and IS included): pydicom decodes them without raising (an unknown character set,
 # a bad byte or a malformed number is a warning in its reading mode), so the check below leaves
 # them raw: decoding them all was most of the cost of reading a header.
@@ -322,36 +352,51 @@ def _require_parsable(ds, label: str) -> None:
     their reader) so that an unknown VR or a malformed value is refused here, with the file and the
     element named, and not met later as pydicom's NotImplementedError, KeyError or ValueError.
     Text values (which decode without failing) are left raw and binary numbers are checked by their
-    length; the other VRs (sequences, unknown VRs, ...) go through pydicom's conversion, whose copies are thrown
-    away: the readers decode again with what they know (character sets)."""
-    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+    length; the other VRs (sequences, unknown VRs, ...) are converted as the readers would convert
+    them when used (``dataset[tag]``), and the conversion is kept: a sequence is parsed once."""
+    from pydicom.dataelem import RawDataElement
 
-    stack = [(ds, ds)]
+    text_vrs, binary_sizes, pixel_tags = _TEXT_VRS, _BINARY_SIZES, _PIXEL_TAGS
+    stack = [ds]
     while stack:
-        dataset, top = stack.pop()
-        for tag in list(dataset.keys()):
-            elem = dataset.get_item(tag, keep_deferred=True)
-            if int(tag) in _PIXEL_TAGS or elem is None or elem.value is None:
-                continue  # pixel data, or a deferred value read only when used
-            if isinstance(elem, RawDataElement):
-                if elem.VR in _TEXT_VRS:
-                    continue
-                size = _BINARY_SIZES.get(elem.VR)
+        dataset = stack.pop()
+        for tag, elem in list(dataset.items()):
+            vr = elem.VR
+            if vr in text_vrs or (vr is None and _dictionary_vr(int(tag)) in text_vrs):
+                continue  # (no VR: implicit VR, decoded by the dictionary's)
+            if type(elem) is RawDataElement:
+                value = elem.value
+                if value is None or int(tag) in pixel_tags:
+                    continue  # a deferred value, or pixel data: read (and decoded) only when used, by their readers
+                size = binary_sizes.get(vr)
                 if size is not None:
-                    if len(elem.value) % size == 0:
+                    if len(value) % size == 0:
                         continue
-                    where = f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
-                    raise InputError(label, where, f"cannot be decoded ({len(elem.value)} bytes are not a whole number of "
-                                     f"{elem.VR} values): the file is corrupt",
+                    raise InputError(label, _where(tag), f"cannot be decoded ({len(value)} bytes are not a whole number of "
+                                     f"{vr} values): the file is corrupt",
                                      hint="re-export the file from the scanner or PACS, or remove it from the input")
                 try:
-                    elem = convert_raw_data_element(elem, encoding=top._character_set, ds=dataset)
+                    elem = dataset[tag]
                 except Exception as exc:  # pydicom: NotImplementedError (unknown VR), KeyError, ValueError, ...
-                    where = f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
-                    raise InputError(label, where, f"cannot be decoded ({type(exc).__name__}: {exc}): the file is corrupt",
+                    raise InputError(label, _where(tag), f"cannot be decoded ({type(exc).__name__}: {exc}): the file is corrupt",
                                      hint="re-export the file from the scanner or PACS, or remove it from the input") from exc
             if elem.VR == "SQ" and elem.value is not None:
-                stack.extend((item, top) for item in elem.value)
+                stack.extend(elem.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR that pydicom gives an element read without one (implicit VR); None when it has none."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+def _where(tag) -> str:
+    return f"({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X})"
 
 
 def _transfer_syntax(ds) -> str | None:

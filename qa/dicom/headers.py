@@ -312,19 +312,40 @@ def _varying(group) -> dict[str, tuple]:
     out = {}
     for name, keyword in _SERIES_WIDE.items():
         values = set()
+        # DS attributes from their raw text (fast); CTDIvol (FD) and the kernel through pydicom, each
+        # distinct encoded value once (the same bytes in the same character set decode alike).
+        ascii_vr = keyword in ("KVP", "SliceThickness", "ReconstructionDiameter")
+        decoded: dict[tuple, object] = {}
         for ds in group.datasets:
-            # DS attributes from their raw text (fast); CTDIvol (FD) and the kernel through pydicom.
-            ascii_vr = keyword in ("KVP", "SliceThickness", "ReconstructionDiameter")
             value = attr.raw_text(ds, keyword) if ascii_vr else None
-            if value is None:
-                value = _text(attr.lookup(ds, keyword))
-            if value is None:
-                continue
-            number = _number(value) if keyword != "ConvolutionKernel" else None
-            values.add(round(number, 3) if number is not None else str(value).strip())
+            if value is not None:
+                item = _series_value(keyword, value)
+            else:
+                key = None if ascii_vr else _encoded(ds, keyword)
+                item = decoded[key] if key in decoded else _series_value(keyword, _text(attr.lookup(ds, keyword)))
+                if key is not None:
+                    decoded[key] = item
+            if item is not None:
+                values.add(item)
         if len(values) > 1:
             out[name] = tuple(sorted(values, key=str))
     return out
+
+
+def _series_value(keyword: str, value):
+    """A series-wide setting as compared between images: a number to 3 decimals, else its text."""
+    if value is None:
+        return None
+    number = _number(value) if keyword != "ConvolutionKernel" else None
+    return round(number, 3) if number is not None else str(value).strip()
+
+
+def _encoded(ds, keyword: str) -> tuple | None:
+    """What the decoded value of a top-level element not yet decoded depends on; None otherwise."""
+    elem = ds.get_item(attr.tag(keyword), keep_deferred=True)
+    if elem is None or not getattr(elem, "is_raw", False) or elem.value is None:
+        return None
+    return elem.value, elem.VR, elem.is_little_endian, attr.raw_text(ds, "SpecificCharacterSet")
 
 
 def headers_of(inputs, series_uid: str | None = None, *, progress=None) -> AcquisitionHeaders:

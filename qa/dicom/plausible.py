@@ -9,6 +9,7 @@ DICOM readers find: impossible values raise :class:`~qa.records.plausibility.Imp
 from __future__ import annotations
 
 import math
+import struct
 
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,26 @@ def _single_number(raw) -> float | None:
         return None
 
 
+def single_number(ds, keyword: str) -> float | None:
+    """:func:`_single_number` of an attribute's value.  A DS or IS value not yet decoded is read from
+    its text, an FD value from its 8 bytes, without pydicom's conversion (the same number: the
+    conversion of a malformed text keeps the text, which fails here as there); anything else
+    (another VR than the dictionary's, enhanced functional groups) through pydicom."""
+    elem = ds.get_item(attr.tag(keyword), keep_deferred=True)
+    if elem is not None and getattr(elem, "is_raw", False) and elem.value:
+        vr = elem.VR
+        if vr in ("DS", "IS") and vr == _TEXT_NUMBER_VRS.get(keyword):
+            return _single_number(elem.value)
+        if vr == "FD" and len(elem.value) == 8 and _TEXT_NUMBER_VRS.get(keyword) == "FD":
+            return struct.unpack("<d" if elem.is_little_endian else ">d", elem.value)[0]
+    return _single_number(attr.lookup(ds, keyword))
+
+
+# The dictionary VRs of the numbers read by single_number (PS3.6).
+_TEXT_NUMBER_VRS = {"KVP": "DS", "Exposure": "IS", "XRayTubeCurrent": "IS", "ExposureTime": "IS", "CTDIvol": "FD",
+                    "ExposureInmAs": "FD", "XRayTubeCurrentInmA": "FD", "ExposureTimeInms": "FD"}
+
+
 def acquisition_values(datasets, labels, *, flag_unusual: bool = True) -> list[str]:
     """Check the acquisition values of every image of a series (``labels[i]`` names ``datasets[i]``).
 
@@ -97,7 +118,7 @@ def acquisition_values(datasets, labels, *, flag_unusual: bool = True) -> list[s
     """
     notes: list[str] = []
     for keyword, quantity, factor, strict in _PER_IMAGE:
-        numbers = [_single_number(attr.lookup(ds, keyword)) for ds in datasets]
+        numbers = [single_number(ds, keyword) for ds in datasets]
         present = np.array([v is not None for v in numbers])
         if not present.any():
             continue

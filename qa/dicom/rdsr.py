@@ -62,14 +62,19 @@ def read_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser, la
     return _report_of(_read(str(path), label), str(path), label, pseudonymise)
 
 
-def read_if_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser, label: str | None = None) -> DoseReport | None:
+def read_if_dose_report(path: str | os.PathLike, *, pseudonymise: Pseudonymiser, label: str | None = None,
+                        dataset=None) -> DoseReport | None:
     """The dose report in ``path`` as :func:`read_dose_report` reads it, or None when the object is
-    not a dose report (:func:`is_dose_report`): the file is read once."""
+    not a dose report (:func:`is_dose_report`): the file is read once.  ``dataset``: its header read
+    already (by :func:`qa.dicom.series.scan_inputs`), which is not read again then."""
     label = label or str(path)
-    try:
-        ds = _read(str(path), label)
-    except InputError:
-        return None
+    if dataset is not None:
+        ds = dataset
+    else:
+        try:
+            ds = _read(str(path), label)
+        except InputError:
+            return None
     if not is_dose_report(ds):
         return None
     return _report_of(ds, str(path), label, pseudonymise)

@@ -83,6 +83,7 @@ class OtherObject:
     reason: str
     file: str | None = field(default=None, repr=False)  # a readable copy on disk (a zip member's is temporary)
     keepalive: tempfile.TemporaryDirectory | None = field(default=None, repr=False, compare=False)  # the temporary folder of that copy
+    dataset: Dataset | None = field(default=None, repr=False, compare=False)  # its header as read (a report is not read twice)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,10 +179,10 @@ def scan_inputs(
                         hint="re-export the series from the scanner or PACS",
                     )
                 reason = "structured report" if sop.startswith(_SR_PREFIX) else "not an image"
-                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, reason, *_on_disk(ds, reader)))
+                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, reason, *_on_disk(ds, reader), ds))
                 continue
             if sop.startswith(_SECONDARY_CAPTURE_PREFIX):
-                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, "secondary capture", *_on_disk(ds, reader)))
+                others.append(OtherObject(src.label, attr.sop_class_name(sop), modality, "secondary capture", *_on_disk(ds, reader), ds))
                 continue
             uid = attr.raw_text(ds, "SeriesInstanceUID") or ""
             if not uid:

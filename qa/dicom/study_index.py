@@ -11,6 +11,7 @@ patient, accession and operator, each only as its keyed pseudonym.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
@@ -86,8 +87,12 @@ _WANTED = (0x00080016, 0x00080018, 0x00080060, STUDY_INSTANCE_UID_TAG)
 # VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"))
 _IMPLICIT_LE, _EXPLICIT_LE, _DEFLATED, _BIG_ENDIAN = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"
-# Bytes read for the index: the elements before the Study Instance UID fit in far fewer (a whole header is a few kB).
-_HEAD_BYTES = 64 * 1024
+# Bytes read for the index: the elements before the Study Instance UID usually fit in the first
+# (a whole header is a few kB); the second is read only when they do not (long private blocks, icons).
+_FIRST_BYTES, _HEAD_BYTES = 8 * 1024, 64 * 1024
+# Element headers, little endian (PS3.5 7.1): tag group and element, then explicit VR and a 2-byte
+# length, or an implicit VR's 4-byte length; the 4-byte length after an explicit long VR's reserved bytes.
+_EXPLICIT_HEADER, _IMPLICIT_HEADER, _LONG_LENGTH = struct.Struct("<HH2sH"), struct.Struct("<HHL"), struct.Struct("<L")
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 
@@ -97,9 +102,18 @@ def _quick_index(path: str) -> tuple[str | None, str | None, str | None, str | N
     file, from its raw bytes; None when the file is anything else or not as expected (pydicom reads it then)."""
     try:
         with open(path, "rb") as fp:
-            buf = fp.read(_HEAD_BYTES)
+            buf = fp.read(_FIRST_BYTES)
+            found = _index_bytes(buf)
+            if found is None and len(buf) == _FIRST_BYTES:  # the elements wanted may lie further in: read more
+                buf += fp.read(_HEAD_BYTES - _FIRST_BYTES)
+                found = _index_bytes(buf)
     except OSError:
         return None
+    return found
+
+
+def _index_bytes(buf: bytes) -> tuple[str | None, str | None, str | None, str | None] | None:
+    """:func:`_quick_index` of a file's first bytes (None: not as expected, or not enough bytes)."""
     if len(buf) < 144 or buf[128:132] != b"DICM":
         return None
     meta, pos = _walk(buf, 132, explicit=True, stop=0x0002FFFF, groups=(0x0002,))
@@ -121,28 +135,32 @@ def _walk(buf: bytes, pos: int, *, explicit: bool, stop: int, groups=None, depth
     after the last element walked), or (None, pos) when something is not as expected."""
     found: dict[int, bytes] = {}
     end, last = len(buf), -1
+    explicit_header, implicit_header = _EXPLICIT_HEADER.unpack_from, _IMPLICIT_HEADER.unpack_from
     while pos + 8 <= end:
-        tag = int.from_bytes(buf[pos:pos + 2], "little") << 16 | int.from_bytes(buf[pos + 2:pos + 4], "little")
+        if explicit:
+            group, element, vr, length = explicit_header(buf, pos)
+        else:
+            group, element, length = implicit_header(buf, pos)
+            vr = None
+        tag = group << 16 | element
         if tag in (_ITEM_END, _SEQUENCE_END):
             return found, pos
-        if tag > stop or (groups is not None and tag >> 16 not in groups):
+        if tag > stop or (groups is not None and group not in groups):
             return found, pos
-        if tag <= last or tag >> 16 == 0xFFFE:
+        if tag <= last or group == 0xFFFE:
             return None, pos  # disordered, or an item where an element belongs: pydicom decides
         last = tag
         if explicit:
-            vr = buf[pos + 4:pos + 6]
             if not vr.isalpha() or not vr.isupper():
                 return None, pos
             if vr in _LONG_VRS:
                 if pos + 12 > end:
                     return None, pos
-                length, pos = int.from_bytes(buf[pos + 8:pos + 12], "little"), pos + 12
+                length, pos = _LONG_LENGTH.unpack_from(buf, pos + 8)[0], pos + 12
             else:
-                length, pos = int.from_bytes(buf[pos + 6:pos + 8], "little"), pos + 8
+                pos += 8
         else:
-            vr = None
-            length, pos = int.from_bytes(buf[pos + 4:pos + 8], "little"), pos + 8
+            pos += 8
         if length == _UNDEFINED:
             if depth > 8 or (explicit and vr not in (b"SQ", b"UN")):
                 return None, pos

@@ -21,25 +21,39 @@ from typing import Any
 
 def to_jsonable(value: Any) -> Any:
     """``value`` as JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
-    if value is None or isinstance(value, (str, bool)):
+    kind = type(value)
+    # The common exact types first (a study's record and checklist hold thousands of values).
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_jsonable(v) for v in value]
+    plan = _PLANS.get(kind)
+    if plan is None and dataclasses.is_dataclass(kind):
+        plan = _plan(kind)
+    if plan is not None:
+        fields, properties = plan
+        out = {}
+        for name, flatten in fields:
+            item = to_jsonable(getattr(value, name))
+            if flatten and isinstance(item, dict):
+                out.update(item)
+            else:
+                out[name] = item
+        for name in properties:
+            out[name] = to_jsonable(getattr(value, name))
+        return out
+    if isinstance(value, (str, bool)):
         return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            if not f.metadata.get("json", True):
-                continue
-            item = to_jsonable(getattr(value, f.name))
-            if f.metadata.get("flatten") and isinstance(item, dict):
-                out.update(item)
-            else:
-                out[f.name] = item
-        for name in getattr(value, "__json_properties__", ()):
-            out[name] = to_jsonable(getattr(value, name))
-        return out
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -55,6 +69,16 @@ def to_jsonable(value: Any) -> Any:
     if numpy_value is not _NOT_NUMPY:
         return numpy_value
     raise TypeError(f"cannot serialise a {type(value).__name__}: add it to qa.records.serialize or leave the field out")
+
+
+# Per dataclass: its JSON fields (name, flatten) and its __json_properties__, found once.
+_PLANS: dict[type, tuple[tuple[tuple[str, bool], ...], tuple[str, ...]]] = {}
+
+
+def _plan(kind: type) -> tuple[tuple[tuple[str, bool], ...], tuple[str, ...]]:
+    fields = tuple((f.name, bool(f.metadata.get("flatten"))) for f in dataclasses.fields(kind) if f.metadata.get("json", True))
+    plan = _PLANS[kind] = (fields, tuple(getattr(kind, "__json_properties__", ())))
+    return plan
 
 
 _NOT_NUMPY = object()

@@ -85,23 +85,40 @@ def sqlite_file_problem(path: Path) -> str | None:
     """What is wrong with an existing SQLite file before SQLite reads it (None: nothing seen).
 
     An empty file is a new database; a file too short for the header, one without the SQLite
-    header, or one shorter than the pages its header counts (a truncated copy) is not usable."""
+    header, or one shorter than the pages its header counts (a truncated copy) is not usable.
+    A file that another process is committing to (rollback journal: the first page, which counts
+    the pages, is written before the file grows) can look short for a moment: it is judged
+    truncated only when it still looks so after a few short waits."""
+    for wait_s in _TRUNCATION_RECHECKS_S:
+        problem, truncated = _file_problem(path)
+        if not truncated:
+            return problem
+        time.sleep(wait_s)
+    return _file_problem(path)[0]
+
+
+# Waits before looking again at a file that looks truncated (a commit in progress ends within them).
+_TRUNCATION_RECHECKS_S = (0.02, 0.05, 0.1, 0.2)
+
+
+def _file_problem(path: Path) -> tuple[str | None, bool]:
+    """(what is wrong with the file, whether it looks truncated)."""
     try:
-        size = path.stat().st_size
         with path.open("rb") as fp:
             header = fp.read(100)
+            size = os.fstat(fp.fileno()).st_size  # after the header: a file growing meanwhile is not short
     except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
+        return f"cannot be read ({exc.strerror or exc})", False
     if size == 0:
-        return None
+        return None, False
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        return "is not a SQLite database (no SQLite file header)"
+        return "is not a SQLite database (no SQLite file header)", False
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     if header[24:28] == header[92:96] and pages and size < pages * page_size:
-        return f"is truncated: its header counts {pages} pages of {page_size} bytes ({pages * page_size} bytes), the file has {size}"
-    return None
+        return f"is truncated: its header counts {pages} pages of {page_size} bytes ({pages * page_size} bytes), the file has {size}", True
+    return None, False
 
 
 def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs) -> sa.Engine:

@@ -14,7 +14,8 @@ Two passes over the files, headers only (pixels are never read):
    already is merged under its row lock, so a cumulative re-send or the rest of a continued study
    joins the stored events.
 
-``--workers N`` runs both passes in N processes (fork).  **Each worker writes its own studies**:
+``--workers N`` runs both passes in N processes (fork; :mod:`qa.workflows.ingest_pool`).  **Each
+worker writes its own studies**:
 the transactions are per study and short, the store serialises them (SQLite: one writer at a
 time, ``BEGIN IMMEDIATE`` with a busy timeout; PostgreSQL: row locks and retried unique-key
 races), results never travel back through the main process, and the concurrency that several
@@ -40,13 +41,11 @@ from dataclasses import dataclass
 from qa.errors import InputError
 from qa.records.inputs import FileCounts, SkippedFile
 from qa.records.serialize import Record
-from qa.records.study import IngestedObject
 from qa.workflows.common import WRITE, open_store
-from qa.workflows.ingest_study import StudyContext, StudyOutcome, object_kind, operator_in_clear, read_study, refused
+from qa.workflows.ingest_pool import Pool
+from qa.workflows.ingest_study import StudyOutcome, object_kind
 
 ProgressFactory = Callable[[str], Callable[[int, int], None] | None]
-# Files per indexing task: large enough that a task outweighs its scheduling, small enough to balance.
-_INDEX_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
         url = access.url
         found = files.find_inputs(paths, skip_damaged_zips=True)  # one bad zip never stops the run
         skipped: list[SkippedFile] = list(found.skipped)
-        with _Pool(workers, url) as pool:
+        with Pool(workers, url) as pool:
             if access.store is not None:
                 access.store.engine.dispose()  # no connection of ours is open while workers fork
             indexed = pool.index(found.sources, stage("indexing"))
@@ -190,175 +189,3 @@ def _damaged_near(group, damaged: list[SkippedFile]) -> tuple[SkippedFile, ...]:
 
     folders = {folder_of(o.source.label) for o in group}
     return tuple(s for s in damaged if s.folder in folders)
-
-
-# ------------------------------------------------------------------------------------ the work of one process
-
-_STATE: dict = {}
-
-
-def _context() -> StudyContext:
-    if "context" not in _STATE:
-        from qa.privacy import site_pseudonymiser
-        from qa.procedures import available_protocols, load_dose_tables, load_protocol
-
-        _STATE["context"] = StudyContext(load_dose_tables("dose-reference"), tuple(load_protocol(p) for p in available_protocols()),
-                                         site_pseudonymiser(), operator_in_clear())
-    return _STATE["context"]
-
-
-def _store():
-    if "store" not in _STATE:
-        from qa.store import Store
-
-        _STATE["store"] = Store(_STATE["url"], probe_write=False)
-    return _STATE["store"]
-
-
-def _index_chunk(sources) -> list:
-    """Index some files (in a worker, or in the main process with one worker); pydicom's warnings
-    about their values come back as :class:`~qa.dicom.value_warnings.ValueWarning` items."""
-    from qa.dicom.study_index import index_source
-    from qa.dicom.value_warnings import collected, reading
-
-    pseudonymise = _context().pseudonymise
-    out: list = []
-    caught: list = []
-    with collected(caught):
-        for src in sources:
-            try:
-                with reading(src.label):
-                    out.append(index_source(src, pseudonymise))
-            except InputError as exc:
-                out.append(SkippedFile.of(src.label, exc.message, damaged=True))
-    return out + caught
-
-
-def _ingest_study(task) -> StudyOutcome:
-    """Read and store one study (in a worker, or in the main process with one worker)."""
-    from qa.dicom.files import FoundInputs
-
-    from dataclasses import replace
-
-    from qa.dicom.value_warnings import collected, summary_lines
-
-    study_key, group, damaged = task
-    context = _context()
-    kinds = {o.sop_instance_uid: object_kind(o.sop_class_uid) for o in group}
-    found = FoundInputs(tuple(o.source for o in group), damaged)
-    caught: list = []  # pydicom's warnings about the study's values: in its warnings, never on the terminal
-    try:
-        with collected(caught):
-            record, outcome, dose = read_study(study_key, found, kinds, context)
-        store = _store()
-        if record is None:
-            store.mark_ingested([IngestedObject(uid, kind) for uid, kind in kinds.items()])
-            return replace(outcome, warnings=outcome.warnings + summary_lines(caught))
-        from qa.workflows.study_merge import merger
-
-        saved = store.save_study(record, merge=merger(dose, tables=context.tables, protocols=context.protocols))
-    except InputError as exc:
-        return replace(refused(study_key, exc), warnings=summary_lines(caught))
-    return replace(outcome, status=saved.status, warnings=outcome.warnings + summary_lines(caught))
-
-
-def _worker_init(url: str) -> None:
-    """A worker: its own store connection; it dies with the main process and leaves signals to it."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:  # Linux: SIGKILL when the parent dies (a killed ingest leaves no worker behind)
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1 (linux/prctl.h)
-    except (OSError, AttributeError):
-        pass
-    _STATE.pop("store", None)  # the context (tables, protocols, pseudonymiser) came with the fork; the store is its own
-    _STATE["url"] = url
-
-
-def _warm() -> None:
-    """Import the readers and load the run's context once, before the workers fork."""
-    import pydicom.filereader  # noqa: F401
-    import qa.dicom.exam  # noqa: F401
-    import qa.dicom.headers  # noqa: F401
-    import qa.dicom.rdsr  # noqa: F401
-    import qa.dicom.series  # noqa: F401
-    import qa.motion  # noqa: F401
-    import qa.store.studies  # noqa: F401
-    import qa.workflows.dose_study  # noqa: F401
-    import qa.workflows.exam_files  # noqa: F401
-    import qa.workflows.exam_run  # noqa: F401
-
-    _context()
-
-
-class _Pool:
-    """The passes run in ``workers`` processes, or in this one when ``workers`` is 1."""
-
-    def __init__(self, workers: int, url: str) -> None:
-        self.workers, self.url = workers, url
-        self.executor = None
-
-    def __enter__(self) -> "_Pool":
-        _STATE.clear()  # nothing of an earlier run (another site secret, another store) is reused
-        _STATE["url"] = self.url
-        if self.workers > 1:
-            _warm()  # the workers fork from a process that has imported and loaded what they need
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
-        store = _STATE.pop("store", None)
-        if store is not None:
-            store.close()
-        _STATE.clear()
-
-    def _map(self, fn, items: list, progress) -> list:
-        total = len(items)
-        if progress is not None:
-            progress(0, total)
-        if self.workers == 1:
-            out = []
-            for n, item in enumerate(items):
-                out.append(fn(item))
-                if progress is not None:
-                    progress(n + 1, total)
-            return out
-        if self.executor is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
-                                                initializer=_worker_init, initargs=(self.url,))
-        from concurrent.futures import as_completed
-
-        futures = {self.executor.submit(fn, item): n for n, item in enumerate(items)}
-        out: list = [None] * total
-        for done, future in enumerate(as_completed(futures), 1):
-            out[futures[future]] = future.result()
-            if progress is not None:
-                progress(done, total)
-        return out
-
-    def index(self, sources, progress) -> list:
-        chunks = [sources[i:i + _INDEX_CHUNK] for i in range(0, len(sources), _INDEX_CHUNK)]
-        per_file = _Progress(progress, len(sources), chunks)
-        return [o for chunk in self._map(_index_chunk, chunks, per_file) for o in chunk]
-
-    def studies(self, tasks, progress) -> list[StudyOutcome]:
-        return self._map(_ingest_study, tasks, progress)
-
-
-class _Progress:
-    """Chunk progress shown as files."""
-
-    def __init__(self, progress, total: int, chunks) -> None:
-        self.progress, self.total = progress, total
-        self.sizes = [len(c) for c in chunks]
-
-    def __call__(self, done_chunks: int, _total: int) -> None:
-        if self.progress is not None:
-            self.progress(sum(sorted(self.sizes)[:done_chunks]) if done_chunks < len(self.sizes) else self.total, self.total)

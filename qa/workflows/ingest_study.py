@@ -255,21 +255,11 @@ def object_kind(sop_class: str | None) -> str:
 
 
 def _report_datasets(scan, reports: list[DoseReport]) -> list:
-    """The dose reports' headers (for the study's facts when it has no images)."""
+    """The dose reports' headers (for the study's facts when it has no images), as the scan read them."""
     if scan.series or not reports:
         return []
-    from qa.dicom import files
-
-    paths = {o.path: o.file for o in scan.other_objects if o.file}
-    out = []
-    with files.Reader(headers_only=True) as reader:
-        for r in reports:
-            path = paths.get(r.path)
-            if path and os.path.isfile(path):
-                ds = reader.read(files.Source(label=r.path, path=path))
-                if ds is not None:
-                    out.append(ds)
-    return out
+    read = {o.path: o.dataset for o in scan.other_objects if o.dataset is not None}
+    return [read[r.path] for r in reports if r.path in read]
 
 
 def names_cac(name: str | None, protocols) -> bool:

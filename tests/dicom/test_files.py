@@ -54,3 +54,55 @@ def test_a_zip_bomb_is_refused_before_it_is_expanded(tmp_path):
         zf.writestr("zeros.dcm", bytes(80 * 1024**2))
     with pytest.raises(InputError, match="zip bomb"):
         scan_inputs(archive)
+
+
+def _with_long_private_block(path: Path, n_bytes: int) -> None:
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00091010, "LO", "QA TEST")  # a private block before the pixel data, longer than the first read
+    ds.add_new(0x00091100, "OB", bytes(range(256)) * (n_bytes // 256))
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_a_header_longer_than_the_first_read_is_read_whole(tmp_path):
+    from qa.dicom.files import _FIRST_READ_BYTES
+
+    hu = np.arange(3 * 256 * 256, dtype=float).reshape(3, 256, 256) % 1000  # 128 kB of pixels per slice
+    paths = write_ct_series(tmp_path, hu)
+    for p in paths:
+        _with_long_private_block(Path(p), 2 * _FIRST_READ_BYTES)
+    scan = scan_inputs(tmp_path, headers_only=True)
+    (group,) = scan.series
+    assert len(group.datasets) == 3 and not any(ds.qa_pixels_absent for ds in group.datasets)
+    expected = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    assert group.datasets[0][0x00091100].value == expected[0x00091100].value
+    np.testing.assert_array_equal(load_series(tmp_path).hu, hu.astype(np.float32))
+
+
+def test_an_image_cut_inside_a_header_longer_than_the_first_read_is_refused(tmp_path):
+    from qa.dicom.files import _FIRST_READ_BYTES
+
+    paths = write_ct_series(tmp_path, np.zeros((3, 64, 64)))
+    _with_long_private_block(Path(paths[1]), 2 * _FIRST_READ_BYTES)
+    data = Path(paths[1]).read_bytes()
+    Path(paths[1]).write_bytes(data[: _FIRST_READ_BYTES + 1000])  # cut inside the private block, past the first read
+    with pytest.raises(InputError) as refused:
+        scan_inputs(tmp_path, headers_only=True)
+    assert "IMG0002.dcm" in str(refused.value.path) and "truncated" in refused.value.message
+
+
+def test_an_implicit_vr_series_reads_the_same_headers_as_its_explicit_vr_copy(tmp_path):
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from qa.dicom.headers import read_headers
+    from qa.dicom.series import select_series
+
+    paths = write_ct_series(tmp_path / "explicit", _ramp(4), header={"KVP": "100", "CTDIvol": 3.5, "HeartRate": "61"})
+    (tmp_path / "implicit").mkdir()
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.save_as(tmp_path / "implicit" / Path(p).name, enforce_file_format=True)
+    explicit, implicit = (read_headers(select_series(scan_inputs(tmp_path / name, headers_only=True)))
+                          for name in ("explicit", "implicit"))
+    assert implicit.kvp == explicit.kvp == 100 and implicit.ctdivol_mgy == explicit.ctdivol_mgy == 3.5
+    assert implicit.to_dict() == explicit.to_dict()

@@ -90,3 +90,19 @@ def test_a_file_that_ends_before_its_study_instance_uid_is_damaged_never_a_file_
     ds.save_as(whole, enforce_file_format=True)
     indexed = index_source(Source(str(whole), str(whole)), pseudonymise)
     assert indexed.study_key is None and indexed.sop_instance_uid == ds.SOPInstanceUID
+
+
+def test_a_study_uid_beyond_the_first_bytes_read_is_found_by_reading_further(tmp_path, ct_file):
+    import pydicom
+
+    from qa.dicom.study_index import _FIRST_BYTES, _HEAD_BYTES
+
+    ds = pydicom.dcmread(ct_file)
+    ds.add_new(0x00091010, "LO", "QA TEST")  # a private creator and a long private value before the Study Instance UID
+    ds.add_new(0x00091100, "OB", b"\x00" * (_FIRST_BYTES + 1000))
+    path = tmp_path / "long-private.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _quick_index(str(path)) == _by_pydicom(path)
+    ds[0x00091100].value = b"\x00" * _HEAD_BYTES  # beyond every read of the raw walk: left to pydicom
+    ds.save_as(path, enforce_file_format=True)
+    assert _quick_index(str(path)) is None
