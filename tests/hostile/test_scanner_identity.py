@@ -184,8 +184,8 @@ def _merge_as_anonymised(kind: str, url: str, *, mix_baseline: bool = False) -> 
 
 def _essentials(trend: dict) -> dict:
     """What a trend says about its runs, independent of time zones and of the scanner's serial."""
-    return {"baseline_version": trend["baseline_version"],
-            "metrics": {m: {"baseline": v["baseline"], "runs": [(r["run_id"], r["value"], r["z"], r["flags"]) for r in v["runs"]]}
+    return {"baseline_version": trend["baseline_version"],  # the baseline's fields 0.1.0 wrote (later versions add more)
+            "metrics": {m: {"baseline": {k: v["baseline"][k] for k in ("mean", "sd", "n", "chart_sd")}, "runs": [(r["run_id"], r["value"], r["z"], r["flags"]) for r in v["runs"]]}
                         for m, v in trend["metrics"].items()}}
 
 
