@@ -142,7 +142,10 @@ def lookup(ds, keyword: str):
     functional groups (one or two sequence levels down)."""
     key = tag(keyword)
     if key in ds:
-        return ds[key].value
+        try:
+            return ds[key].value
+        except (OverflowError, ValueError):  # pydicom cannot convert it (an IS of "inf"): the text as written,
+            return raw_text(ds, keyword)  # which the readers take for what it is (not a number, so missing)
     if tag("SharedFunctionalGroupsSequence") not in ds and tag("PerFrameFunctionalGroupsSequence") not in ds:
         return None  # not an enhanced object: nothing further down
     groups = []

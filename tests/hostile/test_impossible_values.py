@@ -487,3 +487,18 @@ def test_security_md_lists_every_plausibility_limit():
     start = "<!-- plausibility table: generated, do not edit by hand -->\n"
     table = text[text.index(start) + len(start):text.index("<!-- end of plausibility table -->")]
     assert table == markdown_table(), "SECURITY.md's table differs from qa/records/plausibility.py: regenerate it"
+
+
+@pytest.mark.parametrize("command", ["score", "check", "phantom"])
+def test_an_integer_string_of_infinity_is_refused_with_its_field_never_an_internal_error(capsys, tmp_path, command):
+    """pydicom cannot convert an IS of "inf" (OverflowError): the readers take the text as written,
+    an impossible exposure, refused with the file and the field (it was exit 3, an internal error)."""
+    series = ct_series(tmp_path / "s", header={"Exposure": "1234"})
+    for path in sorted(series.glob("*.dcm"))[:2]:
+        data = path.read_bytes()
+        element = b"\x18\x00\x52\x11IS\x04\x001234"  # (0018,1152) Exposure, explicit VR little endian
+        assert element in data
+        path.write_bytes(data.replace(element, b"\x18\x00\x52\x11IS\x04\x00inf "))
+    extra = ("--no-store",) if command == "phantom" else ()
+    code, doc, err = run_json(capsys, command, series, *extra)
+    assert_refused(code, doc, err, file_endswith=".dcm", field_has="Exposure")
