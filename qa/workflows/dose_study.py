@@ -80,18 +80,23 @@ class StudyDoseSummary(Record):
 
 
 def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
-    """One study's dose and its comparison with the reference level (pure)."""
+    """One study's dose and its comparison with the reference level (pure).  The k: ``k_factor``,
+    else the protocol's, else the one the study's reference level names (its mSv level is its DLP
+    level x that k), else by target region or phantom (:func:`qa.dose.study_dose`)."""
     k_origin = "--k-factor" if k_factor is not None else "protocol"
     protocol_k = k_factor if k_factor is not None else (protocol.k_factor if protocol is not None else None)
+    level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None,
+                                     names=[e.acquisition_protocol for e in study.events],
+                                     region_codes=[e.region_code for e in study.events],
+                                     named_level=protocol.reference_level if protocol else None)
+    if protocol_k is None and level is not None and level.k_factor is not None:
+        # the k its level's mSv value was derived with: else DLP and mSv could disagree on one exam
+        protocol_k, k_origin = level.k_factor, f"reference level {level.id}"
     values = dose_values_from_report(study, tables, protocol_k=protocol_k, k_origin=k_origin)
     phantom = phantom_qa_evidence(dose_report_texts(study.study_description, study.events))
     if phantom is not None:
         values, level, why, checks = _phantom_study(values, phantom)
     else:
-        level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None,
-                                         names=[e.acquisition_protocol for e in study.events],
-                                         region_codes=[e.region_code for e in study.events],
-                                         named_level=protocol.reference_level if protocol else None)
         if level is None:
             why = _no_level_why(tables, why)
         if protocol is not None:
