@@ -196,7 +196,11 @@ def add_parser(sub) -> None:
             info captures; merges cumulative re-sends of a study by Irradiation Event UID; prints per
             study the events, the report's own DLP total with head/body subtotals, the effective dose
             with its k, k source and ICRP basis, and the comparison with the reference level chosen
-            by protocol name or target region.
+            by protocol name or target region: a per-exam alert level judges the exam (a warning
+            above it); a diagnostic reference level (DRL) is an audit level for the median of many
+            exams (qa trends dose) and is shown beside the exam for context, never judging it.  A
+            phantom QA study (a description naming phantom, QA, QC or physics) gets no patient
+            effective dose and no reference level, and says so.
             """
         ),
         epilog=textwrap.dedent(

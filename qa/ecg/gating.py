@@ -206,9 +206,8 @@ def rising_edges(trigger: np.ndarray, time_s) -> np.ndarray:
 def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | None = None,
                   latency_limit_ms: float = TRIGGER_LATENCY_MAX_MS, time_base_note: str | None = None,
                   min_lead_ms: float = MIN_LEAD_MS, phase_window_pct: tuple[float, float] | None = None) -> list[Check]:
-    """``exposure_timing`` (and ``trigger_latency`` when there is a trigger channel).  Its words say
-    what was measured: each exposure ended before the next R-peak, within ``phase_window_pct`` of
-    its actual RR (the window the protocol puts in diastole), never more ("in diastole" is not measured)."""
+    """``exposure_timing`` (and ``trigger_latency`` when there is a trigger channel), in words of what
+    was measured: ended before the next R-peak, within ``phase_window_pct`` of the actual RR (not "in diastole")."""
     checks = []
     src = {"rule": "gating", "min_lead_ms": min_lead_ms}
     if not timings:
@@ -222,7 +221,8 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
         measured = f"{n_ok} of {len(timings)} {_judged(phase_window_pct)}"
         approx = any(t.approximate for t in timings)
         message = (f"{len(bad)} exposure(s) off: " + "; ".join(f"#{t.index + 1} {t.message}" for t in bad[:4]) + (f"; and {len(bad) - 4} more" if len(bad) > 4 else "")) if bad else (
-            f"every exposure ended before the next R-peak{_inside(phase_window_pct)}" if final == PASS else
+            "every exposure ended before the next R-peak" + (f", {_judged(phase_window_pct)} of its actual RR" if phase_window_pct
+                                                             else "") if final == PASS else
             "; ".join(t.message for t in timings if t.status == NOT_AVAILABLE)[:300])
         if approx:
             message += " [windows aligned from CT image times: approximate]"
@@ -244,12 +244,7 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
 
 def _judged(window: tuple[float, float] | None) -> str:
     """What a passing exposure was shown to do, in words."""
-    return (f"within the {window[0]:g}-{window[1]:g} % phase window" if window is not None
-            else "ended before the next R-peak")
-
-
-def _inside(window: tuple[float, float] | None) -> str:
-    return f", within the {window[0]:g}-{window[1]:g} % phase window of its actual RR" if window is not None else ""
+    return f"within the {window[0]:g}-{window[1]:g} % phase window" if window is not None else "ended before the next R-peak"
 
 
 def windows_from_stacks(stacks: tuple[Stack, ...], trace_start: dt.datetime | None, exposure_s: float | None) -> tuple[list[ExposureWindow], str | None]:
