@@ -30,10 +30,13 @@ def heart_rate_warnings(hr: HeartRate, source: str) -> tuple[str, ...]:
 def heart_rate_check(hr: HeartRate, maximum: float | None) -> Check:
     src = {"rule": "rules.heart_rate", "from": "ECG trace (detected R-peaks)", "rr_range_s": list(hr.rr_range_s),
            "rr_intervals": hr.n_intervals, "rr_intervals_left_out": hr.n_left_out}
-    if hr.mean is None:
-        why = ("fewer than two R-peaks detected in the trace" if hr.n_left_out == 0
-               else f"{hr.describe()}: the detected R-peaks are not beats of a heart")
-        return Check("heart_rate", NOT_AVAILABLE, None, maximum, why, src)
+    if hr.mean is None and hr.n_left_out == 0:
+        return Check("heart_rate", NOT_AVAILABLE, None, maximum, "fewer than two R-peaks detected in the trace", src)
+    if hr.mean is None:  # R-peaks, but no plausible interval between them: never a pass
+        lo, hi = hr.rr_range_s
+        return Check("heart_rate", WARN, None, maximum if maximum is None else f"<= {maximum:g}",
+                     f"{hr.describe()}: the detected R-peaks are not the beats of a heart beating at {60 / hi:.0f}-{60 / lo:.0f} bpm "
+                     "(noise taken for beats, or an extreme rate): check the trace", src)
     text = hr.describe()
     if maximum is None:
         return Check("heart_rate", PASS, round(hr.mean, 1), None, text, src)
