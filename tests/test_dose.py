@@ -27,7 +27,7 @@ def test_every_k_factor_and_level_says_where_it_comes_from():
     kinds = {level.id: level.kind for level in TABLES.reference_levels}
     assert kinds["site-cac"] == "site" and kinds["uk-ndrl-ccta-prospective"] == "national"
     site = next(level for level in TABLES.reference_levels if level.id == "site-cac")
-    assert (site.ctdivol_mgy, site.dlp_mgycm, site.dose_msv) == (10.0, 200.0, 3.0) and "placeholder" in site.source
+    assert (site.ctdivol_mgy, site.dlp_mgycm, site.dose_msv, site.k_factor) == (10.0, 200.0, 5.2, "cardiac") and "placeholder" in site.source
     # national DRLs are audited against a median; the site calcium-score level is a per-exam alert level
     assert {level.id: level.compares for level in TABLES.reference_levels} == {
         "site-cac": "each_exam", "uk-ndrl-ccta-prospective": "median", "uk-ndrl-ccta-prospective-padding": "median",

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
               qa score exam.zip --series-uid 1.2.3...   one series out of several
               qa phantom /data/qa/CT1 --report ct1.html daily phantom QA, stored and reported
               qa check /data/exams/1234 --ecg ecg.csv   the technologist's checklist, with the ECG
-              qa gating --ecg ecg.csv --exposures x.csv did each exposure land in diastole?
+              qa gating --ecg ecg.csv --exposures x.csv did each exposure land in its phase window?
               qa motion /data/exams/1234 --plot m.png   breath-hold motion between the stacks
               qa dose /data/dose-reports --json         dose per exam from dose reports
               qa ingest /data/exams --workers 2         exams and dose reports into the store (the manager's view)

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -213,3 +214,39 @@ def print_files(out: TextIO, files, verbose: bool) -> None:
         for s in files.skipped_files:
             shown = (s.label or s.name).encode("unicode_escape", "backslashreplace").decode("ascii")  # no control characters
             print(f"skipped: {shown}: {s.reason}", file=out)
+
+
+# ------------------------------------------------------------------------------------ commands a user can paste
+
+
+def invocation() -> str:
+    """How to run qa again, as this process was run, for a command printed to be pasted: the
+    console script by the path it was called with (``.venv/bin/qa`` from the project folder, an
+    absolute path elsewhere; plain ``qa`` when it was found on the PATH), else
+    ``<python> -m qa`` with this interpreter."""
+    import os
+    import shlex
+
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if os.path.basename(argv0) in ("qa", "qa.exe"):
+        if os.sep not in argv0 and "/" not in argv0:
+            return "qa"
+        return shlex.quote(pastable_path(argv0))
+    return f"{shlex.quote(pastable_path(sys.executable))} -m qa"
+
+
+def pastable_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the working folder when it lies inside it (``qa-demo/exam``), else absolute."""
+    full = os.path.abspath(path)
+    here = os.getcwd()
+    if full == here or full.startswith(here.rstrip(os.sep) + os.sep):
+        return os.path.relpath(full, here)
+    return full
+
+
+def command_line(*words: str | os.PathLike) -> str:
+    """One command a user can paste: qa as this process was run (:func:`invocation`), then ``words``
+    quoted for a POSIX shell."""
+    import shlex
+
+    return " ".join([invocation()] + [shlex.quote(str(w)) for w in words])

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from qa.cli.common import EXIT_OK, HelpFormatter, Progress, fmt, table
+from qa.cli.common import EXIT_OK, HelpFormatter, Progress, command_line, fmt, table
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -40,7 +40,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_phantom(out, demo.last_runs[drifting].result)
     print(f"\nqa demo: qa score on one series ({demo.scored_series}):", file=out)
     print_score(out, demo.score, max_lesions=8)
-    print("  (the bone-like 'spine' counts here; qa phantom scores the inserts only)", file=out)
     print(f"\nqa demo: qa check on a synthetic calcium-score exam with its ECG ({demo.ecg}):", file=out)
     print_checklist(out, demo.exam.checklist)
     print(f"ECG strip: {demo.strip}", file=out)
@@ -61,7 +60,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("", file=out)
     for path in demo.reports:
         print(f"report:   {path}", file=out)
-    print(f"database: {demo.database}  (try: qa trend --db sqlite:///{Path(demo.database).resolve()} --scanner {drifting})", file=out)
+    print(f"database: {demo.database}", file=out)
+    print("\nqa demo: try next (paste any line; none writes into the demo folder):", file=out)
+    for words in demo.try_next:
+        print("  " + command_line(*words), file=out)
     print("\nqa demo: every workflow ran; the failures above were planted (a drifting scanner, a premature beat, "
           "a high heart rate, a breath released mid-scan) to show how qa reports them.", file=out)
     return EXIT_OK

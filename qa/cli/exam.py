@@ -88,7 +88,7 @@ def print_study_dose(out, study) -> None:
     print(f"\nStudy    {one_line(study.manufacturer or None)} {one_line(study.model or '')} {one_line(study.study_datetime or '')}: "
           f"{len(study.events)} event(s) "
           f"from {len(study.sop_instance_uids)} report(s); study {study.study_key or '?'}", file=out)
-    rows = [[str(n + 1), e.acquisition_type or "-", (e.protocol or "-")[:28], (e.target_region or "-")[:16],
+    rows = [[str(n + 1), e.acquisition_type or "-", one_line(e.protocol or "-"), one_line(e.target_region or "-"),
              "/".join(short(k) for k in e.kvp) or "-", short(e.ctdivol_mgy), short(e.dlp_mgycm), e.phantom or "-",
              short(e.dose_msv), short(e.k_msv_per_mgycm)]
             for n, e in enumerate(study.events)]
@@ -99,13 +99,18 @@ def print_study_dose(out, study) -> None:
             print(f"Dose Check #{n + 1}: {dose_check_text(e.dose_check)}", file=out)
     by_phantom = ", ".join(f"{k} {v:g}" for k, v in study.dlp_by_phantom_mgycm.items() if v)
     print(f"DLP      total {short(study.dlp_total_mgycm)} mGy cm ({study.dlp_total_method}); by phantom: {by_phantom or '-'}", file=out)
-    print(f"E        {short(study.effective_dose_msv)} mSv; k {study.k_source}; ICRP {study.icrp_basis or 'mixed'}", file=out)
+    if study.phantom_qa is not None:
+        print(f"E        none: {study.k_source}", file=out)
+    else:
+        print(f"E        {short(study.effective_dose_msv)} mSv; k {study.k_source}; ICRP {study.icrp_basis or 'mixed'}", file=out)
     level = study.reference_level
     if level is not None:
-        listing = "; ".join(f"{c.id} {c.message}: {c.status.upper()}" for c in study.checks)
-        print(f"Level    {level.name} [{level.kind}] ({study.reference_level_choice}): {listing or 'nothing to compare'}", file=out)
+        print(f"Level    {level.name}: a {level.what} ({study.reference_level_choice})", file=out)
+        for c in study.checks:
+            shown = "shown for context, not judged" if c.status == "not_applicable" else c.status.upper()
+            print(f"         {c.id}: {c.message}: {shown}", file=out)
     else:
-        print(f"Level    none ({study.reference_level_choice})", file=out)
+        print(f"Level    none: {study.reference_level_choice}", file=out)
     for w in study.warnings:
         print(f"note:    {w}", file=out)
     print(f"Verdict  {study.verdict_message}", file=out)
@@ -191,7 +196,11 @@ def add_parser(sub) -> None:
             info captures; merges cumulative re-sends of a study by Irradiation Event UID; prints per
             study the events, the report's own DLP total with head/body subtotals, the effective dose
             with its k, k source and ICRP basis, and the comparison with the reference level chosen
-            by protocol name or target region.
+            by protocol name or target region: a per-exam alert level judges the exam (a warning
+            above it); a diagnostic reference level (DRL) is an audit level for the median of many
+            exams (qa trends dose) and is shown beside the exam for context, never judging it.  A
+            phantom QA study (a description naming phantom, QA, QC or physics) gets no patient
+            effective dose and no reference level, and says so.
             """
         ),
         epilog=textwrap.dedent(

@@ -30,8 +30,8 @@ def print_gating(out, report, protocol_id: str) -> None:
     print(f"ECG      {one_line(t.source)}, lead {one_line(t.lead)}, {t.sampling_rate_hz:g} Hz, {t.duration_s:.1f} s"
           + (f", starts {t.start_time.isoformat()}" if t.start_time else ", no absolute start time")
           + (f", {len(t.gaps)} gap(s)" if t.gaps else ""), file=out)
-    print(f"Beats    {len(report.beats.r_peak_times_s)} R-peaks; heart rate {fmt(hr.mean, 0)} bpm (min {fmt(hr.min, 0)}, "
-          f"max {fmt(hr.max, 0)}, SD {fmt(hr.sd, 1)}); premature beats: {len(report.premature)}"
+    sd = f", SD {fmt(hr.sd, 1)} bpm" if hr.mean is not None else ""
+    print(f"Beats    {len(report.beats.r_peak_times_s)} R-peaks; heart rate {hr.describe()}{sd}; premature beats: {len(report.premature)}"
           + ("; atrial fibrillation suspected" if report.rhythm.af_suspected else ""), file=out)
     window = report.phase_window_pct
     window_text = f"{window[0]:g}-{window[1]:g} % RR" if window else "none"
@@ -59,7 +59,7 @@ def print_gating(out, report, protocol_id: str) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "gating", formatter_class=HelpFormatter,
-        help="did each prospectively triggered exposure land in diastole of its actual beat?",
+        help="did each prospectively triggered exposure end before the next R-peak, within the protocol's phase window of its actual beat?",
         description=textwrap.dedent(
             """\
             Finds the R-peaks of an ECG trace (CSV, WFDB record or DICOM ECG), the rhythm (heart
@@ -67,6 +67,10 @@ def add_parser(sub) -> None:
             the triggering R-peak (the last one at least 150 ms before the window), the actual and
             predicted RR, the delay, the phase in % of the actual RR (never wrapped: a premature next
             beat gives more than 100 %), and whether the exposure ended before the next R-peak.
+            An exposure passes when it ended before the next R-peak with its centre within the
+            protocol's phase window (60-80 % of the RR in the shipped protocols, where they expect
+            diastole): that is what is measured, not diastole itself.  Heart rates come from the
+            RR intervals of 0.3-2.0 s (30-200 bpm); shorter or longer ones are left out and counted.
             Exposure windows come from --exposures (start_s,duration_s on the trace's time base),
             from a CT series' stack times (--series; approximate: clocks are rarely synchronised),
             or from the trace's trigger channel plus the protocol's delay and window.

@@ -316,9 +316,19 @@ def add_parser(sub) -> None:
         help="set or show a scanner's phantom-QA baseline",
         description=textwrap.dedent(
             """\
-            A baseline belongs to a scanner and an acquisition configuration (phantom, ring, kV,
-            kernel, slice thickness, scoring settings).  Setting one makes a new version, keeps the
-            old ones, and is recorded in the audit trail.
+            A baseline is the reference a scanner's daily phantom QA is compared with: the mean and
+            SD of each metric (insert masses, c_HA, water HU, noise) over a set of its stored runs.
+            It belongs to a scanner and an acquisition configuration (phantom, ring, kV, kernel,
+            slice thickness, scoring settings).
+
+              set   makes a new baseline version from the scanner's last --from-last N stored runs of
+                    one configuration (at least 5; failed runs only with --include-failed), keeps
+                    the old versions, and records who set it and --reason in the audit trail.  Set
+                    it after commissioning, and again after a change that moves the values on
+                    purpose (tube change, new software): never to hide a drift.
+              show  lists every baseline version of the scanner (the active one marked): when it
+                    was set, from which runs, the reason, and each metric's mean and SD.  It
+                    changes nothing.
             """
         ),
         epilog=textwrap.dedent(
@@ -335,14 +345,16 @@ def add_parser(sub) -> None:
             """
         ),
     )
-    p.add_argument("action", choices=["set", "show"])
-    p.add_argument("--scanner", required=True, help="scanner id, station name or serial number")
-    p.add_argument("--from-last", type=count, default=5, metavar="N", help="use the last N runs (at least 5)")
-    p.add_argument("--reason", help="why the baseline changes (kept in the audit trail)")
-    p.add_argument("--include-failed", action="store_true", help="allow runs that failed their checks")
-    p.add_argument("--ring", choices=["none", "large"], help="set the baseline of the latest runs with this ring (default: the "
+    p.add_argument("action", choices=["set", "show"], metavar="set|show",
+                   help="set: a new baseline version from the last N runs; show: list the baseline versions (changes nothing)")
+    p.add_argument("--scanner", required=True, help="scanner id, station name or serial number (qa trend and qa phantom print them)")
+    p.add_argument("--from-last", type=count, default=5, metavar="N", help="set: use the scanner's last N stored runs of one "
+                   "configuration (at least 5; default 5)")
+    p.add_argument("--reason", help="set: why the baseline changes (kept in the audit trail)")
+    p.add_argument("--include-failed", action="store_true", help="set: allow runs that failed their checks")
+    p.add_argument("--ring", choices=["none", "large"], help="set: the baseline of the latest runs with this ring (default: the "
                    "configuration of the latest run)")
-    p.add_argument("--like-run", type=count, metavar="RUN", help="set the baseline of the configuration of this stored run")
+    p.add_argument("--like-run", type=count, metavar="RUN", help="set: the baseline of the configuration of this stored run")
     p.add_argument("--procedure", default="daily-phantom-qa", help="procedure id or .toml path")
     p.add_argument("--phantom", help="the .toml path of a site's own phantom that the procedure names (by its id)")
     _add_db(p)

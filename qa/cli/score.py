@@ -129,7 +129,7 @@ def print_score(out: TextIO, run, max_lesions: int) -> None:
         f"{score.n_lesions} lesion(s); {score.n_components_below_min_area} component(s) below the minimum area",
         file=out,
     )
-    for note in volume.notes:
+    for note in run.notes:
         print(f"note:    {note}", file=out)
     for warning in score.warnings:
         print(f"warning: {one_line(warning)}", file=out)

@@ -90,11 +90,15 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
     scan = exam_scan.scan
     notes: list[str] = []
     headers = read_headers(group)
+    # The exam is the checked series' study: series of another study in the input are not "in the exam".
+    own = [g for g in scan.series if g.info.study_key == group.info.study_key]
     series = tuple(
         SeriesSummary(g.info.series_instance_uid, g.info.series_description, g.info.n_images, _thickness(g),
                       g.info.convolution_kernel, "checked" if g is group else "other")
-        for g in scan.series
+        for g in own
     )
+    if len(own) < len(scan.series):
+        notes.append(f"{len(scan.series) - len(own)} series of another study left out (not part of this exam)")
     if scan.n_localizers:
         notes.append(f"{scan.n_localizers} localizer image(s) left out")
     if scan.n_non_dicom:
@@ -110,7 +114,7 @@ def read_exam(exam_scan: ExamScan, series_uid: str, *, pseudonymise: Pseudonymis
         protocol_choice=protocol_choice,
         notes=tuple(notes),
         files=scan.files,
-        facts=study_facts([group.datasets[0]] + [g.datasets[0] for g in scan.series if g is not group], pseudonymise,
+        facts=study_facts([group.datasets[0]] + [g.datasets[0] for g in own if g is not group], pseudonymise,
                           operator_in_clear=operator_in_clear),
     )
 
@@ -185,8 +189,6 @@ def _dose_of(scan: InputScan, study_key: str | None, notes: list[str], pseudonym
     studies = merge_reports(reports)
     mine = [s for s in studies if s.study_key == study_key]
     if len(studies) > len(mine):
-        notes.append(f"{len(studies) - len(mine)} dose report(s) of another study left out")
-    if not mine:
-        notes.append("no dose report of this study: dose estimated from the image headers")
-        return None
-    return mine[0]
+        notes.append(f"the dose report(s) of {len(studies) - len(mine)} other stud{'y' if len(studies) - len(mine) == 1 else 'ies'} "
+                     "left out" + ("" if mine else ": this exam has no dose report among the input"))
+    return mine[0] if mine else None

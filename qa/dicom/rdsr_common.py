@@ -38,6 +38,7 @@ def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, pse
         study_key=pseudonymise(attr.raw_text(header, "StudyInstanceUID")),
         source_file=os.path.basename(str(fields_["path"]).split("!")[-1]),
         study_datetime=sr.iso_datetime(date_time(header, "StudyDate", "StudyTime")),
+        study_description=attr.text(header, "StudyDescription"),
         series_datetime=sr.iso_datetime(date_time(header, "SeriesDate", "SeriesTime")),
         events=events,
         dlp_events_sum_mgycm=events_sum,

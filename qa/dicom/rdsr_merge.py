@@ -89,6 +89,7 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
         device_serial_number=first.device_serial_number,
         station_name=first.station_name,
         study_datetime=first.study_datetime,
+        study_description=next((r.study_description for r in reps if r.study_description), None),
         warnings=tuple(notes) + tuple(w for i in kept for w in reps[i].warnings),
     )
 

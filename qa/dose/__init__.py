@@ -15,6 +15,7 @@ the comparison itself.
 from qa.dose.effective import (
     COMPARISONS,
     EACH_EXAM,
+    LEVEL_K_TOLERANCE,
     MEDIAN,
     DoseEstimate,
     DoseTables,
@@ -29,6 +30,7 @@ from qa.dose.effective import (
 )
 from qa.dose.levels import (
     ABOVE,
+    AUDIT_LEVEL,
     LEVEL_QUANTITIES,
     LOWER_BOUND_WITHIN,
     NO_LEVEL,
@@ -49,7 +51,7 @@ from qa.dose.levels import (
 from qa.records.dose import PHANTOM_KEYS  # the dose report's CTDI phantom keys
 
 __all__ = [
-    "ABOVE", "COMPARISONS", "EACH_EXAM", "LEVEL_QUANTITIES", "MEDIAN", "LOWER_BOUND_WITHIN", "NO_LEVEL", "NO_VALUE", "PHANTOM_KEYS", "WITHIN", "ComparedDose", "DoseEstimate",
+    "ABOVE", "AUDIT_LEVEL", "COMPARISONS", "EACH_EXAM", "LEVEL_K_TOLERANCE", "LEVEL_QUANTITIES", "MEDIAN", "LOWER_BOUND_WITHIN", "NO_LEVEL", "NO_VALUE", "PHANTOM_KEYS", "WITHIN", "ComparedDose", "DoseEstimate",
     "DoseTables", "DoseValues", "EventDose", "KFactor", "LevelComparison", "ReferenceLevel", "compare_with_level", "compared_dose",
     "dose_from_headers", "dose_values_from_headers", "dose_values_from_report", "estimated_dlp", "event_dose", "header_region", "level_of_rank", "level_rank", "level_status",
     "reference_level_for", "study_dose",

@@ -30,13 +30,18 @@ class KFactor(Record):
 # compared with every exam, and the exams above it are counted.
 MEDIAN, EACH_EXAM = "median", "each_exam"
 COMPARISONS = (MEDIAN, EACH_EXAM)
+# A level that gives both a DLP and an effective dose names the k it converts with; its mSv level
+# must be the DLP level x k within this fraction (our proposal: a level rounded to two significant
+# figures moves by up to 5 %), or an exam could pass one and exceed the other (qa issue 14).
+LEVEL_K_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
 class ReferenceLevel(Record):
     """A dose reference level: ``kind`` says who set it (``national`` | ``site``), ``compares``
     what it is compared with (``median``: a diagnostic reference level, against a group's median;
-    ``each_exam``: a per-exam alert level, against every exam)."""
+    ``each_exam``: a per-exam alert level, against every exam).  ``k_factor``: the k-factor id its
+    ``dose_msv`` was derived with (``dose_msv`` = ``dlp_mgycm`` x k, :data:`LEVEL_K_TOLERANCE`)."""
 
     id: str
     name: str
@@ -49,6 +54,18 @@ class ReferenceLevel(Record):
     protocols: tuple[str, ...] = ()
     name_patterns: tuple[str, ...] = ()
     regions: tuple[tuple[str, str], ...] = ()
+    k_factor: str | None = None
+
+    @property
+    def is_drl(self) -> bool:
+        """A diagnostic reference level (audited against the median of many exams), not a per-exam alert level."""
+        return self.compares == MEDIAN
+
+    @property
+    def what(self) -> str:
+        """What kind of level it is, in words: who set it and how it is compared."""
+        who = "national" if self.kind == "national" else "site"
+        return f"{who} diagnostic reference level (audit level)" if self.is_drl else f"{who} per-exam alert level"
 
 
 @dataclass(frozen=True)

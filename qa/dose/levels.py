@@ -241,13 +241,16 @@ def _plausible(values: DoseValues) -> DoseValues:
 # The quantities a reference level gives, with their display units.
 LEVEL_QUANTITIES = {"ctdivol_mgy": "mGy", "dlp_mgycm": "mGy cm", "dose_msv": "mSv"}
 WITHIN, ABOVE, NO_VALUE, NO_LEVEL, LOWER_BOUND_WITHIN = "within", "above", "no_value", "no_level", "lower_bound_within"
+# A diagnostic reference level (``compares = "median"``) beside one exam: shown for context, never judged.
+AUDIT_LEVEL = "audit_level"
 
 
 @dataclass(frozen=True)
 class LevelComparison(Record):
     """One dose quantity against a reference level.  ``outcome``: ``within`` | ``above`` |
     ``no_value`` | ``no_level`` | ``lower_bound_within`` (a lower bound below the level proves
-    nothing)."""
+    nothing) | ``audit_level`` (the level is a diagnostic reference level, compared with the median
+    of many exams: one exam is shown beside it, never judged by it)."""
 
     quantity: str  # ctdivol_mgy | dlp_mgycm | dose_msv
     value: float | None
@@ -277,11 +280,18 @@ def compare_with_level(values: DoseValues, level: ReferenceLevel | None, quantit
                                level.source if level else None, body, message)
 
     if value is None:
-        return out(NO_VALUE, f"no {what}: " + ("the dose report gives no usable value" if values.from_report
-                                               else "neither a dose report nor the headers give it"))
+        missing = f"no {what}: " + ("the dose report gives no usable value" if values.from_report
+                                    else "neither a dose report nor the headers give it")
+        if level is not None and level.is_drl and limit is not None:
+            return out(AUDIT_LEVEL, f"{missing}; {_audit_note(level, limit, unit)}")
+        return out(NO_VALUE, missing)
     if limit is None:
-        return out(NO_LEVEL, f"{value:.4g} {unit}; no reference level for {what}" + (f" in {level.id}" if level is not None else ""))
-    kind = "site-defined level" if level.kind == "site" else "national DRL"
+        return out(NO_LEVEL, f"{value:.4g} {unit}; " + (f"{level.id} gives no {what} level" if level is not None
+                                                        else f"no reference level for {what}"))
+    if level.is_drl:
+        bound = " (a lower bound)" if lower else ""
+        return out(AUDIT_LEVEL, f"{value:.4g} {unit}{bound} for this exam; {_audit_note(level, limit, unit)}")
+    kind = level.what
     if lower and value <= limit:
         why = "no dose report, no collimation" if not values.from_report else "the dose report lacks values"
         return out(LOWER_BOUND_WITHIN, f"{value:.4g} {unit} is only a lower bound ({why}): it cannot show "
@@ -291,12 +301,20 @@ def compare_with_level(values: DoseValues, level: ReferenceLevel | None, quantit
     return out(outcome, f"{value:.4g} {unit}{bound} {'within' if outcome == WITHIN else 'above'} the {kind} {limit:g} {unit} ({level.id})")
 
 
+def _audit_note(level: ReferenceLevel, limit: float, unit: str) -> str:
+    return (f"{level.id} {limit:g} {unit} is a {level.what}: compare the median of many exams with it "
+            "(qa trends dose), not one exam")
+
+
 def level_status(comparison: LevelComparison, severity: str) -> str:
     """The status of a comparison: ``pass`` within the level, ``severity`` (``warn`` or ``fail``, from
     the protocol's rule; a reference level is not a dose limit, so ``warn`` without one) above it,
-    ``not_available`` when it cannot be judged."""
+    ``not_applicable`` beside a diagnostic reference level (an audit level judges a median, never one
+    exam), ``not_available`` when it cannot be judged."""
     if comparison.outcome == WITHIN:
         return "pass"
     if comparison.outcome == ABOVE:
         return severity
+    if comparison.outcome == AUDIT_LEVEL:
+        return "not_applicable"
     return "not_available"

@@ -10,32 +10,34 @@ from qa.records.plausibility import RANGES
 
 
 def heart_rate_warnings(hr: HeartRate, source: str) -> tuple[str, ...]:
-    """Flagged warnings for a heart rate from the ECG outside ``RANGES['heart_rate_bpm']``: outside the
-    limits the R-peaks cannot be beats of a human heart (noise or artefacts were detected)."""
+    """Flagged warnings about the heart rate from the ECG: RR intervals left out of it (outside
+    ``hr.rr_range_s``: noise or artefacts taken for beats, or missed beats), and a mean outside the
+    usual range of ``RANGES['heart_rate_bpm']``."""
     p = RANGES["heart_rate_bpm"]
     out = []
-    for name, value in (("mean", hr.mean), ("min", hr.min), ("max", hr.max)):
-        if value is None:
-            continue
-        if not p.is_possible(value):
-            out.append(f"{source}: {name} heart rate {value:.0f} bpm from the detected R-peaks is impossible (possible: "
-                       f"{p.describe_limits()}): noise or artefacts were taken for beats; check the trace")
-        elif not p.is_typical(value):
-            out.append(f"{source}: {name} heart rate {value:.0f} bpm from the detected R-peaks is outside the usual "
-                       f"{p.describe_typical()}; check the trace")
+    lo, hi = hr.rr_range_s
+    if hr.n_left_out:
+        total = hr.n_intervals + hr.n_left_out
+        out.append(f"{source}: {hr.n_left_out} of {total} RR intervals between the detected R-peaks lie outside {lo:.1f}-{hi:.1f} s "
+                   f"({60 / hi:.0f}-{60 / lo:.0f} bpm) and are left out of the heart rate: noise or artefacts taken for beats, "
+                   "or missed beats; check the trace")
+    if hr.mean is not None and not p.is_typical(hr.mean):
+        out.append(f"{source}: mean heart rate {hr.mean:.0f} bpm from the detected R-peaks is outside the usual "
+                   f"{p.describe_typical()}; check the trace")
     return tuple(out)
 
 
 def heart_rate_check(hr: HeartRate, maximum: float | None) -> Check:
-    src = {"rule": "rules.heart_rate", "from": "ECG trace (detected R-peaks)"}
-    if hr.mean is None:
+    src = {"rule": "rules.heart_rate", "from": "ECG trace (detected R-peaks)", "rr_range_s": list(hr.rr_range_s),
+           "rr_intervals": hr.n_intervals, "rr_intervals_left_out": hr.n_left_out}
+    if hr.mean is None and hr.n_left_out == 0:
         return Check("heart_rate", NOT_AVAILABLE, None, maximum, "fewer than two R-peaks detected in the trace", src)
-    text = f"{hr.mean:.0f} bpm (beats {hr.min:.0f}-{hr.max:.0f})"
-    p = RANGES["heart_rate_bpm"]
-    if not (p.is_possible(hr.mean) and p.is_possible(hr.min) and p.is_possible(hr.max)):
-        return Check("heart_rate", WARN, round(hr.mean, 1), maximum if maximum is None else f"<= {maximum:g}",
-                     f"{text}: impossible for a human heart ({p.describe_limits()}): the detected R-peaks are not all beats",
-                     src)
+    if hr.mean is None:  # R-peaks, but no plausible interval between them: never a pass
+        lo, hi = hr.rr_range_s
+        return Check("heart_rate", WARN, None, maximum if maximum is None else f"<= {maximum:g}",
+                     f"{hr.describe()}: the detected R-peaks are not the beats of a heart beating at {60 / hi:.0f}-{60 / lo:.0f} bpm "
+                     "(noise taken for beats, or an extreme rate): check the trace", src)
+    text = hr.describe()
     if maximum is None:
         return Check("heart_rate", PASS, round(hr.mean, 1), None, text, src)
     ok = hr.mean <= maximum

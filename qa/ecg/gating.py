@@ -205,8 +205,9 @@ def rising_edges(trigger: np.ndarray, time_s) -> np.ndarray:
 
 def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | None = None,
                   latency_limit_ms: float = TRIGGER_LATENCY_MAX_MS, time_base_note: str | None = None,
-                  min_lead_ms: float = MIN_LEAD_MS) -> list[Check]:
-    """``exposure_timing`` (and ``trigger_latency`` when there is a trigger channel)."""
+                  min_lead_ms: float = MIN_LEAD_MS, phase_window_pct: tuple[float, float] | None = None) -> list[Check]:
+    """``exposure_timing`` (and ``trigger_latency`` when there is a trigger channel), in words of what
+    was measured: ended before the next R-peak, within ``phase_window_pct`` of the actual RR (not "in diastole")."""
     checks = []
     src = {"rule": "gating", "min_lead_ms": min_lead_ms}
     if not timings:
@@ -217,14 +218,16 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
         final = worst(statuses) if any(s != NOT_AVAILABLE for s in statuses) else NOT_AVAILABLE
         bad = [t for t in timings if t.status in (FAIL, WARN)]
         n_ok = sum(1 for s in statuses if s == PASS)
-        measured = f"{n_ok} of {len(timings)} in diastole"
+        measured = f"{n_ok} of {len(timings)} {_judged(phase_window_pct)}"
         approx = any(t.approximate for t in timings)
         message = (f"{len(bad)} exposure(s) off: " + "; ".join(f"#{t.index + 1} {t.message}" for t in bad[:4]) + (f"; and {len(bad) - 4} more" if len(bad) > 4 else "")) if bad else (
-            "every exposure ended before the next R-peak, inside the phase window" if final == PASS else
+            "every exposure ended before the next R-peak" + (f", {_judged(phase_window_pct)} of its actual RR" if phase_window_pct
+                                                             else "") if final == PASS else
             "; ".join(t.message for t in timings if t.status == NOT_AVAILABLE)[:300])
         if approx:
             message += " [windows aligned from CT image times: approximate]"
-        checks.append(Check("exposure_timing", final, measured, "every exposure in diastole", message, src | {"approximate": approx}))
+        checks.append(Check("exposure_timing", final, measured, f"every exposure {_judged(phase_window_pct)}", message,
+                            src | {"approximate": approx}))
     if latency_ms is not None:
         finite = latency_ms[np.isfinite(latency_ms)]
         if finite.size == 0:
@@ -237,6 +240,11 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
                                 f"trigger {med:.0f} ms (median), {mx:.0f} ms (max) after the R-peak; limit {latency_limit_ms:g} ms",
                                 {"rule": "gating.trigger_latency_max_ms", "median_ms": med, "max_ms": mx, "n": int(finite.size)}))
     return checks
+
+
+def _judged(window: tuple[float, float] | None) -> str:
+    """What a passing exposure was shown to do, in words."""
+    return f"within the {window[0]:g}-{window[1]:g} % phase window" if window is not None else "ended before the next R-peak"
 
 
 def windows_from_stacks(stacks: tuple[Stack, ...], trace_start: dt.datetime | None, exposure_s: float | None) -> tuple[list[ExposureWindow], str | None]:
@@ -377,7 +385,7 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
                              min_lead_ms=settings.min_lead_ms, predict_beats=settings.predict_beats, gaps_s=gaps)
     latency = trigger_latency(edges, r) if edges is not None else None
     checks = gating_checks(timings, latency_ms=latency, latency_limit_ms=settings.trigger_latency_max_ms,
-                           time_base_note=time_base_note, min_lead_ms=settings.min_lead_ms)
+                           time_base_note=time_base_note, min_lead_ms=settings.min_lead_ms, phase_window_pct=phase_window_pct)
     hr = rhythm.heart_rate_bpm
     checks = [heart_rate_check(hr, heart_rate_max_bpm), rhythm_check(rhythm, premature, r)] + checks
     flagged = (*trace_warnings(trace), *heart_rate_warnings(hr, trace.source), *warnings)

@@ -5,15 +5,23 @@
 
 * **RR series.**  Intervals between consecutive R-peaks; an interval that spans a recording gap
   (``gaps_s``) is not an RR interval and is left out of everything below.
-* **Heart rate.**  Mean heart rate is 60 / mean RR (the beats per minute a clock would count);
-  minimum, maximum and SD are of the beat-to-beat rate 60 / RR.
+* **Heart rate.**  From the plausible RR intervals only, 0.3-2.0 s (30-200 bpm, the usual range of
+  :data:`qa.records.plausibility.RANGES` ``heart_rate_bpm``): a shorter or longer "interval" is
+  noise taken for a beat or a missed beat, and is left out and counted (``n_left_out``).  Mean
+  heart rate is 60 / mean RR (the beats per minute a clock would count); minimum, maximum and SD
+  are of the beat-to-beat rate 60 / RR.
 * **Premature beats.**  A beat is premature when the RR interval ending on it is shorter than
   80 % of the local median RR.  The local median is taken over the neighbouring intervals
   averaged in consecutive pairs: a premature beat followed by its pause averages back to the
   underlying cycle, so the reference stays right in bigeminy and trigeminy, where half or a third
   of the raw intervals are short.  For each premature beat the following interval says whether
-  there was a pause, and whether it was fully compensatory (coupling + pause = two cycles, the
-  usual signature of a ventricular ectopic beat; a supraventricular one resets the sinus node).
+  there was a pause.  The pause is called **fully compensatory** only where that can be shown: the
+  RR before the premature beat plus the RR after it equals two *normal* RR intervals (the textbook
+  definition, e.g. Goldberger AL et al., Goldberger's Clinical Electrocardiography, 9th ed. 2017,
+  ventricular premature beats: the sinus node is not reset, the usual signature of a ventricular
+  ectopic beat; a supraventricular one resets it).  The normal RR is the median of the nearby
+  intervals between two beats that are neither premature nor the beat after one; where there are
+  too few (bigeminy, a short trace) ``compensatory`` is None: not judged, and nothing is said.
 * **Atrial fibrillation (suspicion).**  "Irregularly irregular" RR: after the premature beats
   with a compensatory pause are set aside, and the most extreme intervals trimmed, the
   normalised RMSSD is high *and* the sequence of turning points is what a random sequence gives
@@ -45,9 +53,14 @@ from qa.records.serialize import Record
 PREMATURE_RATIO = 0.80
 # Neighbouring intervals (each side) over which the local median RR is taken: ours.
 LOCAL_NEIGHBOURS = 8
-# A pause is "fully compensatory" when coupling + pause is within this fraction of two cycles: ours
+# A pause is "fully compensatory" when coupling + pause is within this fraction of two normal RR: ours
 # (the textbook definition is exact equality; 10 % allows for sinus arrhythmia).
 COMPENSATORY_TOLERANCE = 0.10
+# Fewest normal (sinus-to-sinus) intervals near a premature beat to know the normal RR: ours.
+MIN_NORMAL_INTERVALS = 2
+# Plausible RR intervals for the heart rate, s: 60/200 to 60/30, the usual heart-rate range of
+# qa.records.plausibility (30-200 bpm, bradycardia to tachycardia during CT; our proposal).
+RR_PLAUSIBLE_S = (0.3, 2.0)
 # Normalised RMSSD above which RR is called irregular: Dash et al. 2009 (threshold 0.1).
 AF_NRMSSD_MIN = 0.10
 # Fraction of intervals trimmed at each end before the irregularity measures: Dash et al. 2009
@@ -62,12 +75,26 @@ AF_MIN_INTERVALS = 12
 
 @dataclass(frozen=True)
 class HeartRate(Record):
-    """Mean (60 / mean RR), min, max and SD of the beat-to-beat heart rate, bpm (None without an RR)."""
+    """Mean (60 / mean RR), min, max and SD of the beat-to-beat heart rate, bpm, over the RR
+    intervals within ``rr_range_s`` (None without one); ``n_intervals`` used, ``n_left_out``
+    outside the range (noise taken for beats, missed beats)."""
 
     mean: float | None
     min: float | None
     max: float | None
     sd: float | None
+    rr_range_s: tuple[float, float] = RR_PLAUSIBLE_S
+    n_intervals: int = 0
+    n_left_out: int = 0
+
+    def describe(self) -> str:
+        """``78 bpm (beat-to-beat 56-130 bpm, from RR intervals 0.3-2.0 s; 2 outside left out)``."""
+        lo, hi = self.rr_range_s
+        left = f"; {self.n_left_out} outside left out" if self.n_left_out else ""
+        if self.mean is None:
+            return f"no RR interval within {lo:.1f}-{hi:.1f} s" + (f" ({self.n_left_out} outside left out)" if self.n_left_out else "")
+        return (f"{self.mean:.0f} bpm (beat-to-beat {self.min:.0f}-{self.max:.0f} bpm, from RR intervals "
+                f"{lo:.1f}-{hi:.1f} s{left})")
 
 
 @dataclass(frozen=True)
@@ -85,13 +112,15 @@ class Irregularity(Record):
 class PrematureBeat(Record):
     """One premature beat: ``index`` into the R-peaks, ``coupling_pct`` (its RR as % of the local
     median), ``pause_pct`` (the next RR as % of it, None at the end of the trace) and whether the
-    pause was fully compensatory (None when there is no next interval)."""
+    pause was fully compensatory: RR before + RR after = 2 x ``normal_rr_ms`` (module doc; None
+    when there is no next interval or no normal RR nearby to compare with)."""
 
     index: int
     time_s: float
     coupling_pct: float
     pause_pct: float | None
     compensatory: bool | None
+    normal_rr_ms: float | None = None
 
 
 
@@ -141,15 +170,19 @@ def rr_intervals_ms(r_peak_s: np.ndarray, gaps_s=()) -> np.ndarray:
     return rr
 
 
-def heart_rate_stats(rr_ms: np.ndarray) -> HeartRate:
-    """Mean (60 / mean RR), min, max and SD of the beat-to-beat heart rate, bpm (None when no RR)."""
+def heart_rate_stats(rr_ms: np.ndarray, *, rr_range_s: tuple[float, float] = RR_PLAUSIBLE_S) -> HeartRate:
+    """Mean (60 / mean RR), min, max and SD of the beat-to-beat heart rate, bpm, over the RR
+    intervals within ``rr_range_s`` (the others are counted in ``n_left_out``; None when no RR)."""
     rr = np.asarray(rr_ms, dtype=float)
     rr = rr[np.isfinite(rr)]
+    keep = (rr >= 1000.0 * rr_range_s[0]) & (rr <= 1000.0 * rr_range_s[1])
+    left_out = int(rr.size - keep.sum())
+    rr = rr[keep]
     if rr.size == 0:
-        return HeartRate(None, None, None, None)
+        return HeartRate(None, None, None, None, tuple(rr_range_s), 0, left_out)
     hr = 60000.0 / rr
     return HeartRate(round(float(60000.0 / rr.mean()), 2), round(float(hr.min()), 2), round(float(hr.max()), 2),
-                     round(float(hr.std(ddof=1)), 2) if hr.size > 1 else 0.0)
+                     round(float(hr.std(ddof=1)), 2) if hr.size > 1 else 0.0, tuple(rr_range_s), int(rr.size), left_out)
 
 
 def local_median_rr(rr_ms: np.ndarray, neighbours: int = LOCAL_NEIGHBOURS) -> np.ndarray:
@@ -183,13 +216,30 @@ def find_premature(r_peak_s: np.ndarray, rr_ms: np.ndarray, *, ratio: float = PR
     out = []
     with np.errstate(invalid="ignore"):
         early = np.flatnonzero(rr < ratio * ref)
+    # normal (sinus-to-sinus) intervals: neither ending on a premature beat nor starting at one
+    normal = np.isfinite(rr)
+    normal[early] = False
+    normal[early[early + 1 < rr.size] + 1] = False
     for i in early:
         nxt = rr[i + 1] if i + 1 < rr.size and np.isfinite(rr[i + 1]) else None
         pause = None if nxt is None else 100.0 * nxt / ref[i]
-        comp = None if nxt is None else bool(abs(rr[i] + nxt - 2.0 * ref[i]) <= COMPENSATORY_TOLERANCE * 2.0 * ref[i])
+        near = rr[max(0, i - LOCAL_NEIGHBOURS):i + LOCAL_NEIGHBOURS + 2][normal[max(0, i - LOCAL_NEIGHBOURS):i + LOCAL_NEIGHBOURS + 2]]
+        norm = float(np.median(near)) if near.size >= MIN_NORMAL_INTERVALS else None
+        comp = (None if nxt is None or norm is None
+                else bool(abs(rr[i] + nxt - 2.0 * norm) <= COMPENSATORY_TOLERANCE * 2.0 * norm))
         out.append(PrematureBeat(int(i + 1), round(float(r_peak_s[i + 1]), 4), round(float(100.0 * rr[i] / ref[i]), 1),
-                                 None if pause is None else round(pause, 1), comp))
+                                 None if pause is None else round(pause, 1), comp, None if norm is None else round(norm, 1)))
     return out
+
+
+def _restores_cycle(rr: np.ndarray, p: PrematureBeat) -> bool:
+    """Does a premature beat's pause bring the rhythm back to its cycle (coupling + pause = two local
+    cycles, the cycle as :func:`local_median_rr` sees it)?  Such ectopy is not AF's irregularity."""
+    i = p.index - 1
+    if p.pause_pct is None or i + 1 >= rr.size:
+        return False
+    cycle = 100.0 * rr[i] / p.coupling_pct
+    return bool(abs(rr[i] + rr[i + 1] - 2.0 * cycle) <= COMPENSATORY_TOLERANCE * 2.0 * cycle)
 
 
 def turning_points(x: np.ndarray) -> int:
@@ -205,8 +255,8 @@ def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[boo
     """Irregularly irregular RR?  (suspected or not or None when too few intervals, the measures)."""
     rr = np.asarray(rr_ms, dtype=float)
     use = np.isfinite(rr)
-    for p in premature:  # an ectopic beat with a full compensatory pause is not AF's irregularity
-        if p.compensatory:
+    for p in premature:  # an ectopic beat whose pause restores the cycle is not AF's irregularity
+        if _restores_cycle(rr, p):
             use[p.index - 1] = False
             if p.index < rr.size:
                 use[p.index] = False
@@ -234,11 +284,13 @@ def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[boo
 
 def _message(n_beats: int, hr: HeartRate, premature: list[PrematureBeat], af: bool | None) -> str:
     if hr.mean is None:
-        return "fewer than two R-peaks: no rhythm"
-    parts = [f"{n_beats} beats, {hr.mean:.0f} bpm (beat-to-beat {hr.min:.0f}-{hr.max:.0f})"]
+        return "fewer than two R-peaks: no rhythm" if hr.n_left_out == 0 else f"{n_beats} R-peaks, {hr.describe()}: no rhythm"
+    parts = [f"{n_beats} beats, {hr.describe()}"]
     if premature:
         comp = sum(1 for p in premature if p.compensatory)
-        parts.append(f"{len(premature)} premature beat(s), {comp} with a full compensatory pause")
+        parts.append(f"{len(premature)} premature beat(s)" + (
+            f", {comp} with a full compensatory pause (RR before + RR after = 2 normal RR, within "
+            f"{100 * COMPENSATORY_TOLERANCE:g} %)" if comp else ""))
     if af:
         parts.append("irregularly irregular RR: atrial fibrillation suspected (or frequent ectopic beats)")
     elif af is None:

@@ -144,6 +144,7 @@ class DoseReport(Record):
     dlp_events_sum_mgycm: float
     dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
     warnings: tuple[str, ...] = ()
+    study_description: str | None = None  # (0008,1030), read to tell phantom QA (qa.records.phantom_qa)
 
 
 @dataclass(frozen=True)
@@ -165,3 +166,4 @@ class StudyDose(Record):
     station_name: str | None = None
     study_datetime: str | None = None
     warnings: tuple[str, ...] = ()
+    study_description: str | None = None  # the first report's that gives one (qa.records.phantom_qa)

@@ -74,6 +74,9 @@ class DemoResult(Record):
     fleet: object = field(default=None, repr=False, metadata={"json": False})  # qa.workflows.synth.FleetResult
     ingested: object = field(default=None, repr=False, metadata={"json": False})  # qa.workflows.ingest.IngestRun
     dashboard: object = field(default=None, repr=False, metadata={"json": False})  # qa.workflows.dashboard.Dashboard
+    # commands to try next on what the demo wrote, each as the words after "qa" (the command line adds how
+    # qa was run); none writes into the demo folder, so the next demo can still clear it
+    try_next: tuple[tuple[str, ...], ...] = ()
 
 
 def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], None] | None = None) -> DemoResult:
@@ -144,7 +147,35 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     if progress:
         progress(total, total)
     return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
-                      str(first), last, score, checked, motion, fleet, ingested, dashboard)
+                      str(first), last, score, checked, motion, fleet, ingested, dashboard,
+                      try_next=_try_next(out, db, first, exam_dir, ecg_path, fleet))
+
+
+def _try_next(out: Path, db: str, scored: Path, exam_dir: Path, ecg_path: Path, fleet) -> tuple[tuple[str, ...], ...]:
+    """The commands a user can run next on the demo's files and database (read-only: nothing is
+    written into the demo folder)."""
+    drifting = SCANNERS[1]["station_name"]
+    commands = [
+        ("trend", "--db", db, "--scanner", drifting),
+        ("baseline", "show", "--db", db, "--scanner", drifting),
+        ("score", str(scored)),
+        ("check", str(exam_dir), "--ecg", str(ecg_path)),
+        ("gating", "--ecg", str(ecg_path), "--series", str(exam_dir)),
+        ("motion", str(out / "breath-hold"), "--ecg", str(out / "breath-hold" / "ecg.csv")),
+    ]
+    cac = _first_calcium_score(fleet) if fleet is not None else None
+    if cac is not None:
+        commands += [("check", str(out / "fleet" / cac)), ("dose", str(out / "fleet" / cac))]
+    commands += [("trends", "dose", "--db", db, "--by", "scanner,month"), ("trends", "compliance", "--db", db, "--by", "scanner")]
+    return tuple(commands)
+
+
+def _first_calcium_score(fleet) -> str | None:
+    """The folder (relative to the fleet's) of the fleet's first calcium-score study, from its truth.csv."""
+    import csv
+
+    with open(fleet.truth_csv, newline="", encoding="utf-8") as f:
+        return next((row["folder"] for row in csv.DictReader(f) if row.get("kind") == "cac"), None)
 
 
 def _managers_year(out: Path, db: str, end: dt.datetime, progress, done: int, total: int):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from qa.compliance import dose_checks, dose_not_judged_message, unjudged_dose
 from qa.compliance.registry import reference_level_check
 from qa.dose import LEVEL_QUANTITIES, DoseEstimate, DoseValues, ReferenceLevel, dose_values_from_report, reference_level_for
-from qa.records.checks import FAIL, PASS, WARN, Check, verdict
+from qa.records.checks import FAIL, NOT_APPLICABLE, PASS, WARN, Check, verdict
 from qa.records.dose import DoseCheck, StudyDose
+from qa.records.phantom_qa import dose_report_texts, phantom_qa_evidence
 from qa.records.serialize import Record
 
 # Check ids of the level comparisons: the same ids as qa check's.
@@ -73,23 +74,39 @@ class StudyDoseSummary(Record):
     verdict: str
     warnings: tuple[str, ...]
     verdict_message: str = ""
+    # the description that names the study phantom QA (qa.records.phantom_qa), None for a patient study:
+    # a phantom gets no patient effective dose and is never compared with a patient reference level
+    phantom_qa: str | None = None
 
 
 def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, protocol=None) -> StudyDoseSummary:
-    """One study's dose and its comparison with the reference level (pure)."""
+    """One study's dose and its comparison with the reference level (pure).  The k: ``k_factor``,
+    else the protocol's, else the one the study's reference level names (its mSv level is its DLP
+    level x that k), else by target region or phantom (:func:`qa.dose.study_dose`)."""
     k_origin = "--k-factor" if k_factor is not None else "protocol"
     protocol_k = k_factor if k_factor is not None else (protocol.k_factor if protocol is not None else None)
-    values = dose_values_from_report(study, tables, protocol_k=protocol_k, k_origin=k_origin)
-    estimate = values.effective
     level, why = reference_level_for(tables, protocol_id=protocol.id if protocol else None,
                                      names=[e.acquisition_protocol for e in study.events],
                                      region_codes=[e.region_code for e in study.events],
                                      named_level=protocol.reference_level if protocol else None)
-    if protocol is not None:
-        checks = list(dose_checks(values, level, protocol))  # the protocol's own rules, exactly as qa check runs them
+    if protocol_k is None and level is not None and level.k_factor is not None:
+        # the k its level's mSv value was derived with: else DLP and mSv could disagree on one exam
+        protocol_k, k_origin = level.k_factor, f"reference level {level.id}"
+    values = dose_values_from_report(study, tables, protocol_k=protocol_k, k_origin=k_origin)
+    phantom = phantom_qa_evidence(dose_report_texts(study.study_description, study.events))
+    if phantom is not None:
+        values, level, why, checks = _phantom_study(values, phantom)
     else:
-        checks = [_level_check(values, level, quantity) for quantity in LEVEL_QUANTITIES]
+        if level is None:
+            why = _no_level_why(tables, why)
+        if protocol is not None:
+            checks = list(dose_checks(values, level, protocol))  # the protocol's own rules, exactly as qa check runs them
+        else:
+            checks = [_level_check(values, level, quantity) for quantity in LEVEL_QUANTITIES]
+    estimate = values.effective
     final, message = _study_verdict(checks, values)
+    if phantom is not None:
+        message = f"{message}: a phantom QA study, never judged against a patient reference level"
     events = tuple(
         EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
                      e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
@@ -123,7 +140,46 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
         verdict=final,
         warnings=tuple(study.warnings) + tuple(values.warnings),
         verdict_message=message,
+        phantom_qa=phantom,
     )
+
+
+# Why a phantom QA study has no patient effective dose (qa.records.phantom_qa).
+PHANTOM_NO_DOSE = ("no patient effective dose: E = k x DLP estimates the dose to a standard patient (ICRP Publication 103), "
+                   "and a phantom is not one")
+
+
+def _phantom_study(values: DoseValues, evidence: str):
+    """A phantom QA study: its CTDIvol and DLP as measured, no effective dose, no reference level
+    (a patient's level does not apply to a phantom): (values, level, why, checks)."""
+    from dataclasses import replace
+
+    e = values.effective
+    events = tuple(replace(ev, k_id=None, k_msv_per_mgycm=None, k_source="phantom QA: no patient effective dose", icrp_basis=None,
+                           dose_msv=None) for ev in e.events)
+    notes = tuple(n for n in e.notes if "effective dose" not in n)
+    none = DoseEstimate(None, e.dlp_mgycm, e.dlp_basis, None, f"phantom QA study ({evidence}): {PHANTOM_NO_DOSE}", None, events,
+                        lower_bound=False, notes=notes)
+    values = replace(values, effective=none, warnings=tuple(w for w in values.warnings if "effective dose" not in w))
+    why = f"a phantom QA study ({evidence}): reference levels are for patient exams"
+    checks = []
+    for quantity, check_id in _CHECK_IDS.items():
+        value = values.value_of(quantity)
+        what = {"ctdivol_mgy": "CTDIvol", "dlp_mgycm": "DLP", "dose_msv": "effective dose"}[quantity]
+        unit = LEVEL_QUANTITIES[quantity]
+        shown = f"{what} {value:.4g} {unit}" if value is not None else f"no {what}"
+        reason = PHANTOM_NO_DOSE if quantity == "dose_msv" else "a patient reference level does not apply to a phantom"
+        checks.append(Check(check_id, NOT_APPLICABLE, None if value is None else round(value, 4), None,
+                            f"{shown}: phantom QA study ({evidence}): {reason}", {"rule": "phantom QA study", "evidence": evidence}))
+    return values, None, why, checks
+
+
+def _no_level_why(tables, why: str) -> str:
+    """Why no reference level applies, with the levels there are (what they cover)."""
+    import os
+
+    ids = ", ".join(lv.id for lv in tables.reference_levels)
+    return f"{why}; {os.path.basename(str(tables.path))} has levels for: {ids or 'nothing'}"
 
 
 def _study_verdict(checks: list[Check], values: DoseValues) -> tuple[str, str]:

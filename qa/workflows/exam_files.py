@@ -82,10 +82,11 @@ def choose_exam_files(exam_scan, *, protocol: ExamProtocol | None = None, series
     for c in candidates:
         studies.setdefault(c.study_key, []).append(c)
     if len(studies) > 1:
-        listing = "\n".join(f"  study {n + 1}: " + "; ".join(f"'{c.description or '?'}' {c.series_instance_uid}" for c in group)
-                            for n, group in enumerate(studies.values()))
+        listing = "\n".join(f"  study {n + 1} ({key or 'no StudyInstanceUID'}): "
+                            + "; ".join(f"series '{c.description or '(no description)'}' {c.series_instance_uid}" for c in group)
+                            for n, (key, group) in enumerate(studies.items()))
         raise InputError(None, "StudyInstanceUID", f"the input holds {len(studies)} studies; qa check takes one exam:\n{listing}",
-                         hint="pass one exam's folder, or pick its series with --series-uid")
+                         hint="pass one exam's folder, or pick one of the series above with --series-uid (the series' study is the exam)")
     if given is not None:
         protocols = [given]
     else:

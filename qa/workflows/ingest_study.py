@@ -28,13 +28,12 @@ from qa.compliance import ExamProtocol, check_exam, names_calcium_score
 from qa.errors import InputError
 from qa.records.dose import LOCALIZER, DoseEvent, DoseReport
 from qa.records.identity import ScannerIdentity
+from qa.records.phantom_qa import PHANTOM_WORDS, dose_report_texts, is_phantom_qa  # noqa: F401  (the one rule; PHANTOM_WORDS re-exported)
 from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StudyRecord
 from qa.workflows.common import now, qa_version
 
 # The reason breath_hold_motion is not available at ingest (headers only: no pixels are decoded).
 MOTION_AT_INGEST = "not analysed at ingest: headers only"
-# Words of a description that mark phantom QA (StudyDescription, SeriesDescription, ProtocolName).
-PHANTOM_WORDS = ("phantom", "qa", "qc", "quality control", "constancy")
 # The site's choice to keep the operator's (technologist's) name in clear: QA_OPERATOR_NAMES=clear.
 OPERATOR_NAMES_ENV = "QA_OPERATOR_NAMES"
 # SOP classes of CT images (PS3.4 B.5): CT, Enhanced CT, Legacy Converted Enhanced CT.
@@ -70,18 +69,6 @@ def operator_in_clear() -> bool:
     return os.environ.get(OPERATOR_NAMES_ENV, "").strip().lower() == "clear"
 
 
-def is_phantom_qa(texts) -> bool:
-    """Do these descriptions name phantom QA (a whole word of :data:`PHANTOM_WORDS`)?"""
-    import re
-
-    for text in texts:
-        words = re.findall(r"[a-z]+", (text or "").lower())
-        joined = " ".join(words)
-        if any((w in words) if " " not in w else (w in joined) for w in PHANTOM_WORDS):
-            return True
-    return False
-
-
 def read_study(study_key: str, found, kinds: dict[str, str], context: StudyContext) -> tuple[StudyRecord | None, StudyOutcome, list]:
     """Read one study's files (``found``: a :class:`qa.dicom.files.FoundInputs`) and make its record.
 
@@ -100,7 +87,7 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
     datasets = [g.datasets[0] for g in scan.series] + _report_datasets(scan, reports)
     facts = study_facts(datasets, context.pseudonymise, operator_in_clear=context.operator_in_clear)
     descriptions = [facts.study_description, facts.protocol_name] + [g.info.series_description for g in scan.series]
-    is_qa = is_phantom_qa(descriptions)
+    is_qa = is_phantom_qa(descriptions + [t for _, t in dose_report_texts(None, dose.events if dose else ())])
     objects = tuple(IngestedObject(uid, "dose_report" if uid in {r.sop_instance_uid for r in reports} and kind != "image" else kind)
                     for uid, kind in kinds.items())
     if dose is None and (is_qa or not exam_scan.ct):

@@ -71,8 +71,18 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
     score = score_volume(volume, settings, c_ha_mg_per_cm3_hu=c_ha_mg_per_cm3_hu)
     if volume.warnings:  # unusual header values are flagged in the document's warnings
         score = replace(score, warnings=tuple(volume.warnings) + tuple(score.warnings))
+    notes = tuple(volume.notes) + (scope_note(settings),)
     inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
                           dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
     analysed = now()
-    return ScoreRun(analysed, inputs, scan.files, volume.summary(), score, tuple(volume.notes),
+    return ScoreRun(analysed, inputs, scan.files, volume.summary(), score, notes,
                     Provenance(qa_version(), analysed, (), tuple(volume.sop_instance_uids)), volume)
+
+
+def scope_note(settings) -> str:
+    """What ``qa score`` counts, said with every score: everything above the threshold, not only
+    coronary calcium (Agatston et al. 1990 scored lesions a reader had placed in the coronary arteries)."""
+    area = f" and at least {settings.min_area_mm2:g} mm2" if settings.min_area_mm2 else ""
+    return (f"every 2-D component of at least {settings.threshold_hu:g} HU{area} in every slice is scored: on a patient's scan "
+            "bone (spine, ribs, sternum), vessel walls, metal and noise count too, not only coronary calcium (qa score "
+            "finds no coronary artery); a phantom's own structures count as well (qa phantom scores its inserts only)")

@@ -12,6 +12,7 @@ operator pseudonym (a later ingest of the images adds them).
 
 from __future__ import annotations
 
+from qa.records.phantom_qa import dose_report_texts
 from qa.records.study import StoredStudies, StoredStudyRef, StudyRecord
 from qa.workflows.common import qa_version
 from qa.workflows.ingest_study import (check_record, dose_protocol, event_record, header_dose_fields, is_phantom_qa, main_protocol,
@@ -36,7 +37,7 @@ def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
     else:
         values = header_dose_fields(run.checklist.dose)
     descriptions = [facts.study_description if facts else None, facts.protocol_name if facts else None,
-                    exam.headers.series_description]
+                    exam.headers.series_description] + [t for _, t in dose_report_texts(None, dose.events if dose else ())]
     record = StudyRecord(
         study_key=exam.study_key, scanner=exam.scanner,
         study_datetime=(facts.study_datetime if facts else None) or (dose.study_datetime if dose else None),
@@ -69,6 +70,7 @@ def dose_studies(summary, tables, protocols, chosen=None) -> list[tuple[StudyRec
             study_key=dose.study_key, scanner=ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name),
             study_datetime=dose.study_datetime, study_month=_month(dose.study_datetime), protocol=main_protocol(dose, protocols),
             qa_protocol=judged_by.id if judged_by is not None else None, is_calcium_score=cac, has_dose_report=True,
+            is_qa=is_phantom_qa(t for _, t in dose_report_texts(dose.study_description, dose.events)),
             qa_version=qa_version(), events=events, **study_dose_fields(dose, tables, protocols, judged_by))
         out.append((record, dose))
     return out

@@ -67,8 +67,10 @@ def test_windows_outside_the_trace_are_not_available():
 
 def test_exposure_timing_and_trigger_latency_checks():
     timings = time_exposures(BEATS, [_w(2.6), _w(3.6), _w(4.9)])
-    check = {c.id: c for c in gating_checks(timings)}["exposure_timing"]
-    assert check.status == FAIL and check.measured == "2 of 3 in diastole" and "#3" in check.message
+    check = {c.id: c for c in gating_checks(timings, phase_window_pct=(60.0, 80.0))}["exposure_timing"]
+    # what was measured, never "in diastole"
+    assert check.status == FAIL and check.measured == "2 of 3 within the 60-80 % phase window" and "#3" in check.message
+    assert check.expected == "every exposure within the 60-80 % phase window"
     triggers = BEATS[1:] + np.array([0.010, 0.012, 0.015, 0.020, 0.011, 0.013, 0.018, 0.040, 0.012])
     latency = trigger_latency(triggers, BEATS)
     assert np.nanmax(latency) == pytest.approx(40.0)

@@ -19,7 +19,8 @@ def annotated(shared_data, name):
 def test_heart_rate_of_a_regular_trace():
     r = np.arange(0.0, 30.0, 0.8)  # 75 bpm
     rhythm = analyze_rhythm(r)
-    assert rhythm.heart_rate_bpm.to_dict() == {"mean": 75.0, "min": 75.0, "max": 75.0, "sd": 0.0}
+    assert rhythm.heart_rate_bpm.to_dict() == {"mean": 75.0, "min": 75.0, "max": 75.0, "sd": 0.0, "rr_range_s": [0.3, 2.0],
+                                               "n_intervals": r.size - 1, "n_left_out": 0}
     assert rhythm.premature == () and rhythm.af_suspected is False
     assert rhythm.rr_ms == pytest.approx([800.0] * (r.size - 1))
     assert "75 bpm" in rhythm.message
@@ -36,7 +37,19 @@ def test_a_gap_in_the_recording_is_not_an_rr_interval():
     assert np.isnan(rr_intervals_ms(r, [(9.5, 29.5)])[9])
     rhythm = analyze_rhythm(r, gaps_s=[(9.5, 29.5)])
     assert rhythm.heart_rate_bpm.min == 60.0 and rhythm.to_dict()["rr_ms"][9] is None
-    assert analyze_rhythm(r).heart_rate_bpm.min < 5  # without the gap, a 20-s "beat"
+    # without the gap, the 20-s "interval" is no plausible RR: left out of the heart rate, and counted
+    hr = analyze_rhythm(r).heart_rate_bpm
+    assert hr.min == 60.0 and hr.n_left_out == 1 and hr.n_intervals == 18
+
+
+def test_heart_rate_min_and_max_come_from_plausible_rr_intervals_and_say_so():
+    # a double detection (0.1 s) and a missed beat (2.4 s) in a 70-bpm trace: neither is a heart rate
+    rr = [60 / 70] * 10 + [0.1, 60 / 70 - 0.1] + [60 / 70] * 5 + [2.4] + [60 / 70] * 5
+    rhythm = analyze_rhythm(np.r_[0.0, np.cumsum(rr)])
+    hr = rhythm.heart_rate_bpm
+    assert (hr.n_left_out, hr.n_intervals) == (2, len(rr) - 2) and 30 <= hr.min <= hr.max <= 200
+    assert hr.max < 90 and hr.min > 69  # the 0.76-s interval after the double detection is the fastest kept
+    assert "from RR intervals 0.3-2.0 s; 2 outside left out" in hr.describe() and hr.describe() in rhythm.message
 
 
 def test_isolated_pvc_with_a_compensatory_pause_and_an_apc_without():
@@ -55,7 +68,9 @@ def test_bigeminy_every_other_beat_is_premature_and_is_not_af():
     rng = np.random.default_rng(1)
     rr = np.tile([0.55, 1.25], 20) + rng.normal(0.0, 0.01, 40)
     rhythm = analyze_rhythm(np.r_[0.0, np.cumsum(rr)])
-    assert len(rhythm.premature) == 20 and all(p.compensatory for p in rhythm.premature[:-1])
+    # no normal (sinus-to-sinus) RR to compare with: the pause is never called compensatory, nor said to be
+    assert len(rhythm.premature) == 20 and all(p.compensatory is None and p.normal_rr_ms is None for p in rhythm.premature)
+    assert "compensatory" not in rhythm.message
     assert not rhythm.af_suspected
     assert local_median_rr(rr)[5] == pytest.approx(0.9, abs=0.02)  # the underlying cycle, not 0.55 or 1.25
 

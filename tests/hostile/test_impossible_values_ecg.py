@@ -95,9 +95,12 @@ def test_heart_rates_outside_the_usual_range_are_flagged(capsys, tmp_path):
     t, ecg = synthesize_ecg(r, duration_s=12.0, fs_hz=FS)
     code, out, err = run(capsys, "gating", "--ecg", _csv(tmp_path / "fast.csv", t, ecg), "--json")
     doc = json.loads(out)
-    assert doc["beats"]["heart_rate_bpm"]["mean"] == pytest.approx(fast_bpm, rel=0.03)
-    assert any("heart rate" in w and "outside the usual" in w for w in doc["warnings"])
-    assert "outside the usual" in err
+    # every interval lies outside the plausible 0.3-2.0 s: left out of the heart rate, flagged, never a pass
+    hr = doc["beats"]["heart_rate_bpm"]
+    assert hr["mean"] is None and hr["n_left_out"] == len(r) - 1 and hr["rr_range_s"] == [0.3, 2.0]
+    assert any("heart rate" in w and "outside 0.3-2.0 s" in w for w in doc["warnings"])
+    assert {c["id"]: c["status"] for c in doc["checks"]}["heart_rate"] == "warn"
+    assert "left out of the heart rate" in err
 
 
 @pytest.mark.parametrize("bpm", [RANGES["heart_rate_bpm"].limits[0] * 0.8, RANGES["heart_rate_bpm"].limits[1] * 1.2])
@@ -107,11 +110,11 @@ def test_a_heart_rate_no_heart_can_have_is_never_a_pass(bpm):
     from qa.ecg.rhythm import analyze_rhythm
 
     hr = analyze_rhythm(np.arange(12) * 60.0 / bpm).heart_rate_bpm
-    assert hr.mean == pytest.approx(bpm)
+    assert hr.mean is None and hr.n_left_out == 11  # no interval is a plausible RR (0.3-2.0 s)
     for maximum in (None, 70.0, 1000.0):
         check = heart_rate_check(hr, maximum)
-        assert check.status == "warn" and "impossible" in check.message
-    assert any("impossible" in w for w in heart_rate_warnings(hr, "x.csv"))
+        assert check.status == "warn" and "not the beats of a heart" in check.message
+    assert any("11 of 11 RR intervals" in w and "left out" in w for w in heart_rate_warnings(hr, "x.csv"))
 
 
 @pytest.fixture

@@ -186,7 +186,7 @@ DOSE_CASES = [
     ("k_msv_per_mgycm = 0.026", 'k_msv_per_mgycm = "0.026"', "k_factors[0].k_msv_per_mgycm", 'must be a number, got "0.026"'),
     ("dlp_mgycm = 200.0", "dlp_mgycm = true", "reference_levels[0].dlp_mgycm", "must be a number, got true"),
     ("ctdivol_mgy = 10.0", "ctdivol_mgy = nan", "reference_levels[0].ctdivol_mgy", "must be a finite number, got nan"),
-    ("dose_msv = 3.0", "dose_msv = inf", "reference_levels[0].dose_msv", "must be a finite number, got inf"),
+    ("dose_msv = 5.2", "dose_msv = inf", "reference_levels[0].dose_msv", "must be a finite number, got inf"),
     ('name = "Cardiac CT (adult)"\n', "", "k_factors[0].name", "is missing"),
     ('head16 = "head"\n', "", "defaults.head16", "is missing"),
     ("k_msv_per_mgycm = 0.026", "k_msv_per_mgycm = 0.0", "k_factors[0].k_msv_per_mgycm", "must be positive, got 0.0"),
@@ -206,7 +206,12 @@ DOSE_CASES = [
     ('head16 = "head"', 'head16 = "skull"', "defaults.head16", "must name a k-factor id (cardiac, "),
     ('id = "cardiac-cac-prospective-axial"', 'id = "cardiac"', "k_factors[1].id", "duplicate id 'cardiac'"),
     ('id = "uk-ndrl-ccta-prospective-padding"', 'id = "site-cac"', "reference_levels[2].id", "duplicate id 'site-cac'"),
-    ("ctdivol_mgy = 10.0\ndlp_mgycm = 200.0\ndose_msv = 3.0\n", "", "reference_levels[0]", "gives no level"),
+    ('ctdivol_mgy = 10.0\ndlp_mgycm = 200.0\nk_factor = "cardiac"\ndose_msv = 5.2\n', "", "reference_levels[0]", "gives no level"),
+    # a DLP level and an effective-dose level agree through the k they name (issue 14: 200 mGy cm x 0.026 is not 3 mSv)
+    ("dose_msv = 5.2", "dose_msv = 3.0", "reference_levels[0].dose_msv",
+     "3 mSv disagrees with the DLP level: 200 mGy cm x k 0.026 (cardiac) = 5.2 mSv"),
+    ('k_factor = "cardiac"\n', "", "reference_levels[0].k_factor", "name the k-factor that converts one into the other"),
+    ('k_factor = "cardiac"', 'k_factor = "heart"', "reference_levels[0].k_factor", "must name a k-factor id (cardiac, "),
 ]
 
 

@@ -74,7 +74,7 @@ def test_a_sites_own_files_load_by_path(tmp_path):
     phantom = _site_copy(tmp_path, builtin_dir("phantoms") / "qrm-cci.toml", 'id = "qrm-cci"', 'id = "our-cci"')
     procedure = _site_copy(tmp_path, procedures / "daily-phantom-qa.toml", 'phantom = "qrm-cci"', f'phantom = "{phantom}"')
     protocol = _site_copy(tmp_path, procedures / "cac-siemens.toml", "maximum = 70.0", "maximum = 65.0")
-    tables = _site_copy(tmp_path, procedures / "dose-reference.toml", "dlp_mgycm = 200.0", "dlp_mgycm = 150.0")
+    tables = _site_copy(tmp_path, procedures / "dose-reference.toml", "dose_msv = 5.2", "dose_msv = 5.0")  # 200 mGy cm x 0.026, rounded
     assert load_phantom(phantom).id == "our-cci"
     assert load_phantom(str(phantom)).sha256 == _sha256(str(phantom))
     # the procedure names its phantom by path: the record holds the phantom's id and its file
@@ -82,7 +82,7 @@ def test_a_sites_own_files_load_by_path(tmp_path):
     assert load_procedure(procedure).path == str(procedure)
     assert load_protocol(str(protocol)).rule("heart_rate").maximum == 65.0
     site = load_dose_tables(tables)
-    assert site.reference_levels[0].dlp_mgycm == 150.0 and site.sha256 != load_dose_tables().sha256
+    assert site.reference_levels[0].dose_msv == 5.0 and site.sha256 != load_dose_tables().sha256
 
 
 def test_a_builtin_id_is_never_looked_up_in_the_working_directory(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model, model_validator
 
-from qa.dose import COMPARISONS, DoseTables, KFactor, ReferenceLevel
+from qa.dose import COMPARISONS, LEVEL_K_TOLERANCE, DoseTables, KFactor, ReferenceLevel
 from qa.procedures.models.base import Code, RuleError, Table, Text, Unique, kind_first, within
 from qa.records.dose import PHANTOM_KEYS
 
@@ -55,18 +55,23 @@ class ReferenceLevelTable(Table):
     protocols: Annotated[list[Text], Unique] = []
     name_patterns: Annotated[list[Text], Unique] = []
     regions: Annotated[list[Code], Unique] = []
+    # the k-factor id the dose_msv level was derived with (dose_msv = dlp_mgycm x k); required when both are given
+    k_factor: Text | None = None
 
     @model_validator(mode="after")
     def _gives_a_level(self) -> ReferenceLevelTable:
         if all(getattr(self, q) is None for q in QUANTITIES):
             raise RuleError(f"gives no level ({', '.join(QUANTITIES)})")
+        if self.dlp_mgycm is not None and self.dose_msv is not None and self.k_factor is None:
+            raise RuleError("gives a DLP and an effective-dose level: name the k-factor that converts one into the other "
+                            "(dose_msv = dlp_mgycm x k)", "k_factor")
         return self
 
     def record(self) -> ReferenceLevel:
         return ReferenceLevel(
             id=self.id, name=self.name, kind=self.kind, compares=self.compares, source=self.source, ctdivol_mgy=self.ctdivol_mgy,
             dlp_mgycm=self.dlp_mgycm, dose_msv=self.dose_msv, protocols=tuple(self.protocols),
-            name_patterns=tuple(p.lower() for p in self.name_patterns), regions=tuple(self.regions),
+            name_patterns=tuple(p.lower() for p in self.name_patterns), regions=tuple(self.regions), k_factor=self.k_factor,
         )
 
 
@@ -93,6 +98,18 @@ class DoseTablesFile(Table):
         for phantom in PHANTOM_KEYS:
             if getattr(self.defaults, phantom) not in k_ids:
                 raise RuleError(f"must name a k-factor id ({', '.join(k_ids)})", "defaults", phantom)
+        for n, level in enumerate(self.reference_levels):
+            if level.k_factor is None:
+                continue
+            if level.k_factor not in k_ids:
+                raise RuleError(f"must name a k-factor id ({', '.join(k_ids)})", "reference_levels", n, "k_factor")
+            if level.dlp_mgycm is not None and level.dose_msv is not None:
+                k = next(f.k_msv_per_mgycm for f in self.k_factors if f.id == level.k_factor)
+                implied = level.dlp_mgycm * k
+                if abs(level.dose_msv - implied) > LEVEL_K_TOLERANCE * implied:
+                    raise RuleError(f"{level.dose_msv:g} mSv disagrees with the DLP level: {level.dlp_mgycm:g} mGy cm x k {k:g} "
+                                    f"({level.k_factor}) = {implied:.3g} mSv (more than {100 * LEVEL_K_TOLERANCE:g} % apart): an exam "
+                                    "could pass one level and exceed the other", "reference_levels", n, "dose_msv")
         return self
 
     def record(self, path: str, sha256: str) -> DoseTables:
