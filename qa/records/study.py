@@ -87,7 +87,7 @@ class StudyRecord(Record):
     ``study_datetime``: ISO 8601 as the scanner wrote it (local wall-clock time without an offset,
     read in this computer's time zone) or an aware datetime; ``study_month`` is 'YYYY-MM' of the
     date as written.  ``ctdivol_mgy``: the calcium-score event's CTDIvol, else the largest of the
-    scan events'.  ``dlp_total_mgycm``: the study's DLP as a reference level judges it.
+    scan events'.  ``dlp_total_mgycm``: the study's total DLP over all its events (head and body phantoms alike).
     ``dose_msv`` = k x DLP event by event; ``k_msv_per_mgycm`` when one k served every event.
     ``document``: the study's ``qa.dose/1`` report item (or the checklist's dose), no identifiers."""
 

@@ -156,7 +156,9 @@ studies = sa.Table(
     sa.Column("dose_source", sa.Text),
     # CTDIvol (mGy) of the calcium-score event, else the largest CTDIvol of the scan events (localizers left out).
     sa.Column("ctdivol_mgy", sa.Float),
-    # The study's DLP (mGy cm) as a reference level judges it (never less than the sum of its events).
+    # The study's total DLP (mGy cm) over all its events, head and body phantoms alike (never less than the sum of
+    # its events; the one the effective dose is computed over).  A mixed head/body study's body subtotal, compared
+    # with body reference levels, stays in the document (compared.dlp_mgycm), never here.
     sa.Column("dlp_total_mgycm", sa.Float),
     # Effective dose (mSv) = k x DLP, event by event (qa.dose); k and where it came from beside it.
     sa.Column("dose_msv", sa.Float),

@@ -193,11 +193,17 @@ def study_dose_fields(dose, tables, protocols, protocol) -> dict:
 
 def report_dose_fields(dose, summary, protocols) -> dict:
     """A study's dose from its dose report(s) (``summary``: :func:`qa.workflows.dose.summarise_study`):
-    CTDIvol of the calcium-score event, else the largest of the scan events; the DLP a reference
-    level judges; the effective dose with its k and k source; the ``qa.dose/1`` report item."""
+    CTDIvol of the calcium-score event, else the largest of the scan events; the study's total DLP
+    over all its events (:func:`qa.dose.study_dlp_mgycm`: what ``qa dose`` prints as the total and
+    what the effective dose is computed over; a study mixing head and body phantoms keeps its body
+    subtotal, the DLP a reference level compares, in the document's ``compared.dlp_mgycm`` and
+    ``dlp_by_phantom_mgycm``, never as ``dlp_total_mgycm``); the effective dose with its k and k
+    source; the ``qa.dose/1`` report item."""
+    from qa.dose import study_dlp_mgycm
+
     scans = [e for e in dose.events if e.acquisition_type != LOCALIZER and e.ctdivol_mgy is not None]
     cac = [e.ctdivol_mgy for e in scans if names_cac(e.acquisition_protocol, protocols)]
-    return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=summary.compared.dlp_mgycm,
+    return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=study_dlp_mgycm(dose),
                 dose_msv=summary.effective_dose_msv, k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source,
                 dose_source="rdsr", document=summary.to_dict())
 
