@@ -90,6 +90,7 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
         station_name=first.station_name,
         study_datetime=first.study_datetime,
         warnings=tuple(notes) + tuple(w for i in kept for w in reps[i].warnings),
+        named_qa=any(r.named_qa for r in reps),
     )
 
 

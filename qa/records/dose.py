@@ -144,6 +144,8 @@ class DoseReport(Record):
     dlp_events_sum_mgycm: float
     dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
     warnings: tuple[str, ...] = ()
+    # Its descriptions, event protocols or patient name name phantom QA (qa.records.phantom_qa); not in JSON.
+    named_qa: bool = field(default=False, metadata={"json": False})
 
 
 @dataclass(frozen=True)
@@ -165,3 +167,5 @@ class StudyDose(Record):
     station_name: str | None = None
     study_datetime: str | None = None
     warnings: tuple[str, ...] = ()
+    # One of its reports names phantom QA (DoseReport.named_qa); not in JSON.
+    named_qa: bool = field(default=False, metadata={"json": False})

@@ -146,6 +146,8 @@ class StudyFacts(Record):
     patient_key: str | None
     accession_key: str | None
     operator_key: str | None
+    # The objects' descriptions or patient name name phantom QA (qa.records.phantom_qa); not in JSON.
+    named_qa: bool = field(default=False, metadata={"json": False})
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,12 @@ from qa.compliance import ExamProtocol, check_exam, names_calcium_score
 from qa.errors import InputError
 from qa.records.dose import LOCALIZER, DoseEvent, DoseReport
 from qa.records.identity import ScannerIdentity
+from qa.records.phantom_qa import PHANTOM_WORDS, is_phantom_qa  # noqa: F401  (the one rule; re-exported)
 from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StudyRecord
 from qa.workflows.common import now, qa_version
 
 # The reason breath_hold_motion is not available at ingest (headers only: no pixels are decoded).
 MOTION_AT_INGEST = "not analysed at ingest: headers only"
-# Words of a description that mark phantom QA (StudyDescription, SeriesDescription, ProtocolName).
-PHANTOM_WORDS = ("phantom", "qa", "qc", "quality control", "constancy")
 # The site's choice to keep the operator's (technologist's) name in clear: QA_OPERATOR_NAMES=clear.
 OPERATOR_NAMES_ENV = "QA_OPERATOR_NAMES"
 # SOP classes of CT images (PS3.4 B.5): CT, Enhanced CT, Legacy Converted Enhanced CT.
@@ -70,16 +69,13 @@ def operator_in_clear() -> bool:
     return os.environ.get(OPERATOR_NAMES_ENV, "").strip().lower() == "clear"
 
 
-def is_phantom_qa(texts) -> bool:
-    """Do these descriptions name phantom QA (a whole word of :data:`PHANTOM_WORDS`)?"""
-    import re
-
-    for text in texts:
-        words = re.findall(r"[a-z]+", (text or "").lower())
-        joined = " ".join(words)
-        if any((w in words) if " " not in w else (w in joined) for w in PHANTOM_WORDS):
-            return True
-    return False
+def study_is_qa(descriptions, facts, dose) -> bool:
+    """Is this study phantom QA (:mod:`qa.records.phantom_qa`, the one rule): its descriptions, its
+    objects' patient name (``facts.named_qa``), its dose reports' (``dose.named_qa``) or its dose
+    events' acquisition protocols name it."""
+    events = dose.events if dose is not None else ()
+    return (is_phantom_qa(list(descriptions) + [e.acquisition_protocol for e in events])
+            or bool(facts is not None and facts.named_qa) or bool(dose is not None and dose.named_qa))
 
 
 def read_study(study_key: str, found, kinds: dict[str, str], context: StudyContext) -> tuple[StudyRecord | None, StudyOutcome, list]:
@@ -100,7 +96,7 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
     datasets = [g.datasets[0] for g in scan.series] + _report_datasets(scan, reports)
     facts = study_facts(datasets, context.pseudonymise, operator_in_clear=context.operator_in_clear)
     descriptions = [facts.study_description, facts.protocol_name] + [g.info.series_description for g in scan.series]
-    is_qa = is_phantom_qa(descriptions)
+    is_qa = study_is_qa(descriptions, facts, dose)
     objects = tuple(IngestedObject(uid, "dose_report" if uid in {r.sop_instance_uid for r in reports} and kind != "image" else kind)
                     for uid, kind in kinds.items())
     if dose is None and (is_qa or not exam_scan.ct):

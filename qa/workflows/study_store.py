@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from qa.records.study import StoredStudies, StoredStudyRef, StudyRecord
 from qa.workflows.common import qa_version
-from qa.workflows.ingest_study import (check_record, dose_protocol, event_record, header_dose_fields, is_phantom_qa, main_protocol,
-                                       names_cac, study_dose_fields)
+from qa.workflows.ingest_study import (check_record, dose_protocol, event_record, header_dose_fields, main_protocol,
+                                       names_cac, study_dose_fields, study_is_qa)
 
 
 def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
@@ -45,7 +45,7 @@ def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
         qa_protocol=chosen.id if chosen is not None else run.checklist.protocol.id, patient_key=exam.patient_key,
         accession_key=facts.accession_key if facts else None, operator_key=facts.operator_key if facts else None,
         is_calcium_score=any(names_calcium_score(p, exam.headers.series_description) for p in protocols) or dose is None
-        or bool(main_protocol(dose, protocols)), is_qa=is_phantom_qa(descriptions), has_dose_report=dose is not None,
+        or bool(main_protocol(dose, protocols)), is_qa=study_is_qa(descriptions, facts, dose), has_dose_report=dose is not None,
         qa_version=qa_version(), events=tuple(event_record(e, exam.study_key, n) for n, e in enumerate(dose.events if dose else ())),
         exam_checks=(check_record(run),), **values)
     return record, dose
@@ -63,12 +63,13 @@ def dose_studies(summary, tables, protocols, chosen=None) -> list[tuple[StudyRec
         from qa.records.identity import ScannerIdentity
 
         events = tuple(event_record(e, dose.study_key, n) for n, e in enumerate(dose.events))
-        cac = any(names_cac(e.acquisition_protocol, protocols) for e in dose.events)
+        qa = study_is_qa((), None, dose)
+        cac = not qa and any(names_cac(e.acquisition_protocol, protocols) for e in dose.events)
         judged_by = dose_protocol(dose, protocols, chosen) if cac or chosen is not None else None
         record = StudyRecord(
             study_key=dose.study_key, scanner=ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name),
             study_datetime=dose.study_datetime, study_month=_month(dose.study_datetime), protocol=main_protocol(dose, protocols),
-            qa_protocol=judged_by.id if judged_by is not None else None, is_calcium_score=cac, has_dose_report=True,
+            qa_protocol=judged_by.id if judged_by is not None else None, is_calcium_score=cac, is_qa=qa, has_dose_report=True,
             qa_version=qa_version(), events=events, **study_dose_fields(dose, tables, protocols, judged_by))
         out.append((record, dose))
     return out
