@@ -173,4 +173,6 @@ def _device(report: DoseReport) -> str:
 
 
 def _name(report: DoseReport) -> str:
-    return report.sop_instance_uid or report.path
+    """A report as named in a stored or printed text: its file's own name, never its SOP Instance UID
+    (scanners derive it from the StudyInstanceUID)."""
+    return report.source_file or "(unnamed report)"

@@ -59,8 +59,8 @@ class DoseEventRecord(Record):
 class ExamCheckRecord(Record):
     """One checklist of a study's series against a qa exam protocol (``qa.check/1`` without identifiers).
 
-    ``series_key``: the checked series' SeriesInstanceUID (a reconstruction, not a patient: shown
-    in clear by ``qa check`` too).  Saving a study replaces its checklist of the same series and protocol."""
+    ``series_key``: the pseudonym of the checked series' SeriesInstanceUID (scanners derive it from
+    the StudyInstanceUID: :mod:`qa.records.uid_keys`).  Saving a study replaces its checklist of the same series and protocol."""
 
     series_key: str
     protocol_id: str
@@ -74,7 +74,8 @@ class ExamCheckRecord(Record):
 
 @dataclass(frozen=True)
 class IngestedObject(Record):
-    """A DICOM object read by ``qa ingest``: its SOP Instance UID and what it was."""
+    """A DICOM object read by ``qa ingest``: its SOP Instance UID (stored as its pseudonym:
+    :mod:`qa.records.uid_keys`) and what it was."""
 
     sop_instance_uid: str
     kind: str  # image | dose_report | other

@@ -79,8 +79,13 @@ def save_studies(store, items, tables, protocols) -> StoredStudies:
     """Save each (record, its merged dose report or None) in its own transaction, merged with what is stored."""
     from qa.workflows.study_merge import merger
 
+    from qa.privacy import site_pseudonymiser
+    from qa.records.uid_keys import keyed_dose, keyed_record
+
+    pseudonymise = site_pseudonymiser()
     refs = []
     for record, dose in items:
+        record, dose = keyed_record(record, pseudonymise), keyed_dose(dose, pseudonymise)  # UIDs only as pseudonyms
         saved = store.save_study(record, merge=merger(dose, tables=tables, protocols=protocols))
         refs.append(StoredStudyRef(record.study_key, saved.study_id, saved.status))
     return StoredStudies(store.display_url, tuple(refs))
