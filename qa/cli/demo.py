@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from qa.cli.common import EXIT_OK, HelpFormatter, Progress, fmt, table
+from qa.cli.common import EXIT_OK, HelpFormatter, Progress, fmt, qa_as_run, table
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("", file=out)
     for path in demo.reports:
         print(f"report:   {path}", file=out)
-    print(f"database: {demo.database}  (try: qa trend --db sqlite:///{Path(demo.database).resolve()} --scanner {drifting})", file=out)
+    print(f"database: {demo.database}  (try: {qa_as_run()} trend --db sqlite:///{Path(demo.database).resolve()} --scanner {drifting})", file=out)
     print("\nqa demo: every workflow ran; the failures above were planted (a drifting scanner, a premature beat, "
           "a high heart rate, a breath released mid-scan) to show how qa reports them.", file=out)
     return EXIT_OK
