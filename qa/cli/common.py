@@ -210,9 +210,14 @@ def print_files(out: TextIO, files, verbose: bool) -> None:
     hint = " (--verbose lists them)" if files.skipped and not verbose else ""
     print(f"Files    {files.summary()}{hint}", file=out)
     if verbose:
-        for s in files.skipped_files:
-            shown = (s.label or s.name).encode("unicode_escape", "backslashreplace").decode("ascii")  # no control characters
-            print(f"skipped: {shown}: {s.reason}", file=out)
+        print_files_skipped(out, files)
+
+
+def print_files_skipped(out: TextIO, files) -> None:
+    """Each skipped file and why (no control characters)."""
+    for s in files.skipped_files:
+        shown = (s.label or s.name).encode("unicode_escape", "backslashreplace").decode("ascii")  # no control characters
+        print(f"skipped: {shown}: {s.reason}", file=out)
 
 
 def qa_as_run() -> str:

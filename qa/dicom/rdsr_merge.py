@@ -91,6 +91,7 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
         study_datetime=first.study_datetime,
         warnings=tuple(notes) + tuple(w for i in kept for w in reps[i].warnings),
         named_qa=any(r.named_qa for r in reps),
+        sop_classes=tuple(r.sop_class for r in reps),
     )
 
 

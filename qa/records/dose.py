@@ -169,3 +169,5 @@ class StudyDose(Record):
     warnings: tuple[str, ...] = ()
     # One of its reports names phantom QA (DoseReport.named_qa); not in JSON.
     named_qa: bool = field(default=False, metadata={"json": False})
+    # The kinds (DoseReport.sop_class) of its reports; not in JSON.
+    sop_classes: tuple[str, ...] = field(default=(), metadata={"json": False})

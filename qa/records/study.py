@@ -19,7 +19,10 @@ from qa.records.identity import ScannerIdentity
 from qa.records.serialize import Record
 
 # Where a study's dose values come from (``StudyRecord.dose_source``).
-DOSE_SOURCES = ("rdsr", "headers")
+# Where a study's dose values come from: a CT dose report (RDSR / Enhanced SR), a scanner's dose screen
+# capture whose header carries the doses (Philips "Dose Info" secondary capture), or the image headers.
+DOSE_SOURCES = ("rdsr", "dose_screen", "headers")
+REPORT_DOSE_SOURCES = ("rdsr", "dose_screen")
 # What an ingested DICOM object was (``IngestedObject.kind``).
 OBJECT_KINDS = ("image", "dose_report", "other")
 # Saving a study: what happened to it.
@@ -104,7 +107,7 @@ class StudyRecord(Record):
     is_calcium_score: bool = False
     is_qa: bool = False
     has_dose_report: bool = False
-    dose_source: str | None = None  # rdsr | headers | None
+    dose_source: str | None = None  # rdsr | dose_screen | headers | None
     ctdivol_mgy: float | None = None
     dlp_total_mgycm: float | None = None
     dose_msv: float | None = None

@@ -153,7 +153,8 @@ studies = sa.Table(
     sa.Column("is_qa", sa.Boolean, nullable=False),
     # The study came with a CT dose report (RDSR, Enhanced SR, Philips dose info).
     sa.Column("has_dose_report", sa.Boolean, nullable=False),
-    # Where the dose values come from: 'rdsr' (a dose report), 'headers' (image headers), NULL (none).
+    # Where the dose values come from: 'rdsr' (a dose report), 'dose_screen' (a Philips Dose Info screen capture),
+    # 'headers' (image headers), NULL (none).
     sa.Column("dose_source", sa.Text),
     # CTDIvol (mGy) of the calcium-score event, else the largest CTDIvol of the scan events (localizers left out).
     sa.Column("ctdivol_mgy", sa.Float),

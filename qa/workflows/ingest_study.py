@@ -201,7 +201,14 @@ def report_dose_fields(dose, summary, protocols) -> dict:
     cac = [e.ctdivol_mgy for e in scans if names_cac(e.acquisition_protocol, protocols)]
     return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=study_dlp_mgycm(dose),
                 dose_msv=summary.effective_dose_msv, k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source,
-                dose_source="rdsr", document=summary.to_dict())
+                dose_source=report_dose_source(dose), document=summary.to_dict())
+
+
+def report_dose_source(dose) -> str:
+    """``dose_screen`` when every report of the study is a scanner's dose screen capture (Philips Dose
+    Info), else ``rdsr`` (a CT dose report, alone or with captures)."""
+    kinds = set(dose.sop_classes)
+    return "dose_screen" if kinds and kinds <= {"philips_dose_info"} else "rdsr"
 
 
 def header_dose_fields(dose) -> dict:
