@@ -49,3 +49,11 @@ def test_a_philips_dose_info_capture_is_stored_as_a_dose_screen_not_an_rdsr(ct_d
         rows = c.execute(sa.text("SELECT dose_source, has_dose_report FROM studies")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("dose_screen", 1)]
+
+
+def test_a_new_sqlite_store_in_a_missing_folder_is_refused_with_the_folder_named(capsys, ct_dir, tmp_path):
+    missing = tmp_path / "nonexist"
+    capsys.readouterr()
+    assert main(["ingest", str(ct_dir), "--db", f"sqlite:///{missing / 'x.sqlite'}"]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "mkdir" in err and not missing.exists()
