@@ -34,7 +34,6 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":  # the clear values' old pages are overwritten with zeros, not left in the file
         bind.exec_driver_sql("PRAGMA secure_delete = ON")
-    p = site_pseudonymiser()
     meta = sa.MetaData()
     objects = sa.Table("ingested_objects", meta, sa.Column("sop_instance_uid", sa.Text), sa.Column("study_id", sa.Integer))
     events = sa.Table("dose_events", meta, sa.Column("id", sa.Integer), sa.Column("study_id", sa.Integer),
@@ -42,6 +41,12 @@ def upgrade() -> None:
     checks = sa.Table("exam_checks", meta, sa.Column("id", sa.Integer), sa.Column("study_id", sa.Integer),
                       sa.Column("series_key", sa.Text), sa.Column("document", sa.Text))
     studies = sa.Table("studies", meta, sa.Column("id", sa.Integer), sa.Column("document", sa.Text))
+    meta_table = sa.table("qa_meta", sa.column("key", sa.Text), sa.column("value", sa.Text))
+    if bind.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="6")).rowcount == 0:
+        bind.execute(meta_table.insert().values(key="schema_version", value="6"))
+    if not any(bind.execute(sa.select(t).limit(1)).first() for t in (objects, events, checks, studies)):
+        return  # nothing stored: the site secret is not needed (nor made) to upgrade an empty store
+    p = site_pseudonymiser()
     clear: dict[int | None, set[str]] = {}  # study id -> its clear UIDs
     for uid, study_id in bind.execute(sa.select(objects.c.sop_instance_uid, objects.c.study_id)).all():
         key = uid_key(p, uid)
@@ -72,9 +77,6 @@ def upgrade() -> None:
         bind.execute(checks.update().where(checks.c.id == row.id).values(document=keyed_text(row.document, row.study_id)))
     for row in bind.execute(sa.select(studies.c.id, studies.c.document)).all():
         bind.execute(studies.update().where(studies.c.id == row.id).values(document=keyed_text(row.document, row.id)))
-    meta_table = sa.table("qa_meta", sa.column("key", sa.Text), sa.column("value", sa.Text))
-    if bind.execute(meta_table.update().where(meta_table.c.key == "schema_version").values(value="6")).rowcount == 0:
-        bind.execute(meta_table.insert().values(key="schema_version", value="6"))
 
 
 def downgrade() -> None:
