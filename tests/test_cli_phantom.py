@@ -134,8 +134,8 @@ def test_demo_runs_end_to_end(tmp_path):
     result = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "drift flagged by the control chart" in result.stdout
-    assert "CT-NORTH: no control-chart flag" in result.stdout
-    assert (out / "report-CT-SOUTH.html").exists() and (out / "report-CT-NORTH.html").exists()
+    assert "CT1-CARDIO: no control-chart flag" in result.stdout
+    assert (out / "report-CT2-MAIN.html").exists() and (out / "report-CT1-CARDIO.html").exists()
     # the technologist's part: the exam checklist with its ECG: fast heart rate, one PVC hitting stack 2
     assert "qa check on a synthetic calcium-score exam" in result.stdout
     assert "VERDICT  WARN: 3 of " in result.stdout and "checks warned" in result.stdout
@@ -158,7 +158,7 @@ def test_demo_runs_end_to_end(tmp_path):
         (n_cac,) = con.execute("select count(*) from studies where is_calcium_score").fetchone()
     assert n_studies == len(truth) and n_cac == sum(r["is_calcium_score"] == "true" for r in truth)
     page = (out / "dashboard" / "index.html").read_text()
-    assert "CT-SOUTH" in page and "CT-NORTH" in page  # the daily phantom QA shows there too
+    assert "CT2-MAIN" in page and "CT1-CARDIO" in page  # the daily phantom QA shows there too
     assert not any(r["patient_id"] in page or r["patient_name"] in page for r in truth if r["patient_id"])
     # the demo runs once in the suite: a second run would first clear its own output, which is this;
     # a file of the user's at any depth stops it, nothing deleted
@@ -169,7 +169,7 @@ def test_demo_runs_end_to_end(tmp_path):
     mine.write_text("mine")
     with pytest.raises(UsageError, match="exam/cascore/notes.txt"):
         prepare_demo_folder(out)
-    assert (out / "report-CT-SOUTH.html").exists()
+    assert (out / "report-CT2-MAIN.html").exists()
     mine.unlink()
     prepare_demo_folder(out)
     assert sorted(p.name for p in out.iterdir()) == [".qa-demo"]

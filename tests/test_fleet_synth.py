@@ -424,3 +424,15 @@ def test_the_scanners_of_a_fleet_depend_only_on_their_number():
     assert three[2].device_serial_number is None and four[2].device_serial_number is not None  # the last one has none
     assert three[0].drifts and not any(s.drifts for s in three[1:])
     assert {s.model.vendor for s in four} == {"siemens", "ge", "philips", "canon"}
+
+
+def test_the_demo_phantom_qa_runs_on_scanners_of_the_fleet():
+    """The demo's daily phantom QA and the manager's fleet share scanners (issue 13): one scanner shows both."""
+    from qa.dicom.write import VENDORS
+    from qa.exam_synth.fleet.catalogue import fleet_scanners
+    from qa.workflows.demo import FLEET_SCANNERS, SCANNERS
+
+    fleet = {(s.model.manufacturer, s.model.model, s.device_serial_number, s.station_name) for s in fleet_scanners(FLEET_SCANNERS)}
+    for scanner in SCANNERS:
+        manufacturer, model = VENDORS[scanner["vendor"]][:2]
+        assert (manufacturer, model, scanner["device_serial_number"], scanner["station_name"]) in fleet

@@ -41,9 +41,10 @@ def _scanner_key(manufacturer, model, serial, station):
     return (manufacturer, model, serial or None, station if not serial else None)
 
 
-def test_every_study_of_the_fleet_is_stored_once_and_nothing_is_refused(fleet_store):
+def test_every_study_of_the_fleet_is_stored_once_and_nothing_is_refused(fleet_store, monkeypatch):
     root, db, run, truth = fleet_store
     assert run.refused == () and run.studies.added == len(truth)
+    monkeypatch.setenv("QA_SECRET_FILE", str(root / "secret"))  # the same site: UIDs are stored as its pseudonyms
     again = ingest([root / "fleet"], db=db, workers=1)
     assert again.studies.added == 0 and again.studies.updated == 0  # idempotent
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import textwrap
 
-from qa.cli.common import HelpFormatter, add_verbose, json_out, one_line, print_files, progress_stages
+from qa.cli.common import HelpFormatter, add_verbose, json_out, one_line, print_files_skipped, progress_stages
 
 
 def positive_count(text: str) -> int:
@@ -35,9 +35,14 @@ def print_ingest(out, run, verbose: bool) -> None:
     print(f"Store    {run.database}", file=out)
     print(f"Studies  {s.added} added, {s.updated} updated, {s.unchanged} unchanged, {s.not_stored} not stored, "
           f"{s.refused} refused", file=out)
-    print(f"Objects  {run.objects.found} found, {run.objects.already_stored} stored before, {run.objects.read} read; "
-          f"{run.dose_reports} dose report(s), {run.checklists} checklist(s)", file=out)
-    print_files(out, run.files, verbose)
+    o = run.objects
+    print(f"Objects  {o.found} DICOM objects found ({o.already_stored} of them stored before); {o.read} read in full (every "
+          f"object of a study with anything new); {run.dose_reports} dose report(s), {run.checklists} checklist(s) stored", file=out)
+    if run.files is not None:  # the first pass opens every file for its headers, stored before or not
+        hint = " (--verbose lists them)" if run.files.skipped and not verbose else ""
+        print(f"Files    {run.files.read} file(s) opened for their headers, {run.files.skipped} skipped{hint}", file=out)
+        if verbose:
+            print_files_skipped(out, run.files)
     for note in run.not_stored:
         print(f"not stored: study {note.study_key}: {one_line(note.reason)}", file=out)
     for note in run.refused:

@@ -46,8 +46,10 @@ def _key_cells(group, by) -> list[str]:
 def print_trends(out: TextIO, report) -> None:
     period = f"{report.period['from'] or 'the first study'} to {report.period['to'] or 'the last'}"
     grouped = ", ".join(report.by) or "nothing (one group)"
-    print(f"Trends   {report.kind}: {len(report.groups)} group(s) by {grouped}; {report.n_studies} studies with a dose report, "
-          f"{period}", file=out)
+    counted = f"{report.n_studies} studies with a dose report"
+    if report.kind == "compliance":  # compliance counts checklists: say how many studies have one
+        counted = f"{sum(g.n_checked for g in report.groups)} studies with a checklist ({report.n_studies} with a dose report)"
+    print(f"Trends   {report.kind}: {len(report.groups)} group(s) by {grouped}; {counted}, {period}", file=out)
     if report.filters.scanner_matched is not None:
         print(f"Scanner  {one_line(report.filters.scanner_matched.label())}", file=out)
     if report.filters.protocol is not None:
@@ -123,8 +125,8 @@ def print_compliance(out: TextIO, report) -> None:
     for g in report.groups:
         keys = ", ".join(f"{k} {c}" for k, c in zip(report.by, _key_cells(g, report.by))) or "all studies"
         v = g.verdicts
-        print(f"\n{keys}: {g.n_checked} checked (verdicts: {v['pass']} pass, {v['warn']} warn, {v['fail']} fail); "
-              f"{g.n_studies} with a dose report", file=out)
+        print(f"\n{keys}: {g.n_checked} studies with a checklist (verdicts: {v['pass']} pass, {v['warn']} warn, {v['fail']} fail); "
+              f"{g.n_studies} studies with a dose report", file=out)
         if not g.checks:
             continue
         rows = [[c.id, str(c.counts["fail"]), str(c.counts["warn"]), str(c.counts["pass"]), str(c.counts["not_available"]),

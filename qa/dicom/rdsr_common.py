@@ -44,8 +44,32 @@ def finish_report(ctx: sr.Context, events: tuple[DoseEvent, ...], *, header, pse
         dlp_events_sum_mgycm=events_sum,
         dlp_by_phantom_mgycm=dlp_by_phantom(events),
         warnings=tuple(ctx.warnings),
+        named_qa=names_phantom_qa([header], events),
         **fields_,
     )
+
+
+# What a study's objects say that may name phantom QA (qa.records.phantom_qa): PatientName is read for this only.
+QA_TEXT_KEYWORDS = ("StudyDescription", "SeriesDescription", "ProtocolName", "PerformedProcedureStepDescription", "PatientName")
+
+
+def names_phantom_qa(datasets, events=()) -> bool:
+    """Do these datasets' descriptions or patient name, or these dose events' acquisition
+    protocols, name phantom QA (:func:`qa.records.phantom_qa.is_phantom_qa`)?  The patient name is
+    used for this answer only, never kept."""
+    from qa.records.phantom_qa import is_phantom_qa
+
+    texts = [_person_name(ds, k) if k == "PatientName" else attr.text(ds, k) for ds in datasets for k in QA_TEXT_KEYWORDS]
+    return is_phantom_qa(texts + [e.acquisition_protocol for e in events])
+
+
+def _person_name(ds, keyword: str) -> str | None:
+    """A PN attribute as text (pydicom's PersonName iterates over characters, so it is never joined as a list)."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    several = isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
+    return "\\".join(str(v) for v in value) if several else str(value)
 
 
 # Event fields -> plausibility quantity (qa.records.plausibility.RANGES); tuples hold one value per X-ray source.

@@ -91,6 +91,8 @@ def merge_study(reports: list[DoseReport]) -> StudyDose:
         study_datetime=first.study_datetime,
         study_description=next((r.study_description for r in reps if r.study_description), None),
         warnings=tuple(notes) + tuple(w for i in kept for w in reps[i].warnings),
+        named_qa=any(r.named_qa for r in reps),
+        sop_classes=tuple(r.sop_class for r in reps),
     )
 
 
@@ -173,4 +175,6 @@ def _device(report: DoseReport) -> str:
 
 
 def _name(report: DoseReport) -> str:
-    return report.sop_instance_uid or report.path
+    """A report as named in a stored or printed text: its file's own name, never its SOP Instance UID
+    (scanners derive it from the StudyInstanceUID)."""
+    return report.source_file or "(unnamed report)"

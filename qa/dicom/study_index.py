@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
 from qa.dicom.files import Source, peek
+from qa.dicom.rdsr_common import names_phantom_qa
 from qa.dicom.value_warnings import reading
 from qa.records.identity import Pseudonymiser
 from qa.records.inputs import SkippedFile
@@ -230,6 +231,7 @@ def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: boo
         patient_key=pseudonymise(first("PatientID")),
         accession_key=pseudonymise(first("AccessionNumber")),
         operator_key=(" ".join(operator.replace("^", " ").split()) or None) if operator and operator_in_clear else pseudonymise(operator),
+        named_qa=names_phantom_qa(datasets),
     )
 
 

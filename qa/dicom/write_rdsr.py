@@ -91,7 +91,7 @@ class DoseReportHeader:
     content_time: str = "074000"
     irradiation_start: str | None = None  # DT; None: not written
     irradiation_end: str | None = None
-    patient_name: str = "QA^DOSE"
+    patient_name: str = "SYNTH^DOSE"  # a patient-like name: "QA" would make the report phantom QA (qa.records.phantom_qa)
     patient_id: str = "DOSE"
     patient_birth_date: str = ""
     patient_sex: str = ""

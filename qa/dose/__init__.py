@@ -41,6 +41,7 @@ from qa.dose.levels import (
     LevelComparison,
     compare_with_level,
     compared_dose,
+    study_dlp_mgycm,
     dose_values_from_headers,
     dose_values_from_report,
     level_of_rank,
@@ -52,7 +53,7 @@ from qa.records.dose import PHANTOM_KEYS  # the dose report's CTDI phantom keys
 
 __all__ = [
     "ABOVE", "AUDIT_LEVEL", "COMPARISONS", "EACH_EXAM", "LEVEL_K_TOLERANCE", "LEVEL_QUANTITIES", "MEDIAN", "LOWER_BOUND_WITHIN", "NO_LEVEL", "NO_VALUE", "PHANTOM_KEYS", "WITHIN", "ComparedDose", "DoseEstimate",
-    "DoseTables", "DoseValues", "EventDose", "KFactor", "LevelComparison", "ReferenceLevel", "compare_with_level", "compared_dose",
+    "DoseTables", "DoseValues", "EventDose", "KFactor", "LevelComparison", "ReferenceLevel", "compare_with_level", "compared_dose", "study_dlp_mgycm",
     "dose_from_headers", "dose_values_from_headers", "dose_values_from_report", "estimated_dlp", "event_dose", "header_region", "level_of_rank", "level_rank", "level_status",
     "reference_level_for", "study_dose",
 ]

@@ -151,6 +151,15 @@ def _judged_dlp(study: StudyDose, warnings: list[str]) -> tuple[float | None, st
     return dlp, source, False
 
 
+def study_dlp_mgycm(study: StudyDose) -> float | None:
+    """The study's total DLP over all its events, head and body phantoms alike: the report's own
+    total, or the sum of its events when that is larger (:func:`_judged_dlp`).  This is the DLP
+    the study's effective dose is computed over and the one stored as the study's
+    ``dlp_total_mgycm``; a mixed head/body study is compared with a reference level by its body
+    subtotal (``DoseValues.dlp_mgycm``) instead, which is never stored as the study's total."""
+    return _judged_dlp(study, [])[0]
+
+
 def dose_values_from_report(study: StudyDose, tables: DoseTables, *, protocol_k: str | None = None, k_origin: str = "protocol",
                             images: AcquisitionHeaders | ImageDose | None = None) -> DoseValues:
     """The dose of a study from its dose report(s).

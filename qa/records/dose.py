@@ -145,6 +145,8 @@ class DoseReport(Record):
     dlp_by_phantom_mgycm: dict[str, float] = field(hash=False)  # head16 / body32 / unknown
     warnings: tuple[str, ...] = ()
     study_description: str | None = None  # (0008,1030), read to tell phantom QA (qa.records.phantom_qa)
+    # Its descriptions, event protocols or patient name name phantom QA (qa.records.phantom_qa); not in JSON.
+    named_qa: bool = field(default=False, metadata={"json": False})
 
 
 @dataclass(frozen=True)
@@ -167,3 +169,7 @@ class StudyDose(Record):
     study_datetime: str | None = None
     warnings: tuple[str, ...] = ()
     study_description: str | None = None  # the first report's that gives one (qa.records.phantom_qa)
+    # One of its reports names phantom QA (DoseReport.named_qa); not in JSON.
+    named_qa: bool = field(default=False, metadata={"json": False})
+    # The kinds (DoseReport.sop_class) of its reports; not in JSON.
+    sop_classes: tuple[str, ...] = field(default=(), metadata={"json": False})

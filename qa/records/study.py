@@ -19,7 +19,10 @@ from qa.records.identity import ScannerIdentity
 from qa.records.serialize import Record
 
 # Where a study's dose values come from (``StudyRecord.dose_source``).
-DOSE_SOURCES = ("rdsr", "headers")
+# Where a study's dose values come from: a CT dose report (RDSR / Enhanced SR), a scanner's dose screen
+# capture whose header carries the doses (Philips "Dose Info" secondary capture), or the image headers.
+DOSE_SOURCES = ("rdsr", "dose_screen", "headers")
+REPORT_DOSE_SOURCES = ("rdsr", "dose_screen")
 # What an ingested DICOM object was (``IngestedObject.kind``).
 OBJECT_KINDS = ("image", "dose_report", "other")
 # Saving a study: what happened to it.
@@ -59,8 +62,8 @@ class DoseEventRecord(Record):
 class ExamCheckRecord(Record):
     """One checklist of a study's series against a qa exam protocol (``qa.check/1`` without identifiers).
 
-    ``series_key``: the checked series' SeriesInstanceUID (a reconstruction, not a patient: shown
-    in clear by ``qa check`` too).  Saving a study replaces its checklist of the same series and protocol."""
+    ``series_key``: the pseudonym of the checked series' SeriesInstanceUID (scanners derive it from
+    the StudyInstanceUID: :mod:`qa.records.uid_keys`).  Saving a study replaces its checklist of the same series and protocol."""
 
     series_key: str
     protocol_id: str
@@ -74,7 +77,8 @@ class ExamCheckRecord(Record):
 
 @dataclass(frozen=True)
 class IngestedObject(Record):
-    """A DICOM object read by ``qa ingest``: its SOP Instance UID and what it was."""
+    """A DICOM object read by ``qa ingest``: its SOP Instance UID (stored as its pseudonym:
+    :mod:`qa.records.uid_keys`) and what it was."""
 
     sop_instance_uid: str
     kind: str  # image | dose_report | other
@@ -87,7 +91,7 @@ class StudyRecord(Record):
     ``study_datetime``: ISO 8601 as the scanner wrote it (local wall-clock time without an offset,
     read in this computer's time zone) or an aware datetime; ``study_month`` is 'YYYY-MM' of the
     date as written.  ``ctdivol_mgy``: the calcium-score event's CTDIvol, else the largest of the
-    scan events'.  ``dlp_total_mgycm``: the study's DLP as a reference level judges it.
+    scan events'.  ``dlp_total_mgycm``: the study's total DLP over all its events (head and body phantoms alike).
     ``dose_msv`` = k x DLP event by event; ``k_msv_per_mgycm`` when one k served every event.
     ``document``: the study's ``qa.dose/1`` report item (or the checklist's dose), no identifiers."""
 
@@ -103,7 +107,7 @@ class StudyRecord(Record):
     is_calcium_score: bool = False
     is_qa: bool = False
     has_dose_report: bool = False
-    dose_source: str | None = None  # rdsr | headers | None
+    dose_source: str | None = None  # rdsr | dose_screen | headers | None
     ctdivol_mgy: float | None = None
     dlp_total_mgycm: float | None = None
     dose_msv: float | None = None
@@ -146,6 +150,8 @@ class StudyFacts(Record):
     patient_key: str | None
     accession_key: str | None
     operator_key: str | None
+    # The objects' descriptions or patient name name phantom QA (qa.records.phantom_qa); not in JSON.
+    named_qa: bool = field(default=False, metadata={"json": False})
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from qa.store.timestamps import UtcDateTime
 
 # The newest migration revision: a database at this revision needs no upgrade.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 # ``qa_meta.schema_version`` written by the head revision.  qa 0.1.0 accepts only "2" and so
 # refuses a database upgraded by this code instead of misreading its timestamps ("3": revision
 # 0002, time-zone-aware timestamps; "4": revision 0003, scanner identities; "5": revision 0004,
-# studies, dose events and exam checks; revision 0005 adds an index only).
-SCHEMA_VERSION = "5"
+# studies, dose events and exam checks; revision 0005 adds an index only; "6": revision 0006, the UIDs of
+# studies, their objects, events and checklists only as keyed pseudonyms).
+SCHEMA_VERSION = "6"
 
 # The value qa 0.1.0 wrote (revision 0001): a database holding it and no ``alembic_version``
 # is stamped 0001 and upgraded on first use.
@@ -152,11 +153,14 @@ studies = sa.Table(
     sa.Column("is_qa", sa.Boolean, nullable=False),
     # The study came with a CT dose report (RDSR, Enhanced SR, Philips dose info).
     sa.Column("has_dose_report", sa.Boolean, nullable=False),
-    # Where the dose values come from: 'rdsr' (a dose report), 'headers' (image headers), NULL (none).
+    # Where the dose values come from: 'rdsr' (a dose report), 'dose_screen' (a Philips Dose Info screen capture),
+    # 'headers' (image headers), NULL (none).
     sa.Column("dose_source", sa.Text),
     # CTDIvol (mGy) of the calcium-score event, else the largest CTDIvol of the scan events (localizers left out).
     sa.Column("ctdivol_mgy", sa.Float),
-    # The study's DLP (mGy cm) as a reference level judges it (never less than the sum of its events).
+    # The study's total DLP (mGy cm) over all its events, head and body phantoms alike (never less than the sum of
+    # its events; the one the effective dose is computed over).  A mixed head/body study's body subtotal, compared
+    # with body reference levels, stays in the document (compared.dlp_mgycm), never here.
     sa.Column("dlp_total_mgycm", sa.Float),
     # Effective dose (mSv) = k x DLP, event by event (qa.dose); k and where it came from beside it.
     sa.Column("dose_msv", sa.Float),

@@ -83,7 +83,7 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         if mode == WRITE:
-            _refuse_uncreatable(path, url)
+            _refuse_uncreatable(path, url, default=url == default_url() and not db and not os.environ.get("QA_DB_URL"))
         where = "the default store" if url == default_url() and not db and not os.environ.get("QA_DB_URL") else "the store"
         return StoreAccess(None, mode == WRITE, f"{where} {path} does not exist yet: nothing stored to compare with", url)
     if mode != NO_WRITE:
@@ -96,9 +96,17 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
         return StoreAccess(None, False, f"{exc.message}: nothing stored to compare with", url)
 
 
-def _refuse_uncreatable(path, url: str) -> None:
+def _refuse_uncreatable(path, url: str, *, default: bool = False) -> None:
     """A SQLite store that does not exist yet must be creatable where it is asked for: checked
-    before any analysis, so that a run is never analysed only to find it cannot be stored."""
+    before any analysis, so that a run is never analysed only to find it cannot be stored.  A new
+    store asked for by ``--db`` or ``QA_DB_URL`` must be in a folder that exists (as an output file
+    must: a mistyped path never makes folders); only the default store's folder (the user's data
+    folder) is created."""
+    if not default and not path.parent.is_dir():
+        import shlex
+
+        raise UsageError(f"the store {display_url(url)} cannot be created: its folder {path.parent} does not exist",
+                         hint=f"create the folder first (mkdir -p {shlex.quote(str(path.parent))}), or give another --db")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

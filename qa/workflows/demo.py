@@ -26,9 +26,12 @@ from qa.workflows.synth import SynthOptions, synthesize_phantom
 DAYS = 14
 BASELINE_AFTER_DAYS = 7
 DRIFT_PER_DAY = 0.015  # the drifting scanner's calcium contrast grows 1.5 % a day after the baseline
+# The daily phantom QA runs on the first two scanners of the manager's fleet (qa.exam_synth.fleet.catalogue:
+# the same manufacturer, model, serial number and station), so the dashboard shows a scanner's studies and
+# its phantom QA together (issue 13).  The phantom writer's vendors write the fleet's first two models.
 SCANNERS = (
-    {"station_name": "CT-NORTH", "device_serial_number": "SYN1001", "vendor": "siemens", "drifts": False},
-    {"station_name": "CT-SOUTH", "device_serial_number": "SYN2002", "vendor": "ge", "drifts": True},
+    {"station_name": "CT1-CARDIO", "device_serial_number": "71000", "vendor": "siemens", "drifts": False},
+    {"station_name": "CT2-MAIN", "device_serial_number": "GE072237", "vendor": "ge", "drifts": True},
 )
 DEMO_HEART_RATE_BPM = 78.0  # above the protocols' 70 bpm: the checklist warns
 _WRITTEN = ("daily-qa", "exam", "exam-ecg.csv", "exam-ecg-strip.png", "breath-hold", "breath-hold-motion.png", "qa-demo.sqlite",

@@ -108,7 +108,9 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
         raise InputError(str(paths[0]) if len(paths) == 1 else None, None,
                          "no CT dose report among the input" + (":\n  " + "\n  ".join(skipped) if skipped else ""),
                          hint="pass CT Radiation Dose SR files (or a folder holding them)")
-    merged = tuple(merge_reports(reports))
+    from qa.records.uid_keys import keyed_dose
+
+    merged = tuple(keyed_dose(s, pseudonymise) for s in merge_reports(reports))  # UIDs as pseudonyms (qa.records.uid_keys)
     studies = tuple(summarise_study(s, tables, k_factor=k_factor, protocol=chosen) for s in merged)
     analysed = now()
     refs = (tables.ref,) + ((chosen.ref,) if chosen else ())

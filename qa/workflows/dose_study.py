@@ -94,6 +94,8 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
         protocol_k, k_origin = level.k_factor, f"reference level {level.id}"
     values = dose_values_from_report(study, tables, protocol_k=protocol_k, k_origin=k_origin)
     phantom = phantom_qa_evidence(dose_report_texts(study.study_description, study.events))
+    if phantom is None and study.named_qa:  # a patient name that names QA (read for this only, never shown)
+        phantom = "PatientName"
     if phantom is not None:
         values, level, why, checks = _phantom_study(values, phantom)
     else:

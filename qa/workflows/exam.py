@@ -80,6 +80,11 @@ def check_exam_files(exam: Inputs, *, protocol: str | None = None, series_uid: s
         written = write_ecg_strip(plot, gating)
     analysed = now()
     provenance = Provenance(qa_version(), analysed, (chosen.ref, tables.ref), tuple(loaded.headers.sop_instance_uids))
+    from qa.privacy import site_pseudonymiser
+    from qa.records.uid_keys import keyed_records
+
+    # the exam's SOP Instance, Series Instance and Irradiation Event UIDs only as pseudonyms (qa.records.uid_keys)
+    checklist, provenance = keyed_records(checklist, site_pseudonymiser()), keyed_records(provenance, site_pseudonymiser())
     return ExamCheckRun(checklist, analysed, provenance, written, loaded.files, chosen)
 
 

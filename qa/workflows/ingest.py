@@ -106,7 +106,7 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
 
         raise UsageError(f"--workers {workers}: give at least 1", hint="for example --workers 2")
     stage = progress or (lambda label: None)
-    site_pseudonymiser()  # the site secret exists before any worker reads it
+    pseudonymise = site_pseudonymiser()  # the site secret exists before any worker reads it
     access = open_store(db, mode=WRITE)  # a database that cannot be used is refused before anything is read
     try:
         url = access.url
@@ -131,9 +131,12 @@ def ingest(paths: Sequence[str | os.PathLike], *, db: str | None = None, workers
             studies, skipped_more = _by_study(objects)
             skipped += skipped_more
             store = access.for_writing()  # a new SQLite file is made only now: an input without DICOM leaves none behind
-            stored = store.ingested([o.sop_instance_uid for group in studies.values() for o in group])
+            from qa.records.uid_keys import uid_key
+
+            keyed = {o.sop_instance_uid: uid_key(pseudonymise, o.sop_instance_uid) for group in studies.values() for o in group}
+            stored = store.ingested(list(keyed.values()))  # stored as pseudonyms (qa.records.uid_keys)
             store.engine.dispose()
-            todo = {k: g for k, g in studies.items() if not all(o.sop_instance_uid in stored for o in g)}
+            todo = {k: g for k, g in studies.items() if not all(keyed[o.sop_instance_uid] in stored for o in g)}
             damaged = [s for s in skipped if s.damaged]
             tasks = [(key, group, _damaged_near(group, damaged)) for key, group in todo.items()]
             outcomes = pool.studies(tasks, stage("studies"))

@@ -64,6 +64,7 @@ def _ingest_study(task) -> StudyOutcome:
     from qa.dicom.files import FoundInputs
     from qa.dicom.value_warnings import collected, summary_lines
     from qa.workflows.study_merge import merger
+    from qa.records.uid_keys import keyed_dose, keyed_record, uid_key
 
     study_key, group, damaged = task
     context = _context()
@@ -75,8 +76,9 @@ def _ingest_study(task) -> StudyOutcome:
             record, outcome, dose = read_study(study_key, found, kinds, context)
         store = _store()
         if record is None:
-            store.mark_ingested([IngestedObject(uid, kind) for uid, kind in kinds.items()])
+            store.mark_ingested([IngestedObject(uid_key(context.pseudonymise, uid), kind) for uid, kind in kinds.items()])
             return replace(outcome, warnings=outcome.warnings + summary_lines(caught))
+        record, dose = keyed_record(record, context.pseudonymise), keyed_dose(dose, context.pseudonymise)  # UIDs only as pseudonyms
         saved = store.save_study(record, merge=merger(dose, tables=context.tables, protocols=context.protocols))
     except InputError as exc:
         return replace(refused(study_key, exc), warnings=summary_lines(caught))

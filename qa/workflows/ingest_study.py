@@ -28,7 +28,7 @@ from qa.compliance import ExamProtocol, check_exam, names_calcium_score
 from qa.errors import InputError
 from qa.records.dose import LOCALIZER, DoseEvent, DoseReport
 from qa.records.identity import ScannerIdentity
-from qa.records.phantom_qa import PHANTOM_WORDS, dose_report_texts, is_phantom_qa  # noqa: F401  (the one rule; PHANTOM_WORDS re-exported)
+from qa.records.phantom_qa import PHANTOM_WORDS, dose_report_texts, is_phantom_qa  # noqa: F401  (the one rule; re-exported)
 from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StudyRecord
 from qa.workflows.common import now, qa_version
 
@@ -69,6 +69,15 @@ def operator_in_clear() -> bool:
     return os.environ.get(OPERATOR_NAMES_ENV, "").strip().lower() == "clear"
 
 
+def study_is_qa(descriptions, facts, dose) -> bool:
+    """Is this study phantom QA (:mod:`qa.records.phantom_qa`, the one rule): its descriptions, its
+    objects' patient name (``facts.named_qa``), its dose reports' (``dose.named_qa``) or its dose
+    events' acquisition protocols name it."""
+    events = dose.events if dose is not None else ()
+    return (is_phantom_qa(list(descriptions) + [e.acquisition_protocol for e in events])
+            or bool(facts is not None and facts.named_qa) or bool(dose is not None and dose.named_qa))
+
+
 def read_study(study_key: str, found, kinds: dict[str, str], context: StudyContext) -> tuple[StudyRecord | None, StudyOutcome, list]:
     """Read one study's files (``found``: a :class:`qa.dicom.files.FoundInputs`) and make its record.
 
@@ -87,7 +96,7 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
     datasets = [g.datasets[0] for g in scan.series] + _report_datasets(scan, reports)
     facts = study_facts(datasets, context.pseudonymise, operator_in_clear=context.operator_in_clear)
     descriptions = [facts.study_description, facts.protocol_name] + [g.info.series_description for g in scan.series]
-    is_qa = is_phantom_qa(descriptions + [t for _, t in dose_report_texts(None, dose.events if dose else ())])
+    is_qa = study_is_qa(descriptions, facts, dose)
     objects = tuple(IngestedObject(uid, "dose_report" if uid in {r.sop_instance_uid for r in reports} and kind != "image" else kind)
                     for uid, kind in kinds.items())
     if dose is None and (is_qa or not exam_scan.ct):
@@ -180,13 +189,26 @@ def study_dose_fields(dose, tables, protocols, protocol) -> dict:
 
 def report_dose_fields(dose, summary, protocols) -> dict:
     """A study's dose from its dose report(s) (``summary``: :func:`qa.workflows.dose.summarise_study`):
-    CTDIvol of the calcium-score event, else the largest of the scan events; the DLP a reference
-    level judges; the effective dose with its k and k source; the ``qa.dose/1`` report item."""
+    CTDIvol of the calcium-score event, else the largest of the scan events; the study's total DLP
+    over all its events (:func:`qa.dose.study_dlp_mgycm`: what ``qa dose`` prints as the total and
+    what the effective dose is computed over; a study mixing head and body phantoms keeps its body
+    subtotal, the DLP a reference level compares, in the document's ``compared.dlp_mgycm`` and
+    ``dlp_by_phantom_mgycm``, never as ``dlp_total_mgycm``); the effective dose with its k and k
+    source; the ``qa.dose/1`` report item."""
+    from qa.dose import study_dlp_mgycm
+
     scans = [e for e in dose.events if e.acquisition_type != LOCALIZER and e.ctdivol_mgy is not None]
     cac = [e.ctdivol_mgy for e in scans if names_cac(e.acquisition_protocol, protocols)]
-    return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=summary.compared.dlp_mgycm,
+    return dict(ctdivol_mgy=max(cac or [e.ctdivol_mgy for e in scans], default=None), dlp_total_mgycm=study_dlp_mgycm(dose),
                 dose_msv=summary.effective_dose_msv, k_msv_per_mgycm=summary.k_msv_per_mgycm, k_source=summary.k_source,
-                dose_source="rdsr", document=summary.to_dict())
+                dose_source=report_dose_source(dose), document=summary.to_dict())
+
+
+def report_dose_source(dose) -> str:
+    """``dose_screen`` when every report of the study is a scanner's dose screen capture (Philips Dose
+    Info), else ``rdsr`` (a CT dose report, alone or with captures)."""
+    kinds = set(dose.sop_classes)
+    return "dose_screen" if kinds and kinds <= {"philips_dose_info"} else "rdsr"
 
 
 def header_dose_fields(dose) -> dict:

@@ -27,7 +27,7 @@ from qa.compliance import rejudge_dose
 from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose
 from qa.records.headers import ImageDose
 from qa.records.identity import ScannerIdentity
-from qa.records.study import ExamCheckRecord, StoredStudy, StudyRecord
+from qa.records.study import REPORT_DOSE_SOURCES, ExamCheckRecord, StoredStudy, StudyRecord
 from qa.workflows.ingest_study import MOTION_AT_INGEST, event_record, main_protocol, study_dose_fields
 
 # The study's dose fields, kept together (from one dose report, or from the headers).
@@ -60,7 +60,7 @@ def merger(dose: StudyDose | None, *, tables, protocols):
         if study is None:  # no dose report in either: the new run's estimate from the headers (else the stored one)
             keep = {} if new.dose_source is not None or old.dose_source is None else {k: getattr(old, k) for k in DOSE_FIELDS}
             return replace(new, **joined, **keep)
-        if dose is None and old.dose_source == "rdsr" and qa_protocol == old.qa_protocol:
+        if dose is None and old.dose_source in REPORT_DOSE_SOURCES and qa_protocol == old.qa_protocol:
             values = {k: getattr(old, k) for k in DOSE_FIELDS}  # the stored report's dose, judged by the same protocol
         else:
             values = study_dose_fields(study, tables, protocols, protocol)
@@ -145,19 +145,21 @@ def stored_report(stored: StoredStudy) -> DoseReport:
             r.phantom, None, None, None, {}, DoseCheck.from_stored(r.dose_check) if r.dose_check else None))
     document = stored.record.document or {}
     own = document.get("dlp_total_mgycm") if isinstance(document, dict) else None
-    return as_report(stored.record.study_key, tuple(events), own, stored.record.scanner, f"stored:{stored.record.study_key}")
+    kind = "philips_dose_info" if stored.record.dose_source == "dose_screen" else "xray_dose_sr"
+    return as_report(stored.record.study_key, tuple(events), own, stored.record.scanner, f"stored:{stored.record.study_key}", kind)
 
 
 def study_report(dose: StudyDose) -> DoseReport:
     """A study's merged dose (:class:`~qa.records.dose.StudyDose`) as one dose report, to merge with the stored events."""
     scanner = ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name)
-    return as_report(dose.study_key, dose.events, dose.dlp_total_mgycm, scanner, "read:" + ",".join(dose.sop_instance_uids))
+    kind = "philips_dose_info" if set(dose.sop_classes) == {"philips_dose_info"} else "xray_dose_sr"
+    return as_report(dose.study_key, dose.events, dose.dlp_total_mgycm, scanner, "read:" + ",".join(dose.sop_instance_uids), kind)
 
 
-def as_report(study_key, events: tuple, own_total, scanner: ScannerIdentity, name: str) -> DoseReport:
+def as_report(study_key, events: tuple, own_total, scanner: ScannerIdentity, name: str, kind: str = "xray_dose_sr") -> DoseReport:
     from qa.dicom.rdsr_common import dlp_by_phantom
 
-    return DoseReport(name, name, name, "xray_dose_sr", study_key, scanner.manufacturer, scanner.model, scanner.device_serial_number,
+    return DoseReport(name, name, name, kind, study_key, scanner.manufacturer, scanner.model, scanner.device_serial_number,
                       scanner.station_name, None, None, None, None, tuple(events), own_total,
                       "stored study" if own_total is not None else None, None, sum(e.dlp_mgycm or 0.0 for e in events),
                       dlp_by_phantom(events))

@@ -12,11 +12,10 @@ operator pseudonym (a later ingest of the images adds them).
 
 from __future__ import annotations
 
-from qa.records.phantom_qa import dose_report_texts
 from qa.records.study import StoredStudies, StoredStudyRef, StudyRecord
 from qa.workflows.common import qa_version
-from qa.workflows.ingest_study import (check_record, dose_protocol, event_record, header_dose_fields, is_phantom_qa, main_protocol,
-                                       names_cac, study_dose_fields)
+from qa.workflows.ingest_study import (check_record, dose_protocol, event_record, header_dose_fields, main_protocol,
+                                       names_cac, study_dose_fields, study_is_qa)
 
 
 def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
@@ -37,7 +36,7 @@ def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
     else:
         values = header_dose_fields(run.checklist.dose)
     descriptions = [facts.study_description if facts else None, facts.protocol_name if facts else None,
-                    exam.headers.series_description] + [t for _, t in dose_report_texts(None, dose.events if dose else ())]
+                    exam.headers.series_description]  # with the dose events' protocols and names (study_is_qa)
     record = StudyRecord(
         study_key=exam.study_key, scanner=exam.scanner,
         study_datetime=(facts.study_datetime if facts else None) or (dose.study_datetime if dose else None),
@@ -46,7 +45,7 @@ def check_study(run, tables, protocols) -> tuple[StudyRecord, list]:
         qa_protocol=chosen.id if chosen is not None else run.checklist.protocol.id, patient_key=exam.patient_key,
         accession_key=facts.accession_key if facts else None, operator_key=facts.operator_key if facts else None,
         is_calcium_score=any(names_calcium_score(p, exam.headers.series_description) for p in protocols) or dose is None
-        or bool(main_protocol(dose, protocols)), is_qa=is_phantom_qa(descriptions), has_dose_report=dose is not None,
+        or bool(main_protocol(dose, protocols)), is_qa=study_is_qa(descriptions, facts, dose), has_dose_report=dose is not None,
         qa_version=qa_version(), events=tuple(event_record(e, exam.study_key, n) for n, e in enumerate(dose.events if dose else ())),
         exam_checks=(check_record(run),), **values)
     return record, dose
@@ -64,13 +63,13 @@ def dose_studies(summary, tables, protocols, chosen=None) -> list[tuple[StudyRec
         from qa.records.identity import ScannerIdentity
 
         events = tuple(event_record(e, dose.study_key, n) for n, e in enumerate(dose.events))
-        cac = any(names_cac(e.acquisition_protocol, protocols) for e in dose.events)
+        qa = study_is_qa([dose.study_description], None, dose)
+        cac = not qa and any(names_cac(e.acquisition_protocol, protocols) for e in dose.events)
         judged_by = dose_protocol(dose, protocols, chosen) if cac or chosen is not None else None
         record = StudyRecord(
             study_key=dose.study_key, scanner=ScannerIdentity(dose.manufacturer, dose.model, dose.device_serial_number, dose.station_name),
             study_datetime=dose.study_datetime, study_month=_month(dose.study_datetime), protocol=main_protocol(dose, protocols),
-            qa_protocol=judged_by.id if judged_by is not None else None, is_calcium_score=cac, has_dose_report=True,
-            is_qa=is_phantom_qa(t for _, t in dose_report_texts(dose.study_description, dose.events)),
+            qa_protocol=judged_by.id if judged_by is not None else None, is_calcium_score=cac, is_qa=qa, has_dose_report=True,
             qa_version=qa_version(), events=events, **study_dose_fields(dose, tables, protocols, judged_by))
         out.append((record, dose))
     return out
@@ -80,8 +79,13 @@ def save_studies(store, items, tables, protocols) -> StoredStudies:
     """Save each (record, its merged dose report or None) in its own transaction, merged with what is stored."""
     from qa.workflows.study_merge import merger
 
+    from qa.privacy import site_pseudonymiser
+    from qa.records.uid_keys import keyed_dose, keyed_record
+
+    pseudonymise = site_pseudonymiser()
     refs = []
     for record, dose in items:
+        record, dose = keyed_record(record, pseudonymise), keyed_dose(dose, pseudonymise)  # UIDs only as pseudonyms
         saved = store.save_study(record, merge=merger(dose, tables=tables, protocols=protocols))
         refs.append(StoredStudyRef(record.study_key, saved.study_id, saved.status))
     return StoredStudies(store.display_url, tuple(refs))

@@ -317,7 +317,7 @@ def test_cumulative_resends_merge_by_event_uid_without_double_counting(rdsr_dir)
     assert sum(e.dlp_mgycm for e in study.events) == pytest.approx(236.09)
     assert set(study.superseded_sop_instance_uids) == {multi["1.dcm"].sop_instance_uid, multi["2.dcm"].sop_instance_uid}
     assert len(study.sop_instance_uids) == 3
-    assert study.dlp_total_method.startswith(f"own total (DCM 113813) of report {multi['3.dcm'].sop_instance_uid}")
+    assert study.dlp_total_method.startswith(f"own total (DCM 113813) of report {multi['3.dcm'].source_file}")
     assert study.dlp_by_phantom_mgycm["body32"] == pytest.approx(236.09)
 
 

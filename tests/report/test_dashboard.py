@@ -49,6 +49,7 @@ def _fleet_numbers(page) -> dict:
             for (const td of tr.querySelectorAll('td[data-col]')) { row[td.dataset.col] = td.dataset.value ?? td.dataset.verdict ?? null; }
             row.verdict = tr.querySelector('td[data-col=qa]').dataset.verdict ?? null;
             row.overdue = !!tr.querySelector('[data-overdue]');
+            row.last_study = tr.querySelector('td[data-col=studies]').dataset.lastStudy || null;
             out[tr.dataset.scanner] = row;
         }
         return out;
@@ -61,6 +62,7 @@ def _assert_fleet_shows(page, fleet, **selection) -> None:
         rows = select(fleet.expected, station=station, **selection)
         row = shown[str(scanner_id)]
         assert int(row["studies"]) == len(rows), (station, selection)
+        assert row["last_study"] == (max(r.date for r in rows) if rows else None), (station, selection)  # OpenREM's "last study date"
         for key, value in medians(rows).items():
             assert _close(row[key], value), (station, key, row[key], value, selection)
 

@@ -26,7 +26,7 @@ def test_the_head_revision_constant_is_the_scripts_head():
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD_REVISION]
     chain = [(s.revision, s.down_revision) for s in reversed(list(script.walk_revisions()))]
-    assert chain == [("0001", None), ("0002", "0001"), ("0003", "0002"), ("0004", "0003"), ("0005", "0004")]  # one line of revisions, no branches
+    assert chain == [("0001", None), ("0002", "0001"), ("0003", "0002"), ("0004", "0003"), ("0005", "0004"), ("0006", "0005")]  # one line of revisions, no branches
 
 
 def _schema_differences(url: str) -> list:
@@ -48,7 +48,7 @@ def test_an_empty_database_is_migrated_to_the_metadata(store_url):
     try:
         with engine.connect() as c:
             assert c.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [(HEAD_REVISION,)]
-            assert c.execute(sa.text("SELECT key, value FROM qa_meta")).all() == [("schema_version", "5")]
+            assert c.execute(sa.text("SELECT key, value FROM qa_meta")).all() == [("schema_version", "6")]
     finally:
         engine.dispose()
 

@@ -94,7 +94,7 @@ def test_every_row_survives_the_upgrade(old_database, site_timezone):
     studies_tables = {"studies", "dose_events", "exam_checks", "exam_check_results", "ingested_objects"}  # revision 0004, empty
     assert old_database.tables() == set(before) | {"alembic_version"} | studies_tables
     assert old_database.query("SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
-    assert after["qa_meta"] == [{"key": "schema_version", "value": "5"}]  # qa 0.1.0 refuses anything but "2"
+    assert after["qa_meta"] == [{"key": "schema_version", "value": "6"}]  # qa 0.1.0 refuses anything but "2"
     for table in before:
         if table == "qa_meta":
             continue
@@ -207,7 +207,7 @@ def test_qa_0_1_0_refuses_the_upgraded_database(old_database, tmp_path):
             "try:\n    old.Store(sys.argv[1])\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
     out = subprocess.run([sys.executable, "-c", code, old_database.url, str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("UsageError") and "has table layout 5; this qa uses layout 2" in out.stdout
+    assert out.stdout.startswith("UsageError") and "has table layout 6; this qa uses layout 2" in out.stdout
     assert old_database.query("SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
 
 

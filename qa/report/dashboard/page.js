@@ -103,8 +103,11 @@ function fleetRow(scanner, k, stats) {
     : (scanner.station || "?") + " (no serial number)" }));
   tr.appendChild(name);
   tr.appendChild(qaCell(scanner));
-  tr.appendChild(h("td", { "data-col": "studies", "data-value": String(stats.n), "data-calcium": String(stats.nCalcium),
-                           text: stats.n + " (" + stats.nCalcium + ")" }));
+  var studies = h("td", { "data-col": "studies", "data-value": String(stats.n), "data-calcium": String(stats.nCalcium),
+                          "data-last-study": stats.lastDate || "" });
+  studies.appendChild(h("span", { text: stats.n + " (" + stats.nCalcium + ")" }));
+  if (stats.lastDate) { studies.appendChild(h("div", { "class": "small", text: "last " + stats.lastDate })); }
+  tr.appendChild(studies);
   QA.QUANTITIES.forEach(function (q) { tr.appendChild(doseCell(stats, q)); });
   var comp = h("td", { "class": "l", "data-col": "compliance", "data-value": stats.rate === null ? "" : String(stats.rate) });
   if (stats.rate === null) {

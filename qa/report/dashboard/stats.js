@@ -106,8 +106,9 @@ QA.scannerStats = function (data, idx) {
     dose[q.key] = { median: QA.median(values(rows, calcium, q.key)), n: values(rows, calcium, q.key).length,
                     limit: limit === undefined ? null : limit, above: above, compared: withLevel.length };
   });
-  var dc = QA.doseCheck(rows, idx);
-  return { n: idx.length, calcium: calcium, nCalcium: calcium.length, checked: checked, compliant: compliant,
+  var dc = QA.doseCheck(rows, idx), lastDate = null;  // the last study date (OpenREM's home page shows it per system)
+  idx.forEach(function (i) { if (lastDate === null || rows.date[i] > lastDate) { lastDate = rows.date[i]; } });
+  return { n: idx.length, lastDate: lastDate, calcium: calcium, nCalcium: calcium.length, checked: checked, compliant: compliant,
            rate: checked ? compliant / checked : null, fails: fails, warns: warns, na: na, level: level, levelDef: lv, dose: dose,
            doseCheck: dc, eventsMedian: QA.median(values(rows, calcium, "events")) };
 };
