@@ -129,6 +129,9 @@ def test_qa_dose_says_why_no_level_applies_and_never_truncates_the_region(capsys
     out = capsys.readouterr().out
     assert "Chest, Abdomen and Pelvis" in out  # the whole region, never "Chest, Abdomen a"
     (level,) = [line for line in out.splitlines() if line.startswith("Level")]
+    assert "a phantom QA study (PatientName)" in level  # its patient is named "QATesting^Physics" (never shown)
+    assert main(["dose", str(shared_data / "dicom" / "rdsr" / "CT-ESR-GE_Optima.dcm")]) == 0
+    (level,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Level")]
     assert "no reference level matches" in level and "has levels for: site-cac" in level
     assert level.strip() != "Level    none"
 
