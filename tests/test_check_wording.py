@@ -53,6 +53,9 @@ def test_only_the_exams_own_study_is_also_in_the_exam(capsys, ct_dir):
     assert "5 series of another study left out (not part of this exam)" in doc["warnings"]
     run(capsys, "check", ct_dir, "--series-uid", SMARTSCORE_UID)
     assert "also in the exam" not in capsys.readouterr().out
+    # the pseudonym qa check lists the series by picks the same series
+    code, again, _ = run(capsys, "check", ct_dir, "--series-uid", series[0]["series_instance_uid"], "--json")
+    assert [s["series_instance_uid"] for s in json.loads(again)["exam"]["series"]] == [s["series_instance_uid"] for s in series]
 
 
 def test_no_note_says_the_dose_was_estimated_when_no_dose_check_had_a_value(capsys, shared_data):

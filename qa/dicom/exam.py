@@ -53,7 +53,7 @@ class ExamScan:
                 return g
         listing = "\n".join("  " + g.info.describe() for g in self.ct)
         raise InputError(None, "SeriesInstanceUID", f"no CT series {series_uid} in the input; it holds:\n{listing}",
-                         hint="copy one of the UIDs above into --series-uid")
+                         hint="copy one of the UIDs above (or the pseudonym qa check listed) into --series-uid")
 
 
 def scan_exam(inputs, *, pseudonymise: Pseudonymiser, progress=None) -> ExamScan:

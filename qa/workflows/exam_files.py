@@ -73,6 +73,11 @@ def choose_exam_files(exam_scan, *, protocol: ExamProtocol | None = None, series
     from qa.procedures import available_protocols, load_protocol
 
     given = protocol
+    if series_uid is not None:  # the pseudonym qa check lists a series by picks it too
+        from qa.records.uid_keys import uid_key
+
+        series_uid = next((g.info.series_instance_uid for g in exam_scan.ct
+                           if uid_key(pseudonymise, g.info.series_instance_uid) == series_uid), series_uid)
     candidates = list(exam_scan.candidates)
     # One exam is one study: a series named with series_uid picks its study; several studies otherwise are refused.
     named = [c for c in candidates if c.series_instance_uid == series_uid] if series_uid is not None else []
