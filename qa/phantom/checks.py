@@ -187,12 +187,14 @@ def verdict_message(final, checks, deviations: list[str], technique_changes: lis
         names = [k.removeprefix("acquisition_").removesuffix("_vs_baseline") for k in technique_changes]
         parts.append(f"TECHNIQUE CHANGE: {' and '.join(names)} {'differs' if len(names) == 1 else 'differ'} from "
                      f"baseline{version} (a protocol change, not drift)")
+    not_run = any(c.status == NOT_AVAILABLE for c in checks)
     if final == FAIL:
         parts.append(f"FAIL: {', '.join(failed)}")
     elif final == WARN:
-        parts.append(f"PASS with warnings: {', '.join(warned)}")
+        # with checks not run, a warning is no "pass with warnings"
+        parts.append(f"WARN: {', '.join(warned)}" if not_run else f"PASS with warnings: {', '.join(warned)}")
     else:
-        parts.append("PASS")
+        parts.append("INCOMPLETE" if not_run else "PASS")
     if not usable:
         parts.append(f"baseline checks not available ({reason})")
     return "; ".join(parts)
