@@ -129,6 +129,9 @@ def test_qa_check_prints_the_protocols_action_under_its_verdict(capsys, tmp_path
     summary = doc["summary"]
     assert summary["level"] in ("fail", "warn", "incomplete", "pass") and summary["action"]
     assert f"VERDICT  {summary['headline']}" in err and f"ACTION   {summary['action']}" in err
+    fov = next(c for c in doc["checks"] if c["id"] == "reconstruction_fov")
+    assert fov["message"].startswith("reconstruction field of view 256 mm within 180 to 260 mm")
+    assert next(c for c in doc["checks"] if c["id"] == "kvp")["message"] == "tube voltage 120 kV as the protocol expects"
     assert (code == 1) == (summary["level"] == "fail")
 
 
@@ -168,6 +171,9 @@ def test_a_warning_with_checks_not_run_takes_the_incomplete_action_never_may_be_
     action = next(line for line in lines[verdict:] if line.startswith("ACTION"))
     assert action == f"ACTION   {actions.incomplete} Review the warnings too: acquisition_ctdivol_mgy."
     assert "may be used" not in action and "PASS with warnings" not in out
+    # messages in words and display units, never field names and raw values (ctdivol_mgy 25.0)
+    assert "CTDIvol is 25 mGy, the procedure expects 0.5 to 20 mGy" in out and "tube voltage 120 kV as the procedure expects" in out
+    assert "ctdivol_mgy 25" not in out and "kvp 120.0" not in out
     banner = report.read_text()
     banner = banner[banner.index("id='verdict'"):]
     banner = banner[: banner.index("</section>")]
