@@ -34,7 +34,7 @@ def test_phantom_json_contract(capsys, phantom_days, tmp_path):
     assert set(doc["totals"]) >= {"agatston", "volume_mm3", "mass_mg", "physical_mass_mg"}
     check = doc["checks"][0]
     assert set(check) >= {"id", "status", "measured", "expected", "message", "source"}
-    assert doc["verdict"] in ("pass", "warn") and doc["stored"]["run_id"] == 1
+    assert doc["verdict"] == "incomplete" and doc["stored"]["run_id"] == 1
     ids = {c["id"] for c in doc["checks"]}
     assert {"detected_800_5mm", "mass_800_5mm", "total_mass", "c_ha", "water_hu", "noise_hu", "acquisition_kvp"} <= ids
     assert "Phantom" in err and "VERDICT" in err  # the human report went to stderr
@@ -136,11 +136,17 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "drift flagged by the control chart" in result.stdout
     assert "CT1-CARDIO: no control-chart flag" in result.stdout
     assert (out / "report-CT2-MAIN.html").exists() and (out / "report-CT1-CARDIO.html").exists()
+    # the daily table: the days before a baseline are INCOMPLETE (checks not run), never PASS
+    table = result.stdout[result.stdout.index("day "):result.stdout.index("baseline v1 set")]
+    days = [line.split() for line in table.splitlines()[2:] if line.strip()]
+    assert days and all(d[2] == "INCOMPLETE" for d in days if len(d) > 2 and d[1].startswith("CT-"))
     # the technologist's part: the exam checklist with its ECG: fast heart rate, one PVC hitting stack 2
     assert "qa check on a synthetic calcium-score exam" in result.stdout
     assert "VERDICT  WARN: 3 of " in result.stdout and "checks warned" in result.stdout
     assert "warned   heart_rate, rhythm, exposure_timing (warnings, not failures)" in result.stdout
-    assert "ACTION   The calcium score may be reported; tell the reporting radiologist about the warnings." in result.stdout
+    # warnings beside checks that could not be run: the incomplete action, the warnings named after it
+    assert ("ACTION   The calcium score may be reported; check at the scanner console what could not be read from the images. "
+            "Review the warnings too: heart_rate, rhythm, exposure_timing.") in result.stdout
     assert "1 exposure(s) off: #2 the exposure ran" in result.stdout and "(a premature beat)" in result.stdout
     assert (out / "exam-ecg-strip.png").read_bytes()[:4] == b"\x89PNG" and (out / "exam-ecg.csv").exists()
     # ... and qa motion on an exam whose breath was released mid-scan: the boundary after the release fails

@@ -143,3 +143,60 @@ def test_the_level_a_protocol_names_wins_whatever_its_path():
     protocol = load_protocol("cac-standard")
     level, why = reference_level_for(TABLES, protocol_id=protocol.id, named_level=protocol.reference_level)
     assert level.id == protocol.reference_level and "named by protocol" in why
+
+
+def _dose_json(capsys, *argv) -> dict:
+    from test_schemas import validate
+
+    code = main(["dose", *[str(a) for a in argv], "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return validate(json.loads(out), "qa.dose/1")
+
+
+def test_a_study_no_per_exam_level_judged_is_incomplete_never_a_pass(capsys, shared_data, tmp_path):
+    from qa.dicom.write_rdsr import SyntheticEvent, write_dose_report
+
+    folder = shared_data / "dicom" / "rdsr"
+    # a phantom QA study: no patient reference level applies
+    (phantom,) = _dose_json(capsys, folder / "CT-RDSR-GEPixelMed.dcm")["reports"]
+    assert phantom["verdict"] == "incomplete" and "a phantom QA study" in phantom["verdict_message"]
+    # no level matches the exam at all
+    doc = _dose_json(capsys, folder / "CT-RDSR-ToshibaPixelMed.dcm")
+    assert doc["verdict"] == doc["reports"][0]["verdict"] == "incomplete"
+    assert "no reference level applies" in doc["reports"][0]["verdict_message"]
+    # a national DRL beside one exam: shown for context, never a judgement of the exam
+    ccta = write_dose_report(tmp_path / "ccta.dcm", (SyntheticEvent(ctdivol_mgy=9.0, dlp_mgycm=150.0, protocol="Coronary CTA prospective",
+                                                                    target_region="heart"),))
+    (drl,) = _dose_json(capsys, ccta)["reports"]
+    assert drl["reference_level"]["id"] == "uk-ndrl-ccta-prospective" and drl["verdict"] == "incomplete"
+    assert "shown for context" in drl["verdict_message"] and not any(c["status"] == "pass" for c in drl["checks"])
+    # a per-exam level that judged the exam: a pass; with the incomplete one beside it, the document is incomplete
+    cac = write_dose_report(tmp_path / "cac.dcm", (SyntheticEvent(ctdivol_mgy=9.0, dlp_mgycm=150.0, target_region="heart"),),
+                            study_uid="1.2.826.0.1.3680043.8.498.77")
+    assert _dose_json(capsys, cac)["verdict"] == "pass"
+    assert _dose_json(capsys, cac, ccta)["verdict"] == "incomplete"
+    main(["dose", str(folder / "CT-RDSR-GEPixelMed.dcm")])
+    out = capsys.readouterr().out
+    assert "Verdict  INCOMPLETE" in out and "PASS" not in out.split("Verdict")[-1]
+
+
+def test_the_msv_level_follows_the_k_used_and_never_contradicts_the_dlp_verdict(capsys, tmp_path):
+    from qa.dicom.write_rdsr import SyntheticEvent, write_dose_report
+
+    # site-cac: DLP 200 mGy cm, 5.2 mSv = 200 x its k "cardiac" 0.026; the exam's mSv here uses k 0.028
+    report = write_dose_report(tmp_path / "cac.dcm", (SyntheticEvent(ctdivol_mgy=9.0, dlp_mgycm=199.95, target_region="heart"),))
+    (study,) = _dose_json(capsys, report, "--k-factor", "cardiac-cac-prospective-axial")["reports"]
+    checks = {c["id"]: c for c in study["checks"]}
+    assert study["effective_dose_msv"] == pytest.approx(199.95 * 0.028, abs=1e-3)
+    assert checks["dlp"]["status"] == checks["effective_dose"]["status"] == "pass" and study["verdict"] == "pass"
+    assert checks["effective_dose"]["expected"] == pytest.approx(200 * 0.028)
+    assert "x the k used, 0.028" in checks["effective_dose"]["message"] and "assumes k cardiac" in checks["effective_dose"]["message"]
+    above = write_dose_report(tmp_path / "above.dcm", (SyntheticEvent(ctdivol_mgy=9.0, dlp_mgycm=205.0, target_region="heart"),))
+    (study,) = _dose_json(capsys, above, "--k-factor", "cardiac-cac-prospective-axial")["reports"]
+    checks = {c["id"]: c for c in study["checks"]}
+    assert checks["dlp"]["status"] == checks["effective_dose"]["status"] == "warn"
+    # the level's own k: its own mSv value, unchanged
+    (study,) = _dose_json(capsys, report)["reports"]
+    effective = next(c for c in study["checks"] if c["id"] == "effective_dose")
+    assert effective["expected"] == 5.2 and effective["status"] == "pass" and "k used" not in effective["message"]

@@ -98,3 +98,26 @@ def test_qa_dose_prints_each_events_dose_check_and_its_json_validates(tmp_path, 
     events = doc["reports"][0]["events"]
     assert events[0]["dose_check"] is None
     assert events[1]["dose_check"]["notification_exceeded"] is True and events[1]["dose_check"]["notification_person_key"] == who
+
+
+def test_a_dose_check_alert_exceeded_makes_the_study_warn_with_the_scanners_reason(shared_data, capsys):
+    from test_schemas import validate
+
+    path = _rdsr(shared_data, "CT-RDSR-Toshiba_DoseCheck.dcm")
+    assert main(["dose", str(path), "--json"]) == 0
+    doc = validate(json.loads(capsys.readouterr().out), "qa.dose/1")
+    (study,) = doc["reports"]
+    alert = next(c for c in study["checks"] if c["id"] == "dose_check_alert")
+    assert alert["status"] == "warn" and study["verdict"] == doc["verdict"] == "warn"
+    assert "event #1 alert exceeded (DLP estimate 251.2 > 100 mGy cm)" in alert["message"]
+    assert "event #2 alert exceeded (DLP estimate 502.4 > 100 mGy cm, CTDIvol estimate 10.6 > 10 mGy)" in alert["message"]
+    assert "Dose Check value was exceeded" in study["verdict_message"] and not study["verdict_message"].startswith("PASS")
+    assert main(["dose", str(path)]) == 0
+    assert "Verdict  WARN: dose_check_alert WARN" in capsys.readouterr().out
+
+
+def test_a_dose_check_not_exceeded_adds_no_warning(shared_data, capsys):
+    path = _rdsr(shared_data, "CT-RDSR-Philips_BigBore4DCT.dcm")
+    assert main(["dose", str(path), "--json"]) == 0
+    (study,) = json.loads(capsys.readouterr().out)["reports"]
+    assert all(c["id"] != "dose_check_alert" for c in study["checks"]) and study["verdict"] == "incomplete"  # a phantom QA study

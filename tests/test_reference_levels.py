@@ -99,7 +99,8 @@ def test_a_drl_beside_one_exam_is_shown_for_context_never_judged(tmp_path):
     assert s["reference_level"]["id"] == "uk-ndrl-ccta-prospective" and s["reference_level"]["compares"] == "median"
     dlp = next(c for c in s["checks"] if c["id"] == "dlp")
     assert dlp["status"] == "not_applicable" and dlp["measured"] == 400.0 and "audit level" in dlp["message"]
-    assert s["verdict"] == "pass"  # 400 mGy cm is far above the DRL's 170, yet one exam is never judged by a DRL
+    # 400 mGy cm is far above the DRL's 170, yet one exam is never judged by a DRL: not judged, never a pass
+    assert s["verdict"] == "incomplete" and "shown for context" in s["verdict_message"]
 
 
 def test_a_per_exam_alert_level_still_warns_for_one_exam(tmp_path, capsys):
@@ -145,7 +146,7 @@ def test_qa_dose_gives_a_phantom_qa_study_no_patient_dose_and_no_level(capsys, s
     by_evidence = {s["phantom_qa"]: s for s in doc["reports"]}
     assert set(by_evidence) == {"StudyDescription 'Specials^PhysicsTesting (Adult)'", "acquisition protocol 'Daily QA'"}
     for s in doc["reports"]:
-        assert s["effective_dose_msv"] is None and s["reference_level"] is None and s["verdict"] == "pass"
+        assert s["effective_dose_msv"] is None and s["reference_level"] is None and s["verdict"] == "incomplete"
         assert all(e["dose_msv"] is None and e["k_msv_per_mgycm"] is None for e in s["events"])
         assert {c["status"] for c in s["checks"]} == {"not_applicable"}
         assert s["compared"]["dlp_mgycm"] > 0  # the phantom's DLP is still reported

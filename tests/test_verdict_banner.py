@@ -13,7 +13,7 @@ from qa.procedures import load_procedure
 from qa.procedures.builtin import builtin_dir
 from qa.records.checks import Check
 from qa.records.display import check_values, display, unit_of
-from qa.records.verdicts import Actions, failing_first, summarise_verdict
+from qa.records.verdicts import Actions, failing_first, run_verdict, summarise_verdict
 
 ACTIONS = Actions(fail="stop", warn="look", incomplete="not all clear", pass_="go")
 
@@ -31,7 +31,7 @@ def test_a_first_run_without_a_baseline_says_how_many_checks_could_not_be_run_an
     assert code == 0, err
     doc = json.loads(out)
     summary = doc["summary"]
-    assert doc["verdict"] == "pass" and summary["level"] == "incomplete"
+    assert doc["verdict"] == "incomplete" == summary["level"]  # the verdict says what the banner says
     not_run = [c["id"] for c in doc["checks"] if c["status"] == "not_available"]
     assert summary["n_not_run"] == len(not_run) >= 8 and summary["headline"].startswith(f"INCOMPLETE: {len(not_run)} of ")
     assert sorted(i for g in summary["not_run"] for i in g["checks"]) == sorted(not_run)
@@ -129,4 +129,61 @@ def test_qa_check_prints_the_protocols_action_under_its_verdict(capsys, tmp_path
     summary = doc["summary"]
     assert summary["level"] in ("fail", "warn", "incomplete", "pass") and summary["action"]
     assert f"VERDICT  {summary['headline']}" in err and f"ACTION   {summary['action']}" in err
+    fov = next(c for c in doc["checks"] if c["id"] == "reconstruction_fov")
+    assert fov["message"].startswith("reconstruction field of view 256 mm within 180 to 260 mm")
+    assert next(c for c in doc["checks"] if c["id"] == "kvp")["message"] == "tube voltage 120 kV as the protocol expects"
     assert (code == 1) == (summary["level"] == "fail")
+
+
+def test_runs_without_a_baseline_are_incomplete_when_stored_and_trended_and_still_set_the_first_baseline(capsys, phantom_days,
+                                                                                                          tmp_path):
+    folders, _ = phantom_days
+    db = f"sqlite:///{tmp_path / 'qa.sqlite'}"
+    for folder in folders[:5]:
+        code, out, err = run(capsys, "phantom", folder, "--db", db, "--json")
+        assert code == 0 and json.loads(out)["verdict"] == "incomplete", err
+    code, out, err = run(capsys, "trend", "--scanner", "CT-A", "--db", db, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert {r["verdict"] for chart in doc["metrics"].values() for r in chart["runs"]} == {"incomplete"}
+    rows = [line.split() for line in err.splitlines() if line.strip().startswith(("1 ", "2 ", "3 ", "4 ", "5 "))]
+    assert rows and all(row[-1] == "INCOMPLETE" for row in rows) and "INCOMPLETE: none failed or warned" in err
+    # incomplete runs are no failed runs: they set the first baseline, and the next run is judged by it
+    code, out, err = run(capsys, "baseline", "set", "--scanner", "CT-A", "--from-last", "5", "--db", db)
+    assert code == 0 and "baseline version 1" in out, err
+    code, out, err = run(capsys, "phantom", folders[4], "--db", db, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["verdict"] in ("pass", "warn") and doc["summary"]["n_not_run"] == 0 and doc["stored"]["replaced"], err
+
+
+def test_a_warning_with_checks_not_run_takes_the_incomplete_action_never_may_be_used(capsys, tmp_path):
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+    scan = tmp_path / "high-dose"
+    synthesize_phantom(scan, SynthOptions(z_start_mm=-12.0, z_end_mm=45.0, noise_hu=8.0, seed=5, ctdivol_mgy=25.0))
+    report = tmp_path / "report.html"
+    code, out, err = run(capsys, "phantom", scan, "--no-store", "--report", report)
+    assert code == 0, err
+    actions = load_procedure("daily-phantom-qa").actions
+    lines = out.splitlines()
+    verdict = lines.index(next(line for line in lines if line.startswith("VERDICT")))
+    assert lines[verdict].startswith("VERDICT  WARN: 1 of ") and "could not be run" in lines[verdict]
+    action = next(line for line in lines[verdict:] if line.startswith("ACTION"))
+    assert action == f"ACTION   {actions.incomplete} Review the warnings too: acquisition_ctdivol_mgy."
+    assert "may be used" not in action and "PASS with warnings" not in out
+    # messages in words and display units, never field names and raw values (ctdivol_mgy 25.0)
+    assert "CTDIvol is 25 mGy, the procedure expects 0.5 to 20 mGy" in out and "tube voltage 120 kV as the procedure expects" in out
+    assert "ctdivol_mgy 25" not in out and "kvp 120.0" not in out
+    banner = report.read_text()
+    banner = banner[banner.index("id='verdict'"):]
+    banner = banner[: banner.index("</section>")]
+    assert "PASS with warnings" not in banner and "may be used" not in banner and "Review the warnings too" in banner
+
+
+def test_a_warning_with_every_check_run_keeps_the_warn_action():
+    checks = [Check("a", "pass", 1, 1, "ok"), Check("b", "warn", 2, 1, "high")]
+    assert summarise_verdict(checks, "warn", ACTIONS).action == "look"
+    missing = summarise_verdict(checks + [Check("c", "not_available", None, None, "no baseline")], "warn", ACTIONS)
+    assert (missing.level, missing.action) == ("warn", "not all clear Review the warnings too: b.")
+    assert run_verdict(checks[:1] + [Check("c", "not_available", None, None, "no baseline")]) == "incomplete"
+    assert run_verdict(checks[:1]) == "pass" and run_verdict(checks) == "warn"

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from qa.cli.common import EXIT_FAIL, EXIT_OK, HelpFormatter, add_verbose, fmt, json_out, one_line, positive, print_files, table
+from qa.records.display import check_values
 
 
 def cmd_gating(args: argparse.Namespace) -> int:
@@ -46,8 +47,7 @@ def print_gating(out, report, protocol_id: str) -> None:
         print(table(["#", "start s", "ms", "RR pred", "RR actual", "delay ms", "phase %", "before next R", "ectopic", "status"], rows,
                     align="rrrrrrrlll"), file=out)
     print("", file=out)
-    rows = [[c.id, c.status.upper(), "-" if c.measured is None else str(c.measured), "-" if c.expected is None else str(c.expected),
-             c.message] for c in report.checks]
+    rows = [[c.id, c.status.upper(), *check_values(c, ascii=True), c.message] for c in report.checks]  # display units: 98.3 bpm
     print(table(["check", "status", "measured", "expected", "message"], rows, align="lllll"), file=out)
     for note in report.notes:
         print(f"note:    {note}", file=out)

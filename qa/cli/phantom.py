@@ -100,12 +100,12 @@ def print_phantom(out: TextIO, result) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from qa.workflows.baselines import set_baseline, show_baselines
+    from qa.workflows.baselines import set_baseline, set_command, show_baselines
 
     out = sys.stderr if args.json else sys.stdout
     if args.action == "show":
         history = show_baselines(scanner=args.scanner, db=args.db)
-        print_baselines(out, history)
+        print_baselines(out, history, set_command(args.scanner, args.db))
         if args.json:
             json_out(history, "qa.baseline/1")
         return EXIT_OK
@@ -135,11 +135,11 @@ def print_run_choices(out: TextIO, change, *, at_most: int = 12) -> None:
             print(f"    #{r.run_id} {local_time(r.acquired_at)}: {one_line(r.why)}", file=out)
 
 
-def print_baselines(out: TextIO, history) -> None:
+def print_baselines(out: TextIO, history, command: str = "qa baseline set --scanner ID") -> None:
+    """A scanner's baseline history; ``command``: the ``qa baseline set`` to paste when there is none."""
     print(f"Scanner  {one_line(history.scanner.label())}", file=out)
     if not history.baselines:
-        print("no baseline yet: run the daily QA at least 5 times, then: qa baseline set --scanner "
-              f"{history.scanner.id} --from-last 5", file=out)
+        print(f"no baseline yet: run the daily QA at least 5 times, then: {one_line(command)} --from-last 5", file=out)
     for entry in history.baselines:
         b = entry.baseline
         print(f"\nversion {b.version}{' (active)' if entry.active else ''}, set {local_time(b.created_at, minutes=False)} by "
@@ -154,18 +154,19 @@ def print_baselines(out: TextIO, history) -> None:
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
+    from qa.workflows.baselines import set_command
     from qa.workflows.charts import scanner_control_charts
 
     charts = scanner_control_charts(scanner=args.scanner, metric=args.metric, procedure=args.procedure,
                                     phantom=args.phantom, db=args.db, plot=args.plot)
     out = sys.stderr if args.json else sys.stdout
-    print_charts(out, charts, last=args.last)
+    print_charts(out, charts, last=args.last, set_command=set_command(args.scanner, args.db))
     if args.json:
         json_out(charts, "qa.trend/1")
     return EXIT_OK
 
 
-def print_charts(out: TextIO, charts, *, last: int = 0) -> None:
+def print_charts(out: TextIO, charts, *, last: int = 0, set_command: str = "qa baseline set --scanner ID") -> None:
     print(f"Scanner  {one_line(charts.scanner.label())}: {charts.n_runs} run(s)", file=out)
     if not charts.n_runs:
         return
@@ -177,7 +178,7 @@ def print_charts(out: TextIO, charts, *, last: int = 0) -> None:
               f"{', '.join('#' + str(r) for r in nc.other_configuration)}", file=out)
     if charts.baseline_version is None:
         print("no baseline for the current configuration: values are listed without control limits "
-              f"(qa baseline set --scanner {charts.scanner.id} --from-last 5)", file=out)
+              f"({one_line(set_command)} --from-last 5)", file=out)
     for note in charts.notes:
         print(f"note:    {note}", file=out)
     print_chart_legend(out, charts)
@@ -199,7 +200,7 @@ def print_charts(out: TextIO, charts, *, last: int = 0) -> None:
             print("  verdict limits  none: the procedure does not check this metric against the baseline", file=out)
         shown = chart.runs[-last:] if last else chart.runs
         rows = [[str(r.run_id), local_time(r.acquired_at), _num(r.value, digits),
-                 f"{r.z:+.2f}" if r.z is not None else "-", ",".join(r.flags), r.verdict] for r in shown]
+                 f"{r.z:+.2f}" if r.z is not None else "-", ",".join(r.flags), r.verdict.upper()] for r in shown]
         print(textwrap.indent(table(["run", "acquired", f"value ({chart.unit})" if chart.unit else "value", "z", "flags", "verdict"], rows, align="llrrll"), "  "),
               file=out)
         flagged = next((r for r in chart.runs if r.flags), None)
@@ -233,7 +234,8 @@ def print_chart_legend(out: TextIO, charts) -> None:
         *(f"             {k.ljust(width)}  {v}" for k, v in charts.flag_meanings.items()),
         "  verdict    the run's overall verdict (all its checks): a metric warns outside its tolerance",
         "             and fails outside its action level (each metric's verdict limits); flags never",
-        "             change a verdict",
+        "             change a verdict; INCOMPLETE: none failed or warned but some could not be",
+        "             run (no baseline yet): not all clear",
     ]
     print("\n".join(lines), file=out)
 

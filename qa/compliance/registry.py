@@ -17,6 +17,7 @@ from qa.compliance.protocol import ProtocolRule
 from qa.dose import DoseValues, ReferenceLevel, compare_with_level, level_status
 from qa.motion import MotionAnalysis
 from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN, Check, matches
+from qa.records.display import display, unit_of
 from qa.records.headers import AcquisitionHeaders
 
 
@@ -58,6 +59,11 @@ def _plain(value: Any) -> Any:
     return round(value, 3) if isinstance(value, float) else value
 
 
+def _shown(check: ExamCheck, value: Any) -> str:
+    """A value in a message, in display units and precision (``120 kV``, ``338.7 mm``, not ``338.672``)."""
+    return display(value, unit_of(check.id))
+
+
 # ------------------------------------------------------------------------------------ judgements
 
 
@@ -68,15 +74,15 @@ def judge_generic(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value:
         lo, hi = rule.range
         ok = lo <= float(value) <= hi
         return Check(check.id, status(rule, ok), _plain(value), expected,
-                     f"{check.label} {_plain(value)} {'within' if ok else 'outside'} {lo:g}-{hi:g}", src)
+                     f"{check.label} {_shown(check, value)} {'within' if ok else 'outside'} {display([lo, hi], unit_of(check.id))}", src)
     if rule.maximum is not None or rule.minimum is not None:
         ok = (rule.maximum is None or float(value) <= rule.maximum) and (rule.minimum is None or float(value) >= rule.minimum)
         return Check(check.id, status(rule, ok), _plain(value), expected,
-                     f"{check.label} {_plain(value)} {'within' if ok else 'beyond'} {expected}", src)
+                     f"{check.label} {_shown(check, value)} {'within' if ok else 'beyond'} {expected}", src)
     options = list(rule.allowed) if rule.allowed is not None else [rule.expected]
     ok = matches(value, options, tolerance=rule.tolerance, match=rule.match)
     return Check(check.id, status(rule, ok), _plain(value), expected,
-                 f"{check.label} {value} {'as the protocol expects' if ok else 'is not ' + str(expected)}", src)
+                 f"{check.label} {_shown(check, value)} {'as the protocol expects' if ok else 'is not ' + str(expected)}", src)
 
 
 def judge_heart_rate(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, value: Any, src: dict) -> Check:
@@ -85,7 +91,8 @@ def judge_heart_rate(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, val
     if h.heart_rate_min_bpm is not None and h.heart_rate_max_bpm != h.heart_rate_min_bpm:
         spread = f" (images {h.heart_rate_min_bpm:g}-{h.heart_rate_max_bpm:g} bpm)"
         return Check(out.id, out.status, out.measured, out.expected,
-                     out.message.replace(f"{check.label} {_plain(value)}", f"{check.label} {_plain(value)}{spread}", 1), out.source)
+                     out.message.replace(f"{check.label} {_shown(check, value)}", f"{check.label} {_shown(check, value)}{spread}", 1),
+                     out.source)
     return out
 
 
@@ -210,7 +217,7 @@ def delay_when_no_phase(check: ExamCheck, rule: ProtocolRule, facts: ExamFacts, 
 
 
 EXAM_CHECKS: tuple[ExamCheck, ...] = (
-    ExamCheck("kvp", "kvp", "number", _header("kvp"), "kvp is not in the headers", varying_field="kvp", essential=True),
+    ExamCheck("kvp", "tube voltage", "number", _header("kvp"), "the tube voltage (kVp) is not in the headers", varying_field="kvp", essential=True),
     ExamCheck("slice_thickness", "slice thickness", "number", _header("slice_thickness_mm"), "slice_thickness is not in the headers",
               varying_field="slice_thickness_mm", essential=True),
     ExamCheck("slice_increment", "slice increment", "number", _header("slice_increment_mm"),
@@ -218,7 +225,7 @@ EXAM_CHECKS: tuple[ExamCheck, ...] = (
     ExamCheck("kernel", "kernel", "text", _header("kernel"), "kernel is not in the headers", varying_field="kernel"),
     ExamCheck("reconstruction_algorithm", "reconstruction algorithm", "text", _header("reconstruction_algorithm"),
               "the headers do not say whether iterative reconstruction was used", judge=judge_reconstruction),
-    ExamCheck("reconstruction_fov", "reconstruction fov", "number", _header("reconstruction_diameter_mm"),
+    ExamCheck("reconstruction_fov", "reconstruction field of view", "number", _header("reconstruction_diameter_mm"),
               "reconstruction_fov is not in the headers", varying_field="reconstruction_diameter_mm"),
     ExamCheck("gating_mode", "gating mode", "mode", _header("cardiac_synchronization"),
               "the headers do not say how the scan was synchronised with the ECG", essential=True, judge=judge_gating_mode,

@@ -288,6 +288,19 @@ def compare_with_level(values: DoseValues, level: ReferenceLevel | None, quantit
         return LevelComparison(quantity, value, limit, unit, outcome, lower, level_id, level.kind if level else None,
                                level.source if level else None, body, message)
 
+    k_note = ""
+    if quantity == "dose_msv" and value is not None and limit is not None and level.k_factor is not None and not level.is_drl:
+        ks = {e.k_id for e in values.effective.events if e.k_id is not None and e.dlp_mgycm}
+        k = values.effective.k_msv_per_mgycm
+        if ks and level.k_factor not in ks:
+            if len(ks) > 1 or k is None or level.dlp_mgycm is None:
+                return out(NO_LEVEL, f"{value:.4g} {unit} with k {', '.join(sorted(ks))}; the {level.id} {limit:g} {unit} level "
+                                     f"assumes k {level.k_factor}: it does not apply to this k (the DLP level judges the exam)")
+            # the level's mSv is its DLP level x its own k: with another k, the same DLP level x the k used,
+            # so that the mSv and the DLP comparisons never contradict each other
+            limit = level.dlp_mgycm * k
+            k_note = (f" (its DLP level {level.dlp_mgycm:g} mGy cm x the k used, {k:g} ({next(iter(ks))}); "
+                      f"its {level.dose_msv:g} mSv assumes k {level.k_factor})")
     if value is None:
         missing = f"no {what}: " + ("the dose report gives no usable value" if values.from_report
                                     else "neither a dose report nor the headers give it")
@@ -307,7 +320,8 @@ def compare_with_level(values: DoseValues, level: ReferenceLevel | None, quantit
                                        f"the exam stayed within the {kind} {limit:g} {unit} ({level.id})")
     bound = " (a lower bound)" if lower else ""
     outcome = WITHIN if value <= limit else ABOVE
-    return out(outcome, f"{value:.4g} {unit}{bound} {'within' if outcome == WITHIN else 'above'} the {kind} {limit:g} {unit} ({level.id})")
+    return out(outcome, f"{value:.4g} {unit}{bound} {'within' if outcome == WITHIN else 'above'} the {kind} {limit:g} {unit} "
+                        f"({level.id}){k_note}")
 
 
 def _audit_note(level: ReferenceLevel, limit: float, unit: str) -> str:

@@ -46,8 +46,8 @@ from qa.phantom.locate import PhantomLocation, locate_phantom
 from qa.phantom.procedure import PhantomProcedure
 from qa.phantom.ring import RING_CHOICES, PhantomRing, measure_ring, resolve_ring
 from qa.records.plausibility import is_possible, plausible, unusual
-from qa.records.checks import FAIL, verdict
-from qa.records.verdicts import summarise_verdict
+from qa.records.checks import FAIL
+from qa.records.verdicts import run_verdict, summarise_verdict
 from qa.records.volume import CTVolume
 
 # Assignment of lesions to inserts (the definition): in-plane margin beyond the insert
@@ -157,7 +157,7 @@ def analyze_phantom(
     for rule in procedure.checks:
         checks.append(metric_check(rule, metrics, inserts, baseline if usable else None, baseline_reason,
                                     tightened, procedure.tighten_sd))
-    final = verdict(checks)
+    final = run_verdict(checks)  # a pass with checks not run is "incomplete", as its banner says
     message = verdict_message(final, checks, deviations, technique_changes, baseline, usable, baseline_reason)
     return PhantomResult(
         phantom=definition.id,

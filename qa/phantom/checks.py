@@ -14,6 +14,7 @@ from qa.phantom.limits import verdict_limits
 from qa.phantom.procedure import AcquisitionRule, MetricRule
 from qa.phantom.result import InsertResult, PhantomAcquisition
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, matches
+from qa.records.display import display, label_of, said, unit_of
 from qa.records.serialize import to_jsonable
 
 
@@ -26,13 +27,14 @@ def acquisition_check(rule: AcquisitionRule, acquisition: PhantomAcquisition) ->
         return Check(check_id, NOT_AVAILABLE, None, expected, "the ring the phantom wore cannot be measured from the image and was "
                      "not given (qa phantom --ring none|large)", source)
     if value is None:
-        return Check(check_id, NOT_AVAILABLE, None, expected, f"{rule.key} is not in the image headers", source)
+        return Check(check_id, NOT_AVAILABLE, None, expected, f"{label_of(rule.key)} is not in the image headers", source)
     ok = _acquisition_matches(rule, value)
     status = PASS if ok else (FAIL if rule.severity == "fail" else WARN)
+    wanted = display(expected, unit_of(rule.key)) if isinstance(expected, (int, float, list)) else expected
     message = (
-        f"{rule.key} {value} as the procedure expects"
+        f"{said(rule.key, value)} as the procedure expects"
         if ok
-        else f"{rule.key} is {value}, the procedure expects {expected}: a protocol change, not drift"
+        else f"{label_of(rule.key)} is {display(value, unit_of(rule.key))}, the procedure expects {wanted}: a protocol change, not drift"
     )
     return Check(check_id, status, value, expected, message, source)
 
@@ -49,16 +51,17 @@ def acquisition_vs_baseline(rule: AcquisitionRule, acquisition: PhantomAcquisiti
         # one message for every technique setting, so that the verdict banner lists them under one reason
         return Check(check_id, NOT_AVAILABLE, value, None, f"technique not compared with a baseline: {why}", source)
     if value is None:
-        return Check(check_id, NOT_AVAILABLE, None, stats.mean, f"{rule.key} is not in the image headers", source)
+        return Check(check_id, NOT_AVAILABLE, None, stats.mean, f"{label_of(rule.key)} is not in the image headers", source)
+    unit = unit_of(rule.key)
     low, high = stats.mean * (1 - pct / 100.0), stats.mean * (1 + pct / 100.0)
     source.update(reference_value=stats.mean, baseline_version=baseline.version)
     deviation = 100.0 * (float(value) - stats.mean) / stats.mean if stats.mean else float("inf")
     if low <= float(value) <= high:
-        return Check(check_id, PASS, value, [low, high], f"{rule.key} {value:.4g} as in the baseline ({stats.mean:.4g}, {deviation:+.1f} %)",
+        return Check(check_id, PASS, value, [low, high], f"{said(rule.key, value)} as in the baseline ({display(stats.mean, unit)}, {deviation:+.1f} %)",
                      source)
     return Check(
         check_id, FAIL, value, [low, high],
-        f"{rule.key} is {value:.4g}, the baseline's {stats.mean:.4g} ({deviation:+.1f} %, more than +-{pct:g} %): the technique "
+        f"{label_of(rule.key)} is {display(value, unit)}, the baseline's {display(stats.mean, unit)} ({deviation:+.1f} %, more than +-{pct:g} %): the technique "
         "changed, a protocol change, not drift; rescan with the QA protocol (or set a new baseline if the change is intended)",
         source,
     )
@@ -187,12 +190,14 @@ def verdict_message(final, checks, deviations: list[str], technique_changes: lis
         names = [k.removeprefix("acquisition_").removesuffix("_vs_baseline") for k in technique_changes]
         parts.append(f"TECHNIQUE CHANGE: {' and '.join(names)} {'differs' if len(names) == 1 else 'differ'} from "
                      f"baseline{version} (a protocol change, not drift)")
+    not_run = any(c.status == NOT_AVAILABLE for c in checks)
     if final == FAIL:
         parts.append(f"FAIL: {', '.join(failed)}")
     elif final == WARN:
-        parts.append(f"PASS with warnings: {', '.join(warned)}")
+        # with checks not run, a warning is no "pass with warnings"
+        parts.append(f"WARN: {', '.join(warned)}" if not_run else f"PASS with warnings: {', '.join(warned)}")
     else:
-        parts.append("PASS")
+        parts.append("INCOMPLETE" if not_run else "PASS")
     if not usable:
         parts.append(f"baseline checks not available ({reason})")
     return "; ".join(parts)

@@ -36,6 +36,21 @@ _SUFFIXES = (("_mgycm", "mGy cm"), ("_mgy", "mGy"), ("_msv", "mSv"), ("_mas", "m
 _PREFIXES = (("mass_", "mg"), ("volume_", "mm³"), ("agatston_", ""))
 
 
+# What a person calls a setting whose key is a field name (messages say "CTDIvol 4 mGy", never "ctdivol_mgy 4.0").
+_LABELS = {"kvp": "tube voltage", "slice_thickness_mm": "slice thickness", "slice_increment_mm": "slice increment",
+           "ctdivol_mgy": "CTDIvol", "exposure_mas": "exposure", "kernel": "kernel", "ring": "ring"}
+
+
+def label_of(key: str) -> str:
+    """A setting's name for people: ``CTDIvol`` for ``ctdivol_mgy`` (else the key, underscores as spaces)."""
+    return _LABELS.get(key, key.replace("_", " "))
+
+
+def said(key: str, value: Any) -> str:
+    """A setting and its value in words and display units: ``tube voltage 120 kV``, ``CTDIvol 4 mGy``."""
+    return f"{label_of(key)} {display(value, unit_of(key))}"
+
+
 def unit_of(check_id: str, metric: str | None = None, *, ascii: bool = False) -> str:
     """The display unit of a check's values ('' for counts, scores and texts).
 

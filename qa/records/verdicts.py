@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN, Check
+from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN, Check, verdict
 from qa.records.serialize import Record
 
 # The banner's levels: a verdict, and "incomplete" for a pass with checks that could not be run.
@@ -59,16 +59,31 @@ class VerdictSummary(Record):
     n_not_run: int
 
 
+def run_verdict(checks: Sequence[Check]) -> str:
+    """A run's (or exam's) verdict: ``fail`` if a check failed, else ``warn`` if one warned, else
+    ``incomplete`` if a check could not be run (never all clear), else ``pass``."""
+    final = verdict(checks)
+    return INCOMPLETE if final == PASS and any(c.status == NOT_AVAILABLE for c in checks) else final
+
+
+def worst_verdict(verdicts: Iterable[str]) -> str:
+    """The worst of some verdicts: fail over warn over incomplete over pass (a document of many studies)."""
+    seen = set(verdicts)
+    return next((v for v in LEVELS if v in seen), PASS)
+
+
 def failing_first(checks: Iterable[Check]) -> list[Check]:
     """The rows of a checks table: failed, warned, not available, passed, not applicable (stable within each)."""
     return sorted(checks, key=lambda c: _ORDER.get(c.status, 5))
 
 
 def summarise_verdict(checks: Sequence[Check], verdict: str, actions: Actions) -> VerdictSummary:
-    """The banner of ``checks`` whose verdict (fail | warn | pass) is ``verdict``.
+    """The banner of ``checks`` whose verdict (fail | warn | incomplete | pass) is ``verdict``.
 
     A pass with checks that could not be run is ``incomplete``: never all clear.  A warn verdict
-    with no warned check (an essential setting missing from the headers) stays ``warn``."""
+    with no warned check (an essential setting missing from the headers) stays ``warn``; a warn
+    with checks not run takes the incomplete action (never the warn one, "may be used"), the
+    warnings named after it."""
     failed = tuple(c.id for c in checks if c.status == FAIL)
     warned = tuple(c.id for c in checks if c.status == WARN)
     groups: dict[str, list[str]] = {}
@@ -90,7 +105,11 @@ def summarise_verdict(checks: Sequence[Check], verdict: str, actions: Actions) -
         headline = f"{_WORDS[level]}: {_of(clauses[0], len(counted))}" + "".join(f", {c}" for c in clauses[1:])
     else:
         headline = f"{_WORDS[level]}: all {len(counted)} checks passed"
-    return VerdictSummary(level, headline, actions.for_level(level), failed, warned, not_run, len(checks), n_not_run)
+    action = actions.for_level(level)
+    if level == WARN and n_not_run:
+        # warnings and checks not run: never "may be used" (the warn action) while a check is missing
+        action = f"{actions.incomplete} Review the warnings too: {', '.join(warned)}." if warned else actions.incomplete
+    return VerdictSummary(level, headline, action, failed, warned, not_run, len(checks), n_not_run)
 
 
 def _of(clause: str, total: int) -> str:
@@ -102,5 +121,6 @@ def verdict_detail(summary: VerdictSummary, verdict_message: str) -> str | None:
     """``verdict_message`` when it says more than the banner already does (a protocol change, the
     baseline checks not run and why), None when it only repeats the failed or warned check ids."""
     failed, warned = ", ".join(summary.failed), ", ".join(summary.warned)
-    plain = {"PASS", "WARN", f"FAIL: {failed}", f"PASS with warnings: {warned}", f"WARN: {warned}", f"FAIL: {failed}; warnings: {warned}"}
+    plain = {"PASS", "WARN", "INCOMPLETE", f"FAIL: {failed}", f"PASS with warnings: {warned}", f"WARN: {warned}",
+             f"FAIL: {failed}; warnings: {warned}"}
     return None if verdict_message in plain else verdict_message

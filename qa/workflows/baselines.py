@@ -123,7 +123,10 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
         config = Configuration.from_mapping(json.loads(config_key))
         same = [r for r in usable if r.configuration_key == config_key]
         if len(same) < from_last:
-            raise _too_few(row, proc, usable, same, config, from_last, ring, like_run)
+            error = _too_few(row, proc, usable, same, config, from_last, ring, like_run, set_command(scanner, db))
+            if "***" in (error.hint or "") and db is not None and "***" not in db:
+                error.hint += " (with your password in place of ***)"
+            raise error
         chosen = same[-from_last:]
         failed = [r.id for r in chosen if r.verdict == "fail"]
         if failed and not include_failed:
@@ -162,10 +165,24 @@ def _config(run: RunRow) -> Configuration:
     return Configuration.from_mapping(json.loads(run.configuration_key))
 
 
+def set_command(scanner: str, db: str | None) -> str:
+    """``qa baseline set`` for ``scanner`` as the user named it, with the ``--db`` they gave (a
+    password shown as ***, never in clear), quoted for a POSIX shell: a hint one can paste."""
+    import shlex
+
+    words = ["qa", "baseline", "set", "--scanner", shlex.quote(scanner)]
+    if db is not None:
+        from qa.store.engine import display_url
+
+        shown = display_url(db)
+        words += ["--db", shlex.quote(shown)]  # a password is never printed in clear: shown as ***
+    return " ".join(words)
+
+
 def _too_few(row: ScannerRow, proc, usable: list[RunRow], same: list[RunRow], config: Configuration, from_last: int,
-             ring: str | None, like_run: int | None) -> UsageError:
-    """Too few runs in the chosen configuration: say which exist, and name a command that works."""
-    base = f"qa baseline set --scanner {row.id}"
+             ring: str | None, like_run: int | None, base: str) -> UsageError:
+    """Too few runs in the chosen configuration: say which exist, and name a command that works
+    (``base``: ``qa baseline set`` with the scanner and store the user gave, :func:`set_command`)."""
     chosen_by = f" --ring {ring}" if ring else f" --like-run {like_run}" if like_run is not None else ""
     others: dict[str, list[RunRow]] = {}
     for r in usable:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qa.errors import InputError, UsageError
-from qa.records.checks import worst
+from qa.records.verdicts import worst_verdict
 from qa.records.dose import StudyDose
 from qa.records.inputs import FileCounts, SkippedFile, folder_of
 from qa.records.plausibility import ImpossibleValue
@@ -117,7 +117,7 @@ def summarise_dose(paths: Sequence[str | os.PathLike], *, k_factor: str | None =
     provenance = Provenance(qa_version(), analysed, refs, tuple(u for s in studies for u in s.sop_instance_uids))
     flagged = tuple(f"{s.source_file or 'dose report'}: {w}" for s in studies for w in s.warnings)
     return DoseSummary(studies, tuple(skipped), tables.ref, chosen.ref if chosen else None, analysed, provenance,
-                       worst(s.verdict for s in studies), flagged,
+                       worst_verdict(s.verdict for s in studies), flagged,
                        FileCounts(len(sources) - len(skipped_files) + len(found.skipped), len(skipped_files), tuple(skipped_files)),
                        studies=merged)
 

@@ -14,6 +14,7 @@ from qa.compliance import dose_checks, dose_not_judged_message, unjudged_dose
 from qa.compliance.registry import reference_level_check
 from qa.dose import LEVEL_QUANTITIES, DoseEstimate, DoseValues, ReferenceLevel, dose_values_from_report, reference_level_for
 from qa.records.checks import FAIL, NOT_APPLICABLE, PASS, WARN, Check, verdict
+from qa.records.verdicts import INCOMPLETE
 from qa.records.dose import DoseCheck, StudyDose
 from qa.records.phantom_qa import dose_report_texts, phantom_qa_evidence
 from qa.records.serialize import Record
@@ -105,10 +106,11 @@ def summarise_study(study: StudyDose, tables, *, k_factor: str | None = None, pr
             checks = list(dose_checks(values, level, protocol))  # the protocol's own rules, exactly as qa check runs them
         else:
             checks = [_level_check(values, level, quantity) for quantity in LEVEL_QUANTITIES]
+    alert = dose_check_alert(study)
+    if alert is not None:
+        checks.append(alert)
     estimate = values.effective
-    final, message = _study_verdict(checks, values)
-    if phantom is not None:
-        message = f"{message}: a phantom QA study, never judged against a patient reference level"
+    final, message = _study_verdict(checks, values, _not_judged_why(phantom, level))
     events = tuple(
         EventSummary(e.irradiation_event_uid, e.acquisition_type, e.acquisition_protocol, e.target_region, e.region_code, e.kvp,
                      e.tube_current_ma, e.ctdivol_mgy, e.dlp_mgycm, e.phantom, ev.k_msv_per_mgycm, ev.k_source, ev.icrp_basis,
@@ -184,18 +186,60 @@ def _no_level_why(tables, why: str) -> str:
     return f"{why}; {os.path.basename(str(tables.path))} has levels for: {ids or 'nothing'}"
 
 
-def _study_verdict(checks: list[Check], values: DoseValues) -> tuple[str, str]:
+def _study_verdict(checks: list[Check], values: DoseValues, not_judged: str) -> tuple[str, str]:
     """The study's verdict and why: never a pass when the report gives no usable value, or only a
-    lower bound, for a dose check (the check is ``not_available`` and the verdict at least ``warn``)."""
+    lower bound, for a dose check (the check is ``not_available`` and the verdict at least ``warn``);
+    ``incomplete`` (never a pass) when no check judged the exam against a per-exam level, saying why
+    (``not_judged``: a phantom QA study, no level applies, a level for audits only)."""
     final = verdict(checks)
     unjudged = unjudged_dose(checks, values)
     if unjudged and final == PASS:
         final = WARN
-    judged = [f"{c.id} {c.status.upper()}" for c in checks if c.status in (FAIL, WARN)]
+    if final == PASS and not any(c.status == PASS for c in checks):
+        final = INCOMPLETE
+    judged = [f"{c.id} {c.status.upper()}" + (f" ({c.message})" if c.id == DOSE_CHECK_ID else "")
+              for c in checks if c.status in (FAIL, WARN)]
     parts = [final.upper() + (f": {', '.join(judged)}" if judged else "")]
     if unjudged:
         parts.append(dose_not_judged_message(unjudged))
+    if not any(c.status in (PASS, FAIL) or (c.status == WARN and c.id != DOSE_CHECK_ID) for c in checks):
+        parts.append(f"not judged against a per-exam level: {not_judged}")
     return final, "; ".join(parts)
+
+
+def _not_judged_why(phantom: str | None, level: ReferenceLevel | None) -> str:
+    """Why no per-exam level judged a study: a phantom, a level for audits only, or none applies."""
+    if phantom is not None:
+        return "a phantom QA study: a patient reference level does not apply"
+    if level is not None:
+        return f"{level.id} is a {level.what}, shown for context (an audit compares the median of many exams with it)"
+    return "no reference level applies to this exam (see reference_level_choice)"
+
+
+# The check of the scanner's own Dose Check alert (TID 10015; NEMA XR 25): a warning when it was exceeded.
+DOSE_CHECK_ID = "dose_check_alert"
+
+
+def dose_check_alert(study: StudyDose) -> Check | None:
+    """A warning when the dose report says an event's Dose Check alert or notification value was
+    exceeded (the scanner's own alert: the operator proceeded), else None (nothing to judge)."""
+    exceeded = [(n + 1, e.dose_check) for n, e in enumerate(study.events) if e.dose_check is not None and e.dose_check.exceeded]
+    if not exceeded:
+        return None
+    said = []
+    for number, d in exceeded:
+        kinds = [k for k, flag in (("alert", d.alert_exceeded), ("notification", d.notification_exceeded)) if flag]
+        estimates = [f"{name} estimate {est:g} > {limit:g} {unit}" for name, est, limit, unit in (
+            ("DLP", d.alert_accumulated_dlp_forward_estimate_mgycm, d.alert_dlp_mgycm, "mGy cm"),
+            ("CTDIvol", d.alert_accumulated_ctdivol_forward_estimate_mgy, d.alert_ctdivol_mgy, "mGy"),
+            ("DLP", d.notification_dlp_forward_estimate_mgycm, d.notification_dlp_mgycm, "mGy cm"),
+            ("CTDIvol", d.notification_ctdivol_forward_estimate_mgy, d.notification_ctdivol_mgy, "mGy"))
+            if est is not None and limit is not None and est > limit]
+        said.append(f"event #{number} {' and '.join(kinds)} exceeded" + (f" ({', '.join(estimates)})" if estimates else ""))
+    message = (f"the scanner's Dose Check value was exceeded and the operator proceeded: {'; '.join(said)}: "
+               "review the reason given at the console")
+    return Check(DOSE_CHECK_ID, WARN, len(exceeded), 0, message,
+                 {"rule": "CT Dose Check (DICOM TID 10015; NEMA XR 25): a warning when exceeded", "events": [n for n, _ in exceeded]})
 
 
 def _level_check(values: DoseValues, level: ReferenceLevel | None, quantity: str) -> Check:

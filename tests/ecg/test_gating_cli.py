@@ -92,6 +92,11 @@ def test_dicom_ecg_exposures_in_diastole_pass(capsys, shared_data, tmp_path):
     expected = [100.0 * (0.62 * (b - a) + 0.06) / (b - a) for a, b in zip(r[:-1], r[1:])]
     assert [e["phase_pct"] for e in doc["exposures"]] == pytest.approx(expected, abs=0.2)
     assert all(e["ends_before_next_r"] and not e["ectopic_beat"] for e in doc["exposures"])
+    # the terminal's checks table: values in display units (a heart rate in bpm, never a bare 98.3)
+    heart_rate = next(c for c in doc["checks"] if c["id"] == "heart_rate")
+    code, out, _ = run(capsys, "gating", "--ecg", shared_data / "ecg" / "waveform_ecg.dcm", "--exposures", exposures)
+    (row,) = [line for line in out.splitlines() if line.startswith("heart_rate ")]
+    assert f"{heart_rate['measured']:.4g} bpm" in row
 
 
 def _synthetic_exam_with_ecg(tmp_path):

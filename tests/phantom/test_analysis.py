@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN
+from qa.records.verdicts import INCOMPLETE
 from qa.dicom.series import load_series
 from qa.phantom.analysis import Baseline, MetricStats, analyze_phantom, baseline_from_results, configuration_of
 from qa.procedures import load_phantom
@@ -75,7 +76,9 @@ def test_before_a_baseline_exists_baseline_checks_are_not_available(clean_scan):
         assert checks[check_id].status == NOT_AVAILABLE
     assert checks["detected_800_5mm"].status == PASS
     assert checks["mass_800_5mm_vs_physical"].status == PASS
-    assert "baseline checks not available" in result.verdict_message and result.verdict == PASS
+    assert "baseline checks not available" in result.verdict_message
+    # what the banner says: a first run without a baseline is incomplete, never a pass
+    assert result.verdict == INCOMPLETE == result.summary.level
 
 
 def test_checks_against_a_baseline_pass_warn_and_fail(clean_scan):

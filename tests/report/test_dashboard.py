@@ -95,6 +95,8 @@ def test_the_dashboard_summarises_each_scanner_with_numpy_medians_last_qa_and_ov
     assert by_station["CT-A"].last_qa.overdue and by_station["CT-B"].last_qa.overdue  # daily QA: 14 and 74 days old
     assert by_station["CT-C"].last_qa.age_days == 1 and not by_station["CT-C"].last_qa.overdue
     assert by_station["CT-D"].last_qa is None
+    # runs without a baseline (CT-B, CT-C) are incomplete, never a pass
+    assert by_station["CT-B"].last_qa.verdict == "incomplete" == by_station["CT-C"].last_qa.verdict
 
 
 def test_the_page_in_chromium_shows_the_fleet_and_its_filters_recompute_every_number(board, fleet, tmp_path):
@@ -110,6 +112,11 @@ def test_the_page_in_chromium_shows_the_fleet_and_its_filters_recompute_every_nu
             assert shown[str(scanner_id)]["verdict"] == fleet.last_verdict[station]
             assert shown[str(scanner_id)]["overdue"] == (station in ("CT-A", "CT-B"))
         assert "2 with overdue phantom QA" in page.inner_text("#summary")
+        # counted apart from failures, and shown as INCOMPLETE, not a pass tick
+        assert "1 whose last QA failed" in page.inner_text("#summary")
+        assert "2 whose last QA is incomplete (checks not run)" in page.inner_text("#summary")
+        badge = page.inner_text(f"#fleet tr[data-scanner='{fleet.scanner_ids['CT-B']}'] td[data-col=qa] .badge")
+        assert badge == "? INCOMPLETE" and "PASS" not in badge
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot))
         try:
@@ -162,7 +169,11 @@ def test_the_page_in_chromium_shows_the_fleet_and_its_filters_recompute_every_nu
             shown = page.evaluate("v => [QA.median(v), QA.quantile(v, 0.75), QA.quantile(v, 0.5)]", [float(x) for x in values])
             assert shown == [float(np.median(values)), float(np.quantile(values, 0.75)), float(np.quantile(values, 0.5))], values
         assert page.get_attribute(f"{section} svg[data-chart=phantom-qa] line.ref-level", "data-level") == "due"
-        assert page.locator(f"{section} svg[data-chart=phantom-qa] circle").count() == 5  # five passing runs, the sixth failed
+        # five runs before the baseline: incomplete (squares in their own lane), none a pass; the sixth failed
+        timeline = f"{section} svg[data-chart=phantom-qa]"
+        assert page.locator(f"{timeline} circle").count() == 0 and page.locator(f"{timeline} rect").count() == 5
+        assert page.text_content(f"{timeline} text[data-lane=incomplete]") == "incomplete (5)"
+        assert page.text_content(f"{timeline} text[data-lane=pass]") == "pass (0)"
         assert page.locator(f"{section} table.outliers tbody tr").count() >= 1
         footer = page.inner_text("#footer")
         assert "numpy.median" in footer and "numpy.percentile" in footer and "linear" in footer

@@ -68,7 +68,8 @@ def test_baseline_set_selects_one_configuration_lists_the_others_and_its_hint_wo
     code, _, err = run(capsys, "baseline", "set", "--scanner", SCANNER, "--db", store_url)
     assert code == 2 and "only 2 usable run(s)" in err and "ring large" in err and "5 of ring none" in err
     hinted = re.search(r"(qa baseline set .*)$", err.strip().splitlines()[-1]).group(1)
-    assert hinted.endswith("--ring none --from-last 5")
+    hinted = hinted.removesuffix(" (with your password in place of ***)")  # PostgreSQL: the password is never printed
+    assert hinted.endswith("--ring none --from-last 5") and "--db " in hinted
     code, out, err = run(capsys, *shlex.split(hinted)[1:], "--db", store_url, "--json")
     assert code == 0, err
     doc = json.loads(out)
@@ -107,7 +108,8 @@ def test_too_few_runs_everywhere_says_how_many_more_to_acquire(capsys, days, tmp
         _phantom(capsys, folder, db)
     code, _, err = run(capsys, "baseline", "set", "--scanner", SCANNER, "--db", db)
     assert code == 2 and "acquire 3 more daily run(s) in this configuration" in err
-    assert "qa baseline set --scanner 1 --from-last 5" in err
+    # pasteable: the scanner as the user named it, and the store they gave
+    assert f"qa baseline set --scanner {SCANNER} --db {db} --from-last 5" in err
     code, _, err = run(capsys, "baseline", "set", "--scanner", SCANNER, "--ring", "none", "--db", db)
     assert code == 2 and "no usable run of" in err and "the ring none" in err
 
@@ -121,3 +123,21 @@ def test_a_given_ring_the_image_contradicts_is_used_with_a_warning(capsys, days,
     assert any(w.startswith("--ring large contradicts the image, which shows the phantom without a ring") for w in doc["warnings"])
     assert "ring_from_image" in doc["verdict_message"] and doc["verdict"] == "warn"
     assert "ring large (given)" in err and "warning: --ring large contradicts the image" in err
+
+
+def test_the_hint_of_baseline_set_pastes_as_printed_with_the_db_given(capsys, days, tmp_path, monkeypatch):
+    db = f"sqlite:///{tmp_path / 'my store.sqlite'}"
+    for folder in days[:5]:
+        _phantom(capsys, folder, db)
+    code, _, err = run(capsys, "baseline", "set", "--scanner", SCANNER, "--from-last", "6", "--db", db)
+    assert code == 2
+    hinted = re.search(r"(qa baseline set .*)$", err.strip().splitlines()[-1]).group(1)
+    assert shlex.split(hinted)[3:] == ["--scanner", SCANNER, "--db", db, "--from-last", "5"]
+    monkeypatch.delenv("QA_DB_URL", raising=False)
+    code, out, err = run(capsys, *shlex.split(hinted)[1:])  # pasted as printed: the same store, no --db to add
+    assert code == 0 and "baseline version 1" in out, err
+    # a password is never printed: shown as ***, with what to do about it
+    from qa.workflows.baselines import set_command
+
+    shown = set_command("CT 1", "postgresql://qa:secret@db.example/qa")
+    assert "secret" not in shown and shown == "qa baseline set --scanner 'CT 1' --db 'postgresql://qa:***@db.example/qa'"

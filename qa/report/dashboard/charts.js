@@ -5,7 +5,7 @@
 var QA = window.QA = window.QA || {};
 var SVG = "http://www.w3.org/2000/svg";
 var C = QA.COLORS = { median: "#0072B2", p75: "#E69F00", level: "#D55E00", pass: "#009E73", warn: "#E69F00",
-                      fail: "#D55E00", grid: "#d9d9d9", axis: "#333333", text: "#222222", muted: "#666666" };
+                      fail: "#D55E00", incomplete: "#56B4E9", grid: "#d9d9d9", axis: "#333333", text: "#222222", muted: "#666666" };
 
 function s(tag, attrs, text) {
   var e = document.createElementNS(SVG, tag);
@@ -120,20 +120,21 @@ QA.trendChart = function (o) {
   return svg;
 };
 
-var VERDICTS = [["pass", "circle"], ["warn", "triangle"], ["fail", "cross"]];
+/* incomplete: no check failed or warned but some could not be run (no baseline yet): never a pass */
+var VERDICTS = [["pass", "circle"], ["incomplete", "square"], ["warn", "triangle"], ["fail", "cross"]];
 
 /* Phantom QA runs over time, one lane per verdict; the reference is when the next run is due.
    o = {from, to (ISO dates), runs: {t: [...], v: [...], ok: [...]}, due: ISO date | null, interval} */
 QA.qaTimeline = function (o) {
-  var W = 1200, H = 150, L = 72, R = 20, T = 30, B = 42;
+  var W = 1200, H = 170, L = 104, R = 20, T = 30, B = 42;
   var svg = s("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "class": "chart timeline", "data-chart": "phantom-qa",
                        "aria-label": "phantom QA verdicts over time", preserveAspectRatio: "xMinYMin meet" });
   svg.appendChild(s("text", { x: 4, y: 15, "class": "chart-title" }, "Phantom QA runs: verdict by acquisition date"));
   var t0 = Date.parse(o.from + "T00:00:00"), t1 = Date.parse(o.to + "T23:59:59");
   if (!(t1 > t0)) { t1 = t0 + 86400000; }
-  var pw = W - L - R, lane = (H - T - B) / 3;
+  var pw = W - L - R, lane = (H - T - B) / VERDICTS.length;
   function X(t) { return L + (t - t0) / (t1 - t0) * pw; }
-  var counts = { pass: 0, warn: 0, fail: 0 };
+  var counts = { pass: 0, incomplete: 0, warn: 0, fail: 0 };
   o.runs.t.forEach(function (t, i) {
     var when = Date.parse(t);
     if (when >= t0 && when <= t1 && counts[o.runs.v[i]] !== undefined) { counts[o.runs.v[i]]++; }

@@ -6,7 +6,7 @@ var QA = window.QA;
 var D = JSON.parse(document.getElementById("qa-data").textContent);
 var R = D.rows;
 R.monthNames = D.window.months;
-var VERDICT_TEXT = { pass: "\u2713 PASS", warn: "! WARN", fail: "\u2717 FAIL" };
+var VERDICT_TEXT = { pass: "\u2713 PASS", incomplete: "? INCOMPLETE", warn: "! WARN", fail: "\u2717 FAIL" };
 
 function h(tag, attrs, children) {
   var e = document.createElement(tag);
@@ -234,7 +234,7 @@ function render() {
   var byScanner = D.scanners.map(function () { return []; });
   idx.forEach(function (i) { byScanner[R.scanner[i]].push(i); });
   var body = clear(document.querySelector("#fleet tbody")), sections = clear(document.getElementById("scanners"));
-  var overdue = 0, failed = 0, shown = 0, calcium = 0, missing = 0, phantom = 0;
+  var overdue = 0, failed = 0, incomplete = 0, shown = 0, calcium = 0, missing = 0, phantom = 0;
   idx.forEach(function (i) { if ((R.flags[i] & 2) === 2) { phantom++; } });
   D.scanners.forEach(function (scanner, k) {
     if (f.scanner !== -1 && f.scanner !== k) { return; }
@@ -244,6 +244,7 @@ function render() {
     if (scanner.last_qa && scanner.last_qa.overdue) { overdue++; }
     if (!scanner.last_qa) { missing++; }
     if (scanner.last_qa && scanner.last_qa.verdict === "fail") { failed++; }
+    if (scanner.last_qa && scanner.last_qa.verdict === "incomplete") { incomplete++; }
     body.appendChild(fleetRow(scanner, k, stats));
     sections.appendChild(scannerSection(scanner, k, stats, f));
   });
@@ -259,6 +260,8 @@ function render() {
   summary.appendChild(h("span", { "class": overdue ? "alert" : "", "data-summary": "overdue",
     text: "\u00b7 " + overdue + " with overdue phantom QA " }));
   summary.appendChild(h("span", { "class": failed ? "alert" : "", "data-summary": "failed", text: "\u00b7 " + failed + " whose last QA failed " }));
+  summary.appendChild(h("span", { "class": incomplete ? "alert" : "", "data-summary": "incomplete",
+    text: "\u00b7 " + incomplete + " whose last QA is incomplete (checks not run) " }));
   summary.appendChild(h("span", { "class": missing ? "alert" : "", "data-summary": "missing",
     text: "\u00b7 " + missing + " with no phantom QA stored" }));
   var parts = [f.from + " to " + f.to];
@@ -286,6 +289,8 @@ function footer() {
     h("li", { text: "Outliers: robust z = 0.6745 (x \u2212 median) / MAD over one scanner's calcium-score studies of one protocol " +
       "(Iglewicz and Hoaglin 1993), |z| > 3.5, in groups of at least " + QA.MIN_GROUP + " studies. Studies are shown by the first " +
       "characters of their keyed pseudonym only." }),
+    h("li", { "data-footer": "incomplete", text: "Phantom QA INCOMPLETE: no check failed or warned, but some could not be run " +
+      "(typically no baseline yet for the scanner): not all clear; the physicist reviews the run and sets the baseline." }),
     h("li", { text: "Phantom QA is overdue when the last run is more calendar days old than its procedure's interval (daily when the " +
       "procedure names none)." }),
     h("li", { "data-footer": "dose-check", text: "Dose Check: the irradiation events whose dose report (CT Dose Check Details, DICOM " +
