@@ -139,7 +139,7 @@ def test_demo_runs_end_to_end(tmp_path):
     # the daily table: the days before a baseline are INCOMPLETE (checks not run), never PASS
     table = result.stdout[result.stdout.index("day "):result.stdout.index("baseline v1 set")]
     days = [line.split() for line in table.splitlines()[2:] if line.strip()]
-    assert days and all(d[2] == "INCOMPLETE" for d in days if len(d) > 2 and d[1].startswith("CT-"))
+    assert days and all(d[2] == "INCOMPLETE" for d in days if len(d) > 2 and d[1].startswith("CT"))
     # the technologist's part: the exam checklist with its ECG: fast heart rate, one PVC hitting stack 2
     assert "qa check on a synthetic calcium-score exam" in result.stdout
     assert "VERDICT  WARN: 3 of " in result.stdout and "checks warned" in result.stdout
