@@ -162,7 +162,7 @@ def test_a_study_no_per_exam_level_judged_is_incomplete_never_a_pass(capsys, sha
     (phantom,) = _dose_json(capsys, folder / "CT-RDSR-GEPixelMed.dcm")["reports"]
     assert phantom["verdict"] == "incomplete" and "a phantom QA study" in phantom["verdict_message"]
     # no level matches the exam at all
-    doc = _dose_json(capsys, folder / "CT-RDSR-ToshibaPixelMed.dcm")
+    doc = _dose_json(capsys, folder / "CT-ESR-GE_Optima.dcm")  # (the Toshiba PixelMed report is physics QA by its patient name)
     assert doc["verdict"] == doc["reports"][0]["verdict"] == "incomplete"
     assert "no reference level applies" in doc["reports"][0]["verdict_message"]
     # a national DRL beside one exam: shown for context, never a judgement of the exam
