@@ -9,6 +9,7 @@ and the PDF alike.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 # Units of check ids (and metric keys) that do not carry their unit as a suffix.
@@ -96,7 +97,10 @@ def display(value: Any, unit: str = "") -> str:
         if len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             return f"{number(value[0])} to {number(value[1])}{suffix}"
         return ", ".join(display(v) for v in value)
-    return str(value)
+    text = str(value)
+    if unit and re.fullmatch(r"[<>]= ?-?\d+(\.\d+)?", text.strip()):  # a one-sided limit ("<= 70") gets its unit too
+        return text.strip() + suffix
+    return text
 
 
 def check_values(check, *, ascii: bool = False) -> tuple[str, str]:

@@ -221,7 +221,7 @@ def phantom_report_html(document: dict, overlay_png: bytes, trend_png: bytes | N
         parts.append("<section><h2>Notes</h2><ul>" + "".join(f"<li>{e(w)}</li>" for w in d["warnings"]) + "</ul></section>")
     parts.append(_signoff())
     parts.append(f"<footer><p class='small'>Series {e(d['series']['series_instance_uid'])}, {d['series']['n_slices']} slices; "
-                 f"procedure SHA-256 {e(d['procedure']['sha256'][:16])}&hellip;</p></footer></body></html>")
+                 f"procedure SHA-256 <span class='ids'>{e(d['procedure']['sha256'])}</span></p></footer></body></html>")
     return "".join(parts)
 
 

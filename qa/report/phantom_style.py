@@ -46,6 +46,7 @@ td.status { font-weight: bold; text-transform: uppercase; font-size: 0.85em; }
 .banner li { margin: 0.15em 0; }
 .banner .ids { font-family: "DejaVu Sans Mono", monospace; font-size: 0.92em; overflow-wrap: anywhere; }
 .meta, .small { font-size: 0.82em; color: var(--muted); }
+footer .ids { font-family: "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
 section.keep, .figure, .signoff { break-inside: avoid; page-break-inside: avoid; }
 img { max-width: 100%; height: auto; display: block; margin: 0.3em auto; }
 .signoff table { width: 100%; font-size: 0.95em; }
