@@ -153,17 +153,7 @@ def output_file(path: str | os.PathLike, *, replace: bool = True, make_folders: 
         raise FileExistsError(errno.EEXIST, "exists already (qa never writes over it)", str(target))
     if make_folders:
         target.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(16):
-        tmp = _temp_name(target)
-        try:
-            fd = _open_new(tmp)
-            break
-        except FileExistsError:  # a name collision (or a name planted there): draw another
-            continue
-        except OSError as exc:
-            raise _naming(exc, target) from None
-    else:  # pragma: no cover - 16 collisions of 64 random bits
-        raise FileExistsError(errno.EEXIST, "could not create a temporary file beside it", str(target))
+    tmp, fd = _beside(target, _open_new, "file")
     try:
         with os.fdopen(fd, "wb") as fp:
             yield fp  # type: ignore[misc]
@@ -180,6 +170,21 @@ def output_file(path: str | os.PathLike, *, replace: bool = True, make_folders: 
     if durable:
         sync_folder(target.parent)
 
+
+
+def _beside(target: Path, create, kind: str):
+    """(name, what ``create`` returned) of a new temporary ``kind`` made by ``create(name)`` beside
+    ``target`` under an unguessable name; a collision (or a name planted there) draws another."""
+    for _ in range(16):
+        tmp = _temp_name(target)
+        try:
+            return tmp, create(tmp)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _naming(exc, target) from None
+    # pragma: no cover - 16 collisions of 64 random bits
+    raise FileExistsError(errno.EEXIST, f"could not create a temporary {kind} beside it", str(target))
 
 def _naming(exc: OSError, target: Path) -> OSError:
     """The same error, naming the file the user asked for (not our temporary one)."""
@@ -216,17 +221,7 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
     if os.path.lexists(target):
         raise FileExistsError(errno.EEXIST, "exists already (qa never writes over it)", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(16):
-        tmp = _temp_name(target)
-        try:
-            os.mkdir(tmp)
-            break
-        except FileExistsError:  # a name collision (or a name planted there): draw another
-            continue
-        except OSError as exc:
-            raise _naming(exc, target) from None
-    else:  # pragma: no cover - 16 collisions of 64 random bits
-        raise FileExistsError(errno.EEXIST, "could not create a temporary folder beside it", str(target))
+    tmp, _ = _beside(target, os.mkdir, "folder")
     try:
         yield tmp
         if os.path.lexists(target):  # rename(2) would replace an empty folder made meanwhile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from qa.cli.common import qa_as_run
+from qa.cli.common import invocation as qa_as_run  # qa as this process was run
 
 
 def test_a_path_typed_to_qa_is_printed_as_typed(monkeypatch):

@@ -255,25 +255,3 @@ def print_files_skipped(out: TextIO, files) -> None:
     for s in files.skipped_files:
         shown = (s.label or s.name).encode("unicode_escape", "backslashreplace").decode("ascii")  # no control characters
         print(f"skipped: {shown}: {s.reason}", file=out)
-
-
-def qa_as_run() -> str:
-    """``qa`` as the user ran it, for a command line to copy: ``qa`` when that is what the shell finds,
-    else the path typed (``.venv/bin/qa``), or ``python -m qa`` (the interpreter as found on PATH)."""
-    import os
-    import shlex
-    import shutil
-
-    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "qa"
-    name = os.path.basename(argv0)
-    if name == "__main__.py":
-        python = os.path.basename(sys.executable)
-        found = shutil.which(python)
-        shown = python if found and os.path.realpath(found) == os.path.realpath(sys.executable) else sys.executable
-        return f"{shlex.quote(shown)} -m qa"
-    if name != "qa":  # called as a function (a test, a notebook): the installed command's name
-        return "qa"
-    found = shutil.which("qa")
-    if os.sep not in argv0 or (found and os.path.realpath(found) == os.path.realpath(argv0)):
-        return "qa"
-    return shlex.quote(argv0)

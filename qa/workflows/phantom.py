@@ -103,7 +103,7 @@ def run_phantom_qa(
         from qa.workflows.output_targets import check_output_file
 
         check_output_file(pdf, "--pdf", "pdf")
-    engine, paper = _pdf_options(report, pdf, page_size)
+    engine, paper = _pdf_options(pdf, page_size)
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, checked with the procedure
     proc = load_procedure(procedure, phantom=given)
     definition = given or load_phantom(Path(proc.phantom_path))  # the very file the procedure was checked against
@@ -150,17 +150,16 @@ def run_phantom_qa(
         return replace(run, warnings=run.warnings + tuple(warnings))
 
 
-def _pdf_options(report, pdf, page_size):
-    """(PDF engine, paper) for ``pdf``, checked before any work: a missing engine, an unknown paper
-    size or a PDF over the HTML report is a UsageError (exit 2)."""
+def _pdf_options(pdf, page_size):
+    """(PDF engine, paper) for ``pdf``, checked before any work: a missing engine or an unknown paper
+    size is a UsageError (exit 2); the names themselves are checked by their endings (.html, .pdf), so
+    the report and the PDF are never one file."""
     if pdf is None:
         if page_size is not None:
             raise UsageError("--page-size sets the paper of the PDF report: give --pdf FILE.pdf too")
         return None, None
     from qa.report.pdf import page_size_of, require_pdf_engine
 
-    if report is not None and os.path.abspath(os.fspath(report)) == os.path.abspath(os.fspath(pdf)):
-        raise UsageError(f"--report and --pdf name the same file ({pdf}): give the PDF its own name (FILE.pdf)")
     paper = page_size_of(page_size)
     return require_pdf_engine(), paper
 
