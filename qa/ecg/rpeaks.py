@@ -18,14 +18,19 @@ whole trace that is known in advance (a CT gating trace is analysed after the sc
    about 0.1 mV, so filter ringing and noise on a flat line are not beats).  A candidate above 30 % of
    that level is a beat unless it is a T wave: within 360 ms of the previous beat and under half
    of its slope (Pan & Tompkins' rule).
-4. **Search back.**  Where two beats are further apart than 1.66 times the local RR interval
+4. **Noise.**  A second decision uses Pan & Tompkins' running signal and noise peak levels
+   (THRESHOLD I = NPKI + 0.25 (SPKI - NPKI), over ~10 s around each candidate, centred: no learning
+   period); then a detection that splits an undisturbed cardiac cycle in two, neither clearly taller
+   than its neighbours nor shaped like one of them, is dropped as noise (:mod:`qa.ecg.noiserules`).
+5. **Search back.**  Where two beats are further apart than 1.66 times the local RR interval
    (median of the four intervals on each side), the largest candidate in between that passes half of
    the threshold (Pan & Tompkins' second threshold) is a beat; likewise before the first and after
    the last beat when that stretch is longer than the local RR interval.  Repeated until no gap
    is left.
-5. **Fiducial point.**  Within the complex (where the envelope stays above half its peak) the
-   steepest point of the ECG (0.5-40 Hz) is found, then the largest deflection of either sign within
-   40 ms of it: the R wave, or the main deflection of a QS or ventricular complex.
+6. **Fiducial point.**  Within the complex (where the envelope stays above half its peak) the
+   steepest point of the ECG (0.5-40 Hz) is found, then the extremum within 60 ms of it of the sign
+   of the trace's dominant QRS deflection: the apex of the R wave (not the S wave of an RS complex,
+   not a later lobe of a wide ventricular complex).
 
 Pure functions: arrays in, arrays or a frozen record out; the input is never modified.
 
