@@ -7,8 +7,9 @@ without the standard's 5-minute learning period (``--learning`` adds the rows af
 NeuroKit2 is called two ways: its documented default pipeline (``ecg_clean`` then ``ecg_peaks``,
 "nk2 clean") and ``ecg_peaks`` on the raw signal ("nk2 raw").  F1 is 2 TP / (2 TP + FN + FP).
 VEB Se / +P: AAMI EC57 ventricular-ectopic-beat statistics of our beat classes
-(:func:`qa.ecg.evaluation.score_veb`); NeuroKit2 does not classify beats.  Times are the best of
-``--repeat`` runs (ours: detection, plus classification in the "classify s" column).  A second table
+(:func:`qa.ecg.evaluation.score_veb`; beats in stretches too noisy to judge are "unknown", as in the
+gating analysis); NeuroKit2 does not classify beats.  Times are the best of ``--repeat`` runs (ours:
+detection, plus signal quality and classification in the "classify s" column).  A second table
 scores short 8-s excerpts (gating traces are short): every beat counts, from the first second on.
 
     python benchmarks/bench_rpeaks.py [--repeat 3] [--excerpts 100] [--records 100,105] [--learning]
@@ -77,9 +78,14 @@ def _classifier():
     """Our beat classifier, or None on a version without one."""
     try:
         from qa.ecg.morphology import classify_beats
+        from qa.ecg.quality import assess_quality
     except ImportError:
         return None
-    return classify_beats
+
+    def classify(x, fs, idx):  # as the gating analysis does: beats in stretches too noisy to judge are "unknown"
+        quality = assess_quality(x, fs, idx)
+        return classify_beats(x, fs, idx, judgeable=quality.good_at(idx / fs))
+    return classify
 
 
 def main(argv=None) -> int:
