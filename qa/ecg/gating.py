@@ -26,6 +26,8 @@ import numpy as np
 
 from qa.ecg.artefacts import unusual_samples, without_samples, worse
 from qa.ecg.beatchecks import heart_rate_check, heart_rate_warnings, rhythm_check
+from qa.ecg.beatcontext import beat_context, judge_in_context
+from qa.ecg.quality import SignalQuality
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict, worst
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
@@ -284,6 +286,8 @@ class Beats(Record):
     heart_rate_bpm: HeartRate
     ectopic_indices: tuple[int, ...]
     rhythm: Rhythm
+    classes: tuple[str, ...] = ()  # per R-peak: normal / ventricular / unknown (qa.ecg.morphology)
+    ventricular_indices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,6 +306,7 @@ class GatingReport(Record):
     notes: tuple[str, ...]
     trace: EcgTrace = field(repr=False, metadata={"json": False})
     warnings: tuple[str, ...] = ()
+    signal_quality: SignalQuality | None = None
 
     @property
     def r_peak_s(self) -> np.ndarray:
@@ -371,7 +376,9 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
 
     r = detect_beats(trace)
     gaps = trace.gaps()
-    rhythm = analyze_rhythm(r, gaps_s=gaps)
+    quality, classes = beat_context(trace, r)
+    noisy = [(st.start_s, st.end_s) for st in quality.noisy_stretches]
+    rhythm = analyze_rhythm(r, gaps_s=gaps, unusable_s=noisy)  # premature beats and AF over good stretches only
     premature = set(rhythm.premature_indices)
     notes = []
     edges = rising_edges(trace.trigger, trace.time_base) if trace.trigger is not None else None
@@ -383,6 +390,7 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
         windows_source, time_base_note = "trigger channel + protocol delay and window", None
     timings = time_exposures(r, windows, premature=premature, phase_window_pct=phase_window_pct,
                              min_lead_ms=settings.min_lead_ms, predict_beats=settings.predict_beats, gaps_s=gaps)
+    timings = judge_in_context(timings, r, quality, classes)
     latency = trigger_latency(edges, r) if edges is not None else None
     checks = gating_checks(timings, latency_ms=latency, latency_limit_ms=settings.trigger_latency_max_ms,
                            time_base_note=time_base_note, min_lead_ms=settings.min_lead_ms, phase_window_pct=phase_window_pct)
@@ -391,11 +399,14 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
     flagged = (*trace_warnings(trace), *heart_rate_warnings(hr, trace.source), *warnings)
     if gaps:
         notes.append(f"{len(gaps)} gap(s) in the recording: no beat is detected across them")
+    if quality.noisy_stretches:
+        notes.append(f"{len(quality.noisy_stretches)} stretch(es) too noisy to judge ({100 * (1 - quality.good_fraction):.0f} % of the "
+                     "trace): no exposure, premature beat or rhythm is judged there")
     overall = verdict(checks)
     timing = next(c for c in checks if c.id == "exposure_timing")
     if overall == PASS and timing.status == NOT_AVAILABLE:
         overall = WARN  # nothing was verified: never a silent pass
         notes.append("the exposure timing could not be checked: " + timing.message)
-    beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm)
+    beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm, classes.labels, classes.ventricular_indices)
     return GatingReport(trace.summary(), beats, tuple(timings), windows_source, phase_window_pct, tuple(checks), overall,
-                        tuple(notes), trace, tuple(flagged))
+                        tuple(notes), trace, tuple(flagged), quality)

@@ -147,12 +147,15 @@ class Rhythm(Record):
 
 
 
-def analyze_rhythm(r_peak_s, *, gaps_s=()) -> Rhythm:
-    """Rhythm of sorted R-peak times (s); ``gaps_s``: (start, end) of recording gaps on the same time base."""
+def analyze_rhythm(r_peak_s, *, gaps_s=(), unusable_s=()) -> Rhythm:
+    """Rhythm of sorted R-peak times (s); ``gaps_s``: (start, end) of recording gaps on the same time base;
+    ``unusable_s``: (start, end) of stretches too noisy to judge (:mod:`qa.ecg.quality`): an interval with
+    a beat in one is left out like one across a gap, so premature beats and the AF suspicion are judged
+    on good-quality stretches only."""
     r = np.asarray(r_peak_s, dtype=float)
     if r.ndim != 1 or (r.size > 1 and np.any(np.diff(r) <= 0)):
         raise ValueError("R-peak times must be a strictly increasing 1-D array of seconds")
-    rr = rr_intervals_ms(r, gaps_s)
+    rr = rr_intervals_ms(r, gaps_s, unusable_s)
     hr = heart_rate_stats(rr)
     premature = find_premature(r, rr)
     af, irregular = af_suspicion(rr, premature)
@@ -160,13 +163,17 @@ def analyze_rhythm(r_peak_s, *, gaps_s=()) -> Rhythm:
                   _message(r.size, hr, premature, af))
 
 
-def rr_intervals_ms(r_peak_s: np.ndarray, gaps_s=()) -> np.ndarray:
-    """RR intervals (ms) of consecutive beats; NaN for a pair of beats on either side of a gap."""
+def rr_intervals_ms(r_peak_s: np.ndarray, gaps_s=(), unusable_s=()) -> np.ndarray:
+    """RR intervals (ms) of consecutive beats; NaN for a pair of beats on either side of a gap, and
+    for a pair with a beat inside an unusable (too noisy) stretch."""
     r = np.asarray(r_peak_s, dtype=float)
     rr = np.diff(r) * 1000.0
     for start, end in gaps_s:
         spans = (r[:-1] <= start) & (r[1:] >= end)
         rr[spans] = np.nan
+    for start, end in unusable_s:
+        inside = (r >= start) & (r <= end)
+        rr[inside[:-1] | inside[1:] | ((r[:-1] <= start) & (r[1:] >= end))] = np.nan
     return rr
 
 
