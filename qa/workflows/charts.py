@@ -23,7 +23,7 @@ from qa.control_charts import (
 from qa.errors import DefinitionError, UsageError
 from qa.phantom.baseline import Baseline, Configuration
 from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL, PhantomDefinition
-from qa.phantom.limits import baseline_verdict_limits
+from qa.phantom.limits import baseline_verdict_limits, scale_band
 from qa.phantom.metrics import default_chart_metrics, metric_name
 from qa.phantom.procedure import PhantomProcedure
 from qa.records.serialize import Record
@@ -117,9 +117,10 @@ def metric_charts(runs: Sequence[RunRow], metrics: Sequence[str], baseline: Base
     for m in metrics:
         stats = baseline.stats.get(m) if baseline is not None else None
         name, unit = metric_name(m, definition)
+        band = None if m in limits else scale_band(procedure, m, [r.metrics.get(m) for r in runs])  # no limits: a y-axis span
         charts[m] = metric_chart([(r.id, r.acquired_at or r.analysed_at, r.metrics.get(m), r.verdict) for r in runs],
                                  (stats.mean, stats.sd, stats.n) if stats else None, min_sd_pct=procedure.min_sd_pct,
-                                 name=name, unit=unit, verdict_limits=limits.get(m))
+                                 name=name, unit=unit, verdict_limits=limits.get(m), scale_band=band)
     return charts
 
 
