@@ -35,7 +35,7 @@ WINDOW_STYLE = {
     "not_available": ("#999999", "...", ":", 1.2, "exposure: not checked"),
 }
 C_TRACE, C_PEAK, C_PREMATURE, C_PHASE = "#222222", OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["reddish_purple"]
-LEGEND_ORDER = ["R-peak", "premature beat", "target phase window", *(style[4] for style in WINDOW_STYLE.values())]
+LEGEND_ORDER = ["R-peak", "premature beat", "target phase window", *(style[4] for style in WINDOW_STYLE.values()), "too noisy to judge"]
 # Height of one legend row, inches (7.5-pt text and its spacing): ours.
 LEGEND_ROW_IN = 0.2
 # The phase-window lane below the trace, as fractions of the trace's height: ours.
@@ -68,8 +68,12 @@ def strip_panels(time_s, timings) -> tuple[list[tuple[float, float]], int]:
 
 
 @plain_text
-def ecg_strip_figure(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_window_pct, *, title: str = ""):
-    """The strip as a :class:`matplotlib.figure.Figure` (laid out, not yet saved); see the module doc."""
+def ecg_strip_figure(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_window_pct, *, title: str = "",
+                     noisy_s=()):
+    """The strip as a :class:`matplotlib.figure.Figure` (laid out, not yet saved); see the module doc.
+
+    ``noisy_s``: (start_s, end_s) stretches too noisy to judge (:mod:`qa.ecg.quality`), shaded grey and dotted.
+    """
     from matplotlib.patches import Patch
 
     t = np.asarray(time_s, dtype=float)
@@ -86,6 +90,11 @@ def ecg_strip_figure(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_wi
         sel = (t >= a) & (t <= b)
         ts, ys = t[sel], y[sel]
         jumps = np.flatnonzero(np.diff(ts) > 1.5 * step)  # a recording gap: break the line
+        for start, end in noisy_s:  # behind the trace: grey with a line pattern (readable in greyscale too)
+            if end >= a and start <= b:
+                ax.axvspan(max(start, a), min(end, b), facecolor="#d9d9d9", hatch="---", edgecolor="#9a9a9a", linewidth=0.0,
+                           zorder=0, gid="noisy")
+                handles["too noisy to judge"] = Patch(facecolor="#d9d9d9", hatch="---", edgecolor="#9a9a9a")
         ax.plot(np.insert(ts, jumps + 1, np.nan), np.insert(ys, jumps + 1, np.nan), lw=0.7, color=C_TRACE)
         finite = ys[np.isfinite(ys)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
@@ -138,9 +147,10 @@ def ecg_strip_figure(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_wi
     return fig
 
 
-def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_window_pct, *, title: str = "") -> bytes:
+def ecg_strip_png(time_s, ecg_mv, r_peak_s, premature: set, timings, phase_window_pct, *, title: str = "",
+                  noisy_s=()) -> bytes:
     """:func:`ecg_strip_figure` as PNG bytes (110 dpi, cropped to its content, the legend included)."""
-    fig = ecg_strip_figure(time_s, ecg_mv, r_peak_s, premature, timings, phase_window_pct, title=title)
+    fig = ecg_strip_figure(time_s, ecg_mv, r_peak_s, premature, timings, phase_window_pct, title=title, noisy_s=noisy_s)
     return png_bytes(fig, dpi=110, tight=True)
 
 

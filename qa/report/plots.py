@@ -40,7 +40,9 @@ def write_ecg_strip(path, report, *, title: str | None = None) -> str:
     bounds = [(t.time_base.index_of(a), t.time_base.index_of(b) + 1) for a, b in ranges]
     index = np.unique(np.concatenate([np.arange(a, min(b, t.n_samples)) for a, b in bounds]))
     png = ecg_strip_png(t.time_base.at(index), t.ecg_mv[index], report.r_peak_s, report.premature, report.exposures,
-                        report.phase_window_pct, title=title or f"{t.source}, lead {t.lead}")
+                        report.phase_window_pct, title=title or f"{t.source}, lead {t.lead}",
+                        noisy_s=[(st.start_s, st.end_s) for st in (report.signal_quality.noisy_stretches
+                                                                      if report.signal_quality else ())])
     return write_whole(path, png)
 
 

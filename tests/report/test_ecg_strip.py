@@ -91,3 +91,24 @@ def test_the_target_phase_window_is_labelled_in_a_lane_below_the_trace(strip):
     numbers = sorted(t.get_text() for t in ax.texts if t.get_text().startswith("#"))
     assert numbers == ["#1", "#2", "#3", "#4"]
     assert all(t.get_position()[1] >= ax.get_ylim()[1] for t in ax.texts if t.get_text().startswith("#"))  # above the frame
+
+
+def test_the_stretches_too_noisy_to_judge_are_shaded_behind_the_trace_with_a_legend_entry(shared_data, tmp_path):
+    """A real noise-stress record: the gating analysis's noisy stretches appear on its strip, behind the trace."""
+    from qa.workflows.gating import analyse_gating
+
+    if not (shared_data / "ecg" / "118e12.hea").is_file():
+        pytest.skip(f"MIT-BIH 118e12 is not in {shared_data / 'ecg'}")
+    exposures = tmp_path / "exposures.csv"
+    exposures.write_text("start_s,duration_s\n326.3,0.2\n332.2,0.2\n")
+    report = analyse_gating(shared_data / "ecg" / "118e12.hea", exposures=exposures).report
+    noisy = [(s.start_s, s.end_s) for s in report.signal_quality.noisy_stretches]
+    assert any(a <= 326.3 <= b for a, b in noisy)
+    index = np.arange(report.trace.n_samples)
+    fig = ecg_strip_figure(report.trace.time_base.at(index), report.trace.ecg_mv[index], report.r_peak_s, report.premature,
+                           report.exposures, report.phase_window_pct, noisy_s=noisy)
+    for ax in fig.axes:
+        shaded = [p for p in ax.patches if p.get_gid() == "noisy"]
+        assert shaded, "a panel around a noisy exposure without its noisy stretch"
+        assert all(p.get_zorder() < ax.get_lines()[0].get_zorder() for p in shaded)  # behind the trace
+    assert "too noisy to judge" in [t.get_text() for t in fig.legends[0].get_texts()]
