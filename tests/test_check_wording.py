@@ -128,3 +128,16 @@ def test_qa_score_on_a_patient_like_exam_says_that_bone_and_noise_count(capsys, 
     assert "noise count too" in note and "not only coronary calcium" in note
     code, out, _ = run(capsys, "score", tmp_path / "exam", "--json")
     assert any("bone" in n and "noise" in n for n in json.loads(out)["notes"])
+
+
+def test_a_check_not_run_for_its_own_reason_is_named_once_in_the_banner_which_points_to_its_row(capsys, tmp_path):
+    """The motion reason is long: it is said in the checks table, and the banner's "not run" line only names the check."""
+    from test_compliance import _exam
+
+    code, out, _ = run(capsys, "check", _exam(tmp_path))
+    motion = next(line for line in out.splitlines() if line.startswith("breath_hold_motion"))
+    assert "NOT_AVAILABLE" in motion and "could not be measured" in motion
+    reason = motion.split("  ")[-1].strip()
+    assert len(reason) > 60 and out.count(reason) == 1  # said once, in the table
+    assert "not run  1 check: breath_hold_motion (its row of the checks table above says why)" in out
+    assert code == 0 and "VERDICT  INCOMPLETE: 1 of " in out

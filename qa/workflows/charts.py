@@ -51,6 +51,7 @@ class ScannerCharts(Record):
     plot: str | None = None
     notes: tuple[str, ...] = ()
     min_sd_pct: float | None = None  # the procedure's floor of the chart SD (% of the baseline mean)
+    baseline_min_runs: int | None = None  # the procedure's minimum number of runs for a baseline (the hint asks for it)
     flag_meanings: dict[str, str] = field(default_factory=lambda: dict(FLAG_MEANINGS))  # what each flag of a run means
     charted: tuple[RunRow, ...] = field(default=(), repr=False, metadata={"json": False})  # the stored runs charted
 
@@ -77,7 +78,8 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
         row = store.find_scanner(scanner)
         runs = store.phantom_runs(row.id)
         if not runs:
-            return ScannerCharts(row, 0, None, None, NotCharted((), ()), {}, (), min_sd_pct=proc.min_sd_pct)
+            return ScannerCharts(row, 0, None, None, NotCharted((), ()), {}, (), min_sd_pct=proc.min_sd_pct,
+                                 baseline_min_runs=proc.baseline_min_runs)
         baseline = store.active_baseline(row.id)
         followed = [r for r in runs if r.protocol_ok]
         config_key = baseline.configuration.key if baseline is not None else (followed or runs)[-1].configuration_key
@@ -103,7 +105,7 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
         label = f"{row.station_name or '?'} ({row.manufacturer} {row.model}, serial {row.serial or '?'})"
         written = write_whole(plot, trend_figure_png(charts, scanner=label, baseline_version=baseline.version if baseline else None))
     return ScannerCharts(row, len(runs), baseline.version if baseline else None, configuration, not_charted, charts, tuple(months),
-                         written, tuple(notes), proc.min_sd_pct, charted=tuple(current))
+                         written, tuple(notes), proc.min_sd_pct, baseline_min_runs=proc.baseline_min_runs, charted=tuple(current))
 
 
 def metric_charts(runs: Sequence[RunRow], metrics: Sequence[str], baseline: Baseline | None, procedure: PhantomProcedure,
