@@ -16,18 +16,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from qa.ecg.morphology import BeatClasses, classify_beats
+from qa.ecg.morphology import BeatClasses, classify_trace_beats
 from qa.ecg.quality import SignalQuality, assess_trace_quality, noise_verdict
 from qa.records.checks import NOT_AVAILABLE, PASS, WARN
 
 
 def beat_context(trace, r_peak_s: np.ndarray) -> tuple[SignalQuality, BeatClasses]:
-    """Signal quality of the trace and the class of each beat (noisy beats "unknown")."""
+    """Signal quality of the trace and the class of each beat (noisy beats "unknown"), in bounded memory."""
     r = np.asarray(r_peak_s, dtype=float)
     quality = assess_trace_quality(trace, r)
-    t = trace.time_s
-    idx = np.clip(np.searchsorted(t, r), 0, max(0, t.size - 1)) if t.size else np.empty(0, dtype=np.int64)
-    classes = classify_beats(trace.ecg_mv, trace.fs_hz, idx, judgeable=quality.good_at(r))
+    classes = classify_trace_beats(trace, r, judgeable=quality.good_at(r))
     return quality, classes
 
 

@@ -327,21 +327,17 @@ class GatingReport(Record):
 
 def detect_beats(trace: EcgTrace) -> np.ndarray:
     """R-peak times (s) of a trace, detected segment by segment (never across a recording gap)."""
+    from qa.ecg.chunks import spans
     from qa.ecg.rpeaks import REFRACTORY_S, detect_r_peaks
 
     fs = trace.fs_hz
-    chunk, overlap = int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)
     found = []
     for seg in trace.segments():
         if seg.stop - seg.start < int(fs):  # under a second: nothing to detect reliably
             continue
-        core = seg.start
-        while core < seg.stop:  # chunks [core, core + chunk), read with overlap, beats kept in the core
-            core_end = seg.stop if seg.stop - core <= chunk + overlap else core + chunk
-            a, b = max(seg.start, core - overlap), min(seg.stop, core_end + overlap)
-            idx = np.asarray(detect_r_peaks(trace.ecg_mv[a:b], fs), dtype=np.int64) + a
-            found.append(idx[(idx >= core) & (idx < core_end)])
-            core = core_end
+        for sp in spans(seg.start, seg.stop, int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)):
+            idx = np.asarray(detect_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs), dtype=np.int64) + sp.start
+            found.append(idx[(idx >= sp.core_start) & (idx < sp.core_stop)])
     idx = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     if idx.size > 1:  # a beat at a chunk's edge, found from both sides a sample or two apart: kept once
         idx = idx[np.concatenate([[True], np.diff(idx) >= int(REFRACTORY_S * fs)])]

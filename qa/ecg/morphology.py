@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.ecg.shape import correlation_with, windows
+from qa.ecg.shape import ROWS_PER_BLOCK, correlation_with, windows
 from qa.records.serialize import Record
 
 NORMAL, VENTRICULAR, UNKNOWN = "normal", "ventricular", "unknown"
@@ -57,6 +57,10 @@ VERY_DIFFERENT_CORR = 0.5
 AMPLITUDE_RATIO = 1.5
 # QRS width: where the absolute slope exceeds this fraction of the complex's largest slope: ours.
 WIDTH_SLOPE_FRACTION = 0.2
+# A long trace's complexes are filtered in spans of this length with this much context on each side, s: ours
+# (bounded memory; 15 s lets the 1-Hz band-pass settle, so the complexes match a whole-trace pass).
+CHUNK_S = 60.0
+CHUNK_OVERLAP_S = 15.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,19 +96,52 @@ def classify_beats(ecg_mv: np.ndarray, fs_hz: float, r_peak_index, *, judgeable=
 
     ``judgeable``: one bool per beat, False where the signal is too noisy to judge (then "unknown").
     """
-    from scipy import signal
-
-    x = np.asarray(ecg_mv, dtype=float)
+    x = np.asarray(ecg_mv)
     fs = float(fs_hz)
     r = np.asarray(r_peak_index, dtype=np.int64)
     if r.size == 0 or x.size < 3:
         return BeatClasses((), None, RULE, np.empty(0), np.empty(0))
+    return _classify(_complexes(x, fs, r), fs, judgeable)
+
+
+def classify_trace_beats(trace, r_peak_s, *, judgeable=None) -> BeatClasses:
+    """:func:`classify_beats` of an :class:`qa.records.ecg.EcgTrace` at R-peak times on its clock: the
+    complexes are filtered segment by segment (never across a recording gap) and, on a long segment, in
+    spans of ``CHUNK_S`` with ``CHUNK_OVERLAP_S`` of context (bounded memory; a segment up to their sum is
+    one span); the template is still the dominant beat of the whole trace."""
+    from qa.ecg.chunks import spans
+
+    fs = float(trace.fs_hz)
+    r = np.clip(trace.time_base.indices_of(np.asarray(r_peak_s, dtype=float)), 0, max(0, trace.n_samples - 1))
+    if r.size == 0 or trace.n_samples < 3:
+        return BeatClasses((), None, RULE, np.empty(0), np.empty(0))
+    rows = np.zeros((r.size, 2 * _half(fs) + 1))  # filled span by span (the beats are in time order)
+    done = 0
+    for seg in trace.segments():
+        for sp in spans(seg.start, seg.stop, int(CHUNK_S * fs), int(CHUNK_OVERLAP_S * fs)):
+            here = r[(r >= sp.core_start) & (r < sp.core_stop)]
+            if here.size and sp.stop - sp.start >= 3:
+                rows[done:done + here.size] = _complexes(trace.ecg_mv[sp.start:sp.stop], fs, here - sp.start)
+            done += here.size
+    return _classify(rows, fs, judgeable)
+
+
+def _half(fs: float) -> int:
+    return (int(round(BEFORE_S * fs)) + int(round(AFTER_S * fs))) // 2
+
+
+def _complexes(x: np.ndarray, fs: float, r: np.ndarray) -> np.ndarray:
+    """The band-passed complex of each beat ``r`` (sample indices in ``x``), one row each, mean-free."""
+    from scipy import signal
+
     b, a = signal.butter(2, [BAND_HZ[0], min(BAND_HZ[1], 0.45 * fs)], btype="bandpass", fs=fs)
-    y = signal.filtfilt(b, a, x, padtype="even", padlen=min(x.size - 1, int(fs)))
+    y = signal.filtfilt(b, a, np.asarray(x, dtype=float), padtype="even", padlen=min(x.size - 1, int(fs)))
     before, after = int(round(BEFORE_S * fs)), int(round(AFTER_S * fs))
-    half = (before + after) // 2
-    centre = r + (after - before) // 2  # windows of +-half around this span's middle
-    w = windows(y, centre, half)
+    return windows(y, r + (after - before) // 2, _half(fs))  # windows of +-half around this span's middle
+
+
+def _classify(w: np.ndarray, fs: float, judgeable) -> BeatClasses:
+    """Classes of the complexes ``w`` (rows, as :func:`_complexes` gives them)."""
     lag = max(1, int(round(LAG_S * fs)))
     template = _template(w, lag)
     corr, _ = correlation_with(w, template, lag)
@@ -122,23 +159,39 @@ def classify_beats(ecg_mv: np.ndarray, fs_hz: float, r_peak_index, *, judgeable=
 
 def _template(w: np.ndarray, lag: int) -> np.ndarray:
     """The dominant complex: the median of the beats that resemble the median of all (twice refined)."""
-    template = np.median(w, axis=0)
+    template = _column_median(w)
     for _ in range(2):
-        c, shift = correlation_with(w, template - template.mean(), lag)
+        c, _shift = correlation_with(w, template - template.mean(), lag)
         like = c >= TEMPLATE_CORR
         if like.sum() < 3:
             break
-        template = np.median(w[like], axis=0)
+        template = _column_median(w, like)
     return template - template.mean()
 
 
+def _column_median(w: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """The median of each column of ``w`` (of its ``rows`` when given), a few columns at a time (each
+    block copied once, so a day of beats needs no second copy of them)."""
+    out = np.empty(w.shape[1])
+    step = max(1, (ROWS_PER_BLOCK * 16) // max(1, w.shape[0]))
+    for a in range(0, w.shape[1], step):
+        part = np.array(w[:, a:a + step]) if rows is None else w[rows, a:a + step]  # copies: partitioned in place
+        out[a:a + step] = np.median(part, axis=0, overwrite_input=True)
+    return out
+
+
 def _qrs_width_s(w: np.ndarray, fs: float) -> np.ndarray:
-    """Width (s) of the part of each complex whose slope exceeds WIDTH_SLOPE_FRACTION of its maximum."""
-    slope = np.abs(np.diff(w, axis=1))
-    above = slope >= WIDTH_SLOPE_FRACTION * slope.max(axis=1, keepdims=True)
-    first = above.argmax(axis=1)
-    last = above.shape[1] - 1 - above[:, ::-1].argmax(axis=1)
-    return (last - first + 1) / fs
+    """Width (s) of the part of each complex whose slope exceeds WIDTH_SLOPE_FRACTION of its maximum
+    (in blocks of rows, so a day of beats needs no second copy of them)."""
+    out = np.empty(w.shape[0])
+    for a in range(0, w.shape[0], ROWS_PER_BLOCK):
+        slope = np.abs(np.diff(w[a:a + ROWS_PER_BLOCK], axis=1))
+        above = slope >= WIDTH_SLOPE_FRACTION * slope.max(axis=1, keepdims=True)
+        first = above.argmax(axis=1)
+        last = above.shape[1] - 1 - above[:, ::-1].argmax(axis=1)
+        out[a:a + ROWS_PER_BLOCK] = (last - first + 1) / fs
+    return out
 
 
-__all__ = ["classify_beats", "BeatClasses", "NORMAL", "VENTRICULAR", "UNKNOWN"]
+
+__all__ = ["classify_beats", "classify_trace_beats", "BeatClasses", "NORMAL", "VENTRICULAR", "UNKNOWN"]

@@ -56,6 +56,10 @@ BASELINE_LOW_PASS_HZ = 0.7
 # An exposure is judged on the beats from this long before its triggering R-peak to its next R-peak: ours
 # (the predicting intervals and the cycle the exposure lies in).
 SURROUNDINGS_BEFORE_S = 2.0
+# A long trace is assessed in spans of this length read with this much context on each side, s: ours (bounded
+# memory; the context covers LEVEL_WINDOW_S and the filters' settling, so the epochs match a whole-trace pass).
+CHUNK_S = 60.0
+CHUNK_OVERLAP_S = 15.0
 
 NOISE, SATURATION, FLAT, WANDER = "noise", "saturation", "flat line (lead off?)", "baseline wander"
 
@@ -114,20 +118,90 @@ def assess_quality(ecg_mv: np.ndarray, fs_hz: float, r_peak_index, *, time_s: np
 
     ``time_s``: the time of each sample (the trace's clock), when it is not ``index / fs_hz``.
     """
+    x = np.asarray(ecg_mv)
+    fs = float(fs_hz)
+    n = x.size
+    if n == 0:
+        return _quality(_EpochFlags.empty(), np.empty(0), np.empty(0))
+    starts = np.arange(0, n, max(1, int(round(EPOCH_S * fs))))
+    ends = np.append(starts[1:], n) - 1
+    flags = _epoch_flags(x, fs, np.asarray(r_peak_index, dtype=np.int64))
+    if time_s is None:
+        return _quality(flags, starts / fs, ends / fs)
+    t = np.asarray(time_s, dtype=float)
+    return _quality(flags, t[starts], t[ends])
+
+
+def assess_trace_quality(trace, r_peak_s) -> SignalQuality:
+    """:func:`assess_quality` of an :class:`qa.records.ecg.EcgTrace`, segment by segment (never across a
+    recording gap) and, on a long segment, in spans of ``CHUNK_S`` read with ``CHUNK_OVERLAP_S`` of context
+    (so memory stays bounded; a segment up to their sum is one span); the R-peaks are times on the trace's
+    clock and so are the stretches."""
+    from qa.ecg.chunks import spans
+
+    r = np.asarray(r_peak_s, dtype=float)
+    fs = float(trace.fs_hz)
+    per = max(1, int(round(EPOCH_S * fs)))
+    chunk, overlap = per * max(1, round(CHUNK_S / EPOCH_S)), per * max(1, round(CHUNK_OVERLAP_S / EPOCH_S))
+    r_idx = trace.time_base.indices_of(r)
+    flags, first, last = [], [], []
+    for seg in trace.segments():
+        x = trace.ecg_mv[seg]
+        if x.size == 0:
+            continue
+        extremes = (float(x.max()), float(x.min()))
+        for sp in spans(seg.start, seg.stop, chunk, overlap):
+            inside = r_idx[(r_idx >= sp.start) & (r_idx < sp.stop)] - sp.start
+            f = _epoch_flags(trace.ecg_mv[sp.start:sp.stop], fs, inside, extremes=extremes)
+            local = np.arange(sp.start, sp.stop, per)  # epochs counted from the span's start (a multiple of per)
+            keep = (local >= sp.core_start) & (local < sp.core_stop)
+            flags.append(f.take(keep))
+            first.append(local[keep])
+            last.append(np.minimum(local[keep] + per, sp.stop) - 1)
+    if not flags:
+        return assess_quality(np.empty(0), fs, [])
+    starts, ends = np.concatenate(first), np.concatenate(last)
+    return _quality(_EpochFlags.joined(flags), trace.time_base.at(starts), trace.time_base.at(ends))
+
+
+@dataclass(frozen=True)
+class _EpochFlags:
+    """Per-epoch measures of one stretch of trace (see the module docstring)."""
+
+    ratio: np.ndarray
+    noisy: np.ndarray
+    flat: np.ndarray
+    saturated: np.ndarray
+    wander: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "_EpochFlags":
+        no = np.empty(0, dtype=bool)
+        return cls(np.empty(0), no, no, no, no)
+
+    @classmethod
+    def joined(cls, parts: list["_EpochFlags"]) -> "_EpochFlags":
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("ratio", "noisy", "flat", "saturated", "wander")))
+
+    def take(self, keep: np.ndarray) -> "_EpochFlags":
+        return _EpochFlags(self.ratio[keep], self.noisy[keep], self.flat[keep], self.saturated[keep], self.wander[keep])
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.noisy | self.flat | self.saturated | self.wander
+
+
+def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tuple[float, float] | None = None) -> _EpochFlags:
+    """The measures of each ``EPOCH_S`` epoch of one stretch (R-peaks ``r``: its sample indices).
+    ``extremes``: the (max, min) of the whole trace, where clipping is looked for (default: this stretch's)."""
     from scipy import signal
 
     from qa.ecg.rpeaks import qrs_envelope
 
     x = np.asarray(ecg_mv, dtype=float)
-    fs = float(fs_hz)
     n = x.size
-    t = np.arange(n) / fs if time_s is None else np.asarray(time_s, dtype=float)
     per = max(1, int(round(EPOCH_S * fs)))
     starts = np.arange(0, n, per)
-    if n == 0:
-        empty = np.empty(0)
-        return SignalQuality(EPOCH_S, 1.0, (), RULE, empty, empty, np.empty(0, dtype=bool))
-    r = np.asarray(r_peak_index, dtype=np.int64)
     r = r[(r >= 0) & (r < n)]
     env = qrs_envelope(x, fs) if n >= 3 else np.zeros(n)
     before, after = max(1, int(round(QRS_BEFORE_S * fs))), max(1, int(round(QRS_AFTER_S * fs)))
@@ -148,21 +222,22 @@ def assess_quality(ecg_mv: np.ndarray, fs_hz: float, r_peak_index, *, time_s: np
         for e in np.flatnonzero(hi > lo):
             level[e] = np.median(beat_height[lo[e]:hi[e]])
             amp[e] = np.median(beat_amp[lo[e]:hi[e]])
-    # the tallest envelope peak outside the complexes
-    outside = env.copy()
+    # the tallest envelope peak outside the complexes (the envelope is not needed afterwards: zeroed in place)
     if r.size:
         mask = np.zeros(n + 1, dtype=np.int64)
         np.add.at(mask, np.clip(r - before, 0, n), 1)
         np.add.at(mask, np.clip(r + after + 1, 0, n), -1)
-        outside[np.cumsum(mask)[:n] > 0] = 0.0
-    noise_peak = np.maximum.reduceat(outside, starts)
+        env[np.cumsum(mask)[:n] > 0] = 0.0
+        del mask
+    noise_peak = np.maximum.reduceat(env, starts)
+    del env
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = noise_peak / level
     noisy = ~(ratio <= NOISE_RATIO_MAX)  # NaN (no QRS nearby) counts as noisy
     # flat line and saturation
     ptp = np.maximum.reduceat(x, starts) - np.minimum.reduceat(x, starts)
     flat = ptp < FLAT_MV
-    saturated = _clipped_epochs(x, starts, int(round(SATURATION_RUN_S * fs)))
+    saturated = _clipped_epochs(x, starts, int(round(SATURATION_RUN_S * fs)), extremes)
     # baseline wander
     if n > 3 * int(fs):
         b, a = signal.butter(2, BASELINE_LOW_PASS_HZ, btype="lowpass", fs=fs)
@@ -172,54 +247,39 @@ def assess_quality(ecg_mv: np.ndarray, fs_hz: float, r_peak_index, *, time_s: np
             wander = moved > WANDER_MAX * amp
     else:
         wander = np.zeros(starts.size, dtype=bool)
-    bad = noisy | flat | saturated | wander
-    ends = np.append(starts[1:], n) - 1
+    return _EpochFlags(ratio, noisy, flat, saturated, wander)
+
+
+def _quality(flags: _EpochFlags, start_s: np.ndarray, end_s: np.ndarray) -> SignalQuality:
+    """The record of per-epoch flags, given each epoch's first and last sample times: consecutive bad
+    epochs joined into stretches with their reasons."""
+    bad = flags.bad
+    ratio = flags.ratio
     stretches = []
     e = 0
-    while e < starts.size:
+    while e < bad.size:
         if not bad[e]:
             e += 1
             continue
         f = e
-        while f + 1 < starts.size and bad[f + 1]:
+        while f + 1 < bad.size and bad[f + 1]:
             f += 1
-        reasons = [name for name, flag in ((FLAT, flat), (SATURATION, saturated), (NOISE, noisy & ~flat), (WANDER, wander))
-                   if flag[e:f + 1].any()]
+        reasons = [name for name, flag in ((FLAT, flags.flat), (SATURATION, flags.saturated), (NOISE, flags.noisy & ~flags.flat),
+                                           (WANDER, flags.wander)) if flag[e:f + 1].any()]
         finite = ratio[e:f + 1][np.isfinite(ratio[e:f + 1])]
-        stretches.append(NoisyStretch(round(float(t[starts[e]]), 3), round(float(t[ends[f]]), 3), tuple(reasons),
+        stretches.append(NoisyStretch(round(float(start_s[e]), 3), round(float(end_s[f]), 3), tuple(reasons),
                                       round(float(finite.max()), 2) if finite.size else None))
         e = f + 1
-    return SignalQuality(EPOCH_S, round(float(1.0 - bad.mean()), 4), tuple(stretches), RULE, t[starts], ratio, ~bad)
+    good = round(float(1.0 - bad.mean()), 4) if bad.size else 1.0
+    return SignalQuality(EPOCH_S, good, tuple(stretches), RULE, np.asarray(start_s, dtype=float), ratio, ~bad)
 
 
-def assess_trace_quality(trace, r_peak_s) -> SignalQuality:
-    """:func:`assess_quality` of an :class:`qa.records.ecg.EcgTrace`, segment by segment (never across a
-    recording gap), given its R-peak times on the trace's clock; stretches on the trace's clock."""
-    r = np.asarray(r_peak_s, dtype=float)
-    parts = []
-    for seg in trace.segments():
-        t = trace.time_base.times(seg.start, seg.stop)
-        if t.size == 0:
-            continue
-        inside = r[(r >= t[0]) & (r <= t[-1])]
-        idx = np.clip(np.searchsorted(t, inside), 0, t.size - 1)
-        parts.append(assess_quality(trace.ecg_mv[seg], trace.fs_hz, idx, time_s=t))
-    if not parts:
-        return assess_quality(np.empty(0), trace.fs_hz, [])
-    if len(parts) == 1:
-        return parts[0]
-    judgeable = np.concatenate([p.judgeable for p in parts])
-    return SignalQuality(EPOCH_S, round(float(judgeable.mean()), 4) if judgeable.size else 1.0,
-                         tuple(s for p in parts for s in p.noisy_stretches), RULE,
-                         np.concatenate([p.epoch_start_s for p in parts]), np.concatenate([p.noise_ratio for p in parts]), judgeable)
-
-
-def _clipped_epochs(x: np.ndarray, starts: np.ndarray, run: int) -> np.ndarray:
+def _clipped_epochs(x: np.ndarray, starts: np.ndarray, run: int, extremes: tuple[float, float] | None = None) -> np.ndarray:
     """Per epoch: does a run of at least ``run`` identical samples at the trace's maximum or minimum start in it?"""
     out = np.zeros(starts.size, dtype=bool)
     if x.size < max(2, run) or run < 2:
         return out
-    for extreme in (x.max(), x.min()):
+    for extreme in extremes if extremes is not None else (x.max(), x.min()):
         at = np.concatenate([[False], x == extreme, [False]])
         edges = np.flatnonzero(np.diff(at.astype(np.int8)))
         first, last = edges[0::2], edges[1::2]
