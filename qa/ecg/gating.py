@@ -374,7 +374,8 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
     gaps = trace.gaps()
     quality, classes = beat_context(trace, r)
     noisy = [(st.start_s, st.end_s) for st in quality.noisy_stretches]
-    rhythm = analyze_rhythm(r, gaps_s=gaps, unusable_s=noisy)  # premature beats and AF over good stretches only
+    # premature beats and AF over good stretches only; ventricular beats (by shape) out of the AF suspicion
+    rhythm = analyze_rhythm(r, gaps_s=gaps, unusable_s=noisy, ventricular=classes.ventricular_indices)
     premature = set(rhythm.premature_indices)
     notes = []
     edges = rising_edges(trace.trigger, trace.time_base) if trace.trigger is not None else None

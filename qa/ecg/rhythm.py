@@ -211,18 +211,20 @@ class Rhythm(Record):
 
 
 
-def analyze_rhythm(r_peak_s, *, gaps_s=(), unusable_s=()) -> Rhythm:
+def analyze_rhythm(r_peak_s, *, gaps_s=(), unusable_s=(), ventricular=()) -> Rhythm:
     """Rhythm of sorted R-peak times (s); ``gaps_s``: (start, end) of recording gaps on the same time base;
     ``unusable_s``: (start, end) of stretches too noisy to judge (:mod:`qa.ecg.quality`): an interval with
     a beat in one is left out like one across a gap, so premature beats and the AF suspicion are judged
-    on good-quality stretches only."""
+    on good-quality stretches only.  ``ventricular``: indices of the beats found ventricular by shape
+    (:mod:`qa.ecg.morphology`): the intervals into and out of them are left out of the AF suspicion
+    (frequent ventricular ectopy is irregular, but it is not atrial fibrillation)."""
     r = np.asarray(r_peak_s, dtype=float)
     if r.ndim != 1 or (r.size > 1 and np.any(np.diff(r) <= 0)):
         raise ValueError("R-peak times must be a strictly increasing 1-D array of seconds")
     rr = rr_intervals_ms(r, gaps_s, unusable_s)
     hr = heart_rate_stats(rr)
     premature = find_premature(r, rr)
-    af, irregular = af_suspicion(rr, premature)
+    af, irregular = af_suspicion(rr, premature, ventricular)
     return Rhythm(int(r.size), tuple(round(float(v), 1) for v in rr), hr, tuple(premature), af, irregular,
                   _message(r.size, hr, premature, af))
 
@@ -332,10 +334,15 @@ def turning_points(x: np.ndarray) -> int:
     return int(np.sum(((b > a) & (b > c)) | ((b < a) & (b < c))))
 
 
-def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat]) -> tuple[bool | None, Irregularity]:
-    """Irregularly irregular RR?  (suspected or not or None when too few intervals, the measures)."""
+def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat], ventricular=()) -> tuple[bool | None, Irregularity]:
+    """Irregularly irregular RR?  (suspected or not or None when too few intervals, the measures).
+    ``ventricular``: beat indices whose intervals in and out are left out (ectopy is not AF's irregularity)."""
     rr = np.asarray(rr_ms, dtype=float)
     use = np.isfinite(rr)
+    v = np.asarray(ventricular, dtype=np.int64)
+    v = v[(v >= 0) & (v <= rr.size)]
+    use[v[v >= 1] - 1] = False  # the interval into a ventricular beat
+    use[v[v < rr.size]] = False  # and the one out of it
     for p in premature:  # an ectopic beat whose pause restores the cycle is not AF's irregularity
         if _restores_cycle(rr, p):
             use[p.index - 1] = False

@@ -162,3 +162,23 @@ def test_af_is_not_suspected_in_noise_where_the_trace_cannot_be_judged(analysed)
         t = a["r_s"]
         alarms = sum(bool(analyze_rhythm(t[i:i + 30], unusable_s=noisy).af_suspected) for i in range(0, t.size - 29, 15))
         assert alarms <= limit, (name, alarms)
+
+
+def test_frequent_ventricular_ectopy_is_not_taken_for_af(analysed):
+    """208: sinus rhythm with 992 PVCs (bigeminy, couplets): by RR alone most 30-beat windows look irregularly
+    irregular; with the intervals into and out of the beats found ventricular by shape left out, almost none."""
+    a = analysed["208"]
+    noisy = [(s.start_s, s.end_s) for s in a["quality"].noisy_stretches]
+    t, v = a["r_s"], np.asarray(a["classes"].ventricular_indices)
+    starts = range(0, t.size - 29, 15)
+    by_rr = sum(bool(analyze_rhythm(t[i:i + 30], unusable_s=noisy).af_suspected) for i in starts)
+    by_shape = sum(bool(analyze_rhythm(t[i:i + 30], unusable_s=noisy, ventricular=v[(v >= i) & (v < i + 30)] - i).af_suspected)
+                   for i in starts)
+    assert by_rr > len(starts) / 2 and by_shape <= 3, (by_rr, by_shape, len(starts))
+
+
+def test_af_is_still_suspected_when_no_beat_is_ventricular():
+    rng = np.random.default_rng(7)
+    t = np.cumsum(rng.uniform(0.45, 1.1, 60))  # irregularly irregular, as in atrial fibrillation
+    assert analyze_rhythm(t).af_suspected and analyze_rhythm(t, ventricular=[]).af_suspected
+    assert analyze_rhythm(t, ventricular=[5, 20]).af_suspected  # two ectopic beats do not hide it
