@@ -11,8 +11,8 @@
 * **TLS** (PS3.15 annex B.1, the TLS secure transport connection profile): with a certificate and
   key, every connection is TLS 1.2 or later; with a CA file too, the sender must present a
   certificate signed by it.
-* Every association is logged once when its connection closes: peer AE title and address, how it
-  ended, the objects stored, duplicates and refusals.
+* Every association is logged once when it ends (released, aborted, rejected): peer AE title and
+  address, how it ended, the objects stored, duplicates and refusals.
 """
 
 from __future__ import annotations
@@ -99,15 +99,24 @@ def start_scp(config: ServeConfig, inbox, log: Callable[[str], None]):
     tallies = Tallies()
     lock = threading.Lock()
 
+    def finish(assoc, how: str | None = None) -> None:
+        """Log the association's one line (once: at its release, abort or rejection)."""
+        tally = tallies.pop(assoc)
+        if tally is None:
+            return
+        how = how or ("released" if assoc.is_released else "aborted" if assoc.is_aborted else "closed")
+        with lock:
+            log(f"association {tally.calling_aet}@{tally.host} -> {config.aet}: {how}; {tally.summary()}")
+
     def on_requested(event):
         assoc = event.assoc
         request = assoc.requestor.primitive
         calling, called = _text(request.calling_ae_title), _text(request.called_ae_title)
         host = str(assoc.requestor.address)
-        tally = tallies.start(assoc, calling, host)
+        tallies.start(assoc, calling, host)
         reason = check(calling, called, host)
         if reason is not None:
-            tally.rejected = f"rejected: {_REASONS[reason]}" + (f" (called {called!r})" if reason == CALLED_AET_NOT_RECOGNIZED else "")
+            finish(assoc, f"rejected: {_REASONS[reason]}" + (f" (called {called!r})" if reason == CALLED_AET_NOT_RECOGNIZED else ""))
             assoc.acse.send_reject(REJECTED_PERMANENT, SERVICE_USER, reason)
             assoc.kill()
 
@@ -115,26 +124,11 @@ def start_scp(config: ServeConfig, inbox, log: Callable[[str], None]):
         tallies.get(event.assoc).echoes += 1
         return 0x0000
 
-    def on_close(event):
-        assoc = event.assoc
-        tally = tallies.pop(assoc)
-        if tally is None:
-            return
-        if tally.rejected:
-            how = tally.rejected
-        elif assoc.is_released:
-            how = "released"
-        elif assoc.is_aborted:
-            how = "aborted"
-        elif assoc.is_rejected:
-            how = "rejected by the association limits"
-        else:
-            how = "connection closed before release"
-        with lock:
-            log(f"association {tally.calling_aet}@{tally.host} -> {config.aet}: {how}; {tally.summary()}")
-
-    handlers = [(evt.EVT_REQUESTED, on_requested), (evt.EVT_C_ECHO, on_echo),
-                (evt.EVT_C_STORE, store_handler(inbox, tallies, log)), (evt.EVT_CONN_CLOSE, on_close)]
+    handlers = [(evt.EVT_REQUESTED, on_requested), (evt.EVT_C_ECHO, on_echo), (evt.EVT_C_STORE, store_handler(inbox, tallies, log)),
+                (evt.EVT_RELEASED, lambda event: finish(event.assoc, "released")),
+                (evt.EVT_ABORTED, lambda event: finish(event.assoc, "aborted")),
+                (evt.EVT_REJECTED, lambda event: finish(event.assoc, "rejected by the association limits")),
+                (evt.EVT_CONN_CLOSE, lambda event: finish(event.assoc))]
     ae = build_ae(config)
     server = ae.start_server((config.host, config.port), block=False, evt_handlers=handlers, ssl_context=tls_context(config))
     return ae, server
