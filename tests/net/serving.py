@@ -107,7 +107,7 @@ class Server:
 def dcmtk(tool: str, *files, port: int, calling: str = "CT1", called: str = "QA", options=(),
           timeout: float = 120.0) -> subprocess.CompletedProcess:
     """Run a dcmtk SCU (echoscu, storescu) against 127.0.0.1:port."""
-    from conftest import require_tool
+    from tests.conftest import require_tool
 
     argv = [require_tool(tool), "-aet", calling, "-aec", called, *map(str, options), "127.0.0.1", str(port), *map(str, files)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)

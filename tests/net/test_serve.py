@@ -139,7 +139,7 @@ def test_the_status_json_is_a_valid_qa_serve_status_document(server):
 
 
 def test_tls_on_accepts_tls_peers_only_and_tls_off_refuses_them(tmp_path, data):
-    from conftest import require_tool
+    from tests.conftest import require_tool
 
     openssl = require_tool("openssl")
     cert, key = tmp_path / "server.crt", tmp_path / "server.key"
