@@ -30,7 +30,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     options = {"aet": args.aet, "port": args.port, "host": args.host, "allow": args.allow, "inbox": args.inbox, "db": args.db,
                "settle_seconds": args.settle_seconds, "report_dir": args.report_dir, "tls_cert": args.tls_cert,
-               "tls_key": args.tls_key, "tls_ca": args.tls_ca, "pdf": False if args.no_pdf else None}
+               "tls_key": args.tls_key, "tls_ca": args.tls_ca, "pdf": False if args.no_pdf else None,
+               "max_pdu": args.max_pdu}
     return serve(load_config(options, args.config))
 
 
@@ -106,6 +107,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-cert", metavar="FILE", help="TLS: the server certificate (PEM); every connection is then TLS")
     p.add_argument("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
     p.add_argument("--tls-ca", metavar="FILE", help="TLS: CA certificates (PEM); senders must present a certificate signed by one")
+    p.add_argument("--max-pdu", type=int, metavar="BYTES",
+                   help="the largest PDU senders may send us (default 262144, measured; 0: no limit)")
     p.add_argument("--config", metavar="FILE", help="settings from a TOML file (the options' names: aet, port, host, allow, ...)")
     p.add_argument("--status", action="store_true", help="show the inbox: pending groups, the last routed ones, failures")
     p.add_argument("--json", action="store_true", help="with --status: print one JSON object (qa.serve-status/1) on stdout")

@@ -13,6 +13,7 @@ The TOML file (``--config FILE``) holds the same settings as the options, by the
     tls_cert = "/etc/qa/tls/server.crt"
     tls_key = "/etc/qa/tls/server.key"
     tls_ca = "/etc/qa/tls/scanners-ca.crt"   # optional: require client certificates signed by it
+    max_pdu = 262144               # bytes the senders may put in one PDU (0: no limit)
 
 An option given on the command line replaces the file's value (``--allow`` replaces the file's list).
 Every problem is an :class:`~qa.errors.InputError` naming the file and the setting.
@@ -35,8 +36,13 @@ DEFAULT_PORT = 11112  # the registered DICOM port for non-TLS associations (IANA
 # by naming the interface (--host), never a side effect of starting it.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_SETTLE_SECONDS = 30.0  # issue 15: a series or study quiet this long is complete
+# The largest PDU we accept (A-ASSOCIATE maximum length, PS3.8 annex D.1.1): measured with
+# benchmarks/bench_serve.py (8 associations x 60 CT images of 512 x 512), see MAX_PDU_CHOICE there.
+DEFAULT_MAX_PDU = 262144
+MIN_PDU = 4096  # dcmtk's smallest (storescp --max-pdu); 0 means no limit (PS3.8 D.1.1)
+MAX_PDU = 0xFFFFFFFF  # the field is 4 bytes (PS3.8 table D.1-1)
 
-_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf")
+_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class ServeConfig:
     tls_key: Path | None = None
     tls_ca: Path | None = None
     pdf: bool = True  # write the phantom report as PDF too when a PDF engine is installed
+    max_pdu: int = DEFAULT_MAX_PDU  # bytes; 0: no limit
 
     @property
     def tls(self) -> bool:
@@ -165,8 +172,12 @@ def load_config(options: dict, config_file: str | os.PathLike | None = None) -> 
     pdf = merged.get("pdf", True)
     if not isinstance(pdf, bool):
         raise InputError(source("pdf"), "pdf", f"pdf is true or false, got {pdf!r}")
+    max_pdu = merged.get("max_pdu", DEFAULT_MAX_PDU)
+    if not isinstance(max_pdu, int) or isinstance(max_pdu, bool) or not (max_pdu == 0 or MIN_PDU <= max_pdu <= MAX_PDU):
+        raise InputError(source("max_pdu"), "max_pdu", f"max_pdu is 0 (no limit) or a number of bytes from {MIN_PDU} to {MAX_PDU},"
+                         f" got {max_pdu!r}", hint=f"leave it out for the measured default, {DEFAULT_MAX_PDU}")
     return ServeConfig(aet, port, host.strip(), peers, inbox, db, float(settle), report_dir,
-                       Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf)
+                       Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf, max_pdu)
 
 
 def _path(merged: dict, key: str, source) -> str | None:

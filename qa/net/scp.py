@@ -28,7 +28,6 @@ from qa.net.receive import Tallies, _text, store_handler
 REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
 CALLING_AET_NOT_RECOGNIZED, CALLED_AET_NOT_RECOGNIZED = 0x03, 0x07
 MAX_ASSOCIATIONS = 16  # our proposal: two per scanner of a large department
-MAX_PDU_BYTES = 262144  # our proposal: larger PDUs than the 16 kB default cut the per-PDU overhead of 512 x 512 images
 
 
 def tls_context(config: ServeConfig) -> ssl.SSLContext | None:
@@ -75,7 +74,12 @@ _REASONS = {CALLED_AET_NOT_RECOGNIZED: "called AE title not recognized",
 
 
 def build_ae(config: ServeConfig):
-    from pynetdicom import AE, ALL_TRANSFER_SYNTAXES
+    from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config
+
+    # pynetdicom's own per-message debug handlers (bound to every PDU and DIMSE event) cost a tenth of
+    # the receive time under load (benchmarks/bench_serve.py) and their output is not ours to show:
+    # qa serve logs each association itself.
+    _config.LOG_HANDLER_LEVEL = "none"
     from pynetdicom.sop_class import Verification
 
     from qa.dicom.received import STORAGE_CLASSES
@@ -87,7 +91,7 @@ def build_ae(config: ServeConfig):
     ae.require_called_aet = True  # also checked by pynetdicom itself, after our own check
     ae.require_calling_aet = sorted({p.aet for p in config.allow})
     ae.maximum_associations = MAX_ASSOCIATIONS
-    ae.maximum_pdu_size = MAX_PDU_BYTES
+    ae.maximum_pdu_size = config.max_pdu
     return ae
 
 

@@ -101,7 +101,7 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            inbox.journal.close()
+            inbox.close()
     log("stopped")
     return 0
 

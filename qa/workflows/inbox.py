@@ -18,7 +18,6 @@ start); a file renamed into place but not yet journalled when the process died i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
@@ -36,7 +35,6 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     file TEXT PRIMARY KEY,              -- <SOP Instance UID>.dcm in the inbox
     sop_instance_uid TEXT NOT NULL,
-    sha256 TEXT,
     sop_class_uid TEXT,
     kind TEXT NOT NULL,                 -- ct | sr | ecg | capture | other
     modality TEXT,
@@ -140,28 +138,28 @@ class Journal:
             conn.close()
             self._local.conn = None
 
-    def known(self, file: str) -> tuple[str | None, str] | None:
-        """(sha256, state) of a journalled file, None when it is not in the journal."""
-        row = self._conn().execute("SELECT sha256, state FROM objects WHERE file = ?", (file,)).fetchone()
-        return None if row is None else (row[0], row[1])
+    def known(self, file: str) -> str | None:
+        """The state of a journalled file, None when it is not in the journal."""
+        row = self._conn().execute("SELECT state FROM objects WHERE file = ?", (file,)).fetchone()
+        return None if row is None else row[0]
 
     def files(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT file FROM objects")}
 
-    def record_received(self, file: str, obj, *, sha256: str | None, calling_aet: str | None, received_at: float,
+    def record_received(self, file: str, obj, *, calling_aet: str | None, received_at: float,
                         state: str = "pending", error: str | None = None) -> None:
         """Journal one object (``obj``: :class:`qa.dicom.received.ReceivedObject`); a file journalled
         before (a re-send with other content) is queued again."""
         kind = obj.kind if obj is not None else "other"
         group = group_key_of(kind, getattr(obj, "study_key", None), getattr(obj, "series_key", None), file)
         self._conn().execute(
-            "INSERT INTO objects (file, sop_instance_uid, sha256, sop_class_uid, kind, modality, study_key, series_key, group_key,"
-            " calling_aet, received_at, state, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(file) DO UPDATE SET sha256=excluded.sha256, sop_class_uid=excluded.sop_class_uid, kind=excluded.kind,"
+            "INSERT INTO objects (file, sop_instance_uid, sop_class_uid, kind, modality, study_key, series_key, group_key,"
+            " calling_aet, received_at, state, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(file) DO UPDATE SET sop_class_uid=excluded.sop_class_uid, kind=excluded.kind,"
             " modality=excluded.modality, study_key=excluded.study_key, series_key=excluded.series_key,"
             " group_key=excluded.group_key, calling_aet=excluded.calling_aet, received_at=excluded.received_at,"
             " state=excluded.state, route=NULL, result=NULL, error=excluded.error, routed_at=NULL",
-            (file, file.removesuffix(SUFFIX), sha256, getattr(obj, "sop_class_uid", None), kind, getattr(obj, "modality", None),
+            (file, file.removesuffix(SUFFIX), getattr(obj, "sop_class_uid", None), kind, getattr(obj, "modality", None),
              getattr(obj, "study_key", None), getattr(obj, "series_key", None), group, calling_aet, received_at, state, error))
 
     def settled_groups(self, now: float, settle_seconds: float) -> list[Group]:
@@ -224,6 +222,8 @@ class Inbox:
         self.folder = Path(folder)
         self.pseudonymise = site_pseudonymiser()
         self.journal = Journal(self.folder / JOURNAL_NAME)
+        self._lock = threading.Lock()
+        self._durable = None
 
     @staticmethod
     def file_name(sop_instance_uid: str) -> str | None:
@@ -238,18 +238,31 @@ class Inbox:
         return identify_object(data, self.pseudonymise, label=label)
 
     def store_object(self, name: str, data: bytes, *, calling_aet: str | None, obj) -> str:
-        """Write one object whole (temporary name, fsync, rename, folder synced), then journal it.
-        ``added``, ``replaced`` (a re-send with other content, queued again) or ``duplicate`` (the
-        same bytes as the file there: nothing written, not queued again).  OSError when it cannot be written."""
-        from qa.outputs import write_file
-
-        digest = hashlib.sha256(data).hexdigest()
+        """Write one object whole (temporary name, data synced, renamed, folder synced:
+        :class:`qa.outputs.DurableFolder`), then journal it.  ``added``, ``replaced`` (a re-send with
+        other content, queued again) or ``duplicate`` (the same bytes as the file there: nothing
+        written, not queued again).  OSError when it cannot be written."""
         seen = self.journal.known(name)
-        if seen is not None and seen[0] == digest and (self.folder / name).is_file():
+        if seen is not None and _same_bytes(self.folder / name, data):
             return "duplicate"
-        write_file(self.folder / name, data, make_folders=False)  # temp + fsync + rename + folder sync (qa.outputs)
-        self.journal.record_received(name, obj, sha256=digest, calling_aet=calling_aet, received_at=time.time())
+        self._writer().write(name, data)
+        self.journal.record_received(name, obj, calling_aet=calling_aet, received_at=time.time())
         return "added" if seen is None else "replaced"
+
+    def _writer(self):
+        with self._lock:
+            if self._durable is None:
+                from qa.outputs import DurableFolder
+
+                self._durable = DurableFolder(self.folder)
+            return self._durable
+
+    def close(self) -> None:
+        with self._lock:
+            if self._durable is not None:
+                self._durable.close()
+                self._durable = None
+        self.journal.close()
 
     def rescan(self) -> tuple[int, int]:
         """At start: remove temporary files left by a crash, and journal the complete files that are
@@ -274,15 +287,24 @@ class Inbox:
                 obj, error, state = self.identify(entry.path, label=name), None, "pending"
             except InputError as exc:
                 obj, error, state = None, exc.message, "failed"
-            with open(entry.path, "rb") as fp:
-                digest = hashlib.file_digest(fp, "sha256").hexdigest()
-            self.journal.record_received(name, obj, sha256=digest, calling_aet=None, received_at=entry.stat().st_mtime,
+            self.journal.record_received(name, obj, calling_aet=None, received_at=entry.stat().st_mtime,
                                          state=state, error=error)
             added += 1
         return added, removed
 
     def status(self) -> InboxStatus:
         return self.journal.status(str(self.folder))
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    """Does the file at ``path`` hold exactly ``data``?  (A re-send: compared whole, as re-sends are rare.)"""
+    try:
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as fp:
+            return fp.read() == data
+    except OSError:
+        return False
 
 
 def inbox_status(inbox: str | os.PathLike | None = None) -> InboxStatus:
