@@ -20,7 +20,7 @@ def _port(text: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.status:
+    if args.status or args.requeue:
         return _status(args)
     if args.json:
         from qa.errors import UsageError
@@ -43,8 +43,14 @@ def _status(args: argparse.Namespace) -> int:
         from qa.net.config import configured_inbox
 
         inbox = configured_inbox(args.config)
-    status = inbox_status(inbox)
     out = sys.stderr if args.json else sys.stdout
+    if args.requeue:
+        from qa.workflows.inbox import requeue_failed
+
+        groups, objects = requeue_failed(inbox, args.requeue)
+        print(f"Re-queued {groups} failed group(s), {objects} object(s): routed again by the running qa serve (or at its next start)",
+              file=out)
+    status = inbox_status(inbox)
     print(f"Inbox    {status.inbox}: {status.objects} object(s) journalled", file=out)
     print(f"Pending  {len(status.pending)} group(s)", file=out)
     for g in status.pending:
@@ -56,6 +62,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"Failed   {len(status.failed)}", file=out)
     for r in status.failed:
         print(f"  {r.routed}  {one_line(r.group)}  {r.objects} object(s) -> {r.route}: {one_line(r.error)}", file=out)
+    if status.failed:
+        print("         once the cause is fixed: qa serve --requeue GROUP (or all) routes them again", file=out)
     if args.json:
         json_out(status, "qa.serve-status/1")
     return EXIT_OK
@@ -88,6 +96,7 @@ def add_parser(sub) -> None:
               qa serve --config /etc/qa/serve.toml
               qa serve --aet QA --allow CT1 --tls-cert server.crt --tls-key server.key --port 2762
               qa serve --status --inbox /var/lib/qa/inbox
+              qa serve --requeue all --inbox /var/lib/qa/inbox      (failed groups routed again)
               echoscu -aet CT1 -aec QA 192.0.2.10 11112      (from the scanner's side: a C-ECHO test)
             """
         ),
@@ -111,5 +120,7 @@ def add_parser(sub) -> None:
                    help="the largest PDU senders may send us (default 262144, measured; 0: no limit)")
     p.add_argument("--config", metavar="FILE", help="settings from a TOML file (the options' names: aet, port, host, allow, ...)")
     p.add_argument("--status", action="store_true", help="show the inbox: pending groups, the last routed ones, failures")
+    p.add_argument("--requeue", metavar="GROUP|all",
+                   help="make a failed group (as --status names it; all: every failed group) pending again, then show the status")
     p.add_argument("--json", action="store_true", help="with --status: print one JSON object (qa.serve-status/1) on stdout")
     p.set_defaults(func=cmd_serve)

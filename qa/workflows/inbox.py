@@ -199,6 +199,21 @@ class Journal:
             conn.execute("ROLLBACK")
             raise
 
+    def requeue(self, group: str | None) -> tuple[int, int]:
+        """Make the failed objects of ``group`` (every failed group when None) pending again; (groups, objects)."""
+        conn = self._conn()
+        where, args = ("state = 'failed'", ()) if group is None else ("state = 'failed' AND group_key = ?", (group,))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            groups = conn.execute(f"SELECT COUNT(DISTINCT group_key) FROM objects WHERE {where}", args).fetchone()[0]
+            objects = conn.execute(f"UPDATE objects SET state = 'pending', route = NULL, result = NULL, error = NULL, routed_at = NULL"
+                                   f" WHERE {where}", args).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return groups, objects
+
     def status(self, inbox: str, *, last: int = 20) -> InboxStatus:
         conn = self._conn()
         pending = [GroupStatus(k, kind, n, tuple(sorted(a.split(","))) if a else (), _iso(t)) for k, kind, n, a, t in conn.execute(
@@ -320,6 +335,25 @@ def inbox_status(inbox: str | os.PathLike | None = None) -> InboxStatus:
         return journal.status(str(folder))
     finally:
         journal.close()
+
+
+def requeue_failed(inbox: str | os.PathLike | None, group: str) -> tuple[int, int]:
+    """``qa serve --requeue GROUP|all``: the failed objects of ``group`` (``all``: of every failed group)
+    pending again, routed by the running receiver (or at its next start); (groups, objects)."""
+    from qa.errors import UsageError
+
+    folder = Path(inbox) if inbox is not None else default_inbox()
+    if not (folder / JOURNAL_NAME).is_file():
+        raise UsageError(f"{folder} is not a qa serve inbox (it has no {JOURNAL_NAME})",
+                         hint="give the --inbox that qa serve was started with")
+    journal = Journal(folder / JOURNAL_NAME)
+    try:
+        groups, objects = journal.requeue(None if group == "all" else group)
+    finally:
+        journal.close()
+    if group != "all" and groups == 0:
+        raise UsageError(f"no failed group {group!r} in {folder}", hint="qa serve --status lists the failed groups by name")
+    return groups, objects
 
 
 def default_inbox() -> Path:

@@ -8,8 +8,9 @@ No configuration is needed (issue 15, point 3):
   written is a warning of the run, never a reason not to store it;
 * any other **CT series** is an exam: its compliance check (:func:`qa.workflows.exam.check_exam_files`,
   as ``qa check --db``), with the dose reports of its study received so far;
-* an **SR** is a dose report when it carries TID 10011: stored as ``qa dose --db`` stores it;
-  another SR is kept;
+* an **SR** is a dose report by its content (the X-Ray Radiation Dose SR class, or the document
+  title 113701 "X-Ray Radiation Dose Report" of TID 10011; :func:`qa.dicom.rdsr.is_dose_report`):
+  stored as ``qa dose --db`` stores it; another SR is kept;
 * ECG waveforms, secondary captures and anything else are kept in the inbox and listed (nothing to run).
 
 Idempotent: routing a group again (new objects joined it, or the process died before its outcome
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.errors import InputError, QAError
+from qa.errors import DefinitionError, InputError, QAError
 from qa.workflows.inbox import Group, Inbox
 
 Log = Callable[[str], None]
@@ -35,7 +36,7 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class RouteOutcome:
-    state: str  # routed | failed | retry
+    state: str  # routed | failed
     route: str  # phantom-qa | exam-check | dose | kept
     result: str | None = None
     error: str | None = None
@@ -43,7 +44,10 @@ class RouteOutcome:
 
 def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str | os.PathLike | None,
                 pdf: bool = True) -> RouteOutcome:
-    """Route one settled group (module doc); QAErrors become a ``failed`` outcome naming the reason."""
+    """Route one settled group (module doc).  A problem of its files (:class:`~qa.errors.InputError`,
+    :class:`~qa.errors.DefinitionError`) is a ``failed`` outcome naming the reason: sending them again
+    will not help.  Anything else (a store that cannot be opened or is locked, a server down, a bug)
+    is raised: the group stays pending and :func:`run_router` tries it again later."""
     files = [f for f in group.files if os.path.isfile(f)]
     if not files:
         return RouteOutcome("failed", "kept", error="its files are no longer in the inbox")
@@ -52,7 +56,7 @@ def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str |
             return _route_ct(inbox, group, files, db=db, report_dir=report_dir, pdf=pdf)
         if group.kind == "sr":
             return _route_sr(files, db=db)
-    except QAError as exc:
+    except (InputError, DefinitionError) as exc:
         field = f" ({exc.field})" if getattr(exc, "field", None) else ""
         return RouteOutcome("failed", _ROUTE_OF.get(group.kind, "kept"), error=f"{exc.message}{field}")
     what = {"ecg": "ECG waveform", "capture": "secondary capture"}.get(group.kind, "object")
@@ -105,17 +109,20 @@ def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool) -
 
 
 def _route_sr(files, *, db) -> RouteOutcome:
+    """The study's SRs that are CT dose reports by content (X-Ray Radiation Dose SR class or an SR whose
+    document title is TID 10011's, 113701 "X-Ray Radiation Dose Report": :func:`qa.dicom.rdsr.is_dose_report`)
+    go to the dose store; a study without one keeps its SRs."""
+    from qa.dicom.rdsr import is_dose_report
     from qa.workflows.dose import summarise_dose
 
-    try:
-        summary = summarise_dose(files, db=db)
-    except InputError as exc:
-        if "dose report" in exc.message.lower():  # an SR that is not a CT dose report (no TID 10011): kept
-            return RouteOutcome("routed", "kept", result="structured report kept in the inbox (not a CT dose report)")
-        raise
+    reports = [f for f in files if is_dose_report(f)]
+    if not reports:
+        return RouteOutcome("routed", "kept", result=f"structured report(s) kept in the inbox ({len(files)}; not a CT dose report)")
+    summary = summarise_dose(reports, db=db)
     dlp = ", ".join(f"{r.dlp_total_mgycm:.1f}" for r in summary.reports if r.dlp_total_mgycm is not None) or "-"
     statuses = ", ".join(f"study {s.status}" for s in summary.stored.studies) if summary.stored else "not stored"
-    return RouteOutcome("routed", "dose", result=f"dose report ({len(summary.reports)} study, DLP {dlp} mGy cm), {statuses}")
+    other = f"; {len(files) - len(reports)} other SR(s) kept" if len(reports) < len(files) else ""
+    return RouteOutcome("routed", "dose", result=f"dose report ({len(reports)} object(s), DLP {dlp} mGy cm), {statuses}{other}")
 
 
 _PDF: list[bool] = []
@@ -133,28 +140,37 @@ def _pdf_available() -> bool:
     return _PDF[0]
 
 
+RETRY_FIRST_SECONDS = 5.0  # our proposal: a store outage is retried after 5 s, then 10, 20, ... up to
+RETRY_MAX_SECONDS = 300.0  # five minutes between tries, for as long as the outage lasts
+
+
 def run_router(inbox: Inbox, *, db: str | None, report_dir: str | os.PathLike | None, settle_seconds: float,
-               stop: threading.Event, log: Log, pdf: bool = True, poll_seconds: float | None = None) -> None:
+               stop: threading.Event, log: Log, pdf: bool = True, poll_seconds: float | None = None,
+               retry_seconds: float = RETRY_FIRST_SECONDS) -> None:
     """Route every group that has settled until ``stop`` is set; the group being routed when it is set is finished first.
 
-    A group whose routing raised anything but a QAError (a bug, a store that went away) stays
-    pending and is tried again after a pause; its error is logged with the traceback."""
+    A group whose routing raised anything but a problem of its files (:func:`route_group`: the store
+    cannot be opened, written or is locked; a bug) stays pending and is tried again after
+    ``retry_seconds``, doubled at each failure up to :data:`RETRY_MAX_SECONDS`; the reason is logged
+    (with the traceback when it is not a QAError)."""
     poll = poll_seconds if poll_seconds is not None else max(0.2, min(2.0, settle_seconds / 4))
-    backoff: dict[str, float] = {}
+    backoff: dict[str, tuple[float, float]] = {}  # group -> (next try, current pause)
     while not stop.is_set():
         now = time.time()
         for group in inbox.journal.settled_groups(now, settle_seconds):
             if stop.is_set():
                 break
-            if backoff.get(group.key, 0.0) > now:
+            if backoff.get(group.key, (0.0, 0.0))[0] > now:
                 continue
             started = time.time()
             try:
                 outcome = route_group(inbox, group, db=db, report_dir=report_dir, pdf=pdf)
             except Exception as exc:  # noqa: BLE001 - the receiver keeps running; the group is retried
-                backoff[group.key] = time.time() + 60.0
-                log(f"routing {describe(group)} raised {type(exc).__name__}: {exc}; it stays pending and is retried in 60 s\n"
-                    + traceback.format_exc().rstrip())
+                pause = min(RETRY_MAX_SECONDS, backoff[group.key][1] * 2) if group.key in backoff else retry_seconds
+                backoff[group.key] = (time.time() + pause, pause)
+                reason = exc.message if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
+                trace = "" if isinstance(exc, QAError) else "\n" + traceback.format_exc().rstrip()
+                log(f"routing {describe(group)} could not finish: {reason}; it stays pending and is retried in {pause:g} s{trace}")
                 continue
             backoff.pop(group.key, None)
             inbox.journal.mark(group.members, state=outcome.state, route=outcome.route, result=outcome.result,
