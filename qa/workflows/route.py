@@ -3,9 +3,10 @@
 No configuration is needed (issue 15, point 3):
 
 * a **CT series** in which the phantom of the daily procedure is found (:func:`qa.phantom.locate.locate_phantom`)
-  is daily phantom QA (:func:`qa.workflows.phantom.run_phantom_qa`): stored, and its HTML report
-  (and PDF when a PDF engine is installed) written into the report folder; a report that cannot be
-  written is a warning of the run, never a reason not to store it;
+  is daily phantom QA (:func:`qa.workflows.phantom.run_phantom_qa`): stored, then its HTML report
+  (and PDF when a PDF engine is installed) written into the report folder by the report thread
+  (:mod:`qa.workflows.route_reports`), so a slow report never holds up the next group; a report that
+  cannot be written is logged, never a reason not to store the run;
 * any other **CT series** is an exam: its compliance check (:func:`qa.workflows.exam.check_exam_files`,
   as ``qa check --db``), with the dose reports of its study received so far;
 * an **SR** is a dose report by its content (the X-Ray Radiation Dose SR class, or the document
@@ -43,17 +44,19 @@ class RouteOutcome:
 
 
 def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str | os.PathLike | None,
-                pdf: bool = True) -> RouteOutcome:
+                pdf: bool = True, reports=None) -> RouteOutcome:
     """Route one settled group (module doc).  A problem of its files (:class:`~qa.errors.InputError`,
     :class:`~qa.errors.DefinitionError`) is a ``failed`` outcome naming the reason: sending them again
     will not help.  Anything else (a store that cannot be opened or is locked, a server down, a bug)
-    is raised: the group stays pending and :func:`run_router` tries it again later."""
+    is raised: the group stays pending and :func:`run_router` tries it again later.  ``reports``: a
+    :class:`qa.workflows.route_reports.ReportWriter` that writes phantom reports in its own thread
+    (without it they are written here, after the run is stored)."""
     files = [f for f in group.files if os.path.isfile(f)]
     if not files:
         return RouteOutcome("failed", "kept", error="its files are no longer in the inbox")
     try:
         if group.kind == "ct":
-            return _route_ct(inbox, group, files, db=db, report_dir=report_dir, pdf=pdf)
+            return _route_ct(inbox, group, files, db=db, report_dir=report_dir, pdf=pdf, reports=reports)
         if group.kind == "sr":
             return _route_sr(files, db=db)
     except (InputError, DefinitionError) as exc:
@@ -85,21 +88,22 @@ def is_phantom_series(files) -> bool:
     return True
 
 
-def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool) -> RouteOutcome:
+def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool, reports=None) -> RouteOutcome:
     if is_phantom_series(files):
         from qa.workflows.phantom import run_phantom_qa
 
-        html = pdf_path = None
-        if report_dir is not None:
-            stem = Path(report_dir) / f"phantom-{time.strftime('%Y-%m-%d')}-{(group.series_key or 'series')[:14]}"
-            html = f"{stem}.html"
-            pdf_path = f"{stem}.pdf" if pdf and _pdf_available() else None
-        run = run_phantom_qa(files, db=db, store=True, report=html, pdf=pdf_path)
+        run = run_phantom_qa(files, db=db, store=True)  # stored first; its report comes after (qa.workflows.route_reports)
         stored = f"run #{run.stored.run_id}{' (replaced)' if run.stored.replaced else ''}" if run.stored else "not stored"
-        reports = ", ".join(p for p in (run.report, run.pdf) if p)
-        problems = [w for w in run.warnings if "could not be written" in w]
-        return RouteOutcome("routed", "phantom-qa", result=f"phantom QA {run.verdict}, {stored}"
-                            + (f", report {reports}" if reports else "") + (f"; {'; '.join(problems)}" if problems else ""))
+        report = ""
+        if report_dir is not None:
+            from qa.workflows.route_reports import report_stem, write_report
+
+            if reports is not None:
+                report = f", report queued as {reports.submit(run, describe(group))}.html"
+            else:
+                engine = _pdf_engine() if pdf else None
+                report = f"; {write_report(run, report_stem(run, report_dir), db=db, engine=engine, label=describe(group))}"
+        return RouteOutcome("routed", "phantom-qa", result=f"phantom QA {run.verdict}, {stored}{report}")
     from qa.workflows.exam import check_exam_files
 
     reports = inbox.journal.study_files(group.study_key, "sr") if group.study_key else ()
@@ -125,19 +129,14 @@ def _route_sr(files, *, db) -> RouteOutcome:
     return RouteOutcome("routed", "dose", result=f"dose report ({len(reports)} object(s), DLP {dlp} mGy cm), {statuses}{other}")
 
 
-_PDF: list[bool] = []
+def _pdf_engine():
+    """The PDF engine when one is installed, else None (the reports are HTML only)."""
+    try:
+        from qa.report.pdf import require_pdf_engine
 
-
-def _pdf_available() -> bool:
-    if not _PDF:
-        try:
-            from qa.report.pdf import require_pdf_engine
-
-            require_pdf_engine()
-            _PDF.append(True)
-        except QAError:
-            _PDF.append(False)
-    return _PDF[0]
+        return require_pdf_engine()
+    except QAError:
+        return None
 
 
 RETRY_FIRST_SECONDS = 5.0  # our proposal: a store outage is retried after 5 s, then 10, 20, ... up to
@@ -154,6 +153,21 @@ def run_router(inbox: Inbox, *, db: str | None, report_dir: str | os.PathLike | 
     ``retry_seconds``, doubled at each failure up to :data:`RETRY_MAX_SECONDS`; the reason is logged
     (with the traceback when it is not a QAError)."""
     poll = poll_seconds if poll_seconds is not None else max(0.2, min(2.0, settle_seconds / 4))
+    reports = None
+    if report_dir is not None:
+        from qa.workflows.route_reports import ReportWriter
+
+        reports = ReportWriter(db=db, report_dir=report_dir, pdf_engine=_pdf_engine() if pdf else None, log=log)
+    try:
+        _route_until_stopped(inbox, db=db, report_dir=report_dir, settle_seconds=settle_seconds, stop=stop, log=log, pdf=pdf,
+                             poll=poll, retry_seconds=retry_seconds, reports=reports)
+    finally:
+        if reports is not None:
+            reports.close()  # the reports queued are written before the router stops
+
+
+def _route_until_stopped(inbox: Inbox, *, db, report_dir, settle_seconds: float, stop: threading.Event, log: Log, pdf: bool,
+                         poll: float, retry_seconds: float, reports) -> None:
     backoff: dict[str, tuple[float, float]] = {}  # group -> (next try, current pause)
     while not stop.is_set():
         now = time.time()
@@ -164,7 +178,7 @@ def run_router(inbox: Inbox, *, db: str | None, report_dir: str | os.PathLike | 
                 continue
             started = time.time()
             try:
-                outcome = route_group(inbox, group, db=db, report_dir=report_dir, pdf=pdf)
+                outcome = route_group(inbox, group, db=db, report_dir=report_dir, pdf=pdf, reports=reports)
             except Exception as exc:  # noqa: BLE001 - the receiver keeps running; the group is retried
                 pause = min(RETRY_MAX_SECONDS, backoff[group.key][1] * 2) if group.key in backoff else retry_seconds
                 backoff[group.key] = (time.time() + pause, pause)

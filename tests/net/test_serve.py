@@ -79,8 +79,11 @@ def test_a_phantom_series_sent_with_storescu_is_analysed_stored_and_reported(ser
     assert phantom["objects"] == len(data["phantom"]) and "run #1" in phantom["result"]
     runs = _trend_runs(server)
     assert len(runs) == 1 and runs[0]["value"] > 0
+    server.wait_for("report of CT series")  # written after the run is stored, by the report thread
     reports = list((server.inbox / "reports").glob("phantom-*.html"))
-    assert len(reports) == 1 and "CT1-SERVE" in reports[0].read_text(encoding="utf-8")
+    # named by acquisition date, scanner and stored run: no identifier of the patient or study
+    assert [p.name for p in reports] == ["phantom-2026-01-05_CT1-SERVE_run1.html"]
+    assert "CT1-SERVE" in reports[0].read_text(encoding="utf-8")
     # every object is a complete file named by its SOP Instance UID, and nothing else lies in the inbox
     import pydicom
 
