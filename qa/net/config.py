@@ -36,8 +36,9 @@ DEFAULT_PORT = 11112  # the registered DICOM port for non-TLS associations (IANA
 # by naming the interface (--host), never a side effect of starting it.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_SETTLE_SECONDS = 30.0  # issue 15: a series or study quiet this long is complete
-# The largest PDU we accept (A-ASSOCIATE maximum length, PS3.8 annex D.1.1): measured with
-# benchmarks/bench_serve.py (8 associations x 60 CT images of 512 x 512), see MAX_PDU_CHOICE there.
+# The largest PDU we accept (A-ASSOCIATE maximum length, PS3.8 annex D.1.1), measured with
+# benchmarks/bench_serve.py --pdu-sweep (8 associations x 60 CT images of 512 x 512, 2 shared cores):
+# 16 kB 140, 64 kB 99, 128 kB 142, 256 kB 178, no limit 146 objects/s (one send each, noisy).
 DEFAULT_MAX_PDU = 262144
 MIN_PDU = 4096  # dcmtk's smallest (storescp --max-pdu); 0 means no limit (PS3.8 D.1.1)
 MAX_PDU = 0xFFFFFFFF  # the field is 4 bytes (PS3.8 table D.1-1)
