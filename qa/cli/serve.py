@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = {"aet": args.aet, "port": args.port, "host": args.host, "allow": args.allow, "inbox": args.inbox, "db": args.db,
                "settle_seconds": args.settle_seconds, "report_dir": args.report_dir, "tls_cert": args.tls_cert,
                "tls_key": args.tls_key, "tls_ca": args.tls_ca, "pdf": False if args.no_pdf else None,
-               "max_pdu": args.max_pdu}
+               "max_pdu": args.max_pdu, "keep_days": args.keep_days}
     return serve(load_config(options, args.config))
 
 
@@ -62,6 +62,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"Failed   {len(status.failed)}", file=out)
     for r in status.failed:
         print(f"  {r.routed}  {one_line(r.group)}  {r.objects} object(s) -> {r.route}: {one_line(r.error)}", file=out)
+    retention = f"routed objects kept {status.keep_days:g} days" if status.keep_days else "routed objects kept for ever"
+    print(f"Retention {retention}; {status.deleted} object(s) deleted so far", file=out)
     if status.failed:
         print("         once the cause is fixed: qa serve --requeue GROUP (or all) routes them again", file=out)
     if args.json:
@@ -116,6 +118,8 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-cert", metavar="FILE", help="TLS: the server certificate (PEM); every connection is then TLS")
     p.add_argument("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
     p.add_argument("--tls-ca", metavar="FILE", help="TLS: CA certificates (PEM); senders must present a certificate signed by one")
+    p.add_argument("--keep-days", type=non_negative, metavar="N",
+                   help="delete routed objects from the inbox after N days (default 30; 0: keep for ever); pending and failed ones are kept")
     p.add_argument("--max-pdu", type=int, metavar="BYTES",
                    help="the largest PDU senders may send us (default 262144, measured; 0: no limit)")
     p.add_argument("--config", metavar="FILE", help="settings from a TOML file (the options' names: aet, port, host, allow, ...)")

@@ -14,6 +14,7 @@ The TOML file (``--config FILE``) holds the same settings as the options, by the
     tls_key = "/etc/qa/tls/server.key"
     tls_ca = "/etc/qa/tls/scanners-ca.crt"   # optional: require client certificates signed by it
     max_pdu = 262144               # bytes the senders may put in one PDU (0: no limit)
+    keep_days = 30                 # routed objects deleted from the inbox after 30 days (0: kept for ever)
 
 An option given on the command line replaces the file's value (``--allow`` replaces the file's list).
 Every problem is an :class:`~qa.errors.InputError` naming the file and the setting.
@@ -42,8 +43,13 @@ DEFAULT_SETTLE_SECONDS = 30.0  # issue 15: a series or study quiet this long is 
 DEFAULT_MAX_PDU = 262144
 MIN_PDU = 4096  # dcmtk's smallest (storescp --max-pdu); 0 means no limit (PS3.8 D.1.1)
 MAX_PDU = 0xFFFFFFFF  # the field is 4 bytes (PS3.8 table D.1-1)
+# Routed objects are deleted from the inbox after this many days (0: never).  Our proposal: the inbox is
+# a receive buffer, not an archive (the scanner and the PACS keep the images; the results are in the
+# store): a month to look at or re-run what came in, and a disk that never fills up, which would make
+# the receiver refuse the next morning's phantom series.
+DEFAULT_KEEP_DAYS = 30
 
-_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu")
+_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu", "keep_days")
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class ServeConfig:
     tls_ca: Path | None = None
     pdf: bool = True  # write the phantom report as PDF too when a PDF engine is installed
     max_pdu: int = DEFAULT_MAX_PDU  # bytes; 0: no limit
+    keep_days: float = DEFAULT_KEEP_DAYS  # 0: kept for ever
 
     @property
     def tls(self) -> bool:
@@ -177,8 +184,11 @@ def load_config(options: dict, config_file: str | os.PathLike | None = None) -> 
     if not isinstance(max_pdu, int) or isinstance(max_pdu, bool) or not (max_pdu == 0 or MIN_PDU <= max_pdu <= MAX_PDU):
         raise InputError(source("max_pdu"), "max_pdu", f"max_pdu is 0 (no limit) or a number of bytes from {MIN_PDU} to {MAX_PDU},"
                          f" got {max_pdu!r}", hint=f"leave it out for the measured default, {DEFAULT_MAX_PDU}")
+    keep = merged.get("keep_days", DEFAULT_KEEP_DAYS)
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 <= keep <= 36500:
+        raise InputError(source("keep_days"), "keep_days", f"keep_days is a number of days from 0 (keep for ever) to 36500, got {keep!r}")
     return ServeConfig(aet, port, host.strip(), peers, inbox, db, float(settle), report_dir,
-                       Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf, max_pdu)
+                       Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf, max_pdu, float(keep))
 
 
 def _path(merged: dict, key: str, source) -> str | None:

@@ -80,12 +80,14 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
                          hint="another program may use the port (another qa serve, a storescp); give another --port or --host") from None
     stop = threading.Event()
     router = threading.Thread(target=run_router, name="qa-router", kwargs=dict(
-        inbox=inbox, db=config.db, report_dir=report_dir, settle_seconds=config.settle_seconds, stop=stop, log=log, pdf=config.pdf))
+        inbox=inbox, db=config.db, report_dir=report_dir, settle_seconds=config.settle_seconds, stop=stop, log=log, pdf=config.pdf,
+        keep_days=config.keep_days))
     router.start()
     allow = ", ".join(str(p) for p in config.allow)
     log(f"listening on {config.host}:{config.port} as {config.aet} ({'TLS' if config.tls else 'no TLS'}"
         f"{', client certificates required' if config.tls_ca else ''}); allowed: {allow}; inbox {inbox_dir}; store {database}; "
-        f"reports {report_dir}; a series or study is routed after {config.settle_seconds:g} s of quiet")
+        f"reports {report_dir}; a series or study is routed after {config.settle_seconds:g} s of quiet; routed objects "
+        + (f"deleted after {config.keep_days:g} days" if config.keep_days else "kept for ever"))
     if ready is not None:
         ready()
     try:

@@ -43,11 +43,12 @@ CREATE TABLE IF NOT EXISTS objects (
     group_key TEXT NOT NULL,            -- series:<key> (CT), study:<key> (SR), object:<file> (others)
     calling_aet TEXT,
     received_at REAL NOT NULL,          -- seconds since the epoch
-    state TEXT NOT NULL DEFAULT 'pending',   -- pending | routed | failed
+    state TEXT NOT NULL DEFAULT 'pending',   -- pending | routed | failed | deleted (by the retention, file gone)
     route TEXT, result TEXT, error TEXT, routed_at REAL
 );
 CREATE INDEX IF NOT EXISTS objects_group ON objects (group_key);
 CREATE INDEX IF NOT EXISTS objects_state ON objects (state);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);  -- the running receiver's keep_days
 """
 
 
@@ -104,6 +105,8 @@ class InboxStatus(Record):
     pending: tuple[GroupStatus, ...]
     routed: tuple[RoutedItem, ...]  # the last routed groups, newest first
     failed: tuple[RoutedItem, ...]
+    keep_days: float | None = None  # routed objects are deleted after this many days (None: kept for ever)
+    deleted: int = 0  # objects deleted by that retention (their journal rows are kept, marked deleted)
     warnings: tuple[str, ...] = ()
 
 
@@ -225,7 +228,39 @@ class Journal:
                 "SELECT group_key, MIN(kind), COUNT(*), MAX(route), MAX(result), MAX(error), MAX(routed_at) FROM objects"
                 " WHERE state = ? GROUP BY group_key ORDER BY MAX(routed_at) DESC LIMIT ?", (state, last)))
         total = conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
-        return InboxStatus(inbox, total, tuple(pending), done["routed"], done["failed"])
+        deleted = conn.execute("SELECT COUNT(*) FROM objects WHERE state = 'deleted'").fetchone()[0]
+        keep = conn.execute("SELECT value FROM settings WHERE key = 'keep_days'").fetchone()
+        keep_days = float(keep[0]) if keep and keep[0] not in (None, "", "0") else None
+        return InboxStatus(inbox, total, tuple(pending), done["routed"], done["failed"], keep_days, deleted)
+
+    def set_keep_days(self, days: float | None) -> None:
+        self._conn().execute("INSERT INTO settings (key, value) VALUES ('keep_days', ?) ON CONFLICT(key) DO UPDATE SET"
+                             " value = excluded.value", (None if days is None else f"{days:g}",))
+
+    def expire(self, routed_before: float) -> int:
+        """Delete the files of the objects routed before ``routed_before`` (never a pending or failed
+        one, never a file written again since it was routed) and mark their rows ``deleted``; how many."""
+        conn = self._conn()
+        folder = self.path.parent
+        conn.execute("BEGIN IMMEDIATE")  # the receiver cannot journal a re-send meanwhile
+        try:
+            gone = []
+            for file, received_at in conn.execute("SELECT file, received_at FROM objects WHERE state = 'routed' AND routed_at < ?",
+                                                  (routed_before,)).fetchall():
+                path = folder / file
+                try:
+                    if os.stat(path).st_mtime > received_at + 2.0:  # written again since (a re-send being journalled): kept
+                        continue
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                gone.append(file)
+            conn.executemany("UPDATE objects SET state = 'deleted' WHERE file = ?", [(f,) for f in gone])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(gone)
 
 
 class Inbox:

@@ -141,17 +141,19 @@ def _pdf_engine():
 
 RETRY_FIRST_SECONDS = 5.0  # our proposal: a store outage is retried after 5 s, then 10, 20, ... up to
 RETRY_MAX_SECONDS = 300.0  # five minutes between tries, for as long as the outage lasts
+RETENTION_CHECK_SECONDS = 3600.0  # how often routed objects past --keep-days are looked for
 
 
 def run_router(inbox: Inbox, *, db: str | None, report_dir: str | os.PathLike | None, settle_seconds: float,
                stop: threading.Event, log: Log, pdf: bool = True, poll_seconds: float | None = None,
-               retry_seconds: float = RETRY_FIRST_SECONDS) -> None:
+               retry_seconds: float = RETRY_FIRST_SECONDS, keep_days: float | None = None) -> None:
     """Route every group that has settled until ``stop`` is set; the group being routed when it is set is finished first.
 
     A group whose routing raised anything but a problem of its files (:func:`route_group`: the store
     cannot be opened, written or is locked; a bug) stays pending and is tried again after
     ``retry_seconds``, doubled at each failure up to :data:`RETRY_MAX_SECONDS`; the reason is logged
-    (with the traceback when it is not a QAError)."""
+    (with the traceback when it is not a QAError).  ``keep_days``: at start and every hour, the files
+    of objects routed longer ago are deleted (:meth:`qa.workflows.inbox.Journal.expire`)."""
     poll = poll_seconds if poll_seconds is not None else max(0.2, min(2.0, settle_seconds / 4))
     reports = None
     if report_dir is not None:
@@ -160,17 +162,24 @@ def run_router(inbox: Inbox, *, db: str | None, report_dir: str | os.PathLike | 
         reports = ReportWriter(db=db, report_dir=report_dir, pdf_engine=_pdf_engine() if pdf else None, log=log)
     try:
         _route_until_stopped(inbox, db=db, report_dir=report_dir, settle_seconds=settle_seconds, stop=stop, log=log, pdf=pdf,
-                             poll=poll, retry_seconds=retry_seconds, reports=reports)
+                             poll=poll, retry_seconds=retry_seconds, reports=reports, keep_days=keep_days or None)
     finally:
         if reports is not None:
             reports.close()  # the reports queued are written before the router stops
 
 
 def _route_until_stopped(inbox: Inbox, *, db, report_dir, settle_seconds: float, stop: threading.Event, log: Log, pdf: bool,
-                         poll: float, retry_seconds: float, reports) -> None:
+                         poll: float, retry_seconds: float, reports, keep_days: float | None) -> None:
     backoff: dict[str, tuple[float, float]] = {}  # group -> (next try, current pause)
+    inbox.journal.set_keep_days(keep_days)
+    next_expiry = 0.0
     while not stop.is_set():
         now = time.time()
+        if keep_days is not None and now >= next_expiry:
+            next_expiry = now + RETENTION_CHECK_SECONDS
+            deleted = inbox.journal.expire(now - keep_days * 86400)
+            if deleted:
+                log(f"retention: {deleted} object(s) routed more than {keep_days:g} days ago deleted from the inbox")
         for group in inbox.journal.settled_groups(now, settle_seconds):
             if stop.is_set():
                 break

@@ -110,3 +110,32 @@ def _wait(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_retention_deletes_only_objects_routed_before_the_limit_never_pending_failed_or_sent_again(tmp_path, inbox):
+    for name in ("old", "recent", "failed", "pending", "again"):
+        _receive(inbox, _report(tmp_path, name))
+    journal = inbox.journal
+    files = {g.members[0]: g for g in journal.settled_groups(time.time() + 1, 0)}
+    by_name = {}
+    for file, group in files.items():
+        serial = pydicom.dcmread(inbox.folder / file, stop_before_pixels=True).DeviceSerialNumber
+        by_name[serial.removeprefix("SN-")] = group
+    day = 86400.0
+    now = time.time()
+    for name, state, at in (("old", "routed", now - 40 * day), ("recent", "routed", now - 5 * day),
+                            ("failed", "failed", now - 40 * day), ("again", "routed", now - 40 * day)):
+        group = by_name[name]
+        journal.mark(group.members, state=state, route="dose", result=None, error=None, received_before=group.last_received_at, at=at)
+    import os
+
+    again = inbox.folder / by_name["again"].members[0]
+    os.utime(again, (now + 3600, now + 3600))  # written again later (a re-send about to be journalled)
+    journal.set_keep_days(30)
+    assert journal.expire(now - 30 * day) == 1
+    kept = {p.name for p in inbox.folder.glob("*.dcm")}
+    assert by_name["old"].members[0] not in kept
+    assert {by_name[n].members[0] for n in ("recent", "failed", "pending", "again")} <= kept
+    status = inbox.status()
+    assert status.deleted == 1 and status.keep_days == 30 and len(status.pending) == 1 and len(status.failed) == 1
+    assert journal.expire(now - 30 * day) == 0  # once
