@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa.errors import InputError
@@ -55,6 +56,7 @@ class ReceivedObject:
     modality: str | None
     study_key: str | None  # keyed pseudonym of the StudyInstanceUID
     series_key: str | None  # keyed pseudonym of the SeriesInstanceUID
+    workflow: str | None = None  # the site rule's choice, from the Patient ID (which is not kept)
 
     @property
     def kind(self) -> str:
@@ -62,11 +64,13 @@ class ReceivedObject:
         return KIND_OF_CLASS.get(self.sop_class_uid or "", "other")
 
 
-_TAGS = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID")
+_TAGS = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID", "PatientID")
 
 
-def identify_object(data: bytes | str | os.PathLike, pseudonymise: Pseudonymiser, *, label: str = "received object") -> ReceivedObject:
-    """The identity of the DICOM file in ``data`` (its bytes, or a path); its pixels are never read."""
+def identify_object(data: bytes | str | os.PathLike, pseudonymise: Pseudonymiser, *, label: str = "received object",
+                    rule: Callable[[str | None], str | None] | None = None) -> ReceivedObject:
+    """The identity of the DICOM file in ``data`` (its bytes, or a path); its pixels are never read.
+    ``rule(patient_id)``: the site rule's workflow for the object's Patient ID (the ID itself is not returned)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -84,5 +88,6 @@ def identify_object(data: bytes | str | os.PathLike, pseudonymise: Pseudonymiser
     sop_class = attr.raw_text(ds, "SOPClassUID") or (str(meta.get("MediaStorageSOPClassUID", "")) or None if meta else None)
     sop_uid = attr.raw_text(ds, "SOPInstanceUID") or (str(meta.get("MediaStorageSOPInstanceUID", "")) or None if meta else None)
     study, series = attr.raw_text(ds, "StudyInstanceUID"), attr.raw_text(ds, "SeriesInstanceUID")
+    workflow = rule(attr.raw_text(ds, "PatientID")) if rule is not None else None
     return ReceivedObject(sop_class, sop_uid, attr.raw_text(ds, "Modality"),
-                          pseudonymise(study) if study else None, pseudonymise(series) if series else None)
+                          pseudonymise(study) if study else None, pseudonymise(series) if series else None, workflow)

@@ -16,6 +16,10 @@ The TOML file (``--config FILE``) holds the same settings as the options, by the
     max_pdu = 262144               # bytes the senders may put in one PDU (0: no limit)
     keep_days = 30                 # routed objects deleted from the inbox after 30 days (0: kept for ever)
 
+    [[route]]                      # site routing rules (qa.workflows.site_rules), first match wins
+    patient_id = "PHANTOM*"        # the physicist's phantom account
+    workflow = "phantom"           # phantom | exam | keep
+
 An option given on the command line replaces the file's value (``--allow`` replaces the file's list).
 Every problem is an :class:`~qa.errors.InputError` naming the file and the setting.
 """
@@ -49,7 +53,7 @@ MAX_PDU = 0xFFFFFFFF  # the field is 4 bytes (PS3.8 table D.1-1)
 # the receiver refuse the next morning's phantom series.
 DEFAULT_KEEP_DAYS = 30
 
-_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu", "keep_days")
+_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu", "keep_days", "route")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class ServeConfig:
     pdf: bool = True  # write the phantom report as PDF too when a PDF engine is installed
     max_pdu: int = DEFAULT_MAX_PDU  # bytes; 0: no limit
     keep_days: float = DEFAULT_KEEP_DAYS  # 0: kept for ever
+    rules: tuple = ()  # site routing rules (qa.workflows.site_rules.RouteRule), from the file only
 
     @property
     def tls(self) -> bool:
@@ -188,7 +193,34 @@ def load_config(options: dict, config_file: str | os.PathLike | None = None) -> 
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 <= keep <= 36500:
         raise InputError(source("keep_days"), "keep_days", f"keep_days is a number of days from 0 (keep for ever) to 36500, got {keep!r}")
     return ServeConfig(aet, port, host.strip(), peers, inbox, db, float(settle), report_dir,
-                       Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf, max_pdu, float(keep))
+                       Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf, max_pdu, float(keep),
+                       route_rules(merged.get("route", []), where))
+
+
+def route_rules(tables, where: str | None) -> tuple:
+    """The ``[[route]]`` tables as :class:`qa.workflows.site_rules.RouteRule` (each checked, the table named)."""
+    from qa.workflows.site_rules import WORKFLOWS, RouteRule
+
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise InputError(where, "route", "route is a list of [[route]] tables (calling_aet and/or patient_id, and workflow)")
+    rules = []
+    for n, table in enumerate(tables, 1):
+        field = f"route[{n}]"
+        unknown = sorted(set(table) - {"calling_aet", "patient_id", "workflow"})
+        if unknown:
+            raise InputError(where, f"{field}.{unknown[0]}", "unknown setting of a route rule (calling_aet, patient_id, workflow)")
+        workflow = table.get("workflow")
+        if workflow not in WORKFLOWS:
+            raise InputError(where, f"{field}.workflow", f"the workflow is one of {', '.join(WORKFLOWS)}, got {workflow!r}")
+        aet = check_ae_title(table["calling_aet"], where, f"{field}.calling_aet") if "calling_aet" in table else None
+        pattern = table.get("patient_id")
+        if pattern is not None and (not isinstance(pattern, str) or not pattern.strip()):
+            raise InputError(where, f"{field}.patient_id", f"a Patient ID pattern is text (* ? [..]), got {pattern!r}")
+        if aet is None and pattern is None:
+            raise InputError(where, field, "a route rule names a calling_aet, a patient_id pattern, or both",
+                             hint='for example: calling_aet = "CT1" and workflow = "phantom"')
+        rules.append(RouteRule(workflow, aet, pattern))
+    return tuple(rules)
 
 
 def _path(merged: dict, key: str, source) -> str | None:

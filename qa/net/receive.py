@@ -95,7 +95,7 @@ def store_handler(inbox, tallies: Tallies, log: Callable[[str], None]):
             return _refuse(tally, log, CANNOT_UNDERSTAND, f"a SOP Instance UID that is not a UID ({len(uid)} characters) was refused")
         try:
             data = event.encoded_dataset()
-            obj = inbox.identify(data)
+            obj = inbox.identify(data, calling_aet=tally.calling_aet)
         except InputError as exc:
             return _refuse(tally, log, CANNOT_UNDERSTAND, f"object {inbox.pseudonymise(uid)}: {exc.message}")
         if obj.sop_instance_uid != uid:

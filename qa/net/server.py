@@ -68,7 +68,7 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
     report_dir = _folder(config.report_dir, "report_dir")
     with open_store(config.db, mode=WRITE) as access:  # refused now, not at the first routed series
         database = access.for_writing().display_url
-    inbox = Inbox(inbox_dir)
+    inbox = Inbox(inbox_dir, rules=config.rules)
     added, removed = inbox.rescan()
     if added or removed:
         log(f"inbox {inbox_dir}: {added} complete file(s) found that were not journalled, {removed} temporary file(s) of an "
@@ -86,7 +86,7 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
     allow = ", ".join(str(p) for p in config.allow)
     log(f"listening on {config.host}:{config.port} as {config.aet} ({'TLS' if config.tls else 'no TLS'}"
         f"{', client certificates required' if config.tls_ca else ''}); allowed: {allow}; inbox {inbox_dir}; store {database}; "
-        f"reports {report_dir}; a series or study is routed after {config.settle_seconds:g} s of quiet; routed objects "
+        f"reports {report_dir}; {len(config.rules)} site routing rule(s); a series or study is routed after {config.settle_seconds:g} s of quiet; routed objects "
         + (f"deleted after {config.keep_days:g} days" if config.keep_days else "kept for ever"))
     if ready is not None:
         ready()

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS objects (
     series_key TEXT,
     group_key TEXT NOT NULL,            -- series:<key> (CT), study:<key> (SR), object:<file> (others)
     calling_aet TEXT,
+    workflow TEXT,                      -- a site rule's choice (qa.workflows.site_rules), else NULL
     received_at REAL NOT NULL,          -- seconds since the epoch
     state TEXT NOT NULL DEFAULT 'pending',   -- pending | routed | failed | deleted (by the retention, file gone)
     route TEXT, result TEXT, error TEXT, routed_at REAL
@@ -73,6 +74,7 @@ class Group(Record):
     n_pending: int  # how many of them are new since the group was last routed
     calling_aets: tuple[str, ...]
     last_received_at: float
+    workflow: str | None = None  # a site rule's choice for the group (its first object's that has one)
 
 
 @dataclass(frozen=True)
@@ -157,13 +159,13 @@ class Journal:
         group = group_key_of(kind, getattr(obj, "study_key", None), getattr(obj, "series_key", None), file)
         self._conn().execute(
             "INSERT INTO objects (file, sop_instance_uid, sop_class_uid, kind, modality, study_key, series_key, group_key,"
-            " calling_aet, received_at, state, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " calling_aet, workflow, received_at, state, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(file) DO UPDATE SET sop_class_uid=excluded.sop_class_uid, kind=excluded.kind,"
             " modality=excluded.modality, study_key=excluded.study_key, series_key=excluded.series_key,"
-            " group_key=excluded.group_key, calling_aet=excluded.calling_aet, received_at=excluded.received_at,"
+            " group_key=excluded.group_key, calling_aet=excluded.calling_aet, workflow=excluded.workflow, received_at=excluded.received_at,"
             " state=excluded.state, route=NULL, result=NULL, error=excluded.error, routed_at=NULL",
             (file, file.removesuffix(SUFFIX), getattr(obj, "sop_class_uid", None), kind, getattr(obj, "modality", None),
-             getattr(obj, "study_key", None), getattr(obj, "series_key", None), group, calling_aet, received_at, state, error))
+             getattr(obj, "study_key", None), getattr(obj, "series_key", None), group, calling_aet, getattr(obj, "workflow", None), received_at, state, error))
 
     def settled_groups(self, now: float, settle_seconds: float) -> list[Group]:
         """The groups holding pending objects whose newest object came at least ``settle_seconds`` ago, oldest first."""
@@ -174,13 +176,13 @@ class Journal:
             (now - settle_seconds,)).fetchall()
         out = []
         for key, last in keys:
-            rows = conn.execute("SELECT file, state, kind, study_key, series_key, calling_aet FROM objects WHERE group_key = ?"
+            rows = conn.execute("SELECT file, state, kind, study_key, series_key, calling_aet, workflow FROM objects WHERE group_key = ?"
                                 " ORDER BY file", (key,)).fetchall()
             folder = self.path.parent
             out.append(Group(key, rows[0][2], rows[0][3], rows[0][4],
                              tuple(str(folder / r[0]) for r in rows), tuple(r[0] for r in rows),
                              sum(1 for r in rows if r[1] == "pending"),
-                             tuple(sorted({r[5] for r in rows if r[5]})), last))
+                             tuple(sorted({r[5] for r in rows if r[5]})), last, next((r[6] for r in rows if r[6]), None)))
         return out
 
     def study_files(self, study_key: str, kind: str) -> tuple[str, ...]:
@@ -266,10 +268,12 @@ class Journal:
 class Inbox:
     """The inbox folder and its journal."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, rules=()):
+        """``rules``: the site's routing rules (:class:`qa.workflows.site_rules.RouteRule`), matched on receipt."""
         from qa.privacy import site_pseudonymiser
 
         self.folder = Path(folder)
+        self.rules = tuple(rules)
         self.pseudonymise = site_pseudonymiser()
         self.journal = Journal(self.folder / JOURNAL_NAME)
         self._lock = threading.Lock()
@@ -282,10 +286,17 @@ class Inbox:
 
         return f"{sop_instance_uid}{SUFFIX}" if is_uid(sop_instance_uid) else None
 
-    def identify(self, data: bytes | str | os.PathLike, label: str = "received object"):
+    def identify(self, data: bytes | str | os.PathLike, label: str = "received object", *, calling_aet: str | None = None):
+        """The object's identity, with the site rule's workflow for it (by ``calling_aet`` and its Patient ID)."""
         from qa.dicom.received import identify_object
 
-        return identify_object(data, self.pseudonymise, label=label)
+        rule = None
+        if self.rules:
+            from qa.workflows.site_rules import workflow_for
+
+            def rule(patient_id):
+                return workflow_for(self.rules, calling_aet, patient_id)
+        return identify_object(data, self.pseudonymise, label=label, rule=rule)
 
     def store_object(self, name: str, data: bytes, *, calling_aet: str | None, obj) -> str:
         """Write one object whole (temporary name, data synced, renamed, folder synced:

@@ -14,6 +14,9 @@ No configuration is needed (issue 15, point 3):
   stored as ``qa dose --db`` stores it; another SR is kept;
 * ECG waveforms, secondary captures and anything else are kept in the inbox and listed (nothing to run).
 
+Site rules (:mod:`qa.workflows.site_rules`: by calling AE title or Patient ID) may send a CT series
+to phantom QA or to the exam check without looking for the phantom, or keep anything unrun.
+
 Idempotent: routing a group again (new objects joined it, or the process died before its outcome
 was journalled) stores nothing twice: the store replaces a phantom run of the same series
 (``replaced``) and merges a study with what it holds (``unchanged`` when nothing is new).
@@ -54,6 +57,8 @@ def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str |
     files = [f for f in group.files if os.path.isfile(f)]
     if not files:
         return RouteOutcome("failed", "kept", error="its files are no longer in the inbox")
+    if group.workflow == "keep":
+        return RouteOutcome("routed", "kept", result="kept in the inbox by a site rule (nothing to run)")
     try:
         if group.kind == "ct":
             return _route_ct(inbox, group, files, db=db, report_dir=report_dir, pdf=pdf, reports=reports)
@@ -61,7 +66,8 @@ def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str |
             return _route_sr(files, db=db)
     except (InputError, DefinitionError) as exc:
         field = f" ({exc.field})" if getattr(exc, "field", None) else ""
-        return RouteOutcome("failed", _ROUTE_OF.get(group.kind, "kept"), error=f"{exc.message}{field}")
+        route = {"phantom": "phantom-qa", "exam": "exam-check"}.get(group.workflow or "", _ROUTE_OF.get(group.kind, "kept"))
+        return RouteOutcome("failed", route, error=f"{exc.message}{field}")
     what = {"ecg": "ECG waveform", "capture": "secondary capture"}.get(group.kind, "object")
     return RouteOutcome("routed", "kept", result=f"{what} kept in the inbox (nothing to run)")
 
@@ -89,7 +95,7 @@ def is_phantom_series(files) -> bool:
 
 
 def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool, reports=None) -> RouteOutcome:
-    if is_phantom_series(files):
+    if group.workflow == "phantom" or (group.workflow != "exam" and is_phantom_series(files)):
         from qa.workflows.phantom import run_phantom_qa
 
         run = run_phantom_qa(files, db=db, store=True)  # stored first; its report comes after (qa.workflows.route_reports)

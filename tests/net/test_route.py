@@ -139,3 +139,34 @@ def test_retention_deletes_only_objects_routed_before_the_limit_never_pending_fa
     status = inbox.status()
     assert status.deleted == 1 and status.keep_days == 30 and len(status.pending) == 1 and len(status.failed) == 1
     assert journal.expire(now - 30 * day) == 0  # once
+
+
+def test_site_rules_by_patient_id_and_calling_aet_decide_the_workflow_and_the_patient_id_is_never_journalled(tmp_path):
+    from qa.workflows.site_rules import RouteRule
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+    (tmp_path / "inbox").mkdir()
+    rules = (RouteRule("keep", patient_id="RESEARCH-*"), RouteRule("phantom", calling_aet="CT9"))
+    box = Inbox(tmp_path / "inbox", rules=rules)
+    try:
+        research = _report(tmp_path, "research")  # a dose report, kept by the rule on its Patient ID
+        ds = pydicom.dcmread(research)
+        ds.PatientID = "RESEARCH-0042"
+        ds.save_as(research, enforce_file_format=True)
+        _receive(box, research)
+        synthesize_phantom(tmp_path / "ct", SynthOptions(matrix=32, pixel_mm=8.0, z_start_mm=-3.0, z_end_mm=3.0))
+        for f in sorted((tmp_path / "ct").glob("*.dcm")):  # from CT9: phantom QA without looking for the phantom
+            data = f.read_bytes()
+            obj = box.identify(data, calling_aet="CT9")
+            box.store_object(f"{obj.sop_instance_uid}.dcm", data, calling_aet="CT9", obj=obj)
+        db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+        outcomes = {g.kind: (g, route_group(box, g, db=db, report_dir=None)) for g in box.journal.settled_groups(time.time() + 1, 0)}
+    finally:
+        box.close()
+    group, kept = outcomes["sr"]
+    assert group.workflow == "keep" and kept.route == "kept" and "site rule" in kept.result
+    group, ct = outcomes["ct"]
+    # 32 x 32 pixels of 8 mm cannot show the calcifications: phantom QA ran and says so (failed, not an exam check)
+    assert group.workflow == "phantom" and (ct.state, ct.route) == ("failed", "phantom-qa") and "calcifications" in ct.error
+    for path in (tmp_path / "inbox").glob(".qa-journal*"):
+        assert b"RESEARCH-0042" not in path.read_bytes()
