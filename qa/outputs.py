@@ -265,3 +265,42 @@ def new_files_in(folder: str | os.PathLike, *, taken: Callable[[Path], bool], ho
 def leftover_temporaries(folder: str | os.PathLike) -> list[str]:
     """Temporary files of an interrupted write in ``folder`` (for tests and for the curious)."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.endswith(TEMP_SUFFIX))
+
+
+class DurableFolder:
+    """Many files written whole into one folder, each durable before :meth:`write` returns (a
+    receiver's inbox): temporary name (``O_EXCL``, never through a link), written, data synced
+    (``fdatasync``), renamed over ``name``, and the folder synced through a descriptor kept open,
+    so the rename survives a power cut.  Thread-safe."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self._fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+
+    def write(self, name: str, data: bytes) -> Path:
+        """Write ``data`` as ``name`` (a plain file name, replacing a file of that name)."""
+        if not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name) or "\0" in name:
+            raise IsADirectoryError(errno.EINVAL, "is not a plain file name", name)
+        target = self.folder / name
+        tmp = _temp_name(target)
+        fd = os.open(tmp, _FLAGS, 0o640)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                (getattr(os, "fdatasync", None) or os.fsync)(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.fsync(self._fd)  # several writers' folder syncs overlap (a group commit measured no faster here)
+        return target
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

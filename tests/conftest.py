@@ -156,7 +156,8 @@ def require_tool(name: str) -> str:
 
 # The Debian package of each external program the tests use.
 TOOL_PACKAGES = {"dcmdump": "dcmtk", "dcmftest": "dcmtk", "dsrdump": "dcmtk", "chromium": "chromium", "pdftoppm": "poppler-utils",
-                 "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils"}
+                 "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils", "echoscu": "dcmtk", "storescu": "dcmtk", "storescp": "dcmtk",
+                 "openssl": "openssl"}
 
 
 def chromium_command(chromium: str, profile_dir) -> list[str]:

@@ -31,6 +31,7 @@ NEEDS = (
     (re.compile(r"--port /dev/tty"), "needs a serial ECG board"),
     (re.compile(r"^python3 -m venv"), "sets up the project's environment (network access to PyPI); the demo it ends with runs here"),
     (re.compile(r"benchmarks/"), "a benchmark: minutes of CPU, and the [bench] extra"),
+    (re.compile(r"qa serve\b|^echoscu "), "a DICOM receiver on the site's network, running until stopped (tests/net runs it on loopback)"),
 )
 
 

@@ -23,7 +23,7 @@ import sys
 import textwrap
 import traceback
 
-from qa.cli import dashboard, demo, ecg, exam, gating, ingest, motion, phantom, score, synth, trends
+from qa.cli import dashboard, demo, ecg, exam, gating, ingest, motion, phantom, score, serve, synth, trends
 from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
 
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
@@ -38,7 +38,7 @@ class Terminated(KeyboardInterrupt):
 def _terminated(signum, frame):
     raise Terminated()
 
-COMMAND_MODULES = (demo, score, phantom, exam, gating, motion, ingest, trends, dashboard, synth, ecg)
+COMMAND_MODULES = (demo, score, phantom, exam, gating, motion, ingest, trends, dashboard, serve, synth, ecg)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
               qa trends dose --by scanner,month         dose per scanner and month from the store
               qa synth phantom /tmp/phantom --noise-hu 25 --rotation-deg 30
               qa dashboard --out /srv/share/ct          the fleet as a web page: phantom QA, dose, compliance
+              qa serve --aet QA --allow CT1@192.0.2.21 --host 192.0.2.10   receive from the scanners, route to the workflows
               qa synth exams /tmp/fleet --exams 2000 --scanners 4 --months 12   a year of exams
 
             exit codes: 0 done (warnings allowed), 1 a check failed, 2 unusable input or usage,

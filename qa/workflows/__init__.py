@@ -21,6 +21,7 @@ stores or reports as asked, and returns a frozen record whose JSON form is the `
 ``synthesize_exams``                        a synthetic fleet of exams and dose reports (``qa synth exams``)
 ``run_demo``                                everything on synthetic data (``qa demo``)
 ``build_dashboard``                         the fleet as a web page (``qa dashboard``)
+``inbox_status`` / ``route_group``          the DICOM receiver's inbox and its routing (``qa serve``)
 ==========================================  =======================================
 """
 
@@ -49,6 +50,8 @@ _EXPORTS = {
     "synthesize_exams": "qa.workflows.synth",
     "run_demo": "qa.workflows.demo",
     "build_dashboard": "qa.workflows.dashboard",
+    "inbox_status": "qa.workflows.inbox",
+    "route_group": "qa.workflows.route",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -124,6 +124,36 @@ def test_a_target_that_cannot_be_a_file_fails_naming_it_and_leaves_nothing(tmp_p
     assert regular.read_text() == "keep" and leftovers(tmp_path) == []
 
 
+def test_a_durable_folder_writes_whole_files_by_plain_name_and_a_failed_write_leaves_the_old_one(tmp_path):
+    import resource
+    import signal
+
+    from qa.outputs import DurableFolder
+
+    folder = DurableFolder(tmp_path)
+    try:
+        assert folder.write("1.2.3.dcm", b"first") == tmp_path / "1.2.3.dcm"
+        folder.write("1.2.3.dcm", b"second")
+        assert (tmp_path / "1.2.3.dcm").read_bytes() == b"second" and leftovers(tmp_path) == []
+        for name in ("../x", "a/b", "..", "", "x\0y"):
+            with pytest.raises(OSError):
+                folder.write(name, b"outside")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["1.2.3.dcm"] and not (tmp_path.parent / "x").exists()
+        # a full disk (a file size limit) half-way through: the old file stays whole, no temporary is left
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, limits[1]))
+        try:
+            with pytest.raises(OSError):
+                folder.write("1.2.3.dcm", b"x" * 100_000)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+            signal.signal(signal.SIGXFSZ, previous)
+        assert (tmp_path / "1.2.3.dcm").read_bytes() == b"second" and leftovers(tmp_path) == []
+    finally:
+        folder.close()
+
+
 def test_temporary_files_are_new_and_private_to_each_write(tmp_path):
     """Two writers of one target never share a temporary file: each opens its own with O_EXCL."""
     target = tmp_path / "shared.csv"

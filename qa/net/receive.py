@@ -1,0 +1,125 @@
+"""The C-STORE handler: each received object safely on disk in the inbox before success is answered.
+
+* The file name comes from the SOP Instance UID of the C-STORE request only, checked as a UID
+  (digits and dots, at most 64 characters); anything else is answered with a failure status
+  (0xC000, cannot understand) and never reaches a path.  The dataset's own SOP Instance UID must be
+  the request's (PS3.4 B.2.3).
+* The bytes as the sender encoded them, with their File Meta Information, go to a temporary file in
+  the inbox, are synced and renamed (:meth:`qa.workflows.inbox.Inbox.store_object`); the object is
+  journalled; only then is 0x0000 (success) answered.  Any write or journal error (a full disk, an
+  unwritable inbox) answers 0xA700 (out of resources) and is logged: the sender keeps the object
+  and sends it again.
+* The same object sent again (same SOP Instance UID, same bytes) is answered with success and is
+  not queued again; the same UID with other bytes replaces the file and queues its group again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qa.errors import InputError
+
+# C-STORE response statuses (PS3.4 table B.2-1; PS3.7 annex C).
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700  # Refused: Out of Resources
+CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand
+PROCESSING_FAILURE = 0x0110  # Failure: Processing failure (PS3.7 C.4.2): our own error, logged
+
+
+@dataclass
+class Tally:
+    """What one association did (for its log line)."""
+
+    calling_aet: str
+    host: str
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    echoes: int = 0
+    rejected: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.stored} object(s) stored"]
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate(s)")
+        if self.failed:
+            parts.append(f"{self.failed} refused")
+        if self.echoes:
+            parts.append(f"{self.echoes} echo(es)")
+        return ", ".join(parts)
+
+
+class Tallies:
+    """The tally of every live association, by association."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by: dict[int, Tally] = {}
+
+    def start(self, assoc, calling_aet: str, host: str) -> Tally:
+        with self._lock:
+            tally = self._by[id(assoc)] = Tally(calling_aet, host)
+            return tally
+
+    def get(self, assoc) -> Tally:
+        with self._lock:
+            tally = self._by.get(id(assoc))
+            if tally is None:
+                tally = self._by[id(assoc)] = Tally(_text(assoc.requestor.ae_title), str(assoc.requestor.address))
+            return tally
+
+    def pop(self, assoc) -> Tally | None:
+        with self._lock:
+            return self._by.pop(id(assoc), None)
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
+
+
+def store_handler(inbox, tallies: Tallies, log: Callable[[str], None]):
+    """The EVT_C_STORE handler writing into ``inbox`` (:class:`qa.workflows.inbox.Inbox`)."""
+
+    def handle_store(event) -> int:
+        tally = tallies.get(event.assoc)
+        uid = _text(event.request.AffectedSOPInstanceUID)
+        name = inbox.file_name(uid)
+        if name is None:
+            return _refuse(tally, log, CANNOT_UNDERSTAND, f"a SOP Instance UID that is not a UID ({len(uid)} characters) was refused")
+        try:
+            data = event.encoded_dataset()
+            obj = inbox.identify(data, calling_aet=tally.calling_aet)
+        except InputError as exc:
+            return _refuse(tally, log, CANNOT_UNDERSTAND, f"object {inbox.pseudonymise(uid)}: {exc.message}")
+        if obj.sop_instance_uid != uid:
+            return _refuse(tally, log, CANNOT_UNDERSTAND,
+                           f"object {inbox.pseudonymise(uid)}: the dataset's SOP Instance UID differs from the C-STORE request's")
+        try:
+            outcome = inbox.store_object(name, data, calling_aet=tally.calling_aet, obj=obj)
+        except (OSError, sqlite3.Error) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            return _refuse(tally, log, OUT_OF_RESOURCES, f"object {inbox.pseudonymise(uid)} could not be written to the inbox: {reason}")
+        except Exception as exc:  # noqa: BLE001 - a bug: the sender is told, keeps the object, and we log it
+            log(f"internal error storing object {inbox.pseudonymise(uid)}: {type(exc).__name__}: {exc}\n{traceback.format_exc().rstrip()}")
+            tally.failed += 1
+            return PROCESSING_FAILURE
+        if outcome == "duplicate":
+            tally.duplicates += 1
+        else:
+            tally.stored += 1
+        return SUCCESS
+
+    return handle_store
+
+
+def _refuse(tally: Tally, log, status: int, message: str) -> int:
+    tally.failed += 1
+    log(f"C-STORE from {tally.calling_aet}@{tally.host} answered 0x{status:04X}: {message}")
+    return status

@@ -1,0 +1,122 @@
+"""``qa serve``: the receiver and its router, in the foreground until SIGTERM or SIGINT.
+
+Start: the inbox folder and the report folder are made (their parent folders must exist), the
+store is checked writable (a receiver that cannot store its results refuses to start), the inbox
+is rescanned (temporary files of a crash removed, complete files not yet journalled added), then
+the SCP listens and the router (:func:`qa.workflows.route.run_router`) runs in a thread beside it.
+
+Stop (SIGTERM, SIGINT): no new association is accepted; the associations in progress may finish
+(up to :data:`DRAIN_SECONDS`, then they are aborted: every object they stored is complete on disk
+and journalled, any other was never answered with success); the router finishes the group it is
+routing; the journal is closed.  Exit 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from qa.errors import UsageError
+from qa.net.config import ServeConfig
+
+DRAIN_SECONDS = 30.0  # our proposal: how long running associations may go on after a stop request
+
+
+def stderr_log() -> Callable[[str], None]:
+    """One timestamped line (or a traceback's lines) per call on stderr, whole even from several threads."""
+    lock = threading.Lock()
+
+    def log(message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        text = message.replace("\n", "\n    ")
+        with lock:
+            sys.stderr.write(f"{stamp} qa serve: {text}\n")
+            sys.stderr.flush()
+
+    return log
+
+
+def _folder(path: Path, field: str) -> Path:
+    from qa.errors import InputError
+
+    if not path.parent.is_dir():
+        raise InputError(str(path), field, f"its folder {path.parent} does not exist (qa serve makes the last folder only)",
+                         hint=f"create it first (mkdir -p {path.parent}), or give another --{field.replace('_', '-')}")
+    try:
+        path.mkdir(mode=0o750, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(path), field, f"cannot be created: {exc.strerror or exc}") from None
+    if not path.is_dir():
+        raise InputError(str(path), field, "is not a folder")
+    return path
+
+
+def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, ready: Callable[[], None] | None = None) -> int:
+    """Run the receiver until SIGTERM or SIGINT (raised as KeyboardInterrupt in the main thread); 0 after a clean stop."""
+    from qa.workflows.common import WRITE, open_store
+    from qa.workflows.inbox import Inbox
+    from qa.workflows.route import run_router
+
+    from qa.net.scp import start_scp
+
+    log = log or stderr_log()
+    inbox_dir = _folder(config.inbox, "inbox")
+    report_dir = _folder(config.report_dir, "report_dir")
+    with open_store(config.db, mode=WRITE) as access:  # refused now, not at the first routed series
+        database = access.for_writing().display_url
+    inbox = Inbox(inbox_dir, rules=config.rules)
+    added, removed = inbox.rescan()
+    if added or removed:
+        log(f"inbox {inbox_dir}: {added} complete file(s) found that were not journalled, {removed} temporary file(s) of an "
+            "interrupted write removed")
+    try:
+        ae, server = start_scp(config, inbox, log)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+                         hint="another program may use the port (another qa serve, a storescp); give another --port or --host") from None
+    stop = threading.Event()
+    router = threading.Thread(target=run_router, name="qa-router", kwargs=dict(
+        inbox=inbox, db=config.db, report_dir=report_dir, settle_seconds=config.settle_seconds, stop=stop, log=log, pdf=config.pdf,
+        keep_days=config.keep_days))
+    router.start()
+    allow = ", ".join(str(p) for p in config.allow)
+    log(f"listening on {config.host}:{config.port} as {config.aet} ({'TLS' if config.tls else 'no TLS'}"
+        f"{', client certificates required' if config.tls_ca else ''}); allowed: {allow}; inbox {inbox_dir}; store {database}; "
+        f"reports {report_dir}; {len(config.rules)} site routing rule(s); a series or study is routed after {config.settle_seconds:g} s of quiet; routed objects "
+        + (f"deleted after {config.keep_days:g} days" if config.keep_days else "kept for ever"))
+    if ready is not None:
+        ready()
+    try:
+        while router.is_alive():
+            router.join(1.0)
+        log("the router stopped unexpectedly; stopping")
+    except KeyboardInterrupt:
+        log("stop requested: no new associations; finishing the ones in progress and the group being routed")
+    finally:
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            _stop(ae, server, stop, router, log)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            inbox.close()
+    log("stopped")
+    return 0
+
+
+def _stop(ae, server, stop: threading.Event, router: threading.Thread, log) -> None:
+    server.shutdown()  # the listening socket is closed: no new association
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while server.active_associations and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = server.active_associations
+    for assoc in left:
+        assoc.abort()
+    if left:
+        log(f"{len(left)} association(s) still open after {DRAIN_SECONDS:g} s were aborted")
+    stop.set()
+    router.join()
