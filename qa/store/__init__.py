@@ -38,10 +38,32 @@ Modules: :mod:`~qa.store.engine` (URL, engine, the current-layout check), :mod:`
 
 from __future__ import annotations
 
-from qa.store.engine import default_url, resolve_url
-from qa.store.phantom_runs import RunRow
-from qa.store.scanners import ScannerRow
-from qa.store.schema import HEAD_REVISION, SCHEMA_VERSION, metadata
-from qa.store.store import Store
+import importlib
+
+# Names are imported on first use (PEP 562), so that importing a light module of the package
+# (qa.store.urls: is there a store file?) does not import SQLAlchemy.
+_EXPORTS = {
+    "default_url": "qa.store.urls",
+    "resolve_url": "qa.store.urls",
+    "RunRow": "qa.store.phantom_runs",
+    "ScannerRow": "qa.store.scanners",
+    "HEAD_REVISION": "qa.store.schema",
+    "SCHEMA_VERSION": "qa.store.schema",
+    "metadata": "qa.store.schema",
+    "Store": "qa.store.store",
+}
 
 __all__ = ["HEAD_REVISION", "SCHEMA_VERSION", "RunRow", "ScannerRow", "Store", "default_url", "metadata", "resolve_url"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
