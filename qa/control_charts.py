@@ -175,13 +175,18 @@ class ChartRun(Record):
 class MetricChart(Record):
     """One metric's control chart: its runs against the baseline's statistical limits, and the
     limits the verdict judges a run by (``verdict_limits``: the procedure's tolerance and action
-    level; None when the procedure does not check the metric against the baseline)."""
+    level; None when the procedure does not check the metric against the baseline).
+
+    ``scale_band`` (only without verdict limits, e.g. before a baseline is set): the procedure's
+    tolerance around the mean of the charted runs, [low, high].  A chart's y axis spans at least
+    this, so that run-to-run noise does not look like drift; it is no limit and judges nothing."""
 
     baseline: ChartBaseline | None
     runs: tuple[ChartRun, ...]
     name: str = ""
     unit: str = ""
     verdict_limits: VerdictLimits | None = None
+    scale_band: tuple[float, float] | None = None
 
     @property
     def title(self) -> str:
@@ -190,7 +195,8 @@ class MetricChart(Record):
 
 
 def metric_chart(runs: Sequence[tuple[int, dt.datetime, float | None, str]], baseline: tuple[float, float, int] | None, *,
-                 min_sd_pct: float, name: str = "", unit: str = "", verdict_limits: VerdictLimits | None = None) -> MetricChart:
+                 min_sd_pct: float, name: str = "", unit: str = "", verdict_limits: VerdictLimits | None = None,
+                 scale_band: tuple[float, float] | None = None) -> MetricChart:
     """The chart of one metric: ``runs`` as (run id, acquired at, value, verdict) in order,
     ``baseline`` as (mean, SD, n) or None; z-scores and flags against the floored SD."""
     chart_baseline, points = None, None
@@ -202,4 +208,4 @@ def metric_chart(runs: Sequence[tuple[int, dt.datetime, float | None, str]], bas
             points = control_chart([r[2] for r in runs], mean, used)
     chart_runs = tuple(ChartRun(run_id, when, value, p.z if p else None, tuple(p.flags) if p else (), verdict)
                        for (run_id, when, value, verdict), p in zip(runs, points or [None] * len(runs)))
-    return MetricChart(chart_baseline, chart_runs, name, unit, verdict_limits)
+    return MetricChart(chart_baseline, chart_runs, name, unit, verdict_limits, scale_band)

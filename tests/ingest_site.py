@@ -55,7 +55,7 @@ def identify(path: Path, n: int, study_uid: str | None = None) -> None:
 
 
 def write_exam(root: Path, n: int, *, month: int = 1, station: str = "CT-A", serial: str = "SN-A", ctdivol_mgy: float = 2.0,
-               dlp_mgycm: float = 30.0) -> tuple[Path, str, Path]:
+               dlp_mgycm: float = 30.0, stack_mm: float = 12.0) -> tuple[Path, str, Path]:
     """One calcium-score exam with its dose report: (folder, StudyInstanceUID, report)."""
     import pydicom
 
@@ -64,7 +64,7 @@ def write_exam(root: Path, n: int, *, month: int = 1, station: str = "CT-A", ser
 
     folder = root / f"exam{n:03d}"
     result = synthesize_exam(folder, ExamSynthOptions(
-        seed=n, matrix=32, pixel_mm=8.0, noise_hu=0.0, stacks=2, stack_mm=12.0, overlap_mm=0.0,
+        seed=n, matrix=32, pixel_mm=8.0, noise_hu=0.0, stacks=2, stack_mm=stack_mm, overlap_mm=0.0,
         acquisition_datetime=f"2026-{month:02d}-{1 + n % 27:02d}T09:{n % 60:02d}:00", station_name=station,
         device_serial_number=serial))
     (folder / "truth.json").unlink()

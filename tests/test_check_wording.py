@@ -78,11 +78,30 @@ def test_gating_says_where_its_heart_rate_comes_from_and_what_the_exposures_hit(
     code, out, _ = run(capsys, "gating", "--ecg", shared_data / "ecg" / "208.hea", "--exposures", exposures)
     assert code == 1
     beats = next(line for line in out.splitlines() if line.startswith("Beats"))
-    assert "from RR intervals 0.3-2.0 s" in beats and "outside left out" in beats
+    assert "from RR intervals 0.3-2.0 s" in beats
     hr = [int(v) for v in beats.split("beat-to-beat ")[1].split(" bpm")[0].split("-")]
     assert 30 <= hr[0] <= hr[1] <= 200  # 208's noise made 14 and 288 bpm before: no heart beats so
     timing = next(line for line in out.splitlines() if line.startswith("exposure_timing"))
     assert "1 of 3 within the 60-80 % phase window" in timing and "diastole" not in timing
+
+
+def test_gating_leaves_a_sinus_pause_out_of_the_heart_rate_and_says_so(capsys, tmp_path):
+    """A 3.6-s sinus pause is no heart rate of 17 bpm: it is left out of min/max, counted and named."""
+    from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
+
+    r = beat_times(30.0, 60.0)
+    r = np.concatenate([r[r < 12.0], r[r >= 14.0] + 0.6])  # beats 12.3 and 13.3 s missing, the rest 0.6 s later: a 3.6-s pause
+    r = r[r < 29.5]
+    t, mv = synthesize_ecg(r, duration_s=30.0, fs_hz=500.0)
+    trace = tmp_path / "pause.csv"
+    write_ecg_csv(trace, t, mv, fs_hz=500.0)
+    exposures = tmp_path / "exposures.csv"
+    exposures.write_text("start_s,duration_s\n5.55,0.15\n")
+    code, out, _ = run(capsys, "gating", "--ecg", trace, "--exposures", exposures)
+    beats = next(line for line in out.splitlines() if line.startswith("Beats"))
+    assert "from RR intervals 0.3-2.0 s" in beats and "outside left out" in beats
+    hr = [int(v) for v in beats.split("beat-to-beat ")[1].split(" bpm")[0].split("-")]
+    assert hr[0] >= 55  # the pause (17 bpm) is not the minimum heart rate
     assert "left out of the heart rate" in out
 
 
@@ -109,3 +128,16 @@ def test_qa_score_on_a_patient_like_exam_says_that_bone_and_noise_count(capsys, 
     assert "noise count too" in note and "not only coronary calcium" in note
     code, out, _ = run(capsys, "score", tmp_path / "exam", "--json")
     assert any("bone" in n and "noise" in n for n in json.loads(out)["notes"])
+
+
+def test_a_check_not_run_for_its_own_reason_is_named_once_in_the_banner_which_points_to_its_row(capsys, tmp_path):
+    """The motion reason is long: it is said in the checks table, and the banner's "not run" line only names the check."""
+    from test_compliance import _exam
+
+    code, out, _ = run(capsys, "check", _exam(tmp_path))
+    motion = next(line for line in out.splitlines() if line.startswith("breath_hold_motion"))
+    assert "NOT_AVAILABLE" in motion and "could not be measured" in motion
+    reason = motion.split("  ")[-1].strip()
+    assert len(reason) > 60 and out.count(reason) == 1  # said once, in the table
+    assert "not run  1 check: breath_hold_motion (its row of the checks table above says why)" in out
+    assert code == 0 and "VERDICT  INCOMPLETE: 1 of " in out

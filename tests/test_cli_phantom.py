@@ -136,6 +136,15 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "drift flagged by the control chart" in result.stdout
     assert "CT1-CARDIO: no control-chart flag" in result.stdout
     assert (out / "report-CT2-MAIN.html").exists() and (out / "report-CT1-CARDIO.html").exists()
+    # the PDF beside each HTML report when the pdf extra and a Chromium are there; else the output says why not
+    from qa.workflows.demo import _pdf_engine
+
+    engine, why = _pdf_engine()
+    if engine is not None:
+        for name in ("CT1-CARDIO", "CT2-MAIN"):
+            assert (out / f"report-{name}.pdf").read_bytes()[:5] == b"%PDF-" and f"pdf:      {out / f'report-{name}.pdf'}" in result.stdout
+    else:
+        assert f"pdf:      not printed: {why}" in result.stdout and not list(out.glob("*.pdf"))
     # the daily table: the days before a baseline are INCOMPLETE (checks not run), never PASS
     table = result.stdout[result.stdout.index("day "):result.stdout.index("baseline v1 set")]
     days = [line.split() for line in table.splitlines()[2:] if line.strip()]
@@ -184,6 +193,17 @@ def test_demo_runs_end_to_end(tmp_path):
     (tmp_path / "mine" / "thesis.txt").write_text("precious")
     refused = subprocess.run([sys.executable, "-m", "qa", "demo", "--out", str(tmp_path / "mine")], capture_output=True, text=True)
     assert refused.returncode == 2 and (tmp_path / "mine" / "thesis.txt").exists()
+
+
+def test_the_demo_says_why_it_prints_no_pdf_when_there_is_no_browser(monkeypatch, tmp_path):
+    pytest.importorskip("playwright", reason="without the pdf extra the reason is the missing package instead")
+    from qa.workflows.demo import _pdf_engine
+
+    monkeypatch.setenv("QA_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    engine, why = _pdf_engine()
+    assert engine is None
+    assert why.startswith(f"printing to PDF needs a Chromium to print with: QA_CHROMIUM ({tmp_path / 'no-such-chromium'}) names no")
+    assert "apt-get install chromium" in why
 
 
 def test_trend_of_an_unknown_metric_is_a_usage_error(capsys, phantom_days, tmp_path):

@@ -79,7 +79,9 @@ def test_a_compliant_synthetic_exam(tmp_path):
     assert checks["dlp"].status == PASS and "estimated from headers" in checklist.dose.dlp_source
     assert checklist.dose.dlp_mgycm == pytest.approx(4.0 * 3 * 38.4 / 10)
     assert checklist.dose.effective.k_msv_per_mgycm == 0.026 and checklist.dose.effective.icrp_basis == 103
-    assert checklist.verdict == PASS
+    # motion was not analysed (no MotionAnalysis given): every other check passed, and the verdict is incomplete, never pass
+    assert [g.checks for g in checklist.summary.not_run] == [("breath_hold_motion",)]
+    assert checklist.verdict == "incomplete" == checklist.summary.level
     # identifiers are pseudonymised
     text = json.dumps(checklist.to_dict(), default=str)
     assert "PHANTOM" not in text and exam.patient_key.startswith("p-")

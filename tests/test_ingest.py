@@ -62,7 +62,7 @@ def test_every_study_is_stored_once_with_its_dose_checklist_and_flags(capsys, si
         assert record.patient_key.startswith("p-") and record.accession_key.startswith("p-") and record.operator_key.startswith("p-")
         (check,) = record.exam_checks
         motion = {c.id: c for c in check.checks}["breath_hold_motion"]
-        assert (motion.status, motion.message) == ("not_available", "not analysed at ingest: headers only")
+        assert (motion.status, motion.message) == ("not_applicable", "not analysed at ingest: headers only")
         assert check.document["schema"] == "qa.check/1"
     assert sorted(r.ctdivol_mgy for r in exams) == [2.0, 3.0, 4.0]  # the calcium-score event's CTDIvol
     assert sorted(r.study_month for r in exams) == ["2026-01", "2026-02", "2026-03"]

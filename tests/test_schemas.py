@@ -362,7 +362,8 @@ def test_qa_baseline_set_and_show_json_validate(phantom_runs):
     (entry,) = history["baselines"]  # the baseline's fields, with whether it is active, who set it and why
     assert entry["active"] and entry["reason"] == "commissioning"
     assert entry["version"] == changed["version"] == 1 and entry["run_ids"] == changed["baseline"]["run_ids"]
-    both = copy.deepcopy(changed) | {"baselines": history["baselines"]}
+    assert history["baseline_min_runs"] == 5  # the shipped procedure's min_runs (what a hint asks for)
+    both = copy.deepcopy(changed) | {"baselines": history["baselines"], "baseline_min_runs": history["baseline_min_runs"]}
     assert not is_valid(both, "qa.baseline/1")  # one shape or the other, never both
 
 

@@ -318,7 +318,8 @@ def test_compliance_counts_the_latest_checklist_of_each_study_by_status_with_fai
             verdicts[latest.verdict] += 1
             for c in latest.checks:
                 counts[c.id][c.status] += 1
-        assert g["n_checked"] == checked and g["verdicts"] == {v: verdicts[v] for v in ("pass", "warn", "fail")}
+        assert g["n_checked"] == checked and g["verdicts"] == {v: verdicts[v] for v in ("pass", "incomplete", "warn", "fail")}
+        assert g["n_incomplete"] == verdicts["incomplete"] and g["pass_rate"] == verdicts["pass"] / checked
         for c in g["checks"]:
             want = counts[c["id"]]
             assert {s: c[s] for s in ("pass", "warn", "fail", "not_available", "not_applicable")} == {

@@ -60,6 +60,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("", file=out)
     for path in demo.reports:
         print(f"report:   {path}", file=out)
+    for path in demo.pdfs:
+        print(f"pdf:      {path}", file=out)
+    if demo.pdf_note:
+        print(f"pdf:      not printed: {demo.pdf_note}", file=out)
     print(f"database: {demo.database}", file=out)
     print("\nqa demo: try next (paste any line; none writes into the demo folder):", file=out)
     for words in demo.try_next:
@@ -78,7 +82,8 @@ def add_parser(sub) -> None:
             """\
             Synthesises two weeks of daily QRM-CCI phantom scans on two scanners (one drifting),
             runs the daily QA on each, sets baselines after seven days, flags the drift on the
-            control charts, writes an HTML report per scanner, scores one series with qa score,
+            control charts, writes an HTML report per scanner (and its PDF when Playwright and a
+            Chromium are installed: the output says why not otherwise), scores one series with qa score,
             checks a synthetic calcium-score exam against its protocol with qa check, and measures
             the breath-hold motion of an exam whose breath was released mid-scan with qa motion,
             and gives the manager a year of exams on three scanners (qa synth exams, qa ingest)

@@ -43,7 +43,12 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         print(f"stored   run #{run.stored.run_id} in {run.stored.database}"
               + (" (replaced the earlier analysis of this series)" if run.stored.replaced else ""), file=out)
     else:
-        print(f"stored   no (--no-store); baseline from {run.baseline_from}", file=out)
+        if run.result.baseline is not None:
+            print(f"stored   no (--no-store): this run was compared with the stored {one_line(run.baseline_from)}, "
+                  "but was not stored", file=out)
+        else:
+            print(f"stored   no (--no-store): this run was not stored, and no baseline was compared with it "
+                  f"({one_line(run.baseline_from)})", file=out)
     if run.report:
         print(f"report   {run.report}", file=out)
     if run.pdf:
@@ -104,8 +109,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     out = sys.stderr if args.json else sys.stdout
     if args.action == "show":
-        history = show_baselines(scanner=args.scanner, db=args.db)
-        print_baselines(out, history, set_command(args.scanner, args.db))
+        history = show_baselines(scanner=args.scanner, db=args.db, procedure=args.procedure, phantom=args.phantom)
+        print_baselines(out, history, set_command(args.scanner, args.db, args.procedure, args.phantom))
         if args.json:
             json_out(history, "qa.baseline/1")
         return EXIT_OK
@@ -139,7 +144,8 @@ def print_baselines(out: TextIO, history, command: str = "qa baseline set --scan
     """A scanner's baseline history; ``command``: the ``qa baseline set`` to paste when there is none."""
     print(f"Scanner  {one_line(history.scanner.label())}", file=out)
     if not history.baselines:
-        print(f"no baseline yet: run the daily QA at least 5 times, then: {one_line(command)} --from-last 5", file=out)
+        n = history.baseline_min_runs
+        print(f"no baseline yet: run the daily QA at least {n} times, then: {one_line(command)} --from-last {n}", file=out)
     for entry in history.baselines:
         b = entry.baseline
         print(f"\nversion {b.version}{' (active)' if entry.active else ''}, set {local_time(b.created_at, minutes=False)} by "
@@ -160,7 +166,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
     charts = scanner_control_charts(scanner=args.scanner, metric=args.metric, procedure=args.procedure,
                                     phantom=args.phantom, db=args.db, plot=args.plot)
     out = sys.stderr if args.json else sys.stdout
-    print_charts(out, charts, last=args.last, set_command=set_command(args.scanner, args.db))
+    print_charts(out, charts, last=args.last, set_command=set_command(args.scanner, args.db, args.procedure, args.phantom))
     if args.json:
         json_out(charts, "qa.trend/1")
     return EXIT_OK
@@ -177,8 +183,9 @@ def print_charts(out: TextIO, charts, *, last: int = 0, set_command: str = "qa b
         print(f"         not charted, another configuration than the charted one: run(s) "
               f"{', '.join('#' + str(r) for r in nc.other_configuration)}", file=out)
     if charts.baseline_version is None:
-        print("no baseline for the current configuration: values are listed without control limits "
-              f"({one_line(set_command)} --from-last 5)", file=out)
+        n = charts.baseline_min_runs
+        print(f"no baseline for the current configuration: values are listed without control limits (once {n} runs of it are "
+              f"stored: {one_line(set_command)} --from-last {n})", file=out)
     for note in charts.notes:
         print(f"note:    {note}", file=out)
     print_chart_legend(out, charts)
@@ -324,7 +331,8 @@ def add_parser(sub) -> None:
             slice thickness, scoring settings).
 
               set   makes a new baseline version from the scanner's last --from-last N stored runs of
-                    one configuration (at least 5; failed runs only with --include-failed), keeps
+                    one configuration (at least the procedure's min_runs, 5 in daily-phantom-qa;
+                    failed runs only with --include-failed), keeps
                     the old versions, and records who set it and --reason in the audit trail.  Set
                     it after commissioning, and again after a change that moves the values on
                     purpose (tube change, new software): never to hide a drift.
@@ -350,8 +358,8 @@ def add_parser(sub) -> None:
     p.add_argument("action", choices=["set", "show"], metavar="set|show",
                    help="set: a new baseline version from the last N runs; show: list the baseline versions (changes nothing)")
     p.add_argument("--scanner", required=True, help="scanner id, station name or serial number (qa trend and qa phantom print them)")
-    p.add_argument("--from-last", type=count, default=5, metavar="N", help="set: use the scanner's last N stored runs of one "
-                   "configuration (at least 5; default 5)")
+    p.add_argument("--from-last", type=count, metavar="N", help="set: use the scanner's last N stored runs of one "
+                   "configuration (at least the procedure's minimum, min_runs: 5 in daily-phantom-qa; default that minimum)")
     p.add_argument("--reason", help="set: why the baseline changes (kept in the audit trail)")
     p.add_argument("--include-failed", action="store_true", help="set: allow runs that failed their checks")
     p.add_argument("--ring", choices=["none", "large"], help="set: the baseline of the latest runs with this ring (default: the "

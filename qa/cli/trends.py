@@ -13,6 +13,7 @@ import textwrap
 from typing import TextIO
 
 from qa.cli.common import EXIT_OK, HelpFormatter, fmt, json_out, local_time, one_line, table
+from qa.records.trends import PASS_RATE_MEANS
 
 # Decimals shown on the terminal: CTDIvol and mSv to 0.01, DLP to 0.1 mGy cm.
 _DIGITS = {"ctdivol_mgy": 2, "dlp_total_mgycm": 1, "dose_msv": 2}
@@ -122,11 +123,14 @@ def _levels_text(levels) -> str:
 
 
 def print_compliance(out: TextIO, report) -> None:
+    print(f"Verdicts incomplete: nothing failed or warned, but a check could not be run (never a pass); "
+          f"pass rate = {PASS_RATE_MEANS}", file=out)
     for g in report.groups:
         keys = ", ".join(f"{k} {c}" for k, c in zip(report.by, _key_cells(g, report.by))) or "all studies"
         v = g.verdicts
-        print(f"\n{keys}: {g.n_checked} studies with a checklist (verdicts: {v['pass']} pass, {v['warn']} warn, {v['fail']} fail); "
-              f"{g.n_studies} studies with a dose report", file=out)
+        rate = f"{fmt(100.0 * g.pass_rate, 1)} %" if g.pass_rate is not None else "-"
+        print(f"\n{keys}: {g.n_checked} studies with a checklist (verdicts: {v['pass']} pass, {v['incomplete']} incomplete, "
+              f"{v['warn']} warn, {v['fail']} fail; pass rate {rate}); {g.n_studies} studies with a dose report", file=out)
         if not g.checks:
             continue
         rows = [[c.id, str(c.counts["fail"]), str(c.counts["warn"]), str(c.counts["pass"]), str(c.counts["not_available"]),
@@ -148,8 +152,10 @@ def add_parser(sub) -> None:
             75th percentile (linear interpolation, as numpy and PostgreSQL's percentile_cont) and mean;
             each reference level the studies take (a DRL against the median, a per-exam alert level
             against each exam); the outliers (robust z over the scanner + protocol group, |z| > 3.5).
-            compliance: per group and check, the latest checklists' counts by status and the failure
-            rate (fail / judged).  The store is only read.
+            compliance: per group, the latest checklists' verdicts (pass, incomplete: nothing failed or
+            warned but a check could not be run, warn, fail) and the pass rate = pass / checked
+            studies (incomplete, warn and fail count as not passed); per check, the counts by status
+            and the failure rate (fail / judged).  The store is only read.
             """
         ),
         epilog=textwrap.dedent(

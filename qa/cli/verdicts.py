@@ -2,7 +2,8 @@
 
 Failing rows first, values in display units; then the banner: the verdict with its counts, the
 procedure's action for that level, the failed checks with their messages, the warnings (not
-failures), and the checks that could not be run, grouped by reason.
+failures), and the checks that could not be run: grouped by a reason several share, else named
+with a pointer to their rows of the checks table (where each says why), so no reason is printed twice.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def print_verdict(out: TextIO, summary, verdict_message: str, checks) -> None:
         print(f"failed   {one_line(check_id)}: {one_line(by_id[check_id].message)}", file=out)
     if summary.warned:
         print(f"warned   {_ids(summary.warned)} (warnings, not failures)", file=out)
+    # a reason shared by several checks is said once here; a check not run for its own reason says why in its row of the
+    # checks table above (a long motion reason is never printed twice)
+    alone = tuple(i for group in summary.not_run if len(group.checks) == 1 for i in group.checks)
     for group in summary.not_run:
-        print(f"not run  {len(group.checks)} check{'s' if len(group.checks) != 1 else ''}: {one_line(group.reason)}: "
-              f"{_ids(group.checks)}", file=out)
+        if len(group.checks) > 1:
+            print(f"not run  {len(group.checks)} checks: {one_line(group.reason)}: {_ids(group.checks)}", file=out)
+    if alone:
+        where = "its row" if len(alone) == 1 else "each one's row"
+        print(f"not run  {len(alone)} check{'s' if len(alone) != 1 else ''}: {_ids(alone)} ({where} of the checks table above "
+              "says why)", file=out)
 
 
 def _ids(ids) -> str:

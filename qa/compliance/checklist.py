@@ -19,13 +19,13 @@ from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_hea
 from qa.ecg.gating import GatingReport
 from qa.errors import DefinitionError
 from qa.motion import MotionAnalysis
-from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict
+from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check
 from qa.records.dose import StudyDose
 from qa.records.exam import Exam
 from qa.records.headers import ImageDose
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
-from qa.records.verdicts import VerdictSummary, summarise_verdict
+from qa.records.verdicts import INCOMPLETE, VerdictSummary, run_verdict, summarise_verdict
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,12 @@ def _reference_level(series_description: str | None, study: StudyDose | None, pr
 
 def checklist_verdict(checks, dose: DoseValues) -> tuple[str, str]:
     """A checklist's verdict and its message: the worst check, at least ``warn`` when an essential
-    check or a dose check could not be judged."""
-    final = verdict(checks)
+    check or a dose check could not be judged, and ``incomplete`` (never all clear, as its banner
+    says) when nothing failed or warned but a check could not be run (no dose report, no ECG, ...)."""
+    final = run_verdict(checks)
     missing = [c.id for c in checks if c.id in ESSENTIAL_CHECKS and c.status == NOT_AVAILABLE]
     unjudged = unjudged_dose(checks, dose)
-    if (missing or unjudged) and final == PASS:
+    if (missing or unjudged) and final in (PASS, INCOMPLETE):
         final = WARN
     failed = [c.id for c in checks if c.status == FAIL]
     warned = [c.id for c in checks if c.status == WARN]
@@ -90,7 +91,7 @@ def checklist_verdict(checks, dose: DoseValues) -> tuple[str, str]:
     elif warned:
         parts = [f"WARN: {', '.join(warned)}"]
     else:
-        parts = ["WARN" if final == WARN else "PASS"]
+        parts = [final.upper()]
     if missing:
         parts.append(f"could not check {', '.join(missing)} (not in the headers)")
     if unjudged:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from collections.abc import MutableSequence
+
 from qa.errors import InputError
 
 _TAG_CACHE: dict[str, int] = {}
@@ -77,15 +79,16 @@ def raw_float(ds, keyword: str, label: str) -> float | None:
 
 
 def text(ds, keyword: str) -> str | None:
-    """Any attribute as text through pydicom (character sets honoured); None when absent or empty."""
+    """Any attribute as text through pydicom (character sets honoured); None when absent or empty.
+
+    A multi-valued attribute (pydicom's MultiValue, or a list) is its non-empty values joined with
+    a backslash, as DICOM writes them; a single value is its text: a PN (pydicom's PersonName
+    iterates over its characters) is never taken for a list."""
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, str)):
-        try:
-            return "\\".join(str(v) for v in value)
-        except TypeError:
-            return str(value)
+    if isinstance(value, (list, tuple, MutableSequence)):  # pydicom's MultiValue is a MutableSequence
+        return "\\".join(t for t in (str(v).strip() for v in value) if t) or None
     return str(value).strip() or None
 
 

@@ -59,17 +59,8 @@ def names_phantom_qa(datasets, events=()) -> bool:
     used for this answer only, never kept."""
     from qa.records.phantom_qa import is_phantom_qa
 
-    texts = [_person_name(ds, k) if k == "PatientName" else attr.text(ds, k) for ds in datasets for k in QA_TEXT_KEYWORDS]
+    texts = [attr.text(ds, k) for ds in datasets for k in QA_TEXT_KEYWORDS]
     return is_phantom_qa(texts + [e.acquisition_protocol for e in events])
-
-
-def _person_name(ds, keyword: str) -> str | None:
-    """A PN attribute as text (pydicom's PersonName iterates over characters, so it is never joined as a list)."""
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
-    several = isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue"
-    return "\\".join(str(v) for v in value) if several else str(value)
 
 
 # Event fields -> plausibility quantity (qa.records.plausibility.RANGES); tuples hold one value per X-ray source.

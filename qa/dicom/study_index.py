@@ -221,7 +221,7 @@ def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: boo
 
     date = first("StudyDate", raw=True)
     time = first("StudyTime", raw=True) if date else None
-    operator = next((name for ds in datasets if (name := _person_names(ds, "OperatorsName"))), None)
+    operator = next((name for ds in datasets if (name := attr.text(ds, "OperatorsName"))), None)
     return StudyFacts(
         study_datetime=_iso(date, time),
         study_month=f"{date[:4]}-{date[4:6]}" if date and len(date) >= 6 and date[:6].isdigit() else None,
@@ -233,15 +233,6 @@ def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: boo
         operator_key=(" ".join(operator.replace("^", " ").split()) or None) if operator and operator_in_clear else pseudonymise(operator),
         named_qa=names_phantom_qa(datasets),
     )
-
-
-def _person_names(ds, keyword: str) -> str | None:
-    """A PN attribute's names as text (several joined by a backslash); None when absent or empty."""
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
-    names = [str(v) for v in value] if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [str(value)]
-    return "\\".join(n.strip() for n in names if n.strip()) or None
 
 
 def _iso(date: str | None, time: str | None) -> str | None:

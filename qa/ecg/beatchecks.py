@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.ecg.rhythm import HeartRate, Rhythm
+from qa.ecg.rhythm import HeartRate, Rhythm, compensatory_summary
 from qa.records.checks import NOT_AVAILABLE, PASS, WARN, Check
 from qa.records.plausibility import RANGES
 
@@ -57,4 +57,5 @@ def rhythm_check(rhythm: Rhythm, premature: set[int], r: np.ndarray) -> Check:
         parts.append("irregularly irregular RR: atrial fibrillation suspected (or frequent ectopic beats)")
     if not parts:
         return Check("rhythm", PASS, "regular", "regular", f"regular rhythm over {r.size} beats", src)
-    return Check("rhythm", WARN, "; ".join(parts), "regular", "; ".join(parts) + f" in {r.size} beats", src)
+    full = compensatory_summary(rhythm.premature)  # said only where RR before + after = 2 normal RR was shown
+    return Check("rhythm", WARN, "; ".join(parts), "regular", "; ".join(parts) + f" in {r.size} beats" + (f"; {full}" if full else ""), src)

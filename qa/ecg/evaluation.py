@@ -29,6 +29,11 @@ AAMI_LEARNING_PERIOD_S = 300.0
 # Beat annotation codes (everything else is a non-beat annotation): WFDB ``ecgcodes.h`` / PhysioNet
 # "MIT-BIH annotation codes" (isqrs() in the WFDB library).
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
+# AAMI EC57:2012 beat classes (table 1): ventricular ectopic (VEB) V, E; normal and supraventricular
+# (their VEB false positives count); fusion F and unclassifiable Q (/, f, Q, ?) are not counted against
+# a VEB call (as PhysioNet's bxb: VFP = Nv + Sv + Ov + Xv).
+AAMI_VEB = frozenset("VE")
+AAMI_NOT_VEB_COUNTED = frozenset("NLReBjnAaJS")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,37 @@ class Score(Record):
     recall_by_symbol: dict = field(default_factory=dict)
     count_by_symbol: dict = field(default_factory=dict)
 
+
+
+@dataclass(frozen=True)
+class VebScore(Record):
+    """AAMI EC57 ventricular-ectopic-beat statistics of a beat classifier on one record.
+
+    ``tp``: reference V/E beats detected and called ventricular; ``fn``: reference V/E beats missed or
+    called otherwise; ``fp``: beats called ventricular that are a reference normal or supraventricular
+    beat, or no reference beat at all (fusion and unclassifiable beats called ventricular are not
+    counted either way); ``tn``: reference N/S/F/Q beats detected and not called ventricular.
+    ``n_called``: detections called ventricular; ``normal_called_ventricular``: reference N-class beats
+    (N, L, R, e, j) called ventricular, and ``n_normal`` of them detected.
+    """
+
+    tp: int
+    fn: int
+    fp: int
+    tn: int
+    sensitivity: float
+    positive_predictivity: float
+    false_positive_rate: float
+    n_reference: int
+    n_called: int
+    normal_called_ventricular: int
+    n_normal: int
+    skip_s: float = 0.0
+
+    def describe(self) -> str:
+        pct = (lambda v: "-" if v != v else f"{100 * v:.2f} %")  # noqa: E731 - NaN shows as "-"
+        return (f"VEB Se {pct(self.sensitivity)} ({self.tp}/{self.tp + self.fn}), +P {pct(self.positive_predictivity)} "
+                f"({self.tp}/{self.tp + self.fp}), normal beats called ventricular {self.normal_called_ventricular}/{self.n_normal}")
 
 
 def reference_beats(sample: np.ndarray, symbol, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,4 +204,52 @@ def score_detections(detected_s: np.ndarray, reference_s: np.ndarray, *, toleran
         tolerance_s=float(tolerance_s), skip_s=float(skip_s),
         n_reference=int(ref_scored.sum()), n_detected=int(det_scored.sum()),
         recall_by_symbol=recall, count_by_symbol=count,
+    )
+
+
+def score_veb(detected_s: np.ndarray, ventricular, reference_s: np.ndarray, reference_symbols, *,
+              tolerance_s: float = AAMI_TOLERANCE_S, skip_s: float = 0.0) -> VebScore:
+    """AAMI EC57 VEB sensitivity and positive predictivity of per-detection ventricular calls.
+
+    ``detected_s``: sorted detection times (s); ``ventricular``: one bool per detection (called a
+    ventricular ectopic beat); ``reference_s`` / ``reference_symbols``: the reference beats (beat
+    annotations only, :func:`reference_beats`).  Detections are matched to reference beats with the
+    EC57 rule (:func:`match_beats`); beats before ``skip_s`` are left out of the counts.
+    """
+    det = np.asarray(detected_s, dtype=float)
+    called = np.asarray(ventricular, dtype=bool)
+    if called.shape != det.shape:
+        raise ValueError(f"{called.size} ventricular calls for {det.size} detections")
+    order = np.argsort(np.asarray(reference_s, dtype=float), kind="stable")
+    ref = np.asarray(reference_s, dtype=float)[order]
+    sym = np.asarray(list(reference_symbols), dtype=str)
+    if sym.size != ref.size:
+        raise ValueError(f"{sym.size} reference symbols for {ref.size} reference beats")
+    sym = sym[order]
+    ref_idx, det_idx = match_beats(det, ref, tolerance_s=tolerance_s)
+    match_of_ref = np.full(ref.size, -1)
+    match_of_ref[ref_idx] = det_idx
+    matched_det = np.zeros(det.size, bool)
+    matched_det[det_idx] = True
+    is_v = np.isin(sym, list(AAMI_VEB))
+    counted = np.isin(sym, list(AAMI_NOT_VEB_COUNTED))
+    normal = np.isin(sym, list("NLRej"))
+    ref_in = ref >= skip_s
+    det_in = det >= skip_s
+    hit = match_of_ref >= 0
+    ref_called = np.zeros(ref.size, bool)
+    ref_called[hit] = called[match_of_ref[hit]]
+    tp = int(np.sum(ref_in & is_v & ref_called))
+    fn = int(np.sum(ref_in & is_v & ~ref_called))
+    fp = int(np.sum(ref_in & counted & ref_called)) + int(np.sum(det_in & ~matched_det & called))
+    tn = int(np.sum(ref_in & ~is_v & hit & ~ref_called))
+    nan = float("nan")
+    return VebScore(
+        tp=tp, fn=fn, fp=fp, tn=tn,
+        sensitivity=tp / (tp + fn) if tp + fn else nan,
+        positive_predictivity=tp / (tp + fp) if tp + fp else nan,
+        false_positive_rate=fp / (tn + fp) if tn + fp else nan,
+        n_reference=int(np.sum(ref_in & is_v)), n_called=int(np.sum(det_in & called)),
+        normal_called_ventricular=int(np.sum(ref_in & normal & ref_called)), n_normal=int(np.sum(ref_in & normal & hit)),
+        skip_s=float(skip_s),
     )

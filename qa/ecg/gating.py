@@ -26,6 +26,8 @@ import numpy as np
 
 from qa.ecg.artefacts import unusual_samples, without_samples, worse
 from qa.ecg.beatchecks import heart_rate_check, heart_rate_warnings, rhythm_check
+from qa.ecg.beatcontext import beat_context, judge_in_context
+from qa.ecg.quality import SignalQuality
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict, worst
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
@@ -284,6 +286,8 @@ class Beats(Record):
     heart_rate_bpm: HeartRate
     ectopic_indices: tuple[int, ...]
     rhythm: Rhythm
+    classes: tuple[str, ...] = ()  # per R-peak: normal / ventricular / unknown (qa.ecg.morphology)
+    ventricular_indices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,6 +306,7 @@ class GatingReport(Record):
     notes: tuple[str, ...]
     trace: EcgTrace = field(repr=False, metadata={"json": False})
     warnings: tuple[str, ...] = ()
+    signal_quality: SignalQuality | None = None
 
     @property
     def r_peak_s(self) -> np.ndarray:
@@ -322,21 +327,17 @@ class GatingReport(Record):
 
 def detect_beats(trace: EcgTrace) -> np.ndarray:
     """R-peak times (s) of a trace, detected segment by segment (never across a recording gap)."""
+    from qa.ecg.chunks import spans
     from qa.ecg.rpeaks import REFRACTORY_S, detect_r_peaks
 
     fs = trace.fs_hz
-    chunk, overlap = int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)
     found = []
     for seg in trace.segments():
         if seg.stop - seg.start < int(fs):  # under a second: nothing to detect reliably
             continue
-        core = seg.start
-        while core < seg.stop:  # chunks [core, core + chunk), read with overlap, beats kept in the core
-            core_end = seg.stop if seg.stop - core <= chunk + overlap else core + chunk
-            a, b = max(seg.start, core - overlap), min(seg.stop, core_end + overlap)
-            idx = np.asarray(detect_r_peaks(trace.ecg_mv[a:b], fs), dtype=np.int64) + a
-            found.append(idx[(idx >= core) & (idx < core_end)])
-            core = core_end
+        for sp in spans(seg.start, seg.stop, int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)):
+            idx = np.asarray(detect_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs), dtype=np.int64) + sp.start
+            found.append(idx[(idx >= sp.core_start) & (idx < sp.core_stop)])
     idx = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     if idx.size > 1:  # a beat at a chunk's edge, found from both sides a sample or two apart: kept once
         idx = idx[np.concatenate([[True], np.diff(idx) >= int(REFRACTORY_S * fs)])]
@@ -371,7 +372,9 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
 
     r = detect_beats(trace)
     gaps = trace.gaps()
-    rhythm = analyze_rhythm(r, gaps_s=gaps)
+    quality, classes = beat_context(trace, r)
+    noisy = [(st.start_s, st.end_s) for st in quality.noisy_stretches]
+    rhythm = analyze_rhythm(r, gaps_s=gaps, unusable_s=noisy)  # premature beats and AF over good stretches only
     premature = set(rhythm.premature_indices)
     notes = []
     edges = rising_edges(trace.trigger, trace.time_base) if trace.trigger is not None else None
@@ -383,6 +386,7 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
         windows_source, time_base_note = "trigger channel + protocol delay and window", None
     timings = time_exposures(r, windows, premature=premature, phase_window_pct=phase_window_pct,
                              min_lead_ms=settings.min_lead_ms, predict_beats=settings.predict_beats, gaps_s=gaps)
+    timings = judge_in_context(timings, r, quality, classes)
     latency = trigger_latency(edges, r) if edges is not None else None
     checks = gating_checks(timings, latency_ms=latency, latency_limit_ms=settings.trigger_latency_max_ms,
                            time_base_note=time_base_note, min_lead_ms=settings.min_lead_ms, phase_window_pct=phase_window_pct)
@@ -391,11 +395,14 @@ def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSet
     flagged = (*trace_warnings(trace), *heart_rate_warnings(hr, trace.source), *warnings)
     if gaps:
         notes.append(f"{len(gaps)} gap(s) in the recording: no beat is detected across them")
+    if quality.noisy_stretches:
+        notes.append(f"{len(quality.noisy_stretches)} stretch(es) too noisy to judge ({100 * (1 - quality.good_fraction):.0f} % of the "
+                     "trace): no exposure, premature beat or rhythm is judged there")
     overall = verdict(checks)
     timing = next(c for c in checks if c.id == "exposure_timing")
     if overall == PASS and timing.status == NOT_AVAILABLE:
         overall = WARN  # nothing was verified: never a silent pass
         notes.append("the exposure timing could not be checked: " + timing.message)
-    beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm)
+    beats = Beats(tuple(float(v) for v in r), hr, tuple(sorted(premature)), rhythm, classes.labels, classes.ventricular_indices)
     return GatingReport(trace.summary(), beats, tuple(timings), windows_source, phase_window_pct, tuple(checks), overall,
-                        tuple(notes), trace, tuple(flagged))
+                        tuple(notes), trace, tuple(flagged), quality)

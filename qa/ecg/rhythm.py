@@ -19,9 +19,17 @@
   RR before the premature beat plus the RR after it equals two *normal* RR intervals (the textbook
   definition, e.g. Goldberger AL et al., Goldberger's Clinical Electrocardiography, 9th ed. 2017,
   ventricular premature beats: the sinus node is not reset, the usual signature of a ventricular
-  ectopic beat; a supraventricular one resets it).  The normal RR is the median of the nearby
-  intervals between two beats that are neither premature nor the beat after one; where there are
-  too few (bigeminy, a short trace) ``compensatory`` is None: not judged, and nothing is said.
+  ectopic beat; a supraventricular one resets it, and the sum falls short).  The normal RR is the
+  median of the nearby intervals between two beats that are neither premature nor the beat after
+  one.  "Equal" can only be measured as closely as the sinus rhythm itself repeats: the sum of two
+  undisturbed sinus cycles scatters by sqrt(2) x the SD of one (robust SD of the same nearby
+  normal intervals), so the sum is called equal within 2 SD of that scatter, and never closer than
+  one small square of the paper ECG, 40 ms (:func:`compensatory_tolerance_ms`).  Outside it the
+  pause is *not* compensatory; where there are too few normal intervals (bigeminy, a short trace),
+  or they vary so much that the tolerance exceeds 6 % of two cycles (frequent ectopy, marked sinus
+  arrhythmia), ``compensatory`` is None: not judged, and nothing is said.  Every statement gives its numbers
+  (:meth:`PrematureBeat.describe`: "RR before + after 1,612 ms = 1.98 x the normal 814 ms (16 ms
+  short of 2 x; tolerance 80 ms): full compensatory pause").
 * **Atrial fibrillation (suspicion).**  "Irregularly irregular" RR: after the premature beats
   with a compensatory pause are set aside, and the most extreme intervals trimmed, the
   normalised RMSSD is high *and* the sequence of turning points is what a random sequence gives
@@ -53,11 +61,27 @@ from qa.records.serialize import Record
 PREMATURE_RATIO = 0.80
 # Neighbouring intervals (each side) over which the local median RR is taken: ours.
 LOCAL_NEIGHBOURS = 8
-# A pause is "fully compensatory" when coupling + pause is within this fraction of two normal RR: ours
-# (the textbook definition is exact equality; 10 % allows for sinus arrhythmia).
-COMPENSATORY_TOLERANCE = 0.10
-# Fewest normal (sinus-to-sinus) intervals near a premature beat to know the normal RR: ours.
-MIN_NORMAL_INTERVALS = 2
+# "Fully compensatory": coupling + pause = 2 normal RR (Goldberger's Clinical Electrocardiography, 9th ed.
+# 2017), measured as closely as the sinus rhythm repeats: within this many SD of the sum of two normal
+# cycles (SD = sqrt(2) x the robust SD of the nearby normal RR), i.e. the two-sided ~95 % range of a normal
+# distribution (1.96, rounded to 2): ours, from the local sinus variability.
+COMPENSATORY_SD = 2.0
+# ... and never closer than one small square of paper ECG at 25 mm/s, 0.04 s, the precision of a pause
+# measured by hand (Hall JE, Guyton and Hall Textbook of Medical Physiology, ECG time calibration lines).
+COMPENSATORY_FLOOR_MS = 40.0
+# A tolerance wider than this fraction of 2 normal RR cannot tell a full compensatory pause from a reset
+# one (a reset shortens the sum by the sinoatrial conduction time, a tenth of a cycle or less): not
+# judged. Ours (on MIT-BIH 100, 118 and 208 it keeps every claim within 2 x the annotation-based tolerance).
+COMPENSATORY_MAX_FRACTION = 0.06
+# A "normal" interval is also within this fraction of the local median RR: ours (late-coupled ectopic
+# beats and their pauses, not premature by RR, are kept out of the normal RR and its SD).
+NORMAL_BAND = 0.15
+# Fewest normal (sinus-to-sinus) intervals near a premature beat to know the normal RR and its SD: ours
+# (an SD from two or three intervals is no measure of the sinus variability).
+MIN_NORMAL_INTERVALS = 4
+# A premature beat's pause "restores the cycle" (its ectopy is not AF's irregularity) when coupling +
+# pause is within this fraction of two local cycles: ours (a screening aid, no compensatory claim).
+CYCLE_RESTORED_TOLERANCE = 0.10
 # Plausible RR intervals for the heart rate, s: 60/200 to 60/30, the usual heart-rate range of
 # qa.records.plausibility (30-200 bpm, bradycardia to tachycardia during CT; our proposal).
 RR_PLAUSIBLE_S = (0.3, 2.0)
@@ -112,8 +136,10 @@ class Irregularity(Record):
 class PrematureBeat(Record):
     """One premature beat: ``index`` into the R-peaks, ``coupling_pct`` (its RR as % of the local
     median), ``pause_pct`` (the next RR as % of it, None at the end of the trace) and whether the
-    pause was fully compensatory: RR before + RR after = 2 x ``normal_rr_ms`` (module doc; None
-    when there is no next interval or no normal RR nearby to compare with)."""
+    pause was fully compensatory: ``rr_sum_ms`` (RR before + RR after) within ``tolerance_ms`` of
+    2 x ``normal_rr_ms`` (module doc).  None when not judged: no next interval (``rr_sum_ms`` None),
+    too few normal RR nearby (``normal_rr_ms`` None), or a normal RR so variable that the tolerance
+    exceeds ``COMPENSATORY_MAX_FRACTION`` of 2 normal RR."""
 
     index: int
     time_s: float
@@ -121,7 +147,45 @@ class PrematureBeat(Record):
     pause_pct: float | None
     compensatory: bool | None
     normal_rr_ms: float | None = None
+    rr_sum_ms: float | None = None
+    tolerance_ms: float | None = None
 
+    def describe(self) -> str:
+        """``RR before + after 1,612 ms = 1.98 x the normal 814 ms (16 ms short of 2 x; tolerance 80 ms): full
+        compensatory pause``;
+        ``... : not compensatory``; or why it was not judged."""
+        if self.rr_sum_ms is None:
+            return "no RR after it: pause not judged"
+        if self.normal_rr_ms is None:
+            return "too few normal RR nearby: pause not judged"
+        if self.compensatory is None:
+            return (f"the normal RR nearby ({self.normal_rr_ms:,.0f} ms) varies too much to tell (tolerance "
+                    f"{self.tolerance_ms:,.0f} ms, over {100 * COMPENSATORY_MAX_FRACTION:g} % of 2 x): pause not judged")
+        ratio = self.rr_sum_ms / self.normal_rr_ms
+        off = self.rr_sum_ms - 2.0 * self.normal_rr_ms
+        side = "= 2 x" if abs(off) < 0.5 else f"{abs(off):,.0f} ms {'short of' if off < 0 else 'over'} 2 x"
+        verdict = "full compensatory pause" if self.compensatory else "not compensatory"
+        return (f"RR before + after {self.rr_sum_ms:,.0f} ms = {ratio:.2f} x the normal {self.normal_rr_ms:,.0f} ms "
+                f"({side}; tolerance {self.tolerance_ms:,.0f} ms): {verdict}")
+
+
+def compensatory_tolerance_ms(normal_rr_ms) -> float:
+    """How closely coupling + pause must equal 2 x the median of ``normal_rr_ms`` (nearby sinus-to-sinus
+    intervals, ms) to call the pause fully compensatory: ``COMPENSATORY_SD`` x sqrt(2) x their robust SD
+    (1.4826 x the median absolute deviation), never under ``COMPENSATORY_FLOOR_MS``."""
+    rr = np.asarray(normal_rr_ms, dtype=float)
+    rr = rr[np.isfinite(rr)]
+    sd = 1.4826 * float(np.median(np.abs(rr - np.median(rr)))) if rr.size else 0.0
+    return float(max(COMPENSATORY_SD * np.sqrt(2.0) * sd, COMPENSATORY_FLOOR_MS))
+
+
+def compensatory_summary(premature) -> str | None:
+    """``3 with a full compensatory pause (the first at 12.3 s: RR before + after ...)``; None when
+    no pause was shown to be fully compensatory (then nothing is said of it)."""
+    full = [p for p in premature if p.compensatory]
+    if not full:
+        return None
+    return f"{len(full)} with a full compensatory pause (the first at {full[0].time_s:.1f} s: {full[0].describe()})"
 
 
 @dataclass(frozen=True)
@@ -147,12 +211,15 @@ class Rhythm(Record):
 
 
 
-def analyze_rhythm(r_peak_s, *, gaps_s=()) -> Rhythm:
-    """Rhythm of sorted R-peak times (s); ``gaps_s``: (start, end) of recording gaps on the same time base."""
+def analyze_rhythm(r_peak_s, *, gaps_s=(), unusable_s=()) -> Rhythm:
+    """Rhythm of sorted R-peak times (s); ``gaps_s``: (start, end) of recording gaps on the same time base;
+    ``unusable_s``: (start, end) of stretches too noisy to judge (:mod:`qa.ecg.quality`): an interval with
+    a beat in one is left out like one across a gap, so premature beats and the AF suspicion are judged
+    on good-quality stretches only."""
     r = np.asarray(r_peak_s, dtype=float)
     if r.ndim != 1 or (r.size > 1 and np.any(np.diff(r) <= 0)):
         raise ValueError("R-peak times must be a strictly increasing 1-D array of seconds")
-    rr = rr_intervals_ms(r, gaps_s)
+    rr = rr_intervals_ms(r, gaps_s, unusable_s)
     hr = heart_rate_stats(rr)
     premature = find_premature(r, rr)
     af, irregular = af_suspicion(rr, premature)
@@ -160,13 +227,17 @@ def analyze_rhythm(r_peak_s, *, gaps_s=()) -> Rhythm:
                   _message(r.size, hr, premature, af))
 
 
-def rr_intervals_ms(r_peak_s: np.ndarray, gaps_s=()) -> np.ndarray:
-    """RR intervals (ms) of consecutive beats; NaN for a pair of beats on either side of a gap."""
+def rr_intervals_ms(r_peak_s: np.ndarray, gaps_s=(), unusable_s=()) -> np.ndarray:
+    """RR intervals (ms) of consecutive beats; NaN for a pair of beats on either side of a gap, and
+    for a pair with a beat inside an unusable (too noisy) stretch."""
     r = np.asarray(r_peak_s, dtype=float)
     rr = np.diff(r) * 1000.0
     for start, end in gaps_s:
         spans = (r[:-1] <= start) & (r[1:] >= end)
         rr[spans] = np.nan
+    for start, end in unusable_s:
+        inside = (r >= start) & (r <= end)
+        rr[inside[:-1] | inside[1:] | ((r[:-1] <= start) & (r[1:] >= end))] = np.nan
     return rr
 
 
@@ -220,16 +291,26 @@ def find_premature(r_peak_s: np.ndarray, rr_ms: np.ndarray, *, ratio: float = PR
     normal = np.isfinite(rr)
     normal[early] = False
     normal[early[early + 1 < rr.size] + 1] = False
+    with np.errstate(invalid="ignore"):
+        normal &= np.abs(rr - ref) <= NORMAL_BAND * ref
     for i in early:
         nxt = rr[i + 1] if i + 1 < rr.size and np.isfinite(rr[i + 1]) else None
-        pause = None if nxt is None else 100.0 * nxt / ref[i]
-        near = rr[max(0, i - LOCAL_NEIGHBOURS):i + LOCAL_NEIGHBOURS + 2][normal[max(0, i - LOCAL_NEIGHBOURS):i + LOCAL_NEIGHBOURS + 2]]
-        norm = float(np.median(near)) if near.size >= MIN_NORMAL_INTERVALS else None
-        comp = (None if nxt is None or norm is None
-                else bool(abs(rr[i] + nxt - 2.0 * norm) <= COMPENSATORY_TOLERANCE * 2.0 * norm))
+        pause = None if nxt is None else float(100.0 * nxt / ref[i])
+        lo, hi = max(0, i - LOCAL_NEIGHBOURS), i + LOCAL_NEIGHBOURS + 2
+        near = rr[lo:hi][normal[lo:hi]]
+        total = None if nxt is None else float(rr[i] + nxt)
+        norm = tol = comp = None
+        if total is not None and near.size >= MIN_NORMAL_INTERVALS:
+            norm, tol = float(np.median(near)), compensatory_tolerance_ms(near)
+            if tol <= COMPENSATORY_MAX_FRACTION * 2.0 * norm:  # else too variable to tell: not judged
+                comp = bool(abs(total - 2.0 * norm) <= tol)
         out.append(PrematureBeat(int(i + 1), round(float(r_peak_s[i + 1]), 4), round(float(100.0 * rr[i] / ref[i]), 1),
-                                 None if pause is None else round(pause, 1), comp, None if norm is None else round(norm, 1)))
+                                 None if pause is None else round(pause, 1), comp, _round(norm), _round(total), _round(tol)))
     return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _restores_cycle(rr: np.ndarray, p: PrematureBeat) -> bool:
@@ -239,7 +320,7 @@ def _restores_cycle(rr: np.ndarray, p: PrematureBeat) -> bool:
     if p.pause_pct is None or i + 1 >= rr.size:
         return False
     cycle = 100.0 * rr[i] / p.coupling_pct
-    return bool(abs(rr[i] + rr[i + 1] - 2.0 * cycle) <= COMPENSATORY_TOLERANCE * 2.0 * cycle)
+    return bool(abs(rr[i] + rr[i + 1] - 2.0 * cycle) <= CYCLE_RESTORED_TOLERANCE * 2.0 * cycle)
 
 
 def turning_points(x: np.ndarray) -> int:
@@ -287,10 +368,8 @@ def _message(n_beats: int, hr: HeartRate, premature: list[PrematureBeat], af: bo
         return "fewer than two R-peaks: no rhythm" if hr.n_left_out == 0 else f"{n_beats} R-peaks, {hr.describe()}: no rhythm"
     parts = [f"{n_beats} beats, {hr.describe()}"]
     if premature:
-        comp = sum(1 for p in premature if p.compensatory)
-        parts.append(f"{len(premature)} premature beat(s)" + (
-            f", {comp} with a full compensatory pause (RR before + RR after = 2 normal RR, within "
-            f"{100 * COMPENSATORY_TOLERANCE:g} %)" if comp else ""))
+        full = compensatory_summary(premature)
+        parts.append(f"{len(premature)} premature beat(s)" + (f", {full}" if full else ""))
     if af:
         parts.append("irregularly irregular RR: atrial fibrillation suspected (or frequent ectopic beats)")
     elif af is None:
@@ -299,4 +378,4 @@ def _message(n_beats: int, hr: HeartRate, premature: list[PrematureBeat], af: bo
 
 
 __all__ = ["analyze_rhythm", "HeartRate", "Irregularity", "Rhythm", "PrematureBeat", "rr_intervals_ms", "heart_rate_stats", "local_median_rr",
-           "find_premature", "af_suspicion", "turning_points"]
+           "find_premature", "af_suspicion", "turning_points", "compensatory_tolerance_ms", "compensatory_summary"]

@@ -29,7 +29,7 @@ from qa.records.serialize import Record
 from qa.records.volume import CTVolume
 
 __all__ = ["MotionAnalysis", "MotionBoundary", "MotionSettings", "Respiration", "Shift", "StackRun", "analyse_motion",
-           "analyse_respiration", "find_stacks", "judge_boundary", "not_available", "respiration_unavailable", "with_respiration"]
+           "analyse_respiration", "find_stacks", "judge_boundary", "not_analysed", "not_available", "respiration_unavailable", "with_respiration"]
 
 PROPOSAL = ("qa developers' proposal, not a published threshold: warn when a shift exceeds half the slice thickness or "
             "the discontinuity's robust z exceeds 3, fail above one slice thickness")
@@ -143,6 +143,13 @@ def with_respiration(analysis: MotionAnalysis, respiration: Respiration) -> Moti
 def not_available(reason: str, settings: MotionSettings | None = None, thickness_mm: float | None = None) -> MotionAnalysis:
     """The result when the images could not be analysed (``reason`` says why): never a pass."""
     return MotionAnalysis((), (), NOT_AVAILABLE, reason, "none", thickness_mm, settings or MotionSettings())
+
+
+def not_analysed(reason: str, settings: MotionSettings | None = None) -> MotionAnalysis:
+    """The result of a run that does not look at pixels by design (``qa ingest``: headers only;
+    ``reason`` says so): not applicable to that run, so its checklist's verdict judges the headers
+    (never a pass of the motion, and never "incomplete" for a check the run is not meant to make)."""
+    return MotionAnalysis((), (), NOT_APPLICABLE, reason, "none", None, settings or MotionSettings())
 
 
 def analyse_motion(volume: CTVolume, settings: MotionSettings | None = None) -> MotionAnalysis:

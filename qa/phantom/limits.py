@@ -47,3 +47,15 @@ def baseline_verdict_limits(procedure: PhantomProcedure, baseline: Baseline | No
             continue
         out[rule.metric_key] = verdict_limits(rule, stats.mean, stats.sd, tightened=tightened, tighten_sd=procedure.tighten_sd)
     return out
+
+
+def scale_band(procedure: PhantomProcedure, metric: str, values) -> tuple[float, float] | None:
+    """The procedure's tolerance for ``metric`` (its first baseline rule) around the mean of ``values``:
+    how far a chart's y axis must reach at least when no baseline gives it limits (None without a
+    rule or a value).  Drawing only: no run is judged by it."""
+    finite = [float(v) for v in values if v is not None and v == v and abs(v) != float("inf")]
+    rule = next((r for r in procedure.checks if r.reference == "baseline" and r.metric_key == metric), None)
+    if rule is None or not finite:
+        return None
+    mean = sum(finite) / len(finite)
+    return verdict_limits(rule, mean, None, tightened=False, tighten_sd=procedure.tighten_sd).tolerance

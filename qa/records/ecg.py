@@ -81,6 +81,21 @@ class TimeBase:
         """The first sample at or after ``time_s`` (``n_samples`` when none): a binary search, no array of times."""
         return bisect.bisect_left(range(self.n_samples), time_s, key=lambda i: float(self.at([i])[0]))
 
+    def indices_of(self, times_s) -> np.ndarray:
+        """:meth:`index_of` of each time (int64 array, ``n_samples`` where none): a binary search run on all
+        of them at once, no array of times."""
+        t = np.asarray(times_s, dtype=float)
+        lo = np.zeros(t.shape, dtype=np.int64)
+        hi = np.full(t.shape, self.n_samples, dtype=np.int64)
+        while True:
+            todo = lo < hi
+            if not todo.any():
+                return lo
+            mid = (lo + hi) // 2
+            below = todo & (self.at(np.minimum(mid, max(self.n_samples - 1, 0))) < t)
+            lo = np.where(below, mid + 1, lo)
+            hi = np.where(todo & ~below, mid, hi)
+
     def gaps(self) -> list[tuple[float, float]]:
         """(last sample before, first sample after) of every recording gap."""
         starts = self.run_index[1:]

@@ -23,6 +23,10 @@ GROUP_KEYS = ("scanner", "protocol", "month")
 # The dose quantities of a study, with their display names and units (column heads, exports).
 QUANTITY_LABELS = {"ctdivol_mgy": ("CTDIvol", "mGy"), "dlp_total_mgycm": ("DLP", "mGy cm"), "dose_msv": ("Effective dose", "mSv")}
 STATUSES = ("pass", "warn", "fail", "not_available", "not_applicable")
+# A checklist's verdicts as compliance trends count them (incomplete: nothing failed or warned, but a check could not be run).
+CHECKLIST_VERDICTS = ("pass", "incomplete", "warn", "fail")
+# What the pass rate of a compliance group means, said wherever it is shown (terminal, CSV, xlsx, --help, schema).
+PASS_RATE_MEANS = "pass / checked studies: incomplete, warn and fail count as not passed"
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,10 @@ class CheckCounts(Record):
 @dataclass(frozen=True)
 class ComplianceGroup(Record):
     """One group of the compliance trends: ``n_checked`` studies with a checklist (the latest of
-    each), their ``verdicts`` and, per check id, the counts by status, checks by failure rate."""
+    each), their ``verdicts`` (pass, incomplete, warn, fail: :data:`CHECKLIST_VERDICTS`),
+    ``n_incomplete`` of them incomplete (never counted as a pass), the ``pass_rate``
+    (:data:`PASS_RATE_MEANS`; None without a checklist) and, per check id, the counts by status,
+    checks by failure rate."""
 
     keys: dict[str, Any] = field(metadata={"flatten": True})
     n_studies: int
@@ -127,6 +134,15 @@ class ComplianceGroup(Record):
     n_checked: int
     verdicts: dict[str, int]
     checks: tuple[CheckCounts, ...]
+    __json_properties__ = ("n_incomplete", "pass_rate")
+
+    @property
+    def n_incomplete(self) -> int:
+        return self.verdicts.get("incomplete", 0)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.verdicts.get("pass", 0) / self.n_checked if self.n_checked else None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from qa.outputs import write_file
 from qa.records.text import escape_controls
-from qa.records.trends import DOSE, QUANTITY_LABELS, STATUSES
+from qa.records.trends import DOSE, PASS_RATE_MEANS, QUANTITY_LABELS, STATUSES
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _KEY_HEADS = {"scanner": ["Manufacturer", "Model", "Serial number", "Station name"], "protocol": ["Protocol"], "month": ["Month"]}
@@ -54,7 +54,8 @@ def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], li
         levels = _level_columns(groups)
         heads += [head for _, head in levels]
     else:
-        heads += ["Checked studies", "Verdict pass", "Verdict warn", "Verdict fail"]
+        heads += ["Checked studies", "Verdict pass", "Verdict incomplete (n_incomplete)", "Verdict warn", "Verdict fail",
+                  f"Pass rate (%) = {PASS_RATE_MEANS}"]
         check_ids = sorted({c.id for g in groups for c in g.checks})
         for check in check_ids:
             heads += [f"{check} {_STATUS_HEADS[s]}" for s in STATUSES] + [f"{check} failure rate (%)"]
@@ -74,7 +75,8 @@ def group_table(kind: str, keys: tuple[str, ...], groups) -> tuple[list[str], li
                 lv = mine.get(key)
                 row.append(None if lv is None else (("yes" if lv.exceeded else "no") if lv.compares == "median" else lv.n_above))
         else:
-            row += [g.n_checked, g.verdicts["pass"], g.verdicts["warn"], g.verdicts["fail"]]
+            row += [g.n_checked, g.verdicts["pass"], g.n_incomplete, g.verdicts["warn"], g.verdicts["fail"],
+                    None if g.pass_rate is None else 100.0 * g.pass_rate]
             mine = {c.id: c for c in g.checks}
             for check in check_ids:
                 c = mine.get(check)

@@ -32,6 +32,11 @@ TITLE_PX, SUB_PX, TICK_PX, LEGEND_PX = 13, 10, 10, 10.5
 # The x axis reaches this far beyond the first and last run: at least half a day (one or two runs
 # span a day, not years), else 3 % of the span (ours).
 X_PAD_MIN_DAYS, X_PAD_FRACTION = 0.5, 0.03
+# Two runs: this fraction of their span beyond each, at least two hours; ticks at the runs (ours).
+X_PAD_TWO_RUNS, X_PAD_TWO_RUNS_MIN_DAYS = 0.15, 2.0 / 24.0
+# Without a baseline and without a procedure tolerance for the metric, the y axis spans at least
+# +- this % of the runs' mean (ours; the procedure's usual tolerance for masses is 10 %).
+NO_BASELINE_SPAN_PCT = 10.0
 MAX_X_TICKS = 7
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -49,7 +54,7 @@ def trend_figure(charts: Mapping[str, object], *, scanner: str, baseline_version
     times = sorted({r.acquired_at for _, chart in items for r in chart.runs})
     x_of = {t: _days(t) for t in times}
     x_range = _x_range([x_of[t] for t in times])
-    ticks = _date_ticks(*x_range)
+    ticks = _run_ticks(times, x_of) if 0 < len(times) <= 2 else _date_ticks(*x_range)
     for index, (metric, chart) in enumerate(items):
         row, col = divmod(index, ncols)
         frame = (LEFT + col * (panel_w + COL_GAP), HEADER + row * (PANEL_H + ROW_GAP))
@@ -79,10 +84,15 @@ def _header(canvas: Canvas, items, times, scanner: str, baseline_version: int | 
         ("mean", "baseline mean"), ("sd2", "\u00b12 SD (control limit)"), ("sd3", "\u00b13 SD (control limit)"),
         ("run", "run"), ("flagged", "run flagged (Western Electric rule or CUSUM)"),
     ]
+    if not any(chart.baseline is not None or chart.verdict_limits is not None for _, chart in items):
+        entries = entries[6:]  # nothing drawn but the runs: no legend entry for a limit that is not there
+        warning = "NO BASELINE SET: the runs are shown without limits (set one: qa baseline set --scanner ...)"
+        box = canvas.text(LEFT, 72, warning, size=LEGEND_PX + 0.5, bold=True, colour=C_FLAG, anchor="lt")
+        canvas.marks.append(Mark("header", "no_baseline", box, (), shown(warning)))
     x, y, column = LEFT, 56.0, 0
     widths = [28 + canvas.text_box(0, 0, label, size=LEGEND_PX)[2] + 18 for _, label in entries[:4]]
     for index, (kind, label) in enumerate(entries):
-        if index == 4:
+        if index == 4 and len(entries) > 4:
             x, y, column = LEFT, y + 18, 0
         sx, sy = x, y + 6
         if kind in ("tolerance", "warn"):
@@ -110,6 +120,8 @@ def _panel(canvas: Canvas, metric: str, chart, x_of, x_range, ticks, frame, widt
         span += list(limits.action)
     if b is not None and b.chart_sd > 0:
         span += [b.mean - 3 * b.chart_sd, b.mean + 3 * b.chart_sd]
+    if limits is None and b is None and span:  # no limits: never autoscaled to noise
+        span += list(_min_span(chart, span))
     low, high = (min(span), max(span)) if span else (0.0, 1.0)
     pad = (high - low) * 0.08 or abs(high) * 0.05 or 1.0
     y_range = (low - pad, high + pad)
@@ -171,7 +183,8 @@ def _axes(canvas: Canvas, metric: str, chart, box, x_ticks, y_range, px, py, *, 
     for x, label in zip(positions, labels):
         canvas.line([(px(x), y1), (px(x), y1 + 4)], "#000000", 1.0)
         if bottom:
-            canvas.text(px(x), y1 + 6, label, size=TICK_PX, anchor="mt")
+            box = canvas.text(px(x), y1 + 6, label, size=TICK_PX, anchor="mt")
+            canvas.marks.append(Mark("xtick", metric, box, (x,), label))
     if bottom:
         canvas.text((x0 + x1) / 2, y1 + 24, f"acquisition date ({years})", size=TICK_PX, anchor="mt")
     canvas.text(left - 10, (y0 + y1) / 2, chart.unit or "score (no unit)", size=TICK_PX + 0.5, vertical=True)
@@ -199,6 +212,13 @@ def _subtitle(chart) -> tuple[str, str]:
     """Two lines under a panel's title: the verdict's limits, then the SD of the control limits."""
     b, limits = chart.baseline, chart.verdict_limits
     if b is None:
+        unit = f" {chart.unit}" if chart.unit else ""
+        values = [float(r.value) for r in chart.runs if r.value is not None and math.isfinite(r.value)]
+        if chart.verdict_limits is None and values:
+            lo, hi = _min_span(chart, values)
+            why = "the procedure's tolerance" if chart.scale_band else f"\u00b1{NO_BASELINE_SPAN_PCT:g} %"
+            return ("no baseline for this metric: no limits (qa baseline set --scanner ...)",
+                    f"y axis spans at least {lo:.4g}-{hi:.4g}{unit}: {why} around the runs' mean")
         return "no baseline for this metric: no limits", "(qa baseline set --scanner ...)"
     unit = f" {chart.unit}" if chart.unit else ""
     if limits is None:
@@ -213,6 +233,16 @@ def _subtitle(chart) -> tuple[str, str]:
         verdict = f"warn beyond \u00b1{limits.tolerance_level:g}, fail beyond \u00b1{limits.action_level:g}{unit} of the baseline mean"
     floor = f"{b.min_sd_pct:g} % floor; baseline SD {b.sd:.2g}" if b.sd_floored else "the baseline's own"
     return verdict, f"control limits: SD {b.chart_sd:.3g}{unit} ({floor}, n={b.n})"
+
+
+def _min_span(chart, values: list[float]) -> tuple[float, float]:
+    """The least a chart without limits spans: its ``scale_band`` (the procedure's tolerance around the
+    runs' mean), else +- NO_BASELINE_SPAN_PCT % of that mean."""
+    if chart.scale_band is not None:
+        return tuple(chart.scale_band)
+    mean = sum(values) / len(values)
+    half = abs(mean) * NO_BASELINE_SPAN_PCT / 100.0 or 1.0
+    return mean - half, mean + half
 
 
 def _nice_ticks(low: float, high: float, target: int = 5) -> tuple[list[float], list[str]]:
@@ -238,8 +268,22 @@ def _x_range(xs: list[float]) -> tuple[float, float]:
         now = _days(dt.datetime.now().astimezone())
         return now - 1.0, now + 1.0
     first, last = min(xs), max(xs)
-    pad = max(X_PAD_MIN_DAYS, (last - first) * X_PAD_FRACTION)
+    if len(set(xs)) == 2:  # two runs: the axis spans them, with a little room
+        pad = max(X_PAD_TWO_RUNS_MIN_DAYS, (last - first) * X_PAD_TWO_RUNS)
+    else:
+        pad = max(X_PAD_MIN_DAYS, (last - first) * X_PAD_FRACTION)
     return first - pad, last + pad
+
+
+def _run_ticks(times: list[dt.datetime], x_of) -> tuple[list[float], list[str], str]:
+    """One or two runs: a tick at each, labelled with its date and time on the site's clock (the
+    second without the date when both are on the same day)."""
+    local = [t.astimezone() for t in times]
+    labels = [f"{t.day} {t:%b %H:%M}" for t in local]
+    if len(local) == 2 and local[0].date() == local[1].date():
+        labels[1] = f"{local[1]:%H:%M}"
+    years = sorted({t.year for t in local})
+    return [x_of[t] for t in times], labels, " to ".join(str(y) for y in years)
 
 
 def _date_ticks(lo: float, hi: float) -> tuple[list[float], list[str], str]:

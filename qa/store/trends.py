@@ -27,13 +27,14 @@ import sqlalchemy as sa
 
 from qa.store.percentiles import MEDIAN_QUARTERS, interpolate, pick, ranked
 from qa.store.percentiles import distribution as _distribution
+from qa.records.trends import CHECKLIST_VERDICTS
 from qa.store.schema import dose_events, exam_check_results, exam_checks, studies
 
 GROUP_KEYS = ("scanner", "protocol", "month")
 # The dose quantities of a study (columns of ``studies``).
 QUANTITIES = ("ctdivol_mgy", "dlp_total_mgycm", "dose_msv")
 STATUSES = ("pass", "warn", "fail", "not_available", "not_applicable")
-VERDICTS = ("pass", "warn", "fail")
+VERDICTS = CHECKLIST_VERDICTS  # pass, incomplete, warn, fail: each counted apart
 
 _KEY_COLUMNS = {"scanner": studies.c.scanner_id, "protocol": studies.c.protocol, "month": studies.c.study_month}
 
@@ -329,7 +330,8 @@ def _latest_checklists(connection: sa.Connection, where: StudyFilter) -> sa.Subq
 
 
 def checklist_verdicts(connection: sa.Connection, by: tuple[str, ...], where: StudyFilter) -> list:
-    """Per group: ``n_checked`` (studies with a checklist) and the latest checklists' verdicts (``pass``, ``warn``, ``fail``)."""
+    """Per group: ``n_checked`` (studies with a checklist) and the latest checklists' verdicts
+    (``pass``, ``incomplete``, ``warn``, ``fail``; a row stored as another word counts in none of them)."""
     latest = _latest_checklists(connection, where)
     query = sa.select(*_keys(by), sa.func.count().label("n_checked"),
                       *[_count_if(latest.c.verdict == v).label(v) for v in VERDICTS])

@@ -37,6 +37,7 @@ class BaselineHistory(Record):
 
     scanner: ScannerRow
     baselines: tuple[BaselineVersion, ...]
+    baseline_min_runs: int  # the procedure's minimum number of runs for a baseline (the hint asks for it)
 
 
 @dataclass(frozen=True)
@@ -68,25 +69,30 @@ class BaselineChange(Record):
         return [m for m in self.chart_metrics if m in self.baseline.stats] or summary_metrics(self.baseline.stats)
 
 
-def show_baselines(*, scanner: str, db: str | None = None) -> BaselineHistory:
-    """The baseline history of ``scanner`` (id, station name or serial number); nothing is written."""
+def show_baselines(*, scanner: str, db: str | None = None, procedure: str = "daily-phantom-qa",
+                   phantom: str | None = None) -> BaselineHistory:
+    """The baseline history of ``scanner`` (id, station name or serial number), with ``procedure``'s
+    minimum number of runs for a baseline (what a hint to set one asks for); nothing is written."""
+    from qa.procedures import load_phantom, load_procedure
+
+    proc = load_procedure(procedure, phantom=load_phantom(phantom) if phantom is not None else None)
     with open_store(db, mode=READ) as access:
         if access.store is None:
             raise UsageError(f"no results store to read: {access.reason}", hint="run qa phantom first, or give --db")
         row = access.store.find_scanner(scanner)
         versions = tuple(BaselineVersion(b, active, by, reason) for b, active, by, reason in access.store.baselines(row.id))
-        return BaselineHistory(row, versions)
+        return BaselineHistory(row, versions, proc.baseline_min_runs)
 
 
 # The audit trail's "why": one line (shown in qa baseline show, never able to start a line of its own).
 _MAX_REASON_CHARS = 500
 
 
-def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, include_failed: bool = False,
+def set_baseline(*, scanner: str, from_last: int | None = None, reason: str | None = None, include_failed: bool = False,
                  procedure: str = "daily-phantom-qa", phantom: str | None = None, ring: str | None = None,
                  like_run: int | None = None, db: str | None = None) -> BaselineChange:
-    """A new baseline version for ``scanner`` from its last ``from_last`` runs of one
-    configuration that followed the protocol (audited: who, when, why).
+    """A new baseline version for ``scanner`` from its last ``from_last`` runs (default: the
+    procedure's minimum) of one configuration that followed the protocol (audited: who, when, why).
 
     The configuration is that of the scanner's latest such run; ``ring`` (``none``, ``large``)
     picks the latest run wearing that ring instead, ``like_run`` the configuration of that run.
@@ -104,6 +110,8 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
         raise UsageError(f"--ring must be one of {', '.join(RINGS)}, got {ring!r}")
     given = load_phantom(phantom) if phantom is not None else None  # a site's own phantom, named by its procedure
     proc = load_procedure(procedure, phantom=given)
+    if from_last is None:  # the procedure's minimum
+        from_last = proc.baseline_min_runs
     if from_last < proc.baseline_min_runs:
         raise UsageError(f"a baseline needs at least {proc.baseline_min_runs} runs (procedure {proc.id}); got --from-last {from_last}",
                          hint=f"use --from-last {proc.baseline_min_runs} or more")
@@ -123,7 +131,7 @@ def set_baseline(*, scanner: str, from_last: int, reason: str | None = None, inc
         config = Configuration.from_mapping(json.loads(config_key))
         same = [r for r in usable if r.configuration_key == config_key]
         if len(same) < from_last:
-            error = _too_few(row, proc, usable, same, config, from_last, ring, like_run, set_command(scanner, db))
+            error = _too_few(row, proc, usable, same, config, from_last, ring, like_run, set_command(scanner, db, procedure, phantom))
             if "***" in (error.hint or "") and db is not None and "***" not in db:
                 error.hint += " (with your password in place of ***)"
             raise error
@@ -165,12 +173,18 @@ def _config(run: RunRow) -> Configuration:
     return Configuration.from_mapping(json.loads(run.configuration_key))
 
 
-def set_command(scanner: str, db: str | None) -> str:
+def set_command(scanner: str, db: str | None, procedure: str = "daily-phantom-qa", phantom: str | None = None) -> str:
     """``qa baseline set`` for ``scanner`` as the user named it, with the ``--db`` they gave (a
-    password shown as ***, never in clear), quoted for a POSIX shell: a hint one can paste."""
+    password shown as ***, never in clear) and the procedure (and phantom) they gave when not the
+    default one (whose minimum number of runs the hint asks for), quoted for a POSIX shell: a hint
+    one can paste."""
     import shlex
 
     words = ["qa", "baseline", "set", "--scanner", shlex.quote(scanner)]
+    if procedure != "daily-phantom-qa":
+        words += ["--procedure", shlex.quote(str(procedure))]
+    if phantom is not None:
+        words += ["--phantom", shlex.quote(str(phantom))]
     if db is not None:
         from qa.store.engine import display_url
 

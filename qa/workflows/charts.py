@@ -23,7 +23,7 @@ from qa.control_charts import (
 from qa.errors import DefinitionError, UsageError
 from qa.phantom.baseline import Baseline, Configuration
 from qa.phantom.definition import DEFAULT_CHART_METRICS_GLOBAL, PhantomDefinition
-from qa.phantom.limits import baseline_verdict_limits
+from qa.phantom.limits import baseline_verdict_limits, scale_band
 from qa.phantom.metrics import default_chart_metrics, metric_name
 from qa.phantom.procedure import PhantomProcedure
 from qa.records.serialize import Record
@@ -51,6 +51,7 @@ class ScannerCharts(Record):
     plot: str | None = None
     notes: tuple[str, ...] = ()
     min_sd_pct: float | None = None  # the procedure's floor of the chart SD (% of the baseline mean)
+    baseline_min_runs: int | None = None  # the procedure's minimum number of runs for a baseline (the hint asks for it)
     flag_meanings: dict[str, str] = field(default_factory=lambda: dict(FLAG_MEANINGS))  # what each flag of a run means
     charted: tuple[RunRow, ...] = field(default=(), repr=False, metadata={"json": False})  # the stored runs charted
 
@@ -77,7 +78,8 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
         row = store.find_scanner(scanner)
         runs = store.phantom_runs(row.id)
         if not runs:
-            return ScannerCharts(row, 0, None, None, NotCharted((), ()), {}, (), min_sd_pct=proc.min_sd_pct)
+            return ScannerCharts(row, 0, None, None, NotCharted((), ()), {}, (), min_sd_pct=proc.min_sd_pct,
+                                 baseline_min_runs=proc.baseline_min_runs)
         baseline = store.active_baseline(row.id)
         followed = [r for r in runs if r.protocol_ok]
         config_key = baseline.configuration.key if baseline is not None else (followed or runs)[-1].configuration_key
@@ -103,7 +105,7 @@ def scanner_control_charts(*, scanner: str, metric: str | None = None, procedure
         label = f"{row.station_name or '?'} ({row.manufacturer} {row.model}, serial {row.serial or '?'})"
         written = write_whole(plot, trend_figure_png(charts, scanner=label, baseline_version=baseline.version if baseline else None))
     return ScannerCharts(row, len(runs), baseline.version if baseline else None, configuration, not_charted, charts, tuple(months),
-                         written, tuple(notes), proc.min_sd_pct, charted=tuple(current))
+                         written, tuple(notes), proc.min_sd_pct, baseline_min_runs=proc.baseline_min_runs, charted=tuple(current))
 
 
 def metric_charts(runs: Sequence[RunRow], metrics: Sequence[str], baseline: Baseline | None, procedure: PhantomProcedure,
@@ -117,9 +119,10 @@ def metric_charts(runs: Sequence[RunRow], metrics: Sequence[str], baseline: Base
     for m in metrics:
         stats = baseline.stats.get(m) if baseline is not None else None
         name, unit = metric_name(m, definition)
+        band = None if m in limits else scale_band(procedure, m, [r.metrics.get(m) for r in runs])  # no limits: a y-axis span
         charts[m] = metric_chart([(r.id, r.acquired_at or r.analysed_at, r.metrics.get(m), r.verdict) for r in runs],
                                  (stats.mean, stats.sd, stats.n) if stats else None, min_sd_pct=procedure.min_sd_pct,
-                                 name=name, unit=unit, verdict_limits=limits.get(m))
+                                 name=name, unit=unit, verdict_limits=limits.get(m), scale_band=band)
     return charts
 
 

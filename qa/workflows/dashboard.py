@@ -29,6 +29,8 @@ STUDY_KEY_PREFIX = 12  # characters of a study's pseudonym shown for an outlier 
 FILES = ("dashboard-data.json", "index.html")  # written in this order: the page last
 # Per-check status letters of the embedded rows (one letter per check id; "-": the checklist has no such check).
 STATUS_CODES = {"pass": "p", "warn": "w", "fail": "f", "not_available": "n", "not_applicable": "x"}
+# A study's checklist verdict as one letter: incomplete (nothing failed or warned, checks not run) is "i", never "p".
+VERDICT_CODES = {"pass": "p", "incomplete": "i", "warn": "w", "fail": "f"}
 QUANTITIES = ("ctdivol_mgy", "dlp_total_mgycm", "dose_msv")
 
 
@@ -78,6 +80,7 @@ class FleetScanner(Record):
     n_calcium_score: int
     n_checked: int
     n_compliant: int  # checked studies whose checklist did not fail
+    n_incomplete: int  # checked studies whose checklist is incomplete (counted apart from a pass; not failed)
     median: DoseMedians
     last_qa: LastQA | None
     n_dose_check_alerts: int = 0  # events of its studies with a CT Dose Check alert value exceeded
@@ -212,7 +215,7 @@ def _page_data(data, window: Window, now: dt.datetime, database: str, procedures
         rows["msv"].append(_number(s.dose_msv) if reported else None)
         rows["level"].append(level_of(s.qa_protocol, s.protocol))
         rows["key"].append(s.study_key[:STUDY_KEY_PREFIX])
-        rows["verdict"].append(STATUS_CODES.get(checklist.verdict, "-")[0] if checklist else "-")
+        rows["verdict"].append(VERDICT_CODES.get(checklist.verdict, "-") if checklist else "-")
         rows["checks"].append("".join(STATUS_CODES.get(statuses.get(c, ""), "-") for c in check_ids) if checklist else "")
         rows["hour"].append(local_time.hour)  # the workload by weekday and hour (the weekday follows from the date)
         rows["events"].append(s.n_events)
@@ -363,8 +366,10 @@ def _summary(scanner, last_qa: LastQA | None, mine: list[int], rows: dict) -> Fl
         medians[quantity] = float(np.median(values)) if values else None
     checked = [i for i in mine if rows["verdict"][i] != "-"]
     compliant = [i for i in checked if rows["verdict"][i] != "f"]
+    incomplete = [i for i in checked if rows["verdict"][i] == "i"]
     return FleetScanner(scanner.id, scanner.manufacturer, scanner.model, scanner.serial or None, scanner.station_name,
-                        _label(scanner), len(mine), len(calcium), len(checked), len(compliant), DoseMedians(len(calcium), **medians),
+                        _label(scanner), len(mine), len(calcium), len(checked), len(compliant), len(incomplete),
+                        DoseMedians(len(calcium), **medians),
                         last_qa, sum(rows["dca"][i] for i in mine), sum(rows["dcn"][i] for i in mine))
 
 

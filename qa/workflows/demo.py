@@ -2,7 +2,8 @@
 
 Two weeks of daily phantom QA on two synthetic scanners (one of which drifts), stored in a SQLite
 file inside the demo folder (never the user's own database), baselines set after the first week,
-control charts, an HTML report per scanner; ``qa score`` on one series; ``qa check`` on a
+control charts, an HTML report per scanner (and its PDF when :mod:`qa.report.pdf` finds its engine;
+``DemoResult.pdf_note`` says why not otherwise); ``qa score`` on one series; ``qa check`` on a
 synthetic calcium-score exam with its ECG (a premature beat hits one stack).  The failures the
 demo plants are results to show, not errors: the demo succeeds when every workflow ran.
 """
@@ -80,6 +81,9 @@ class DemoResult(Record):
     # commands to try next on what the demo wrote, each as the words after "qa" (the command line adds how
     # qa was run); none writes into the demo folder, so the next demo can still clear it
     try_next: tuple[tuple[str, ...], ...] = ()
+    # the PDF reports printed beside the HTML ones, and why none were (no Playwright or no Chromium) or which failed
+    pdfs: tuple[str, ...] = ()
+    pdf_note: str | None = None
 
 
 def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], None] | None = None) -> DemoResult:
@@ -98,6 +102,7 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     last: dict[str, PhantomRun] = {}
     total = DAYS * len(SCANNERS) + 6
     done = 0
+    engine, pdf_note = _pdf_engine()
     for day in range(1, DAYS + 1):
         when = start + dt.timedelta(days=day - 1)
         for n, scanner in enumerate(SCANNERS):
@@ -113,7 +118,8 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
             folder = out / "daily-qa" / name / when.strftime("%Y-%m-%d")
             synthesize_phantom(folder, opts)
             report = out / f"report-{name}.html" if day == DAYS else None
-            run = run_phantom_qa([folder], ring="none", db=db, report=report)
+            pdf = out / f"report-{name}.pdf" if day == DAYS and engine is not None else None
+            run = run_phantom_qa([folder], ring="none", db=db, report=report, pdf=pdf)
             flags = _flags(scanner_control_charts(scanner=name, db=db), run) if day > BASELINE_AFTER_DAYS else ()
             result = run.result
             if result.verdict == "fail":
@@ -132,6 +138,9 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
                                       reason=f"qa demo: the first {BASELINE_AFTER_DAYS} days")
                 days.append(DemoDay(when.strftime("%Y-%m-%d"), scanner["station_name"], f"baseline v{change.version} set", None, (), ()))
     reports = [str(last[s["station_name"]].report) for s in SCANNERS]
+    pdfs = [str(last[s["station_name"]].pdf) for s in SCANNERS if last[s["station_name"]].pdf]
+    if engine is not None and len(pdfs) < len(SCANNERS):  # the engine is there but printing failed: say why
+        pdf_note = "; ".join(w for s in SCANNERS for w in last[s["station_name"]].warnings if ".pdf" in w) or "a PDF was not printed"
 
     first = sorted((out / "daily-qa" / SCANNERS[0]["station_name"]).iterdir())[0]
     score = score_series(first)
@@ -151,7 +160,19 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
         progress(total, total)
     return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
                       str(first), last, score, checked, motion, fleet, ingested, dashboard,
-                      try_next=_try_next(out, db, first, exam_dir, ecg_path, fleet))
+                      try_next=_try_next(out, db, first, exam_dir, ecg_path, fleet), pdfs=tuple(pdfs), pdf_note=pdf_note)
+
+
+def _pdf_engine():
+    """(the PDF engine, None), or (None, why not): the demo prints its reports to PDF too when it can."""
+    from qa.errors import UsageError
+    from qa.report.pdf import require_pdf_engine
+
+    try:
+        return require_pdf_engine(), None
+    except UsageError as exc:
+        why = exc.message.replace("--pdf needs", "printing to PDF needs")
+        return None, f"{why}; {exc.hint}" if exc.hint else why
 
 
 def _try_next(out: Path, db: str, scored: Path, exam_dir: Path, ecg_path: Path, fleet) -> tuple[tuple[str, ...], ...]:
@@ -261,7 +282,7 @@ def _write_exam_ecg(exam, ecg_path: Path) -> None:
 
 
 def _demo_wrote(name: str) -> bool:
-    return (name in _WRITTEN or (name.startswith("report-") and name.endswith(".html")) or _journal(name))
+    return (name in _WRITTEN or (name.startswith("report-") and name.endswith((".html", ".pdf"))) or _journal(name))
 
 
 def _journal(name: str) -> bool:

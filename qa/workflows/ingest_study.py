@@ -14,8 +14,10 @@ report, QA studies included and flagged; phantom QA series are phantom runs, nev
 
 Objects not stored for these reasons are remembered as ingested, so a second ingest skips them.
 A calcium-score exam (a series or dose event named as one by the qa protocols) gets the full
-``qa check`` checklist, from its headers only: ``breath_hold_motion`` is ``not_available``
-("not analysed at ingest: headers only"), pixels are never decoded.  Its dose is the dose report's
+``qa check`` checklist, from its headers only: ``breath_hold_motion`` is ``not_applicable`` to an
+ingest ("not analysed at ingest: headers only"; ``qa check`` judges it), pixels are never decoded, so
+the checklist's verdict judges the headers and the dose (``incomplete`` when one of those could not
+be checked).  Its dose is the dose report's
 (merged by Irradiation Event UID), judged by the chosen protocol, else the headers' estimate.
 """
 
@@ -32,7 +34,8 @@ from qa.records.phantom_qa import PHANTOM_WORDS, dose_report_texts, is_phantom_q
 from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StudyRecord
 from qa.workflows.common import now, qa_version
 
-# The reason breath_hold_motion is not available at ingest (headers only: no pixels are decoded).
+# Why breath_hold_motion is not judged at ingest (headers only: no pixels are decoded; qa check judges it):
+# not applicable to an ingest run (earlier versions stored it as not_available, with the same message).
 MOTION_AT_INGEST = "not analysed at ingest: headers only"
 # The site's choice to keep the operator's (technologist's) name in clear: QA_OPERATOR_NAMES=clear.
 OPERATOR_NAMES_ENV = "QA_OPERATOR_NAMES"
@@ -119,14 +122,14 @@ def read_study(study_key: str, found, kinds: dict[str, str], context: StudyConte
 
 def _checklist(exam_scan, context: StudyContext, dose):
     """The qa check checklist of the exam, from its headers (motion not analysed at ingest)."""
-    from qa.motion import not_available
+    from qa.motion import not_analysed
     from qa.workflows.exam_run import ExamCheckRun
     from qa.workflows.exam_files import choose_exam
     from qa.records.provenance import Provenance
 
     exam, chosen = choose_exam(exam_scan, pseudonymise=context.pseudonymise, protocols=context.protocols, dose=dose,
                                operator_in_clear=context.operator_in_clear)
-    checklist = check_exam(exam, chosen, context.tables, motion=not_available(MOTION_AT_INGEST, chosen.motion))
+    checklist = check_exam(exam, chosen, context.tables, motion=not_analysed(MOTION_AT_INGEST, chosen.motion))
     analysed = now()
     provenance = Provenance(qa_version(), analysed, (chosen.ref, context.tables.ref), tuple(exam.headers.sop_instance_uids))
     return ExamCheckRun(checklist, analysed, provenance, None, exam.files, chosen), chosen

@@ -193,5 +193,7 @@ def _baseline(access: StoreAccess, volume: CTVolume, procedure: PhantomProcedure
     configuration = configuration_of(volume, procedure, settings, ring)
     baseline = store.active_baseline(scanner_id, configuration.key)
     if baseline is None:
-        return None, f"this scanner has no baseline in {store.display_url} yet"
-    return baseline, f"{store.display_url}, baseline version {baseline.version}"
+        return None, f"this scanner has no baseline for this configuration in {store.display_url} yet"
+    scanner = store.find_scanner(str(scanner_id)).label()
+    return baseline, (f"baseline version {baseline.version} of scanner {scanner}, set {baseline.created_at.astimezone():%Y-%m-%d}, "
+                      f"in {store.display_url}")

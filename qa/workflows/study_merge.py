@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from qa.compliance import rejudge_dose
+from qa.records.checks import NOT_APPLICABLE, NOT_AVAILABLE, Check
 from qa.records.dose import DoseCheck, DoseEvent, DoseReport, StudyDose
 from qa.records.headers import ImageDose
 from qa.records.identity import ScannerIdentity
@@ -93,7 +94,8 @@ def rejudged(check: ExamCheckRecord, study: StudyDose, tables, protocols) -> Exa
     images = image_dose_of(check.document)
     if protocol is None or images is None:
         return check
-    again = rejudge_dose(check.checks, study, images, protocol, tables)
+    checks = tuple(_ingest_motion_not_applicable(c) for c in check.checks)
+    again = rejudge_dose(checks, study, images, protocol, tables)
     if again.checks == check.checks and again.verdict == check.verdict:
         return check
     document = dict(check.document)
@@ -124,6 +126,14 @@ def image_dose_of(document: dict) -> ImageDose | None:
 def _from_images(record: StudyRecord) -> bool:
     """Did the run that made ``record`` read the study's images (its scanner, date and month are theirs)?"""
     return bool(record.exam_checks) or record.dose_source == "headers" or any(o.kind == "image" for o in record.objects)
+
+
+def _ingest_motion_not_applicable(check: Check) -> Check:
+    """An ingest's motion check as this version makes it (``not_applicable``: ingest reads headers
+    only); earlier versions stored it ``not_available``, which would make a re-judged checklist incomplete."""
+    if check.id == "breath_hold_motion" and check.message == MOTION_AT_INGEST and check.status == NOT_AVAILABLE:
+        return replace(check, status=NOT_APPLICABLE)
+    return check
 
 
 def _at_ingest(check: ExamCheckRecord) -> bool:

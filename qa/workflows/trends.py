@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 
 from qa.errors import UsageError
-from qa.records.trends import (COMPLIANCE, DOSE, GROUP_KEYS, KINDS, STATUSES, CheckCounts, ComplianceGroup, Distribution,
+from qa.records.trends import (CHECKLIST_VERDICTS, COMPLIANCE, DOSE, GROUP_KEYS, KINDS, STATUSES, CheckCounts, ComplianceGroup, Distribution,
                                DoseCheckCounts, DoseGroup, GroupScanner, LevelResult, Outlier, StudyEvent, StudyItem, TrendFilters,
                                TrendMethods, TrendsReport)
 from qa.workflows.common import NO_WRITE, now, open_store
@@ -359,7 +359,7 @@ def _compliance(connection, keys, where, scanner_rows) -> list[ComplianceGroup]:
         v = verdicts.get(raw)
         mine = sorted(checks.get(raw, ()), key=lambda c: (c.failure_rate is None, -(c.failure_rate or 0.0), c.id))
         groups.append(ComplianceGroup(_group_keys(r, keys, scanner_rows), int(r.n_studies), int(r.n_qa), int(r.n_all - r.n_studies),
-                                      int(v.n_checked) if v else 0, {s: int(getattr(v, s)) if v else 0 for s in ("pass", "warn", "fail")},
+                                      int(v.n_checked) if v else 0, {s: int(getattr(v, s)) if v else 0 for s in CHECKLIST_VERDICTS},
                                       tuple(mine)))
     return groups
 

@@ -9,8 +9,9 @@ import subprocess
 from qa.cli import main
 from tests.conftest import require_tool
 
-# Ends the CSS string and the @page rule, hides the body, ends the style sheet and starts a script.
-HOSTILE = '"}@page{@top-left{content:"ALL CLEAR"}}body{display:none}</style><script>x()</script>\\'
+# Ends the CSS string and the @page rule, hides the body, ends the style sheet and starts a script; the
+# backslash (CSS's escape character, and DICOM's value separator) sits between two values so it is shown.
+HOSTILE = '"}@page{@top-left{content:"ALL CLEAR"}}body{display:none}</style><script>x()</script>\\x'
 
 
 def test_a_station_name_cannot_break_out_of_the_printed_header(tmp_path, capsys):

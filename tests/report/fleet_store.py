@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.records.checks import Check, worst
+from qa.records.checks import Check
 from qa.records.identity import ScannerIdentity
 from qa.records.dose import DoseCheck
 from qa.records.study import DoseEventRecord, ExamCheckRecord, StudyRecord
+from qa.records.verdicts import run_verdict
 from tests.conftest import provenance_at, result_variant
 
 # The dashboard's "now" in the tests: the window is 2025-03 .. 2026-03 (13 months).
@@ -70,9 +71,10 @@ def _checklist(rng, when: str, fail_rate: float) -> tuple[ExamCheckRecord, dict]
     for check_id in CHECK_IDS:
         draw = rng.random()
         statuses[check_id] = "fail" if draw < fail_rate else "warn" if draw < fail_rate + 0.1 else "pass"
-    statuses["breath_hold_motion"] = "not_available"
+    # motion not measurable on every third day of the month (no extra draw: the other numbers stay as they were)
+    statuses["breath_hold_motion"] = "not_available" if int(when[8:10]) % 3 == 0 else "not_applicable"
     checks = tuple(Check(k, v, None, None, f"{k} {v}") for k, v in statuses.items())
-    verdict = worst(statuses.values())
+    verdict = run_verdict(checks)  # nothing failed or warned but motion not run: incomplete
     analysed = dt.datetime.fromisoformat(when).astimezone(dt.timezone.utc)
     return ExamCheckRecord("1.2.826.0.1.9." + str(rng.integers(1 << 40)), "cac-standard", "ab" * 32, verdict, "0.test", analysed,
                            checks, {"schema": "qa.check/1", "verdict": verdict, "checks": [c.to_dict() for c in checks]}), statuses

@@ -211,3 +211,44 @@ def _inner(box):
     """The square inscribed in a circle's box: what a label must not cover."""
     cx, cy, r = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) / 2 / 2 ** 0.5
     return (cx - r, cy - r, cx + r, cy + r)
+
+
+def test_one_run_is_ticked_at_its_own_date_and_time_not_at_a_midnight():
+    when = dt.datetime(2026, 3, 2, 7, 30).astimezone()
+    chart = metric_chart([(1, when, 80.0, "pass")], (80.0, 1.0, 5), min_sd_pct=2.0, name="Mass", unit="mg")
+    picture = trend_figure({"mass_800_5mm": chart}, scanner="CT-1")
+    (tick,) = picture.find("xtick", "mass_800_5mm")
+    (run,) = picture.find("run", "mass_800_5mm")
+    assert tick.style == "2 Mar 07:30" and tick.data[0] == pytest.approx(run.data[0])
+    # two runs on the same day: both ticked, the second by its time alone; the axis spans them
+    runs = [(1, when, 80.0, "pass"), (2, when + dt.timedelta(hours=3), 80.5, "pass")]
+    picture = trend_figure({"mass_800_5mm": metric_chart(runs, (80.0, 1.0, 5), min_sd_pct=2.0)}, scanner="CT-1")
+    assert [t.style for t in picture.find("xtick", "mass_800_5mm")] == ["2 Mar 07:30", "10:30"]
+    (panel,) = picture.find("panel", "mass_800_5mm")
+    assert panel.data[1] - panel.data[0] < 0.5  # days: 3 hours and a little room either side
+
+
+def test_without_a_baseline_noise_is_not_stretched_into_drift_and_the_figure_says_no_baseline_is_set():
+    procedure = load_procedure("daily-phantom-qa")
+    from qa.phantom.limits import scale_band
+
+    first = dt.datetime(2026, 3, 2, 7, 30, tzinfo=dt.UTC)
+    values = [80.0, 80.3, 79.8, 80.4, 80.1]  # half-percent noise
+    band = scale_band(procedure, "mass_800_5mm", values)
+    rule = next(r for r in procedure.checks if r.metric_key == "mass_800_5mm" and r.reference == "baseline")
+    mean = float(np.mean(values))
+    assert band == pytest.approx((mean * (1 - rule.tolerance / 100), mean * (1 + rule.tolerance / 100)))
+    runs = [(k + 1, first + dt.timedelta(days=k), v, "incomplete") for k, v in enumerate(values)]
+    chart = metric_chart(runs, None, min_sd_pct=2.0, name="Mass", unit="mg", scale_band=band)
+    picture = trend_figure({"mass_800_5mm": chart}, scanner="CT-1")
+    (panel,) = picture.find("panel", "mass_800_5mm")
+    low, high = panel.data[2:]
+    assert low <= band[0] and high >= band[1]  # the y axis spans the procedure's tolerance, not the 0.6 mg of noise
+    (note,) = picture.find("header", "no_baseline")
+    assert "NO BASELINE SET" in note.style and "qa baseline set" in note.style
+    assert {m.key for m in picture.find("legend")} == {"run", "flagged"}  # no legend entry for a limit not drawn
+    assert not picture.find("tolerance") and not picture.find("sd2")
+    # a metric the procedure does not check (the Agatston score): +-10 % of the runs' mean
+    bare = trend_figure({"total_agatston": metric_chart(runs, None, min_sd_pct=2.0)}, scanner="CT-1")
+    (panel,) = bare.find("panel", "total_agatston")
+    assert panel.data[2] <= 0.9 * mean and panel.data[3] >= 1.1 * mean

@@ -90,6 +90,7 @@ def test_the_dashboard_summarises_each_scanner_with_numpy_medians_last_qa_and_ov
             expected["ctdivol"], expected["dlp"], expected["msv"])
         checked = [e for e in rows if e.verdict is not None]
         assert (summary.n_checked, summary.n_compliant) == (len(checked), sum(e.verdict != "fail" for e in checked))
+        assert summary.n_incomplete == sum(e.verdict == "incomplete" for e in checked)  # counted apart, never as a pass
         assert (summary.last_qa.verdict if summary.last_qa else None) == fleet.last_verdict[station]
     assert by_station["CT-A"].last_qa.verdict == "fail" and by_station["CT-A"].last_qa.age_days == 14
     assert by_station["CT-A"].last_qa.overdue and by_station["CT-B"].last_qa.overdue  # daily QA: 14 and 74 days old
@@ -117,6 +118,17 @@ def test_the_page_in_chromium_shows_the_fleet_and_its_filters_recompute_every_nu
         assert "2 whose last QA is incomplete (checks not run)" in page.inner_text("#summary")
         badge = page.inner_text(f"#fleet tr[data-scanner='{fleet.scanner_ids['CT-B']}'] td[data-col=qa] .badge")
         assert badge == "? INCOMPLETE" and "PASS" not in badge
+        # each scanner's checklists by verdict, incomplete with its own symbol (never the pass tick)
+        for station, scanner_id in fleet.scanner_ids.items():
+            checked = [e.verdict for e in select(fleet.expected, station=station) if e.verdict is not None]
+            if not checked:
+                continue
+            cell = f"#fleet tr[data-scanner='{scanner_id}'] td[data-col=compliance] .verdict-counts"
+            assert page.get_attribute(cell, "data-verdicts") == " ".join(
+                f"{code}{checked.count(v)}" for code, v in (("p", "pass"), ("i", "incomplete"), ("w", "warn"), ("f", "fail")))
+            assert page.inner_text(f"{cell} [data-verdict=incomplete]") == f"? {checked.count('incomplete')} incomplete"
+            assert page.inner_text(f"{cell} [data-verdict=pass]").startswith("\u2713 ")
+        assert any(e.verdict == "incomplete" for e in fleet.expected) and any(e.verdict == "pass" for e in fleet.expected)
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot))
         try:

@@ -115,12 +115,27 @@ function fleetRow(scanner, k, stats) {
   } else {
     comp.appendChild(h("span", { "class": "num", text: QA.fmt(100 * stats.rate, 1) + " %" }));
     comp.appendChild(h("span", { "class": "small", text: " (" + stats.compliant + " of " + stats.checked + ")" }));
+    comp.appendChild(verdictCounts(stats.verdicts));
     var top = topFailures(stats, 3);
     comp.appendChild(h("div", { "class": "small", text: top.length ? "fails: " + top.join(", ") : "no failed check" }));
   }
   tr.appendChild(comp);
   tr.appendChild(doseCheckCell(stats.doseCheck));
   return tr;
+}
+
+/* The checklists' verdicts, each with its own symbol (distinct in greyscale, never a tick for incomplete). */
+var CHECKLIST_VERDICTS = [["p", "pass", "\u2713", "pass"], ["i", "incomplete", "?", "incomplete"], ["w", "warn", "!", "warn"],
+                          ["f", "fail", "\u2717", "fail"]];
+
+function verdictCounts(counts) {
+  var line = h("div", { "class": "small verdict-counts", "data-verdicts": "p" + counts.p + " i" + counts.i + " w" + counts.w + " f" + counts.f });
+  CHECKLIST_VERDICTS.forEach(function (v, k) {
+    if (k) { line.appendChild(document.createTextNode(" ")); }
+    line.appendChild(h("span", { "class": "vc " + v[1], "data-verdict": v[1], title: v[3],
+                                 text: v[2] + " " + counts[v[0]] + " " + v[3] }));
+  });
+  return line;
 }
 
 function doseCheckCell(dc) {
@@ -167,6 +182,10 @@ function levelFor(stats, q) {
 function checkTable(stats) {
   var ids = D.checks.filter(function (id) { return stats.fails[id] || stats.warns[id]; });
   if (!stats.checked) { return h("p", { "class": "muted", text: "No checked study in the selection." }); }
+  if (!ids.length && stats.verdicts.i) {
+    return h("p", { "data-checks": "incomplete", text: "No check failed or warned, but " + plural(stats.verdicts.i, "checked study is",
+      "checked studies are") + " incomplete (a check could not be run): not all clear." });
+  }
   if (!ids.length) { return h("p", { text: "Every checked study passed every check." }); }
   ids.sort(function (a, b) { return (stats.fails[b] || 0) - (stats.fails[a] || 0) || (stats.warns[b] || 0) - (stats.warns[a] || 0) || (a < b ? -1 : 1); });
   var body = h("tbody", {}, ids.map(function (id) {
@@ -284,8 +303,10 @@ function footer() {
       "median, as dose audits compare diagnostic reference levels; the count of single exams above it is shown beside it." }),
     h("li", { "data-footer": "quantiles", text: "Median and 75th percentile: computed in this page with the definitions of numpy.median and " +
       "numpy.percentile with numpy's default method (linear interpolation between the sorted values at index (n \u2212 1) \u00b7 q)." }),
-    h("li", { text: "Compliance: the share of checked studies whose checklist did not fail (pass, or pass with warnings, as qa check " +
-      "exits 0); per check, the studies in which it failed or warned." }),
+    h("li", { "data-footer": "compliance", text: "Compliance: the share of checked studies whose checklist did not fail (pass, " +
+      "incomplete or warn, as qa check exits 0); below it the checklists by verdict: \u2713 pass, ? incomplete (nothing failed or " +
+      "warned, but a check could not be run, such as the dose without a dose report: never counted as a pass), ! warn, \u2717 fail; " +
+      "per check, the studies in which it failed or warned." }),
     h("li", { text: "Outliers: robust z = 0.6745 (x \u2212 median) / MAD over one scanner's calcium-score studies of one protocol " +
       "(Iglewicz and Hoaglin 1993), |z| > 3.5, in groups of at least " + QA.MIN_GROUP + " studies. Studies are shown by the first " +
       "characters of their keyed pseudonym only." }),

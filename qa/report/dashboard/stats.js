@@ -80,6 +80,7 @@ function mainLevel(rows, idx) {
 /* Everything the page shows about one scanner's selected rows. */
 QA.scannerStats = function (data, idx) {
   var rows = data.rows, calcium = [], checked = 0, compliant = 0, fails = {}, warns = {}, na = {};
+  var verdicts = { p: 0, i: 0, w: 0, f: 0 };  // the checklists' verdicts: pass, incomplete (counted apart), warn, fail
   for (var j = 0; j < idx.length; j++) {
     var i = idx[j];
     if (QA.isCalcium(rows, i)) { calcium.push(i); }
@@ -87,6 +88,7 @@ QA.scannerStats = function (data, idx) {
     if (v === "-") { continue; }
     checked++;
     if (v !== "f") { compliant++; }
+    if (verdicts[v] !== undefined) { verdicts[v]++; }
     var codes = rows.checks[i];
     for (var c = 0; c < codes.length; c++) {
       var id = data.checks[c], code = codes.charAt(c);
@@ -109,7 +111,7 @@ QA.scannerStats = function (data, idx) {
   var dc = QA.doseCheck(rows, idx), lastDate = null;  // the last study date (OpenREM's home page shows it per system)
   idx.forEach(function (i) { if (lastDate === null || rows.date[i] > lastDate) { lastDate = rows.date[i]; } });
   return { n: idx.length, lastDate: lastDate, calcium: calcium, nCalcium: calcium.length, checked: checked, compliant: compliant,
-           rate: checked ? compliant / checked : null, fails: fails, warns: warns, na: na, level: level, levelDef: lv, dose: dose,
+           rate: checked ? compliant / checked : null, verdicts: verdicts, fails: fails, warns: warns, na: na, level: level, levelDef: lv, dose: dose,
            doseCheck: dc, eventsMedian: QA.median(values(rows, calcium, "events")) };
 };
 
