@@ -108,6 +108,8 @@ def test_qa_check_without_a_store_or_trace_imports_no_database_signal_or_scipy_c
     code, modules = imported(tmp_path, "check", inputs["exam"])
     assert code in (0, 1)
     assert present(modules, *DATABASE, *REPORTS, "scipy") == []
+    # nor the ECG analysis: the protocol's [gating] settings live apart from it (qa.ecg.settings)
+    assert present(modules, "qa.ecg.gating", "qa.ecg.rpeaks", "qa.ecg.quality", "qa.ecg.morphology", "qa.ecg.rhythm") == []
 
 
 def test_qa_check_with_a_trace_imports_the_r_peak_detector_but_no_database_code(tmp_path, inputs):
