@@ -21,6 +21,11 @@ read of the time table drops each one, so its peak is the interpreter's whatever
 header for ``qa check``.
 Scaling: time and peak memory of ``qa phantom --no-store`` at 60, 120, 240 and 480 slices, with the
 growth exponent (slope of log time, log memory against log slices; 1.0 = linear).
+
+The inputs are written by child processes (``--make``), so that this process stays small: Linux
+counts the parent's resident set at the fork in a child's maximum resident set (``ru_maxrss``), which
+would put a floor under every memory number (the parent holding a 480-slice series in memory made
+every command and baseline look like ~100-300 MiB).
 """
 
 from __future__ import annotations
@@ -161,6 +166,12 @@ def _exam_folder(folder: Path, n_files: int) -> Path:
     return folder
 
 
+def _make(kind: str, folder: Path, n: int = 0) -> Path:
+    """Write an input in a child process (see the module docstring: this process stays small)."""
+    subprocess.run([PYTHON, str(Path(__file__).resolve()), "--make", kind, str(folder), str(n)], check=True, cwd=ROOT)
+    return folder
+
+
 def _slope(xs, ys) -> float:
     lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
     mx, my = statistics.fmean(lx), statistics.fmean(ly)
@@ -185,11 +196,22 @@ def main() -> int:
     parser.add_argument("--check-files", type=int, default=1000)
     parser.add_argument("--memory-files", type=int, default=10000, help="files for qa check's memory (0 to skip)")
     parser.add_argument("--quick", action="store_true", help="3 repeats, scaling 60,120, no 10,000-file memory run")
+    parser.add_argument("--make", nargs=3, metavar=("KIND", "FOLDER", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make:  # a child writing one input: phantom (N slices), ecg, exam (N files)
+        kind, folder, n = args.make[0], Path(args.make[1]), int(args.make[2])
+        {"phantom": lambda: _phantom_series(folder, n), "ecg": lambda: _ecg_trace(folder),
+         "exam": lambda: _exam_folder(folder, n)}[kind]()
+        return 0
     if args.quick:
         args.repeats, args.scaling, args.memory_files = 3, "60,120", 0
 
     print(f"{os.cpu_count()} CPU cores; python {sys.version.split()[0]}; median of {args.repeats} alternate rounds")
+    # Every qa module's .pyc written first: with PYTHONDONTWRITEBYTECODE=1 (or a read-only tree) each run
+    # would otherwise compile the modules changed since the last write (0.2-0.3 s after a merge).
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "qa"), quiet=1)
     env_note = "QA_SECRET_FILE" in os.environ
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -198,7 +220,7 @@ def main() -> int:
             os.environ["QA_SECRET_FILE"] = str(tmp / "secret")
         bare_pixels = [PYTHON, "-c", BARE_PIXELS]
         bare_headers = [PYTHON, "-c", BARE_HEADERS]
-        series = _phantom_series(tmp / "s60", 60)
+        series = _make("phantom", tmp / "s60", 60)
         db = f"sqlite:///{tmp / 'store.sqlite'}"
         rows = [
             compare("qa score (60 x 512 x 512)", QA + ["score", str(series)], bare_pixels + [str(series)], args.repeats, 1.4),
@@ -207,10 +229,11 @@ def main() -> int:
             compare("qa phantom (stored, existing SQLite)", QA + ["phantom", str(series), "--db", db],
                     bare_pixels + [str(series)], args.repeats, 1.8),
         ]
-        trace, exposures = _ecg_trace(tmp / "ecg")
+        _make("ecg", tmp / "ecg")
+        trace, exposures = tmp / "ecg" / "ecg.csv", tmp / "ecg" / "exposures.csv"
         rows.append(compare("qa gating (60-s CSV at 1 kHz)", QA + ["gating", "--ecg", str(trace), "--exposures", str(exposures)],
                             [PYTHON, "-c", BARE_CSV, str(trace)], args.repeats, 1.5))
-        exam = _exam_folder(tmp / "exam", args.check_files)
+        exam = _make("exam", tmp / "exam", args.check_files)
         n_exam = sum(1 for _ in exam.glob("**/*.dcm"))
         rows.append(compare(f"qa check ({n_exam}-file exam)", QA + ["check", str(exam)], bare_headers + [str(exam)],
                             args.repeats, 1.2))
@@ -224,7 +247,7 @@ def main() -> int:
                   "(kept: a bare read keeping every pixel array)")
             times, mems, bare_mems = [], [], []
             for n in sizes:
-                folder = series if n == 60 else _phantom_series(tmp / f"s{n}", n)
+                folder = series if n == 60 else _make("phantom", tmp / f"s{n}", n)
                 r = compare(f"{n}", QA + ["phantom", str(folder), "--no-store"], bare_pixels + [str(folder)],
                             max(1, args.repeats // 2 + 1))
                 kept_mib = max(run_once([PYTHON, "-c", BARE_PIXELS_KEPT, str(folder)], ok=(0,))[1] for _ in range(2))
@@ -242,7 +265,7 @@ def main() -> int:
                       f"(1.00 = linear); memory {per_slice:.2f} MiB per slice against {bare_per_slice:.2f} for bare pydicom "
                       "keeping the arrays")
         if args.memory_files:
-            big = _exam_folder(tmp / "exam10k", args.memory_files)
+            big = _make("exam", tmp / "exam10k", args.memory_files)
             _, ours_mib = run_once(QA + ["check", str(big)])
             _, bare_mib = run_once(bare_headers + [str(big)], ok=(0,))
             memory_rows.append((f"qa check, {args.memory_files} files", ours_mib, bare_mib))
