@@ -45,6 +45,10 @@ def find_components(
     """
     n_slices = hu.shape[0]
     structure = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
+    if hu.dtype.kind in "iu":
+        # An integer volume (int16 HU, qa.dicom.decode) is compared with the threshold as the float32
+        # volume it stands for was: the threshold rounded to float32, every CT number exact.
+        threshold = np.float32(threshold)
 
     def run(ks):
         buffer = np.empty(hu.shape[1:], dtype=bool)  # reused: no fresh pages per slice

@@ -12,11 +12,11 @@ verdict is at least ``warn`` when an essential check (``kvp``, ``slice_thickness
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from qa.compliance.protocol import ExamProtocol
 from qa.compliance.registry import BY_ID, DOSE_CHECK_IDS, ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check, unjudged_dose
 from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_headers, dose_values_from_report, reference_level_for
-from qa.ecg.gating import GatingReport
 from qa.errors import DefinitionError
 from qa.motion import MotionAnalysis
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check
@@ -26,6 +26,9 @@ from qa.records.headers import ImageDose
 from qa.records.provenance import DefinitionRef
 from qa.records.serialize import Record
 from qa.records.verdicts import INCOMPLETE, VerdictSummary, run_verdict, summarise_verdict
+
+if TYPE_CHECKING:  # the ECG analysis is imported by the exams that come with a trace only
+    from qa.ecg.gating import GatingReport
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from qa.ecg.gating import GatingSettings
+from qa.ecg.settings import GatingSettings
 from qa.motion import MotionSettings
 from qa.records.provenance import DefinitionRef
 from qa.records.verdicts import Actions

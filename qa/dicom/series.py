@@ -7,7 +7,8 @@ Two steps, each file touched once:
    are counted and skipped, other DICOM objects (dose reports, secondary captures, ...) are listed.
 2. :func:`load_volume` validates the geometry of one series (orientation, tilt, gaps, duplicates,
    matrix; :mod:`qa.dicom.geometry`), sorts its slices along the slice normal and decodes each
-   pixel array exactly once (:mod:`qa.dicom.pixels`) into a float32 HU volume.
+   pixel array exactly once (:mod:`qa.dicom.pixels`) into an HU volume: int16 when the rescale is in
+   whole numbers (the usual CT case), else float32 (:mod:`qa.dicom.decode`).
 
 :func:`load_series` does both and picks the series (``series_uid``, or the only one there is).
 """

@@ -29,6 +29,7 @@ from qa.ecg.beatchecks import heart_rate_check, heart_rate_warnings, rhythm_chec
 from qa.ecg.beatcontext import beat_context, judge_in_context
 from qa.ecg.quality import SignalQuality
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
+from qa.ecg.settings import GatingSettings
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict, worst
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
 from qa.records.plausibility import RANGES
@@ -51,18 +52,6 @@ TRIGGER_LATENCY_MAX_MS = 35.0
 # A trigger pulse counts for the latency when it follows an R-peak within this time: ours (the longest
 # plausible monitor delay; later pulses belong to no beat).
 TRIGGER_SEARCH_MS = 200.0
-
-
-@dataclass(frozen=True)
-class GatingSettings(Record):
-    """How ECG gating timing is judged (``[gating]`` of a protocol)."""
-
-    min_lead_ms: float = 150.0
-    predict_beats: int = 3
-    trigger_latency_max_ms: float = 35.0
-    delay_pct: float | None = 70.0
-    delay_ms: float | None = None
-    window_ms: float = 200.0
 
 
 @dataclass(frozen=True)

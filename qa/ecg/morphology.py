@@ -132,10 +132,9 @@ def _half(fs: float) -> int:
 
 def _complexes(x: np.ndarray, fs: float, r: np.ndarray) -> np.ndarray:
     """The band-passed complex of each beat ``r`` (sample indices in ``x``), one row each, mean-free."""
-    from scipy import signal
+    from qa.ecg.filters import butter2, filtfilt
 
-    b, a = signal.butter(2, [BAND_HZ[0], min(BAND_HZ[1], 0.45 * fs)], btype="bandpass", fs=fs)
-    y = signal.filtfilt(b, a, np.asarray(x, dtype=float), padtype="even", padlen=min(x.size - 1, int(fs)))
+    y = filtfilt(butter2((BAND_HZ[0], min(BAND_HZ[1], 0.45 * fs)), fs), np.asarray(x, dtype=float), min(x.size - 1, int(fs)))
     before, after = int(round(BEFORE_S * fs)), int(round(AFTER_S * fs))
     return windows(y, r + (after - before) // 2, _half(fs))  # windows of +-half around this span's middle
 

@@ -194,8 +194,7 @@ class _EpochFlags:
 def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tuple[float, float] | None = None) -> _EpochFlags:
     """The measures of each ``EPOCH_S`` epoch of one stretch (R-peaks ``r``: its sample indices).
     ``extremes``: the (max, min) of the whole trace, where clipping is looked for (default: this stretch's)."""
-    from scipy import signal
-
+    from qa.ecg.filters import butter2, filtfilt
     from qa.ecg.rpeaks import qrs_envelope
 
     x = np.asarray(ecg_mv, dtype=float)
@@ -240,8 +239,7 @@ def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tupl
     saturated = _clipped_epochs(x, starts, int(round(SATURATION_RUN_S * fs)), extremes)
     # baseline wander
     if n > 3 * int(fs):
-        b, a = signal.butter(2, BASELINE_LOW_PASS_HZ, btype="lowpass", fs=fs)
-        base = signal.filtfilt(b, a, x, padtype="even", padlen=min(n - 1, int(fs)))
+        base = filtfilt(butter2(BASELINE_LOW_PASS_HZ, fs), x, min(n - 1, int(fs)))
         moved = np.maximum.reduceat(base, starts) - np.minimum.reduceat(base, starts)
         with np.errstate(invalid="ignore"):
             wander = moved > WANDER_MAX * amp

@@ -3,7 +3,7 @@
     >>> idx = detect_r_peaks(ecg_mv, fs_hz)            # sorted sample indices of the R-peaks
     >>> peaks = find_r_peaks(ecg_mv, fs_hz)             # the same, as a record with times and details
 
-The detector is our own, written on scipy after the ideas of Pan & Tompkins (1985), adapted to a
+The detector is our own, written on numpy (:mod:`qa.ecg.filters`) after the ideas of Pan & Tompkins (1985), adapted to a
 whole trace that is known in advance (a CT gating trace is analysed after the scan):
 
 1. **QRS energy.**  A zero-phase Butterworth band-pass (5-15 Hz, Pan & Tompkins' QRS band), its
@@ -45,8 +45,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, signal
-
+from qa.ecg.filters import butter2, filtfilt, median_filter_reflect, peaks_apart
 from qa.ecg.noiserules import adaptive_threshold, not_inserted
 from qa.ecg.shape import windows
 from qa.records.serialize import Record
@@ -191,7 +190,7 @@ def find_r_peaks(ecg_mv: np.ndarray, fs_hz: float, *, settings: DetectorSettings
     envelope = qrs_envelope(x, fs, settings=s)
     # Candidates: local maxima at least a refractory period apart (the ends of the trace count too).
     padded = np.concatenate([[-np.inf], envelope, [-np.inf]])
-    cand, _ = signal.find_peaks(padded, distance=max(1, int(s.refractory_s * fs)))
+    cand = peaks_apart(padded, max(1, int(s.refractory_s * fs)))
     cand = cand - 1
     if cand.size == 0:
         return empty
@@ -252,9 +251,7 @@ def _validated(ecg_mv, fs_hz) -> tuple[np.ndarray, float]:
 def _bandpass(x: np.ndarray, fs: float, band: tuple[float, float], pad: int) -> np.ndarray:
     """Zero-phase 2nd-order Butterworth band-pass; the trace is mirrored at both ends first."""
     high = min(band[1], 0.45 * fs)
-    # transfer-function form: for this 4th-order filter as accurate as second-order sections (1e-12), and faster
-    b, a = signal.butter(2, [band[0], high], btype="bandpass", fs=fs)
-    return signal.filtfilt(b, a, x, padtype="even", padlen=min(pad, x.size - 1))
+    return filtfilt(butter2((band[0], high), fs), x, min(pad, x.size - 1))
 
 
 def _centred_mean(x: np.ndarray, n: int) -> np.ndarray:
@@ -282,7 +279,7 @@ def _qrs_level(envelope: np.ndarray, fs: float, s: DetectorSettings, at: np.ndar
     nb = max(1, int(round(envelope.size / (s.level_block_s * fs))))
     starts = np.linspace(0, envelope.size, nb + 1).astype(int)[:-1]
     block_max = np.maximum.reduceat(envelope, starts)
-    level = ndimage.median_filter(block_max, size=min(s.level_blocks, nb), mode="reflect")
+    level = median_filter_reflect(block_max, min(s.level_blocks, nb))
     level = np.maximum(level, s.level_floor * np.median(block_max))
     level = np.maximum(level, MIN_QRS_LEVEL_MV_S)
     centres = 0.5 * (starts + np.append(starts[1:], envelope.size))

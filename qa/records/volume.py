@@ -151,10 +151,12 @@ class VolumeSummary(Record):
 
 @dataclass(frozen=True, eq=False)
 class CTVolume:
-    """A CT series as a float32 volume in Hounsfield units, slices sorted along the normal.
+    """A CT series as a volume in Hounsfield units, slices sorted along the normal.
 
     ``hu[k, i, j]`` is slice ``k`` (ascending position along the slice normal), row ``i``,
-    column ``j``.  The array is read-only.
+    column ``j``.  The array is read-only, in the smallest type that holds the CT numbers exactly:
+    int16 when the series' Rescale Slope and Intercept are whole numbers (the usual CT case), float32
+    otherwise.  Compute with float32 (or float64) copies of the parts used: int16 arithmetic overflows.
     """
 
     hu: np.ndarray = field(repr=False)

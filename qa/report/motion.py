@@ -25,7 +25,7 @@ def motion_png(volume, analysis, *, title: str | None = None) -> bytes:
     hu = volume.hu
     z = np.array([p[2] for p in volume.image_positions_mm], dtype=float)
     order = np.argsort(z)
-    z, hu = z[order], hu[order]
+    z = z[order]
     rows, cols = hu.shape[1], hu.shape[2]
     dr, dc = volume.pixel_spacing_mm
     # Rows on a regular z grid (the nearest slice to each), so that stacks overlapping in z (interleaved
@@ -33,10 +33,10 @@ def motion_png(volume, analysis, *, title: str | None = None) -> bytes:
     steps = np.diff(np.unique(np.round(z, 3)))
     step = float(max(steps.min(), 0.1)) if steps.size else float(volume.slice_increment_mm)
     grid = np.arange(z[0], z[-1] + step / 2, step)
-    hu = hu[np.abs(z[None, :] - grid[:, None]).argmin(axis=1)]
+    pick = order[np.abs(z[None, :] - grid[:, None]).argmin(axis=1)]  # only the two reformats are copied, as float32
     extent_z = (grid[0] - step / 2, grid[-1] + step / 2)
-    sagittal = hu[:, :, cols // 2][::-1]  # z (head at top) x rows (anterior -> posterior)
-    coronal = hu[:, rows // 2, :][::-1]  # z x columns
+    sagittal = np.asarray(hu[pick, :, cols // 2], dtype=np.float32)[::-1]  # z (head at top) x rows (anterior -> posterior)
+    coronal = np.asarray(hu[pick, rows // 2, :], dtype=np.float32)[::-1]  # z x columns
     # The figure's height follows the reformats' own aspect (equal mm both ways), so the title sits
     # on the panels whatever the scan length: about 9 inches of image width, plus titles and labels.
     height_in = min(14.0, max(3.5, 9.0 * (extent_z[1] - extent_z[0]) / (rows * dr + cols * dc) + 1.6))

@@ -37,7 +37,7 @@ def _slab_image(volume, z_mm: float, half_mm: float, kind: str) -> np.ndarray:
     slices = np.flatnonzero(np.abs(z - z_mm) <= max(half_mm, volume.slice_increment_mm / 2 + 0.01))
     if slices.size == 0:
         slices = np.array([int(np.argmin(np.abs(z - z_mm)))])
-    stack = volume.hu[slices]
+    stack = np.asarray(volume.hu[slices], dtype=np.float32)  # an int16 volume drawn as the float32 one
     return stack.max(axis=0) if kind == "max" else stack.mean(axis=0)
 
 

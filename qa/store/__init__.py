@@ -38,10 +38,29 @@ Modules: :mod:`~qa.store.engine` (URL, engine, the current-layout check), :mod:`
 
 from __future__ import annotations
 
-from qa.store.engine import default_url, resolve_url
-from qa.store.phantom_runs import RunRow
-from qa.store.scanners import ScannerRow
-from qa.store.schema import HEAD_REVISION, SCHEMA_VERSION, metadata
-from qa.store.store import Store
-
 __all__ = ["HEAD_REVISION", "SCHEMA_VERSION", "RunRow", "ScannerRow", "Store", "default_url", "metadata", "resolve_url"]
+
+
+def __getattr__(name: str):
+    """The names above, imported on first use (PEP 562): importing a light module of the package
+    (qa.store.urls: is there a store file?) does not import SQLAlchemy.  Plain imports, so that the
+    import contracts see them."""
+    if name in ("default_url", "resolve_url"):
+        from qa.store import urls as module
+    elif name == "RunRow":
+        from qa.store import phantom_runs as module
+    elif name == "ScannerRow":
+        from qa.store import scanners as module
+    elif name in ("HEAD_REVISION", "SCHEMA_VERSION", "metadata"):
+        from qa.store import schema as module
+    elif name == "Store":
+        from qa.store import store as module
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,8 @@
 """Which database, how to connect to it, and making sure its layout is current before use.
 
 * :func:`resolve_url`: ``--db URL``, else ``QA_DB_URL``, else a SQLite file in the user's data
-  folder (:func:`default_url`, created on first use).
+  folder (:func:`default_url`, created on first use); these URL rules live in :mod:`qa.store.urls`
+  (no SQLAlchemy import) and are re-exported here.
 * :func:`make_engine`: SQLite gets foreign keys on, a 10 s busy timeout, and real transactions
   (the pysqlite driver's own BEGIN handling is switched off and SQLAlchemy emits BEGIN itself, so
   that reads and DDL are inside the transaction too); :func:`writer` hands out the same engine
@@ -19,60 +20,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from qa.errors import UsageError
+from qa.store.urls import default_url, display_url, in_memory, resolve_url, sqlite_path  # noqa: F401 - re-exported
 
 # Execution option naming the statement that opens a SQLite transaction (see make_engine).
 SQLITE_BEGIN = "qa_sqlite_begin"
 BUSY_TIMEOUT_MS = 10_000
 # A server that does not answer is reported after this long, not after the system's TCP timeout.
 CONNECT_TIMEOUT_S = 10
-
-
-def default_url() -> str:
-    """SQLite file in the user's data folder (created on first use)."""
-    from platformdirs import user_data_dir
-
-    return f"sqlite:///{Path(user_data_dir('qa')) / 'qa.sqlite'}"
-
-
-def resolve_url(url: str | None) -> str:
-    """``url``, else ``QA_DB_URL``, else the default SQLite file."""
-    return url or os.environ.get("QA_DB_URL") or default_url()
-
-
-def display_url(url: str) -> str:
-    """The URL with any password hidden (for messages)."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except Exception:
-        return "<invalid URL>"
-    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL, whatever its driver (``sqlite:///``, ``sqlite+pysqlite:///``); None for
-    other databases, in-memory SQLite and ``file:`` URIs."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except Exception:  # noqa: BLE001 - not a URL at all: the engine reports it
-        return None
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).expanduser()
-
-
-def in_memory(url: str) -> bool:
-    """Is ``url`` an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, ``mode=memory``)?
-    Whatever is stored there is lost when the process ends."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except Exception:
-        return False
-    if parsed.get_backend_name() != "sqlite":
-        return False
-    database = parsed.database or ""
-    return (database in ("", ":memory:") or database.startswith("file::memory:")
-            or "mode=memory" in database or parsed.query.get("mode") == "memory")
 
 
 # The SQLite file header (https://www.sqlite.org/fileformat.html, section 1.3): 100 bytes,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qa.errors import UsageError
-from qa.store import Store, default_url, resolve_url
-from qa.store.engine import display_url, sqlite_path
+from qa.store.urls import default_url, display_url, resolve_url, sqlite_path
+
+if TYPE_CHECKING:
+    from qa.store import Store
 
 
 def now() -> dt.datetime:
@@ -43,6 +46,8 @@ class StoreAccess:
         if not self.writable:
             raise RuntimeError("this store access is read-only")
         if self.store is None:
+            from qa.store import Store
+
             self.store = Store(self.url)
         return self.store
 
@@ -86,6 +91,8 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
             _refuse_uncreatable(path, url, default=url == default_url() and not db and not os.environ.get("QA_DB_URL"))
         where = "the default store" if url == default_url() and not db and not os.environ.get("QA_DB_URL") else "the store"
         return StoreAccess(None, mode == WRITE, f"{where} {path} does not exist yet: nothing stored to compare with", url)
+    from qa.store import Store
+
     if mode != NO_WRITE:
         return StoreAccess(Store(url, probe_write=mode == WRITE), mode == WRITE, None, url)
     from qa.store.layout import EmptyStore

@@ -113,6 +113,8 @@ def run_phantom_qa(
     with open_store(db, mode=WRITE if store else NO_WRITE) as access:
         scan = scan_inputs(series, progress=stage("reading headers"))
         volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+        files = scan.files
+        del scan  # the headers (pydicom datasets) are not needed once the volume is decoded: memory for the analysis
         try:
             settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
         except ValueError as exc:
@@ -134,7 +136,7 @@ def run_phantom_qa(
         provenance = Provenance(qa_version(), analysed, (proc.ref, definition.ref), tuple(volume.sop_instance_uids))
         # The run's warnings take the place of the analysis' in the flattened JSON (stored and printed): they start as those.
         run = PhantomRun(result, analysed, provenance, None, baseline_from, warnings=tuple(result.warnings), volume=volume,
-                         definition=definition, procedure_definition=proc, files=scan.files)
+                         definition=definition, procedure_definition=proc, files=files)
         warnings: list[str] = list(_identity_warnings(volume))
         if store:
             target = access.for_writing()

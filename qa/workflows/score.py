@@ -64,6 +64,10 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
     stage = progress or (lambda label: None)
     scan = scan_inputs(series, progress=stage("reading headers"))
     volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+    inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
+                          dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
+    files = scan.files
+    del scan  # the headers (pydicom datasets) are not needed once the volume is decoded: memory for the scoring
     try:
         settings = (scoring or ScoringRequest()).settings(volume.info.kvp)
     except ValueError as exc:
@@ -72,10 +76,8 @@ def score_series(series: str | os.PathLike | Sequence[str | os.PathLike], *, ser
     if volume.warnings:  # unusual header values are flagged in the document's warnings
         score = replace(score, warnings=tuple(volume.warnings) + tuple(score.warnings))
     notes = tuple(volume.notes) + (scope_note(settings),)
-    inputs = InputSummary(scan.n_files, scan.n_non_dicom, scan.n_localizers, tuple(g.info for g in scan.series),
-                          dict(Counter(o.sop_class_name for o in scan.other_objects)), scan.summary())
     analysed = now()
-    return ScoreRun(analysed, inputs, scan.files, volume.summary(), score, notes,
+    return ScoreRun(analysed, inputs, files, volume.summary(), score, notes,
                     Provenance(qa_version(), analysed, (), tuple(volume.sop_instance_uids)), volume)
 
 

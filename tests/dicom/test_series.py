@@ -63,7 +63,8 @@ def test_hu_is_stored_value_times_slope_plus_intercept_for_every_pixel_style(tmp
     hu = np.array([[[-1000.0, -500.0, 0.0, 130.0], [200.0, 400.0, 1000.0, 2000.0]]] * 3)
     write_ct_series(tmp_path, hu, pixel_style=style)
     volume = load_series(tmp_path)
-    assert volume.hu.dtype == np.float32
+    # the smallest exact type: int16 for a whole slope and intercept (the usual CT case), else float32
+    assert volume.hu.dtype == (np.float32 if style == "unsigned-slope0.5" else np.int16)
     np.testing.assert_array_equal(volume.hu, hu.astype(np.float32))
     # and the raw files really use that encoding
     ds = pydicom.dcmread(next(tmp_path.glob("*.dcm")))
@@ -73,6 +74,34 @@ def test_hu_is_stored_value_times_slope_plus_intercept_for_every_pixel_style(tmp
     assert (ds.PixelRepresentation, ds.BitsStored, float(ds.RescaleIntercept), float(ds.RescaleSlope)) == (
         rep, bits, intercept, slope,
     )
+
+
+def test_ct_numbers_beyond_int16_are_kept_exactly_as_float32(tmp_path):
+    # the extended CT scale's top (30710 HU) and beyond: possible, but not int16 after the intercept
+    hu = np.array([[[-1024.0, 0.0], [32767.0, 40000.0]]] * 2)
+    write_ct_series(tmp_path, hu, pixel_style="unsigned-1024")
+    volume = load_series(tmp_path)
+    assert volume.hu.dtype == np.float32
+    np.testing.assert_array_equal(volume.hu, hu.astype(np.float32))
+
+
+def test_an_int16_volume_scores_and_reads_as_its_float32_twin(tmp_path):
+    """int16 storage changes no number: the score of the volume equals that of its float32 copy."""
+    from dataclasses import replace
+
+    from qa.calcium.scoring import score_volume, scoring_settings
+
+    rng = np.random.default_rng(7)
+    hu = np.rint(rng.normal(40.0, 60.0, (4, 32, 32)))
+    hu[1:3, 10:16, 12:20] = rng.uniform(120.0, 700.0, (2, 6, 8)).round()
+    hu[1:3, 11:13, 12:20] = 130.0  # exactly at the threshold: the float32 comparison decides
+    write_ct_series(tmp_path, hu, pixel_style="signed-1024")
+    volume = load_series(tmp_path)
+    assert volume.hu.dtype == np.int16
+    twin = replace(volume, hu=volume.hu.astype(np.float32))
+    for settings in (scoring_settings("standard"), scoring_settings("standard", threshold_hu=130.000004),
+                     scoring_settings("standard", volume_method="isotropic")):
+        assert score_volume(volume, settings, c_ha_mg_per_cm3_hu=0.8) == score_volume(twin, settings, c_ha_mg_per_cm3_hu=0.8)
 
 
 @pytest.mark.parametrize("style", ["unsigned-1024", "unsigned12-1024", "signed-1024"])

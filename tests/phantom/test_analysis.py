@@ -221,3 +221,22 @@ def test_a_technique_change_against_the_baseline_is_named_as_such(clean_scan):
     assert result.verdict_message.startswith("TECHNIQUE CHANGE: ctdivol_mgy differs from baseline v3")
     assert "PROTOCOL CHANGE" not in result.verdict_message and not result.protocol_ok
     assert checks["mass_800_5mm"].status == NOT_AVAILABLE and "technique differs" in checks["mass_800_5mm"].message
+
+
+def _float32_twin(volume):
+    return replace(volume, hu=volume.hu.astype("float32"))
+
+
+def test_the_int16_volume_gives_the_float32_volumes_results(clean_scan):
+    """The HU volume is kept as int16 (whole rescale slope and intercept): every number of the
+    analysis is the one its float32 twin gives (qa.dicom.decode)."""
+    volume, _ = clean_scan
+    assert volume.hu.dtype == "int16"
+    assert analyze_phantom(volume, PHANTOM, PROCEDURE) == analyze_phantom(_float32_twin(volume), PHANTOM, PROCEDURE)
+
+
+def test_the_real_canon_scan_gives_the_same_results_as_int16_and_float32(canon_phantom_dir):
+    volume = load_series(canon_phantom_dir)
+    assert volume.hu.dtype == "int16"
+    ours, twin = (analyze_phantom(v, PHANTOM, PROCEDURE, ring="large") for v in (volume, _float32_twin(volume)))
+    assert ours == twin and ours.to_dict() == twin.to_dict()

@@ -94,7 +94,8 @@ def locate_phantom(
     bright_threshold = insert_hu + 0.5 * rod_contrast
     first, last = insert_slices
     # Every second pixel in each direction: areas of rods and calcifications are still well sampled.
-    inside = sub[first : last + 1, ::2, ::2][:, inner[::2, ::2]]  # (slices, sampled pixels inside the insert)
+    # (slices, sampled pixels inside the insert); float32 whatever the volume's type (qa.dicom.decode)
+    inside = np.asarray(sub[first : last + 1, ::2, ::2][:, inner[::2, ::2]], dtype=np.float32)
     bright_area = np.zeros(n_slices)
     bright_area[first : last + 1] = np.count_nonzero(inside > bright_threshold, axis=1) * 4 * plane.pixel_mm**2
     rod_area = math.pi * (ha_rod.diameter_mm / 2) ** 2
@@ -121,7 +122,9 @@ def locate_phantom(
     rod_gap = abs(ha_rod.z_mm - calc_def_z)
     excess = np.zeros(n_slices)
     calc_threshold = insert_hu + 80.0
-    over = np.clip(inside - calc_threshold, 0.0, None).sum(axis=1)
+    # in place: ``inside`` is a copy (boolean indexing) and not used after this
+    over = np.subtract(inside, calc_threshold, out=inside, dtype=np.float32)
+    over = np.clip(over, 0.0, None, out=over).sum(axis=1)
     for k in range(first, last + 1):
         if abs(abs(z[k] - rod_z) - rod_gap) <= 12.0:
             excess[k] = float(over[k - first])
@@ -218,7 +221,7 @@ def _confirm_calcifications(objects, definition, sub, z, calc_z, plane, insert_h
         for sign in (-1.0, 1.0):
             ks = [k for k in range(first, last + 1) if lo <= sign * (z[k] - calc_z) <= lo + 5.0]
             if ks:
-                sides.append(float(np.mean([sub[k][window][disk].mean() for k in ks])) - insert_hu)
+                sides.append(float(np.mean([np.asarray(sub[k][window][disk], dtype=np.float32).mean() for k in ks])) - insert_hu)
         if sides and min(sides) > MAX_END_CONTRAST_FRACTION * obj.contrast_hu:
             raise refuse(
                 f"not a {definition.name}: the bright object taken for the {cyl.id} calcification does not end along z "

@@ -1,0 +1,128 @@
+"""Each command imports what it uses and nothing more (issue 17): a heavy library that a command
+does not need costs every run of it (SQLAlchemy ~0.25 s, scipy.signal ~1 s, matplotlib, pandas).
+
+Every command runs as a real process (``qa.cli.main`` in a fresh interpreter, on real files) and
+reports the modules it left in ``sys.modules``; the test names the ones that must be absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Libraries only some commands need: the store, the reports and plots, the spreadsheets.
+DATABASE = ("sqlalchemy", "alembic", "psycopg")
+REPORTS = ("matplotlib", "pandas", "openpyxl")
+
+_RUN = """
+import json, sys
+argv, out = sys.argv[1:-1], sys.argv[-1]
+before = set(sys.modules)
+from qa.cli import main
+try:
+    code = main(argv)
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as fp:
+    json.dump({"code": code, "modules": sorted(set(sys.modules) - before)}, fp)
+"""
+
+
+def imported(tmp_path: Path, *argv: str) -> tuple[int, set[str]]:
+    """(exit code, modules imported) of ``qa ARGV`` run in a fresh interpreter."""
+    out = tmp_path / f"modules-{len(list(tmp_path.glob('modules-*')))}.json"
+    proc = subprocess.run([sys.executable, "-c", _RUN, *argv, str(out)], capture_output=True, text=True, timeout=300)
+    assert out.exists(), proc.stderr[-3000:]
+    found = json.loads(out.read_text())
+    return found["code"], set(found["modules"])
+
+
+def present(modules: set[str], *names: str) -> list[str]:
+    """Which of ``names`` (packages or modules) were imported."""
+    return [n for n in names if n in modules or any(m.startswith(n + ".") for m in modules)]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A phantom series, an exam with its ECG trace, and a trace with its exposure windows."""
+    import numpy as np
+
+    from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
+    from qa.exam_synth.options import ExamSynthOptions
+    from qa.workflows.synth import SynthOptions, synthesize_exam, synthesize_phantom
+
+    root = tmp_path_factory.mktemp("imports")
+    series = root / "phantom"
+    synthesize_phantom(series, SynthOptions(pixel_mm=0.9, matrix=256, z_start_mm=-12.0, z_end_mm=45.0, noise_hu=10.0))
+    exam = root / "exam"
+    synthesize_exam(exam, ExamSynthOptions(matrix=128, pixel_mm=2.0, ecg=True))
+    r = beat_times(20.0, 62.0)
+    t, mv = synthesize_ecg(r, duration_s=20.0, fs_hz=500.0)
+    trace = root / "ecg.csv"
+    write_ecg_csv(trace, t, mv, fs_hz=500.0)
+    exposures = root / "exposures.csv"
+    rr = np.diff(r)
+    exposures.write_text("start_s,duration_s\n" + "".join(f"{r[k] + 0.7 * rr[k] - 0.1:.4f},0.2\n" for k in range(2, len(r) - 1, 3)))
+    return {"series": str(series), "exam": str(exam), "exam_ecg": str(exam / "ecg.csv"), "trace": str(trace),
+            "exposures": str(exposures)}
+
+
+def test_qa_help_loads_only_the_command_line_definitions(tmp_path):
+    code, modules = imported(tmp_path, "--help")
+    assert code == 0
+    outside = sorted({m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - {"qa"})
+    assert outside == []  # no numpy, pydicom, scipy, pydantic, SQLAlchemy, ...: only the standard library and qa's CLI
+    assert present(modules, "qa.dicom", "qa.store", "qa.report", "qa.procedures", "qa.phantom") == []
+
+
+def test_qa_score_imports_no_database_report_or_signal_code(tmp_path, inputs):
+    code, modules = imported(tmp_path, "score", inputs["series"])
+    assert code == 0
+    assert present(modules, *DATABASE, *REPORTS, "scipy.signal", "pydantic", "qa.store.engine") == []
+    assert present(modules, "pydicom", "scipy.ndimage") == ["pydicom", "scipy.ndimage"]  # the measurement sees what it uses
+
+
+def test_qa_phantom_without_a_store_imports_no_database_code(tmp_path, inputs):
+    assert not Path(os.environ["QA_DB_URL"].removeprefix("sqlite:///")).exists()
+    code, modules = imported(tmp_path, "phantom", inputs["series"], "--no-store")
+    assert code in (0, 1)
+    assert present(modules, *DATABASE, *REPORTS, "scipy.signal") == []
+
+
+def test_a_stored_qa_phantom_checks_the_store_version_without_alembic(tmp_path, inputs):
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    first, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db)  # creates the store: migrations run
+    assert first in (0, 1) and present(modules, "alembic") == ["alembic"]
+    code, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db)
+    assert code in (0, 1)
+    assert present(modules, "sqlalchemy") == ["sqlalchemy"]
+    assert present(modules, "alembic", "psycopg", *REPORTS, "scipy.signal") == []
+
+
+def test_qa_check_without_a_store_or_trace_imports_no_database_signal_or_scipy_code(tmp_path, inputs):
+    code, modules = imported(tmp_path, "check", inputs["exam"])
+    assert code in (0, 1)
+    assert present(modules, *DATABASE, *REPORTS, "scipy") == []
+    # nor the ECG analysis: the protocol's [gating] settings live apart from it (qa.ecg.settings)
+    assert present(modules, "qa.ecg.gating", "qa.ecg.rpeaks", "qa.ecg.quality", "qa.ecg.morphology", "qa.ecg.rhythm") == []
+
+
+def test_qa_check_with_a_trace_imports_the_r_peak_detector_but_no_database_code(tmp_path, inputs):
+    code, modules = imported(tmp_path, "check", inputs["exam"], "--ecg", inputs["exam_ecg"])
+    assert code in (0, 1)
+    assert present(modules, "qa.ecg.rpeaks") == ["qa.ecg.rpeaks"]
+    assert present(modules, *DATABASE, *REPORTS, "scipy.signal") == []
+
+
+def test_qa_gating_on_csv_files_reads_no_dicom_and_imports_no_database_code(tmp_path, inputs):
+    code, modules = imported(tmp_path, "gating", "--ecg", inputs["trace"], "--exposures", inputs["exposures"])
+    assert code in (0, 1)
+    # pydicom would bring PIL and (through pydicom.data) requests along; the detector's filters are
+    # numpy (qa.ecg.filters): scipy.signal alone took 0.7-1.1 s, more than the whole analysis
+    assert present(modules, *DATABASE, *REPORTS, "pydicom", "PIL", "requests", "scipy") == []
+    assert present(modules, "qa.ecg.rpeaks", "qa.ecg.filters") == ["qa.ecg.rpeaks", "qa.ecg.filters"]
