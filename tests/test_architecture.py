@@ -131,10 +131,9 @@ def test_the_reading_layer_and_the_analysis_never_hold_any_for_records():
 
     from qa.compliance.checklist import Checklist
     from qa.ecg.gating import GatingReport
+    from qa.motion.analysis import MotionAnalysis
     from qa.phantom.analysis import PhantomResult
     from qa.records.exam import Exam
-
-    from qa.motion.analysis import MotionAnalysis
 
     # the types a module imports for type checking only, so that importing it does not import their
     # analysis (issue 17: the checklist is imported by exams without a trace or images)
