@@ -18,6 +18,11 @@ import pytest
 # Libraries only some commands need: the store, the reports and plots, the spreadsheets.
 DATABASE = ("sqlalchemy", "alembic", "psycopg")
 REPORTS = ("matplotlib", "pandas", "openpyxl")
+# The command-line modules of the other commands: a command defines its own parser only (qa.cli.build_parser).
+OTHER_COMMANDS = {name: tuple(f"qa.cli.{m}" for m in ("demo", "score", "phantom", "exam", "gating", "motion", "ingest", "trends",
+                                                         "dashboard", "serve", "synth", "ecg") if m not in own)
+                  for name, own in {"score": ("score",), "phantom": ("phantom", "score"), "check": ("exam",),
+                                    "gating": ("gating",)}.items()}
 
 _RUN = """
 import json, sys
@@ -85,6 +90,8 @@ def test_qa_score_imports_no_database_report_or_signal_code(tmp_path, inputs):
     assert code == 0
     assert present(modules, *DATABASE, *REPORTS, "scipy.signal", "pydantic", "qa.store.engine") == []
     assert present(modules, "pydicom", "scipy.ndimage") == ["pydicom", "scipy.ndimage"]  # the measurement sees what it uses
+    # nor any definition file, protocol, motion, ECG (the serial capture code included) or other command's code
+    assert present(modules, "qa.procedures", "qa.compliance", "qa.motion", "qa.ecg", "qa.phantom", *OTHER_COMMANDS["score"]) == []
 
 
 def test_qa_phantom_without_a_store_imports_no_database_code(tmp_path, inputs):
@@ -92,6 +99,8 @@ def test_qa_phantom_without_a_store_imports_no_database_code(tmp_path, inputs):
     code, modules = imported(tmp_path, "phantom", inputs["series"], "--no-store")
     assert code in (0, 1)
     assert present(modules, *DATABASE, *REPORTS, "scipy.signal") == []
+    # the procedure's and the phantom's models, not the exam protocol's; no exam checks, motion or ECG code
+    assert present(modules, "qa.procedures.models.protocol", "qa.compliance", "qa.motion", "qa.ecg", *OTHER_COMMANDS["phantom"]) == []
 
 
 def test_a_stored_qa_phantom_checks_the_store_version_without_alembic(tmp_path, inputs):
@@ -110,6 +119,7 @@ def test_qa_check_without_a_store_or_trace_imports_no_database_signal_or_scipy_c
     assert present(modules, *DATABASE, *REPORTS, "scipy") == []
     # nor the ECG analysis: the protocol's [gating] settings live apart from it (qa.ecg.settings)
     assert present(modules, "qa.ecg.gating", "qa.ecg.rpeaks", "qa.ecg.quality", "qa.ecg.morphology", "qa.ecg.rhythm") == []
+    assert present(modules, "qa.ecg.serial", "qa.phantom", "qa.calcium.scoring", *OTHER_COMMANDS["check"]) == []
 
 
 def test_qa_check_with_a_trace_imports_the_r_peak_detector_but_no_database_code(tmp_path, inputs):
@@ -126,3 +136,22 @@ def test_qa_gating_on_csv_files_reads_no_dicom_and_imports_no_database_code(tmp_
     # numpy (qa.ecg.filters): scipy.signal alone took 0.7-1.1 s, more than the whole analysis
     assert present(modules, *DATABASE, *REPORTS, "pydicom", "PIL", "requests", "scipy") == []
     assert present(modules, "qa.ecg.rpeaks", "qa.ecg.filters") == ["qa.ecg.rpeaks", "qa.ecg.filters"]
+    # the protocol is loaded (its phase window and gating settings), not the exam checklist, the exam, study
+    # and dose records or the dose and motion analyses the protocol's other tables are judged with
+    assert present(modules, "qa.compliance.checklist", "qa.compliance.choose", "qa.records.exam", "qa.records.study",
+                   "qa.dose", "qa.records.dose", "qa.motion.analysis", "qa.motion.boundaries", "qa.ecg.serial",
+                   *OTHER_COMMANDS["gating"]) == []
+    assert present(modules, "qa.procedures.models.protocol", "qa.motion.settings") == ["qa.procedures.models.protocol",
+                                                                                         "qa.motion.settings"]
+
+
+def test_a_command_parses_with_its_own_parser_and_the_help_still_lists_every_command(tmp_path):
+    code, modules = imported(tmp_path, "gating", "--help")
+    assert code == 0 and present(modules, "qa.cli.gating") == ["qa.cli.gating"]
+    assert present(modules, "qa.cli.exam", "qa.cli.phantom", "qa.cli.serve") == []
+    for argv in (["-h", "score"], ["--help"]):  # an option before the command: the whole command line's help
+        shown = subprocess.run([sys.executable, "-m", "qa", *argv], capture_output=True, text=True, timeout=60, check=False)
+        assert shown.returncode == 0
+        assert all(f"    {c} " in shown.stdout for c in ("demo", "score", "phantom", "check", "gating", "trends", "serve", "ecg"))
+    wrong = subprocess.run([sys.executable, "-m", "qa", "gatin"], capture_output=True, text=True, timeout=60, check=False)
+    assert wrong.returncode == 2 and "invalid choice: 'gatin'" in wrong.stderr and "'gating'" in wrong.stderr

@@ -18,7 +18,6 @@ from qa.compliance.protocol import ExamProtocol
 from qa.compliance.registry import BY_ID, DOSE_CHECK_IDS, ESSENTIAL_CHECKS, EXAM_CHECKS, ExamFacts, run_check, unjudged_dose
 from qa.dose import DoseTables, DoseValues, ReferenceLevel, dose_values_from_headers, dose_values_from_report, reference_level_for
 from qa.errors import DefinitionError
-from qa.motion import MotionAnalysis
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check
 from qa.records.dose import StudyDose
 from qa.records.exam import Exam
@@ -29,6 +28,7 @@ from qa.records.verdicts import INCOMPLETE, VerdictSummary, run_verdict, summari
 
 if TYPE_CHECKING:  # the ECG analysis is imported by the exams that come with a trace only
     from qa.ecg.gating import GatingReport
+    from qa.motion.analysis import MotionAnalysis  # a type only: the images are analysed by the exams that read them
 
 
 @dataclass(frozen=True)

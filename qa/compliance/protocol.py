@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.ecg.settings import GatingSettings
-from qa.motion import MotionSettings
+from qa.motion.settings import MotionSettings
 from qa.records.provenance import DefinitionRef
 from qa.records.verdicts import Actions
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.compliance.protocol import ProtocolRule
-from qa.dose import DoseValues, ReferenceLevel, compare_with_level, level_status
-from qa.motion import MotionAnalysis
 from qa.records.checks import FAIL, NOT_APPLICABLE, NOT_AVAILABLE, PASS, WARN, Check, matches
 from qa.records.display import display, unit_of
 from qa.records.headers import AcquisitionHeaders
+
+if TYPE_CHECKING:  # types only: a protocol's model reads the registry without the dose or image analysis (issue 17)
+    from qa.dose import DoseValues, ReferenceLevel
+    from qa.motion.analysis import MotionAnalysis
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def reference_level_check(check_id: str, dose: DoseValues, level: ReferenceLevel
                           src: dict) -> Check:
     """``quantity`` of ``dose`` against ``level`` as a check: ``severity`` above it (the one rule of
     ``qa check`` and ``qa dose``; :func:`qa.dose.compare_with_level`, :func:`qa.dose.level_status`)."""
+    from qa.dose import compare_with_level, level_status
+
     comparison = compare_with_level(dose, level, quantity)
     src = dict(src, body_subtotal=comparison.body_subtotal)
     if level is not None:

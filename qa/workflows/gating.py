@@ -11,15 +11,18 @@ import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from qa.compliance import ExamProtocol
 from qa.ecg.gating import ExposureWindow, GatingReport, analyze_gating, windows_from_stacks
 from qa.records.ecg import EcgTrace
-from qa.records.exam import Exam
 from qa.records.inputs import FileCounts
 from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
 from qa.workflows.common import now, qa_version
+
+if TYPE_CHECKING:  # a type only: an exam is read by the runs with --series (its header records imported then)
+    from qa.records.exam import Exam
 
 
 @dataclass(frozen=True, eq=False)

@@ -113,7 +113,7 @@ def _warm() -> None:
     import qa.dicom.series  # noqa: F401
     import qa.dicom.study_index  # noqa: F401
     import qa.dicom.value_warnings  # noqa: F401
-    import qa.motion  # noqa: F401
+    import qa.motion.analysis  # noqa: F401
     import qa.store.studies  # noqa: F401
     import qa.workflows.dose_study  # noqa: F401
     import qa.workflows.exam_files  # noqa: F401

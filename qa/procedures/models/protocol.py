@@ -16,7 +16,7 @@ from pydantic import Field, create_model, model_validator
 from qa.compliance.protocol import DEFAULT_ACTIONS, GATING_MODES, ExamProtocol, ProtocolRule
 from qa.compliance.registry import EXAM_CHECKS, ExamCheck
 from qa.ecg.settings import GatingSettings
-from qa.motion import MotionSettings
+from qa.motion.settings import MotionSettings
 from qa.procedures.models.base import (
     ActionsTable,
     BeatTime, Match, NonBlank, NonNegative, Number, NumberAsWritten, Percent, Range, RuleError, Severity, Table, Text, Unique,
