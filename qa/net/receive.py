@@ -41,6 +41,7 @@ class Tally:
     failed: int = 0
     echoes: int = 0
     rejected: str | None = None
+    holds_slot: bool = False  # counted in the association limit shared by the receiver processes
     failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
