@@ -3,12 +3,14 @@
 Start: the inbox folder and the report folder are made (their parent folders must exist), the
 store is checked writable (a receiver that cannot store its results refuses to start), the inbox
 is rescanned (temporary files of a crash removed, complete files not yet journalled added), then
-the SCP listens and the router (:func:`qa.workflows.route.run_router`) runs in a thread beside it.
+the port is bound, the SCP accepts on it (in this process, or in ``workers`` receiver processes:
+:mod:`qa.net.workers`) and the router (:func:`qa.workflows.route.run_router`) runs in a thread of
+this process.
 
-Stop (SIGTERM, SIGINT): no new association is accepted; the associations in progress may finish
-(up to :data:`DRAIN_SECONDS`, then they are aborted: every object they stored is complete on disk
-and journalled, any other was never answered with success); the router finishes the group it is
-routing; the journal is closed.  Exit 0.
+Stop (SIGTERM, SIGINT; passed on to the receiver processes): no new association is accepted; the
+associations in progress may finish (up to :data:`DRAIN_SECONDS`, then they are aborted: every
+object they stored is complete on disk and journalled, any other was never answered with success);
+the router finishes the group it is routing; the journal is closed.  Exit 0.
 """
 
 from __future__ import annotations

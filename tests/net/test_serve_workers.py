@@ -47,6 +47,7 @@ def test_two_concurrent_senders_are_both_received_by_two_receiver_processes(tmp_
     first, second = two_series
     with Server(tmp_path / "two", "--workers", "2", settle=3600) as s:
         assert "2 receiver process(es)" in s.log and len(_worker_pids(s.log)) == 2
+        assert set(_worker_pids(s.log)) <= set(_children(s.proc.pid))  # children of qa serve itself
         senders = [subprocess.Popen([dcmtk_path("storescu"), "-aet", "CT1", "-aec", "QA", "127.0.0.1", str(s.port), *map(str, files)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for files in (first, second)]
         assert [p.wait(120) for p in senders] == [0, 0], [p.stderr.read() for p in senders]
@@ -75,6 +76,19 @@ def test_killing_the_parent_stops_its_receiver_processes_and_nothing_listens_aft
         socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
 
 
+def test_one_worker_receives_in_the_serve_process_itself(tmp_path, two_series):
+    from serving import pynetdicom_store
+
+    first, _ = two_series
+    with Server(tmp_path / "one", "--workers", "1") as s:
+        assert "1 receiver process(es)" in s.log and not _worker_pids(s.log)
+        accepted, statuses = pynetdicom_store(s.port, first[:3])
+        assert accepted and statuses == [0, 0, 0]
+        log = s.wait_for("released; 3 object(s) stored")
+        assert "qa serve: association CT1@127.0.0.1 -> QA: released" in log
+        assert _children(s.proc.pid) == []
+
+
 def test_workers_outside_1_to_16_are_refused_with_the_setting_named(tmp_path):
     from serving import QA, environment
 
@@ -96,3 +110,19 @@ def _running(pid: int) -> bool:
             return fp.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    from pathlib import Path
+
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
