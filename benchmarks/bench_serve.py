@@ -1,6 +1,6 @@
 """`qa serve` under load against dcmtk's `storescp` (issue 15, point 5: >= 0.5x), every object stored and routed.
 
-    .venv/bin/python benchmarks/bench_serve.py [--associations 8] [--images 60] [--repeats 3] [--pdu-sweep] [--quick]
+    .venv/bin/python benchmarks/bench_serve.py [--associations 8] [--images 60] [--repeats 3] [--workers N] [--pdu-sweep] [--quick]
 
 Two 60-image series of 512 x 512 CT images are synthesised once (``qa synth phantom``, and ``qa synth
 exam`` with 5 stacks of 12 slices) and cached in ``--data``; each association gets its own copy
@@ -14,7 +14,8 @@ answered).  The same senders go alternately (``--repeats`` times, medians printe
 * dcmtk ``storescp --fork`` (one process per association, files written as received but never
   synced; the time to sync its files afterwards, all at once, is printed beside it), and
 * ``qa serve`` (a fresh inbox and SQLite store each time; routing held back with a long settle
-  time so that the receive is measured alone; each object synced and journalled before success).
+  time so that the receive is measured alone; each object synced and journalled before success;
+  ``--workers`` receiver processes, by default qa serve's own default: one per core, at most 4).
 
 Both accept the same largest PDU where storescp can (it stops at 131072 bytes).  After each
 measurement the received objects are counted (storescp's folder; qa serve's journal and inbox).
@@ -276,6 +277,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.associations, args.repeats, args.pdu_sweep = 2, 1, False
     from qa.net.config import DEFAULT_MAX_PDU
+    from qa.net.workers import default_workers
 
     pdu = DEFAULT_MAX_PDU if args.pdu is None else args.pdu
     data = Path(args.data)
@@ -285,7 +287,7 @@ def main(argv=None) -> int:
     megabytes = sum(p.stat().st_size for s in sets for p in s) / 1e6
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=data))
     print(f"{args.associations} associations x {args.images} CT images of 512 x 512 ({n} objects, {megabytes:.0f} MB); "
-          f"qa serve max PDU {pdu or 'unlimited'}, storescp {min(pdu or STORESCP_MAX_PDU, STORESCP_MAX_PDU)}; qa serve --workers {args.workers or 'default'}; {os.cpu_count()} cores")
+          f"qa serve max PDU {pdu or 'unlimited'}, storescp {min(pdu or STORESCP_MAX_PDU, STORESCP_MAX_PDU)}; qa serve --workers {args.workers or default_workers()}; {os.cpu_count()} cores")
     run_storescp(sets, tmp, pdu)  # untimed: warms the OS cache and both programs' imports
     run_serve(sets, tmp, pdu)
     times: dict[str, list[float]] = {"storescp": [], "storescp + sync": [], "qa serve": []}

@@ -76,6 +76,19 @@ def test_killing_the_parent_stops_its_receiver_processes_and_nothing_listens_aft
         socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
 
 
+def test_a_receiver_process_that_dies_is_started_again(tmp_path):
+    import os
+
+    with Server(tmp_path / "restart", "--workers", "2") as s:
+        first, second = _worker_pids(s.log)
+        os.kill(first, signal.SIGKILL)
+        log = s.wait_for(" accepting", count=3, timeout=120)  # the third start line: its successor
+        assert f"(pid {first}) exited unexpectedly (code -9); starting it again" in log
+        assert len(set(_worker_pids(log))) == 3 and second in _worker_pids(log)
+        for _ in range(4):  # whichever process takes it, every association is answered
+            assert dcmtk("echoscu", port=s.port).returncode == 0
+
+
 def test_one_worker_receives_in_the_serve_process_itself(tmp_path, two_series):
     from serving import pynetdicom_store
 
