@@ -102,6 +102,23 @@ def test_one_worker_receives_in_the_serve_process_itself(tmp_path, two_series):
         assert _children(s.proc.pid) == []
 
 
+def test_tls_and_the_allow_list_hold_in_every_receiver_process(tmp_path):
+    from tests.conftest import require_tool
+
+    openssl = require_tool("openssl")
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    tls = ("+tls", str(key), str(cert), "+cf", str(cert))
+    with Server(tmp_path / "tls", "--workers", "2", "--tls-cert", str(cert), "--tls-key", str(key)) as s:
+        for _ in range(4):  # several associations, whichever process takes each
+            assert dcmtk("echoscu", port=s.port, options=tls).returncode == 0
+            assert dcmtk("echoscu", port=s.port).returncode != 0  # no TLS: refused
+            assert dcmtk("echoscu", port=s.port, calling="INTRUDER", options=tls).returncode != 0
+        log = s.wait_for("INTRUDER@127.0.0.1 -> QA: rejected", count=4)
+        assert log.count("CT1@127.0.0.1 -> QA: released; 0 object(s) stored, 1 echo(es)") == 4
+
+
 def test_workers_outside_1_to_16_are_refused_with_the_setting_named(tmp_path):
     from serving import QA, environment
 
