@@ -1,6 +1,6 @@
 """`qa serve` under load against dcmtk's `storescp` (issue 15, point 5: >= 0.5x), every object stored and routed.
 
-    .venv/bin/python benchmarks/bench_serve.py [--associations 8] [--images 60] [--repeats 3] [--pdu-sweep] [--quick]
+    .venv/bin/python benchmarks/bench_serve.py [--associations 8] [--images 60] [--repeats 3] [--workers N] [--pdu-sweep] [--quick]
 
 Two 60-image series of 512 x 512 CT images are synthesised once (``qa synth phantom``, and ``qa synth
 exam`` with 5 stacks of 12 slices) and cached in ``--data``; each association gets its own copy
@@ -14,7 +14,8 @@ answered).  The same senders go alternately (``--repeats`` times, medians printe
 * dcmtk ``storescp --fork`` (one process per association, files written as received but never
   synced; the time to sync its files afterwards, all at once, is printed beside it), and
 * ``qa serve`` (a fresh inbox and SQLite store each time; routing held back with a long settle
-  time so that the receive is measured alone; each object synced and journalled before success).
+  time so that the receive is measured alone; each object synced and journalled before success;
+  ``--workers`` receiver processes, by default qa serve's own default: one per core, at most 4).
 
 Both accept the same largest PDU where storescp can (it stops at 131072 bytes).  After each
 measurement the received objects are counted (storescp's folder; qa serve's journal and inbox).
@@ -179,7 +180,7 @@ def sync_files(folder: Path) -> None:
 class Serve:
     """One ``qa serve`` process with its own inbox, store, site secret and data folders."""
 
-    def __init__(self, root: Path, *, settle: float, pdu: int, port: int | None = None):
+    def __init__(self, root: Path, *, settle: float, pdu: int, port: int | None = None, workers: int | None = None):
         self.root, self.port = root, port or free_port()
         self.inbox, self.db = root / "inbox", f"sqlite:///{root / 'store.sqlite'}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "XDG_"))}
@@ -188,7 +189,8 @@ class Serve:
         self.log_path = root / f"serve-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen([QA, "serve", "--aet", "QA", "--port", str(self.port), "--allow", "CT1", "--inbox", str(self.inbox),
-                                      "--db", self.db, "--settle-seconds", str(settle), "--no-pdf", "--max-pdu", str(pdu)],
+                                      "--db", self.db, "--settle-seconds", str(settle), "--no-pdf", "--max-pdu", str(pdu)]
+                                     + ([] if workers is None else ["--workers", str(workers)]),
                                      stdout=subprocess.DEVNULL, stderr=self._log, env=self.env)
         deadline = time.monotonic() + 120
         while "listening on" not in self.log_path.read_text():
@@ -207,9 +209,9 @@ class Serve:
         self._log.close()
 
 
-def run_serve(sets, tmp: Path, pdu: int, *, keep: bool = False) -> tuple[float, Serve]:
+def run_serve(sets, tmp: Path, pdu: int, *, keep: bool = False, workers: int | None = None) -> tuple[float, Serve]:
     root = Path(tempfile.mkdtemp(prefix="serve-", dir=tmp))
-    server = Serve(root, settle=86400, pdu=pdu)
+    server = Serve(root, settle=86400, pdu=pdu, workers=workers)
     try:
         took = send_all(sets, server.port)
         status = server.status()
@@ -268,12 +270,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pdu", type=int, default=None, help="qa serve's --max-pdu (default: qa serve's own default)")
     parser.add_argument("--pdu-sweep", action="store_true", help="also measure qa serve at 16, 64, 128, 256 kB and without a limit")
+    parser.add_argument("--workers", type=int, default=None, help="qa serve's --workers (default: qa serve's own default)")
     parser.add_argument("--quick", action="store_true", help="2 associations, 1 repeat, no sweep")
     parser.add_argument("--data", default=str(Path(tempfile.gettempdir()) / "qa-bench-serve"), help="cache of the synthetic series")
     args = parser.parse_args(argv)
     if args.quick:
         args.associations, args.repeats, args.pdu_sweep = 2, 1, False
     from qa.net.config import DEFAULT_MAX_PDU
+    from qa.net.workers import default_workers
 
     pdu = DEFAULT_MAX_PDU if args.pdu is None else args.pdu
     data = Path(args.data)
@@ -283,7 +287,7 @@ def main(argv=None) -> int:
     megabytes = sum(p.stat().st_size for s in sets for p in s) / 1e6
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=data))
     print(f"{args.associations} associations x {args.images} CT images of 512 x 512 ({n} objects, {megabytes:.0f} MB); "
-          f"qa serve max PDU {pdu or 'unlimited'}, storescp {min(pdu or STORESCP_MAX_PDU, STORESCP_MAX_PDU)}; {os.cpu_count()} cores")
+          f"qa serve max PDU {pdu or 'unlimited'}, storescp {min(pdu or STORESCP_MAX_PDU, STORESCP_MAX_PDU)}; qa serve --workers {args.workers or default_workers()}; {os.cpu_count()} cores")
     run_storescp(sets, tmp, pdu)  # untimed: warms the OS cache and both programs' imports
     run_serve(sets, tmp, pdu)
     times: dict[str, list[float]] = {"storescp": [], "storescp + sync": [], "qa serve": []}
@@ -292,7 +296,7 @@ def main(argv=None) -> int:
         took, synced = run_storescp(sets, tmp, pdu)
         times["storescp"].append(took)
         times["storescp + sync"].append(took + synced)
-        took, server = run_serve(sets, tmp, pdu, keep=r == args.repeats - 1)
+        took, server = run_serve(sets, tmp, pdu, keep=r == args.repeats - 1, workers=args.workers)
         times["qa serve"].append(took)
         last = server
         print(f"  repeat {r + 1}: storescp {times['storescp'][-1]:.2f} s (+ {synced:.2f} s to sync its files afterwards), "

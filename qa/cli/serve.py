@@ -31,7 +31,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = {"aet": args.aet, "port": args.port, "host": args.host, "allow": args.allow, "inbox": args.inbox, "db": args.db,
                "settle_seconds": args.settle_seconds, "report_dir": args.report_dir, "tls_cert": args.tls_cert,
                "tls_key": args.tls_key, "tls_ca": args.tls_ca, "pdf": False if args.no_pdf else None,
-               "max_pdu": args.max_pdu, "keep_days": args.keep_days}
+               "max_pdu": args.max_pdu, "keep_days": args.keep_days,
+               "workers": args.workers}
     return serve(load_config(options, args.config))
 
 
@@ -122,6 +123,8 @@ def add_parser(sub) -> None:
                    help="delete routed objects from the inbox after N days (default 30; 0: keep for ever); pending and failed ones are kept")
     p.add_argument("--max-pdu", type=int, metavar="BYTES",
                    help="the largest PDU senders may send us (default 262144, measured; 0: no limit)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="receiver processes sharing the port (default: one per core, at most 4; 1: one process)")
     p.add_argument("--config", metavar="FILE", help="settings from a TOML file (the options' names: aet, port, host, allow, ...)")
     p.add_argument("--status", action="store_true", help="show the inbox: pending groups, the last routed ones, failures")
     p.add_argument("--requeue", metavar="GROUP|all",

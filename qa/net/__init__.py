@@ -2,7 +2,8 @@
 inbox of :mod:`qa.workflows.inbox` and routed by :mod:`qa.workflows.route`.
 
 ``config`` (settings from options and a TOML file), ``scp`` (what is accepted, from whom, TLS),
-``receive`` (the C-STORE handler), ``server`` (start, run beside the router, stop cleanly).  The
+``receive`` (the C-STORE handler), ``server`` (start, run beside the router, stop cleanly),
+``workers`` (several receiver processes on the one port).  The
 only layer above it is the command line; it imports the workflows, never the reverse.
 """
 

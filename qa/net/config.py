@@ -15,6 +15,7 @@ The TOML file (``--config FILE``) holds the same settings as the options, by the
     tls_ca = "/etc/qa/tls/scanners-ca.crt"   # optional: require client certificates signed by it
     max_pdu = 262144               # bytes the senders may put in one PDU (0: no limit)
     keep_days = 30                 # routed objects deleted from the inbox after 30 days (0: kept for ever)
+    workers = 2                    # receiver processes (default: one per core, at most 4)
 
     [[route]]                      # site routing rules (qa.workflows.site_rules), first match wins
     patient_id = "PHANTOM*"        # the physicist's phantom account
@@ -52,8 +53,9 @@ MAX_PDU = 0xFFFFFFFF  # the field is 4 bytes (PS3.8 table D.1-1)
 # store): a month to look at or re-run what came in, and a disk that never fills up, which would make
 # the receiver refuse the next morning's phantom series.
 DEFAULT_KEEP_DAYS = 30
+MAX_WORKERS = 16  # our proposal: MAX_ASSOCIATIONS (16) shared out leaves at least one association per worker
 
-_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu", "keep_days", "route")
+_KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu", "keep_days", "workers", "route")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class ServeConfig:
     pdf: bool = True  # write the phantom report as PDF too when a PDF engine is installed
     max_pdu: int = DEFAULT_MAX_PDU  # bytes; 0: no limit
     keep_days: float = DEFAULT_KEEP_DAYS  # 0: kept for ever
+    workers: int = 1  # receiver processes sharing the port (qa.net.workers)
     rules: tuple = ()  # site routing rules (qa.workflows.site_rules.RouteRule), from the file only
 
     @property
@@ -192,9 +195,17 @@ def load_config(options: dict, config_file: str | os.PathLike | None = None) -> 
     keep = merged.get("keep_days", DEFAULT_KEEP_DAYS)
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 <= keep <= 36500:
         raise InputError(source("keep_days"), "keep_days", f"keep_days is a number of days from 0 (keep for ever) to 36500, got {keep!r}")
+    workers = merged.get("workers")
+    if workers is None:
+        from qa.net.workers import default_workers
+
+        workers = default_workers()
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
+        raise InputError(source("workers"), "workers", f"workers is a number of receiver processes from 1 to {MAX_WORKERS}, got {workers!r}",
+                         hint="leave it out for one per core (at most 4)")
     return ServeConfig(aet, port, host.strip(), peers, inbox, db, float(settle), report_dir,
                        Path(cert) if cert else None, Path(key) if key else None, Path(ca) if ca else None, pdf, max_pdu, float(keep),
-                       route_rules(merged.get("route", []), where))
+                       workers, route_rules(merged.get("route", []), where))
 
 
 def route_rules(tables, where: str | None) -> tuple:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
 import threading
 import traceback
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class Tally:
     failed: int = 0
     echoes: int = 0
     rejected: str | None = None
+    holds_slot: bool = False  # counted in the association limit shared by the receiver processes
     failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -84,6 +86,49 @@ def _text(value) -> str:
     return str(value or "").strip()
 
 
+def _element(group_element: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element of group 0002 (PS3.5 7.1.2) with a 2-byte length."""
+    return struct.pack("<HH", 0x0002, group_element) + vr + struct.pack("<H", len(value)) + value
+
+
+def _uid(text: str) -> bytes:
+    raw = text.encode("ascii")
+    return raw + b"\0" if len(raw) % 2 else raw  # UI padded with NULL to an even length (PS3.5 6.2)
+
+
+def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
+    """The preamble, ``DICM`` and the File Meta Information (PS3.10 7.1) of a received object, byte for
+    byte as pynetdicom's ``Event.encoded_dataset()`` writes them (its implementation UID and version),
+    encoded here: pydicom's general writer spent a third of the C-STORE handler's time on these 7
+    elements (benchmarks/bench_serve.py, profiled).  ValueError for a UID that is not ASCII."""
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+    try:
+        version = PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii")
+        body = b"".join((
+            struct.pack("<HH", 0x0002, 0x0001) + b"OB\0\0" + struct.pack("<I", 2) + b"\0\1",  # version 0001, 4-byte length
+            _element(0x0002, b"UI", _uid(sop_class_uid)),
+            _element(0x0003, b"UI", _uid(sop_instance_uid)),
+            _element(0x0010, b"UI", _uid(transfer_syntax_uid)),
+            _element(0x0012, b"UI", _uid(str(PYNETDICOM_IMPLEMENTATION_UID))),
+            _element(0x0013, b"SH", version + b" " if len(version) % 2 else version),  # SH padded with a space
+        ))
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not an ASCII UID: {exc}") from None
+    return b"\0" * 128 + b"DICM" + _element(0x0000, b"UL", struct.pack("<I", len(body))) + body
+
+
+def encoded_object(event) -> bytes:
+    """The received object as a DICOM file: our File Meta Information, then the data set as the sender encoded it."""
+    request = event.request
+    try:
+        meta = file_meta_bytes(str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID),
+                               str(event.context.transfer_syntax))
+    except ValueError:
+        return event.encoded_dataset()  # pynetdicom's own (slower) encoding, which says what is wrong
+    return meta + event.encoded_dataset(include_meta=False)
+
+
 def store_handler(inbox, tallies: Tallies, log: Callable[[str], None]):
     """The EVT_C_STORE handler writing into ``inbox`` (:class:`qa.workflows.inbox.Inbox`)."""
 
@@ -94,7 +139,7 @@ def store_handler(inbox, tallies: Tallies, log: Callable[[str], None]):
         if name is None:
             return _refuse(tally, log, CANNOT_UNDERSTAND, f"a SOP Instance UID that is not a UID ({len(uid)} characters) was refused")
         try:
-            data = event.encoded_dataset()
+            data = encoded_object(event)
             obj = inbox.identify(data, calling_aet=tally.calling_aet)
         except InputError as exc:
             return _refuse(tally, log, CANNOT_UNDERSTAND, f"object {inbox.pseudonymise(uid)}: {exc.message}")

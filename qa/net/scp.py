@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -24,10 +25,13 @@ from collections.abc import Callable
 from qa.net.config import ServeConfig
 from qa.net.receive import Tallies, _text, store_handler
 
-# A-ASSOCIATE-RJ (PS3.8 table 9-21): result 1 rejected-permanent, source 1 DICOM UL service-user.
+# A-ASSOCIATE-RJ (PS3.8 table 9-21): result 1 rejected-permanent, source 1 DICOM UL service-user;
+# result 2 rejected-transient, source 3 service-provider (presentation), reason 2 local-limit-exceeded.
 REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
+REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED = 0x02, 0x03, 0x02
 CALLING_AET_NOT_RECOGNIZED, CALLED_AET_NOT_RECOGNIZED = 0x03, 0x07
-MAX_ASSOCIATIONS = 16  # our proposal: two per scanner of a large department
+MAX_ASSOCIATIONS = 16  # our proposal: two per scanner of a large department (in all, shared by the receiver processes)
+LISTEN_BACKLOG = 64  # our proposal: connections waiting to be accepted (socketserver's 5 is fewer than 8 senders starting at once)
 
 
 def tls_context(config: ServeConfig) -> ssl.SSLContext | None:
@@ -95,8 +99,45 @@ def build_ae(config: ServeConfig):
     return ae
 
 
-def start_scp(config: ServeConfig, inbox, log: Callable[[str], None]):
-    """Start listening (in pynetdicom's threads); returns (ae, server)."""
+def listening_socket(config: ServeConfig) -> socket.socket:
+    """The listening socket on ``config.host:config.port``, bound once by the parent process and shared
+    by every receiver process (the kernel gives each connection to the one that accepts it first).
+    OSError when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    return socket.create_server((config.host, config.port), family=family, backlog=LISTEN_BACKLOG)
+
+
+def _shared_socket_server(listening: socket.socket):
+    """A pynetdicom server class serving on ``listening`` (bound and listening already) instead of binding its own."""
+    import socketserver
+
+    from pynetdicom.transport import ThreadedAssociationServer
+
+    class SharedSocketServer(ThreadedAssociationServer):
+        def server_bind(self) -> None:
+            self.socket.close()  # the one socketserver made; ours is bound already
+            listening.setblocking(False)  # several processes accept on it: the one that loses the race must not wait
+            self.socket = listening
+            self.server_address = listening.getsockname()
+
+        def server_activate(self) -> None:
+            pass  # listening already
+
+        def server_close(self) -> None:
+            self.socket.close()  # this process's descriptor only: never shutdown(), which would stop the other processes too
+
+        def shutdown(self) -> None:
+            socketserver.BaseServer.shutdown(self)  # not in ae._servers (made with make_server): nothing to remove there
+            self.server_close()
+
+    return SharedSocketServer
+
+
+def start_scp(config: ServeConfig, inbox, log: Callable[[str], None], listening: socket.socket, shared_limit=None):
+    """Start serving on ``listening`` (:func:`listening_socket`) in pynetdicom's threads; returns (ae, server).
+
+    ``shared_limit`` (several receiver processes: :class:`qa.net.workers.SharedLimit`): the association
+    limit counted over every process (``acquire()`` False when it is reached; ``release()``)."""
     from pynetdicom import evt
 
     check = acceptance(config)
@@ -108,6 +149,8 @@ def start_scp(config: ServeConfig, inbox, log: Callable[[str], None]):
         tally = tallies.pop(assoc)
         if tally is None:
             return
+        if tally.holds_slot:
+            shared_limit.release()
         how = how or ("released" if assoc.is_released else "aborted" if assoc.is_aborted else "closed")
         with lock:
             log(f"association {tally.calling_aet}@{tally.host} -> {config.aet}: {how}; {tally.summary()}")
@@ -123,6 +166,13 @@ def start_scp(config: ServeConfig, inbox, log: Callable[[str], None]):
             finish(assoc, f"rejected: {_REASONS[reason]}" + (f" (called {called!r})" if reason == CALLED_AET_NOT_RECOGNIZED else ""))
             assoc.acse.send_reject(REJECTED_PERMANENT, SERVICE_USER, reason)
             assoc.kill()
+        elif shared_limit is not None:
+            if not shared_limit.acquire():
+                finish(assoc, f"rejected: {MAX_ASSOCIATIONS} associations are open already (the limit)")
+                assoc.acse.send_reject(REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED)
+                assoc.kill()
+            else:
+                tallies.get(assoc).holds_slot = True
 
     def on_echo(event):
         tallies.get(event.assoc).echoes += 1
@@ -134,5 +184,7 @@ def start_scp(config: ServeConfig, inbox, log: Callable[[str], None]):
                 (evt.EVT_REJECTED, lambda event: finish(event.assoc, "rejected by the association limits")),
                 (evt.EVT_CONN_CLOSE, lambda event: finish(event.assoc))]
     ae = build_ae(config)
-    server = ae.start_server((config.host, config.port), block=False, evt_handlers=handlers, ssl_context=tls_context(config))
+    server = ae.make_server(listening.getsockname(), evt_handlers=handlers, ssl_context=tls_context(config),
+                            server_class=_shared_socket_server(listening))
+    threading.Thread(target=server.serve_forever, name="qa-acceptor", daemon=True).start()
     return ae, server

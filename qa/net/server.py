@@ -3,12 +3,14 @@
 Start: the inbox folder and the report folder are made (their parent folders must exist), the
 store is checked writable (a receiver that cannot store its results refuses to start), the inbox
 is rescanned (temporary files of a crash removed, complete files not yet journalled added), then
-the SCP listens and the router (:func:`qa.workflows.route.run_router`) runs in a thread beside it.
+the port is bound, the SCP accepts on it (in this process, or in ``workers`` receiver processes:
+:mod:`qa.net.workers`) and the router (:func:`qa.workflows.route.run_router`) runs in a thread of
+this process.
 
-Stop (SIGTERM, SIGINT): no new association is accepted; the associations in progress may finish
-(up to :data:`DRAIN_SECONDS`, then they are aborted: every object they stored is complete on disk
-and journalled, any other was never answered with success); the router finishes the group it is
-routing; the journal is closed.  Exit 0.
+Stop (SIGTERM, SIGINT; passed on to the receiver processes): no new association is accepted; the
+associations in progress may finish (up to :data:`DRAIN_SECONDS`, then they are aborted: every
+object they stored is complete on disk and journalled, any other was never answered with success);
+the router finishes the group it is routing; the journal is closed.  Exit 0.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from qa.net.config import ServeConfig
 DRAIN_SECONDS = 30.0  # our proposal: how long running associations may go on after a stop request
 
 
-def stderr_log() -> Callable[[str], None]:
-    """One timestamped line (or a traceback's lines) per call on stderr, whole even from several threads."""
+def stderr_log(worker: str | None = None) -> Callable[[str], None]:
+    """One timestamped line (or a traceback's lines) per call on stderr, whole even from several threads
+    (and from several processes: one write each); ``worker`` names the receiver process in each line."""
     lock = threading.Lock()
+    who = f"qa serve: {worker}:" if worker else "qa serve:"
 
     def log(message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         text = message.replace("\n", "\n    ")
         with lock:
-            sys.stderr.write(f"{stamp} qa serve: {text}\n")
+            sys.stderr.write(f"{stamp} {who} {text}\n")
             sys.stderr.flush()
 
     return log
@@ -61,7 +65,8 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
     from qa.workflows.inbox import Inbox
     from qa.workflows.route import run_router
 
-    from qa.net.scp import start_scp
+    from qa.net.scp import listening_socket, start_scp, tls_context
+    from qa.net.workers import Workers
 
     log = log or stderr_log()
     inbox_dir = _folder(config.inbox, "inbox")
@@ -74,10 +79,25 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
         log(f"inbox {inbox_dir}: {added} complete file(s) found that were not journalled, {removed} temporary file(s) of an "
             "interrupted write removed")
     try:
-        ae, server = start_scp(config, inbox, log)
+        listening = listening_socket(config)
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
                          hint="another program may use the port (another qa serve, a storescp); give another --port or --host") from None
+    workers = None
+    try:
+        if config.workers > 1:
+            tls_context(config)  # a certificate that cannot be used is refused here, once
+            workers = Workers(config, listening, log)
+            workers.start()
+            server = None
+        else:
+            _, server = start_scp(config, inbox, log, listening)
+    except BaseException:
+        if workers is not None:
+            workers.stop(DRAIN_SECONDS)
+        listening.close()
+        inbox.close()
+        raise
     stop = threading.Event()
     router = threading.Thread(target=run_router, name="qa-router", kwargs=dict(
         inbox=inbox, db=config.db, report_dir=report_dir, settle_seconds=config.settle_seconds, stop=stop, log=log, pdf=config.pdf,
@@ -86,20 +106,29 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
     allow = ", ".join(str(p) for p in config.allow)
     log(f"listening on {config.host}:{config.port} as {config.aet} ({'TLS' if config.tls else 'no TLS'}"
         f"{', client certificates required' if config.tls_ca else ''}); allowed: {allow}; inbox {inbox_dir}; store {database}; "
-        f"reports {report_dir}; {len(config.rules)} site routing rule(s); a series or study is routed after {config.settle_seconds:g} s of quiet; routed objects "
+        f"reports {report_dir}; {config.workers} receiver process(es); {len(config.rules)} site routing rule(s); a series or study is routed after {config.settle_seconds:g} s of quiet; routed objects "
         + (f"deleted after {config.keep_days:g} days" if config.keep_days else "kept for ever"))
     if ready is not None:
         ready()
     try:
         while router.is_alive():
             router.join(1.0)
+            if workers is not None:
+                workers.check()
         log("the router stopped unexpectedly; stopping")
     except KeyboardInterrupt:
         log("stop requested: no new associations; finishing the ones in progress and the group being routed")
     finally:
         previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            _stop(ae, server, stop, router, log)
+            if workers is not None:
+                listening.close()  # the workers' descriptors are closed as they stop: then nothing listens
+                workers.stop(DRAIN_SECONDS + 15.0)
+            else:
+                drain(server, log)
+                listening.close()
+            stop.set()
+            router.join()
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -108,8 +137,9 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
     return 0
 
 
-def _stop(ae, server, stop: threading.Event, router: threading.Thread, log) -> None:
-    server.shutdown()  # the listening socket is closed: no new association
+def drain(server, log) -> None:
+    """Stop accepting; let the associations in progress finish (up to :data:`DRAIN_SECONDS`), then abort them."""
+    server.shutdown()  # no new association (the listening socket is closed in this process)
     deadline = time.monotonic() + DRAIN_SECONDS
     while server.active_associations and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -118,5 +148,3 @@ def _stop(ae, server, stop: threading.Event, router: threading.Thread, log) -> N
         assoc.abort()
     if left:
         log(f"{len(left)} association(s) still open after {DRAIN_SECONDS:g} s were aborted")
-    stop.set()
-    router.join()

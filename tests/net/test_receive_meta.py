@@ -1,0 +1,48 @@
+"""The File Meta Information qa serve writes before each received data set (qa.net.receive.file_meta_bytes)
+is byte for byte what pynetdicom's own encoder writes, and pydicom reads it back."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+
+@pytest.mark.parametrize(("sop_class", "sop_instance", "syntax"), [
+    ("1.2.840.10008.5.1.4.1.1.2", "1.2.3", "1.2.840.10008.1.2.1"),  # odd-length UIDs (padded)
+    ("1.2.840.10008.5.1.4.1.1.88.67", "1.2.34", "1.2.840.10008.1.2"),  # even-length ones
+    ("1.2.840.10008.5.1.4.1.1.2.1", "2.25." + "9" * 59, "1.2.840.10008.1.2.4.50"),  # a 64-character UID
+])
+def test_the_file_meta_is_what_pynetdicom_writes_byte_for_byte(sop_class, sop_instance, syntax):
+    from pydicom.uid import UID
+    from pynetdicom.dsutils import create_file_meta, encode_file_meta
+
+    from qa.net.receive import file_meta_bytes
+
+    theirs = b"\0" * 128 + b"DICM" + encode_file_meta(create_file_meta(
+        sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)))
+    assert file_meta_bytes(sop_class, sop_instance, syntax) == theirs
+
+
+def test_a_file_made_of_the_meta_and_a_data_set_reads_back_with_its_uids():
+    import pydicom
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from qa.net.receive import file_meta_bytes
+
+    ds = pydicom.Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "CT"
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    write_dataset(body, ds)
+    read = pydicom.dcmread(io.BytesIO(file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "1.2.840.10008.1.2.1") + body.getvalue()))
+    assert read.file_meta.MediaStorageSOPInstanceUID == "1.2.3.4" and read.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert read.Modality == "CT" and read.SOPInstanceUID == "1.2.3.4"
+
+
+def test_a_uid_that_is_not_ascii_is_a_value_error():
+    from qa.net.receive import file_meta_bytes
+
+    with pytest.raises(ValueError):
+        file_meta_bytes("1.2.840.10008.5.1.4.1.1.2", "1.2.é", "1.2.840.10008.1.2.1")
