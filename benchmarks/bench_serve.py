@@ -277,7 +277,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.associations, args.repeats, args.pdu_sweep = 2, 1, False
     from qa.net.config import DEFAULT_MAX_PDU
-    from qa.net.workers import default_workers
+    from qa.net.config import default_workers
 
     pdu = DEFAULT_MAX_PDU if args.pdu is None else args.pdu
     data = Path(args.data)

@@ -130,6 +130,16 @@ def resolve_host(host: str, where: str | None, field: str = "allow") -> str:
                          hint="give the sender's IP address, or a name the receiver's DNS knows") from None
 
 
+def default_workers() -> int:
+    """One receiver process per core this process may use, at most 4 (our proposal: the C-STORE
+    path is measured to saturate 2 cores; more processes than cores only add switching)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 def load_config(options: dict, config_file: str | os.PathLike | None = None) -> ServeConfig:
     """The configuration from ``options`` (None: not given) over ``config_file`` over the defaults."""
     values: dict = {}
@@ -197,8 +207,6 @@ def load_config(options: dict, config_file: str | os.PathLike | None = None) -> 
         raise InputError(source("keep_days"), "keep_days", f"keep_days is a number of days from 0 (keep for ever) to 36500, got {keep!r}")
     workers = merged.get("workers")
     if workers is None:
-        from qa.net.workers import default_workers
-
         workers = default_workers()
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
         raise InputError(source("workers"), "workers", f"workers is a number of receiver processes from 1 to {MAX_WORKERS}, got {workers!r}",

@@ -15,7 +15,7 @@ the one router, the retention.
   memory (:class:`SharedLimit`, one count per worker, reset when a dead worker is started again).
 * **Log**: the workers write to the parent's stderr, each line whole and marked ``worker K``.
 * **Stop**: SIGTERM or SIGINT to the parent is passed to each worker, which stops accepting, lets
-  its associations finish (up to :data:`qa.net.server.DRAIN_SECONDS`) and exits; then the router
+  its associations finish (up to :data:`qa.net.lifecycle.DRAIN_SECONDS`) and exits; then the router
   stops.  A worker whose parent is gone (killed with SIGKILL) stops the same way by itself: no
   orphan keeps the port.  A worker that dies is logged and started again.
 """
@@ -31,16 +31,6 @@ from collections.abc import Callable
 from qa.net.config import ServeConfig
 
 START_SECONDS = 120.0  # our proposal: how long a worker may take to import and start (a slow, shared machine)
-
-
-def default_workers() -> int:
-    """One receiver process per core this process may use, at most 4 (our proposal: the C-STORE
-    path is measured to saturate 2 cores; more processes than cores only add switching)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4))
 
 
 class Workers:
@@ -128,7 +118,7 @@ def worker_main(k: int, config: ServeConfig, listening, ready, limit: SharedLimi
     """One receiver process: serve on the parent's ``listening`` socket until SIGTERM, SIGINT or the parent's end."""
     from multiprocessing.connection import wait
 
-    from qa.net.server import drain, stderr_log
+    from qa.net.lifecycle import drain, stderr_log
 
     log = stderr_log(f"worker {k}")
     stop = threading.Event()
