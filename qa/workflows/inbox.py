@@ -370,13 +370,7 @@ def _same_bytes(path: Path, data: bytes) -> bool:
 
 def inbox_status(inbox: str | os.PathLike | None = None) -> InboxStatus:
     """``qa serve --status``: what is pending, routed and failed in ``inbox`` (default: :func:`default_inbox`)."""
-    from qa.errors import UsageError
-
-    folder = Path(inbox) if inbox is not None else default_inbox()
-    if not (folder / JOURNAL_NAME).is_file():
-        raise UsageError(f"{folder} is not a qa serve inbox (it has no {JOURNAL_NAME})",
-                         hint="give the --inbox that qa serve was started with")
-    journal = Journal(folder / JOURNAL_NAME)
+    folder, journal = _existing_journal(inbox)
     try:
         return journal.status(str(folder))
     finally:
@@ -388,11 +382,7 @@ def requeue_failed(inbox: str | os.PathLike | None, group: str) -> tuple[int, in
     pending again, routed by the running receiver (or at its next start); (groups, objects)."""
     from qa.errors import UsageError
 
-    folder = Path(inbox) if inbox is not None else default_inbox()
-    if not (folder / JOURNAL_NAME).is_file():
-        raise UsageError(f"{folder} is not a qa serve inbox (it has no {JOURNAL_NAME})",
-                         hint="give the --inbox that qa serve was started with")
-    journal = Journal(folder / JOURNAL_NAME)
+    folder, journal = _existing_journal(inbox)
     try:
         groups, objects = journal.requeue(None if group == "all" else group)
     finally:
@@ -400,6 +390,18 @@ def requeue_failed(inbox: str | os.PathLike | None, group: str) -> tuple[int, in
     if group != "all" and groups == 0:
         raise UsageError(f"no failed group {group!r} in {folder}", hint="qa serve --status lists the failed groups by name")
     return groups, objects
+
+
+def _existing_journal(inbox: str | os.PathLike | None) -> tuple[Path, Journal]:
+    """The folder of ``inbox`` (default: :func:`default_inbox`) and its open journal; a UsageError when
+    it is not a qa serve inbox (never creates one)."""
+    from qa.errors import UsageError
+
+    folder = Path(inbox) if inbox is not None else default_inbox()
+    if not (folder / JOURNAL_NAME).is_file():
+        raise UsageError(f"{folder} is not a qa serve inbox (it has no {JOURNAL_NAME})",
+                         hint="give the --inbox that qa serve was started with")
+    return folder, Journal(folder / JOURNAL_NAME)
 
 
 def default_inbox() -> Path:
