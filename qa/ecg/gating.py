@@ -315,18 +315,31 @@ class GatingReport(Record):
 
 
 def detect_beats(trace: EcgTrace) -> np.ndarray:
-    """R-peak times (s) of a trace, detected segment by segment (never across a recording gap)."""
+    """R-peak times (s) of a trace, detected segment by segment (never across a recording gap), a long
+    segment in pieces; the apex is marked with one sign for the whole trace (the dominant deflection
+    of all its beats: a piece whose own beats vote otherwise is detected again with it)."""
     from qa.ecg.chunks import spans
-    from qa.ecg.rpeaks import REFRACTORY_S, detect_r_peaks
+    from qa.ecg.rpeaks import REFRACTORY_S, dominant_sign, find_r_peaks
 
     fs = trace.fs_hz
-    found = []
+    pieces = []
     for seg in trace.segments():
         if seg.stop - seg.start < int(fs):  # under a second: nothing to detect reliably
             continue
         for sp in spans(seg.start, seg.stop, int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)):
-            idx = np.asarray(detect_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs), dtype=np.int64) + sp.start
-            found.append(idx[(idx >= sp.core_start) & (idx < sp.core_stop)])
+            found = find_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs)
+            core = (found.sample_index + sp.start >= sp.core_start) & (found.sample_index + sp.start < sp.core_stop)
+            pieces.append((sp, found, core))
+    votes = [p for p in pieces if p[2].any()]
+    if len({found.positive for _, found, _ in votes}) > 1:  # the pieces disagree: the sign of all the beats
+        positive = dominant_sign(np.concatenate([f.lobe_up_mv[c] for _, f, c in votes]),
+                                 np.concatenate([f.lobe_down_mv[c] for _, f, c in votes]))
+        for k, (sp, found, core) in enumerate(pieces):
+            if found.positive is not None and found.positive != positive:
+                again = find_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs, positive=positive)
+                at = again.sample_index + sp.start
+                pieces[k] = (sp, again, (at >= sp.core_start) & (at < sp.core_stop))
+    found = [f.sample_index[c] + sp.start for sp, f, c in pieces]
     idx = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     if idx.size > 1:  # a beat at a chunk's edge, found from both sides a sample or two apart: kept once
         idx = idx[np.concatenate([[True], np.diff(idx) >= int(REFRACTORY_S * fs)])]

@@ -41,7 +41,7 @@ using the MIT/BIH arrhythmia database. IEEE Trans Biomed Eng 33(12):1157-1165 (1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -164,6 +164,11 @@ class RPeaks(Record):
     qrs_level: np.ndarray
     searched_back: np.ndarray
     method: str = "qa.ecg.rpeaks (band-pass 5-15 Hz slope envelope, Pan & Tompkins 1985 rules, no learning period)"
+    # the sign of the R-peaks (True: positive apex) and, per beat, its largest positive and negative
+    # deflection (mV, band-limited) near the steepest point: what decides the sign
+    positive: bool | None = None
+    lobe_up_mv: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, metadata={"json": False})
+    lobe_down_mv: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, metadata={"json": False})
 
     def __len__(self) -> int:
         return int(self.sample_index.size)
@@ -179,8 +184,12 @@ def detect_r_peaks(ecg_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     return find_r_peaks(ecg_mv, fs_hz).sample_index
 
 
-def find_r_peaks(ecg_mv: np.ndarray, fs_hz: float, *, settings: DetectorSettings = DEFAULT_SETTINGS) -> RPeaks:
-    """R-peaks of one ECG lead (mV) as an :class:`RPeaks` record; see the module docstring."""
+def find_r_peaks(ecg_mv: np.ndarray, fs_hz: float, *, settings: DetectorSettings = DEFAULT_SETTINGS,
+                 positive: bool | None = None) -> RPeaks:
+    """R-peaks of one ECG lead (mV) as an :class:`RPeaks` record; see the module docstring.
+
+    ``positive``: the sign of the apex to mark (a longer trace's, when this is one piece of it);
+    None: this signal's dominant QRS deflection."""
     x, fs = _validated(ecg_mv, fs_hz)
     s = settings
     empty = RPeaks(np.empty(0, dtype=np.int64), np.empty(0), fs, np.empty(0), np.empty(0, dtype=bool))
@@ -208,9 +217,10 @@ def find_r_peaks(ecg_mv: np.ndarray, fs_hz: float, *, settings: DetectorSettings
                         shape_half_s=s.shape_half_s, shape_lag_s=s.shape_lag_s, shape_corr=s.shape_corr, passes=s.insert_passes)
     beats, low = beats[keep], low[keep]
     idx = cand[beats]
-    fid = _fiducials(idx, envelope, y, fs, s)
+    fid, up, down, sign = _fiducials(idx, envelope, y, fs, s, positive)
     fid, keep = _enforce_refractory(fid, height[beats], int(s.refractory_s * fs))
-    return RPeaks(fid.astype(np.int64), fid / fs, fs, rel[beats][keep], low[keep])
+    return RPeaks(fid.astype(np.int64), fid / fs, fs, rel[beats][keep], low[keep], positive=sign, lobe_up_mv=up[keep],
+                  lobe_down_mv=down[keep])
 
 
 def qrs_envelope(ecg_mv: np.ndarray, fs_hz: float, *, settings: DetectorSettings = DEFAULT_SETTINGS) -> np.ndarray:
@@ -375,8 +385,11 @@ def _neighbour_median(rr: np.ndarray, k: int) -> np.ndarray:
     return np.nanmedian(windows, axis=1)
 
 
-def _fiducials(idx: np.ndarray, envelope: np.ndarray, y: np.ndarray, fs: float, s: DetectorSettings) -> np.ndarray:
-    """The apex of each detected complex (vectorised over beats; windows are views, not copies).
+def _fiducials(idx: np.ndarray, envelope: np.ndarray, y: np.ndarray, fs: float, s: DetectorSettings,
+               positive: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool | None]:
+    """The apex of each detected complex (vectorised over beats; windows are views, not copies), each
+    beat's largest positive and negative deflection near its steepest point, and the sign used
+    (``positive``, or the dominant one of these beats when None).
 
     Within the complex (where the envelope stays above ``support_fraction`` of its peak) the steepest
     point of the band-limited ECG ``y`` is found; the apex is the extremum of ``y`` within
@@ -385,7 +398,7 @@ def _fiducials(idx: np.ndarray, envelope: np.ndarray, y: np.ndarray, fs: float, 
     between the lobes of wide complexes).
     """
     if idx.size == 0:
-        return idx.astype(np.int64)
+        return idx.astype(np.int64), np.empty(0), np.empty(0), positive
     n = envelope.size
     half = max(1, int(round(s.support_s * fs)))
     span = 2 * half + 1
@@ -408,9 +421,18 @@ def _fiducials(idx: np.ndarray, envelope: np.ndarray, y: np.ndarray, fs: float, 
     # the extremum of the dominant sign near the steepest point
     w = max(1, int(round(s.fiducial_window_s * fs)))
     win = windows(y, steepest, w, demean=False)
-    positive = np.median(win.max(axis=1)) >= np.median(-win.min(axis=1))
+    up, down = win.max(axis=1), -win.min(axis=1)
+    if positive is None:
+        positive = dominant_sign(up, down)
     k = win.argmax(axis=1) if positive else win.argmin(axis=1)
-    return np.clip(steepest + k - w, 0, n - 1).astype(np.int64)
+    return np.clip(steepest + k - w, 0, n - 1).astype(np.int64), up, down, bool(positive)
+
+
+def dominant_sign(lobe_up_mv: np.ndarray, lobe_down_mv: np.ndarray) -> bool:
+    """Is the dominant QRS deflection positive?  (The median positive lobe of the beats at least their
+    median negative one.)  One sign for a whole trace: :func:`qa.ecg.gating.detect_beats` gives its
+    pieces the sign of all their beats together."""
+    return bool(np.median(lobe_up_mv) >= np.median(lobe_down_mv))
 
 
 def _padded(x: np.ndarray, k: int, value) -> np.ndarray:
@@ -448,5 +470,5 @@ def with_settings(**changes) -> DetectorSettings:
     return replace(DEFAULT_SETTINGS, **changes)
 
 
-__all__ = ["detect_r_peaks", "find_r_peaks", "qrs_envelope", "RPeaks", "DetectorSettings", "DEFAULT_SETTINGS",
+__all__ = ["detect_r_peaks", "dominant_sign", "find_r_peaks", "qrs_envelope", "RPeaks", "DetectorSettings", "DEFAULT_SETTINGS",
            "with_settings"]
