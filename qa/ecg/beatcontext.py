@@ -32,7 +32,9 @@ def beat_context(trace, r_peak_s: np.ndarray) -> tuple[SignalQuality, BeatClasse
 def judge_in_context(timings, r_peak_s: np.ndarray, quality: SignalQuality, classes: BeatClasses) -> list:
     """The exposure timings (:class:`qa.ecg.gating.ExposureTiming`) with noise and ventricular beats taken into account."""
     r = np.asarray(r_peak_s, dtype=float)
-    ventricular = r[classes.ventricular] if len(classes.labels) == r.size else np.empty(0)
+    if len(classes.labels) != r.size:
+        raise ValueError(f"{len(classes.labels)} beat classes for {r.size} R-peaks: they must be of the same beats")
+    ventricular = r[classes.ventricular]
     out = []
     for t in timings:
         end = t.start_s + t.duration_s

@@ -340,7 +340,8 @@ def af_suspicion(rr_ms: np.ndarray, premature: list[PrematureBeat], ventricular=
     rr = np.asarray(rr_ms, dtype=float)
     use = np.isfinite(rr)
     v = np.asarray(ventricular, dtype=np.int64)
-    v = v[(v >= 0) & (v <= rr.size)]
+    if np.any((v < 0) | (v > rr.size)):
+        raise ValueError(f"ventricular beat indices must be those of the {rr.size + 1} beats (0-{rr.size}), got {v.tolist()}")
     use[v[v >= 1] - 1] = False  # the interval into a ventricular beat
     use[v[v < rr.size]] = False  # and the one out of it
     for p in premature:  # an ectopic beat whose pause restores the cycle is not AF's irregularity

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from qa.net.config import ServeConfig
@@ -78,7 +79,7 @@ class Workers:
     def check(self) -> None:
         """Start again any worker that died (logged)."""
         for k, proc in list(self._procs.items()):
-            if not proc.is_alive() and proc.exitcode != 0 and not self._stopping.is_set():  # 0: stopped by a signal
+            if not proc.is_alive() and not self._stopping.is_set():  # even code 0: a worker stopped by someone else
                 self.log(f"worker {k} (pid {proc.pid}) exited unexpectedly (code {proc.exitcode}); starting it again")
                 self._start(k)
 
@@ -88,8 +89,9 @@ class Workers:
         for proc in self._procs.values():
             if proc.is_alive():
                 proc.terminate()
+        deadline = time.monotonic() + wait_seconds  # one wait for all of them, not one each
         for k, proc in self._procs.items():
-            proc.join(wait_seconds)
+            proc.join(max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
                 self.log(f"worker {k} (pid {proc.pid}) did not stop within {wait_seconds:g} s: killed")
                 proc.kill()

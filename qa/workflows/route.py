@@ -66,7 +66,8 @@ def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str |
             return _route_sr(files, db=db)
     except (InputError, DefinitionError) as exc:
         field = f" ({exc.field})" if getattr(exc, "field", None) else ""
-        route = {"phantom": "phantom-qa", "exam": "exam-check"}.get(group.workflow or "", _ROUTE_OF.get(group.kind, "kept"))
+        by_rule = {"phantom": "phantom-qa", "exam": "exam-check"}.get(group.workflow or "") if group.kind == "ct" else None
+        route = by_rule or _ROUTE_OF.get(group.kind, "kept")
         return RouteOutcome("failed", route, error=f"{exc.message}{field}")
     what = {"ecg": "ECG waveform", "capture": "secondary capture"}.get(group.kind, "object")
     return RouteOutcome("routed", "kept", result=f"{what} kept in the inbox (nothing to run)")

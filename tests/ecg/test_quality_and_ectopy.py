@@ -182,3 +182,9 @@ def test_af_is_still_suspected_when_no_beat_is_ventricular():
     t = np.cumsum(rng.uniform(0.45, 1.1, 60))  # irregularly irregular, as in atrial fibrillation
     assert analyze_rhythm(t).af_suspected and analyze_rhythm(t, ventricular=[]).af_suspected
     assert analyze_rhythm(t, ventricular=[5, 20]).af_suspected  # two ectopic beats do not hide it
+
+
+def test_ventricular_indices_of_other_beats_are_refused_not_dropped():
+    t = np.arange(0.0, 30.0, 1.0)  # 30 beats: indices 0-29
+    with pytest.raises(ValueError, match="0-29"):
+        analyze_rhythm(t, ventricular=[3, 30])
