@@ -53,7 +53,8 @@ MAX_PDU = 0xFFFFFFFF  # the field is 4 bytes (PS3.8 table D.1-1)
 # store): a month to look at or re-run what came in, and a disk that never fills up, which would make
 # the receiver refuse the next morning's phantom series.
 DEFAULT_KEEP_DAYS = 30
-MAX_WORKERS = 16  # our proposal: MAX_ASSOCIATIONS (16) shared out leaves at least one association per worker
+MAX_ASSOCIATIONS = 16  # our proposal: two per scanner of a large department (in all, shared by the receiver processes)
+MAX_WORKERS = MAX_ASSOCIATIONS  # at most one worker per association the limit allows
 
 _KEYS = ("aet", "port", "host", "allow", "inbox", "db", "settle_seconds", "report_dir", "tls_cert", "tls_key", "tls_ca", "pdf", "max_pdu", "keep_days", "workers", "route")
 

@@ -22,7 +22,7 @@ import ssl
 import threading
 from collections.abc import Callable
 
-from qa.net.config import ServeConfig
+from qa.net.config import MAX_ASSOCIATIONS, ServeConfig
 from qa.net.receive import Tallies, _text, store_handler
 
 # A-ASSOCIATE-RJ (PS3.8 table 9-21): result 1 rejected-permanent, source 1 DICOM UL service-user;
@@ -30,7 +30,6 @@ from qa.net.receive import Tallies, _text, store_handler
 REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
 REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED = 0x02, 0x03, 0x02
 CALLING_AET_NOT_RECOGNIZED, CALLED_AET_NOT_RECOGNIZED = 0x03, 0x07
-MAX_ASSOCIATIONS = 16  # our proposal: two per scanner of a large department (in all, shared by the receiver processes)
 LISTEN_BACKLOG = 64  # our proposal: connections waiting to be accepted (socketserver's 5 is fewer than 8 senders starting at once)
 
 

@@ -11,7 +11,7 @@ writers of several processes are serialised by SQLite) and writes each object ex
 process does (:mod:`qa.net.receive`).  The parent keeps everything else: the inbox rescan at start,
 the one router, the retention.
 
-* **Limits**: :data:`qa.net.scp.MAX_ASSOCIATIONS` open associations in all, counted in shared
+* **Limits**: :data:`qa.net.config.MAX_ASSOCIATIONS` open associations in all, counted in shared
   memory (:class:`SharedLimit`, one count per worker, reset when a dead worker is started again).
 * **Log**: the workers write to the parent's stderr, each line whole and marked ``worker K``.
 * **Stop**: SIGTERM or SIGINT to the parent is passed to each worker, which stops accepting, lets
@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from qa.net.config import ServeConfig
+from qa.net.config import MAX_ASSOCIATIONS, ServeConfig
 
 START_SECONDS = 120.0  # our proposal: how long a worker may take to import and start (a slow, shared machine)
 
@@ -38,8 +38,6 @@ class Workers:
     """The receiver processes (started by :meth:`start`, stopped by :meth:`stop`)."""
 
     def __init__(self, config: ServeConfig, listening, log: Callable[[str], None]):
-        from qa.net.scp import MAX_ASSOCIATIONS
-
         self.config, self.listening, self.log = config, listening, log
         self.count = config.workers
         self._context = multiprocessing.get_context("spawn")

@@ -67,6 +67,16 @@ def require_pdf_engine(environ=None) -> PdfEngine:
     return PdfEngine(browser)
 
 
+def pdf_engine_if_any(environ=None) -> tuple[PdfEngine | None, str | None]:
+    """(the PDF engine, None) when one is installed, else (None, why not and how to install it): for
+    the commands that print to PDF when they can (``qa demo``, ``qa serve``) rather than on request."""
+    try:
+        return require_pdf_engine(environ), None
+    except UsageError as exc:
+        why = exc.message.replace("--pdf needs", "printing to PDF needs")
+        return None, f"{why}; {exc.hint}" if exc.hint else why
+
+
 def default_page_size(environ=None) -> str:
     """Letter where the locale's territory prints on Letter (LC_ALL, else LC_PAPER, else LANG), else A4."""
     environ = os.environ if environ is None else environ

@@ -102,7 +102,9 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     last: dict[str, PhantomRun] = {}
     total = DAYS * len(SCANNERS) + 6
     done = 0
-    engine, pdf_note = _pdf_engine()
+    from qa.report.pdf import pdf_engine_if_any
+
+    engine, pdf_note = pdf_engine_if_any()
     for day in range(1, DAYS + 1):
         when = start + dt.timedelta(days=day - 1)
         for n, scanner in enumerate(SCANNERS):
@@ -161,18 +163,6 @@ def run_demo(out_dir: str | Path = "qa-demo", *, progress: Callable[[int, int], 
     return DemoResult(str(out), str(db_path), tuple(days), flagged_on, first_failure, tuple(reports), str(ecg_path), str(strip_path),
                       str(first), last, score, checked, motion, fleet, ingested, dashboard,
                       try_next=_try_next(out, db, first, exam_dir, ecg_path, fleet), pdfs=tuple(pdfs), pdf_note=pdf_note)
-
-
-def _pdf_engine():
-    """(the PDF engine, None), or (None, why not): the demo prints its reports to PDF too when it can."""
-    from qa.errors import UsageError
-    from qa.report.pdf import require_pdf_engine
-
-    try:
-        return require_pdf_engine(), None
-    except UsageError as exc:
-        why = exc.message.replace("--pdf needs", "printing to PDF needs")
-        return None, f"{why}; {exc.hint}" if exc.hint else why
 
 
 def _try_next(out: Path, db: str, scored: Path, exam_dir: Path, ecg_path: Path, fleet) -> tuple[tuple[str, ...], ...]:

@@ -108,7 +108,9 @@ def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool, r
             if reports is not None:
                 report = f", report queued as {reports.submit(run, describe(group))}.html"
             else:
-                engine = _pdf_engine() if pdf else None
+                from qa.report.pdf import pdf_engine_if_any
+
+                engine = pdf_engine_if_any()[0] if pdf else None
                 report = f"; {write_report(run, report_stem(run, report_dir), db=db, engine=engine, label=describe(group))}"
         return RouteOutcome("routed", "phantom-qa", result=f"phantom QA {run.verdict}, {stored}{report}")
     from qa.workflows.exam import check_exam_files
@@ -136,16 +138,6 @@ def _route_sr(files, *, db) -> RouteOutcome:
     return RouteOutcome("routed", "dose", result=f"dose report ({len(reports)} object(s), DLP {dlp} mGy cm), {statuses}{other}")
 
 
-def _pdf_engine():
-    """The PDF engine when one is installed, else None (the reports are HTML only)."""
-    try:
-        from qa.report.pdf import require_pdf_engine
-
-        return require_pdf_engine()
-    except QAError:
-        return None
-
-
 RETRY_FIRST_SECONDS = 5.0  # our proposal: a store outage is retried after 5 s, then 10, 20, ... up to
 RETRY_MAX_SECONDS = 300.0  # five minutes between tries, for as long as the outage lasts
 RETENTION_CHECK_SECONDS = 3600.0  # how often routed objects past --keep-days are looked for
@@ -166,7 +158,12 @@ def run_router(inbox: Inbox, *, db: str | None, report_dir: str | os.PathLike | 
     if report_dir is not None:
         from qa.workflows.route_reports import ReportWriter
 
-        reports = ReportWriter(db=db, report_dir=report_dir, pdf_engine=_pdf_engine() if pdf else None, log=log)
+        from qa.report.pdf import pdf_engine_if_any
+
+        engine, why_not = pdf_engine_if_any() if pdf else (None, None)
+        if why_not:
+            log(f"phantom reports are written as HTML only: {why_not}")
+        reports = ReportWriter(db=db, report_dir=report_dir, pdf_engine=engine, log=log)
     try:
         _route_until_stopped(inbox, db=db, report_dir=report_dir, settle_seconds=settle_seconds, stop=stop, log=log, pdf=pdf,
                              poll=poll, retry_seconds=retry_seconds, reports=reports, keep_days=keep_days or None)
