@@ -137,9 +137,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "CT1-CARDIO: no control-chart flag" in result.stdout
     assert (out / "report-CT2-MAIN.html").exists() and (out / "report-CT1-CARDIO.html").exists()
     # the PDF beside each HTML report when the pdf extra and a Chromium are there; else the output says why not
-    from qa.workflows.demo import _pdf_engine
+    from qa.report.pdf import pdf_engine_if_any
 
-    engine, why = _pdf_engine()
+    engine, why = pdf_engine_if_any()
     if engine is not None:
         for name in ("CT1-CARDIO", "CT2-MAIN"):
             assert (out / f"report-{name}.pdf").read_bytes()[:5] == b"%PDF-" and f"pdf:      {out / f'report-{name}.pdf'}" in result.stdout
@@ -197,10 +197,10 @@ def test_demo_runs_end_to_end(tmp_path):
 
 def test_the_demo_says_why_it_prints_no_pdf_when_there_is_no_browser(monkeypatch, tmp_path):
     pytest.importorskip("playwright", reason="without the pdf extra the reason is the missing package instead")
-    from qa.workflows.demo import _pdf_engine
+    from qa.report.pdf import pdf_engine_if_any
 
     monkeypatch.setenv("QA_CHROMIUM", str(tmp_path / "no-such-chromium"))
-    engine, why = _pdf_engine()
+    engine, why = pdf_engine_if_any()
     assert engine is None
     assert why.startswith(f"printing to PDF needs a Chromium to print with: QA_CHROMIUM ({tmp_path / 'no-such-chromium'}) names no")
     assert "apt-get install chromium" in why
