@@ -239,30 +239,42 @@ class Journal:
         self._conn().execute("INSERT INTO settings (key, value) VALUES ('keep_days', ?) ON CONFLICT(key) DO UPDATE SET"
                              " value = excluded.value", (None if days is None else f"{days:g}",))
 
-    def expire(self, routed_before: float) -> int:
+    def expire(self, routed_before: float, *, batch: int | None = None) -> int:
         """Delete the files of the objects routed before ``routed_before`` (never a pending or failed
-        one, never a file written again since it was routed) and mark their rows ``deleted``; how many."""
+        one, never a file written again since it was routed) and mark their rows ``deleted``; how many.
+        In batches of ``batch`` (default :data:`EXPIRE_BATCH`) objects, each its own short transaction, so the receivers journalling
+        new objects never wait long on a first clean-up of a large inbox."""
         conn = self._conn()
         folder = self.path.parent
-        conn.execute("BEGIN IMMEDIATE")  # the receiver cannot journal a re-send meanwhile
-        try:
-            gone = []
-            for file, received_at in conn.execute("SELECT file, received_at FROM objects WHERE state = 'routed' AND routed_at < ?",
-                                                  (routed_before,)).fetchall():
-                path = folder / file
-                try:
-                    if os.stat(path).st_mtime > received_at + 2.0:  # written again since (a re-send being journalled): kept
-                        continue
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-                gone.append(file)
-            conn.executemany("UPDATE objects SET state = 'deleted' WHERE file = ?", [(f,) for f in gone])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return len(gone)
+        total, after = 0, -1
+        batch = batch or EXPIRE_BATCH
+        while True:
+            conn.execute("BEGIN IMMEDIATE")  # the receiver cannot journal a re-send of these meanwhile
+            try:
+                rows = conn.execute("SELECT rowid, file, received_at FROM objects WHERE state = 'routed' AND routed_at < ? AND rowid > ? "
+                                    "ORDER BY rowid LIMIT ?", (routed_before, after, batch)).fetchall()
+                gone = []
+                for _, file, received_at in rows:
+                    path = folder / file
+                    try:
+                        if os.stat(path).st_mtime > received_at + 2.0:  # written again since (a re-send being journalled): kept
+                            continue
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+                    gone.append(file)
+                conn.executemany("UPDATE objects SET state = 'deleted' WHERE file = ?", [(f,) for f in gone])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            total += len(gone)
+            if len(rows) < batch:
+                return total
+            after = rows[-1][0]
+
+
+EXPIRE_BATCH = 500  # ours: objects deleted per transaction (a few hundred ms of unlinks at most)
 
 
 class Inbox:

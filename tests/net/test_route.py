@@ -170,3 +170,21 @@ def test_site_rules_by_patient_id_and_calling_aet_decide_the_workflow_and_the_pa
     assert group.workflow == "phantom" and (ct.state, ct.route) == ("failed", "phantom-qa") and "calcifications" in ct.error
     for path in (tmp_path / "inbox").glob(".qa-journal*"):
         assert b"RESEARCH-0042" not in path.read_bytes()
+
+
+def test_retention_works_through_a_large_inbox_in_batches_keeping_what_was_sent_again(tmp_path, inbox):
+    names = [f"b{k}" for k in range(7)]
+    for name in names:
+        _receive(inbox, _report(tmp_path, name))
+    journal = inbox.journal
+    groups = list(journal.settled_groups(time.time() + 1, 0))
+    now = time.time()
+    for group in groups:
+        journal.mark(group.members, state="routed", route="dose", result=None, error=None, received_before=group.last_received_at,
+                     at=now - 40 * 86400.0)
+    import os
+
+    again = inbox.folder / groups[2].members[0]  # sent again: kept, and the batches after its own still reached
+    os.utime(again, (now + 3600, now + 3600))
+    assert journal.expire(now - 30 * 86400.0, batch=2) == len(groups) - 1
+    assert {p.name for p in inbox.folder.glob("*.dcm")} == {again.name}
