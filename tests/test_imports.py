@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from qa.cli import COMMAND_MODULES, COMMANDS, build_parser
+
 # Libraries only some commands need: the store, the reports and plots, the spreadsheets.
 DATABASE = ("sqlalchemy", "alembic", "psycopg")
 REPORTS = ("matplotlib", "pandas", "openpyxl")
 # The command-line modules of the other commands: a command defines its own parser only (qa.cli.build_parser).
-OTHER_COMMANDS = {name: tuple(f"qa.cli.{m}" for m in ("demo", "score", "phantom", "exam", "gating", "motion", "ingest", "trends",
-                                                         "dashboard", "serve", "synth", "ecg") if m not in own)
+OTHER_COMMANDS = {name: tuple(f"qa.cli.{m}" for m in COMMAND_MODULES if m not in own)
                   for name, own in {"score": ("score",), "phantom": ("phantom", "score"), "check": ("exam",),
                                     "gating": ("gating",)}.items()}
 
@@ -155,3 +156,14 @@ def test_a_command_parses_with_its_own_parser_and_the_help_still_lists_every_com
         assert all(f"    {c} " in shown.stdout for c in ("demo", "score", "phantom", "check", "gating", "trends", "serve", "ecg"))
     wrong = subprocess.run([sys.executable, "-m", "qa", "gatin"], capture_output=True, text=True, timeout=60, check=False)
     assert wrong.returncode == 2 and "invalid choice: 'gatin'" in wrong.stderr and "'gating'" in wrong.stderr
+
+
+def test_the_command_modules_define_exactly_the_commands_the_lazy_parser_knows():
+    """A command missing from qa.cli.COMMANDS would make `qa <it>` import every command module again."""
+    import argparse
+
+    parser = build_parser()
+    choices = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(choices) == list(COMMANDS)
+    for name, module in COMMANDS.items():
+        assert name in next(a.choices for a in build_parser(name)._actions if isinstance(a, argparse._SubParsersAction)), module

@@ -37,11 +37,12 @@ class Terminated(KeyboardInterrupt):
 def _terminated(signum, frame):
     raise Terminated()
 
-# The module of each command (qa.cli.<module>.add_parser defines its subcommands), in --help order.
-COMMAND_MODULES = ("demo", "score", "phantom", "exam", "gating", "motion", "ingest", "trends", "dashboard", "serve", "synth", "ecg")
+# Each command and the module that defines it (qa.cli.<module>.add_parser), in --help order
+# (tests/test_imports.py checks that the modules define exactly these commands).
 COMMANDS = {"demo": "demo", "score": "score", "phantom": "phantom", "baseline": "phantom", "trend": "phantom", "check": "exam",
             "dose": "exam", "gating": "gating", "motion": "motion", "ingest": "ingest", "trends": "trends", "dashboard": "dashboard",
             "serve": "serve", "synth": "synth", "ecg": "ecg"}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 class _Parser(argparse.ArgumentParser):
