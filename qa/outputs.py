@@ -297,7 +297,7 @@ class DurableFolder:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        os.fsync(self._fd)  # several writers' folder syncs overlap (a group commit measured no faster here)
+        os.fsync(self._fd)  # several writers' folder syncs overlap (a group commit of them measured no faster here, twice)
         return target
 
     def close(self) -> None:

@@ -11,11 +11,11 @@ patient, accession and operator, each only as its keyed pseudonym.
 from __future__ import annotations
 
 import datetime as dt
-import struct
 from dataclasses import dataclass
 
 from qa.dicom import attributes as attr
 from qa.dicom.files import Source, peek
+from qa.dicom.quick_header import quick_elements, text
 from qa.dicom.rdsr_common import names_phantom_qa
 from qa.dicom.value_warnings import reading
 from qa.records.identity import Pseudonymiser
@@ -84,18 +84,10 @@ def _ended_before_study(ds) -> bool:
 
 # The elements the index takes: (0008,0016) SOP Class UID, (0008,0018) SOP Instance UID, (0008,0060) Modality,
 # (0020,000D) Study Instance UID; and from the file meta (0002,0002), (0002,0003), (0002,0010) Transfer Syntax UID.
-_WANTED = (0x00080016, 0x00080018, 0x00080060, STUDY_INSTANCE_UID_TAG)
-# VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
-_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"))
-_IMPLICIT_LE, _EXPLICIT_LE, _DEFLATED, _BIG_ENDIAN = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"
+_WANTED = frozenset((0x00080016, 0x00080018, 0x00080060, STUDY_INSTANCE_UID_TAG))
 # Bytes read for the index: the elements before the Study Instance UID usually fit in the first
 # (a whole header is a few kB); the second is read only when they do not (long private blocks, icons).
 _FIRST_BYTES, _HEAD_BYTES = 8 * 1024, 64 * 1024
-# Element headers, little endian (PS3.5 7.1): tag group and element, then explicit VR and a 2-byte
-# length, or an implicit VR's 4-byte length; the 4-byte length after an explicit long VR's reserved bytes.
-_EXPLICIT_HEADER, _IMPLICIT_HEADER, _LONG_LENGTH = struct.Struct("<HH2sH"), struct.Struct("<HHL"), struct.Struct("<L")
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
 
 
 def _quick_index(path: str) -> tuple[str | None, str | None, str | None, str | None] | None:
@@ -115,96 +107,12 @@ def _quick_index(path: str) -> tuple[str | None, str | None, str | None, str | N
 
 def _index_bytes(buf: bytes) -> tuple[str | None, str | None, str | None, str | None] | None:
     """:func:`_quick_index` of a file's first bytes (None: not as expected, or not enough bytes)."""
-    if len(buf) < 144 or buf[128:132] != b"DICM":
+    quick = quick_elements(buf, stop=STUDY_INSTANCE_UID_TAG, wanted=_WANTED)
+    if quick is None:
         return None
-    meta, pos = _walk(buf, 132, explicit=True, stop=0x0002FFFF, groups=(0x0002,))
-    if meta is None:
-        return None
-    syntax = _text(meta.get(0x00020010))
-    if syntax in (_DEFLATED, _BIG_ENDIAN) or syntax is None:
-        return None
-    found, _ = _walk(buf, pos, explicit=syntax != _IMPLICIT_LE, stop=STUDY_INSTANCE_UID_TAG)
-    if found is None:
-        return None
-    return (_text(found.get(0x00080016)) or _text(meta.get(0x00020002)), _text(found.get(0x00080018)) or _text(meta.get(0x00020003)),
-            _text(found.get(0x00080060)), _text(found.get(STUDY_INSTANCE_UID_TAG)))
-
-
-def _walk(buf: bytes, pos: int, *, explicit: bool, stop: int, groups=None, depth: int = 0):
-    """Walk element headers from ``pos`` until a tag beyond ``stop`` (or outside ``groups``), an item
-    or sequence delimiter, or the end of ``buf``; ({tag: raw value} of the wanted tags, position
-    after the last element walked), or (None, pos) when something is not as expected."""
-    found: dict[int, bytes] = {}
-    end, last = len(buf), -1
-    explicit_header, implicit_header = _EXPLICIT_HEADER.unpack_from, _IMPLICIT_HEADER.unpack_from
-    while pos + 8 <= end:
-        if explicit:
-            group, element, vr, length = explicit_header(buf, pos)
-        else:
-            group, element, length = implicit_header(buf, pos)
-            vr = None
-        tag = group << 16 | element
-        if tag in (_ITEM_END, _SEQUENCE_END):
-            return found, pos
-        if tag > stop or (groups is not None and group not in groups):
-            return found, pos
-        if tag <= last or group == 0xFFFE:
-            return None, pos  # disordered, or an item where an element belongs: pydicom decides
-        last = tag
-        if explicit:
-            if not vr.isalpha() or not vr.isupper():
-                return None, pos
-            if vr in _LONG_VRS:
-                if pos + 12 > end:
-                    return None, pos
-                length, pos = _LONG_LENGTH.unpack_from(buf, pos + 8)[0], pos + 12
-            else:
-                pos += 8
-        else:
-            pos += 8
-        if length == _UNDEFINED:
-            if depth > 8 or (explicit and vr not in (b"SQ", b"UN")):
-                return None, pos
-            pos = _skip_items(buf, pos, explicit=explicit, depth=depth)
-            if pos is None:
-                return None, 0
-            continue
-        if pos + length > end:
-            return None, pos
-        if tag in _WANTED or tag >> 16 == 0x0002:
-            found[tag] = buf[pos:pos + length]
-        pos += length
-    return None, pos  # ran out of bytes before the Study Instance UID
-
-
-def _skip_items(buf: bytes, pos: int, *, explicit: bool, depth: int) -> int | None:
-    """The position after an undefined-length sequence starting at ``pos`` (its items walked), or None."""
-    end = len(buf)
-    while pos + 8 <= end:
-        tag = int.from_bytes(buf[pos:pos + 2], "little") << 16 | int.from_bytes(buf[pos + 2:pos + 4], "little")
-        length = int.from_bytes(buf[pos + 4:pos + 8], "little")
-        pos += 8
-        if tag == _SEQUENCE_END:
-            return pos
-        if tag != _ITEM:
-            return None
-        if length != _UNDEFINED:
-            pos += length
-            continue
-        inner, pos = _walk(buf, pos, explicit=explicit, stop=0xFFFFFFFF, depth=depth + 1)
-        if inner is None or pos + 8 > end:
-            return None
-        if int.from_bytes(buf[pos:pos + 2], "little") << 16 | int.from_bytes(buf[pos + 2:pos + 4], "little") != _ITEM_END:
-            return None
-        pos += 8
-    return None
-
-
-def _text(raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
-    text = raw.decode("latin-1").strip(" \x00")
-    return text or None
+    meta, found = quick
+    return (text(found.get(0x00080016)) or text(meta.get(0x00020002)), text(found.get(0x00080018)) or text(meta.get(0x00020003)),
+            text(found.get(0x00080060)), text(found.get(STUDY_INSTANCE_UID_TAG)))
 
 
 def study_facts(datasets, pseudonymise: Pseudonymiser, *, operator_in_clear: bool = False) -> StudyFacts:

@@ -1,7 +1,9 @@
-"""The DICOM receiver (``qa serve``): a pynetdicom Storage SCP with an allow-list, writing into the
-inbox of :mod:`qa.workflows.inbox` and routed by :mod:`qa.workflows.route`.
+"""The DICOM receiver (``qa serve``): a Storage SCP with an allow-list, writing into the inbox of
+:mod:`qa.workflows.inbox` and routed by :mod:`qa.workflows.route`.
 
-``config`` (settings from options and a TOML file), ``scp`` (what is accepted, from whom, TLS),
+``pdu`` (the upper layer PDUs and DIMSE command sets, bytes in, values out), ``association`` (one
+association's state machine, and the accepting server), ``config`` (settings from options and a
+TOML file), ``scp`` (what is accepted, from whom, TLS),
 ``receive`` (the C-STORE handler), ``server`` (start, run beside the router, stop cleanly),
 ``workers`` (several receiver processes on the one port).  The
 only layer above it is the command line; it imports the workflows, never the reverse.

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qa.errors import InputError
+
 
 # C-STORE response statuses (PS3.4 table B.2-1; PS3.7 annex C).
 SUCCESS = 0x0000
@@ -56,36 +56,6 @@ class Tally:
         return ", ".join(parts)
 
 
-class Tallies:
-    """The tally of every live association, by association."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._by: dict[int, Tally] = {}
-
-    def start(self, assoc, calling_aet: str, host: str) -> Tally:
-        with self._lock:
-            tally = self._by[id(assoc)] = Tally(calling_aet, host)
-            return tally
-
-    def get(self, assoc) -> Tally:
-        with self._lock:
-            tally = self._by.get(id(assoc))
-            if tally is None:
-                tally = self._by[id(assoc)] = Tally(_text(assoc.requestor.ae_title), str(assoc.requestor.address))
-            return tally
-
-    def pop(self, assoc) -> Tally | None:
-        with self._lock:
-            return self._by.pop(id(assoc), None)
-
-
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    return str(value or "").strip()
-
-
 def _element(group_element: int, vr: bytes, value: bytes) -> bytes:
     """One explicit VR little endian element of group 0002 (PS3.5 7.1.2) with a 2-byte length."""
     return struct.pack("<HH", 0x0002, group_element) + vr + struct.pack("<H", len(value)) + value
@@ -97,20 +67,20 @@ def _uid(text: str) -> bytes:
 
 
 def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
-    """The preamble, ``DICM`` and the File Meta Information (PS3.10 7.1) of a received object, byte for
-    byte as pynetdicom's ``Event.encoded_dataset()`` writes them (its implementation UID and version),
-    encoded here: pydicom's general writer spent a third of the C-STORE handler's time on these 7
-    elements (benchmarks/bench_serve.py, profiled).  ValueError for a UID that is not ASCII."""
-    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+    """The preamble, ``DICM`` and the File Meta Information (PS3.10 sec. 7.1) of a received object, byte for
+    byte as pydicom's own writer encodes the same 7 elements, with our implementation class UID and
+    version name (:mod:`qa.net.pdu`), encoded here at a fraction of the general writer's cost.
+    ValueError for a UID that is not ASCII."""
+    from qa.net.pdu import IMPLEMENTATION_UID, implementation_version
 
     try:
-        version = PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii")
+        version = implementation_version().encode("ascii")
         body = b"".join((
             struct.pack("<HH", 0x0002, 0x0001) + b"OB\0\0" + struct.pack("<I", 2) + b"\0\1",  # version 0001, 4-byte length
             _element(0x0002, b"UI", _uid(sop_class_uid)),
             _element(0x0003, b"UI", _uid(sop_instance_uid)),
             _element(0x0010, b"UI", _uid(transfer_syntax_uid)),
-            _element(0x0012, b"UI", _uid(str(PYNETDICOM_IMPLEMENTATION_UID))),
+            _element(0x0012, b"UI", _uid(IMPLEMENTATION_UID)),
             _element(0x0013, b"SH", version + b" " if len(version) % 2 else version),  # SH padded with a space
         ))
     except UnicodeEncodeError as exc:
@@ -118,31 +88,20 @@ def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_u
     return b"\0" * 128 + b"DICM" + _element(0x0000, b"UL", struct.pack("<I", len(body))) + body
 
 
-def encoded_object(event) -> bytes:
-    """The received object as a DICOM file: our File Meta Information, then the data set as the sender encoded it."""
-    request = event.request
-    try:
-        meta = file_meta_bytes(str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID),
-                               str(event.context.transfer_syntax))
-    except ValueError:
-        return event.encoded_dataset()  # pynetdicom's own (slower) encoding, which says what is wrong
-    return meta + event.encoded_dataset(include_meta=False)
+def store_handler(inbox, log: Callable[[str], None]):
+    """``store(tally, request)``: the C-STORE status for ``request`` (:class:`qa.net.association.StoreRequest`),
+    written into ``inbox`` (:class:`qa.workflows.inbox.Inbox`) and counted in ``tally``."""
 
-
-def store_handler(inbox, tallies: Tallies, log: Callable[[str], None]):
-    """The EVT_C_STORE handler writing into ``inbox`` (:class:`qa.workflows.inbox.Inbox`)."""
-
-    def handle_store(event) -> int:
-        tally = tallies.get(event.assoc)
-        uid = _text(event.request.AffectedSOPInstanceUID)
+    def handle_store(tally: Tally, request) -> int:
+        uid = request.sop_instance_uid
         name = inbox.file_name(uid)
         if name is None:
             return _refuse(tally, log, CANNOT_UNDERSTAND, f"a SOP Instance UID that is not a UID ({len(uid)} characters) was refused")
         try:
-            data = encoded_object(event)
+            data = file_meta_bytes(request.sop_class_uid, uid, request.transfer_syntax_uid) + request.data_set
             obj = inbox.identify(data, calling_aet=tally.calling_aet)
-        except InputError as exc:
-            return _refuse(tally, log, CANNOT_UNDERSTAND, f"object {inbox.pseudonymise(uid)}: {exc.message}")
+        except (InputError, ValueError) as exc:  # unreadable as DICOM; a UID that is not ASCII
+            return _refuse(tally, log, CANNOT_UNDERSTAND, f"object {inbox.pseudonymise(uid)}: {getattr(exc, 'message', exc)}")
         if obj.sop_instance_uid != uid:
             return _refuse(tally, log, CANNOT_UNDERSTAND,
                            f"object {inbox.pseudonymise(uid)}: the dataset's SOP Instance UID differs from the C-STORE request's")

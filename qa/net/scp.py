@@ -1,9 +1,9 @@
-"""The Storage SCP (pynetdicom): what it accepts, from whom, over what.
+"""The Storage SCP: what it accepts, from whom, over what (the protocol itself: :mod:`qa.net.association`).
 
 * **Presentation contexts**: the storage SOP classes of :data:`qa.dicom.received.STORAGE_CLASSES`
   (CT Image, Enhanced CT, X-Ray Radiation Dose SR, Enhanced and Comprehensive SR, 12-lead and
-  general ECG waveforms, Secondary Capture) in every transfer syntax pynetdicom knows (objects are
-  stored as they were encoded), and Verification (C-ECHO).
+  general ECG waveforms, Secondary Capture) in every transfer syntax pydicom reads (the first the
+  sender proposes; objects are stored as they were encoded), and Verification (C-ECHO).
 * **Association acceptance** (A-ASSOCIATE-RQ, PS3.8 sec. 7.1.1.9 for the reasons): the called AE
   title must be ours, else *rejected-permanent, called-AE-title-not-recognized*; the calling AE
   title must be on the allow-list, and when the list names a host for it, the association must
@@ -23,13 +23,14 @@ import threading
 from collections.abc import Callable
 
 from qa.net.config import MAX_ASSOCIATIONS, ServeConfig
-from qa.net.receive import Tallies, _text, store_handler
+from qa.net.receive import Tally, store_handler
 
 # A-ASSOCIATE-RJ (PS3.8 table 9-21): result 1 rejected-permanent, source 1 DICOM UL service-user;
 # result 2 rejected-transient, source 3 service-provider (presentation), reason 2 local-limit-exceeded.
 REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
 REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED = 0x02, 0x03, 0x02
 CALLING_AET_NOT_RECOGNIZED, CALLED_AET_NOT_RECOGNIZED = 0x03, 0x07
+VERIFICATION = "1.2.840.10008.1.1"  # Verification SOP Class (PS3.4 annex A)
 LISTEN_BACKLOG = 64  # our proposal: connections waiting to be accepted (socketserver's 5 is fewer than 8 senders starting at once)
 
 
@@ -76,26 +77,23 @@ _REASONS = {CALLED_AET_NOT_RECOGNIZED: "called AE title not recognized",
             CALLING_AET_NOT_RECOGNIZED: "calling AE title (or its host) not on the allow-list"}
 
 
-def build_ae(config: ServeConfig):
-    from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config
+class LocalLimit:
+    """The association limit of one receiver process (the :class:`qa.net.workers.SharedLimit` interface)."""
 
-    # pynetdicom's own per-message debug handlers (bound to every PDU and DIMSE event) cost a tenth of
-    # the receive time under load (benchmarks/bench_serve.py) and their output is not ours to show:
-    # qa serve logs each association itself.
-    _config.LOG_HANDLER_LEVEL = "none"
-    from pynetdicom.sop_class import Verification
+    def __init__(self, limit: int):
+        self.limit, self.open = limit, 0
+        self._lock = threading.Lock()
 
-    from qa.dicom.received import STORAGE_CLASSES
+    def acquire(self) -> bool:
+        with self._lock:
+            if self.open >= self.limit:
+                return False
+            self.open += 1
+            return True
 
-    ae = AE(ae_title=config.aet)
-    for uid in STORAGE_CLASSES:
-        ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
-    ae.add_supported_context(Verification)
-    ae.require_called_aet = True  # also checked by pynetdicom itself, after our own check
-    ae.require_calling_aet = sorted({p.aet for p in config.allow})
-    ae.maximum_associations = MAX_ASSOCIATIONS
-    ae.maximum_pdu_size = config.max_pdu
-    return ae
+    def release(self) -> None:
+        with self._lock:
+            self.open = max(0, self.open - 1)
 
 
 def listening_socket(config: ServeConfig) -> socket.socket:
@@ -106,84 +104,55 @@ def listening_socket(config: ServeConfig) -> socket.socket:
     return socket.create_server((config.host, config.port), family=family, backlog=LISTEN_BACKLOG)
 
 
-def _shared_socket_server(listening: socket.socket):
-    """A pynetdicom server class serving on ``listening`` (bound and listening already) instead of binding its own."""
-    import socketserver
-
-    from pynetdicom.transport import ThreadedAssociationServer
-
-    class SharedSocketServer(ThreadedAssociationServer):
-        def server_bind(self) -> None:
-            self.socket.close()  # the one socketserver made; ours is bound already
-            listening.setblocking(False)  # several processes accept on it: the one that loses the race must not wait
-            self.socket = listening
-            self.server_address = listening.getsockname()
-
-        def server_activate(self) -> None:
-            pass  # listening already
-
-        def server_close(self) -> None:
-            self.socket.close()  # this process's descriptor only: never shutdown(), which would stop the other processes too
-
-        def shutdown(self) -> None:
-            socketserver.BaseServer.shutdown(self)  # not in ae._servers (made with make_server): nothing to remove there
-            self.server_close()
-
-    return SharedSocketServer
-
-
 def start_scp(config: ServeConfig, inbox, log: Callable[[str], None], listening: socket.socket, shared_limit=None):
-    """Start serving on ``listening`` (:func:`listening_socket`) in pynetdicom's threads; returns (ae, server).
+    """Start serving on ``listening`` (:func:`listening_socket`) in threads of this process; returns the
+    :class:`qa.net.association.Server` (``shutdown()``, ``active_associations``).
 
     ``shared_limit`` (several receiver processes: :class:`qa.net.workers.SharedLimit`): the association
     limit counted over every process (``acquire()`` False when it is reached; ``release()``)."""
-    from pynetdicom import evt
+    from pydicom.uid import AllTransferSyntaxes
+
+    from qa.dicom.received import STORAGE_CLASSES
+    from qa.net.association import Acceptor, Server
+    from qa.net.pdu import IMPLEMENTATION_UID, implementation_version
 
     check = acceptance(config)
-    tallies = Tallies()
+    limit = shared_limit if shared_limit is not None else LocalLimit(MAX_ASSOCIATIONS)
     lock = threading.Lock()
 
-    def finish(assoc, how: str | None = None) -> None:
-        """Log the association's one line (once: at its release, abort or rejection)."""
-        tally = tallies.pop(assoc)
-        if tally is None:
-            return
-        if tally.holds_slot:
-            shared_limit.release()
-        how = how or ("released" if assoc.is_released else "aborted" if assoc.is_aborted else "closed")
+    def admit(association, request):
+        called, calling, host = request.called_aet, request.calling_aet, association.host
+        reason = check(calling, called, host)
+        if reason is not None:
+            return ((REJECTED_PERMANENT, SERVICE_USER, reason),
+                    f"rejected: {_REASONS[reason]}" + (f" (called {called!r})" if reason == CALLED_AET_NOT_RECOGNIZED else ""))
+        if not limit.acquire():
+            return ((REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED),
+                    f"rejected: {MAX_ASSOCIATIONS} associations are open already (the limit)")
+        association.extra["tally"] = Tally(calling, host)  # accepted: it holds a place in the limit until it ends
+        return None
+
+    def on_end(association, how: str) -> None:
+        """Log the association's one line (at its release, abort or rejection)."""
+        tally = association.extra.get("tally")
+        if tally is not None:
+            limit.release()  # accepted associations only hold a place in the limit
+        else:
+            tally = Tally(association.calling_aet, association.host)
+        tally.echoes = association.echoes
         with lock:
             log(f"association {tally.calling_aet}@{tally.host} -> {config.aet}: {how}; {tally.summary()}")
 
-    def on_requested(event):
-        assoc = event.assoc
-        request = assoc.requestor.primitive
-        calling, called = _text(request.calling_ae_title), _text(request.called_ae_title)
-        host = str(assoc.requestor.address)
-        tallies.start(assoc, calling, host)
-        reason = check(calling, called, host)
-        if reason is not None:
-            finish(assoc, f"rejected: {_REASONS[reason]}" + (f" (called {called!r})" if reason == CALLED_AET_NOT_RECOGNIZED else ""))
-            assoc.acse.send_reject(REJECTED_PERMANENT, SERVICE_USER, reason)
-            assoc.kill()
-        elif shared_limit is not None:
-            if not shared_limit.acquire():
-                finish(assoc, f"rejected: {MAX_ASSOCIATIONS} associations are open already (the limit)")
-                assoc.acse.send_reject(REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED)
-                assoc.kill()
-            else:
-                tallies.get(assoc).holds_slot = True
+    store = store_handler(inbox, log)
 
-    def on_echo(event):
-        tallies.get(event.assoc).echoes += 1
-        return 0x0000
+    def on_store(association, request) -> int:
+        return store(association.extra["tally"], request)
 
-    handlers = [(evt.EVT_REQUESTED, on_requested), (evt.EVT_C_ECHO, on_echo), (evt.EVT_C_STORE, store_handler(inbox, tallies, log)),
-                (evt.EVT_RELEASED, lambda event: finish(event.assoc, "released")),
-                (evt.EVT_ABORTED, lambda event: finish(event.assoc, "aborted")),
-                (evt.EVT_REJECTED, lambda event: finish(event.assoc, "rejected by the association limits")),
-                (evt.EVT_CONN_CLOSE, lambda event: finish(event.assoc))]
-    ae = build_ae(config)
-    server = ae.make_server(listening.getsockname(), evt_handlers=handlers, ssl_context=tls_context(config),
-                            server_class=_shared_socket_server(listening))
-    threading.Thread(target=server.serve_forever, name="qa-acceptor", daemon=True).start()
-    return ae, server
+    acceptor = Acceptor(
+        abstract_syntaxes=frozenset(STORAGE_CLASSES) | {VERIFICATION},
+        transfer_syntaxes=frozenset(str(uid) for uid in AllTransferSyntaxes),
+        max_pdu=config.max_pdu, implementation_uid=IMPLEMENTATION_UID, implementation_version=implementation_version(),
+        admit=admit, on_store=on_store, on_end=on_end, tls=tls_context(config))
+    server = Server(listening, acceptor, log)
+    server.start()
+    return server

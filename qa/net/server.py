@@ -73,7 +73,7 @@ def serve(config: ServeConfig, *, log: Callable[[str], None] | None = None, read
             workers.start()
             server = None
         else:
-            _, server = start_scp(config, inbox, log, listening)
+            server = start_scp(config, inbox, log, listening)
     except BaseException:
         if workers is not None:
             workers.stop(DRAIN_SECONDS)

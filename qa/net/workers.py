@@ -1,7 +1,7 @@
 """Several receiver processes on one port (``qa serve --workers N``).
 
-pynetdicom runs each association in Python threads under one interpreter lock, so one process
-receives on one core.  With ``--workers N`` the parent process binds the listening socket once
+Each association runs in a Python thread under one interpreter lock, so one process receives on
+one core.  With ``--workers N`` the parent process binds the listening socket once
 (:func:`qa.net.scp.listening_socket`: a port taken by another program is refused once, at start,
 and no other process can join the port as SO_REUSEPORT would let it) and starts N receiver
 processes (``multiprocessing``, spawned: nothing of the parent's threads or database connections is
@@ -129,7 +129,7 @@ def worker_main(k: int, config: ServeConfig, listening, ready, limit: SharedLimi
         from qa.workflows.inbox import Inbox
 
         inbox = Inbox(config.inbox, rules=config.rules)
-        ae, server = start_scp(config, inbox, log, listening, limit)
+        server = start_scp(config, inbox, log, listening, limit)
     except Exception as exc:  # noqa: BLE001 - told to the parent, which refuses to start
         ready.send(f"{type(exc).__name__}: {exc}")
         ready.close()

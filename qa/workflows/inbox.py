@@ -120,6 +120,22 @@ def _iso(seconds: float | None) -> str | None:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+_UPSERT = ("INSERT INTO objects (file, sop_instance_uid, sop_class_uid, kind, modality, study_key, series_key, group_key,"
+           " calling_aet, workflow, received_at, state, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+           " ON CONFLICT(file) DO UPDATE SET sop_class_uid=excluded.sop_class_uid, kind=excluded.kind,"
+           " modality=excluded.modality, study_key=excluded.study_key, series_key=excluded.series_key,"
+           " group_key=excluded.group_key, calling_aet=excluded.calling_aet, workflow=excluded.workflow, received_at=excluded.received_at,"
+           " state=excluded.state, route=NULL, result=NULL, error=excluded.error, routed_at=NULL")
+
+
+def _row(file: str, obj, calling_aet: str | None, received_at: float, state: str, error: str | None) -> tuple:
+    kind = obj.kind if obj is not None else "other"
+    group = group_key_of(kind, getattr(obj, "study_key", None), getattr(obj, "series_key", None), file)
+    return (file, file.removesuffix(SUFFIX), getattr(obj, "sop_class_uid", None), kind, getattr(obj, "modality", None),
+            getattr(obj, "study_key", None), getattr(obj, "series_key", None), group, calling_aet, getattr(obj, "workflow", None),
+            received_at, state, error)
+
+
 class Journal:
     """The inbox's journal; one SQLite connection per thread (the receiver's associations and the router)."""
 
@@ -155,17 +171,7 @@ class Journal:
                         state: str = "pending", error: str | None = None) -> None:
         """Journal one object (``obj``: :class:`qa.dicom.received.ReceivedObject`); a file journalled
         before (a re-send with other content) is queued again."""
-        kind = obj.kind if obj is not None else "other"
-        group = group_key_of(kind, getattr(obj, "study_key", None), getattr(obj, "series_key", None), file)
-        self._conn().execute(
-            "INSERT INTO objects (file, sop_instance_uid, sop_class_uid, kind, modality, study_key, series_key, group_key,"
-            " calling_aet, workflow, received_at, state, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(file) DO UPDATE SET sop_class_uid=excluded.sop_class_uid, kind=excluded.kind,"
-            " modality=excluded.modality, study_key=excluded.study_key, series_key=excluded.series_key,"
-            " group_key=excluded.group_key, calling_aet=excluded.calling_aet, workflow=excluded.workflow, received_at=excluded.received_at,"
-            " state=excluded.state, route=NULL, result=NULL, error=excluded.error, routed_at=NULL",
-            (file, file.removesuffix(SUFFIX), getattr(obj, "sop_class_uid", None), kind, getattr(obj, "modality", None),
-             getattr(obj, "study_key", None), getattr(obj, "series_key", None), group, calling_aet, getattr(obj, "workflow", None), received_at, state, error))
+        self._conn().execute(_UPSERT, _row(file, obj, calling_aet, received_at, state, error))
 
     def settled_groups(self, now: float, settle_seconds: float) -> list[Group]:
         """The groups holding pending objects whose newest object came at least ``settle_seconds`` ago, oldest first."""
@@ -312,15 +318,24 @@ class Inbox:
 
     def store_object(self, name: str, data: bytes, *, calling_aet: str | None, obj) -> str:
         """Write one object whole (temporary name, data synced, renamed, folder synced:
-        :class:`qa.outputs.DurableFolder`), then journal it.  ``added``, ``replaced`` (a re-send with
-        other content, queued again) or ``duplicate`` (the same bytes as the file there: nothing
-        written, not queued again).  OSError when it cannot be written."""
-        seen = self.journal.known(name)
-        if seen is not None and _same_bytes(self.folder / name, data):
-            return "duplicate"
-        self._writer().write(name, data)
+        :class:`qa.outputs.DurableFolder`), then journal it.  ``added``, ``replaced`` (a file of that
+        name was there with other content: queued again) or ``duplicate`` (the same bytes as the file
+        there, journalled: nothing written, not queued again).  The file itself says whether the
+        object came before (one ``stat``; the journal is asked only when it did).  OSError when it
+        cannot be written."""
+        path = self.folder / name
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            size = None
+        if size == len(data) and _same_bytes(path, data):
+            if self.journal.known(name) is not None:
+                return "duplicate"
+            # complete on disk but never journalled (a crash between the rename and the journal): journal it now
+        else:
+            self._writer().write(name, data)
         self.journal.record_received(name, obj, calling_aet=calling_aet, received_at=time.time())
-        return "added" if seen is None else "replaced"
+        return "added" if size is None else "replaced"
 
     def _writer(self):
         with self._lock:

@@ -1,5 +1,5 @@
 """The File Meta Information qa serve writes before each received data set (qa.net.receive.file_meta_bytes)
-is byte for byte what pynetdicom's own encoder writes, and pydicom reads it back."""
+is byte for byte what pydicom's own writer writes, and pydicom reads it back."""
 
 from __future__ import annotations
 
@@ -13,15 +13,20 @@ import pytest
     ("1.2.840.10008.5.1.4.1.1.88.67", "1.2.34", "1.2.840.10008.1.2"),  # even-length ones
     ("1.2.840.10008.5.1.4.1.1.2.1", "2.25." + "9" * 59, "1.2.840.10008.1.2.4.50"),  # a 64-character UID
 ])
-def test_the_file_meta_is_what_pynetdicom_writes_byte_for_byte(sop_class, sop_instance, syntax):
-    from pydicom.uid import UID
-    from pynetdicom.dsutils import create_file_meta, encode_file_meta
+def test_the_file_meta_is_what_pydicoms_own_writer_writes_byte_for_byte(sop_class, sop_instance, syntax):
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
 
     from qa.net.receive import file_meta_bytes
+    from qa.net.pdu import IMPLEMENTATION_UID, implementation_version
 
-    theirs = b"\0" * 128 + b"DICM" + encode_file_meta(create_file_meta(
-        sop_class_uid=UID(sop_class), sop_instance_uid=UID(sop_instance), transfer_syntax=UID(syntax)))
-    assert file_meta_bytes(sop_class, sop_instance, syntax) == theirs
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID = sop_class, sop_instance, syntax
+    meta.ImplementationClassUID, meta.ImplementationVersionName = IMPLEMENTATION_UID, implementation_version()
+    theirs = DicomBytesIO()
+    write_file_meta_info(theirs, meta, enforce_standard=True)  # adds the group length and the version, as PS3.10 asks
+    assert file_meta_bytes(sop_class, sop_instance, syntax) == b"\0" * 128 + b"DICM" + theirs.getvalue()
 
 
 def test_a_file_made_of_the_meta_and_a_data_set_reads_back_with_its_uids():
