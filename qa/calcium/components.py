@@ -1,7 +1,7 @@
 """Lesion candidates: 2-D connected components above a threshold, and their measurements.
 
 Arrays in, arrays out; used by :mod:`qa.calcium.scoring`.  A component is 4- or 8-connected
-within one slice.  ``find_components`` labels each slice's bounding box of above-threshold pixels
+within one slice (:func:`qa.calcium.labels.label_2d`).  ``find_components`` labels each slice's bounding box of above-threshold pixels
 and measures every component (pixel count, sum and peak of HU, centroid); ``isotropic_volumes``
 gives per-lesion volumes of the data interpolated linearly along z.
 """
@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from qa.calcium.labels import label_2d
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,11 +41,10 @@ def find_components(
 ) -> Components:
     """Label every slice's above-threshold pixels (2-D) and measure the kept components.
 
-    Slices are independent; the work is numpy and ndimage (which release the GIL), so two threads
+    Slices are independent; the work is numpy (which releases the GIL in its loops), so two threads
     share it.  Results are assembled in slice order, so the outcome does not depend on threading.
     """
     n_slices = hu.shape[0]
-    structure = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
     if hu.dtype.kind in "iu":
         # An integer volume (int16 HU, qa.dicom.decode) is compared with the threshold as the float32
         # volume it stands for was: the threshold rounded to float32, every CT number exact.
@@ -52,7 +52,7 @@ def find_components(
 
     def run(ks):
         buffer = np.empty(hu.shape[1:], dtype=bool)  # reused: no fresh pages per slice
-        return [_slice_components(hu, mask, k, threshold, structure, min_count, buffer) for k in ks]
+        return [_slice_components(hu, mask, k, threshold, connectivity, min_count, buffer) for k in ks]
 
     if n_slices >= 16 and (os.cpu_count() or 1) > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +88,7 @@ def find_components(
     )
 
 
-def _slice_components(hu, mask, k, threshold, structure, min_count, buffer):
+def _slice_components(hu, mask, k, threshold, connectivity, min_count, buffer):
     """Components of slice ``k``: (k, box labels, box origin, kept ids, counts, sums, peaks,
     mean row, mean column, number below the minimum), or None when nothing reaches the threshold."""
     above = np.greater_equal(hu[k], threshold, out=buffer)
@@ -102,7 +102,7 @@ def _slice_components(hu, mask, k, threshold, structure, min_count, buffer):
     cols_hit = np.flatnonzero(above.any(axis=0))
     r0, c0 = int(rows_hit[0]), int(cols_hit[0])
     r1, c1 = int(rows_hit[-1]) + 1, int(cols_hit[-1]) + 1
-    labels, n = ndimage.label(above[r0:r1, c0:c1], structure=structure)
+    labels, n = label_2d(above[r0:r1, c0:c1], connectivity)  # scipy.ndimage.label's labels, without importing scipy
     flat = labels.ravel()
     index = np.flatnonzero(flat)
     lab = flat[index]
