@@ -52,10 +52,12 @@ def small_phantom(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _private_state(tmp_path, monkeypatch):
-    """Never touch the user's own database or site secret from a test."""
+def _private_state(tmp_path, tmp_path_factory, monkeypatch):
+    """Never touch the user's own database, site secret or cache from a test (the cache of validated
+    definitions is shared by the session's tests, as by a user's runs)."""
     monkeypatch.setenv("QA_DB_URL", f"sqlite:///{tmp_path / 'default-qa.sqlite'}")
     monkeypatch.setenv("QA_SECRET_FILE", str(tmp_path / "site-secret"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
 
 
 def postgres_server_url() -> str:

@@ -9,7 +9,8 @@ working directory).  The TOML is validated against the pydantic model of its kin
 names the file and the dotted key (:mod:`qa.procedures.translate`).  The record carries the
 file's path and SHA-256, so that every stored result can name the rules that applied.
 
-pydantic is imported on the first load, never by ``import qa`` or ``qa --help``.
+pydantic is imported on the first load, never by ``import qa`` or ``qa --help``, and not at all when
+the record of an unchanged file is in the cache of validated records (:mod:`qa.procedures.cache`).
 """
 
 from __future__ import annotations
@@ -87,6 +88,34 @@ def load_definition(kind: DefinitionKind, name_or_path: str | Path, *, context: 
     except OSError as exc:  # unreadable, a FIFO that vanished, ...: the file is named, never a traceback
         raise DefinitionError(str(path), None, f"cannot be read ({exc.strerror or exc})",
                               hint=f"check the path and the permissions of the {kind.what} file") from None
+    from qa.procedures.cache import cache_key, cached_record
+
+    related: tuple[Path, ...] = ()
+    extra = ""
+    if kind is PROCEDURE:  # its validation reads its phantom: a built-in one, a file it names, or the caller's
+        related = _phantom_files(path, raw)
+        given = (context or {}).get("phantom")
+        extra = "" if given is None else f"{given.id}:{given.path}:{given.sha256}"
+    return cached_record(cache_key(kind.what, f"{path}|{path.resolve()}", raw, related=related, extra=extra),
+                         lambda: _validate(kind, path, raw, context))
+
+
+def _phantom_files(path: Path, raw: bytes) -> tuple[Path, ...]:
+    """The files a procedure's validation may read for its phantom: every built-in phantom, and the file
+    its ``[procedure] phantom`` names when that is a path (relative to the procedure's folder)."""
+    files = tuple(builtin_dir("phantoms").glob("*.toml"))
+    try:
+        ref = tomllib.loads(raw.decode("utf-8")).get("procedure", {}).get("phantom")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, AttributeError):
+        return files  # refused by the validation, which is never cached
+    if isinstance(ref, str) and looks_like_path(ref):
+        target = Path(ref)
+        files += (target if target.is_absolute() else path.parent / target,)
+    return files
+
+
+def _validate(kind: DefinitionKind, path: Path, raw: bytes, context: dict | None) -> Any:
+    """Parse and validate a definition file's bytes (pydantic): its record, or DefinitionError."""
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
