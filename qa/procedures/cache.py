@@ -23,7 +23,8 @@ import os
 import pickle
 import stat
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _FINGERPRINT: str | None = None
 MAX_ENTRIES = 256  # our proposal: far more definition files than a site uses, a few MiB at most
@@ -31,7 +32,7 @@ MAX_ENTRIES = 256  # our proposal: far more definition files than a site uses, a
 
 def _code_fingerprint() -> str:
     """Size and modification time of every module of the qa package (one stat each)."""
-    global _FINGERPRINT  # noqa: PLW0603 - computed once per process: the code does not change under a run
+    global _FINGERPRINT  # computed once per process: the code does not change under a run
     if _FINGERPRINT is None:
         import qa
 
@@ -83,7 +84,7 @@ def cached_record(key: str, build: Callable[[], Any]) -> Any:
     if _trusted(entry) and _private_folder(folder):
         try:
             with open(entry, "rb") as fp:
-                stored = pickle.load(fp)  # noqa: S301 - the user's own private file, written by qa (module doc)
+                stored = pickle.load(fp)  # the user's own private file, written by qa (module doc)
             if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key and _is_record(stored[1]):
                 return stored[1]
         except Exception:  # noqa: BLE001 - an unreadable or outdated entry is simply not cached
