@@ -31,7 +31,7 @@ REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
 REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED = 0x02, 0x03, 0x02
 CALLING_AET_NOT_RECOGNIZED, CALLED_AET_NOT_RECOGNIZED = 0x03, 0x07
 VERIFICATION = "1.2.840.10008.1.1"  # Verification SOP Class (PS3.4 annex A)
-LISTEN_BACKLOG = 64  # our proposal: connections waiting to be accepted (socketserver's 5 is fewer than 8 senders starting at once)
+LISTEN_BACKLOG = 64  # our proposal: connections waiting to be accepted (8 scanners starting at once must all get in)
 
 
 def tls_context(config: ServeConfig) -> ssl.SSLContext | None:
