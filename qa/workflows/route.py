@@ -76,15 +76,16 @@ def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str |
 _ROUTE_OF = {"ct": "ct", "sr": "dose"}
 
 
-def is_phantom_series(files) -> bool:
-    """Is the daily procedure's phantom found in this CT series?  (A series that cannot be loaded raises InputError.)"""
+def is_phantom_series(files, scan=None) -> bool:
+    """Is the daily procedure's phantom found in this CT series?  (A series that cannot be loaded raises InputError.)
+    ``scan``: the files' header scan when the caller has it (:func:`qa.dicom.series.scan_inputs`)."""
     from qa.dicom.series import load_volume, scan_inputs, select_series
     from qa.phantom.locate import locate_phantom
     from qa.procedures import load_phantom, load_procedure
 
     procedure = load_procedure("daily-phantom-qa")
     definition = load_phantom(Path(procedure.phantom_path))
-    volume = load_volume(select_series(scan_inputs(files), None))
+    volume = load_volume(select_series(scan if scan is not None else scan_inputs(files), None))
     if volume.value_unit != "HU":
         return False
     try:
@@ -96,7 +97,13 @@ def is_phantom_series(files) -> bool:
 
 
 def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool, reports=None) -> RouteOutcome:
-    if group.workflow == "phantom" or (group.workflow != "exam" and is_phantom_series(files)):
+    from qa.dicom.series import scan_inputs
+
+    scan = scan_inputs(files)
+    if not scan.series and scan.n_localizers and not scan.other_objects and not scan.skipped:
+        # a scanner sends the scout of each phantom scan and exam as its own series: nothing to score, nothing wrong
+        return RouteOutcome("routed", "kept", result=f"{scan.n_localizers} localizer image(s) kept in the inbox (never scored)")
+    if group.workflow == "phantom" or (group.workflow != "exam" and is_phantom_series(files, scan)):
         from qa.workflows.phantom import run_phantom_qa
 
         run = run_phantom_qa(files, db=db, store=True)  # stored first; its report comes after (qa.workflows.route_reports)

@@ -188,3 +188,17 @@ def test_retention_works_through_a_large_inbox_in_batches_keeping_what_was_sent_
     os.utime(again, (now + 3600, now + 3600))
     assert journal.expire(now - 30 * 86400.0, batch=2) == len(groups) - 1
     assert {p.name for p in inbox.folder.glob("*.dcm")} == {again.name}
+
+
+def test_a_series_of_localizer_images_only_is_kept_not_failed(tmp_path, inbox):
+    """Scanners send each scan's scout as a series of its own: kept, never a failed group in the status."""
+    from qa.workflows.synth import SynthOptions, synthesize_phantom
+
+    folder = tmp_path / "phantom"
+    synthesize_phantom(folder, SynthOptions(pixel_mm=1.95, matrix=128, z_start_mm=-3.0, z_end_mm=3.0, seed=2, scout=True))
+    scouts = [p for p in folder.glob("*.dcm") if "LOCALIZER" in pydicom.dcmread(p, stop_before_pixels=True).ImageType]
+    assert len(scouts) == 1
+    _receive(inbox, scouts[0])
+    (group,) = inbox.journal.settled_groups(time.time() + 1, 0)
+    outcome = route_group(inbox, group, db=f"sqlite:///{tmp_path / 'store.sqlite'}", report_dir=None)
+    assert (outcome.state, outcome.route) == ("routed", "kept") and "1 localizer image(s)" in outcome.result
