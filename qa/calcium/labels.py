@@ -18,7 +18,8 @@ def label_2d(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
     ``connectivity`` 4 (edges) or 8 (edges and corners)."""
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity is 4 or 8, not {connectivity!r}")
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.asarray(mask)
+    mask = mask.view(np.uint8) != 0 if mask.dtype == bool else mask != 0  # a bool array's bytes may be other than 0/1
     if mask.ndim != 2:
         raise ValueError(f"a 2-D mask is needed, not {mask.ndim}-D")
     height, width = mask.shape

@@ -37,7 +37,10 @@ def quick_elements(buf: bytes, *, stop: int, wanted: frozenset[int], whole: bool
     syntax = text(meta.get(0x00020010))
     if syntax in (_DEFLATED, _BIG_ENDIAN) or syntax is None:
         return None
-    found, _ = _walk(buf, pos, explicit=syntax != _IMPLICIT_LE, stop=stop, wanted=wanted, whole=whole)
+    explicit = syntax != _IMPLICIT_LE
+    if not explicit and pos + 6 <= len(buf) and bytes(buf[pos + 4:pos + 6]).isalpha():
+        return None  # a data set written explicit although its syntax says implicit: pydicom notices and reads it so
+    found, _ = _walk(buf, pos, explicit=explicit, stop=stop, wanted=wanted, whole=whole)
     if found is None:
         return None
     return meta, found
@@ -59,6 +62,8 @@ def _walk(buf: bytes, pos: int, *, explicit: bool, stop: int, wanted: frozenset[
             vr = None
         tag = group << 16 | element
         if tag in (_ITEM_END, _SEQUENCE_END):
+            if depth == 0 and groups is None:
+                return None, pos  # a delimiter outside any sequence: pydicom reads past it, we leave it to pydicom
             return found, pos
         if tag > stop or (groups is not None and group not in groups):
             return found, pos

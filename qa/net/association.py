@@ -24,6 +24,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,12 @@ ARTIM_SECONDS = 30.0  # our proposal: the A-ASSOCIATE-RQ (or TLS handshake) afte
 IDLE_SECONDS = 60.0  # our proposal (pynetdicom's and dcmtk's default too): an established association silent this long is aborted
 MAX_ASSOCIATE_RQ = 1 << 20  # our limit on an A-ASSOCIATE-RQ's length (one with 128 contexts of 10 syntaxes is ~25 kB)
 UNLIMITED_PDU_CAP = 1 << 28  # our limit on one P-DATA-TF when we announce no maximum length (256 MiB)
+MAX_COMMAND_BYTES = 1 << 16  # our limit on one command set (a C-STORE-RQ's is ~200 bytes)
+MAX_OBJECT_BYTES = 1 << 32  # our limit on one received object (4 GiB: a large multi-frame Enhanced CT is ~1 GiB)
+READ_CHUNK = 1 << 20  # a PDU body is read into memory as it arrives, never allocated from its announced length alone
+MAX_PENDING = 64  # our proposal: connections not yet associated at once (more are closed at once: a slow-request flood)
+VERIFICATION = "1.2.840.10008.1.1"  # Verification SOP Class (PS3.4 annex A): never a storage context
+SOP_CLASS_NOT_SUPPORTED = 0x0122  # C-STORE refused: SOP Class not supported (PS3.7 annex C.5.4)
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,16 @@ class Association:
     _contexts: dict[int, tuple[str, str]] = field(default_factory=dict)  # accepted: id -> (abstract, transfer syntax)
     _peer_max_pdu: int = 0
     _aborting: bool = False
+    _deadline: float | None = None  # the A-ASSOCIATE-RQ must be complete by then (ARTIM): a real deadline, not per read
 
     # ------------------------------------------------------------------ the socket
     def _read_exact(self, view: memoryview) -> None:
         while view:
+            if self._deadline is not None:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the A-ASSOCIATE-RQ did not arrive in time")
+                self.sock.settimeout(left)
             got = self.sock.recv_into(view)
             if got == 0:
                 raise _Closed("the connection was closed by the peer")
@@ -94,20 +107,24 @@ class Association:
             raise P.PduError(f"unknown PDU type 0x{kind:02X}", P.UNRECOGNIZED_PDU)
         if length > limit:
             raise P.PduError(f"a {P.PDU_NAMES[kind]} of {length} bytes, longer than the maximum length {limit}")
-        body = bytearray(length)
-        self._read_exact(memoryview(body))
+        if length <= READ_CHUNK:
+            body = bytearray(length)
+            self._read_exact(memoryview(body))
+            return kind, body
+        body = bytearray()  # grows with what really arrives
+        while len(body) < length:
+            piece = bytearray(min(READ_CHUNK, length - len(body)))
+            self._read_exact(memoryview(piece))
+            body += piece
         return kind, body
 
     def _send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
     def abort(self) -> None:
-        """A-ABORT (service-user) and close: the handling thread then ends (for a server stopping)."""
+        """End the association from another thread (a server stopping): the connection is shut down and the
+        handling thread ends; nothing is written from here (a TLS socket is never used by two threads at once)."""
         self._aborting = True
-        try:
-            self._send(P.encode_abort(P.ABORT_SERVICE_USER, P.REASON_NOT_SPECIFIED))
-        except OSError:
-            pass
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -119,6 +136,7 @@ class Association:
         an A-ASSOCIATE-RQ was read."""
         how = None
         try:
+            self._deadline = time.monotonic() + ARTIM_SECONDS
             self.sock.settimeout(ARTIM_SECONDS)
             if self.acceptor.tls is not None:
                 try:
@@ -141,6 +159,7 @@ class Association:
                 self._abort_provider(exc.reason)
                 self.acceptor.on_end(self, f"aborted: a malformed A-ASSOCIATE-RQ ({exc})")
                 return
+            self._deadline = None
             self.calling_aet = request.calling_aet
             how = self._associate(request)
             if how is None:
@@ -170,6 +189,8 @@ class Association:
             refusal = (1, 2, 2), "rejected: protocol version not supported"  # PS3.8 table 9-21: permanent, ACSE provider, reason 2
         elif request.application_context != P.APPLICATION_CONTEXT:
             refusal = (1, 1, 2), f"rejected: application context {request.application_context!r} not supported"  # service-user, reason 2
+        elif 0 < request.max_pdu < 7:  # no room for one byte of a response fragment (PS3.8 sec. 9.3.5)
+            refusal = (1, 2, 1), f"rejected: a maximum PDU length of {request.max_pdu} bytes"  # permanent, ACSE provider, no reason
         else:
             refusal = self.acceptor.admit(self, request)
         if refusal is not None:
@@ -203,6 +224,7 @@ class Association:
         command = bytearray()
         elements: dict[int, bytes] | None = None
         fragments: list[bytes] = []
+        received = 0
         context_id = None
         try:
             while True:
@@ -224,6 +246,8 @@ class Association:
                     if control & 0x01:  # a command fragment
                         if elements is not None:
                             raise P.PduError("a command fragment where the data set was expected")
+                        if len(command) + len(fragment) > MAX_COMMAND_BYTES:
+                            raise P.PduError(f"a command set longer than {MAX_COMMAND_BYTES} bytes")
                         command += fragment
                         if not last:
                             continue
@@ -235,14 +259,20 @@ class Association:
                     else:
                         if elements is None:
                             raise P.PduError("a data set fragment before its command")
+                        received += len(fragment)
+                        if received > MAX_OBJECT_BYTES:
+                            raise P.PduError(f"an object longer than {MAX_OBJECT_BYTES} bytes")
                         fragments.append(bytes(fragment))
                         if not last:
                             continue
                         data_set = b"".join(fragments)
                         fragments.clear()
+                        received = 0
                     self._dispatch(context_id, elements, data_set)
                     elements, context_id = None, None
         except _Closed:
+            if self._aborting:
+                return "aborted (the server is stopping)"
             return "aborted: the connection was closed without a release"
         except TimeoutError:
             if self._aborting:
@@ -270,8 +300,12 @@ class Association:
             instance = P.ui(elements, P.AFFECTED_SOP_INSTANCE, "AffectedSOPInstanceUID")
             if data_set is None:
                 raise P.PduError("a C-STORE-RQ without a data set")
-            status = self.acceptor.on_store(self, StoreRequest(self.calling_aet, sop_class, instance, self._contexts[context_id][1],
-                                                               data_set))
+            context_class = self._contexts[context_id][0]
+            if sop_class != context_class or context_class == VERIFICATION:  # only what the context was accepted for
+                status = SOP_CLASS_NOT_SUPPORTED
+            else:
+                status = self.acceptor.on_store(self, StoreRequest(self.calling_aet, sop_class, instance,
+                                                                   self._contexts[context_id][1], data_set))
         else:
             status = P.UNRECOGNIZED_OPERATION
         response = P.encode_response(command_field, message_id, status, sop_class, instance)
@@ -316,15 +350,29 @@ class Server:
                     if self._stop.is_set():
                         return
                     self.log(f"accepting a connection failed: {exc.strerror or exc}")
+                    self._stop.wait(0.1)  # out of descriptors (EMFILE): do not spin on a listener that stays ready
                     continue
-                sock.setblocking(True)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each response goes at once (no wait for a delayed ACK)
-                association = Association(sock, str(address[0]), self.acceptor)
-                threading.Thread(target=self._run, args=(association,), name="qa-association", daemon=True).start()
+                with self._lock:
+                    pending = sum(1 for a in self._live if not a.calling_aet)
+                if pending >= MAX_PENDING:
+                    sock.close()  # as many connections as this already wait to ask for an association
+                    continue
+                association = None
+                try:
+                    sock.setblocking(True)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each response goes at once (no delayed ACK)
+                    association = Association(sock, str(address[0]), self.acceptor)
+                    with self._lock:
+                        self._live.add(association)
+                    threading.Thread(target=self._run, args=(association,), name="qa-association", daemon=True).start()
+                except (OSError, RuntimeError) as exc:  # no thread to be had: this connection is refused, the server goes on
+                    if association is not None:
+                        with self._lock:
+                            self._live.discard(association)
+                    sock.close()
+                    self.log(f"a connection from {address[0]} was refused: {exc}")
 
     def _run(self, association: Association) -> None:
-        with self._lock:
-            self._live.add(association)
         try:
             association.run()
         except Exception as exc:  # noqa: BLE001 - one association's bug never stops the server

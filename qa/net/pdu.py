@@ -78,6 +78,7 @@ class AssociateRequest:
     max_pdu: int  # the largest P-DATA-TF variable field the requestor receives (0: no limit)
     implementation_uid: str
     implementation_version: str
+    reserved_field: bytes = bytes(32)  # bytes 43-74, returned as they were in the A-ASSOCIATE-AC (PS3.8 table 9-17)
 
 
 def _uid(raw: bytes | memoryview, what: str) -> str:
@@ -146,7 +147,7 @@ def parse_associate_rq(body: bytes | bytearray) -> AssociateRequest:
     if context_name is None:
         raise PduError("A-ASSOCIATE-RQ without an application context item")
     return AssociateRequest(version, aet(called), aet(calling), called, calling, context_name, tuple(contexts), max_pdu,
-                            impl_uid, impl_version)
+                            impl_uid, impl_version, bytes(data[36:68]))
 
 
 def _item(kind: int, value: bytes) -> bytes:
@@ -169,7 +170,7 @@ def encode_associate_ac(request: AssociateRequest, results: list[tuple[int, int,
                         for pc_id, result, syntax in results)
     user = _item(0x50, _item(0x51, struct.pack(">L", max_pdu)) + _item(0x52, _ascii(implementation_uid))
                  + _item(0x55, implementation_version.encode("ascii")))
-    fixed = struct.pack(">H2x", PROTOCOL_VERSION) + request.called_field + request.calling_field + bytes(32)
+    fixed = struct.pack(">H2x", PROTOCOL_VERSION) + request.called_field + request.calling_field + request.reserved_field
     return _pdu(A_ASSOCIATE_AC, fixed + _item(0x10, _ascii(APPLICATION_CONTEXT)) + contexts + user)
 
 

@@ -28,6 +28,7 @@ from qa.errors import InputError
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700  # Refused: Out of Resources
 CANNOT_UNDERSTAND = 0xC000  # Error: Cannot understand
+DATA_SET_DOES_NOT_MATCH = 0xA900  # Error: Data Set does not match SOP Class (PS3.4 table B.2-1)
 PROCESSING_FAILURE = 0x0110  # Failure: Processing failure (PS3.7 C.4.2): our own error, logged
 
 
@@ -105,6 +106,9 @@ def store_handler(inbox, log: Callable[[str], None]):
         if obj.sop_instance_uid != uid:
             return _refuse(tally, log, CANNOT_UNDERSTAND,
                            f"object {inbox.pseudonymise(uid)}: the dataset's SOP Instance UID differs from the C-STORE request's")
+        if obj.sop_class_uid != request.sop_class_uid:
+            return _refuse(tally, log, DATA_SET_DOES_NOT_MATCH,
+                           f"object {inbox.pseudonymise(uid)}: the dataset's SOP Class UID differs from the C-STORE request's")
         try:
             outcome = inbox.store_object(name, data, calling_aet=tally.calling_aet, obj=obj)
         except (OSError, sqlite3.Error) as exc:

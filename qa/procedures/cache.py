@@ -10,8 +10,10 @@ gating``, ``qa check`` or ``qa phantom`` process) and unpickles the frozen recor
   a stale entry is never used, only left behind.
 * **Only successes are kept**: a file that fails validation is validated (and refused) every time.
 * **Trust**: entries live in the user's own cache folder (``$XDG_CACHE_HOME/qa/definitions``,
-  mode 0700); an entry is read only when it is a regular file owned by the user and writable by
-  nobody else, and only as a record of the expected type; any problem reading it means "not cached".
+  mode 0700); the folder and the entry are opened without following links and read only when the
+  opened folder and file are owned by the user and writable by nobody else; unpickling rebuilds only
+  qa's classes and standard values, and the result must be (its key, a dataclass record); any
+  problem reading it means "not cached".
   Written whole (temporary file, rename); the :data:`MAX_ENTRIES` most recent are kept.
   ``QA_DEFINITION_CACHE=off`` turns the cache off.
 """
@@ -66,14 +68,6 @@ def cache_key(kind: str, path: str, raw: bytes, *, related: tuple[Path, ...] = (
     return digest.hexdigest()
 
 
-def _trusted(path: Path) -> bool:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
 def cached_record(key: str, build: Callable[[], Any]) -> Any:
     """The record cached under ``key``, else ``build()`` (then cached).  An entry is (key, record): one
     that holds another key or anything but a dataclass record is ignored and rebuilt."""
@@ -81,14 +75,9 @@ def cached_record(key: str, build: Callable[[], Any]) -> Any:
     if folder is None:
         return build()
     entry = folder / f"{key}.pickle"
-    if _trusted(entry) and _private_folder(folder):
-        try:
-            with open(entry, "rb") as fp:
-                stored = pickle.load(fp)  # the user's own private file, written by qa (module doc)
-            if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key and _is_record(stored[1]):
-                return stored[1]
-        except Exception:  # noqa: BLE001 - an unreadable or outdated entry is simply not cached
-            pass
+    stored = _read_entry(folder, entry.name)
+    if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key and _is_record(stored[1]):
+        return stored[1]
     record = build()
     _store(folder, entry, (key, record))
     return record
@@ -108,6 +97,45 @@ def _is_record(value: Any) -> bool:
     import dataclasses
 
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+class _RecordUnpickler(pickle.Unpickler):
+    """Rebuilds only qa's own classes and the standard containers and values a record holds."""
+
+    def find_class(self, module: str, name: str):
+        if module == "qa" or module.startswith("qa.") or module in _SAFE_MODULES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a definition record")
+
+
+_SAFE_MODULES = frozenset(("builtins", "collections", "datetime", "decimal", "fractions", "enum", "pathlib", "types", "copyreg"))
+
+
+def _read_entry(folder: Path, name: str) -> Any:
+    """The unpickled entry, or None: the folder and the file are opened without following links and
+    checked on the descriptors themselves (owner, no write access for others) before anything is read."""
+    flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | flags)
+    except OSError:
+        return None
+    try:
+        if not _owned_and_closed(os.fstat(dir_fd), directory=True):
+            return None
+        fd = os.open(name, os.O_RDONLY | flags, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as fp:
+            if not _owned_and_closed(os.fstat(fp.fileno()), directory=False):
+                return None
+            return _RecordUnpickler(fp).load()
+    except Exception:  # noqa: BLE001 - an unreadable, foreign or outdated entry is simply not cached
+        return None
+    finally:
+        os.close(dir_fd)
+
+
+def _owned_and_closed(st: os.stat_result, *, directory: bool) -> bool:
+    kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
+    return kind and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _private_folder(folder: Path) -> bool:

@@ -108,6 +108,8 @@ def _phantom_files(path: Path, raw: bytes) -> tuple[Path, ...]:
         ref = tomllib.loads(raw.decode("utf-8")).get("procedure", {}).get("phantom")
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, AttributeError):
         return files  # refused by the validation, which is never cached
+    if isinstance(ref, str):
+        ref = ref.strip()  # as the model reads it (Text strips whitespace)
     if isinstance(ref, str) and looks_like_path(ref):
         target = Path(ref)
         files += (target if target.is_absolute() else path.parent / target,)

@@ -68,3 +68,10 @@ def test_every_slice_of_a_patient_like_scan_at_130_hu(tmp_path):
         hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
         for connectivity in (4, 8):
             _same(hu >= 130, connectivity)
+
+
+def test_a_bool_array_whose_bytes_are_not_0_or_1_labels_as_its_truth_values():
+    mask = np.array([[0, 2, 2, 0], [1, 2, 0, 0]], dtype=np.uint8).view(bool)
+    ours, n = label_2d(mask, 4)
+    theirs, m = _scipy(mask != 0, 4)
+    assert n == m == 1 and np.array_equal(ours, theirs)

@@ -99,3 +99,45 @@ def test_big_endian_and_deflated_objects_go_to_pydicom():
         assert _identify_quickly(path.read_bytes(), _pseudonymise, _patient) is None
         by_pydicom, _, result = _both(path)
         assert result == by_pydicom
+
+
+def _explicit_file(tmp_path):
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", generate_uid()
+    ds.Modality = "CT"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.BitsAllocated = 16
+    ds.PixelData = b"\0" * 2_000_000  # a large object: a misread length lands inside it
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = tmp_path / "explicit.dcm"
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    return path
+
+
+def test_a_data_set_written_explicit_under_an_implicit_syntax_reads_as_pydicom_reads_it(tmp_path):
+    path = _explicit_file(tmp_path)
+    raw = path.read_bytes()
+    assert raw.count(b"1.2.840.10008.1.2.1\0") == 1
+    path.write_bytes(raw.replace(b"1.2.840.10008.1.2.1\0", b"1.2.840.10008.1.2\0\0\0"))  # the meta now says implicit
+    by_pydicom, quick, result = _both(path)
+    assert result == by_pydicom and by_pydicom.modality == "CT"
+    assert quick is None or quick == by_pydicom
+
+
+def test_a_stray_sequence_delimiter_between_elements_reads_as_pydicom_reads_it(tmp_path):
+    import struct
+
+    path = _explicit_file(tmp_path)
+    raw = path.read_bytes()
+    at = raw.index(b"\x08\x00\x60\x00CS")  # (0008,0060) Modality: put a delimiter item before it
+    path.write_bytes(raw[:at] + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0) + raw[at:])
+    by_pydicom, quick, result = _both(path)
+    assert result == by_pydicom and by_pydicom.modality == "CT"
+    assert quick is None or quick == by_pydicom

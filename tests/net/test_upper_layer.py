@@ -210,3 +210,32 @@ def _c_store_rq(instance: str) -> bytes:
 def test_the_pynetdicom_scu_still_stores_through_a_4_kb_limit(server, phantom):
     accepted, statuses = pynetdicom_store(server.port, phantom[:2])
     assert accepted and statuses == [0, 0]
+
+
+def _status_of_response(sock: socket.socket) -> int:
+    kind, body = read_pdu(sock)
+    assert kind == 4
+    length, _, control = struct.unpack_from(">LBB", body, 0)
+    command, at = body[6:4 + length], 0
+    while at < len(command):
+        _, element, size = struct.unpack_from("<HHL", command, at)
+        if element == 0x0900:
+            return struct.unpack_from("<H", command, at + 8)[0]
+        at += 8 + size
+    raise AssertionError("no status in the response")
+
+
+def test_a_c_store_of_another_class_than_its_context_is_refused_and_nothing_is_stored(server):
+    """A context accepted for Verification (or for CT) carries no object of another class (0x0122)."""
+    before = set(server.inbox.glob("*.dcm"))
+    contexts = ((1, "1.2.840.10008.1.1", (IMPLICIT_LE,)), (3, CT, (IMPLICIT_LE,)))
+    with associated(server.port, contexts=contexts) as sock:
+        data_set = struct.pack("<HHL", 0x0008, 0x0016, 26) + b"1.2.840.10008.5.1.4.1.1.4\0"
+        sock.sendall(p_data(1, 0x03, _c_store_rq("1.2.3.4.6")) + p_data(1, 0x02, data_set))  # on the Verification context
+        assert _status_of_response(sock) == 0x0122
+        mr = _c_store_rq("1.2.3.4.7").replace(CT.encode() + b"\0", MR.encode() + b"\0")  # the command names MR Image Storage
+        sock.sendall(p_data(3, 0x03, mr) + p_data(3, 0x02, data_set))
+        assert _status_of_response(sock) == 0x0122
+        sock.sendall(struct.pack(">BxL", 5, 4) + bytes(4))
+        assert read_pdu(sock)[0] == 6
+    assert set(server.inbox.glob("*.dcm")) == before
