@@ -38,7 +38,6 @@ MAX_COMMAND_BYTES = 1 << 16  # our limit on one command set (a C-STORE-RQ's is ~
 MAX_OBJECT_BYTES = 1 << 32  # our limit on one received object (4 GiB: a large multi-frame Enhanced CT is ~1 GiB)
 READ_CHUNK = 1 << 20  # a PDU body is read into memory as it arrives, never allocated from its announced length alone
 MAX_PENDING = 64  # our proposal: connections not yet associated at once (more are closed at once: a slow-request flood)
-VERIFICATION = "1.2.840.10008.1.1"  # Verification SOP Class (PS3.4 annex A): never a storage context
 SOP_CLASS_NOT_SUPPORTED = 0x0122  # C-STORE refused: SOP Class not supported (PS3.7 annex C.5.4)
 
 
@@ -301,7 +300,7 @@ class Association:
             if data_set is None:
                 raise P.PduError("a C-STORE-RQ without a data set")
             context_class = self._contexts[context_id][0]
-            if sop_class != context_class or context_class == VERIFICATION:  # only what the context was accepted for
+            if sop_class != context_class or context_class == P.VERIFICATION:  # only its own class; never on Verification
                 status = SOP_CLASS_NOT_SUPPORTED
             else:
                 status = self.acceptor.on_store(self, StoreRequest(self.calling_aet, sop_class, instance,

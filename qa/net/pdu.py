@@ -22,6 +22,7 @@ PDU_NAMES = {1: "A-ASSOCIATE-RQ", 2: "A-ASSOCIATE-AC", 3: "A-ASSOCIATE-RJ", 4: "
 HEADER = struct.Struct(">BxL")  # PDU type, reserved, PDU length (PS3.8 sec. 9.3.1)
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # the DICOM application context name (PS3.7 annex A.2.1)
 PROTOCOL_VERSION = 0x0001  # bit 0: version 1 (PS3.8 table 9-11)
+VERIFICATION = "1.2.840.10008.1.1"  # Verification SOP Class (PS3.4 annex A)
 
 # Presentation context results (PS3.8 table 9-18)
 ACCEPTANCE, USER_REJECTION, NO_REASON, ABSTRACT_SYNTAX_NOT_SUPPORTED, TRANSFER_SYNTAXES_NOT_SUPPORTED = 0, 1, 2, 3, 4

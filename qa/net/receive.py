@@ -19,7 +19,7 @@ import sqlite3
 import struct
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qa.errors import InputError
 
@@ -43,8 +43,6 @@ class Tally:
     failed: int = 0
     echoes: int = 0
     rejected: str | None = None
-    holds_slot: bool = False  # counted in the association limit shared by the receiver processes
-    failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.stored} object(s) stored"]

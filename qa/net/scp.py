@@ -30,7 +30,6 @@ from qa.net.receive import Tally, store_handler
 REJECTED_PERMANENT, SERVICE_USER = 0x01, 0x01
 REJECTED_TRANSIENT, SERVICE_PROVIDER_PRESENTATION, LOCAL_LIMIT_EXCEEDED = 0x02, 0x03, 0x02
 CALLING_AET_NOT_RECOGNIZED, CALLED_AET_NOT_RECOGNIZED = 0x03, 0x07
-VERIFICATION = "1.2.840.10008.1.1"  # Verification SOP Class (PS3.4 annex A)
 LISTEN_BACKLOG = 64  # our proposal: connections waiting to be accepted (8 scanners starting at once must all get in)
 
 
@@ -114,7 +113,7 @@ def start_scp(config: ServeConfig, inbox, log: Callable[[str], None], listening:
 
     from qa.dicom.received import STORAGE_CLASSES
     from qa.net.association import Acceptor, Server
-    from qa.net.pdu import IMPLEMENTATION_UID, implementation_version
+    from qa.net.pdu import IMPLEMENTATION_UID, VERIFICATION, implementation_version
 
     check = acceptance(config)
     limit = shared_limit if shared_limit is not None else LocalLimit(MAX_ASSOCIATIONS)
