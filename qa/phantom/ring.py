@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.phantom.definition import PhantomDefinition
+from qa.phantom.filters import dilate_cross, fill_holes, gaussian_2d, label_4, open_disk, sample_linear, sample_nearest
 from qa.records.checks import NOT_AVAILABLE, PASS, WARN, Check
 from qa.records.serialize import Record
 
@@ -234,8 +235,6 @@ def _evidence(size, at_least, cut, expected, consistent) -> str:
 
 def _outline_sides(hu, geometry, center_mm, slices, threshold, edge_level):
     """Per side: (extent in mm from the centre, seen) — None when no body surrounds the centre."""
-    from scipy import ndimage
-
     first, last = int(slices[0]), int(slices[1])
     picks = sorted({int(round(v)) for v in np.linspace(first + 0.2 * (last - first), last - 0.2 * (last - first), N_SLICES)})
     stack = hu[picks].astype(np.float32)
@@ -248,18 +247,17 @@ def _outline_sides(hu, geometry, center_mm, slices, threshold, edge_level):
     grid = image[:rows, :cols].reshape(rows // f, f, cols // f, f).mean(axis=(1, 3))
     grid_valid = valid[:rows, :cols].reshape(rows // f, f, cols // f, f).all(axis=(1, 3))
     pixel = math.sqrt(dr * dc) * f
-    smooth = ndimage.gaussian_filter(grid, GRID_MM / pixel, mode="nearest")  # 1 mm
+    smooth = gaussian_2d(grid, GRID_MM / pixel, mode="nearest")  # 1 mm
     # The field of view's edge: padding and the image's own border, widened by the smoothing's blur.
     edge = np.pad(~grid_valid, 1, constant_values=True)
-    edge = ndimage.binary_dilation(edge, iterations=max(1, int(round(FOV_EDGE_MM / pixel))))[1:-1, 1:-1]
-    body = ndimage.binary_fill_holes(smooth > threshold)
+    edge = dilate_cross(edge, max(1, int(round(FOV_EDGE_MM / pixel))))[1:-1, 1:-1]
+    body = fill_holes(smooth > threshold)
     radius = max(1, int(round(OPENING_RADIUS_MM / pixel)))
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    body = ndimage.binary_opening(body, structure=(xx**2 + yy**2) <= radius**2)
+    body = open_disk(body, radius)
     # Index of the centre on the grid, and the map from patient mm to grid indices.
     i0, j0 = geometry.index_of(center_mm[0], center_mm[1], picks[0])
     gi, gj = (i0 - (f - 1) / 2) / f, (j0 - (f - 1) / 2) / f
-    labels, _ = ndimage.label(body)
+    labels, _ = label_4(body)
     ci, cj = int(round(gi)), int(round(gj))
     if not (0 <= ci < labels.shape[0] and 0 <= cj < labels.shape[1]) or labels[ci, cj] == 0:
         return None
@@ -272,26 +270,29 @@ def _outline_sides(hu, geometry, center_mm, slices, threshold, edge_level):
     radii = np.arange(0.0, math.hypot(*body.shape) * pixel + 2 * pixel, step)
     dx, dy = np.outer(np.cos(angles), radii), np.outer(np.sin(angles), radii)
     ri, rj = gi + per_mm[0, 0] * dx + per_mm[0, 1] * dy, gj + per_mm[1, 0] * dx + per_mm[1, 1] * dy
-    coords = [ri.ravel(), rj.ravel()]
-    inside = ndimage.map_coordinates(body.astype(np.float32), coords, order=0, mode="constant", cval=0.0).reshape(ri.shape) > 0.5
-    at_edge = ndimage.map_coordinates(edge.astype(np.float32), coords, order=0, mode="constant", cval=1.0).reshape(ri.shape) > 0.5
-    values = ndimage.map_coordinates(smooth, coords, order=1, mode="nearest").reshape(ri.shape)
-    exit_index = np.argmax(~inside, axis=1)  # the first sample outside the phantom on each ray
-    r_edge = np.empty(len(angles))
-    cut = np.zeros(len(angles), dtype=bool)
+    inside = sample_nearest(body.astype(np.float32), ri, rj, outside=0.0) > 0.5
+    exit_index = np.maximum(np.argmax(~inside, axis=1), 1)  # the first sample outside the phantom on each ray
+    rays = np.arange(len(angles))
+    beside_exit = exit_index[:, None] - np.array([1, 0])  # the last sample inside and the exit
+    at_edge = sample_nearest(edge.astype(np.float32), ri[rays[:, None], beside_exit], rj[rays[:, None], beside_exit], outside=1.0)
+    cut = (at_edge > 0.5).any(axis=1)
+    # The profile just inside each exit (sampled only there: the rest of each ray is not needed).
     back = max(2, int(round(EDGE_SEARCH_MM / step)))
+    first = np.maximum(exit_index - back, 0)
+    window = np.minimum(first[:, None] + np.arange(back + 1), ri.shape[1] - 1)
+    values = sample_linear(smooth, ri[rays[:, None], window], rj[rays[:, None], window])
+    r_edge = np.empty(len(angles))
     for k, e in enumerate(exit_index):
-        e = max(int(e), 1)
-        cut[k] = bool(at_edge[k, e] or at_edge[k, e - 1])
+        e = int(e)
         # The edge itself: where the profile crosses halfway between air and the outer wall, just
         # inside the exit (the exit's own level, near air, lies outside the blurred edge).
-        profile = values[k, max(0, e - back) : e + 1]
+        profile = values[k, : e + 1 - first[k]]
         above = np.flatnonzero(profile >= edge_level)
         if above.size:
             i = int(above[-1])
             a, b = profile[i], profile[i + 1] if i + 1 < profile.size else profile[i]
             t = (a - edge_level) / (a - b) if a > b else 0.0
-            r_edge[k] = radii[max(0, e - back) + i] + t * step
+            r_edge[k] = radii[first[k] + i] + t * step
         else:
             r_edge[k] = radii[e - 1]
     out = {}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from qa.phantom.definition import PhantomDefinition
+from qa.phantom.filters import distance_to_zero, sample_linear
 from qa.phantom.locate.common import INSERT_RADIUS_TOLERANCE, TISSUE_HU, Plane, box, refuse
 
 
@@ -24,7 +24,7 @@ def find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increme
     for k in range(step // 2, n_slices, step):
         # Every factor-th pixel: tissue (~0-100 HU) and lung (~-800 HU) differ by far more than noise.
         small = hu[k, ::factor, ::factor]
-        depth = ndimage.distance_transform_edt(np.pad(small > TISSUE_HU, 1))[1:-1, 1:-1] * pixel_mm * factor
+        depth = distance_to_zero(np.pad(small > TISSUE_HU, 1))[1:-1, 1:-1] * pixel_mm * factor
         i, j = np.unravel_index(int(np.argmax(depth)), depth.shape)
         if 0.8 * target_radius <= depth[i, j] <= 1.35 * target_radius:
             p = geometry.to_patient(0.0, i * factor, j * factor)
@@ -91,7 +91,7 @@ def fit_edge_circle(image: np.ndarray, plane: Plane, start: tuple[float, float],
         # Solve [dx_col dx_row; dy_col dy_row] [j; i] = [px - x0; py - y0]
         j = ((px - x0) * dy_row - (py - y0) * dx_row) / det
         i = ((py - y0) * dx_col - (px - x0) * dy_col) / det
-        profile = ndimage.map_coordinates(image, [i.ravel(), j.ravel()], order=1, mode="nearest").reshape(px.shape)
+        profile = sample_linear(image, i.ravel(), j.ravel()).reshape(px.shape)
         below = profile < TISSUE_HU
         has_edge = below.any(axis=1)
         first_below = np.argmax(below, axis=1)

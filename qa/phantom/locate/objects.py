@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from qa.phantom.definition import Cylinder
+from qa.phantom.filters import gaussian_2d, label_4, maximum_2d, uniform_2d
 from qa.phantom.locate.common import (
     MIN_CONTRAST_HU, SEARCH_RADIUS_MM, SMALL_SEARCH_RADIUS_MM, SPOKE_SPACING_TOLERANCE_DEG,
     angle_diff, located, refuse,
@@ -23,9 +23,9 @@ def find_calcifications(mip, plane, axis, definition, insert_hu, calc_z, r_map):
     kernel_r = max(1, int(round(sizes[0] / 2 / plane.pixel_mm)))
     # Matched filter for the large inserts: the mean over a square of their cross-section's area.
     side = max(1, int(round(math.sqrt(math.pi) * kernel_r)))
-    smooth = ndimage.uniform_filter(mip, size=side, mode="nearest")
+    smooth = uniform_2d(mip, side, mode="nearest")
     ring = (r_map > r_large - 10.0) & (r_map < r_large + 10.0)
-    local_max = (smooth == ndimage.maximum_filter(smooth, size=2 * kernel_r + 1)) & ring
+    local_max = (smooth == maximum_2d(smooth, 2 * kernel_r + 1)) & ring
     candidates = sorted(
         ((float(smooth[i, j]), float(plane.x[i, j]), float(plane.y[i, j])) for i, j in zip(*np.nonzero(local_max))),
         reverse=True,
@@ -102,7 +102,7 @@ def refine_blob(image, plane, expected_xy, diameter_mm, *, bright: bool, sigmas:
     img = image[window] if bright else -image[window]
     dist = np.hypot(plane.x[window] - ex, plane.y[window] - ey)
     sigma_px = max(0.5, diameter_mm / 4 / plane.pixel_mm)
-    smooth = ndimage.gaussian_filter(img, sigma=sigma_px)
+    smooth = gaussian_2d(img, sigma_px)
     search = dist <= radius + diameter_mm / 2
     annulus = (dist > radius + diameter_mm) & (dist <= reach)
     if not search.any() or annulus.sum() < 10:
@@ -115,7 +115,7 @@ def refine_blob(image, plane, expected_xy, diameter_mm, *, bright: bool, sigmas:
     if contrast < max(MIN_CONTRAST_HU if bright else 10.0, sigmas * noise):
         return False, ex, ey, None
     threshold = background + contrast / 2
-    labels, _ = ndimage.label((smooth >= threshold) & (dist <= reach))
+    labels, _ = label_4((smooth >= threshold) & (dist <= reach))
     member = labels == labels[peak_index]
     w = smooth[member] - threshold + 1e-9
     x = float(np.average(plane.x[window][member], weights=w))
