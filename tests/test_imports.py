@@ -90,7 +90,7 @@ def test_qa_score_imports_no_database_report_or_signal_code(tmp_path, inputs):
     code, modules = imported(tmp_path, "score", inputs["series"])
     assert code == 0
     # no scipy at all: the lesions are labelled by qa.calcium.labels (scipy.ndimage.label's labels, tested)
-    assert present(modules, *DATABASE, *REPORTS, "scipy", "pydantic", "qa.store.engine") == []
+    assert present(modules, *DATABASE, *REPORTS, "scipy", "pydantic", "qa.store.engine", "numpy.ma") == []
     assert present(modules, "pydicom", "qa.calcium.labels") == ["pydicom", "qa.calcium.labels"]  # the measurement sees what it uses
     # nor any definition file, protocol, motion, ECG (the serial capture code included) or other command's code
     assert present(modules, "qa.procedures", "qa.compliance", "qa.motion", "qa.ecg", "qa.phantom", *OTHER_COMMANDS["score"]) == []
@@ -101,7 +101,7 @@ def test_qa_phantom_without_a_store_imports_no_database_code(tmp_path, inputs):
     code, modules = imported(tmp_path, "phantom", inputs["series"], "--no-store")
     assert code in (0, 1)
     # no scipy at all: the locator's filters are qa.phantom.filters (scipy.ndimage's values, tested)
-    assert present(modules, *DATABASE, *REPORTS, "scipy") == []
+    assert present(modules, *DATABASE, *REPORTS, "scipy", "numpy.ma") == []
     # the procedure's and the phantom's models, not the exam protocol's; no exam checks, motion or ECG code
     assert present(modules, "qa.procedures.models.protocol", "qa.compliance", "qa.motion", "qa.ecg", *OTHER_COMMANDS["phantom"]) == []
 
@@ -119,7 +119,7 @@ def test_a_stored_qa_phantom_checks_the_store_version_without_alembic(tmp_path, 
 def test_qa_check_without_a_store_or_trace_imports_no_database_signal_or_scipy_code(tmp_path, inputs):
     code, modules = imported(tmp_path, "check", inputs["exam"])
     assert code in (0, 1)
-    assert present(modules, *DATABASE, *REPORTS, "scipy") == []
+    assert present(modules, *DATABASE, *REPORTS, "scipy", "numpy.ma") == []
     # nor the ECG analysis: the protocol's [gating] settings live apart from it (qa.ecg.settings)
     assert present(modules, "qa.ecg.gating", "qa.ecg.rpeaks", "qa.ecg.quality", "qa.ecg.morphology", "qa.ecg.rhythm") == []
     assert present(modules, "qa.ecg.serial", "qa.phantom", "qa.calcium.scoring", *OTHER_COMMANDS["check"]) == []
@@ -129,7 +129,7 @@ def test_qa_check_with_a_trace_imports_the_r_peak_detector_but_no_database_code(
     code, modules = imported(tmp_path, "check", inputs["exam"], "--ecg", inputs["exam_ecg"])
     assert code in (0, 1)
     assert present(modules, "qa.ecg.rpeaks") == ["qa.ecg.rpeaks"]
-    assert present(modules, *DATABASE, *REPORTS, "scipy.signal") == []
+    assert present(modules, *DATABASE, *REPORTS, "scipy.signal", "numpy.ma") == []
 
 
 def test_qa_gating_on_csv_files_reads_no_dicom_and_imports_no_database_code(tmp_path, inputs):
@@ -137,7 +137,7 @@ def test_qa_gating_on_csv_files_reads_no_dicom_and_imports_no_database_code(tmp_
     assert code in (0, 1)
     # pydicom would bring PIL and (through pydicom.data) requests along; the detector's filters are
     # numpy (qa.ecg.filters): scipy.signal alone took 0.7-1.1 s, more than the whole analysis
-    assert present(modules, *DATABASE, *REPORTS, "pydicom", "PIL", "requests", "scipy") == []
+    assert present(modules, *DATABASE, *REPORTS, "pydicom", "PIL", "requests", "scipy", "numpy.ma") == []
     assert present(modules, "qa.ecg.rpeaks", "qa.ecg.filters") == ["qa.ecg.rpeaks", "qa.ecg.filters"]
     # the protocol is loaded (its phase window and gating settings), not the exam checklist, the exam, study
     # and dose records or the dose and motion analyses the protocol's other tables are judged with

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import InputError
+from qa.numeric import median
 from qa.records.plausibility import require_possible
 
 if TYPE_CHECKING:
@@ -170,9 +171,10 @@ def sort_stack(images: Sequence[ImageRef], stack_of: Sequence[int] | None = None
             members = np.flatnonzero(groups == g)
             if members.size > 1:
                 increments.append(_regular_steps([ordered[k] for k in members], along[members]))
-        increment = float(np.median(increments)) if increments else None
+        increment = float(median(increments)) if increments else None
         if increment is not None:
-            union = np.unique(np.round(along, 3))
+            rounded = np.sort(np.round(along, 3))  # np.unique's values (finite positions), without importing numpy.ma
+            union = rounded[np.concatenate(([True], rounded[1:] != rounded[:-1]))]
             _no_gap([ordered[int(np.searchsorted(np.round(along, 3), v))] for v in union], union, increment)
     else:
         increment = _regular_steps(ordered, along)
@@ -207,7 +209,7 @@ def _regular_steps(ordered: Sequence[ImageRef], along: np.ndarray) -> float:
                 "reconstructions in one series); remove the duplicates or pick one reconstruction",
             )
     regular = steps[steps <= GAP_FACTOR * smallest_positive]
-    increment = float(np.median(regular))
+    increment = float(median(regular))
     require_possible("slice_increment_mm", increment, path=ordered[1].label, field="ImagePositionPatient (slice increment)")
     _no_gap(ordered, along, increment)
     irregular = np.abs(steps - increment) > max(IRREGULAR_FRACTION * increment, 0.01)

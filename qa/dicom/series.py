@@ -22,8 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from qa.dicom import attributes as attr
 from qa.dicom import files, geometry
 from qa.dicom import plausible as plausible_values
@@ -32,6 +30,7 @@ from qa.dicom.images import ImageRef, images_of, series_info
 from qa.dicom.slice_table import slice_table
 from qa.dicom.value_warnings import reading
 from qa.errors import InputError
+from qa.numeric import median
 from qa.records.plausibility import require_possible
 from qa.records.stacks import find_stacks
 from qa.records.identity import Pseudonymiser
@@ -367,7 +366,7 @@ def load_volume(group: SeriesGroup, *, progress: Progress | None = None, overlap
     images = [group.images[i] for i in stack.order]
     notes: list[str] = []
     thicknesses = [i.slice_thickness for i in images if i.slice_thickness is not None]
-    thickness = float(np.median(thicknesses)) if thicknesses else None
+    thickness = float(median(thicknesses)) if thicknesses else None
     if thicknesses and (max(thicknesses) - min(thicknesses)) > 0.01:
         notes.append(
             f"slice thickness varies within the series ({min(thicknesses):g}-{max(thicknesses):g} mm); "

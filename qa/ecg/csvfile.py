@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import InputError
+from qa.numeric import median
 from qa.records.plausibility import RANGES, require_possible
 from qa.records.ecg import TimeBaseBuilder, first_bad_time, require_sampling_rate
 
@@ -278,7 +279,7 @@ def _rate_from_time(t: np.ndarray, fs: float | None, fs_from: str | None, label:
         where = f"time_s, line {row_line(first_line, text, bad[0])}" if bad else "time_s"
         raise InputError(label, where, "does not increase" + (f": the time {bad[1]}" if bad else " (a single row)"),
                          hint="the time column must increase from row to row")
-    m = float(np.median(positive))
+    m = float(median(positive))
     normal = positive[(positive > 0.5 * m) & (positive < 1.5 * m)]
     fs_time = 1.0 / float(np.mean(normal)) if normal.size else 1.0 / m
     if fs is None:

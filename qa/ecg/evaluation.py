@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from qa.numeric import median, percentile
 from qa.records.serialize import Record
 
 # Matching window between a detection and a reference beat: ANSI/AAMI EC57:2012 section 4.2 (150 ms).
@@ -198,9 +199,9 @@ def score_detections(detected_s: np.ndarray, reference_s: np.ndarray, *, toleran
         tp=tp, fn=fn, fp=fp,
         sensitivity=tp / (tp + fn) if tp + fn else nan,
         positive_predictivity=tp / (tp + fp) if tp + fp else nan,
-        median_error_ms=float(np.median(err_ms)) if err_ms.size else nan,
-        median_abs_error_ms=float(np.median(np.abs(err_ms))) if err_ms.size else nan,
-        p95_abs_error_ms=float(np.percentile(np.abs(err_ms), 95)) if err_ms.size else nan,
+        median_error_ms=float(median(err_ms)) if err_ms.size else nan,
+        median_abs_error_ms=float(median(np.abs(err_ms))) if err_ms.size else nan,
+        p95_abs_error_ms=float(percentile(np.abs(err_ms), 95)) if err_ms.size else nan,
         tolerance_s=float(tolerance_s), skip_s=float(skip_s),
         n_reference=int(ref_scored.sum()), n_detected=int(det_scored.sum()),
         recall_by_symbol=recall, count_by_symbol=count,

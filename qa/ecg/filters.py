@@ -23,6 +23,7 @@ Pure functions: arrays in, new arrays out.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -111,13 +112,22 @@ def _tail(f: Filter) -> int:
 def _response(f: Filter, nfft: int) -> np.ndarray:
     """The frequency response on the FFT grid, evaluated factor by factor from the zeros and poles
     (accurate near poles close to the unit circle, where the polynomials are not)."""
-    w = np.exp(-2j * np.pi * np.arange(nfft // 2 + 1) / nfft)  # z^-1 on the grid
+    w = _unit_circle(nfft)  # z^-1 on the grid
     h = np.full(w.size, f.gain, dtype=np.complex128)
     for z in f.zeros:
         h *= 1.0 - z * w
     for p in f.poles:
         h /= 1.0 - p * w
     return h
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_circle(nfft: int) -> np.ndarray:
+    """exp(-2 pi i k / nfft) for k = 0 .. nfft / 2, read-only (the analysis filters several signals
+    of one length: the grid is computed once per length)."""
+    w = np.exp(-2j * np.pi * np.arange(nfft // 2 + 1) / nfft)
+    w.flags.writeable = False
+    return w
 
 
 def _settled_pass(x: np.ndarray, tail: int, nfft: int, response: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from qa.ecg.beatcontext import beat_context, judge_in_context
 from qa.ecg.quality import SignalQuality
 from qa.ecg.rhythm import HeartRate, Rhythm, analyze_rhythm
 from qa.ecg.settings import GatingSettings
+from qa.numeric import median
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict, worst
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
 from qa.records.plausibility import RANGES
@@ -225,7 +226,7 @@ def gating_checks(timings: list[ExposureTiming], *, latency_ms: np.ndarray | Non
             checks.append(Check("trigger_latency", NOT_AVAILABLE, None, latency_limit_ms,
                                 f"no trigger within {TRIGGER_SEARCH_MS:g} ms after an R-peak", {"rule": "gating.trigger_latency_max_ms"}))
         else:
-            med, mx = float(np.median(finite)), float(np.max(finite))
+            med, mx = float(median(finite)), float(np.max(finite))
             ok = mx <= latency_limit_ms
             checks.append(Check("trigger_latency", PASS if ok else WARN, round(mx, 1), latency_limit_ms,
                                 f"trigger {med:.0f} ms (median), {mx:.0f} ms (max) after the R-peak; limit {latency_limit_ms:g} ms",

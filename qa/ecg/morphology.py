@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.ecg.shape import ROWS_PER_BLOCK, correlation_with, windows
+from qa.numeric import median
 from qa.records.serialize import Record
 
 NORMAL, VENTRICULAR, UNKNOWN = "normal", "ventricular", "unknown"
@@ -175,7 +176,7 @@ def _column_median(w: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     step = max(1, (ROWS_PER_BLOCK * 16) // max(1, w.shape[0]))
     for a in range(0, w.shape[1], step):
         part = np.array(w[:, a:a + step]) if rows is None else w[rows, a:a + step]  # copies: partitioned in place
-        out[a:a + step] = np.median(part, axis=0, overwrite_input=True)
+        out[a:a + step] = median(part, axis=0)
     return out
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from qa.ecg.shape import best_correlation, windows
+from qa.numeric import percentile
 
 
 def adaptive_threshold(cand: np.ndarray, height: np.ndarray, level: np.ndarray, beats: np.ndarray, n: int, fs: float, *,
@@ -55,9 +56,9 @@ def neighbour_quantile(rr: np.ndarray, k: int, q: float) -> np.ndarray:
     n = rr.size
     out = np.empty(n)
     if n > 2 * k:  # interior windows are complete (np.percentile is far faster than np.nanpercentile)
-        out[k:n - k] = np.percentile(sliding_window_view(rr, 2 * k + 1), q, axis=1)
+        out[k:n - k] = percentile(sliding_window_view(rr, 2 * k + 1), q, axis=1)
     for i in [*range(min(k, n)), *range(max(k, n - k), n)]:
-        out[i] = np.percentile(rr[max(0, i - k):i + k + 1], q)
+        out[i] = percentile(rr[max(0, i - k):i + k + 1], q)
     return out
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.numeric import median
 from qa.records.serialize import Record
 
 # Length of one quality epoch, s: ours (the resolution of the stretches; a gating window is ~0.1-0.3 s).
@@ -219,8 +220,8 @@ def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tupl
         lo = np.searchsorted(r, centres - reach)
         hi = np.searchsorted(r, centres + reach)
         for e in np.flatnonzero(hi > lo):
-            level[e] = np.median(beat_height[lo[e]:hi[e]])
-            amp[e] = np.median(beat_amp[lo[e]:hi[e]])
+            level[e] = median(beat_height[lo[e]:hi[e]])
+            amp[e] = median(beat_amp[lo[e]:hi[e]])
     # the tallest envelope peak outside the complexes (the envelope is not needed afterwards: zeroed in place)
     if r.size:
         mask = np.zeros(n + 1, dtype=np.int64)

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.numeric import median, nanmedian_rows
 from qa.records.serialize import Record
 
 # A beat is premature when its RR is under this fraction of the local median RR: the issue's and
@@ -175,7 +176,7 @@ def compensatory_tolerance_ms(normal_rr_ms) -> float:
     (1.4826 x the median absolute deviation), never under ``COMPENSATORY_FLOOR_MS``."""
     rr = np.asarray(normal_rr_ms, dtype=float)
     rr = rr[np.isfinite(rr)]
-    sd = 1.4826 * float(np.median(np.abs(rr - np.median(rr)))) if rr.size else 0.0
+    sd = 1.4826 * float(median(np.abs(rr - median(rr)))) if rr.size else 0.0
     return float(max(COMPENSATORY_SD * np.sqrt(2.0) * sd, COMPENSATORY_FLOOR_MS))
 
 
@@ -279,7 +280,7 @@ def local_median_rr(rr_ms: np.ndarray, neighbours: int = LOCAL_NEIGHBOURS) -> np
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * neighbours + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window (only gaps around) gives NaN
-        return np.nanmedian(windows, axis=1)
+        return nanmedian_rows(windows)
 
 
 def find_premature(r_peak_s: np.ndarray, rr_ms: np.ndarray, *, ratio: float = PREMATURE_RATIO) -> list[PrematureBeat]:
@@ -303,7 +304,7 @@ def find_premature(r_peak_s: np.ndarray, rr_ms: np.ndarray, *, ratio: float = PR
         total = None if nxt is None else float(rr[i] + nxt)
         norm = tol = comp = None
         if total is not None and near.size >= MIN_NORMAL_INTERVALS:
-            norm, tol = float(np.median(near)), compensatory_tolerance_ms(near)
+            norm, tol = float(median(near)), compensatory_tolerance_ms(near)
             if tol <= COMPENSATORY_MAX_FRACTION * 2.0 * norm:  # else too variable to tell: not judged
                 comp = bool(abs(total - 2.0 * norm) <= tol)
         out.append(PrematureBeat(int(i + 1), round(float(r_peak_s[i + 1]), 4), round(float(100.0 * rr[i] / ref[i]), 1),

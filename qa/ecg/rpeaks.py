@@ -48,6 +48,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from qa.ecg.filters import butter2, filtfilt, median_filter_reflect, peaks_apart
 from qa.ecg.noiserules import adaptive_threshold, not_inserted
 from qa.ecg.shape import windows
+from qa.numeric import median, nanmedian_rows
 from qa.records.serialize import Record
 
 # QRS pass band, Hz: Pan & Tompkins 1985 (band-pass "5-15 Hz" maximising QRS energy).
@@ -290,7 +291,7 @@ def _qrs_level(envelope: np.ndarray, fs: float, s: DetectorSettings, at: np.ndar
     starts = np.linspace(0, envelope.size, nb + 1).astype(int)[:-1]
     block_max = np.maximum.reduceat(envelope, starts)
     level = median_filter_reflect(block_max, min(s.level_blocks, nb))
-    level = np.maximum(level, s.level_floor * np.median(block_max))
+    level = np.maximum(level, s.level_floor * median(block_max))
     level = np.maximum(level, MIN_QRS_LEVEL_MV_S)
     centres = 0.5 * (starts + np.append(starts[1:], envelope.size))
     return np.interp(at, centres, level)
@@ -303,7 +304,7 @@ def _decide(cand, height, rel, n, fs, s: DetectorSettings, thr=None):
     if thr is None:
         thr = np.full(cand.size, s.detection_threshold)
     sure = np.flatnonzero(rel >= thr)
-    typical = float(np.median(height[sure])) if sure.size else 0.0
+    typical = float(median(height[sure])) if sure.size else 0.0
     # plain lists in the loops: scalar access to numpy arrays is slow
     cl, hl, rl = cand.tolist(), height.tolist(), rel.tolist()
     ratio = s.t_wave_slope_ratio
@@ -382,7 +383,7 @@ def _neighbour_median(rr: np.ndarray, k: int) -> np.ndarray:
     windows[:, k] = np.nan
     alone = np.all(np.isnan(windows), axis=1)
     windows[alone, k] = rr[alone]
-    return np.nanmedian(windows, axis=1)
+    return nanmedian_rows(windows)
 
 
 def _fiducials(idx: np.ndarray, envelope: np.ndarray, y: np.ndarray, fs: float, s: DetectorSettings,
@@ -432,7 +433,7 @@ def dominant_sign(lobe_up_mv: np.ndarray, lobe_down_mv: np.ndarray) -> bool:
     """Is the dominant QRS deflection positive?  (The median positive lobe of the beats at least their
     median negative one.)  One sign for a whole trace: :func:`qa.ecg.gating.detect_beats` gives its
     pieces the sign of all their beats together."""
-    return bool(np.median(lobe_up_mv) >= np.median(lobe_down_mv))
+    return bool(median(lobe_up_mv) >= median(lobe_down_mv))
 
 
 def _padded(x: np.ndarray, k: int, value) -> np.ndarray:

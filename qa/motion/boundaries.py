@@ -27,6 +27,7 @@ import numpy as np
 
 from qa.motion.register import content, ncc, phase_shift_px
 from qa.motion.stacks import StackRun
+from qa.numeric import median
 from qa.records.serialize import Record
 
 MAD_TO_SD = 1.4826  # the MAD of a normal distribution times this is its SD
@@ -107,9 +108,9 @@ def robust_z(value: float, at_z_mm: float, reference: Sequence[PairNcc]) -> floa
         return None
     ref = np.asarray([p.ncc for p in reference], dtype=float)
     dist = np.abs(np.asarray([p.z_mm for p in reference]) - at_z_mm)
-    expected = float(np.median(ref[np.argsort(dist, kind="stable")[:2 * LOCAL_PAIRS]]))
-    median = float(np.median(ref))
-    spread = max(MAD_TO_SD * float(np.median(np.abs(ref - median))), MIN_SPREAD_FRACTION * (1.0 - expected), MIN_SPREAD)
+    expected = float(median(ref[np.argsort(dist, kind="stable")[:2 * LOCAL_PAIRS]]))
+    centre = float(median(ref))
+    spread = max(MAD_TO_SD * float(median(np.abs(ref - centre))), MIN_SPREAD_FRACTION * (1.0 - expected), MIN_SPREAD)
     return (expected - value) / spread
 
 
@@ -179,7 +180,7 @@ def _overlapping(hu, z_mm, za, zb, between, overlap, orientation, pixel_mm, incr
     pairs.sort()
     close = [p for p in pairs if p[0] <= 0.5 * increment_mm + 0.01][:3] or pairs[:1]
     shifts = np.array([_shift_px(hu, a, b) for _, a, b in close])
-    motion = np.median(shifts, axis=0)
+    motion = median(shifts, axis=0)
     lr, ap = _in_plane_mm(float(motion[0]), float(motion[1]), orientation, pixel_mm)
     _, a_edge, b_edge = close[0]
     edge_ncc = ncc(content(hu[a_edge]), content(hu[b_edge]))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.numeric import median, percentile
 from qa.records.checks import NOT_AVAILABLE, PASS, WARN
 from qa.records.ecg import EcgTrace
 from qa.records.serialize import Record
@@ -54,7 +55,7 @@ class Respiration(Record):
 def _range(values: np.ndarray) -> float | None:
     if values.size < 2:
         return None
-    lo, hi = np.percentile(values, [5.0, 95.0])
+    lo, hi = percentile(values, [5.0, 95.0])
     return float(hi - lo)
 
 
@@ -62,7 +63,7 @@ def _heart_rate(r_peak_s: np.ndarray, a: float, b: float) -> float | None:
     beats = r_peak_s[(r_peak_s >= a) & (r_peak_s <= b)]
     if beats.size < 2:
         return None
-    return float(60.0 / np.median(np.diff(beats)))
+    return float(60.0 / median(np.diff(beats)))
 
 
 def _samples(trace: EcgTrace, channel: np.ndarray, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +106,7 @@ def analyse_respiration(trace: EcgTrace, r_peak_s: np.ndarray, scan_start_s: flo
     released = None
     if not weaker and during.size:
         scan_t = t[(t >= scan_start_s) & (t <= scan_end_s)]
-        level = float(np.median(during[scan_t <= scan_start_s + HELD_LEVEL_S]))
+        level = float(median(during[scan_t <= scan_start_s + HELD_LEVEL_S]))
         away = np.flatnonzero(np.abs(during - level) > RELEASE_FRACTION * amplitude_before)
         released = float(scan_t[away[0]] - scan_start_s) if away.size else None
     ratio = None if amplitude_during is None else amplitude_during / amplitude_before

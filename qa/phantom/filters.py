@@ -3,7 +3,7 @@ importing it (about 0.2-0.3 s of a ``qa phantom`` process whose image work takes
 
 Each function names the ``scipy.ndimage`` call it stands for, with the same boundary handling and
 the same order of floating-point operations, so that the results are equal bit for bit (filters,
-interpolation) or exactly (distances, morphology); ``tests/phantom/test_filters.py`` compares them
+interpolation) or exactly (distances, morphology); ``tests/phantom/test_image_filters.py`` compares them
 with scipy on random images of many sizes, dtypes and parameters.  All work on 2-D images, the only
 kind the locator filters.
 """

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.numeric import median
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.filters import dilate_cross, fill_holes, gaussian_2d, label_4, open_disk, sample_linear, sample_nearest
 from qa.records.checks import NOT_AVAILABLE, PASS, WARN, Check
@@ -193,7 +194,7 @@ def determine_ring(hu: np.ndarray, geometry, definition: PhantomDefinition, *, g
 
     hu = np.asarray(hu)
     z = np.asarray(geometry.image_positions_mm, dtype=float)[:, 2]
-    increment = float(abs(np.median(np.diff(z)))) if hu.shape[0] > 1 else slice_thickness_mm
+    increment = float(abs(median(np.diff(z)))) if hu.shape[0] > 1 else slice_thickness_mm
     (cx, cy), _, slices, _, _ = find_insert(hu, geometry, definition, increment)
     return resolve_ring(given, measure_ring(hu, geometry, definition, center_mm=(cx, cy), slices=slices))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -103,6 +102,8 @@ def load_definition(kind: DefinitionKind, name_or_path: str | Path, *, context: 
 def _phantom_files(path: Path, raw: bytes) -> tuple[Path, ...]:
     """The files a procedure's validation may read for its phantom: every built-in phantom, and the file
     its ``[procedure] phantom`` names when that is a path (relative to the procedure's folder)."""
+    import tomllib  # here, not at the top: a run whose definitions come from the cache parses no TOML
+
     files = tuple(builtin_dir("phantoms").glob("*.toml"))
     try:
         ref = tomllib.loads(raw.decode("utf-8")).get("procedure", {}).get("phantom")
@@ -118,6 +119,8 @@ def _phantom_files(path: Path, raw: bytes) -> tuple[Path, ...]:
 
 def _validate(kind: DefinitionKind, path: Path, raw: bytes, context: dict | None) -> Any:
     """Parse and validate a definition file's bytes (pydantic): its record, or DefinitionError."""
+    import tomllib
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -348,6 +348,8 @@ class _Capture:
             return None
         import numpy as np
 
+        from qa.numeric import median
+
         t = np.fromiter((p[0] for p in self.recent), float, len(self.recent))
         mv = np.fromiter((p[1] for p in self.recent), float, len(self.recent))
         cuts = np.flatnonzero(np.diff(t) > 1.5 * self.step)
@@ -366,7 +368,7 @@ class _Capture:
             return None
         rr = np.diff(t[peaks])
         rr = rr[rr > 0]
-        return float(60.0 / np.median(rr)) if rr.size else None
+        return float(60.0 / median(rr)) if rr.size else None
 
     def _finish(self) -> None:
         if self.lead_off_since is not None:

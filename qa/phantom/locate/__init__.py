@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.numeric import median
 from qa.records.serialize import Record
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.locate.common import (
@@ -78,7 +79,7 @@ def locate_phantom(
     hu = np.asarray(hu)
     n_slices = hu.shape[0]
     z = np.asarray(geometry.image_positions_mm, dtype=float)[:, 2]
-    increment = float(abs(np.median(np.diff(z)))) if n_slices > 1 else slice_thickness_mm
+    increment = float(abs(median(np.diff(z)))) if n_slices > 1 else slice_thickness_mm
     notes: list[str] = []
 
     # 1. The insert axis, then a crop around it.

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from qa.numeric import median
 from qa.phantom.definition import PhantomDefinition
 from qa.phantom.filters import distance_to_zero, sample_linear
 from qa.phantom.locate.common import INSERT_RADIUS_TOLERANCE, TISSUE_HU, Plane, box, refuse
@@ -35,7 +36,7 @@ def find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increme
             f"{definition.insert_diameter_mm:g} mm diameter surrounded by lung-equivalent material",
         )
     xy = np.array([(x, y) for _, x, y in hits])
-    cx, cy = (float(v) for v in np.median(xy, axis=0))
+    cx, cy = (float(v) for v in median(xy, axis=0))
     consistent = [k for (k, x, y) in hits if math.hypot(x - cx, y - cy) < 10.0]
     # The insert's slices: the core of the cylinder is tissue (a cheap test on every slice, on a
     # sparse sample of the core's pixels).
@@ -66,7 +67,7 @@ def find_insert(hu: np.ndarray, geometry, definition: PhantomDefinition, increme
     plane = Plane(geometry, *crop)
     material = plane.distance(cx, cy) < 0.95 * target_radius
     # Median over a sparse sample of the insert material (every third pixel of a few slices).
-    insert_hu = float(np.median(np.stack([hu[k, crop[0], crop[1]][::3, ::3] for k in sample])[:, material[::3, ::3]]))
+    insert_hu = float(median(np.stack([hu[k, crop[0], crop[1]][::3, ::3] for k in sample])[:, material[::3, ::3]]))
     if not -100.0 <= insert_hu <= 250.0:
         raise refuse(f"the cylinder found reads {insert_hu:.0f} HU: not the tissue-equivalent insert of {definition.name}")
     return (cx, cy), radius, (first, last), insert_hu, crop
@@ -104,7 +105,7 @@ def fit_edge_circle(image: np.ndarray, plane: Plane, start: tuple[float, float],
         # Robust circle fit: least squares, drop rays more than 2 mm off, fit again.
         fit = circle_fit(ex, ey)
         residual = np.abs(np.hypot(ex - fit[0], ey - fit[1]) - fit[2])
-        good = residual < max(2.0, 2.0 * np.median(residual))
+        good = residual < max(2.0, 2.0 * median(residual))
         if good.sum() >= 15:
             fit = circle_fit(ex[good], ey[good])
         cx, cy, fitted_radius = fit

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from qa.numeric import median
 from qa.phantom.definition import Cylinder
 from qa.phantom.filters import gaussian_2d, label_4, maximum_2d, uniform_2d
 from qa.phantom.locate.common import (
@@ -107,9 +108,9 @@ def refine_blob(image, plane, expected_xy, diameter_mm, *, bright: bool, sigmas:
     annulus = (dist > radius + diameter_mm) & (dist <= reach)
     if not search.any() or annulus.sum() < 10:
         return False, ex, ey, None
-    background = float(np.median(smooth[annulus]))
+    background = float(median(smooth[annulus]))
     # Robust noise (median absolute deviation): neighbouring rods in the annulus do not inflate it.
-    noise = 1.4826 * float(np.median(np.abs(smooth[annulus] - background)))
+    noise = 1.4826 * float(median(np.abs(smooth[annulus] - background)))
     peak_index = np.unravel_index(int(np.argmax(np.where(search, smooth, -np.inf))), smooth.shape)
     contrast = float(smooth[peak_index]) - background
     if contrast < max(MIN_CONTRAST_HU if bright else 10.0, sigmas * noise):
