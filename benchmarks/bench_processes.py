@@ -83,13 +83,15 @@ assert data.shape[0] > 1000
 
 def run_once(argv: list[str], *, ok=(0, 1)) -> tuple[float, float]:
     """Seconds and peak resident memory (MiB) of one process; its exit status must be in ``ok``."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
+    # stderr to a file, not a pipe: a child writing more than a pipe holds would block before exiting.
+    with tempfile.TemporaryFile() as err_file:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err_file, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
     if proc.returncode not in ok:
         raise SystemExit(f"bench: {' '.join(argv)} exited {proc.returncode}:\n{err[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024.0
