@@ -17,7 +17,8 @@ from qa.dicom.rdsr_common import finish_report
 from qa.records.dose import DoseEvent, DoseReport
 from qa.records.plausibility import ImpossibleValue
 from qa.records.identity import Pseudonymiser
-from qa.dicom.sr_content import Context, iso_datetime
+from qa.dicom.datetimes import iso_datetime
+from qa.dicom.sr_content import Context
 
 
 def _header_number(item, keyword, where: str, ctx: Context, factor: float = 1.0) -> float | None:

@@ -12,14 +12,14 @@ import math
 from collections.abc import Sequence
 
 from qa.dicom import attributes as attr
-from qa.dicom.sr_content import iso_datetime
+from qa.dicom.datetimes import iso_datetime
 from qa.records.volume import SliceTable
 
 __all__ = ["image_time", "slice_table"]
 
 def parse_datetime(text: str | None) -> dt.datetime | None:
     """A DICOM DT (or DA + TM joined) as a naive datetime, or None when it is not one
-    (:func:`qa.dicom.sr_content.iso_datetime`; a time-zone offset is dropped: local scanner time)."""
+    (:func:`qa.dicom.datetimes.iso_datetime`; a time-zone offset is dropped: local scanner time)."""
     iso = iso_datetime(text)
     return dt.datetime.fromisoformat(iso).replace(tzinfo=None) if iso else None
 

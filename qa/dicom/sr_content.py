@@ -8,14 +8,13 @@ report's :class:`Context`, never a guessed value.
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import math
-import re
 import warnings
 
 from qa.dicom import attributes as attr
 from qa.dicom import rdsr_codes as C
+from qa.dicom.datetimes import iso_datetime
 from qa.records.identity import identifier_words
 from qa.records.plausibility import ImpossibleValue
 
@@ -190,18 +189,3 @@ def datetime_value(items: Children, code: C.Code, where: str, ctx: Context) -> s
     return iso
 
 
-_DT = re.compile(r"^(\d{4})(\d\d)(\d\d)(?:(\d\d)(\d\d)?(\d\d)?(?:\.(\d{1,6}))?)?([+-]\d{4})?$")
-
-
-def iso_datetime(value: str | None) -> str | None:
-    """A DICOM DT (or DA followed by TM) value as ISO 8601, or None when it is not one."""
-    match = _DT.match((value or "").strip().replace(":", ""))
-    if not match:
-        return None
-    y, mo, d, hh, mi, ss, frac, tz = match.groups()
-    try:
-        stamp = dt.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0),
-                            int((frac or "0").ljust(6, "0")))
-    except ValueError:
-        return None
-    return stamp.isoformat() + (f"{tz[:3]}:{tz[3:]}" if tz else "")

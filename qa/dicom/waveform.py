@@ -78,7 +78,7 @@ def read_dicom_ecg(path: str | os.PathLike, *, lead: str = "II") -> EcgTrace:
 def _start_time(ds, group) -> dt.datetime | None:
     """Time of the group's first sample: Acquisition DateTime (else Content Date + Time) plus the
     group's Multiplex Group Time Offset (ms); None when the file gives no usable time."""
-    from qa.dicom.sr_content import iso_datetime
+    from qa.dicom.datetimes import iso_datetime
 
     text = str(ds.get("AcquisitionDateTime", "") or "")
     if not text and ds.get("ContentDate") and ds.get("ContentTime"):
