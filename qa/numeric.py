@@ -18,10 +18,13 @@ def median(values, axis: int | None = None):
     a = np.asarray(values)
     if axis is None:
         a, axis = a.ravel(), 0
-    axis = axis % a.ndim if a.ndim else 0
+    if not -a.ndim <= axis < a.ndim:
+        raise np.exceptions.AxisError(axis, a.ndim)
+    axis = axis % a.ndim
     n = a.shape[axis]
-    if n == 0:
-        return np.float64(np.nan) if a.ndim == 1 else np.full(np.delete(a.shape, axis), np.nan)
+    if n == 0:  # numpy's NaN (without its warning), in the type its mean would have
+        kind = a.dtype if a.dtype.kind in "fc" else np.dtype(np.float64)
+        return kind.type(np.nan) if a.ndim == 1 else np.full(np.delete(a.shape, axis), np.nan, dtype=kind)
     half = n // 2
     middle = [half - 1, half] if n % 2 == 0 else [half]
     part = np.partition(a, middle, axis=axis)
@@ -41,6 +44,8 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(f"nanmedian_rows: a 2-D array is needed, not {a.ndim}-D")
+    if a.shape[1] == 0:
+        return np.full(a.shape[0], np.nan)
     ordered = np.sort(a, axis=1)  # NaN sort last
     count = a.shape[1] - np.isnan(a).sum(axis=1)
     half = count // 2
@@ -54,10 +59,13 @@ def nanmedian_rows(values: np.ndarray) -> np.ndarray:
 
 def percentile(values, q, axis: int | None = None):
     """``numpy.percentile(values, q, axis)`` (its default, linear interpolation between the two
-    nearest ranks) of float64 or integer values; ``q`` in percent, a number or a sequence."""
-    a = np.asarray(values)
-    if a.dtype.kind not in "fiub" or (a.dtype.kind == "f" and a.dtype != np.float64):
-        return np.percentile(a, q, axis=axis)  # another type: numpy's own (its type rules apply)
+    nearest ranks) of float64 or integer values; ``q`` in percent, a number or a sequence (other
+    types are left to numpy itself)."""
+    a, wanted = np.asarray(values), np.asarray(q)
+    if (a.dtype.kind not in "fiu" or (a.dtype.kind == "f" and a.dtype != np.float64)
+            or wanted.dtype.kind not in "iuf" or (wanted.dtype.kind == "f" and wanted.dtype != np.float64)
+            or not np.all(np.isfinite(wanted))):
+        return np.percentile(a, q, axis=axis)  # other types, or a NaN q: numpy's own (its type rules and errors)
     a = a.astype(np.float64, copy=False)
     if axis is None:
         a, axis = a.ravel(), 0

@@ -40,6 +40,9 @@ def test_median_equals_numpy():
         for axis in (None, 0, 1, -1):
             assert _same(numeric.median(grid, axis=axis), np.median(grid, axis=axis)), (shape, axis)
     assert np.isnan(numeric.median([]))
+    assert _same(numeric.median(np.float32([])), np.float32(np.nan))  # numpy's type, without its warning
+    with pytest.raises(np.exceptions.AxisError):
+        numeric.median(np.ones((3, 4)), axis=2)  # as numpy: never another axis's median
 
 
 def test_nanmedian_rows_equals_numpy():
@@ -52,6 +55,7 @@ def test_nanmedian_rows_equals_numpy():
             warnings.simplefilter("ignore", RuntimeWarning)
             expected = np.nanmedian(rows, axis=1)
         assert _same(numeric.nanmedian_rows(rows), expected), width
+    assert _same(numeric.nanmedian_rows(np.empty((3, 0))), np.full(3, np.nan))
 
 
 def test_percentile_equals_numpy():
@@ -68,6 +72,12 @@ def test_percentile_equals_numpy():
     assert _same(numeric.percentile(np.float32([1, 2, 3]), 40), np.percentile(np.float32([1, 2, 3]), 40))  # numpy's own
     with pytest.raises(ValueError, match="range"):
         numeric.percentile([1.0, 2.0], 101)
+    # what numpy computes in another type, or refuses, is left to numpy
+    assert _same(numeric.percentile([0.0, 1.0, 2.0, 3.0], np.float32(95)), np.percentile([0.0, 1.0, 2.0, 3.0], np.float32(95)))
+    with pytest.raises(ValueError):
+        numeric.percentile([1.0, 2.0], np.nan)
+    with pytest.raises(TypeError):
+        numeric.percentile(np.array([True, False]), 50)
 
 
 def test_no_masked_arrays_imported():

@@ -152,3 +152,7 @@ def test_refuses_what_it_does_not_do():
         filters.uniform_2d(np.zeros((4, 4), dtype=np.int16), 3)
     with pytest.raises(ValueError, match="boundary mode"):
         filters.maximum_2d(np.zeros((4, 4)), 3, mode="wrap")
+    with pytest.raises(ValueError, match="NaN"):
+        filters.maximum_2d(np.array([[0.0, np.nan], [1.0, 2.0]]), 3)
+    with pytest.raises(ValueError, match="positive"):
+        filters.gaussian_2d(np.zeros((4, 4)), 0.0)
