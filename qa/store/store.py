@@ -22,7 +22,6 @@ from qa.records.provenance import Provenance
 from qa.store import baselines as baseline_rows
 from qa.store import phantom_runs as run_rows
 from qa.store import scanners as scanner_rows
-from qa.store import studies as study_rows
 from qa.store.engine import (display_url, in_memory, make_engine, read_only_engine, resolve_url, retry, sqlite_file_problem,
                              sqlite_path, writer)
 from qa.store.layout import check_current, ensure_current
@@ -175,7 +174,7 @@ class Store:
         """
         def save() -> SavedStudy:
             with self._writer.begin() as c:
-                return study_rows.save(c, record, merge=merge)
+                return _study_rows().save(c, record, merge=merge)
 
         return self._writing(lambda: retry(save, attempts=8))
 
@@ -184,24 +183,24 @@ class Store:
         second ingest skips them; returns how many were new."""
         def mark() -> int:
             with self._writer.begin() as c:
-                return study_rows.mark_objects(c, objects, None)
+                return _study_rows().mark_objects(c, objects, None)
 
         return self._writing(lambda: retry(mark, attempts=8))
 
     def ingested(self, sop_instance_uids) -> set[str]:
         """Which of these SOP Instance UIDs are stored (``ingested_objects``)."""
         with self.engine.connect() as c:
-            return study_rows.stored_objects(c, sop_instance_uids)
+            return _study_rows().stored_objects(c, sop_instance_uids)
 
     def study(self, study_key: str) -> StoredStudy | None:
         """The stored study with this key (the pseudonym of its StudyInstanceUID), or None."""
         with self.engine.connect() as c:
-            return study_rows.find(c, study_key)
+            return _study_rows().find(c, study_key)
 
     def studies(self) -> list[StoredStudy]:
         """Every stored study with its events and checklists, by study date."""
         with self.engine.connect() as c:
-            return study_rows.all_studies(c)
+            return _study_rows().all_studies(c)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[sa.Connection]:
@@ -229,7 +228,7 @@ class Store:
     def study_counts(self) -> dict[str, int]:
         """Rows in each table of the manager's view (studies, dose_events, exam_checks, ...)."""
         with self.engine.connect() as c:
-            return study_rows.counts(c)
+            return _study_rows().counts(c)
 
     # ---------------------------------------------------------------------------- baselines
 
@@ -304,3 +303,11 @@ def _actor() -> str:
         return getpass.getuser()
     except Exception:  # no user name in some containers
         return "unknown"
+
+
+def _study_rows():
+    """:mod:`qa.store.studies`, imported when a study is read or written: a phantom run needs none
+    of it (nor its records), and importing them costs about 10 ms of every stored run."""
+    from qa.store import studies
+
+    return studies
