@@ -253,3 +253,40 @@ def test_sigterm_stops_cleanly_with_exit_code_0(tmp_path):
     s = Server(tmp_path / "term")
     assert s.stop(signal.SIGTERM) == 0
     assert "stop requested" in s.log and s.log.rstrip().endswith("stopped")
+
+
+def test_site_rules_from_the_config_file_decide_the_route_in_a_running_server(tmp_path, data):
+    """``[[route]]`` rules in the ``--config`` file, applied by a running ``qa serve``: a phantom series
+    from CT9 is kept (its calling AE title matches), a dose report of a RESEARCH-* patient is kept (its
+    Patient ID matches), and the same kind of report of another patient is read as a dose report."""
+    import pydicom
+
+    config = tmp_path / "site.toml"
+    config.write_text('[[route]]\ncalling_aet = "CT9"\nworkflow = "keep"\n\n'
+                      '[[route]]\npatient_id = "RESEARCH-*"\nworkflow = "keep"\n', encoding="utf-8")
+    research = tmp_path / "research.dcm"
+    ds = pydicom.dcmread(data["head_report"])
+    ds.PatientID = "RESEARCH-0042"  # another patient's study: its own study, series and instance UIDs
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(research, enforce_file_format=True)
+    with Server(tmp_path / "rules", "--config", str(config), allow=("CT1", "CT9")) as server:
+        sent = dcmtk("storescu", *data["phantom"], port=server.port, calling="CT9")
+        assert sent.returncode == 0, sent.stderr
+        for report in (research, data["head_report"]):
+            sent = dcmtk("storescu", report, port=server.port, calling="CT1")
+            assert sent.returncode == 0, sent.stderr
+        status = server.wait_routed(3)
+        routes = sorted((r["route"], r["objects"], "site rule" in (r.get("result") or "")) for r in status["routed"])
+        assert status["failed"] == []
+        assert routes == [("dose", 1, False), ("kept", 1, True), ("kept", len(data["phantom"]), True)], status
+        # the kept phantom series ran no phantom QA: nothing in the store for its scanner
+        assert not (server.root / "store.sqlite").exists() or _trend_runs_or_none(server) in (None, [])
+        for path in server.inbox.glob(".qa-journal*"):  # the matched Patient ID never reaches the journal
+            assert b"RESEARCH-0042" not in path.read_bytes()
+
+
+def _trend_runs_or_none(server):
+    trend = subprocess.run([QA, "trend", "--db", server.db, "--scanner", "SN-SERVE", "--json"], capture_output=True, text=True,
+                           env=server.env, timeout=120)
+    return json.loads(trend.stdout)["metrics"]["total_mass"]["runs"] if trend.returncode == 0 else None
