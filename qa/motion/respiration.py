@@ -87,7 +87,7 @@ def analyse_respiration(trace: EcgTrace, r_peak_s: np.ndarray, scan_start_s: flo
     else:
         source, weaker = "ECG-derived respiration (R-wave amplitude; a weaker estimate)", True
         t = r[(r >= lo) & (r <= scan_end_s)]
-        idx = np.clip(np.asarray([trace.time_base.index_of(x) for x in t], dtype=np.int64), 0, max(trace.n_samples - 1, 0))
+        idx = np.clip(trace.time_base.indices_of(t), 0, max(trace.n_samples - 1, 0))
         sig = np.asarray(trace.ecg_mv[idx], dtype=float) if t.size else np.empty(0)
     before = sig[(t >= lo) & (t <= hi)]
     during = sig[(t >= scan_start_s) & (t <= scan_end_s)]

@@ -12,7 +12,6 @@ digits: far below an ECG amplifier's noise) and none or 4 for its times, never 1
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -79,7 +78,7 @@ class TimeBase:
 
     def index_of(self, time_s: float) -> int:
         """The first sample at or after ``time_s`` (``n_samples`` when none): a binary search, no array of times."""
-        return bisect.bisect_left(range(self.n_samples), time_s, key=lambda i: float(self.at([i])[0]))
+        return int(self.indices_of([time_s])[0])
 
     def indices_of(self, times_s) -> np.ndarray:
         """:meth:`index_of` of each time (int64 array, ``n_samples`` where none): a binary search run on all

@@ -25,11 +25,14 @@ def test_spans_tile_the_range_and_a_short_range_is_one_span():
     assert spans(0, 1_150, 1_000, 150) == [(0, 1_150, 0, 1_150)]
 
 
-def test_indices_of_is_index_of_for_every_time_across_gaps():
+def test_indices_of_and_index_of_find_the_first_sample_at_or_after_each_time_across_gaps():
     t = np.concatenate([np.arange(0, 5, 0.01), np.arange(7, 9, 0.01)])  # a 2-s gap
     base = TimeBase.from_times(t, 100.0)
     probe = np.array([-1.0, 0.0, 0.004, 2.5, 4.995, 6.0, 7.0, 8.99, 8.995, 20.0])
-    assert base.indices_of(probe).tolist() == [base.index_of(x) for x in probe]
+    probe = np.concatenate([probe, np.random.default_rng(2).uniform(-1.0, 10.0, 500), base.at(np.arange(0, t.size, 37))])
+    expected = np.searchsorted(base.at(np.arange(t.size)), probe, side="left")  # against every sample's time
+    assert base.indices_of(probe).tolist() == expected.tolist()
+    assert [base.index_of(x) for x in probe] == expected.tolist()
 
 
 def test_windows_gather_as_indexing_does_at_the_ends_too():
