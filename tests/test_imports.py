@@ -142,8 +142,8 @@ def test_qa_gating_on_csv_files_reads_no_dicom_and_imports_no_database_code(tmp_
     # the protocol is loaded (its phase window and gating settings), not the exam checklist, the exam, study
     # and dose records or the dose and motion analyses the protocol's other tables are judged with
     assert present(modules, "qa.compliance.checklist", "qa.compliance.choose", "qa.records.exam", "qa.records.study",
-                   "qa.dose", "qa.records.dose", "qa.motion.analysis", "qa.motion.boundaries", "qa.ecg.serial",
-                   *OTHER_COMMANDS["gating"]) == []
+                   "qa.records.headers", "qa.dose", "qa.records.dose", "qa.motion.analysis", "qa.motion.boundaries",
+                   "qa.ecg.serial", *OTHER_COMMANDS["gating"]) == []
     # (validated with its pydantic model, or its record taken from the cache of validated definitions)
     assert present(modules, "qa.procedures.cache", "qa.compliance.protocol", "qa.motion.settings") == [
         "qa.procedures.cache", "qa.compliance.protocol", "qa.motion.settings"]

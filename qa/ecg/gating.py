@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,8 +35,10 @@ from qa.numeric import median
 from qa.records.checks import FAIL, NOT_AVAILABLE, PASS, WARN, Check, verdict, worst
 from qa.records.ecg import EcgTrace, TimeBase, TraceSummary, trace_warnings
 from qa.records.plausibility import RANGES
-from qa.records.headers import Stack
 from qa.records.serialize import Record
+
+if TYPE_CHECKING:
+    from qa.records.headers import Stack  # an annotation only: the stacks come from an exam's headers
 
 # A scanner needs time to react to an R-peak: the trigger comes from the last R-peak at least
 # this long before the exposure (the definition; configurable).
