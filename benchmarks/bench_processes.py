@@ -220,12 +220,9 @@ def main() -> int:
     import compileall
 
     compileall.compile_dir(str(ROOT / "qa"), quiet=1)
-    env_note = "QA_SECRET_FILE" in os.environ
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ.setdefault("QA_SECRET_FILE", str(tmp / "secret"))
-        if not env_note:
-            os.environ["QA_SECRET_FILE"] = str(tmp / "secret")
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # the cache of validated definitions: this run's own
         if args.cold:
             os.environ["QA_DEFINITION_CACHE"] = "off"

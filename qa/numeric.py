@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def median(values, axis: int | None = None):
     """``numpy.median(values, axis)``: NaN where a NaN is among the values, NaN for no values."""
     a = np.asarray(values)
@@ -71,7 +70,7 @@ def percentile(values, q, axis: int | None = None):
         a, axis = a.ravel(), 0
     a = np.moveaxis(a, axis, 0)
     n = a.shape[0]
-    fractions = np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    fractions = np.true_divide(wanted.astype(np.float64), 100)
     if np.any((fractions < 0) | (fractions > 1)):
         raise ValueError("percentiles must be in the range [0, 100]")
     rank = (n - 1) * fractions  # Hyndman & Fan's 7th definition (numpy's "linear"), as numpy computes it

@@ -130,10 +130,10 @@ def _renamed(record):
     return dataclasses.replace(record, name="forged")
 
 
-def test_the_fingerprint_covers_every_module(monkeypatch):
-    monkeypatch.setattr(cache, "_FINGERPRINT", None)
+def test_the_fingerprint_covers_every_module():
+    cache._code_fingerprint.cache_clear()
     first = cache._code_fingerprint()
-    monkeypatch.setattr(cache, "_FINGERPRINT", None)
+    cache._code_fingerprint.cache_clear()
     module = ROOT / "qa" / "procedures" / "cache.py"
     st = module.stat()
     os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
@@ -141,4 +141,4 @@ def test_the_fingerprint_covers_every_module(monkeypatch):
         assert cache._code_fingerprint() != first
     finally:
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
-        monkeypatch.setattr(cache, "_FINGERPRINT", None)
+        cache._code_fingerprint.cache_clear()

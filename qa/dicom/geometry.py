@@ -173,9 +173,9 @@ def sort_stack(images: Sequence[ImageRef], stack_of: Sequence[int] | None = None
                 increments.append(_regular_steps([ordered[k] for k in members], along[members]))
         increment = float(median(increments)) if increments else None
         if increment is not None:
-            rounded = np.sort(np.round(along, 3))  # np.unique's values (finite positions), without importing numpy.ma
-            union = rounded[np.concatenate(([True], rounded[1:] != rounded[:-1]))]
-            _no_gap([ordered[int(np.searchsorted(np.round(along, 3), v))] for v in union], union, increment)
+            rounded = np.round(along, 3)  # ascending, as ``along`` is
+            first = np.flatnonzero(np.concatenate(([True], rounded[1:] != rounded[:-1])))  # each position's first image
+            _no_gap([ordered[int(k)] for k in first], rounded[first], increment)
     else:
         increment = _regular_steps(ordered, along)
     # In-plane drift of the slice origins (a tilted acquisition stored with axial cosines).

@@ -113,7 +113,7 @@ def maximum_2d(image: np.ndarray, size: int, *, mode: str = "reflect") -> np.nda
 
 def _numpy_pad_mode(mode: str) -> str:
     """numpy's name of a scipy.ndimage boundary mode (only the modes the locator uses)."""
-    names = {"reflect": "symmetric", "nearest": "edge", "mirror": "reflect"}
+    names = {"reflect": "symmetric", "nearest": "edge"}
     if mode not in names:
         raise ValueError(f"boundary mode {mode!r} is not supported (one of {', '.join(names)})")
     return names[mode]

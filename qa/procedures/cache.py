@@ -5,7 +5,7 @@ gating``, ``qa check`` or ``qa phantom`` process) and unpickles the frozen recor
 * **Key**: SHA-256 of the definition's kind, path and bytes, qa's version, the size and modification
   time of every module of the ``qa`` package (a changed model or record class is a new key), and,
   for what the validation reads besides the file itself (a procedure's phantom), the bytes of the
-  other definition files it may read (every ``.toml`` of its folder and of the built-in phantoms)
+  other definition files it may read (every built-in phantom, and the file its ``phantom`` names)
   and the SHA-256 of a phantom given by the caller.  Anything else that changes makes a new key;
   a stale entry is never used, only left behind.
 * **Only successes are kept**: a file that fails validation is validated (and refused) every time.
@@ -20,34 +20,32 @@ gating``, ``qa check`` or ``qa phantom`` process) and unpickles the frozen recor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
 import stat
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-_FINGERPRINT: str | None = None
 MAX_ENTRIES = 256  # our proposal: far more definition files than a site uses, a few MiB at most
 
 
+@functools.cache  # once per process: the code does not change under a run
 def _code_fingerprint() -> str:
     """Size and modification time of every module of the qa package (one stat each)."""
-    global _FINGERPRINT  # computed once per process: the code does not change under a run
-    if _FINGERPRINT is None:
-        import qa
+    import qa
 
-        root = Path(qa.__file__).parent
-        digest = hashlib.sha256(qa.__version__.encode())
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(folder, name))
-                    digest.update(f"{os.path.relpath(os.path.join(folder, name), root)}:{st.st_size}:{st.st_mtime_ns};".encode())
-        _FINGERPRINT = digest.hexdigest()
-    return _FINGERPRINT
+    root = Path(qa.__file__).parent
+    digest = hashlib.sha256(qa.__version__.encode())
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                digest.update(f"{os.path.relpath(os.path.join(folder, name), root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()
 
 
 def _folder() -> Path | None:
@@ -138,14 +136,6 @@ def _owned_and_closed(st: os.stat_result, *, directory: bool) -> bool:
     return kind and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _private_folder(folder: Path) -> bool:
-    try:
-        st = os.lstat(folder)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
 def _store(folder: Path, entry: Path, record: Any) -> None:
     """Write the entry whole; any failure (a read-only home, a record that cannot be pickled) is ignored."""
     import secrets
@@ -153,7 +143,7 @@ def _store(folder: Path, entry: Path, record: Any) -> None:
     try:
         data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private_folder(folder):
+        if not _owned_and_closed(os.lstat(folder), directory=True):  # (an lstat error: not cached, below)
             return
         tmp = folder / f".{entry.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)

@@ -102,7 +102,7 @@ def load_definition(kind: DefinitionKind, name_or_path: str | Path, *, context: 
 def _phantom_files(path: Path, raw: bytes) -> tuple[Path, ...]:
     """The files a procedure's validation may read for its phantom: every built-in phantom, and the file
     its ``[procedure] phantom`` names when that is a path (relative to the procedure's folder)."""
-    import tomllib  # here, not at the top: a run whose definitions come from the cache parses no TOML
+    import tomllib  # here, not at the top: only a procedure's cache key and a validation parse TOML
 
     files = tuple(builtin_dir("phantoms").glob("*.toml"))
     try:

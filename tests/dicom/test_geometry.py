@@ -44,3 +44,26 @@ def test_direction_cosines_that_are_not_orthonormal_are_refused(tmp_path):
     with pytest.raises(InputError) as info:
         load_series(tmp_path)
     assert "orthonormal" in str(info.value) and info.value.hint
+
+
+def _image(k: int, z: float):
+    from qa.dicom.images import ImageRef
+
+    return ImageRef(f"IMG{k:04d}.dcm", k, None, f"1.2.3.{k}", (0.0, 0.0, z), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), 4, 4, (1.0, 1.0),
+                    3.0, 1.0, -1024.0, "HU", None)
+
+
+def test_overlapping_stacks_are_sorted_and_a_gap_between_them_is_named_by_its_files():
+    """Step-and-shoot stacks (the motion analysis): overlapping in z is allowed, a gap between their
+    union is refused with the files on each side of it (each position's first image)."""
+    from qa.dicom.geometry import sort_stack
+
+    # two stacks of 3 mm slices overlapping by one position (z = 6 in both)
+    zs = [0.0, 3.0, 6.0, 6.0, 9.0, 12.0]
+    stack = sort_stack([_image(k, z) for k, z in enumerate(zs)], [0, 0, 0, 1, 1, 1])
+    assert stack.increment_mm == pytest.approx(3.0) and list(stack.along_normal_mm) == sorted(zs)
+    # the second stack 9 mm further on: positions 6 and 15 with nothing in between
+    zs = [0.0, 3.0, 6.0, 15.0, 18.0, 21.0]
+    with pytest.raises(InputError, match="missing slice") as refused:
+        sort_stack([_image(k, z) for k, z in enumerate(zs)], [0, 0, 0, 1, 1, 1])
+    assert "IMG0002.dcm .. IMG0003.dcm" in str(refused.value.path)

@@ -32,34 +32,27 @@ def _masks(seed: int):
     yield ring
 
 
+# (ours, scipy's, the parameter each is called with, its values)
+FILTERS = {
+    "gaussian": (lambda im, p, mode: filters.gaussian_2d(im, p, mode=mode),
+                 lambda im, p, mode: ndimage.gaussian_filter(im, p, mode=mode), (0.5, 0.7, 1.0, 1.3, 2.5, 6.0)),
+    "uniform": (lambda im, p, mode: filters.uniform_2d(im, p, mode=mode),
+                lambda im, p, mode: ndimage.uniform_filter(im, size=p, mode=mode), (1, 2, 3, 4, 7, 12)),
+    "maximum": (lambda im, p, mode: filters.maximum_2d(im, p, mode=mode),
+                lambda im, p, mode: ndimage.maximum_filter(im, size=p, mode=mode), (1, 2, 3, 5, 9, 15)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", ["reflect", "nearest"])
-def test_gaussian_equals_scipy(dtype, mode):
-    for image in _images(1, dtype):
-        for sigma in (0.5, 0.7, 1.0, 1.3, 2.5, 6.0):
-            ours = filters.gaussian_2d(image, sigma, mode=mode)
-            theirs = ndimage.gaussian_filter(image, sigma, mode=mode)
-            assert ours.dtype == theirs.dtype
-            assert np.array_equal(ours, theirs), (image.shape, sigma, mode)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("mode", ["reflect", "nearest"])
-def test_uniform_equals_scipy(dtype, mode):
-    for image in _images(2, dtype):
-        for size in (1, 2, 3, 4, 7, 12):
-            ours = filters.uniform_2d(image, size, mode=mode)
-            theirs = ndimage.uniform_filter(image, size=size, mode=mode)
-            assert ours.dtype == theirs.dtype
-            assert np.array_equal(ours, theirs), (image.shape, size, mode)
-
-
-@pytest.mark.parametrize("mode", ["reflect", "nearest"])
-def test_maximum_equals_scipy(mode):
-    for image in _images(3, np.float64):
-        for size in (1, 2, 3, 5, 9, 15):
-            assert np.array_equal(filters.maximum_2d(image, size, mode=mode),
-                                  ndimage.maximum_filter(image, size=size, mode=mode)), (image.shape, size)
+def test_filters_equal_scipy(name, dtype, mode):
+    ours, theirs, parameters = FILTERS[name]
+    for image in _images(sorted(FILTERS).index(name) + 1, dtype):
+        for p in parameters:
+            mine, expected = ours(image, p, mode), theirs(image, p, mode)
+            assert mine.dtype == expected.dtype
+            assert np.array_equal(mine, expected), (name, image.shape, p, mode)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
