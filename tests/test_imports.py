@@ -106,14 +106,37 @@ def test_qa_phantom_without_a_store_imports_no_database_code(tmp_path, inputs):
     assert present(modules, "qa.procedures.models.protocol", "qa.compliance", "qa.motion", "qa.ecg", *OTHER_COMMANDS["phantom"]) == []
 
 
-def test_a_stored_qa_phantom_checks_the_store_version_without_alembic(tmp_path, inputs):
+def test_a_stored_qa_phantom_on_a_current_sqlite_store_imports_no_sqlalchemy(tmp_path, inputs):
     db = f"sqlite:///{tmp_path / 'store.sqlite'}"
     first, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db)  # creates the store: migrations run
     assert first in (0, 1) and present(modules, "alembic") == ["alembic"]
+    # the store is current now: the run reads its baseline and stores through the stdlib sqlite3 (qa.store.sqlite_file)
     code, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db)
     assert code in (0, 1)
-    assert present(modules, "sqlalchemy") == ["sqlalchemy"]
-    assert present(modules, "alembic", "psycopg", *REPORTS, "scipy") == []
+    assert present(modules, "qa.store.sqlite_file", "sqlite3") == ["qa.store.sqlite_file", "sqlite3"]
+    assert present(modules, *DATABASE, *REPORTS, "scipy", "numpy.ma") == []
+    # ... and so does a --no-store run that reads that store's baseline
+    code, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db, "--no-store")
+    assert code in (0, 1)
+    assert present(modules, "qa.store.sqlite_file") == ["qa.store.sqlite_file"] and present(modules, *DATABASE) == []
+
+
+def test_a_stored_qa_phantom_on_an_older_store_upgrades_it_with_alembic(tmp_path, inputs):
+    """The light path is for a current store only: a qa 0.1.0 store is opened by the Store
+    (SQLAlchemy and Alembic) and upgraded; the next run is light again."""
+    import shutil
+    import sqlite3
+
+    from qa.store import HEAD_REVISION
+
+    shutil.copy(Path(__file__).parent / "fixtures" / "store-0.1.0" / "qa-0.1.0.sqlite", tmp_path / "store.sqlite")
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    code, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db)
+    assert code in (0, 1) and present(modules, "sqlalchemy", "alembic") == ["sqlalchemy", "alembic"]
+    with sqlite3.connect(tmp_path / "store.sqlite") as c:
+        assert c.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD_REVISION,)]
+    code, modules = imported(tmp_path, "phantom", inputs["series"], "--db", db)
+    assert code in (0, 1) and present(modules, *DATABASE) == []
 
 
 def test_qa_check_without_a_store_or_trace_imports_no_database_signal_or_scipy_code(tmp_path, inputs):

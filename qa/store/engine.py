@@ -13,66 +13,19 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from qa.errors import UsageError
+from qa.store.problems import damage_error, is_damage, is_layout_problem, is_lost_race, layout_error
+from qa.store.sqlite_file import BUSY_TIMEOUT_MS, sqlite_file_problem  # noqa: F401 - sqlite_file_problem re-exported
 from qa.store.urls import default_url, display_url, in_memory, resolve_url, sqlite_path  # noqa: F401 - re-exported
 
 # Execution option naming the statement that opens a SQLite transaction (see make_engine).
 SQLITE_BEGIN = "qa_sqlite_begin"
-BUSY_TIMEOUT_MS = 10_000
 # A server that does not answer is reported after this long, not after the system's TCP timeout.
 CONNECT_TIMEOUT_S = 10
-
-
-# The SQLite file header (https://www.sqlite.org/fileformat.html, section 1.3): 100 bytes,
-# starting with this text; page size at offset 16, change counter at 24, page count at 28, and
-# at 92 the change counter for which that page count is valid.
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def sqlite_file_problem(path: Path) -> str | None:
-    """What is wrong with an existing SQLite file before SQLite reads it (None: nothing seen).
-
-    An empty file is a new database; a file too short for the header, one without the SQLite
-    header, or one shorter than the pages its header counts (a truncated copy) is not usable.
-    A file that another process is committing to (rollback journal: the first page, which counts
-    the pages, is written before the file grows) can look short for a moment: it is judged
-    truncated only when it still looks so after a few short waits."""
-    for wait_s in _TRUNCATION_RECHECKS_S:
-        problem, truncated = _file_problem(path)
-        if not truncated:
-            return problem
-        time.sleep(wait_s)
-    return _file_problem(path)[0]
-
-
-# Waits before looking again at a file that looks truncated (a commit in progress ends within them).
-_TRUNCATION_RECHECKS_S = (0.02, 0.05, 0.1, 0.2)
-
-
-def _file_problem(path: Path) -> tuple[str | None, bool]:
-    """(what is wrong with the file, whether it looks truncated)."""
-    try:
-        with path.open("rb") as fp:
-            header = fp.read(100)
-            size = os.fstat(fp.fileno()).st_size  # after the header: a file growing meanwhile is not short
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})", False
-    if size == 0:
-        return None, False
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        return "is not a SQLite database (no SQLite file header)", False
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    if header[24:28] == header[92:96] and pages and size < pages * page_size:
-        return f"is truncated: its header counts {pages} pages of {page_size} bytes ({pages * page_size} bytes), the file has {size}", True
-    return None, False
 
 
 def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **kwargs) -> sa.Engine:
@@ -105,14 +58,6 @@ def make_engine(url: str, *, foreign_keys: bool = True, busy_timeout_ms: int = B
     return engine
 
 
-# What SQLite says of a file damaged past its header (https://www.sqlite.org/rescode.html:
-# SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR): found only when a query reaches the bad page.
-_DAMAGE_TEXTS = ("malformed", "not a database", "disk i/o error", "corrupt")
-# ... and of a layout changed by hand behind the recorded revision (SQLite; PostgreSQL's
-# UndefinedTable / UndefinedColumn say "does not exist"): a table or column is gone.
-_LAYOUT_TEXTS = ("no such table", "no such column", "has no column named", "does not exist")
-
-
 def _damaged_or_lost(context) -> None:
     """A store damaged past its first pages, or a server lost mid-run, is an input problem (exit
     2, the URL named), never an internal error: raised in place of SQLAlchemy's exception.  A
@@ -127,18 +72,11 @@ def _damaged_or_lost(context) -> None:
                               "rolled back, so nothing of it was stored") from exc
     if isinstance(exc, sa.exc.IntegrityError):
         return
-    lowered = text.lower()
     on_statement = context.connection is not None and context.statement is not None  # not while connecting
-    if on_statement and isinstance(exc, sa.exc.DatabaseError) and any(t in lowered for t in _LAYOUT_TEXTS):
-        raise UsageError(f"the database {where} does not have the layout its version says it has: {text}",
-                         hint="a table or column was removed or renamed by hand: restore the database from a backup, or "
-                              "give another with --db; the interrupted transaction was rolled back, so nothing of it was "
-                              "stored") from exc
-    if isinstance(exc, sa.exc.DatabaseError) and any(t in lowered for t in _DAMAGE_TEXTS):
-        raise UsageError(f"the database {where} is damaged: {text}",
-                         hint="restore it from a backup (a SQLite file can be checked with: sqlite3 FILE \"PRAGMA "
-                              "integrity_check\"), or give another with --db; the interrupted transaction was rolled "
-                              "back, so nothing of it was stored") from exc
+    if on_statement and isinstance(exc, sa.exc.DatabaseError) and is_layout_problem(text):
+        raise layout_error(where, text) from exc
+    if isinstance(exc, sa.exc.DatabaseError) and is_damage(text):
+        raise damage_error(where, text) from exc
 
 
 def writer(engine: sa.Engine) -> sa.Engine:
@@ -175,13 +113,8 @@ def retry(action, attempts: int = 4):
         try:
             return action()
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
-            text = str(exc.orig).lower() if getattr(exc, "orig", None) is not None else str(exc).lower()
-            # a unique key taken meanwhile (SQLite "UNIQUE constraint failed", PostgreSQL "duplicate key"); any
-            # other integrity error (a missing value, a broken reference) is a bug and is raised at once
-            unique = isinstance(exc, sa.exc.IntegrityError) and ("unique" in text or "duplicate key" in text)
-            # ... or a PostgreSQL deadlock between two writers (one of them is rolled back): run it again
-            lost_race = unique or "already exists" in text or "locked" in text or "deadlock detected" in text
-            if not lost_race or attempt == attempts - 1:
+            text = str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc)
+            if not is_lost_race(text, integrity=isinstance(exc, sa.exc.IntegrityError)) or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")

@@ -13,13 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from qa.errors import UsageError
 from qa.records.provenance import Provenance
 from qa.records.serialize import to_jsonable
 from qa.store import scanners as scanner_rows
-from qa.store.schema import phantom_checks, phantom_metrics, phantom_runs
+from qa.store.sql import bind_instant, read_instant, session_of
 from qa.store.timestamps import utc_instant
 
 if TYPE_CHECKING:
@@ -39,19 +37,22 @@ class RunRow:
     metrics: dict[str, float | None]
 
 
-def save(connection: sa.Connection, result: PhantomResult, provenance: Provenance) -> tuple[int, bool]:
+def save(connection, result: PhantomResult, provenance: Provenance) -> tuple[int, bool]:
     """Store one phantom-QA result on ``connection`` (inside its transaction); (run id, replaced).
+    ``connection``: a SQLAlchemy connection or a :class:`qa.store.sql.Session`.
 
     The stored document is the result's ``qa.phantom/1`` form with its analysis time and
     provenance.  The acquisition time (as the scanner wrote it, without an offset) is local time of
     this computer; the analysis time must be aware.
     """
+    session = session_of(connection)
     acquired = result.acquisition.acquisition_datetime
     document = to_jsonable(result) | {"analysis_time": to_jsonable(provenance.analysis_time), "provenance": to_jsonable(provenance)}
     values = {
         "series_instance_uid": result.series.series_instance_uid,
-        "acquired_at": None if acquired is None else utc_instant(acquired, field="acquisition_datetime", naive_is_local=True),
-        "analysed_at": utc_instant(provenance.analysis_time, field="analysis_time"),
+        "acquired_at": bind_instant(None if acquired is None else utc_instant(acquired, field="acquisition_datetime",
+                                                                              naive_is_local=True), session.dialect),
+        "analysed_at": bind_instant(utc_instant(provenance.analysis_time, field="analysis_time"), session.dialect),
         "qa_version": provenance.qa_version,
         "procedure_id": result.procedure.id,
         "procedure_sha256": result.procedure.sha256,
@@ -62,24 +63,23 @@ def save(connection: sa.Connection, result: PhantomResult, provenance: Provenanc
         "verdict": result.verdict,
         "document": json.dumps(document, sort_keys=True),
     }
-    values["scanner_id"] = scanner_rows.get_or_create_id(connection, result.scanner)
-    existing = connection.execute(
-        sa.select(phantom_runs.c.id).where(
-            phantom_runs.c.scanner_id == values["scanner_id"],
-            phantom_runs.c.series_instance_uid == values["series_instance_uid"],
-            phantom_runs.c.configuration_key == values["configuration_key"],
-        )
-    ).first()
+    values["scanner_id"] = scanner_rows.get_or_create_id(session, result.scanner)
+    existing = session.first(
+        "SELECT id FROM phantom_runs WHERE scanner_id = :scanner_id AND series_instance_uid = :series_instance_uid "
+        "AND configuration_key = :configuration_key", values)
+    columns = list(values)
     if existing is not None:
         run_id = int(existing.id)
-        connection.execute(phantom_metrics.delete().where(phantom_metrics.c.run_id == run_id))
-        connection.execute(phantom_checks.delete().where(phantom_checks.c.run_id == run_id))
-        connection.execute(phantom_runs.update().where(phantom_runs.c.id == run_id).values(**values))
+        session.run("DELETE FROM phantom_metrics WHERE run_id = :run_id", {"run_id": run_id})
+        session.run("DELETE FROM phantom_checks WHERE run_id = :run_id", {"run_id": run_id})
+        session.run(f"UPDATE phantom_runs SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :run_id",
+                    {**values, "run_id": run_id})
     else:
-        run_id = int(connection.execute(phantom_runs.insert().values(**values)).inserted_primary_key[0])
+        run_id = session.insert(f"INSERT INTO phantom_runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})",
+                                values)
     metrics = [{"run_id": run_id, "metric": k, "value": v} for k, v in result.metrics.items()]
     if metrics:
-        connection.execute(phantom_metrics.insert(), metrics)
+        session.run_many("INSERT INTO phantom_metrics (run_id, metric, value) VALUES (:run_id, :metric, :value)", metrics)
     checks = [
         {
             "run_id": run_id,
@@ -93,42 +93,46 @@ def save(connection: sa.Connection, result: PhantomResult, provenance: Provenanc
         for chk in result.checks
     ]
     if checks:
-        connection.execute(phantom_checks.insert(), checks)
+        session.run_many("INSERT INTO phantom_checks (run_id, check_id, status, measured, expected, message, source) "
+                         "VALUES (:run_id, :check_id, :status, :measured, :expected, :message, :source)", checks)
     return run_id, existing is not None
 
 
-def runs(connection: sa.Connection, scanner_id: int, *, configuration_key: str | None = None,
-         protocol_ok_only: bool = False) -> list[RunRow]:
+def runs(connection, scanner_id: int, *, configuration_key: str | None = None, protocol_ok_only: bool = False) -> list[RunRow]:
     """Runs of a scanner in acquisition order (else analysis order), with their metrics."""
-    query = sa.select(phantom_runs).where(phantom_runs.c.scanner_id == scanner_id)
+    session = session_of(connection)
+    where = "r.scanner_id = :scanner_id"
     if configuration_key is not None:
-        query = query.where(phantom_runs.c.configuration_key == configuration_key)
+        where += " AND r.configuration_key = :configuration_key"
     if protocol_ok_only:
-        query = query.where(phantom_runs.c.protocol_ok.is_(True))
-    rows = connection.execute(query).all()
-    ids = [r.id for r in rows]
-    metric_rows = connection.execute(sa.select(phantom_metrics).where(phantom_metrics.c.run_id.in_(ids))).all() if ids else []
-    metrics: dict[int, dict[str, float | None]] = {i: {} for i in ids}
-    for m in metric_rows:
-        metrics[m.run_id][m.metric] = m.value
+        where += " AND r.protocol_ok = :true"
+    params = {"scanner_id": scanner_id, "configuration_key": configuration_key, "true": True}
+    rows = session.rows("SELECT r.id, r.scanner_id, r.series_instance_uid, r.acquired_at, r.analysed_at, r.configuration_key, "
+                        f"r.protocol_ok, r.verdict FROM phantom_runs r WHERE {where}", params)
+    metrics: dict[int, dict[str, float | None]] = {r.id: {} for r in rows}
+    if rows:
+        for m in session.rows("SELECT m.run_id, m.metric, m.value FROM phantom_metrics m JOIN phantom_runs r ON r.id = m.run_id "
+                              f"WHERE {where}", params):
+            metrics[m.run_id][m.metric] = m.value
     out = [
-        RunRow(r.id, r.scanner_id, r.series_instance_uid, r.acquired_at, r.analysed_at, r.configuration_key,
-               bool(r.protocol_ok), r.verdict, metrics[r.id])
+        RunRow(r.id, r.scanner_id, r.series_instance_uid, read_instant(r.acquired_at, session.dialect),
+               read_instant(r.analysed_at, session.dialect), r.configuration_key, bool(r.protocol_ok), r.verdict, metrics[r.id])
         for r in rows
     ]
     out.sort(key=lambda r: (r.acquired_at or r.analysed_at, r.id))
     return out
 
 
-def document(connection: sa.Connection, run_id: int) -> dict:
-    row = connection.execute(sa.select(phantom_runs.c.document).where(phantom_runs.c.id == run_id)).first()
+def document(connection, run_id: int) -> dict:
+    row = session_of(connection).first("SELECT document FROM phantom_runs WHERE id = :id", {"id": run_id})
     if row is None:
         raise UsageError(f"no stored run #{run_id}")
     return json.loads(row.document)
 
 
-def checks(connection: sa.Connection, run_id: int) -> list[dict]:
-    rows = connection.execute(sa.select(phantom_checks).where(phantom_checks.c.run_id == run_id)).all()
+def checks(connection, run_id: int) -> list[dict]:
+    rows = session_of(connection).rows("SELECT check_id, status, measured, expected, message, source FROM phantom_checks "
+                                       "WHERE run_id = :run_id", {"run_id": run_id})
     return [
         {"id": r.check_id, "status": r.status, "measured": json.loads(r.measured), "expected": json.loads(r.expected),
          "message": r.message, "source": json.loads(r.source)}

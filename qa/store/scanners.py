@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from qa.errors import UsageError
 from qa.records.identity import ScannerIdentity, normalised
 from qa.records.serialize import Record
-from qa.store.schema import audit_events, scanners
+from qa.store.sql import bind_instant, session_of
 from qa.store.timestamps import utc_now
+
+# The columns of a scanner row (the table: qa.store.schema.scanners).
+_SCANNER_COLUMNS = "id, manufacturer, model, serial, station_name, identity_basis, identity_key"
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ def _columns(scanner: ScannerIdentity) -> dict:
     }
 
 
-def _lookup(connection: sa.Connection, scanner: ScannerIdentity):
+def _lookup(session, scanner: ScannerIdentity):
     """(row, how) of the stored scanner this one is: ``exact``, ``by_station`` (a row keyed by the
     station name that this scanner's serial or UID now identifies), ``station_of_serial`` (a
     serial-less image of a station stored under a serial); (None, None) when new."""
-    rows = connection.execute(sa.select(scanners)).all()
+    rows = session.rows(f"SELECT {_SCANNER_COLUMNS} FROM scanners")
     key = scanner.key
     for r in rows:
         if r.identity_key == key:
@@ -92,34 +93,49 @@ def _lookup(connection: sa.Connection, scanner: ScannerIdentity):
     return None, None
 
 
-def find_id(connection: sa.Connection, scanner: ScannerIdentity) -> int | None:
-    row, _ = _lookup(connection, scanner)
+def find_id(connection, scanner: ScannerIdentity) -> int | None:
+    """The id of a known scanner, else None (``connection``: a SQLAlchemy connection or a
+    :class:`qa.store.sql.Session`); never writes."""
+    row, _ = _lookup(session_of(connection), scanner)
     return None if row is None else int(row.id)
 
 
-def get_or_create_id(connection: sa.Connection, scanner: ScannerIdentity) -> int:
+def get_or_create_id(connection, scanner: ScannerIdentity) -> int:
     """The id of the scanner, inserted on first sight; a new station name replaces the label of a
     scanner identified by serial or UID; a station-keyed row is re-keyed (audited) when its
-    serial number or Device UID appears."""
-    row, how = _lookup(connection, scanner)
+    serial number or Device UID appears.  ``connection``: a SQLAlchemy connection or a
+    :class:`qa.store.sql.Session`, inside its write transaction."""
+    session = session_of(connection)
+    row, how = _lookup(session, scanner)
     columns = _columns(scanner)
     if row is None:
-        result = connection.execute(scanners.insert().values(**columns, station_name=scanner.station_name, first_seen=utc_now()))
-        return int(result.inserted_primary_key[0])
+        return session.insert(
+            "INSERT INTO scanners (manufacturer, model, serial, device_uid, identity_basis, identity_key, station_name, "
+            "first_seen) VALUES (:manufacturer, :model, :serial, :device_uid, :identity_basis, :identity_key, :station_name, "
+            ":first_seen)", {**columns, "station_name": scanner.station_name, "first_seen": bind_instant(utc_now(), session.dialect)})
     if how == "by_station":
-        connection.execute(scanners.update().where(scanners.c.id == row.id).values(**columns, station_name=scanner.station_name))
+        session.run("UPDATE scanners SET manufacturer = :manufacturer, model = :model, serial = :serial, device_uid = :device_uid, "
+                    "identity_basis = :identity_basis, identity_key = :identity_key, station_name = :station_name WHERE id = :id",
+                    {**columns, "station_name": scanner.station_name, "id": row.id})
         details = {"from": {"identity_basis": row.identity_basis, "identity_key": row.identity_key},
                    "to": {"identity_basis": columns["identity_basis"], "identity_key": columns["identity_key"]}}
-        connection.execute(audit_events.insert().values(at=utc_now(), actor="qa", event="scanner_identity_strengthened",
-                                                        scanner_id=row.id, details=json.dumps(details, sort_keys=True)))
+        audit(session, actor="qa", event="scanner_identity_strengthened", scanner_id=row.id, details=details)
     elif how == "exact" and scanner.station_name and row.station_name != scanner.station_name:
-        connection.execute(scanners.update().where(scanners.c.id == row.id).values(station_name=scanner.station_name))
+        session.run("UPDATE scanners SET station_name = :station_name WHERE id = :id",
+                    {"station_name": scanner.station_name, "id": row.id})
     return int(row.id)
 
 
-def all_rows(connection: sa.Connection) -> list[ScannerRow]:
-    rows = connection.execute(sa.select(scanners).order_by(scanners.c.id)).all()
-    return [as_row(r) for r in rows]
+def audit(session, *, actor: str, event: str, scanner_id: int | None, details: dict) -> None:
+    """One audit event, now (``details`` as sorted JSON)."""
+    session.run("INSERT INTO audit_events (at, actor, event, scanner_id, details) VALUES (:at, :actor, :event, :scanner_id, "
+                ":details)", {"at": bind_instant(utc_now(), session.dialect), "actor": actor, "event": event,
+                              "scanner_id": scanner_id, "details": json.dumps(details, sort_keys=True)})
+
+
+def all_rows(connection) -> list[ScannerRow]:
+    """Every scanner, by id (``connection``: a SQLAlchemy connection or a :class:`qa.store.sql.Session`)."""
+    return [as_row(r) for r in session_of(connection).rows(f"SELECT {_SCANNER_COLUMNS} FROM scanners ORDER BY id")]
 
 
 def match(all_scanners: list[ScannerRow], query: str) -> ScannerRow:

@@ -4,29 +4,17 @@ The layout of a database is made and changed only by the Alembic migrations in
 ``qa/store/migrations`` (an empty database runs them all); these definitions are what the
 queries are written against.  A test checks that the migrated schema and this metadata agree
 (``alembic.autogenerate.compare_metadata`` finds no difference) on SQLite and PostgreSQL, and that
-:data:`HEAD_REVISION` is the migration scripts' head.  Keeping the head here lets opening an
-up-to-date database check its revision with plain SQLAlchemy, without importing Alembic.
+:data:`HEAD_REVISION` (:mod:`qa.store.revision`, re-exported here) is the migration scripts' head.
+Keeping the head in code lets opening an up-to-date database check its revision without importing
+Alembic (or, for a phantom run on a SQLite file, SQLAlchemy: :mod:`qa.store.sqlite_file`).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from qa.store.timestamps import UtcDateTime
-
-# The newest migration revision: a database at this revision needs no upgrade.
-HEAD_REVISION = "0006"
-
-# ``qa_meta.schema_version`` written by the head revision.  qa 0.1.0 accepts only "2" and so
-# refuses a database upgraded by this code instead of misreading its timestamps ("3": revision
-# 0002, time-zone-aware timestamps; "4": revision 0003, scanner identities; "5": revision 0004,
-# studies, dose events and exam checks; revision 0005 adds an index only; "6": revision 0006, the UIDs of
-# studies, their objects, events and checklists only as keyed pseudonyms).
-SCHEMA_VERSION = "6"
-
-# The value qa 0.1.0 wrote (revision 0001): a database holding it and no ``alembic_version``
-# is stamped 0001 and upgraded on first use.
-SCHEMA_VERSION_0_1_0 = "2"
+from qa.store.revision import HEAD_REVISION, SCHEMA_VERSION, SCHEMA_VERSION_0_1_0  # noqa: F401 - re-exported
+from qa.store.utc_column import UtcDateTime
 
 metadata = sa.MetaData()
 

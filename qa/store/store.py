@@ -22,12 +22,13 @@ from qa.records.provenance import Provenance
 from qa.store import baselines as baseline_rows
 from qa.store import phantom_runs as run_rows
 from qa.store import scanners as scanner_rows
-from qa.store.engine import (display_url, in_memory, make_engine, read_only_engine, resolve_url, retry, sqlite_file_problem,
-                             sqlite_path, writer)
+from qa.store.engine import display_url, make_engine, read_only_engine, resolve_url, retry, sqlite_path, writer
 from qa.store.layout import check_current, ensure_current
 from qa.store.phantom_runs import RunRow
+from qa.store.problems import is_write_denied, write_denied_error
 from qa.store.scanners import ScannerRow
 from qa.store.schema import qa_meta
+from qa.store.sqlite_file import refuse_unusable
 
 if TYPE_CHECKING:
     from qa.phantom.analysis import PhantomResult
@@ -268,34 +269,14 @@ class Store:
             return action()
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.InternalError) as exc:
             text = str(exc.orig).strip() if getattr(exc, "orig", None) is not None else str(exc)
-            denied = getattr(exc.orig, "sqlstate", None) in ("42501", "25006") or any(
-                word in text.lower() for word in ("readonly", "read-only", "permission denied"))
-            if not denied:
+            if not is_write_denied(text, getattr(getattr(exc, "orig", None), "sqlstate", None)):
                 raise
-            raise UsageError(f"the store {self.display_url} cannot be written ({text}): nothing was stored",
-                             hint="give a store you may write with --db, or analyse without storing with --no-store") from exc
+            raise write_denied_error(self.display_url, text) from exc
 
     def audit_trail(self, scanner_id: int | None = None) -> list[dict]:
         """Audit events, oldest first: {at (aware, UTC), actor, event, scanner_id, details}."""
         with self.engine.connect() as c:
             return baseline_rows.audit_trail(c, scanner_id)
-
-
-def refuse_unusable(url: str) -> None:
-    """Refuse, before anything is analysed, a database that could never keep a result: an
-    in-memory SQLite database, or a SQLite file that is not one (random bytes, a truncated copy)."""
-    shown = display_url(url)
-    if in_memory(url):
-        raise UsageError(f"the database {shown} is an in-memory database: every result stored there would be lost "
-                         "when qa ends", hint="give a database file (--db sqlite:////path/qa.sqlite) or a server; to "
-                         "analyse without storing use --no-store")
-    path = sqlite_path(url)
-    if path is not None and path.exists():
-        problem = sqlite_file_problem(path)
-        if problem is not None:
-            raise UsageError(f"the database {shown} {problem}",
-                             hint="restore it from a backup, or move it aside and give another with --db; nothing was "
-                                  "analysed or stored")
 
 
 def _actor() -> str:

@@ -11,24 +11,19 @@ So the rule is written once, here:
   occurs twice is read as its first occurrence);
 * a naive ``datetime`` object is always refused: code that made it must say which zone it meant.
 
-:class:`UtcDateTime` is the column type: ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL, on SQLite a
-text column that holds UTC in one fixed format (read back strictly: anything else is an error,
-never a guess).  Values read back are ``datetime`` objects with ``tzinfo=UTC`` on both.
+:class:`UtcDateTime` (:mod:`qa.store.utc_column`, importable from here) is the column type:
+``TIMESTAMP WITH TIME ZONE`` on PostgreSQL, on SQLite a text column that holds UTC in one fixed
+format (read back strictly: anything else is an error, never a guess).  Values read back are
+``datetime`` objects with ``tzinfo=UTC`` on both.  The plain-SQL queries bind and read them with
+:func:`qa.store.sql.bind_instant` and :func:`qa.store.sql.read_instant`, the same rule.  This module
+imports no SQLAlchemy (a phantom run stored through ``sqlite3`` needs none).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
-
 UTC = dt.timezone.utc
-
-# What SQLAlchemy's SQLite DATETIME writes (its default storage format), matched whole: a value in
-# any other shape (for example an un-migrated "2026-03-01T07:30:00") fails loudly instead of
-# being read as midnight by the default, prefix-matching pattern.
-_SQLITE_UTC_PATTERN = r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{6})$"
 
 
 def utc_now() -> dt.datetime:
@@ -60,34 +55,10 @@ def utc_instant(value: str | dt.datetime, *, field: str, naive_is_local: bool = 
     return parsed.astimezone(UTC)
 
 
-class UtcDateTime(sa.types.TypeDecorator):
-    """An aware point in time, stored as UTC; naive values are never bound (they raise)."""
+def __getattr__(name: str):
+    """``UtcDateTime``, imported on first use (PEP 562): it is a SQLAlchemy type."""
+    if name == "UtcDateTime":
+        from qa.store.utc_column import UtcDateTime
 
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sqlite.DATETIME(regexp=_SQLITE_UTC_PATTERN))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if not isinstance(value, dt.datetime):
-            raise TypeError(f"a timestamp column takes an aware datetime, not {type(value).__name__} {value!r}")
-        if value.utcoffset() is None:
-            raise ValueError(f"refusing to store the naive datetime {value.isoformat()}: its time zone is unknown")
-        value = value.astimezone(UTC)
-        # SQLite has no time-zone type: the text holds UTC, marked as such when read back.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.utcoffset() is None:
-            if dialect.name != "sqlite":
-                raise ValueError(f"the database returned the naive timestamp {value.isoformat()}: the column is not "
-                                 "TIMESTAMP WITH TIME ZONE")
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return UtcDateTime
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,7 +31,7 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("QA_DB_URL") or default_url()
 
 
-def _plain_sqlite(url: str) -> tuple[str, dict[str, str | list[str]]] | None:
+def plain_sqlite(url: str) -> tuple[str, dict[str, str | list[str]]] | None:
     """(database, query) of a plain SQLite URL, as SQLAlchemy reads them (a repeated query key gives
     a list); None for any other URL."""
     m = _PLAIN_SQLITE.fullmatch(url)
@@ -49,7 +49,7 @@ def _plain_sqlite(url: str) -> tuple[str, dict[str, str | list[str]]] | None:
 
 def display_url(url: str) -> str:
     """The URL with any password hidden (for messages)."""
-    if _plain_sqlite(url) is not None:
+    if plain_sqlite(url) is not None:
         return url  # no user, so no password
     import sqlalchemy as sa
 
@@ -63,7 +63,7 @@ def display_url(url: str) -> str:
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL, whatever its driver (``sqlite:///``, ``sqlite+pysqlite:///``); None for
     other databases, in-memory SQLite and ``file:`` URIs."""
-    plain = _plain_sqlite(url)
+    plain = plain_sqlite(url)
     if plain is not None:
         database = plain[0]
     else:
@@ -84,7 +84,7 @@ def sqlite_path(url: str) -> Path | None:
 def in_memory(url: str) -> bool:
     """Is ``url`` an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, ``mode=memory``)?
     Whatever is stored there is lost when the process ends."""
-    plain = _plain_sqlite(url)
+    plain = plain_sqlite(url)
     if plain is not None:
         database, query = plain
     else:

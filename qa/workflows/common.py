@@ -18,6 +18,7 @@ from qa.store.urls import default_url, display_url, resolve_url, sqlite_path
 
 if TYPE_CHECKING:
     from qa.store import Store
+    from qa.store.sqlite_file import SqliteFileStore
 
 
 def now() -> dt.datetime:
@@ -37,7 +38,7 @@ class StoreAccess:
     why).  A writable access to a store that does not exist yet creates it on the first write
     (:meth:`for_writing`), so that an input refused before that leaves no trace."""
 
-    store: Store | None
+    store: Store | SqliteFileStore | None
     writable: bool
     reason: str | None = None
     url: str | None = None
@@ -66,7 +67,7 @@ class StoreAccess:
 WRITE, READ, NO_WRITE = "write", "read", "no-write"
 
 
-def open_store(db: str | None, *, mode: str) -> StoreAccess:
+def open_store(db: str | None, *, mode: str, phantom_runs_only: bool = False) -> StoreAccess:
     """The store at ``db`` (else ``QA_DB_URL``, else the default SQLite file), used in ``mode``:
 
     * ``write``: an existing store is opened for writing (upgraded in place when an older qa made
@@ -81,6 +82,11 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
       with.  A store that exists but cannot be read as it is (an older layout that needs its
       upgrade, a newer one, a wrong password) raises: a run must never pass because its baseline
       could not be read.
+
+    ``phantom_runs_only``: the caller uses only scanners, baselines and phantom runs (a daily
+    phantom run), so a SQLite file at the current layout is opened through the stdlib ``sqlite3``
+    (:class:`qa.store.sqlite_file.SqliteFileStore`, the same queries and rules) instead of
+    importing SQLAlchemy; any other store is opened as above.
     """
     if mode not in (WRITE, READ, NO_WRITE):
         raise ValueError(f"unknown store mode {mode!r}")
@@ -91,6 +97,12 @@ def open_store(db: str | None, *, mode: str) -> StoreAccess:
             _refuse_uncreatable(path, url, default=url == default_url() and not db and not os.environ.get("QA_DB_URL"))
         where = "the default store" if url == default_url() and not db and not os.environ.get("QA_DB_URL") else "the store"
         return StoreAccess(None, mode == WRITE, f"{where} {path} does not exist yet: nothing stored to compare with", url)
+    if phantom_runs_only and mode != READ:
+        from qa.store.sqlite_file import open_sqlite_file
+
+        light = open_sqlite_file(url, read_only=mode == NO_WRITE, probe_write=mode == WRITE)
+        if light is not None:
+            return StoreAccess(light, mode == WRITE, None, url)
     from qa.store import Store
 
     if mode != NO_WRITE:

@@ -110,7 +110,7 @@ def run_phantom_qa(
     stage = progress or (lambda label: None)
     # The store is opened (and, to store, checked writable) before the series is read: a store
     # that cannot keep or give the result is refused before any analysis runs.
-    with open_store(db, mode=WRITE if store else NO_WRITE) as access:
+    with open_store(db, mode=WRITE if store else NO_WRITE, phantom_runs_only=True) as access:
         scan = scan_inputs(series, progress=stage("reading headers"))
         volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
         files = scan.files
