@@ -19,6 +19,8 @@ zip is refused before anything is extracted when its members' declared sizes are
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import os
 import stat
 import tempfile
@@ -287,7 +289,8 @@ def _read_file(path: str, label: str, headers_only: bool = False, *, defer: bool
                                  "pixel data: the file is corrupt (DICOM elements ascend by tag)",
                                  hint="re-export the file from the scanner or PACS, or remove it from the input")
             if headers_only and _transfer_syntax(ds) != _DEFLATED:
-                _check_pixel_length(source, size, ds, label)
+                # where the pixel data lie in the file: read from there when an analysis needs them (qa.dicom.pixels)
+                ds.qa_pixels_at = _pixel_data_at(source, size, ds, label)
             if headers_only:
                 ds.qa_pixels_absent = not rule.reached_pixels  # a CT image without them is cut short (qa.dicom.series)
             if not part10:
@@ -404,28 +407,43 @@ def _transfer_syntax(ds) -> str | None:
     return None if meta is None else (str(meta.get("TransferSyntaxUID", "")) or None)
 
 
-def _check_pixel_length(fp, size: int, ds, label: str) -> None:
+def _pixel_data_at(fp, size: int, ds, label: str) -> tuple[int, int, bytes] | None:
     """Headers only: the pixel data element the parse stopped at must fit in the file (a truncated
-    image is refused here too, not only when its pixels are decoded)."""
-    start = fp.tell()
+    image is refused here too, not only when its pixels are decoded).  Returns (file offset, length)
+    of the Pixel Data value when it has a defined length, with a digest of every byte before it
+    (parsed from memory only), else None: :func:`qa.dicom.pixels.pixel_bytes` reads the pixels
+    there later, and refuses them unless the bytes before them are still the header read now."""
+    start = fp.tell()  # the parse stopped at the element's start (pydicom rewinds to it); the head starts at offset 0
     header = fp.read(12)
     if len(header) < 8:
-        return
+        return None
     implicit, little = ds.original_encoding
     order = "little" if little is not False else "big"
     tag = int.from_bytes(header[0:2], order) << 16 | int.from_bytes(header[2:4], order)
     if tag not in _PIXEL_TAGS:
-        return
+        return None
     if implicit:
         length, offset = int.from_bytes(header[4:8], order), 8
     elif len(header) == 12:
         length, offset = int.from_bytes(header[8:12], order), 12
     else:
-        return
-    if length != 0xFFFFFFFF and start + offset + length > size:
+        return None
+    if length == 0xFFFFFFFF:
+        return None  # encapsulated (compressed) frames: read through pydicom
+    if start + offset + length > size:
         raise InputError(label, "PixelData",
                          f"pixel data is incomplete ({max(size - start - offset, 0)} of {length} bytes); the file is truncated",
                          hint="re-export the series from the scanner or PACS")
+    if tag != 0x7FE00010 or not isinstance(fp, io.BytesIO):
+        return None
+    with fp.getbuffer() as buffer:
+        return start + offset, length, header_digest(buffer[:start + offset])
+
+
+def header_digest(header) -> bytes:
+    """A digest of a file's bytes before its pixel data (its whole header: SOP Instance UID, position,
+    rescale, ...): the same header read again, or not."""
+    return hashlib.blake2b(header, digest_size=16).digest()
 
 
 def _note_transfer_syntax(ds) -> None:

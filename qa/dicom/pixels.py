@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from qa.dicom.attributes import raw_text, raw_us
+from qa.dicom.files import header_digest
 from qa.errors import InputError
 
 NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
@@ -39,6 +40,24 @@ def pixels(ds, label: str, n_frames: int) -> np.ndarray:
 
 def native_pixels(ds, label: str, n_frames: int) -> np.ndarray | None:
     """Uncompressed little-endian 16-bit grey pixels straight from the buffer; None otherwise."""
+    layout = _native_layout(ds)
+    if layout is None:
+        return None
+    rows, cols, stored, rep = layout
+    expected = rows * cols * n_frames * 2
+    data = pixel_bytes(ds, label)
+    _check_length(len(data), expected, label)
+    arr = np.frombuffer(data, dtype="<i2" if rep else "<u2", count=rows * cols * n_frames)
+    arr = arr.reshape((n_frames, rows, cols) if n_frames > 1 else (rows, cols))
+    if stored < 16:
+        shift = 16 - stored
+        arr = np.right_shift(np.left_shift(arr, shift), shift)
+    return arr
+
+
+def _native_layout(ds) -> tuple[int, int, int, int] | None:
+    """(rows, columns, bits stored, pixel representation) of uncompressed little-endian 16-bit grey
+    pixels, which are read straight into numpy; None for anything else (pydicom's decoders)."""
     if transfer_syntax(ds) not in NATIVE_LITTLE_ENDIAN:
         return None
     if (
@@ -51,15 +70,13 @@ def native_pixels(ds, label: str, n_frames: int) -> np.ndarray | None:
     stored, rep = raw_us(ds, "BitsStored"), raw_us(ds, "PixelRepresentation")
     if rows is None or cols is None or stored is None or not 1 <= stored <= 16 or rep not in (0, 1):
         return None
-    expected = rows * cols * n_frames * 2
-    data = pixel_bytes(ds, label)
-    _check_length(len(data), expected, label)
-    arr = np.frombuffer(data, dtype="<i2" if rep else "<u2", count=rows * cols * n_frames)
-    arr = arr.reshape((n_frames, rows, cols) if n_frames > 1 else (rows, cols))
-    if stored < 16:
-        shift = 16 - stored
-        arr = np.right_shift(np.left_shift(arr, shift), shift)
-    return arr
+    return rows, cols, stored, rep
+
+
+def readable_in_place(ds) -> bool:
+    """Can the pixels of a dataset read headers-only be read straight from its file, where the
+    header scan found them (uncompressed 16-bit grey), without parsing the file again?"""
+    return getattr(ds, "qa_pixels_at", None) is not None and _native_layout(ds) is not None
 
 
 def _check_length(actual: int, expected: int, label: str) -> None:
@@ -80,23 +97,38 @@ def _check_length(actual: int, expected: int, label: str) -> None:
 
 
 def pixel_bytes(ds, label: str) -> bytes:
-    """The Pixel Data bytes; a deferred element is read straight from its file offset."""
+    """The Pixel Data bytes; a deferred element, or one a header scan stopped at (``qa_pixels_at``:
+    offset and length, :mod:`qa.dicom.files`), is read straight from its file offset."""
     elem = ds.get_item(0x7FE00010, keep_deferred=True)
     if elem is None:
-        raise InputError(label, "PixelData", "is missing", hint=_HINT_REEXPORT)
+        at = getattr(ds, "qa_pixels_at", None)
+        if at is None or not isinstance(getattr(ds, "filename", None), str):
+            raise InputError(label, "PixelData", "is missing", hint=_HINT_REEXPORT)
+        return _read_at(ds, label, *at)
     value = elem.value
     if value is not None:
         return value
-    path = getattr(ds, "filename", None)
     length = getattr(elem, "length", None)
     offset = getattr(elem, "value_tell", None)
-    if not isinstance(path, str) or offset is None or length in (None, 0xFFFFFFFF):
+    if not isinstance(getattr(ds, "filename", None), str) or offset is None or length in (None, 0xFFFFFFFF):
         return ds.PixelData  # let pydicom do the deferred read
+    return _read_at(ds, label, offset, length)
+
+
+def _read_at(ds, label: str, offset: int, length: int, header: bytes | None = None) -> bytes:
+    """``length`` bytes at ``offset`` of the dataset's file, which must not have changed since its
+    header was read: its modification time, and (``header``: a digest of the bytes before the
+    pixel data, :func:`qa.dicom.files.header_digest`) its whole header, byte for byte."""
+    path = ds.filename
     try:
         stamp = getattr(ds, "timestamp", None)
         if stamp is not None and os.stat(path).st_mtime != stamp:
             raise InputError(label, "PixelData", "the file changed while it was being read", hint="run again")
         with open(path, "rb") as fp:
+            if header is not None and header_digest(fp.read(offset)) != header:
+                raise InputError(label, "PixelData", "changed between the header read and the pixel read (its header is not "
+                                 "the one read): the file was replaced or is still being written",
+                                 hint="run again once the series is completely copied")
             fp.seek(offset)
             return fp.read(length)
     except OSError as exc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from qa.dicom import attributes as attr
-from qa.dicom import files, geometry
+from qa.dicom import files, geometry, pixels
 from qa.dicom import plausible as plausible_values
 from qa.dicom.decode import decode_volume
 from qa.dicom.images import ImageRef, images_of, series_info
@@ -252,10 +252,14 @@ def require_complete(scan: InputScan, group: SeriesGroup) -> None:
 
 def with_pixels(group: SeriesGroup) -> SeriesGroup:
     """``group`` with its pixel data: the files of a group found headers-only are read again (only
-    this series' files, so an exam's other series are not read twice).  A file that changed
+    this series' files, so an exam's other series are not read twice), unless every file's pixels
+    are uncompressed and can be read where the header scan found them (``qa_pixels_at``; a file
+    modified since is refused when they are read: :func:`qa.dicom.pixels.pixel_bytes`).  A file that changed
     between the two reads (another object, or no longer DICOM) is refused, never mixed in."""
     if not any(getattr(ds, "qa_pixels_absent", None) is not None for ds in group.datasets):
         return group  # read with pixels already
+    if all(pixels.readable_in_place(ds) for ds in group.datasets):
+        return group  # uncompressed: read from where the header scan found them, the file unchanged since (no second parse)
     datasets = []
     for ds, label in zip(group.datasets, dataset_labels(group)):
         full = files.read_image(ds.filename, label)
