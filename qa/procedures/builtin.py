@@ -7,7 +7,6 @@ as the packages ``qa._builtin.phantoms`` and ``qa._builtin.procedures`` (see pyp
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 _KINDS = ("phantoms", "procedures", "schemas")
@@ -21,7 +20,10 @@ def builtin_dir(kind: str) -> Path:
     checkout = Path(__file__).resolve().parents[2] / kind
     if checkout.is_dir() and (checkout.parent / "pyproject.toml").exists():
         return checkout
-    # Installed: qa/_builtin/<kind>/ inside site-packages (qa._builtin is a regular package).
+    # Installed: qa/_builtin/<kind>/ inside site-packages (qa._builtin is a regular package).  importlib.resources
+    # only here: it imports tempfile, shutil and the compression modules (~5 ms of every command in a checkout).
+    from importlib import resources
+
     return Path(str(resources.files("qa._builtin").joinpath(kind)))
 
 

@@ -59,8 +59,18 @@ class PhantomRun(Record):
         return self.result.verdict
 
 
+@dataclass(frozen=True)
+class ReadSeries:
+    """A CT series the caller has already read and decoded (``qa serve``'s router decodes each
+    received series to tell a phantom from an exam): :func:`run_phantom_qa` analyses it as it is,
+    without reading its files again."""
+
+    files: FileCounts  # what was read (:attr:`qa.dicom.series.InputScan.files`)
+    volume: CTVolume
+
+
 def run_phantom_qa(
-    series: str | os.PathLike | Sequence[str | os.PathLike],
+    series: str | os.PathLike | Sequence[str | os.PathLike] | ReadSeries,
     *,
     phantom: str | None = None,
     procedure: str = "daily-phantom-qa",
@@ -76,8 +86,8 @@ def run_phantom_qa(
 ) -> PhantomRun:
     """Analyse one phantom series against its procedure and its scanner's baseline.
 
-    ``phantom``, ``procedure``: ids of built-in definitions or paths to a site's own.  ``ring``:
-    the extension ring the phantom wore (``none``, ``large``), an override of the ring measured
+    ``series``: folders, files or zips, or a :class:`ReadSeries` already decoded.  ``phantom``,
+    ``procedure``: ids of built-in definitions or paths to a site's own.  ``ring``: the phantom wore (``none``, ``large``), an override of the ring measured
     from the image (a contradiction is a warning); ``unspecified``: measured from the image.  ``scoring``: the
     user's scoring options (default: the procedure's method).  ``store``: keep the run in the
     results store (``db``, else ``QA_DB_URL``, else the default SQLite file); with ``store=False``
@@ -111,10 +121,15 @@ def run_phantom_qa(
     # The store is opened (and, to store, checked writable) before the series is read: a store
     # that cannot keep or give the result is refused before any analysis runs.
     with open_store(db, mode=WRITE if store else NO_WRITE, phantom_runs_only=True) as access:
-        scan = scan_inputs(series, progress=stage("reading headers"))
-        volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
-        files = scan.files
-        del scan  # the headers (pydicom datasets) are not needed once the volume is decoded: memory for the analysis
+        if isinstance(series, ReadSeries):
+            volume, files = series.volume, series.files
+            if series_uid is not None and volume.info.series_instance_uid != series_uid:
+                raise UsageError(f"the series read is {volume.info.series_instance_uid}, not the series {series_uid} asked for")
+        else:
+            scan = scan_inputs(series, progress=stage("reading headers"))
+            volume = load_volume(select_series(scan, series_uid), progress=stage("decoding pixels "))
+            files = scan.files
+            del scan  # the headers (pydicom datasets) are not needed once the volume is decoded: memory for the analysis
         try:
             settings = (scoring or ScoringRequest()).settings(volume.info.kvp, default_method=proc.scoring_method)
         except ValueError as exc:

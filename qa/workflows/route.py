@@ -76,24 +76,27 @@ def route_group(inbox: Inbox, group: Group, *, db: str | None, report_dir: str |
 _ROUTE_OF = {"ct": "ct", "sr": "dose"}
 
 
-def is_phantom_series(files, scan=None) -> bool:
-    """Is the daily procedure's phantom found in this CT series?  (A series that cannot be loaded raises InputError.)
+def phantom_series(files, scan=None):
+    """The series decoded (a :class:`qa.workflows.phantom.ReadSeries`) when the daily procedure's phantom
+    is found in it, else None; a series that cannot be loaded raises InputError.
     ``scan``: the files' header scan when the caller has it (:func:`qa.dicom.series.scan_inputs`)."""
     from qa.dicom.series import load_volume, scan_inputs, select_series
     from qa.phantom.locate import locate_phantom
     from qa.procedures import load_phantom, load_procedure
+    from qa.workflows.phantom import ReadSeries
 
     procedure = load_procedure("daily-phantom-qa")
     definition = load_phantom(Path(procedure.phantom_path))
-    volume = load_volume(select_series(scan if scan is not None else scan_inputs(files), None))
+    scan = scan if scan is not None else scan_inputs(files)
+    volume = load_volume(select_series(scan, None))
     if volume.value_unit != "HU":
-        return False
+        return None
     try:
         locate_phantom(volume.hu, volume.geometry, definition,
                        slice_thickness_mm=volume.slice_thickness_mm or volume.slice_increment_mm)
     except InputError:
-        return False
-    return True
+        return None
+    return ReadSeries(scan.files, volume)
 
 
 def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool, reports=None) -> RouteOutcome:
@@ -103,10 +106,13 @@ def _route_ct(inbox: Inbox, group: Group, files, *, db, report_dir, pdf: bool, r
     if not scan.series and scan.n_localizers and not scan.other_objects and not scan.skipped:
         # a scanner sends the scout of each phantom scan and exam as its own series: nothing to score, nothing wrong
         return RouteOutcome("routed", "kept", result=f"{scan.n_localizers} localizer image(s) kept in the inbox (never scored)")
-    if group.workflow == "phantom" or (group.workflow != "exam" and is_phantom_series(files, scan)):
+    read = phantom_series(files, scan) if group.workflow not in ("phantom", "exam") else None
+    if group.workflow == "phantom" or read is not None:
         from qa.workflows.phantom import run_phantom_qa
 
-        run = run_phantom_qa(files, db=db, store=True)  # stored first; its report comes after (qa.workflows.route_reports)
+        del scan  # the headers are not needed once the volume is decoded
+        # the series as decoded to recognise it (not read again); stored first, its report comes after (qa.workflows.route_reports)
+        run = run_phantom_qa(read if read is not None else files, db=db, store=True)
         stored = f"run #{run.stored.run_id}{' (replaced)' if run.stored.replaced else ''}" if run.stored else "not stored"
         report = ""
         if report_dir is not None:

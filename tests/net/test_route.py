@@ -202,3 +202,37 @@ def test_a_series_of_localizer_images_only_is_kept_not_failed(tmp_path, inbox):
     (group,) = inbox.journal.settled_groups(time.time() + 1, 0)
     outcome = route_group(inbox, group, db=f"sqlite:///{tmp_path / 'store.sqlite'}", report_dir=None)
     assert (outcome.state, outcome.route) == ("routed", "kept") and "1 localizer image(s)" in outcome.result
+
+
+def test_a_phantom_series_is_recognised_and_analysed_from_one_read_as_qa_phantom_analyses_its_files(tmp_path, inbox, small_phantom):
+    """The router decodes a CT series once to recognise the phantom and analyses that decoded series:
+    the stored run is the one qa phantom stores from the same files (every metric and check)."""
+    import json
+    import sqlite3
+
+    from qa.workflows.phantom import run_phantom_qa
+
+    from pathlib import Path
+
+    for path in sorted(Path(small_phantom.out_dir).glob("*.dcm")):
+        _receive(inbox, path)
+    routed_db, direct_db = tmp_path / "routed.sqlite", tmp_path / "direct.sqlite"
+    groups = inbox.journal.settled_groups(time.time() + 1, 0)  # the scan and its scout
+    outcomes = [route_group(inbox, group, db=f"sqlite:///{routed_db}", report_dir=None) for group in groups]
+    assert [o.route for o in outcomes if o.route != "kept"] == ["phantom-qa"], outcomes
+    (routed,) = [g for g, o in zip(groups, outcomes) if o.route == "phantom-qa"]
+    direct = run_phantom_qa(list(routed.files), db=f"sqlite:///{direct_db}")  # the same files, as qa phantom reads them
+
+    def stored(path):
+        with sqlite3.connect(path) as c:
+            (document,) = c.execute("SELECT document FROM phantom_runs").fetchone()
+            metrics = c.execute("SELECT metric, value FROM phantom_metrics ORDER BY metric").fetchall()
+            checks = c.execute("SELECT check_id, status, measured, expected, message FROM phantom_checks ORDER BY check_id").fetchall()
+        c.close()
+        document = json.loads(document)
+        for volatile in ("analysis_time", "provenance", "files"):
+            document.pop(volatile, None)
+        return document, metrics, checks
+
+    assert stored(routed_db) == stored(direct_db)
+    assert direct.stored is not None and stored(direct_db)[1]  # metrics were stored
