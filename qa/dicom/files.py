@@ -42,6 +42,8 @@ _VRS = frozenset(
     b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR UT UV".split()
 )
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+# Explicit VRs whose element header has a 4-byte length after 2 reserved bytes (PS3.5 7.1.2, table 7.1-1).
+_LONG_LENGTH_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
@@ -422,10 +424,13 @@ def _pixel_data_at(fp, size: int, ds, label: str) -> tuple[int, int, bytes] | No
     tag = int.from_bytes(header[0:2], order) << 16 | int.from_bytes(header[2:4], order)
     if tag not in _PIXEL_TAGS:
         return None
+    vr = None if implicit else header[4:6]
     if implicit:
         length, offset = int.from_bytes(header[4:8], order), 8
-    elif len(header) == 12:
+    elif vr in _LONG_LENGTH_VRS and len(header) == 12:
         length, offset = int.from_bytes(header[8:12], order), 12
+    elif vr not in _LONG_LENGTH_VRS:  # a (malformed) short VR: a 2-byte length, as pydicom reads it
+        length, offset = int.from_bytes(header[6:8], order), 8
     else:
         return None
     if length == 0xFFFFFFFF:
@@ -434,8 +439,8 @@ def _pixel_data_at(fp, size: int, ds, label: str) -> tuple[int, int, bytes] | No
         raise InputError(label, "PixelData",
                          f"pixel data is incomplete ({max(size - start - offset, 0)} of {length} bytes); the file is truncated",
                          hint="re-export the series from the scanner or PACS")
-    if tag != 0x7FE00010 or not isinstance(fp, io.BytesIO):
-        return None
+    if tag != 0x7FE00010 or not isinstance(fp, io.BytesIO) or vr not in (None, b"OB", b"OW"):
+        return None  # in place only for Pixel Data as DICOM encodes it (PS3.5 8.2); anything else is parsed again
     with fp.getbuffer() as buffer:
         return start + offset, length, header_digest(buffer[:start + offset])
 

@@ -176,8 +176,8 @@ def reduced(hu: np.ndarray, f: int, slices: Sequence[int]) -> np.ndarray:
     index = np.asarray(sorted(slices), dtype=np.int64)
     if index.size == 0:
         return out
-    chosen = hu[index]  # gathered once; the blocks summed in the same order as ever (the same float32 values)
-    sums = chosen[:, 0:r:f, 0:c:f].astype(np.float32)  # the first block: 0 + x in float32 is x
+    chosen = hu[index]  # gathered once (at most one copy of the slices near a boundary); summed in the same order as ever
+    sums = chosen[:, 0:r:f, 0:c:f].astype(np.float32)  # the first block (0 + x is x; a -0.0 stays -0.0: the same numbers)
     for i in range(f):
         for j in range(f):
             if i or j:

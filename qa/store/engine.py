@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from qa.errors import UsageError
 from qa.store.problems import damage_error, is_damage, is_layout_problem, is_lost_race, layout_error
-from qa.store.sqlite_file import BUSY_TIMEOUT_MS, sqlite_file_problem  # noqa: F401 - sqlite_file_problem re-exported
+from qa.store.sqlite_file import BUSY_TIMEOUT_MS
 from qa.store.urls import default_url, display_url, in_memory, resolve_url, sqlite_path  # noqa: F401 - re-exported
 
 # Execution option naming the statement that opens a SQLite transaction (see make_engine).

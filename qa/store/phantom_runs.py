@@ -113,7 +113,8 @@ def runs(connection, scanner_id: int, *, configuration_key: str | None = None, p
     if rows:
         for m in session.rows("SELECT m.run_id, m.metric, m.value FROM phantom_metrics m JOIN phantom_runs r ON r.id = m.run_id "
                               f"WHERE {where}", params):
-            metrics[m.run_id][m.metric] = m.value
+            if m.run_id in metrics:  # a run committed between the two queries (READ COMMITTED) is not among the rows read
+                metrics[m.run_id][m.metric] = m.value
     out = [
         RunRow(r.id, r.scanner_id, r.series_instance_uid, read_instant(r.acquired_at, session.dialect),
                read_instant(r.analysed_at, session.dialect), r.configuration_key, bool(r.protocol_ok), r.verdict, metrics[r.id])

@@ -41,7 +41,11 @@ def bind_instant(value: dt.datetime | None, dialect: str) -> Any:
     if value.utcoffset() is None:
         raise ValueError(f"refusing to store the naive datetime {value.isoformat()}: its time zone is unknown")
     value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).strftime(SQLITE_UTC_FORMAT) if dialect == "sqlite" else value
+    if dialect != "sqlite":
+        return value
+    # SQLITE_UTC_FORMAT written field by field: strftime does not pad a year before 1000 to four digits on every platform
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:{value.second:02d}."
+            f"{value.microsecond:06d}")
 
 
 def read_instant(value: Any, dialect: str) -> dt.datetime | None:

@@ -52,13 +52,14 @@ BUSY_TIMEOUT_MS = 10_000
 _STDLIB_DRIVER = re.compile(r"sqlite(?:\+pysqlite)?:///")
 
 
-def open_sqlite_file(url: str, *, read_only: bool, probe_write: bool = True) -> SqliteFileStore | None:
+def open_sqlite_file(url: str, *, read_only: bool, probe_write: bool = True,
+                     busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteFileStore | None:
     """A :class:`SqliteFileStore` on the SQLite file of ``url`` when it exists and holds a store at
     :data:`~qa.store.revision.HEAD_REVISION`, else None (:class:`qa.store.Store` opens it).
 
     A file that is not a SQLite database, or is damaged, is refused (:class:`~qa.errors.UsageError`)
     here as there; ``probe_write`` (not read-only): a store that may not be written is refused now,
-    before any analysis."""
+    before any analysis.  ``busy_timeout_ms``: how long a statement waits for another process's lock."""
     plain = plain_sqlite(url)
     if plain is None or plain[1] or not _STDLIB_DRIVER.match(url) or in_memory(url):
         return None
@@ -68,7 +69,7 @@ def open_sqlite_file(url: str, *, read_only: bool, probe_write: bool = True) -> 
     refuse_unusable(url)
     if path.stat().st_size == 0:
         return None  # a new database: the migrations make it
-    store = SqliteFileStore(url, path, read_only=read_only)
+    store = SqliteFileStore(url, path, read_only=read_only, busy_timeout_ms=busy_timeout_ms)
     try:
         if not store.is_current():
             store.close()
@@ -85,27 +86,31 @@ class SqliteFileStore:
     """An open SQLite store file at the current layout (see the module doc): the scanner, baseline
     and phantom-run methods of :class:`qa.store.Store`, with the same arguments and results."""
 
-    def __init__(self, url: str, path: Path, *, read_only: bool):
+    def __init__(self, url: str, path: Path, *, read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
         self.url = url
         self.read_only = read_only
         self.display_url = display_url(url)
         target = path.resolve().as_uri() + "?mode=ro" if read_only else os.fspath(path)
+        self._connection = None
         try:
-            self._connection = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=read_only)
+            self._connection = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=read_only)
             self._connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
+            self.close()
             raise self._cannot_open(exc) from exc
         self._session = SqliteSession(self._connection)
 
     def close(self) -> None:
-        self._connection.close()
+        if self._connection is not None:
+            self._connection.close()
 
     # ---------------------------------------------------------------------------- opening
 
     def is_current(self) -> bool:
         """Is the store at :data:`~qa.store.revision.HEAD_REVISION` (and nothing else)?"""
-        try:
-            rows = self._connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        try:  # a file another process holds locked past the busy timeout is waited for again, as the Store does
+            rows = self._run_again_after_lost_races(
+                lambda: self._connection.execute("SELECT version_num FROM alembic_version").fetchall())
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
                 return False  # a qa 0.1.0 store, or tables of another program: the Store upgrades or refuses it
@@ -119,7 +124,7 @@ class SqliteFileStore:
             try:
                 self._connection.execute("UPDATE qa_meta SET value = value WHERE key = 'schema_version'")
             finally:
-                self._connection.execute("ROLLBACK")
+                self._rollback()
 
         try:
             self._run_again_after_lost_races(probe)
@@ -156,9 +161,12 @@ class SqliteFileStore:
         try:
             self._connection.execute("BEGIN")
             try:
-                return query(self._session)
-            finally:
+                out = query(self._session)
                 self._connection.execute("COMMIT")  # nothing was written: ends the read
+            except BaseException:
+                self._rollback()
+                raise
+            return out
         except sqlite3.Error as exc:
             problem = self._problem(exc, writing=False)
             if problem is None:
@@ -172,10 +180,10 @@ class SqliteFileStore:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
                 out = change(self._session)
+                self._connection.execute("COMMIT")  # a COMMIT that fails (locked, disk full) is rolled back and raised too
             except BaseException:
-                self._connection.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._connection.execute("COMMIT")
             return out
 
         try:
@@ -185,6 +193,18 @@ class SqliteFileStore:
             if problem is None:
                 raise
             raise problem from exc
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not ended it itself (it rolls back on a full
+        disk, an I/O error, ...): an error of the ROLLBACK never replaces the error that led to it,
+        and a transaction never stays open for the next attempt."""
+        if not self._connection.in_transaction:
+            return
+        try:
+            self._connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            if self._connection.in_transaction:
+                raise
 
     @staticmethod
     def _run_again_after_lost_races(action, attempts: int = 4):

@@ -87,8 +87,9 @@ def run_phantom_qa(
     """Analyse one phantom series against its procedure and its scanner's baseline.
 
     ``series``: folders, files or zips, or a :class:`ReadSeries` already decoded.  ``phantom``,
-    ``procedure``: ids of built-in definitions or paths to a site's own.  ``ring``: the phantom wore (``none``, ``large``), an override of the ring measured
-    from the image (a contradiction is a warning); ``unspecified``: measured from the image.  ``scoring``: the
+    ``procedure``: ids of built-in definitions or paths to a site's own.  ``ring``: the extension
+    ring the phantom wore (``none``, ``large``), an override of the ring measured from the image (a
+    contradiction is a warning); ``unspecified``: measured from the image.  ``scoring``: the
     user's scoring options (default: the procedure's method).  ``store``: keep the run in the
     results store (``db``, else ``QA_DB_URL``, else the default SQLite file); with ``store=False``
     the store is only read.  ``report``: write the HTML report there; ``pdf``: print it to this PDF

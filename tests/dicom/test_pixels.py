@@ -100,3 +100,17 @@ def test_compressed_pixels_are_read_again_through_pydicom(tmp_path):
     assert ds.qa_pixels_at is None and not pixels.readable_in_place(ds)
     native = files._read_file(str(get_testdata_file("MR_small.dcm")), "mr.dcm", headers_only=True)
     assert native.qa_pixels_at is not None and pixels.readable_in_place(native)
+
+
+def test_a_pixel_data_element_with_a_short_vr_is_read_by_its_2_byte_length_and_parsed_again(tmp_path):
+    """A malformed file writing Pixel Data with a short explicit VR ('US', a 2-byte length): its length is
+    read as pydicom reads it (no false 'truncated'), and its pixels are not read in place."""
+    from qa.dicom import files, pixels
+
+    (path,) = [Path(p) for p in write_ct_series(tmp_path, np.zeros((1, 8, 8)))]
+    data = path.read_bytes()
+    header = b"\xe0\x7f\x10\x00OW\x00\x00" + (128).to_bytes(4, "little")
+    assert data.count(header) == 1
+    path.write_bytes(data.replace(header, b"\xe0\x7f\x10\x00US" + (128).to_bytes(2, "little")))
+    ds = files._read_file(str(path), path.name, headers_only=True)
+    assert ds.qa_pixels_at is None and not pixels.readable_in_place(ds)

@@ -181,3 +181,97 @@ def test_concurrent_saves_through_sqlite3_lose_nothing(tmp_path, phantom_result)
         assert len(store.phantom_runs(1)) == 4 and sorted(set(run_ids)) == [r.id for r in store.phantom_runs(1)]
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# From the review of the sqlite3 path: early years, locks held past the busy timeout, a run
+# committed between the two queries of a read.
+
+@pytest.mark.parametrize("acquired", ["0999-06-01T10:00:00+00:00", "0001-01-02T00:00:00+00:00"])
+def test_an_instant_before_the_year_1000_is_stored_as_the_store_reads_it_back(tmp_path, phantom_result, acquired):
+    full_url, light_url = _new_store(tmp_path / "full.sqlite"), _new_store(tmp_path / "light.sqlite")
+    result = result_variant(phantom_result, acquired=acquired)
+    full, light = Store(full_url), open_sqlite_file(light_url, read_only=False)
+    try:
+        full.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))
+        light.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))
+        assert _rows(tmp_path / "light.sqlite") == _rows(tmp_path / "full.sqlite")
+        expected = dt.datetime.fromisoformat(acquired)
+        assert light.phantom_runs(1)[0].acquired_at == full.phantom_runs(1)[0].acquired_at == expected
+        assert dict(_rows(tmp_path / "light.sqlite")["phantom_runs"][0])["acquired_at"].startswith(acquired[:10])
+    finally:
+        full.close()
+        light.close()
+
+
+def _hold(path, statement: str, seconds: float, held: threading.Event) -> threading.Thread:
+    """Another connection holding a lock of ``path`` (``statement`` then a read) for ``seconds``."""
+    def hold() -> None:
+        c = sqlite3.connect(path, isolation_level=None)
+        c.execute(statement)
+        c.execute("SELECT count(*) FROM phantom_runs").fetchall()
+        held.set()
+        threading.Event().wait(seconds)
+        c.execute("COMMIT")
+        c.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+def test_a_commit_that_meets_a_reader_past_the_busy_timeout_is_run_again_and_stores_once(tmp_path, phantom_result):
+    """A COMMIT that fails (a reader still holds the file) leaves SQLite's transaction open: it is rolled
+    back and the whole transaction runs again, never 'cannot start a transaction within a transaction'."""
+    url = _new_store(tmp_path / "qa.sqlite")
+    store = open_sqlite_file(url, read_only=False, busy_timeout_ms=150)
+    try:
+        reader = _hold(tmp_path / "qa.sqlite", "BEGIN", 0.4, threading.Event())
+        run_id, replaced = store.save_phantom_run(phantom_result, provenance_at("2026-03-01T08:00:00+00:00"))
+        reader.join()
+        assert (run_id, replaced) == (1, False) and len(store.phantom_runs(1)) == 1
+        assert not store._connection.in_transaction
+    finally:
+        store.close()
+
+
+def test_a_store_locked_by_another_writer_when_opened_is_waited_for(tmp_path):
+    url = _new_store(tmp_path / "qa.sqlite")
+    writer = _hold(tmp_path / "qa.sqlite", "BEGIN EXCLUSIVE", 0.4, threading.Event())
+    try:
+        store = open_sqlite_file(url, read_only=False, busy_timeout_ms=150)
+        assert isinstance(store, SqliteFileStore)
+        store.close()
+    finally:
+        writer.join()
+
+
+def test_a_run_committed_between_the_two_queries_of_a_read_is_left_for_the_next_read(postgres_database, phantom_result):
+    """On PostgreSQL (READ COMMITTED) each query sees what was committed before it: a run stored by another
+    process after the runs were read and before their metrics are must not break the read.  The other
+    process's commit is placed between the two queries by running it from the session's first query."""
+    from qa.store import phantom_runs as run_rows
+    from qa.store.sql import AlchemySession
+
+    url = postgres_database()
+    store, other = Store(url), Store(url)
+    try:
+        store.save_phantom_run(phantom_result, provenance_at("2026-03-01T08:00:00+00:00"))
+
+        class CommitAfterFirstQuery(AlchemySession):
+            def rows(self, sql, params=None):
+                out = super().rows(sql, params)
+                if sql.startswith("SELECT r.id") and not getattr(self, "done", False):
+                    self.done = True
+                    other.save_phantom_run(result_variant(phantom_result, uid="1.2.9.9"), provenance_at("2026-03-02T08:00:00+00:00"))
+                return out
+
+        with store.engine.connect() as c:
+            runs = run_rows.runs(CommitAfterFirstQuery(c), 1)
+        assert [r.series_instance_uid for r in runs] == [phantom_result.series.series_instance_uid]
+        assert runs[0].metrics == {k: pytest.approx(v) for k, v in phantom_result.metrics.items()}
+        assert len(store.phantom_runs(1)) == 2  # the next read sees it
+    finally:
+        store.close()
+        other.close()
