@@ -29,11 +29,14 @@ stores it, or that upgrades a qa 0.1.0 database (Python's ``datetime.astimezone(
 value).  Upgrade a 0.1.0 database from a computer set to the site's time zone.
 
 Modules: :mod:`~qa.store.engine` (URL, engine, the current-layout check), :mod:`~qa.store.upgrade`
-(the migrations, run on first use), :mod:`~qa.store.schema` (tables and head revision),
+(the migrations, run on first use), :mod:`~qa.store.schema` (tables) with :mod:`~qa.store.revision`
+(the head revision) and :mod:`~qa.store.utc_column` (the timestamp column type),
 :mod:`~qa.store.timestamps` (the time rule), :mod:`~qa.store.scanners`,
-:mod:`~qa.store.phantom_runs`, :mod:`~qa.store.baselines`, :mod:`~qa.store.studies`, :mod:`~qa.store.trends` with
-:mod:`~qa.store.percentiles` (the queries), :mod:`~qa.store.store`
-(the :class:`Store` API).
+:mod:`~qa.store.phantom_runs`, :mod:`~qa.store.baselines` (plain SQL on either driver: :mod:`~qa.store.sql`),
+:mod:`~qa.store.studies`, :mod:`~qa.store.trends` with :mod:`~qa.store.percentiles` (the queries),
+:mod:`~qa.store.problems` (what a database error means for the user), :mod:`~qa.store.store`
+(the :class:`Store` API), and :mod:`~qa.store.sqlite_file` (a current SQLite store through the
+standard library's ``sqlite3``: what a daily phantom run opens, without SQLAlchemy's import).
 """
 
 from __future__ import annotations
