@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    one_shot = argv is None  # run as the process's own command (sys.argv: the qa script, python -m qa), not called in-process
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     if as_json:  # --json is accepted anywhere on the line (qa --json score X): the commands take it last
@@ -162,6 +163,10 @@ def _main(argv: list[str] | None) -> int:
             parser.print_help()
             return EXIT_INPUT
         command = args.command
+        if one_shot and command != "serve":  # this process is the command, and exits when it is done
+            from qa.workflows.common import one_shot_process
+
+            one_shot_process()
         return int(args.func(args))
     except QAError as exc:
         if isinstance(exc, UsageError) and command and exc.hint == "see qa COMMAND --help":  # qa's own parser, about a command

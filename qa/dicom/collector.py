@@ -8,6 +8,13 @@ without; a bare ``pydicom.dcmread`` loop 0.49 s and 0.37 s).  Inside :func:`coll
 off; it is back on when the block ends, and a full collection then frees whatever cycles the
 block left.
 
+A one-shot process (a ``qa`` command run from the shell, which exits when done: :func:`freeze_after_scans`)
+also freezes what the scan keeps (``gc.freeze``) when the block ends, instead of letting the
+collector walk it once more when it is switched back on (one more walk of every header: 0.07 s
+per 1,000 CT headers, 6 % of a ``qa check``).  A frozen object is still freed when nothing refers
+to it; only a reference cycle among frozen objects waits for the process to end, and a scan makes
+almost none.  A long-running process (``qa serve``, a notebook, the tests) never freezes.
+
 Thread-safe: several threads may scan at once (``qa serve``'s router while a command runs in the
 same process, a notebook): the collector is on again when the last paused block ends, and is never
 switched on by a block if it was off before the first one began.  Reference counting frees
@@ -29,6 +36,7 @@ class _Pauses:
         self.lock = threading.Lock()
         self.depth = 0
         self.resume = False  # whether the collector was on when the first paused block began
+        self.freeze = False  # a one-shot process: freeze the survivors when the last paused block ends
 
 
 _PAUSES = _Pauses()
@@ -48,7 +56,16 @@ def collector_paused() -> Iterator[None]:
         with _PAUSES.lock:
             _PAUSES.depth -= 1
             if _PAUSES.depth == 0 and _PAUSES.resume:
+                if _PAUSES.freeze:
+                    gc.freeze()
                 gc.enable()
 
 
-__all__ = ["collector_paused"]
+def freeze_after_scans() -> None:
+    """Declare this process one-shot: from now on, what a paused block leaves alive is frozen out of
+    the collector's walks when the block ends (see the module doc).  For a command's own process only."""
+    with _PAUSES.lock:
+        _PAUSES.freeze = True
+
+
+__all__ = ["collector_paused", "freeze_after_scans"]

@@ -26,6 +26,15 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
+def one_shot_process() -> None:
+    """This process runs one command and exits: what a header scan keeps is frozen out of the
+    garbage collector's walks (:func:`qa.dicom.collector.freeze_after_scans`).  Never for ``qa serve``,
+    a notebook or the tests."""
+    from qa.dicom.collector import freeze_after_scans
+
+    freeze_after_scans()
+
+
 def qa_version() -> str:
     from qa import __version__
 

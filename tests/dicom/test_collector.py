@@ -73,3 +73,33 @@ def test_overlapping_pauses_in_two_threads_switch_it_on_once_the_last_ends(colle
     for t in threads:
         t.join()
     assert states == {"after first": False, "second still in": False, "after both": True}
+
+
+def _freeze_count_after_a_scan(folder, *, one_shot: bool) -> int:
+    """``gc.get_freeze_count()`` in a fresh process after a header scan of ``folder``."""
+    import subprocess
+    import sys
+
+    code = ("import gc, sys\n"
+            + ("from qa.workflows.common import one_shot_process\none_shot_process()\n" if one_shot else "")
+            + "from qa.dicom.series import scan_inputs\nscan_inputs(sys.argv[1], headers_only=True)\n"
+            + "assert gc.isenabled()\nprint(gc.get_freeze_count())\n")
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+def test_only_a_one_shot_process_freezes_what_a_scan_keeps(tmp_path):
+    write_ct_series(tmp_path, np.zeros((3, 8, 8)))
+    assert _freeze_count_after_a_scan(tmp_path, one_shot=True) > 1000  # the headers (and what was alive before) frozen
+    assert _freeze_count_after_a_scan(tmp_path, one_shot=False) == 0  # a library caller's process: never
+
+
+def test_the_command_line_called_in_process_never_freezes(tmp_path, collector_on):
+    """``main([...])`` is a call inside someone's process (the tests, a notebook): not one-shot."""
+    from qa.cli import main
+
+    write_ct_series(tmp_path, np.zeros((3, 8, 8)))
+    before = gc.get_freeze_count()
+    main(["score", str(tmp_path), "--json"])
+    assert gc.get_freeze_count() == before and gc.isenabled()
