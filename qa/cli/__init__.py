@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+# The commands that read one input (one series or exam) and exit: run as their own process, what their
+# header scan keeps is frozen out of the garbage collector's walks (qa.dicom.collector).  Never a
+# command that reads input after input (ingest, serve, demo, dose over many reports, ...).
+ONE_SCAN_COMMANDS = frozenset({"score", "phantom", "check", "motion", "gating"})
+
+
 def _main(argv: list[str] | None) -> int:
     one_shot = argv is None  # run as the process's own command (sys.argv: the qa script, python -m qa), not called in-process
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -151,6 +157,10 @@ def _main(argv: list[str] | None) -> int:
     if as_json:  # --json is accepted anywhere on the line (qa --json score X): the commands take it last
         argv = [a for a in argv if a != "--json"] + ["--json"]
     command = next((a for a in argv if not a.startswith("-")), None)
+    if one_shot and command in ONE_SCAN_COMMANDS:  # this process is the command: it reads one input and exits
+        from qa.workflows.common import one_shot_process
+
+        one_shot_process()
     from qa.errors import QAError, UsageError
 
     try:
@@ -163,10 +173,6 @@ def _main(argv: list[str] | None) -> int:
             parser.print_help()
             return EXIT_INPUT
         command = args.command
-        if one_shot and command != "serve":  # this process is the command, and exits when it is done
-            from qa.workflows.common import one_shot_process
-
-            one_shot_process()
         return int(args.func(args))
     except QAError as exc:
         if isinstance(exc, UsageError) and command and exc.hint == "see qa COMMAND --help":  # qa's own parser, about a command

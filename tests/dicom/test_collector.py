@@ -19,7 +19,9 @@ def collector_on():
     was = gc.isenabled()
     gc.enable()
     yield
-    if not was:
+    if was:
+        gc.enable()
+    else:
         gc.disable()
 
 
@@ -103,3 +105,37 @@ def test_the_command_line_called_in_process_never_freezes(tmp_path, collector_on
     before = gc.get_freeze_count()
     main(["score", str(tmp_path), "--json"])
     assert gc.get_freeze_count() == before and gc.isenabled()
+
+
+def _freeze_count_of_command(tmp_path, *args: str) -> int:
+    """``gc.get_freeze_count()`` at the end of ``qa ARGS`` run as its process's own command."""
+    import subprocess
+    import sys
+
+    code = ("import gc, sys\nfrom qa.cli import main\nsys.argv = ['qa'] + sys.argv[1:]\ntry:\n    main()\nfinally:\n"
+            f"    open({str(tmp_path / 'count')!r}, 'w').write(str(gc.get_freeze_count()))\n")
+    subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    return int((tmp_path / "count").read_text())
+
+
+def test_only_the_commands_that_read_one_input_freeze_as_their_own_process(tmp_path):
+    series = tmp_path / "series"
+    write_ct_series(series, np.zeros((3, 8, 8)))
+    assert _freeze_count_of_command(tmp_path, "score", str(series)) > 1000
+    assert _freeze_count_of_command(tmp_path, "score", str(series), "--json") > 1000  # --json runs the command too
+    # qa ingest reads input after input (and forks workers): it never freezes
+    assert _freeze_count_of_command(tmp_path, "ingest", str(series), "--db", f"sqlite:///{tmp_path / 'qa.sqlite'}") == 0
+
+
+def test_a_forked_child_does_not_inherit_the_one_shot_freeze(tmp_path):
+    """An ingest worker is forked from its parent: it reads many inputs and must not freeze them."""
+    import subprocess
+    import sys
+
+    write_ct_series(tmp_path, np.zeros((3, 8, 8)))
+    code = ("import gc, os, sys\nfrom qa.workflows.common import one_shot_process\nfrom qa.dicom.series import scan_inputs\n"
+            "one_shot_process()\npid = os.fork()\nif pid == 0:\n    scan_inputs(sys.argv[1], headers_only=True)\n"
+            "    os._exit(0 if gc.get_freeze_count() == 0 and gc.isenabled() else 1)\n"
+            "_, status = os.waitpid(pid, 0)\nprint(os.waitstatus_to_exitcode(status))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "0", out.stderr
