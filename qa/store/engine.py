@@ -13,12 +13,11 @@
 
 from __future__ import annotations
 
-import time
 
 import sqlalchemy as sa
 
 from qa.errors import UsageError
-from qa.store.problems import damage_error, is_damage, is_layout_problem, is_lost_race, layout_error
+from qa.store.problems import damage_error, is_damage, is_layout_problem, layout_error, run_again_after_lost_races
 from qa.store.sqlite_file import BUSY_TIMEOUT_MS
 from qa.store.urls import default_url, display_url, in_memory, resolve_url, sqlite_path  # noqa: F401 - re-exported
 
@@ -108,13 +107,7 @@ def read_only_engine(url: str) -> sa.Engine:
 def retry(action, attempts: int = 4):
     """Run ``action``; after losing a race with another process (a unique key or a table that
     appeared meanwhile, a database locked by another writer) run it again, so concurrent runs
-    never lose a result."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
-            text = str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc)
-            if not is_lost_race(text, integrity=isinstance(exc, sa.exc.IntegrityError)) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    never lose a result (:func:`qa.store.problems.run_again_after_lost_races`)."""
+    return run_again_after_lost_races(
+        action, attempts=attempts, errors=(sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError),
+        integrity=sa.exc.IntegrityError, text=lambda exc: str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc))

@@ -8,6 +8,9 @@ file, a PostgreSQL deadlock) is neither: the transaction is run again.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from qa.errors import UsageError
 
 # What SQLite says of a file damaged past its header (https://www.sqlite.org/rescode.html:
@@ -62,3 +65,19 @@ def is_lost_race(text: str, *, integrity: bool) -> bool:
     unique = integrity and ("unique" in lowered or "duplicate key" in lowered)
     # ... a table that appeared meanwhile, a database locked by another writer, a PostgreSQL deadlock
     return unique or "already exists" in lowered or "locked" in lowered or "deadlock detected" in lowered
+
+
+def run_again_after_lost_races(action, *, attempts: int, errors: tuple[type[BaseException], ...],
+                               integrity: type[BaseException], text: Callable[[BaseException], str] = str):
+    """Run ``action``; after losing a race with another process (:func:`is_lost_race`: a unique key or
+    a table that appeared meanwhile, a database locked by another writer, a deadlock) run it again a
+    little later, so concurrent runs never lose a result.  ``errors``: the driver's exceptions to look
+    at (any other is raised at once), ``integrity`` its integrity error, ``text`` its message."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except errors as exc:
+            if not is_lost_race(text(exc), integrity=isinstance(exc, integrity)) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -26,7 +26,6 @@ UTC = dt.timezone.utc
 
 # SQLAlchemy's SQLite DATETIME storage format (its default), which UtcDateTime writes on SQLite: UTC,
 # to the microsecond.  Read back matched whole (an un-migrated "2026-03-01T07:30:00" is an error).
-SQLITE_UTC_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SQLITE_UTC_PATTERN = r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{6})$"
 _SQLITE_UTC = re.compile(SQLITE_UTC_PATTERN)
 
@@ -43,7 +42,7 @@ def bind_instant(value: dt.datetime | None, dialect: str) -> Any:
     value = value.astimezone(UTC)
     if dialect != "sqlite":
         return value
-    # SQLITE_UTC_FORMAT written field by field: strftime does not pad a year before 1000 to four digits on every platform
+    # 'YYYY-MM-DD HH:MM:SS.ffffff' written field by field: strftime does not pad a year before 1000 on every platform
     return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:{value.second:02d}."
             f"{value.microsecond:06d}")
 

@@ -30,8 +30,8 @@ from qa.errors import UsageError
 from qa.store import baselines as baseline_rows
 from qa.store import phantom_runs as run_rows
 from qa.store import scanners as scanner_rows
-from qa.store.problems import (damage_error, is_damage, is_layout_problem, is_lost_race, is_write_denied, layout_error,
-                               write_denied_error)
+from qa.store.problems import (damage_error, is_damage, is_layout_problem, is_write_denied, layout_error,
+                               run_again_after_lost_races, write_denied_error)
 from qa.store.revision import HEAD_REVISION
 from qa.store.sql import SqliteSession
 from qa.store.urls import display_url, in_memory, plain_sqlite, sqlite_path
@@ -210,14 +210,8 @@ class SqliteFileStore:
     def _run_again_after_lost_races(action, attempts: int = 4):
         """As :func:`qa.store.engine.retry`: a unique key taken meanwhile or a file locked past the busy
         timeout runs ``action`` again, a little later; anything else is raised at once."""
-        for attempt in range(attempts):
-            try:
-                return action()
-            except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
-                if not is_lost_race(str(exc), integrity=isinstance(exc, sqlite3.IntegrityError)) or attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return run_again_after_lost_races(action, attempts=attempts, errors=(sqlite3.IntegrityError, sqlite3.OperationalError),
+                                          integrity=sqlite3.IntegrityError)
 
     def _problem(self, exc: sqlite3.Error, *, writing: bool) -> UsageError | None:
         """The user's error for a SQLite error (a damaged file, a layout changed by hand, a store that

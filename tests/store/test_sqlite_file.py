@@ -19,6 +19,7 @@ from qa.records.identity import ScannerIdentity
 from qa.store import Store
 from qa.store.sqlite_file import SqliteFileStore, open_sqlite_file
 from tests.conftest import provenance_at, result_variant
+from together import run_together
 
 TABLES = ("scanners", "phantom_runs", "phantom_metrics", "phantom_checks", "baselines", "audit_events")
 # Written as "now" by whichever store saves: compared by their format, not their value.
@@ -154,26 +155,17 @@ def test_a_read_only_open_reads_and_never_writes(tmp_path, phantom_result):
 def test_concurrent_saves_through_sqlite3_lose_nothing(tmp_path, phantom_result):
     """Eight writers (each its own connection) store at the same moment, and re-store: every run kept once."""
     url = _new_store(tmp_path / "qa.sqlite")
-    barrier = threading.Barrier(8)
-    errors, run_ids = [], []
+    run_ids = []
 
     def worker(n: int) -> None:
+        store = open_sqlite_file(url, read_only=False)
         try:
-            barrier.wait()
-            store = open_sqlite_file(url, read_only=False)
-            try:
-                result = result_variant(phantom_result, uid=f"1.2.826.0.1.3680043.9.{n % 4}")  # two writers per series
-                run_ids.append(store.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))[0])
-            finally:
-                store.close()
-        except Exception as exc:  # collected and reported by the test
-            errors.append(repr(exc))
+            result = result_variant(phantom_result, uid=f"1.2.826.0.1.3680043.9.{n % 4}")  # two writers per series
+            run_ids.append(store.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))[0])
+        finally:
+            store.close()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(8, worker)
     assert errors == []
     store = Store(url)
     try:

@@ -11,6 +11,7 @@ from tests.conftest import provenance_at, result_variant
 from qa.errors import UsageError
 from qa.phantom.analysis import Configuration, baseline_from_results
 from qa.store import Store
+from together import run_together
 
 
 def test_runs_are_stored_with_provenance_and_not_duplicated(store_url, phantom_days):
@@ -97,28 +98,17 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path):
 
 def test_concurrent_first_use_and_saves_lose_nothing(store_url, phantom_result):
     """Eight processes' worth of connections open a fresh database and store at the same moment."""
-    import threading
-
-    barrier = threading.Barrier(8)
-    errors, run_ids = [], []
+    run_ids = []
 
     def worker(n: int) -> None:
+        store = Store(store_url)  # every worker creates the tables if they are missing
         try:
-            barrier.wait()
-            store = Store(store_url)  # every worker creates the tables if they are missing
-            try:
-                result = result_variant(phantom_result, uid=f"1.2.826.0.1.3680043.9.{n}")
-                run_ids.append(store.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))[0])
-            finally:
-                store.close()
-        except Exception as exc:  # collected and reported by the test
-            errors.append(repr(exc))
+            result = result_variant(phantom_result, uid=f"1.2.826.0.1.3680043.9.{n}")
+            run_ids.append(store.save_phantom_run(result, provenance_at("2026-03-01T08:00:00+00:00"))[0])
+        finally:
+            store.close()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(8, worker)
     assert errors == []
     store = Store(store_url)
     try:

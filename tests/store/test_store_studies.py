@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import replace
 
 import pytest
@@ -14,6 +13,7 @@ from qa.records.checks import Check
 from qa.records.identity import ScannerIdentity
 from qa.records.study import DoseEventRecord, ExamCheckRecord, IngestedObject, StudyRecord
 from qa.store import Store
+from together import run_together
 
 SCANNER = ScannerIdentity("SIEMENS", "SOMATOM Force", "F-100", "CT-A")
 UTC = dt.timezone.utc
@@ -146,28 +146,17 @@ def test_invalid_records_are_refused_before_the_store():
 def test_concurrent_saves_of_one_study_and_of_others_lose_and_duplicate_nothing(store_url):
     """Eight writers at once: four save the same study (each with another of its events), four a study of their own."""
     Store(store_url).close()
-    barrier = threading.Barrier(8)
-    errors = []
-
     def worker(n: int) -> None:
+        opened = Store(store_url)
         try:
-            barrier.wait()
-            opened = Store(store_url)
-            try:
-                if n < 4:
-                    opened.save_study(study(events=[event(f"1.9.{n}")], objects=[IngestedObject(f"1.8.{n}", "dose_report")]))
-                else:
-                    opened.save_study(study(f"p-other{n}", events=[event(f"2.9.{n}")]))
-            finally:
-                opened.close()
-        except Exception as exc:  # collected and reported by the test
-            errors.append(repr(exc))
+            if n < 4:
+                opened.save_study(study(events=[event(f"1.9.{n}")], objects=[IngestedObject(f"1.8.{n}", "dose_report")]))
+            else:
+                opened.save_study(study(f"p-other{n}", events=[event(f"2.9.{n}")]))
+        finally:
+            opened.close()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(8, worker)
     assert errors == []
     opened = Store(store_url)
     try:
