@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.ecg.decimal_table import parse_decimal_table
 from qa.errors import InputError
 from qa.numeric import median
 from qa.records.plausibility import RANGES, require_possible
@@ -100,6 +101,11 @@ def body_blocks(fp, head: CsvHead, label: str):
         if not text.endswith("\n"):
             text += fp.readline()
         parsed = text.replace(",", ".") if head.decimal_comma else text
+        table = parse_decimal_table(parsed if parsed.endswith("\n") else parsed + "\n", head.delimiter, ncol)
+        if table is not None:  # plain decimals only: no blank or comment line, every row complete
+            yield line_no, None, table, len(text)
+            line_no += text.count("\n")
+            continue
         lines = parsed.splitlines()
         skipped = _has_skipped(text)
         try:

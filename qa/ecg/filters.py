@@ -111,13 +111,22 @@ def _tail(f: Filter) -> int:
 
 def _response(f: Filter, nfft: int) -> np.ndarray:
     """The frequency response on the FFT grid, evaluated factor by factor from the zeros and poles
-    (accurate near poles close to the unit circle, where the polynomials are not)."""
+    (accurate near poles close to the unit circle, where the polynomials are not).  A zero at the
+    origin is the factor 1 and is skipped; each factor is built in one scratch array (fewer fresh
+    pages for the operating system to hand out on a long grid)."""
     w = _unit_circle(nfft)  # z^-1 on the grid
     h = np.full(w.size, f.gain, dtype=np.complex128)
+    factor = np.empty_like(h)
     for z in f.zeros:
-        h *= 1.0 - z * w
+        if z == 0:
+            continue
+        np.multiply(z, w, out=factor)
+        np.subtract(1.0, factor, out=factor)
+        h *= factor
     for p in f.poles:
-        h /= 1.0 - p * w
+        np.multiply(p, w, out=factor)
+        np.subtract(1.0, factor, out=factor)
+        h /= factor
     return h
 
 
@@ -139,7 +148,10 @@ def _settled_pass(x: np.ndarray, tail: int, nfft: int, response: np.ndarray) -> 
     n_blocks = -(-x.size // block)
     u = np.zeros(n_blocks * block)
     np.subtract(x, first, out=u[:x.size])
-    parts = np.fft.irfft(np.fft.rfft(u.reshape(n_blocks, block), nfft, axis=1) * response, nfft, axis=1)
+    spectrum = np.fft.rfft(u.reshape(n_blocks, block), nfft, axis=1)
+    spectrum *= response
+    parts = np.fft.irfft(spectrum, nfft, axis=1)
+    del spectrum, u
     if n_blocks == 1:  # a short signal: one block (its FFT long enough for the whole response)
         y = parts[0, :x.size]
     else:  # blocks of at least 3 tails: each block's response runs ``tail`` samples into the next only

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
 import threading
 import warnings
 
@@ -139,3 +141,36 @@ def test_a_forked_child_does_not_inherit_the_one_shot_freeze(tmp_path):
             "_, status = os.waitpid(pid, 0)\nprint(os.waitstatus_to_exitcode(status))\n")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "0", out.stderr
+
+
+def _freeze_count_at_exit(tmp_path, *args: str, in_process: bool = False) -> tuple[int, subprocess.CompletedProcess]:
+    """``gc.get_freeze_count()`` as the interpreter exits after ``qa ARGS`` (an exit hook registered
+    first runs last: after qa's), run as the process's own command or with ``main(ARGS)``."""
+    import sys
+
+    count = tmp_path / "count_at_exit"
+    code = ("import atexit, gc, sys\n"
+            f"atexit.register(lambda: open({str(count)!r}, 'w').write(str(gc.get_freeze_count())))\n"
+            "from qa.cli import main\n"
+            + ("sys.exit(main(sys.argv[1:]))\n" if in_process else "sys.argv = ['qa'] + sys.argv[1:]\nsys.exit(main())\n"))
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    return int(count.read_text()), done
+
+
+def test_a_one_shot_command_freezes_everything_as_it_exits(tmp_path):
+    """qa gating makes no header scan: what it leaves alive is frozen at exit all the same, so the
+    interpreter's last collection skips it; its output is complete first.  Never when main() is
+    called in-process, never for qa ingest."""
+    from qa.ecg.synth import beat_times, synthesize_ecg, write_ecg_csv
+
+    r = beat_times(20.0, 70.0)
+    t, mv = synthesize_ecg(r, duration_s=20.0, fs_hz=250.0)
+    trace = tmp_path / "ecg.csv"
+    write_ecg_csv(trace, t, mv, fs_hz=250.0)
+    frozen, done = _freeze_count_at_exit(tmp_path, "gating", "--ecg", str(trace), "--json")
+    assert frozen > 10000, done.stderr  # numpy's and qa's modules among them
+    assert json.loads(done.stdout)["schema"] == "qa.gating/1"  # the output was written whole before
+    assert _freeze_count_at_exit(tmp_path, "gating", "--ecg", str(trace), "--json", in_process=True)[0] == 0
+    series = tmp_path / "series"
+    write_ct_series(series, np.zeros((3, 8, 8)))
+    assert _freeze_count_at_exit(tmp_path, "ingest", str(series), "--db", f"sqlite:///{tmp_path / 'qa.sqlite'}")[0] == 0
