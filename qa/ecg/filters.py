@@ -29,6 +29,11 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+# Signals up to this many samples (mirrored ends and the filter's tail included) are filtered in one
+# FFT block; longer ones in overlap-added blocks (ours: a 60-s stretch at 1 kHz is one block, a long
+# one costs blocks of a few MB each).
+ONE_BLOCK_MAX = 1 << 17
+
 
 def butter2(edges_hz: float | tuple[float, float], fs_hz: float) -> Filter:
     """A 2nd-order digital Butterworth filter: low-pass at ``edges_hz`` (a number) or
@@ -95,11 +100,30 @@ def filtfilt(f: Filter, x: np.ndarray, padlen: int) -> np.ndarray:
         raise ValueError(f"filtfilt needs a 1-D signal longer than its padding ({padlen} samples)")
     ext = np.concatenate((x[padlen:0:-1], x, x[-2:-(padlen + 2):-1])) if padlen else x
     tail = _tail(f)
-    nfft = 1 << int(np.ceil(np.log2(min(ext.size + tail, 4 * tail))))  # one block, or blocks 3/4 of it long
+    # one block (a trace of a minute or two), or blocks 3/4 of their FFT long
+    nfft = fast_fft_length(min(ext.size + tail, max(4 * tail, ONE_BLOCK_MAX)))
     response = _response(f, nfft)
     y = _settled_pass(ext, tail, nfft, response)
     y = _settled_pass(y[::-1], tail, nfft, response)[::-1]
     return y[padlen:y.size - padlen].copy() if padlen else y.copy()
+
+
+def fast_fft_length(n: int) -> int:
+    """The smallest length at least ``n`` whose only prime factors are 2, 3 and 5 (numpy's FFT is
+    fastest on those: 90,000 points take 0.7 times the 131,072 of the next power of two)."""
+    n = max(1, int(n))
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def _tail(f: Filter) -> int:

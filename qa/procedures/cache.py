@@ -34,17 +34,22 @@ MAX_ENTRIES = 256  # our proposal: far more definition files than a site uses, a
 
 @functools.cache  # once per process: the code does not change under a run
 def _code_fingerprint() -> str:
-    """Size and modification time of every module of the qa package (one stat each)."""
+    """Size and modification time of every module of the qa package (one stat each), folder by
+    folder as ``os.walk`` goes (top down, names sorted), each named by its path under the package."""
     import qa
 
-    root = Path(qa.__file__).parent
     digest = hashlib.sha256(qa.__version__.encode())
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(folder, name))
-                digest.update(f"{os.path.relpath(os.path.join(folder, name), root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    folders = [(str(Path(qa.__file__).parent), "")]
+    while folders:
+        folder, rel = folders.pop()
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            if e.name.endswith(".py") and e.is_file():
+                st = e.stat()
+                digest.update(f"{rel}{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        folders.extend((e.path, f"{rel}{e.name}{os.sep}") for e in reversed(entries)
+                       if e.name != "__pycache__" and e.is_dir(follow_symlinks=False))
     return digest.hexdigest()
 
 

@@ -29,12 +29,15 @@ def now() -> dt.datetime:
 def one_shot_process() -> None:
     """This process runs one command on one input and exits: what its header scan keeps is frozen
     out of the garbage collector's walks (:func:`qa.dicom.collector.freeze_after_scans`), and so is
-    everything at its exit (:func:`qa.dicom.collector.freeze_at_exit`).  Never for a process that
-    reads input after input (``qa ingest``, ``qa serve``, a notebook, the tests)."""
+    everything at its exit (:func:`qa.dicom.collector.freeze_at_exit`); freed heap is kept for the
+    next array (:func:`qa.heap.keep_heap_slack`).  Never for a process that reads input after input
+    (``qa ingest``, ``qa serve``, a notebook, the tests)."""
     from qa.dicom.collector import freeze_after_scans, freeze_at_exit
+    from qa.heap import keep_heap_slack
 
     freeze_after_scans()
     freeze_at_exit()
+    keep_heap_slack()
 
 
 def qa_version() -> str:
