@@ -21,10 +21,11 @@ from qa.ecg.quality import SignalQuality, assess_trace_quality, noise_verdict
 from qa.records.checks import NOT_AVAILABLE, PASS, WARN
 
 
-def beat_context(trace, r_peak_s: np.ndarray) -> tuple[SignalQuality, BeatClasses]:
-    """Signal quality of the trace and the class of each beat (noisy beats "unknown"), in bounded memory."""
+def beat_context(trace, r_peak_s: np.ndarray, *, envelopes: dict | None = None) -> tuple[SignalQuality, BeatClasses]:
+    """Signal quality of the trace and the class of each beat (noisy beats "unknown"), in bounded memory.
+    ``envelopes``: QRS envelopes the detection left (:func:`qa.ecg.gating.detect_beats`), used up here."""
     r = np.asarray(r_peak_s, dtype=float)
-    quality = assess_trace_quality(trace, r)
+    quality = assess_trace_quality(trace, r, envelopes=envelopes)
     classes = classify_trace_beats(trace, r, judgeable=quality.good_at(r))
     return quality, classes
 

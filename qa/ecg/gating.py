@@ -318,20 +318,30 @@ class GatingReport(Record):
         return self.beats.heart_rate_bpm
 
 
-def detect_beats(trace: EcgTrace) -> np.ndarray:
+def detect_beats(trace: EcgTrace, *, envelopes: dict | None = None) -> np.ndarray:
     """R-peak times (s) of a trace, detected segment by segment (never across a recording gap), a long
     segment in pieces; the apex is marked with one sign for the whole trace (the dominant deflection
-    of all its beats: a piece whose own beats vote otherwise is detected again with it)."""
+    of all its beats: a piece whose own beats vote otherwise is detected again with it).
+
+    ``envelopes``: a dict that receives the QRS envelope (:func:`qa.ecg.rpeaks.qrs_envelope`) of a
+    segment detected whole, under its (start, stop) samples, for the signal quality to reuse
+    (:func:`qa.ecg.quality.assess_trace_quality`): at most one piece's worth of samples in all (a
+    minute of ECG is one segment, handed over whole; a long or gapped trace's memory stays bounded)."""
     from qa.ecg.chunks import spans
-    from qa.ecg.rpeaks import REFRACTORY_S, dominant_sign, find_r_peaks
+    from qa.ecg.rpeaks import REFRACTORY_S, dominant_sign, find_r_peaks, qrs_envelope
 
     fs = trace.fs_hz
     pieces = []
+    room = int((DETECT_CHUNK_S + DETECT_OVERLAP_S) * fs)  # envelope samples that may still be handed over
     for seg in trace.segments():
         if seg.stop - seg.start < int(fs):  # under a second: nothing to detect reliably
             continue
         for sp in spans(seg.start, seg.stop, int(DETECT_CHUNK_S * fs), int(DETECT_OVERLAP_S * fs)):
-            found = find_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs)
+            env = None
+            if envelopes is not None and (sp.start, sp.stop) == (seg.start, seg.stop) and sp.stop - sp.start <= room:
+                env = envelopes[(sp.start, sp.stop)] = qrs_envelope(trace.ecg_mv[sp.start:sp.stop], fs)
+                room -= sp.stop - sp.start
+            found = find_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs, envelope=env)
             core = (found.sample_index + sp.start >= sp.core_start) & (found.sample_index + sp.start < sp.core_stop)
             pieces.append((sp, found, core))
     votes = [p for p in pieces if p[2].any()]
@@ -340,7 +350,8 @@ def detect_beats(trace: EcgTrace) -> np.ndarray:
                                  np.concatenate([f.lobe_down_mv[c] for _, f, c in votes]))
         for k, (sp, found, core) in enumerate(pieces):
             if found.positive is not None and found.positive != positive:
-                again = find_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs, positive=positive)
+                again = find_r_peaks(trace.ecg_mv[sp.start:sp.stop], fs, positive=positive,
+                                     envelope=envelopes.get((sp.start, sp.stop)) if envelopes is not None else None)
                 at = again.sample_index + sp.start
                 pieces[k] = (sp, again, (at >= sp.core_start) & (at < sp.core_stop))
     found = [f.sample_index[c] + sp.start for sp, f, c in pieces]
@@ -376,9 +387,10 @@ def analyze_gating(trace: EcgTrace, windows: list[ExposureWindow], settings: Gat
 def _analyze(trace: EcgTrace, windows: list[ExposureWindow], settings: GatingSettings, *, phase_window_pct, heart_rate_max_bpm,
              windows_source, time_base_note, warnings) -> GatingReport:
 
-    r = detect_beats(trace)
+    envelopes: dict = {}  # the QRS envelope of a segment detected whole, handed to the signal quality
+    r = detect_beats(trace, envelopes=envelopes)
     gaps = trace.gaps()
-    quality, classes = beat_context(trace, r)
+    quality, classes = beat_context(trace, r, envelopes=envelopes)
     noisy = [(st.start_s, st.end_s) for st in quality.noisy_stretches]
     # premature beats and AF over good stretches only; ventricular beats (by shape) out of the AF suspicion
     rhythm = analyze_rhythm(r, gaps_s=gaps, unusable_s=noisy, ventricular=classes.ventricular_indices)

@@ -133,11 +133,13 @@ def assess_quality(ecg_mv: np.ndarray, fs_hz: float, r_peak_index, *, time_s: np
     return _quality(flags, t[starts], t[ends])
 
 
-def assess_trace_quality(trace, r_peak_s) -> SignalQuality:
+def assess_trace_quality(trace, r_peak_s, *, envelopes: dict | None = None) -> SignalQuality:
     """:func:`assess_quality` of an :class:`qa.records.ecg.EcgTrace`, segment by segment (never across a
     recording gap) and, on a long segment, in spans of ``CHUNK_S`` read with ``CHUNK_OVERLAP_S`` of context
     (so memory stays bounded; a segment up to their sum is one span); the R-peaks are times on the trace's
-    clock and so are the stretches."""
+    clock and so are the stretches.  ``envelopes``: QRS envelopes already computed
+    (:func:`qa.ecg.rpeaks.qrs_envelope` of the samples (start, stop), default settings), each taken out of
+    the dict and used (changed in place) instead of computing it again."""
     from qa.ecg.chunks import spans
 
     r = np.asarray(r_peak_s, dtype=float)
@@ -153,7 +155,8 @@ def assess_trace_quality(trace, r_peak_s) -> SignalQuality:
         extremes = (float(x.max()), float(x.min()))
         for sp in spans(seg.start, seg.stop, chunk, overlap):
             inside = r_idx[(r_idx >= sp.start) & (r_idx < sp.stop)] - sp.start
-            f = _epoch_flags(trace.ecg_mv[sp.start:sp.stop], fs, inside, extremes=extremes)
+            env = envelopes.pop((sp.start, sp.stop), None) if envelopes is not None else None
+            f = _epoch_flags(trace.ecg_mv[sp.start:sp.stop], fs, inside, extremes=extremes, envelope=env)
             local = np.arange(sp.start, sp.stop, per)  # epochs counted from the span's start (a multiple of per)
             keep = (local >= sp.core_start) & (local < sp.core_stop)
             flags.append(f.take(keep))
@@ -192,9 +195,11 @@ class _EpochFlags:
         return self.noisy | self.flat | self.saturated | self.wander
 
 
-def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tuple[float, float] | None = None) -> _EpochFlags:
+def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tuple[float, float] | None = None,
+                 envelope: np.ndarray | None = None) -> _EpochFlags:
     """The measures of each ``EPOCH_S`` epoch of one stretch (R-peaks ``r``: its sample indices).
-    ``extremes``: the (max, min) of the whole trace, where clipping is looked for (default: this stretch's)."""
+    ``extremes``: the (max, min) of the whole trace, where clipping is looked for (default: this stretch's).
+    ``envelope``: the stretch's QRS envelope when already computed (changed in place here)."""
     from qa.ecg.filters import butter2, filtfilt
     from qa.ecg.rpeaks import qrs_envelope
 
@@ -203,7 +208,10 @@ def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tupl
     per = max(1, int(round(EPOCH_S * fs)))
     starts = np.arange(0, n, per)
     r = r[(r >= 0) & (r < n)]
-    env = qrs_envelope(x, fs) if n >= 3 else np.zeros(n)
+    if envelope is not None and envelope.shape == x.shape:
+        env = envelope
+    else:
+        env = qrs_envelope(x, fs) if n >= 3 else np.zeros(n)
     before, after = max(1, int(round(QRS_BEFORE_S * fs))), max(1, int(round(QRS_AFTER_S * fs)))
     # QRS level of each epoch: median envelope peak and amplitude of the beats nearby
     if r.size:

@@ -186,18 +186,22 @@ def detect_r_peaks(ecg_mv: np.ndarray, fs_hz: float) -> np.ndarray:
 
 
 def find_r_peaks(ecg_mv: np.ndarray, fs_hz: float, *, settings: DetectorSettings = DEFAULT_SETTINGS,
-                 positive: bool | None = None) -> RPeaks:
+                 positive: bool | None = None, envelope: np.ndarray | None = None) -> RPeaks:
     """R-peaks of one ECG lead (mV) as an :class:`RPeaks` record; see the module docstring.
 
     ``positive``: the sign of the apex to mark (a longer trace's, when this is one piece of it);
-    None: this signal's dominant QRS deflection."""
+    None: this signal's dominant QRS deflection.  ``envelope``: :func:`qrs_envelope` of these very
+    samples with these settings, when the caller has it already (it is read, never changed)."""
     x, fs = _validated(ecg_mv, fs_hz)
     s = settings
     empty = RPeaks(np.empty(0, dtype=np.int64), np.empty(0), fs, np.empty(0), np.empty(0, dtype=bool))
     if x.size < max(3, int(s.integration_window_s * fs)):
         return empty
     pad = int(round(s.edge_pad_s * fs))
-    envelope = qrs_envelope(x, fs, settings=s)
+    if envelope is None:
+        envelope = qrs_envelope(x, fs, settings=s)
+    elif envelope.shape != x.shape:
+        raise ValueError(f"an envelope of {envelope.size} samples for a signal of {x.size}: it must be the envelope of this signal")
     # Candidates: local maxima at least a refractory period apart (the ends of the trace count too).
     padded = np.concatenate([[-np.inf], envelope, [-np.inf]])
     cand = peaks_apart(padded, max(1, int(s.refractory_s * fs)))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal
 
-from qa.ecg.filters import butter2, filtfilt, median_filter_reflect, peaks_apart
+from qa.ecg.filters import ONE_BLOCK_MAX, butter2, fast_fft_length, filtfilt, median_filter_reflect, peaks_apart
 
 RATES_HZ = (50.0, 128.0, 250.0, 256.0, 360.0, 500.0, 1000.0, 1024.0, 2000.0, 97.3)
 # the detector's QRS and fiducial bands, the beat classifier's, and the quality's baseline low-pass
@@ -67,6 +67,32 @@ def test_zero_phase_filtering_agrees_with_scipy_to_rounding(fs):
             # as close to scipy's transfer-function result as that is to scipy's second-order sections, or closer
             assert np.max(np.abs(ours - tf)) <= max(1e-11 * scale, 2 * np.max(np.abs(tf - sections)))
             assert np.max(np.abs(ours - sections)) <= 1e-11 * scale
+
+
+def test_a_trace_longer_than_one_block_agrees_with_scipy_to_rounding():
+    """Past ONE_BLOCK_MAX samples the passes run in overlap-added blocks: the same agreement."""
+    fs = 1000.0
+    x = _signals(np.random.default_rng(7), 3 * ONE_BLOCK_MAX)[1]
+    for edges in ((0.5, 40.0), (5.0, 15.0), 0.7):
+        band = np.ndim(edges) == 1
+        sos = signal.butter(2, list(edges) if band else edges, btype="bandpass" if band else "lowpass", fs=fs, output="sos")
+        ours = filtfilt(butter2(edges, fs), x, int(fs))
+        assert np.max(np.abs(ours - signal.sosfiltfilt(sos, x, padtype="even", padlen=int(fs)))) <= 1e-11 * np.max(np.abs(x))
+
+
+def _five_smooth(n: int) -> bool:
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def test_fft_lengths_are_the_smallest_with_factors_2_3_and_5():
+    for n in list(range(1, 2500)) + [66_123, 88_250, 131_073, 1_000_003]:
+        length = fast_fft_length(n)
+        assert length >= n and _five_smooth(length), n
+        assert not any(_five_smooth(k) for k in range(n, length)), n
+    assert fast_fft_length(88_250) == 90_000  # not 131,072
 
 
 def test_filtering_a_short_trace_and_no_padding():
