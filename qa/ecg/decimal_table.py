@@ -52,46 +52,84 @@ def parse_decimal_table(text: str, delimiter: str, ncol: int) -> np.ndarray | No
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    digits = ends - starts  # the cell's characters, less its point and sign below
+    signed = cls[starts] == 3  # a sign may only open its cell
+    if np.count_nonzero(cls == 3) != np.count_nonzero(signed):
+        return None
+    digits = ends - starts  # the cell's characters, less its sign and point
+    digits -= signed
     decimals = np.zeros(ends.size, dtype=np.intp)  # digits after the point
-    points = np.flatnonzero(cls == 2)
-    has_point = None
-    if points.size:
+    has_point = np.zeros(ends.size, dtype=bool)
+    n_points = np.count_nonzero(cls == 2)
+    if n_points and not _points_in_columns(a, starts, ends, signed, ncol, n_points, digits, decimals, has_point):
+        points = np.flatnonzero(cls == 2)  # each cell's point, wherever it is
         cell = np.searchsorted(ends, points)
         if points.size > 1 and not (cell[1:] > cell[:-1]).all():  # two points in one cell
             return None
         decimals[cell] = ends[cell] - points - 1
         digits[cell] -= 1
-        has_point = np.zeros(ends.size, dtype=bool)
         has_point[cell] = True
-    signs = np.flatnonzero(cls == 3)
-    negative = None
-    if signs.size:
-        cell = np.searchsorted(ends, signs)
-        if (starts[cell] != signs).any():  # a sign that does not open its cell
-            return None
-        digits[cell] -= 1
-        negative = cell[a[signs] == ord("-")]
     if digits.min() < 1 or digits.max() > MAX_DIGITS:
         return None
-    # The digits' integer, from the last digit back: the k-th digit from the end sits k characters
-    # before the separator, one more once past the point.
+    out = np.empty((ends.size // ncol, ncol))
+    for j in range(ncol):
+        out[:, j] = _column_values(a, ends[j::ncol], digits[j::ncol], decimals[j::ncol], has_point[j::ncol])
+    out[signed.reshape(-1, ncol) & (a[starts] == ord("-")).reshape(-1, ncol)] *= -1.0
+    return out
+
+
+def _points_in_columns(a, starts, ends, signed, ncol, n_points, digits, decimals, has_point) -> bool:
+    """Where every cell of each column holding a point has it as many digits from its end as the
+    column's first cell (a recorder writing a fixed number of decimals), fill ``decimals``,
+    ``has_point`` and ``digits`` and say True: no cell-by-cell search needed.  Else change nothing."""
+    layout = []
+    for j in range(ncol):
+        e, st, sg = ends[j::ncol], starts[j::ncol], signed[j::ncol]
+        first = bytes(a[st[0]:e[0]])
+        if b"." not in first:
+            layout.append(None)
+            continue
+        dec = len(first) - 1 - first.index(b".")
+        at = e - 1 - dec
+        if not ((at >= st + sg) & (a[at] == ord("."))).all():
+            return False
+        layout.append(dec)
+    if sum(ends[j::ncol].size for j, dec in enumerate(layout) if dec is not None) != n_points:
+        return False  # a point elsewhere too (a column whose first cell has none, or a second point)
+    for j, dec in enumerate(layout):
+        if dec is not None:
+            decimals[j::ncol] = dec
+            has_point[j::ncol] = True
+            digits[j::ncol] -= 1
+    return True
+
+
+def _column_values(a, ends, digits, decimals, has_point) -> np.ndarray:
+    """The unsigned values of one column's cells: the digits' integer, read from the last digit back
+    (the k-th digit from the end sits k characters before the separator, one more once past the
+    point), divided by 10**decimals."""
     value = np.zeros(ends.size, dtype=np.int64)
     at = ends - 1
+    fixed = None  # the one number of decimals of a column written with a fixed layout
+    if has_point.all() and (decimals == decimals[0]).all():
+        fixed = int(decimals[0])
+    elif not has_point.any():
+        fixed = -1
+    shortest = int(digits.min())
     for k in range(int(digits.max())):
-        if has_point is not None:
-            at[has_point & (decimals == k)] -= 1  # step over the point
+        if fixed == k:
+            at -= 1  # every cell steps over its point here
+        elif fixed is None:
+            at[has_point & (decimals == k)] -= 1
         d = a[at].astype(np.int64)
         d -= ord("0")
-        d[digits <= k] = 0  # a shorter cell: no k-th digit
+        if k >= shortest:
+            d[digits <= k] = 0  # a shorter cell: no k-th digit
         d *= 10 ** k
         value += d
         at -= 1
     out = value.astype(np.float64)
     out /= _POW10[decimals]
-    if negative is not None and negative.size:
-        out[negative] = -out[negative]
-    return out.reshape(-1, ncol)
+    return out
 
 
 __all__ = ["MAX_DIGITS", "parse_decimal_table"]

@@ -35,6 +35,31 @@ def test_random_plain_decimals_are_float_bit_for_bit():
         assert got is not None and _same_bits(got, want), text[:200]
 
 
+def _fixed_cell(rng, decimals: int | None) -> str:
+    """A cell as a recorder writes it: ``decimals`` digits after the point (None: an integer)."""
+    whole = str(int(rng.integers(0, 10 ** int(rng.integers(1, 6)))))
+    body = whole if decimals is None else f"{whole}.{int(rng.integers(0, 10 ** decimals)):0{decimals}d}"
+    return str(rng.choice(["", "-", "+"], p=[0.5, 0.45, 0.05])) + body
+
+
+def test_columns_written_with_fixed_decimals_are_float_bit_for_bit():
+    """A column of fixed decimals is read without looking for each cell's point; one odd cell (another
+    number of decimals, no point, or a point in a column of integers) sends it back to the search."""
+    rng = np.random.default_rng(17)
+    for trial in range(300):
+        ncol, rows = int(rng.integers(1, 4)), int(rng.integers(1, 80))
+        layout = [None if rng.random() < 0.2 else int(rng.integers(0, 8)) for _ in range(ncol)]
+        cells = [[_fixed_cell(rng, layout[j]) for j in range(ncol)] for _ in range(rows)]
+        if trial % 3 == 0:  # one odd cell
+            r, j = int(rng.integers(0, rows)), int(rng.integers(0, ncol))
+            odd = None if layout[j] is not None and rng.random() < 0.5 else int(rng.integers(0, 8))
+            cells[r][j] = _fixed_cell(rng, odd)
+        text = "".join(",".join(r) + "\n" for r in cells)
+        want = np.array([[float(c) for c in r] for r in cells])
+        got = parse_decimal_table(text, ",", ncol)
+        assert got is not None and _same_bits(got, want), text[:200]
+
+
 @pytest.mark.parametrize("text, value", [("5.,-.5\n", [5.0, -0.5]), ("-0.000,+7\n", [-0.0, 7.0]),
                                           ("007,000123.4500\n", [7.0, 123.45]),
                                           ("999999999999999,0.00000000000001\n", [999999999999999.0, 1e-14]),
