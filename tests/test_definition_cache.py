@@ -142,3 +142,16 @@ def test_the_fingerprint_covers_every_module():
     finally:
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
         cache._code_fingerprint.cache_clear()
+
+
+def test_the_sha256_without_openssl_is_sha256():
+    """Definition digests and cache keys use CPython's own SHA-256 when present: the same digests."""
+    import hashlib
+
+    from qa.procedures.sha256 import sha256
+
+    for data in (b"", b"abc", bytes(range(256)) * 300, "[rules.kvp]\nexpected = 120\n".encode()):
+        assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+        d = sha256(data[:7])
+        d.update(data[7:])
+        assert d.digest() == hashlib.sha256(data).digest()

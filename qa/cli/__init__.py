@@ -21,7 +21,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import sys
 import textwrap
-import traceback
 
 from qa.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, HelpFormatter, json_out, safe_terminal
 
@@ -201,6 +200,8 @@ def _main(argv: list[str] | None) -> int:
                                         "hint": "run the command again; nothing half-written is kept"})
         return code
     except Exception as exc:  # a bug: say so plainly, with the traceback
+        import traceback
+
         traceback.print_exc()
         print(f"\nqa: internal error ({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
         if as_json:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import math
 import os
 import sys
@@ -128,6 +127,8 @@ def json_out(payload: Any, schema: str) -> None:
     body = to_jsonable(payload)
     out = {"schema": schema, "qa_version": __version__, "warnings": [str(w) for w in body.pop("warnings", None) or []]}
     out.update(body)
+    import json  # only for --json: the text output never needs it
+
     sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
 

@@ -21,13 +21,14 @@ gating``, ``qa check`` or ``qa phantom`` process) and unpickles the frozen recor
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pickle
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from qa.procedures.sha256 import sha256
 
 MAX_ENTRIES = 256  # our proposal: far more definition files than a site uses, a few MiB at most
 
@@ -38,7 +39,7 @@ def _code_fingerprint() -> str:
     folder as ``os.walk`` goes (top down, names sorted), each named by its path under the package."""
     import qa
 
-    digest = hashlib.sha256(qa.__version__.encode())
+    digest = sha256(qa.__version__.encode())
     folders = [(str(Path(qa.__file__).parent), "")]
     while folders:
         folder, rel = folders.pop()
@@ -61,11 +62,11 @@ def _folder() -> Path | None:
 
 
 def cache_key(kind: str, path: str, raw: bytes, *, related: tuple[Path, ...] = (), extra: str = "") -> str:
-    digest = hashlib.sha256(f"{kind}\0{path}\0{_code_fingerprint()}\0{extra}\0".encode())
-    digest.update(hashlib.sha256(raw).digest())
+    digest = sha256(f"{kind}\0{path}\0{_code_fingerprint()}\0{extra}\0".encode())
+    digest.update(sha256(raw).digest())
     for other in sorted(set(related)):
         try:
-            digest.update(f"{other}\0".encode() + hashlib.sha256(other.read_bytes()).digest())
+            digest.update(f"{other}\0".encode() + sha256(other.read_bytes()).digest())
         except OSError:
             digest.update(f"{other}\0unreadable".encode())
     return digest.hexdigest()

@@ -15,7 +15,6 @@ the record of an unchanged file is in the cache of validated records (:mod:`qa.p
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from qa.errors import DefinitionError
 from qa.procedures.builtin import builtin_dir, looks_like_path
+from qa.procedures.sha256 import sha256
 from qa.records.checks import SEVERITIES  # noqa: F401  (re-exported: qa.procedures.SEVERITIES)
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def _validate(kind: DefinitionKind, path: Path, raw: bytes, context: dict | None
         parsed = model.model_validate(data, context={"load_phantom": load_phantom, "file": path, **(context or {})})
     except ValidationError as exc:
         raise definition_error(exc.errors(), data, str(path), model) from None
-    return parsed.record(str(path), hashlib.sha256(raw).hexdigest())
+    return parsed.record(str(path), sha256(raw).hexdigest())
 
 
 # The largest definition file read (the built-in ones are under 20 KiB): a larger one is a mistake.

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from qa.compliance import ExamProtocol
 from qa.ecg.gating import ExposureWindow, GatingReport, analyze_gating, windows_from_stacks
 from qa.records.ecg import EcgTrace
-from qa.records.inputs import FileCounts
 from qa.records.provenance import DefinitionRef, Provenance
 from qa.records.serialize import Record
 from qa.workflows.common import now, qa_version
 
-if TYPE_CHECKING:  # a type only: an exam is read by the runs with --series (its header records imported then)
+if TYPE_CHECKING:  # types only: an exam is read by the runs with --series (its header records imported then)
     from qa.records.exam import Exam
+    from qa.records.inputs import FileCounts
 
 
 @dataclass(frozen=True, eq=False)
