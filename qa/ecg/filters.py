@@ -158,7 +158,10 @@ def _response(f: Filter, nfft: int) -> np.ndarray:
 def _unit_circle(nfft: int) -> np.ndarray:
     """exp(-2 pi i k / nfft) for k = 0 .. nfft / 2, read-only (the analysis filters several signals
     of one length: the grid is computed once per length)."""
-    w = np.exp(-2j * np.pi * np.arange(nfft // 2 + 1) / nfft)
+    angle = np.arange(nfft // 2 + 1) * (-2.0 * np.pi / nfft)
+    w = np.empty(angle.size, dtype=np.complex128)
+    np.cos(angle, out=w.real)  # cos and sin of the real angle: cheaper than exp of a complex one
+    np.sin(angle, out=w.imag)
     w.flags.writeable = False
     return w
 

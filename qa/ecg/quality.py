@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.numeric import median
+from qa.numeric import nanmedian_rows
 from qa.records.serialize import Record
 
 # Length of one quality epoch, s: ours (the resolution of the stretches; a gating window is ~0.1-0.3 s).
@@ -227,9 +227,13 @@ def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tupl
     if r.size:
         lo = np.searchsorted(r, centres - reach)
         hi = np.searchsorted(r, centres + reach)
-        for e in np.flatnonzero(hi > lo):
-            level[e] = median(beat_height[lo[e]:hi[e]])
-            amp[e] = median(beat_amp[lo[e]:hi[e]])
+        near = np.flatnonzero(hi > lo)
+        if near.size:  # the medians of each epoch's nearby beats, all epochs at once (rows padded with NaN)
+            at = lo[near, None] + np.arange(int((hi - lo).max()))
+            outside = at >= hi[near, None]
+            np.minimum(at, r.size - 1, out=at)
+            level[near] = nanmedian_rows(np.where(outside, np.nan, beat_height[at]))
+            amp[near] = nanmedian_rows(np.where(outside, np.nan, beat_amp[at]))
     # the tallest envelope peak outside the complexes (the envelope is not needed afterwards: zeroed in place)
     if r.size:
         mask = np.zeros(n + 1, dtype=np.int64)
