@@ -155,3 +155,30 @@ def test_the_sha256_without_openssl_is_sha256():
         d = sha256(data[:7])
         d.update(data[7:])
         assert d.digest() == hashlib.sha256(data).digest()
+
+
+def test_a_folder_of_the_package_that_cannot_be_listed_is_left_out_as_os_walk_leaves_it(tmp_path, monkeypatch):
+    """The code fingerprint walks the qa package; a folder it may not list is skipped, never an error."""
+    import os
+
+    import qa
+    from qa.procedures import cache
+
+    real_scandir = os.scandir
+    locked = os.path.join(os.path.dirname(qa.__file__), "ecg")
+
+    def scandir(path):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    cache._code_fingerprint.cache_clear()
+    try:
+        whole = cache._code_fingerprint()
+        cache._code_fingerprint.cache_clear()
+        monkeypatch.setattr(cache.os, "scandir", scandir)
+        without = cache._code_fingerprint()
+        assert without != whole  # a fingerprint all the same, of what could be read
+    finally:
+        monkeypatch.undo()
+        cache._code_fingerprint.cache_clear()

@@ -158,11 +158,21 @@ def _raise_first_bad_line(text: str, head: CsvHead, first_line: int, label: str)
             raise InputError(label, where, f"has {len(cells)} cells, the header {ncol} ({', '.join(head.columns)}){comma}",
                              hint="every row needs one value per column")
         for c, name in zip(cells, head.columns):
-            try:
-                float(c)
-            except ValueError:
+            if not _reads_as_number(c):
                 raise InputError(label, f"{name}, {where}", f"holds {c[:40]!r}, which is not a number",
-                                 hint="remove or repair that row") from None
+                                 hint="remove or repair that row")
+
+
+def _reads_as_number(cell: str) -> bool:
+    """A cell numpy.loadtxt reads as a number: what float() reads, in ASCII and without the digit
+    grouping underscores float() also takes (``1_000``, Arabic-Indic digits: refused by loadtxt)."""
+    if not cell.isascii() or "_" in cell:
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------ ECG traces

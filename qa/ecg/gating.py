@@ -323,13 +323,15 @@ def detect_beats(trace: EcgTrace, *, envelopes: dict | None = None) -> np.ndarra
     segment in pieces; the apex is marked with one sign for the whole trace (the dominant deflection
     of all its beats: a piece whose own beats vote otherwise is detected again with it).
 
-    ``envelopes``: a dict that receives the QRS envelope (:func:`qa.ecg.rpeaks.qrs_envelope`) of a
+    ``envelopes``: an empty dict that receives the QRS envelope (:func:`qa.ecg.rpeaks.qrs_envelope`) of a
     segment detected whole, under its (start, stop) samples, for the signal quality to reuse
     (:func:`qa.ecg.quality.assess_trace_quality`): at most one piece's worth of samples in all (a
     minute of ECG is one segment, handed over whole; a long or gapped trace's memory stays bounded)."""
     from qa.ecg.chunks import spans
     from qa.ecg.rpeaks import REFRACTORY_S, dominant_sign, find_r_peaks, qrs_envelope
 
+    if envelopes:
+        raise ValueError("detect_beats fills the envelopes dict: pass an empty one (envelopes of another trace would be trusted)")
     fs = trace.fs_hz
     pieces = []
     room = int((DETECT_CHUNK_S + DETECT_OVERLAP_S) * fs)  # envelope samples that may still be handed over

@@ -137,9 +137,9 @@ def assess_trace_quality(trace, r_peak_s, *, envelopes: dict | None = None) -> S
     """:func:`assess_quality` of an :class:`qa.records.ecg.EcgTrace`, segment by segment (never across a
     recording gap) and, on a long segment, in spans of ``CHUNK_S`` read with ``CHUNK_OVERLAP_S`` of context
     (so memory stays bounded; a segment up to their sum is one span); the R-peaks are times on the trace's
-    clock and so are the stretches.  ``envelopes``: QRS envelopes already computed
-    (:func:`qa.ecg.rpeaks.qrs_envelope` of the samples (start, stop), default settings), each taken out of
-    the dict and used (changed in place) instead of computing it again."""
+    clock and so are the stretches.  ``envelopes``: the dict :func:`qa.ecg.gating.detect_beats` filled for this
+    very trace (:func:`qa.ecg.rpeaks.qrs_envelope` of the samples (start, stop), default settings): each is
+    taken out of the dict and used (changed in place) instead of computing it again."""
     from qa.ecg.chunks import spans
 
     r = np.asarray(r_peak_s, dtype=float)

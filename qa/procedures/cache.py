@@ -43,11 +43,17 @@ def _code_fingerprint() -> str:
     folders = [(str(Path(qa.__file__).parent), "")]
     while folders:
         folder, rel = folders.pop()
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:  # a folder that cannot be listed is left out, as os.walk leaves it
+            continue
         for e in entries:
             if e.name.endswith(".py") and e.is_file():
-                st = e.stat()
+                try:
+                    st = e.stat()
+                except OSError:  # gone, or a link to nowhere: not a module this run can import
+                    continue
                 digest.update(f"{rel}{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
         folders.extend((e.path, f"{rel}{e.name}{os.sep}") for e in reversed(entries)
                        if e.name != "__pycache__" and e.is_dir(follow_symlinks=False))

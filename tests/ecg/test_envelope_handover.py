@@ -62,3 +62,12 @@ def test_a_gapped_or_long_trace_hands_over_at_most_a_pieces_worth():
     long = _trace([200.0], fs=fs)  # one segment in pieces: none handed over
     envelopes = {}
     assert _same(detect_beats(long, envelopes=envelopes), detect_beats(long)) and len(envelopes) == 0
+
+
+def test_a_dict_that_already_holds_envelopes_is_refused():
+    """Envelopes are trusted by their samples alone: only the ones this detection stores may be used."""
+    import pytest
+
+    trace = _trace([20.0])
+    with pytest.raises(ValueError, match="empty"):
+        detect_beats(trace, envelopes={(0, trace.n_samples): np.zeros(trace.n_samples)})
