@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from qa.dicom import attributes as attr
@@ -209,6 +209,7 @@ def scan_inputs(
 
     series = []
     for entry in groups.values():
+        _in_instance_order(entry)
         with reading(entry["labels"][0]):  # pydicom's warnings about its values name it (qa.dicom.value_warnings)
             info = series_info(entry["datasets"][0], entry["labels"][0], len(entry["images"]), len(entry["datasets"]), pseudonymise)
         series.append(
@@ -225,6 +226,31 @@ def scan_inputs(
         other_objects=tuple(others),
         skipped=tuple(skipped),
     )
+
+
+def _in_instance_order(entry: dict) -> None:
+    """A series' files in the order of their InstanceNumber (read order among equal or missing ones),
+    so that its first dataset, whose header gives the series facts (:func:`series_info`: acquisition
+    time, CTDIvol, exposure) and the values read once per series, is its first image whatever the
+    files are called: a receiver's inbox names them by SOP Instance UID, and scanners' own names need
+    not follow the instance order either."""
+    datasets = entry["datasets"]
+    if len(datasets) < 2:
+        return
+    numbers = []
+    for ds in datasets:
+        try:
+            numbers.append(int(attr.raw_text(ds, "InstanceNumber") or ""))
+        except ValueError:
+            numbers.append(None)
+    order = sorted(range(len(datasets)), key=lambda i: (numbers[i] is None, numbers[i] or 0, i))
+    if order == list(range(len(datasets))):
+        return
+    moved_to = {old: new for new, old in enumerate(order)}
+    entry["datasets"] = [datasets[i] for i in order]
+    entry["labels"] = [entry["labels"][i] for i in order]
+    entry["images"] = sorted((replace(img, dataset_index=moved_to[img.dataset_index]) for img in entry["images"]),
+                             key=lambda img: (img.dataset_index, img.frame or 0))
 
 
 def _input_names(inputs) -> tuple[str, ...]:

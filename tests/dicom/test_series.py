@@ -502,3 +502,26 @@ def test_localizer_frames_of_an_enhanced_ct_are_left_out(tmp_path):
     path = write_enhanced_ct(tmp_path / "e.dcm", hu, localizer_frames=(0,))
     scan = scan_inputs(path)
     assert scan.n_localizers == 1 and scan.series[0].info.n_images == 3
+
+
+def test_a_series_facts_come_from_its_first_instance_whatever_the_files_are_called(tmp_path):
+    """A receiver's inbox names files by SOP Instance UID (and scanners' names need not follow the
+    instance order either): the series facts (acquisition time, exposure) come from instance 1, the
+    same as when the files are named in order, and the images are listed in instance order."""
+    import numpy as np
+
+    from qa.dicom.write import write_ct_series
+
+    per_slice = [{"AcquisitionDateTime": f"20260302073{105 + k}", "Exposure": 80 + 10 * k}
+                 for k in range(6)]
+    hu = np.zeros((6, 16, 16))
+    in_order = write_ct_series(tmp_path / "in-order", hu, per_slice_header=per_slice)
+    shuffled_names = [f"{name}.dcm" for name in ("9.1", "2.7", "5.5", "1.3", "7.2", "3.9")]  # no order of the slices
+    shuffled = write_ct_series(tmp_path / "inbox", hu, per_slice_header=per_slice, file_names=shuffled_names, seed=0)
+    a = scan_inputs(tmp_path / "in-order", headers_only=True).series[0]
+    b = scan_inputs(tmp_path / "inbox", headers_only=True).series[0]
+    assert b.info.first_file == shuffled[0] and a.info.first_file == in_order[0]  # instance 1's file
+    assert b.info.exposure_mas == a.info.exposure_mas == 80
+    assert b.info.acquisition_datetime == a.info.acquisition_datetime and "07:31:05" in str(b.info.acquisition_datetime)
+    assert [img.sop_instance_uid for img in b.images] == [str(pydicom.dcmread(f).SOPInstanceUID) for f in shuffled]
+    assert [b.datasets[img.dataset_index].InstanceNumber for img in b.images] == [1, 2, 3, 4, 5, 6]
