@@ -39,7 +39,8 @@ class ImageRef:
 
 
 def series_info(ds, label: str, n_images: int, n_files: int, pseudonymise: Pseudonymiser) -> SeriesInfo:
-    """The series facts of a series' first dataset; the StudyInstanceUID only as its pseudonym."""
+    """The series facts of a series' first dataset (its first instance: ``qa.dicom.series.scan_inputs`` orders the
+    files by InstanceNumber); the StudyInstanceUID only as its pseudonym."""
     number = attr.raw_text(ds, "SeriesNumber")
     try:
         number = int(number) if number is not None else None
