@@ -143,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-# The commands that read one input (one series or exam) and exit: run as their own process, what their
-# header scan keeps is frozen out of the garbage collector's walks (qa.dicom.collector).  Never a
-# command that reads input after input (ingest, serve, demo, dose over many reports, ...).
-ONE_SCAN_COMMANDS = frozenset({"score", "phantom", "check", "motion", "gating"})
+# The commands that read one input (a series, an exam or a trace) and exit: run as their own process, they
+# are one-shot (qa.workflows.common.one_shot_process: the garbage collector's walks skipped after a header
+# scan and at exit, freed heap kept).  Never a command that reads input after input (ingest, serve, demo,
+# dose over many reports, ...).
+ONE_SHOT_COMMANDS = frozenset({"score", "phantom", "check", "motion", "gating"})
 
 
 def _main(argv: list[str] | None) -> int:
@@ -156,7 +157,7 @@ def _main(argv: list[str] | None) -> int:
     if as_json:  # --json is accepted anywhere on the line (qa --json score X): the commands take it last
         argv = [a for a in argv if a != "--json"] + ["--json"]
     command = next((a for a in argv if not a.startswith("-")), None)
-    if one_shot and command in ONE_SCAN_COMMANDS:  # this process is the command: it reads one input and exits
+    if one_shot and command in ONE_SHOT_COMMANDS:  # this process is the command: it reads one input and exits
         from qa.workflows.common import one_shot_process
 
         one_shot_process()

@@ -228,12 +228,8 @@ def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tupl
         lo = np.searchsorted(r, centres - reach)
         hi = np.searchsorted(r, centres + reach)
         near = np.flatnonzero(hi > lo)
-        if near.size:  # the medians of each epoch's nearby beats, all epochs at once (rows padded with NaN)
-            at = lo[near, None] + np.arange(int((hi - lo).max()))
-            outside = at >= hi[near, None]
-            np.minimum(at, r.size - 1, out=at)
-            level[near] = nanmedian_rows(np.where(outside, np.nan, beat_height[at]))
-            amp[near] = nanmedian_rows(np.where(outside, np.nan, beat_amp[at]))
+        level[near] = _slice_medians(beat_height, lo[near], hi[near])
+        amp[near] = _slice_medians(beat_amp, lo[near], hi[near])
     # the tallest envelope peak outside the complexes (the envelope is not needed afterwards: zeroed in place)
     if r.size:
         mask = np.zeros(n + 1, dtype=np.int64)
@@ -259,6 +255,17 @@ def _epoch_flags(ecg_mv: np.ndarray, fs: float, r: np.ndarray, *, extremes: tupl
     else:
         wander = np.zeros(starts.size, dtype=bool)
     return _EpochFlags(ratio, noisy, flat, saturated, wander)
+
+
+def _slice_medians(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``median(values[lo[k]:hi[k]])`` for every k (each slice non-empty, the values finite), all at once:
+    the slices as rows padded with NaN (:func:`qa.numeric.nanmedian_rows`, numpy's median of each row's values)."""
+    if lo.size == 0:
+        return np.empty(0)
+    at = lo[:, None] + np.arange(int((hi - lo).max()))
+    outside = at >= hi[:, None]
+    np.minimum(at, values.size - 1, out=at)
+    return nanmedian_rows(np.where(outside, np.nan, values[at]))
 
 
 def _quality(flags: _EpochFlags, start_s: np.ndarray, end_s: np.ndarray) -> SignalQuality:

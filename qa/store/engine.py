@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 
 from qa.errors import UsageError

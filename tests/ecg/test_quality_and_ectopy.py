@@ -188,3 +188,18 @@ def test_ventricular_indices_of_other_beats_are_refused_not_dropped():
     t = np.arange(0.0, 30.0, 1.0)  # 30 beats: indices 0-29
     with pytest.raises(ValueError, match="0-29"):
         analyze_rhythm(t, ventricular=[3, 30])
+
+
+def test_the_medians_of_each_epochs_nearby_beats_are_the_median_of_each_slice():
+    """The signal quality's per-epoch QRS level and amplitude: every slice's median at once, the same
+    values as qa.numeric.median of each slice (odd and even lengths, one value, overlapping slices)."""
+    from qa.ecg.quality import _slice_medians
+    from qa.numeric import median
+
+    rng = np.random.default_rng(5)
+    values = rng.gamma(2.0, 0.4, 300)
+    lo = rng.integers(0, 299, 80)
+    hi = np.minimum(lo + rng.integers(1, 25, 80), 300)
+    got = _slice_medians(values, lo, hi)
+    assert got.tobytes() == np.array([median(values[a:b]) for a, b in zip(lo, hi)]).tobytes()
+    assert _slice_medians(values, lo[:0], hi[:0]).size == 0
