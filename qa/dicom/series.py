@@ -137,11 +137,15 @@ def scan_inputs(
     ``inputs`` is a folder (searched recursively), a zip file, a file, or a list of them (or the
     files already found: a :class:`~qa.dicom.files.FoundInputs`).
     ``headers_only`` reads with ``stop_before_pixels`` (for header checks; the volume cannot be
-    loaded from such a scan): an object is then an image by its SOP class or its Rows.
+    loaded from such a scan): an object is then an image by its SOP class or its Rows, and each
+    image header keeps only the fields qa's readers use (:mod:`qa.dicom.header_fields`; other
+    objects keep their whole header).
     ``pseudonymise`` turns the StudyInstanceUID into ``SeriesInfo.study_key`` as it is read (an
     ephemeral one, good for telling studies apart within this call, when none is given).
     """
     pseudonymise = pseudonymise or Pseudonymiser.ephemeral()
+    if headers_only:
+        from qa.dicom.header_fields import keep_only_used
     found = inputs if isinstance(inputs, files.FoundInputs) else files.find_inputs(inputs)
     sources = found.sources
     skipped: list[SkippedFile] = list(found.skipped)
@@ -200,6 +204,8 @@ def scan_inputs(
                 if not entry["datasets"]:
                     del groups[uid]
                 continue
+            if headers_only:
+                keep_only_used(ds)  # a header-only scan keeps of each image header what the readers use
             entry["datasets"].append(ds)
             entry["labels"].append(src.label)
             entry["images"].extend(images)
