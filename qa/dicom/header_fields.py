@@ -27,7 +27,7 @@ import functools
 
 from pydicom.dataset import FileDataset
 
-__all__ = ["FieldNotKept", "UsedFields", "keep_only_used", "kept_standard_tags", "kept_private_groups"]
+__all__ = ["FieldNotKept", "UsedFields", "is_kept", "keep_only_used", "kept_private_groups", "kept_standard_tags", "refuse_decoding"]
 
 # Standard attributes read from an image header after the scan, by their reader.  Only what a
 # reader names (tests/dicom/test_header_fields.py finds every keyword qa's readers name in this table).
@@ -81,9 +81,10 @@ _READ_BY = {
 }
 
 
-class FieldNotKept(RuntimeError):
+class FieldNotKept(Exception):
     """A reader asked a slimmed image header for a field the header scan does not keep (a
-    programming error in qa: add the field to :mod:`qa.dicom.header_fields`)."""
+    programming error in qa: add the field to :mod:`qa.dicom.header_fields`).  Not a KeyError,
+    AttributeError or RuntimeError, which readers and pydicom catch as "absent" or "cannot decode"."""
 
 
 @functools.cache
@@ -125,9 +126,9 @@ def is_kept(tag: int) -> bool:
     return tag in kept_standard_tags() or (group & 1 == 1 and group in kept_private_groups())
 
 
-def keep_only_used(ds) -> None:
-    """Drop the elements of the image header ``ds`` (a headers-only read) that no reader uses, and
-    mark it :class:`UsedFields` (which refuses a read of a field it does not keep)."""
+def keep_only_used(ds, label: str) -> None:
+    """Drop the elements of the image header ``ds`` (a headers-only read of the file ``label``) that no
+    reader uses, and mark it :class:`UsedFields` (which refuses a read of a field it does not keep)."""
     standard, private = kept_standard_tags(), kept_private_groups()
     kept = {}
     for tag, elem in ds._dict.items():
@@ -135,32 +136,37 @@ def keep_only_used(ds) -> None:
         if number in standard or (number >> 16) in private:
             kept[tag] = elem
     object.__setattr__(ds, "_dict", kept)
+    object.__setattr__(ds, "qa_label", label)  # what messages call the file (a zip member, not its temporary copy)
     ds._private_blocks.clear()
     ds.__class__ = UsedFields
+
+
+def refuse_decoding(ds) -> None:
+    """A slimmed header is never handed to pydicom's pixel decoder, which reads fields (planar
+    configuration, offset tables) from the header's dict without asking it."""
+    raise FieldNotKept(f"{getattr(ds, 'qa_label', None) or 'a header'}: qa tried to decode the pixels of an image "
+                       "header that its header scan slimmed to the fields qa's readers use: read the file again whole "
+                       "first (qa.dicom.series.with_pixels)")
 
 
 def _refuse(ds, tag: int, how: str):
     from pydicom.datadict import keyword_for_tag
 
     name = keyword_for_tag(tag) or "private"
-    where = getattr(ds, "filename", None) or "a header"
     raise FieldNotKept(
-        f"{where}: qa read ({tag >> 16:04X},{tag & 0xFFFF:04X}) {name} ({how}) from an image header that its header "
-        "scan slimmed to the fields qa's readers use: add it to qa.dicom.header_fields"
+        f"{getattr(ds, 'qa_label', None) or 'a header'}: qa read ({tag >> 16:04X},{tag & 0xFFFF:04X}) {name} ({how}) "
+        "from an image header that its header scan slimmed to the fields qa's readers use: add it to qa.dicom.header_fields"
     )
 
 
 def _as_tag(key) -> int | None:
-    """The tag of a keyword, tag number or (group, element) pair; None for another attribute name."""
-    from pydicom.datadict import tag_for_keyword
+    """The tag of a keyword, a tag number, a hex string ("00100010", "0x00100010") or a (group,
+    element) pair; None for anything else (another attribute's name)."""
     from pydicom.tag import Tag
 
-    if isinstance(key, str):
-        found = tag_for_keyword(key)
-        return None if found is None else int(found)
     try:
         return int(Tag(key))
-    except Exception:  # not a tag at all: pydicom's own error follows
+    except (ValueError, TypeError, OverflowError):  # not a tag at all: an attribute name, or pydicom's own error follows
         return None
 
 
@@ -171,7 +177,10 @@ _KEY_KEPT: dict = {}
 
 class UsedFields(FileDataset):
     """An image header slimmed by :func:`keep_only_used`: reading an element it does not keep, or
-    asking whether it holds one, raises :class:`FieldNotKept`."""
+    asking whether it holds one, raises :class:`FieldNotKept`.  Iterating over it gives the fields
+    it keeps; it is never decoded (:func:`refuse_decoding`) nor written."""
+
+    qa_slim_header = True
 
     def _check(self, key, how: str) -> None:
         if isinstance(key, slice):  # a range of elements: only within a kept private group (pydicom's private blocks)
@@ -210,3 +219,7 @@ class UsedFields(FileDataset):
     def get(self, key, default=None):
         self._check(key, "get")
         return super().get(key, default)
+
+    def pop(self, key, *args):
+        self._check(key, "pop")
+        return super().pop(key, *args)

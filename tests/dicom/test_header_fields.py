@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.datadict import tag_for_keyword
 
-from qa.dicom import header_fields, private_tags
+from qa.dicom import header_fields, pixels, private_tags
 from qa.dicom.header_fields import FieldNotKept, UsedFields
 from qa.dicom.headers import read_headers
 from qa.dicom.series import scan_inputs
@@ -153,16 +153,24 @@ def test_a_field_not_kept_is_refused_loudly_in_every_form_of_access(tmp_path):
         lambda: ds[0x0010, 0x0030],
         lambda: ds.get_item(birth),
         lambda: ds.data_element("PatientBirthDate"),
+        lambda: ds["00100030"],  # pydicom's hex-string keys
+        lambda: ds.get("0x00100030"),
+        lambda: "00100030" in ds,
+        lambda: ds.pop("PatientBirthDate", None),
     ]
     for access in accesses:
         with pytest.raises(FieldNotKept) as caught:
             access()
-        assert not isinstance(caught.value, (KeyError, AttributeError))  # never read as "absent"
+        assert not isinstance(caught.value, (KeyError, AttributeError, RuntimeError))  # never read as "absent"
         message = str(caught.value)
-        assert "(0010,0030) PatientBirthDate" in message and "image.dcm" in message and "qa.dicom.header_fields" in message
+        assert "(0010,0030) PatientBirthDate" in message and "qa.dicom.header_fields" in message
+        assert message.startswith(str(tmp_path / "image.dcm"))  # the file as the input names it
+    # pydicom's decoder reads fields from the header's dict without asking it: a slim header is never decoded
+    with pytest.raises(FieldNotKept, match="decode the pixels"):
+        pixels.decode(ds, "image.dcm", 1)
     # kept fields and the scan's own attributes read as usual, present or absent
     assert ds.Modality == full.Modality and "KVP" in ds
-    assert getattr(ds, "qa_pixels_absent") is False and getattr(ds, "no_such_attribute", None) is None
+    assert ds.qa_pixels_absent is False and getattr(ds, "no_such_attribute", None) is None
 
 
 def test_other_objects_keep_their_whole_header(tmp_path):
@@ -175,3 +183,17 @@ def test_other_objects_keep_their_whole_header(tmp_path):
     (other,) = scan.other_objects
     assert not isinstance(other.dataset, UsedFields)
     assert len(other.dataset) == len(pydicom.dcmread(report, stop_before_pixels=True))
+
+
+def test_a_zip_members_refusal_names_the_member(tmp_path):
+    import zipfile
+
+    image = SHARED_CT / "CT_small.dcm"
+    if not image.is_file():
+        pytest.skip(f"{image} is absent: the shared real CT files are not next to the repository")
+    with zipfile.ZipFile(tmp_path / "exam.zip", "w") as archive:
+        archive.write(image, "series/one.dcm")
+    (group,) = scan_inputs(tmp_path / "exam.zip", headers_only=True).series
+    with pytest.raises(FieldNotKept) as caught:
+        group.datasets[0].PatientBirthDate
+    assert str(caught.value).startswith(str(tmp_path / "exam.zip") + "!series/one.dcm:")
