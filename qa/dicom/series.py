@@ -205,7 +205,7 @@ def scan_inputs(
                     del groups[uid]
                 continue
             if headers_only:
-                keep_only_used(ds)  # a header-only scan keeps of each image header what the readers use
+                keep_only_used(ds, src.label)  # a header-only scan keeps of each image header what the readers use
             entry["datasets"].append(ds)
             entry["labels"].append(src.label)
             entry["images"].extend(images)
