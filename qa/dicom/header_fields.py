@@ -117,13 +117,15 @@ def kept_private_groups() -> frozenset[int]:
             groups.add(row.group)
             if row.within is not None:
                 groups.add(row.within.group)
+    even = sorted(g for g in groups if g % 2 == 0)
+    if even:  # a whole standard group would be kept (PS3.5 7.8: private groups are odd)
+        raise ValueError(f"qa.dicom.private_tags: group(s) {', '.join(f'{g:04X}' for g in even)} of a vendor row are not private")
     return frozenset(groups)
 
 
 def is_kept(tag: int) -> bool:
-    """Whether a slimmed image header keeps the element ``tag``."""
-    group = tag >> 16
-    return tag in kept_standard_tags() or (group & 1 == 1 and group in kept_private_groups())
+    """Whether a slimmed image header keeps the element ``tag`` (:func:`keep_only_used`'s rule)."""
+    return tag in kept_standard_tags() or (tag >> 16) in kept_private_groups()
 
 
 def keep_only_used(ds, label: str) -> None:
@@ -133,7 +135,7 @@ def keep_only_used(ds, label: str) -> None:
     kept = {}
     for tag, elem in ds._dict.items():
         number = int(tag)  # a plain int: pydicom's BaseTag compares in Python, the set lookup then does not
-        if number in standard or (number >> 16) in private:
+        if number in standard or (number >> 16) in private:  # is_kept, inlined: once per element of every header
             kept[tag] = elem
     object.__setattr__(ds, "_dict", kept)
     object.__setattr__(ds, "qa_label", label)  # what messages call the file (a zip member, not its temporary copy)
@@ -170,9 +172,12 @@ def _as_tag(key) -> int | None:
         return None
 
 
-# Whether a key (keyword, tag, (group, element) pair) names a kept field: a memo of is_kept, as the
-# readers ask the same few dozen keys of every header.
-_KEY_KEPT: dict = {}
+@functools.cache  # the readers ask the same few dozen keys of every header
+def _key_is_kept(key) -> bool:
+    """Whether a key (keyword, tag, hex string, (group, element) pair) names a kept field; True for
+    another attribute's name."""
+    tag = _as_tag(key)
+    return tag is None or is_kept(tag)
 
 
 class UsedFields(FileDataset):
@@ -186,16 +191,13 @@ class UsedFields(FileDataset):
         if isinstance(key, slice):  # a range of elements: only within a kept private group (pydicom's private blocks)
             for end in (key.start, key.stop):
                 tag = _as_tag(end) if end is not None else None
-                if tag is not None and not ((tag >> 16) & 1 and (tag >> 16) in kept_private_groups()):
+                if tag is not None and (tag >> 16) not in kept_private_groups():
                     _refuse(self, tag, how)
             return
         try:
-            kept = _KEY_KEPT.get(key)
-        except TypeError:  # not a key at all: pydicom refuses it itself
+            kept = _key_is_kept(key)
+        except TypeError:  # unhashable: not a key at all, pydicom refuses it itself
             return
-        if kept is None:
-            tag = _as_tag(key)
-            kept = _KEY_KEPT[key] = tag is None or is_kept(tag)
         if not kept:
             _refuse(self, _as_tag(key), how)
 

@@ -137,6 +137,14 @@ def _read_at(ds, label: str, offset: int, length: int, header: bytes | None = No
 
 def decode(ds, label: str, n_frames: int) -> np.ndarray:
     """Decode through pydicom, with every failure turned into an InputError naming the file."""
+    if getattr(ds, "qa_slim_header", False):
+        # pydicom's decoder reads its fields from the header's own dict (planar configuration, offset
+        # tables), where a slimmed header would answer "absent": a series found headers-only is read
+        # again whole before it is decoded (qa.dicom.series.with_pixels), never decoded from that header;
+        # refused before any pixel is read
+        from qa.dicom.header_fields import refuse_decoding
+
+        refuse_decoding(ds)
     from pydicom.pixels import pixel_array
     from pydicom.uid import UID
 
@@ -153,13 +161,6 @@ def decode(ds, label: str, n_frames: int) -> np.ndarray:
     if ts is not None and not ts.startswith(_ENCAPSULATED_PREFIXES):
         rows, cols, bits = raw_us(ds, "Rows") or 0, raw_us(ds, "Columns") or 0, raw_us(ds, "BitsAllocated") or 0
         _check_length(len(pixel_bytes(ds, label)), math.ceil(rows * cols * n_frames * bits / 8), label)
-    if getattr(ds, "qa_slim_header", False):
-        # pydicom's decoder reads its fields from the header's own dict (planar configuration, offset
-        # tables), where a slimmed header would answer "absent": a series found headers-only is read
-        # again whole before it is decoded (qa.dicom.series.with_pixels), never decoded from that header
-        from qa.dicom.header_fields import refuse_decoding
-
-        refuse_decoding(ds)
     try:
         arr = pixel_array(ds, correct_unused_bits=True)
     except NotImplementedError as exc:
